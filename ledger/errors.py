@@ -1,0 +1,104 @@
+"""The one error hierarchy of asset-ledger.
+
+Every error raised on purpose by the library derives from :class:`AssetLedgerError`.  Each
+carries a human message (what was wrong) and, where useful, a hint (what to do about it).
+Errors that describe *bad input on the events topic* also derive from :class:`RejectedInput`
+and carry a stable machine ``reason`` code, used in dead-letter headers and quarantine rows.
+"""
+
+from __future__ import annotations
+
+
+class AssetLedgerError(Exception):
+    """Base class: a message for humans and an optional hint on how to fix it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+class ConfigurationError(AssetLedgerError):
+    """Bad usage or environment: missing file, unreachable broker, wrong option."""
+
+
+class KeyFileError(AssetLedgerError):
+    """A key file is missing, unreadable, of the wrong type, or locked by a passphrase."""
+
+
+class BrokerError(AssetLedgerError):
+    """The Kafka broker could not be reached or refused a request."""
+
+
+class StoreError(AssetLedgerError):
+    """The ledger database could not be opened or written."""
+
+
+class VerificationFailure(AssetLedgerError):
+    """Something checked and found wrong: a damaged ledger, a bad proof, a bad receipt."""
+
+    exit_code = 1
+
+
+class RejectedInput(AssetLedgerError):
+    """An input record that must not enter the ledger.  ``reason`` is a stable code."""
+
+    reason = "rejected"
+
+    def __init__(self, message: str, *, reason: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        if reason is not None:
+            self.reason = reason
+
+
+class DecodeError(RejectedInput):
+    """Bytes that are not a well-formed envelope or event (garbage, truncated, bad magic)."""
+
+    reason = "undecodable"
+
+
+class UnknownSchemaError(DecodeError):
+    """A well-framed record whose schema fingerprint or registry id is not in the catalog."""
+
+    reason = "unknown_schema"
+
+
+class InvalidEventError(RejectedInput):
+    """A decoded event that breaks a rule (vocabulary, hash format, missing field)."""
+
+    reason = "invalid_event"
+
+
+class SignatureError(RejectedInput):
+    """The DSSE signature does not verify over the payload."""
+
+    reason = "bad_signature"
+
+
+class UntrustedKeyError(RejectedInput):
+    """The signing key is not trusted (unknown, revoked, expired, out of scope)."""
+
+    reason = "unknown_key"
+
+
+class HeaderMismatchError(RejectedInput):
+    """Kafka key or CloudEvents headers disagree with the signed payload."""
+
+    reason = "header_mismatch"
+
+
+class OversizedError(RejectedInput):
+    """A record larger than the configured maximum."""
+
+    reason = "oversized"
+
+
+class DuplicateEventError(RejectedInput):
+    """An event id already in the ledger (replay or re-send)."""
+
+    reason = "duplicate_event_id"

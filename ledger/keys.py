@@ -1,0 +1,153 @@
+"""Ed25519 key files: generation, PEM storage (private 0600, optional passphrase), key ids.
+
+Key id rule (documented in docs/formats.md): lowercase hex SHA-256 of the raw 32-byte Ed25519
+public key.  Private key material never appears in messages, logs or the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.errors import ConfigurationError, KeyFileError
+
+PRIVATE_SUFFIX = ".key"
+PUBLIC_SUFFIX = ".pub"
+
+
+def raw_public(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """Hex SHA-256 of the raw public key: the DSSE ``keyid`` of this key."""
+    return hashlib.sha256(raw_public(public_key)).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    name: str
+    private: Ed25519PrivateKey
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self.private.public_key()
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.public)
+
+
+def generate(name: str) -> KeyPair:
+    return KeyPair(name, Ed25519PrivateKey.generate())
+
+
+def private_pem(private: Ed25519PrivateKey, passphrase: bytes | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def public_pem(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def write_key_pair(
+    pair: KeyPair, out_dir: Path, passphrase: bytes | None = None, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write ``NAME.key`` (mode 0600, created so) and ``NAME.pub`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    private_path = out_dir / f"{pair.name}{PRIVATE_SUFFIX}"
+    public_path = out_dir / f"{pair.name}{PUBLIC_SUFFIX}"
+    if not overwrite and (private_path.exists() or public_path.exists()):
+        raise ConfigurationError(
+            f"{private_path} or {public_path} already exists",
+            hint="choose another name or folder; keys are never overwritten silently",
+        )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(private_path, flags, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_pem(pair.private, passphrase))
+    os.chmod(private_path, 0o600)
+    public_path.write_bytes(public_pem(pair.public))
+    return private_path, public_path
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise KeyFileError(f"{what} file {path} does not exist") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {what} file {path}: {exc.strerror}") from None
+
+
+def load_private(path: Path, passphrase: bytes | None = None) -> KeyPair:
+    """Load an Ed25519 private key (PEM PKCS#8); clear errors, never echoing key bytes."""
+    data = _read(path, "private key")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:
+        if passphrase:
+            raise KeyFileError(f"{path} is not encrypted, but a passphrase was given") from None
+        raise KeyFileError(
+            f"{path} is encrypted with a passphrase",
+            hint="pass it with --passphrase-file or ASSETLEDGER_KEY_PASSPHRASE",
+        ) from None
+    except ValueError:
+        if passphrase and b"ENCRYPTED" in data:
+            raise KeyFileError(f"wrong passphrase for {path}") from None
+        raise KeyFileError(
+            f"{path} is not a readable PEM private key (truncated or corrupt)",
+            hint="generate one with: assetledger keys generate NAME --out DIR",
+        ) from None
+    except UnsupportedAlgorithm:
+        raise KeyFileError(f"{path} uses an unsupported key algorithm; want Ed25519") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 private key")
+    return KeyPair(path.name.removesuffix(PRIVATE_SUFFIX), key)
+
+
+def load_public(path: Path) -> Ed25519PublicKey:
+    data = _read(path, "public key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise KeyFileError(
+            f"{path} is not a readable PEM public key (truncated or corrupt)"
+        ) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 public key")
+    return key
+
+
+def public_from_raw(raw: bytes) -> Ed25519PublicKey:
+    if len(raw) != 32:
+        raise KeyFileError(f"an Ed25519 public key is 32 bytes, got {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def load_trusted_dir(folder: Path) -> dict[str, Ed25519PublicKey]:
+    """Every ``*.pub`` in ``folder``, by key id."""
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"trusted-keys folder {folder} does not exist",
+            hint="create keys with: assetledger keys generate NAME --out DIR",
+        )
+    keys = {key_id(k): k for k in (load_public(p) for p in sorted(folder.glob("*.pub")))}
+    if not keys:
+        raise ConfigurationError(f"no *.pub files in trusted-keys folder {folder}")
+    return keys

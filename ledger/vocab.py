@@ -1,0 +1,127 @@
+"""Controlled vocabularies (C2PA 2.2 actions, IPTC digitalSourceType, CAWG), versioned.
+
+Avro enum symbols cannot hold dots or URIs, so these are Avro strings checked here.  Bump
+``VOCABULARY_VERSION`` when a list changes; never remove a term that was once valid for
+writing — move it to the read-only (deprecated/retired) set instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+VOCABULARY_VERSION = "2025.1"  # C2PA 2.2, IPTC digitalsourcetype 2025, CAWG 1.1
+
+C2PA_ACTIONS = frozenset(
+    "c2pa." + a
+    for a in [
+        "addedText",
+        "adjustedColor",
+        "changedSpeed",
+        "converted",
+        "created",
+        "cropped",
+        "deleted",
+        "drawing",
+        "dubbed",
+        "edited",
+        "edited.metadata",
+        "enhanced",
+        "filtered",
+        "opened",
+        "orientation",
+        "placed",
+        "published",
+        "redacted",
+        "removed",
+        "repackaged",
+        "resized",
+        "transcoded",
+        "translated",
+        "trimmed",
+        "unknown",
+        "watermarked",
+    ]
+)
+C2PA_DEPRECATED_ACTIONS = frozenset(
+    "c2pa." + a
+    for a in ["copied", "formatted", "version_updated", "printed", "managed", "produced", "saved"]
+)
+CUSTOM_ACTION = re.compile(r"^([\da-zA-Z_-]+\.)+[\da-zA-Z_-]+$")
+
+IPTC_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+DIGITAL_SOURCE_TYPES = frozenset(
+    [
+        "digitalCapture",
+        "computationalCapture",
+        "negativeFilm",
+        "positiveFilm",
+        "print",
+        "humanEdits",
+        "algorithmicallyEnhanced",
+        "digitalCreation",
+        "dataDrivenMedia",
+        "trainedAlgorithmicMedia",
+        "algorithmicMedia",
+        "screenCapture",
+        "virtualRecording",
+        "composite",
+        "compositeCapture",
+        "compositeSynthetic",
+        "compositeWithTrainedAlgorithmicMedia",
+    ]
+)
+RETIRED_DIGITAL_SOURCE_TYPES = frozenset({"minorHumanEdits", "digitalArt", "softwareImage"})
+# Source types that mean generative-AI output (in whole or in part).
+GENERATIVE_AI_SOURCE_TYPES = frozenset(
+    {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "compositeSynthetic"}
+)
+
+RELATIONSHIPS = frozenset({"parentOf", "componentOf", "inputTo"})
+ACTOR_KINDS = frozenset({"human", "ai_model", "software", "organisation"})
+CAWG_ROLES = frozenset(
+    "cawg." + r
+    for r in ["creator", "contributor", "editor", "producer", "publisher", "sponsor", "translator"]
+)
+TRAINING_MINING_KINDS = frozenset(
+    {"cawg.data_mining", "cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training"}
+)
+TRAINING_MINING_USES = frozenset({"allowed", "notAllowed", "constrained"})
+LIKENESS_USES = frozenset({"digital_replica", "synthetic_performer", "likeness_alteration"})
+
+
+def check_action(action: str, *, writing: bool) -> str | None:
+    """Return a problem description, or None when ``action`` is acceptable."""
+    if action in C2PA_ACTIONS:
+        return None
+    if action in C2PA_DEPRECATED_ACTIONS:
+        return (
+            f"C2PA action {action!r} is deprecated: readable, but not for new events"
+            if (writing)
+            else None
+        )
+    if action.startswith("c2pa."):
+        return f"{action!r} is not a C2PA {VOCABULARY_VERSION} action"
+    if CUSTOM_ACTION.match(action):
+        return None
+    return f"{action!r} is neither a C2PA action nor a custom dotted action like studio.roto"
+
+
+def source_type_term(value: str) -> str:
+    """The short IPTC term of a digitalSourceType given as a URI or a short name."""
+    return value[len(IPTC_PREFIX) :] if value.startswith(IPTC_PREFIX) else value
+
+
+def normalise_source_type(value: str) -> str:
+    """Full IPTC URI for a short name or URI (unknown terms are returned unchanged)."""
+    return IPTC_PREFIX + source_type_term(value)
+
+
+def check_source_type(value: str, *, writing: bool) -> str | None:
+    term = source_type_term(value)
+    if not value.startswith(IPTC_PREFIX):
+        return f"digital_source_type {value!r} must be an IPTC URI ({IPTC_PREFIX}<term>)"
+    if term in DIGITAL_SOURCE_TYPES:
+        return None
+    if term in RETIRED_DIGITAL_SOURCE_TYPES:
+        return f"IPTC term {term!r} is retired: readable, not for new events" if writing else None
+    return f"{term!r} is not an IPTC digitalSourceType"
