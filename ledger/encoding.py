@@ -13,6 +13,7 @@ import io
 import json
 import re
 import struct
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -124,7 +125,8 @@ def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dic
         )
     if not isinstance(value, dict):
         raise DecodeError(f"{writer.label} datum is not a record")
-    return value
+    # fastavro returns uuid.UUID for logicalType uuid; the ledger works with canonical strings.
+    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in value.items()}
 
 
 class Framing(Protocol):

@@ -1,0 +1,150 @@
+"""Shared options, output formats and error handling for the click commands."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ledger import kafka as k
+from ledger.errors import AssetLedgerError, ConfigurationError
+from ledger.store import LedgerStore, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def bootstrap_option(f: F) -> F:
+    return click.option(
+        "--bootstrap-servers",
+        envvar="ASSETLEDGER_BOOTSTRAP_SERVERS",
+        default="127.0.0.1:9092",
+        show_default=True,
+        help="Kafka bootstrap servers (env ASSETLEDGER_BOOTSTRAP_SERVERS).",
+    )(f)
+
+
+def topic_option(f: F) -> F:
+    return click.option(
+        "--topic",
+        envvar="ASSETLEDGER_TOPIC",
+        default=k.DEFAULT_TOPIC,
+        show_default=True,
+        help="Events topic (env ASSETLEDGER_TOPIC); dead letters go to TOPIC.dlt.",
+    )(f)
+
+
+def ledger_option(f: F) -> F:
+    return click.option(
+        "--ledger",
+        "ledger_url",
+        envvar="ASSETLEDGER_LEDGER",
+        default="./ledger.db",
+        show_default=True,
+        help="SQLite file or postgresql:// DSN (env ASSETLEDGER_LEDGER).",
+    )(f)
+
+
+def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
+    def wrap(f: F) -> F:
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(list(choices)),
+            default=default,
+            show_default=True,
+            help="Output format; only results go to stdout.",
+        )(f)
+
+    return wrap
+
+
+def passphrase_option(f: F) -> F:
+    return click.option(
+        "--passphrase-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="File holding the private key's passphrase (or env ASSETLEDGER_KEY_PASSPHRASE).",
+    )(f)
+
+
+def read_passphrase(path: Path | None) -> bytes | None:
+    import os
+
+    if path is not None:
+        try:
+            return path.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read passphrase file {path}: {exc.strerror}"
+            ) from None
+    value = os.environ.get("ASSETLEDGER_KEY_PASSPHRASE")
+    return value.encode() if value else None
+
+
+def existing_store(url: str) -> LedgerStore:
+    """Open a ledger that must already exist (reading commands never create one)."""
+    if (
+        not url.startswith(("postgresql://", "postgres://"))
+        and not Path(url.removeprefix("sqlite:///")).exists()
+    ):
+        raise ConfigurationError(
+            f"no ledger at {url}",
+            hint="pass --ledger (or ASSETLEDGER_LEDGER), or create one with assetledger consume",
+        )
+    return open_store(url)
+
+
+def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:
+    """Print rows to stdout as a table, JSON or CSV."""
+    if fmt == "json":
+        click.echo(json.dumps(list(rows), indent=2, default=str))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        click.echo(table(rows, columns))
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([line.rstrip(), *(b.rstrip() for b in body)])
+
+
+def err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    if verbose < 2:
+        logging.getLogger("kafka").setLevel(logging.ERROR)
+
+
+class LedgerGroup(click.Group):
+    """A click group that turns library errors into messages and documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssetLedgerError as exc:
+            err(f"error: {exc.message}")
+            if exc.hint:
+                err(f"hint: {exc.hint}")
+            ctx.exit(exc.exit_code)

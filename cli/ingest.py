@@ -1,0 +1,150 @@
+"""``assetledger emit``, ``consume`` and ``quarantine``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli import common
+from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
+from ledger import keys as keyfiles
+from ledger.inputs import parse_events
+from ledger.store import AppendResult, open_store
+from ledger.trust import FolderTrust
+from producers.emitter import Emitter
+
+
+@click.command()
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key that signs the events.",
+)
+@click.option(
+    "--event",
+    "event_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="One JSON event, a JSON array, JSON Lines, or - for stdin.",
+)
+@click.option(
+    "--source",
+    default="/assetledger/cli",
+    show_default=True,
+    help="CloudEvents source of this emitter (also the default producer_id).",
+)
+@common.passphrase_option
+@common.bootstrap_option
+@common.topic_option
+def emit(
+    key_path: Path,
+    event_file: Any,
+    source: str,
+    passphrase_file: Path | None,
+    bootstrap_servers: str,
+    topic: str,
+) -> None:
+    """Sign events and send them to Kafka; print each event id once acknowledged."""
+    events = parse_events(event_file.read(), event_file.name)
+    signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
+    with Emitter(bootstrap_servers, signer, topic=topic, source=source) as emitter:
+        for event_id in emitter.emit_many(events):
+            click.echo(event_id)
+    common.err(f"{len(events)} event(s) acknowledged by {bootstrap_servers} on {topic}")
+
+
+def _progress(result: AppendResult, stats: IngestStats) -> None:
+    common.err(
+        f"batch {stats.batches}: +{len(result.appended)} entries (ledger size {result.head.size}),"
+        f" {stats.quarantined} quarantined, {stats.duplicates} duplicates"
+    )
+
+
+@click.command()
+@click.option(
+    "--trusted-keys",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder whose *.pub files are the trusted signers.",
+)
+@click.option(
+    "--until-idle",
+    type=float,
+    default=None,
+    help="Stop after this many seconds with nothing new (default: run until signalled).",
+)
+@click.option(
+    "--group",
+    "group_id",
+    default="assetledger-ledger",
+    show_default=True,
+    help="Kafka consumer group.",
+)
+@click.option("--batch-size", default=500, show_default=True, help="Records per transaction.")
+@common.format_option("text", "json", default="text")
+@common.bootstrap_option
+@common.topic_option
+@common.ledger_option
+def consume(
+    trusted_keys: Path,
+    until_idle: float | None,
+    group_id: str,
+    batch_size: int,
+    fmt: str,
+    bootstrap_servers: str,
+    topic: str,
+    ledger_url: str,
+) -> None:
+    """Verify events from Kafka and append them to the ledger (SIGTERM/SIGINT stop cleanly)."""
+    trust = FolderTrust(keyfiles.load_trusted_dir(trusted_keys))
+    config = ConsumerConfig(bootstrap_servers, topic=topic, group_id=group_id, max_batch=batch_size)
+    with open_store(ledger_url) as store:
+        consumer = LedgerConsumer(store, trust, config, on_batch=_progress)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: consumer.stop())
+        stats = consumer.run(until_idle=until_idle)
+        size = store.head().size
+    summary = {"ledger_size": size, **stats.__dict__}
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        common.err(
+            f"appended {stats.appended}, quarantined {stats.quarantined}"
+            f" ({', '.join(f'{k}: {v}' for k, v in sorted(stats.by_reason.items())) or 'none'}),"
+            f" ledger size {size}"
+        )
+
+
+@click.command()
+@click.option("--limit", type=int, default=None, help="Show at most this many records.")
+@common.format_option("table", "json", "csv")
+@common.ledger_option
+def quarantine(limit: int | None, fmt: str, ledger_url: str) -> None:
+    """List inputs refused by the consumer, with their reasons."""
+    with common.existing_store(ledger_url) as store:
+        rows = [
+            {
+                "id": q.quarantine_id,
+                "topic": q.origin.topic,
+                "partition": q.origin.partition,
+                "offset": q.origin.offset,
+                "reason": q.reason,
+                "event_id": q.event_id or "",
+                "detail": q.detail,
+                "at": q.quarantined_at.isoformat() if q.quarantined_at else "",
+            }
+            for q in store.quarantine(limit)
+        ]
+    common.emit_rows(
+        rows, fmt, ["id", "topic", "partition", "offset", "reason", "event_id", "detail"]
+    )
+    if not rows and fmt == "table":
+        common.err("quarantine is empty")
+    sys.stdout.flush()

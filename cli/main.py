@@ -1,0 +1,38 @@
+"""``assetledger``: the command line over the asset-ledger library.
+
+Exit codes: 0 ok; 1 a verification or audit failure was found; 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cli import common
+from cli.ingest import consume, emit, quarantine
+from cli.keys import keys
+from cli.read import log, verify
+
+
+@click.group(cls=common.LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv: Kafka too).")
+@click.version_option(package_name="asset-ledger")
+def cli(verbose: int) -> None:
+    """Tamper-evident provenance ledger for film and VFX production."""
+    common.setup_logging(verbose)
+
+
+for command in (keys, emit, consume, quarantine, verify, log):
+    cli.add_command(command)
+
+
+def _register_optional() -> None:
+    from cli.demo import demo
+
+    cli.add_command(demo)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli(prog_name="assetledger")

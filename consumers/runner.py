@@ -1,0 +1,276 @@
+"""The ledger consumer: Kafka consumer group → verify → dead-letter or append, exactly once.
+
+Exactly-once into the ledger: each batch's entries, quarantine rows and next offsets commit in
+one database transaction, and on every partition assignment the consumer seeks to the offsets
+stored in the ledger (never to Kafka's committed offsets, which are only a courtesy for lag
+monitoring).  Dead-letter records are written and acknowledged *before* that transaction, so a
+crash can repeat a dead-letter record but never lose one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+
+from consumers.inspect import DEFAULT_MAX_BYTES, RawRecord, inspect_all
+from ledger import kafka as k
+from ledger.encoding import SingleObjectFraming
+from ledger.errors import BrokerError
+from ledger.store import AppendResult, Batch, LedgerStore, PendingEntry, Quarantined
+from ledger.trust import TrustPolicy
+
+log = logging.getLogger("assetledger.consumer")
+
+
+@dataclass
+class ConsumerConfig:
+    bootstrap_servers: str
+    topic: str = k.DEFAULT_TOPIC
+    group_id: str = k.DEFAULT_GROUP
+    max_batch: int = 500
+    poll_timeout_ms: int = 500
+    max_message_bytes: int = DEFAULT_MAX_BYTES
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 2_000
+    client_settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dlt_topic(self) -> str:
+        return k.dlt_topic(self.topic)
+
+
+@dataclass
+class IngestStats:
+    appended: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    batches: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    last_batch_seconds: float = 0.0
+
+    def count(self, result: AppendResult, rejects: Sequence[Quarantined]) -> None:
+        self.batches += 1
+        self.appended += len(result.appended)
+        self.duplicates += len(result.duplicates)
+        self.stale += result.stale
+        for q in [*rejects, *result.duplicates]:
+            self.quarantined += 1
+            self.by_reason[q.reason] = self.by_reason.get(q.reason, 0) + 1
+
+
+class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Note newly assigned partitions; the main loop seeks them (no I/O in the callback)."""
+
+    def __init__(self) -> None:
+        self.to_seek: set[TopicPartition] = set()
+        self.assigned_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        with self.lock:
+            self.to_seek.update(assigned)
+            self.assigned_at = time.monotonic()
+
+    def take(self) -> set[TopicPartition]:
+        with self.lock:
+            taken, self.to_seek = self.to_seek, set()
+            return taken
+
+
+def to_raw(record: Any) -> RawRecord:
+    return RawRecord(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=tuple((h[0], h[1] or b"") for h in record.headers or ()),
+    )
+
+
+def dlt_headers(q: Quarantined) -> list[tuple[str, bytes]]:
+    return [
+        *q.headers,
+        (k.DLT_TOPIC, q.origin.topic.encode()),
+        (k.DLT_PARTITION, str(q.origin.partition).encode()),
+        (k.DLT_OFFSET, str(q.origin.offset).encode()),
+        (k.DLT_EXC_CLASS, f"ledger.errors.{q.error_class}".encode()),
+        (k.DLT_EXC_MESSAGE, q.detail.encode()),
+        (k.DLT_REASON, q.reason.encode()),
+    ]
+
+
+BatchHook = Callable[[AppendResult, IngestStats], None]
+
+
+class LedgerConsumer:
+    """Consume the events topic into a ledger store until stopped or idle."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        trust: TrustPolicy,
+        config: ConsumerConfig,
+        *,
+        on_batch: BatchHook | None = None,
+        inspector: Callable[[Sequence[RawRecord]], list[PendingEntry | Quarantined]] | None = None,
+    ) -> None:
+        self.store = store
+        self.trust = trust
+        self.config = config
+        self.on_batch = on_batch
+        self.framing = SingleObjectFraming()
+        self.inspector = inspector or self._inspect_sequentially
+        self.stats = IngestStats()
+        self.stop_event = threading.Event()
+        self._listener = _SeekOnAssign()
+        self._consumer: Any = None
+        self._dlt: Any = None
+
+    def _inspect_sequentially(self, raws: Sequence[RawRecord]) -> list[PendingEntry | Quarantined]:
+        return inspect_all(raws, self.trust, self.framing, self.config.max_message_bytes)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def _connect(self) -> None:
+        c = self.config
+        common = {"bootstrap_servers": c.bootstrap_servers, **c.client_settings}
+        try:
+            self._consumer = KafkaConsumer(
+                group_id=c.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=c.session_timeout_ms,
+                heartbeat_interval_ms=c.heartbeat_interval_ms,
+                max_poll_records=c.max_batch,
+                fetch_max_bytes=max(52_428_800, c.max_message_bytes * 2),
+                max_partition_fetch_bytes=max(1_048_576, c.max_message_bytes + 65_536),
+                **common,
+            )
+            self._consumer.subscribe([c.topic], listener=self._listener)
+            self._dlt = KafkaProducer(acks="all", enable_idempotence=True, **common)
+        except KafkaError as exc:
+            self.close()
+            raise BrokerError(
+                f"cannot connect to Kafka at {c.bootstrap_servers}: {exc}",
+                hint="start a broker or pass --bootstrap-servers",
+            ) from exc
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current batch and return (safe from a signal handler)."""
+        self.stop_event.set()
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+        if self._dlt is not None:
+            self._dlt.close(timeout=10)
+            self._dlt = None
+
+    # --- the loop -------------------------------------------------------------------------------
+    def run(self, until_idle: float | None = None) -> IngestStats:
+        """Consume until :meth:`stop` is called, or ``until_idle`` seconds pass with nothing new."""
+        self._connect()
+        last_activity = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                polled = self._consumer.poll(
+                    timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch
+                )
+                raws = self._after_rebalance([to_raw(r) for rs in polled.values() for r in rs])
+                if raws:
+                    self._process(raws)
+                    last_activity = time.monotonic()
+                last_activity = max(last_activity, self._listener.assigned_at)
+                if until_idle is not None and time.monotonic() - last_activity >= until_idle:
+                    break
+        finally:
+            self.close()
+        return self.stats
+
+    def _after_rebalance(self, raws: list[RawRecord]) -> list[RawRecord]:
+        """Seek new partitions to the ledger's offsets; drop what was fetched before the seek."""
+        assigned = self._listener.take()
+        if not assigned:
+            return raws
+        stored = self.store.offsets(self.config.group_id, self.config.topic)
+        for tp in assigned:
+            if tp.partition in stored:
+                self._consumer.seek(tp, stored[tp.partition])
+            else:
+                self._consumer.seek_to_beginning(tp)
+        log.info("assigned %s; resumed from ledger offsets %s", sorted(assigned), stored)
+        moved = {(tp.topic, tp.partition) for tp in assigned}
+        return [r for r in raws if (r.topic, r.partition) not in moved]
+
+    def _process(self, raws: list[RawRecord]) -> None:
+        started = time.monotonic()
+        outcomes = self.inspector(raws)
+        entries = [o for o in outcomes if isinstance(o, PendingEntry)]
+        rejects = [o for o in outcomes if isinstance(o, Quarantined)]
+        self._dead_letter(rejects)
+        offsets: dict[tuple[str, int], int] = {}
+        for r in raws:
+            tp = (r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        result = self.store.append(Batch(entries, rejects, offsets, self.config.group_id))
+        self._dead_letter(result.duplicates)
+        self.stats.count(result, rejects)
+        self.stats.last_batch_seconds = time.monotonic() - started
+        self._commit_to_kafka(offsets)
+        for q in [*rejects, *result.duplicates]:
+            log.warning(
+                "quarantined %s/%d@%d: %s: %s",
+                q.origin.topic,
+                q.origin.partition,
+                q.origin.offset,
+                q.reason,
+                q.detail,
+            )
+        if self.on_batch is not None:
+            self.on_batch(result, self.stats)
+
+    def _dead_letter(self, rejects: Sequence[Quarantined]) -> None:
+        """Write rejects to the dead-letter topic and wait for every acknowledgement."""
+        futures = [
+            self._dlt.send(
+                self.config.dlt_topic,
+                key=q.key,
+                value=q.value,
+                headers=dlt_headers(q),
+            )
+            for q in rejects
+        ]
+        for future in futures:
+            try:
+                future.get(timeout=30)
+            except KafkaError as exc:
+                raise BrokerError(
+                    f"dead-letter topic {self.config.dlt_topic} refused a record: {exc}"
+                ) from exc
+
+    def _commit_to_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Courtesy commit for lag monitoring; the ledger's own offsets are authoritative."""
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            self._consumer.commit_async(
+                {
+                    TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+                    for (t, p), o in offsets.items()
+                }
+            )
+        except KafkaError as exc:
+            log.debug("courtesy offset commit failed: %s", exc)

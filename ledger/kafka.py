@@ -1,0 +1,49 @@
+"""Kafka conventions shared by producers and consumers: topics, headers, client settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+DEFAULT_TOPIC = "provenance.events"
+DEFAULT_GROUP = "assetledger-ledger"
+DLT_SUFFIX = ".dlt"
+CHECKPOINT_SUFFIX = ".checkpoints"
+CE_SPECVERSION = "1.0"
+
+# CloudEvents Kafka protocol binding, binary content mode.
+H_SPECVERSION = "ce_specversion"
+H_ID = "ce_id"
+H_SOURCE = "ce_source"
+H_TYPE = "ce_type"
+H_TIME = "ce_time"
+H_SUBJECT = "ce_subject"
+H_CONTENT_TYPE = "content-type"
+
+# Dead-letter headers, named as Kafka Connect names them, plus our stable reason code.
+DLT_TOPIC = "__connect.errors.topic"
+DLT_PARTITION = "__connect.errors.partition"
+DLT_OFFSET = "__connect.errors.offset"
+DLT_EXC_CLASS = "__connect.errors.exception.class.name"
+DLT_EXC_MESSAGE = "__connect.errors.exception.message"
+DLT_REASON = "assetledger.reject.reason"
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+def dlt_topic(topic: str) -> str:
+    return topic + DLT_SUFFIX
+
+
+def checkpoint_topic(topic: str) -> str:
+    return topic + CHECKPOINT_SUFFIX
+
+
+def header(headers: Headers | None, name: str) -> str | None:
+    """The last value of a header as text, or None (undecodable bytes count as absent)."""
+    for key, value in reversed(list(headers or ())):
+        if key == name:
+            try:
+                return value.decode("utf-8")
+            except (UnicodeDecodeError, AttributeError):
+                return None
+    return None

@@ -1,0 +1,44 @@
+"""Ledger storage backends, chosen by URL: a file path (SQLite) or ``postgresql://`` DSN."""
+
+from __future__ import annotations
+
+from ledger.store.base import (
+    AppendResult,
+    Batch,
+    Entry,
+    Head,
+    LedgerStore,
+    Origin,
+    PendingEntry,
+    Quarantined,
+    QuarantineRecord,
+    StoredCheckpoint,
+)
+
+__all__ = [
+    "AppendResult",
+    "Batch",
+    "Entry",
+    "Head",
+    "LedgerStore",
+    "Origin",
+    "PendingEntry",
+    "QuarantineRecord",
+    "Quarantined",
+    "StoredCheckpoint",
+    "open_store",
+]
+
+
+def open_store(url: str) -> LedgerStore:
+    """Open (creating if needed) the ledger at ``url``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from ledger.store.postgres import PostgresStore  # optional dependency
+
+        store: LedgerStore = PostgresStore(url)
+        return store
+    if url.startswith("sqlite:///"):
+        url = url.removeprefix("sqlite:///")
+    from ledger.store.sqlite import SqliteStore
+
+    return SqliteStore(url)

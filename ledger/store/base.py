@@ -1,0 +1,274 @@
+"""The ledger storage interface and the SQL logic shared by the SQLite and PostgreSQL backends.
+
+One append is one database transaction holding: the new entries (with sequence numbers, leaf
+and chain hashes), their query index rows, the newly complete Merkle nodes, the quarantine
+records of the batch, and the consumed Kafka offsets.  Either all of it lands or none does, so
+a consumer killed at any point resumes exactly where the ledger says it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger.merkle import MerkleTree, leaf_hash
+
+GENESIS_CHAIN = bytes(32)
+
+TopicPartition = tuple[str, int]
+
+
+def chain_hash(previous: bytes, leaf: bytes) -> bytes:
+    """Chain link: SHA-256(previous chain hash ‖ this leaf hash)."""
+    return hashlib.sha256(previous + leaf).digest()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a record came from on Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """A verified event waiting to be appended (no sequence number yet)."""
+
+    event_id: str
+    kind: str
+    event_time: datetime
+    envelope: bytes  # the exact Kafka value: the leaf input
+    signer_keyid: str
+    origin: Origin
+    refs: tuple[tuple[str, str], ...] = ()  # query index rows: (ref kind, key)
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.envelope)
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    event_id: str
+    kind: str
+    event_time: datetime
+    envelope: bytes
+    leaf_hash: bytes
+    chain_hash: bytes
+    signer_keyid: str
+    origin: Origin
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An input refused for a stated reason, kept with its original bytes."""
+
+    origin: Origin
+    reason: str
+    detail: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    event_id: str | None = None
+    error_class: str = "RejectedInput"
+
+
+@dataclass(frozen=True)
+class QuarantineRecord(Quarantined):
+    quarantine_id: int = 0
+    quarantined_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    size: int
+    chain_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root_hash: bytes
+    note: str  # the signed note text
+    created_at: datetime
+
+
+@dataclass
+class AppendResult:
+    appended: list[Entry] = field(default_factory=list)
+    duplicates: list[Quarantined] = field(default_factory=list)  # event id already present
+    stale: int = 0  # records below the stored offset (already ingested by another consumer)
+    head: Head = field(default_factory=lambda: Head(0, GENESIS_CHAIN))
+
+
+@dataclass(frozen=True)
+class Batch:
+    entries: Sequence[PendingEntry]
+    rejects: Sequence[Quarantined]
+    offsets: Mapping[TopicPartition, int]  # next offset to read, per partition
+    group_id: str
+
+
+class LedgerStore(ABC):
+    """What the consumer, verifier, prover and auditors need from a ledger database."""
+
+    url: str
+
+    # --- writing ------------------------------------------------------------------------
+    @abstractmethod
+    def append(self, batch: Batch) -> AppendResult:
+        """Append a batch atomically (see the module docstring)."""
+
+    @abstractmethod
+    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Store a signed checkpoint (idempotent for the same size)."""
+
+    # --- reading ------------------------------------------------------------------------
+    @abstractmethod
+    def head(self) -> Head: ...
+
+    @abstractmethod
+    def offsets(self, group_id: str, topic: str) -> dict[int, int]:
+        """Next offset to consume, per partition, as committed with the ledger rows."""
+
+    @abstractmethod
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
+        """Entries with ``start <= seq < stop`` in sequence order, streamed."""
+
+    @abstractmethod
+    def entry_by_event_id(self, event_id: str) -> Entry | None: ...
+
+    @abstractmethod
+    def seqs_by_ref(self, ref_kind: str, key: str) -> list[int]:
+        """Sequence numbers of entries indexed under ``(ref_kind, key)``."""
+
+    @abstractmethod
+    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Complete Merkle subtree hashes by (level, index)."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[StoredCheckpoint]: ...
+
+    @abstractmethod
+    def quarantine(self, limit: int | None = None) -> list[QuarantineRecord]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # --- conveniences built on the above --------------------------------------------------
+    def tree(self, size: int | None = None) -> MerkleTree:
+        return MerkleTree(self, self.head().size if size is None else size)
+
+    def entry(self, seq: int) -> Entry | None:
+        return next(self.entries(seq, seq + 1), None)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        cps = self.checkpoints()
+        return cps[-1] if cps else None
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def plan_append(
+    head: Head,
+    entries: Sequence[PendingEntry],
+    tree: MerkleTree,
+    now: datetime,
+) -> tuple[list[Entry], list[tuple[tuple[int, int], bytes]], Head]:
+    """Number, chain and tree-hash a run of new entries on top of ``head``."""
+    appended: list[Entry] = []
+    previous = head.chain_hash
+    for i, p in enumerate(entries):
+        leaf = p.leaf_hash
+        previous = chain_hash(previous, leaf)
+        appended.append(
+            Entry(
+                seq=head.size + i,
+                event_id=p.event_id,
+                kind=p.kind,
+                event_time=p.event_time,
+                envelope=p.envelope,
+                leaf_hash=leaf,
+                chain_hash=previous,
+                signer_keyid=p.signer_keyid,
+                origin=p.origin,
+                ingested_at=now,
+            )
+        )
+    nodes = tree.append([e.leaf_hash for e in appended])
+    return appended, nodes, Head(head.size + len(appended), previous)
+
+
+def split_batch(
+    batch: Batch, stored_offsets: Mapping[TopicPartition, int], known_ids: set[str]
+) -> tuple[list[PendingEntry], list[Quarantined], int]:
+    """Drop records already ingested (below stored offsets); move repeated event ids aside."""
+    fresh: list[PendingEntry] = []
+    duplicates: list[Quarantined] = []
+    stale = 0
+    seen = set(known_ids)
+    for p in batch.entries:
+        o = p.origin
+        if o.offset < stored_offsets.get((o.topic, o.partition), 0):
+            stale += 1
+        elif p.event_id in seen:
+            duplicates.append(
+                Quarantined(
+                    origin=o,
+                    reason="duplicate_event_id",
+                    detail=f"event id {p.event_id} is already in the ledger; skipped",
+                    key=None,
+                    value=p.envelope,
+                    event_id=p.event_id,
+                    error_class="DuplicateEventError",
+                )
+            )
+        else:
+            seen.add(p.event_id)
+            fresh.append(p)
+    return fresh, duplicates, stale
+
+
+def fresh_rejects(
+    rejects: Sequence[Quarantined], stored_offsets: Mapping[TopicPartition, int]
+) -> list[Quarantined]:
+    return [
+        r
+        for r in rejects
+        if r.origin.offset >= stored_offsets.get((r.origin.topic, r.origin.partition), 0)
+    ]
+
+
+def row_to_entry(row: Sequence[Any]) -> Entry:
+    """Map a row of the ``entries`` SELECT used by both backends."""
+    (seq, event_id, kind, event_time, envelope, leaf, chain, keyid, topic, part, off, ing) = row
+    return Entry(
+        seq=int(seq),
+        event_id=str(event_id),
+        kind=str(kind),
+        event_time=event_time,
+        envelope=bytes(envelope),
+        leaf_hash=bytes(leaf),
+        chain_hash=bytes(chain),
+        signer_keyid=str(keyid),
+        origin=Origin(str(topic), int(part), int(off)),
+        ingested_at=ing,
+    )
+
+
+ENTRY_COLUMNS = (
+    "seq, event_id, kind, event_time, envelope, leaf_hash, chain_hash, signer_keyid, "
+    "topic, kafka_partition, kafka_offset, ingested_at"
+)

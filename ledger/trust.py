@@ -1,0 +1,49 @@
+"""Who may sign: trust policies that pick the key an envelope must verify against.
+
+A policy answers, for one decoded event, *which trusted key* should have signed it (or why no
+key is acceptable).  The signature check itself is separate (:func:`ledger.dsse.verify_signature`)
+so that it can run in parallel across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.dsse import Envelope
+from ledger.errors import SignatureError, UntrustedKeyError
+from ledger.events import EventKind, Record
+
+
+class TrustPolicy(Protocol):
+    def resolve(
+        self, envelope: Envelope, kind: EventKind, event: Record
+    ) -> tuple[str, Ed25519PublicKey]:
+        """The (key id, public key) that must have signed; raise RejectedInput otherwise."""
+
+    def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
+        """Called, in ledger order, for each event that was appended."""
+
+
+class FolderTrust:
+    """Trust a fixed set of public keys (e.g. the ``*.pub`` files of a folder)."""
+
+    def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
+        self.keys = dict(keys)
+
+    def resolve(
+        self, envelope: Envelope, kind: EventKind, event: Record
+    ) -> tuple[str, Ed25519PublicKey]:
+        if not envelope.signatures:
+            raise SignatureError("envelope carries no signature")
+        for sig in envelope.signatures:
+            key = self.keys.get(sig.keyid)
+            if key is not None:
+                return sig.keyid, key
+        ids = ", ".join(s.keyid[:16] + "…" for s in envelope.signatures)
+        raise UntrustedKeyError(f"signed only by key(s) not in the trusted set: {ids}")
+
+    def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
+        return None

@@ -1,0 +1,204 @@
+"""Re-derive the ledger from its stored bytes and report the first damage, by kind.
+
+Checks, per entry in sequence order: the sequence is contiguous (deleted / reordered), the leaf
+hash matches the stored envelope bytes (altered), the chain hash links to the previous one
+(altered, reordered, forged chain), and the producer's DSSE signature verifies with the signer's
+key (forged signature).  Then the head row agrees with what was read (truncated), and the Merkle
+root of the entries matches every stored signed checkpoint (checkpoint mismatch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.dsse import Envelope, pae
+from ledger.errors import DecodeError
+from ledger.keys import raw_public
+from ledger.merkle import leaf_hash
+from ledger.parallel import SignatureCheck, SignatureChecker
+from ledger.store import Entry, LedgerStore
+from ledger.store.base import GENESIS_CHAIN, chain_hash
+
+ALTERED = "altered"
+DELETED = "deleted"
+REORDERED = "reordered"
+TRUNCATED = "truncated"
+FORGED_SIGNATURE = "forged_signature"
+UNKNOWN_SIGNER = "unknown_signer"
+CHECKPOINT_MISMATCH = "checkpoint_mismatch"
+MAX_CLASSIFIED_BREAKS = 50
+
+
+@dataclass(frozen=True)
+class Damage:
+    kind: str
+    seq: int | None
+    event_id: str | None
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    size: int = 0
+    checked: int = 0
+    signatures_checked: int = 0
+    checkpoints_checked: int = 0
+    damage: list[Damage] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damage
+
+    @property
+    def first(self) -> Damage | None:
+        located = [d for d in self.damage if d.seq is not None]
+        if located:
+            return min(located, key=lambda d: d.seq or 0)
+        return self.damage[0] if self.damage else None
+
+
+KeyLookup = Callable[[str], Ed25519PublicKey | None]
+Progress = Callable[[int], None]
+
+
+def keys_lookup(keys: Mapping[str, Ed25519PublicKey]) -> KeyLookup:
+    return keys.get
+
+
+class _ChainWalker:
+    """Walks entries in order, recording structural damage; chain breaks are classified later."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+        self.expected_seq = 0
+        self.previous = GENESIS_CHAIN
+        self.breaks: list[Entry] = []
+
+    def visit(self, e: Entry) -> None:
+        r = self.report
+        if e.seq != self.expected_seq:
+            missing = f"entries {self.expected_seq}..{e.seq - 1} are missing"
+            r.damage.append(Damage(DELETED, self.expected_seq, None, missing))
+        if leaf_hash(e.envelope) != e.leaf_hash:
+            detail = "envelope bytes differ from the leaf hash"
+            r.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
+        elif chain_hash(self.previous, e.leaf_hash) != e.chain_hash:
+            self.breaks.append(e)
+        self.previous = e.chain_hash
+        self.expected_seq = e.seq + 1
+        r.checked += 1
+
+
+def _classify_breaks(store: LedgerStore, breaks: list[Entry], report: VerifyReport) -> None:
+    """A chain break whose link is explained by another stored entry is a reordering."""
+    if not breaks:
+        return
+    position = {e.chain_hash: e.seq for e in store.entries(0, None)}
+    position[GENESIS_CHAIN] = -1
+    for i, e in enumerate(breaks):
+        if i >= MAX_CLASSIFIED_BREAKS:  # each costs a pass over all hashes; the first matter
+            report.damage.append(Damage(ALTERED, e.seq, e.event_id, "chain link broken"))
+            continue
+        moved_from = next(
+            (
+                seq
+                for prev, seq in position.items()
+                if chain_hash(prev, e.leaf_hash) == e.chain_hash
+            ),
+            None,
+        )
+        if moved_from is not None:
+            detail = f"entry belongs right after entry {moved_from}, not here"
+            report.damage.append(Damage(REORDERED, e.seq, e.event_id, detail))
+        else:
+            detail = "chain hash does not link to the previous entry"
+            report.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
+
+
+def _signature_item(e: Entry, lookup: KeyLookup) -> SignatureCheck | Damage:
+    try:
+        env = Envelope.decode(e.envelope)
+    except DecodeError as exc:
+        return Damage(
+            ALTERED, e.seq, e.event_id, f"stored envelope no longer decodes: {exc.message}"
+        )
+    key = lookup(e.signer_keyid)
+    if key is None:
+        return Damage(
+            UNKNOWN_SIGNER, e.seq, e.event_id, f"signer key {e.signer_keyid[:16]}… is not known"
+        )
+    sig = next((s.sig for s in env.signatures if s.keyid == e.signer_keyid), None)
+    if sig is None:
+        return Damage(
+            FORGED_SIGNATURE, e.seq, e.event_id, "envelope has no signature by its recorded signer"
+        )
+    return raw_public(key), sig, pae(env.payload_type, env.payload)
+
+
+def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
+    chunk: list[Entry] = []
+    for e in entries:
+        chunk.append(e)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def verify_ledger(
+    store: LedgerStore,
+    lookup: KeyLookup,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = 4096,
+) -> VerifyReport:
+    """Check the whole ledger; never stops at the first damage (it is reported first)."""
+    head = store.head()
+    report = VerifyReport(size=head.size)
+    walker = _ChainWalker(report)
+    with SignatureChecker(workers) as checker:
+        for chunk in _chunks(store.entries(0, None), chunk_size):
+            for e in chunk:
+                walker.visit(e)
+            _check_signatures(chunk, lookup, checker, report)
+            if progress:
+                progress(len(chunk))
+    _classify_breaks(store, walker.breaks, report)
+    _check_head(store, head.size, walker, report)
+    return report
+
+
+def _check_signatures(
+    chunk: list[Entry], lookup: KeyLookup, checker: SignatureChecker, report: VerifyReport
+) -> None:
+    items = [(e, _signature_item(e, lookup)) for e in chunk]
+    checks = [(e, i) for e, i in items if not isinstance(i, Damage)]
+    report.damage.extend(i for _, i in items if isinstance(i, Damage))
+    results = checker.check([i for _, i in checks])
+    report.signatures_checked += len(checks)
+    for (e, _), ok in zip(checks, results, strict=True):
+        if not ok:
+            report.damage.append(
+                Damage(FORGED_SIGNATURE, e.seq, e.event_id, "producer signature does not verify")
+            )
+
+
+def _check_head(store: LedgerStore, size: int, walker: _ChainWalker, report: VerifyReport) -> None:
+    if walker.expected_seq < size:
+        report.damage.append(
+            Damage(
+                TRUNCATED,
+                walker.expected_seq,
+                None,
+                f"the ledger head says {size} entries but only {walker.expected_seq} remain",
+            )
+        )
+    elif walker.previous != store.head().chain_hash and size:
+        report.damage.append(
+            Damage(ALTERED, size - 1, None, "the head's chain hash differs from the last entry's")
+        )

@@ -1,0 +1,176 @@
+"""The emitting SDK: pipeline tools call :class:`Emitter` to record what they did.
+
+Usable from a DCC's embedded Python (Nuke, Maya, Houdini) without the CLI::
+
+    from ledger.keys import load_private
+    from producers.emitter import Emitter
+
+    signer = load_private(Path("nuke-ws12.key"))
+    with Emitter("kafka:9092", signer, source="/studio/nuke/ws12") as em:
+        event_id = em.emit({...})   # blocks until the broker acknowledged it; raises on failure
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from ledger import dsse, events
+from ledger import kafka as k
+from ledger.encoding import SingleObjectFraming
+from ledger.errors import BrokerError
+from ledger.events import PROVENANCE, EventKind
+from ledger.keys import KeyPair
+
+
+@dataclass(frozen=True)
+class Message:
+    """One signed Kafka record, ready to send."""
+
+    event_id: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class SequenceCounter:
+    """Monotonic producer sequence numbers, starting above any earlier run's (time based)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns() // 1000)
+            return self._last
+
+
+def build_message(
+    event: Mapping[str, Any],
+    signer: KeyPair,
+    *,
+    kind: EventKind = PROVENANCE,
+    source: str,
+    framing: SingleObjectFraming | None = None,
+) -> Message:
+    """Validate, encode and sign one event; return the Kafka record (pure, no I/O)."""
+    framing = framing or SingleObjectFraming()
+    payload, record = events.encode_checked(kind, event, framing)
+    envelope = dsse.sign(kind.payload_type, payload, signer)
+    subject = kind.subject(record)
+    headers = [
+        (k.H_SPECVERSION, k.CE_SPECVERSION.encode()),
+        (k.H_ID, record["event_id"].encode()),
+        (k.H_SOURCE, source.encode()),
+        (k.H_TYPE, kind.ce_type.encode()),
+        (k.H_TIME, events.format_time(record["event_time"]).encode()),
+        (k.H_SUBJECT, subject.encode()),
+        (k.H_CONTENT_TYPE, dsse.ENVELOPE_CONTENT_TYPE.encode()),
+    ]
+    return Message(record["event_id"], subject.encode(), envelope.encode(), headers)
+
+
+class Emitter:
+    """Signs events and sends them durably (acks=all, idempotent), waiting for the ack."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        signer: KeyPair,
+        *,
+        topic: str = k.DEFAULT_TOPIC,
+        source: str = "/assetledger/emitter",
+        producer_id: str | None = None,
+        **producer_config: Any,
+    ) -> None:
+        self.signer = signer
+        self.topic = topic
+        self.source = source
+        self.producer_id = producer_id or source
+        self.sequence = SequenceCounter()
+        self.framing = SingleObjectFraming()
+        settings: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,
+            "client_id": f"assetledger-emitter:{self.producer_id}",
+        }
+        settings.update(producer_config)
+        try:
+            self.producer = KafkaProducer(**settings)
+        except KafkaError as exc:
+            raise BrokerError(
+                f"cannot connect to Kafka at {bootstrap_servers}: {exc}",
+                hint="check --bootstrap-servers / ASSETLEDGER_BOOTSTRAP_SERVERS",
+            ) from exc
+
+    def _fill(self, event: Mapping[str, Any], kind: EventKind) -> dict[str, Any]:
+        filled = dict(event)
+        if kind is PROVENANCE:
+            filled.setdefault("producer_id", self.producer_id)
+            if filled.get("producer_seq") is None:
+                filled["producer_seq"] = self.sequence.next()
+        return filled
+
+    def emit(
+        self, event: Mapping[str, Any], *, kind: EventKind = PROVENANCE, timeout: float = 30.0
+    ) -> str:
+        """Sign and send one event; return its id once the broker acknowledged it."""
+        return self.emit_many([event], kind=kind, timeout=timeout)[0]
+
+    def emit_many(
+        self,
+        batch: Iterable[Mapping[str, Any]],
+        *,
+        kind: EventKind = PROVENANCE,
+        timeout: float = 60.0,
+    ) -> list[str]:
+        """Send all, then wait for every acknowledgement; raise on the first failure."""
+        messages = [
+            build_message(
+                self._fill(e, kind),
+                self.signer,
+                kind=kind,
+                source=self.source,
+                framing=self.framing,
+            )
+            for e in batch
+        ]
+        futures = [
+            (m, self.producer.send(self.topic, key=m.key, value=m.value, headers=m.headers))
+            for m in messages
+        ]
+        self.producer.flush(timeout)
+        for m, future in futures:
+            try:
+                future.get(timeout=timeout)
+            except KafkaError as exc:
+                raise BrokerError(f"Kafka did not acknowledge event {m.event_id}: {exc}") from exc
+        return [m.event_id for m in messages]
+
+    def send_raw(self, message: Message, timeout: float = 30.0) -> None:
+        """Send an already built record (tests, replay tools)."""
+        future = self.producer.send(
+            self.topic, key=message.key, value=message.value, headers=message.headers
+        )
+        try:
+            future.get(timeout=timeout)
+        except KafkaError as exc:
+            raise BrokerError(f"Kafka did not acknowledge a record: {exc}") from exc
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.producer.close(timeout=timeout)
+
+    def __enter__(self) -> Emitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,125 @@
+"""Every bad-input kind gets its own reason (unit level; the broker tests repeat it end to end)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from consumers.inspect import RawRecord, inspect
+from ledger import dsse, keys
+from ledger import kafka as k
+from ledger.encoding import SingleObjectFraming
+from ledger.store import PendingEntry, Quarantined
+from ledger.trust import FolderTrust
+from producers.demo import production
+from producers.emitter import Message, build_message
+
+ARTIST = keys.generate("artist")
+TRUST = FolderTrust({ARTIST.key_id: ARTIST.public})
+FRAMING = SingleObjectFraming()
+
+
+def _event(**changes: Any) -> dict[str, Any]:
+    event = dict(production()[2][1], producer_id="ws", producer_seq=1)
+    event.update(changes)
+    return event
+
+
+def _raw(m: Message, **changes: Any) -> RawRecord:
+    raw = RawRecord("events", 0, 42, m.key, m.value, tuple(m.headers))
+    return dataclasses.replace(raw, **changes)
+
+
+def _reason(raw: RawRecord, max_bytes: int = 1 << 20) -> str:
+    outcome = inspect(raw, TRUST, FRAMING, max_bytes)
+    assert isinstance(outcome, Quarantined), outcome
+    assert outcome.detail
+    return outcome.reason
+
+
+def test_valid_record_becomes_a_pending_entry_with_index_rows() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    outcome = inspect(_raw(m), TRUST, FRAMING)
+    assert isinstance(outcome, PendingEntry)
+    assert outcome.event_id == m.event_id
+    assert outcome.signer_keyid == ARTIST.key_id
+    assert outcome.envelope == m.value
+    assert ("asset_version", "fallen-tower/ep101/sq040/sh010/roto@v001") in outcome.refs
+    assert ("ingredient", "fallen-tower/ep101/sq040/sh010/plate@v001") in outcome.refs
+
+
+def test_garbage_bytes() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    assert _reason(_raw(m, value=b"\x00\x01garbage")) == "undecodable"
+    assert _reason(_raw(m, value=None)) == "undecodable"
+
+
+def test_truncated_envelope() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    assert _reason(_raw(m, value=m.value[:-30])) == "undecodable"
+
+
+def test_unknown_schema_fingerprint() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    forged = m.value[:2] + bytes(8) + m.value[10:]
+    assert _reason(_raw(m, value=forged)) == "unknown_schema"
+
+
+def test_unknown_schema_inside_a_valid_envelope() -> None:
+    payload = b"\xc3\x01" + b"\x11" * 8 + b"\x00"
+    envelope = dsse.sign("application/vnd.assetledger.provenance-event+avro", payload, ARTIST)
+    m = build_message(_event(), ARTIST, source="/ws")
+    assert _reason(_raw(m, value=envelope.encode())) == "unknown_schema"
+
+
+def test_unknown_payload_type() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    env = dsse.Envelope.decode(m.value)
+    other = dsse.sign("application/x-unknown", env.payload, ARTIST)
+    assert _reason(_raw(m, value=other.encode())) == "unknown_payload_type"
+
+
+def test_oversized() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    assert _reason(_raw(m), max_bytes=100) == "oversized"
+
+
+def test_bad_signature_after_alteration() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    env = dsse.Envelope.decode(m.value)
+    payload = env.payload.replace(b"Mira Keller", b"Mira Kellar")
+    assert payload != env.payload
+    altered = dsse.Envelope(env.payload_type, payload, env.signatures).encode()
+    assert _reason(_raw(m, value=altered)) == "bad_signature"
+
+
+def test_unknown_key() -> None:
+    m = build_message(_event(), keys.generate("intruder"), source="/ws")
+    assert _reason(_raw(m)) == "unknown_key"
+
+
+@pytest.mark.parametrize("header", [k.H_ID, k.H_TYPE, k.H_TIME, k.H_CONTENT_TYPE, k.H_SPECVERSION])
+def test_headers_disagreeing_with_payload(header: str) -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    headers = tuple((h, b"tampered" if h == header else v) for h, v in m.headers)
+    assert _reason(_raw(m, headers=headers)) == "header_mismatch"
+    missing = tuple((h, v) for h, v in m.headers if h != header)
+    assert _reason(_raw(m, headers=missing)) == "header_mismatch"
+
+
+def test_kafka_key_must_be_the_asset() -> None:
+    m = build_message(_event(), ARTIST, source="/ws")
+    assert _reason(_raw(m, key=b"some/other/asset")) == "header_mismatch"
+
+
+def test_invalid_event_content_is_refused_even_when_signed() -> None:
+    from ledger.encoding import SingleObjectFraming as F
+
+    m = build_message(_event(), ARTIST, source="/ws")
+    _, event = F().decode(dsse.Envelope.decode(m.value).payload)
+    event["action"] = "c2pa.teleported"
+    payload = F().encode("provenance_event", event)
+    env = dsse.sign("application/vnd.assetledger.provenance-event+avro", payload, ARTIST)
+    assert _reason(_raw(m, value=env.encode())) == "invalid_event"

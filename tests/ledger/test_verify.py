@@ -1,0 +1,133 @@
+"""``verify_ledger`` finds and locates every kind of damage (SQLite, edited behind its back)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger import dsse, keys
+from ledger.store.sqlite import SqliteStore
+from ledger.verify import (
+    ALTERED,
+    DELETED,
+    FORGED_SIGNATURE,
+    REORDERED,
+    TRUNCATED,
+    UNKNOWN_SIGNER,
+    verify_ledger,
+)
+from tests.ledger.ledger_factory import append_all, signed_entries
+
+SIGNER = keys.generate("artist")
+LOOKUP = {SIGNER.key_id: SIGNER.public}.get
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[tuple[SqliteStore, sqlite3.Connection]]:
+    store = SqliteStore(tmp_path / "ledger.db")
+    append_all(store, signed_entries(SIGNER, 20))
+    raw = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    yield store, raw
+    raw.close()
+    store.close()
+
+
+def _first(store: SqliteStore) -> tuple[str, int | None]:
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert not report.ok
+    first = report.first
+    assert first is not None
+    return first.kind, first.seq
+
+
+def test_intact_ledger_verifies(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, _ = ledger
+    report = verify_ledger(store, LOOKUP, workers=2)
+    assert report.ok
+    assert (report.checked, report.signatures_checked) == (20, 20)
+
+
+def test_one_altered_byte_is_found_and_located(
+    ledger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, raw = ledger
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 7").fetchone()
+    altered = bytearray(envelope)
+    altered[len(altered) // 2] ^= 0x01
+    raw.execute("UPDATE entries SET envelope = ? WHERE seq = 7", (bytes(altered),))
+    assert _first(store) == (ALTERED, 7)
+
+
+def test_deleted_entry(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("DELETE FROM entries WHERE seq = 11")
+    assert _first(store) == (DELETED, 11)
+
+
+def test_reordered_entries(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("UPDATE entries SET seq = -1 WHERE seq = 4")
+    raw.execute("UPDATE entries SET seq = 4 WHERE seq = 5")
+    raw.execute("UPDATE entries SET seq = 5 WHERE seq = -1")
+    assert _first(store) == (REORDERED, 4)
+
+
+def test_out_of_order_sequence(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("UPDATE entries SET seq = 100 WHERE seq = 3")
+    report = verify_ledger(store, LOOKUP, workers=1)
+    kinds = {(d.kind, d.seq) for d in report.damage}
+    assert (DELETED, 3) in kinds
+
+
+def test_truncated_ledger(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("DELETE FROM entries WHERE seq >= 15")
+    assert _first(store) == (TRUNCATED, 15)
+
+
+def test_forged_signature_with_rehashed_chain(
+    ledger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """An attacker who rewrites an entry *and* recomputes leaf and chain hashes is still caught."""
+    from ledger.merkle import leaf_hash
+    from ledger.store.base import chain_hash
+
+    store, raw = ledger
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 9").fetchone()
+    env = dsse.Envelope.decode(envelope)
+    payload = env.payload.replace(b"Tanaka", b"Tanaku")
+    assert payload != env.payload
+    forged = dsse.Envelope(env.payload_type, payload, env.signatures)
+    data = forged.encode()
+    rows = raw.execute("SELECT seq, envelope FROM entries ORDER BY seq").fetchall()
+    previous = bytes(32)
+    for seq, blob in rows:
+        blob = data if seq == 9 else blob
+        leaf = leaf_hash(blob)
+        previous = chain_hash(previous, leaf)
+        raw.execute(
+            "UPDATE entries SET envelope = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+            (blob, leaf, previous, seq),
+        )
+    raw.execute("UPDATE head SET chain_hash = ?", (previous,))
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert [(d.kind, d.seq) for d in report.damage] == [(FORGED_SIGNATURE, 9)]
+
+
+def test_unknown_signer(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, _ = ledger
+    report = verify_ledger(store, {}.get, workers=1)
+    assert {d.kind for d in report.damage} == {UNKNOWN_SIGNER}
+    assert report.first is not None and report.first.seq == 0
+
+
+def test_reported_first_is_lowest_seq(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("DELETE FROM entries WHERE seq = 13")
+    raw.execute("UPDATE entries SET envelope = x'00' WHERE seq = 6")
+    kind, seq = _first(store)
+    assert (kind, seq) == (ALTERED, 6)
