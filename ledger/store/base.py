@@ -128,8 +128,15 @@ class LedgerStore(ABC):
         """Append a batch atomically (see the module docstring)."""
 
     @abstractmethod
-    def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+    def add_checkpoint(self, cp: StoredCheckpoint) -> None:
         """Store a signed checkpoint (idempotent for the same size)."""
+
+    @abstractmethod
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a ledger property (origin, log verifier key, root keys …)."""
+
+    @abstractmethod
+    def get_meta(self, name: str) -> str | None: ...
 
     # --- reading ------------------------------------------------------------------------
     @abstractmethod
