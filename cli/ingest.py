@@ -13,8 +13,11 @@ import click
 from cli import common
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
 from ledger import keys as keyfiles
+from ledger import operator
+from ledger.errors import ConfigurationError
 from ledger.inputs import parse_events
-from ledger.store import AppendResult, open_store
+from ledger.operator import Checkpointer
+from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.trust import FolderTrust
 from producers.emitter import Emitter
 
@@ -88,6 +91,14 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     help="Kafka consumer group.",
 )
 @click.option("--batch-size", default=500, show_default=True, help="Records per transaction.")
+@click.option(
+    "--log-key",
+    "log_key_path",
+    envvar="ASSETLEDGER_LOG_KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The ledger's log private key: sign a checkpoint after each batch"
+    " (env ASSETLEDGER_LOG_KEY).",
+)
 @common.format_option("text", "json", default="text")
 @common.bootstrap_option
 @common.topic_option
@@ -97,6 +108,7 @@ def consume(
     until_idle: float | None,
     group_id: str,
     batch_size: int,
+    log_key_path: Path | None,
     fmt: str,
     bootstrap_servers: str,
     topic: str,
@@ -106,7 +118,10 @@ def consume(
     trust = FolderTrust(keyfiles.load_trusted_dir(trusted_keys))
     config = ConsumerConfig(bootstrap_servers, topic=topic, group_id=group_id, max_batch=batch_size)
     with open_store(ledger_url) as store:
-        consumer = LedgerConsumer(store, trust, config, on_batch=_progress)
+        checkpointer = _checkpointer(store, log_key_path)
+        consumer = LedgerConsumer(
+            store, trust, config, on_batch=_progress, checkpointer=checkpointer
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: consumer.stop())
         stats = consumer.run(until_idle=until_idle)
@@ -120,6 +135,21 @@ def consume(
             f" ({', '.join(f'{k}: {v}' for k, v in sorted(stats.by_reason.items())) or 'none'}),"
             f" ledger size {size}"
         )
+
+
+def _checkpointer(store: LedgerStore, log_key_path: Path | None) -> Checkpointer | None:
+    if log_key_path is None:
+        if operator.log_identity(store) is not None:
+            raise ConfigurationError(
+                f"ledger {store.url} signs checkpoints, but no --log-key was given",
+                hint="pass --log-key (the log.key written by assetledger init)",
+            )
+        common.err(
+            "note: this ledger has no log key, so no checkpoints are signed"
+            " (create ledgers with assetledger init)"
+        )
+        return None
+    return Checkpointer(store, keyfiles.load_private(log_key_path, common.read_passphrase(None)))
 
 
 @click.command()

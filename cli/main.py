@@ -10,6 +10,7 @@ import click
 from cli import common
 from cli.ingest import consume, emit, quarantine
 from cli.keys import keys
+from cli.proofs import checkpoint, consistency, info, init, prove, verify_receipt_command
 from cli.read import log, verify
 
 
@@ -21,7 +22,20 @@ def cli(verbose: int) -> None:
     common.setup_logging(verbose)
 
 
-for command in (keys, emit, consume, quarantine, verify, log):
+for command in (
+    init,
+    keys,
+    emit,
+    consume,
+    quarantine,
+    log,
+    verify,
+    info,
+    checkpoint,
+    prove,
+    verify_receipt_command,
+    consistency,
+):
     cli.add_command(command)
 
 

@@ -24,6 +24,7 @@ from consumers.inspect import DEFAULT_MAX_BYTES, RawRecord, inspect_all
 from ledger import kafka as k
 from ledger.encoding import SingleObjectFraming
 from ledger.errors import BrokerError
+from ledger.operator import Checkpointer
 from ledger.store import AppendResult, Batch, LedgerStore, PendingEntry, Quarantined
 from ledger.trust import TrustPolicy
 
@@ -56,6 +57,7 @@ class IngestStats:
     batches: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     last_batch_seconds: float = 0.0
+    last_checkpoint_size: int = 0
 
     def count(self, result: AppendResult, rejects: Sequence[Quarantined]) -> None:
         self.batches += 1
@@ -125,12 +127,14 @@ class LedgerConsumer:
         config: ConsumerConfig,
         *,
         on_batch: BatchHook | None = None,
+        checkpointer: Checkpointer | None = None,
         inspector: Callable[[Sequence[RawRecord]], list[PendingEntry | Quarantined]] | None = None,
     ) -> None:
         self.store = store
         self.trust = trust
         self.config = config
         self.on_batch = on_batch
+        self.checkpointer = checkpointer
         self.framing = SingleObjectFraming()
         self.inspector = inspector or self._inspect_sequentially
         self.stats = IngestStats()
@@ -230,6 +234,8 @@ class LedgerConsumer:
         self.stats.count(result, rejects)
         self.stats.last_batch_seconds = time.monotonic() - started
         self._commit_to_kafka(offsets)
+        if result.appended:
+            self._checkpoint()
         for q in [*rejects, *result.duplicates]:
             log.warning(
                 "quarantined %s/%d@%d: %s: %s",
@@ -260,6 +266,20 @@ class LedgerConsumer:
                 raise BrokerError(
                     f"dead-letter topic {self.config.dlt_topic} refused a record: {exc}"
                 ) from exc
+
+    def _checkpoint(self) -> None:
+        """Sign the new tree head and publish it to TOPIC.checkpoints (best effort)."""
+        if self.checkpointer is None:
+            return
+        stored = self.checkpointer.checkpoint()
+        if stored is None:
+            return
+        self.stats.last_checkpoint_size = stored.size
+        topic = k.checkpoint_topic(self.config.topic)
+        try:
+            self._dlt.send(topic, key=self.checkpointer.origin.encode(), value=stored.note.encode())
+        except KafkaError as exc:  # the checkpoint is stored; publishing is a courtesy
+            log.warning("could not publish checkpoint %d to %s: %s", stored.size, topic, exc)
 
     def _commit_to_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
         """Courtesy commit for lag monitoring; the ledger's own offsets are authoritative."""

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.dsse import Envelope, pae
-from ledger.errors import DecodeError
+from ledger.errors import DecodeError, VerificationFailure
 from ledger.keys import raw_public
-from ledger.merkle import leaf_hash
+from ledger.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from ledger.operator import log_identity
 from ledger.parallel import SignatureCheck, SignatureChecker
-from ledger.store import Entry, LedgerStore
+from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.store.base import GENESIS_CHAIN, chain_hash
 
 ALTERED = "altered"
@@ -161,13 +163,16 @@ def verify_ledger(
     head = store.head()
     report = VerifyReport(size=head.size)
     walker = _ChainWalker(report)
+    checkpoints = _CheckpointChecker(store, report)
     with SignatureChecker(workers) as checker:
         for chunk in _chunks(store.entries(0, None), chunk_size):
             for e in chunk:
                 walker.visit(e)
+                checkpoints.add(e)
             _check_signatures(chunk, lookup, checker, report)
             if progress:
                 progress(len(chunk))
+    checkpoints.finish()
     _classify_breaks(store, walker.breaks, report)
     _check_head(store, head.size, walker, report)
     return report
@@ -186,6 +191,71 @@ def _check_signatures(
             report.damage.append(
                 Damage(FORGED_SIGNATURE, e.seq, e.event_id, "producer signature does not verify")
             )
+
+
+class _RootTracker:
+    """Streaming RFC 6962 root of the leaves seen so far (O(log n) memory)."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, bytes]] = []  # (subtree size, hash), left to right
+        self.size = 0
+
+    def add(self, leaf: bytes) -> None:
+        size, value = 1, leaf
+        while self.stack and self.stack[-1][0] == size:
+            left_size, left = self.stack.pop()
+            size, value = left_size + size, node_hash(left, value)
+        self.stack.append((size, value))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return EMPTY_ROOT
+        value = self.stack[-1][1]
+        for _, left in reversed(self.stack[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+class _CheckpointChecker:
+    """Compares every stored signed checkpoint with the root recomputed from the entries."""
+
+    def __init__(self, store: LedgerStore, report: VerifyReport) -> None:
+        self.report = report
+        self.tracker = _RootTracker()
+        self.pending: list[tuple[StoredCheckpoint, Checkpoint]] = []
+        identity = log_identity(store)
+        for stored in store.checkpoints() if identity else []:
+            assert identity is not None
+            try:
+                opened = open_checkpoint(stored.note, identity.origin, identity.public_key)
+            except VerificationFailure as exc:
+                detail = f"checkpoint of size {stored.size} does not verify: {exc.message}"
+                report.damage.append(Damage(CHECKPOINT_MISMATCH, None, None, detail))
+                continue
+            self.pending.append((stored, opened))
+
+    def add(self, e: Entry) -> None:
+        self.tracker.add(leaf_hash(e.envelope))
+        while self.pending and self.pending[0][1].size == self.tracker.size:
+            self._compare(*self.pending.pop(0))
+
+    def _compare(self, stored: StoredCheckpoint, opened: Checkpoint) -> None:
+        self.report.checkpoints_checked += 1
+        if opened.root_hash != self.tracker.root():
+            detail = (
+                f"signed checkpoint of size {opened.size} has root {opened.root_hash.hex()[:16]}…,"
+                f" the entries give {self.tracker.root().hex()[:16]}…"
+            )
+            seq = max(opened.size - 1, 0)
+            self.report.damage.append(Damage(CHECKPOINT_MISMATCH, seq, None, detail))
+
+    def finish(self) -> None:
+        for _, opened in self.pending:
+            detail = (
+                f"signed checkpoint of size {opened.size} is beyond the {self.tracker.size} entries"
+            )
+            self.report.damage.append(Damage(TRUNCATED, self.tracker.size, None, detail))
 
 
 def _check_head(store: LedgerStore, size: int, walker: _ChainWalker, report: VerifyReport) -> None:

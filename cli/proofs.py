@@ -1,0 +1,191 @@
+"""Log identity and proofs: ``init``, ``info``, ``checkpoint``, ``prove``, receipts, consistency."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from cli import common
+from ledger import checkpoint as cp
+from ledger import keys as keyfiles
+from ledger import operator
+from ledger.errors import ConfigurationError
+from ledger.receipt import verify_receipt
+from ledger.store import open_store
+
+
+@click.command()
+@click.option(
+    "--origin",
+    required=True,
+    help="The log's name in checkpoints, e.g. fallen-tower.example/ledger.",
+)
+@click.option(
+    "--key-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to write the new log key (log.key, log.pub).",
+)
+@common.ledger_option
+def init(origin: str, key_dir: Path, ledger_url: str) -> None:
+    """Create a ledger with its origin and a new log signing key; print its verifier key."""
+    with open_store(ledger_url) as store:
+        if operator.log_identity(store) is not None:
+            raise ConfigurationError(f"ledger {ledger_url} is already initialised")
+        pair, private_path = operator.create_log_key(key_dir)
+        identity = operator.init_ledger(store, origin, pair)
+    common.err(f"created ledger {ledger_url}; log key {private_path} (keep it private)")
+    common.err("publish this verifier key so anyone can check checkpoints and receipts:")
+    click.echo(identity.vkey)
+
+
+@click.command()
+@common.format_option("text", "json", default="text")
+@common.ledger_option
+def info(fmt: str, ledger_url: str) -> None:
+    """Show the ledger's origin, verifier key, size, root and latest checkpoint."""
+    with common.existing_store(ledger_url) as store:
+        identity = operator.log_identity(store)
+        head = store.head()
+        latest = store.latest_checkpoint()
+        root = store.tree(head.size).root()
+    data = {
+        "ledger": ledger_url,
+        "origin": identity.origin if identity else None,
+        "log_vkey": identity.vkey if identity else None,
+        "size": head.size,
+        "root_hash": root.hex(),
+        "chain_hash": head.chain_hash.hex(),
+        "latest_checkpoint_size": latest.size if latest else None,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key:24} {value}")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@common.ledger_option
+def checkpoint(out: Path | None, ledger_url: str) -> None:
+    """Print the latest signed checkpoint (a C2SP signed note)."""
+    with common.existing_store(ledger_url) as store:
+        operator.require_identity(store)
+        latest = store.latest_checkpoint()
+    if latest is None:
+        raise ConfigurationError(
+            "the ledger has no signed checkpoint yet", hint="run assetledger consume with --log-key"
+        )
+    _write(latest.note, out)
+
+
+@click.command()
+@click.argument("event_id")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@common.ledger_option
+def prove(event_id: str, out: Path | None, ledger_url: str) -> None:
+    """Write an offline receipt (C2SP tlog-proof@v1 with the entry) for EVENT_ID."""
+    with common.existing_store(ledger_url) as store:
+        receipt = operator.prove(store, event_id)
+    _write(receipt, out)
+
+
+def read_vkey(value: str) -> str:
+    """A C2SP verifier key given inline or as a file holding it."""
+    path = Path(value)
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
+    cp.parse_vkey(text)  # raises a clear error when malformed
+    return text
+
+
+@click.command("verify-receipt")
+@click.argument("receipt", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--log-key",
+    required=True,
+    help="The log's C2SP verifier key (name+keyid+key), inline or in a file.",
+)
+@click.option(
+    "--trusted-keys",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Also check the producer's signature against these *.pub keys.",
+)
+@common.format_option("text", "json", default="text")
+def verify_receipt_command(
+    receipt: TextIO, log_key: str, trusted_keys: Path | None, fmt: str
+) -> None:
+    """Check a receipt offline: checkpoint signature, inclusion, producer signature."""
+    name, public_key = cp.parse_vkey(read_vkey(log_key))
+    signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
+    verdict = verify_receipt(receipt.read(), name, public_key, signers)
+    data = {
+        "ok": True,
+        "log": verdict.log_origin,
+        "index": verdict.index,
+        "tree_size": verdict.tree_size,
+        "root_hash": verdict.root_hash.hex(),
+        "checkpoint_signature": "valid",
+        "inclusion": "valid",
+        "producer_signature": "valid" if verdict.producer_signature_ok else "not checked",
+        "signer_keyid": verdict.signer_keyid,
+    }
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(
+            f"receipt valid: entry {verdict.index} of {verdict.log_origin}"
+            f" (tree size {verdict.tree_size})"
+        )
+        click.echo(
+            f"  checkpoint signature: valid\n  inclusion proof: valid"
+            f"\n  producer signature: {data['producer_signature']}"
+        )
+
+
+@click.command()
+@click.argument("old_checkpoint", type=click.File("r", encoding="utf-8"))
+@click.argument("new_checkpoint", type=click.File("r", encoding="utf-8"), required=False)
+@common.format_option("text", "json", default="text")
+@common.ledger_option
+def consistency(
+    old_checkpoint: TextIO,
+    new_checkpoint: TextIO | None,
+    fmt: str,
+    ledger_url: str,
+) -> None:
+    """Prove and check that OLD_CHECKPOINT is a prefix of NEW_CHECKPOINT (default: latest)."""
+    with common.existing_store(ledger_url) as store:
+        result = operator.prove_consistency(
+            store, old_checkpoint.read(), new_checkpoint.read() if new_checkpoint else None
+        )
+    proof = [cp.b64encode(h) for h in result.proof]
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "consistent": True,
+                    "old_size": result.old.size,
+                    "new_size": result.new.size,
+                    "proof": proof,
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"consistent: tree {result.old.size} is a prefix of tree {result.new.size}")
+        for line in proof:
+            click.echo(line)
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        common.err(f"wrote {out}")
