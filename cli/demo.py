@@ -7,17 +7,20 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import click
-from ledger.localbroker import LocalBroker, ensure_topics
 
 from cli import common
-from consumers.runner import ConsumerConfig, LedgerConsumer
+from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
 from ledger import kafka as k
 from ledger import keys as keyfiles
-from ledger.store import open_store
+from ledger import operator
+from ledger.localbroker import LocalBroker, ensure_topics
+from ledger.store import LedgerStore, open_store
 from ledger.trust import FolderTrust
-from ledger.verify import verify_ledger
+from ledger.verify import VerifyReport, verify_ledger
 from producers import demo as production
 from producers.emitter import Emitter, Message
+
+ORIGIN = "fallen-tower.example/ledger"
 
 
 @click.command()
@@ -61,16 +64,45 @@ def _run(work_dir: Path, bootstrap: str, topic: str) -> None:
     ledger_path = work_dir / "ledger.db"
     trust = FolderTrust(keyfiles.load_trusted_dir(keys_dir))
     with open_store(str(ledger_path)) as store:
+        log_key, _ = operator.create_log_key(work_dir / "log")
+        identity = operator.init_ledger(store, ORIGIN, log_key)
         config = ConsumerConfig(
             bootstrap, topic=topic, session_timeout_ms=6000, heartbeat_interval_ms=1000
         )
-        stats = LedgerConsumer(store, trust, config).run(until_idle=4.0)
+        checkpointer = operator.Checkpointer(store, log_key)
+        stats = LedgerConsumer(store, trust, config, checkpointer=checkpointer).run(until_idle=4.0)
         report = verify_ledger(store, trust.keys.get, workers=1)
-    click.echo(f"ledger: {ledger_path} ({stats.appended} entries appended)")
-    click.echo(f"quarantined: {stats.quarantined} " + str(dict(sorted(stats.by_reason.items()))))
-    click.echo("verify: " + ("intact" if report.ok else f"DAMAGED {report.first}"))
-    click.echo(f"next: assetledger log --ledger {ledger_path}")
-    click.echo(f"      assetledger verify --ledger {ledger_path} --trusted-keys {keys_dir}")
+        receipt_path = _receipt_for_final(store, work_dir)
+    (work_dir / "log.vkey").write_text(identity.vkey + "\n", encoding="utf-8")
+    _summary(work_dir, ledger_path, stats, report, receipt_path)
+
+
+def _receipt_for_final(store: LedgerStore, work_dir: Path) -> Path:
+    """An offline receipt for the first final delivery, as a lawyer would be handed."""
+    final = store.seqs_by_ref("asset", f"{production.DELIVERY_PREFIX}/sh010/final")
+    entry = store.entry(final[0])
+    assert entry is not None
+    path = work_dir / "sh010-final.receipt"
+    path.write_text(operator.prove(store, entry.event_id), encoding="utf-8")
+    return path
+
+
+def _summary(
+    work_dir: Path, ledger_path: Path, stats: IngestStats, report: VerifyReport, receipt: Path
+) -> None:
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_reason.items())) or "none"
+    click.echo(f"ledger      {ledger_path}: {stats.appended} entries appended")
+    click.echo(f"dead-letter {stats.quarantined} records quarantined ({reasons})")
+    click.echo(f"checkpoint  signed at tree size {stats.last_checkpoint_size}")
+    click.echo("verify      " + ("intact" if report.ok else f"DAMAGED {report.first}"))
+    click.echo(f"receipt     {receipt}")
+    click.echo("try:")
+    click.echo(f"  assetledger log --ledger {ledger_path}")
+    click.echo(f"  assetledger verify --ledger {ledger_path} --trusted-keys {work_dir}/keys")
+    click.echo(
+        f"  assetledger verify-receipt {receipt} --log-key {work_dir}/log.vkey"
+        f" --trusted-keys {work_dir}/keys"
+    )
 
 
 def _emit(bootstrap: str, topic: str, signers: dict[str, keyfiles.KeyPair]) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 SHOW = "Fallen Tower"
 EPISODE = "101"
 SEQUENCE = "sq040"
+DELIVERY_PREFIX = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
 
 
 @dataclass(frozen=True)
