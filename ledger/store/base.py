@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger.merkle import MerkleTree, leaf_hash
+from ledger.merkle import MerkleTree, Node, leaf_hash
 
 GENESIS_CHAIN = bytes(32)
 
@@ -115,6 +115,26 @@ class Batch:
     rejects: Sequence[Quarantined]
     offsets: Mapping[TopicPartition, int]  # next offset to read, per partition
     group_id: str
+
+    def partitions(self) -> set[TopicPartition]:
+        """Every partition a record of this batch came from."""
+        origins = [p.origin for p in self.entries] + [r.origin for r in self.rejects]
+        return {(o.topic, o.partition) for o in origins}
+
+    def event_ids(self) -> list[str]:
+        return [p.event_id for p in self.entries]
+
+
+@dataclass(frozen=True)
+class AppendPlan:
+    """Every row one append writes, computed while the ledger head is locked."""
+
+    entries: list[Entry]
+    refs: list[tuple[str, str, int]]  # (ref kind, key, seq), without repeats
+    nodes: list[Node]
+    quarantine: list[Quarantined]
+    result: AppendResult
+    now: datetime  # ingestion time of the entries and quarantine rows
 
 
 class LedgerStore(ABC):
@@ -256,6 +276,43 @@ def fresh_rejects(
         for r in rejects
         if r.origin.offset >= stored_offsets.get((r.origin.topic, r.origin.partition), 0)
     ]
+
+
+def plan_batch(
+    batch: Batch,
+    head: Head,
+    stored_offsets: Mapping[TopicPartition, int],
+    known_ids: set[str],
+    tree: MerkleTree,
+    now: datetime,
+) -> AppendPlan:
+    """What appending ``batch`` on top of the locked ``head`` writes (both backends use this).
+
+    ``stored_offsets`` and ``known_ids`` must be read after the head was locked, so that a
+    batch racing another consumer's sees everything that consumer committed.
+    """
+    fresh, duplicates, stale = split_batch(batch, stored_offsets, known_ids)
+    appended, nodes, new_head = plan_append(head, fresh, tree, now)
+    refs = [
+        (kind, key, e.seq) for e, p in zip(appended, fresh, strict=True) for kind, key in p.refs
+    ]
+    return AppendPlan(
+        entries=appended,
+        refs=list(dict.fromkeys(refs)),
+        nodes=nodes,
+        quarantine=[*fresh_rejects(batch.rejects, stored_offsets), *duplicates],
+        result=AppendResult(appended, duplicates, stale, new_head),
+        now=now,
+    )
+
+
+def headers_to_pairs(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
+    """Kafka headers as JSON-friendly ``[name, hex value]`` pairs (quarantine rows)."""
+    return [[name, value.hex()] for name, value in headers]
+
+
+def headers_from_pairs(pairs: Sequence[Sequence[str]]) -> tuple[tuple[str, bytes], ...]:
+    return tuple((str(name), bytes.fromhex(value)) for name, value in pairs)
 
 
 def row_to_entry(row: Sequence[Any]) -> Entry:

@@ -2,15 +2,19 @@
 
 Durability: with WAL and ``synchronous=FULL`` every committed append is fsynced before
 ``append`` returns, so an acknowledged batch survives power loss.  Appends are batched (hundreds
-of events a transaction), so the fsync costs little per event.  See docs/operations.md.
+of events a transaction), so the fsync costs little per event.  See docs/storage.md.
+
+Concurrency: ``BEGIN IMMEDIATE`` takes SQLite's single write lock for the whole append, so
+several connections (threads or processes on one host) append one chain; a waiting writer
+retries for up to 30 s (``busy_timeout``).  Across hosts, use PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from ledger.errors import StoreError
 from ledger.merkle import MerkleTree
 from ledger.store.base import (
     ENTRY_COLUMNS,
+    AppendPlan,
     AppendResult,
     Batch,
     Entry,
@@ -28,10 +33,10 @@ from ledger.store.base import (
     QuarantineRecord,
     StoredCheckpoint,
     TopicPartition,
-    fresh_rejects,
-    plan_append,
+    headers_from_pairs,
+    headers_to_pairs,
+    plan_batch,
     row_to_entry,
-    split_batch,
 )
 
 SCHEMA = """
@@ -80,6 +85,9 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+CHUNK = 400
+"""Rows per ``IN (…)`` list: far below SQLite's bound-parameter limit."""
+
 
 def to_micros(value: datetime) -> int:
     delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
@@ -87,13 +95,7 @@ def to_micros(value: datetime) -> int:
 
 
 def from_micros(value: int) -> datetime:
-    from datetime import timedelta
-
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
-
-
-def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
-    return json.dumps([[k, v.hex()] for k, v in headers])
 
 
 class SqliteStore(LedgerStore):
@@ -113,39 +115,42 @@ class SqliteStore(LedgerStore):
     # --- writing ----------------------------------------------------------------------------
     def append(self, batch: Batch) -> AppendResult:
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock: one appender at a time
             try:
-                result = self._append_locked(batch)
+                plan = self._plan(batch)
+                self._write(plan, batch)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"append to {self.path} failed: {exc}") from exc
-        return result
+        return plan.result
 
-    def _append_locked(self, batch: Batch) -> AppendResult:
-        partitions = {(o.topic, o.partition) for o in _origins(batch)}
-        stored = self._stored_offsets(batch.group_id, partitions)
-        known = self._known_ids([p.event_id for p in batch.entries])
-        fresh, duplicates, stale = split_batch(batch, stored, known)
+    def _plan(self, batch: Batch) -> AppendPlan:
         head = self.head()
-        now = datetime.now(UTC)
-        appended, nodes, new_head = plan_append(head, fresh, MerkleTree(self, head.size), now)
-        self._insert_entries(appended, fresh)
+        stored = self._stored_offsets(batch.group_id, batch.partitions())
+        known = self._known_ids(batch.event_ids())
+        tree = MerkleTree(self, head.size)
+        return plan_batch(batch, head, stored, known, tree, datetime.now(UTC))
+
+    def _write(self, plan: AppendPlan, batch: Batch) -> None:
+        self._insert_entries(plan.entries)
+        self.db.executemany("INSERT INTO refs VALUES (?, ?, ?)", plan.refs)
         self.db.executemany(
             "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)",
-            [(lv, ix, h) for (lv, ix), h in nodes],
+            [(level, idx, value) for (level, idx), value in plan.nodes],
         )
-        self._insert_quarantine([*fresh_rejects(batch.rejects, stored), *duplicates], now)
+        self._insert_quarantine(plan.quarantine, plan.now)
         self._save_offsets(batch.group_id, batch.offsets)
-        self.db.execute(
-            "UPDATE head SET size = ?, chain_hash = ? WHERE id = 1",
-            (new_head.size, new_head.chain_hash),
-        )
-        return AppendResult(appended, duplicates, stale, new_head)
+        self._save_head(plan.result.head)
 
-    def _insert_entries(self, appended: list[Entry], pending: Sequence[object]) -> None:
+    def _save_head(self, head: Head) -> None:
+        self.db.execute(
+            "UPDATE head SET size = ?, chain_hash = ? WHERE id = 1", (head.size, head.chain_hash)
+        )
+
+    def _insert_entries(self, entries: Sequence[Entry]) -> None:
         self.db.executemany(
             f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
@@ -163,15 +168,9 @@ class SqliteStore(LedgerStore):
                     e.origin.offset,
                     to_micros(e.ingested_at),
                 )
-                for e in appended
+                for e in entries
             ],
         )
-        refs = [
-            (kind, key, e.seq)
-            for e, p in zip(appended, pending, strict=True)
-            for kind, key in getattr(p, "refs", ())
-        ]
-        self.db.executemany("INSERT OR IGNORE INTO refs VALUES (?, ?, ?)", refs)
 
     def _insert_quarantine(self, records: Sequence[Quarantined], now: datetime) -> None:
         self.db.executemany(
@@ -187,7 +186,7 @@ class SqliteStore(LedgerStore):
                     q.detail,
                     q.key,
                     q.value,
-                    _headers_json(q.headers),
+                    json.dumps(headers_to_pairs(q.headers)),
                     q.event_id,
                     to_micros(now),
                 )
@@ -195,8 +194,7 @@ class SqliteStore(LedgerStore):
             ],
         )
 
-    def _save_offsets(self, group_id: str, offsets: dict[TopicPartition, int] | object) -> None:
-        assert isinstance(offsets, dict)
+    def _save_offsets(self, group_id: str, offsets: Mapping[TopicPartition, int]) -> None:
         self.db.executemany(
             "INSERT INTO consumer_offsets (group_id, topic, kafka_partition, next_offset)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (group_id, topic, kafka_partition)"
@@ -220,8 +218,8 @@ class SqliteStore(LedgerStore):
 
     def _known_ids(self, ids: list[str]) -> set[str]:
         found: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
                 f"SELECT event_id FROM entries WHERE event_id IN ({marks})", chunk
@@ -293,13 +291,16 @@ class SqliteStore(LedgerStore):
         return [int(r[0]) for r in rows]
 
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """One query per call (chunked only beyond ``CHUNK`` keys; a tree read asks O(log n))."""
         found: dict[tuple[int, int], bytes] = {}
-        for level, idx in keys:
-            row = self.db.execute(
-                "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, idx)
-            ).fetchone()
-            if row:
-                found[(level, idx)] = bytes(row[0])
+        for i in range(0, len(keys), CHUNK):
+            chunk = keys[i : i + CHUNK]
+            pairs = ",".join("(?,?)" for _ in chunk)
+            rows = self.db.execute(
+                f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {pairs})",
+                [n for key in chunk for n in key],
+            )
+            found.update(((int(lv), int(ix)), bytes(h)) for lv, ix, h in rows)
         return found
 
     def checkpoints(self) -> list[StoredCheckpoint]:
@@ -331,12 +332,8 @@ def _quarantine_row(row: Sequence[Any]) -> QuarantineRecord:
         detail=str(detail),
         key=None if key is None else bytes(key),
         value=None if value is None else bytes(value),
-        headers=tuple((k, bytes.fromhex(v)) for k, v in json.loads(str(headers))),
+        headers=headers_from_pairs(json.loads(str(headers))),
         event_id=None if event_id is None else str(event_id),
         quarantine_id=int(qid),
         quarantined_at=from_micros(int(at)),
     )
-
-
-def _origins(batch: Batch) -> list[Origin]:
-    return [p.origin for p in batch.entries] + [r.origin for r in batch.rejects]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from ledger import keys
 from ledger.merkle import root_from_leaf_hashes
-from ledger.store import Batch, LedgerStore, Origin, Quarantined
+from ledger.store import Batch, LedgerStore, Origin, Quarantined, StoredCheckpoint
 from ledger.store.base import GENESIS_CHAIN, chain_hash
 from tests.ledger.ledger_factory import signed_entries
 
@@ -79,3 +82,66 @@ def test_offsets_never_move_backwards(store: LedgerStore) -> None:
     store.append(Batch([], [], {("events", 0): 10}, "g"))
     store.append(Batch([], [], {("events", 0): 5}, "g"))
     assert store.offsets("g", "events") == {0: 10}
+
+
+def test_get_nodes_returns_exactly_the_stored_keys(store: LedgerStore) -> None:
+    pending = signed_entries(SIGNER, 6)
+    store.append(Batch(pending, [], {("events", 0): 6}, "g"))
+    leaves = [e.leaf_hash for e in store.entries()]
+    asked = [(0, 5), (1, 2), (2, 0), (2, 1), (0, 6), (3, 0)]  # (2, 1) and beyond: incomplete
+    found = store.get_nodes(asked)
+    assert found == {
+        (0, 5): leaves[5],
+        (1, 2): root_from_leaf_hashes(leaves[4:6]),
+        (2, 0): root_from_leaf_hashes(leaves[0:4]),
+    }
+    assert store.get_nodes([]) == {}
+
+
+def test_entries_slices_and_single_lookups(store: LedgerStore) -> None:
+    pending = signed_entries(SIGNER, 9)
+    store.append(Batch(pending, [], {("events", 0): 9}, "g"))
+    assert [e.seq for e in store.entries(3, 7)] == [3, 4, 5, 6]
+    assert [e.seq for e in store.entries(7)] == [7, 8]
+    assert list(store.entries(9)) == []
+    entry = store.entry(4)
+    assert entry is not None and entry.event_id == pending[4].event_id
+    assert entry.origin == pending[4].origin and entry.kind == pending[4].kind
+    assert entry.event_time == pending[4].event_time and entry.event_time.tzinfo is not None
+    assert store.entry(9) is None
+    assert store.entry_by_event_id("00000000-0000-4000-8000-000000000000") is None
+
+
+def test_repeated_refs_of_one_entry_are_indexed_once(store: LedgerStore) -> None:
+    [p] = signed_entries(SIGNER, 1)
+    doubled = replace(p, refs=(*p.refs, *p.refs))
+    store.append(Batch([doubled], [], {("events", 0): 1}, "g"))
+    kind, key = p.refs[0]
+    assert store.seqs_by_ref(kind, key) == [0]
+
+
+def test_checkpoints_and_meta_round_trip(store: LedgerStore) -> None:
+    at = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    store.add_checkpoint(StoredCheckpoint(5, b"\x01" * 32, "note 5\n", at))
+    store.add_checkpoint(StoredCheckpoint(2, b"\x02" * 32, "note 2\n", at))
+    store.add_checkpoint(StoredCheckpoint(5, b"\x03" * 32, "other note\n", at))  # ignored
+    assert [(c.size, c.root_hash, c.note) for c in store.checkpoints()] == [
+        (2, b"\x02" * 32, "note 2\n"),
+        (5, b"\x01" * 32, "note 5\n"),
+    ]
+    assert store.checkpoints()[0].created_at == at
+    assert store.get_meta("origin") is None
+    store.set_meta("origin", "a.example/log")
+    store.set_meta("origin", "b.example/log")
+    assert store.get_meta("origin") == "b.example/log"
+
+
+def test_quarantine_limit_keeps_arrival_order(store: LedgerStore) -> None:
+    rejects = [
+        Quarantined(Origin("events", 0, i), "undecodable", f"bad {i}", None, bytes([i]))
+        for i in range(5)
+    ]
+    store.append(Batch([], rejects, {("events", 0): 5}, "g"))
+    assert [q.detail for q in store.quarantine(3)] == ["bad 0", "bad 1", "bad 2"]
+    assert [q.value for q in store.quarantine()] == [bytes([i]) for i in range(5)]
+    assert all(q.quarantined_at is not None for q in store.quarantine())
