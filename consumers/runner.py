@@ -74,7 +74,7 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.to_seek: set[TopicPartition] = set()
-        self.assigned_at = time.monotonic()
+        self.assigned_at: float | None = None
         self.lock = threading.Lock()
 
     def on_partitions_revoked(self, revoked: Any) -> None:
@@ -187,7 +187,8 @@ class LedgerConsumer:
     def run(self, until_idle: float | None = None) -> IngestStats:
         """Consume until :meth:`stop` is called, or ``until_idle`` seconds pass with nothing new."""
         self._connect()
-        last_activity = time.monotonic()
+        started = last_activity = time.monotonic()
+        join_grace = self.config.session_timeout_ms / 1000 * 2
         try:
             while not self.stop_event.is_set():
                 polled = self._consumer.poll(
@@ -197,12 +198,24 @@ class LedgerConsumer:
                 if raws:
                     self._process(raws)
                     last_activity = time.monotonic()
-                last_activity = max(last_activity, self._listener.assigned_at)
-                if until_idle is not None and time.monotonic() - last_activity >= until_idle:
+                if until_idle is not None and self._idle(
+                    started, last_activity, until_idle + join_grace, until_idle
+                ):
                     break
         finally:
             self.close()
         return self.stats
+
+    def _idle(self, started: float, last_activity: float, join_limit: float, idle: float) -> bool:
+        """Idle time counts from the group join (Kafka joins can take seconds)."""
+        now = time.monotonic()
+        assigned_at = self._listener.assigned_at
+        if assigned_at is None:
+            if now - started >= join_limit:
+                log.warning("no partitions assigned after %.0f s; stopping", now - started)
+                return True
+            return False
+        return now - max(last_activity, assigned_at) >= idle
 
     def _after_rebalance(self, raws: list[RawRecord]) -> list[RawRecord]:
         """Seek new partitions to the ledger's offsets; drop what was fetched before the seek."""

@@ -52,6 +52,24 @@ class SequenceCounter:
             return self._last
 
 
+_SEQUENCE = SequenceCounter()
+
+
+def fill_producer(
+    event: Mapping[str, Any],
+    kind: EventKind,
+    producer_id: str,
+    sequence: SequenceCounter = _SEQUENCE,
+) -> dict[str, Any]:
+    """Default ``producer_id`` and a monotonic ``producer_seq`` for provenance events."""
+    filled = dict(event)
+    if kind is PROVENANCE:
+        filled.setdefault("producer_id", producer_id)
+        if filled.get("producer_seq") is None:
+            filled["producer_seq"] = sequence.next()
+    return filled
+
+
 def build_message(
     event: Mapping[str, Any],
     signer: KeyPair,
@@ -62,7 +80,7 @@ def build_message(
 ) -> Message:
     """Validate, encode and sign one event; return the Kafka record (pure, no I/O)."""
     framing = framing or SingleObjectFraming()
-    payload, record = events.encode_checked(kind, event, framing)
+    payload, record = events.encode_checked(kind, fill_producer(event, kind, source), framing)
     envelope = dsse.sign(kind.payload_type, payload, signer)
     subject = kind.subject(record)
     headers = [
@@ -113,12 +131,7 @@ class Emitter:
             ) from exc
 
     def _fill(self, event: Mapping[str, Any], kind: EventKind) -> dict[str, Any]:
-        filled = dict(event)
-        if kind is PROVENANCE:
-            filled.setdefault("producer_id", self.producer_id)
-            if filled.get("producer_seq") is None:
-                filled["producer_seq"] = self.sequence.next()
-        return filled
+        return fill_producer(event, kind, self.producer_id, self.sequence)
 
     def emit(
         self, event: Mapping[str, Any], *, kind: EventKind = PROVENANCE, timeout: float = 30.0

@@ -1,0 +1,5 @@
+"""``python -m cli`` is ``assetledger``."""
+
+from cli.main import main
+
+main()
