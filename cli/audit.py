@@ -1,0 +1,463 @@
+"""``assetledger audit lineage|ip|report``, ``assetledger credits``, ``assetledger c2pa``.
+
+Results go to stdout (or ``--output``); progress goes to stderr.  ``audit ip`` and
+``audit report`` exit 1 when findings at or above ``--fail-on`` exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli import common
+from ledger import keys as keyfiles
+from ledger.audit import c2pa
+from ledger.audit import lineage as lineage_mod
+from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
+from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
+from ledger.audit.keys import folder_verdicts, registry_verdicts
+from ledger.audit.model import LedgerView, content_digest
+from ledger.audit.picture import layout, to_svg
+from ledger.audit.report import (
+    audit_document,
+    audit_report_json,
+    build_audit_report,
+    credits_document,
+)
+from ledger.audit.rules import SEVERITIES, SignerVerdicts
+from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.inputs import parse_events
+from ledger.store import LedgerStore
+
+FAIL_CHOICES = [*SEVERITIES, "never"]
+
+
+def at_head_option(f: Any) -> Any:
+    return click.option(
+        "--at-head",
+        is_flag=True,
+        help="Compute at the ledger head instead of the latest signed checkpoint.",
+    )(f)
+
+
+def output_option(f: Any) -> Any:
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write the result to this file instead of stdout.",
+    )(f)
+
+
+def fail_on_option(f: Any) -> Any:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(FAIL_CHOICES),
+        default="low",
+        show_default=True,
+        help="Exit 1 when a finding of this severity or higher exists (never: always exit 0).",
+    )(f)
+
+
+def trusted_keys_option(f: Any) -> Any:
+    return click.option(
+        "--trusted-keys",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Judge signers against this folder of *.pub keys instead of the key registry.",
+    )(f)
+
+
+def write_result(data: str | bytes, output: Path | None) -> None:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if output is None:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(raw)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
+    common.err(f"wrote {output} ({len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()})")
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def open_view(store: LedgerStore, at_head: bool) -> LedgerView:
+    view = LedgerView.open(store, at_head=at_head)
+    kind = "signed checkpoint" if view.state.signed else "head"
+    common.err(f"computing at the {kind}: tree size {view.state.size}")
+    return view
+
+
+def signer_verdicts(store: LedgerStore, trusted_keys: Path | None) -> SignerVerdicts | None:
+    if trusted_keys is not None:
+        return folder_verdicts(store, keyfiles.load_trusted_dir(trusted_keys))
+    verdicts = registry_verdicts(store)
+    if verdicts is None:
+        common.err("note: key verdicts unavailable; the signer-not-trusted rule is skipped")
+    return verdicts
+
+
+def gate(result: AuditResult, fail_on: str) -> None:
+    if fail_on == "never":
+        return
+    failing = result.at_or_above(fail_on)
+    if failing:
+        raise VerificationFailure(
+            f"{len(failing)} finding(s) at or above {fail_on}",
+            hint="see the report; --fail-on never reports without failing",
+        )
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+@click.group()
+def audit() -> None:
+    """Audits for IP and crediting: lineage, findings with evidence, reports."""
+
+
+@audit.command("lineage")
+@click.argument("target")
+@click.option("--descendants", is_flag=True, help="What was made from it, not what it came from.")
+@common.format_option("tree", "json", "svg", default="tree")
+@at_head_option
+@output_option
+@common.ledger_option
+def lineage_command(
+    target: str, descendants: bool, fmt: str, at_head: bool, output: Path | None, ledger_url: str
+) -> None:
+    """Ancestry (or descendants) of ASSET[@VERSION], with missing links shown."""
+    with common.existing_store(ledger_url) as store:
+        view = open_view(store, at_head)
+        result = lineage_mod.build(view, target, "descendants" if descendants else "ancestors")
+        if fmt == "json":
+            body = {"checkpoint": view.state.to_json(), **lineage_mod.lineage_json(result)}
+            text = dumps({**body, "content_sha256": content_digest(body)})
+        elif fmt == "svg":
+            text = to_svg(layout(result), f"{result.direction} of {result.root}")
+        else:
+            text = lineage_mod.render_tree(result) + "\n"
+    problems = len(result.missing) + len(result.mismatches)
+    if problems:
+        common.err(f"{problems} missing link(s) in this lineage")
+    write_result(text, output)
+
+
+@audit.command("ip")
+@click.option("--production", help="Show name, e.g. 'Fallen Tower'.")
+@click.option("--episode", help="Episode of the production.")
+@click.option("--asset", help="ASSET or ASSET@VERSION: audit it and its whole lineage.")
+@fail_on_option
+@click.option("--no-receipts", is_flag=True, help="Leave inclusion receipts out of the JSON.")
+@common.format_option("table", "json", "csv")
+@trusted_keys_option
+@at_head_option
+@output_option
+@common.ledger_option
+def ip_command(
+    production: str | None,
+    episode: str | None,
+    asset: str | None,
+    fail_on: str,
+    no_receipts: bool,
+    fmt: str,
+    trusted_keys: Path | None,
+    at_head: bool,
+    output: Path | None,
+    ledger_url: str,
+) -> None:
+    """Run the IP rules; each finding with rule, severity, explanation and evidence."""
+    with common.existing_store(ledger_url) as store:
+        view = open_view(store, at_head)
+        result = run_audit(
+            view,
+            Scope(production, episode, asset),
+            signer_verdicts=signer_verdicts(store, trusted_keys),
+            progress=common.err,
+        )
+        data = audit_json(result, receipts=not no_receipts)
+    if fmt == "json":
+        write_result(dumps(data), output)
+    else:
+        rows = [
+            {
+                "severity": f["severity"],
+                "rule": f["rule"],
+                "asset": f["asset"],
+                "summary": f["summary"],
+                "evidence": " ".join(e["event_id"] for e in f["evidence"]),
+            }
+            for f in data["findings"]
+        ]
+        columns = ["severity", "rule", "asset", "summary"]
+        text = _rows_text(rows, fmt, columns if fmt == "table" else [*columns, "evidence"])
+        trailer = (
+            f"checkpoint: tree size {view.state.size}, root {view.state.root_hash.hex()}\n"
+            f"content-sha256: {data['content_sha256']}\n"
+        )
+        write_result(text + ("" if fmt == "csv" else "\n" + trailer), output)
+        if fmt == "csv":
+            common.err(trailer.rstrip())
+    gate(result, fail_on)
+
+
+def _rows_text(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
+    import csv
+    import io
+
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    return (common.table(rows, columns) if rows else "no findings") + "\n"
+
+
+@audit.command("report")
+@click.option("--production", required=True, help="Show name, e.g. 'Fallen Tower'.")
+@click.option("--episode", help="Episode of the production.")
+@common.format_option("html", "pdf", "json", default="html")
+@fail_on_option
+@trusted_keys_option
+@at_head_option
+@output_option
+@common.ledger_option
+def report_command(
+    production: str,
+    episode: str | None,
+    fmt: str,
+    fail_on: str,
+    trusted_keys: Path | None,
+    at_head: bool,
+    output: Path | None,
+    ledger_url: str,
+) -> None:
+    """One document for counsel: summary, findings, lineage pictures, AI use, consent."""
+    from ledger.audit.render import to_html, to_pdf
+
+    if fmt == "pdf" and output is None and sys.stdout.isatty():
+        raise ConfigurationError("a PDF is binary: pass --output FILE.pdf or redirect stdout")
+    with common.existing_store(ledger_url) as store:
+        view = open_view(store, at_head)
+        report = build_audit_report(
+            view,
+            production,
+            episode,
+            signer_verdicts=signer_verdicts(store, trusted_keys),
+            progress=common.err,
+        )
+        data = audit_report_json(report)
+        if fmt == "json":
+            result: str | bytes = dumps(data)
+        elif fmt == "pdf":
+            result = to_pdf(audit_document(report, data))
+        else:
+            result = to_html(audit_document(report, data))
+    common.err(f"content-sha256: {data['content_sha256']}")
+    write_result(result, output)
+    gate(report.result, fail_on)
+
+
+# --- credits ---------------------------------------------------------------------------------
+
+
+@click.command("credits")
+@click.option("--production", required=True, help="Show name, e.g. 'Fallen Tower'.")
+@click.option("--episode", help="Only this episode.")
+@common.format_option("table", "csv", "json", "html", "pdf")
+@at_head_option
+@output_option
+@common.ledger_option
+def credits_command(
+    production: str,
+    episode: str | None,
+    fmt: str,
+    at_head: bool,
+    output: Path | None,
+    ledger_url: str,
+) -> None:
+    """Who made what, per person and role; generative-AI output listed apart, disclosed."""
+    from ledger.audit.render import to_html, to_pdf
+
+    if fmt == "pdf" and output is None and sys.stdout.isatty():
+        raise ConfigurationError("a PDF is binary: pass --output FILE.pdf or redirect stdout")
+    with common.existing_store(ledger_url) as store:
+        view = open_view(store, at_head)
+        report = credit_report(view, production, episode, common.err)
+    data = report.to_json()
+    if fmt == "json":
+        result: str | bytes = dumps(data)
+    elif fmt == "csv":
+        result = _rows_text(flat_rows(report), "csv", CSV_COLUMNS)
+    elif fmt == "html":
+        result = to_html(credits_document(report))
+    elif fmt == "pdf":
+        result = to_pdf(credits_document(report))
+    else:
+        result = _credits_table(report, data)
+    if fmt in ("csv", "html", "pdf"):
+        common.err(f"content-sha256: {data['content_sha256']}")
+    write_result(result, output)
+
+
+def _credits_table(report: Any, data: dict[str, Any]) -> str:
+    ai_rows = [
+        {
+            "asset": o.asset,
+            "model": o.model,
+            "directed_by": ", ".join(o.directed_by),
+            "licence": "declared" if o.licence else "UNDECLARED",
+            "disclosure": o.disclosure,
+        }
+        for o in report.ai_outputs
+    ]
+    consent_rows = [
+        {"asset": c.asset, "party": c.party, "use": c.use, "status": c.status}
+        for c in report.consent
+    ]
+    state = report.state
+    parts = [
+        "CREDIT LINES (human-authored work; AI output never counted here)",
+        common.table(
+            summary_rows(report), ["name", "role", "created", "altered", "published", "shots"]
+        ),
+        "",
+        "GENERATIVE-AI OUTPUT (disclosed, not credited to any person)",
+        common.table(ai_rows, ["asset", "model", "directed_by", "licence", "disclosure"]),
+        "",
+        "LIKENESS CONSENT AND AI-INPUT PERMISSIONS",
+        common.table(consent_rows, ["asset", "party", "use", "status"]),
+        "",
+        f"checkpoint: tree size {state.size}, root {state.root_hash.hex()}"
+        + (" (signed)" if state.signed else " (head, unsigned)"),
+        f"content-sha256: {data['content_sha256']}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+# --- c2pa ------------------------------------------------------------------------------------
+
+
+@click.group("c2pa")
+def c2pa_group() -> None:
+    """Exchange provenance with C2PA tools and vendors."""
+
+
+@c2pa_group.command("export")
+@click.argument("target")
+@click.option(
+    "--definition-only",
+    is_flag=True,
+    help="Only the asset's own manifest definition (for c2patool -m), not the whole lineage.",
+)
+@at_head_option
+@output_option
+@common.ledger_option
+def export_command(
+    target: str, definition_only: bool, at_head: bool, output: Path | None, ledger_url: str
+) -> None:
+    """Write ASSET[@VERSION]'s provenance as C2PA manifest JSON (actions v2, ingredients)."""
+    with common.existing_store(ledger_url) as store:
+        view = open_view(store, at_head)
+        key = lineage_mod.resolve(view, target)
+        manifests = c2pa.export_store(view, key)
+    data = manifests["manifests"][manifests["active_manifest"]] if definition_only else manifests
+    common.err(f"{len(manifests['manifests'])} manifest(s) in the lineage of {key}")
+    write_result(dumps(data), output)
+
+
+@c2pa_group.command("import")
+@click.argument("manifest", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key that signs the imported events (needed unless --dry-run).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the events as JSON Lines; sign and send nothing."
+)
+@click.option("--vendor", help="Who delivered it (default: the manifest's claim generator).")
+@click.option("--production", help="SHOW or SHOW/EPISODE, when the manifest does not say.")
+@click.option("--asset", "asset", help="ID@VERSION for the delivered (active) asset.")
+@click.option(
+    "--file",
+    "asset_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The delivered asset: its SHA-256 becomes the content hash.",
+)
+@click.option("--content-sha256", help="SHA-256 (hex) of the delivered asset, instead of --file.")
+@click.option(
+    "--source", default="/assetledger/c2pa-import", show_default=True, help="CloudEvents source."
+)
+@common.passphrase_option
+@common.bootstrap_option
+@common.topic_option
+def import_command(
+    manifest: Any,
+    key_path: Path | None,
+    dry_run: bool,
+    vendor: str | None,
+    production: str | None,
+    asset: str | None,
+    asset_file: Path | None,
+    content_sha256: str | None,
+    source: str,
+    passphrase_file: Path | None,
+    bootstrap_servers: str,
+    topic: str,
+) -> None:
+    """Turn a vendor's C2PA manifest JSON into signed provenance events on Kafka."""
+    document = _load_manifest(manifest)
+    digest = content_sha256
+    if asset_file is not None:
+        digest = hashlib.sha256(asset_file.read_bytes()).hexdigest()
+    defaults = c2pa.ImportDefaults(vendor, production, asset, digest)
+    events = c2pa.import_events(document, defaults)
+    common.err(f"{len(events)} event(s) from {manifest.name}")
+    if dry_run:
+        write_result("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), None)
+        return
+    if key_path is None:
+        raise ConfigurationError("--key is required to sign the events (or use --dry-run)")
+    _emit(events, key_path, passphrase_file, bootstrap_servers, topic, source)
+
+
+def _load_manifest(manifest: Any) -> dict[str, Any]:
+    items = parse_events(manifest.read(), manifest.name)
+    if len(items) != 1:
+        raise ConfigurationError(
+            f"{manifest.name} holds {len(items)} JSON objects, not one manifest"
+        )
+    return items[0]
+
+
+def _emit(
+    events: list[dict[str, Any]],
+    key_path: Path,
+    passphrase_file: Path | None,
+    bootstrap: str,
+    topic: str,
+    source: str,
+) -> None:
+    from producers.emitter import Emitter
+
+    signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
+    with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
+        for event_id in emitter.emit_many(events):
+            click.echo(event_id)
+    common.err(f"{len(events)} event(s) acknowledged by {bootstrap} on {topic}")
+
+
+COMMANDS = (audit, credits_command, c2pa_group)

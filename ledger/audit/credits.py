@@ -1,0 +1,370 @@
+"""Contributions and credits, per person and role, with generative-AI output kept apart.
+
+Following the guild agreements (WGA 2023 Art. 72, SAG-AFTRA 2023, TAG 2024): a human's credit
+line lists only what that human created, altered or published; output of an AI model is never
+counted in anyone's credit line.  It is listed in its own section, disclosed as AI output, with
+the model, its licence and training-data declarations, and the humans who directed it (who are
+named there, not credited with authorship of the output).  Likeness uses are listed with their
+consent status, and AI inputs with their training-and-mining terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import consent as consents
+from ledger.audit.model import LedgerView, Step, TreeState, content_digest
+from ledger.errors import ConfigurationError
+
+AI_DECLARING_TYPES = frozenset(
+    {
+        "trainedAlgorithmicMedia",
+        "compositeWithTrainedAlgorithmicMedia",
+        "compositeSynthetic",
+        "algorithmicallyEnhanced",
+        "algorithmicMedia",
+        "dataDrivenMedia",
+    }
+)
+
+
+def contribution_kind(step: Step) -> str:
+    """created | altered | published, from the action and the ingredients."""
+    if step.action == "c2pa.published":
+        return "published"
+    if step.action == "c2pa.created":
+        return "created"
+    if any(i.relationship == "parentOf" for i in step.ingredients):
+        return "altered"
+    return "created"
+
+
+@dataclass(frozen=True)
+class Contribution:
+    asset: str
+    kind: str
+    shot: str | None
+    episode: str | None
+    event_id: str
+    contains_ai: bool  # the asset declares disclosed generative-AI elements
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset,
+            "kind": self.kind,
+            "shot": self.shot,
+            "episode": self.episode,
+            "event_id": self.event_id,
+            "contains_disclosed_ai_elements": self.contains_ai,
+        }
+
+
+@dataclass
+class CreditLine:
+    """One person in one role: what they made, never diluted by AI output."""
+
+    person_id: str
+    name: str
+    kind: str  # human | organisation | software
+    role: str
+    contributions: list[Contribution] = field(default_factory=list)
+
+    def assets(self, kind: str) -> list[str]:
+        return sorted({c.asset for c in self.contributions if c.kind == kind})
+
+    @property
+    def shots(self) -> list[str]:
+        return sorted({c.shot for c in self.contributions if c.shot})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "name": self.name,
+            "kind": self.kind,
+            "role": self.role,
+            "created": self.assets("created"),
+            "altered": self.assets("altered"),
+            "published": self.assets("published"),
+            "shots": self.shots,
+            "contributions": [c.to_json() for c in self.contributions],
+        }
+
+
+@dataclass(frozen=True)
+class AiOutput:
+    asset: str
+    shot: str | None
+    episode: str | None
+    action: str
+    source_type: str
+    model: str
+    licence: str | None
+    training_data: str | None
+    directed_by: tuple[str, ...]  # display names
+    disclosure: str
+    event_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset,
+            "shot": self.shot,
+            "episode": self.episode,
+            "action": self.action,
+            "digital_source_type": self.source_type,
+            "model": self.model,
+            "licence": self.licence,
+            "training_data": self.training_data,
+            "directed_by": list(self.directed_by),
+            "disclosure": self.disclosure,
+            "event_id": self.event_id,
+        }
+
+
+@dataclass(frozen=True)
+class ConsentRow:
+    asset: str
+    party: str  # performer id or input asset version
+    use: str
+    consent_ref: str | None
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset,
+            "party": self.party,
+            "use": self.use,
+            "consent_ref": self.consent_ref,
+            "status": self.status,
+        }
+
+
+@dataclass
+class CreditReport:
+    production: str
+    episode: str | None
+    state: TreeState
+    lines: list[CreditLine]
+    ai_outputs: list[AiOutput]
+    consent: list[ConsentRow]
+
+    def models(self) -> list[dict[str, Any]]:
+        """Each AI model used, its declarations, outputs and the humans who directed it."""
+        by_model: dict[str, dict[str, Any]] = {}
+        for o in self.ai_outputs:
+            row = by_model.setdefault(
+                o.model,
+                {
+                    "model": o.model,
+                    "licence": o.licence,
+                    "training_data": o.training_data,
+                    "outputs": [],
+                    "directed_by": [],
+                },
+            )
+            row["outputs"].append(o.asset)
+            row["directed_by"] = sorted({*row["directed_by"], *o.directed_by})
+        return [by_model[k] for k in sorted(by_model)]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "report": "assetledger credits",
+            "production": self.production,
+            "episode": self.episode,
+            "checkpoint": self.state.to_json(),
+            "credit_lines": [line.to_json() for line in self.lines],
+            "generative_ai_output": [o.to_json() for o in self.ai_outputs],
+            "ai_models": self.models(),
+            "consent_and_permissions": [c.to_json() for c in self.consent],
+            "policy": (
+                "Credit lines list human work only. Generative-AI output is listed separately, "
+                "disclosed as such, and never counted in or against a person's credit line."
+            ),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.body()
+        return {**body, "content_sha256": content_digest(body)}
+
+
+Progress = Callable[[str], None]
+
+
+def credit_report(
+    view: LedgerView, production: str, episode: str | None = None, progress: Progress | None = None
+) -> CreditReport:
+    key = ("episode", f"{production}/{episode}") if episode else ("show", production)
+    steps = view.steps(*key)
+    if not steps:
+        raise ConfigurationError(
+            f"no provenance events for {'/'.join(k for k in (production, episode) if k)}"
+            f" at tree size {view.state.size}",
+            hint="production names are case sensitive, e.g. 'Fallen Tower'",
+        )
+    if progress:
+        progress(f"crediting {len(steps)} events at tree size {view.state.size}")
+    names = _names(view, steps)
+    return CreditReport(
+        production=production,
+        episode=episode,
+        state=view.state,
+        lines=_credit_lines(steps),
+        ai_outputs=[_ai_output(s, names) for s in steps if s.is_ai],
+        consent=_consent_rows(view, steps),
+    )
+
+
+def _names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
+    """Display names of actors, including directors outside the scope (via the actor index)."""
+    names = {s.actor.actor_id: s.actor.name for s in steps}
+    for s in steps:
+        for person in s.directed_by:
+            if person not in names:
+                known = view.steps("actor", person)
+                names[person] = known[0].actor.name if known else person
+    return names
+
+
+def _credit_lines(steps: list[Step]) -> list[CreditLine]:
+    lines: dict[tuple[str, str], CreditLine] = {}
+    for s in steps:
+        if s.is_ai:
+            continue  # AI output never enters a credit line
+        line = lines.setdefault(
+            (s.actor.actor_id, s.actor.role),
+            CreditLine(s.actor.actor_id, s.actor.name, s.actor.kind, s.actor.role),
+        )
+        line.contributions.append(
+            Contribution(
+                s.key,
+                contribution_kind(s),
+                s.shot,
+                s.episode,
+                s.event_id,
+                s.source_type in AI_DECLARING_TYPES,
+            )
+        )
+    return sorted(lines.values(), key=lambda c: (c.kind != "human", c.name, c.role))
+
+
+def _ai_output(s: Step, names: dict[str, str]) -> AiOutput:
+    model = s.model
+    disclosed = s.source_type in AI_DECLARING_TYPES
+    return AiOutput(
+        asset=s.key,
+        shot=s.shot,
+        episode=s.episode,
+        action=s.action,
+        source_type=s.source_type,
+        model=model.label if model else s.actor.name,
+        licence=model.licence if model else None,
+        training_data=model.training_data if model else None,
+        directed_by=tuple(names.get(p, p) for p in s.directed_by),
+        disclosure="disclosed as AI output" if disclosed else "NOT disclosed as AI output",
+        event_id=s.event_id,
+    )
+
+
+def _consent_rows(view: LedgerView, steps: list[Step]) -> list[ConsentRow]:
+    rows = []
+    for s in steps:
+        for u in s.likeness:
+            use = consents.Use(u.performer_id, u.use, s.show, s.episode, s.event_time)
+            grant = view.consent(u.consent_ref) if u.consent_ref else None
+            reason = (
+                consents.check_use(grant, use, view.revocations(u.consent_ref))
+                if u.consent_ref
+                else "no consent cited"
+            )
+            status = "consent valid" if reason is None else f"NO VALID CONSENT: {reason}"
+            rows.append(ConsentRow(s.key, u.performer_id, u.use, u.consent_ref, status))
+        if s.is_ai:
+            rows += _input_rows(view, s)
+    return rows
+
+
+def _input_rows(view: LedgerView, s: Step) -> list[ConsentRow]:
+    rows = []
+    for ing in s.ingredients:
+        recorded = view.recorded(ing.key)
+        terms = sorted(
+            {
+                f"{p.use_kind}: {p.use}"
+                for r in recorded
+                for p in r.permissions
+                if p.use_kind == "cawg.ai_inference"
+            }
+        )
+        status = "; ".join(terms) or (
+            "no training-and-mining terms declared" if recorded else "input not in the ledger"
+        )
+        refs = ", ".join(s.consent_refs) or None
+        rows.append(ConsentRow(s.key, ing.key, "AI input (cawg.ai_inference)", refs, status))
+    return rows
+
+
+# --- flat rows for table and CSV -------------------------------------------------------------
+
+CSV_COLUMNS = ["section", "name", "role", "kind", "asset", "shot", "detail", "event_id"]
+
+
+def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for line in report.lines:
+        for c in line.contributions:
+            rows.append(
+                {
+                    "section": "credit",
+                    "name": line.name,
+                    "role": line.role,
+                    "kind": c.kind,
+                    "asset": c.asset,
+                    "shot": c.shot or "",
+                    "detail": "contains disclosed AI elements" if c.contains_ai else "",
+                    "event_id": c.event_id,
+                }
+            )
+    for o in report.ai_outputs:
+        rows.append(
+            {
+                "section": "ai_output",
+                "name": o.model,
+                "role": "directed by " + ", ".join(o.directed_by) if o.directed_by else "",
+                "kind": o.source_type,
+                "asset": o.asset,
+                "shot": o.shot or "",
+                "detail": f"{o.disclosure}; licence: {o.licence or 'UNDECLARED'}; "
+                f"training data: {o.training_data or 'UNDECLARED'}",
+                "event_id": o.event_id,
+            }
+        )
+    for r in report.consent:
+        rows.append(
+            {
+                "section": "consent",
+                "name": r.party,
+                "role": r.use,
+                "kind": "",
+                "asset": r.asset,
+                "shot": "",
+                "detail": r.status,
+                "event_id": r.consent_ref or "",
+            }
+        )
+    return rows
+
+
+def summary_rows(report: CreditReport) -> list[dict[str, str]]:
+    """One row per credit line, for the terminal table."""
+    return [
+        {
+            "name": line.name,
+            "role": line.role,
+            "created": str(len(line.assets("created"))),
+            "altered": str(len(line.assets("altered"))),
+            "published": str(len(line.assets("published"))),
+            "shots": ", ".join(line.shots),
+        }
+        for line in report.lines
+    ]

@@ -1,0 +1,59 @@
+"""A report as a list of plain blocks, rendered the same way to HTML and to PDF."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledger.audit.picture import Picture
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    style: str = "normal"  # normal | note | alert | ok
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    widths: tuple[float, ...] = ()  # relative column widths (PDF); empty: equal
+
+
+@dataclass(frozen=True)
+class Figure:
+    picture: Picture
+    caption: str
+    svg: str
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+
+
+Block = Heading | Para | Table | Figure | Code
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    subtitle: str
+    blocks: tuple[Block, ...]
+
+
+def table(
+    columns: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[float] = ()
+) -> Table:
+    return Table(
+        tuple(columns),
+        tuple(tuple("" if v is None else str(v) for v in r) for r in rows),
+        tuple(widths),
+    )

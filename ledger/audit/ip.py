@@ -1,0 +1,171 @@
+"""``audit ip``: run the rules over a production or an asset, with evidence and receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ledger.audit.lineage import Lineage, ancestry, resolve, split_target
+from ledger.audit.model import LedgerView, Step, content_digest
+from ledger.audit.rules import (
+    Evidence,
+    Finding,
+    RuleSet,
+    SignerVerdicts,
+    deliverable_findings,
+    is_deliverable,
+    severity_rank,
+)
+from ledger.errors import ConfigurationError
+from ledger.receipt import make_receipt
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Scope:
+    production: str | None = None
+    episode: str | None = None
+    asset: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.production:
+            parts.append(f"production {self.production}")
+        if self.episode:
+            parts.append(f"episode {self.episode}")
+        if self.asset:
+            parts.append(f"asset {self.asset}")
+        return ", ".join(parts) or "the whole ledger"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"production": self.production, "episode": self.episode, "asset": self.asset}
+
+
+@dataclass
+class AuditResult:
+    scope: Scope
+    view: LedgerView
+    steps: list[Step]  # every step audited (scope plus deliverable lineages), ledger order
+    deliverables: list[Step]
+    lineages: dict[str, Lineage]  # deliverable key -> ancestry
+    findings: list[Finding] = field(default_factory=list)
+
+    def at_or_above(self, severity: str) -> list[Finding]:
+        return [f for f in self.findings if severity_rank(f.severity) >= severity_rank(severity)]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+
+def scope_steps(view: LedgerView, scope: Scope) -> list[Step]:
+    """The provenance steps a scope names, through the index (a bare ledger is scanned)."""
+    if scope.episode and not scope.production:
+        raise ConfigurationError("--episode needs --production")
+    if scope.asset:
+        steps = _asset_steps(view, scope.asset)
+        if scope.production:
+            steps = [s for s in steps if s.show == scope.production]
+        return steps
+    if scope.production and scope.episode:
+        return view.steps("episode", f"{scope.production}/{scope.episode}")
+    if scope.production:
+        return view.steps("show", scope.production)
+    return _all_steps(view)
+
+
+def _asset_steps(view: LedgerView, target: str) -> list[Step]:
+    _, version = split_target(target)
+    if version is None:
+        steps = view.steps("asset", target)
+        if not steps:
+            resolve(view, target)  # raises the helpful error
+        return steps
+    return view.recorded(target)
+
+
+def _all_steps(view: LedgerView) -> list[Step]:
+    found = (view.step(e.seq) for e in view.store.entries(0, view.state.size))
+    return [s for s in found if s is not None]
+
+
+def run_audit(
+    view: LedgerView,
+    scope: Scope,
+    *,
+    rules: RuleSet | None = None,
+    signer_verdicts: SignerVerdicts | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
+    rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
+    say = progress or (lambda _: None)
+    in_scope = scope_steps(view, scope)
+    say(f"auditing {len(in_scope)} events in {scope.describe()} at tree size {view.state.size}")
+    deliverables = [s for s in in_scope if is_deliverable(s)]
+    lineages = {d.key: ancestry(view, d.key) for d in deliverables}
+    audited = {s.seq: s for s in in_scope}
+    for lineage in lineages.values():
+        audited.update((s.seq, s) for s in lineage.steps())
+    steps = [audited[k] for k in sorted(audited)]
+    findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
+    for d in deliverables:
+        findings += deliverable_findings(d, lineages[d.key], findings)
+    say(f"{len(findings)} finding(s) over {len(steps)} events, {len(deliverables)} deliverables")
+    result = AuditResult(scope, view, steps, deliverables, lineages)
+    result.findings = sorted(with_receipts(view, findings), key=_finding_order)
+    return result
+
+
+def _finding_order(f: Finding) -> tuple[int, str, str, str]:
+    return (-severity_rank(f.severity), f.rule, f.asset, f.summary)
+
+
+def with_receipts(view: LedgerView, findings: list[Finding]) -> list[Finding]:
+    """Attach a tlog-proof receipt to each evidence entry the signed checkpoint covers."""
+    if not view.state.signed or view.state.note is None:
+        return findings
+    cache: dict[int, str] = {}
+    out = []
+    for f in findings:
+        evidence = tuple(_receipted(view, e, cache) for e in f.evidence)
+        out.append(replace(f, evidence=evidence))
+    return out
+
+
+def _receipted(view: LedgerView, e: Evidence, cache: dict[int, str]) -> Evidence:
+    size = view.state.size
+    if e.seq >= size or view.state.note is None:
+        return e
+    if e.seq not in cache:
+        proof = view.store.tree(size).inclusion_proof(e.seq, size)
+        cache[e.seq] = make_receipt(view.entry(e.seq).envelope, e.seq, proof, view.state.note)
+    return replace(e, receipt=cache[e.seq])
+
+
+def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
+    """The JSON body of ``audit ip`` (deterministic), with its content hash."""
+    findings = []
+    for f in result.findings:
+        item = f.to_json()
+        if receipts:
+            for ev, e in zip(item["evidence"], f.evidence, strict=True):
+                ev["receipt"] = e.receipt
+        findings.append(item)
+    body = {
+        "report": "assetledger audit ip",
+        "scope": result.scope.to_json(),
+        "checkpoint": result.view.state.to_json(),
+        "events_audited": len(result.steps),
+        "deliverables": [d.key for d in result.deliverables],
+        "counts": dict(sorted(result.counts().items(), key=lambda kv: -_rank(kv[0]))),
+        "findings": findings,
+    }
+    return {**body, "content_sha256": content_digest(body)}
+
+
+def _rank(severity: str) -> int:
+    return severity_rank(severity)

@@ -1,0 +1,271 @@
+"""What audits read: ledger entries decoded into plain, typed steps, through the query index.
+
+:class:`LedgerView` answers every audit question through ``seqs_by_ref`` (the index built at
+append time) and ``entry(seq)``, never by scanning the whole ledger, and only sees entries
+below a fixed tree size (the checkpoint the report is computed at), so a growing ledger gives
+the same answer for the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger import vocab
+from ledger.consent import CONSENT, Consent
+from ledger.dsse import Envelope
+from ledger.encoding import SingleObjectFraming
+from ledger.events import PROVENANCE, Record, asset_key, format_time
+from ledger.store import Entry, LedgerStore
+
+
+@dataclass(frozen=True)
+class Actor:
+    actor_id: str
+    kind: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    version: str
+    provider: str
+    licence: str | None
+    training_data: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version} ({self.provider})"
+
+
+@dataclass(frozen=True)
+class Ingredient:
+    asset_id: str
+    version: str
+    content_sha256: str
+    relationship: str
+
+    @property
+    def key(self) -> str:
+        return asset_key(self.asset_id, self.version)
+
+
+@dataclass(frozen=True)
+class Permission:
+    use_kind: str
+    use: str
+    constraint_info: str | None
+
+
+@dataclass(frozen=True)
+class Likeness:
+    performer_id: str
+    use: str
+    consent_ref: str | None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One provenance event: one action on one asset version, as recorded in the ledger."""
+
+    seq: int
+    event_id: str
+    event_time: datetime
+    signer_keyid: str
+    show: str
+    episode: str | None
+    shot: str | None
+    asset_id: str
+    version: str
+    content_sha256: str
+    media_type: str
+    actor: Actor
+    tool: str | None
+    model: Model | None
+    action: str
+    source_type: str  # the short IPTC term
+    ingredients: tuple[Ingredient, ...]
+    licence: str | None
+    consent_refs: tuple[str, ...]
+    permissions: tuple[Permission, ...]
+    directed_by: tuple[str, ...]
+    likeness: tuple[Likeness, ...]
+    description: str | None
+
+    @property
+    def key(self) -> str:
+        return asset_key(self.asset_id, self.version)
+
+    @property
+    def is_ai(self) -> bool:
+        """The action was performed by an AI model."""
+        return self.actor.kind == "ai_model" or self.model is not None
+
+    @property
+    def is_generative(self) -> bool:
+        """The output is (in whole or part) generative-AI media by its own declaration."""
+        return self.source_type in vocab.GENERATIVE_AI_SOURCE_TYPES
+
+    @property
+    def time(self) -> str:
+        return format_time(self.event_time)
+
+
+def _model(value: dict[str, Any] | None) -> Model | None:
+    if value is None:
+        return None
+    return Model(
+        value["name"],
+        value["version"],
+        value["provider"],
+        value.get("licence"),
+        value.get("training_data"),
+    )
+
+
+def _tool(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else f"{value['name']} {value['version']}"
+
+
+def step_from_record(seq: int, signer: str, event: Record) -> Step:
+    production, asset, actor = event["production"], event["asset"], event["actor"]
+    rights = event.get("rights") or {}
+    return Step(
+        seq=seq,
+        event_id=event["event_id"],
+        event_time=event["event_time"],
+        signer_keyid=signer,
+        show=production["show"],
+        episode=production.get("episode"),
+        shot=production.get("shot"),
+        asset_id=asset["asset_id"],
+        version=asset["version"],
+        content_sha256=asset["content_sha256"],
+        media_type=asset["media_type"],
+        actor=Actor(actor["actor_id"], actor["kind"], actor["display_name"], actor["role"]),
+        tool=_tool(event.get("tool")),
+        model=_model(event.get("model")),
+        action=event["action"],
+        source_type=vocab.source_type_term(event["digital_source_type"]),
+        ingredients=tuple(Ingredient(**i) for i in event.get("ingredients", [])),
+        licence=rights.get("licence"),
+        consent_refs=tuple(rights.get("consent_refs", [])),
+        permissions=tuple(Permission(**p) for p in rights.get("training_mining", [])),
+        directed_by=tuple(event.get("directed_by", [])),
+        likeness=tuple(Likeness(**u) for u in event.get("likeness", [])),
+        description=event.get("description"),
+    )
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """The tree an audit was computed at: a signed checkpoint, or the unsigned head."""
+
+    size: int
+    root_hash: bytes
+    signed: bool
+    note: str | None  # the signed checkpoint note, verbatim
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.size,
+            "root_hash": self.root_hash.hex(),
+            "signed_checkpoint": self.signed,
+        }
+
+
+def tree_state(store: LedgerStore, *, at_head: bool = False) -> TreeState:
+    """The latest signed checkpoint, or the head (size and Merkle root) when there is none."""
+    checkpoint = None if at_head else store.latest_checkpoint()
+    if checkpoint is not None:
+        return TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
+    size = store.head().size
+    return TreeState(size, store.tree(size).root(), False, None)
+
+
+@dataclass
+class LedgerView:
+    """Decoded entries below ``state.size``, fetched through the index and cached."""
+
+    store: LedgerStore
+    state: TreeState
+    framing: SingleObjectFraming = field(default_factory=SingleObjectFraming)
+    _steps: dict[int, Step | None] = field(default_factory=dict)
+    _consents: dict[str, Consent | None] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, store: LedgerStore, *, at_head: bool = False) -> LedgerView:
+        return cls(store, tree_state(store, at_head=at_head))
+
+    def seqs(self, ref_kind: str, key: str) -> list[int]:
+        return [s for s in self.store.seqs_by_ref(ref_kind, key) if s < self.state.size]
+
+    def entry(self, seq: int) -> Entry:
+        entry = self.store.entry(seq)
+        if entry is None:
+            raise LookupError(f"ledger entry {seq} is missing")
+        return entry
+
+    def decode(self, entry: Entry) -> Record:
+        envelope = Envelope.decode(entry.envelope, self.framing)
+        return self.framing.decode(envelope.payload)[1]
+
+    def step(self, seq: int) -> Step | None:
+        """The provenance step at ``seq`` (None for other kinds of entry)."""
+        if seq not in self._steps:
+            entry = self.entry(seq)
+            self._steps[seq] = (
+                step_from_record(seq, entry.signer_keyid, self.decode(entry))
+                if entry.kind == PROVENANCE.record
+                else None
+            )
+        return self._steps[seq]
+
+    def steps(self, ref_kind: str, key: str) -> list[Step]:
+        found = (self.step(s) for s in self.seqs(ref_kind, key))
+        return [s for s in found if s is not None]
+
+    def recorded(self, key: str) -> list[Step]:
+        """The steps that recorded asset version ``key`` ("id@version")."""
+        return self.steps("asset_version", key)
+
+    def users(self, key: str) -> list[Step]:
+        """The steps that used asset version ``key`` as an ingredient."""
+        return self.steps("ingredient", key)
+
+    def consent(self, event_id: str) -> Consent | None:
+        if event_id not in self._consents:
+            entry = self.store.entry_by_event_id(event_id)
+            ok = entry is not None and entry.kind == CONSENT.record and entry.seq < self.state.size
+            self._consents[event_id] = (
+                Consent.from_record(self.decode(entry)) if ok and entry else None
+            )
+        return self._consents[event_id]
+
+    def revocations(self, consent_id: str) -> list[Consent]:
+        found = (
+            self.consent(self.entry(s).event_id) for s in self.seqs("consent_revokes", consent_id)
+        )
+        return [c for c in found if c is not None]
+
+    def consents_for(self, ref_kind: str, key: str) -> list[Consent]:
+        """Consent events indexed under (``consent_party`` | ``consent_asset`` | ``show``, key)."""
+        out = []
+        for seq in self.seqs(ref_kind, key):
+            entry = self.entry(seq)
+            if entry.kind == CONSENT.record:
+                consent = self.consent(entry.event_id)
+                if consent is not None:
+                    out.append(consent)
+        return out
+
+
+def content_digest(body: Any) -> str:
+    """SHA-256 (hex) of the canonical JSON of a report body: sorted keys, no spaces, UTF-8."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

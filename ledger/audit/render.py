@@ -1,0 +1,297 @@
+"""Render a :class:`Document` to HTML (self-contained, inline SVG) or PDF (reportlab).
+
+Both outputs are deterministic: no wall-clock time, no random ids.  The PDF is written with
+reportlab's ``invariant`` mode, which fixes the creation date and the document id.
+"""
+
+from __future__ import annotations
+
+import io
+from html import escape
+from typing import Any
+
+from reportlab import platypus  # type: ignore[import-untyped]
+from reportlab.graphics import shapes  # type: ignore[import-untyped]
+from reportlab.lib import colors, pagesizes, units  # type: ignore[import-untyped]
+from reportlab.lib import styles as rl_styles
+
+from ledger.audit.document import Code, Document, Figure, Heading, Para, Table
+from ledger.audit.picture import BOX_H, BOX_W, FONT, LEGEND, Picture
+
+CSS = """
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
+color:#1d1d1f;line-height:1.45;padding:0 1em}
+h1{font-size:1.7em;margin-bottom:.1em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;
+margin-top:1.6em}h3{margin-bottom:.3em}.subtitle{color:#555;margin-top:0}
+table{border-collapse:collapse;width:100%;margin:.6em 0 1.2em;font-size:.86em}
+th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;
+word-break:break-word}th{background:#f1f1f4}
+tr.critical td:first-child{background:#b71c1c;color:#fff;font-weight:bold}
+tr.high td:first-child{background:#e65100;color:#fff;font-weight:bold}
+tr.medium td:first-child{background:#f9a825}tr.low td:first-child{background:#c5e1a5}
+p.note{color:#555;font-size:.9em}p.alert{background:#fdecea;border-left:5px solid #b71c1c;
+padding:.5em .8em;font-weight:bold}p.ok{background:#e8f5e9;border-left:5px solid #2e7d32;
+padding:.5em .8em;font-weight:bold}
+figure{margin:1em 0;overflow-x:auto;border:1px solid #e3e3e3;padding:.4em}
+figcaption{font-size:.85em;color:#444}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;
+font-size:.82em}
+"""
+SEVERITY_COLOURS = {"critical": "#b71c1c", "high": "#e65100", "medium": "#f9a825", "low": "#7cb342"}
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def to_html(doc: Document) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(doc.title)}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{escape(doc.title)}</h1>",
+        f'<p class="subtitle">{escape(doc.subtitle)}</p>',
+    ]
+    parts += [_html_block(b) for b in doc.blocks]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_block(block: Heading | Para | Table | Figure | Code) -> str:
+    if isinstance(block, Heading):
+        return f"<h{block.level}>{escape(block.text)}</h{block.level}>"
+    if isinstance(block, Para):
+        return f'<p class="{block.style}">{escape(block.text)}</p>'
+    if isinstance(block, Table):
+        return _html_table(block)
+    if isinstance(block, Figure):
+        return f"<figure>{block.svg}<figcaption>{escape(block.caption)}</figcaption></figure>"
+    return f"<pre>{escape(block.text)}</pre>"
+
+
+def _html_table(t: Table) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
+    rows = []
+    for r in t.rows:
+        css = f' class="{r[0]}"' if t.columns[0] == "severity" else ""
+        rows.append(f"<tr{css}>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+
+def to_pdf(doc: Document) -> bytes:
+    """A4 PDF with the same content; identical bytes for the same document."""
+
+    buf = io.BytesIO()
+    template = platypus.SimpleDocTemplate(
+        buf,
+        pagesize=pagesizes.landscape(pagesizes.A4),
+        leftMargin=14 * units.mm,
+        rightMargin=14 * units.mm,
+        topMargin=14 * units.mm,
+        bottomMargin=14 * units.mm,
+        title=doc.title,
+        author="asset-ledger",
+        creator="asset-ledger",
+        producer="asset-ledger (reportlab)",
+        subject=doc.subtitle,
+        invariant=1,
+    )
+    sheet = _styles()
+    story: list[Any] = [_para(doc.title, sheet["title"]), _para(doc.subtitle, sheet["note"])]
+    for block in doc.blocks:
+        story += _pdf_block(block, sheet, template.width, template.height - 30)
+    template.build(story, onFirstPage=_footer, onLaterPages=_footer)
+    return buf.getvalue()
+
+
+def _styles() -> dict[str, Any]:
+
+    base = rl_styles.getSampleStyleSheet()
+    return {
+        "title": base["Title"],
+        "h2": base["Heading2"],
+        "h3": base["Heading3"],
+        "normal": rl_styles.ParagraphStyle("n", parent=base["BodyText"], fontSize=9, leading=12),
+        "note": rl_styles.ParagraphStyle(
+            "note", parent=base["BodyText"], fontSize=8, textColor="#555555"
+        ),
+        "alert": rl_styles.ParagraphStyle(
+            "alert",
+            parent=base["BodyText"],
+            fontSize=10,
+            textColor=colors.HexColor("#b71c1c"),
+            fontName="Helvetica-Bold",
+        ),
+        "ok": rl_styles.ParagraphStyle(
+            "ok", parent=base["BodyText"], fontSize=10, textColor=colors.HexColor("#2e7d32")
+        ),
+        "cell": rl_styles.ParagraphStyle("cell", parent=base["BodyText"], fontSize=7, leading=8.6),
+        "code": rl_styles.ParagraphStyle("code", parent=base["Code"], fontSize=7, leading=8.6),
+    }
+
+
+def _para(text: str, style: Any) -> Any:
+
+    return platypus.Paragraph(escape(text), style)
+
+
+def _pdf_block(
+    block: Heading | Para | Table | Figure | Code,
+    styles: dict[str, Any],
+    width: float,
+    height: float,
+) -> list[Any]:
+
+    if isinstance(block, Heading):
+        return [_para(block.text, styles["h2" if block.level <= 2 else "h3"])]
+    if isinstance(block, Para):
+        return [_para(block.text, styles.get(block.style, styles["normal"]))]
+    if isinstance(block, Table):
+        return [_pdf_table(block, styles, width), platypus.Spacer(1, 6)]
+    if isinstance(block, Figure):
+        return [_drawing(block.picture, width, height), _para(block.caption, styles["note"])]
+    return [platypus.Preformatted(block.text, styles["code"])]
+
+
+def _pdf_table(t: Table, styles: dict[str, Any], width: float) -> Any:
+
+    weights = t.widths or tuple(1.0 for _ in t.columns)
+    widths = [width * w / sum(weights) for w in weights]
+    data = [[_para(c, styles["cell"]) for c in t.columns]]
+    data += [[_para(v, styles["cell"]) for v in r] for r in t.rows]
+    commands: list[Any] = [
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#bbbbbb")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeF2")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+    if t.columns[0] == "severity":
+        for i, r in enumerate(t.rows, start=1):
+            colour = SEVERITY_COLOURS.get(r[0])
+            if colour:
+                commands.append(("BACKGROUND", (0, i), (0, i), colors.HexColor(colour)))
+    table = platypus.Table(data, colWidths=widths, repeatRows=1)
+    table.setStyle(platypus.TableStyle(commands))
+    return table
+
+
+def _drawing(picture: Picture, width: float, height: float) -> Any:
+    """The lineage picture as reportlab vector graphics, scaled to fit the frame."""
+
+    scale = min(1.0, width / picture.width, height / picture.height)
+    group = shapes.Group()
+    for a in picture.arrows:
+        group.add(_rl_arrow(a.x1, a.y1, a.x2, a.y2, a.colour, a.dashed, a.label, picture.height))
+    for b in picture.boxes:
+        group.add(_rl_box(b.x, b.y, b.lines, b.fill, b.stroke, b.dashed, picture.height))
+    group.add(_rl_legend(picture.height))
+    group.scale(scale, scale)
+    drawing = shapes.Drawing(picture.width * scale, picture.height * scale)
+    drawing.add(group)
+    return drawing
+
+
+def _rl_box(
+    x: float,
+    y: float,
+    lines: tuple[str, ...],
+    fill: str,
+    stroke: str,
+    dashed: bool,
+    height: float,
+) -> Any:
+
+    g = shapes.Group()
+    top = height - y
+    g.add(
+        shapes.Rect(
+            x,
+            top - BOX_H,
+            BOX_W,
+            BOX_H,
+            rx=6,
+            ry=6,
+            fillColor=colors.HexColor(fill),
+            strokeColor=colors.HexColor(stroke),
+            strokeWidth=1.5,
+            strokeDashArray=[5, 3] if dashed else None,
+        )
+    )
+    for i, line in enumerate(lines):
+        font = "Helvetica-Bold" if i == 0 else "Helvetica"
+        g.add(shapes.String(x + 8, top - 16 - 15 * i, line, fontName=font, fontSize=FONT))
+    return g
+
+
+def _rl_arrow(
+    x1: float,
+    y1: float,
+    x2: float,
+    y2: float,
+    colour: str,
+    dashed: bool,
+    label: str,
+    height: float,
+) -> Any:
+
+    c = colors.HexColor(colour)
+    g = shapes.Group()
+    sy1, sy2 = height - y1, height - y2
+    g.add(
+        shapes.Line(
+            x1,
+            sy1,
+            x2,
+            sy2,
+            strokeColor=c,
+            strokeWidth=1.4,
+            strokeDashArray=[5, 3] if dashed else None,
+        )
+    )
+    g.add(shapes.Polygon(_head(x1, sy1, x2, sy2), fillColor=c, strokeColor=c, strokeWidth=0.5))
+    g.add(
+        shapes.String(
+            x1 + (x2 - x1) * 0.3 + 4,
+            sy1 + (sy2 - sy1) * 0.3,
+            label,
+            fontName="Helvetica",
+            fontSize=8,
+            fillColor=c,
+        )
+    )
+    return g
+
+
+def _head(x1: float, y1: float, x2: float, y2: float) -> list[float]:
+    import math
+
+    angle = math.atan2(y2 - y1, x2 - x1)
+    size, spread = 7.0, 0.45
+    left = (x2 - size * math.cos(angle - spread), y2 - size * math.sin(angle - spread))
+    right = (x2 - size * math.cos(angle + spread), y2 - size * math.sin(angle + spread))
+    return [x2, y2, left[0], left[1], right[0], right[1]]
+
+
+def _rl_legend(height: float) -> Any:
+
+    g = shapes.Group()
+    x = 16.0
+    for fill, stroke, label in LEGEND:
+        g.add(
+            shapes.Rect(
+                x, 6, 12, 10, fillColor=colors.HexColor(fill), strokeColor=colors.HexColor(stroke)
+            )
+        )
+        g.add(shapes.String(x + 16, 8, label, fontName="Helvetica", fontSize=8))
+        x += 26 + 5.5 * len(label)
+    return g
+
+
+def _footer(canvas: Any, doc: Any) -> None:
+    canvas.saveState()
+    canvas.setFont("Helvetica", 7)
+    canvas.setFillColor("#777777")
+    canvas.drawRightString(doc.pagesize[0] - 40, 20, f"page {doc.page}")
+    canvas.drawString(40, 20, doc.title)
+    canvas.restoreState()

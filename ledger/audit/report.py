@@ -1,0 +1,379 @@
+"""The documents: the credit report and the audit report a lawyer reads.
+
+Every document states the tree it was computed at (signed checkpoint, or head size and Merkle
+root) and the SHA-256 of its content: the canonical JSON of the report body (sorted keys, no
+spaces, UTF-8), which ``--format json`` prints next to the body, so anyone can recompute it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.audit.credits import CreditReport, credit_report
+from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
+from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
+from ledger.audit.lineage import lineage_json
+from ledger.audit.model import LedgerView, TreeState, content_digest
+from ledger.audit.picture import layout, to_svg
+from ledger.audit.rules import RuleSet, SignerVerdicts
+from ledger.consent import Consent
+from ledger.events import format_time
+
+Progress = Callable[[str], None]
+
+
+def tree_sentence(state: TreeState) -> str:
+    kind = "signed checkpoint" if state.signed else "ledger head (no signed checkpoint yet)"
+    return f"Computed at the {kind}: tree size {state.size}, Merkle root {state.root_hash.hex()}."
+
+
+def verify_blocks(state: TreeState, command: str) -> list[Block]:
+    """How a reader checks the report without trusting whoever sent it."""
+    steps = [
+        "1. Verify the ledger itself: assetledger verify --ledger LEDGER --trusted-keys KEYS "
+        "recomputes every leaf hash, the hash chain, every signature and checkpoint.",
+        f"2. Check the tree: the Merkle root of the first {state.size} entries must be "
+        f"{state.root_hash.hex()}"
+        + (" and match the signed checkpoint below." if state.signed else "."),
+        f"3. Recompute the report: {command} --format json gives the same body; its "
+        "content_sha256 is the SHA-256 of the body's canonical JSON (sorted keys, separators "
+        "',' and ':', UTF-8), and must equal the hash stated here.",
+        "4. Check any piece of evidence on its own: each cited event id is a ledger entry; "
+        "where a receipt is given (c2sp.org/tlog-proof@v1), assetledger verify-receipt checks "
+        "it offline against the log's public key.",
+    ]
+    blocks: list[Block] = [Heading("How to verify this report independently")]
+    blocks += [Para(s) for s in steps]
+    if state.note:
+        blocks.append(Code(state.note))
+    return blocks
+
+
+def hash_para(digest: str) -> Para:
+    return Para(f"Content SHA-256 (canonical JSON of the report data): {digest}", "note")
+
+
+# --- credits ---------------------------------------------------------------------------------
+
+
+def credits_document(report: CreditReport) -> Document:
+    where = report.production + (f", episode {report.episode}" if report.episode else "")
+    command = f"assetledger credits --production '{report.production}'" + (
+        f" --episode {report.episode}" if report.episode else ""
+    )
+    blocks: list[Block] = [
+        Para(tree_sentence(report.state)),
+        Para(report.body()["policy"], "note"),
+        Heading("Credit lines (human-authored work)"),
+        _credit_lines_table(report),
+        Heading("Contributions by person, asset and shot", 3),
+        _contributions_table(report),
+        *_ai_blocks(report),
+        Heading("Likeness consent and AI-input permissions"),
+        _consent_table(report),
+        *verify_blocks(report.state, command),
+        hash_para(report.to_json()["content_sha256"]),
+    ]
+    return Document(
+        f"Credits: {where}", "Contributions and credits from the provenance ledger", tuple(blocks)
+    )
+
+
+def _credit_lines_table(report: CreditReport) -> Any:
+    rows = [
+        (
+            line.name,
+            line.role,
+            line.kind,
+            ", ".join(line.assets("created")) or "-",
+            ", ".join(line.assets("altered")) or "-",
+            ", ".join(line.assets("published")) or "-",
+            ", ".join(line.shots),
+        )
+        for line in report.lines
+    ]
+    columns = ("person", "role", "kind", "created", "altered", "published", "shots")
+    return table(columns, rows, (1.2, 1, 0.8, 3, 2, 2.2, 1))
+
+
+def _contributions_table(report: CreditReport) -> Any:
+    rows = [
+        (
+            line.name,
+            line.role,
+            c.kind,
+            c.asset,
+            c.shot,
+            c.episode,
+            "includes disclosed generative-AI elements" if c.contains_ai else "",
+            c.event_id,
+        )
+        for line in report.lines
+        for c in line.contributions
+    ]
+    columns = ("person", "role", "contribution", "asset", "shot", "episode", "note", "event")
+    return table(columns, rows, (1.2, 1, 0.9, 3.2, 0.6, 0.6, 1.6, 2.2))
+
+
+def _ai_blocks(report: CreditReport) -> list[Block]:
+    outputs = [
+        (
+            o.asset,
+            o.model,
+            o.source_type,
+            ", ".join(o.directed_by) or "-",
+            o.licence or "UNDECLARED",
+            o.training_data or "UNDECLARED",
+            o.disclosure,
+        )
+        for o in report.ai_outputs
+    ]
+    models = [
+        (
+            m["model"],
+            m["licence"] or "UNDECLARED",
+            m["training_data"] or "UNDECLARED",
+            ", ".join(m["directed_by"]) or "-",
+            len(m["outputs"]),
+        )
+        for m in report.models()
+    ]
+    return [
+        Heading("Generative-AI output (disclosed, not credited to any person)"),
+        Para(
+            "Listed for disclosure. The humans who directed each model are named; directing a "
+            "model does not make its output part of their credit line, and the output does not "
+            "reduce anyone's credit.",
+            "note",
+        ),
+        table(
+            (
+                "asset",
+                "model",
+                "source type",
+                "directed by",
+                "licence",
+                "training data",
+                "disclosure",
+            ),
+            outputs,
+            (2.6, 1.6, 1.4, 1, 1.8, 2, 1.2),
+        ),
+        Heading("AI models used", 3),
+        table(
+            ("model", "licence", "training data", "directed by", "outputs"),
+            models,
+            (1.6, 2, 2.4, 1.4, 0.6),
+        ),
+    ]
+
+
+def _consent_table(report: CreditReport) -> Any:
+    rows = [(c.asset, c.party, c.use, c.consent_ref or "-", c.status) for c in report.consent]
+    return table(
+        ("asset", "performer / input", "use", "consent cited", "status"),
+        rows,
+        (2.6, 2.4, 1.4, 2, 3),
+    )
+
+
+# --- audit report ----------------------------------------------------------------------------
+
+
+@dataclass
+class AuditReport:
+    result: AuditResult
+    credits: CreditReport
+    consents: list[Consent]
+
+    @property
+    def view(self) -> LedgerView:
+        return self.result.view
+
+
+def build_audit_report(
+    view: LedgerView,
+    production: str,
+    episode: str | None = None,
+    *,
+    signer_verdicts: SignerVerdicts | None = None,
+    progress: Progress | None = None,
+) -> AuditReport:
+    scope = Scope(production=production, episode=episode)
+    result = run_audit(
+        view, scope, rules=RuleSet(), signer_verdicts=signer_verdicts, progress=progress
+    )
+    credits = credit_report(view, production, episode, progress)
+    consents = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
+    return AuditReport(result, credits, consents)
+
+
+def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
+    return {
+        "event_id": c.event_id,
+        "status": c.status,
+        "party": c.party_id,
+        "party_name": c.party_name,
+        "party_kind": c.party_kind,
+        "uses": list(c.likeness_uses + c.ai_uses),
+        "assets": list(c.assets),
+        "productions": list(c.productions),
+        "scope": c.scope,
+        "valid_from": format_time(c.valid_from),
+        "expires": None if c.expires is None else format_time(c.expires),
+        "revokes": c.revokes,
+        "revoked_by": revoked_by,
+        "document": c.document,
+    }
+
+
+def audit_report_json(report: AuditReport) -> dict[str, Any]:
+    ip = audit_json(report.result)
+    credits = report.credits.body()
+    body = {
+        "report": "assetledger audit report",
+        "production": report.credits.production,
+        "episode": report.credits.episode,
+        "checkpoint": report.view.state.to_json(),
+        "summary": {
+            "events_audited": ip["events_audited"],
+            "deliverables": ip["deliverables"],
+            "findings_by_severity": ip["counts"],
+            "clear_to_ship": not report.result.findings,
+        },
+        "findings": ip["findings"],
+        "rules": RuleSet().catalog(),
+        "lineages": [lineage_json(report.result.lineages[d]) for d in ip["deliverables"]],
+        "ai_usage": credits["generative_ai_output"],
+        "ai_models": credits["ai_models"],
+        "consent_uses": credits["consent_and_permissions"],
+        "consent_records": [
+            consent_record_json(c, [r.event_id for r in report.view.revocations(c.event_id)])
+            for c in report.consents
+        ],
+        "credit_lines": credits["credit_lines"],
+    }
+    return {**body, "content_sha256": content_digest(body)}
+
+
+def audit_document(report: AuditReport, data: dict[str, Any] | None = None) -> Document:
+    data = data or audit_report_json(report)
+    where = data["production"] + (f", episode {data['episode']}" if data["episode"] else "")
+    command = f"assetledger audit report --production '{data['production']}'" + (
+        f" --episode {data['episode']}" if data["episode"] else ""
+    )
+    blocks: list[Block] = [
+        Heading("Summary"),
+        *_summary_blocks(report, data),
+        Heading("Findings by severity"),
+        *_findings_blocks(data),
+        Heading("Lineage of the deliverables"),
+        *_lineage_figures(report),
+        Heading("AI usage"),
+        *_ai_blocks(report.credits)[2:3],
+        Heading("Consent"),
+        Heading("Uses that need consent or AI-input permission", 3),
+        _consent_table(report.credits),
+        Heading("Consent records in the ledger", 3),
+        _consent_records_table(data),
+        Heading("Rules applied"),
+        table(
+            ("rule", "severity", "what it looks for"),
+            [tuple(r.values()) for r in data["rules"]],
+            (1.4, 0.8, 5),
+        ),
+        *verify_blocks(report.view.state, command),
+        hash_para(data["content_sha256"]),
+    ]
+    return Document(
+        f"IP and provenance audit: {where}",
+        "Findings with evidence from the provenance ledger",
+        tuple(blocks),
+    )
+
+
+def _summary_blocks(report: AuditReport, data: dict[str, Any]) -> list[Block]:
+    summary = data["summary"]
+    counts = ", ".join(f"{n} {s}" for s, n in summary["findings_by_severity"].items()) or "none"
+    verdict = (
+        Para("No findings: every deliverable's lineage is recorded, consistent and cleared.", "ok")
+        if summary["clear_to_ship"]
+        else Para(
+            f"NOT CLEAR TO SHIP: {len(data['findings'])} finding(s) ({counts}). Deliverables "
+            "with findings in their lineage are listed under deliverable-unresolved.",
+            "alert",
+        )
+    )
+    return [
+        verdict,
+        Para(tree_sentence(report.view.state)),
+        Para(
+            f"{summary['events_audited']} provenance events audited, "
+            f"{len(summary['deliverables'])} published deliverable(s): "
+            + (", ".join(summary["deliverables"]) or "none")
+            + "."
+        ),
+    ]
+
+
+def _findings_blocks(data: dict[str, Any]) -> list[Block]:
+    if not data["findings"]:
+        return [Para("No findings.", "ok")]
+    blocks: list[Block] = [
+        table(
+            ("severity", "rule", "asset", "what is wrong"),
+            [(f["severity"], f["rule"], f["asset"], f["summary"]) for f in data["findings"]],
+            (0.7, 1.4, 3, 3.4),
+        )
+    ]
+    for i, f in enumerate(data["findings"], start=1):
+        blocks.append(Heading(f"{i}. {f['rule']} ({f['severity']}): {f['asset']}", 3))
+        blocks.append(Para(f["explanation"]))
+        rows = [
+            (e["event_id"], e["seq"], e["what"], "yes" if e.get("receipt") else "no")
+            for e in f["evidence"]
+        ]
+        blocks.append(
+            table(
+                ("evidence event", "ledger seq", "what it shows", "receipt"),
+                rows,
+                (2.4, 0.7, 3.6, 0.6),
+            )
+        )
+    return blocks
+
+
+def _lineage_figures(report: AuditReport) -> list[Block]:
+    figures: list[Block] = []
+    for key in sorted(report.result.lineages):
+        lineage = report.result.lineages[key]
+        picture = layout(lineage)
+        broken = len(lineage.missing) + len(lineage.mismatches)
+        caption = f"Lineage of {key}: {len(lineage.nodes)} asset versions" + (
+            f", {broken} missing link(s) in red." if broken else "."
+        )
+        figures.append(Figure(picture, caption, to_svg(picture, f"Lineage of {key}")))
+    return figures or [Para("No published deliverables in scope.")]
+
+
+def _consent_records_table(data: dict[str, Any]) -> Any:
+    rows = [
+        (
+            c["party_name"],
+            ", ".join(c["uses"]),
+            ", ".join(c["productions"]),
+            c["valid_from"][:10] + " to " + (c["expires"][:10] if c["expires"] else "revocation"),
+            c["status"]
+            + (" (revoked by " + ", ".join(c["revoked_by"]) + ")" if c["revoked_by"] else ""),
+            c["scope"],
+            c["event_id"],
+        )
+        for c in data["consent_records"]
+    ]
+    return table(
+        ("who", "uses", "productions", "valid", "status", "specific use consented to", "event"),
+        rows,
+        (1.1, 1, 1.1, 1.4, 1, 3.4, 2.2),
+    )
