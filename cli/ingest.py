@@ -99,6 +99,13 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     help="The ledger's log private key: sign a checkpoint after each batch"
     " (env ASSETLEDGER_LOG_KEY).",
 )
+@click.option(
+    "--session-timeout-ms",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Kafka group session timeout (a dead consumer's partitions move after this).",
+)
 @common.format_option("text", "json", default="text")
 @common.bootstrap_option
 @common.topic_option
@@ -109,6 +116,7 @@ def consume(
     group_id: str,
     batch_size: int,
     log_key_path: Path | None,
+    session_timeout_ms: int,
     fmt: str,
     bootstrap_servers: str,
     topic: str,
@@ -116,7 +124,14 @@ def consume(
 ) -> None:
     """Verify events from Kafka and append them to the ledger (SIGTERM/SIGINT stop cleanly)."""
     trust = FolderTrust(keyfiles.load_trusted_dir(trusted_keys))
-    config = ConsumerConfig(bootstrap_servers, topic=topic, group_id=group_id, max_batch=batch_size)
+    config = ConsumerConfig(
+        bootstrap_servers,
+        topic=topic,
+        group_id=group_id,
+        max_batch=batch_size,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
+    )
     with open_store(ledger_url) as store:
         checkpointer = _checkpointer(store, log_key_path)
         consumer = LedgerConsumer(

@@ -217,11 +217,34 @@ class LedgerConsumer:
             return False
         return now - max(last_activity, assigned_at) >= idle
 
+    def _check_topic_incarnation(self) -> None:
+        """Refuse to resume on a topic that was deleted and recreated (its offsets restarted).
+
+        The ledger's stored offsets belong to one incarnation of the topic, named by its Kafka
+        topic id.  Seeking them in a new incarnation would skip its first records silently.
+        """
+        # kafka-python keeps topic ids in its cluster metadata but has no public accessor.
+        topic_id = self._consumer._client.cluster.topic_id(self.config.topic)
+        if topic_id is None:
+            return
+        key = f"kafka.topic_id/{self.config.group_id}/{self.config.topic}"
+        known = self.store.get_meta(key)
+        if known is None:
+            self.store.set_meta(key, str(topic_id))
+        elif known != str(topic_id):
+            raise BrokerError(
+                f"topic {self.config.topic} was recreated (topic id {known} is now {topic_id}):"
+                " the ledger's stored offsets do not apply to it, so nothing more was ingested",
+                hint="if the broker lost its data, consume the new topic with a new --group;"
+                " events already in the ledger are refused as duplicates, nothing is lost",
+            )
+
     def _after_rebalance(self, raws: list[RawRecord]) -> list[RawRecord]:
         """Seek new partitions to the ledger's offsets; drop what was fetched before the seek."""
         assigned = self._listener.take()
         if not assigned:
             return raws
+        self._check_topic_incarnation()
         stored = self.store.offsets(self.config.group_id, self.config.topic)
         for tp in assigned:
             if tp.partition in stored:
