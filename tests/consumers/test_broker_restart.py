@@ -2,7 +2,7 @@
 
 The consumer must survive the outage without touching the ledger, then refuse to resume on the
 recreated topic (its offsets restarted at 0) instead of silently skipping records; a new
-consumer group then ingests the new incarnation, and the ledger is exactly A ∪ B, valid.
+consumer group then ingests the new incarnation, and the ledger is exactly A plus B, valid.
 """
 
 from __future__ import annotations
