@@ -80,3 +80,77 @@ def build_store(
 
 def demo_store(path: Path, signers: Mapping[str, KeyPair] | None = None) -> LedgerStore:
     return build_store(path, demo_items(), signers)
+
+
+# --- small hand-made productions -------------------------------------------------------------
+
+HUMAN = {
+    "actor_id": "person:kim",
+    "kind": "human",
+    "display_name": "Kim Lee",
+    "role": "cawg.creator",
+}
+LICENSED_MODEL = {
+    "name": "GoodGen",
+    "version": "1",
+    "provider": "Good AI",
+    "licence": "Good AI commercial licence",
+    "training_data": "https://good.example/datasheet",
+}
+
+
+def ingredient(asset_id: str, version: str, relationship: str = "componentOf") -> dict[str, Any]:
+    return {
+        "asset_id": asset_id,
+        "version": version,
+        "content_sha256": demo.content_hash(asset_id, version),
+        "relationship": relationship,
+    }
+
+
+def provenance(
+    asset_id: str,
+    version: str = "v001",
+    *,
+    ai: bool = False,
+    model: dict[str, Any] | None = None,
+    source_type: str | None = None,
+    action: str = "c2pa.created",
+    episode: str = "101",
+    **extra: Any,
+) -> Item:
+    """One provenance event by a human (or, with ``ai``, by a model) in Fallen Tower."""
+    event: dict[str, Any] = {
+        "production": {"show": demo.SHOW, "episode": episode, "sequence": None, "shot": "sh900"},
+        "asset": {
+            "asset_id": asset_id,
+            "version": version,
+            "content_sha256": demo.content_hash(asset_id, version),
+            "media_type": "image/x-exr",
+            "location": None,
+        },
+        "actor": HUMAN,
+        "action": action,
+        "digital_source_type": source_type or "digitalCreation",
+        "ingredients": [],
+        "rights": {"licence": None},
+    }
+    if ai:
+        used = model or LICENSED_MODEL
+        event["actor"] = {
+            "actor_id": "model:" + used["name"].lower(),
+            "kind": "ai_model",
+            "display_name": used["name"],
+            "role": "cawg.contributor",
+        }
+        event["model"] = used
+        event["digital_source_type"] = source_type or "trainedAlgorithmicMedia"
+        event["directed_by"] = ["person:kim"]
+    event.update(extra)
+    return ("onset-dit", PROVENANCE, event)
+
+
+def consent_item(**changes: Any) -> Item:
+    event = dict(demo.consents()[0][1])
+    event.update(changes)
+    return ("clearances", CONSENT, event)

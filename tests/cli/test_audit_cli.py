@@ -1,0 +1,184 @@
+"""The audit commands end to end on a real signed SQLite ledger (no broker needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.audit import COMMANDS
+from cli.common import LedgerGroup
+from tests.ledger.audit.audit_factory import demo_signers, demo_store
+
+D = "fallen-tower/ep101/sq040"
+VENDOR = Path(__file__).parents[2] / "examples" / "c2pa" / "vendor-delivery.json"
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("cli") / "ledger.db"
+    demo_store(path, demo_signers()).close()
+    return str(path)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    group = LedgerGroup()
+    for command in COMMANDS:
+        group.add_command(command)
+    result = CliRunner().invoke(group, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_audit_ip_exits_1_on_findings_at_or_above_fail_on(ledger: str) -> None:
+    code, out, err = run("audit", "ip", "--ledger", ledger, "--production", "Fallen Tower")
+    assert code == 1
+    assert "likeness-without-consent" in out and "content-sha256:" in out
+    assert "7 finding(s) at or above low" in err
+    code, out, _ = run(
+        "audit", "ip", "--ledger", ledger, "--production", "Fallen Tower", "--fail-on", "never"
+    )
+    assert code == 0 and "ai-model-undeclared" in out
+
+
+def test_audit_ip_clean_asset_exits_0(ledger: str) -> None:
+    code, out, _ = run(
+        "audit", "ip", "--ledger", ledger, "--asset", f"{D}/sh020/final", "--fail-on", "info"
+    )
+    assert code == 0
+    assert out.startswith("no findings")
+
+
+def test_audit_ip_json_and_csv(ledger: str) -> None:
+    args = ("audit", "ip", "--ledger", ledger, "--production", "Fallen Tower", "--fail-on", "never")
+    code, out, _ = run(*args, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and len(data["findings"]) == 7
+    assert data["checkpoint"]["tree_size"] == 21
+    code, out, _ = run(*args, "--format", "csv")
+    assert out.splitlines()[0] == "severity,rule,asset,summary,evidence"
+    assert len(out.splitlines()) == 8
+
+
+def test_usage_errors_exit_2(ledger: str, tmp_path: Path) -> None:
+    code, _, err = run("audit", "ip", "--ledger", ledger, "--episode", "101")
+    assert code == 2 and "--episode needs --production" in err
+    code, _, err = run("audit", "lineage", "--ledger", str(tmp_path / "none.db"), "x")
+    assert code == 2 and "no ledger" in err
+    code, _, err = run("audit", "lineage", "--ledger", ledger, "no/such/asset")
+    assert code == 2 and "not in the ledger" in err
+
+
+def test_lineage_formats(ledger: str) -> None:
+    code, out, err = run("audit", "lineage", "--ledger", ledger, f"{D}/sh030/final")
+    assert code == 0 and "[MISSING: never recorded in the ledger]" in out
+    assert "2 missing link(s)" in err
+    code, out, _ = run(
+        "audit", "lineage", "--ledger", ledger, f"{D}/sh030/final", "--format", "json"
+    )
+    assert json.loads(out)["root"] == f"{D}/sh030/final@v001"
+    code, out, _ = run(
+        "audit", "lineage", "--ledger", ledger, f"{D}/sh030/final", "--format", "svg"
+    )
+    assert out.startswith("<svg")
+    code, out, _ = run(
+        "audit", "lineage", "--ledger", ledger, f"{D}/sh010/plate@v002", "--descendants"
+    )
+    assert f"{D}/sh020/final@v001" in out
+
+
+def test_credits_formats(ledger: str, tmp_path: Path) -> None:
+    code, out, _ = run(
+        "credits", "--ledger", ledger, "--production", "Fallen Tower", "--episode", "101"
+    )
+    assert code == 0
+    assert "Mira Keller   cawg.editor       2        1" in out
+    assert "GENERATIVE-AI OUTPUT" in out
+    code, out, _ = run(
+        "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "csv"
+    )
+    assert out.splitlines()[0] == "section,name,role,kind,asset,shot,detail,event_id"
+    code, out, _ = run(
+        "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "json"
+    )
+    digest = json.loads(out)["content_sha256"]
+    pdf = tmp_path / "credits.pdf"
+    code, _, err = run(
+        "credits",
+        "--ledger",
+        ledger,
+        "--production",
+        "Fallen Tower",
+        "--format",
+        "pdf",
+        "-o",
+        str(pdf),
+    )
+    assert code == 0 and pdf.read_bytes().startswith(b"%PDF")
+    assert f"content-sha256: {digest}" in err
+
+
+def test_audit_report_html_pdf_json(ledger: str, tmp_path: Path) -> None:
+    base = (
+        "audit",
+        "report",
+        "--ledger",
+        ledger,
+        "--production",
+        "Fallen Tower",
+        "--fail-on",
+        "never",
+    )
+    code, html, _ = run(*base)
+    assert code == 0 and html.count("<svg") == 3
+    code, again, _ = run(*base)
+    assert again == html
+    code, out, _ = run(*base, "--format", "json")
+    assert json.loads(out)["content_sha256"] in html
+    code, _, _ = run(*base, "--format", "pdf", "--output", str(tmp_path / "r.pdf"))
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    code, _, _ = run(
+        "audit",
+        "report",
+        "--ledger",
+        ledger,
+        "--production",
+        "Fallen Tower",
+        "--fail-on",
+        "critical",
+    )
+    assert code == 1
+
+
+def test_c2pa_export_and_dry_run_import(ledger: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.json"
+    code, _, err = run(
+        "c2pa", "export", "--ledger", ledger, f"{D}/sh020/final", "-o", str(manifest)
+    )
+    assert code == 0 and "7 manifest(s)" in err
+    code, out, _ = run("c2pa", "import", str(manifest), "--dry-run")
+    imported = [json.loads(line) for line in out.splitlines()]
+    assert [e["asset"]["asset_id"] for e in imported][-1] == f"{D}/sh020/final"
+    code, out, _ = run(
+        "c2pa", "export", "--ledger", ledger, f"{D}/sh020/final", "--definition-only"
+    )
+    assert json.loads(out)["title"] == f"{D}/sh020/final@v001"
+
+
+def test_c2pa_import_of_a_vendor_manifest(tmp_path: Path) -> None:
+    code, out, _ = run(
+        "c2pa",
+        "import",
+        str(VENDOR),
+        "--dry-run",
+        "--production",
+        "Fallen Tower/101",
+        "--asset",
+        f"{D}/sh020/fx_smoke@v003",
+    )
+    assert code == 0
+    [event] = [json.loads(line) for line in out.splitlines()]
+    assert event["model"]["name"] == "SmokeSynth"
+    code, _, err = run("c2pa", "import", str(VENDOR), "--production", "Fallen Tower")
+    assert code == 2 and "--key is required" in err

@@ -1,0 +1,131 @@
+"""Consent events: validation, and whether a grant covers a use (expiry, scope, revocation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ledger import events
+from ledger.consent import CONSENT, Consent, Use, check_use, consent_problems, consent_refs
+from ledger.encoding import SingleObjectFraming
+from ledger.errors import InvalidEventError
+from producers import demo
+
+
+def grant(**changes: Any) -> dict[str, Any]:
+    event = dict(demo.consents()[0][1])
+    event.update(changes)
+    return event
+
+
+def decoded(event: dict[str, Any]) -> dict[str, Any]:
+    return events.encode_checked(CONSENT, event, SingleObjectFraming())[1]
+
+
+def consent(**changes: Any) -> Consent:
+    return Consent.from_record(decoded(grant(**changes)))
+
+
+def use(**changes: Any) -> Use:
+    values: dict[str, Any] = {
+        "party_id": "performer:dana-whitfield",
+        "use": "digital_replica",
+        "show": "Fallen Tower",
+        "episode": "101",
+        "time": datetime(2026, 5, 1, tzinfo=UTC),
+    }
+    values.update(changes)
+    return Use(**values)
+
+
+def test_demo_consents_are_valid_events() -> None:
+    for _, event in demo.consents():
+        assert consent_problems(decoded(event), True) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"status": "maybe"}, "status"),
+        ({"likeness_uses": ["voice_clone"]}, "likeness use"),
+        ({"ai_uses": ["cawg.everything"]}, "CAWG"),
+        ({"productions": []}, "productions"),
+        ({"scope": "  "}, "specific description"),
+        ({"expires": "2024-01-01T00:00:00Z"}, "later than valid_from"),
+        ({"valid_from": "next tuesday"}, "ISO 8601"),
+        ({"status": "revoked"}, "name the grant it revokes"),
+    ],
+)
+def test_invalid_consents_are_refused(changes: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidEventError, match=problem):
+        decoded(grant(**changes))
+
+
+def test_index_rows_name_party_assets_revoked_grant_and_show() -> None:
+    revocation = decoded(grant(status="revoked", revokes=demo.CONSENT_DANA))
+    rows = consent_refs(revocation)
+    assert ("consent_party", "performer:dana-whitfield") in rows
+    assert ("consent_revokes", demo.CONSENT_DANA) in rows
+    assert ("show", "Fallen Tower") in rows
+
+
+def test_a_grant_covers_its_own_use() -> None:
+    assert check_use(consent(), use(), []) is None
+
+
+def test_expired_consent_does_not_cover() -> None:
+    c = consent(expires="2026-01-01T00:00:00Z")
+    assert "expired" in (check_use(c, use(), []) or "")
+    assert check_use(c, use(time=datetime(2025, 12, 31, tzinfo=UTC)), []) is None
+
+
+def test_consent_not_yet_valid_does_not_cover() -> None:
+    c = consent(valid_from="2026-06-01T00:00:00Z")
+    assert "not yet valid" in (check_use(c, use(), []) or "")
+
+
+def test_scope_is_the_named_episode_or_the_whole_show() -> None:
+    episode_only = consent()  # Fallen Tower/101
+    assert "not Fallen Tower/102" in (check_use(episode_only, use(episode="102"), []) or "")
+    whole_show = consent(productions=["Fallen Tower"])
+    assert check_use(whole_show, use(episode="102"), []) is None
+    assert "covers Fallen Tower" in (check_use(whole_show, use(show="Other Show"), []) or "")
+
+
+def test_wrong_performer_or_use_does_not_cover() -> None:
+    c = consent()
+    assert "not performer:omar" in (check_use(c, use(party_id="performer:omar-haddad"), []) or "")
+    assert "not synthetic_performer" in (check_use(c, use(use="synthetic_performer"), []) or "")
+
+
+def test_revocation_applies_from_its_valid_from() -> None:
+    c = consent()
+    revocation = consent(
+        event_id=demo.fixed_id("revocation"),
+        status="revoked",
+        revokes=c.event_id,
+        valid_from="2026-03-01T00:00:00Z",
+    )
+    assert "revoked" in (check_use(c, use(), [revocation]) or "")
+    early = use(time=datetime(2026, 2, 1, tzinfo=UTC))
+    assert check_use(c, early, [revocation]) is None
+
+
+def test_rights_holder_grant_covers_named_assets_only() -> None:
+    c = consent(
+        grantor={"party_id": "org:vista", "kind": "rights_holder", "display_name": "Vista"},
+        likeness_uses=[],
+        ai_uses=["cawg.ai_inference"],
+        assets=["stock/a"],
+    )
+    ai_use = use(party_id="stock/a", use="cawg.ai_inference")
+    assert check_use(c, ai_use, []) is None
+    assert "does not cover asset stock/b" in (
+        check_use(c, use(party_id="stock/b", use="cawg.ai_inference"), []) or ""
+    )
+
+
+def test_missing_consent_is_a_reason() -> None:
+    assert check_use(None, use(), []) == "the consent it refers to is not in the ledger"

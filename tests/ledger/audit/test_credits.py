@@ -1,0 +1,124 @@
+"""Credits for the demo production, checked by hand against producers/demo.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.audit.credits import credit_report, flat_rows
+from ledger.audit.model import LedgerView
+from ledger.errors import ConfigurationError
+from producers import demo
+
+D = "fallen-tower/ep101/sq040"
+
+
+def lines(view: LedgerView) -> dict[tuple[str, str], dict[str, list[str]]]:
+    report = credit_report(view, demo.SHOW, "101")
+    return {
+        (line.name, line.role): {
+            "created": line.assets("created"),
+            "altered": line.assets("altered"),
+            "published": line.assets("published"),
+        }
+        for line in report.lines
+    }
+
+
+def test_credit_lines_per_person_and_role(view: LedgerView) -> None:
+    assert lines(view) == {
+        ("Ana Ruiz", "cawg.creator"): {
+            "created": [f"{D}/sh010/plate@v001", f"{D}/sh020/plate@v001", f"{D}/sh030/plate@v001"],
+            "altered": [],
+            "published": [],
+        },
+        ("Mira Keller", "cawg.editor"): {
+            "created": [f"{D}/sh010/roto@v001", f"{D}/sh030/roto@v001"],
+            "altered": [f"{D}/sh010/plate@v002"],
+            "published": [],
+        },
+        ("Jonah Okafor", "cawg.creator"): {
+            "created": [f"{D}/sh010/comp@v001", f"{D}/sh020/comp@v001", f"{D}/sh030/comp@v001"],
+            "altered": [],
+            "published": [],
+        },
+        ("Lee Tanaka", "cawg.publisher"): {
+            "created": [],
+            "altered": [],
+            "published": [
+                f"{D}/sh010/final@v001",
+                f"{D}/sh020/final@v001",
+                f"{D}/sh030/final@v001",
+            ],
+        },
+        ("Vista Stock", "cawg.contributor"): {
+            "created": ["stock/vista/skyline-dusk-0456@v001"],
+            "altered": [],
+            "published": [],
+        },
+    }
+
+
+def test_ai_output_never_enters_a_credit_line(view: LedgerView) -> None:
+    report = credit_report(view, demo.SHOW)
+    credited = {c.asset for line in report.lines for c in line.contributions}
+    ai = {o.asset for o in report.ai_outputs}
+    assert ai == {
+        f"{D}/sh010/fx_debris@v001",
+        f"{D}/sh010/fx_dust@v001",
+        f"{D}/sh020/plate@v002",
+        f"{D}/sh030/sky@v001",
+        f"{D}/sh030/stunt_face@v001",
+        f"{D}/sh030/crowd_replica@v001",
+    }
+    assert not credited & ai
+    assert {line.kind for line in report.lines} == {"human", "organisation"}
+
+
+def test_ai_models_and_the_humans_who_directed_them(view: LedgerView) -> None:
+    models = {m["model"]: m for m in credit_report(view, demo.SHOW).models()}
+    assert models["DebrisGen 2.1 (Kestrel AI)"]["directed_by"] == ["Jonah Okafor"]
+    assert models["ClearScale 4.0 (Lumen Labs)"]["directed_by"] == ["Mira Keller"]
+    dust = models["DustDiffusion 0.9 (open weights (unverified))"]
+    assert dust["licence"] is None and dust["training_data"] is None
+    assert models["ReplicaWorks 1.4 (Mirrorhouse)"]["outputs"] == [
+        f"{D}/sh030/stunt_face@v001",
+        f"{D}/sh030/crowd_replica@v001",
+    ]
+    report = credit_report(view, demo.SHOW)
+    assert {o.disclosure for o in report.ai_outputs} == {"disclosed as AI output"}
+
+
+def test_composites_note_their_disclosed_ai_elements(view: LedgerView) -> None:
+    report = credit_report(view, demo.SHOW)
+    jonah = next(line for line in report.lines if line.name == "Jonah Okafor")
+    assert all(c.contains_ai for c in jonah.contributions)
+    ana = next(line for line in report.lines if line.name == "Ana Ruiz")
+    assert not any(c.contains_ai for c in ana.contributions)
+
+
+def test_consent_status_of_likeness_uses(view: LedgerView) -> None:
+    report = credit_report(view, demo.SHOW)
+    likeness = {c.party: c.status for c in report.consent if c.use == "digital_replica"}
+    assert likeness["performer:dana-whitfield"] == "consent valid"
+    assert likeness["performer:omar-haddad"].startswith("NO VALID CONSENT")
+    inputs = {c.party: c.status for c in report.consent if c.asset == f"{D}/sh030/sky@v001"}
+    assert inputs == {"stock/vista/skyline-dusk-0456@v001": "cawg.ai_inference: notAllowed"}
+
+
+def test_report_states_its_tree_and_content_hash(view: LedgerView) -> None:
+    data = credit_report(view, demo.SHOW, "101").to_json()
+    assert data["checkpoint"] == {
+        "tree_size": 21,
+        "root_hash": view.store.tree(21).root().hex(),
+        "signed_checkpoint": False,
+    }
+    assert len(data["content_sha256"]) == 64
+    rows = flat_rows(credit_report(view, demo.SHOW))
+    assert {r["section"] for r in rows} == {"credit", "ai_output", "consent"}
+
+
+def test_unknown_production_or_episode_is_a_usage_error(view: LedgerView) -> None:
+    with pytest.raises(ConfigurationError, match="no provenance events"):
+        credit_report(view, "fallen tower")
+    with pytest.raises(ConfigurationError):
+        credit_report(view, demo.SHOW, "999")
