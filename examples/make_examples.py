@@ -1,0 +1,47 @@
+"""Regenerate examples/ from producers/demo.py: ``python examples/make_examples.py``.
+
+* ``events/NN-<shot>-<asset>-<version>.json`` and ``events/all.jsonl``: the provenance events,
+  accepted as they are by ``assetledger emit --event FILE``;
+* ``consents/NN-<performer>.json`` and ``consents/all.jsonl``: the consent events (kind
+  ``consent_event``), which the provenance events cite and which must be emitted first.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from producers import demo
+
+HERE = Path(__file__).resolve().parent
+
+
+def _name(event: dict[str, Any]) -> str:
+    asset = event["asset"]
+    parts = asset["asset_id"].split("/")
+    return f"{parts[-2]}-{parts[-1]}-{asset['version']}"
+
+
+def write(folder: Path, items: list[tuple[str, dict[str, Any]]], name: Any) -> None:
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    lines = []
+    for i, (_, event) in enumerate(items, start=1):
+        text = json.dumps(event, indent=2, ensure_ascii=False) + "\n"
+        (folder / f"{i:02d}-{name(event)}.json").write_text(text, encoding="utf-8")
+        lines.append(json.dumps(event, ensure_ascii=False))
+    (folder / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    write(HERE / "events", demo.production(), _name)
+    write(HERE / "consents", demo.consents(), lambda e: e["grantor"]["party_id"].split(":")[-1])
+
+
+if __name__ == "__main__":
+    main()
