@@ -26,6 +26,8 @@ margin-top:1.6em}h3{margin-bottom:.3em}.subtitle{color:#555;margin-top:0}
 table{border-collapse:collapse;width:100%;margin:.6em 0 1.2em;font-size:.86em}
 th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;
 word-break:break-word}th{background:#f1f1f4}
+tr.critical td:first-child,tr.high td:first-child,tr.medium td:first-child,
+tr.low td:first-child{white-space:nowrap}
 tr.critical td:first-child{background:#b71c1c;color:#fff;font-weight:bold}
 tr.high td:first-child{background:#e65100;color:#fff;font-weight:bold}
 tr.medium td:first-child{background:#f9a825}tr.low td:first-child{background:#c5e1a5}
