@@ -40,7 +40,11 @@ for command in (
 
 
 def _register_optional() -> None:
+    from cli.audit import COMMANDS as audit_commands
     from cli.demo import demo
+
+    for audit_command in audit_commands:
+        cli.add_command(audit_command)
 
     cli.add_command(demo)
 
