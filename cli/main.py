@@ -42,11 +42,13 @@ for command in (
 def _register_optional() -> None:
     from cli.audit import COMMANDS as audit_commands
     from cli.demo import demo
+    from cli.show import show
 
     for audit_command in audit_commands:
         cli.add_command(audit_command)
 
     cli.add_command(demo)
+    cli.add_command(show)
 
 
 _register_optional()

@@ -102,3 +102,48 @@ class DuplicateEventError(RejectedInput):
     """An event id already in the ledger (replay or re-send)."""
 
     reason = "duplicate_event_id"
+
+
+# --- key registry: why a signer is not trusted for one event (reason codes in docs/keys.md) ---
+
+
+class NotEnrolledError(UntrustedKeyError):
+    """No key registry event of this ledger enrolled the signing key."""
+
+    reason = "not_enrolled"
+
+
+class KeyNotYetValidError(UntrustedKeyError):
+    """The event time is before the key's ``valid_from``."""
+
+    reason = "key_not_yet_valid"
+
+
+class KeyExpiredError(UntrustedKeyError):
+    """The event time is at or after the key's ``valid_until`` or its replacement by rotation."""
+
+    reason = "key_expired"
+
+
+class KeyRevokedError(UntrustedKeyError):
+    """The event time is at or after the effective time of the key's revocation."""
+
+    reason = "key_revoked"
+
+
+class OutOfScopeError(UntrustedKeyError):
+    """The key is enrolled and valid, but not for this production, actor, action or source."""
+
+    reason = "out_of_scope"
+
+
+class EnrolmentUnauthorisedError(UntrustedKeyError):
+    """A key registry event not signed by enough root keys or by a delegated enroller."""
+
+    reason = "enrolment_unauthorised"
+
+
+class RegistryConflictError(InvalidEventError):
+    """A key registry event that contradicts the registry (key enrolled twice, unknown key)."""
+
+    reason = "registry_conflict"
