@@ -48,7 +48,9 @@ def _from_entry_verdicts(result: Any) -> SignerVerdict:
     ]
     if not failed:
         return SignerVerdict(True)
-    return SignerVerdict(False, "; ".join(f"{name}: {v.reason}" for name, v in failed))
+    return SignerVerdict(
+        False, "; ".join(f"failed the {name} check ({v.reason})" for name, v in failed)
+    )
 
 
 def folder_verdicts(store: LedgerStore, trusted: Mapping[str, object]) -> SignerVerdicts:
