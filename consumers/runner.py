@@ -5,10 +5,17 @@ one database transaction, and on every partition assignment the consumer seeks t
 stored in the ledger (never to Kafka's committed offsets, which are only a courtesy for lag
 monitoring).  Dead-letter records are written and acknowledged *before* that transaction, so a
 crash can repeat a dead-letter record but never lose one.
+
+Speed: with ``workers > 0`` the signature checks of each batch run in a process pool
+(:class:`consumers.inspect.ParallelInspector`) while this process decodes the rest of the batch.
+Observability: :attr:`LedgerConsumer.metrics` (Prometheus text via
+:class:`consumers.metrics.MetricsServer`) and one JSON log line per batch on the
+``assetledger.consumer`` logger at INFO level.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -18,17 +25,26 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+)
 
-from consumers.inspect import DEFAULT_MAX_BYTES, RawRecord, inspect_all
+from consumers.inspect import DEFAULT_MAX_BYTES, ParallelInspector, RawRecord
+from consumers.metrics import BatchOutcome, ConsumerMetrics
 from ledger import kafka as k
 from ledger.encoding import SingleObjectFraming
-from ledger.errors import BrokerError
+from ledger.errors import BrokerError, TopicRecreatedError
 from ledger.operator import Checkpointer
 from ledger.store import AppendResult, Batch, LedgerStore, PendingEntry, Quarantined
 from ledger.trust import TrustPolicy
 
 log = logging.getLogger("assetledger.consumer")
+LAG_TIMEOUT_MS = 1_000
 
 
 @dataclass
@@ -41,6 +57,8 @@ class ConsumerConfig:
     max_message_bytes: int = DEFAULT_MAX_BYTES
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000
+    workers: int = 0  # signature-check processes; 0 checks in the consumer process
+    lag_interval: float = 5.0  # seconds between consumer-lag refreshes (end offsets request)
     client_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,6 +102,11 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
         with self.lock:
             self.to_seek.update(assigned)
             self.assigned_at = time.monotonic()
+
+    def rewind(self, partitions: Any) -> None:
+        """Seek these partitions again, as if newly assigned."""
+        with self.lock:
+            self.to_seek.update(partitions)
 
     def take(self) -> set[TopicPartition]:
         with self.lock:
@@ -136,15 +159,19 @@ class LedgerConsumer:
         self.on_batch = on_batch
         self.checkpointer = checkpointer
         self.framing = SingleObjectFraming()
-        self.inspector = inspector or self._inspect_sequentially
+        self._parallel = ParallelInspector(
+            trust, self.framing, config.max_message_bytes, workers=config.workers
+        )
+        self.inspector = inspector or self._parallel
         self.stats = IngestStats()
+        self.metrics = ConsumerMetrics(config.workers if inspector is None else 0)
+        self._positions: dict[tuple[str, int], int] = {}
+        self._lag_checked = 0.0
         self.stop_event = threading.Event()
         self._listener = _SeekOnAssign()
+        self._known_topic_id: str | None = None
         self._consumer: Any = None
         self._dlt: Any = None
-
-    def _inspect_sequentially(self, raws: Sequence[RawRecord]) -> list[PendingEntry | Quarantined]:
-        return inspect_all(raws, self.trust, self.framing, self.config.max_message_bytes)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -154,10 +181,11 @@ class LedgerConsumer:
             self._consumer = KafkaConsumer(
                 group_id=c.group_id,
                 enable_auto_commit=False,
-                auto_offset_reset="earliest",
+                auto_offset_reset="none",  # positions come from the ledger, never a guess
                 session_timeout_ms=c.session_timeout_ms,
                 heartbeat_interval_ms=c.heartbeat_interval_ms,
                 max_poll_records=c.max_batch,
+                metadata_max_age_ms=10_000,  # notice a recreated topic (new topic id) promptly
                 fetch_max_bytes=max(52_428_800, c.max_message_bytes * 2),
                 max_partition_fetch_bytes=max(1_048_576, c.max_message_bytes + 65_536),
                 **common,
@@ -182,22 +210,23 @@ class LedgerConsumer:
         if self._dlt is not None:
             self._dlt.close(timeout=10)
             self._dlt = None
+        self._parallel.close()
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self, until_idle: float | None = None) -> IngestStats:
         """Consume until :meth:`stop` is called, or ``until_idle`` seconds pass with nothing new."""
+        self._parallel.start()  # fork the pool before the Kafka client starts threads
         self._connect()
         started = last_activity = time.monotonic()
         join_grace = self.config.session_timeout_ms / 1000 * 2
         try:
             while not self.stop_event.is_set():
-                polled = self._consumer.poll(
-                    timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch
-                )
+                polled = self._poll()
                 raws = self._after_rebalance([to_raw(r) for rs in polled.values() for r in rs])
-                if raws:
-                    self._process(raws)
+                if raws and self._process_or_rewind(raws):
                     last_activity = time.monotonic()
+                self._refresh_lag()
+                self._check_topic_incarnation()  # a recreated topic may deliver nothing at all
                 if until_idle is not None and self._idle(
                     started, last_activity, until_idle + join_grace, until_idle
                 ):
@@ -205,6 +234,44 @@ class LedgerConsumer:
         finally:
             self.close()
         return self.stats
+
+    def _process_or_rewind(self, raws: list[RawRecord]) -> bool:
+        """Process a batch; on a broker outage, rewind every partition to the ledger's offsets.
+
+        Nothing of a failed batch was committed, but the Kafka position already moved past it:
+        seeking back to the offsets stored with the ledger makes the batch come again.
+        """
+        try:
+            self._process(raws)
+            return True
+        except TopicRecreatedError:
+            raise
+        except (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, BrokerError) as exc:
+            log.warning("batch not ingested (%s); rewinding to the ledger's offsets", exc)
+            self._listener.rewind(self._consumer.assignment())
+            self.stop_event.wait(1.0)
+            return False
+
+    def _poll(self) -> dict[Any, list[Any]]:
+        """One poll that survives broker outages and never lets Kafka guess a position."""
+        try:
+            polled: dict[Any, list[Any]] = self._consumer.poll(
+                timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch
+            )
+            return polled
+        except NoOffsetForPartitionError:
+            return {}  # a new partition: _after_rebalance seeks it to the ledger's offset
+        except OffsetOutOfRangeError as exc:
+            raise BrokerError(
+                f"the broker no longer holds the offsets the ledger consumed up to ({exc}):"
+                " the topic was truncated or recreated, or the broker lost data",
+                hint="if that is expected, consume with a new --group; events already in the"
+                " ledger are refused as duplicates, nothing is lost",
+            ) from exc
+        except (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
+            log.warning("broker unavailable (%s); retrying", exc)
+            self.stop_event.wait(1.0)
+            return {}
 
     def _idle(self, started: float, last_activity: float, join_limit: float, idle: float) -> bool:
         """Idle time counts from the group join (Kafka joins can take seconds)."""
@@ -227,12 +294,17 @@ class LedgerConsumer:
         topic_id = self._consumer._client.cluster.topic_id(self.config.topic)
         if topic_id is None:
             return
+        if str(topic_id) == self._known_topic_id:
+            return
         key = f"kafka.topic_id/{self.config.group_id}/{self.config.topic}"
         known = self.store.get_meta(key)
         if known is None:
             self.store.set_meta(key, str(topic_id))
-        elif known != str(topic_id):
-            raise BrokerError(
+            self._known_topic_id = str(topic_id)
+        elif known == str(topic_id):
+            self._known_topic_id = known
+        else:
+            raise TopicRecreatedError(
                 f"topic {self.config.topic} was recreated (topic id {known} is now {topic_id}):"
                 " the ledger's stored offsets do not apply to it, so nothing more was ingested",
                 hint="if the broker lost its data, consume the new topic with a new --group;"
@@ -251,12 +323,15 @@ class LedgerConsumer:
                 self._consumer.seek(tp, stored[tp.partition])
             else:
                 self._consumer.seek_to_beginning(tp)
+            self._positions[(tp.topic, tp.partition)] = stored.get(tp.partition, 0)
+        self._lag_checked = 0.0
         log.info("assigned %s; resumed from ledger offsets %s", sorted(assigned), stored)
         moved = {(tp.topic, tp.partition) for tp in assigned}
         return [r for r in raws if (r.topic, r.partition) not in moved]
 
     def _process(self, raws: list[RawRecord]) -> None:
         started = time.monotonic()
+        self._check_topic_incarnation()  # metadata may have changed since the assignment
         outcomes = self.inspector(raws)
         entries = [o for o in outcomes if isinstance(o, PendingEntry)]
         rejects = [o for o in outcomes if isinstance(o, Quarantined)]
@@ -270,8 +345,10 @@ class LedgerConsumer:
         self.stats.count(result, rejects)
         self.stats.last_batch_seconds = time.monotonic() - started
         self._commit_to_kafka(offsets)
+        self._positions.update(offsets)
         if result.appended:
             self._checkpoint()
+        self._observe(len(raws), result, rejects, time.monotonic() - started)
         for q in [*rejects, *result.duplicates]:
             log.warning(
                 "quarantined %s/%d@%d: %s: %s",
@@ -311,11 +388,58 @@ class LedgerConsumer:
         if stored is None:
             return
         self.stats.last_checkpoint_size = stored.size
+        self.metrics.set_checkpoint(stored.size)
         topic = k.checkpoint_topic(self.config.topic)
         try:
             self._dlt.send(topic, key=self.checkpointer.origin.encode(), value=stored.note.encode())
         except KafkaError as exc:  # the checkpoint is stored; publishing is a courtesy
             log.warning("could not publish checkpoint %d to %s: %s", stored.size, topic, exc)
+
+    def _observe(
+        self, records: int, result: AppendResult, rejects: Sequence[Quarantined], seconds: float
+    ) -> None:
+        """Update the metrics and log the batch as one JSON line."""
+        by_reason: dict[str, int] = {}
+        for q in [*rejects, *result.duplicates]:
+            by_reason[q.reason] = by_reason.get(q.reason, 0) + 1
+        outcome = BatchOutcome(
+            records=records,
+            appended=len(result.appended),
+            quarantined_by_reason=by_reason,
+            duplicates=len(result.duplicates),
+            stale=result.stale,
+            seconds=seconds,
+            ledger_size=result.head.size,
+        )
+        self.metrics.observe_batch(outcome)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s", json.dumps(self.metrics.batch_record(outcome), sort_keys=True))
+
+    def _refresh_lag(self) -> None:
+        """Lag per assigned partition: broker end offset minus the ledger's next offset.
+
+        One end-offsets request every ``lag_interval`` seconds (Tansu's end offsets can be a
+        little off; this is a gauge, never used for correctness).
+        """
+        now = time.monotonic()
+        if now - self._lag_checked < self.config.lag_interval:
+            return
+        self._lag_checked = now
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            self.metrics.set_lag({})
+            return
+        try:
+            ends = self._consumer.end_offsets(assigned, timeout_ms=LAG_TIMEOUT_MS)
+        except KafkaError as exc:
+            log.debug("end offsets unavailable for the lag gauge: %s", exc)
+            return
+        self.metrics.set_lag(
+            {
+                (tp.topic, tp.partition): end - self._positions.get((tp.topic, tp.partition), 0)
+                for tp, end in ends.items()
+            }
+        )
 
     def _commit_to_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
         """Courtesy commit for lag monitoring; the ledger's own offsets are authoritative."""

@@ -147,3 +147,7 @@ class RegistryConflictError(InvalidEventError):
     """A key registry event that contradicts the registry (key enrolled twice, unknown key)."""
 
     reason = "registry_conflict"
+
+
+class TopicRecreatedError(BrokerError):
+    """The events topic was deleted and recreated: the ledger's stored offsets no longer apply."""
