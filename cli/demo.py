@@ -1,26 +1,46 @@
-"""``assetledger demo``: a small production's provenance, end to end, on a real broker."""
+"""``assetledger demo``: a small production's provenance, end to end, on a real broker.
+
+The story, in phases (the consumer runs throughout, as it would in production):
+
+1. the production's root key enrols every signer in the ledger's key registry;
+2. clearances records two performer consents; the crew and the AI services emit their work;
+3. Jonah Okafor's workstation key is rotated; the DustDiffusion key is revoked (compromised);
+4. the rest of the production arrives, with a second dust element signed by the revoked key,
+   an intruder's event and plain garbage, which all end in the dead-letter topic;
+5. the ledger is verified, a receipt is issued for a delivery, and the audit and credit
+   reports are written.
+"""
 
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cli import common
-from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
+from consumers.runner import ConsumerConfig, LedgerConsumer
 from ledger import kafka as k
 from ledger import keys as keyfiles
-from ledger import operator
+from ledger import operator, registry
+from ledger.consent import CONSENT
+from ledger.errors import BrokerError
+from ledger.events import PROVENANCE, EventKind
 from ledger.localbroker import LocalBroker, ensure_topics
+from ledger.registry import KEY_REGISTRY, RegistryTrust, RootKey, Scope
 from ledger.store import LedgerStore, open_store
-from ledger.trust import FolderTrust
 from ledger.verify import VerifyReport, verify_ledger
 from producers import demo as production
 from producers.emitter import Emitter, Message
 
 ORIGIN = "fallen-tower.example/ledger"
+PHASE_TIMEOUT = 90.0
 
 
 @click.command()
@@ -29,7 +49,7 @@ ORIGIN = "fallen-tower.example/ledger"
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("demo-work"),
     show_default=True,
-    help="Folder for keys, the ledger and the broker log (recreated each run).",
+    help="Folder for keys, the ledger, receipts and reports (recreated each run).",
 )
 @click.option(
     "--bootstrap-servers",
@@ -39,7 +59,7 @@ ORIGIN = "fallen-tower.example/ledger"
 )
 @common.topic_option
 def demo(work_dir: Path, bootstrap_servers: str | None, topic: str) -> None:
-    """Emit the 'Fallen Tower' production, consume it into a ledger, verify it."""
+    """Run the 'Fallen Tower' production through Kafka into a verified, audited ledger."""
     if work_dir.exists():
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True)
@@ -49,83 +69,263 @@ def demo(work_dir: Path, bootstrap_servers: str | None, topic: str) -> None:
             broker = stack.enter_context(LocalBroker(work_dir=work_dir))
             bootstrap_servers = broker.bootstrap_servers
         ensure_topics(bootstrap_servers, {topic: 3, k.dlt_topic(topic): 1})
-        _run(work_dir, bootstrap_servers, topic)
+        Demo(work_dir, bootstrap_servers, topic).run()
 
 
-def _run(work_dir: Path, bootstrap: str, topic: str) -> None:
-    keys_dir = work_dir / "keys"
-    signers = {s.name: keyfiles.generate(s.name) for s in production.SIGNERS}
-    for pair in signers.values():
-        keyfiles.write_key_pair(pair, keys_dir)
-    common.err(f"{len(signers)} signing keys in {keys_dir}")
-    emitted = _emit(bootstrap, topic, signers)
-    bad = _emit_doubtful_input(bootstrap, topic)
-    common.err(f"emitted {emitted} events and {bad} bad records to {topic} at {bootstrap}")
-    ledger_path = work_dir / "ledger.db"
-    trust = FolderTrust(keyfiles.load_trusted_dir(keys_dir))
-    with open_store(str(ledger_path)) as store:
-        log_key, _ = operator.create_log_key(work_dir / "log")
-        identity = operator.init_ledger(store, ORIGIN, log_key)
-        config = ConsumerConfig(
-            bootstrap, topic=topic, session_timeout_ms=6000, heartbeat_interval_ms=1000
+@dataclass
+class Demo:
+    work_dir: Path
+    bootstrap: str
+    topic: str
+    keys: dict[str, keyfiles.KeyPair] = field(default_factory=dict)
+    sent: int = 0
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.work_dir / "ledger.db"
+
+    def run(self) -> None:
+        root = self._create_ledger()
+        with open_store(str(self.ledger_path)) as store:
+            log_key = keyfiles.load_private(self.work_dir / "log" / "log.key")
+            consumer = LedgerConsumer(
+                store,
+                RegistryTrust.from_store(store),
+                ConsumerConfig(
+                    self.bootstrap,
+                    topic=self.topic,
+                    session_timeout_ms=6000,
+                    heartbeat_interval_ms=1000,
+                ),
+                checkpointer=operator.Checkpointer(store, log_key),
+            )
+            with _running(consumer) as wait:
+                self._story(root, wait)
+            report = verify_ledger(store)
+            receipt = self._receipt(store)
+        outputs = _write_reports(self.ledger_path, self.work_dir)
+        _summary(self, consumer, report, receipt, outputs)
+
+    # --- setup ----------------------------------------------------------------------------------
+    def _create_ledger(self) -> keyfiles.KeyPair:
+        keys_dir = self.work_dir / "keys"
+        root = keyfiles.generate("production-root")
+        keyfiles.write_key_pair(root, keys_dir)
+        for signer in production.SIGNERS:
+            self.keys[signer.name] = keyfiles.generate(signer.name)
+            keyfiles.write_key_pair(self.keys[signer.name], keys_dir)
+        with open_store(str(self.ledger_path)) as store:
+            registry.set_roots(store, [RootKey(root.name, root.public)])
+            log_key, _ = operator.create_log_key(self.work_dir / "log")
+            identity = operator.init_ledger(store, ORIGIN, log_key)
+        (self.work_dir / "log.vkey").write_text(identity.vkey + "\n", encoding="utf-8")
+        common.err(f"ledger {self.ledger_path}: root key and {len(self.keys)} signing keys")
+        return root
+
+    # --- the story ------------------------------------------------------------------------------
+    def _story(self, root: keyfiles.KeyPair, wait: Callable[[int], None]) -> None:
+        self._send(
+            root, KEY_REGISTRY, [_enrolment(s, self.keys[s.name]) for s in production.SIGNERS]
         )
-        checkpointer = operator.Checkpointer(store, log_key)
-        stats = LedgerConsumer(store, trust, config, checkpointer=checkpointer).run(until_idle=4.0)
-        report = verify_ledger(store, trust.keys.get, workers=1)
-        receipt_path = _receipt_for_final(store, work_dir)
-    (work_dir / "log.vkey").write_text(identity.vkey + "\n", encoding="utf-8")
-    _summary(work_dir, ledger_path, stats, report, receipt_path)
+        wait(self.sent)
+        common.err(f"phase 1: {len(production.SIGNERS)} signers enrolled by the production root")
+        events = production.production()
+        split = next(i for i, (s, _) in enumerate(events) if s == "ws-jokafor") + 1
+        for signer, consent in production.consents():
+            self._send(self.keys[signer], CONSENT, [consent])
+        self._send_as_signers(events[:split])
+        wait(self.sent)
+        common.err(f"phase 2: {split} provenance events and 2 consents ingested, checkpointed")
+        self._rotate_and_revoke(root)
+        wait(self.sent)
+        common.err("phase 3: ws-jokafor's key rotated; ai-dustdiff's key revoked (compromised)")
+        self._send_as_signers(events[split:])
+        self._send_doubtful_input()
+        wait(self.sent)
+        common.err(f"phase 4: {len(events) - split} more events and 3 bad records processed")
+
+    def _rotate_and_revoke(self, root: keyfiles.KeyPair) -> None:
+        old, new = self.keys["ws-jokafor"], keyfiles.generate("ws-jokafor-2")
+        keyfiles.write_key_pair(new, self.work_dir / "keys")
+        rotate = registry.rotate_event(
+            "person:jonah-okafor", old.key_id, new.public, scope=_scope("ws-jokafor")
+        )
+        revoke = registry.revoke_event(
+            "service:ai-dustdiff",
+            self.keys["ai-dustdiff"].key_id,
+            reason="key_compromise",
+            comment="signing host compromised; later DustDiffusion output is not ours",
+        )
+        self._send(root, KEY_REGISTRY, [rotate, revoke])
+        self.keys["ws-jokafor"] = new
+
+    def _send_doubtful_input(self) -> None:
+        """A second dust element by the revoked key, an intruder's event, and garbage."""
+        _, dust = next(e for e in production.production() if e[0] == "ai-dustdiff")
+        later_dust = dict(dust, asset=dict(dust["asset"], version="v002"))
+        later_dust["description"] = "Dust element v002, signed after the key was revoked"
+        self._send(self.keys["ai-dustdiff"], PROVENANCE, [later_dust])
+        _, final = production.production()[-1]
+        forged = dict(final, description="Final delivery, signed by an unenrolled key")
+        self._send(keyfiles.generate("intruder"), PROVENANCE, [forged])
+        with Emitter(self.bootstrap, None, topic=self.topic) as emitter:
+            emitter.send_raw(Message("garbage", b"garbage", b"\x00\xffnot an event", []))
+        self.sent += 1
+
+    def _send_as_signers(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for signer, event in events:
+            self._send(self.keys[signer], PROVENANCE, [event])
+
+    def _send(self, signer: keyfiles.KeyPair, kind: EventKind, events: list[Any]) -> None:
+        with Emitter(
+            self.bootstrap, signer, topic=self.topic, source=f"/fallen-tower/{signer.name}"
+        ) as emitter:
+            emitter.emit_many(events, kind=kind)
+        self.sent += len(events)
+
+    def _receipt(self, store: LedgerStore) -> Path:
+        """An offline receipt for the sh020 final delivery, as counsel would be handed."""
+        seqs = store.seqs_by_ref("asset", f"{production.DELIVERY_PREFIX}/sh020/final")
+        entry = store.entry(seqs[0])
+        assert entry is not None
+        path = self.work_dir / "sh020-final.receipt"
+        path.write_text(operator.prove(store, entry.event_id), encoding="utf-8")
+        return path
 
 
-def _receipt_for_final(store: LedgerStore, work_dir: Path) -> Path:
-    """An offline receipt for the first final delivery, as a lawyer would be handed."""
-    final = store.seqs_by_ref("asset", f"{production.DELIVERY_PREFIX}/sh010/final")
-    entry = store.entry(final[0])
-    assert entry is not None
-    path = work_dir / "sh010-final.receipt"
-    path.write_text(operator.prove(store, entry.event_id), encoding="utf-8")
-    return path
+SCOPES: dict[str, dict[str, list[str]]] = {
+    "onset-dit": {"actions": ["c2pa.created"], "sources": ["digitalCapture"]},
+    "ai-debrisgen": {"actions": ["c2pa.created"], "sources": ["trainedAlgorithmicMedia"]},
+    "ai-dustdiff": {"actions": ["c2pa.created"], "sources": ["trainedAlgorithmicMedia"]},
+    "ai-upscale": {"actions": ["c2pa.enhanced"], "sources": ["algorithmicallyEnhanced"]},
+    "ai-skyforge": {"sources": ["trainedAlgorithmicMedia"]},
+    "ai-replica": {"sources": ["trainedAlgorithmicMedia"]},
+    "editorial": {"actions": ["c2pa.published"]},
+}
 
 
-def _summary(
-    work_dir: Path, ledger_path: Path, stats: IngestStats, report: VerifyReport, receipt: Path
-) -> None:
-    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_reason.items())) or "none"
-    click.echo(f"ledger      {ledger_path}: {stats.appended} entries appended")
-    click.echo(f"dead-letter {stats.quarantined} records quarantined ({reasons})")
-    click.echo(f"checkpoint  signed at tree size {stats.last_checkpoint_size}")
-    click.echo("verify      " + ("intact" if report.ok else f"DAMAGED {report.first}"))
-    click.echo(f"receipt     {receipt}")
-    click.echo("try:")
-    click.echo(f"  assetledger log --ledger {ledger_path}")
-    click.echo(f"  assetledger verify --ledger {ledger_path} --trusted-keys {work_dir}/keys")
-    click.echo(
-        f"  assetledger verify-receipt {receipt} --log-key {work_dir}/log.vkey"
-        f" --trusted-keys {work_dir}/keys"
+def _scope(signer: str) -> Scope:
+    """What each demo key may sign: its own actor(s), this show, and for AI its own output."""
+    if signer == "clearances":
+        return Scope()  # consent records name performers, not a production actor
+    actors = sorted({e["actor"]["actor_id"] for s, e in production.production() if s == signer})
+    limits = SCOPES.get(signer, {})
+    return Scope(
+        productions=(production.SHOW,),
+        actors=tuple(actors),
+        actions=tuple(limits.get("actions", ())),
+        digital_source_types=tuple(limits.get("sources", ())),
     )
 
 
-def _emit(bootstrap: str, topic: str, signers: dict[str, keyfiles.KeyPair]) -> int:
-    emitters: dict[str, Emitter] = {}
-    try:
-        for signer, event in production.production():
-            if signer not in emitters:
-                emitters[signer] = Emitter(
-                    bootstrap, signers[signer], topic=topic, source=f"/fallen-tower/{signer}"
-                )
-            emitters[signer].emit(event)
-    finally:
-        for e in emitters.values():
-            e.close()
-    return len(production.production())
+def _enrolment(signer: production.Signer, pair: keyfiles.KeyPair) -> dict[str, Any]:
+    kind = "ai_model" if signer.name.startswith("ai-") else "software"
+    if signer.name.startswith("ws-"):
+        kind = "human"
+    actor_id = {
+        "ws-mkeller": "person:mira-keller",
+        "ws-jokafor": "person:jonah-okafor",
+    }.get(signer.name, f"service:{signer.name}")
+    return registry.enroll_event(
+        actor_id, kind, signer.description, pair.public, scope=_scope(signer.name)
+    )
 
 
-def _emit_doubtful_input(bootstrap: str, topic: str) -> int:
-    """An intruder's signed event and plain garbage: both must end in the dead-letter topic."""
-    intruder = keyfiles.generate("intruder")
-    _, event = production.production()[-1]
-    forged = dict(event, description="Final delivery — signed by an unenrolled key")
-    with Emitter(bootstrap, intruder, topic=topic, source="/unknown") as emitter:
-        emitter.emit(forged)
-        emitter.send_raw(Message("garbage", b"garbage", b"\x00\xffnot an event", []))
-    return 2
+class _running:
+    """Run the consumer in a thread; ``wait(n)`` blocks until n records were processed."""
+
+    def __init__(self, consumer: LedgerConsumer) -> None:
+        self.consumer = consumer
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name="demo-consumer", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.consumer.run()
+        except BaseException as exc:  # reported by wait()
+            self.errors.append(exc)
+
+    def wait(self, records: int) -> None:
+        deadline = time.monotonic() + PHASE_TIMEOUT
+        while time.monotonic() < deadline and not self.errors:
+            stats = self.consumer.stats
+            if stats.appended + stats.quarantined + stats.duplicates >= records:
+                return
+            time.sleep(0.1)
+        if self.errors:
+            raise self.errors[0]
+        raise BrokerError(
+            f"the consumer processed {self.consumer.stats.appended} of {records} records"
+            f" within {PHASE_TIMEOUT:.0f} s",
+            hint="see the broker log in the work folder",
+        )
+
+    def __enter__(self) -> Callable[[int], None]:
+        self.thread.start()
+        return self.wait
+
+    def __exit__(self, *exc: object) -> None:
+        self.consumer.stop()
+        self.thread.join(timeout=30)
+
+
+def _write_reports(ledger_path: Path, work_dir: Path) -> dict[str, Any]:
+    """The audit report (HTML, PDF), the credit report (HTML) and the findings, via the CLI's
+    own library calls."""
+    from ledger.audit.credits import credit_report
+    from ledger.audit.keys import registry_verdicts
+    from ledger.audit.model import LedgerView
+    from ledger.audit.render import to_html, to_pdf
+    from ledger.audit.report import (
+        audit_document,
+        audit_report_json,
+        build_audit_report,
+        credits_document,
+    )
+
+    def quiet(_: str) -> None:
+        return None
+
+    with open_store(str(ledger_path)) as store:
+        view = LedgerView.open(store, at_head=False)
+        report = build_audit_report(
+            view, production.SHOW, None, signer_verdicts=registry_verdicts(store), progress=quiet
+        )
+        document = audit_document(report, audit_report_json(report))
+        (work_dir / "audit-report.html").write_text(to_html(document), encoding="utf-8")
+        (work_dir / "audit-report.pdf").write_bytes(to_pdf(document))
+        credits = credit_report(view, production.SHOW, None, quiet)
+        (work_dir / "credits.html").write_text(to_html(credits_document(credits)), encoding="utf-8")
+    return {"findings": report.result.findings}
+
+
+def _summary(
+    demo: Demo,
+    consumer: LedgerConsumer,
+    report: VerifyReport,
+    receipt: Path,
+    outputs: dict[str, Any],
+) -> None:
+    stats, w = consumer.stats, demo.work_dir
+    reasons = ", ".join(f"{r}: {n}" for r, n in sorted(stats.by_reason.items())) or "none"
+    click.echo(f"ledger      {demo.ledger_path}: {stats.appended} entries")
+    click.echo(f"dead-letter {stats.quarantined} records refused ({reasons})")
+    click.echo(f"checkpoint  signed at tree size {stats.last_checkpoint_size}")
+    click.echo("verify      " + ("intact" if report.ok else f"DAMAGED {report.first}"))
+    click.echo(f"receipt     {receipt}")
+    findings = outputs["findings"]
+    click.echo(f"audit       {len(findings)} findings: {w}/audit-report.html (and .pdf)")
+    for f in findings:
+        click.echo(f"  [{f.severity}] {f.rule}: {f.asset.split('/', 3)[-1]}")
+    click.echo(f"credits     {w}/credits.html")
+    click.echo("try:")
+    for line in (
+        f"assetledger log --ledger {demo.ledger_path}",
+        f"assetledger keys list --ledger {demo.ledger_path}",
+        f"assetledger verify --ledger {demo.ledger_path}",
+        f"assetledger verify-receipt {receipt} --log-key {w}/log.vkey --trusted-keys {w}/keys",
+        f"assetledger audit lineage {production.DELIVERY_PREFIX}/sh030/final --ledger"
+        f" {demo.ledger_path}",
+        f"assetledger credits --production '{production.SHOW}' --ledger {demo.ledger_path}",
+    ):
+        click.echo("  " + line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -11,14 +12,17 @@ from typing import Any
 import click
 
 from cli import common
+from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
 from ledger import keys as keyfiles
 from ledger import operator
 from ledger.errors import ConfigurationError
 from ledger.inputs import parse_events
 from ledger.operator import Checkpointer
+from ledger.parallel import default_workers
+from ledger.registry import RegistryTrust
 from ledger.store import AppendResult, LedgerStore, open_store
-from ledger.trust import FolderTrust
+from ledger.trust import FolderTrust, TrustPolicy
 from producers.emitter import Emitter
 
 
@@ -73,9 +77,10 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 @click.command()
 @click.option(
     "--trusted-keys",
-    required=True,
+    envvar="ASSETLEDGER_TRUSTED_KEYS",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Folder whose *.pub files are the trusted signers.",
+    help="Trust exactly the *.pub files in this folder (env ASSETLEDGER_TRUSTED_KEYS)."
+    " Without it, signers are those enrolled in the ledger's key registry.",
 )
 @click.option(
     "--until-idle",
@@ -90,7 +95,19 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     show_default=True,
     help="Kafka consumer group.",
 )
-@click.option("--batch-size", default=500, show_default=True, help="Records per transaction.")
+@click.option("--batch-size", default=2000, show_default=True, help="Records per transaction.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Signature-checking processes (default: one per CPU; 0: check in the consumer).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, logged).",
+)
 @click.option(
     "--log-key",
     "log_key_path",
@@ -111,10 +128,12 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 @common.topic_option
 @common.ledger_option
 def consume(
-    trusted_keys: Path,
+    trusted_keys: Path | None,
     until_idle: float | None,
     group_id: str,
     batch_size: int,
+    workers: int | None,
+    metrics_port: int | None,
     log_key_path: Path | None,
     session_timeout_ms: int,
     fmt: str,
@@ -123,7 +142,6 @@ def consume(
     ledger_url: str,
 ) -> None:
     """Verify events from Kafka and append them to the ledger (SIGTERM/SIGINT stop cleanly)."""
-    trust = FolderTrust(keyfiles.load_trusted_dir(trusted_keys))
     config = ConsumerConfig(
         bootstrap_servers,
         topic=topic,
@@ -131,12 +149,17 @@ def consume(
         max_batch=batch_size,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
+        workers=default_workers() if workers is None else workers,
     )
-    with open_store(ledger_url) as store:
+    with open_store(ledger_url) as store, contextlib.ExitStack() as stack:
+        trust = trust_policy(store, trusted_keys)
         checkpointer = _checkpointer(store, log_key_path)
         consumer = LedgerConsumer(
             store, trust, config, on_batch=_progress, checkpointer=checkpointer
         )
+        if metrics_port is not None:
+            server = stack.enter_context(MetricsServer(consumer.metrics, metrics_port))
+            common.err(f"metrics at http://0.0.0.0:{server.port}/metrics")
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: consumer.stop())
         stats = consumer.run(until_idle=until_idle)
@@ -150,6 +173,13 @@ def consume(
             f" ({', '.join(f'{k}: {v}' for k, v in sorted(stats.by_reason.items())) or 'none'}),"
             f" ledger size {size}"
         )
+
+
+def trust_policy(store: LedgerStore, trusted_keys: Path | None) -> TrustPolicy:
+    """A fixed folder of keys when given, else the ledger's own key registry."""
+    if trusted_keys is not None:
+        return FolderTrust(keyfiles.load_trusted_dir(trusted_keys))
+    return RegistryTrust.from_store(store)
 
 
 def _checkpointer(store: LedgerStore, log_key_path: Path | None) -> Checkpointer | None:

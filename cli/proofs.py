@@ -12,9 +12,10 @@ import click
 from cli import common
 from ledger import checkpoint as cp
 from ledger import keys as keyfiles
-from ledger import operator
+from ledger import operator, registry
 from ledger.errors import ConfigurationError
 from ledger.receipt import verify_receipt
+from ledger.registry import RootKey
 from ledger.store import open_store
 
 
@@ -31,14 +32,34 @@ from ledger.store import open_store
     show_default=True,
     help="Where to write the new log key (log.key, log.pub).",
 )
+@click.option(
+    "--root-key",
+    "root_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A production root public key (.pub) that may enrol signers; repeatable.",
+)
+@click.option(
+    "--root-threshold",
+    type=int,
+    default=1,
+    show_default=True,
+    help="How many root keys must sign a registry event.",
+)
 @common.ledger_option
-def init(origin: str, key_dir: Path, ledger_url: str) -> None:
-    """Create a ledger with its origin and a new log signing key; print its verifier key."""
+def init(
+    origin: str, key_dir: Path, root_keys: tuple[Path, ...], root_threshold: int, ledger_url: str
+) -> None:
+    """Create a ledger with its origin, a new log signing key and its root keys."""
     with open_store(ledger_url) as store:
         if operator.log_identity(store) is not None:
-            raise ConfigurationError(f"ledger {ledger_url} is already initialised")
+            raise ConfigurationError(f"ledger {store.url} is already initialised")
+        if root_keys:
+            roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
+            registry.set_roots(store, roots, root_threshold)
         pair, private_path = operator.create_log_key(key_dir)
         identity = operator.init_ledger(store, origin, pair)
+        ledger_url = store.url  # without any password
     common.err(f"created ledger {ledger_url}; log key {private_path} (keep it private)")
     common.err("publish this verifier key so anyone can check checkpoints and receipts:")
     click.echo(identity.vkey)

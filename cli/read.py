@@ -70,18 +70,19 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
 @click.command()
 @click.option(
     "--trusted-keys",
-    required=True,
+    envvar="ASSETLEDGER_TRUSTED_KEYS",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Folder whose *.pub files are the signers' public keys.",
+    help="The signers' *.pub files. Without it, the ledger's key registry is replayed and"
+    " checked too.",
 )
 @click.option(
     "--workers", type=int, default=None, help="Signature-checking processes (default: all cores)."
 )
 @common.format_option("text", "json", default="text")
 @common.ledger_option
-def verify(trusted_keys: Path, workers: int | None, fmt: str, ledger_url: str) -> None:
+def verify(trusted_keys: Path | None, workers: int | None, fmt: str, ledger_url: str) -> None:
     """Recompute hashes, chain and every signature; exit 1 on any damage."""
-    lookup = keyfiles.load_trusted_dir(trusted_keys).get
+    lookup = keyfiles.load_trusted_dir(trusted_keys).get if trusted_keys else None
     with common.existing_store(ledger_url) as store:
         size = store.head().size
         with click.progressbar(length=size, label="verifying", file=sys.stderr) as bar:

@@ -229,3 +229,11 @@ def to_json(value: Any) -> Any:
 def format_time(value: datetime) -> str:
     """RFC 3339 UTC with microseconds, as in the ``ce_time`` header."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _register_builtin_kinds() -> None:
+    """Import the modules that define the other event kinds, so every reader knows them."""
+    from ledger import consent, registry  # noqa: F401  (imported for register_kind)
+
+
+_register_builtin_kinds()

@@ -14,13 +14,22 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ledger import events
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.dsse import Envelope, pae
-from ledger.errors import DecodeError, VerificationFailure
+from ledger.errors import ConfigurationError, DecodeError, RejectedInput, VerificationFailure
 from ledger.keys import raw_public
 from ledger.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from ledger.operator import log_identity
 from ledger.parallel import SignatureCheck, SignatureChecker
+from ledger.registry import (
+    META_ROOT_KEYS,
+    REGISTRY_RECORD,
+    Registry,
+    TrustRoot,
+    decode_entry,
+    load_roots,
+)
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.store.base import GENESIS_CHAIN, chain_hash
 
@@ -31,6 +40,8 @@ TRUNCATED = "truncated"
 FORGED_SIGNATURE = "forged_signature"
 UNKNOWN_SIGNER = "unknown_signer"
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"
+UNTRUSTED_SIGNER = "untrusted_signer"
+REGISTRY_REFUSAL = "unauthorised_registry_entry"
 MAX_CLASSIFIED_BREAKS = 50
 
 
@@ -153,26 +164,42 @@ def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
 
 def verify_ledger(
     store: LedgerStore,
-    lookup: KeyLookup,
+    lookup: KeyLookup | None = None,
     *,
     workers: int | None = None,
     progress: Progress | None = None,
     chunk_size: int = 4096,
 ) -> VerifyReport:
-    """Check the whole ledger; never stops at the first damage (it is reported first)."""
+    """Check the whole ledger; never stops at the first damage (it is reported first).
+
+    ``lookup`` gives the signers' public keys; without it the ledger's key registry is
+    replayed and checked too (each entry admissible when appended, each enrolment authorised).
+    """
     head = store.head()
     report = VerifyReport(size=head.size)
     walker = _ChainWalker(report)
     checkpoints = _CheckpointChecker(store, report)
+    registry = registry_check(store, report) if lookup is None else None
+    if lookup is None:
+        if registry is None:
+            raise ConfigurationError(
+                f"ledger {store.url} has no key registry, so the signers' keys are unknown",
+                hint="pass --trusted-keys DIR with the signers' *.pub files",
+            )
+        lookup = registry.lookup
     with SignatureChecker(workers) as checker:
         for chunk in _chunks(store.entries(0, None), chunk_size):
             for e in chunk:
                 walker.visit(e)
                 checkpoints.add(e)
+                if registry is not None:
+                    registry.visit(e)
             _check_signatures(chunk, lookup, checker, report)
             if progress:
                 progress(len(chunk))
     checkpoints.finish()
+    if registry is not None:
+        registry.finish()
     _classify_breaks(store, walker.breaks, report)
     _check_head(store, head.size, walker, report)
     return report
@@ -256,6 +283,49 @@ class _CheckpointChecker:
                 f"signed checkpoint of size {opened.size} is beyond the {self.tracker.size} entries"
             )
             self.report.damage.append(Damage(TRUNCATED, self.tracker.size, None, detail))
+
+
+class RegistryCheck:
+    """Replays the key registry alongside the walk, as the consumer applied it.
+
+    Each entry must have been admissible (signer enrolled, key valid at the event time, in
+    scope) under the registry as it stood just before it; every registry entry must have been
+    authorised.  The replayed registry is also the key lookup for the signature checks.
+    """
+
+    def __init__(self, root: TrustRoot, report: VerifyReport) -> None:
+        self.registry = Registry(root)
+        self.report = report
+
+    def lookup(self, keyid: str) -> Ed25519PublicKey | None:
+        return self.registry.public_key(keyid)
+
+    def visit(self, e: Entry) -> None:
+        try:
+            envelope, event = decode_entry(e)
+            kind = events.kind_for_payload_type(envelope.payload_type)
+        except RejectedInput:
+            return  # an entry that no longer decodes is reported by the signature check
+        if kind.record == REGISTRY_RECORD:
+            self.registry.replay(e)
+            return
+        try:
+            self.registry.admit(envelope, kind, event)
+        except RejectedInput as exc:
+            detail = f"signer not admissible when appended ({exc.reason}): {exc.message}"
+            self.report.damage.append(Damage(UNTRUSTED_SIGNER, e.seq, e.event_id, detail))
+
+    def finish(self) -> None:
+        for r in self.registry.refusals:
+            detail = f"registry entry refused on replay ({r.reason}): {r.detail}"
+            self.report.damage.append(Damage(REGISTRY_REFUSAL, r.seq, r.event_id, detail))
+
+
+def registry_check(store: LedgerStore, report: VerifyReport) -> RegistryCheck | None:
+    """A registry replay for ledgers created with root keys, else None."""
+    if store.get_meta(META_ROOT_KEYS) is None:
+        return None
+    return RegistryCheck(load_roots(store), report)
 
 
 def _check_head(store: LedgerStore, size: int, walker: _ChainWalker, report: VerifyReport) -> None:

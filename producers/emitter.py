@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from ledger import dsse, events
 from ledger import kafka as k
 from ledger.encoding import SingleObjectFraming
-from ledger.errors import BrokerError
+from ledger.errors import BrokerError, ConfigurationError
 from ledger.events import PROVENANCE, EventKind
 from ledger.keys import KeyPair
 
@@ -101,7 +101,7 @@ class Emitter:
     def __init__(
         self,
         bootstrap_servers: str,
-        signer: KeyPair,
+        signer: KeyPair | None,
         *,
         topic: str = k.DEFAULT_TOPIC,
         source: str = "/assetledger/emitter",
@@ -147,10 +147,11 @@ class Emitter:
         timeout: float = 60.0,
     ) -> list[str]:
         """Send all, then wait for every acknowledgement; raise on the first failure."""
+        signer = self._require_signer()
         messages = [
             build_message(
                 self._fill(e, kind),
-                self.signer,
+                signer,
                 kind=kind,
                 source=self.source,
                 framing=self.framing,
@@ -168,6 +169,11 @@ class Emitter:
             except KafkaError as exc:
                 raise BrokerError(f"Kafka did not acknowledge event {m.event_id}: {exc}") from exc
         return [m.event_id for m in messages]
+
+    def _require_signer(self) -> KeyPair:
+        if self.signer is None:
+            raise ConfigurationError("this emitter has no signing key; it can only send_raw")
+        return self.signer
 
     def send_raw(self, message: Message, timeout: float = 30.0) -> None:
         """Send an already built record (tests, replay tools)."""
