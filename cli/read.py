@@ -62,6 +62,7 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
         "entries_checked": report.checked,
         "signatures_checked": report.signatures_checked,
         "checkpoints_checked": report.checkpoints_checked,
+        "verdicts": report.verdicts.__dict__,
         "first_damage": None if first is None else first.__dict__,
         "damage": [d.__dict__ for d in report.damage],
     }
@@ -100,12 +101,26 @@ def _print_report(report: VerifyReport) -> None:
             f"ledger intact: {report.checked} entries, {report.signatures_checked} signatures,"
             f" {report.checkpoints_checked} checkpoints verified"
         )
-        return
-    first = report.first
-    assert first is not None
-    where = f"entry {first.seq}" if first.seq is not None else "the ledger"
-    click.echo(f"DAMAGED: {where}: {first.kind}: {first.detail}")
-    for d in report.damage[1:20]:
-        click.echo(f"  also: entry {d.seq}: {d.kind}: {d.detail}")
-    if len(report.damage) > 20:
-        click.echo(f"  … and {len(report.damage) - 20} more")
+    else:
+        first = report.first
+        assert first is not None
+        where = f"entry {first.seq}" if first.seq is not None else "the ledger"
+        click.echo(f"DAMAGED: {where}: {first.kind}: {first.detail}")
+        for d in report.damage[1:20]:
+            click.echo(f"  also: entry {d.seq}: {d.kind}: {d.detail}")
+        if len(report.damage) > 20:
+            click.echo(f"  … and {len(report.damage) - 20} more")
+    _print_verdicts(report)
+
+
+def _print_verdicts(report: VerifyReport) -> None:
+    v, n = report.verdicts, report.checked
+
+    def count(value: int | None) -> str:
+        return "not judged (no key registry used)" if value is None else f"{value}/{n}"
+
+    click.echo("verdicts, per entry:")
+    click.echo(f"  (a) signature valid:                        {count(v.signature_valid)}")
+    click.echo(f"  (b) signer enrolled and trusted:            {count(v.signer_trusted)}")
+    click.echo(f"  (c) key valid at event time and in scope:   {count(v.key_valid)}")
+    click.echo(f"  (d) anchored in a signed checkpoint:        {count(v.anchored)}")

@@ -42,6 +42,9 @@ UNKNOWN_SIGNER = "unknown_signer"
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 UNTRUSTED_SIGNER = "untrusted_signer"
 REGISTRY_REFUSAL = "unauthorised_registry_entry"
+# Admission refusals that mean "signer not enrolled / not trusted" (verdict b); every other
+# refusal means "enrolled, but the key was not valid then or not in scope" (verdict c).
+UNTRUSTED_REASONS = frozenset({"not_enrolled", "unknown_key", "enrolment_unauthorised"})
 MAX_CLASSIFIED_BREAKS = 50
 
 
@@ -54,12 +57,23 @@ class Damage:
 
 
 @dataclass
+class VerdictCounts:
+    """How many entries passed each of the four verdicts (``None``: not judged here)."""
+
+    signature_valid: int = 0
+    signer_trusted: int | None = None  # enrolled in the registry when appended
+    key_valid: int | None = None  # valid at the event time and in scope
+    anchored: int = 0  # covered by a verified signed checkpoint
+
+
+@dataclass
 class VerifyReport:
     size: int = 0
     checked: int = 0
     signatures_checked: int = 0
     checkpoints_checked: int = 0
     damage: list[Damage] = field(default_factory=list)
+    verdicts: VerdictCounts = field(default_factory=lambda: VerdictCounts())
 
     @property
     def ok(self) -> bool:
@@ -213,6 +227,7 @@ def _check_signatures(
     report.damage.extend(i for _, i in items if isinstance(i, Damage))
     results = checker.check([i for _, i in checks])
     report.signatures_checked += len(checks)
+    report.verdicts.signature_valid += sum(results)
     for (e, _), ok in zip(checks, results, strict=True):
         if not ok:
             report.damage.append(
@@ -269,7 +284,9 @@ class _CheckpointChecker:
 
     def _compare(self, stored: StoredCheckpoint, opened: Checkpoint) -> None:
         self.report.checkpoints_checked += 1
-        if opened.root_hash != self.tracker.root():
+        if opened.root_hash == self.tracker.root():
+            self.report.verdicts.anchored = opened.size
+        else:
             detail = (
                 f"signed checkpoint of size {opened.size} has root {opened.root_hash.hex()[:16]}…,"
                 f" the entries give {self.tracker.root().hex()[:16]}…"
@@ -296,6 +313,7 @@ class RegistryCheck:
     def __init__(self, root: TrustRoot, report: VerifyReport) -> None:
         self.registry = Registry(root)
         self.report = report
+        report.verdicts.signer_trusted = report.verdicts.key_valid = 0
 
     def lookup(self, keyid: str) -> Ed25519PublicKey | None:
         return self.registry.public_key(keyid)
@@ -306,14 +324,24 @@ class RegistryCheck:
             kind = events.kind_for_payload_type(envelope.payload_type)
         except RejectedInput:
             return  # an entry that no longer decodes is reported by the signature check
+        counts = self.report.verdicts
         if kind.record == REGISTRY_RECORD:
+            refused = len(self.registry.refusals)
             self.registry.replay(e)
+            if len(self.registry.refusals) == refused:  # authorised when appended
+                counts.signer_trusted = (counts.signer_trusted or 0) + 1
+                counts.key_valid = (counts.key_valid or 0) + 1
             return
         try:
             self.registry.admit(envelope, kind, event)
         except RejectedInput as exc:
             detail = f"signer not admissible when appended ({exc.reason}): {exc.message}"
             self.report.damage.append(Damage(UNTRUSTED_SIGNER, e.seq, e.event_id, detail))
+            if exc.reason not in UNTRUSTED_REASONS:
+                counts.signer_trusted = (counts.signer_trusted or 0) + 1
+            return
+        counts.signer_trusted = (counts.signer_trusted or 0) + 1
+        counts.key_valid = (counts.key_valid or 0) + 1
 
     def finish(self) -> None:
         for r in self.registry.refusals:

@@ -131,3 +131,34 @@ def test_reported_first_is_lowest_seq(ledger: tuple[SqliteStore, sqlite3.Connect
     raw.execute("UPDATE entries SET envelope = x'00' WHERE seq = 6")
     kind, seq = _first(store)
     assert (kind, seq) == (ALTERED, 6)
+
+
+def test_registry_replay_finds_an_entry_the_consumer_would_have_refused(tmp_path: Path) -> None:
+    """verify re-derives the key registry and agrees with the consumer's admission rule."""
+    from consumers.inspect import RawRecord, inspect
+    from ledger.encoding import SingleObjectFraming
+    from ledger.registry import KEY_REGISTRY, RegistryTrust, RootKey, enroll_event, set_roots
+    from ledger.store import PendingEntry
+    from ledger.verify import UNTRUSTED_SIGNER
+    from producers.emitter import build_message
+
+    root, artist, outsider = keys.generate("root"), keys.generate("artist"), keys.generate("x")
+    store = SqliteStore(tmp_path / "registry.db")
+    set_roots(store, [RootKey("root", root.public)])
+    registry_trust = RegistryTrust.from_store(store)
+    enrol = build_message(
+        enroll_event("person:mira-keller", "human", "Mira Keller", artist.public),
+        root, kind=KEY_REGISTRY, source="/root",
+    )  # fmt: skip
+    raw = RawRecord("events", 0, 0, enrol.key, enrol.value, tuple(enrol.headers))
+    enrolled = inspect(raw, registry_trust, SingleObjectFraming())
+    assert isinstance(enrolled, PendingEntry)
+    by_artist = signed_entries(artist, 2, first_offset=1)
+    by_outsider = signed_entries(outsider, 1, first_offset=3)  # admitted by a folder policy only
+    append_all(store, [enrolled, *by_artist, *by_outsider])
+    report = verify_ledger(store, workers=1)
+    # not admissible when appended, and its key is nowhere in the registry to check it with
+    assert {(d.kind, d.seq) for d in report.damage} == {(UNTRUSTED_SIGNER, 3), (UNKNOWN_SIGNER, 3)}
+    assert report.verdicts.signature_valid == 3
+    assert (report.verdicts.signer_trusted, report.verdicts.key_valid) == (3, 3)
+    store.close()
