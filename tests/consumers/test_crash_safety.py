@@ -38,6 +38,17 @@ def _consumer(tmp_path: Path, topic: FreshTopic, idle: float) -> subprocess.Pope
     return subprocess.Popen(args, stdout=log, stderr=log)
 
 
+def _wait_for_progress(tmp_path: Path, size: int, timeout: float = 90.0) -> None:
+    """Until the consumer has appended past ``size`` (or everything is in)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = _size(tmp_path)
+        if current > size or current == EVENTS:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the consumer made no progress past {size} in {timeout} s")
+
+
 def _size(tmp_path: Path) -> int:
     with SqliteStore(tmp_path / "ledger.db") as store:
         return store.head().size
@@ -58,7 +69,8 @@ def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path) -> Non
     sizes = []
     for _ in range(KILLS):
         proc = _consumer(tmp_path, fresh_topic, idle=60)
-        time.sleep(rng.uniform(2.5, 6.0))
+        _wait_for_progress(tmp_path, sizes[-1] if sizes else 0)
+        time.sleep(rng.uniform(0.0, 0.8))  # a random point of the ingest, not of the start-up
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         sizes.append(_size(tmp_path))
