@@ -33,6 +33,7 @@ def _consumer(tmp_path: Path, topic: FreshTopic, idle: float) -> subprocess.Pope
         "--ledger", str(tmp_path / "ledger.db"),
         "--bootstrap-servers", topic.bootstrap, "--topic", topic.name,
         "--batch-size", "25", "--session-timeout-ms", "6000", "--until-idle", str(idle),
+        "--group", f"crash-{topic.name}",  # killed members linger: keep them out of other tests
     ]  # fmt: skip
     log = (tmp_path / "consumer.log").open("ab")
     return subprocess.Popen(args, stdout=log, stderr=log)
