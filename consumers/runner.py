@@ -54,6 +54,7 @@ class ConsumerConfig:
     group_id: str = k.DEFAULT_GROUP
     max_batch: int = 500
     poll_timeout_ms: int = 500
+    fill_ms: int = 100  # after a short poll, keep polling this long to fill the batch
     max_message_bytes: int = DEFAULT_MAX_BYTES
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000
@@ -221,8 +222,7 @@ class LedgerConsumer:
         join_grace = self.config.session_timeout_ms / 1000 * 2
         try:
             while not self.stop_event.is_set():
-                polled = self._poll()
-                raws = self._after_rebalance([to_raw(r) for rs in polled.values() for r in rs])
+                raws = self._after_rebalance(self._poll_batch())
                 if raws and self._process_or_rewind(raws):
                     last_activity = time.monotonic()
                 self._refresh_lag()
@@ -252,15 +252,32 @@ class LedgerConsumer:
             self.stop_event.wait(1.0)
             return False
 
-    def _poll(self) -> dict[Any, list[Any]]:
+    def _poll_batch(self) -> list[RawRecord]:
+        """Up to ``max_batch`` records: a poll, topped up for ``fill_ms`` while records come.
+
+        kafka-python returns what it has buffered, often a few hundred records short of a full
+        batch; every batch costs a commit and a signed checkpoint, so fill it first.
+        """
+        c = self.config
+        records = self._poll(c.poll_timeout_ms, c.max_batch)
+        deadline = time.monotonic() + c.fill_ms / 1000
+        while records and len(records) < c.max_batch and not self.stop_event.is_set():
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            more = self._poll(left_ms, c.max_batch - len(records))
+            if not more:
+                break
+            records += more
+        return records
+
+    def _poll(self, timeout_ms: int, max_records: int) -> list[RawRecord]:
         """One poll that survives broker outages and never lets Kafka guess a position."""
         try:
-            polled: dict[Any, list[Any]] = self._consumer.poll(
-                timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch
-            )
-            return polled
+            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+            return [to_raw(r) for rs in polled.values() for r in rs]
         except NoOffsetForPartitionError:
-            return {}  # a new partition: _after_rebalance seeks it to the ledger's offset
+            return []  # a new partition: _after_rebalance seeks it to the ledger's offset
         except OffsetOutOfRangeError as exc:
             raise BrokerError(
                 f"the broker no longer holds the offsets the ledger consumed up to ({exc}):"
@@ -271,7 +288,7 @@ class LedgerConsumer:
         except (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError) as exc:
             log.warning("broker unavailable (%s); retrying", exc)
             self.stop_event.wait(1.0)
-            return {}
+            return []
 
     def _idle(self, started: float, last_activity: float, join_limit: float, idle: float) -> bool:
         """Idle time counts from the group join (Kafka joins can take seconds)."""

@@ -1,0 +1,420 @@
+"""``python -m bench``: run every measurement once, print a table, write JSON.
+
+Progress goes to stderr, the table to stdout, the full results to
+``bench/results/<UTC timestamp>.json``.  ``--quick`` is a smoke run of a few thousand events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import broker, ledgers, postgres, raw, synth
+from bench.corpus import Corpus
+from bench.report import render_table
+from ledger import operator
+from ledger.keys import generate, raw_public, write_key_pair
+from ledger.localbroker import LocalBroker
+from ledger.store import LedgerStore, open_store
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Options:
+    sizes: list[int]
+    ingest_events: int
+    scale_events: int
+    producer_events: int
+    partitions: int
+    cores: int
+    batch_size: int
+    raw_seconds: float
+    proof_samples: int
+    lineage_samples: int
+    bootstrap: str | None
+    postgres: str | None
+    work_dir: Path | None
+    out_dir: Path
+    quick: bool
+    seed: int = 6
+    started: float = field(default_factory=time.monotonic)
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="smoke run: 2,000 events everywhere")
+    p.add_argument("--sizes", help="ledger sizes, comma separated (default 100000,1000000)")
+    p.add_argument("--ingest-events", type=int, help="events through the broker (default 1M)")
+    p.add_argument(
+        "--scale-events",
+        type=int,
+        help="events for the sequential, PostgreSQL and 2-process runs (default 200000)",
+    )
+    p.add_argument("--producer-events", type=int, help="events sent with the Emitter")
+    p.add_argument("--partitions", type=int, default=4, help="partitions of the events topic")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="processes to use")
+    p.add_argument("--batch-size", type=int, help="consumer --batch-size (default 2000)")
+    p.add_argument("--bootstrap-servers", help="use this broker instead of a local Tansu one")
+    p.add_argument(
+        "--postgres",
+        default=postgres.DEFAULT_DSN,
+        help="PostgreSQL DSN for the PostgreSQL runs ('' to skip)",
+    )
+    p.add_argument("--work-dir", type=Path, help="keep ledgers and corpus here (default: temp)")
+    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
+    a = p.parse_args(argv)
+    quick = bool(a.quick)
+    small = 2_000
+    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else None
+    return Options(
+        sizes=sizes or ([small] if quick else [100_000, 1_000_000]),
+        ingest_events=a.ingest_events or (small if quick else 1_000_000),
+        scale_events=a.scale_events or (small if quick else 200_000),
+        producer_events=a.producer_events or (300 if quick else 20_000),
+        partitions=a.partitions,
+        cores=a.cores,
+        batch_size=a.batch_size or (100 if quick else 2_000),
+        raw_seconds=0.5 if quick else 3.0,
+        proof_samples=50 if quick else 200,
+        lineage_samples=10 if quick else 200,
+        bootstrap=a.bootstrap_servers,
+        postgres=a.postgres or None,
+        work_dir=a.work_dir,
+        out_dir=a.out_dir,
+        quick=quick,
+    )
+
+
+class Progress:
+    """Timestamped progress lines on stderr; counts reported about every tenth."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+
+    def say(self, message: str) -> None:
+        sys.stderr.write(f"[bench {time.monotonic() - self.started:7.1f}s] {message}\n")
+        sys.stderr.flush()
+
+    def counter(self, what: str, total: int) -> Any:
+        done = [0, 0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if done[0] * 10 // max(total, 1) > done[1] or done[0] >= total:
+                done[1] = done[0] * 10 // max(total, 1)
+                self.say(f"{what}: {done[0]:,}/{total:,}")
+
+        return step
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = parse_args(argv)
+    progress = Progress(opts.started)
+    with work_dir(opts.work_dir) as work:
+        results = run(opts, work, progress)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = opts.out_dir / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    sys.stdout.write(render_table(results) + "\n")
+    progress.say(f"results written to {path}")
+
+
+@contextlib.contextmanager
+def work_dir(given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    path = Path(tempfile.mkdtemp(prefix="assetledger-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run(opts: Options, work: Path, progress: Progress) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(opts), "options": options_json(opts)}
+    count = max([*opts.sizes, opts.ingest_events, opts.scale_events])
+    progress.say(f"building and signing {count:,} synthetic events on {opts.cores} processes")
+    started = time.perf_counter()
+    corpus = Corpus.build(
+        work / "corpus.pickle", count, opts.cores, progress.counter("signed", count)
+    )
+    results["corpus"] = {"events": count, "seconds": time.perf_counter() - started}
+    progress.say("raw Ed25519 verify rate, one process and all cores")
+    rates = raw_rates(corpus, opts)
+    results["raw"] = {**rates.__dict__, "ceiling": rates.ceiling}
+    results["broker"] = broker_runs(opts, corpus, work, progress)
+    results["ledgers"] = [ledger_run(opts, corpus, size, work, progress) for size in opts.sizes]
+    results["postgres_append"] = postgres_append(opts, corpus, progress)
+    results["ratios"] = ratios(results)
+    return results
+
+
+def raw_rates(corpus: Corpus, opts: Options) -> raw.RawRates:
+    first = next(corpus.chunks(1_000))
+    raw_keys = {p.key_id: raw_public(p.public) for p in synth.signers().values()}
+    return raw.measure(raw.sample_checks(first, raw_keys), opts.cores, opts.raw_seconds)
+
+
+# --- through the broker ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def bootstrap(opts: Options, work: Path) -> Iterator[str]:
+    if opts.bootstrap:
+        yield opts.bootstrap
+        return
+    with LocalBroker(work_dir=work / "tansu", silent=True) as local:
+        yield local.bootstrap_servers
+
+
+def broker_runs(opts: Options, corpus: Corpus, work: Path, progress: Progress) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    run_id = uuid.uuid4().hex[:8]
+    with bootstrap(opts, work) as servers:
+        out["bootstrap"] = servers if opts.bootstrap else "local Tansu (in memory)"
+        producer_topic = f"bench-producer-{run_id}"
+        broker.create_topic(servers, producer_topic, opts.partitions)
+        progress.say(f"producer: {opts.producer_events:,} events with the Emitter")
+        out["producer"] = broker.producer_rate(servers, producer_topic, opts.producer_events)
+        topic = f"bench-events-{run_id}"
+        broker.create_topic(servers, topic, opts.partitions)
+        fill = max(opts.ingest_events, opts.scale_events)
+        progress.say(f"filling {topic} ({opts.partitions} partitions) with {fill:,} signed events")
+        out["topic_fill"] = broker.fill_topic(
+            servers, topic, corpus, fill, progress.counter("sent", fill)
+        )
+        out["ingest"] = ingest_runs(opts, servers, topic, work, progress)
+    return out
+
+
+def ingest_runs(
+    opts: Options, servers: str, topic: str, work: Path, progress: Progress
+) -> list[dict[str, Any]]:
+    trusted = broker.write_trusted(work / "trusted")
+    runs = [
+        ("sqlite", 1, opts.cores, opts.ingest_events),
+        ("sqlite", 1, 0, opts.scale_events),
+    ]
+    why_not = postgres.reachable(opts.postgres) if opts.postgres else "skipped (--postgres '')"
+    if why_not is None:
+        runs += [
+            ("postgresql", 1, opts.cores, opts.scale_events),
+            ("postgresql", 2, max(1, opts.cores // 2), opts.scale_events),
+        ]
+    else:
+        progress.say(f"PostgreSQL runs skipped: {why_not}")
+    out: list[dict[str, Any]] = []
+    for backend, processes, workers, events in runs:
+        label = f"{backend}, {processes} consumer(s) x {workers} verify worker(s)"
+        progress.say(f"ingest {events:,} events: {label}")
+        with ledger_url(opts, backend, work) as url:
+            log_key = init_ledger(url, work)
+            specs = [
+                broker.ConsumerSpec(
+                    ledger=url,
+                    topic=topic,
+                    bootstrap=servers,
+                    group=f"bench-{uuid.uuid4().hex[:8]}",
+                    trusted=trusted,
+                    log_key=log_key,
+                    workers=workers,
+                    batch_size=opts.batch_size,
+                    log_file=work / f"consumer-{len(out)}-{i}.log",
+                )
+                for i in range(processes)
+            ]
+            for spec in specs[1:]:
+                spec.group = specs[0].group
+            result = broker.run_ingest(label, backend, specs, events, timeout=3_600)
+            out.append({**result.to_json(), **ledger_check(url)})
+        progress.say(f"  {result.per_second:,.0f} events/s")
+    if why_not is not None:
+        out.append({"label": "postgresql", "skipped": why_not})
+    return out
+
+
+@contextlib.contextmanager
+def ledger_url(opts: Options, backend: str, work: Path) -> Iterator[str]:
+    if backend == "postgresql" and opts.postgres:
+        with postgres.fresh_schema(opts.postgres) as dsn:
+            yield dsn
+        return
+    path = work / f"ingest-{uuid.uuid4().hex[:8]}.db"
+    try:
+        yield str(path)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def init_ledger(url: str, work: Path) -> Path:
+    """A ledger with an origin and log key, so the consumer signs checkpoints as in production."""
+    key_dir = work / f"logkey-{uuid.uuid4().hex[:8]}"
+    pair = generate("log")
+    private_path, _ = write_key_pair(pair, key_dir)
+    with open_store(url) as store:
+        operator.init_ledger(store, "bench.assetledger.example/ledger", pair)
+    return private_path
+
+
+def ledger_check(url: str) -> dict[str, Any]:
+    """Ledger size, entries in order and the last checkpoint, after the run."""
+    with open_store(url) as store:
+        head = store.head()
+        latest = store.latest_checkpoint()
+        return {
+            "ledger_size": head.size,
+            "last_checkpoint_size": latest.size if latest else 0,
+            "quarantine_rows": len(store.quarantine(limit=1000)),
+        }
+
+
+# --- ledgers built directly -----------------------------------------------------------------
+
+
+def ledger_run(
+    opts: Options, corpus: Corpus, size: int, work: Path, progress: Progress
+) -> dict[str, Any]:
+    rng = random.Random(opts.seed)
+    path = work / f"ledger-{size}.db"
+    out: dict[str, Any] = {"size": size, "backend": "sqlite"}
+    with open_store(str(path)) as store:
+        progress.say(f"ledger of {size:,}: appending in batches of {corpus_chunk()}")
+        seconds = ledgers.append_all(store, corpus, size, progress.counter("appended", size))
+        out["append"] = {"seconds": seconds, "us_per_entry": seconds / size * 1e6}
+        out["append"]["per_second"] = size / seconds
+        progress.say(f"ledger of {size:,}: root and inclusion proofs")
+        out["proofs"] = ledgers.proof_latency(store, opts.proof_samples, rng)
+        progress.say(f"ledger of {size:,}: full chain + tree recompute (hashing only)")
+        out["recompute"] = ledgers.recompute(store)
+        out.update(audit_runs(store, opts, rng, progress, size))
+        progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
+        out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
+        progress.say(f"  verify {out['verify']['per_second']:,.0f} signatures/s")
+    out["file_mb"] = path.stat().st_size / 2**20
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return out
+
+
+def audit_runs(
+    store: LedgerStore, opts: Options, rng: random.Random, progress: Progress, size: int
+) -> dict[str, Any]:
+    state = ledgers.audit_state(store)
+    progress.say(f"ledger of {size:,}: lineage queries and a credit report")
+    return {
+        "lineage": ledgers.lineage_latency(store, state, opts.lineage_samples, rng),
+        "credits": ledgers.credits_time(store, state),
+    }
+
+
+def corpus_chunk() -> int:
+    from bench.corpus import CHUNK
+
+    return CHUNK
+
+
+def postgres_append(opts: Options, corpus: Corpus, progress: Progress) -> dict[str, Any]:
+    """Append cost on PostgreSQL for the smallest size (the shared ledger of a scale-out)."""
+    why_not = postgres.reachable(opts.postgres) if opts.postgres else "skipped"
+    if why_not is not None:
+        return {"skipped": why_not}
+    size = min(opts.sizes)
+    progress.say(f"PostgreSQL ledger of {size:,}: appending in batches of {corpus_chunk()}")
+    with postgres.fresh_schema(opts.postgres or "") as dsn, open_store(dsn) as store:
+        seconds = ledgers.append_all(store, corpus, size)
+        proofs = ledgers.proof_latency(store, min(opts.proof_samples, 200), random.Random(1))
+    return {
+        "size": size,
+        "seconds": seconds,
+        "us_per_entry": seconds / size * 1e6,
+        "per_second": size / seconds,
+        "proofs": proofs,
+    }
+
+
+# --- summary ----------------------------------------------------------------------------------
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    ceiling = results["raw"]["ceiling"]
+    out: dict[str, Any] = {"ceiling_per_second": ceiling}
+    for run in results["broker"]["ingest"]:
+        if "per_second" in run:
+            out[f"ingest: {run['label']}"] = run["per_second"] / ceiling
+    for ledger in results["ledgers"]:
+        out[f"verify_ledger at {ledger['size']:,}"] = ledger["verify"]["per_second"] / ceiling
+    return out
+
+
+def machine(opts: Options) -> dict[str, Any]:
+    import cryptography
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "cores_used": opts.cores,
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cryptography": cryptography.__version__,
+        "kafka_crc32c": _crc32c(),
+        "commit": _commit(),
+        "load_average_at_start": os.getloadavg(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def options_json(opts: Options) -> dict[str, Any]:
+    return {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in opts.__dict__.items()
+        if k not in ("started", "postgres")
+    } | {"postgres": bool(opts.postgres)}
+
+
+def _crc32c() -> str:
+    """Which CRC-32C kafka-python checks record batches with (pure Python costs ~180 us/event)."""
+    from kafka.record import util
+
+    return "C (crc32c package)" if util.crc32c_c is not None else "pure Python"
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=RESULTS.parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"

@@ -1,0 +1,169 @@
+"""Measurements on ledgers of a given size, built directly (not through Kafka).
+
+Entries are appended with ``store.append`` in batches of one corpus chunk, exactly as the
+consumer appends (leaf hash, chain hash, Merkle nodes, index rows, offsets in one transaction),
+without the Kafka and signature work in front of it.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.corpus import Corpus
+from bench.synth import Built, episode_of, final_ids
+from ledger.audit.credits import credit_report
+from ledger.audit.lineage import build as build_lineage
+from ledger.audit.model import LedgerView, TreeState, tree_state
+from ledger.errors import VerificationFailure
+from ledger.keys import KeyPair
+from ledger.merkle import compute_root, leaf_hash, verify_inclusion
+from ledger.store import Batch, LedgerStore, Origin, PendingEntry
+from ledger.store.base import GENESIS_CHAIN, chain_hash
+from ledger.verify import verify_ledger
+from producers.demo import SHOW
+
+TOPIC = "bench.direct"
+GROUP = "bench-direct"
+Progress = Callable[[int], None]
+
+
+def pending(chunk: Sequence[Built], first_offset: int) -> list[PendingEntry]:
+    return [
+        PendingEntry(
+            event_id=b.message.event_id,
+            kind="provenance_event",
+            event_time=b.event_time,
+            envelope=b.message.value,
+            signer_keyid=b.signer_keyid,
+            origin=Origin(TOPIC, 0, first_offset + i),
+            refs=b.refs,
+        )
+        for i, b in enumerate(chunk)
+    ]
+
+
+def append_all(
+    store: LedgerStore, corpus: Corpus, size: int, progress: Progress | None = None
+) -> float:
+    """Append the first ``size`` corpus events; seconds spent inside ``store.append``."""
+    spent = 0.0
+    offset = 0
+    for chunk in corpus.chunks(size):
+        entries = pending(chunk, offset)
+        offset += len(entries)
+        batch = Batch(entries, [], {(TOPIC, 0): offset}, GROUP)
+        started = time.perf_counter()
+        store.append(batch)
+        spent += time.perf_counter() - started
+        if progress:
+            progress(len(entries))
+    return spent
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def summary_ms(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "median_ms": statistics.median(values) * 1000,
+        "p99_ms": percentile(values, 0.99) * 1000,
+        "max_ms": max(values) * 1000,
+    }
+
+
+def proof_latency(store: LedgerStore, samples: int, rng: random.Random) -> dict[str, Any]:
+    """Root and inclusion proof at the head, for random entries; every proof is checked."""
+    size = store.head().size
+    roots, proofs = [], []
+    for _ in range(samples):
+        index = rng.randrange(size)
+        started = time.perf_counter()
+        tree = store.tree(size)
+        root = tree.root()
+        middle = time.perf_counter()
+        proof = tree.inclusion_proof(index, size)
+        done = time.perf_counter()
+        roots.append(middle - started)
+        proofs.append(done - middle)
+        entry = store.entry(index)
+        assert entry is not None
+        verify_inclusion(entry.leaf_hash, index, size, proof, root)
+    return {"samples": samples, "root": summary_ms(roots), "inclusion_proof": summary_ms(proofs)}
+
+
+def recompute(store: LedgerStore, page: int = 50_000) -> dict[str, Any]:
+    """Leaf hashes, chain and Merkle root of every entry: hashing time only (reads excluded)."""
+    size = store.head().size
+    leaves: list[bytes] = []
+    chain = GENESIS_CHAIN
+    hashing = 0.0
+    for start in range(0, size, page):
+        envelopes = [e.envelope for e in store.entries(start, min(start + page, size))]
+        started = time.perf_counter()
+        hashes = [leaf_hash(v) for v in envelopes]
+        for h in hashes:
+            chain = chain_hash(chain, h)
+        hashing += time.perf_counter() - started
+        leaves.extend(hashes)
+    started = time.perf_counter()
+    count, root = compute_root(leaves)
+    hashing += time.perf_counter() - started
+    head = store.head()
+    if count != size or chain != head.chain_hash or root != store.tree(size).root():
+        raise VerificationFailure("recomputed chain or root differs from the stored ledger")
+    return {"entries": size, "seconds": hashing}
+
+
+def verify_rate(store: LedgerStore, signers: dict[str, KeyPair], workers: int) -> dict[str, Any]:
+    keys = {p.key_id: p.public for p in signers.values()}
+    started = time.perf_counter()
+    report = verify_ledger(store, keys.get, workers=workers)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise VerificationFailure(f"benchmark ledger does not verify: {report.first}")
+    return {
+        "entries": report.checked,
+        "signatures": report.signatures_checked,
+        "seconds": seconds,
+        "per_second": report.signatures_checked / seconds,
+    }
+
+
+def lineage_latency(
+    store: LedgerStore, state: TreeState, samples: int, rng: random.Random
+) -> dict[str, Any]:
+    """Ancestry of random published finals, each on a fresh view (no cache carried over)."""
+    finals = list(final_ids(state.size))
+    times, nodes = [], []
+    for target in rng.sample(finals, min(samples, len(finals))):
+        started = time.perf_counter()
+        lineage = build_lineage(LedgerView(store, state), target)
+        times.append(time.perf_counter() - started)
+        nodes.append(len(lineage.nodes))
+    return {"samples": len(times), "nodes_median": statistics.median(nodes), **summary_ms(times)}
+
+
+def credits_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
+    """The credit report of the first episode (about EPISODE_EVENTS events)."""
+    episode = episode_of(0)
+    view = LedgerView(store, state)
+    events = len(view.seqs("episode", f"{SHOW}/{episode}"))
+    started = time.perf_counter()
+    report = credit_report(LedgerView(store, state), SHOW, episode)
+    seconds = time.perf_counter() - started
+    return {
+        "episode": episode,
+        "events": events,
+        "credit_lines": len(report.lines),
+        "seconds": seconds,
+    }
+
+
+def audit_state(store: LedgerStore) -> TreeState:
+    return tree_state(store, at_head=True)

@@ -1,0 +1,153 @@
+"""The results as one plain-text table (Markdown pipe syntax, so it pastes into docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = tuple[str, str, str]
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}/s"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms"
+
+
+def _ratio(value: float, target: float | None = None) -> str:
+    text = f"{value:.2f} x ceiling"
+    if target is not None:
+        text += f" ({'meets' if value >= target else 'below'} {target:g})"
+    return text
+
+
+def raw_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        ("raw Ed25519 verify, 1 process", _rate(r["verify_per_core"]), "pyca/cryptography"),
+        (
+            f"raw Ed25519 verify, {r['cores']} processes at once",
+            _rate(r["verify_all_cores"]),
+            f"{r['verify_all_cores'] / r['verify_per_core']:.2f} x one process",
+        ),
+        (f"ceiling = {r['cores']} cores x 1-process rate", _rate(r["ceiling"]), "the 1.00 mark"),
+        ("raw Ed25519 sign, 1 process", _rate(r["sign_per_core"]), ""),
+    ]
+
+
+def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
+    p, fill = b["producer"], b["topic_fill"]
+    rows = [
+        (
+            "producer: Emitter build+sign+send+ack",
+            _rate(p["per_second"]),
+            f"{p['events']:,} events",
+        ),
+        (
+            "topic fill: pre-signed records, acks=all",
+            _rate(fill["per_second"]),
+            f"{fill['events']:,}",
+        ),
+    ]
+    for run in b["ingest"]:
+        if "skipped" in run:
+            rows.append((f"ingest {run['label']}", "skipped", run["skipped"]))
+            continue
+        target = 0.8 if run["workers_per_process"] else None
+        rows.append(
+            (
+                f"ingest {run['label']}, {run['target']:,} events",
+                _rate(run["per_second"]),
+                _ratio(run["per_second"] / ceiling, target),
+            )
+        )
+        rows.append(
+            (
+                "  peak memory: consumer RSS; with workers PSS",
+                " / ".join(f"{m:.0f}" for m in run["peak_rss_main_mb"])
+                + " MB; "
+                + " / ".join(f"{m:.0f}" for m in run["peak_pss_total_mb"])
+                + " MB",
+                "target: consumer < 200 MB",
+            )
+        )
+    return rows
+
+
+def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
+    n = f"{ledger['size']:,}"
+    a, pr, rc = ledger["append"], ledger["proofs"], ledger["recompute"]
+    lin, cr, v = ledger["lineage"], ledger["credits"], ledger["verify"]
+    return [
+        (
+            f"[{n}] append (store.append, SQLite)",
+            f"{a['us_per_entry']:.1f} us/entry",
+            _rate(a["per_second"]),
+        ),
+        (f"[{n}] root at head", _ms(pr["root"]["median_ms"]), f"p99 {_ms(pr['root']['p99_ms'])}"),
+        (
+            f"[{n}] inclusion proof",
+            _ms(pr["inclusion_proof"]["median_ms"]),
+            f"p99 {_ms(pr['inclusion_proof']['p99_ms'])} (target < 5 ms)",
+        ),
+        (
+            f"[{n}] full chain + tree recompute",
+            f"{rc['seconds']:.2f} s",
+            "hashing only (target < 5 s)",
+        ),
+        (
+            f"[{n}] lineage (ancestry of a final)",
+            _ms(lin["median_ms"]),
+            f"p99 {_ms(lin['p99_ms'])}, {lin['nodes_median']:g} nodes",
+        ),
+        (
+            f"[{n}] credit report, episode {cr['episode']}",
+            f"{cr['seconds']:.2f} s",
+            f"{cr['events']:,} events",
+        ),
+        (f"[{n}] verify_ledger", _rate(v["per_second"]), _ratio(v["per_second"] / ceiling, 0.8)),
+    ]
+
+
+def postgres_rows(pg: dict[str, Any]) -> list[Row]:
+    if "skipped" in pg:
+        return [("PostgreSQL append", "skipped", pg["skipped"])]
+    n = f"{pg['size']:,}"
+    return [
+        (
+            f"[{n}] append (store.append, PostgreSQL)",
+            f"{pg['us_per_entry']:.1f} us/entry",
+            _rate(pg["per_second"]),
+        ),
+        (
+            f"[{n}] inclusion proof, PostgreSQL",
+            _ms(pg["proofs"]["inclusion_proof"]["median_ms"]),
+            f"p99 {_ms(pg['proofs']['inclusion_proof']['p99_ms'])}",
+        ),
+    ]
+
+
+def render_table(results: dict[str, Any]) -> str:
+    ceiling = results["raw"]["ceiling"]
+    rows = raw_rows(results["raw"]) + broker_rows(results["broker"], ceiling)
+    for ledger in results["ledgers"]:
+        rows += ledger_rows(ledger, ceiling)
+    rows += postgres_rows(results["postgres_append"])
+    widths = [max(len(r[i]) for r in [*rows, ("measure", "value", "note")]) for i in range(3)]
+    lines = [
+        _line(("measure", "value", "note"), widths),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += [_line(r, widths) for r in rows]
+    m = results["machine"]
+    lines.append("")
+    lines.append(
+        f"{m['cores_used']} of {m['cpu_count']} cores ({m['cpu']}), Python {m['python']}, "
+        f"cryptography {m['cryptography']}, Kafka CRC-32C {m['kafka_crc32c']},"
+        f" commit {m['commit']}, {m['date']}"
+    )
+    return "\n".join(lines)
+
+
+def _line(row: Row, widths: list[int]) -> str:
+    return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
