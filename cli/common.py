@@ -40,6 +40,19 @@ def topic_option(f: F) -> F:
     )(f)
 
 
+def schema_registry_option(f: F) -> F:
+    return click.option(
+        "--schema-registry",
+        "schema_registry_url",
+        envvar="ASSETLEDGER_SCHEMA_REGISTRY_URL",
+        default=None,
+        metavar="URL",
+        help="Confluent Schema Registry (env ASSETLEDGER_SCHEMA_REGISTRY_URL): emit writes the"
+        " Confluent wire format with its schema ids, consume reads that format as well as"
+        " single-object encoding. Credentials may be given as https://USER:SECRET@HOST.",
+    )(f)
+
+
 def ledger_option(f: F) -> F:
     return click.option(
         "--ledger",

@@ -12,15 +12,18 @@ from typing import Any
 import click
 
 from cli import common
+from consumers.inspect import DEFAULT_MAX_BYTES
 from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
 from ledger import keys as keyfiles
 from ledger import operator
+from ledger.encoding import MultiFraming
 from ledger.errors import ConfigurationError
 from ledger.inputs import parse_events
 from ledger.operator import Checkpointer
 from ledger.parallel import default_workers
 from ledger.registry import RegistryTrust
+from ledger.schema_registry import SchemaRegistryClient
 from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.trust import FolderTrust, TrustPolicy
 from producers.emitter import Emitter
@@ -50,6 +53,7 @@ from producers.emitter import Emitter
 @common.passphrase_option
 @common.bootstrap_option
 @common.topic_option
+@common.schema_registry_option
 def emit(
     key_path: Path,
     event_file: Any,
@@ -57,11 +61,18 @@ def emit(
     passphrase_file: Path | None,
     bootstrap_servers: str,
     topic: str,
+    schema_registry_url: str | None,
 ) -> None:
     """Sign events and send them to Kafka; print each event id once acknowledged."""
     events = parse_events(event_file.read(), event_file.name)
     signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
-    with Emitter(bootstrap_servers, signer, topic=topic, source=source) as emitter:
+    with Emitter(
+        bootstrap_servers,
+        signer,
+        topic=topic,
+        source=source,
+        schema_registry_url=schema_registry_url,
+    ) as emitter:
         for event_id in emitter.emit_many(events):
             click.echo(event_id)
     common.err(f"{len(events)} event(s) acknowledged by {bootstrap_servers} on {topic}")
@@ -91,9 +102,10 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 @click.option(
     "--group",
     "group_id",
+    envvar="ASSETLEDGER_GROUP",
     default="assetledger-ledger",
     show_default=True,
-    help="Kafka consumer group.",
+    help="Kafka consumer group (env ASSETLEDGER_GROUP).",
 )
 @click.option("--batch-size", default=2000, show_default=True, help="Records per transaction.")
 @click.option(
@@ -123,10 +135,18 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     show_default=True,
     help="Kafka group session timeout (a dead consumer's partitions move after this).",
 )
+@click.option(
+    "--max-message-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Refuse larger record values as oversized (dead-lettered, never appended).",
+)
 @common.format_option("text", "json", default="text")
 @common.bootstrap_option
 @common.topic_option
 @common.ledger_option
+@common.schema_registry_option
 def consume(
     trusted_keys: Path | None,
     until_idle: float | None,
@@ -136,10 +156,12 @@ def consume(
     metrics_port: int | None,
     log_key_path: Path | None,
     session_timeout_ms: int,
+    max_message_bytes: int,
     fmt: str,
     bootstrap_servers: str,
     topic: str,
     ledger_url: str,
+    schema_registry_url: str | None,
 ) -> None:
     """Verify events from Kafka and append them to the ledger (SIGTERM/SIGINT stop cleanly)."""
     config = ConsumerConfig(
@@ -150,6 +172,10 @@ def consume(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
         workers=default_workers() if workers is None else workers,
+        max_message_bytes=max_message_bytes,
+        framing=MultiFraming(
+            registry=SchemaRegistryClient(schema_registry_url) if schema_registry_url else None
+        ),
     )
     with open_store(ledger_url) as store, contextlib.ExitStack() as stack:
         trust = trust_policy(store, trusted_keys)

@@ -46,23 +46,61 @@ from ledger.store import open_store
     show_default=True,
     help="How many root keys must sign a registry event.",
 )
+@click.option(
+    "--encrypt",
+    is_flag=True,
+    help="Protect log.key with a passphrase: from --passphrase-file, else env"
+    " ASSETLEDGER_KEY_PASSPHRASE, else asked for on a terminal. consume then reads it from"
+    " ASSETLEDGER_KEY_PASSPHRASE.",
+)
+@common.passphrase_option
 @common.ledger_option
 def init(
-    origin: str, key_dir: Path, root_keys: tuple[Path, ...], root_threshold: int, ledger_url: str
+    origin: str,
+    key_dir: Path,
+    root_keys: tuple[Path, ...],
+    root_threshold: int,
+    encrypt: bool,
+    passphrase_file: Path | None,
+    ledger_url: str,
 ) -> None:
     """Create a ledger with its origin, a new log signing key and its root keys."""
+    passphrase = _new_passphrase(passphrase_file) if encrypt else None
+    if passphrase_file is not None and not encrypt:
+        raise ConfigurationError(
+            "--passphrase-file is given without --encrypt", hint="add --encrypt"
+        )
     with open_store(ledger_url) as store:
         if operator.log_identity(store) is not None:
             raise ConfigurationError(f"ledger {store.url} is already initialised")
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
             registry.set_roots(store, roots, root_threshold)
-        pair, private_path = operator.create_log_key(key_dir)
+        pair, private_path = operator.create_log_key(key_dir, passphrase)
         identity = operator.init_ledger(store, origin, pair)
         ledger_url = store.url  # without any password
-    common.err(f"created ledger {ledger_url}; log key {private_path} (keep it private)")
+    protection = "encrypted with your passphrase" if passphrase else "not encrypted"
+    common.err(
+        f"created ledger {ledger_url}; log key {private_path} ({protection}; keep it private)"
+    )
     common.err("publish this verifier key so anyone can check checkpoints and receipts:")
     click.echo(identity.vkey)
+
+
+def _new_passphrase(passphrase_file: Path | None) -> bytes:
+    """The passphrase for a new encrypted key: file, environment, or asked twice on a tty."""
+    passphrase = common.read_passphrase(passphrase_file)
+    if passphrase is None and sys.stdin.isatty():
+        typed = click.prompt(
+            "Passphrase for the new log key", hide_input=True, confirmation_prompt=True
+        )
+        passphrase = typed.encode("utf-8") if typed else None
+    if not passphrase:
+        raise ConfigurationError(
+            "--encrypt needs a passphrase",
+            hint="pass --passphrase-file FILE or set ASSETLEDGER_KEY_PASSPHRASE",
+        )
+    return passphrase
 
 
 @click.command()
@@ -75,8 +113,9 @@ def info(fmt: str, ledger_url: str) -> None:
         head = store.head()
         latest = store.latest_checkpoint()
         root = store.tree(head.size).root()
+        shown_url = store.url  # without any password
     data = {
-        "ledger": ledger_url,
+        "ledger": shown_url,
         "origin": identity.origin if identity else None,
         "log_vkey": identity.vkey if identity else None,
         "size": head.size,

@@ -121,6 +121,8 @@ def to_pending(d: Decoded, keyid: str) -> PendingEntry:
         signer_keyid=keyid,
         origin=d.raw.origin,
         refs=tuple(d.kind.refs(d.event)),
+        key=d.raw.key,
+        headers=d.raw.headers,
     )
 
 

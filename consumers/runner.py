@@ -61,6 +61,9 @@ class ConsumerConfig:
     workers: int = 0  # signature-check processes; 0 checks in the consumer process
     lag_interval: float = 5.0  # seconds between consumer-lag refreshes (end offsets request)
     client_settings: dict[str, Any] = field(default_factory=dict)
+    # How values are framed: single-object only by default; ledger.encoding.MultiFraming with
+    # a ledger.schema_registry.SchemaRegistryClient also reads the Confluent wire format.
+    framing: SingleObjectFraming = field(default_factory=SingleObjectFraming)
 
     @property
     def dlt_topic(self) -> str:
@@ -159,7 +162,7 @@ class LedgerConsumer:
         self.config = config
         self.on_batch = on_batch
         self.checkpointer = checkpointer
-        self.framing = SingleObjectFraming()
+        self.framing = config.framing
         self._parallel = ParallelInspector(
             trust, self.framing, config.max_message_bytes, workers=config.workers
         )

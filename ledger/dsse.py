@@ -2,7 +2,9 @@
 
 The signature is over PAE(payloadType, payload) =
 ``"DSSEv1" SP len(payloadType) SP payloadType SP len(payload) SP payload`` with lengths as
-ASCII decimal byte counts.  ``payload`` is the Avro single-object encoding of the event.
+ASCII decimal byte counts.  ``payload`` is the Avro-encoded event exactly as sent: single-object
+encoding, or the Confluent wire format when the emitter uses a Schema Registry.  The envelope
+itself is framed the same way (see :mod:`ledger.encoding`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.encoding import SingleObjectFraming
+from ledger.encoding import Framing, SingleObjectFraming
 from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
 from ledger.keys import KeyPair
 
@@ -52,11 +54,11 @@ class Envelope:
         sigs = tuple(Signature(s["keyid"], s["sig"]) for s in record["signatures"])
         return cls(record["payloadType"], record["payload"], sigs)
 
-    def encode(self, framing: SingleObjectFraming | None = None) -> bytes:
+    def encode(self, framing: Framing | None = None) -> bytes:
         return (framing or SingleObjectFraming()).encode(ENVELOPE_RECORD, self.to_record())
 
     @classmethod
-    def decode(cls, data: bytes, framing: SingleObjectFraming | None = None) -> Envelope:
+    def decode(cls, data: bytes, framing: Framing | None = None) -> Envelope:
         schema, record = (framing or SingleObjectFraming()).decode(data)
         if schema.record != ENVELOPE_RECORD:
             raise DecodeError(f"expected a DSSE envelope, found a {schema.label} record")

@@ -4,7 +4,17 @@ Single-object encoding (Avro spec 1.10+): ``C3 01`` + 8-byte little-endian CRC-6
 fingerprint of the writer schema's Parsing Canonical Form + the binary datum.  It needs no
 registry, only a catalog of every schema version ever released, which ``schemas/`` is.
 
-Confluent wire format: ``00`` + 4-byte big-endian Schema Registry id + the binary datum.
+Confluent wire format: ``00`` + 4-byte big-endian Schema Registry id + the binary datum.  The
+id is resolved through a :class:`SchemaIds` (``ledger.schema_registry.SchemaRegistryClient``),
+and the schema it names must be one of the catalog's, by fingerprint.
+
+:class:`MultiFraming` encodes with one framing and decodes whichever the first byte announces.
+An unknown fingerprint or schema id is an :class:`UnknownSchemaError`, an unknown first byte a
+:class:`DecodeError`: the framing never guesses a schema.
+
+Strings with ``logicalType: uuid`` (``event_id``) are read as the exact text that was written,
+never as a :class:`uuid.UUID`: the text is signed, and the event rules (``ledger.events``)
+decide whether it is an acceptable UUID.
 """
 
 from __future__ import annotations
@@ -13,9 +23,8 @@ import io
 import json
 import re
 import struct
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +37,7 @@ from schemas import schema_files
 
 SOE_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
-_FILE_NAME = re.compile(r"^(?P<record>[a-z0-9_]+)\.v(?P<version>\d+)\.avsc$")
+_FILE_NAME = re.compile(r"(?P<record>[a-z0-9_]+)\.v(?P<version>\d+)\.avsc")  # fullmatch
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class SchemaVersion:
     parsed: Any
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO, as written on the wire
+    text: str = field(default="", repr=False)  # the released schema JSON, as in schemas/
+    reading: Any = field(default=None, repr=False)  # ``parsed`` with uuid strings read as text
 
     @property
     def label(self) -> str:
@@ -48,10 +59,11 @@ class SchemaVersion:
 
 
 def _load(path: Path) -> SchemaVersion:
-    match = _FILE_NAME.match(path.name)
+    match = _FILE_NAME.fullmatch(path.name)
     if match is None:
         raise ValueError(f"schema file name {path.name!r} is not <record>.v<N>.avsc")
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8")
+    raw = json.loads(text)
     parsed = fastavro.parse_schema(raw)
     canonical = to_parsing_canonical_form(parsed)
     return SchemaVersion(
@@ -61,7 +73,33 @@ def _load(path: Path) -> SchemaVersion:
         parsed=parsed,
         canonical=canonical,
         fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+        text=text,
+        reading=fastavro.parse_schema(_uuid_as_text(raw)),
     )
+
+
+def _uuid_as_text(schema: Any) -> Any:
+    """A copy of a schema's JSON without ``logicalType: uuid`` (same canonical form)."""
+    if isinstance(schema, list):
+        return [_uuid_as_text(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copy = {k: _uuid_as_text(v) for k, v in schema.items()}
+    if copy.get("logicalType") == "uuid":
+        del copy["logicalType"]
+    return copy
+
+
+def schema_fingerprint(schema_json: str) -> bytes:
+    """The wire fingerprint (8 bytes, little-endian CRC-64-AVRO) of a schema given as JSON.
+
+    Raises :class:`ValueError` when the text is not an Avro schema.
+    """
+    try:
+        parsed = fastavro.parse_schema(json.loads(schema_json))
+    except Exception as exc:  # json and fastavro raise assorted errors on bad schemas
+        raise ValueError(f"not an Avro schema: {exc}") from exc
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
 class SchemaCatalog:
@@ -109,11 +147,14 @@ def write_datum(schema: SchemaVersion, record: Mapping[str, Any]) -> bytes:
 
 
 def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dict[str, Any]:
-    """Decode one binary datum, resolving writer→reader evolution; reject trailing bytes."""
+    """Decode one binary datum, resolving writer→reader evolution; reject trailing bytes.
+
+    ``uuid`` strings come back as the exact text written (see the module docstring).
+    """
     buf = io.BytesIO(data)
     try:
         value = fastavro.schemaless_reader(
-            buf, writer.parsed, reader.parsed if reader is not writer else None
+            buf, writer.reading, reader.reading if reader is not writer else None
         )
     except (EOFError, StopIteration, struct.error) as exc:
         raise DecodeError(f"truncated {writer.label} datum ({len(data)} bytes)") from exc
@@ -125,8 +166,7 @@ def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dic
         )
     if not isinstance(value, dict):
         raise DecodeError(f"{writer.label} datum is not a record")
-    # fastavro returns uuid.UUID for logicalType uuid; the ledger works with canonical strings.
-    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in value.items()}
+    return value
 
 
 class Framing(Protocol):
@@ -154,6 +194,12 @@ class SingleObjectFraming:
         if data[:2] != SOE_MAGIC:
             raise DecodeError(
                 f"bad magic {data[:2].hex()}: not Avro single-object encoding (want c301)"
+                + (
+                    "; a first byte 00 is the Confluent wire format, which needs a Schema"
+                    " Registry (--schema-registry)"
+                    if data[:1] == CONFLUENT_MAGIC
+                    else ""
+                )
             )
         writer = self.catalog.by_fingerprint(data[2:10])
         reader = self.catalog.current(writer.record)
@@ -191,11 +237,54 @@ class ConfluentFraming:
         return reader, read_datum(data[5:], writer, reader)
 
 
-def decode_any(data: bytes, framings: list[Framing]) -> tuple[SchemaVersion, dict[str, Any]]:
-    """Decode with whichever framing the first byte announces."""
-    for framing in framings:
-        magic = SOE_MAGIC[:1] if isinstance(framing, SingleObjectFraming) else CONFLUENT_MAGIC
-        if data[:1] == magic:
-            return framing.decode(data)
-    head = data[:2].hex() or "(empty)"
-    raise DecodeError(f"unrecognised framing (first bytes {head}): not an asset-ledger record")
+class MultiFraming(SingleObjectFraming):
+    """Encode with one framing; decode single-object (``C3 01``) or Confluent (``00``) data.
+
+    With a ``registry``, :meth:`encode` writes the Confluent wire format, otherwise single-object
+    encoding.  :meth:`decode` follows the first byte: ``C3`` is single-object encoding (the
+    catalog alone decodes it), ``00`` the Confluent wire format (the registry resolves the id;
+    without a registry such data is refused as undecodable, naming the id).  Any other first
+    byte is undecodable.
+
+    It subclasses :class:`SingleObjectFraming` so that every reader typed for the default
+    framing accepts it; it decodes everything that class decodes.
+    """
+
+    def __init__(
+        self, catalog: SchemaCatalog | None = None, registry: SchemaIds | None = None
+    ) -> None:
+        super().__init__(catalog)
+        self.registry = registry
+        self.confluent = None if registry is None else ConfluentFraming(registry, self.catalog)
+
+    @property
+    def writes(self) -> str:
+        """The framing :meth:`encode` writes: ``"confluent"`` or ``"single-object"``."""
+        return "single-object" if self.confluent is None else "confluent"
+
+    def encode(self, record_name: str, record: Mapping[str, Any]) -> bytes:
+        if self.confluent is not None:
+            return self.confluent.encode(record_name, record)
+        return super().encode(record_name, record)
+
+    def decode(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
+        first = data[:1]
+        if first == SOE_MAGIC[:1]:
+            return super().decode(data)
+        if first == CONFLUENT_MAGIC:
+            if self.confluent is None:
+                shown = (
+                    f"schema id {struct.unpack('>I', data[1:5])[0]}"
+                    if len(data) >= 5
+                    else f"{len(data)} bytes"
+                )
+                raise DecodeError(
+                    f"Confluent wire format ({shown}), but no Schema Registry is configured",
+                    hint="pass --schema-registry URL (env ASSETLEDGER_SCHEMA_REGISTRY_URL)",
+                )
+            return self.confluent.decode(data)
+        head = data[:2].hex() or "(empty)"
+        raise DecodeError(
+            f"unrecognised framing (first bytes {head}): neither Avro single-object encoding"
+            " (c301) nor the Confluent wire format (00)"
+        )

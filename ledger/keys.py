@@ -1,7 +1,7 @@
 """Ed25519 key files: generation, PEM storage (private 0600, optional passphrase), key ids.
 
-Key id rule (documented in docs/formats.md): lowercase hex SHA-256 of the raw 32-byte Ed25519
-public key.  Private key material never appears in messages, logs or the ledger.
+Key id rule (documented in docs/protocol.md §5.3): lowercase hex SHA-256 of the raw 32-byte
+Ed25519 public key.  Private key material never appears in messages, logs or the ledger.
 """
 
 from __future__ import annotations

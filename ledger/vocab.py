@@ -46,7 +46,8 @@ C2PA_DEPRECATED_ACTIONS = frozenset(
     "c2pa." + a
     for a in ["copied", "formatted", "version_updated", "printed", "managed", "produced", "saved"]
 )
-CUSTOM_ACTION = re.compile(r"^([\da-zA-Z_-]+\.)+[\da-zA-Z_-]+$")
+# A custom action: dotted name.  Use with fullmatch (``$`` would accept a trailing newline).
+CUSTOM_ACTION = re.compile(r"([\da-zA-Z_-]+\.)+[\da-zA-Z_-]+")
 
 IPTC_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 DIGITAL_SOURCE_TYPES = frozenset(
@@ -101,7 +102,7 @@ def check_action(action: str, *, writing: bool) -> str | None:
         )
     if action.startswith("c2pa."):
         return f"{action!r} is not a C2PA {VOCABULARY_VERSION} action"
-    if CUSTOM_ACTION.match(action):
+    if CUSTOM_ACTION.fullmatch(action):
         return None
     return f"{action!r} is neither a C2PA action nor a custom dotted action like studio.roto"
 

@@ -8,6 +8,12 @@ Usable from a DCC's embedded Python (Nuke, Maya, Houdini) without the CLI::
     signer = load_private(Path("nuke-ws12.key"))
     with Emitter("kafka:9092", signer, source="/studio/nuke/ws12") as em:
         event_id = em.emit({...})   # blocks until the broker acknowledged it; raises on failure
+
+Records are Avro single-object encoded (no registry needed).  With ``schema_registry_url`` the
+emitter writes the Confluent wire format instead, for both the envelope (the Kafka value) and
+the signed payload inside it: each schema is registered under its record's full name and the
+registry's id is written after the ``00`` magic byte.  The signature covers the payload bytes
+exactly as sent, Confluent header included (docs/protocol.md §11).
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from kafka.errors import KafkaError
 
 from ledger import dsse, events
 from ledger import kafka as k
-from ledger.encoding import SingleObjectFraming
+from ledger.encoding import Framing, MultiFraming, SingleObjectFraming
 from ledger.errors import BrokerError, ConfigurationError
 from ledger.events import PROVENANCE, EventKind
 from ledger.keys import KeyPair
+from ledger.schema_registry import SchemaRegistryClient
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,13 @@ def build_message(
     *,
     kind: EventKind = PROVENANCE,
     source: str,
-    framing: SingleObjectFraming | None = None,
+    framing: Framing | None = None,
 ) -> Message:
-    """Validate, encode and sign one event; return the Kafka record (pure, no I/O)."""
+    """Validate, encode and sign one event; return the Kafka record.
+
+    No I/O with the default framing; a Confluent framing asks its registry for schema ids
+    (once per schema: they are cached).  Payload and envelope use the same framing.
+    """
     framing = framing or SingleObjectFraming()
     payload, record = events.encode_checked(kind, fill_producer(event, kind, source), framing)
     envelope = dsse.sign(kind.payload_type, payload, signer)
@@ -92,11 +103,15 @@ def build_message(
         (k.H_SUBJECT, subject.encode()),
         (k.H_CONTENT_TYPE, dsse.ENVELOPE_CONTENT_TYPE.encode()),
     ]
-    return Message(record["event_id"], subject.encode(), envelope.encode(), headers)
+    return Message(record["event_id"], subject.encode(), envelope.encode(framing), headers)
 
 
 class Emitter:
-    """Signs events and sends them durably (acks=all, idempotent), waiting for the ack."""
+    """Signs events and sends them durably (acks=all, idempotent), waiting for the ack.
+
+    ``schema_registry_url``: write the Confluent wire format with ids from this Confluent
+    Schema Registry (see the module docstring); default: single-object encoding.
+    """
 
     def __init__(
         self,
@@ -106,6 +121,7 @@ class Emitter:
         topic: str = k.DEFAULT_TOPIC,
         source: str = "/assetledger/emitter",
         producer_id: str | None = None,
+        schema_registry_url: str | None = None,
         **producer_config: Any,
     ) -> None:
         self.signer = signer
@@ -113,7 +129,11 @@ class Emitter:
         self.source = source
         self.producer_id = producer_id or source
         self.sequence = SequenceCounter()
-        self.framing = SingleObjectFraming()
+        self.framing: SingleObjectFraming = (
+            SingleObjectFraming()
+            if schema_registry_url is None
+            else MultiFraming(registry=SchemaRegistryClient(schema_registry_url))
+        )
         settings: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "acks": "all",

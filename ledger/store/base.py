@@ -47,6 +47,10 @@ class PendingEntry:
     signer_keyid: str
     origin: Origin
     refs: tuple[tuple[str, str], ...] = ()  # query index rows: (ref kind, key)
+    # The Kafka record's key and headers, for its dead-letter copy should it prove a duplicate
+    # (not stored with the entry: the signed envelope is the whole entry).
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def leaf_hash(self) -> bytes:
@@ -256,8 +260,9 @@ def split_batch(
                     origin=o,
                     reason="duplicate_event_id",
                     detail=f"event id {p.event_id} is already in the ledger; skipped",
-                    key=None,
+                    key=p.key,
                     value=p.envelope,
+                    headers=p.headers,
                     event_id=p.event_id,
                     error_class="DuplicateEventError",
                 )

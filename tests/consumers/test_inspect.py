@@ -123,3 +123,25 @@ def test_invalid_event_content_is_refused_even_when_signed() -> None:
     payload = F().encode("provenance_event", event)
     env = dsse.sign("application/vnd.assetledger.provenance-event+avro", payload, ARTIST)
     assert _reason(_raw(m, value=env.encode())) == "invalid_event"
+
+
+def test_pending_entry_keeps_key_and_headers_for_a_duplicates_dead_letter_copy() -> None:
+    from ledger.store import Batch, Origin
+    from ledger.store.base import split_batch
+
+    m = build_message(_event(), ARTIST, source="/ws")
+    traced = (*m.headers, ("traceparent", b"00-abc-def-01"))
+    outcome = inspect(_raw(m, headers=traced), TRUST, FRAMING)
+    assert isinstance(outcome, PendingEntry)
+    assert outcome.key == m.key and outcome.headers == traced
+    later = dataclasses.replace(outcome, origin=Origin("events", 0, 43))
+    fresh, duplicates, stale = split_batch(
+        Batch([later], [], {("events", 0): 44}, "g"), {("events", 0): 43}, {m.event_id}
+    )
+    assert fresh == [] and stale == 0
+    [dup] = duplicates
+    assert dup.reason == "duplicate_event_id" and dup.error_class == "DuplicateEventError"
+    assert dup.key == m.key and dup.headers == traced and dup.value == m.value
+    # Built without them (older callers), a PendingEntry still works: no key, no headers.
+    bare = PendingEntry("id", "provenance_event", outcome.event_time, b"v", "k", later.origin)
+    assert bare.key is None and bare.headers == ()

@@ -10,11 +10,12 @@ import pytest
 
 from ledger.encoding import (
     ConfluentFraming,
+    MultiFraming,
     SchemaCatalog,
     SchemaVersion,
     SingleObjectFraming,
-    decode_any,
     default_catalog,
+    schema_fingerprint,
     write_datum,
 )
 from ledger.errors import DecodeError, UnknownSchemaError
@@ -26,7 +27,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "events" / "01-sh010-plate-v0
 def _v1_event() -> dict[str, object]:
     from datetime import UTC, datetime
 
-    event = json.loads(EXAMPLE.read_text())
+    event: dict[str, object] = json.loads(EXAMPLE.read_text())
     event.update(
         event_id="6f1c1c8e-0a53-4d55-9a43-3f7c2c1f0b11",
         event_time=datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
@@ -140,12 +141,78 @@ def test_confluent_wire_format_round_trip() -> None:
         framing.decode(b"\x00" + struct.pack(">I", 7) + data[5:])
 
 
-def test_decode_any_dispatches_on_magic() -> None:
+def test_multi_framing_decodes_whichever_framing_the_first_byte_announces() -> None:
     catalog = default_catalog()
-    soe, confluent = SingleObjectFraming(catalog), ConfluentFraming(_Ids(catalog), catalog)
+    ids = _Ids(catalog)
+    soe, confluent = SingleObjectFraming(catalog), ConfluentFraming(ids, catalog)
+    multi = MultiFraming(catalog, registry=ids)
     event = _v1_event()
     for framing in (soe, confluent):
-        _, decoded = decode_any(framing.encode("provenance_event", event), [soe, confluent])
+        schema, decoded = multi.decode(framing.encode("provenance_event", event))
+        assert schema is catalog.current("provenance_event")
         assert decoded["producer_id"] == "nuke-ws-12"
     with pytest.raises(DecodeError, match="unrecognised framing"):
-        decode_any(b"{json}", [soe, confluent])
+        multi.decode(b"{json}")
+    with pytest.raises(DecodeError, match=r"unrecognised framing \(first bytes \(empty\)"):
+        multi.decode(b"")
+    with pytest.raises(UnknownSchemaError, match="schema id 7 unknown"):
+        multi.decode(b"\x00" + struct.pack(">I", 7) + b"\x02")
+    with pytest.raises(UnknownSchemaError, match="unknown Avro schema fingerprint"):
+        multi.decode(b"\xc3\x01" + bytes(8) + b"\x02")
+    with pytest.raises(DecodeError, match="bad magic c302"):
+        multi.decode(b"\xc3\x02" + bytes(8) + b"\x02")
+
+
+def test_multi_framing_encodes_with_its_one_framing() -> None:
+    catalog = default_catalog()
+    ids = _Ids(catalog)
+    event = _v1_event()
+    with_registry = MultiFraming(catalog, registry=ids)
+    assert with_registry.writes == "confluent"
+    assert with_registry.encode("provenance_event", event) == ConfluentFraming(ids, catalog).encode(
+        "provenance_event", event
+    )
+    without = MultiFraming(catalog)
+    assert without.writes == "single-object"
+    assert without.encode("provenance_event", event) == SingleObjectFraming(catalog).encode(
+        "provenance_event", event
+    )
+
+
+def test_confluent_data_without_a_registry_is_refused_naming_the_id() -> None:
+    data = b"\x00" + struct.pack(">I", 42) + b"\x02"
+    with pytest.raises(DecodeError, match=r"Confluent wire format \(schema id 42\)") as caught:
+        MultiFraming().decode(data)
+    assert type(caught.value) is DecodeError  # undecodable: this reader cannot resolve ids
+    with pytest.raises(DecodeError, match="Confluent wire format, which needs a Schema Registry"):
+        SingleObjectFraming().decode(data + bytes(8))
+
+
+def test_uuid_strings_are_read_as_the_exact_text_written() -> None:
+    """The signed text of event_id comes back unchanged, whatever it is (the rules judge it)."""
+    framing = SingleObjectFraming()
+    for text in (
+        "6F1C1C8E-0A53-4D55-9A43-3F7C2C1F0B11",
+        "{6f1c1c8e-0a53-4d55-9a43-3f7c2c1f0b11}",
+        "urn:uuid:6f1c1c8e-0a53-4d55-9a43-3f7c2c1f0b11",
+        "not a uuid",
+    ):
+        _, decoded = framing.decode(
+            framing.encode("provenance_event", dict(_v1_event(), event_id=text))
+        )
+        assert decoded["event_id"] == text
+
+
+def test_reading_schema_keeps_the_fingerprint() -> None:
+    """Reading uuid strings as text changes nothing on the wire: same canonical form."""
+    for version in default_catalog().versions("provenance_event"):
+        assert schema_fingerprint(version.text) == version.fingerprint
+    with pytest.raises(ValueError, match="not an Avro schema"):
+        schema_fingerprint('{"type": "nonsense"}')
+
+
+def test_schema_file_names_must_match_entirely(tmp_path: Path) -> None:
+    bad = tmp_path / "provenance_event.v3.avsc\n"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match=r"is not <record>\.v<N>\.avsc"):
+        SchemaCatalog.from_files([bad])

@@ -119,10 +119,17 @@ class Schema:
         """As written after C3 01: the 64-bit fingerprint, little-endian."""
         return struct.pack("<Q", crc64_avro(self.canonical.encode("utf-8")))
 
-    def single_object(self, datum: Mapping[str, Any]) -> bytes:
+    def binary(self, datum: Mapping[str, Any]) -> bytes:
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, fastavro.parse_schema(self.json), dict(datum))
-        return b"\xc3\x01" + self.fingerprint + buf.getvalue()
+        return buf.getvalue()
+
+    def single_object(self, datum: Mapping[str, Any]) -> bytes:
+        return b"\xc3\x01" + self.fingerprint + self.binary(datum)
+
+    def confluent(self, schema_id: int, datum: Mapping[str, Any]) -> bytes:
+        """§11: magic 00, the registry's id as 4 bytes big-endian, the binary datum."""
+        return b"\x00" + struct.pack(">I", schema_id) + self.binary(datum)
 
 
 def schema(label: str) -> Schema:
@@ -172,19 +179,29 @@ def emit(
     source: str,
     *,
     writer: str = "provenance_event.v2",
+    confluent_ids: tuple[int, int] | None = None,
 ) -> Built:
-    """Everything the doc says goes on the wire for one provenance event."""
-    payload = schema(writer).single_object({**event, "event_time": micros(when)})
+    """Everything the doc says goes on the wire for one provenance event.
+
+    ``confluent_ids`` = (envelope schema id, event schema id): write §11's Confluent wire format.
+    """
+    datum = {**event, "event_time": micros(when)}
+    if confluent_ids is None:
+        payload = schema(writer).single_object(datum)
+    else:
+        payload = schema(writer).confluent(confluent_ids[1], datum)
     message = pae(PAYLOAD_TYPE, payload)
     signature = private.sign(message)
     kid = key_id(private)
-    value = schema("dsse_envelope.v1").single_object(
-        {
-            "payloadType": PAYLOAD_TYPE,
-            "payload": payload,
-            "signatures": [{"keyid": kid, "sig": signature}],
-        }
-    )
+    envelope = {
+        "payloadType": PAYLOAD_TYPE,
+        "payload": payload,
+        "signatures": [{"keyid": kid, "sig": signature}],
+    }
+    if confluent_ids is None:
+        value = schema("dsse_envelope.v1").single_object(envelope)
+    else:
+        value = schema("dsse_envelope.v1").confluent(confluent_ids[0], envelope)
     subject = event["asset"]["asset_id"]
     headers = [
         ("ce_specversion", b"1.0"),
@@ -490,6 +507,120 @@ def test_the_sdk_builds_exactly_the_worked_example() -> None:
     assert sdk.headers == built.headers
 
 
+# --- tests: the Confluent wire format of §11 ---------------------------------------------------
+
+CONFLUENT_IDS = (7, 8)  # the ids of the doc's example: envelope, provenance_event.v2
+
+
+class _FixedIds:
+    """A registry's answers fixed in advance (the doc's ids), for byte-exact comparisons."""
+
+    def __init__(self) -> None:
+        from ledger.encoding import default_catalog
+
+        catalog = default_catalog()
+        self.by_id = {
+            CONFLUENT_IDS[0]: catalog.current("dsse_envelope"),
+            CONFLUENT_IDS[1]: catalog.current("provenance_event"),
+        }
+
+    def id_for(self, s: Any) -> int:
+        return next(i for i, v in self.by_id.items() if v is s)
+
+    def schema_for(self, schema_id: int) -> Any:
+        from ledger.errors import UnknownSchemaError
+
+        if schema_id not in self.by_id:
+            raise UnknownSchemaError(f"schema id {schema_id} is not registered")
+        return self.by_id[schema_id]
+
+
+def confluent_example() -> Built:
+    return emit(
+        EXAMPLE_EVENT, EXAMPLE_TIME, rfc8032_key(), EXAMPLE_SOURCE, confluent_ids=CONFLUENT_IDS
+    )
+
+
+def test_confluent_worked_example_is_reproduced_byte_for_byte() -> None:
+    b = confluent_example()
+    expected = {
+        "envelope schema id": str(CONFLUENT_IDS[0]),
+        "event schema id": str(CONFLUENT_IDS[1]),
+        "payload length": str(len(b.payload)),
+        "payload first 16 bytes": b.payload[:16].hex(),
+        "payload sha256": hashlib.sha256(b.payload).hexdigest(),
+        "pae length": str(len(b.pae)),
+        "pae sha256": hashlib.sha256(b.pae).hexdigest(),
+        "signature": b.signature.hex(),
+        "value length": str(len(b.value)),
+        "value first 32 bytes": b.value[:32].hex(),
+        "value sha256": hashlib.sha256(b.value).hexdigest(),
+    }
+    assert doc_values("worked-example-confluent") == expected
+    # The datum bytes are those of the single-object example: only the header differs.
+    single = example()
+    assert b.payload[5:] == single.payload[10:]
+    assert b.pae.startswith(b"DSSEv1 49 " + PAYLOAD_TYPE.encode() + b" 609 \x00\x00\x00\x00\x08")
+
+
+def test_the_sdk_builds_exactly_the_confluent_worked_example() -> None:
+    from ledger.encoding import MultiFraming
+    from ledger.keys import KeyPair
+    from producers.emitter import build_message
+
+    event = dict(EXAMPLE_EVENT, event_time=EXAMPLE_TIME)
+    framing = MultiFraming(registry=_FixedIds())
+    sdk = build_message(
+        event, KeyPair("rfc8032", rfc8032_key()), source=EXAMPLE_SOURCE, framing=framing
+    )
+    built = confluent_example()
+    assert (sdk.key, sdk.value, sdk.headers) == (built.key, built.value, built.headers)
+
+
+def test_a_consumer_with_a_registry_accepts_the_confluent_example() -> None:
+    from consumers.inspect import inspect
+    from ledger.encoding import MultiFraming
+    from ledger.store import PendingEntry
+    from ledger.trust import FolderTrust
+
+    b = confluent_example()
+    trust = FolderTrust({key_id(rfc8032_key()): rfc8032_key().public_key()})
+    outcome = inspect(_raw(b), trust, MultiFraming(registry=_FixedIds()))
+    assert isinstance(outcome, PendingEntry), outcome
+    assert outcome.envelope == b.value
+    unknown = emit(EXAMPLE_EVENT, EXAMPLE_TIME, rfc8032_key(), "/x", confluent_ids=(7, 9))
+    refused = inspect(_raw(unknown), trust, MultiFraming(registry=_FixedIds()))
+    assert _reason(refused) == "unknown_schema"
+    assert _reason(_inspect(b)) == "undecodable"  # a consumer without a registry never guesses
+
+
+def test_documented_subjects_are_the_record_full_names() -> None:
+    from ledger.encoding import default_catalog
+    from ledger.schema_registry import subject_for
+
+    text = doc_block("kinds") + _doc()
+    for record in ("dsse_envelope", "provenance_event", "consent_event", "key_registry_event"):
+        current = default_catalog().current(record)
+        assert f"`{subject_for(current)}`" in text, record
+
+
+def test_documented_event_kinds_are_the_codes() -> None:
+    from ledger.encoding import default_catalog
+    from ledger.events import all_kinds
+
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        for line in doc_block("kinds").splitlines()
+        if line.startswith("| ") and not line.startswith(("| Kind", "| ---"))
+    ]
+    documented = {row[2]: (row[1], row[3]) for row in rows}
+    kinds = all_kinds()
+    assert len(documented) == len(kinds) == 3
+    for kind in kinds:
+        current = default_catalog().current(kind.record).label
+        assert documented[kind.payload_type] == (current, kind.ce_type), kind.record
+
+
 # --- tests: what the doc says a producer sees when it gets something wrong --------------------
 
 
@@ -554,6 +685,15 @@ def test_payload_rules_the_doc_states() -> None:
         return "accepted" if isinstance(result, PendingEntry) else _reason(result)
 
     assert outcome(digital_source_type="digitalCreation") == "invalid_event"
+    # event_id: the canonical text only; other spellings are refused, never rewritten.
+    assert outcome(event_id=EXAMPLE_EVENT["event_id"].upper()) == "invalid_event"
+    assert outcome(event_id="urn:uuid:" + EXAMPLE_EVENT["event_id"]) == "invalid_event"
+    assert outcome(event_id="roto-0001") == "invalid_event"
+    assert outcome(asset=dict(EXAMPLE_EVENT["asset"], asset_id="")) == "invalid_event"
+    assert outcome(producer_id=" ") == "invalid_event"
+    assert outcome(action="studio.roto\n") == "invalid_event"
+    bad_likeness = [{"performer_id": "performer:x", "use": "cameo", "consent_ref": None}]
+    assert outcome(likeness=bad_likeness) == "invalid_event"
     assert outcome(action="c2pa.roto") == "invalid_event"
     assert outcome(action="roto") == "invalid_event"
     assert outcome(action="c2pa.edited.metadata") == "accepted"
