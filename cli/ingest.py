@@ -17,13 +17,13 @@ from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
 from ledger import keys as keyfiles
 from ledger import operator
-from ledger.encoding import MultiFraming
+from ledger.encoding import LEARNED_SCHEMA_IDS, MultiFraming
 from ledger.errors import ConfigurationError
 from ledger.inputs import parse_events
 from ledger.operator import Checkpointer
 from ledger.parallel import default_workers
 from ledger.registry import RegistryTrust
-from ledger.schema_registry import SchemaRegistryClient
+from ledger.schema_registry import SchemaRegistryClient, record_schema_id
 from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.trust import FolderTrust, TrustPolicy
 from producers.emitter import Emitter
@@ -173,11 +173,9 @@ def consume(
         heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
         workers=default_workers() if workers is None else workers,
         max_message_bytes=max_message_bytes,
-        framing=MultiFraming(
-            registry=SchemaRegistryClient(schema_registry_url) if schema_registry_url else None
-        ),
     )
     with open_store(ledger_url) as store, contextlib.ExitStack() as stack:
+        config.framing = _reading_framing(store, schema_registry_url)
         trust = trust_policy(store, trusted_keys)
         checkpointer = _checkpointer(store, log_key_path)
         consumer = LedgerConsumer(
@@ -199,6 +197,17 @@ def consume(
             f" ({', '.join(f'{k}: {v}' for k, v in sorted(stats.by_reason.items())) or 'none'}),"
             f" ledger size {size}"
         )
+
+
+def _reading_framing(store: LedgerStore, registry_url: str | None) -> MultiFraming:
+    """Single-object always; Confluent too with a registry, whose ids go into the ledger."""
+    if registry_url is None:
+        return MultiFraming(registry=LEARNED_SCHEMA_IDS)  # ids this ledger already recorded
+    client = SchemaRegistryClient(
+        registry_url,
+        on_resolved=lambda schema_id, schema: record_schema_id(store, schema_id, schema),
+    )
+    return MultiFraming(registry=client)
 
 
 def trust_policy(store: LedgerStore, trusted_keys: Path | None) -> TrustPolicy:

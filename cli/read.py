@@ -12,7 +12,7 @@ import click
 from cli import common
 from ledger import keys as keyfiles
 from ledger.dsse import Envelope
-from ledger.encoding import SingleObjectFraming
+from ledger.encoding import SingleObjectFraming, reader_framing
 from ledger.events import format_time
 from ledger.store import Entry
 from ledger.verify import VerifyReport, verify_ledger
@@ -46,7 +46,7 @@ def entry_row(e: Entry, framing: SingleObjectFraming) -> dict[str, Any]:
 @common.ledger_option
 def log(limit: int | None, start: int, fmt: str, ledger_url: str) -> None:
     """List ledger entries in order."""
-    framing = SingleObjectFraming()
+    framing = reader_framing()
     with common.existing_store(ledger_url) as store:
         stop = None if limit is None else start + limit
         rows = [entry_row(e, framing) for e in store.entries(start, stop)]

@@ -105,7 +105,8 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_assigned(self, assigned: Any) -> None:
         with self.lock:
             self.to_seek.update(assigned)
-            self.assigned_at = time.monotonic()
+            if assigned:  # an empty assignment is no reason to start the idle clock
+                self.assigned_at = time.monotonic()
 
     def rewind(self, partitions: Any) -> None:
         """Seek these partitions again, as if newly assigned."""

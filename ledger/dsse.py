@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.encoding import Framing, SingleObjectFraming
+from ledger.encoding import Framing, SingleObjectFraming, reader_framing
 from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
 from ledger.keys import KeyPair
 
@@ -59,7 +59,7 @@ class Envelope:
 
     @classmethod
     def decode(cls, data: bytes, framing: Framing | None = None) -> Envelope:
-        schema, record = (framing or SingleObjectFraming()).decode(data)
+        schema, record = (framing or reader_framing()).decode(data)
         if schema.record != ENVELOPE_RECORD:
             raise DecodeError(f"expected a DSSE envelope, found a {schema.label} record")
         return cls.from_record(record)

@@ -288,3 +288,43 @@ class MultiFraming(SingleObjectFraming):
             f"unrecognised framing (first bytes {head}): neither Avro single-object encoding"
             " (c301) nor the Confluent wire format (00)"
         )
+
+
+class LearnedSchemaIds:
+    """Confluent schema ids a ledger has recorded (id → fingerprint), resolved offline.
+
+    The consumer records each id its Schema Registry resolves in the ledger itself, so every
+    reader of the ledger (verify, log, audits, the key registry replay) decodes Confluent-framed
+    entries without a registry.  It never registers anything.
+    """
+
+    def __init__(self, catalog: SchemaCatalog | None = None) -> None:
+        self.catalog = catalog or default_catalog()
+        self.fingerprints: dict[int, bytes] = {}
+
+    def learn(self, ids: Mapping[int, bytes]) -> None:
+        self.fingerprints.update(ids)
+
+    def id_for(self, schema: SchemaVersion) -> int:
+        for schema_id, fp in self.fingerprints.items():
+            if fp == schema.fingerprint:
+                return schema_id
+        raise UnknownSchemaError(f"no recorded schema id for {schema.label}")
+
+    def schema_for(self, schema_id: int) -> SchemaVersion:
+        fp = self.fingerprints.get(schema_id)
+        if fp is None:
+            raise UnknownSchemaError(
+                f"Confluent schema id {schema_id} was never recorded in this ledger",
+                hint="entries framed by a Schema Registry are readable once a consumer stored them",
+            )
+        return self.catalog.by_fingerprint(fp)
+
+
+LEARNED_SCHEMA_IDS = LearnedSchemaIds()
+
+
+@cache
+def reader_framing() -> MultiFraming:
+    """How stored ledger entries are read: single-object, or Confluent with recorded ids."""
+    return MultiFraming(registry=LEARNED_SCHEMA_IDS)

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import events, vocab
 from ledger.dsse import Envelope, Signature, pae, verify_signature
-from ledger.encoding import SingleObjectFraming
+from ledger.encoding import SingleObjectFraming, reader_framing
 from ledger.errors import (
     ConfigurationError,
     EnrolmentUnauthorisedError,
@@ -950,7 +950,7 @@ class Registry:
         must not rely on index rows); ``root`` pins the trust root instead of ledger meta.
         """
         registry = cls(root or load_roots(store))
-        framing = SingleObjectFraming()
+        framing = reader_framing()
         for entry in registry_entries(store, stop=stop, scan=scan):
             registry.replay(entry, framing)
         return registry
@@ -1052,7 +1052,7 @@ def decode_entry(
     entry: Entry, framing: SingleObjectFraming | None = None
 ) -> tuple[Envelope, Record]:
     """The envelope and the validated event of a stored entry (RejectedInput if damaged)."""
-    framing = framing or SingleObjectFraming()
+    framing = framing or reader_framing()
     envelope = Envelope.decode(entry.envelope, framing)
     kind = events.kind_for_payload_type(envelope.payload_type)
     schema, event = framing.decode(envelope.payload)

@@ -39,14 +39,24 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from ledger.encoding import SchemaCatalog, SchemaVersion, default_catalog, schema_fingerprint
+from ledger.encoding import (
+    LEARNED_SCHEMA_IDS,
+    SchemaCatalog,
+    SchemaVersion,
+    default_catalog,
+    schema_fingerprint,
+)
 from ledger.errors import BrokerError, ConfigurationError, UnknownSchemaError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ACCEPT = "application/vnd.schemaregistry.v1+json, application/json"
 DEFAULT_TIMEOUT = 10.0
+
+if TYPE_CHECKING:
+    from ledger.store import LedgerStore
 
 
 def subject_for(schema: SchemaVersion) -> str:
@@ -72,7 +82,9 @@ class SchemaRegistryClient:
         catalog: SchemaCatalog | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        on_resolved: Callable[[int, SchemaVersion], None] | None = None,
     ) -> None:
+        self.on_resolved = on_resolved  # e.g. record the id in the ledger (record_schema_id)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
@@ -137,6 +149,8 @@ class SchemaRegistryClient:
         with self._lock:
             self._schemas[schema_id] = schema
             self._ids.setdefault(schema.fingerprint, schema_id)
+        if self.on_resolved is not None:
+            self.on_resolved(schema_id, schema)
         return schema
 
     # --- helpers ------------------------------------------------------------------------
@@ -225,3 +239,22 @@ class SchemaRegistryClient:
 def _schema_text(schema: SchemaVersion) -> str:
     """The schema JSON to register: the released file's text, compacted."""
     return json.dumps(json.loads(schema.text), separators=(",", ":"))
+
+
+META_SCHEMA_IDS = "confluent_schema_ids"
+
+
+def load_schema_ids(store: LedgerStore) -> dict[int, bytes]:
+    """Confluent schema ids recorded in a ledger: id → schema fingerprint."""
+    text = store.get_meta(META_SCHEMA_IDS)
+    return {int(k): bytes.fromhex(v) for k, v in json.loads(text).items()} if text else {}
+
+
+def record_schema_id(store: LedgerStore, schema_id: int, schema: SchemaVersion) -> None:
+    """Remember in the ledger which schema a registry id named, so readers need no registry."""
+    ids = load_schema_ids(store)
+    if ids.get(schema_id) == schema.fingerprint:
+        return
+    ids[schema_id] = schema.fingerprint
+    store.set_meta(META_SCHEMA_IDS, json.dumps({str(k): v.hex() for k, v in sorted(ids.items())}))
+    LEARNED_SCHEMA_IDS.learn({schema_id: schema.fingerprint})

@@ -17,7 +17,7 @@ from typing import Any
 from ledger import vocab
 from ledger.consent import CONSENT, Consent
 from ledger.dsse import Envelope
-from ledger.encoding import SingleObjectFraming
+from ledger.encoding import SingleObjectFraming, reader_framing
 from ledger.events import PROVENANCE, Record, asset_key, format_time
 from ledger.store import Entry, LedgerStore
 
@@ -194,7 +194,7 @@ class LedgerView:
 
     store: LedgerStore
     state: TreeState
-    framing: SingleObjectFraming = field(default_factory=SingleObjectFraming)
+    framing: SingleObjectFraming = field(default_factory=reader_framing)
     _steps: dict[int, Step | None] = field(default_factory=dict)
     _consents: dict[str, Consent | None] = field(default_factory=dict)
 

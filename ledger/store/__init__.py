@@ -31,7 +31,16 @@ __all__ = [
 
 
 def open_store(url: str) -> LedgerStore:
-    """Open (creating if needed) the ledger at ``url``."""
+    """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded."""
+    store = _open(url)
+    from ledger.encoding import LEARNED_SCHEMA_IDS
+    from ledger.schema_registry import load_schema_ids
+
+    LEARNED_SCHEMA_IDS.learn(load_schema_ids(store))
+    return store
+
+
+def _open(url: str) -> LedgerStore:
     if url.startswith(("postgresql://", "postgres://")):
         from ledger.store.postgres import PostgresStore  # optional dependency
 

@@ -183,13 +183,22 @@ def test_cli_emit_and_consume_with_a_schema_registry_from_the_environment(
         assert sum(store.offsets("confluent-readers", fresh_topic.name).values()) == 4
         assert store.offsets("assetledger-ledger", fresh_topic.name) == {}
 
-    # Without the registry the same records are refused (undecodable), never guessed at, and
+    # The ledger recorded the registry ids it resolved: its readers need no registry.
+    plain = {n: v for n, v in env.items() if n != "ASSETLEDGER_SCHEMA_REGISTRY_URL"}
+    verified = _cli("verify", "--ledger", str(ledger), "--trusted-keys", str(tmp_path / "trusted"),
+                    **plain)  # fmt: skip
+    assert "ledger intact: 4 entries" in verified.stdout
+    listed = json.loads(_cli("log", "--ledger", str(ledger), "--format", "json", **plain).stdout)
+    assert {r["action"] for r in listed} <= {e["action"] for e in _events(4)}
+
+    # Without the registry, a ledger that never recorded these ids refuses the same records
+    # (unknown_schema), never guessing at them; and
     # --max-message-bytes refuses what is larger.
     no_registry = {n: v for n, v in env.items() if n != "ASSETLEDGER_SCHEMA_REGISTRY_URL"}
     other = tmp_path / "other.db"
     args = ["--ledger", str(other), "--format", "json", "--group", "g2", "--workers", "0"]
     stats = json.loads(_cli("consume", *common, *args, **no_registry).stdout)
-    assert stats["ledger_size"] == 0 and stats["by_reason"] == {"undecodable": 4}
+    assert stats["ledger_size"] == 0 and stats["by_reason"] == {"unknown_schema": 4}
     small = tmp_path / "small.db"
     args = ["--ledger", str(small), "--format", "json", "--group", "g3", "--workers", "0"]
     stats = json.loads(_cli("consume", *common, *args, "--max-message-bytes", "100", **env).stdout)
