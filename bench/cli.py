@@ -409,7 +409,7 @@ def _cpu_model() -> str:
 def _commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "describe", "--always", "--dirty"],
             cwd=RESULTS.parent.parent,
             capture_output=True,
             text=True,
