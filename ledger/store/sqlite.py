@@ -296,8 +296,11 @@ class SqliteStore(LedgerStore):
         for i in range(0, len(keys), CHUNK):
             chunk = keys[i : i + CHUNK]
             pairs = ",".join("(?,?)" for _ in chunk)
+            # A join against the VALUES list uses the primary key; "(level, idx) IN (VALUES …)"
+            # would scan the whole table (O(n) per proof).
             rows = self.db.execute(
-                f"SELECT level, idx, hash FROM merkle_nodes WHERE (level, idx) IN (VALUES {pairs})",
+                f"SELECT m.level, m.idx, m.hash FROM (VALUES {pairs}) AS k"
+                " JOIN merkle_nodes AS m ON m.level = k.column1 AND m.idx = k.column2",
                 [n for key in chunk for n in key],
             )
             found.update(((int(lv), int(ix)), bytes(h)) for lv, ix, h in rows)
