@@ -7,7 +7,7 @@ each worker keeps a cache of loaded public keys.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import lru_cache
 
@@ -48,13 +48,19 @@ class SignatureChecker:
         self._pool: Executor | None = None
 
     def check(self, items: Sequence[SignatureCheck]) -> list[bool]:
+        return self.submit(items)()
+
+    def submit(self, items: Sequence[SignatureCheck]) -> Callable[[], list[bool]]:
+        """Start checking; the returned function waits for the results (in order)."""
         if self.workers <= 1 or len(items) < self.min_parallel:
-            return check_chunk(items)
+            results = check_chunk(items)
+            return lambda: results
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers)
         size = -(-len(items) // self.workers)
-        chunks = [items[i : i + size] for i in range(0, len(items), size)]
-        return [ok for part in self._pool.map(check_chunk, chunks) for ok in part]
+        futures = [self._pool.submit(check_chunk, items[i : i + size])
+                   for i in range(0, len(items), size)]  # fmt: skip
+        return lambda: [ok for f in futures for ok in f.result()]
 
     def close(self) -> None:
         if self._pool is not None:

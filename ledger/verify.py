@@ -202,15 +202,22 @@ def verify_ledger(
             )
         lookup = registry.lookup
     with SignatureChecker(workers) as checker:
+        waiting: Callable[[], None] | None = None
         for chunk in _chunks(store.entries(0, None), chunk_size):
             for e in chunk:
                 walker.visit(e)
                 checkpoints.add(e)
                 if registry is not None:
                     registry.visit(e)
-            _check_signatures(chunk, lookup, checker, report)
+            # Workers check this chunk's signatures while the next chunk is read and hashed.
+            submitted = _submit_signatures(chunk, lookup, checker, report)
+            if waiting is not None:
+                waiting()
+            waiting = submitted
             if progress:
                 progress(len(chunk))
+        if waiting is not None:
+            waiting()
     checkpoints.finish()
     if registry is not None:
         registry.finish()
@@ -219,20 +226,25 @@ def verify_ledger(
     return report
 
 
-def _check_signatures(
+def _submit_signatures(
     chunk: list[Entry], lookup: KeyLookup, checker: SignatureChecker, report: VerifyReport
-) -> None:
+) -> Callable[[], None]:
+    """Start checking a chunk's signatures; the returned function records the results."""
     items = [(e, _signature_item(e, lookup)) for e in chunk]
     checks = [(e, i) for e, i in items if not isinstance(i, Damage)]
     report.damage.extend(i for _, i in items if isinstance(i, Damage))
-    results = checker.check([i for _, i in checks])
-    report.signatures_checked += len(checks)
-    report.verdicts.signature_valid += sum(results)
-    for (e, _), ok in zip(checks, results, strict=True):
-        if not ok:
-            report.damage.append(
-                Damage(FORGED_SIGNATURE, e.seq, e.event_id, "producer signature does not verify")
-            )
+    results = checker.submit([i for _, i in checks])
+
+    def record() -> None:
+        oks = results()
+        report.signatures_checked += len(checks)
+        report.verdicts.signature_valid += sum(oks)
+        for (e, _), ok in zip(checks, oks, strict=True):
+            if not ok:
+                detail = "producer signature does not verify"
+                report.damage.append(Damage(FORGED_SIGNATURE, e.seq, e.event_id, detail))
+
+    return record
 
 
 class _RootTracker:
