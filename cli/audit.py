@@ -65,13 +65,9 @@ def fail_on_option(f: Any) -> Any:
     )(f)
 
 
-def trusted_keys_option(f: Any) -> Any:
-    return click.option(
-        "--trusted-keys",
-        type=click.Path(file_okay=False, exists=True, path_type=Path),
-        default=None,
-        help="Judge signers against this folder of *.pub keys instead of the key registry.",
-    )(f)
+trusted_keys_option = common.trusted_keys_option(
+    "Judge signers against this folder of *.pub keys instead of the key registry."
+)
 
 
 def write_result(data: str | bytes, output: Path | None) -> None:
@@ -246,8 +242,7 @@ def report_command(
     """One document for counsel: summary, findings, lineage pictures, AI use, consent."""
     from ledger.audit.render import to_html, to_pdf
 
-    if fmt == "pdf" and output is None and sys.stdout.isatty():
-        raise ConfigurationError("a PDF is binary: pass --output FILE.pdf or redirect stdout")
+    common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         report = build_audit_report(
@@ -290,8 +285,7 @@ def credits_command(
     """Who made what, per person and role; generative-AI output listed apart, disclosed."""
     from ledger.audit.render import to_html, to_pdf
 
-    if fmt == "pdf" and output is None and sys.stdout.isatty():
-        raise ConfigurationError("a PDF is binary: pass --output FILE.pdf or redirect stdout")
+    common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         report = credit_report(view, production, episode, common.err)

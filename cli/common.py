@@ -78,6 +78,27 @@ def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return wrap
 
 
+def trusted_keys_option(help_text: str) -> Callable[[F], F]:
+    """``--trusted-keys DIR`` (env ASSETLEDGER_TRUSTED_KEYS); absent means the key registry."""
+
+    def wrap(f: F) -> F:
+        return click.option(
+            "--trusted-keys",
+            envvar="ASSETLEDGER_TRUSTED_KEYS",
+            type=click.Path(file_okay=False, exists=True, path_type=Path),
+            default=None,
+            help=help_text + " (env ASSETLEDGER_TRUSTED_KEYS)",
+        )(f)
+
+    return wrap
+
+
+def refuse_binary_to_terminal(fmt: str, output: Path | None) -> None:
+    """A PDF written to a terminal is garbage: ask for a file instead."""
+    if fmt == "pdf" and output is None and sys.stdout.isatty():
+        raise ConfigurationError("a PDF is binary: pass --output FILE.pdf or redirect stdout")
+
+
 def passphrase_option(f: F) -> F:
     return click.option(
         "--passphrase-file",

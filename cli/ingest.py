@@ -86,12 +86,9 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 
 
 @click.command()
-@click.option(
-    "--trusted-keys",
-    envvar="ASSETLEDGER_TRUSTED_KEYS",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Trust exactly the *.pub files in this folder (env ASSETLEDGER_TRUSTED_KEYS)."
-    " Without it, signers are those enrolled in the ledger's key registry.",
+@common.trusted_keys_option(
+    "Trust exactly the *.pub files in this folder. Without it, signers are those enrolled in"
+    " the ledger's key registry."
 )
 @click.option(
     "--until-idle",

@@ -69,12 +69,8 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
 
 
 @click.command()
-@click.option(
-    "--trusted-keys",
-    envvar="ASSETLEDGER_TRUSTED_KEYS",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="The signers' *.pub files. Without it, the ledger's key registry is replayed and"
-    " checked too.",
+@common.trusted_keys_option(
+    "The signers' *.pub files. Without it, the ledger's key registry is replayed and checked too."
 )
 @click.option(
     "--workers", type=int, default=None, help="Signature-checking processes (default: all cores)."
