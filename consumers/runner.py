@@ -40,6 +40,7 @@ from ledger import kafka as k
 from ledger.encoding import SingleObjectFraming
 from ledger.errors import BrokerError, TopicRecreatedError
 from ledger.operator import Checkpointer
+from ledger.registry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.store import AppendResult, Batch, LedgerStore, PendingEntry, Quarantined
 from ledger.trust import TrustPolicy
 
@@ -128,6 +129,23 @@ def to_raw(record: Any) -> RawRecord:
         value=record.value,
         headers=tuple((h[0], h[1] or b"") for h in record.headers or ()),
     )
+
+
+def registry_first(raws: list[RawRecord]) -> list[RawRecord]:
+    """Key-registry records of a batch go first, each group keeping its own order.
+
+    Partitions have no order between them, and registry events (keyed by actor) and the events
+    they authorise (keyed by asset) usually sit on different partitions: an artist enrolled a
+    moment before their first event would otherwise be refused as not enrolled whenever the
+    event's partition is read first.  Validity is judged at each event's own time, so taking
+    enrolments, rotations and revocations first never admits an event signed outside its key's
+    window.  The ``ce_type`` header is only a hint here: a record that lies about it is refused.
+    """
+
+    def is_registry(r: RawRecord) -> bool:
+        return k.header(r.headers, k.H_TYPE) == REGISTRY_CE_TYPE
+
+    return [r for r in raws if is_registry(r)] + [r for r in raws if not is_registry(r)]
 
 
 def dlt_headers(q: Quarantined) -> list[tuple[str, bytes]]:
@@ -353,6 +371,7 @@ class LedgerConsumer:
     def _process(self, raws: list[RawRecord]) -> None:
         started = time.monotonic()
         self._check_topic_incarnation()  # metadata may have changed since the assignment
+        raws = registry_first(raws)
         outcomes = self.inspector(raws)
         entries = [o for o in outcomes if isinstance(o, PendingEntry)]
         rejects = [o for o in outcomes if isinstance(o, Quarantined)]
