@@ -100,9 +100,8 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     "--group",
     "group_id",
     envvar="ASSETLEDGER_GROUP",
-    default="assetledger-ledger",
-    show_default=True,
-    help="Kafka consumer group (env ASSETLEDGER_GROUP).",
+    default="",
+    help="Kafka consumer group (env ASSETLEDGER_GROUP; default: assetledger-ledger.TOPIC).",
 )
 @click.option("--batch-size", default=2000, show_default=True, help="Records per transaction.")
 @click.option(

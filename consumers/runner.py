@@ -52,7 +52,7 @@ LAG_TIMEOUT_MS = 1_000
 class ConsumerConfig:
     bootstrap_servers: str
     topic: str = k.DEFAULT_TOPIC
-    group_id: str = k.DEFAULT_GROUP
+    group_id: str = ""  # default: assetledger-ledger.<topic> (one group per events topic)
     max_batch: int = 500
     poll_timeout_ms: int = 500
     fill_ms: int = 100  # after a short poll, keep polling this long to fill the batch
@@ -65,6 +65,10 @@ class ConsumerConfig:
     # How values are framed: single-object only by default; ledger.encoding.MultiFraming with
     # a ledger.schema_registry.SchemaRegistryClient also reads the Confluent wire format.
     framing: SingleObjectFraming = field(default_factory=SingleObjectFraming)
+
+    def __post_init__(self) -> None:
+        if not self.group_id:
+            self.group_id = k.default_group(self.topic)
 
     @property
     def dlt_topic(self) -> str:
@@ -132,20 +136,42 @@ def to_raw(record: Any) -> RawRecord:
 
 
 def registry_first(raws: list[RawRecord]) -> list[RawRecord]:
-    """Key-registry records of a batch go first, each group keeping its own order.
+    """Reorder a batch so key-registry records come as early as their partition allows.
 
     Partitions have no order between them, and registry events (keyed by actor) and the events
     they authorise (keyed by asset) usually sit on different partitions: an artist enrolled a
     moment before their first event would otherwise be refused as not enrolled whenever the
-    event's partition is read first.  Validity is judged at each event's own time, so taking
-    enrolments, rotations and revocations first never admits an event signed outside its key's
-    window.  The ``ce_type`` header is only a hint here: a record that lies about it is refused.
+    event's partition is read first.  Within a partition the order is kept exactly, so an event
+    written before its enrolment on the same partition is still judged before it.  The
+    ``ce_type`` header is only a hint here: a record that lies about it is refused anyway.
     """
+    queues: dict[tuple[str, int], list[tuple[int, RawRecord]]] = {}
+    for i, r in enumerate(raws):
+        queues.setdefault((r.topic, r.partition), []).append((i, r))
+    ordered: list[RawRecord] = []
+    while queues:
+        tp = _next_partition(queues)
+        ordered.append(queues[tp].pop(0)[1])
+        if not queues[tp]:
+            del queues[tp]
+    return ordered
 
-    def is_registry(r: RawRecord) -> bool:
-        return k.header(r.headers, k.H_TYPE) == REGISTRY_CE_TYPE
 
-    return [r for r in raws if is_registry(r)] + [r for r in raws if not is_registry(r)]
+def _is_registry(r: RawRecord) -> bool:
+    return k.header(r.headers, k.H_TYPE) == REGISTRY_CE_TYPE
+
+
+def _next_partition(queues: dict[tuple[str, int], list[tuple[int, RawRecord]]]) -> tuple[str, int]:
+    """A partition whose head is a registry record; else one with a registry record pending
+    (earliest first); else the partition holding the earliest record of the batch."""
+    heads = [(q[0][0], tp) for tp, q in queues.items() if _is_registry(q[0][1])]
+    if heads:
+        return min(heads)[1]
+    pending = [(next(i for i, r in q if _is_registry(r)), tp)
+               for tp, q in queues.items() if any(_is_registry(r) for _, r in q)]  # fmt: skip
+    if pending:
+        return min(pending)[1]
+    return min((q[0][0], tp) for tp, q in queues.items())[1]
 
 
 def dlt_headers(q: Quarantined) -> list[tuple[str, bytes]]:

@@ -6,6 +6,13 @@ from collections.abc import Sequence
 
 DEFAULT_TOPIC = "provenance.events"
 DEFAULT_GROUP = "assetledger-ledger"
+
+
+def default_group(topic: str) -> str:
+    """The consumer group of a ledger fed by ``topic``: one group per events topic."""
+    return f"{DEFAULT_GROUP}.{topic}"
+
+
 DLT_SUFFIX = ".dlt"
 CHECKPOINT_SUFFIX = ".checkpoints"
 CE_SPECVERSION = "1.0"

@@ -181,7 +181,7 @@ def test_cli_emit_and_consume_with_a_schema_registry_from_the_environment(
         assert all(e.envelope[:1] == b"\x00" for e in store.entries())
         # The group came from ASSETLEDGER_GROUP.
         assert sum(store.offsets("confluent-readers", fresh_topic.name).values()) == 4
-        assert store.offsets("assetledger-ledger", fresh_topic.name) == {}
+        assert store.offsets(f"assetledger-ledger.{fresh_topic.name}", fresh_topic.name) == {}
 
     # The ledger recorded the registry ids it resolved: its readers need no registry.
     plain = {n: v for n, v in env.items() if n != "ASSETLEDGER_SCHEMA_REGISTRY_URL"}

@@ -35,7 +35,8 @@ def test_round_trip_exact(fresh_topic: FreshTopic, tmp_path: Path) -> None:
         assert stats.appended == 60 and stats.quarantined == 0
         assert sorted(e.event_id for e in store.entries()) == sorted(ids)
         assert verify_ledger(store, {ARTIST.key_id: ARTIST.public}.get, workers=1).ok
-        assert sum(store.offsets("assetledger-ledger", fresh_topic.name).values()) == 60
+        group = f"assetledger-ledger.{fresh_topic.name}"  # one group per events topic
+        assert sum(store.offsets(group, fresh_topic.name).values()) == 60
 
 
 def test_restart_resumes_without_loss_or_duplicates(

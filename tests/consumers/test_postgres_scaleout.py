@@ -160,7 +160,7 @@ def test_two_consumer_processes_build_one_ledger(
         assert sorted(ids) == sorted(emitted) and len(set(ids)) == EVENTS
         assert [e.seq for e in entries] == list(range(EVENTS))
         assert {e.origin.partition for e in entries} == set(range(PARTITIONS))
-        assert sum(store.offsets(GROUP, topic).values()) == EVENTS
+        assert sum(store.offsets(f"{GROUP}.{topic}", topic).values()) == EVENTS
         assert store.quarantine() == []
         report = verify_ledger(store, {SIGNER.key_id: SIGNER.public}.get, workers=1)
         assert report.ok and report.size == EVENTS, report.damage[:3]

@@ -25,10 +25,16 @@ def _raw(offset: int, ce_type: str) -> RawRecord:
     return RawRecord("t", offset % 3, offset, b"k", b"v", ((k.H_TYPE, ce_type.encode()),))
 
 
-def test_registry_records_go_first_and_each_group_keeps_its_order() -> None:
-    types = ["p", "io.assetledger.keyregistry.v1", "p", "p", "io.assetledger.keyregistry.v1"]
+def test_registry_records_come_early_but_each_partition_keeps_its_order() -> None:
+    reg = "io.assetledger.keyregistry.v1"
+    # offsets 0..5 on partitions 0, 1, 2, 0, 1, 2 (offset % 3)
+    types = ["p", reg, "p", "p", reg, reg]
     ordered = registry_first([_raw(i, t) for i, t in enumerate(types)])
-    assert [r.offset for r in ordered] == [1, 4, 0, 2, 3]
+    # partition 1 (registry head) first; then partition 2 up to its registry record; then rest
+    assert [r.offset for r in ordered] == [1, 4, 2, 5, 0, 3]
+    for p in range(3):
+        offsets = [r.offset for r in ordered if r.partition == p]
+        assert offsets == sorted(offsets)
 
 
 @pytest.mark.broker
