@@ -1054,6 +1054,14 @@ def decode_entry(
     """The envelope and the validated event of a stored entry (RejectedInput if damaged)."""
     framing = framing or reader_framing()
     envelope = Envelope.decode(entry.envelope, framing)
+    return envelope, decode_event(entry, envelope, framing)
+
+
+def decode_event(
+    entry: Entry, envelope: Envelope, framing: SingleObjectFraming | None = None
+) -> Record:
+    """The validated event inside an already decoded envelope of ``entry``."""
+    framing = framing or reader_framing()
     kind = events.kind_for_payload_type(envelope.payload_type)
     schema, event = framing.decode(envelope.payload)
     if schema.record != kind.record or kind.record != entry.kind:
@@ -1062,7 +1070,7 @@ def decode_entry(
             reason="payload_type_mismatch",
         )
     events.validate(kind, event, writing=False)
-    return envelope, event
+    return event
 
 
 def registry_entries(

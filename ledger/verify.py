@@ -27,7 +27,7 @@ from ledger.registry import (
     REGISTRY_RECORD,
     Registry,
     TrustRoot,
-    decode_entry,
+    decode_event,
     load_roots,
 )
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
@@ -145,13 +145,18 @@ def _classify_breaks(store: LedgerStore, breaks: list[Entry], report: VerifyRepo
             report.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
 
 
-def _signature_item(e: Entry, lookup: KeyLookup) -> SignatureCheck | Damage:
+def _decode_envelope(e: Entry) -> Envelope | Damage:
     try:
-        env = Envelope.decode(e.envelope)
+        return Envelope.decode(e.envelope)
     except DecodeError as exc:
         return Damage(
             ALTERED, e.seq, e.event_id, f"stored envelope no longer decodes: {exc.message}"
         )
+
+
+def _signature_item(e: Entry, env: Envelope | Damage, lookup: KeyLookup) -> SignatureCheck | Damage:
+    if isinstance(env, Damage):
+        return env
     key = lookup(e.signer_keyid)
     if key is None:
         return Damage(
@@ -204,13 +209,14 @@ def verify_ledger(
     with SignatureChecker(workers) as checker:
         waiting: Callable[[], None] | None = None
         for chunk in _chunks(store.entries(0, None), chunk_size):
-            for e in chunk:
+            decoded = [(e, _decode_envelope(e)) for e in chunk]  # once, for both checks
+            for e, envelope in decoded:
                 walker.visit(e)
                 checkpoints.add(e)
                 if registry is not None:
-                    registry.visit(e)
+                    registry.visit(e, envelope)
             # Workers check this chunk's signatures while the next chunk is read and hashed.
-            submitted = _submit_signatures(chunk, lookup, checker, report)
+            submitted = _submit_signatures(decoded, lookup, checker, report)
             if waiting is not None:
                 waiting()
             waiting = submitted
@@ -227,10 +233,13 @@ def verify_ledger(
 
 
 def _submit_signatures(
-    chunk: list[Entry], lookup: KeyLookup, checker: SignatureChecker, report: VerifyReport
+    decoded: list[tuple[Entry, Envelope | Damage]],
+    lookup: KeyLookup,
+    checker: SignatureChecker,
+    report: VerifyReport,
 ) -> Callable[[], None]:
     """Start checking a chunk's signatures; the returned function records the results."""
-    items = [(e, _signature_item(e, lookup)) for e in chunk]
+    items = [(e, _signature_item(e, env, lookup)) for e, env in decoded]
     checks = [(e, i) for e, i in items if not isinstance(i, Damage)]
     report.damage.extend(i for _, i in items if isinstance(i, Damage))
     results = checker.submit([i for _, i in checks])
@@ -330,12 +339,14 @@ class RegistryCheck:
     def lookup(self, keyid: str) -> Ed25519PublicKey | None:
         return self.registry.public_key(keyid)
 
-    def visit(self, e: Entry) -> None:
-        try:
-            envelope, event = decode_entry(e)
-            kind = events.kind_for_payload_type(envelope.payload_type)
-        except RejectedInput:
+    def visit(self, e: Entry, envelope: Envelope | Damage) -> None:
+        if isinstance(envelope, Damage):
             return  # an entry that no longer decodes is reported by the signature check
+        try:
+            kind = events.kind_for_payload_type(envelope.payload_type)
+            event = decode_event(e, envelope)
+        except RejectedInput:
+            return  # reported as damage elsewhere (signature check, registry replay)
         counts = self.report.verdicts
         if kind.record == REGISTRY_RECORD:
             refused = len(self.registry.refusals)
