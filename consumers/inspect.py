@@ -4,8 +4,8 @@ Pure functions (no Kafka client, no database) so every bad-input kind is unit-te
 oversized → undecodable / unknown schema → invalid event → header mismatch → untrusted key →
 bad signature.  Each failure is a :class:`ledger.errors.RejectedInput` with a stable reason.
 
-:class:`ParallelInspector` gives the same outcomes for a whole batch, with the Ed25519 checks
-(the dominant cost) spread over a process pool while this process decodes the next records.
+:class:`ParallelInspector` gives the same outcomes for a whole batch, with the decoding and the
+Ed25519 checks (the dominant cost) spread over a process pool.
 """
 
 from __future__ import annotations
@@ -18,26 +18,27 @@ import signal
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import events
 from ledger import kafka as k
-from ledger.dsse import ENVELOPE_CONTENT_TYPE, Envelope, pae, verify_signature
-from ledger.encoding import SingleObjectFraming
+from ledger.dsse import ENVELOPE_CONTENT_TYPE, Envelope, Signature, pae, verify_signature
+from ledger.encoding import CONFLUENT_MAGIC, SingleObjectFraming
 from ledger.errors import (
     DecodeError,
     HeaderMismatchError,
     InvalidEventError,
     OversizedError,
     RejectedInput,
-    SignatureError,
 )
 from ledger.events import PROVENANCE, EventKind, Record
 from ledger.keys import raw_public
-from ledger.parallel import SignatureCheck, check_chunk
+from ledger.parallel import check_one
 from ledger.store import Origin, PendingEntry, Quarantined
-from ledger.trust import TrustPolicy
+from ledger.trust import TRUST_FIELDS, TrustPolicy
 
 DEFAULT_MAX_BYTES = 1 << 20
 
@@ -164,34 +165,115 @@ def inspect_all(
     return [inspect(r, trust, framing, max_bytes) for r in raws]
 
 
-# --- batches with parallel signature checks ---------------------------------------------------
+# --- batches decoded and checked in worker processes -------------------------------------
 
 Outcome = PendingEntry | Quarantined
 
 
-@dataclass(frozen=True)
-class _Waiting:
-    """A record whose signature is being checked in the pool."""
+class Refused(NamedTuple):
+    """A worker's rejection of a record (rebuilt into a :class:`Quarantined` here)."""
 
-    index: int
-    decoded: Decoded
-    keyid: str
+    reason: str
+    detail: str
+    error_class: str
+    event_id: str | None
+
+
+class Checked(NamedTuple):
+    """A provenance event a worker decoded, validated, header-checked and signature-checked.
+
+    ``signatures`` holds (key id, signature, verified) per envelope signature; verified is None
+    when the worker did not know the key (this process then checks it itself).  ``view`` is the
+    event reduced to :data:`ledger.trust.TRUST_FIELDS`: all a trust policy reads.
+    """
+
+    event_id: str
+    event_time: datetime
+    view: Record
+    refs: tuple[tuple[str, str], ...]
+    payload_type: str
+    signatures: tuple[tuple[str, bytes, bool | None], ...]
+
+
+# What a worker returns per record; None means "inspect it here, in order" (registry and consent
+# events may change the trust policy; Confluent-framed records need the Schema Registry client).
+WorkerResult = Checked | Refused | None
+WireRecord = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]
+
+
+@dataclass
+class _WorkerSetup:
+    """Inherited by each forked worker: never pickled."""
+
+    framing: SingleObjectFraming
+    max_bytes: int
+    keys: dict[str, bytes]  # key id → raw public key
+
+
+_SETUP: _WorkerSetup | None = None
+
+
+def _init_worker(parent: int, setup: _WorkerSetup) -> None:
+    global _SETUP
+    die_with_parent(parent)
+    _SETUP = setup
+
+
+def inspect_chunk(records: list[WireRecord], new_keys: dict[str, bytes]) -> list[WorkerResult]:
+    """Worker side: decode, validate, check headers and verify signatures of a chunk."""
+    assert _SETUP is not None, "inspect_chunk runs in a ParallelInspector worker"
+    _SETUP.keys.update(new_keys)
+    return [_inspect_wire(RawRecord("", 0, 0, *r), _SETUP) for r in records]
+
+
+def _inspect_wire(raw: RawRecord, setup: _WorkerSetup) -> WorkerResult:
+    if raw.value is not None and raw.value[:1] == CONFLUENT_MAGIC:
+        return None
+    try:
+        decoded = decode(raw, setup.framing, setup.max_bytes)
+    except RejectedInput as error:
+        return Refused(error.reason, error.message, type(error).__name__, None)
+    event = decoded.event
+    try:
+        check_headers(decoded)
+    except RejectedInput as error:
+        return Refused(error.reason, error.message, type(error).__name__, event["event_id"])
+    if decoded.kind is not PROVENANCE:
+        return None
+    env = decoded.envelope
+    message = pae(env.payload_type, env.payload)
+    signatures = tuple(
+        (s.keyid, s.sig, _verified(setup.keys.get(s.keyid), s.sig, message)) for s in env.signatures
+    )
+    return Checked(
+        event["event_id"],
+        event["event_time"],
+        {f: event.get(f) for f in TRUST_FIELDS},
+        tuple(PROVENANCE.refs(event)),
+        env.payload_type,
+        signatures,
+    )
+
+
+def _verified(raw_key: bytes | None, sig: bytes, message: bytes) -> bool | None:
+    return None if raw_key is None else check_one((raw_key, sig, message))
 
 
 class ParallelInspector:
-    """:func:`inspect_all` with the signature checks of a batch spread over ``workers`` processes.
+    """:func:`inspect_all` with the per-record work of a batch spread over ``workers`` processes.
 
-    This process decodes, checks headers and asks the trust policy for the key of each record,
-    in record order, and sends (public key, signature, PAE) in chunks to the pool while it goes
-    on with the next records.  ``trust.accepted`` is then called in record order for each record
-    whose signature verified.  A policy's state may change when it accepts a record that is not
-    a provenance event (a key registry event enrols or revokes keys), so before such a record
-    every pending check is finished and accepted, and the record itself is inspected
-    sequentially: outcomes are exactly those of :func:`inspect_all`.
+    Workers decode, validate and header-check each record and verify its signatures with the
+    keys they know; this process then takes the results in record order, asks the trust policy
+    which key must have signed (so the policy's state is always exactly that of sequential
+    inspection), and accepts the record if that key's signature verified.  A signature made by
+    a key the workers did not know yet (enrolled in this batch) is checked here.  Records that
+    may change the policy (key registry events) are inspected here, in order.  Outcomes are
+    exactly those of :func:`inspect_all`.
 
-    ``workers=0`` checks in this process (no pool).  Call :meth:`start` before a Kafka client
-    starts its threads: the workers are forked then, and (on Linux) are killed by the kernel
-    when this process dies, even by ``kill -9``.
+    ``workers=0`` does everything in this process (no pool).  Call :meth:`start` before a Kafka
+    client starts its threads: the workers are forked then, inheriting the framing and the
+    policy's keys without pickling, and (on Linux) are killed by the kernel when this process
+    dies, even by ``kill -9``.
     """
 
     def __init__(
@@ -201,7 +283,7 @@ class ParallelInspector:
         max_bytes: int = DEFAULT_MAX_BYTES,
         *,
         workers: int = 0,
-        chunk_size: int = 128,
+        chunk_size: int = 64,
     ) -> None:
         self.trust = trust
         self.framing = framing
@@ -210,16 +292,24 @@ class ParallelInspector:
         self.chunk_size = chunk_size
         self._pool: ProcessPoolExecutor | None = None
         self._raw_keys: dict[str, tuple[Ed25519PublicKey, bytes]] = {}
+        self._forked_keys: dict[str, bytes] = {}  # what every worker was forked with
+        self._new_keys: dict[str, bytes] = {}  # keys known since, sent with every chunk
 
     def start(self) -> None:
         """Start the worker processes now (before a Kafka client starts its threads)."""
         if self.workers <= 0 or self._pool is not None:
             return
-        context = multiprocessing.get_context("fork")
+        self._forked_keys = self._known_raw_keys()
+        self._new_keys = {}
+        setup = _WorkerSetup(SingleObjectFraming(self.framing.catalog), self.max_bytes,
+                             dict(self._forked_keys))  # fmt: skip
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+            self.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(os.getpid(), setup),
         )
-        for f in [self._pool.submit(check_chunk, []) for _ in range(self.workers)]:
+        for f in [self._pool.submit(inspect_chunk, [], {}) for _ in range(self.workers)]:
             f.result()
 
     def close(self) -> None:
@@ -248,9 +338,22 @@ class ParallelInspector:
             self._raw_keys[keyid] = cached
         return cached[1]
 
-    def submit(self, items: list[SignatureCheck]) -> Future[list[bool]]:
+    def _known_raw_keys(self) -> dict[str, bytes]:
+        return {kid: self.raw_key(kid, key) for kid, key in self.trust.known_keys().items()}
+
+    def keys_changed(self) -> None:
+        """The policy may know new keys: send them with every later chunk."""
+        known = self._known_raw_keys()
+        self._new_keys = {k: v for k, v in known.items() if self._forked_keys.get(k) != v}
+
+    def worker_knew(self, keyid: str, raw_key: bytes) -> bool:
+        """Whether the workers verified ``keyid`` signatures with exactly this key."""
+        return (self._forked_keys.get(keyid) or self._new_keys.get(keyid)) == raw_key
+
+    def submit(self, raws: Sequence[RawRecord]) -> Future[list[WorkerResult]]:
         assert self._pool is not None
-        return self._pool.submit(check_chunk, items)
+        wire = [(r.key, r.value, r.headers) for r in raws]
+        return self._pool.submit(inspect_chunk, wire, self._new_keys)
 
 
 class _Batch:
@@ -260,72 +363,50 @@ class _Batch:
         self.inspector = inspector
         self.trust = inspector.trust
         self.raws = raws
-        self.outcomes: list[Outcome | None] = [None] * len(raws)
-        self.chunk: list[tuple[_Waiting, SignatureCheck]] = []
-        self.submitted: list[tuple[list[_Waiting], Future[list[bool]]]] = []
 
     def run(self) -> list[Outcome]:
+        size = self.inspector.chunk_size
+        futures = [(start, self.inspector.submit(self.raws[start : start + size]))
+                   for start in range(0, len(self.raws), size)]  # fmt: skip
+        outcomes: list[Outcome] = []
         try:
-            for index, raw in enumerate(self.raws):
-                self.visit(index, raw)
-            self.drain()
+            for start, future in futures:
+                for i, result in enumerate(future.result(), start):
+                    outcomes.append(self.settle(self.raws[i], result))
         finally:
-            for _, future in self.submitted:
+            for _, future in futures:
                 future.cancel()
-        done = [o for o in self.outcomes if o is not None]
-        assert len(done) == len(self.raws)
-        return done
+        return outcomes
 
-    def visit(self, index: int, raw: RawRecord) -> None:
+    def settle(self, raw: RawRecord, result: WorkerResult) -> Outcome:
         insp = self.inspector
-        try:
-            decoded = decode(raw, insp.framing, insp.max_bytes)
-        except RejectedInput as error:
-            self.outcomes[index] = reject(raw, error)
-            return
-        try:
-            check_headers(decoded)
-        except RejectedInput as error:
-            self.outcomes[index] = reject(raw, error, decoded.event["event_id"])
-            return
-        if decoded.kind is not PROVENANCE:  # may change the policy: finish what is pending
-            self.drain()
-            self.outcomes[index] = inspect(raw, self.trust, insp.framing, insp.max_bytes)
-            return
-        try:
-            keyid, key = self.trust.resolve(decoded.envelope, decoded.kind, decoded.event)
-            item = signature_check(decoded.envelope, keyid, insp.raw_key(keyid, key))
-        except RejectedInput as error:
-            self.outcomes[index] = reject(raw, error, decoded.event["event_id"])
-            return
-        self.chunk.append((_Waiting(index, decoded, keyid), item))
-        if len(self.chunk) >= insp.chunk_size:
-            self.flush()
+        if result is None:  # may change the policy: inspected here, in order
+            outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes)
+            insp.keys_changed()
+            return outcome
+        if isinstance(result, Refused):
+            return Quarantined(raw.origin, result.reason, result.detail, raw.key, raw.value,
+                               raw.headers, result.event_id, result.error_class)  # fmt: skip
+        return self.admit(raw, result)
 
-    def flush(self) -> None:
-        if self.chunk:
-            waiting = [w for w, _ in self.chunk]
-            self.submitted.append((waiting, self.inspector.submit([i for _, i in self.chunk])))
-            self.chunk = []
-
-    def drain(self) -> None:
-        """Wait for every submitted check; accept in record order those that verified."""
-        self.flush()
-        for waiting, future in self.submitted:
-            for w, ok in zip(waiting, future.result(), strict=True):
-                self.settle(w, ok)
-        self.submitted = []
-
-    def settle(self, w: _Waiting, ok: bool) -> None:
-        d = w.decoded
-        if not ok:
-            error = SignatureError(
-                f"signature by key {w.keyid[:16]}… does not verify over the payload"
-            )
-            self.outcomes[w.index] = reject(d.raw, error, d.event["event_id"])
-            return
-        self.trust.accepted(d.kind, d.event, w.keyid)
-        self.outcomes[w.index] = to_pending(d, w.keyid)
+    def admit(self, raw: RawRecord, c: Checked) -> Outcome:
+        """Ask the policy for the signing key; accept if that key's signature verified."""
+        envelope = Envelope(c.payload_type, b"", tuple(Signature(k, s) for k, s, _ in c.signatures))
+        try:
+            keyid, key = self.trust.resolve(envelope, PROVENANCE, c.view)
+        except RejectedInput as error:
+            return reject(raw, error, c.event_id)
+        verified = next(v for k, _, v in c.signatures if k == keyid)
+        if not (verified and self.inspector.worker_knew(keyid, self.inspector.raw_key(keyid, key))):
+            try:  # a key the workers did not know, or a bad signature: check (and word) it here
+                assert raw.value is not None
+                verify_signature(Envelope.decode(raw.value, self.inspector.framing), keyid, key)
+            except RejectedInput as error:
+                return reject(raw, error, c.event_id)
+        self.trust.accepted(PROVENANCE, c.view, keyid)
+        assert raw.value is not None
+        return PendingEntry(c.event_id, PROVENANCE.record, c.event_time, raw.value, keyid,
+                            raw.origin, c.refs, raw.key, raw.headers)  # fmt: skip
 
 
 PR_SET_PDEATHSIG = 1
@@ -337,11 +418,3 @@ def die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the line above took effect
         os._exit(0)
-
-
-def signature_check(envelope: Envelope, keyid: str, raw_key: bytes) -> SignatureCheck:
-    """The (public key, signature, PAE) to verify, as :func:`ledger.dsse.verify_signature` does."""
-    for s in envelope.signatures:
-        if s.keyid == keyid:
-            return raw_key, s.sig, pae(envelope.payload_type, envelope.payload)
-    raise SignatureError(f"envelope has no signature by key {keyid[:16]}…")

@@ -1111,3 +1111,7 @@ class RegistryTrust:
     def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
         if kind.record == REGISTRY_RECORD:
             self.registry.apply(event, keyid)
+
+    def known_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every key ever enrolled, whatever its state: the workers' verification table."""
+        return {keyid: record.public_key for keyid, record in self.registry.keys.items()}

@@ -16,6 +16,11 @@ from ledger.dsse import Envelope
 from ledger.errors import SignatureError, UntrustedKeyError
 from ledger.events import EventKind, Record
 
+# The fields of a provenance event a policy may read.  Consumers that decode in worker
+# processes pass policies only these (and an envelope whose payload is left out), so a policy
+# must not need more: what signed it, when, for which production, by whom, doing what.
+TRUST_FIELDS = ("event_id", "event_time", "production", "actor", "action", "digital_source_type")
+
 
 class TrustPolicy(Protocol):
     def resolve(
@@ -25,6 +30,9 @@ class TrustPolicy(Protocol):
 
     def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
         """Called, in ledger order, for each event that was appended."""
+
+    def known_keys(self) -> Mapping[str, Ed25519PublicKey]:
+        """Every key this policy might accept now (key id → key), trusted or not."""
 
 
 class FolderTrust:
@@ -47,3 +55,6 @@ class FolderTrust:
 
     def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
         return None
+
+    def known_keys(self) -> Mapping[str, Ed25519PublicKey]:
+        return self.keys
