@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,13 +146,20 @@ def registry_first(raws: list[RawRecord]) -> list[RawRecord]:
     written before its enrolment on the same partition is still judged before it.  The
     ``ce_type`` header is only a hint here: a record that lies about it is refused anyway.
     """
-    queues: dict[tuple[str, int], list[tuple[int, RawRecord]]] = {}
+    registry = [_is_registry(r) for r in raws]
+    if not any(registry):
+        return raws
+    queues: dict[tuple[str, int], deque[int]] = {}
     for i, r in enumerate(raws):
-        queues.setdefault((r.topic, r.partition), []).append((i, r))
+        queues.setdefault((r.topic, r.partition), deque()).append(i)
+    pending = {tp: deque(i for i in q if registry[i]) for tp, q in queues.items()}
     ordered: list[RawRecord] = []
     while queues:
-        tp = _next_partition(queues)
-        ordered.append(queues[tp].pop(0)[1])
+        tp = _next_partition(queues, pending, registry)
+        i = queues[tp].popleft()
+        if pending[tp] and pending[tp][0] == i:
+            pending[tp].popleft()
+        ordered.append(raws[i])
         if not queues[tp]:
             del queues[tp]
     return ordered
@@ -161,17 +169,19 @@ def _is_registry(r: RawRecord) -> bool:
     return k.header(r.headers, k.H_TYPE) == REGISTRY_CE_TYPE
 
 
-def _next_partition(queues: dict[tuple[str, int], list[tuple[int, RawRecord]]]) -> tuple[str, int]:
+Queues = dict[tuple[str, int], deque[int]]
+
+
+def _next_partition(queues: Queues, pending: Queues, registry: list[bool]) -> tuple[str, int]:
     """A partition whose head is a registry record; else one with a registry record pending
     (earliest first); else the partition holding the earliest record of the batch."""
-    heads = [(q[0][0], tp) for tp, q in queues.items() if _is_registry(q[0][1])]
+    heads = [(q[0], tp) for tp, q in queues.items() if registry[q[0]]]
     if heads:
         return min(heads)[1]
-    pending = [(next(i for i, r in q if _is_registry(r)), tp)
-               for tp, q in queues.items() if any(_is_registry(r) for _, r in q)]  # fmt: skip
-    if pending:
-        return min(pending)[1]
-    return min((q[0][0], tp) for tp, q in queues.items())[1]
+    waiting = [(pending[tp][0], tp) for tp in queues if pending[tp]]
+    if waiting:
+        return min(waiting)[1]
+    return min((q[0], tp) for tp, q in queues.items())[1]
 
 
 def dlt_headers(q: Quarantined) -> list[tuple[str, bytes]]:
