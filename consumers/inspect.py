@@ -325,12 +325,14 @@ class ParallelInspector:
         self.close()
 
     def __call__(self, raws: Sequence[RawRecord]) -> list[Outcome]:
-        if self.workers <= 0:
-            return inspect_all(raws, self.trust, self.framing, self.max_bytes)
-        self.start()
-        return _Batch(self, raws).run()
+        return self.begin(raws).settle()[1]
 
-    # --- helpers used by _Batch --------------------------------------------------------------
+    def begin(self, raws: Sequence[RawRecord]) -> InFlight:
+        """Hand a batch to the workers now; its outcomes come from :meth:`InFlight.settle`."""
+        self.start()
+        return InFlight(self, raws)
+
+    # --- helpers used by InFlight --------------------------------------------------------------
     def raw_key(self, keyid: str, key: Ed25519PublicKey) -> bytes:
         cached = self._raw_keys.get(keyid)
         if cached is None or cached[0] is not key:
@@ -356,29 +358,47 @@ class ParallelInspector:
         return self._pool.submit(inspect_chunk, wire, self._new_keys)
 
 
-class _Batch:
-    """One batch going through a :class:`ParallelInspector` (state of a single call)."""
+class InFlight:
+    """A batch handed to a :class:`ParallelInspector`'s workers, settled later in this process.
+
+    The workers start at once, so a consumer can append the previous batch meanwhile.
+    :meth:`settle` must be called in batch order: it applies the trust policy record by record.
+    """
 
     def __init__(self, inspector: ParallelInspector, raws: Sequence[RawRecord]) -> None:
         self.inspector = inspector
         self.trust = inspector.trust
-        self.raws = raws
+        self.raws = list(raws)
+        # (topic, partition) pairs to leave out: moved to other consumers since the fetch
+        self.dropped: set[tuple[str, int]] = set()
+        size = inspector.chunk_size
+        self.futures = [(start, inspector.submit(self.raws[start : start + size]))
+                        for start in range(0, len(self.raws), size)
+                        if inspector.workers > 0]  # fmt: skip
 
-    def run(self) -> list[Outcome]:
-        size = self.inspector.chunk_size
-        futures = [(start, self.inspector.submit(self.raws[start : start + size]))
-                   for start in range(0, len(self.raws), size)]  # fmt: skip
+    def settle(self) -> tuple[list[RawRecord], list[Outcome]]:
+        """The records kept (those not in :attr:`dropped` partitions) and their outcomes."""
+        dropped = self.dropped
+        kept = [r for r in self.raws if (r.topic, r.partition) not in dropped]
+        insp = self.inspector
+        if not self.futures:
+            return kept, inspect_all(kept, self.trust, insp.framing, insp.max_bytes)
         outcomes: list[Outcome] = []
         try:
-            for start, future in futures:
+            for start, future in self.futures:
                 for i, result in enumerate(future.result(), start):
-                    outcomes.append(self.settle(self.raws[i], result))
+                    raw = self.raws[i]
+                    if (raw.topic, raw.partition) not in dropped:
+                        outcomes.append(self.settle_one(raw, result))
         finally:
-            for _, future in futures:
-                future.cancel()
-        return outcomes
+            self.cancel()
+        return kept, outcomes
 
-    def settle(self, raw: RawRecord, result: WorkerResult) -> Outcome:
+    def cancel(self) -> None:
+        for _, future in self.futures:
+            future.cancel()
+
+    def settle_one(self, raw: RawRecord, result: WorkerResult) -> Outcome:
         insp = self.inspector
         if result is None:  # may change the policy: inspected here, in order
             outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes)

@@ -6,8 +6,9 @@ stored in the ledger (never to Kafka's committed offsets, which are only a court
 monitoring).  Dead-letter records are written and acknowledged *before* that transaction, so a
 crash can repeat a dead-letter record but never lose one.
 
-Speed: with ``workers > 0`` the signature checks of each batch run in a process pool
-(:class:`consumers.inspect.ParallelInspector`) while this process decodes the rest of the batch.
+Speed: with ``workers > 0`` each batch is decoded and its signatures checked in a process pool
+(:class:`consumers.inspect.ParallelInspector`) while this process appends the batch before it;
+this process only applies the trust policy in order, appends and commits.
 Observability: :attr:`LedgerConsumer.metrics` (Prometheus text via
 :class:`consumers.metrics.MetricsServer`) and one JSON log line per batch on the
 ``assetledger.consumer`` logger at INFO level.
@@ -35,7 +36,7 @@ from kafka.errors import (
     OffsetOutOfRangeError,
 )
 
-from consumers.inspect import DEFAULT_MAX_BYTES, ParallelInspector, RawRecord
+from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
 from consumers.metrics import BatchOutcome, ConsumerMetrics
 from ledger import kafka as k
 from ledger.encoding import SingleObjectFraming
@@ -210,7 +211,6 @@ class LedgerConsumer:
         *,
         on_batch: BatchHook | None = None,
         checkpointer: Checkpointer | None = None,
-        inspector: Callable[[Sequence[RawRecord]], list[PendingEntry | Quarantined]] | None = None,
     ) -> None:
         self.store = store
         self.trust = trust
@@ -221,9 +221,8 @@ class LedgerConsumer:
         self._parallel = ParallelInspector(
             trust, self.framing, config.max_message_bytes, workers=config.workers
         )
-        self.inspector = inspector or self._parallel
         self.stats = IngestStats()
-        self.metrics = ConsumerMetrics(config.workers if inspector is None else 0)
+        self.metrics = ConsumerMetrics(config.workers)
         self._positions: dict[tuple[str, int], int] = {}
         self._lag_checked = 0.0
         self.stop_event = threading.Event()
@@ -274,14 +273,19 @@ class LedgerConsumer:
     # --- the loop -------------------------------------------------------------------------------
     def run(self, until_idle: float | None = None) -> IngestStats:
         """Consume until :meth:`stop` is called, or ``until_idle`` seconds pass with nothing new."""
-        self._parallel.start()  # fork the pool before the Kafka client starts threads
+        self._parallel.start()  # fork the pool before the Kafka client starts its threads
         self._connect()
         started = last_activity = time.monotonic()
         join_grace = self.config.session_timeout_ms / 1000 * 2
+        in_flight: InFlight | None = None
         try:
             while not self.stop_event.is_set():
-                raws = self._after_rebalance(self._poll_batch())
-                if raws and self._process_or_rewind(raws):
+                # With a batch in flight, take only what is buffered: it is finished next.
+                polled = self._poll_batch(0 if in_flight else self.config.poll_timeout_ms)
+                if in_flight is None and not polled:
+                    self._after_rebalance()
+                else:
+                    in_flight = self._step(in_flight, polled)
                     last_activity = time.monotonic()
                 self._refresh_lag()
                 self._check_topic_incarnation()  # a recreated topic may deliver nothing at all
@@ -289,35 +293,49 @@ class LedgerConsumer:
                     started, last_activity, until_idle + join_grace, until_idle
                 ):
                     break
+            if in_flight is not None:  # stopped: finish the batch in flight
+                self._step(in_flight, [])
+                in_flight = None
         finally:
+            if in_flight is not None:
+                in_flight.cancel()
             self.close()
         return self.stats
 
-    def _process_or_rewind(self, raws: list[RawRecord]) -> bool:
-        """Process a batch; on a broker outage, rewind every partition to the ledger's offsets.
+    def _step(self, in_flight: InFlight | None, polled: list[RawRecord]) -> InFlight | None:
+        """Hand the batch just polled to the workers, then finish the one in flight meanwhile.
 
-        Nothing of a failed batch was committed, but the Kafka position already moved past it:
-        seeking back to the offsets stored with the ledger makes the batch come again.
+        On a broker outage nothing of the unfinished batches was committed, but the Kafka
+        position already moved past them: every partition is rewound to the offsets stored with
+        the ledger, so they come again.  A batch polled before a rebalance keeps only the
+        partitions still assigned once the ledger's offsets include the batch before it.
         """
+        following = self._parallel.begin(registry_first(polled)) if polled else None
         try:
-            self._process(raws)
-            return True
+            if in_flight is not None:
+                self._process(in_flight)
         except TopicRecreatedError:
             raise
         except (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, BrokerError) as exc:
             log.warning("batch not ingested (%s); rewinding to the ledger's offsets", exc)
+            if following is not None:
+                following.cancel()
             self._listener.rewind(self._consumer.assignment())
             self.stop_event.wait(1.0)
-            return False
+            return None
+        moved = self._after_rebalance()
+        if following is not None:
+            following.dropped |= moved
+        return following
 
-    def _poll_batch(self) -> list[RawRecord]:
+    def _poll_batch(self, timeout_ms: int) -> list[RawRecord]:
         """Up to ``max_batch`` records: a poll, topped up for ``fill_ms`` while records come.
 
         kafka-python returns what it has buffered, often a few hundred records short of a full
         batch; every batch costs a commit and a signed checkpoint, so fill it first.
         """
         c = self.config
-        records = self._poll(c.poll_timeout_ms, c.max_batch)
+        records = self._poll(timeout_ms, c.max_batch)
         deadline = time.monotonic() + c.fill_ms / 1000
         while records and len(records) < c.max_batch and not self.stop_event.is_set():
             left_ms = int((deadline - time.monotonic()) * 1000)
@@ -386,11 +404,12 @@ class LedgerConsumer:
                 " events already in the ledger are refused as duplicates, nothing is lost",
             )
 
-    def _after_rebalance(self, raws: list[RawRecord]) -> list[RawRecord]:
-        """Seek new partitions to the ledger's offsets; drop what was fetched before the seek."""
+    def _after_rebalance(self) -> set[tuple[str, int]]:
+        """Seek newly assigned partitions to the ledger's offsets; return them (records fetched
+        for them before the seek are dropped)."""
         assigned = self._listener.take()
         if not assigned:
-            return raws
+            return set()
         self._check_topic_incarnation()
         stored = self.store.offsets(self.config.group_id, self.config.topic)
         for tp in assigned:
@@ -401,14 +420,14 @@ class LedgerConsumer:
             self._positions[(tp.topic, tp.partition)] = stored.get(tp.partition, 0)
         self._lag_checked = 0.0
         log.info("assigned %s; resumed from ledger offsets %s", sorted(assigned), stored)
-        moved = {(tp.topic, tp.partition) for tp in assigned}
-        return [r for r in raws if (r.topic, r.partition) not in moved]
+        return {(tp.topic, tp.partition) for tp in assigned}
 
-    def _process(self, raws: list[RawRecord]) -> None:
+    def _process(self, in_flight: InFlight) -> None:
         started = time.monotonic()
         self._check_topic_incarnation()  # metadata may have changed since the assignment
-        raws = registry_first(raws)
-        outcomes = self.inspector(raws)
+        raws, outcomes = in_flight.settle()
+        if not raws:
+            return
         entries = [o for o in outcomes if isinstance(o, PendingEntry)]
         rejects = [o for o in outcomes if isinstance(o, Quarantined)]
         self._dead_letter(rejects)
