@@ -104,12 +104,14 @@ class _ChainWalker:
         self.previous = GENESIS_CHAIN
         self.breaks: list[Entry] = []
 
-    def visit(self, e: Entry) -> None:
+    def visit(self, e: Entry) -> bytes:
+        """Check one entry; return the leaf hash recomputed from its envelope."""
         r = self.report
         if e.seq != self.expected_seq:
             missing = f"entries {self.expected_seq}..{e.seq - 1} are missing"
             r.damage.append(Damage(DELETED, self.expected_seq, None, missing))
-        if leaf_hash(e.envelope) != e.leaf_hash:
+        leaf = leaf_hash(e.envelope)
+        if leaf != e.leaf_hash:
             detail = "envelope bytes differ from the leaf hash"
             r.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
         elif chain_hash(self.previous, e.leaf_hash) != e.chain_hash:
@@ -117,6 +119,7 @@ class _ChainWalker:
         self.previous = e.chain_hash
         self.expected_seq = e.seq + 1
         r.checked += 1
+        return leaf
 
 
 def _classify_breaks(store: LedgerStore, breaks: list[Entry], report: VerifyReport) -> None:
@@ -154,10 +157,28 @@ def _decode_envelope(e: Entry) -> Envelope | Damage:
         )
 
 
-def _signature_item(e: Entry, env: Envelope | Damage, lookup: KeyLookup) -> SignatureCheck | Damage:
+def raw_keys(lookup: KeyLookup) -> Callable[[str], bytes | None]:
+    """``lookup`` giving raw public key bytes, remembered per key id (a key id names one key)."""
+    cache: dict[str, bytes] = {}
+
+    def raw(keyid: str) -> bytes | None:
+        found = cache.get(keyid)
+        if found is None:
+            key = lookup(keyid)
+            if key is None:
+                return None
+            found = cache[keyid] = raw_public(key)
+        return found
+
+    return raw
+
+
+def _signature_item(
+    e: Entry, env: Envelope | Damage, raw_key: Callable[[str], bytes | None]
+) -> SignatureCheck | Damage:
     if isinstance(env, Damage):
         return env
-    key = lookup(e.signer_keyid)
+    key = raw_key(e.signer_keyid)
     if key is None:
         return Damage(
             UNKNOWN_SIGNER, e.seq, e.event_id, f"signer key {e.signer_keyid[:16]}… is not known"
@@ -167,7 +188,7 @@ def _signature_item(e: Entry, env: Envelope | Damage, lookup: KeyLookup) -> Sign
         return Damage(
             FORGED_SIGNATURE, e.seq, e.event_id, "envelope has no signature by its recorded signer"
         )
-    return raw_public(key), sig, pae(env.payload_type, env.payload)
+    return key, sig, pae(env.payload_type, env.payload)
 
 
 def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
@@ -206,17 +227,17 @@ def verify_ledger(
                 hint="pass --trusted-keys DIR with the signers' *.pub files",
             )
         lookup = registry.lookup
+    raw_key = raw_keys(lookup)
     with SignatureChecker(workers) as checker:
         waiting: Callable[[], None] | None = None
         for chunk in _chunks(store.entries(0, None), chunk_size):
             decoded = [(e, _decode_envelope(e)) for e in chunk]  # once, for both checks
             for e, envelope in decoded:
-                walker.visit(e)
-                checkpoints.add(e)
+                checkpoints.add(walker.visit(e))
                 if registry is not None:
                     registry.visit(e, envelope)
             # Workers check this chunk's signatures while the next chunk is read and hashed.
-            submitted = _submit_signatures(decoded, lookup, checker, report)
+            submitted = _submit_signatures(decoded, raw_key, checker, report)
             if waiting is not None:
                 waiting()
             waiting = submitted
@@ -234,12 +255,12 @@ def verify_ledger(
 
 def _submit_signatures(
     decoded: list[tuple[Entry, Envelope | Damage]],
-    lookup: KeyLookup,
+    raw_key: Callable[[str], bytes | None],
     checker: SignatureChecker,
     report: VerifyReport,
 ) -> Callable[[], None]:
     """Start checking a chunk's signatures; the returned function records the results."""
-    items = [(e, _signature_item(e, env, lookup)) for e, env in decoded]
+    items = [(e, _signature_item(e, env, raw_key)) for e, env in decoded]
     checks = [(e, i) for e, i in items if not isinstance(i, Damage)]
     report.damage.extend(i for _, i in items if isinstance(i, Damage))
     results = checker.submit([i for _, i in checks])
@@ -298,8 +319,9 @@ class _CheckpointChecker:
                 continue
             self.pending.append((stored, opened))
 
-    def add(self, e: Entry) -> None:
-        self.tracker.add(leaf_hash(e.envelope))
+    def add(self, leaf: bytes) -> None:
+        """The next entry's leaf hash, recomputed from its envelope."""
+        self.tracker.add(leaf)
         while self.pending and self.pending[0][1].size == self.tracker.size:
             self._compare(*self.pending.pop(0))
 
