@@ -28,6 +28,7 @@ from consumers.runner import ConsumerConfig, LedgerConsumer
 from ledger import dsse, keys
 from ledger.encoding import SingleObjectFraming
 from ledger.events import now_utc
+from ledger.keys import raw_public
 from ledger.registry import KEY_REGISTRY, Registry, RegistryTrust, RootKey, enroll_event, set_roots
 from ledger.store import PendingEntry, Quarantined
 from ledger.store.sqlite import SqliteStore
@@ -236,3 +237,41 @@ def test_parallel_inspection_sees_keys_enrolled_earlier_in_the_batch(tmp_path: P
     sequential, parallel = outcomes(0), outcomes(2)
     assert parallel == sequential
     assert [r for _, r, _ in sequential] == ["not_enrolled", *["appended"] * 41]
+
+
+def test_workers_learn_keys_enrolled_in_an_earlier_batch(tmp_path: Path) -> None:
+    root, newcomer = keys.generate("root"), keys.generate("newcomer")
+    enrol = enroll_event(
+        "person:mira-keller", "human", "Mira Keller", newcomer.public,
+        valid_from=now_utc().replace(microsecond=0),
+    )  # fmt: skip
+    first = [build_message(enrol, root, kind=KEY_REGISTRY, source="/t")]
+    good = [build_message(production()[2][1], newcomer, source="/t") for _ in range(20)]
+    second = [*good[:10], _forged(good[10]), *good[11:]]
+
+    def outcomes(workers: int) -> tuple[list[tuple[str, str, str | None]], bool]:
+        with SqliteStore(tmp_path / f"l{workers}.db") as store:
+            set_roots(store, [RootKey("root", root.public)])
+            trust = RegistryTrust(Registry.from_ledger(store))
+            with ParallelInspector(trust, SingleObjectFraming(), workers=workers) as inspector:
+                done = summary(inspector(raws(first))) + summary(inspector(raws(second)))
+                return done, inspector.worker_knew(newcomer.key_id, raw_public(newcomer.public))
+
+    (sequential, _), (parallel, sent) = outcomes(0), outcomes(2)
+    assert parallel == sequential
+    assert [r for _, r, _ in sequential] == [*["appended"] * 11, "bad_signature", *["appended"] * 9]
+    assert sent, "the second batch's chunks carried the newly enrolled key to the workers"
+
+
+def test_a_batch_in_flight_leaves_out_partitions_moved_away() -> None:
+    messages = [build_message(e, ARTIST, source="/t") for e in _events(6)]
+    records = [RawRecord("t", i % 2, i, m.key, m.value, tuple(m.headers))
+               for i, m in enumerate(messages)]  # fmt: skip
+    trust = FolderTrust({ARTIST.key_id: ARTIST.public})
+    with ParallelInspector(trust, SingleObjectFraming(), workers=2, chunk_size=2) as inspector:
+        in_flight = inspector.begin(records)
+        in_flight.dropped.add(("t", 1))
+        kept, outcomes = in_flight.settle()
+    assert [r.offset for r in kept] == [0, 2, 4]
+    assert [o.origin.offset for o in outcomes] == [0, 2, 4]
+    assert all(isinstance(o, PendingEntry) for o in outcomes)
