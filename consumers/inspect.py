@@ -402,7 +402,8 @@ class InFlight:
         insp = self.inspector
         if result is None:  # may change the policy: inspected here, in order
             outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes)
-            insp.keys_changed()
+            if isinstance(outcome, PendingEntry) and outcome.kind != PROVENANCE.record:
+                insp.keys_changed()
             return outcome
         if isinstance(result, Refused):
             return Quarantined(raw.origin, result.reason, result.detail, raw.key, raw.value,
