@@ -5,17 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from ledger import keys
+from ledger import keys, registry
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView
 from ledger.store import Batch, open_store
 from producers import demo
 from tests.ledger.audit.audit_factory import Item, pending, provenance
-
-registry = pytest.importorskip("ledger.registry")
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ROOT = keys.generate("root")
