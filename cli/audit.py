@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,6 @@ from ledger.audit.report import (
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
 from ledger.errors import ConfigurationError, VerificationFailure
-from ledger.inputs import parse_events
 from ledger.store import LedgerStore
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
@@ -371,8 +371,96 @@ def export_command(
     write_result(dumps(data), output)
 
 
+@c2pa_group.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--asset", "target", required=True, help="ID@VERSION the file is, in the ledger.")
+@click.option(
+    "--cert",
+    "cert_chain",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM chain: the C2PA signing certificate, then its issuing CA(s).",
+)
+@click.option(
+    "--key",
+    "private_key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM private key of the signing certificate.",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the signed copy.",
+)
+@click.option(
+    "--ingredient-file",
+    "ingredient_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="An ingredient's file (signed ones bring their manifests along); repeatable.",
+)
+@click.option("--tsa-url", help="RFC 3161 time-stamp authority for the signature.")
+@click.option(
+    "--trust-anchors",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM CA certificates to validate the signed copy against.",
+)
+@at_head_option
+@common.ledger_option
+def sign_command(
+    file: Path,
+    target: str,
+    cert_chain: Path,
+    private_key: Path,
+    output: Path,
+    ingredient_files: tuple[Path, ...],
+    tsa_url: str | None,
+    trust_anchors: Path | None,
+    at_head: bool,
+    ledger_url: str,
+) -> None:
+    """Embed ASSET@VERSION's Content Credentials into FILE (a copy at -o).
+
+    FILE must be the version the ledger records (same SHA-256), else nothing is written.
+    """
+    from ledger.audit import c2pa_files
+
+    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    with common.existing_store(ledger_url) as store:
+        view = open_view(store, at_head)
+        key = lineage_mod.resolve(view, target)
+        result = c2pa_files.sign_asset(
+            view,
+            key,
+            file,
+            cert_chain,
+            private_key,
+            output,
+            ingredient_files=ingredient_files,
+            tsa_url=tsa_url,
+            trust_anchors=anchors,
+        )
+    common.err(
+        f"signed {key} into {result.output}: manifest {result.manifest_label}, "
+        f"{result.validation.state}"
+        + (
+            f", ingredients from files: {', '.join(result.ingredient_files)}"
+            if result.ingredient_files
+            else ""
+        )
+    )
+    click.echo(result.manifest_label)
+
+
 @c2pa_group.command("import")
-@click.argument("manifest", type=click.File("r", encoding="utf-8"))
+@click.argument(
+    "source_file",
+    metavar="FILE|STORE.json",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
 @click.option(
     "--key",
     "key_path",
@@ -389,9 +477,22 @@ def export_command(
     "--file",
     "asset_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The delivered asset: its SHA-256 becomes the content hash.",
+    help="The delivered asset, when importing JSON: its SHA-256 becomes the content hash.",
 )
 @click.option("--content-sha256", help="SHA-256 (hex) of the delivered asset, instead of --file.")
+@click.option(
+    "--ingredient-file",
+    "ingredient_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="An ingredient's file, matched by its C2PA manifest or by its file name (the "
+    "ingredient's title); its SHA-256 is recorded; repeatable.",
+)
+@click.option(
+    "--trust-anchors",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM CA certificates whose signers count as trusted.",
+)
 @click.option(
     "--source", default="/assetledger/c2pa-import", show_default=True, help="CloudEvents source."
 )
@@ -399,7 +500,7 @@ def export_command(
 @common.bootstrap_option
 @common.topic_option
 def import_command(
-    manifest: Any,
+    source_file: Path,
     key_path: Path | None,
     dry_run: bool,
     vendor: str | None,
@@ -407,19 +508,34 @@ def import_command(
     asset: str | None,
     asset_file: Path | None,
     content_sha256: str | None,
+    ingredient_files: tuple[Path, ...],
+    trust_anchors: Path | None,
     source: str,
     passphrase_file: Path | None,
     bootstrap_servers: str,
     topic: str,
 ) -> None:
-    """Turn a vendor's C2PA manifest JSON into signed provenance events on Kafka."""
-    document = _load_manifest(manifest)
-    digest = content_sha256
-    if asset_file is not None:
-        digest = hashlib.sha256(asset_file.read_bytes()).hexdigest()
-    defaults = c2pa.ImportDefaults(vendor, production, asset, digest)
-    events = c2pa.import_events(document, defaults)
-    common.err(f"{len(events)} event(s) from {manifest.name}")
+    """Turn a C2PA-signed file (or the manifest JSON a C2PA Reader prints) into signed
+    provenance events on Kafka, ingredient manifests included.
+
+    A manifest store that does not validate is refused (exit 1).
+    """
+    from ledger.audit import c2pa_files
+
+    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    read = c2pa_files.read_document(source_file, trust_anchors=anchors)
+    digest = _content_hash(source_file, read.media_type, asset_file, content_sha256)
+    defaults = c2pa.ImportDefaults(
+        vendor,
+        production,
+        asset,
+        digest,
+        read.media_type,
+        ingredient_hashes=_ingredient_hashes(ingredient_files),
+        bindings=read.bindings,
+    )
+    events = c2pa.import_events(read.document, defaults)
+    common.err(f"{len(events)} event(s) from {source_file.name}")
     if dry_run:
         write_result("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), None)
         return
@@ -428,13 +544,34 @@ def import_command(
     _emit(events, key_path, passphrase_file, bootstrap_servers, topic, source)
 
 
-def _load_manifest(manifest: Any) -> dict[str, Any]:
-    items = parse_events(manifest.read(), manifest.name)
-    if len(items) != 1:
-        raise ConfigurationError(
-            f"{manifest.name} holds {len(items)} JSON objects, not one manifest"
-        )
-    return items[0]
+def _content_hash(
+    source_file: Path, signed_format: str | None, asset_file: Path | None, given: str | None
+) -> str | None:
+    from ledger.audit import c2pa_files
+
+    if asset_file is not None:
+        return c2pa_files.sha256_file(asset_file)
+    if given is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", given):
+            raise ConfigurationError("--content-sha256 must be 64 hex digits")
+        return given.lower()
+    if signed_format is not None:
+        return c2pa_files.sha256_file(source_file)  # the delivered file itself
+    return None
+
+
+def _ingredient_hashes(files: tuple[Path, ...]) -> dict[str, str]:
+    """SHA-256 of each ingredient file, by file name and by its active C2PA manifest label."""
+    from ledger.audit import c2pa_files
+
+    out: dict[str, str] = {}
+    for path in files:
+        digest = c2pa_files.sha256_file(path)
+        out[path.name] = digest
+        label = c2pa_files.active_label(path)
+        if label:
+            out[label] = digest
+    return out
 
 
 def _emit(

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ledger.audit.model import LedgerView, Step
+from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
 from ledger.errors import ConfigurationError
 from ledger.events import asset_key
 
@@ -22,6 +22,7 @@ Direction = Literal["ancestors", "descendants"]
 EDGE_OK = "ok"
 EDGE_HASH_MISMATCH = "hash_mismatch"
 EDGE_MISSING = "missing"
+EDGE_HASH_UNKNOWN = "hash_unknown"
 
 
 @dataclass
@@ -114,6 +115,8 @@ def _node(view: LedgerView, key: str, depth: int) -> Node:
 def _edge_status(ingredient_hash: str, recorded: list[Step]) -> str:
     if not recorded:
         return EDGE_MISSING
+    if ingredient_hash == UNKNOWN_SHA256:
+        return EDGE_HASH_UNKNOWN
     if all(s.content_sha256 != ingredient_hash for s in recorded):
         return EDGE_HASH_MISMATCH
     return EDGE_OK
@@ -244,6 +247,8 @@ def node_problem(lineage: Lineage, edge: Edge | None, node: Node) -> str:
         return "  [MISSING: never recorded in the ledger]"
     if edge is not None and edge.status == EDGE_HASH_MISMATCH:
         return f"  [HASH MISMATCH: used {edge.recorded_sha256[:12]}…, recorded {_hashes(node)}]"
+    if edge is not None and edge.status == EDGE_HASH_UNKNOWN:
+        return "  [HASH UNKNOWN: the step states no content hash for it]"
     return ""
 
 

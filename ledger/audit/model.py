@@ -21,6 +21,11 @@ from ledger.encoding import SingleObjectFraming, reader_framing
 from ledger.events import PROVENANCE, Record, asset_key, format_time
 from ledger.store import Entry, LedgerStore
 
+# An ingredient whose content hash nobody stated (a C2PA import where neither the files given,
+# the ingredient's manifest nor a whole-file hard binding says it).  The schema requires 64 hex
+# digits; no SHA-256 is all zeros in practice, so this value means "unknown" and the audit says so.
+UNKNOWN_SHA256 = "0" * 64
+
 
 @dataclass(frozen=True)
 class Actor:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import consent as consents
-from ledger.audit.lineage import EDGE_HASH_MISMATCH, EDGE_MISSING, Lineage
-from ledger.audit.model import LedgerView, Step
+from ledger.audit.lineage import EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN, EDGE_MISSING, Lineage
+from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -275,6 +275,8 @@ def check_hashes(view: LedgerView, step: Step) -> list[Finding]:
     findings = []
     for ing in step.ingredients:
         recorded = view.recorded(ing.key)
+        if ing.content_sha256 == UNKNOWN_SHA256:
+            continue  # ingredient-hash-unknown says so
         if recorded and all(r.content_sha256 != ing.content_sha256 for r in recorded):
             findings.append(_mismatch_finding(step, ing.key, ing.content_sha256, recorded))
     return findings
@@ -303,6 +305,34 @@ CONTENT_HASH_MISMATCH = Rule(
     "high",
     "An ingredient whose content hash differs from the ledger's record of that version",
     check_hashes,
+)
+
+
+def check_unknown_hashes(view: LedgerView, step: Step) -> list[Finding]:
+    return [
+        Finding(
+            rule=INGREDIENT_HASH_UNKNOWN.id,
+            severity=INGREDIENT_HASH_UNKNOWN.severity,
+            asset=step.key,
+            summary=f"ingredient {ing.key} is used without a content hash",
+            explanation=(
+                f"{step.key} uses {ing.key} ({ing.relationship}), but its event states no "
+                "SHA-256 of the bytes used (an import from C2PA where neither the files given, "
+                "the ingredient's manifest nor a whole-file hard binding said it), so nobody can "
+                "tell whether the recorded version is what was used."
+            ),
+            evidence=(_step_evidence(step, "the step that used the ingredient"),),
+        )
+        for ing in step.ingredients
+        if ing.content_sha256 == UNKNOWN_SHA256
+    ]
+
+
+INGREDIENT_HASH_UNKNOWN = Rule(
+    "ingredient-hash-unknown",
+    "medium",
+    "An ingredient used without a stated content hash (C2PA import)",
+    check_unknown_hashes,
 )
 
 
@@ -354,6 +384,7 @@ STEP_RULES: tuple[Rule, ...] = (
     LIKENESS_WITHOUT_CONSENT,
     INGREDIENT_UNRECORDED,
     CONTENT_HASH_MISMATCH,
+    INGREDIENT_HASH_UNKNOWN,
 )
 
 
@@ -374,7 +405,8 @@ def deliverable_findings(
 ) -> list[Finding]:
     """One finding for a published asset whose lineage is not clean."""
     inside = [f for f in findings if f.asset in lineage.nodes]
-    broken = [e for e in lineage.edges if e.status in (EDGE_MISSING, EDGE_HASH_MISMATCH)]
+    broken_statuses = (EDGE_MISSING, EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN)
+    broken = [e for e in lineage.edges if e.status in broken_statuses]
     if not inside and not broken:
         return []
     severity = max((f.severity for f in inside), key=severity_rank, default="high")

@@ -1,0 +1,439 @@
+"""C2PA with the reference implementation (c2pa-python): every exported manifest signs and
+validates, deliverables round-trip through signed files, vendor files join the lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import c2pa as c2pa_lib
+import pytest
+
+from ledger import keys
+from ledger.audit import c2pa, c2pa_files
+from ledger.audit.ip import Scope, run_audit
+from ledger.audit.model import UNKNOWN_SHA256, LedgerView
+from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.events import PROVENANCE
+from ledger.keys import KeyPair
+from ledger.operator import Checkpointer, init_ledger, log_identity
+from ledger.receipt import verify_receipt
+from ledger.store import LedgerStore
+from tests.ledger.audit.audit_factory import build_store
+from tests.ledger.audit.c2pa_factory import (
+    Credentials,
+    make_credentials,
+    proxy_items,
+    tiny_jpeg,
+    tiny_png,
+    write_proxies,
+)
+
+D = "fallen-tower/ep101/sq040"
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+DELIVERABLES = [f"{D}/sh010/final@v001", f"{D}/sh020/final@v001", f"{D}/sh030/final@v001"]
+
+
+@pytest.fixture(scope="module")
+def creds(tmp_path_factory: pytest.TempPathFactory) -> Credentials:
+    return make_credentials(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def proxy_ledger(tmp_path: Path, signers: dict[str, KeyPair]) -> Iterator[LedgerStore]:
+    items, _ = proxy_items()
+    store = build_store(tmp_path / "proxy.db", items, signers)
+    init_ledger(store, "studio.example/ledger", log_key := keys.generate("log"))
+    Checkpointer(store, log_key).checkpoint()
+    yield store
+    store.close()
+
+
+def sign_definition(definition: dict[str, Any], creds: Credentials, out: Path) -> None:
+    """Sign a manifest definition onto a tiny JPEG with the library itself (no ledger check)."""
+    source = out.with_suffix(".src.jpg")
+    source.write_bytes(tiny_jpeg(definition["title"]))
+    info = c2pa_lib.C2paSignerInfo(
+        alg=c2pa_lib.C2paSigningAlg.ES256,
+        sign_cert=creds.chain.read_bytes(),
+        private_key=creds.key.read_bytes(),
+        ta_url=None,
+    )
+    context = c2pa_lib.Context(
+        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    )
+    with (
+        c2pa_lib.Signer.from_info(info) as signer,
+        c2pa_lib.Builder(definition, context) as builder,
+        source.open("rb") as src,
+        out.open("w+b") as dst,
+    ):
+        builder.sign(signer, "image/jpeg", src, dst)
+
+
+def comparable_ingredient(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: item.get(k) for k in ("title", "format", "relationship", "instance_id")}
+
+
+def test_every_demo_manifest_signs_validates_and_reads_back_equal(
+    view: LedgerView, tmp_path: Path, creds: Credentials
+) -> None:
+    steps = [s for seq in range(view.state.size) if (s := view.step(seq)) is not None]
+    assert len(steps) == 19
+    for step in steps:
+        definition = c2pa.manifest_definition(view, step, "image/jpeg")
+        out = tmp_path / f"{step.seq}.jpg"
+        sign_definition(definition, creds, out)
+        store = c2pa_files.read_document(out).document
+        assert store["validation_state"] == "Valid", (step.key, store.get("validation_status"))
+        assert c2pa.validation_of(store).codes == ("signingCredential.untrusted",), step.key
+        read = store["manifests"][store["active_manifest"]]
+        assert store["active_manifest"] == definition["label"]
+        assert read["instance_id"] == definition["instance_id"]
+        assert c2pa.resolved_actions(read) == definition["assertions"][0]["data"]["actions"]
+        assert [comparable_ingredient(i) for i in read.get("ingredients", [])] == [
+            comparable_ingredient(i) for i in definition["ingredients"]
+        ]
+        assert [a for a in read["assertions"] if a["label"] != "c2pa.actions.v2"] == [
+            a for a in definition["assertions"] if a["label"] != "c2pa.actions.v2"
+        ]
+        trusted = c2pa_files.read_document(out, trust_anchors=creds.ca_pem).document
+        assert trusted["validation_state"] == "Trusted"
+
+
+def test_exported_actions_follow_the_c2pa_2_rules(view: LedgerView) -> None:
+    for seq in range(view.state.size):
+        step = view.step(seq)
+        if step is None:
+            continue
+        definition = c2pa.manifest_definition(view, step)
+        actions = definition["assertions"][0]["data"]["actions"]
+        relationships = {i["instance_id"]: i["relationship"] for i in definition["ingredients"]}
+        first = actions[0]
+        assert first["action"] in ("c2pa.opened", "c2pa.created")
+        if first["action"] == "c2pa.opened":
+            assert [relationships[i] for i in first["parameters"]["ingredientIds"][:1]] == [
+                "parentOf"
+            ]
+        else:
+            assert first["digitalSourceType"].startswith(IPTC)
+            assert "parentOf" not in relationships.values()
+        for action in actions[1:]:
+            assert action["action"] not in ("c2pa.opened", "c2pa.created")
+            if action["action"] == "c2pa.placed":
+                ids = action["parameters"]["ingredientIds"]
+                assert ids and {relationships[i] for i in ids} == {"componentOf"}
+
+
+def test_the_stock_intake_opens_the_file_as_received(view: LedgerView) -> None:
+    [step] = view.recorded("stock/vista/skyline-dusk-0456@v001")
+    definition = c2pa.manifest_definition(view, step)
+    [received] = definition["ingredients"]
+    assert received["relationship"] == "parentOf"
+    assert received["instance_id"] == "assetledger:stock/vista/skyline-dusk-0456@v001#received"
+    [opened] = definition["assertions"][0]["data"]["actions"]
+    assert opened["action"] == "c2pa.opened"
+    assert opened["parameters"]["ingredientIds"] == [received["instance_id"]]
+
+
+def test_ledger_evidence_carries_event_ids_and_a_receipt_that_verifies(
+    proxy_ledger: LedgerStore,
+) -> None:
+    view = LedgerView.open(proxy_ledger)
+    assert view.state.signed
+    [step] = view.recorded(f"{D}/sh030/comp@v001")
+    evidence = c2pa.ledger_evidence(view, step)
+    assert evidence["event_ids"] == [step.event_id]
+    assert evidence["event"]["event_id"] == step.event_id
+    identity = log_identity(proxy_ledger)
+    assert identity is not None
+    verdict = verify_receipt(evidence["receipt"], identity.origin, identity.public_key)
+    assert verdict.index == step.seq == evidence["ledger_index"]
+
+
+def test_sign_refuses_a_file_that_is_not_the_recorded_version(
+    proxy_ledger: LedgerStore, tmp_path: Path, creds: Credentials
+) -> None:
+    view = LedgerView.open(proxy_ledger)
+    other = tmp_path / "other.jpg"
+    other.write_bytes(tiny_jpeg("not the plate"))
+    out = tmp_path / "out.jpg"
+    with pytest.raises(VerificationFailure, match="SHA-256 is"):
+        c2pa_files.sign_asset(
+            view, f"{D}/sh010/plate@v001", other, creds.chain, creds.key, out
+        )
+    assert not out.exists()
+
+
+def sign_lineage(
+    view: LedgerView, key: str, files: dict[str, Path], creds: Credentials, out: Path
+) -> dict[str, Path]:
+    """Sign every recorded version of ``key``'s lineage, ingredients first, each with its
+    signed ingredients' files, so the deliverable carries the whole lineage's manifests."""
+    signed: dict[str, Path] = {}
+    out.mkdir()
+
+    def visit(k: str) -> None:
+        if k in signed or k not in files:
+            return
+        [step] = view.recorded(k)
+        for ing in step.ingredients:
+            visit(ing.key)
+        target = out / files[k].name
+        ingredient_files = [signed[i.key] for i in step.ingredients if i.key in signed]
+        result = c2pa_files.sign_asset(
+            view, k, files[k], creds.chain, creds.key, target, ingredient_files=ingredient_files
+        )
+        assert result.validation.state == c2pa.STATE_UNTRUSTED
+        signed[k] = target
+
+    visit(key)
+    return signed
+
+
+@pytest.mark.parametrize("deliverable", DELIVERABLES)
+def test_every_deliverable_round_trips_through_signed_files(
+    proxy_ledger: LedgerStore,
+    tmp_path: Path,
+    creds: Credentials,
+    signers: dict[str, KeyPair],
+    deliverable: str,
+) -> None:
+    view = LedgerView.open(proxy_ledger)
+    _, proxies = proxy_items()
+    files = write_proxies(tmp_path / "proxies", proxies, proxies)
+    signed = sign_lineage(view, deliverable, files, creds, tmp_path / "signed")
+    read = c2pa_files.read_document(signed[deliverable])
+    assert read.media_type == "image/jpeg"
+    imported = c2pa.import_events(read.document, c2pa.ImportDefaults())
+    assert len(imported) == len(signed)
+    items = [("stock-intake", PROVENANCE, e) for e in imported]
+    with build_store(tmp_path / "copy.db", items, signers) as copy:
+        assert c2pa.lineage_signature(LedgerView.open(copy), deliverable) == (
+            c2pa.lineage_signature(view, deliverable)
+        )
+
+
+def vendor_smoke(
+    plate: Path, vendor: Credentials, out: Path, *, ingredient_title: str = "plate_b.jpg"
+) -> Path:
+    """A vendor's delivery made with c2pa-python: an AI smoke element made from the signed
+    plate (a C2PA ingredient), under the vendor's own claim generator and certificate."""
+    definition = {
+        "claim_generator_info": [{"name": "Brightline VFX Pipeline", "version": "7.2"}],
+        "title": "sh020_smoke_v003.jpg",
+        "format": "image/jpeg",
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "when": "2025-03-04T10:30:00Z",
+                            "digitalSourceType": IPTC + "trainedAlgorithmicMedia",
+                            "softwareAgent": {"name": "SmokeSynth", "version": "5.0"},
+                            "description": "Smoke plume matched to plate B",
+                            "parameters": {"ingredientIds": ["plate-b"]},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    source = out.with_suffix(".src.jpg")
+    source.write_bytes(tiny_jpeg("brightline smoke v003"))
+    info = c2pa_lib.C2paSignerInfo(
+        alg=c2pa_lib.C2paSigningAlg.ES256,
+        sign_cert=vendor.chain.read_bytes(),
+        private_key=vendor.key.read_bytes(),
+        ta_url=None,
+    )
+    context = c2pa_lib.Context(
+        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    )
+    with (
+        c2pa_lib.Signer.from_info(info) as signer,
+        c2pa_lib.Builder(definition, context) as builder,
+    ):
+        with plate.open("rb") as ingredient:
+            builder.add_ingredient(
+                {"title": ingredient_title, "relationship": "inputTo", "label": "plate-b"},
+                "image/jpeg",
+                ingredient,
+            )
+        with source.open("rb") as src, out.open("w+b") as dst:
+            builder.sign(signer, "image/jpeg", src, dst)
+    return out
+
+
+def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
+    proxy_ledger: LedgerStore,
+    tmp_path: Path,
+    creds: Credentials,
+    signers: dict[str, KeyPair],
+) -> None:
+    view = LedgerView.open(proxy_ledger)
+    _, proxies = proxy_items()
+    plate_key = f"{D}/sh020/plate@v002"
+    files = write_proxies(tmp_path / "proxies", proxies, [plate_key])
+    signed_plate = tmp_path / "plate_b.jpg"
+    c2pa_files.sign_asset(view, plate_key, files[plate_key], creds.chain, creds.key, signed_plate)
+    vendor = make_credentials(tmp_path / "vendor-ca", "Brightline")
+    delivery = vendor_smoke(signed_plate, vendor, tmp_path / "smoke.jpg")
+
+    read = c2pa_files.read_document(delivery)
+    store = read.document
+    active = store["manifests"][store["active_manifest"]]
+    assert not active["ingredients"][0]["instance_id"].startswith("assetledger:")  # XMP iid
+    defaults = c2pa.ImportDefaults(
+        production="Fallen Tower/101",
+        asset=f"{D}/sh020/fx_smoke@v003",
+        content_sha256=c2pa_files.sha256_file(delivery),
+        media_type=read.media_type,
+    )
+    imported = c2pa.import_events(store, defaults)
+    [plate_event] = [e for e in imported if e["asset"]["asset_id"] == f"{D}/sh020/plate"]
+    assert plate_event["event_id"] == view.recorded(plate_key)[0].event_id  # already recorded
+    [smoke] = [e for e in imported if e["asset"]["asset_id"].endswith("fx_smoke")]
+    assert smoke["actor"]["display_name"] == "Brightline VFX Pipeline"
+    assert smoke["model"]["name"] == "SmokeSynth"
+    assert smoke["ingredients"] == [
+        {
+            "asset_id": f"{D}/sh020/plate",
+            "version": "v002",
+            "content_sha256": view.recorded(plate_key)[0].content_sha256,
+            "relationship": "inputTo",
+        }
+    ]
+    assert "untrusted signer, signed by Brightline C2PA signer" in smoke["description"]
+
+    items, _ = proxy_items()
+    with build_store(tmp_path / "l.db", [*items, ("stock-intake", PROVENANCE, smoke)], signers) as s:
+        joined = LedgerView.open(s)
+        assert f"{D}/sh020/fx_smoke@v003" in {u.key for u in joined.users(plate_key)}
+        findings = run_audit(joined, Scope(asset=f"{D}/sh020/fx_smoke@v003")).findings
+    assert {(f.rule, f.asset) for f in findings} == {
+        ("ai-model-undeclared", f"{D}/sh020/fx_smoke@v003")
+    }
+
+
+def test_a_trusted_vendor_is_recorded_as_trusted(
+    proxy_ledger: LedgerStore, tmp_path: Path, creds: Credentials
+) -> None:
+    view = LedgerView.open(proxy_ledger)
+    _, proxies = proxy_items()
+    plate_key = f"{D}/sh020/plate@v002"
+    files = write_proxies(tmp_path / "p", proxies, [plate_key])
+    c2pa_files.sign_asset(view, plate_key, files[plate_key], creds.chain, creds.key, tmp_path / "b.jpg")
+    vendor = make_credentials(tmp_path / "v", "Brightline")
+    delivery = vendor_smoke(tmp_path / "b.jpg", vendor, tmp_path / "smoke.jpg")
+    anchors = vendor.ca_pem + creds.ca_pem
+    store = c2pa_files.read_document(delivery, trust_anchors=anchors).document
+    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    smoke = c2pa.import_events(store, defaults)[-1]
+    assert "[C2PA " in smoke["description"] and ": trusted, signed by" in smoke["description"]
+
+
+def test_ingredient_hashes_come_from_files_given_or_are_recorded_unknown(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    plate = tmp_path / "plate_b.jpg"
+    plate.write_bytes(tiny_jpeg("an unsigned plate from elsewhere"))
+    vendor = make_credentials(tmp_path / "v", "Brightline")
+    delivery = vendor_smoke(plate, vendor, tmp_path / "smoke.jpg")
+    store = c2pa_files.read_document(delivery).document
+    base = {"production": "Fallen Tower", "content_sha256": "ab" * 32}
+    [unknown] = c2pa.import_events(store, c2pa.ImportDefaults(**base))
+    assert unknown["ingredients"][0]["content_sha256"] == UNKNOWN_SHA256
+    given = {"plate_b.jpg": hashlib.sha256(plate.read_bytes()).hexdigest()}
+    [known] = c2pa.import_events(store, c2pa.ImportDefaults(**base, ingredient_hashes=given))
+    assert known["ingredients"][0]["content_sha256"] == given["plate_b.jpg"]
+
+    ingredient = known["ingredients"][0]
+    plate_event = {
+        **unknown,
+        "asset": {**unknown["asset"], **{k: ingredient[k] for k in ("asset_id", "version")}},
+        "asset_id": None,
+    }
+    plate_event.pop("asset_id")
+    plate_event.update(ingredients=[], event_id="6f1d2a64-0000-4000-8000-000000000001")
+    items = [("stock-intake", PROVENANCE, plate_event), ("stock-intake", PROVENANCE, unknown)]
+    with build_store(tmp_path / "u.db", items, signers) as s:
+        findings = run_audit(LedgerView.open(s), Scope(production="Fallen Tower")).findings
+    assert "ingredient-hash-unknown" in {f.rule for f in findings}
+    assert "content-hash-mismatch" not in {f.rule for f in findings}
+
+
+def test_a_tampered_file_is_refused(tmp_path: Path, creds: Credentials) -> None:
+    out = tmp_path / "signed.jpg"
+    sign_definition(
+        {
+            "claim_generator_info": [{"name": "t", "version": "1"}],
+            "title": "t",
+            "format": "image/jpeg",
+            "assertions": [
+                {
+                    "label": "c2pa.actions.v2",
+                    "data": {
+                        "actions": [
+                            {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
+                        ]
+                    },
+                }
+            ],
+        },
+        creds,
+        out,
+    )
+    data = bytearray(out.read_bytes())
+    data[-4] ^= 0xFF  # inside the entropy-coded image data, which the hard binding covers
+    out.write_bytes(bytes(data))
+    store = c2pa_files.read_document(out).document
+    assert c2pa.validation_of(store).state == c2pa.STATE_INVALID
+    with pytest.raises(VerificationFailure, match="does not validate"):
+        c2pa.import_events(store, c2pa.ImportDefaults(production="X", content_sha256="ab" * 32))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("plain.jpg", tiny_jpeg("no credentials")),
+        ("plain.png", tiny_png("no credentials")),
+        ("garbage.bin", b"\x00\x01garbage\xff" * 10),
+        ("empty.jpg", b""),
+        ("broken.json", b"{ not json"),
+        ("latin1.json", b'{"title": "caf\xe9"}'),
+        ("list.json", b"[1, 2]"),
+        ("other.json", b'{"hello": "world"}'),
+    ],
+)
+def test_non_c2pa_input_is_a_clear_configuration_error(
+    tmp_path: Path, name: str, content: bytes
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ConfigurationError) as caught:
+        read = c2pa_files.read_document(path)
+        c2pa.import_events(read.document, c2pa.ImportDefaults(production="X"))
+    assert str(path) in str(caught.value) or "neither" in str(caught.value)
+
+
+def test_the_reader_json_of_a_signed_file_imports_like_the_file(
+    proxy_ledger: LedgerStore, tmp_path: Path, creds: Credentials
+) -> None:
+    view = LedgerView.open(proxy_ledger)
+    _, proxies = proxy_items()
+    key = f"{D}/sh020/plate@v002"
+    files = write_proxies(tmp_path / "p", proxies, [key])
+    out = tmp_path / "plate.jpg"
+    c2pa_files.sign_asset(view, key, files[key], creds.chain, creds.key, out)
+    from_file = c2pa_files.read_document(out).document
+    as_json = tmp_path / "store.json"
+    as_json.write_text(json.dumps(from_file))
+    from_json = c2pa_files.read_document(as_json).document
+    defaults = c2pa.ImportDefaults()
+    assert c2pa.import_events(from_json, defaults) == c2pa.import_events(from_file, defaults)
