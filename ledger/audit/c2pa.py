@@ -507,9 +507,17 @@ class _Context:
         d = self.defaults
         if active and d.content_sha256:
             return d.content_sha256.lower()
-        found = self.bound_hash(label) or _hex(manifest.get("hash"))
+        given = self.defaults.ingredient_hashes
+        found = (
+            given.get(label)
+            or given.get(str(manifest.get("title") or ""))
+            or self.bound_hash(label)
+            or _hex(manifest.get("hash"))
+        )
         if found:
             return found
+        if not active:  # an ingredient's own manifest: recorded, its hash unknown
+            return UNKNOWN_SHA256
         raise ConfigurationError(
             f"manifest {manifest.get('title', '?')!r} states no SHA-256 of its asset",
             hint="pass --file (or --content-sha256) for the delivered asset",

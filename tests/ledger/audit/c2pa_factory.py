@@ -44,7 +44,9 @@ def tiny_png(tag: str) -> bytes:
     """A valid 2x2 grey PNG whose tEXt chunk holds ``tag``."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)  # 2x2, 8-bit greyscale
     pixels = zlib.compress(b"\x00\x80\x80" * 2)
@@ -133,9 +135,7 @@ def make_credentials(folder: Path, organisation: str = "Test Studio") -> Credent
     chain.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
     key_path = folder / "signer.key"
     key_path.write_bytes(
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Credentials(chain, key_path, ca.public_bytes(pem).decode())
 

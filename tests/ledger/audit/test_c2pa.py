@@ -11,9 +11,9 @@ import pytest
 from ledger import events
 from ledger.audit import c2pa
 from ledger.audit.ip import Scope, run_audit
-from ledger.audit.model import LedgerView
+from ledger.audit.model import UNKNOWN_SHA256, LedgerView
 from ledger.encoding import SingleObjectFraming
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.events import PROVENANCE
 from ledger.keys import KeyPair
 from producers import demo
@@ -124,6 +124,85 @@ def test_vendor_manifest_needs_production_and_hashes() -> None:
     with pytest.raises(ConfigurationError, match="--production"):
         c2pa.import_events(vendor(), c2pa.ImportDefaults())
     no_hash = vendor()
-    no_hash["ingredients"][0].pop("hash")
+    no_hash.pop("hash")
     with pytest.raises(ConfigurationError, match="states no SHA-256"):
         c2pa.import_events(no_hash, c2pa.ImportDefaults(production="Fallen Tower"))
+
+
+def test_an_ingredient_without_a_stated_hash_is_recorded_unknown() -> None:
+    no_hash = vendor()
+    no_hash["ingredients"][0].pop("hash")
+    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    [event] = c2pa.import_events(no_hash, defaults)
+    assert event["ingredients"][0]["content_sha256"] == UNKNOWN_SHA256
+    given = c2pa.ImportDefaults(
+        production="Fallen Tower",
+        content_sha256="ab" * 32,
+        ingredient_hashes={no_hash["ingredients"][0]["title"]: "cd" * 32},
+    )
+    [event] = c2pa.import_events(no_hash, given)
+    assert event["ingredients"][0]["content_sha256"] == "cd" * 32
+
+
+def test_an_unsigned_definition_is_recorded_as_not_signed() -> None:
+    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    [event] = c2pa.import_events(vendor(), defaults)
+    assert event["description"].endswith(": not signed]")
+
+
+@pytest.mark.parametrize(
+    ("state", "codes", "expected"),
+    [
+        ("Trusted", [], c2pa.STATE_TRUSTED),
+        ("Valid", ["signingCredential.untrusted"], c2pa.STATE_UNTRUSTED),
+        ("Valid", [], c2pa.STATE_VALID),
+        ("Invalid", ["assertion.dataHash.mismatch"], c2pa.STATE_INVALID),
+        (None, ["claimSignature.mismatch"], c2pa.STATE_INVALID),
+    ],
+)
+def test_validation_states(state: str | None, codes: list[str], expected: str) -> None:
+    store: dict[str, Any] = {"validation_status": [{"code": c} for c in codes]}
+    if state is not None:
+        store["validation_state"] = state
+    assert c2pa.validation_of(store).state == expected
+
+
+def test_an_invalid_store_is_refused() -> None:
+    store = {
+        "active_manifest": "urn:c2pa:x",
+        "manifests": {"urn:c2pa:x": vendor()},
+        "validation_state": "Invalid",
+        "validation_status": [{"code": "assertion.dataHash.mismatch"}],
+    }
+    with pytest.raises(VerificationFailure, match=r"assertion\.dataHash\.mismatch"):
+        c2pa.import_events(store, c2pa.ImportDefaults(production="Fallen Tower"))
+
+
+def test_instance_ids_map_back_through_the_ingredient_manifest() -> None:
+    """c2pa-rs names an ingredient by its file's XMP instance id; the ingredient's own
+    manifest carries the assetledger: id, and that is the ledger id used."""
+    plate = {
+        "title": "plate",
+        "instance_id": f"assetledger:{D}/sh020/plate@v002",
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
+                    ]
+                },
+            }
+        ],
+    }
+    smoke = vendor()
+    smoke["ingredients"][0].update(instance_id="xmp:iid:0a1b2c3d", active_manifest="urn:c2pa:plate")
+    store = {
+        "active_manifest": "urn:c2pa:smoke",
+        "manifests": {"urn:c2pa:smoke": smoke, "urn:c2pa:plate": plate},
+    }
+    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    events = c2pa.import_events(store, defaults)
+    assert events[-1]["ingredients"][0]["asset_id"] == f"{D}/sh020/plate"
+    assert events[-1]["ingredients"][0]["version"] == "v002"
+    assert events[0]["asset"]["content_sha256"] == UNKNOWN_SHA256  # the plate's own manifest

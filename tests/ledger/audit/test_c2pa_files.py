@@ -162,9 +162,7 @@ def test_sign_refuses_a_file_that_is_not_the_recorded_version(
     other.write_bytes(tiny_jpeg("not the plate"))
     out = tmp_path / "out.jpg"
     with pytest.raises(VerificationFailure, match="SHA-256 is"):
-        c2pa_files.sign_asset(
-            view, f"{D}/sh010/plate@v001", other, creds.chain, creds.key, out
-        )
+        c2pa_files.sign_asset(view, f"{D}/sh010/plate@v001", other, creds.chain, creds.key, out)
     assert not out.exists()
 
 
@@ -312,7 +310,9 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
     assert "untrusted signer, signed by Brightline C2PA signer" in smoke["description"]
 
     items, _ = proxy_items()
-    with build_store(tmp_path / "l.db", [*items, ("stock-intake", PROVENANCE, smoke)], signers) as s:
+    with build_store(
+        tmp_path / "l.db", [*items, ("stock-intake", PROVENANCE, smoke)], signers
+    ) as s:
         joined = LedgerView.open(s)
         assert f"{D}/sh020/fx_smoke@v003" in {u.key for u in joined.users(plate_key)}
         findings = run_audit(joined, Scope(asset=f"{D}/sh020/fx_smoke@v003")).findings
@@ -328,7 +328,9 @@ def test_a_trusted_vendor_is_recorded_as_trusted(
     _, proxies = proxy_items()
     plate_key = f"{D}/sh020/plate@v002"
     files = write_proxies(tmp_path / "p", proxies, [plate_key])
-    c2pa_files.sign_asset(view, plate_key, files[plate_key], creds.chain, creds.key, tmp_path / "b.jpg")
+    c2pa_files.sign_asset(
+        view, plate_key, files[plate_key], creds.chain, creds.key, tmp_path / "b.jpg"
+    )
     vendor = make_credentials(tmp_path / "v", "Brightline")
     delivery = vendor_smoke(tmp_path / "b.jpg", vendor, tmp_path / "smoke.jpg")
     anchors = vendor.ca_pem + creds.ca_pem
