@@ -489,6 +489,11 @@ def sign_command(
     "ingredient's title); its SHA-256 is recorded; repeatable.",
 )
 @click.option(
+    "--sidecar",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The file's manifest store kept beside it (.c2pa), when FILE embeds none.",
+)
+@click.option(
     "--trust-anchors",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="PEM CA certificates whose signers count as trusted.",
@@ -509,6 +514,7 @@ def import_command(
     asset_file: Path | None,
     content_sha256: str | None,
     ingredient_files: tuple[Path, ...],
+    sidecar: Path | None,
     trust_anchors: Path | None,
     source: str,
     passphrase_file: Path | None,
@@ -523,7 +529,7 @@ def import_command(
     from ledger.audit import c2pa_files
 
     anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
-    read = c2pa_files.read_document(source_file, trust_anchors=anchors)
+    read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
     digest = _content_hash(source_file, read.media_type, asset_file, content_sha256)
     defaults = c2pa.ImportDefaults(
         vendor,

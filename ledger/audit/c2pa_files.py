@@ -299,9 +299,11 @@ def _algorithm(c2pa: ModuleType, key: Any) -> Any:
     )
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, limit: int = 1 << 20) -> bytes:
     with _open(path) as f:
-        data: bytes = f.read(1 << 20)
+        data: bytes = f.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigurationError(f"{path} is larger than {limit} bytes")
     return data
 
 
@@ -326,18 +328,26 @@ class Document:
     bindings: Mapping[str, str] = field(default_factory=dict)  # label -> whole-file SHA-256
 
 
-def read_document(path: Path, *, trust_anchors: str | None = None) -> Document:
-    """A signed file through c2pa's Reader, or a JSON manifest store / definition."""
+def read_document(
+    path: Path, *, trust_anchors: str | None = None, sidecar: Path | None = None
+) -> Document:
+    """A signed file through c2pa's Reader, or a JSON manifest store / definition.
+
+    ``sidecar`` is a separate manifest store (``.c2pa``) for an asset that carries none.
+    """
     with _open(path) as f:
         head = f.read(64)
-    if head.lstrip()[:1] == b"{":
+    if head.lstrip()[:1] == b"{" and sidecar is None:
         return Document(_load_json(path))
     c2pa = _c2pa()
     fmt = _reader_format(path)
+    manifest_data = _read(sidecar, limit=MAX_JSON_BYTES) if sidecar is not None else None
     try:
         with (
             _open(path) as stream,
-            c2pa.Reader(fmt, stream, context=_context(c2pa, trust_anchors)) as reader,
+            c2pa.Reader(
+                fmt, stream, manifest_data, context=_context(c2pa, trust_anchors)
+            ) as reader,
         ):
             store = json.loads(reader.json())
             detailed = json.loads(reader.detailed_json())

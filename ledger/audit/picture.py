@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from ledger.audit.lineage import EDGE_HASH_MISMATCH, EDGE_MISSING, Lineage, Node
+from ledger.audit.lineage import (
+    EDGE_HASH_MISMATCH,
+    EDGE_HASH_UNKNOWN,
+    EDGE_MISSING,
+    Lineage,
+    Node,
+)
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 230, 56, 24, 46, 16
 FONT = 10
@@ -124,10 +130,13 @@ def _arrows(lineage: Lineage, places: dict[str, tuple[float, float]]) -> list[Ar
         x1, x2 = ix + BOX_W / 2, px + BOX_W / 2
         y1 = iy if upward else iy + BOX_H
         y2 = py + BOX_H if upward else py
-        broken = e.status in (EDGE_MISSING, EDGE_HASH_MISMATCH)
-        label = e.relationship + (" · HASH MISMATCH" if e.status == EDGE_HASH_MISMATCH else "")
+        broken = e.status in (EDGE_MISSING, EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN)
+        label = e.relationship + _EDGE_NOTES.get(e.status, "")
         arrows.append(Arrow(x1, y1, x2, y2, "#c62828" if broken else "#555555", broken, label))
     return arrows
+
+
+_EDGE_NOTES = {EDGE_HASH_MISMATCH: " · HASH MISMATCH", EDGE_HASH_UNKNOWN: " · HASH UNKNOWN"}
 
 
 def to_svg(picture: Picture, title: str) -> str:

@@ -355,14 +355,13 @@ def test_ingredient_hashes_come_from_files_given_or_are_recorded_unknown(
     [known] = c2pa.import_events(store, c2pa.ImportDefaults(**base, ingredient_hashes=given))
     assert known["ingredients"][0]["content_sha256"] == given["plate_b.jpg"]
 
-    ingredient = known["ingredients"][0]
+    used = unknown["ingredients"][0]
     plate_event = {
         **unknown,
-        "asset": {**unknown["asset"], **{k: ingredient[k] for k in ("asset_id", "version")}},
-        "asset_id": None,
+        "asset": {**unknown["asset"], "asset_id": used["asset_id"], "version": used["version"]},
+        "ingredients": [],
+        "event_id": "6f1d2a64-0000-4000-8000-000000000001",
     }
-    plate_event.pop("asset_id")
-    plate_event.update(ingredients=[], event_id="6f1d2a64-0000-4000-8000-000000000001")
     items = [("stock-intake", PROVENANCE, plate_event), ("stock-intake", PROVENANCE, unknown)]
     with build_store(tmp_path / "u.db", items, signers) as s:
         findings = run_audit(LedgerView.open(s), Scope(production="Fallen Tower")).findings
@@ -439,3 +438,54 @@ def test_the_reader_json_of_a_signed_file_imports_like_the_file(
     from_json = c2pa_files.read_document(as_json).document
     defaults = c2pa.ImportDefaults()
     assert c2pa.import_events(from_json, defaults) == c2pa.import_events(from_file, defaults)
+
+
+def test_a_sidecar_manifest_binds_the_whole_file_and_gives_its_hash(
+    tmp_path: Path, creds: Credentials
+) -> None:
+    asset = tmp_path / "plate.jpg"
+    asset.write_bytes(tiny_jpeg("plate with a sidecar"))
+    definition = {
+        "claim_generator_info": [{"name": "Onset", "version": "1"}],
+        "title": "plate.jpg",
+        "format": "image/jpeg",
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
+                    ]
+                },
+            }
+        ],
+    }
+    info = c2pa_lib.C2paSignerInfo(
+        alg=c2pa_lib.C2paSigningAlg.ES256,
+        sign_cert=creds.chain.read_bytes(),
+        private_key=creds.key.read_bytes(),
+        ta_url=None,
+    )
+    context = c2pa_lib.Context(
+        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    )
+    unchanged = tmp_path / "unchanged.jpg"
+    with (
+        c2pa_lib.Signer.from_info(info) as signer,
+        c2pa_lib.Builder(definition, context) as builder,
+        asset.open("rb") as src,
+        unchanged.open("w+b") as dst,
+    ):
+        builder.set_no_embed()
+        manifest_bytes = builder.sign(signer, "image/jpeg", src, dst)
+    sidecar = tmp_path / "plate.c2pa"
+    sidecar.write_bytes(manifest_bytes)
+
+    read = c2pa_files.read_document(asset, sidecar=sidecar)
+    digest = hashlib.sha256(asset.read_bytes()).hexdigest()
+    assert read.bindings == {read.document["active_manifest"]: digest}
+    defaults = c2pa.ImportDefaults(production="Fallen Tower", bindings=read.bindings)
+    [event] = c2pa.import_events(read.document, defaults)
+    assert event["asset"]["content_sha256"] == digest
+    with pytest.raises(ConfigurationError, match="carries no readable C2PA manifest"):
+        c2pa_files.read_document(asset)  # the asset alone embeds nothing
