@@ -167,7 +167,8 @@ def _recorded_step(view: LedgerView, key: str) -> Step:
     if not recorded:
         raise ConfigurationError(
             f"{key} is not recorded in the ledger (at tree size {view.state.size})",
-            hint="give ID@VERSION of a recorded asset version",
+            hint="give ID@VERSION of a recorded asset version; one appended after the latest "
+            "signed checkpoint needs --at-head",
         )
     return recorded[-1]
 
