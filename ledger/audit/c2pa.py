@@ -398,10 +398,24 @@ def _assertion(manifest: Mapping[str, Any], labels: tuple[str, ...]) -> Any:
 
 def carried_event(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ledger event an ``io.assetledger.provenance`` assertion carries, if any."""
+    labels = [
+        a.get("label") for a in manifest.get("assertions", []) or [] if isinstance(a, Mapping)
+    ]
+    if LEDGER_LABEL not in labels:
+        return None
     data = _assertion(manifest, (LEDGER_LABEL,))
-    if isinstance(data, Mapping) and isinstance(data.get("event"), Mapping):
-        return dict(data["event"])
-    return None
+    event = data.get("event") if isinstance(data, Mapping) else None
+    asset = event.get("asset") if isinstance(event, Mapping) else None
+    if (
+        not isinstance(event, Mapping)
+        or not isinstance(asset, Mapping)
+        or not all(isinstance(asset.get(k), str) for k in ("asset_id", "version", "content_sha256"))
+    ):
+        raise ConfigurationError(
+            f"manifest {str(manifest.get('title', '?'))[:200]!r} has a malformed "
+            f"{LEDGER_LABEL} assertion (no event with asset id, version and content hash)"
+        )
+    return dict(event)
 
 
 @dataclass

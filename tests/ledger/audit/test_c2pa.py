@@ -206,3 +206,13 @@ def test_instance_ids_map_back_through_the_ingredient_manifest() -> None:
     assert events[-1]["ingredients"][0]["asset_id"] == f"{D}/sh020/plate"
     assert events[-1]["ingredients"][0]["version"] == "v002"
     assert events[0]["asset"]["content_sha256"] == UNKNOWN_SHA256  # the plate's own manifest
+
+
+@pytest.mark.parametrize(
+    "data", [None, "text", {"event": None}, {"event": {"asset": {"asset_id": 1}}}, {"event": {}}]
+)
+def test_a_malformed_ledger_assertion_is_a_clear_error(data: Any) -> None:
+    manifest = vendor()
+    manifest["assertions"].append({"label": c2pa.LEDGER_LABEL, "data": data})
+    with pytest.raises(ConfigurationError, match="malformed"):
+        c2pa.import_events(manifest, c2pa.ImportDefaults(production="Fallen Tower"))
