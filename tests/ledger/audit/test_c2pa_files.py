@@ -4,7 +4,9 @@ validates, deliverables round-trip through signed files, vendor files join the l
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from ledger.keys import KeyPair
 from ledger.operator import Checkpointer, init_ledger, log_identity
 from ledger.receipt import verify_receipt
 from ledger.store import LedgerStore
-from tests.ledger.audit.audit_factory import build_store
+from tests.ledger.audit.audit_factory import build_store, provenance
 from tests.ledger.audit.c2pa_factory import (
     Credentials,
     make_credentials,
@@ -489,3 +491,37 @@ def test_a_sidecar_manifest_binds_the_whole_file_and_gives_its_hash(
     assert event["asset"]["content_sha256"] == digest
     with pytest.raises(ConfigurationError, match="carries no readable C2PA manifest"):
         c2pa_files.read_document(asset)  # the asset alone embeds nothing
+
+
+def tiny_wav(tag: str) -> bytes:
+    frames = io.BytesIO()
+    with wave.open(frames, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(tag.encode().ljust(64, b"\0"))
+    return frames.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("take.wav", tiny_wav("take 3")), ("matte.png", tiny_png("m"))]
+)
+def test_sign_writes_other_formats_too(
+    tmp_path: Path, creds: Credentials, signers: dict[str, KeyPair], name: str, content: bytes
+) -> None:
+    source = tmp_path / name
+    source.write_bytes(content)
+    signer, kind, event = provenance("fallen-tower/ep101/sq040/sh900/take")
+    event["asset"]["content_sha256"] = hashlib.sha256(content).hexdigest()
+    with build_store(tmp_path / "one.db", [(signer, kind, event)], signers) as store:
+        view = LedgerView.open(store)
+        out = tmp_path / ("signed-" + name)
+        result = c2pa_files.sign_asset(
+            view, "fallen-tower/ep101/sq040/sh900/take@v001", source, creds.chain, creds.key, out
+        )
+    assert result.validation.state == c2pa.STATE_UNTRUSTED
+    read = c2pa_files.read_document(out, trust_anchors=creds.ca_pem)
+    assert read.document["validation_state"] == "Trusted"
+    [back] = c2pa.import_events(read.document, c2pa.ImportDefaults())
+    assert back["action"] == "c2pa.created" and back["asset"]["asset_id"].endswith("/take")
+    assert back["asset"]["content_sha256"] == hashlib.sha256(content).hexdigest()
