@@ -16,6 +16,8 @@ from typing import Any
 import click
 
 from cli import common
+from cli.proofs import read_vkey
+from ledger import checkpoint as cp
 from ledger import keys as keyfiles
 from ledger.audit import c2pa
 from ledger.audit import lineage as lineage_mod
@@ -489,6 +491,11 @@ def sign_command(
     "ingredient's title); its SHA-256 is recorded; repeatable.",
 )
 @click.option(
+    "--log-key",
+    help="The ledger's C2SP verifier key (inline or a file): manifests carrying ledger "
+    "evidence are restored as the ledger's events once their receipts verify.",
+)
+@click.option(
     "--sidecar",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The file's manifest store kept beside it (.c2pa), when FILE embeds none.",
@@ -514,6 +521,7 @@ def import_command(
     asset_file: Path | None,
     content_sha256: str | None,
     ingredient_files: tuple[Path, ...],
+    log_key: str | None,
     sidecar: Path | None,
     trust_anchors: Path | None,
     source: str,
@@ -539,6 +547,7 @@ def import_command(
         read.media_type,
         ingredient_hashes=_ingredient_hashes(ingredient_files),
         bindings=read.bindings,
+        log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
     )
     events = c2pa.import_events(read.document, defaults)
     common.err(f"{len(events)} event(s) from {source_file.name}")

@@ -34,12 +34,16 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from ledger import vocab
 from ledger.audit.lineage import ancestry
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
-from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.dsse import Envelope
+from ledger.encoding import reader_framing
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.events import asset_key, format_time, to_json
-from ledger.receipt import make_receipt
+from ledger.receipt import make_receipt, parse_receipt, verify_receipt
 
 ACTIONS_LABEL = "c2pa.actions.v2"
 ACTIONS_LABELS = ("c2pa.actions.v2", "c2pa.actions")
@@ -295,6 +299,9 @@ class ImportDefaults:
     ingredient_hashes: Mapping[str, str] = field(default_factory=dict)
     # whole-file hard bindings (c2pa.hash.data without exclusions), by manifest label
     bindings: Mapping[str, str] = field(default_factory=dict)
+    # the ledger's log (origin, public key): manifests carrying ledger evidence are restored
+    # only when their tlog-proof receipt verifies against it; without it they are skipped
+    log_key: tuple[str, Ed25519PublicKey] | None = None
 
 
 @dataclass(frozen=True)
@@ -368,7 +375,16 @@ def import_events(document: Mapping[str, Any], defaults: ImportDefaults) -> list
     active, manifests = manifests_of(document)
     order = _ingredients_first(active, manifests)
     context = _Context(manifests, defaults, validation)
-    return [context.event(label, label == active) for label in order]
+    events = [context.event(label, label == active) for label in order]
+    kept = [e for e in events if e is not None]
+    if not kept:
+        raise ConfigurationError(
+            "every manifest here carries ledger evidence, so it is the ledger's own record; "
+            "without the log's key nothing can be restored",
+            hint="pass --log-key (the ledger's C2SP verifier key) to restore the ledger's "
+            "events from their receipts",
+        )
+    return kept
 
 
 def _ingredients_first(active: str, manifests: Mapping[str, dict[str, Any]]) -> list[str]:
@@ -418,19 +434,56 @@ def carried_event(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(event)
 
 
+def proven_event(
+    manifest: Mapping[str, Any], log_key: tuple[str, Ed25519PublicKey]
+) -> dict[str, Any]:
+    """The event a manifest's ledger evidence carries, once its receipt proves it.
+
+    The receipt must verify against the log's key (checkpoint signature, inclusion), and the
+    entry it proves must be that very event: a manifest whose evidence was edited, or that
+    carries another log's receipt, is refused (:class:`VerificationFailure`).
+    """
+    title = str(manifest.get("title", "?"))[:200]
+    data = _assertion(manifest, (LEDGER_LABEL,))
+    receipt = data.get("receipt") if isinstance(data, Mapping) else None
+    if not isinstance(receipt, str):
+        raise VerificationFailure(
+            f"manifest {title!r} carries ledger evidence without a receipt, so nothing proves "
+            "the ledger holds its event",
+            hint="export from a ledger with a signed checkpoint covering the event",
+        )
+    origin, public_key = log_key
+    try:
+        verify_receipt(receipt, origin, public_key)
+        framing = reader_framing()
+        envelope = Envelope.decode(parse_receipt(receipt).entry, framing)
+        proven = to_json(framing.decode(envelope.payload)[1])
+    except VerificationFailure as exc:
+        raise VerificationFailure(f"manifest {title!r}: its receipt fails: {exc.message}") from exc
+    except RejectedInput as exc:
+        raise VerificationFailure(f"manifest {title!r}: its receipt's entry: {exc}") from exc
+    if not isinstance(proven, dict) or proven != carried_event(manifest):
+        raise VerificationFailure(
+            f"manifest {title!r} carries an event that is not the one its receipt proves"
+        )
+    return proven
+
+
 @dataclass
 class _Context:
     manifests: Mapping[str, dict[str, Any]]
     defaults: ImportDefaults
     validation: Validation
 
-    def event(self, label: str, active: bool) -> dict[str, Any]:
+    def event(self, label: str, active: bool) -> dict[str, Any] | None:
+        """The event of one manifest; None for ledger evidence that cannot be verified."""
         manifest = self.manifests[label]
-        carried = carried_event(manifest)
-        if carried is not None and carried.get("event_id"):
-            event = carried  # the ledger's own event: same id, so the ledger sees a duplicate
+        if carried_event(manifest) is not None:
+            if self.defaults.log_key is None:
+                return None  # the ledger's own record: restored only from a verified receipt
+            event = proven_event(manifest, self.defaults.log_key)
         else:
-            event = carried if carried is not None else self.mapped(label, manifest, active)
+            event = self.mapped(label, manifest, active)
             event["event_id"] = str(uuid.uuid5(_NAMESPACE, f"c2pa-import:{label}"))
         event.pop("producer_id", None)
         event.pop("producer_seq", None)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from ledger import keys
+from ledger.audit import c2pa
 from ledger.audit.model import UNKNOWN_SHA256
+from ledger.operator import Checkpointer, init_ledger
 from tests.cli.test_audit_cli import run
 from tests.ledger.audit.audit_factory import build_store, demo_signers
 from tests.ledger.audit.c2pa_factory import (
@@ -28,7 +31,12 @@ PLATE = f"{D}/sh020/plate@v002"
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Path], Credentials]:
     folder = tmp_path_factory.mktemp("c2pa-cli")
     items, proxies = proxy_items()
-    build_store(folder / "ledger.db", items, demo_signers()).close()
+    store = build_store(folder / "ledger.db", items, demo_signers())
+    log_key = keys.generate("log")
+    identity = init_ledger(store, "studio.example/ledger", log_key)
+    Checkpointer(store, log_key).checkpoint()
+    store.close()
+    (folder / "log.vkey").write_text(identity.vkey + "\n")
     files = write_proxies(folder / "proxies", proxies, proxies)
     return str(folder / "ledger.db"), files, make_credentials(folder / "ca")
 
@@ -51,6 +59,9 @@ def test_sign_embeds_the_manifest_and_import_reads_it_back(
     assert code == 0, err
     assert stdout.startswith("urn:c2pa:") and "untrusted signer" in err
     code, stdout, err = run("c2pa", "import", str(out), "--dry-run")
+    assert code == 2 and "--log-key" in err  # the ledger's own record: proven, or not restored
+    vkey = str(Path(ledger).parent / "log.vkey")
+    code, stdout, err = run("c2pa", "import", str(out), "--dry-run", "--log-key", vkey)
     assert code == 0, err
     [event] = [json.loads(line) for line in stdout.splitlines()]
     assert f"{event['asset']['asset_id']}@{event['asset']['version']}" == PLATE
@@ -146,3 +157,25 @@ def test_import_of_non_c2pa_input_exits_2_without_a_traceback(
     code, stdout, err = run("c2pa", "import", str(path), "--dry-run", "--production", "X")
     assert code == 2, err
     assert stdout == "" and "Traceback" not in err and str(path) in err
+
+
+def test_export_then_import_with_the_log_key_restores_the_ledger_events(
+    setup: tuple[str, dict[str, Path], Credentials], tmp_path: Path
+) -> None:
+    ledger, _, _ = setup
+    manifest = tmp_path / "m.json"
+    assert (
+        run("c2pa", "export", "--ledger", ledger, f"{D}/sh020/final", "-o", str(manifest))[0] == 0
+    )
+    vkey = str(Path(ledger).parent / "log.vkey")
+    code, out, err = run("c2pa", "import", str(manifest), "--dry-run", "--log-key", vkey)
+    assert code == 0, err
+    imported = [json.loads(line) for line in out.splitlines()]
+    assert [e["asset"]["asset_id"] for e in imported][-1] == f"{D}/sh020/final"
+    forged = json.loads(manifest.read_text())
+    active = forged["manifests"][forged["active_manifest"]]
+    [evidence] = [a["data"] for a in active["assertions"] if a["label"] == c2pa.LEDGER_LABEL]
+    evidence["event"]["actor"]["display_name"] = "Someone else"
+    manifest.write_text(json.dumps(forged))
+    code, out, err = run("c2pa", "import", str(manifest), "--dry-run", "--log-key", vkey)
+    assert code == 1 and out == "" and "not the one its receipt proves" in err

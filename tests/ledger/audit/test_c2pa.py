@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import events
+from ledger import events, keys
 from ledger.audit import c2pa
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
@@ -16,6 +17,8 @@ from ledger.encoding import SingleObjectFraming
 from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.events import PROVENANCE
 from ledger.keys import KeyPair
+from ledger.operator import Checkpointer, init_ledger
+from ledger.store import LedgerStore
 from producers import demo
 from tests.ledger.audit.audit_factory import Item, build_store, demo_items
 
@@ -59,13 +62,28 @@ def test_export_carries_training_mining_terms(view: LedgerView) -> None:
     assert terms["entries"]["cawg.ai_inference"] == {"use": "notAllowed"}
 
 
+@pytest.fixture
+def signed_view(demo_ledger: LedgerStore) -> tuple[LedgerView, tuple[str, Ed25519PublicKey]]:
+    """The demo ledger with a signed checkpoint, and its log's key."""
+    log_key = keys.generate("log")
+    identity = init_ledger(demo_ledger, "studio.example/ledger", log_key)
+    Checkpointer(demo_ledger, log_key).checkpoint()
+    return LedgerView.open(demo_ledger), (identity.origin, identity.public_key)
+
+
 def test_round_trip_gives_the_same_lineage(
-    view: LedgerView, tmp_path: Path, signers: dict[str, KeyPair]
+    signed_view: tuple[LedgerView, tuple[str, Ed25519PublicKey]],
+    tmp_path: Path,
+    signers: dict[str, KeyPair],
 ) -> None:
+    view, log_key = signed_view
     key = f"{D}/sh030/final@v001"
     exported = json.loads(json.dumps(c2pa.export_store(view, key)))  # through JSON text
-    imported = c2pa.import_events(exported, c2pa.ImportDefaults())
+    imported = c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
     assert len(imported) == 8  # every recorded version; the unrecorded smoke stays a missing link
+    assert {e["event_id"] for e in imported} <= {
+        s.event_id for seq in range(view.state.size) if (s := view.step(seq))
+    }  # the ledger's own events, so importing into the same ledger doubles nothing
     with build_store(tmp_path / "copy.db", as_items(imported), signers) as copy:
         assert c2pa.lineage_signature(LedgerView.open(copy), key) == c2pa.lineage_signature(
             view, key
@@ -74,17 +92,55 @@ def test_round_trip_gives_the_same_lineage(
     assert {f.rule for f in findings} >= {"ingredient-unrecorded", "content-hash-mismatch"}
 
 
-def test_importing_twice_gives_the_same_event_ids(view: LedgerView) -> None:
+def test_ledger_evidence_needs_the_log_key_to_be_restored(
+    signed_view: tuple[LedgerView, tuple[str, Ed25519PublicKey]],
+) -> None:
+    view, _ = signed_view
     exported = c2pa.export_store(view, f"{D}/sh010/comp@v001")
-    first = c2pa.import_events(exported, c2pa.ImportDefaults())
-    again = c2pa.import_events(exported, c2pa.ImportDefaults())
+    with pytest.raises(ConfigurationError, match="--log-key"):
+        c2pa.import_events(exported, c2pa.ImportDefaults())
+
+
+def test_forged_or_foreign_ledger_evidence_is_refused(
+    signed_view: tuple[LedgerView, tuple[str, Ed25519PublicKey]],
+) -> None:
+    view, log_key = signed_view
+    exported = c2pa.export_store(view, f"{D}/sh010/fx_dust@v001")
+    [dust] = exported["manifests"].values()
+    [evidence] = [a["data"] for a in dust["assertions"] if a["label"] == c2pa.LEDGER_LABEL]
+    evidence["event"]["actor"]["display_name"] = "A human artist"  # launder the AI output
+    with pytest.raises(VerificationFailure, match="not the one its receipt proves"):
+        c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+    other = keys.generate("other-log")
+    with pytest.raises(VerificationFailure, match="receipt fails"):
+        c2pa.import_events(
+            exported, c2pa.ImportDefaults(log_key=("studio.example/ledger", other.public))
+        )
+    evidence.pop("receipt")
+    with pytest.raises(VerificationFailure, match="without a receipt"):
+        c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+
+
+def test_importing_twice_gives_the_same_event_ids(
+    signed_view: tuple[LedgerView, tuple[str, Ed25519PublicKey]],
+) -> None:
+    view, log_key = signed_view
+    exported = c2pa.export_store(view, f"{D}/sh010/comp@v001")
+    first = c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+    again = c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
     assert [e["event_id"] for e in first] == [e["event_id"] for e in again]
+    mapped = vendor()
+    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    assert c2pa.import_events(mapped, defaults) == c2pa.import_events(mapped, defaults)
 
 
-def test_a_single_definition_imports_too(view: LedgerView) -> None:
+def test_a_single_definition_imports_too(
+    signed_view: tuple[LedgerView, tuple[str, Ed25519PublicKey]],
+) -> None:
+    view, log_key = signed_view
     store = c2pa.export_store(view, f"{D}/sh020/plate@v002")
     definition = store["manifests"][store["active_manifest"]]
-    [event] = c2pa.import_events(definition, c2pa.ImportDefaults())
+    [event] = c2pa.import_events(definition, c2pa.ImportDefaults(log_key=log_key))
     assert event["asset"]["asset_id"] == f"{D}/sh020/plate"
     assert event["action"] == "c2pa.enhanced"
 

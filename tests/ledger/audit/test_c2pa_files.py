@@ -8,11 +8,13 @@ import io
 import json
 import wave
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import c2pa as c2pa_lib
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys
 from ledger.audit import c2pa, c2pa_files
@@ -52,6 +54,15 @@ def proxy_ledger(tmp_path: Path, signers: dict[str, KeyPair]) -> Iterator[Ledger
     Checkpointer(store, log_key).checkpoint()
     yield store
     store.close()
+
+
+LogKey = tuple[str, Ed25519PublicKey]
+
+
+def log_key_of(store: LedgerStore) -> LogKey:
+    identity = log_identity(store)
+    assert identity is not None
+    return identity.origin, identity.public_key
 
 
 def sign_definition(definition: dict[str, Any], creds: Credentials, out: Path) -> None:
@@ -208,7 +219,8 @@ def test_every_deliverable_round_trips_through_signed_files(
     signed = sign_lineage(view, deliverable, files, creds, tmp_path / "signed")
     read = c2pa_files.read_document(signed[deliverable])
     assert read.media_type == "image/jpeg"
-    imported = c2pa.import_events(read.document, c2pa.ImportDefaults())
+    defaults = c2pa.ImportDefaults(log_key=log_key_of(proxy_ledger))
+    imported = c2pa.import_events(read.document, defaults)
     assert len(imported) == len(signed)
     items = [("stock-intake", PROVENANCE, e) for e in imported]
     with build_store(tmp_path / "copy.db", items, signers) as copy:
@@ -295,10 +307,11 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
         content_sha256=c2pa_files.sha256_file(delivery),
         media_type=read.media_type,
     )
-    imported = c2pa.import_events(store, defaults)
-    [plate_event] = [e for e in imported if e["asset"]["asset_id"] == f"{D}/sh020/plate"]
-    assert plate_event["event_id"] == view.recorded(plate_key)[0].event_id  # already recorded
-    [smoke] = [e for e in imported if e["asset"]["asset_id"].endswith("fx_smoke")]
+    [smoke] = c2pa.import_events(store, defaults)  # the plate's manifest is the ledger's own
+    proven = replace(defaults, log_key=log_key_of(proxy_ledger))
+    plate_event, again = c2pa.import_events(store, proven)
+    assert plate_event["event_id"] == view.recorded(plate_key)[0].event_id  # a duplicate
+    assert again == smoke
     assert smoke["actor"]["display_name"] == "Brightline VFX Pipeline"
     assert smoke["model"]["name"] == "SmokeSynth"
     assert smoke["ingredients"] == [
@@ -438,7 +451,7 @@ def test_the_reader_json_of_a_signed_file_imports_like_the_file(
     as_json = tmp_path / "store.json"
     as_json.write_text(json.dumps(from_file))
     from_json = c2pa_files.read_document(as_json).document
-    defaults = c2pa.ImportDefaults()
+    defaults = c2pa.ImportDefaults(log_key=log_key_of(proxy_ledger))
     assert c2pa.import_events(from_json, defaults) == c2pa.import_events(from_file, defaults)
 
 
@@ -514,6 +527,9 @@ def test_sign_writes_other_formats_too(
     signer, kind, event = provenance("fallen-tower/ep101/sq040/sh900/take")
     event["asset"]["content_sha256"] = hashlib.sha256(content).hexdigest()
     with build_store(tmp_path / "one.db", [(signer, kind, event)], signers) as store:
+        init_ledger(store, "studio.example/ledger", log := keys.generate("log"))
+        Checkpointer(store, log).checkpoint()
+        log_key = log_key_of(store)
         view = LedgerView.open(store)
         out = tmp_path / ("signed-" + name)
         result = c2pa_files.sign_asset(
@@ -522,6 +538,6 @@ def test_sign_writes_other_formats_too(
     assert result.validation.state == c2pa.STATE_UNTRUSTED
     read = c2pa_files.read_document(out, trust_anchors=creds.ca_pem)
     assert read.document["validation_state"] == "Trusted"
-    [back] = c2pa.import_events(read.document, c2pa.ImportDefaults())
+    [back] = c2pa.import_events(read.document, c2pa.ImportDefaults(log_key=log_key))
     assert back["action"] == "c2pa.created" and back["asset"]["asset_id"].endswith("/take")
     assert back["asset"]["content_sha256"] == hashlib.sha256(content).hexdigest()
