@@ -54,6 +54,8 @@ OPENED, CREATED, PLACED = "c2pa.opened", "c2pa.created", "c2pa.placed"
 _NAMESPACE = uuid.UUID("0b7f5d1c-3f0e-4d55-a3a2-6c1a2f9e4b21")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 PASSIVE_ACTIONS = frozenset({OPENED, PLACED})
+COMPONENT_ACTIONS = frozenset({PLACED, "c2pa.removed"})  # must name componentOf ingredients
+NAMES_ONLY_OWN_KIND = COMPONENT_ACTIONS | {"c2pa.transcoded", "c2pa.repackaged"}
 RECEIVED_SUFFIX = "#received"
 
 # Reader validation states (c2pa-rs ValidationState) and what the ledger records of them.
@@ -157,21 +159,34 @@ def actions_for(step: Step, ingredients: Sequence[Mapping[str, Any]]) -> list[di
         else {"action": CREATED, "digitalSourceType": _source_uri(step)}
     )
     details = _details(step)
-    own: dict[str, Any] | None = None
+    # c2pa-rs: opened and transcoded/repackaged name only parentOf ingredients, placed and
+    # removed only componentOf ones; inputTo ingredients go on any other action, else no action
+    # names them (C2PA does not require it)
     if step.action in (OPENED, CREATED):
         first.update(details)  # the recorded inception (an opened/created mismatch keeps its type)
-        target = first
-    else:
-        own = {"action": step.action, **details}
-        target = own
-    if inputs:
-        target.setdefault("parameters", {}).setdefault("ingredientIds", []).extend(inputs)
-    actions = [first]
-    if components:
-        actions.append({"action": PLACED, "parameters": {"ingredientIds": components}})
-    if own is not None:
-        actions.append(own)
-    return actions
+        if first["action"] == CREATED:
+            _name_ingredients(first, inputs)
+        return [first, *_placed(components)]
+    own = {"action": step.action, **details}
+    if step.action in COMPONENT_ACTIONS and components:
+        _name_ingredients(own, components)
+        components = []
+    if step.action not in NAMES_ONLY_OWN_KIND:
+        _name_ingredients(own, inputs)
+    return [first, *_placed(components), own]
+
+
+def _name_ingredients(action: dict[str, Any], ids: Sequence[str]) -> None:
+    if ids:
+        action.setdefault("parameters", {}).setdefault("ingredientIds", []).extend(ids)
+
+
+def _placed(components: Sequence[str]) -> list[dict[str, Any]]:
+    return (
+        [{"action": PLACED, "parameters": {"ingredientIds": list(components)}}]
+        if components
+        else []
+    )
 
 
 def _source_uri(step: Step) -> str:

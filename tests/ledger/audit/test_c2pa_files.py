@@ -26,7 +26,7 @@ from ledger.keys import KeyPair
 from ledger.operator import Checkpointer, init_ledger, log_identity
 from ledger.receipt import verify_receipt
 from ledger.store import LedgerStore
-from tests.ledger.audit.audit_factory import build_store, provenance
+from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
 from tests.ledger.audit.c2pa_factory import (
     Credentials,
     make_credentials,
@@ -541,3 +541,40 @@ def test_sign_writes_other_formats_too(
     [back] = c2pa.import_events(read.document, c2pa.ImportDefaults(log_key=log_key))
     assert back["action"] == "c2pa.created" and back["asset"]["asset_id"].endswith("/take")
     assert back["asset"]["content_sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_placed_removed_and_transcoded_steps_validate_too(
+    tmp_path: Path, creds: Credentials, signers: dict[str, KeyPair]
+) -> None:
+    """Actions with their own ingredient rules: placed/removed name componentOf ingredients,
+    transcoded may name only its parent (inputTo ingredients go on the opened action)."""
+    x = "fallen-tower/ep101/sq040/sh900"
+    parent = ingredient(f"{x}/plate", "v001", "parentOf")
+    element = ingredient(f"{x}/element", "v001", "componentOf")
+    reference = ingredient(f"{x}/reference", "v001", "inputTo")
+    items = [
+        provenance(f"{x}/plate"),
+        provenance(f"{x}/element"),
+        provenance(f"{x}/reference"),
+        provenance(f"{x}/placed", action="c2pa.placed", ingredients=[parent, element, reference]),
+        provenance(f"{x}/removed", action="c2pa.removed", ingredients=[parent, element]),
+        provenance(f"{x}/transcoded", action="c2pa.transcoded", ingredients=[parent, reference]),
+        provenance(f"{x}/comp", ingredients=[parent, element, reference]),  # created on a parent
+    ]
+    with build_store(tmp_path / "x.db", items, signers) as store:
+        view = LedgerView.open(store)
+        for name in ("placed", "removed", "transcoded", "comp"):
+            [step] = view.recorded(f"{x}/{name}@v001")
+            definition = c2pa.manifest_definition(view, step, "image/jpeg")
+            out = tmp_path / f"{name}.jpg"
+            sign_definition(definition, creds, out)
+            document = c2pa_files.read_document(out).document
+            assert c2pa.validation_of(document).codes == ("signingCredential.untrusted",), name
+            read = document["manifests"][document["active_manifest"]]
+            actions = c2pa.resolved_actions(read)
+            assert actions == definition["assertions"][0]["data"]["actions"]
+            names = [a["action"] for a in actions]
+            if name == "comp":  # created on a parent: opened names the parent
+                assert names == ["c2pa.opened", "c2pa.placed"]
+            else:
+                assert names[-1] == step.action
