@@ -19,7 +19,7 @@ from cli import common
 from cli.proofs import read_vkey
 from ledger import checkpoint as cp
 from ledger import keys as keyfiles
-from ledger.audit import c2pa
+from ledger.audit import c2pa, c2pa_import
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
@@ -539,7 +539,7 @@ def import_command(
     anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
     read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
     digest = _content_hash(source_file, read.media_type, asset_file, content_sha256)
-    defaults = c2pa.ImportDefaults(
+    defaults = c2pa_import.ImportDefaults(
         vendor,
         production,
         asset,
@@ -549,7 +549,7 @@ def import_command(
         bindings=read.bindings,
         log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
     )
-    events = c2pa.import_events(read.document, defaults)
+    events = c2pa_import.import_events(read.document, defaults)
     common.err(f"{len(events)} event(s) from {source_file.name}")
     if dry_run:
         write_result("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), None)

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ledger.audit import c2pa as bridge
+from ledger.audit import c2pa_import
 from ledger.audit.model import LedgerView, Step
 from ledger.errors import ConfigurationError, VerificationFailure
 
@@ -103,7 +104,7 @@ def _context(c2pa: ModuleType, trust_anchors: str | None = None) -> Any:
 class SignResult:
     output: Path
     manifest_label: str
-    validation: bridge.Validation
+    validation: c2pa_import.Validation
     ingredient_files: tuple[str, ...]  # ingredient keys whose files (and manifests) were added
 
 
@@ -149,8 +150,8 @@ def sign_asset(
                 builder.add_ingredient(ingredient, media_type(path), stream)
         _write_signed(builder, signer, fmt, source, output)
     store = read_document(output, trust_anchors=trust_anchors).document
-    validation = bridge.validation_of(store)
-    if validation.state == bridge.STATE_INVALID:
+    validation = c2pa_import.validation_of(store)
+    if validation.state == c2pa_import.STATE_INVALID:
         raise VerificationFailure(
             f"the signed file {output} does not validate: " + ", ".join(validation.codes)
         )

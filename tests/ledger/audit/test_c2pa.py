@@ -10,7 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import events, keys
-from ledger.audit import c2pa
+from ledger.audit import c2pa, c2pa_import
+from ledger.audit.c2pa_import import ImportDefaults, import_events, validation_of
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
 from ledger.encoding import SingleObjectFraming
@@ -79,7 +80,7 @@ def test_round_trip_gives_the_same_lineage(
     view, log_key = signed_view
     key = f"{D}/sh030/final@v001"
     exported = json.loads(json.dumps(c2pa.export_store(view, key)))  # through JSON text
-    imported = c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+    imported = import_events(exported, ImportDefaults(log_key=log_key))
     assert len(imported) == 8  # every recorded version; the unrecorded smoke stays a missing link
     assert {e["event_id"] for e in imported} <= {
         s.event_id for seq in range(view.state.size) if (s := view.step(seq))
@@ -98,7 +99,7 @@ def test_ledger_evidence_needs_the_log_key_to_be_restored(
     view, _ = signed_view
     exported = c2pa.export_store(view, f"{D}/sh010/comp@v001")
     with pytest.raises(ConfigurationError, match="--log-key"):
-        c2pa.import_events(exported, c2pa.ImportDefaults())
+        import_events(exported, ImportDefaults())
 
 
 def test_forged_or_foreign_ledger_evidence_is_refused(
@@ -110,15 +111,13 @@ def test_forged_or_foreign_ledger_evidence_is_refused(
     [evidence] = [a["data"] for a in dust["assertions"] if a["label"] == c2pa.LEDGER_LABEL]
     evidence["event"]["actor"]["display_name"] = "A human artist"  # launder the AI output
     with pytest.raises(VerificationFailure, match="not the one its receipt proves"):
-        c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+        import_events(exported, ImportDefaults(log_key=log_key))
     other = keys.generate("other-log")
     with pytest.raises(VerificationFailure, match="receipt fails"):
-        c2pa.import_events(
-            exported, c2pa.ImportDefaults(log_key=("studio.example/ledger", other.public))
-        )
+        import_events(exported, ImportDefaults(log_key=("studio.example/ledger", other.public)))
     evidence.pop("receipt")
     with pytest.raises(VerificationFailure, match="without a receipt"):
-        c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+        import_events(exported, ImportDefaults(log_key=log_key))
 
 
 def test_importing_twice_gives_the_same_event_ids(
@@ -126,12 +125,12 @@ def test_importing_twice_gives_the_same_event_ids(
 ) -> None:
     view, log_key = signed_view
     exported = c2pa.export_store(view, f"{D}/sh010/comp@v001")
-    first = c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
-    again = c2pa.import_events(exported, c2pa.ImportDefaults(log_key=log_key))
+    first = import_events(exported, ImportDefaults(log_key=log_key))
+    again = import_events(exported, ImportDefaults(log_key=log_key))
     assert [e["event_id"] for e in first] == [e["event_id"] for e in again]
     mapped = vendor()
-    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
-    assert c2pa.import_events(mapped, defaults) == c2pa.import_events(mapped, defaults)
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    assert import_events(mapped, defaults) == import_events(mapped, defaults)
 
 
 def test_a_single_definition_imports_too(
@@ -140,7 +139,7 @@ def test_a_single_definition_imports_too(
     view, log_key = signed_view
     store = c2pa.export_store(view, f"{D}/sh020/plate@v002")
     definition = store["manifests"][store["active_manifest"]]
-    [event] = c2pa.import_events(definition, c2pa.ImportDefaults(log_key=log_key))
+    [event] = import_events(definition, ImportDefaults(log_key=log_key))
     assert event["asset"]["asset_id"] == f"{D}/sh020/plate"
     assert event["action"] == "c2pa.enhanced"
 
@@ -150,8 +149,8 @@ def vendor() -> dict[str, Any]:
 
 
 def test_vendor_manifest_maps_to_valid_events() -> None:
-    defaults = c2pa.ImportDefaults(production="Fallen Tower/101", asset=f"{D}/sh020/fx_smoke@v003")
-    [event] = c2pa.import_events(vendor(), defaults)
+    defaults = ImportDefaults(production="Fallen Tower/101", asset=f"{D}/sh020/fx_smoke@v003")
+    [event] = import_events(vendor(), defaults)
     assert event["actor"]["display_name"] == "Brightline VFX Pipeline"
     assert event["actor"]["kind"] == "organisation"
     assert event["action"] == "c2pa.created"  # the primary action, not c2pa.opened
@@ -164,8 +163,8 @@ def test_vendor_manifest_maps_to_valid_events() -> None:
 def test_vendor_delivery_joins_the_lineage_and_is_audited(
     tmp_path: Path, signers: dict[str, KeyPair]
 ) -> None:
-    defaults = c2pa.ImportDefaults(production="Fallen Tower/101", asset=f"{D}/sh020/fx_smoke@v003")
-    imported = c2pa.import_events(vendor(), defaults)
+    defaults = ImportDefaults(production="Fallen Tower/101", asset=f"{D}/sh020/fx_smoke@v003")
+    imported = import_events(vendor(), defaults)
     with build_store(tmp_path / "l.db", [*demo_items(), *as_items(imported)], signers) as store:
         view = LedgerView.open(store)
         findings = run_audit(view, Scope(asset=f"{D}/sh020/fx_smoke@v003")).findings
@@ -178,49 +177,49 @@ def test_vendor_delivery_joins_the_lineage_and_is_audited(
 
 def test_vendor_manifest_needs_production_and_hashes() -> None:
     with pytest.raises(ConfigurationError, match="--production"):
-        c2pa.import_events(vendor(), c2pa.ImportDefaults())
+        import_events(vendor(), ImportDefaults())
     no_hash = vendor()
     no_hash.pop("hash")
     with pytest.raises(ConfigurationError, match="states no SHA-256"):
-        c2pa.import_events(no_hash, c2pa.ImportDefaults(production="Fallen Tower"))
+        import_events(no_hash, ImportDefaults(production="Fallen Tower"))
 
 
 def test_an_ingredient_without_a_stated_hash_is_recorded_unknown() -> None:
     no_hash = vendor()
     no_hash["ingredients"][0].pop("hash")
-    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
-    [event] = c2pa.import_events(no_hash, defaults)
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    [event] = import_events(no_hash, defaults)
     assert event["ingredients"][0]["content_sha256"] == UNKNOWN_SHA256
-    given = c2pa.ImportDefaults(
+    given = ImportDefaults(
         production="Fallen Tower",
         content_sha256="ab" * 32,
         ingredient_hashes={no_hash["ingredients"][0]["title"]: "cd" * 32},
     )
-    [event] = c2pa.import_events(no_hash, given)
+    [event] = import_events(no_hash, given)
     assert event["ingredients"][0]["content_sha256"] == "cd" * 32
 
 
 def test_an_unsigned_definition_is_recorded_as_not_signed() -> None:
-    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
-    [event] = c2pa.import_events(vendor(), defaults)
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    [event] = import_events(vendor(), defaults)
     assert event["description"].endswith(": not signed]")
 
 
 @pytest.mark.parametrize(
     ("state", "codes", "expected"),
     [
-        ("Trusted", [], c2pa.STATE_TRUSTED),
-        ("Valid", ["signingCredential.untrusted"], c2pa.STATE_UNTRUSTED),
-        ("Valid", [], c2pa.STATE_VALID),
-        ("Invalid", ["assertion.dataHash.mismatch"], c2pa.STATE_INVALID),
-        (None, ["claimSignature.mismatch"], c2pa.STATE_INVALID),
+        ("Trusted", [], c2pa_import.STATE_TRUSTED),
+        ("Valid", ["signingCredential.untrusted"], c2pa_import.STATE_UNTRUSTED),
+        ("Valid", [], c2pa_import.STATE_VALID),
+        ("Invalid", ["assertion.dataHash.mismatch"], c2pa_import.STATE_INVALID),
+        (None, ["claimSignature.mismatch"], c2pa_import.STATE_INVALID),
     ],
 )
 def test_validation_states(state: str | None, codes: list[str], expected: str) -> None:
     store: dict[str, Any] = {"validation_status": [{"code": c} for c in codes]}
     if state is not None:
         store["validation_state"] = state
-    assert c2pa.validation_of(store).state == expected
+    assert validation_of(store).state == expected
 
 
 def test_an_invalid_store_is_refused() -> None:
@@ -231,7 +230,7 @@ def test_an_invalid_store_is_refused() -> None:
         "validation_status": [{"code": "assertion.dataHash.mismatch"}],
     }
     with pytest.raises(VerificationFailure, match=r"assertion\.dataHash\.mismatch"):
-        c2pa.import_events(store, c2pa.ImportDefaults(production="Fallen Tower"))
+        import_events(store, ImportDefaults(production="Fallen Tower"))
 
 
 def test_instance_ids_map_back_through_the_ingredient_manifest() -> None:
@@ -257,8 +256,8 @@ def test_instance_ids_map_back_through_the_ingredient_manifest() -> None:
         "active_manifest": "urn:c2pa:smoke",
         "manifests": {"urn:c2pa:smoke": smoke, "urn:c2pa:plate": plate},
     }
-    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
-    events = c2pa.import_events(store, defaults)
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    events = import_events(store, defaults)
     assert events[-1]["ingredients"][0]["asset_id"] == f"{D}/sh020/plate"
     assert events[-1]["ingredients"][0]["version"] == "v002"
     assert events[0]["asset"]["content_sha256"] == UNKNOWN_SHA256  # the plate's own manifest
@@ -271,4 +270,4 @@ def test_a_malformed_ledger_assertion_is_a_clear_error(data: Any) -> None:
     manifest = vendor()
     manifest["assertions"].append({"label": c2pa.LEDGER_LABEL, "data": data})
     with pytest.raises(ConfigurationError, match="malformed"):
-        c2pa.import_events(manifest, c2pa.ImportDefaults(production="Fallen Tower"))
+        import_events(manifest, ImportDefaults(production="Fallen Tower"))

@@ -17,7 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger import keys
-from ledger.audit import c2pa, c2pa_files
+from ledger.audit import c2pa, c2pa_files, c2pa_import
+from ledger.audit.c2pa_import import ImportDefaults, import_events, validation_of
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
 from ledger.errors import ConfigurationError, VerificationFailure
@@ -102,7 +103,7 @@ def test_every_demo_manifest_signs_validates_and_reads_back_equal(
         sign_definition(definition, creds, out)
         store = c2pa_files.read_document(out).document
         assert store["validation_state"] == "Valid", (step.key, store.get("validation_status"))
-        assert c2pa.validation_of(store).codes == ("signingCredential.untrusted",), step.key
+        assert validation_of(store).codes == ("signingCredential.untrusted",), step.key
         read = store["manifests"][store["active_manifest"]]
         assert store["active_manifest"] == definition["label"]
         assert read["instance_id"] == definition["instance_id"]
@@ -198,7 +199,7 @@ def sign_lineage(
         result = c2pa_files.sign_asset(
             view, k, files[k], creds.chain, creds.key, target, ingredient_files=ingredient_files
         )
-        assert result.validation.state == c2pa.STATE_UNTRUSTED
+        assert result.validation.state == c2pa_import.STATE_UNTRUSTED
         signed[k] = target
 
     visit(key)
@@ -219,8 +220,8 @@ def test_every_deliverable_round_trips_through_signed_files(
     signed = sign_lineage(view, deliverable, files, creds, tmp_path / "signed")
     read = c2pa_files.read_document(signed[deliverable])
     assert read.media_type == "image/jpeg"
-    defaults = c2pa.ImportDefaults(log_key=log_key_of(proxy_ledger))
-    imported = c2pa.import_events(read.document, defaults)
+    defaults = ImportDefaults(log_key=log_key_of(proxy_ledger))
+    imported = import_events(read.document, defaults)
     assert len(imported) == len(signed)
     items = [("stock-intake", PROVENANCE, e) for e in imported]
     with build_store(tmp_path / "copy.db", items, signers) as copy:
@@ -301,15 +302,15 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
     store = read.document
     active = store["manifests"][store["active_manifest"]]
     assert not active["ingredients"][0]["instance_id"].startswith("assetledger:")  # XMP iid
-    defaults = c2pa.ImportDefaults(
+    defaults = ImportDefaults(
         production="Fallen Tower/101",
         asset=f"{D}/sh020/fx_smoke@v003",
         content_sha256=c2pa_files.sha256_file(delivery),
         media_type=read.media_type,
     )
-    [smoke] = c2pa.import_events(store, defaults)  # the plate's manifest is the ledger's own
+    [smoke] = import_events(store, defaults)  # the plate's manifest is the ledger's own
     proven = replace(defaults, log_key=log_key_of(proxy_ledger))
-    plate_event, again = c2pa.import_events(store, proven)
+    plate_event, again = import_events(store, proven)
     assert plate_event["event_id"] == view.recorded(plate_key)[0].event_id  # a duplicate
     assert again == smoke
     assert smoke["actor"]["display_name"] == "Brightline VFX Pipeline"
@@ -350,8 +351,8 @@ def test_a_trusted_vendor_is_recorded_as_trusted(
     delivery = vendor_smoke(tmp_path / "b.jpg", vendor, tmp_path / "smoke.jpg")
     anchors = vendor.ca_pem + creds.ca_pem
     store = c2pa_files.read_document(delivery, trust_anchors=anchors).document
-    defaults = c2pa.ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
-    smoke = c2pa.import_events(store, defaults)[-1]
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    smoke = import_events(store, defaults)[-1]
     assert "[C2PA " in smoke["description"] and ": trusted, signed by" in smoke["description"]
 
 
@@ -364,10 +365,10 @@ def test_ingredient_hashes_come_from_files_given_or_are_recorded_unknown(
     delivery = vendor_smoke(plate, vendor, tmp_path / "smoke.jpg")
     store = c2pa_files.read_document(delivery).document
     base = {"production": "Fallen Tower", "content_sha256": "ab" * 32}
-    [unknown] = c2pa.import_events(store, c2pa.ImportDefaults(**base))
+    [unknown] = import_events(store, ImportDefaults(**base))
     assert unknown["ingredients"][0]["content_sha256"] == UNKNOWN_SHA256
     given = {"plate_b.jpg": hashlib.sha256(plate.read_bytes()).hexdigest()}
-    [known] = c2pa.import_events(store, c2pa.ImportDefaults(**base, ingredient_hashes=given))
+    [known] = import_events(store, ImportDefaults(**base, ingredient_hashes=given))
     assert known["ingredients"][0]["content_sha256"] == given["plate_b.jpg"]
 
     used = unknown["ingredients"][0]
@@ -409,9 +410,9 @@ def test_a_tampered_file_is_refused(tmp_path: Path, creds: Credentials) -> None:
     data[-4] ^= 0xFF  # inside the entropy-coded image data, which the hard binding covers
     out.write_bytes(bytes(data))
     store = c2pa_files.read_document(out).document
-    assert c2pa.validation_of(store).state == c2pa.STATE_INVALID
+    assert validation_of(store).state == c2pa_import.STATE_INVALID
     with pytest.raises(VerificationFailure, match="does not validate"):
-        c2pa.import_events(store, c2pa.ImportDefaults(production="X", content_sha256="ab" * 32))
+        import_events(store, ImportDefaults(production="X", content_sha256="ab" * 32))
 
 
 @pytest.mark.parametrize(
@@ -434,7 +435,7 @@ def test_non_c2pa_input_is_a_clear_configuration_error(
     path.write_bytes(content)
     with pytest.raises(ConfigurationError) as caught:
         read = c2pa_files.read_document(path)
-        c2pa.import_events(read.document, c2pa.ImportDefaults(production="X"))
+        import_events(read.document, ImportDefaults(production="X"))
     assert str(path) in str(caught.value) or "neither" in str(caught.value)
 
 
@@ -451,8 +452,8 @@ def test_the_reader_json_of_a_signed_file_imports_like_the_file(
     as_json = tmp_path / "store.json"
     as_json.write_text(json.dumps(from_file))
     from_json = c2pa_files.read_document(as_json).document
-    defaults = c2pa.ImportDefaults(log_key=log_key_of(proxy_ledger))
-    assert c2pa.import_events(from_json, defaults) == c2pa.import_events(from_file, defaults)
+    defaults = ImportDefaults(log_key=log_key_of(proxy_ledger))
+    assert import_events(from_json, defaults) == import_events(from_file, defaults)
 
 
 def test_a_sidecar_manifest_binds_the_whole_file_and_gives_its_hash(
@@ -499,8 +500,8 @@ def test_a_sidecar_manifest_binds_the_whole_file_and_gives_its_hash(
     read = c2pa_files.read_document(asset, sidecar=sidecar)
     digest = hashlib.sha256(asset.read_bytes()).hexdigest()
     assert read.bindings == {read.document["active_manifest"]: digest}
-    defaults = c2pa.ImportDefaults(production="Fallen Tower", bindings=read.bindings)
-    [event] = c2pa.import_events(read.document, defaults)
+    defaults = ImportDefaults(production="Fallen Tower", bindings=read.bindings)
+    [event] = import_events(read.document, defaults)
     assert event["asset"]["content_sha256"] == digest
     with pytest.raises(ConfigurationError, match="carries no readable C2PA manifest"):
         c2pa_files.read_document(asset)  # the asset alone embeds nothing
@@ -535,10 +536,10 @@ def test_sign_writes_other_formats_too(
         result = c2pa_files.sign_asset(
             view, "fallen-tower/ep101/sq040/sh900/take@v001", source, creds.chain, creds.key, out
         )
-    assert result.validation.state == c2pa.STATE_UNTRUSTED
+    assert result.validation.state == c2pa_import.STATE_UNTRUSTED
     read = c2pa_files.read_document(out, trust_anchors=creds.ca_pem)
     assert read.document["validation_state"] == "Trusted"
-    [back] = c2pa.import_events(read.document, c2pa.ImportDefaults(log_key=log_key))
+    [back] = import_events(read.document, ImportDefaults(log_key=log_key))
     assert back["action"] == "c2pa.created" and back["asset"]["asset_id"].endswith("/take")
     assert back["asset"]["content_sha256"] == hashlib.sha256(content).hexdigest()
 
@@ -569,7 +570,7 @@ def test_placed_removed_and_transcoded_steps_validate_too(
             out = tmp_path / f"{name}.jpg"
             sign_definition(definition, creds, out)
             document = c2pa_files.read_document(out).document
-            assert c2pa.validation_of(document).codes == ("signingCredential.untrusted",), name
+            assert validation_of(document).codes == ("signingCredential.untrusted",), name
             read = document["manifests"][document["active_manifest"]]
             actions = c2pa.resolved_actions(read)
             assert actions == definition["assertions"][0]["data"]["actions"]
