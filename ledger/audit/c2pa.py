@@ -9,7 +9,9 @@ C2PA 2.x rules that c2pa-rs validates:
   ``parentOf`` ingredient, as C2PA tools do when they open a file without credentials;
 * ``componentOf`` ingredients are named by a ``c2pa.placed`` action; the recorded action follows
   (unless it is the first one itself) with ``when``, ``digitalSourceType``, ``softwareAgent``,
-  ``description`` and its ``inputTo`` ingredients;
+  ``description`` and its ``inputTo`` ingredients, where c2pa-rs allows (``opened``,
+  ``transcoded`` and ``repackaged`` name only the parent, ``placed`` and ``removed`` only
+  components);
 * ``cawg.training-mining`` when the version carries AI permissions;
 * ``io.assetledger.provenance``, the ledger evidence: the event ids recording the version, this
   event's own fields and, when a signed checkpoint covers it, a C2SP ``tlog-proof@v1`` receipt
@@ -18,16 +20,14 @@ C2PA 2.x rules that c2pa-rs validates:
 Actions reference ingredients by ``parameters.ingredientIds`` (their ``instance_id``,
 ``assetledger:<id>@<version>``), which c2pa-rs turns into hashed URIs when it signs.
 
-Import reads a manifest store (Reader JSON: ``active_manifest``, ``manifests``,
-``validation_state``) or a single definition and turns each manifest into a provenance event,
-ingredients first.  A manifest carrying ``io.assetledger.provenance`` comes back as the event it
-carries; a vendor's manifest is mapped from its standard parts (see :func:`import_events`).
+Reading back: :func:`resolved_actions` turns a signed manifest's hashed ingredient references
+into instance ids again.  Import is :mod:`ledger.audit.c2pa_import`; files (sign, read) are
+:mod:`ledger.audit.c2pa_files`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -46,8 +46,6 @@ TRAINING_MINING_LABEL = "cawg.training-mining"
 LEDGER_LABEL = "io.assetledger.provenance"
 INSTANCE_PREFIX = "assetledger:"
 OPENED, CREATED, PLACED = "c2pa.opened", "c2pa.created", "c2pa.placed"
-_NAMESPACE = uuid.UUID("0b7f5d1c-3f0e-4d55-a3a2-6c1a2f9e4b21")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 PASSIVE_ACTIONS = frozenset({OPENED, PLACED})
 COMPONENT_ACTIONS = frozenset({PLACED, "c2pa.removed"})  # must name componentOf ingredients
 NAMES_ONLY_OWN_KIND = COMPONENT_ACTIONS | {"c2pa.transcoded", "c2pa.repackaged"}
