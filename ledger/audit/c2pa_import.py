@@ -93,6 +93,27 @@ def validation_of(document: Mapping[str, Any]) -> Validation:
     return Validation(STATE_VALID, failures)
 
 
+def ingredient_validations(manifests: Mapping[str, Mapping[str, Any]]) -> dict[str, Validation]:
+    """Each ingredient manifest's verdict, as recorded when its ingredient was added (the
+    ``validation_results`` of the ingredient entry pointing to it), by manifest label."""
+    out = {}
+    for manifest in manifests.values():
+        for ing in ingredients_of(manifest):
+            results = ing.get("validation_results")
+            if not ing.get("active_manifest") or not isinstance(results, Mapping):
+                continue
+            codes = _failure_codes({"validation_results": results})
+            state = (
+                STATE_INVALID
+                if set(codes) - {UNTRUSTED_CODE}
+                else STATE_UNTRUSTED
+                if codes
+                else STATE_VALID
+            )
+            out[str(ing["active_manifest"])] = Validation(state, codes)
+    return out
+
+
 def _failure_codes(document: Mapping[str, Any]) -> tuple[str, ...]:
     results = document.get("validation_results")
     found: list[Any] = []
@@ -128,8 +149,9 @@ def manifests_of(document: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, 
 def import_events(document: Mapping[str, Any], defaults: ImportDefaults) -> list[dict[str, Any]]:
     """Provenance event JSON for every manifest, ingredients before the assets they made.
 
-    A store the reader found invalid is refused (:class:`VerificationFailure`).  Each vendor
-    event's description records the reader's verdict (valid, trusted or untrusted signer).
+    A store the reader found invalid, or holding an ingredient manifest found invalid when it
+    was added, is refused (:class:`VerificationFailure`).  Each vendor event's description
+    records the verdict on its manifest (trusted, valid, untrusted signer or not signed).
     """
     validation = validation_of(document)
     if validation.state == STATE_INVALID:
@@ -138,8 +160,16 @@ def import_events(document: Mapping[str, Any], defaults: ImportDefaults) -> list
             hint="ask the vendor for a delivery whose manifest validates; nothing was imported",
         )
     active, manifests = manifests_of(document)
+    validations = {**ingredient_validations(manifests), active: validation}
+    for label, found in validations.items():
+        if found.state == STATE_INVALID:
+            raise VerificationFailure(
+                f"the ingredient manifest {label} did not validate: " + ", ".join(found.codes),
+                hint="ask the vendor for a delivery whose ingredients validate; nothing was "
+                "imported",
+            )
     order = _ingredients_first(active, manifests)
-    context = _Context(manifests, defaults, validation)
+    context = _Context(manifests, defaults, validations)
     events = [context.event(label, label == active) for label in order]
     kept = [e for e in events if e is not None]
     if not kept:
@@ -231,7 +261,7 @@ def proven_event(
 class _Context:
     manifests: Mapping[str, dict[str, Any]]
     defaults: ImportDefaults
-    validation: Validation
+    validations: Mapping[str, Validation]  # by manifest label; ingredients' as recorded in them
 
     def event(self, label: str, active: bool) -> dict[str, Any] | None:
         """The event of one manifest; None for ledger evidence that cannot be verified."""
@@ -324,9 +354,10 @@ class _Context:
         by = ""
         if isinstance(signer, Mapping) and signer.get("common_name"):
             by = f", signed by {signer.get('common_name')} ({signer.get('issuer', '?')})"
-        codes = [c for c in self.validation.codes if c != UNTRUSTED_CODE]
+        found = self.validations.get(label, Validation(STATE_UNSIGNED, ()))
+        codes = [c for c in found.codes if c != UNTRUSTED_CODE]
         extra = f"; codes: {', '.join(codes)}" if codes else ""
-        return f"{text} [C2PA {label}: {self.validation.state}{by}{extra}]"
+        return f"{text} [C2PA {label}: {found.state}{by}{extra}]"
 
     def content_hash(self, label: str, manifest: Mapping[str, Any], active: bool) -> str:
         d = self.defaults

@@ -579,3 +579,45 @@ def test_placed_removed_and_transcoded_steps_validate_too(
                 assert names == ["c2pa.opened", "c2pa.placed"]
             else:
                 assert names[-1] == step.action
+
+
+def test_a_third_party_c2pa_ingredient_is_recorded_with_its_verdict(
+    tmp_path: Path, creds: Credentials
+) -> None:
+    plate = tmp_path / "plate_b.jpg"
+    sign_definition(
+        {
+            "claim_generator_info": [{"name": "Onset Camera", "version": "1"}],
+            "title": "plate_b.jpg",
+            "format": "image/jpeg",
+            "assertions": [
+                {
+                    "label": "c2pa.actions.v2",
+                    "data": {
+                        "actions": [
+                            {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
+                        ]
+                    },
+                }
+            ],
+        },
+        creds,
+        plate,
+    )
+    delivery = vendor_smoke(
+        plate, make_credentials(tmp_path / "v", "Brightline"), tmp_path / "s.jpg"
+    )
+    store = c2pa_files.read_document(delivery).document
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    plate_event, smoke = import_events(store, defaults)
+    assert plate_event["actor"]["display_name"] == "Onset Camera"
+    assert plate_event["asset"]["content_sha256"] == UNKNOWN_SHA256  # a JPEG binds itself only
+    assert ": untrusted signer, signed by Test Studio C2PA signer" in plate_event["description"]
+    assert smoke["ingredients"][0]["asset_id"] == plate_event["asset"]["asset_id"]
+
+    [entry] = store["manifests"][store["active_manifest"]]["ingredients"]
+    entry["validation_results"]["activeManifest"]["failure"].append(
+        {"code": "assertion.dataHash.mismatch"}
+    )
+    with pytest.raises(VerificationFailure, match=r"ingredient manifest .* did not validate"):
+        import_events(store, defaults)
