@@ -17,6 +17,7 @@ from tests.ledger.audit.audit_factory import build_store, demo_signers
 from tests.ledger.audit.c2pa_factory import (
     Credentials,
     make_credentials,
+    make_self_signed,
     proxy_items,
     tiny_jpeg,
     write_proxies,
@@ -95,6 +96,11 @@ def test_sign_with_a_wrong_key_or_chain_is_a_usage_error(
         "--cert", str(creds.key), "--key", str(creds.key), "-o", str(tmp_path / "o.jpg"),
     )  # fmt: skip
     assert code == 2 and "no PEM certificate chain" in err
+    selfish = make_self_signed(tmp_path / "self")
+    out = tmp_path / "self.jpg"
+    code, _, err = sign(ledger, selfish, files[PLATE], PLATE, out)
+    assert code == 2 and "C2PA library refused signing" in err and "certificate" in err
+    assert not out.exists() and not list(tmp_path.glob(".c2pa-*"))
 
 
 def test_a_vendor_file_imports_with_its_c2pa_ingredient(

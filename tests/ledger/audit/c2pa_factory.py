@@ -193,3 +193,31 @@ def write_proxies(folder: Path, proxies: dict[str, bytes], keys: Iterable[str]) 
         path.write_bytes(proxies[key])
         out[key] = path
     return out
+
+
+def make_self_signed(folder: Path) -> Credentials:
+    """A signing certificate that signs itself: C2PA refuses it (no CA, no AKI)."""
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("Self-signed signer", "Nobody")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(_usage(sign=True, cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    pem = serialization.Encoding.PEM
+    chain = folder / "self.pem"
+    chain.write_bytes(cert.public_bytes(pem))
+    key_path = folder / "self.key"
+    key_path.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return Credentials(chain, key_path, cert.public_bytes(pem).decode())
