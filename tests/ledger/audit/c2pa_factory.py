@@ -59,6 +59,23 @@ def tiny_png(tag: str) -> bytes:
     )
 
 
+def tiny_tiff(tag: str) -> bytes:
+    """A valid 1x1 greyscale baseline TIFF whose ImageDescription holds ``tag``."""
+    text = tag.encode() + b"\0"
+    entries = [  # (tag, type 3 SHORT / 4 LONG / 2 ASCII, count, value)
+        (256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+        (270, 2, len(text), 0), (273, 4, 1, 0), (277, 3, 1, 1), (278, 3, 1, 1), (279, 4, 1, 1),
+    ]  # fmt: skip
+    text_at = 8 + 2 + 12 * len(entries) + 4
+    pixel_at = text_at + len(text)
+    out = b"II*\0" + struct.pack("<IH", 8, len(entries))
+    for tag_id, kind, count, value in entries:
+        value = {270: text_at, 273: pixel_at}.get(tag_id, value)
+        out += struct.pack("<HHI", tag_id, kind, count)
+        out += struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+    return out + struct.pack("<I", 0) + text + b"\x80"
+
+
 # --- certificates ----------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from tests.ledger.audit.c2pa_factory import (
     proxy_items,
     tiny_jpeg,
     tiny_png,
+    tiny_tiff,
     write_proxies,
 )
 
@@ -518,7 +519,12 @@ def tiny_wav(tag: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("name", "content"), [("take.wav", tiny_wav("take 3")), ("matte.png", tiny_png("m"))]
+    ("name", "content"),
+    [
+        ("take.wav", tiny_wav("take 3")),
+        ("matte.png", tiny_png("m")),
+        ("scan.tif", tiny_tiff("film scan")),
+    ],
 )
 def test_sign_writes_other_formats_too(
     tmp_path: Path, creds: Credentials, signers: dict[str, KeyPair], name: str, content: bytes
