@@ -15,7 +15,6 @@ from typing import Any
 import click
 
 from cli import common
-from ledger import keys as keyfiles
 from ledger.audit import c2pa
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
@@ -31,8 +30,9 @@ from ledger.audit.report import (
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
 from ledger.errors import ConfigurationError, VerificationFailure
-from ledger.inputs import parse_events
+from ledger.events.inputs import parse_events
 from ledger.store import LedgerStore
+from ledger.trust import keys as keyfiles
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
 
