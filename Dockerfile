@@ -25,6 +25,7 @@ WORKDIR /src
 COPY pyproject.toml ./
 COPY cli ./cli
 COPY consumers ./consumers
+COPY demo ./demo
 COPY ledger ./ledger
 COPY producers ./producers
 COPY schemas ./schemas

@@ -24,10 +24,10 @@ from kafka import KafkaProducer
 
 from bench.corpus import Corpus
 from bench.synth import SOURCE, event, signers
-from ledger import kafka as k
+from demo.localbroker import ensure_topics, free_port
 from ledger.errors import BrokerError
-from ledger.keys import public_pem
-from ledger.localbroker import ensure_topics, free_port
+from ledger.events import kafka as k
+from ledger.trust.keys import public_pem
 from producers.emitter import Emitter
 
 REPO = Path(__file__).resolve().parents[1]

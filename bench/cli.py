@@ -27,10 +27,10 @@ from typing import Any
 from bench import broker, ledgers, postgres, raw, synth
 from bench.corpus import Corpus
 from bench.report import render_table
-from ledger import operator
-from ledger.keys import generate, raw_public, write_key_pair
-from ledger.localbroker import LocalBroker
+from demo.localbroker import LocalBroker
+from ledger.log import operator
 from ledger.store import LedgerStore, open_store
+from ledger.trust.keys import generate, raw_public, write_key_pair
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

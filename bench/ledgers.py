@@ -15,16 +15,16 @@ from typing import Any
 
 from bench.corpus import Corpus
 from bench.synth import Built, episode_of, final_ids
+from demo.story import SHOW
 from ledger.audit.credits import credit_report
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, TreeState, tree_state
 from ledger.errors import VerificationFailure
-from ledger.keys import KeyPair
-from ledger.merkle import compute_root, leaf_hash, verify_inclusion
+from ledger.log.merkle import compute_root, leaf_hash, verify_inclusion
+from ledger.log.verify import verify_ledger
 from ledger.store import Batch, LedgerStore, Origin, PendingEntry
 from ledger.store.base import GENESIS_CHAIN, chain_hash
-from ledger.verify import verify_ledger
-from producers.demo import SHOW
+from ledger.trust.keys import KeyPair
 
 TOPIC = "bench.direct"
 GROUP = "bench-direct"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from bench.synth import Built
-from ledger.dsse import Envelope, pae
-from ledger.parallel import SignatureCheck
+from ledger.trust.dsse import Envelope, pae
+from ledger.trust.parallel import SignatureCheck
 
 Sample = list[SignatureCheck]
 

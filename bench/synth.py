@@ -1,6 +1,6 @@
 """A synthetic production of any size, built from the demo production's events.
 
-Event ``i`` is template ``i % T`` of :func:`producers.demo.production` in *block* ``i // T``:
+Event ``i`` is template ``i % T`` of :func:`demo.story.production` in *block* ``i // T``:
 its asset ids (and its ingredients' ids) gain the suffix ``/b<block>``, so each block is a
 copy of the demo's lineage (plates → roto → AI elements → comps → finals, with the demo's
 missing ingredient and hash mismatch kept), and blocks are grouped into episodes of about
@@ -23,9 +23,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.events import PROVENANCE
-from ledger.keys import KeyPair
-from producers.demo import content_hash, production
+from demo.story import content_hash, production
+from ledger.events.provenance import PROVENANCE
+from ledger.trust.keys import KeyPair
 from producers.emitter import Message, build_message
 
 EPISODE_EVENTS = 10_000

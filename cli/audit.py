@@ -17,8 +17,6 @@ import click
 
 from cli import common
 from cli.proofs import read_vkey
-from ledger import checkpoint as cp
-from ledger import keys as keyfiles
 from ledger.audit import c2pa, c2pa_import
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
@@ -34,7 +32,9 @@ from ledger.audit.report import (
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
 from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
+from ledger.trust import keys as keyfiles
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
 

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ledger import kafka as k
 from ledger.errors import AssetLedgerError, ConfigurationError
+from ledger.events import kafka as k
 from ledger.store import LedgerStore, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -26,17 +26,22 @@ import click
 
 from cli import common
 from consumers.runner import ConsumerConfig, LedgerConsumer
-from ledger import kafka as k
-from ledger import keys as keyfiles
-from ledger import operator, registry
-from ledger.consent import CONSENT
+from demo import story as production
+from demo.localbroker import LocalBroker, ensure_topics
 from ledger.errors import BrokerError
-from ledger.events import PROVENANCE, EventKind
-from ledger.localbroker import LocalBroker, ensure_topics
-from ledger.registry import KEY_REGISTRY, RegistryTrust, RootKey, Scope
+from ledger.events import kafka as k
+from ledger.events.base import EventKind
+from ledger.events.consent import CONSENT
+from ledger.events.keyregistry import KEY_REGISTRY, Scope
+from ledger.events.provenance import PROVENANCE
+from ledger.log import operator
+from ledger.log.verify import VerifyReport, verify_ledger
 from ledger.store import LedgerStore, open_store
-from ledger.verify import VerifyReport, verify_ledger
-from producers import demo as production
+from ledger.trust import keys as keyfiles
+from ledger.trust.policy import RegistryTrust
+from ledger.trust.records import enroll_event, revoke_event, rotate_event
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
 from producers.emitter import Emitter, Message
 
 ORIGIN = "fallen-tower.example/ledger"
@@ -115,7 +120,7 @@ class Demo:
             self.keys[signer.name] = keyfiles.generate(signer.name)
             keyfiles.write_key_pair(self.keys[signer.name], keys_dir)
         with open_store(str(self.ledger_path)) as store:
-            registry.set_roots(store, [RootKey(root.name, root.public)])
+            set_roots(store, [RootKey(root.name, root.public)])
             log_key, _ = operator.create_log_key(self.work_dir / "log")
             identity = operator.init_ledger(store, ORIGIN, log_key)
         (self.work_dir / "log.vkey").write_text(identity.vkey + "\n", encoding="utf-8")
@@ -147,10 +152,10 @@ class Demo:
     def _rotate_and_revoke(self, root: keyfiles.KeyPair) -> None:
         old, new = self.keys["ws-jokafor"], keyfiles.generate("ws-jokafor-2")
         keyfiles.write_key_pair(new, self.work_dir / "keys")
-        rotate = registry.rotate_event(
+        rotate = rotate_event(
             "person:jonah-okafor", old.key_id, new.public, scope=_scope("ws-jokafor")
         )
-        revoke = registry.revoke_event(
+        revoke = revoke_event(
             "service:ai-dustdiff",
             self.keys["ai-dustdiff"].key_id,
             reason="key_compromise",
@@ -226,9 +231,7 @@ def _enrolment(signer: production.Signer, pair: keyfiles.KeyPair) -> dict[str, A
         "ws-mkeller": "person:mira-keller",
         "ws-jokafor": "person:jonah-okafor",
     }.get(signer.name, f"service:{signer.name}")
-    return registry.enroll_event(
-        actor_id, kind, signer.description, pair.public, scope=_scope(signer.name)
-    )
+    return enroll_event(actor_id, kind, signer.description, pair.public, scope=_scope(signer.name))
 
 
 class _running:

@@ -15,17 +15,17 @@ from cli import common
 from consumers.inspect import DEFAULT_MAX_BYTES
 from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
-from ledger import keys as keyfiles
-from ledger import operator
-from ledger.encoding import LEARNED_SCHEMA_IDS, MultiFraming
 from ledger.errors import ConfigurationError
-from ledger.inputs import parse_events
-from ledger.operator import Checkpointer
-from ledger.parallel import default_workers
-from ledger.registry import RegistryTrust
-from ledger.schema_registry import SchemaRegistryClient, record_schema_id
+from ledger.events.encoding import LEARNED_SCHEMA_IDS, MultiFraming
+from ledger.events.inputs import parse_events
+from ledger.events.schema_registry import SchemaRegistryClient
+from ledger.log import operator
+from ledger.log.operator import Checkpointer
 from ledger.store import AppendResult, LedgerStore, open_store
-from ledger.trust import FolderTrust, TrustPolicy
+from ledger.store.schema_ids import record_schema_id
+from ledger.trust import keys as keyfiles
+from ledger.trust.parallel import default_workers
+from ledger.trust.policy import FolderTrust, RegistryTrust, TrustPolicy
 from producers.emitter import Emitter
 
 

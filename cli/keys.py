@@ -20,12 +20,15 @@ from typing import Any, TypeVar
 import click
 
 from cli import common
-from ledger import keys as keyfiles
-from ledger import registry as reg
-from ledger.dsse import Envelope
 from ledger.errors import ConfigurationError
-from ledger.events import Record, format_time, now_utc, parse_time
-from ledger.keys import KeyPair
+from ledger.events.base import Record, format_time, now_utc, parse_time
+from ledger.events.keyregistry import KEY_REGISTRY, REVOCATION_REASONS, Scope
+from ledger.trust import keys as keyfiles
+from ledger.trust.dsse import Envelope
+from ledger.trust.keys import KeyPair
+from ledger.trust.records import cosign, delegate_event, enroll_event, revoke_event, rotate_event
+from ledger.trust.registry import Registry
+from ledger.trust.replay import registry_from_ledger
 from producers.emitter import Emitter, Message, build_message
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,8 +116,8 @@ def _scope(
     for_actor: Sequence[str],
     action: Sequence[str],
     source_type: Sequence[str],
-) -> reg.Scope:
-    return reg.Scope(tuple(production), tuple(for_actor), tuple(action), tuple(source_type))
+) -> Scope:
+    return Scope(tuple(production), tuple(for_actor), tuple(action), tuple(source_type))
 
 
 # --- signing and sending ----------------------------------------------------------------------
@@ -127,10 +130,10 @@ def load_signers(paths: Sequence[Path], passphrase_file: Path | None) -> list[Ke
 
 def sign_registry_event(event: Record, signers: Sequence[KeyPair], source: str) -> Message:
     """Validate, encode and sign a registry event with every signer (pure, no I/O)."""
-    message = build_message(event, signers[0], kind=reg.KEY_REGISTRY, source=source)
+    message = build_message(event, signers[0], kind=KEY_REGISTRY, source=source)
     if len(signers) == 1:
         return message
-    envelope = reg.cosign(Envelope.decode(message.value), signers[1:])
+    envelope = cosign(Envelope.decode(message.value), signers[1:])
     return dataclasses.replace(message, value=envelope.encode())
 
 
@@ -220,7 +223,7 @@ def enroll(
     **options: Any,
 ) -> None:
     """Enrol a public key for ACTOR_ID; print the registry event id."""
-    event = reg.enroll_event(
+    event = enroll_event(
         actor_id,
         actor_kind,
         display_name,
@@ -257,7 +260,7 @@ def rotate(
     **options: Any,
 ) -> None:
     """Replace an actor's key from --valid-from on; print the registry event id."""
-    event = reg.rotate_event(
+    event = rotate_event(
         actor_id,
         previous_key,
         keyfiles.load_public(public_key),
@@ -276,7 +279,7 @@ def rotate(
 )
 @click.option(
     "--reason",
-    type=click.Choice(sorted(reg.REVOCATION_REASONS)),
+    type=click.Choice(sorted(REVOCATION_REASONS)),
     default="unspecified",
     show_default=True,
     help="RFC 5280 revocation reason.",
@@ -292,7 +295,7 @@ def revoke(
     **options: Any,
 ) -> None:
     """Revoke one of ACTOR_ID's keys; print the registry event id."""
-    event = reg.revoke_event(
+    event = revoke_event(
         actor_id,
         key_id,
         effective_time=_time(effective, "--effective"),
@@ -326,7 +329,7 @@ def delegate(
     **options: Any,
 ) -> None:
     """Let ACTOR_ID enrol, rotate and revoke other actors' keys (root keys only)."""
-    event = reg.delegate_event(
+    event = delegate_event(
         actor_id,
         actor_kinds=actor_kinds,
         productions=production,
@@ -384,7 +387,7 @@ def list_keys(at_time: str | None, fmt: str, ledger_url: str) -> None:
     """Every root and enrolled key with its validity window, as the ledger's registry says."""
     when = _time(at_time, "--at") or now_utc()
     with common.existing_store(ledger_url) as store:
-        registry = reg.Registry.from_ledger(store)
+        registry = registry_from_ledger(store)
     rows = registry.key_rows(when)
     _warn_refusals(registry)
     if fmt == "json":
@@ -403,7 +406,7 @@ def show(actor_id: str, at_time: str | None, fmt: str, ledger_url: str) -> None:
     """One actor: kind, name, delegation, keys with their windows, and registry history."""
     when = _time(at_time, "--at") or now_utc()
     with common.existing_store(ledger_url) as store:
-        registry = reg.Registry.from_ledger(store)
+        registry = registry_from_ledger(store)
     view = registry.actor_view(actor_id, when)
     _warn_refusals(registry)
     if fmt == "json":
@@ -439,7 +442,7 @@ def show(actor_id: str, at_time: str | None, fmt: str, ledger_url: str) -> None:
     )
 
 
-def _warn_refusals(registry: reg.Registry) -> None:
+def _warn_refusals(registry: Registry) -> None:
     for r in registry.refusals:
         common.err(
             f"warning: registry entry {r.seq} ({r.event_id}) not applied: {r.reason}: {r.detail}"

@@ -10,13 +10,14 @@ from typing import TextIO
 import click
 
 from cli import common
-from ledger import checkpoint as cp
-from ledger import keys as keyfiles
-from ledger import operator, registry
 from ledger.errors import ConfigurationError
-from ledger.receipt import verify_receipt
-from ledger.registry import RootKey
+from ledger.log import checkpoint as cp
+from ledger.log import operator
+from ledger.log.receipt import verify_receipt
 from ledger.store import open_store
+from ledger.trust import keys as keyfiles
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
 
 
 @click.command()
@@ -75,7 +76,7 @@ def init(
             raise ConfigurationError(f"ledger {store.url} is already initialised")
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
-            registry.set_roots(store, roots, root_threshold)
+            set_roots(store, roots, root_threshold)
         pair, private_path = operator.create_log_key(key_dir, passphrase)
         identity = operator.init_ledger(store, origin, pair)
         ledger_url = store.url  # without any password

@@ -10,12 +10,12 @@ from typing import Any
 import click
 
 from cli import common
-from ledger import keys as keyfiles
-from ledger.dsse import Envelope
-from ledger.encoding import SingleObjectFraming, reader_framing
-from ledger.events import format_time
+from ledger.events.base import format_time
+from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.log.verify import VerifyReport, verify_ledger
 from ledger.store import Entry
-from ledger.verify import VerifyReport, verify_ledger
+from ledger.trust import keys as keyfiles
+from ledger.trust.dsse import Envelope
 
 
 def entry_row(e: Entry, framing: SingleObjectFraming) -> dict[str, Any]:

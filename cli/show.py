@@ -14,10 +14,10 @@ import click
 
 from cli import common
 from ledger.errors import RejectedInput
-from ledger.events import format_time, to_json
-from ledger.registry import decode_entry
+from ledger.events.base import format_time, to_json
+from ledger.log.verdicts import EntryVerdicts, Status, VerdictContext, entry_verdicts
 from ledger.store import Entry
-from ledger.verdicts import EntryVerdicts, Status, VerdictContext, entry_verdicts
+from ledger.trust.replay import decode_entry
 
 LABELS = {
     "signature": "(a) signature valid",

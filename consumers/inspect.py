@@ -23,10 +23,6 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import events
-from ledger import kafka as k
-from ledger.dsse import ENVELOPE_CONTENT_TYPE, Envelope, Signature, pae, verify_signature
-from ledger.encoding import CONFLUENT_MAGIC, SingleObjectFraming
 from ledger.errors import (
     DecodeError,
     HeaderMismatchError,
@@ -34,11 +30,16 @@ from ledger.errors import (
     OversizedError,
     RejectedInput,
 )
-from ledger.events import PROVENANCE, EventKind, Record
-from ledger.keys import raw_public
-from ledger.parallel import check_one
+from ledger.events import kafka as k
+from ledger.events.base import EventKind, Record, format_time, validate
+from ledger.events.encoding import CONFLUENT_MAGIC, SingleObjectFraming
+from ledger.events.kinds import kind_for_payload_type
+from ledger.events.provenance import PROVENANCE
 from ledger.store import Origin, PendingEntry, Quarantined
-from ledger.trust import TRUST_FIELDS, TrustPolicy
+from ledger.trust.dsse import ENVELOPE_CONTENT_TYPE, Envelope, Signature, pae, verify_signature
+from ledger.trust.keys import raw_public
+from ledger.trust.parallel import check_one
+from ledger.trust.policy import TRUST_FIELDS, TrustPolicy
 
 DEFAULT_MAX_BYTES = 1 << 20
 
@@ -75,7 +76,7 @@ def decode(raw: RawRecord, framing: SingleObjectFraming, max_bytes: int) -> Deco
     if len(value) > max_bytes:
         raise OversizedError(f"record of {len(value)} bytes exceeds the {max_bytes}-byte limit")
     envelope = Envelope.decode(value, framing)
-    kind = events.kind_for_payload_type(envelope.payload_type)
+    kind = kind_for_payload_type(envelope.payload_type)
     schema, event = framing.decode(envelope.payload)
     if schema.record != kind.record:
         raise InvalidEventError(
@@ -83,7 +84,7 @@ def decode(raw: RawRecord, framing: SingleObjectFraming, max_bytes: int) -> Deco
             f"but the payload is a {schema.record} record",
             reason="payload_type_mismatch",
         )
-    events.validate(kind, event, writing=False)
+    validate(kind, event, writing=False)
     return Decoded(raw, envelope, kind, event)
 
 
@@ -93,7 +94,7 @@ def check_headers(d: Decoded) -> None:
         k.H_SPECVERSION: k.CE_SPECVERSION,
         k.H_ID: d.event["event_id"],
         k.H_TYPE: d.kind.ce_type,
-        k.H_TIME: events.format_time(d.event["event_time"]),
+        k.H_TIME: format_time(d.event["event_time"]),
         k.H_CONTENT_TYPE: ENVELOPE_CONTENT_TYPE,
     }
     for name, want in expected.items():
@@ -184,7 +185,7 @@ class Checked(NamedTuple):
 
     ``signatures`` holds (key id, signature, verified) per envelope signature; verified is None
     when the worker did not know the key (this process then checks it itself).  ``view`` is the
-    event reduced to :data:`ledger.trust.TRUST_FIELDS`: all a trust policy reads.
+    event reduced to :data:`ledger.trust.policy.TRUST_FIELDS`: all a trust policy reads.
     """
 
     event_id: str

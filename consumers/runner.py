@@ -38,13 +38,13 @@ from kafka.errors import (
 
 from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
 from consumers.metrics import BatchOutcome, ConsumerMetrics
-from ledger import kafka as k
-from ledger.encoding import SingleObjectFraming
 from ledger.errors import BrokerError, TopicRecreatedError
-from ledger.operator import Checkpointer
-from ledger.registry import CE_TYPE as REGISTRY_CE_TYPE
+from ledger.events import kafka as k
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
+from ledger.log.operator import Checkpointer
 from ledger.store import AppendResult, Batch, LedgerStore, PendingEntry, Quarantined
-from ledger.trust import TrustPolicy
+from ledger.trust.policy import TrustPolicy
 
 log = logging.getLogger("assetledger.consumer")
 LAG_TIMEOUT_MS = 1_000
@@ -64,8 +64,8 @@ class ConsumerConfig:
     workers: int = 0  # signature-check processes; 0 checks in the consumer process
     lag_interval: float = 5.0  # seconds between consumer-lag refreshes (end offsets request)
     client_settings: dict[str, Any] = field(default_factory=dict)
-    # How values are framed: single-object only by default; ledger.encoding.MultiFraming with
-    # a ledger.schema_registry.SchemaRegistryClient also reads the Confluent wire format.
+    # How values are framed: single-object only by default; ledger.events.encoding.MultiFraming with
+    # a ledger.events.schema_registry.SchemaRegistryClient also reads the Confluent wire format.
     framing: SingleObjectFraming = field(default_factory=SingleObjectFraming)
 
     def __post_init__(self) -> None:

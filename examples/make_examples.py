@@ -1,4 +1,4 @@
-"""Regenerate examples/ from producers/demo.py: ``python examples/make_examples.py``.
+"""Regenerate examples/ from demo/story.py: ``python examples/make_examples.py``.
 
 * ``events/NN-<shot>-<asset>-<version>.json`` and ``events/all.jsonl``: the provenance events,
   accepted as they are by ``assetledger emit --event FILE``;
@@ -15,7 +15,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from producers import demo
+from demo import story
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,8 +39,8 @@ def write(folder: Path, items: list[tuple[str, dict[str, Any]]], name: Any) -> N
 
 
 def main() -> None:
-    write(HERE / "events", demo.production(), _name)
-    write(HERE / "consents", demo.consents(), lambda e: e["grantor"]["party_id"].split(":")[-1])
+    write(HERE / "events", story.production(), _name)
+    write(HERE / "consents", story.consents(), lambda e: e["grantor"]["party_id"].split(":")[-1])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The ledger library: events, trust, the tamper-evident log, storage and audits."""

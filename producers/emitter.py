@@ -2,7 +2,7 @@
 
 Usable from a DCC's embedded Python (Nuke, Maya, Houdini) without the CLI::
 
-    from ledger.keys import load_private
+    from ledger.trust.keys import load_private
     from producers.emitter import Emitter
 
     signer = load_private(Path("nuke-ws12.key"))
@@ -27,13 +27,15 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ledger import dsse, events
-from ledger import kafka as k
-from ledger.encoding import Framing, MultiFraming, SingleObjectFraming
 from ledger.errors import BrokerError, ConfigurationError
-from ledger.events import PROVENANCE, EventKind
-from ledger.keys import KeyPair
-from ledger.schema_registry import SchemaRegistryClient
+from ledger.events import kafka as k
+from ledger.events.base import EventKind, format_time
+from ledger.events.encoding import Framing, MultiFraming, SingleObjectFraming
+from ledger.events.kinds import encode_checked
+from ledger.events.provenance import PROVENANCE
+from ledger.events.schema_registry import SchemaRegistryClient
+from ledger.trust import dsse
+from ledger.trust.keys import KeyPair
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def build_message(
     (once per schema: they are cached).  Payload and envelope use the same framing.
     """
     framing = framing or SingleObjectFraming()
-    payload, record = events.encode_checked(kind, fill_producer(event, kind, source), framing)
+    payload, record = encode_checked(kind, fill_producer(event, kind, source), framing)
     envelope = dsse.sign(kind.payload_type, payload, signer)
     subject = kind.subject(record)
     headers = [
@@ -99,7 +101,7 @@ def build_message(
         (k.H_ID, record["event_id"].encode()),
         (k.H_SOURCE, source.encode()),
         (k.H_TYPE, kind.ce_type.encode()),
-        (k.H_TIME, events.format_time(record["event_time"]).encode()),
+        (k.H_TIME, format_time(record["event_time"]).encode()),
         (k.H_SUBJECT, subject.encode()),
         (k.H_CONTENT_TYPE, dsse.ENVELOPE_CONTENT_TYPE.encode()),
     ]

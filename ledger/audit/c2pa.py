@@ -33,12 +33,13 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
-from ledger import vocab
 from ledger.audit.lineage import ancestry
 from ledger.audit.model import LedgerView, Step
 from ledger.errors import ConfigurationError
-from ledger.events import asset_key, format_time, to_json
-from ledger.receipt import make_receipt
+from ledger.events import vocab
+from ledger.events.base import format_time, to_json
+from ledger.events.provenance import asset_key
+from ledger.log.receipt import make_receipt
 
 ACTIONS_LABEL = "c2pa.actions.v2"
 ACTIONS_LABELS = ("c2pa.actions.v2", "c2pa.actions")

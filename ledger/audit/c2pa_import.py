@@ -21,7 +21,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import vocab
 from ledger.audit.c2pa import (
     CREATED,
     INSTANCE_PREFIX,
@@ -33,11 +32,12 @@ from ledger.audit.c2pa import (
     ingredients_of,
 )
 from ledger.audit.model import UNKNOWN_SHA256
-from ledger.dsse import Envelope
-from ledger.encoding import reader_framing
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
-from ledger.events import to_json
-from ledger.receipt import parse_receipt, verify_receipt
+from ledger.events import vocab
+from ledger.events.base import to_json
+from ledger.events.encoding import reader_framing
+from ledger.log.receipt import parse_receipt, verify_receipt
+from ledger.trust.dsse import Envelope
 
 _NAMESPACE = uuid.UUID("0b7f5d1c-3f0e-4d55-a3a2-6c1a2f9e4b21")
 _HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import consent as consents
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
 from ledger.errors import ConfigurationError
+from ledger.events import consent as consents
 
 AI_DECLARING_TYPES = frozenset(
     {

@@ -18,7 +18,7 @@ from ledger.audit.rules import (
     severity_rank,
 )
 from ledger.errors import ConfigurationError
-from ledger.receipt import make_receipt
+from ledger.log.receipt import make_receipt
 
 Progress = Callable[[str], None]
 

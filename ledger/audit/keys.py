@@ -2,7 +2,7 @@
 
 The rule itself (:func:`ledger.audit.rules.signer_rule`) only needs a function from a ledger
 sequence number to a :class:`SignerVerdict`.  :func:`registry_verdicts` builds that function
-from :mod:`ledger.verdicts` (signature, signer trusted when appended, key valid and in scope
+from :mod:`ledger.log.verdicts` (signature, signer trusted when appended, key valid and in scope
 at the event's time); it returns None when that module is not available in this build, so
 audits still run, without the rule.  :func:`folder_verdicts` is the simple alternative: a
 key is trusted when it is in a folder of public keys.
@@ -21,9 +21,9 @@ KEY_VERDICTS = ("signature", "signer_trusted", "key_valid")
 
 
 def registry_verdicts(store: LedgerStore) -> SignerVerdicts | None:
-    """Verdicts from the key registry (None when :mod:`ledger.verdicts` is not present)."""
+    """Verdicts from the key registry (None when :mod:`ledger.log.verdicts` is not present)."""
     try:
-        module: Any = importlib.import_module("ledger.verdicts")
+        module: Any = importlib.import_module("ledger.log.verdicts")
     except ImportError:
         return None
     context = module.VerdictContext(store)

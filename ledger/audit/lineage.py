@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
 from ledger.errors import ConfigurationError
-from ledger.events import asset_key
+from ledger.events.provenance import asset_key
 
 Direction = Literal["ancestors", "descendants"]
 EDGE_OK = "ok"

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger import vocab
-from ledger.consent import CONSENT, Consent
-from ledger.dsse import Envelope
-from ledger.encoding import SingleObjectFraming, reader_framing
-from ledger.events import PROVENANCE, Record, asset_key, format_time
+from ledger.events import vocab
+from ledger.events.base import Record, format_time
+from ledger.events.consent import CONSENT, Consent
+from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.provenance import PROVENANCE, asset_key
 from ledger.store import Entry, LedgerStore
+from ledger.trust.dsse import Envelope
 
 # An ingredient whose content hash nobody stated (a C2PA import where neither the files given,
 # the ingredient's manifest nor a whole-file hard binding says it).  The schema requires 64 hex

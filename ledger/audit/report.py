@@ -18,8 +18,8 @@ from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, TreeState, content_digest
 from ledger.audit.picture import layout, to_svg
 from ledger.audit.rules import RuleSet, SignerVerdicts
-from ledger.consent import Consent
-from ledger.events import format_time
+from ledger.events.base import format_time
+from ledger.events.consent import Consent
 
 Progress = Callable[[str], None]
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import consent as consents
 from ledger.audit.lineage import EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN, EDGE_MISSING, Lineage
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
+from ledger.events import consent as consents
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ledger.events.encoding import LEARNED_SCHEMA_IDS
 from ledger.store.base import (
     AppendResult,
     Batch,
@@ -14,6 +15,7 @@ from ledger.store.base import (
     QuarantineRecord,
     StoredCheckpoint,
 )
+from ledger.store.schema_ids import load_schema_ids
 
 __all__ = [
     "AppendResult",
@@ -33,9 +35,6 @@ __all__ = [
 def open_store(url: str) -> LedgerStore:
     """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded."""
     store = _open(url)
-    from ledger.encoding import LEARNED_SCHEMA_IDS
-    from ledger.schema_registry import load_schema_ids
-
     LEARNED_SCHEMA_IDS.learn(load_schema_ids(store))
     return store
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger.merkle import MerkleTree, Node, leaf_hash
+from ledger.log.merkle import MerkleTree, Node, leaf_hash
 
 GENESIS_CHAIN = bytes(32)
 

@@ -34,7 +34,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from ledger.errors import ConfigurationError, StoreError
-from ledger.merkle import MerkleTree
+from ledger.log.merkle import MerkleTree
 from ledger.store.base import (
     ENTRY_COLUMNS,
     AppendPlan,

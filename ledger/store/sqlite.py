@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.errors import StoreError
-from ledger.merkle import MerkleTree
+from ledger.log.merkle import MerkleTree
 from ledger.store.base import (
     ENTRY_COLUMNS,
     AppendPlan,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger import keys
 from ledger.audit import c2pa
 from ledger.audit.model import UNKNOWN_SHA256
-from ledger.operator import Checkpointer, init_ledger
+from ledger.log.operator import Checkpointer, init_ledger
+from ledger.trust import keys
 from tests.cli.test_audit_cli import run
 from tests.ledger.audit.audit_factory import build_store, demo_signers
 from tests.ledger.audit.c2pa_factory import (

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger import keys
+from demo.story import production
 from ledger.store.sqlite import SqliteStore
-from producers.demo import production
+from ledger.trust import keys
 from producers.emitter import Emitter
 from tests.conftest import FreshTopic
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ledger.log.verdicts import verdicts_for_event
 from ledger.store.sqlite import SqliteStore
-from ledger.verdicts import verdicts_for_event
 from tests.conftest import FreshTopic
 
 pytestmark = pytest.mark.broker

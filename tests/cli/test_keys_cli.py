@@ -18,15 +18,17 @@ from click.testing import CliRunner, Result
 from cli.keys import message_from_json
 from cli.main import cli
 from consumers.inspect import RawRecord, inspect
-from ledger import keys as keyfiles
-from ledger import operator
-from ledger.dsse import Envelope, verify_signature
-from ledger.encoding import SingleObjectFraming
-from ledger.keys import KeyPair
-from ledger.registry import RegistryTrust, RootKey, set_roots
+from demo.story import production
+from ledger.events.encoding import SingleObjectFraming
+from ledger.log import operator
 from ledger.store import PendingEntry, Quarantined
 from ledger.store.sqlite import SqliteStore
-from producers.demo import production
+from ledger.trust import keys as keyfiles
+from ledger.trust.dsse import Envelope, verify_signature
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import RegistryTrust
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
 from producers.emitter import Message, build_message
 from tests.ledger.ledger_factory import append_all
 

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from ledger import keys as keyfiles
+from demo.story import production
 from ledger.errors import KeyFileError
-from producers.demo import production
+from ledger.trust import keys as keyfiles
 from producers.emitter import Emitter
 from tests.conftest import FreshTopic
 

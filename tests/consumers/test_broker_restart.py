@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from consumers.runner import ConsumerConfig, LedgerConsumer
-from ledger import keys
+from demo.localbroker import LocalBroker, ensure_topics
+from demo.story import production
 from ledger.errors import BrokerError
-from ledger.localbroker import LocalBroker, ensure_topics
+from ledger.log.verify import verify_ledger
 from ledger.store.sqlite import SqliteStore
-from ledger.trust import FolderTrust
-from ledger.verify import verify_ledger
-from producers.demo import production
+from ledger.trust import keys
+from ledger.trust.policy import FolderTrust
 from producers.emitter import Emitter
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]

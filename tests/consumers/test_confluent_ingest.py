@@ -1,8 +1,8 @@
 """The Confluent wire format end to end: emit → real broker → consume → ledger / dead letters.
 
 The broker is real (``fresh_topic``).  No Schema Registry runs here: the registry is
-:class:`tests.ledger.test_schema_registry.FakeSchemaRegistry`, a real HTTP server on 127.0.0.1
-standing in for Confluent Schema Registry's REST API (the two endpoints the client uses).
+:class:`tests.ledger.events.test_schema_registry.FakeSchemaRegistry`, a real HTTP server on
+127.0.0.1 standing in for Confluent Schema Registry's REST API (the two endpoints the client uses).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from ledger import dsse, keys
-from ledger import kafka as k
-from ledger.encoding import MultiFraming, default_catalog
-from ledger.schema_registry import SchemaRegistryClient
+from demo.story import production
+from ledger.events import kafka as k
+from ledger.events.encoding import MultiFraming, default_catalog
+from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.store.sqlite import SqliteStore
-from producers.demo import production
+from ledger.trust import dsse, keys
 from producers.emitter import Emitter, Message, build_message
 from tests.conftest import FreshTopic
-from tests.ledger.test_schema_registry import FakeSchemaRegistry
+from tests.ledger.events.test_schema_registry import FakeSchemaRegistry
 from tests.support.kafka_tools import consume_once, header_map, read_topic
 
 pytestmark = pytest.mark.broker

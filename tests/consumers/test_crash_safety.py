@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import keys, operator
+from demo.story import production
+from ledger.log import operator
+from ledger.log.verify import verify_ledger
 from ledger.store.sqlite import SqliteStore
-from ledger.verify import verify_ledger
-from producers.demo import production
+from ledger.trust import keys
 from producers.emitter import Emitter
 from tests.conftest import FreshTopic
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ledger import dsse, keys
-from ledger import kafka as k
+from demo.story import production
+from ledger.events import kafka as k
+from ledger.log.verify import verify_ledger
 from ledger.store.sqlite import SqliteStore
-from ledger.verify import verify_ledger
-from producers.demo import production
+from ledger.trust import dsse, keys
 from producers.emitter import Emitter, Message, build_message
 from tests.conftest import FreshTopic
 from tests.support.kafka_tools import consume_once, header_map, read_topic

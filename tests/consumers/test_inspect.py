@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from consumers.inspect import RawRecord, inspect
-from ledger import dsse, keys
-from ledger import kafka as k
-from ledger.encoding import SingleObjectFraming
+from demo.story import production
+from ledger.events import kafka as k
+from ledger.events.encoding import SingleObjectFraming
 from ledger.store import PendingEntry, Quarantined
-from ledger.trust import FolderTrust
-from producers.demo import production
+from ledger.trust import dsse, keys
+from ledger.trust.policy import FolderTrust
 from producers.emitter import Message, build_message
 
 ARTIST = keys.generate("artist")
@@ -115,7 +115,7 @@ def test_kafka_key_must_be_the_asset() -> None:
 
 
 def test_invalid_event_content_is_refused_even_when_signed() -> None:
-    from ledger.encoding import SingleObjectFraming as F
+    from ledger.events.encoding import SingleObjectFraming as F
 
     m = build_message(_event(), ARTIST, source="/ws")
     _, event = F().decode(dsse.Envelope.decode(m.value).payload)

@@ -25,15 +25,18 @@ import pytest
 from consumers.inspect import ParallelInspector, RawRecord, inspect_all
 from consumers.metrics import BatchOutcome, ConsumerMetrics, MetricsServer
 from consumers.runner import ConsumerConfig, LedgerConsumer
-from ledger import dsse, keys
-from ledger.encoding import SingleObjectFraming
-from ledger.events import now_utc
-from ledger.keys import raw_public
-from ledger.registry import KEY_REGISTRY, Registry, RegistryTrust, RootKey, enroll_event, set_roots
+from demo.story import production
+from ledger.events.base import now_utc
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.store import PendingEntry, Quarantined
 from ledger.store.sqlite import SqliteStore
-from ledger.trust import FolderTrust
-from producers.demo import production
+from ledger.trust import dsse, keys
+from ledger.trust.keys import raw_public
+from ledger.trust.policy import FolderTrust, RegistryTrust
+from ledger.trust.records import enroll_event
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import registry_from_ledger, set_roots
 from producers.emitter import Emitter, Message, build_message
 from tests.conftest import FreshTopic
 
@@ -230,7 +233,7 @@ def test_parallel_inspection_sees_keys_enrolled_earlier_in_the_batch(tmp_path: P
     def outcomes(workers: int) -> list[tuple[str, str, str | None]]:
         with SqliteStore(tmp_path / f"l{workers}.db") as store:
             set_roots(store, [RootKey("root", root.public)])
-            trust = RegistryTrust(Registry.from_ledger(store))
+            trust = RegistryTrust(registry_from_ledger(store))
             with ParallelInspector(trust, SingleObjectFraming(), workers=workers) as inspector:
                 return summary(inspector(raws(batch)))
 
@@ -252,7 +255,7 @@ def test_workers_learn_keys_enrolled_in_an_earlier_batch(tmp_path: Path) -> None
     def outcomes(workers: int) -> tuple[list[tuple[str, str, str | None]], bool]:
         with SqliteStore(tmp_path / f"l{workers}.db") as store:
             set_roots(store, [RootKey("root", root.public)])
-            trust = RegistryTrust(Registry.from_ledger(store))
+            trust = RegistryTrust(registry_from_ledger(store))
             with ParallelInspector(trust, SingleObjectFraming(), workers=workers) as inspector:
                 done = summary(inspector(raws(first))) + summary(inspector(raws(second)))
                 return done, inspector.worker_knew(newcomer.key_id, raw_public(newcomer.public))

@@ -20,12 +20,12 @@ from typing import IO, Any
 
 import pytest
 
-from ledger import keys
-from ledger.localbroker import ensure_topics
-from ledger.merkle import root_from_leaf_hashes
+from demo.localbroker import ensure_topics
+from demo.story import content_hash, production
+from ledger.log.merkle import root_from_leaf_hashes
+from ledger.log.verify import verify_ledger
 from ledger.store.postgres import PostgresStore
-from ledger.verify import verify_ledger
-from producers.demo import content_hash, production
+from ledger.trust import keys
 from producers.emitter import Emitter
 from tests.conftest import FreshTopic
 

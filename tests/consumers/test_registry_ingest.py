@@ -24,26 +24,20 @@ from typing import Any
 import pytest
 
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
-from ledger import dsse, keys
-from ledger import kafka as k
-from ledger.events import PROVENANCE, EventKind, now_utc
-from ledger.keys import KeyPair
-from ledger.localbroker import ensure_topics
-from ledger.registry import (
-    KEY_REGISTRY,
-    Registry,
-    RegistryTrust,
-    RootKey,
-    Scope,
-    delegate_event,
-    enroll_event,
-    revoke_event,
-    rotate_event,
-    set_roots,
-)
+from demo.localbroker import ensure_topics
+from demo.story import SHOW, production
+from ledger.events import kafka as k
+from ledger.events.base import EventKind, now_utc
+from ledger.events.keyregistry import KEY_REGISTRY, Scope
+from ledger.events.provenance import PROVENANCE
+from ledger.log.verdicts import Status, ledger_verdicts
 from ledger.store.sqlite import SqliteStore
-from ledger.verdicts import Status, ledger_verdicts
-from producers.demo import SHOW, production
+from ledger.trust import dsse, keys
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import RegistryTrust
+from ledger.trust.records import delegate_event, enroll_event, revoke_event, rotate_event
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import registry_from_ledger, set_roots
 from producers.emitter import Emitter, Message, build_message
 from tests.conftest import FreshTopic
 from tests.support.kafka_tools import header_map, read_topic
@@ -198,7 +192,7 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
         assert store.head().size == 5 + 1 + 2 + 5 + 1 + 1
 
         # the registry re-derived from the ledger agrees with every consumer decision
-        replayed = Registry.from_ledger(store, scan=True)
+        replayed = registry_from_ledger(store, scan=True)
         assert replayed.refusals == []
         mira_key = replayed.key_for(mira.key_id)
         assert mira_key is not None and mira_key.revocation is not None

@@ -12,11 +12,15 @@ import pytest
 
 from consumers.inspect import RawRecord
 from consumers.runner import ConsumerConfig, LedgerConsumer, registry_first
-from ledger import kafka as k
-from ledger import keys
-from ledger.registry import KEY_REGISTRY, RegistryTrust, RootKey, enroll_event, set_roots
+from demo.story import production
+from ledger.events import kafka as k
+from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.store.sqlite import SqliteStore
-from producers.demo import production
+from ledger.trust import keys
+from ledger.trust.policy import RegistryTrust
+from ledger.trust.records import enroll_event
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
 from producers.emitter import Emitter, build_message
 from tests.conftest import FreshTopic
 

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from consumers.inspect import RawRecord, inspect
-from ledger.encoding import SingleObjectFraming
-from ledger.keys import KeyPair
+from demo.story import production
+from ledger.events.encoding import SingleObjectFraming
 from ledger.store import Batch, LedgerStore, PendingEntry
-from ledger.trust import FolderTrust
-from producers.demo import production
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import FolderTrust
 from producers.emitter import build_message
 
 

@@ -15,9 +15,9 @@ import pytest
 from kafka import codec
 from kafka.errors import UnsupportedCodecError
 
-from ledger import keys
+from demo.story import production
 from ledger.store.sqlite import SqliteStore
-from producers.demo import production
+from ledger.trust import keys
 from producers.emitter import Emitter
 from tests.conftest import FreshTopic
 from tests.support.kafka_tools import consume_once, read_topic

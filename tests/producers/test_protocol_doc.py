@@ -1,12 +1,12 @@
 """docs/protocol.md is enough to write an emitter: an independent one, built from the doc alone.
 
-The emitter below does not import ``ledger.encoding``, ``ledger.dsse``, ``ledger.keys`` or the
-SDK.  It reads the schema JSON from ``schemas/``, computes the Parsing Canonical Form and the
-CRC-64-AVRO fingerprint with its own code (Avro specification, "Schema Fingerprints"), encodes
-with ``fastavro``, builds the DSSE PAE by hand, signs with ``cryptography``'s Ed25519 and builds the
-Kafka key and headers by hand.  The consumer's own inspection must accept the result, and the
-worked example printed in the doc must come out byte for byte (Ed25519 is deterministic).
-"""
+The emitter below does not import ``ledger.events.encoding``, ``ledger.trust.dsse``,
+``ledger.trust.keys`` or the SDK.  It reads the schema JSON from ``schemas/``, computes the Parsing
+Canonical Form and the CRC-64-AVRO fingerprint with its own code (Avro specification, "Schema
+Fingerprints"), encodes with ``fastavro``, builds the DSSE PAE by hand, signs with
+``cryptography``'s Ed25519 and builds the Kafka key and headers by hand.  The consumer's own
+inspection must accept the result, and the worked example printed in the doc must come out byte for
+byte (Ed25519 is deterministic)."""
 
 from __future__ import annotations
 
@@ -378,7 +378,7 @@ def documented_fingerprints() -> dict[str, str]:
 
 
 def test_documented_fingerprints_equal_own_computation_and_the_codes_catalog() -> None:
-    from ledger.encoding import default_catalog
+    from ledger.events.encoding import default_catalog
 
     catalog = default_catalog()
     documented = documented_fingerprints()
@@ -403,7 +403,7 @@ def test_documented_canonical_forms_and_envelope_schema() -> None:
 
 
 def test_documented_current_writer_schema_is_the_codes_current_one() -> None:
-    from ledger.encoding import default_catalog
+    from ledger.events.encoding import default_catalog
 
     current = default_catalog().current("provenance_event")
     assert current.label == "provenance_event.v2"
@@ -451,8 +451,8 @@ def _raw(b: Built, **changes: Any) -> Any:
 
 def _inspect(b: Built, trusted: Ed25519PrivateKey | None = None, **changes: Any) -> Any:
     from consumers.inspect import inspect
-    from ledger.encoding import SingleObjectFraming
-    from ledger.trust import FolderTrust
+    from ledger.events.encoding import SingleObjectFraming
+    from ledger.trust.policy import FolderTrust
 
     signer = trusted or rfc8032_key()
     trust = FolderTrust({key_id(signer): signer.public_key()})
@@ -496,7 +496,7 @@ def test_every_released_provenance_schema_is_accepted() -> None:
 
 def test_the_sdk_builds_exactly_the_worked_example() -> None:
     """The project's own emitter and the doc agree on every byte of key, value and headers."""
-    from ledger.keys import KeyPair
+    from ledger.trust.keys import KeyPair
     from producers.emitter import build_message
 
     event = dict(EXAMPLE_EVENT, event_time=EXAMPLE_TIME)
@@ -516,7 +516,7 @@ class _FixedIds:
     """A registry's answers fixed in advance (the doc's ids), for byte-exact comparisons."""
 
     def __init__(self) -> None:
-        from ledger.encoding import default_catalog
+        from ledger.events.encoding import default_catalog
 
         catalog = default_catalog()
         self.by_id = {
@@ -564,8 +564,8 @@ def test_confluent_worked_example_is_reproduced_byte_for_byte() -> None:
 
 
 def test_the_sdk_builds_exactly_the_confluent_worked_example() -> None:
-    from ledger.encoding import MultiFraming
-    from ledger.keys import KeyPair
+    from ledger.events.encoding import MultiFraming
+    from ledger.trust.keys import KeyPair
     from producers.emitter import build_message
 
     event = dict(EXAMPLE_EVENT, event_time=EXAMPLE_TIME)
@@ -579,9 +579,9 @@ def test_the_sdk_builds_exactly_the_confluent_worked_example() -> None:
 
 def test_a_consumer_with_a_registry_accepts_the_confluent_example() -> None:
     from consumers.inspect import inspect
-    from ledger.encoding import MultiFraming
+    from ledger.events.encoding import MultiFraming
     from ledger.store import PendingEntry
-    from ledger.trust import FolderTrust
+    from ledger.trust.policy import FolderTrust
 
     b = confluent_example()
     trust = FolderTrust({key_id(rfc8032_key()): rfc8032_key().public_key()})
@@ -595,8 +595,8 @@ def test_a_consumer_with_a_registry_accepts_the_confluent_example() -> None:
 
 
 def test_documented_subjects_are_the_record_full_names() -> None:
-    from ledger.encoding import default_catalog
-    from ledger.schema_registry import subject_for
+    from ledger.events.encoding import default_catalog
+    from ledger.events.schema_registry import subject_for
 
     text = doc_block("kinds") + _doc()
     for record in ("dsse_envelope", "provenance_event", "consent_event", "key_registry_event"):
@@ -605,8 +605,8 @@ def test_documented_subjects_are_the_record_full_names() -> None:
 
 
 def test_documented_event_kinds_are_the_codes() -> None:
-    from ledger.encoding import default_catalog
-    from ledger.events import all_kinds
+    from ledger.events.encoding import default_catalog
+    from ledger.events.kinds import all_kinds
 
     rows = [
         [cell.strip().strip("`") for cell in line.strip("|").split("|")]
@@ -741,7 +741,7 @@ def test_doc_lists_the_dead_letter_headers_the_consumer_writes() -> None:
 
 
 def test_doc_lists_the_vocabularies_of_the_code() -> None:
-    from ledger import vocab
+    from ledger.events import vocab
 
     text = _doc()
     terms = (
@@ -765,11 +765,11 @@ def test_doc_lists_the_vocabularies_of_the_code() -> None:
 @pytest.mark.parametrize(
     ("constant", "value"),
     [
-        ("ledger.kafka:DEFAULT_TOPIC", TOPIC),
-        ("ledger.kafka:CE_SPECVERSION", "1.0"),
-        ("ledger.dsse:ENVELOPE_CONTENT_TYPE", CONTENT_TYPE),
-        ("ledger.events:PROVENANCE.payload_type", PAYLOAD_TYPE),
-        ("ledger.events:PROVENANCE.ce_type", CE_TYPE),
+        ("ledger.events.kafka:DEFAULT_TOPIC", TOPIC),
+        ("ledger.events.kafka:CE_SPECVERSION", "1.0"),
+        ("ledger.trust.dsse:ENVELOPE_CONTENT_TYPE", CONTENT_TYPE),
+        ("ledger.events.provenance:PROVENANCE.payload_type", PAYLOAD_TYPE),
+        ("ledger.events.provenance:PROVENANCE.ce_type", CE_TYPE),
         ("consumers.inspect:DEFAULT_MAX_BYTES", 1 << 20),
     ],
 )

@@ -9,9 +9,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
-from ledger.keys import KeyPair
 from ledger.store import LedgerStore
-from ledger.trust import FolderTrust
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import FolderTrust
 
 FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
 

@@ -11,16 +11,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import ledger.consent  # noqa: F401  (registers the consent_event kind)
+import ledger.events.consent  # noqa: F401  (registers the consent_event kind)
 from consumers.inspect import RawRecord, inspect
-from ledger import keys
-from ledger.consent import CONSENT
-from ledger.encoding import SingleObjectFraming
-from ledger.events import PROVENANCE, EventKind
-from ledger.keys import KeyPair
+from demo import story
+from ledger.events.base import EventKind
+from ledger.events.consent import CONSENT
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.provenance import PROVENANCE
 from ledger.store import Batch, LedgerStore, PendingEntry, open_store
-from ledger.trust import FolderTrust
-from producers import demo
+from ledger.trust import keys
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import FolderTrust
 from producers.emitter import build_message
 
 BASE_TIME = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -30,13 +31,13 @@ Item = tuple[str, EventKind, dict[str, Any]]  # signer name, kind, event JSON
 
 def demo_items() -> list[Item]:
     """The demo production (consents first), with fixed ids and times."""
-    items: list[Item] = [(s, CONSENT, dict(e)) for s, e in demo.consents()]
-    items += [(s, PROVENANCE, dict(e)) for s, e in demo.production()]
+    items: list[Item] = [(s, CONSENT, dict(e)) for s, e in story.consents()]
+    items += [(s, PROVENANCE, dict(e)) for s, e in story.production()]
     return items
 
 
 def demo_signers() -> dict[str, KeyPair]:
-    return {s.name: keys.generate(s.name) for s in demo.SIGNERS}
+    return {s.name: keys.generate(s.name) for s in story.SIGNERS}
 
 
 def fixed(items: Iterable[Item]) -> list[Item]:
@@ -44,7 +45,7 @@ def fixed(items: Iterable[Item]) -> list[Item]:
     out = []
     for i, (signer, kind, event) in enumerate(items):
         event = dict(event)
-        event.setdefault("event_id", demo.fixed_id(f"test-event:{i}"))
+        event.setdefault("event_id", story.fixed_id(f"test-event:{i}"))
         event.setdefault("event_time", (BASE_TIME + timedelta(minutes=i)).isoformat())
         if kind is PROVENANCE:
             event.setdefault("producer_id", f"/test/{signer}")
@@ -103,7 +104,7 @@ def ingredient(asset_id: str, version: str, relationship: str = "componentOf") -
     return {
         "asset_id": asset_id,
         "version": version,
-        "content_sha256": demo.content_hash(asset_id, version),
+        "content_sha256": story.content_hash(asset_id, version),
         "relationship": relationship,
     }
 
@@ -121,11 +122,11 @@ def provenance(
 ) -> Item:
     """One provenance event by a human (or, with ``ai``, by a model) in Fallen Tower."""
     event: dict[str, Any] = {
-        "production": {"show": demo.SHOW, "episode": episode, "sequence": None, "shot": "sh900"},
+        "production": {"show": story.SHOW, "episode": episode, "sequence": None, "shot": "sh900"},
         "asset": {
             "asset_id": asset_id,
             "version": version,
-            "content_sha256": demo.content_hash(asset_id, version),
+            "content_sha256": story.content_hash(asset_id, version),
             "media_type": "image/x-exr",
             "location": None,
         },
@@ -151,6 +152,6 @@ def provenance(
 
 
 def consent_item(**changes: Any) -> Item:
-    event = dict(demo.consents()[0][1])
+    event = dict(story.consents()[0][1])
     event.update(changes)
     return ("clearances", CONSENT, event)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from ledger.audit.model import LedgerView
-from ledger.keys import KeyPair
 from ledger.store import LedgerStore
+from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
 
 

@@ -9,18 +9,19 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import events, keys
+from demo import story
 from ledger.audit import c2pa, c2pa_import
 from ledger.audit.c2pa_import import ImportDefaults, import_events, validation_of
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
-from ledger.encoding import SingleObjectFraming
 from ledger.errors import ConfigurationError, VerificationFailure
-from ledger.events import PROVENANCE
-from ledger.keys import KeyPair
-from ledger.operator import Checkpointer, init_ledger
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.kinds import encode_checked
+from ledger.events.provenance import PROVENANCE
+from ledger.log.operator import Checkpointer, init_ledger
 from ledger.store import LedgerStore
-from producers import demo
+from ledger.trust import keys
+from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import Item, build_store, demo_items
 
 D = "fallen-tower/ep101/sq040"
@@ -89,7 +90,7 @@ def test_round_trip_gives_the_same_lineage(
         assert c2pa.lineage_signature(LedgerView.open(copy), key) == c2pa.lineage_signature(
             view, key
         )
-        findings = run_audit(LedgerView.open(copy), Scope(production=demo.SHOW)).findings
+        findings = run_audit(LedgerView.open(copy), Scope(production=story.SHOW)).findings
     assert {f.rule for f in findings} >= {"ingredient-unrecorded", "content-hash-mismatch"}
 
 
@@ -157,7 +158,7 @@ def test_vendor_manifest_maps_to_valid_events() -> None:
     assert event["model"]["name"] == "SmokeSynth" and event["model"]["licence"] is None
     assert event["ingredients"][0]["asset_id"] == f"{D}/sh020/plate"
     event.update(producer_id="vendor", producer_seq=1)
-    events.encode_checked(PROVENANCE, event, SingleObjectFraming())  # valid for the ledger
+    encode_checked(PROVENANCE, event, SingleObjectFraming())  # valid for the ledger
 
 
 def test_vendor_delivery_joins_the_lineage_and_is_audited(

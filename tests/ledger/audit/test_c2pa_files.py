@@ -16,17 +16,17 @@ import c2pa as c2pa_lib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger import keys
 from ledger.audit import c2pa, c2pa_files, c2pa_import
 from ledger.audit.c2pa_import import ImportDefaults, import_events, validation_of
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
 from ledger.errors import ConfigurationError, VerificationFailure
-from ledger.events import PROVENANCE
-from ledger.keys import KeyPair
-from ledger.operator import Checkpointer, init_ledger, log_identity
-from ledger.receipt import verify_receipt
+from ledger.events.provenance import PROVENANCE
+from ledger.log.operator import Checkpointer, init_ledger, log_identity
+from ledger.log.receipt import verify_receipt
 from ledger.store import LedgerStore
+from ledger.trust import keys
+from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
 from tests.ledger.audit.c2pa_factory import (
     Credentials,

@@ -7,21 +7,21 @@ from typing import Any
 
 import pytest
 
-from ledger import events
-from ledger.consent import CONSENT, Consent, Use, check_use, consent_problems, consent_refs
-from ledger.encoding import SingleObjectFraming
+from demo import story
 from ledger.errors import InvalidEventError
-from producers import demo
+from ledger.events.consent import CONSENT, Consent, Use, check_use, consent_problems, consent_refs
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.kinds import encode_checked
 
 
 def grant(**changes: Any) -> dict[str, Any]:
-    event = dict(demo.consents()[0][1])
+    event = dict(story.consents()[0][1])
     event.update(changes)
     return event
 
 
 def decoded(event: dict[str, Any]) -> dict[str, Any]:
-    return events.encode_checked(CONSENT, event, SingleObjectFraming())[1]
+    return encode_checked(CONSENT, event, SingleObjectFraming())[1]
 
 
 def consent(**changes: Any) -> Consent:
@@ -41,7 +41,7 @@ def use(**changes: Any) -> Use:
 
 
 def test_demo_consents_are_valid_events() -> None:
-    for _, event in demo.consents():
+    for _, event in story.consents():
         assert consent_problems(decoded(event), True) == []
 
 
@@ -64,10 +64,10 @@ def test_invalid_consents_are_refused(changes: dict[str, Any], problem: str) -> 
 
 
 def test_index_rows_name_party_assets_revoked_grant_and_show() -> None:
-    revocation = decoded(grant(status="revoked", revokes=demo.CONSENT_DANA))
+    revocation = decoded(grant(status="revoked", revokes=story.CONSENT_DANA))
     rows = consent_refs(revocation)
     assert ("consent_party", "performer:dana-whitfield") in rows
-    assert ("consent_revokes", demo.CONSENT_DANA) in rows
+    assert ("consent_revokes", story.CONSENT_DANA) in rows
     assert ("show", "Fallen Tower") in rows
 
 
@@ -103,7 +103,7 @@ def test_wrong_performer_or_use_does_not_cover() -> None:
 def test_revocation_applies_from_its_valid_from() -> None:
     c = consent()
     revocation = consent(
-        event_id=demo.fixed_id("revocation"),
+        event_id=story.fixed_id("revocation"),
         status="revoked",
         revokes=c.event_id,
         valid_from="2026-03-01T00:00:00Z",

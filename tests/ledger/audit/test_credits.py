@@ -1,19 +1,19 @@
-"""Credits for the demo production, checked by hand against producers/demo.py."""
+"""Credits for the demo production, checked by hand against demo/story.py."""
 
 from __future__ import annotations
 
 import pytest
 
+from demo import story
 from ledger.audit.credits import credit_report, flat_rows
 from ledger.audit.model import LedgerView
 from ledger.errors import ConfigurationError
-from producers import demo
 
 D = "fallen-tower/ep101/sq040"
 
 
 def lines(view: LedgerView) -> dict[tuple[str, str], dict[str, list[str]]]:
-    report = credit_report(view, demo.SHOW, "101")
+    report = credit_report(view, story.SHOW, "101")
     return {
         (line.name, line.role): {
             "created": line.assets("created"),
@@ -59,7 +59,7 @@ def test_credit_lines_per_person_and_role(view: LedgerView) -> None:
 
 
 def test_ai_output_never_enters_a_credit_line(view: LedgerView) -> None:
-    report = credit_report(view, demo.SHOW)
+    report = credit_report(view, story.SHOW)
     credited = {c.asset for line in report.lines for c in line.contributions}
     ai = {o.asset for o in report.ai_outputs}
     assert ai == {
@@ -75,7 +75,7 @@ def test_ai_output_never_enters_a_credit_line(view: LedgerView) -> None:
 
 
 def test_ai_models_and_the_humans_who_directed_them(view: LedgerView) -> None:
-    models = {m["model"]: m for m in credit_report(view, demo.SHOW).models()}
+    models = {m["model"]: m for m in credit_report(view, story.SHOW).models()}
     assert models["DebrisGen 2.1 (Kestrel AI)"]["directed_by"] == ["Jonah Okafor"]
     assert models["ClearScale 4.0 (Lumen Labs)"]["directed_by"] == ["Mira Keller"]
     dust = models["DustDiffusion 0.9 (open weights (unverified))"]
@@ -84,12 +84,12 @@ def test_ai_models_and_the_humans_who_directed_them(view: LedgerView) -> None:
         f"{D}/sh030/stunt_face@v001",
         f"{D}/sh030/crowd_replica@v001",
     ]
-    report = credit_report(view, demo.SHOW)
+    report = credit_report(view, story.SHOW)
     assert {o.disclosure for o in report.ai_outputs} == {"disclosed as AI output"}
 
 
 def test_composites_note_their_disclosed_ai_elements(view: LedgerView) -> None:
-    report = credit_report(view, demo.SHOW)
+    report = credit_report(view, story.SHOW)
     jonah = next(line for line in report.lines if line.name == "Jonah Okafor")
     assert all(c.contains_ai for c in jonah.contributions)
     ana = next(line for line in report.lines if line.name == "Ana Ruiz")
@@ -97,7 +97,7 @@ def test_composites_note_their_disclosed_ai_elements(view: LedgerView) -> None:
 
 
 def test_consent_status_of_likeness_uses(view: LedgerView) -> None:
-    report = credit_report(view, demo.SHOW)
+    report = credit_report(view, story.SHOW)
     likeness = {c.party: c.status for c in report.consent if c.use == "digital_replica"}
     assert likeness["performer:dana-whitfield"] == "consent valid"
     assert likeness["performer:omar-haddad"].startswith("NO VALID CONSENT")
@@ -106,14 +106,14 @@ def test_consent_status_of_likeness_uses(view: LedgerView) -> None:
 
 
 def test_report_states_its_tree_and_content_hash(view: LedgerView) -> None:
-    data = credit_report(view, demo.SHOW, "101").to_json()
+    data = credit_report(view, story.SHOW, "101").to_json()
     assert data["checkpoint"] == {
         "tree_size": 21,
         "root_hash": view.store.tree(21).root().hex(),
         "signed_checkpoint": False,
     }
     assert len(data["content_sha256"]) == 64
-    rows = flat_rows(credit_report(view, demo.SHOW))
+    rows = flat_rows(credit_report(view, story.SHOW))
     assert {r["section"] for r in rows} == {"credit", "ai_output", "consent"}
 
 
@@ -121,4 +121,4 @@ def test_unknown_production_or_episode_is_a_usage_error(view: LedgerView) -> Non
     with pytest.raises(ConfigurationError, match="no provenance events"):
         credit_report(view, "fallen tower")
     with pytest.raises(ConfigurationError):
-        credit_report(view, demo.SHOW, "999")
+        credit_report(view, story.SHOW, "999")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger import keys
-from ledger.consent import CONSENT
-from ledger.inputs import read_event_files
-from producers import demo
+from demo import story
+from ledger.events.consent import CONSENT
+from ledger.events.inputs import read_event_files
+from ledger.trust import keys
 from producers.emitter import build_message
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
@@ -18,15 +18,15 @@ EXAMPLES = Path(__file__).parents[3] / "examples"
 
 def test_event_examples_are_the_demo_production() -> None:
     files = sorted((EXAMPLES / "events").glob("*.json"))
-    assert [json.loads(f.read_text()) for f in files] == [e for _, e in demo.production()]
+    assert [json.loads(f.read_text()) for f in files] == [e for _, e in story.production()]
     assert read_event_files([EXAMPLES / "events" / "all.jsonl"]) == [
-        e for _, e in demo.production()
+        e for _, e in story.production()
     ]
 
 
 def test_consent_examples_are_the_demo_consents() -> None:
     assert read_event_files([EXAMPLES / "consents" / "all.jsonl"]) == [
-        e for _, e in demo.consents()
+        e for _, e in story.consents()
     ]
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from demo import story
 from ledger.audit.credits import credit_report
 from ledger.audit.model import LedgerView, content_digest
 from ledger.audit.render import to_html, to_pdf
@@ -15,17 +16,16 @@ from ledger.audit.report import (
     build_audit_report,
     credits_document,
 )
-from ledger.keys import KeyPair
 from ledger.store import LedgerStore
-from producers import demo
+from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import demo_store
 
 
 def all_outputs(store: LedgerStore) -> dict[str, bytes]:
     view = LedgerView.open(store)
-    report = build_audit_report(view, demo.SHOW)
+    report = build_audit_report(view, story.SHOW)
     data = audit_report_json(report)
-    credits = credit_report(LedgerView.open(store), demo.SHOW)
+    credits = credit_report(LedgerView.open(store), story.SHOW)
     return {
         "audit.json": json.dumps(data).encode(),
         "audit.html": to_html(audit_document(report, data)).encode(),
@@ -44,7 +44,7 @@ def test_same_ledger_gives_identical_bytes(tmp_path: Path, signers: dict[str, Ke
 
 
 def test_content_hash_is_recomputable(view: LedgerView) -> None:
-    data = audit_report_json(build_audit_report(view, demo.SHOW))
+    data = audit_report_json(build_audit_report(view, story.SHOW))
     body = {k: v for k, v in data.items() if k != "content_sha256"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert data["content_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
@@ -52,7 +52,7 @@ def test_content_hash_is_recomputable(view: LedgerView) -> None:
 
 
 def test_audit_report_content(view: LedgerView) -> None:
-    report = build_audit_report(view, demo.SHOW)
+    report = build_audit_report(view, story.SHOW)
     data = audit_report_json(report)
     assert data["summary"]["clear_to_ship"] is False
     assert data["summary"]["findings_by_severity"] == {"critical": 2, "high": 5}
@@ -74,7 +74,7 @@ def test_audit_report_content(view: LedgerView) -> None:
 
 
 def test_pdf_has_pages_with_drawings(view: LedgerView) -> None:
-    report = build_audit_report(view, demo.SHOW)
+    report = build_audit_report(view, story.SHOW)
     pdf = to_pdf(audit_document(report))
     assert pdf.startswith(b"%PDF-")
     assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 4

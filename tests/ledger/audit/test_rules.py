@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ledger import keys
+from demo import story
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import Finding
-from ledger.keys import KeyPair
-from ledger.operator import Checkpointer, init_ledger, log_identity
-from ledger.receipt import verify_receipt
+from ledger.log.operator import Checkpointer, init_ledger, log_identity
+from ledger.log.receipt import verify_receipt
 from ledger.store import LedgerStore
-from producers import demo
+from ledger.trust import keys
+from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import (
     Item,
     build_store,
@@ -35,7 +35,7 @@ UNLICENSED = {
 
 def audit(tmp_path: Path, signers: dict[str, KeyPair], items: list[Item]) -> list[Finding]:
     with build_store(tmp_path / "l.db", items, signers) as store:
-        return run_audit(LedgerView.open(store), Scope(production=demo.SHOW)).findings
+        return run_audit(LedgerView.open(store), Scope(production=story.SHOW)).findings
 
 
 def found(findings: list[Finding]) -> set[tuple[str, str]]:
@@ -43,7 +43,7 @@ def found(findings: list[Finding]) -> set[tuple[str, str]]:
 
 
 def test_demo_findings_are_exactly_the_doubtful_items(view: LedgerView) -> None:
-    result = run_audit(view, Scope(production=demo.SHOW))
+    result = run_audit(view, Scope(production=story.SHOW))
     assert found(result.findings) == {
         ("ai-model-undeclared", f"{D}/sh010/fx_dust@v001"),
         ("ai-input-not-allowed", f"{D}/sh030/sky@v001"),
@@ -111,14 +111,14 @@ def test_constrained_input_needs_a_consent_that_meets_it(
     assert found(unmet) == {("ai-input-not-allowed", "gen@v001")}
     assert "constrained (with a licence)" in unmet[0].explanation
     permission = consent_item(
-        event_id=demo.fixed_id("stock-permission"),
+        event_id=story.fixed_id("stock-permission"),
         grantor={"party_id": "org:stock", "kind": "rights_holder", "display_name": "Stock Co"},
         likeness_uses=[],
         ai_uses=["cawg.ai_inference"],
         assets=["stock"],
     )
     met = ai_from_stock(
-        rights={"licence": None, "consent_refs": [demo.fixed_id("stock-permission")]}
+        rights={"licence": None, "consent_refs": [story.fixed_id("stock-permission")]}
     )
     assert audit(tmp_path / "b", signers, [permission, stock("constrained"), met]) == []
 
@@ -135,7 +135,7 @@ def replica(consent_ref: str | None) -> Item:
 
 
 def test_likeness_with_matching_consent(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
-    assert audit(tmp_path, signers, [consent_item(), replica(demo.CONSENT_DANA)]) == []
+    assert audit(tmp_path, signers, [consent_item(), replica(story.CONSENT_DANA)]) == []
 
 
 def test_likeness_without_any_consent(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
@@ -146,7 +146,7 @@ def test_likeness_without_any_consent(tmp_path: Path, signers: dict[str, KeyPair
 
 def test_likeness_with_expired_consent(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
     expired = consent_item(valid_from="2024-01-01T00:00:00Z", expires="2025-01-01T00:00:00Z")
-    [finding] = audit(tmp_path, signers, [expired, replica(demo.CONSENT_DANA)])
+    [finding] = audit(tmp_path, signers, [expired, replica(story.CONSENT_DANA)])
     assert "expired" in finding.explanation
     assert {e.what for e in finding.evidence} == {
         "the digital_replica use of performer:dana-whitfield",
@@ -156,16 +156,16 @@ def test_likeness_with_expired_consent(tmp_path: Path, signers: dict[str, KeyPai
 
 def test_likeness_out_of_scope_and_revoked(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
     other_episode = consent_item(productions=["Fallen Tower/102"])
-    [finding] = audit(tmp_path / "a", signers, [other_episode, replica(demo.CONSENT_DANA)])
+    [finding] = audit(tmp_path / "a", signers, [other_episode, replica(story.CONSENT_DANA)])
     assert "not Fallen Tower/101" in finding.explanation
     revocation = consent_item(
-        event_id=demo.fixed_id("revoke"),
+        event_id=story.fixed_id("revoke"),
         status="revoked",
-        revokes=demo.CONSENT_DANA,
+        revokes=story.CONSENT_DANA,
         valid_from="2025-02-01T00:00:00Z",
     )
     [finding] = audit(
-        tmp_path / "b", signers, [consent_item(), revocation, replica(demo.CONSENT_DANA)]
+        tmp_path / "b", signers, [consent_item(), revocation, replica(story.CONSENT_DANA)]
     )
     assert "revoked" in finding.explanation
 
@@ -223,23 +223,23 @@ def test_signer_not_trusted(tmp_path: Path, signers: dict[str, KeyPair]) -> None
         view = LedgerView.open(store)
         trusted = {k.key_id: k.public for k in signers.values()}
         clean = run_audit(
-            view, Scope(production=demo.SHOW), signer_verdicts=folder_verdicts(store, trusted)
+            view, Scope(production=story.SHOW), signer_verdicts=folder_verdicts(store, trusted)
         )
         assert clean.findings == []
         stranger = keys.generate("stranger")
         strict = folder_verdicts(store, {stranger.key_id: stranger.public})
-        bad = run_audit(view, Scope(production=demo.SHOW), signer_verdicts=strict)
+        bad = run_audit(view, Scope(production=story.SHOW), signer_verdicts=strict)
     assert ("signer-not-trusted", "a@v001") in found(bad.findings)
     assert all(f.severity == "critical" for f in bad.findings)
 
 
 def test_registry_verdicts_hook_passes_a_ledger_without_registry(demo_ledger: LedgerStore) -> None:
     verdicts = registry_verdicts(demo_ledger)
-    if verdicts is None:  # ledger.verdicts not in this build
+    if verdicts is None:  # ledger.log.verdicts not in this build
         return
     assert verdicts(0).ok
     view = LedgerView.open(demo_ledger)
-    result = run_audit(view, Scope(production=demo.SHOW), signer_verdicts=verdicts)
+    result = run_audit(view, Scope(production=story.SHOW), signer_verdicts=verdicts)
     assert "signer-not-trusted" not in {f.rule for f in result.findings}
 
 
@@ -251,7 +251,7 @@ def test_evidence_carries_receipts_that_verify(demo_ledger: LedgerStore) -> None
     assert identity is not None
     view = LedgerView.open(demo_ledger)
     assert view.state.signed
-    result = run_audit(view, Scope(production=demo.SHOW))
+    result = run_audit(view, Scope(production=story.SHOW))
     evidence = [e for f in result.findings for e in f.evidence]
     assert evidence and all(e.receipt for e in evidence)
     for e in evidence[:5]:

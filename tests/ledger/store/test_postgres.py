@@ -8,10 +8,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ledger import keys
 from ledger.errors import ConfigurationError, StoreError
 from ledger.store import Batch, open_store
 from ledger.store.postgres import PostgresStore, redact
+from ledger.trust import keys
 from tests.ledger.ledger_factory import signed_entries
 
 SIGNER = keys.generate("editor")

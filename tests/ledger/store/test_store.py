@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from ledger import keys
-from ledger.merkle import root_from_leaf_hashes
+from ledger.log.merkle import root_from_leaf_hashes
 from ledger.store import Batch, LedgerStore, Origin, Quarantined, StoredCheckpoint
 from ledger.store.base import GENESIS_CHAIN, chain_hash
+from ledger.trust import keys
 from tests.ledger.ledger_factory import signed_entries
 
 SIGNER = keys.generate("artist")

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from ledger import keys
 from ledger.errors import StoreError
-from ledger.merkle import root_from_leaf_hashes
+from ledger.log.merkle import root_from_leaf_hashes
 from ledger.store import Batch, LedgerStore, Origin, PendingEntry, Quarantined, open_store
 from ledger.store.base import GENESIS_CHAIN, TopicPartition, chain_hash
 from ledger.store.postgres import PostgresStore
 from ledger.store.sqlite import SqliteStore
+from ledger.trust import keys
 from tests.ledger.ledger_factory import signed_entries
 
 SIGNER = keys.generate("compositor")

@@ -1,0 +1,1 @@
+"""Data contracts: encoding, event kinds, vocabularies, input files, Kafka and Schema Registry."""

@@ -1,0 +1,171 @@
+"""The log operator's duties: create a ledger, sign checkpoints, issue proofs.
+
+A ledger has an *origin* (its C2SP log name, e.g. ``fallen-tower.example/ledger``) and an
+Ed25519 log key.  The public half is stored in the ledger as a C2SP verifier key line
+(meta ``log_vkey``); the private half stays in a key file with the operator.
+
+The log never signs two inconsistent checkpoints: before signing a new tree head it proves,
+from the stored tree, that the last signed checkpoint is a prefix of it, and verifies that proof
+against both roots.  A checkpoint is only ever signed over what is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.log import checkpoint as cp
+from ledger.log import receipt as rc
+from ledger.log.merkle import EMPTY_ROOT, verify_consistency, verify_inclusion
+from ledger.store import LedgerStore, StoredCheckpoint
+from ledger.trust.keys import KeyPair, generate, write_key_pair
+
+META_ORIGIN = "origin"
+META_LOG_VKEY = "log_vkey"
+
+
+@dataclass(frozen=True)
+class LogIdentity:
+    origin: str
+    public_key: Ed25519PublicKey
+
+    @property
+    def vkey(self) -> str:
+        return cp.vkey(self.origin, self.public_key)
+
+
+def init_ledger(store: LedgerStore, origin: str, log_key: KeyPair) -> LogIdentity:
+    """Give a new ledger its origin and log key; refuse to re-key an existing one."""
+    if not cp.is_valid_key_name(origin):
+        raise ConfigurationError(
+            f"origin {origin!r} is not a valid log name",
+            hint="use a schemaless URL-like name without spaces or '+', e.g. studio.example/ledger",
+        )
+    existing = store.get_meta(META_LOG_VKEY)
+    identity = LogIdentity(origin, log_key.public)
+    if existing is not None and existing != identity.vkey:
+        raise ConfigurationError(
+            f"ledger {store.url} already has log key {existing}",
+            hint="a ledger's identity never changes; create a new ledger for a new origin",
+        )
+    store.set_meta(META_ORIGIN, origin)
+    store.set_meta(META_LOG_VKEY, identity.vkey)
+    return identity
+
+
+def create_log_key(key_dir: Path, passphrase: bytes | None = None) -> tuple[KeyPair, Path]:
+    """A new log key written as ``key_dir/log.key`` (0600) and ``log.pub``."""
+    pair = generate("log")
+    private_path, _ = write_key_pair(pair, key_dir, passphrase)
+    return pair, private_path
+
+
+def log_identity(store: LedgerStore) -> LogIdentity | None:
+    """The ledger's origin and log public key, or None for a ledger never initialised."""
+    vkey = store.get_meta(META_LOG_VKEY)
+    if vkey is None:
+        return None
+    name, public_key = cp.parse_vkey(vkey)
+    return LogIdentity(name, public_key)
+
+
+def require_identity(store: LedgerStore) -> LogIdentity:
+    identity = log_identity(store)
+    if identity is None:
+        raise ConfigurationError(
+            f"ledger {store.url} has no log key, so it has no signed checkpoints",
+            hint="create the ledger with: assetledger init --origin NAME",
+        )
+    return identity
+
+
+class Checkpointer:
+    """Signs a checkpoint over the committed tree whenever it has grown."""
+
+    def __init__(self, store: LedgerStore, log_key: KeyPair) -> None:
+        identity = require_identity(store)
+        if cp.vkey(identity.origin, log_key.public) != identity.vkey:
+            raise ConfigurationError(
+                "the log key given does not match this ledger's log key",
+                hint=f"the ledger's verifier key is {identity.vkey}",
+            )
+        self.store = store
+        self.origin = identity.origin
+        self.identity = identity
+        self.log_key = log_key
+
+    def checkpoint(self) -> StoredCheckpoint | None:
+        """Sign and store a checkpoint of the current head; None when nothing is new."""
+        size = self.store.head().size
+        last = self.store.latest_checkpoint()
+        if last is not None and last.size >= size:
+            return None
+        tree = self.store.tree(size)
+        root = tree.root() if size else EMPTY_ROOT
+        if last is not None:
+            proof = tree.consistency_proof(last.size, size)
+            verify_consistency(last.size, size, last.root_hash, root, proof)
+        body = cp.Checkpoint(self.origin, size, root)
+        note = cp.signed_checkpoint(body, self.origin, self.log_key.private)
+        stored = StoredCheckpoint(size, root, note, datetime.now(UTC))
+        self.store.add_checkpoint(stored)
+        return stored
+
+
+def prove(store: LedgerStore, event_id: str) -> str:
+    """An offline receipt (C2SP tlog-proof@v1 + the entry) for one event, self-checked."""
+    entry = store.entry_by_event_id(event_id)
+    if entry is None:
+        raise ConfigurationError(f"event {event_id} is not in the ledger {store.url}")
+    identity = require_identity(store)
+    latest = store.latest_checkpoint()
+    if latest is None or latest.size <= entry.seq:
+        raise ConfigurationError(
+            f"event {event_id} (entry {entry.seq}) is not yet covered by a signed checkpoint",
+            hint="the consumer signs a checkpoint after each batch; run it, then try again",
+        )
+    signed = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
+    proof = store.tree(signed.size).inclusion_proof(entry.seq, signed.size)
+    verify_inclusion(entry.leaf_hash, entry.seq, signed.size, proof, signed.root_hash)
+    return rc.make_receipt(entry.envelope, entry.seq, proof, latest.note)
+
+
+@dataclass(frozen=True)
+class ConsistencyResult:
+    old: cp.Checkpoint
+    new: cp.Checkpoint
+    proof: list[bytes]
+
+
+def prove_consistency(
+    store: LedgerStore, old_note: str, new_note: str | None = None
+) -> ConsistencyResult:
+    """Prove and check that ``old_note``'s tree is a prefix of ``new_note``'s (default: latest)."""
+    identity = require_identity(store)
+    old = cp.open_checkpoint(old_note, identity.origin, identity.public_key)
+    if new_note is None:
+        latest = store.latest_checkpoint()
+        if latest is None:
+            raise ConfigurationError("the ledger has no signed checkpoint yet")
+        new_note = latest.note
+    new = cp.open_checkpoint(new_note, identity.origin, identity.public_key)
+    if old.size > new.size:
+        raise VerificationFailure(f"old checkpoint has {old.size} entries, new only {new.size}")
+    proof = store.tree(new.size).consistency_proof(old.size, new.size)
+    verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
+    return ConsistencyResult(old, new, proof)
+
+
+def check_consistency_offline(
+    old_note: str, new_note: str, proof: list[bytes], vkey: str
+) -> tuple[cp.Checkpoint, cp.Checkpoint]:
+    """Verify a consistency proof between two signed checkpoints with only the log's vkey."""
+    name, public_key = cp.parse_vkey(vkey)
+    old = cp.open_checkpoint(old_note, name, public_key)
+    new = cp.open_checkpoint(new_note, name, public_key)
+    verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
+    return old, new

@@ -1,0 +1,179 @@
+"""Receipts: offline proof that one ledger entry is in the log (c2sp.org/tlog-proof@v1).
+
+A receipt is a C2SP tlog-proof whose ``extra`` line carries the ledger entry itself: the
+exact leaf input, a DSSE envelope in Avro single-object encoding, base64-encoded::
+
+    c2sp.org/tlog-proof@v1
+    extra <base64 entry bytes>
+    index <leaf index>
+    <base64 proof hash>          (zero or more lines, leaf's sibling first)
+                                 (an empty line)
+    <signed checkpoint note, verbatim>
+
+The spec leaves ``extra`` to the application and says it is not authenticated; here it is
+authenticated by the proof: its leaf hash must lead to the signed root.  See docs/proofs.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
+from ledger.log.checkpoint import (
+    Checkpoint,
+    b64decode_strict,
+    b64encode,
+    open_checkpoint,
+    parse_decimal,
+)
+from ledger.log.merkle import HASH_SIZE, leaf_hash, verify_inclusion
+from ledger.trust.dsse import Envelope, verify_trusted
+
+HEADER = "c2sp.org/tlog-proof@v1"
+EXTRA_PREFIX = "extra "
+INDEX_PREFIX = "index "
+FILE_SUFFIX = ".tlog-proof"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A parsed receipt; nothing in it is verified yet."""
+
+    entry: bytes
+    index: int
+    proof: tuple[bytes, ...]
+    checkpoint: str  # the signed checkpoint note, verbatim
+
+
+@dataclass(frozen=True)
+class ReceiptVerdict:
+    """What :func:`verify_receipt` checked, one field per check."""
+
+    log_origin: str
+    index: int
+    tree_size: int
+    root_hash: bytes
+    leaf_hash: bytes
+    checkpoint_signature_ok: bool
+    inclusion_ok: bool
+    producer_signature_ok: bool | None  # None: not checked (no trusted signers given)
+    signer_keyid: str | None  # the trusted DSSE key that signed the entry, if checked
+
+    @property
+    def producer_signature_checked(self) -> bool:
+        return self.producer_signature_ok is not None
+
+
+def make_receipt(entry: bytes, index: int, proof: Sequence[bytes], signed_checkpoint: str) -> str:
+    """Assemble a receipt; it is only as good as the proof and checkpoint given."""
+    if not entry:
+        raise ConfigurationError("a receipt needs the entry bytes")
+    if index < 0:
+        raise ConfigurationError(f"leaf index must be >= 0, got {index}")
+    for position, value in enumerate(proof):
+        if len(value) != HASH_SIZE:
+            raise ConfigurationError(
+                f"proof hash #{position} is {len(value)} bytes, not {HASH_SIZE}"
+            )
+    if not signed_checkpoint.endswith("\n") or "\n\n" not in signed_checkpoint:
+        raise ConfigurationError("signed checkpoint is not a signed note (body, blank line, sigs)")
+    lines = [HEADER, EXTRA_PREFIX + b64encode(entry), f"{INDEX_PREFIX}{index}"]
+    lines += [b64encode(value) for value in proof]
+    return "\n".join(lines) + "\n\n" + signed_checkpoint
+
+
+def parse_receipt(text: str) -> Receipt:
+    """Parse a receipt strictly; raise :class:`VerificationFailure` if it is malformed."""
+    head, separator, checkpoint = text.partition("\n\n")
+    if not separator or not checkpoint:
+        raise VerificationFailure("receipt has no empty line followed by a signed checkpoint")
+    lines = head.split("\n")
+    if lines[0] != HEADER:
+        raise VerificationFailure(f"receipt does not start with {HEADER!r}")
+    if len(lines) < 2 or not lines[1].startswith(EXTRA_PREFIX):
+        raise VerificationFailure(
+            "receipt has no 'extra' line: an asset-ledger receipt carries the entry there"
+        )
+    entry = b64decode_strict(lines[1][len(EXTRA_PREFIX) :], "receipt entry (extra line)")
+    if not entry:
+        raise VerificationFailure("receipt entry (extra line) is empty")
+    if len(lines) < 3 or not lines[2].startswith(INDEX_PREFIX):
+        raise VerificationFailure("receipt has no 'index N' line after the extra line")
+    index = parse_decimal(lines[2][len(INDEX_PREFIX) :], "receipt index")
+    proof = tuple(_proof_hash(line, n) for n, line in enumerate(lines[3:]))
+    return Receipt(entry, index, proof, checkpoint)
+
+
+def _proof_hash(line: str, position: int) -> bytes:
+    value = b64decode_strict(line, f"receipt proof hash #{position}")
+    if len(value) != HASH_SIZE:
+        raise VerificationFailure(
+            f"receipt proof hash #{position} is {len(value)} bytes, not {HASH_SIZE}"
+        )
+    return value
+
+
+def verify_receipt(
+    text: str,
+    log_name: str,
+    log_public_key: Ed25519PublicKey,
+    trusted_signers: Mapping[str, Ed25519PublicKey] | None = None,
+) -> ReceiptVerdict:
+    """Verify a receipt offline; raise :class:`VerificationFailure` on the first failure.
+
+    Checks, in order: the receipt syntax; the log's signature on the checkpoint (and that its
+    origin is ``log_name``); the inclusion of the entry's leaf hash at ``index`` under the
+    checkpoint root; and, when ``trusted_signers`` (DSSE key id -> public key) is given, the
+    producer's DSSE signature inside the entry.
+    """
+    receipt = parse_receipt(text)
+    checkpoint = _open(receipt.checkpoint, log_name, log_public_key)
+    leaf = leaf_hash(receipt.entry)
+    _check_inclusion(receipt, checkpoint, leaf)
+    signer = None
+    if trusted_signers is not None:
+        signer = _check_producer(receipt.entry, trusted_signers)
+    return ReceiptVerdict(
+        log_origin=checkpoint.origin,
+        index=receipt.index,
+        tree_size=checkpoint.size,
+        root_hash=checkpoint.root_hash,
+        leaf_hash=leaf,
+        checkpoint_signature_ok=True,
+        inclusion_ok=True,
+        producer_signature_ok=None if signer is None else True,
+        signer_keyid=signer,
+    )
+
+
+def _open(note: str, log_name: str, log_public_key: Ed25519PublicKey) -> Checkpoint:
+    try:
+        return open_checkpoint(note, log_name, log_public_key)
+    except VerificationFailure as exc:
+        raise VerificationFailure(f"checkpoint: {exc.message}", hint=exc.hint) from exc
+
+
+def _check_inclusion(receipt: Receipt, checkpoint: Checkpoint, leaf: bytes) -> None:
+    try:
+        verify_inclusion(leaf, receipt.index, checkpoint.size, receipt.proof, checkpoint.root_hash)
+    except VerificationFailure as exc:
+        raise VerificationFailure(
+            f"inclusion: entry is not proven at index {receipt.index} of the signed tree of "
+            f"size {checkpoint.size}: {exc.message}"
+        ) from exc
+
+
+def _check_producer(entry: bytes, trusted_signers: Mapping[str, Ed25519PublicKey]) -> str:
+    try:
+        envelope = Envelope.decode(entry)
+    except RejectedInput as exc:
+        raise VerificationFailure(
+            f"producer signature: entry is not a DSSE envelope: {exc}"
+        ) from exc
+    try:
+        return verify_trusted(envelope, trusted_signers)
+    except RejectedInput as exc:
+        raise VerificationFailure(f"producer signature: {exc.message}") from exc

@@ -1,0 +1,98 @@
+"""DSSE v1 envelopes with Ed25519, carried as Avro (schemas/dsse_envelope.v1.avsc).
+
+The signature is over PAE(payloadType, payload) =
+``"DSSEv1" SP len(payloadType) SP payloadType SP len(payload) SP payload`` with lengths as
+ASCII decimal byte counts.  ``payload`` is the Avro-encoded event exactly as sent: single-object
+encoding, or the Confluent wire format when the emitter uses a Schema Registry.  The envelope
+itself is framed the same way (see :mod:`ledger.events.encoding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
+from ledger.events.encoding import Framing, SingleObjectFraming, reader_framing
+from ledger.trust.keys import KeyPair
+
+ENVELOPE_RECORD = "dsse_envelope"
+ENVELOPE_CONTENT_TYPE = "application/vnd.assetledger.dsse+avro"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding: exactly the bytes that are signed."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(t), t, len(payload), payload)
+
+
+@dataclass(frozen=True)
+class Signature:
+    keyid: str
+    sig: bytes
+
+
+@dataclass(frozen=True)
+class Envelope:
+    payload_type: str
+    payload: bytes
+    signatures: tuple[Signature, ...] = field(default_factory=tuple)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "payloadType": self.payload_type,
+            "payload": self.payload,
+            "signatures": [{"keyid": s.keyid, "sig": s.sig} for s in self.signatures],
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Envelope:
+        sigs = tuple(Signature(s["keyid"], s["sig"]) for s in record["signatures"])
+        return cls(record["payloadType"], record["payload"], sigs)
+
+    def encode(self, framing: Framing | None = None) -> bytes:
+        return (framing or SingleObjectFraming()).encode(ENVELOPE_RECORD, self.to_record())
+
+    @classmethod
+    def decode(cls, data: bytes, framing: Framing | None = None) -> Envelope:
+        schema, record = (framing or reader_framing()).decode(data)
+        if schema.record != ENVELOPE_RECORD:
+            raise DecodeError(f"expected a DSSE envelope, found a {schema.label} record")
+        return cls.from_record(record)
+
+
+def sign(payload_type: str, payload: bytes, signer: KeyPair) -> Envelope:
+    sig = signer.private.sign(pae(payload_type, payload))
+    return Envelope(payload_type, payload, (Signature(signer.key_id, sig),))
+
+
+def verify_signature(envelope: Envelope, keyid: str, public_key: Ed25519PublicKey) -> None:
+    """Raise :class:`SignatureError` unless the signature by ``keyid`` verifies."""
+    message = pae(envelope.payload_type, envelope.payload)
+    for s in envelope.signatures:
+        if s.keyid == keyid:
+            try:
+                public_key.verify(s.sig, message)
+            except InvalidSignature:
+                raise SignatureError(
+                    f"signature by key {keyid[:16]}… does not verify over the payload"
+                ) from None
+            return
+    raise SignatureError(f"envelope has no signature by key {keyid[:16]}…")
+
+
+def verify_trusted(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> str:
+    """Verify the first signature whose key is trusted; return its key id."""
+    if not envelope.signatures:
+        raise SignatureError("envelope carries no signature")
+    for s in envelope.signatures:
+        key = trusted.get(s.keyid)
+        if key is not None:
+            verify_signature(envelope, s.keyid, key)
+            return s.keyid
+    ids = ", ".join(s.keyid[:16] + "…" for s in envelope.signatures)
+    raise UntrustedKeyError(f"signed only by unknown key(s) {ids}", reason="unknown_key")

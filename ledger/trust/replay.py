@@ -1,0 +1,158 @@
+"""The key registry rebuilt from a ledger: its trust root in ledger meta, then its entries.
+
+Replaying a ledger's registry entries in sequence order rebuilds :class:`Registry` exactly as
+the consumer built it, so every later audit reaches the same decisions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+
+from ledger.errors import (
+    ConfigurationError,
+    InvalidEventError,
+    KeyFileError,
+    RegistryConflictError,
+    RejectedInput,
+)
+from ledger.events.base import Record, validate
+from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.keyregistry import REF_REGISTRY, REGISTRY_RECORD
+from ledger.events.kinds import kind_for_payload_type
+from ledger.store import Entry, LedgerStore
+from ledger.trust.dsse import Envelope, verify_signature
+from ledger.trust.keys import public_from_raw
+from ledger.trust.registry import Refusal, Registry, RootKey, TrustRoot
+
+META_ROOT_KEYS = "root_keys"
+META_ROOT_THRESHOLD = "root_threshold"
+
+
+def set_roots(store: LedgerStore, keys: Sequence[RootKey], threshold: int = 1) -> TrustRoot:
+    """Record the ledger's root keys; refuse to replace a different set already recorded."""
+    root = TrustRoot(tuple(keys), threshold)
+    if store.get_meta(META_ROOT_KEYS) is not None:
+        existing = load_roots(store)
+        if _fingerprint(existing) != _fingerprint(root):
+            raise ConfigurationError(
+                f"ledger {store.url} already has other root keys",
+                hint="a ledger's trust root is fixed at creation; root rotation is not supported",
+            )
+        return existing
+    store.set_meta(META_ROOT_KEYS, json.dumps([k.to_json() for k in root.keys]))
+    store.set_meta(META_ROOT_THRESHOLD, str(threshold))
+    return root
+
+
+def _fingerprint(root: TrustRoot) -> tuple[frozenset[str], int]:
+    return frozenset(k.key_id for k in root.keys), root.threshold
+
+
+def load_roots(store: LedgerStore) -> TrustRoot:
+    """The ledger's trust root; :class:`ConfigurationError` if it has none or it is corrupt."""
+    text = store.get_meta(META_ROOT_KEYS)
+    if text is None:
+        raise ConfigurationError(
+            f"ledger {store.url} has no root keys, so no key registry",
+            hint="create the ledger with root keys (assetledger init --root-key FILE.pub)",
+        )
+    return TrustRoot(_parse_roots(text), int(store.get_meta(META_ROOT_THRESHOLD) or "1"))
+
+
+def _parse_roots(text: str) -> tuple[RootKey, ...]:
+    try:
+        items = json.loads(text)
+        return tuple(
+            RootKey(
+                str(i["name"]), public_from_raw(base64.b64decode(i["public_key"], validate=True))
+            )
+            for i in items
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error, KeyFileError) as exc:
+        raise ConfigurationError(f"ledger meta {META_ROOT_KEYS} is corrupt: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading entries
+
+
+def decode_entry(
+    entry: Entry, framing: SingleObjectFraming | None = None
+) -> tuple[Envelope, Record]:
+    """The envelope and the validated event of a stored entry (RejectedInput if damaged)."""
+    framing = framing or reader_framing()
+    envelope = Envelope.decode(entry.envelope, framing)
+    return envelope, decode_event(entry, envelope, framing)
+
+
+def decode_event(
+    entry: Entry, envelope: Envelope, framing: SingleObjectFraming | None = None
+) -> Record:
+    """The validated event inside an already decoded envelope of ``entry``."""
+    framing = framing or reader_framing()
+    kind = kind_for_payload_type(envelope.payload_type)
+    schema, event = framing.decode(envelope.payload)
+    if schema.record != kind.record or kind.record != entry.kind:
+        raise InvalidEventError(
+            f"entry {entry.seq} is recorded as {entry.kind}, its envelope holds {schema.record}",
+            reason="payload_type_mismatch",
+        )
+    validate(kind, event, writing=False)
+    return event
+
+
+def registry_entries(
+    store: LedgerStore, *, stop: int | None = None, scan: bool = False
+) -> Iterator[Entry]:
+    """The registry entries of the ledger with ``seq < stop``, in sequence order."""
+    if scan:
+        yield from (e for e in store.entries(0, stop) if e.kind == REGISTRY_RECORD)
+        return
+    for seq in sorted(store.seqs_by_ref(*REF_REGISTRY)):
+        if stop is not None and seq >= stop:
+            return
+        entry = store.entry(seq)
+        if entry is not None and entry.kind == REGISTRY_RECORD:
+            yield entry
+
+
+# ---------------------------------------------------------------------------------------------
+# Replaying
+
+
+def replay_entry(
+    registry: Registry, entry: Entry, framing: SingleObjectFraming | None = None
+) -> None:
+    """Apply one registry entry as the consumer did; record a :class:`Refusal` otherwise."""
+    try:
+        envelope, event = decode_entry(entry, framing)
+        if registry.was_applied(event["event_id"]):
+            raise RegistryConflictError(f"event id {event['event_id']} was applied before")
+        authority = registry.authorise(envelope, event)
+        verify_signature(envelope, authority.keyid, authority.public_key)
+    except RejectedInput as exc:
+        registry.refusals.append(Refusal(entry.seq, entry.event_id, exc.reason, exc.message))
+        return
+    registry.apply(event, authority.keyid, entry.seq)
+
+
+def registry_from_ledger(
+    store: LedgerStore,
+    *,
+    stop: int | None = None,
+    scan: bool = False,
+    root: TrustRoot | None = None,
+) -> Registry:
+    """Replay the registry entries with ``seq < stop`` (default: all).
+
+    ``scan=True`` reads every entry instead of the ``registry`` index (for audits that
+    must not rely on index rows); ``root`` pins the trust root instead of ledger meta.
+    """
+    registry = Registry(root or load_roots(store))
+    framing = reader_framing()
+    for entry in registry_entries(store, stop=stop, scan=scan):
+        replay_entry(registry, entry, framing)
+    return registry

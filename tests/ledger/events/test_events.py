@@ -1,0 +1,255 @@
+"""Event rules: event_id text, anchored patterns, required fields, CAWG and likeness terms.
+
+Records are signed and inspected as the consumer inspects them; those the SDK refuses to write
+are built with the independent emitter of ``tests/producers/test_protocol_doc.py``, as a foreign
+producer would send them.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from consumers.inspect import RawRecord, inspect
+from ledger.errors import InvalidEventError
+from ledger.events import base, vocab
+from ledger.events.base import EventKind, validate
+from ledger.events.consent import CONSENT
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.events.kinds import prepare
+from ledger.events.provenance import PROVENANCE
+from ledger.store import PendingEntry, Quarantined
+from ledger.trust import keys
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import FolderTrust
+from producers.emitter import build_message
+from tests.producers.test_protocol_doc import EXAMPLE_EVENT, EXAMPLE_TIME, emit
+
+KEY = Ed25519PrivateKey.generate()
+SIGNER = KeyPair("t", KEY)
+TRUST = FolderTrust({SIGNER.key_id: KEY.public_key()})
+CANONICAL = "7d4c1e9a-2b3f-4c5d-8e6f-0a1b2c3d4e5f"
+
+
+def _event(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(EXAMPLE_EVENT)
+    event.update(changes)
+    return event
+
+
+def _sent(event: dict[str, Any]) -> PendingEntry | Quarantined:
+    """Sign ``event`` as a foreign producer would, headers and key following the payload."""
+    built = emit(event, EXAMPLE_TIME, KEY, "/x")
+    raw = RawRecord("provenance.events", 0, 1, built.key, built.value, tuple(built.headers))
+    return inspect(raw, TRUST, SingleObjectFraming())
+
+
+def _refusal(event: dict[str, Any]) -> Quarantined:
+    outcome = _sent(event)
+    assert isinstance(outcome, Quarantined), outcome
+    return outcome
+
+
+# --- event_id ------------------------------------------------------------------------------
+
+
+def test_the_canonical_event_id_is_kept_as_signed() -> None:
+    outcome = _sent(_event(event_id=CANONICAL))
+    assert isinstance(outcome, PendingEntry), outcome
+    assert outcome.event_id == CANONICAL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        CANONICAL.upper(),
+        "{" + CANONICAL + "}",
+        "urn:uuid:" + CANONICAL,
+        CANONICAL.replace("-", ""),
+    ],
+)
+def test_a_non_canonical_uuid_is_an_invalid_event_never_rewritten(text: str) -> None:
+    """ce_id equals the signed text here, so only the event_id rule can refuse the record."""
+    refused = _refusal(_event(event_id=text))
+    assert refused.reason == "invalid_event"
+    assert f"event_id {text!r} is not a UUID's canonical text: write {CANONICAL!r}" in (
+        refused.detail
+    )
+
+
+@pytest.mark.parametrize("text", ["not-a-uuid", "", CANONICAL + "\n", CANONICAL[:-1]])
+def test_an_event_id_that_is_no_uuid_is_an_invalid_event_not_undecodable(text: str) -> None:
+    refused = _refusal(_event(event_id=text))
+    assert refused.reason == "invalid_event"
+    assert "event_id" in refused.detail and "UUID" in refused.detail
+
+
+def test_the_sdk_refuses_to_sign_a_non_canonical_event_id_and_accepts_uuid_objects() -> None:
+    with pytest.raises(InvalidEventError, match="canonical text: write '7d4c1e9a"):
+        build_message(
+            _event(event_id=CANONICAL.upper(), event_time=EXAMPLE_TIME), SIGNER, source="/x"
+        )
+    value = uuid.UUID(CANONICAL)
+    message = build_message(_event(event_id=value, event_time=EXAMPLE_TIME), SIGNER, source="/x")
+    assert message.event_id == CANONICAL
+    assert dict(message.headers)["ce_id"] == CANONICAL.encode()
+
+
+def test_every_kind_requires_the_canonical_event_id() -> None:
+    """validate() checks event_id for every kind, whatever its own rules say."""
+    for kind in (CONSENT, KEY_REGISTRY, PROVENANCE):
+        with pytest.raises(InvalidEventError, match="canonical text") as caught:
+            validate(kind, _consent_like(kind, CANONICAL.upper()), writing=False)
+        assert str(caught.value).count("canonical text") == 1, kind.record
+        with pytest.raises(InvalidEventError) as caught:
+            validate(kind, _consent_like(kind, "nope"), writing=False)
+        # The kind's own check and the common one agree: the problem is listed once.
+        assert str(caught.value).count("event_id 'nope' is not a UUID") == 1, kind.record
+
+
+def _consent_like(kind: EventKind, event_id: str) -> dict[str, Any]:
+    """A record that passes ``kind``'s own rules except possibly event_id."""
+    from demo import story
+
+    if kind is PROVENANCE:
+        return _event(event_id=event_id, event_time=EXAMPLE_TIME)
+    if kind is CONSENT:
+        record = prepare(CONSENT, story.consents()[0][1])
+    else:
+        from ledger.trust.records import enroll_event
+
+        root = keys.generate("root")
+        record = prepare(
+            KEY_REGISTRY,
+            enroll_event("person:x", "human", "X", root.public, event_time=EXAMPLE_TIME),
+        )
+    record["event_id"] = event_id
+    return record
+
+
+# --- anchored patterns ----------------------------------------------------------------------
+
+
+def test_a_hash_with_a_trailing_newline_is_refused() -> None:
+    asset = dict(
+        EXAMPLE_EVENT["asset"], content_sha256=EXAMPLE_EVENT["asset"]["content_sha256"] + "\n"
+    )
+    refused = _refusal(_event(asset=asset))
+    assert refused.reason == "invalid_event"
+    assert "asset.content_sha256 must be 64 lowercase hex digits" in refused.detail
+
+
+def test_a_custom_action_with_a_trailing_newline_is_refused() -> None:
+    assert vocab.check_action("studio.roto", writing=True) is None
+    assert vocab.check_action("studio.roto\n", writing=True) is not None
+    assert _refusal(_event(action="studio.roto\n")).reason == "invalid_event"
+
+
+# --- required text and vocabularies -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        (("asset", "version"), "asset.version"),
+        (("asset", "media_type"), "asset.media_type"),
+        (("actor", "actor_id"), "actor.actor_id"),
+        (("production", "show"), "production.show"),
+    ],
+)
+def test_required_text_must_not_be_empty(path: tuple[str, str], where: str) -> None:
+    for blank in ("", "  "):
+        event = _event()
+        event[path[0]] = dict(event[path[0]], **{path[1]: blank})
+        refused = _refusal(event)
+        assert refused.reason == "invalid_event"
+        assert f"{where} must not be empty" in refused.detail
+
+
+def test_empty_asset_id_and_empty_kafka_key_are_refused() -> None:
+    event = _event(asset=dict(EXAMPLE_EVENT["asset"], asset_id=""))
+    built = emit(event, EXAMPLE_TIME, KEY, "/x")
+    assert built.key == b""
+    refused = _refusal(event)
+    assert (
+        refused.reason == "invalid_event" and "asset.asset_id must not be empty" in refused.detail
+    )
+
+
+def test_empty_producer_id_ingredient_and_performer_are_refused() -> None:
+    ingredient = dict(EXAMPLE_EVENT["ingredients"][0], version="")
+    likeness = [{"performer_id": "", "use": "digital_replica", "consent_ref": None}]
+    refused = _refusal(
+        _event(producer_id="", ingredients=[ingredient], likeness=likeness, directed_by=[""])
+    )
+    for where in (
+        "producer_id",
+        "ingredients[0].version",
+        "likeness[0].performer_id",
+        "directed_by[0]",
+    ):
+        assert f"{where} must not be empty" in refused.detail
+
+
+def test_likeness_use_must_be_a_known_term() -> None:
+    bad = [{"performer_id": "performer:dana", "use": "deepfake", "consent_ref": None}]
+    refused = _refusal(_event(likeness=bad))
+    assert refused.reason == "invalid_event"
+    assert "likeness[0].use 'deepfake' is not one of" in refused.detail
+    for use in sorted(vocab.LIKENESS_USES):
+        good = [{"performer_id": "performer:dana", "use": use, "consent_ref": CANONICAL}]
+        assert isinstance(_sent(_event(likeness=good)), PendingEntry), use
+
+
+def test_references_to_events_must_be_canonical_event_ids() -> None:
+    likeness = [{"performer_id": "p", "use": "digital_replica", "consent_ref": CANONICAL.upper()}]
+    refused = _refusal(_event(likeness=likeness))
+    assert "likeness[0].consent_ref" in refused.detail
+    rights = dict(EXAMPLE_EVENT["rights"], consent_refs=["consent-1"])
+    assert (
+        "rights.consent_refs[0] 'consent-1' is not a UUID" in _refusal(_event(rights=rights)).detail
+    )
+
+
+def _terms(use: str, info: str | None) -> dict[str, Any]:
+    entry = {"use_kind": "cawg.ai_inference", "use": use, "constraint_info": info}
+    return dict(EXAMPLE_EVENT["rights"], training_mining=[entry])
+
+
+def test_constraint_info_is_optional_as_in_cawg_but_never_blank() -> None:
+    # CAWG 1.1: constraint_info MAY describe the constraint; without it, constrained reads as
+    # notAllowed.  So constrained without it is a valid (restrictive) statement.
+    assert isinstance(_sent(_event(rights=_terms("constrained", None))), PendingEntry)
+    assert isinstance(_sent(_event(rights=_terms("constrained", "CC BY-NC 4.0"))), PendingEntry)
+    refused = _refusal(_event(rights=_terms("constrained", " ")))
+    assert "constraint_info is empty" in refused.detail
+
+
+# --- ce_type: the kind's contract version, not the schema's ---------------------------------
+
+
+def test_ce_type_names_the_contract_version_not_the_schema_version() -> None:
+    from ledger.events.encoding import default_catalog
+
+    assert default_catalog().current("provenance_event").version == 2
+    assert PROVENANCE.ce_type == "io.assetledger.provenance.v1"
+    v1 = {k: v for k, v in EXAMPLE_EVENT.items() if k not in {"directed_by", "likeness"}}
+    v1["rights"] = {"licence": None, "consent_refs": []}
+    for writer, event in (("provenance_event.v1", v1), ("provenance_event.v2", EXAMPLE_EVENT)):
+        built = emit(event, datetime.now(UTC), KEY, "/x", writer=writer)
+        assert dict(built.headers)["ce_type"] == b"io.assetledger.provenance.v1"
+        assert isinstance(
+            inspect(
+                RawRecord("t", 0, 0, built.key, built.value, tuple(built.headers)),
+                TRUST,
+                SingleObjectFraming(),
+            ),
+            PendingEntry,
+        ), writer
+    assert "not of its Avro schema" in (base.__doc__ or "")

@@ -1,0 +1,253 @@
+"""The four verdicts on a real SQLite ledger with a key registry and signed checkpoints.
+
+The ledger is built through the consumer's own inspection (``inspect`` + ``RegistryTrust``), so
+every entry is one the consumer would have appended, except where a test deliberately appends
+an entry behind its back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consumers.inspect import RawRecord, inspect
+from demo.story import production
+from ledger.errors import ConfigurationError
+from ledger.events.base import EventKind
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.events.provenance import PROVENANCE
+from ledger.log import operator
+from ledger.log.checkpoint import Checkpoint, signed_checkpoint
+from ledger.log.verdicts import (
+    EntryVerdicts,
+    Status,
+    VerdictContext,
+    entry_verdicts,
+    ledger_verdicts,
+    verdicts_for_event,
+)
+from ledger.store import PendingEntry, Quarantined, StoredCheckpoint
+from ledger.store.sqlite import SqliteStore
+from ledger.trust import dsse, keys
+from ledger.trust.keys import KeyPair
+from ledger.trust.policy import FolderTrust, RegistryTrust, TrustPolicy
+from ledger.trust.records import enroll_event, revoke_event
+from ledger.trust.registry import Registry, RootKey, TrustRoot
+from ledger.trust.replay import set_roots
+from producers.emitter import Message, build_message
+from tests.ledger.ledger_factory import append_all
+
+ORIGIN = "verdicts.example/ledger"
+FRAMING = SingleObjectFraming()
+ROOT = keys.generate("root")
+ARTIST = keys.generate("artist")
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+class Builder:
+    """Appends entries one by one as the consumer would, checkpointing on request."""
+
+    def __init__(self, store: SqliteStore, trust: TrustPolicy, log_key: KeyPair | None) -> None:
+        self.store, self.trust = store, trust
+        self.checkpointer = operator.Checkpointer(store, log_key) if log_key else None
+        self.offset = 0
+
+    def add(self, message: Message, trust: TrustPolicy | None = None) -> str:
+        raw = RawRecord(
+            "events", 0, self.offset, message.key, message.value, tuple(message.headers)
+        )
+        outcome = inspect(raw, trust or self.trust, FRAMING)
+        assert isinstance(outcome, PendingEntry), outcome
+        self.offset += 1
+        append_all(self.store, [outcome])
+        return outcome.event_id
+
+    def checkpoint(self) -> None:
+        assert self.checkpointer is not None and self.checkpointer.checkpoint() is not None
+
+
+def signed(event: dict[str, Any], signer: KeyPair, kind: EventKind = PROVENANCE) -> Message:
+    return build_message(event, signer, kind=kind, source="/test")
+
+
+def work(when: datetime) -> Message:
+    event = dict(production()[2][1], producer_id="t", producer_seq=1, event_time=when)
+    return signed(event, ARTIST)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[tuple[SqliteStore, Builder]]:
+    store = SqliteStore(tmp_path / "ledger.db")
+    set_roots(store, [RootKey("root", ROOT.public)])
+    log_key = keys.generate("log")
+    operator.init_ledger(store, ORIGIN, log_key)
+    root = TrustRoot((RootKey("root", ROOT.public),))
+    yield store, Builder(store, RegistryTrust(Registry(root)), log_key)
+    store.close()
+
+
+def _statuses(v: EntryVerdicts) -> tuple[str, str, str, str]:
+    return (v.signature.status, v.signer_trusted.status, v.key_valid.status, v.anchored.status)
+
+
+OK, FAILED, NA = Status.OK, Status.FAILED, Status.NOT_APPLICABLE
+
+
+def test_revocation_story(ledger: tuple[SqliteStore, Builder]) -> None:
+    """Signed before a revocation: valid, and anchored before it.  After it: the key fails."""
+    store, b = ledger
+    enrolment = enroll_event(
+        "person:mira-keller", "human", "Mira", ARTIST.public, valid_from=T0 - 5 * HOUR
+    )
+    enrolled = b.add(signed(enrolment, ROOT, KEY_REGISTRY))
+    early = b.add(work(T0 - HOUR))
+    b.checkpoint()  # size 2
+    slipped = b.add(work(T0 + HOUR))  # accepted: the revocation is not known yet
+    revocation = revoke_event(
+        "person:mira-keller", ARTIST.key_id, effective_time=T0, reason="key_compromise"
+    )
+    b.add(signed(revocation, ROOT, KEY_REGISTRY))  # entry 3, effective earlier than recorded
+    late = b.add(work(T0 - timedelta(minutes=30)))  # claims a time before the revocation
+    b.checkpoint()  # size 5
+    pending = b.add(work(T0 - timedelta(minutes=10)))
+
+    v = verdicts_for_event(store, early)
+    assert _statuses(v) == (OK, OK, OK, OK)
+    assert v.signer == "person:mira-keller"
+    assert v.anchor is not None and v.anchor.checkpoint_size == 2
+    assert v.anchor.predates_revocation is True
+    assert "after this event's time" in v.key_valid.reason
+
+    v = verdicts_for_event(store, slipped)
+    assert _statuses(v) == (OK, OK, FAILED, OK)
+    assert v.admitted_at_append is True  # the consumer was right at the time
+    assert v.key_valid.code == "key_revoked"
+    assert "recorded after this entry was appended" in v.key_valid.reason
+    assert v.anchor is not None and v.anchor.predates_revocation is False
+
+    v = verdicts_for_event(store, late)
+    assert _statuses(v) == (OK, OK, OK, OK)
+    assert v.anchor is not None and v.anchor.checkpoint_size == 5
+    assert v.anchor.predates_revocation is False  # anchored only after the revocation
+    assert "only after the key's revocation" in v.anchored.reason
+
+    v = verdicts_for_event(store, pending)
+    assert _statuses(v) == (OK, OK, OK, FAILED)
+    assert v.anchored.code == "not_anchored" and v.anchor is None
+
+    v = verdicts_for_event(store, enrolled)
+    assert _statuses(v) == (OK, OK, OK, OK)
+    assert v.signer == "root:root" and "root key" in v.signer_trusted.reason
+    assert v.anchor is not None and v.anchor.predates_revocation is None
+
+
+def test_ledger_walk_agrees_with_single_entry_verdicts(ledger: tuple[SqliteStore, Builder]) -> None:
+    store, b = ledger
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    b.add(work(T0 + HOUR))
+    b.add(signed(revoke_event("person:m", ARTIST.key_id, effective_time=T0), ROOT, KEY_REGISTRY))
+    b.checkpoint()
+    walked = list(ledger_verdicts(store))
+    single = [verdicts_for_event(store, e.event_id) for e in store.entries()]
+    assert walked == single
+    ctx = VerdictContext(store)  # asked out of order, the context replays from the start
+    backwards = [entry_verdicts(ctx, e) for e in reversed(list(store.entries()))]
+    assert backwards[::-1] == single
+    assert [v.key_valid.code for v in walked] == [None, "key_revoked", None]
+
+
+def test_signature_failure_is_its_own_verdict(ledger: tuple[SqliteStore, Builder]) -> None:
+    """An altered entry appended behind the consumer's back: only the signature fails."""
+    store, b = ledger
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "Mira", ARTIST.public, valid_from=T0),
+            ROOT,
+            KEY_REGISTRY,
+        )
+    )
+    message = work(T0 + HOUR)
+    envelope = dsse.Envelope.decode(message.value)
+    altered = dataclasses.replace(
+        envelope, payload=envelope.payload.replace(b"Mira Keller", b"Mira Kellar")
+    )
+    bypass = FolderTrust({ARTIST.key_id: ARTIST.public})
+    forged = dataclasses.replace(message, value=altered.encode())
+    raw = RawRecord("events", 0, 1, forged.key, forged.value, tuple(forged.headers))
+    refusal = inspect(raw, bypass, FRAMING)
+    assert isinstance(refusal, Quarantined) and refusal.reason == "bad_signature"
+    entry = PendingEntry(
+        message.event_id, "provenance_event", T0 + HOUR, forged.value, ARTIST.key_id, raw.origin
+    )
+    append_all(store, [entry])
+    b.checkpoint()
+    v = verdicts_for_event(store, message.event_id)
+    assert _statuses(v) == (FAILED, OK, OK, OK)
+    assert v.signature.code == "bad_signature"
+
+
+def test_unenrolled_signer_fails_trust_and_cannot_be_judged_further(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    store, b = ledger
+    intruder = keys.generate("intruder")
+    event = dict(production()[2][1], producer_id="t", producer_seq=1, event_time=T0)
+    event_id = b.add(signed(event, intruder), trust=FolderTrust({intruder.key_id: intruder.public}))
+    v = verdicts_for_event(store, event_id)
+    assert _statuses(v) == (NA, FAILED, NA, FAILED)
+    assert v.signer_trusted.code == "not_enrolled"
+    assert v.admitted_at_append is False
+    assert v.signer is None
+
+
+def test_checkpoint_signed_by_another_key_anchors_nothing(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    store, b = ledger
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    root = store.tree(1).root()
+    note = signed_checkpoint(Checkpoint(ORIGIN, 1, root), ORIGIN, keys.generate("rogue").private)
+    store.add_checkpoint(StoredCheckpoint(1, root, note, datetime.now(UTC)))
+    v = verdicts_for_event(store, store.entries().__next__().event_id)
+    assert v.anchored.status is FAILED and v.anchored.code == "checkpoint_mismatch"
+
+
+def test_ledger_without_registry_or_log_key(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "plain.db") as store:
+        folder = FolderTrust({ARTIST.key_id: ARTIST.public})
+        event_id = Builder(store, folder, None).add(work(T0))
+        v = verdicts_for_event(store, event_id)
+        assert _statuses(v) == (NA, NA, NA, NA)
+        with pytest.raises(ConfigurationError, match="not in the ledger"):
+            verdicts_for_event(store, "00000000-0000-4000-8000-000000000000")
+
+
+def test_verdicts_serialise_every_field(ledger: tuple[SqliteStore, Builder]) -> None:
+    store, b = ledger
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    event_id = b.add(work(T0 + HOUR))
+    b.checkpoint()
+    data = verdicts_for_event(store, event_id).to_dict()
+    assert set(data["verdicts"]) == {"signature", "signer_trusted", "key_valid", "anchored"}
+    assert data["verdicts"]["anchored"]["status"] == "ok"
+    assert data["anchor"]["checkpoint_size"] == 2
+    assert data["anchor"]["root_hash"] == store.tree(2).root().hex()

@@ -1,0 +1,168 @@
+"""``verify_ledger`` finds and locates every kind of damage (SQLite, edited behind its back)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.log.verify import (
+    ALTERED,
+    DELETED,
+    FORGED_SIGNATURE,
+    REORDERED,
+    TRUNCATED,
+    UNKNOWN_SIGNER,
+    verify_ledger,
+)
+from ledger.store.sqlite import SqliteStore
+from ledger.trust import dsse, keys
+from tests.ledger.ledger_factory import append_all, signed_entries
+
+SIGNER = keys.generate("artist")
+LOOKUP = {SIGNER.key_id: SIGNER.public}.get
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[tuple[SqliteStore, sqlite3.Connection]]:
+    store = SqliteStore(tmp_path / "ledger.db")
+    append_all(store, signed_entries(SIGNER, 20))
+    raw = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    yield store, raw
+    raw.close()
+    store.close()
+
+
+def _first(store: SqliteStore) -> tuple[str, int | None]:
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert not report.ok
+    first = report.first
+    assert first is not None
+    return first.kind, first.seq
+
+
+def test_intact_ledger_verifies(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, _ = ledger
+    report = verify_ledger(store, LOOKUP, workers=2)
+    assert report.ok
+    assert (report.checked, report.signatures_checked) == (20, 20)
+
+
+def test_one_altered_byte_is_found_and_located(
+    ledger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, raw = ledger
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 7").fetchone()
+    altered = bytearray(envelope)
+    altered[len(altered) // 2] ^= 0x01
+    raw.execute("UPDATE entries SET envelope = ? WHERE seq = 7", (bytes(altered),))
+    assert _first(store) == (ALTERED, 7)
+
+
+def test_deleted_entry(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("DELETE FROM entries WHERE seq = 11")
+    assert _first(store) == (DELETED, 11)
+
+
+def test_reordered_entries(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("UPDATE entries SET seq = -1 WHERE seq = 4")
+    raw.execute("UPDATE entries SET seq = 4 WHERE seq = 5")
+    raw.execute("UPDATE entries SET seq = 5 WHERE seq = -1")
+    assert _first(store) == (REORDERED, 4)
+
+
+def test_out_of_order_sequence(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("UPDATE entries SET seq = 100 WHERE seq = 3")
+    report = verify_ledger(store, LOOKUP, workers=1)
+    kinds = {(d.kind, d.seq) for d in report.damage}
+    assert (DELETED, 3) in kinds
+
+
+def test_truncated_ledger(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("DELETE FROM entries WHERE seq >= 15")
+    assert _first(store) == (TRUNCATED, 15)
+
+
+def test_forged_signature_with_rehashed_chain(
+    ledger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """An attacker who rewrites an entry *and* recomputes leaf and chain hashes is still caught."""
+    from ledger.log.merkle import leaf_hash
+    from ledger.store.base import chain_hash
+
+    store, raw = ledger
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 9").fetchone()
+    env = dsse.Envelope.decode(envelope)
+    payload = env.payload.replace(b"Tanaka", b"Tanaku")
+    assert payload != env.payload
+    forged = dsse.Envelope(env.payload_type, payload, env.signatures)
+    data = forged.encode()
+    rows = raw.execute("SELECT seq, envelope FROM entries ORDER BY seq").fetchall()
+    previous = bytes(32)
+    for seq, blob in rows:
+        blob = data if seq == 9 else blob
+        leaf = leaf_hash(blob)
+        previous = chain_hash(previous, leaf)
+        raw.execute(
+            "UPDATE entries SET envelope = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+            (blob, leaf, previous, seq),
+        )
+    raw.execute("UPDATE head SET chain_hash = ?", (previous,))
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert [(d.kind, d.seq) for d in report.damage] == [(FORGED_SIGNATURE, 9)]
+
+
+def test_unknown_signer(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, _ = ledger
+    report = verify_ledger(store, {}.get, workers=1)
+    assert {d.kind for d in report.damage} == {UNKNOWN_SIGNER}
+    assert report.first is not None and report.first.seq == 0
+
+
+def test_reported_first_is_lowest_seq(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, raw = ledger
+    raw.execute("DELETE FROM entries WHERE seq = 13")
+    raw.execute("UPDATE entries SET envelope = x'00' WHERE seq = 6")
+    kind, seq = _first(store)
+    assert (kind, seq) == (ALTERED, 6)
+
+
+def test_registry_replay_finds_an_entry_the_consumer_would_have_refused(tmp_path: Path) -> None:
+    """verify re-derives the key registry and agrees with the consumer's admission rule."""
+    from consumers.inspect import RawRecord, inspect
+    from ledger.events.encoding import SingleObjectFraming
+    from ledger.events.keyregistry import KEY_REGISTRY
+    from ledger.log.verify import UNTRUSTED_SIGNER
+    from ledger.store import PendingEntry
+    from ledger.trust.policy import RegistryTrust
+    from ledger.trust.records import enroll_event
+    from ledger.trust.registry import RootKey
+    from ledger.trust.replay import set_roots
+    from producers.emitter import build_message
+
+    root, artist, outsider = keys.generate("root"), keys.generate("artist"), keys.generate("x")
+    store = SqliteStore(tmp_path / "registry.db")
+    set_roots(store, [RootKey("root", root.public)])
+    registry_trust = RegistryTrust.from_store(store)
+    enrol = build_message(
+        enroll_event("person:mira-keller", "human", "Mira Keller", artist.public),
+        root, kind=KEY_REGISTRY, source="/root",
+    )  # fmt: skip
+    raw = RawRecord("events", 0, 0, enrol.key, enrol.value, tuple(enrol.headers))
+    enrolled = inspect(raw, registry_trust, SingleObjectFraming())
+    assert isinstance(enrolled, PendingEntry)
+    by_artist = signed_entries(artist, 2, first_offset=1)
+    by_outsider = signed_entries(outsider, 1, first_offset=3)  # admitted by a folder policy only
+    append_all(store, [enrolled, *by_artist, *by_outsider])
+    report = verify_ledger(store, workers=1)
+    # not admissible when appended, and its key is nowhere in the registry to check it with
+    assert {(d.kind, d.seq) for d in report.damage} == {(UNTRUSTED_SIGNER, 3), (UNKNOWN_SIGNER, 3)}
+    assert report.verdicts.signature_valid == 3
+    assert (report.verdicts.signer_trusted, report.verdicts.key_valid) == (3, 3)
+    store.close()

@@ -1,0 +1,83 @@
+"""DSSE pre-authentication encoding, Avro envelope and Ed25519 signatures."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
+from ledger.trust import dsse, keys
+
+
+def test_pae_matches_the_dsse_spec_example() -> None:
+    # DSSE protocol.md example: PAE("http://example.com/HelloWorld", "hello world")
+    assert dsse.pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+def test_pae_counts_bytes_not_characters() -> None:
+    assert dsse.pae("t/é", b"\x00\x01") == b"DSSEv1 4 t/\xc3\xa9 2 \x00\x01"
+
+
+def test_sign_encode_decode_verify() -> None:
+    pair = keys.generate("artist")
+    envelope = dsse.sign("application/x-test", b"payload", pair)
+    data = envelope.encode()
+    assert data[:2] == b"\xc3\x01"
+    back = dsse.Envelope.decode(data)
+    assert back == envelope
+    assert dsse.verify_trusted(back, {pair.key_id: pair.public}) == pair.key_id
+
+
+def test_altered_payload_fails() -> None:
+    pair = keys.generate("artist")
+    envelope = dsse.sign("application/x-test", b"payload", pair)
+    altered = dsse.Envelope(envelope.payload_type, b"payl0ad", envelope.signatures)
+    with pytest.raises(SignatureError, match="does not verify"):
+        dsse.verify_trusted(altered, {pair.key_id: pair.public})
+
+
+def test_changed_payload_type_fails() -> None:
+    pair = keys.generate("artist")
+    envelope = dsse.sign("application/x-test", b"payload", pair)
+    retyped = dsse.Envelope("application/x-other", envelope.payload, envelope.signatures)
+    with pytest.raises(SignatureError):
+        dsse.verify_trusted(retyped, {pair.key_id: pair.public})
+
+
+def test_unknown_key_and_resigned_by_other_key() -> None:
+    artist, intruder = keys.generate("artist"), keys.generate("intruder")
+    envelope = dsse.sign("application/x-test", b"payload", intruder)
+    with pytest.raises(UntrustedKeyError, match="unknown key"):
+        dsse.verify_trusted(envelope, {artist.key_id: artist.public})
+    # An intruder claiming the artist's key id: the signature check catches it.
+    claimed = dsse.Envelope(
+        envelope.payload_type,
+        envelope.payload,
+        (dsse.Signature(artist.key_id, envelope.signatures[0].sig),),
+    )
+    with pytest.raises(SignatureError):
+        dsse.verify_trusted(claimed, {artist.key_id: artist.public})
+
+
+def test_empty_signatures_refused() -> None:
+    with pytest.raises(SignatureError, match="no signature"):
+        dsse.verify_trusted(dsse.Envelope("t", b"p", ()), {})
+
+
+def test_decoding_a_non_envelope_record_is_refused() -> None:
+    from datetime import UTC, datetime
+
+    from demo.story import production
+    from ledger.events.encoding import SingleObjectFraming
+
+    event = dict(
+        production()[0][1],
+        event_id="6f1c1c8e-0a53-4d55-9a43-3f7c2c1f0b11",
+        event_time=datetime.now(UTC),
+        producer_id="p",
+        producer_seq=1,
+    )
+    data = SingleObjectFraming().encode("provenance_event", event)
+    with pytest.raises(DecodeError, match="expected a DSSE envelope"):
+        dsse.Envelope.decode(data)
