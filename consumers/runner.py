@@ -43,11 +43,20 @@ from ledger.events import kafka as k
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.log.operator import Checkpointer
-from ledger.store import AppendResult, Batch, LedgerStore, PendingEntry, Quarantined
+from ledger.log.witness_client import Cosigning
+from ledger.store import (
+    AppendResult,
+    Batch,
+    LedgerStore,
+    PendingEntry,
+    Quarantined,
+    StoredCheckpoint,
+)
 from ledger.trust.policy import TrustPolicy
 
 log = logging.getLogger("assetledger.consumer")
 LAG_TIMEOUT_MS = 1_000
+WITNESS_FLUSH_SECONDS = 10.0  # on a clean stop, wait this long for the last cosignatures
 
 
 @dataclass
@@ -211,12 +220,14 @@ class LedgerConsumer:
         *,
         on_batch: BatchHook | None = None,
         checkpointer: Checkpointer | None = None,
+        cosigning: Cosigning | None = None,
     ) -> None:
         self.store = store
         self.trust = trust
         self.config = config
         self.on_batch = on_batch
         self.checkpointer = checkpointer
+        self.cosigning = cosigning  # witnesses asked to cosign each checkpoint (in background)
         self.framing = config.framing
         self._parallel = ParallelInspector(
             trust, self.framing, config.max_message_bytes, workers=config.workers
@@ -265,6 +276,8 @@ class LedgerConsumer:
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
+        if self.cosigning is not None:
+            self.cosigning.close()
         if self._dlt is not None:
             self._dlt.close(timeout=10)
             self._dlt = None
@@ -288,6 +301,7 @@ class LedgerConsumer:
                     in_flight = self._step(in_flight, polled)
                     last_activity = time.monotonic()
                 self._refresh_lag()
+                self._witness_tick()
                 self._check_topic_incarnation()  # a recreated topic may deliver nothing at all
                 if until_idle is not None and self._idle(
                     started, last_activity, until_idle + join_grace, until_idle
@@ -296,6 +310,7 @@ class LedgerConsumer:
             if in_flight is not None:  # stopped: finish the batch in flight
                 self._step(in_flight, [])
                 in_flight = None
+            self._witness_tick(flush=WITNESS_FLUSH_SECONDS)
         finally:
             if in_flight is not None:
                 in_flight.cancel()
@@ -484,11 +499,29 @@ class LedgerConsumer:
             return
         self.stats.last_checkpoint_size = stored.size
         self.metrics.set_checkpoint(stored.size)
+        self._publish(stored)
+        self._witness_tick()
+
+    def _publish(self, stored: StoredCheckpoint) -> None:
+        """Send a checkpoint note (with its cosignatures so far) to TOPIC.checkpoints."""
+        assert self.checkpointer is not None
         topic = k.checkpoint_topic(self.config.topic)
         try:
             self._dlt.send(topic, key=self.checkpointer.origin.encode(), value=stored.note.encode())
         except KafkaError as exc:  # the checkpoint is stored; publishing is a courtesy
             log.warning("could not publish checkpoint %d to %s: %s", stored.size, topic, exc)
+
+    def _witness_tick(self, flush: float | None = None) -> None:
+        """Store the witnesses' answers, ask those behind; publish newly cosigned checkpoints.
+
+        Never blocks on a witness (unless ``flush``: then waits up to that many seconds).
+        """
+        if self.cosigning is None or self.checkpointer is None:
+            return
+        changed = self.cosigning.tick() if flush is None else self.cosigning.flush(flush)
+        latest = max(changed, key=lambda c: c.size, default=None)
+        if latest is not None:
+            self._publish(latest)
 
     def _observe(
         self, records: int, result: AppendResult, rejects: Sequence[Quarantined], seconds: float

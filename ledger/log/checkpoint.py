@@ -33,6 +33,11 @@ from ledger.log.merkle import EMPTY_ROOT, HASH_SIZE
 from ledger.trust.keys import public_from_raw, raw_public
 
 ED25519_TYPE = b"\x01"
+COSIGNATURE_V1_TYPE = b"\x04"  # timestamped Ed25519 cosignatures (c2sp.org/tlog-cosignature)
+_TYPE_NAMES = {
+    ED25519_TYPE: "an Ed25519 log key",
+    COSIGNATURE_V1_TYPE: "an Ed25519 cosignature/v1 witness key",
+}
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
@@ -147,21 +152,28 @@ def _decode_note_text(data: bytes, what: str) -> str:
 # Keys
 
 
-def note_key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
-    """The 4-byte signed-note key id: SHA-256(name || 0x0A || 0x01 || raw public key)[:4]."""
-    material = name.encode("utf-8") + b"\n" + ED25519_TYPE + raw_public(public_key)
+def note_key_id(name: str, public_key: Ed25519PublicKey, key_type: bytes = ED25519_TYPE) -> bytes:
+    """The 4-byte signed-note key id: SHA-256(name || 0x0A || type || raw public key)[:4].
+
+    ``key_type`` is the signature type byte: 0x01 for Ed25519 note signatures (the log's),
+    0x04 for timestamped Ed25519 cosignatures (c2sp.org/tlog-cosignature, witnesses).
+    """
+    material = name.encode("utf-8") + b"\n" + key_type + raw_public(public_key)
     return hashlib.sha256(material).digest()[:4]
 
 
-def vkey(name: str, public_key: Ed25519PublicKey) -> str:
-    """The one-line verifier key ``<name>+<hex key id>+<base64(0x01 || public key)>``."""
+def vkey(name: str, public_key: Ed25519PublicKey, key_type: bytes = ED25519_TYPE) -> str:
+    """The one-line verifier key ``<name>+<hex key id>+<base64(type || public key)>``."""
     _check_key_name(name)
-    encoded = b64encode(ED25519_TYPE + raw_public(public_key))
-    return f"{name}+{note_key_id(name, public_key).hex()}+{encoded}"
+    encoded = b64encode(key_type + raw_public(public_key))
+    return f"{name}+{note_key_id(name, public_key, key_type).hex()}+{encoded}"
 
 
-def parse_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
-    """Parse a verifier key line; raise :class:`KeyFileError` if it is malformed or corrupt."""
+def parse_vkey(text: str, key_type: bytes = ED25519_TYPE) -> tuple[str, Ed25519PublicKey]:
+    """Parse a verifier key line of signature type ``key_type`` (default 0x01, Ed25519).
+
+    Raises :class:`KeyFileError` if it is malformed, corrupt, or of another type.
+    """
     parts = text.strip().split("+", 2)  # base64 may itself contain '+'
     if len(parts) != 3:
         raise KeyFileError(f"verifier key {text[:60]!r} is not <name>+<key id>+<key>")
@@ -174,10 +186,13 @@ def parse_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
         key_data = b64decode_strict(key_b64, "verifier key")
     except VerificationFailure as exc:
         raise KeyFileError(exc.message) from None
-    if key_data[:1] != ED25519_TYPE:
-        raise KeyFileError("verifier key is not an Ed25519 key (type byte is not 0x01)")
+    if key_data[:1] != key_type:
+        raise KeyFileError(
+            f"verifier key has type byte 0x{key_data[:1].hex() or '??'},"
+            f" expected 0x{key_type.hex()} ({_TYPE_NAMES.get(key_type, 'unknown')})"
+        )
     public_key = public_from_raw(key_data[1:])
-    if note_key_id(name, public_key).hex() != id_hex.lower():
+    if note_key_id(name, public_key, key_type).hex() != id_hex.lower():
         raise KeyFileError(f"verifier key id {id_hex} does not match the name and key")
     return name, public_key
 

@@ -122,8 +122,8 @@ def prove(store: LedgerStore, event_id: str) -> str:
     if entry is None:
         raise ConfigurationError(f"event {event_id} is not in the ledger {store.url}")
     identity = require_identity(store)
-    latest = store.latest_checkpoint()
-    if latest is None or latest.size <= entry.seq:
+    latest = store.witnessed_checkpoint(entry.seq)  # the best cosigned one covering it
+    if latest is None:
         raise ConfigurationError(
             f"event {event_id} (entry {entry.seq}) is not yet covered by a signed checkpoint",
             hint="the consumer signs a checkpoint after each batch; run it, then try again",

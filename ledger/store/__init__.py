@@ -14,6 +14,7 @@ from ledger.store.base import (
     Quarantined,
     QuarantineRecord,
     StoredCheckpoint,
+    StoredCosignature,
 )
 from ledger.store.schema_ids import load_schema_ids
 
@@ -28,6 +29,7 @@ __all__ = [
     "QuarantineRecord",
     "Quarantined",
     "StoredCheckpoint",
+    "StoredCosignature",
     "open_store",
 ]
 

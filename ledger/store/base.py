@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -101,8 +101,20 @@ class Head:
 class StoredCheckpoint:
     size: int
     root_hash: bytes
-    note: str  # the signed note text
+    note: str  # the signed note, followed by the witnesses' cosignature lines stored for it
     created_at: datetime
+    cosigners: tuple[str, ...] = ()  # names of the witnesses whose lines end the note
+
+
+@dataclass(frozen=True)
+class StoredCosignature:
+    """A witness cosignature line (c2sp.org/tlog-cosignature), verified before it was stored."""
+
+    size: int  # of the checkpoint it cosigns
+    witness: str  # the witness name
+    key_id: bytes  # 4 bytes, type 0x04
+    timestamp: int  # POSIX seconds, from the cosignature
+    line: str  # the signature line, newline included
 
 
 @dataclass
@@ -156,6 +168,10 @@ class LedgerStore(ABC):
         """Store a signed checkpoint (idempotent for the same size)."""
 
     @abstractmethod
+    def add_cosignature(self, cosignature: StoredCosignature) -> None:
+        """Store a witness's cosignature of a stored checkpoint (idempotent per witness key)."""
+
+    @abstractmethod
     def set_meta(self, name: str, value: str) -> None:
         """Set a ledger property (origin, log verifier key, root keys …)."""
 
@@ -186,7 +202,12 @@ class LedgerStore(ABC):
         """Complete Merkle subtree hashes by (level, index)."""
 
     @abstractmethod
-    def checkpoints(self) -> list[StoredCheckpoint]: ...
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every signed checkpoint by size, each note ending with its cosignature lines."""
+
+    @abstractmethod
+    def cosigned_sizes(self) -> dict[tuple[str, bytes], int]:
+        """The largest checkpoint size each witness ``(name, key id)`` has cosigned."""
 
     @abstractmethod
     def quarantine(self, limit: int | None = None) -> list[QuarantineRecord]: ...
@@ -205,11 +226,40 @@ class LedgerStore(ABC):
         cps = self.checkpoints()
         return cps[-1] if cps else None
 
+    def witnessed_checkpoint(self, seq: int) -> StoredCheckpoint | None:
+        """The checkpoint a receipt for entry ``seq`` should use: among those covering it, the
+        newest of the ones cosigned by the most witnesses (None if none covers it yet).
+
+        Witnesses cosign a moment after the log signs, so the very latest checkpoint often has
+        no cosignature yet while the one before has all of them.
+        """
+        covering = [c for c in self.checkpoints() if c.size > seq]
+        return max(covering, key=lambda c: (len(c.cosigners), c.size), default=None)
+
     def __enter__(self) -> LedgerStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def attach_cosignatures(
+    checkpoints: Sequence[StoredCheckpoint], rows: Iterable[Sequence[Any]]
+) -> list[StoredCheckpoint]:
+    """Append each checkpoint's cosignature lines (rows of size, witness, line) to its note."""
+    lines: dict[int, list[tuple[str, str]]] = {}
+    for size, witness, line in rows:
+        lines.setdefault(int(size), []).append((str(witness), str(line)))
+    return [
+        replace(
+            c,
+            note=c.note + "".join(line for _, line in lines[c.size]),
+            cosigners=tuple(witness for witness, _ in lines[c.size]),
+        )
+        if c.size in lines
+        else c
+        for c in checkpoints
+    ]
 
 
 def plan_append(

@@ -47,7 +47,9 @@ from ledger.store.base import (
     Quarantined,
     QuarantineRecord,
     StoredCheckpoint,
+    StoredCosignature,
     TopicPartition,
+    attach_cosignatures,
     headers_from_pairs,
     headers_to_pairs,
     plan_batch,
@@ -101,6 +103,12 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS checkpoints (
         size BIGINT PRIMARY KEY, root_hash BYTEA NOT NULL, note TEXT NOT NULL,
         created_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS cosignatures (
+        size BIGINT NOT NULL REFERENCES checkpoints (size), witness TEXT NOT NULL,
+        key_id BYTEA NOT NULL, cosigned_at BIGINT NOT NULL, line TEXT NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (size, witness, key_id)
     )""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
@@ -303,6 +311,15 @@ class PostgresStore(LedgerStore):
                 (cp.size, cp.root_hash, cp.note, cp.created_at),
             )
 
+    def add_cosignature(self, cosignature: StoredCosignature) -> None:
+        c = cosignature
+        with self._failures("store a witness cosignature"):
+            self.conn.execute(
+                "INSERT INTO cosignatures (size, witness, key_id, cosigned_at, line, received_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (c.size, c.witness, c.key_id, c.timestamp, c.line, datetime.now(UTC)),
+            )
+
     def set_meta(self, name: str, value: str) -> None:
         with self._failures("set a ledger property"):
             self.conn.execute(
@@ -384,7 +401,18 @@ class PostgresStore(LedgerStore):
             rows = self.conn.execute(
                 "SELECT size, root_hash, note, created_at FROM checkpoints ORDER BY size"
             ).fetchall()
-        return [StoredCheckpoint(int(s), bytes(r), str(n), c) for s, r, n, c in rows]
+            cosignatures = self.conn.execute(
+                "SELECT size, witness, line FROM cosignatures ORDER BY size, witness, key_id"
+            ).fetchall()
+        stored = [StoredCheckpoint(int(s), bytes(r), str(n), c) for s, r, n, c in rows]
+        return attach_cosignatures(stored, cosignatures)
+
+    def cosigned_sizes(self) -> dict[tuple[str, bytes], int]:
+        with self._failures("read witness cosignatures"):
+            rows = self.conn.execute(
+                "SELECT witness, key_id, MAX(size) FROM cosignatures GROUP BY witness, key_id"
+            ).fetchall()
+        return {(str(w), bytes(k)): int(s) for w, k, s in rows}
 
     def quarantine(self, limit: int | None = None) -> list[QuarantineRecord]:
         with self._failures("read the quarantine"):

@@ -32,7 +32,9 @@ from ledger.store.base import (
     Quarantined,
     QuarantineRecord,
     StoredCheckpoint,
+    StoredCosignature,
     TopicPartition,
+    attach_cosignatures,
     headers_from_pairs,
     headers_to_pairs,
     plan_batch,
@@ -81,6 +83,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS checkpoints (
     size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, note TEXT NOT NULL,
     created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cosignatures (
+    size INTEGER NOT NULL, witness TEXT NOT NULL, key_id BLOB NOT NULL,
+    cosigned_at INTEGER NOT NULL, line TEXT NOT NULL, received_at INTEGER NOT NULL,
+    PRIMARY KEY (size, witness, key_id)
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -239,6 +246,14 @@ class SqliteStore(LedgerStore):
             ),
         )
 
+    def add_cosignature(self, cosignature: StoredCosignature) -> None:
+        c = cosignature
+        self.db.execute(
+            "INSERT OR IGNORE INTO cosignatures"
+            " (size, witness, key_id, cosigned_at, line, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (c.size, c.witness, c.key_id, c.timestamp, c.line, to_micros(datetime.now(UTC))),
+        )
+
     def set_meta(self, name: str, value: str) -> None:
         self.db.execute(
             "INSERT INTO meta (name, value) VALUES (?, ?)"
@@ -310,9 +325,19 @@ class SqliteStore(LedgerStore):
         rows = self.db.execute(
             "SELECT size, root_hash, note, created_at FROM checkpoints ORDER BY size"
         )
-        return [
+        stored = [
             StoredCheckpoint(int(s), bytes(r), str(n), from_micros(int(c))) for s, r, n, c in rows
         ]
+        cosignatures = self.db.execute(
+            "SELECT size, witness, line FROM cosignatures ORDER BY size, witness, key_id"
+        )
+        return attach_cosignatures(stored, cosignatures)
+
+    def cosigned_sizes(self) -> dict[tuple[str, bytes], int]:
+        rows = self.db.execute(
+            "SELECT witness, key_id, MAX(size) FROM cosignatures GROUP BY witness, key_id"
+        )
+        return {(str(w), bytes(k)): int(s) for w, k, s in rows}
 
     def quarantine(self, limit: int | None = None) -> list[QuarantineRecord]:
         rows = self.db.execute(

@@ -1,0 +1,107 @@
+"""The witness's HTTP interface (c2sp.org/tlog-witness), on the standard library's server.
+
+* ``POST /add-checkpoint`` — the submission API (answers from :class:`ledger.witness.Witness`);
+* ``GET /<hex SHA-256 of the origin>/checkpoint`` — the monitoring API: the latest checkpoint
+  cosigned for that log, with the log's verified signature and this witness's cosignature.
+
+The server binds 127.0.0.1 unless told otherwise, speaks HTTP/1.1 with keep-alive, reads at
+most :data:`MAX_BODY` bytes of a body that must announce its ``Content-Length``, and drops a
+connection idle for :data:`IDLE_TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ledger.witness import TEXT_CONTENT_TYPE, Response, Witness
+
+log = logging.getLogger("assetledger.witness")
+
+MAX_BODY = 64 * 1024
+"""A request is an ``old`` line, at most 63 proof lines and a checkpoint: far below this."""
+IDLE_TIMEOUT = 30.0
+_MONITOR_PATH = re.compile(r"/([0-9a-f]{64})/checkpoint")
+
+
+class WitnessServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, witness: Witness, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.witness = witness
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> threading.Thread:
+        """Serve on a background thread (tests, embedding); stop with :meth:`stop`."""
+        thread = threading.Thread(target=self.serve_forever, name="witness-http", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the specification recommends
+    timeout = IDLE_TIMEOUT
+    server: WitnessServer
+
+    def do_POST(self) -> None:
+        if self.path != "/add-checkpoint":
+            self._send(Response(404, b"not found\n"))
+            return
+        body = self._body()
+        if body is None:
+            return
+        response = self.server.witness.add_checkpoint(body)
+        self._send(response)
+
+    def do_GET(self) -> None:
+        if self.path == "/add-checkpoint":
+            self._send(Response(405, b"use POST\n"), allow="POST")
+            return
+        match = _MONITOR_PATH.fullmatch(self.path)
+        note = None if match is None else self.server.witness.latest_note(match.group(1))
+        if note is None:
+            self._send(Response(404, b"not found\n"))
+            return
+        self._send(Response(200, note.encode("utf-8")))
+
+    def _body(self) -> bytes | None:
+        length_text = self.headers.get("Content-Length")
+        if length_text is None or not length_text.isdigit():
+            self._send(Response(411, b"Content-Length required\n"), close=True)
+            return None
+        length = int(length_text)
+        if length > MAX_BODY:
+            self._send(Response(413, f"body over {MAX_BODY} bytes\n".encode()), close=True)
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self.close_connection = True
+            return None
+        return body
+
+    def _send(self, response: Response, *, allow: str = "", close: bool = False) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type or TEXT_CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(response.body)))
+        if allow:
+            self.send_header("Allow", allow)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
