@@ -22,6 +22,7 @@ from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
 from ledger.store import AppendResult, LedgerStore, open_store
+from ledger.log.witness_client import Cosigning, parse_endpoint
 from ledger.store.schema_ids import record_schema_id
 from ledger.trust import keys as keyfiles
 from ledger.trust.parallel import default_workers
@@ -125,6 +126,16 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     " (env ASSETLEDGER_LOG_KEY).",
 )
 @click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    envvar="ASSETLEDGER_WITNESS",
+    metavar="URL=VKEY",
+    help="A witness to ask for a cosignature of each checkpoint: its URL and verifier key"
+    " (inline or a file); repeatable (env ASSETLEDGER_WITNESS, space-separated). A witness"
+    " that is down never stops ingestion; it is caught up later.",
+)
+@click.option(
     "--session-timeout-ms",
     type=int,
     default=10_000,
@@ -151,6 +162,7 @@ def consume(
     workers: int | None,
     metrics_port: int | None,
     log_key_path: Path | None,
+    witnesses: tuple[str, ...],
     session_timeout_ms: int,
     max_message_bytes: int,
     fmt: str,
@@ -174,8 +186,14 @@ def consume(
         config.framing = _reading_framing(store, schema_registry_url)
         trust = trust_policy(store, trusted_keys)
         checkpointer = _checkpointer(store, log_key_path)
+        cosigning = _cosigning(store, checkpointer, witnesses)
         consumer = LedgerConsumer(
-            store, trust, config, on_batch=_progress, checkpointer=checkpointer
+            store,
+            trust,
+            config,
+            on_batch=_progress,
+            checkpointer=checkpointer,
+            cosigning=cosigning,
         )
         if metrics_port is not None:
             server = stack.enter_context(MetricsServer(consumer.metrics, metrics_port))
@@ -226,6 +244,21 @@ def _checkpointer(store: LedgerStore, log_key_path: Path | None) -> Checkpointer
         )
         return None
     return Checkpointer(store, keyfiles.load_private(log_key_path, common.read_passphrase(None)))
+
+
+def _cosigning(
+    store: LedgerStore, checkpointer: Checkpointer | None, witnesses: tuple[str, ...]
+) -> Cosigning | None:
+    if not witnesses:
+        return None
+    if checkpointer is None:
+        raise ConfigurationError(
+            "--witness needs signed checkpoints to submit", hint="pass --log-key as well"
+        )
+    endpoints = [parse_endpoint(value) for value in witnesses]
+    for endpoint in endpoints:
+        common.err(f"witness {endpoint.key.name} at {endpoint.url}")
+    return Cosigning(store, endpoints)
 
 
 @click.command()

@@ -43,12 +43,14 @@ def _register_optional() -> None:
     from cli.audit import COMMANDS as audit_commands
     from cli.demo import demo
     from cli.show import show
+    from cli.witness import witness
 
     for audit_command in audit_commands:
         cli.add_command(audit_command)
 
     cli.add_command(demo)
     cli.add_command(show)
+    cli.add_command(witness)
 
 
 _register_optional()

@@ -13,7 +13,14 @@ from cli import common
 from ledger.errors import ConfigurationError
 from ledger.log import checkpoint as cp
 from ledger.log import operator
-from ledger.log.receipt import verify_receipt
+from ledger.log.receipt import parse_receipt, verify_receipt
+from ledger.log.witness_client import newest_witnessed, read_witness_key
+from ledger.log.witness_cosignature import (
+    Cosignature,
+    WitnessKey,
+    check_quorum_setting,
+    require_quorum,
+)
 from ledger.store import open_store
 from ledger.trust import keys as keyfiles
 from ledger.trust.registry import RootKey
@@ -144,6 +151,12 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
             "the ledger has no signed checkpoint yet", hint="run assetledger consume with --log-key"
         )
     _write(latest.note, out)
+    if latest.cosigners:
+        common.err(
+            f"cosigned by {len(latest.cosigners)} witness(es): {', '.join(latest.cosigners)}"
+        )
+    else:
+        common.err("no witness has cosigned this checkpoint (yet)")
 
 
 @click.command()
@@ -165,6 +178,41 @@ def read_vkey(value: str) -> str:
     return text
 
 
+def witness_options(f: common.F) -> common.F:
+    """``--witness-key VKEY`` (repeatable) and ``--quorum N``."""
+    f = click.option(
+        "--quorum",
+        type=int,
+        default=None,
+        help="How many of the witnesses given must have cosigned (default: all of them).",
+    )(f)
+    return click.option(
+        "--witness-key",
+        "witness_keys",
+        multiple=True,
+        help="A witness's verifier key (cosignature/v1), inline or in a file; repeatable."
+        " The checkpoint is accepted only with --quorum valid cosignatures by them.",
+    )(f)
+
+
+def witness_policy(values: tuple[str, ...], quorum: int | None) -> tuple[list[WitnessKey], int]:
+    """The witness keys given and the quorum (checked); no keys means no witness policy."""
+    keys = [read_witness_key(value) for value in values]
+    if not keys:
+        if quorum is not None:
+            raise ConfigurationError(
+                "--quorum needs --witness-key", hint="pass the witnesses' keys"
+            )
+        return [], 0
+    wanted = len({k.raw for k in keys}) if quorum is None else quorum
+    check_quorum_setting(keys, wanted)
+    return keys, wanted
+
+
+def _cosigner_names(cosignatures: list[Cosignature]) -> list[str]:
+    return [c.witness.name for c in cosignatures]
+
+
 @click.command("verify-receipt")
 @click.argument("receipt", type=click.File("r", encoding="utf-8"))
 @click.option(
@@ -177,14 +225,25 @@ def read_vkey(value: str) -> str:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Also check the producer's signature against these *.pub keys.",
 )
+@witness_options
 @common.format_option("text", "json", default="text")
 def verify_receipt_command(
-    receipt: TextIO, log_key: str, trusted_keys: Path | None, fmt: str
+    receipt: TextIO,
+    log_key: str,
+    trusted_keys: Path | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+    fmt: str,
 ) -> None:
-    """Check a receipt offline: checkpoint signature, inclusion, producer signature."""
+    """Check a receipt offline: checkpoint signature, witnesses, inclusion, producer signature."""
     name, public_key = cp.parse_vkey(read_vkey(log_key))
     signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
-    verdict = verify_receipt(receipt.read(), name, public_key, signers)
+    witnesses, wanted = witness_policy(witness_keys, quorum)
+    text = receipt.read()
+    verdict = verify_receipt(text, name, public_key, signers)
+    cosigned = (
+        require_quorum(parse_receipt(text).checkpoint, witnesses, wanted) if witnesses else []
+    )
     data = {
         "ok": True,
         "log": verdict.log_origin,
@@ -195,6 +254,8 @@ def verify_receipt_command(
         "inclusion": "valid",
         "producer_signature": "valid" if verdict.producer_signature_ok else "not checked",
         "signer_keyid": verdict.signer_keyid,
+        "witnesses": _cosigner_names(cosigned) if witnesses else "not checked",
+        "witness_quorum": wanted or None,
     }
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
@@ -207,24 +268,43 @@ def verify_receipt_command(
             f"  checkpoint signature: valid\n  inclusion proof: valid"
             f"\n  producer signature: {data['producer_signature']}"
         )
+        click.echo(f"  witnesses: {_witness_summary(cosigned, witnesses, wanted)}")
+
+
+def _witness_summary(cosigned: list[Cosignature], witnesses: list[WitnessKey], wanted: int) -> str:
+    if not witnesses:
+        return "not checked (no --witness-key)"
+    names = ", ".join(_cosigner_names(cosigned))
+    return f"{len(cosigned)} valid cosignature(s), {wanted} required ({names})"
 
 
 @click.command()
 @click.argument("old_checkpoint", type=click.File("r", encoding="utf-8"))
 @click.argument("new_checkpoint", type=click.File("r", encoding="utf-8"), required=False)
+@witness_options
 @common.format_option("text", "json", default="text")
 @common.ledger_option
 def consistency(
     old_checkpoint: TextIO,
     new_checkpoint: TextIO | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
     fmt: str,
     ledger_url: str,
 ) -> None:
-    """Prove and check that OLD_CHECKPOINT is a prefix of NEW_CHECKPOINT (default: latest)."""
+    """Prove and check that OLD_CHECKPOINT is a prefix of NEW_CHECKPOINT (default: latest).
+
+    With --witness-key, NEW_CHECKPOINT must carry --quorum valid cosignatures; without
+    NEW_CHECKPOINT, the newest stored checkpoint that does is used.
+    """
+    witnesses, wanted = witness_policy(witness_keys, quorum)
+    new_text = new_checkpoint.read() if new_checkpoint else None
     with common.existing_store(ledger_url) as store:
-        result = operator.prove_consistency(
-            store, old_checkpoint.read(), new_checkpoint.read() if new_checkpoint else None
-        )
+        if witnesses and new_text is None:
+            new_text = newest_witnessed(store, witnesses, wanted).note
+        if witnesses:
+            require_quorum(new_text or "", witnesses, wanted)
+        result = operator.prove_consistency(store, old_checkpoint.read(), new_text)
     proof = [cp.b64encode(h) for h in result.proof]
     if fmt == "json":
         click.echo(

@@ -32,6 +32,7 @@ from ledger.witness_cosignature import (
     Cosignature,
     WitnessKey,
     parse_witness_vkey,
+    require_quorum,
     verify_cosignatures,
 )
 
@@ -71,6 +72,22 @@ def parse_endpoint(text: str) -> WitnessEndpoint:
     if parts.query or parts.fragment:
         raise ConfigurationError(f"witness URL {url!r} must not have a query or fragment")
     return WitnessEndpoint(url.rstrip("/"), read_witness_key(key_text))
+
+
+def newest_witnessed(
+    store: LedgerStore, witnesses: Sequence[WitnessKey], quorum: int
+) -> StoredCheckpoint:
+    """The newest stored checkpoint with ``quorum`` valid cosignatures by ``witnesses``."""
+    for stored in reversed(store.checkpoints()):
+        try:
+            require_quorum(stored.note, witnesses, quorum)
+        except VerificationFailure:
+            continue
+        return stored
+    raise VerificationFailure(
+        f"no checkpoint of this ledger has {quorum} valid cosignature(s) by the witnesses given",
+        hint="check the witness keys, and that consume runs with --witness for them",
+    )
 
 
 @dataclass(frozen=True)
