@@ -153,8 +153,8 @@ def test_quorum_counts_distinct_public_keys_not_names() -> None:
     assert len(verify_cosignatures(note, [key, alias], now=NOW)) == 1
     with pytest.raises(ConfigurationError, match="distinct witness key"):
         require_quorum(note, [key, alias], 2, now=NOW)
+    _, other = _witness("witness.example/w2")
     with pytest.raises(VerificationFailure, match="1 valid witness cosignature"):
-        other_private, other = _witness("witness.example/w2")
         require_quorum(note, [key, alias, other], 2, now=NOW)
 
 
