@@ -1,0 +1,259 @@
+"""The log's side of witnessing on a real ledger (SQLite and PostgreSQL) and real witnesses."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from ledger import checkpoint as cp
+from ledger import keys, operator
+from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
+from ledger.receipt import parse_receipt, verify_receipt
+from ledger.store import LedgerStore, StoredCosignature, open_store
+from ledger.witness import Witness, WitnessIdentity, init_witness
+from ledger.witness_client import (
+    Cosigning,
+    WitnessClient,
+    WitnessEndpoint,
+    newest_witnessed,
+    parse_endpoint,
+)
+from ledger.witness_cosignature import require_quorum, verify_cosignatures
+from ledger.witness_server import WitnessServer
+from tests.ledger.ledger_factory import append_all, signed_entries
+
+SIGNER = keys.generate("artist")
+ORIGIN = "fallen-tower.example/ledger"
+
+
+class Ledger:
+    def __init__(self, store: LedgerStore, log_key: keys.KeyPair) -> None:
+        self.store = store
+        self.checkpointer = operator.Checkpointer(store, log_key)
+        self.size = 0
+
+    @property
+    def vkey(self) -> str:
+        return operator.require_identity(self.store).vkey
+
+    def grow(self, n: int) -> None:
+        append_all(self.store, signed_entries(SIGNER, n, first_offset=self.size))
+        self.size += n
+        assert self.checkpointer.checkpoint() is not None
+
+
+def _ledger(store: LedgerStore, tmp_path: Path) -> Ledger:
+    log_key, _ = operator.create_log_key(tmp_path / "logkey")
+    operator.init_ledger(store, ORIGIN, log_key)
+    return Ledger(store, log_key)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    url = str(tmp_path / "ledger.db")
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_schema_dsn")
+    store = open_store(url)
+    yield _ledger(store, tmp_path)
+    store.close()
+
+
+class RunningWitness:
+    def __init__(self, tmp_path: Path, name: str, log_vkey: str, port: int = 0) -> None:
+        self.identity: WitnessIdentity = init_witness(name, tmp_path / name.replace("/", "_"))
+        self.state = tmp_path / f"{name.replace('/', '_')}.db"
+        self.log_vkey = log_vkey
+        self.port = port
+        self.server: WitnessServer | None = None
+
+    def start(self) -> RunningWitness:
+        core = Witness(self.identity, [cp.parse_vkey(self.log_vkey)], self.state)
+        self.server = WitnessServer(core, port=self.port)
+        self.port = int(self.server.server_address[1])
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server.witness.close()
+            self.server = None
+
+    @property
+    def endpoint(self) -> WitnessEndpoint:
+        return WitnessEndpoint(f"http://127.0.0.1:{self.port}", self.identity.key)
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as s:
+        yield s
+
+
+def _running(stack: ExitStack, tmp_path: Path, name: str, vkey: str) -> RunningWitness:
+    w = RunningWitness(tmp_path, name, vkey).start()
+    stack.callback(w.stop)
+    return w
+
+
+def _cosigning(stack: ExitStack, store: LedgerStore, *witnesses: RunningWitness) -> Cosigning:
+    c = Cosigning(store, [w.endpoint for w in witnesses], timeout=5, retry_base=0.2)
+    stack.callback(c.close)
+    return c
+
+
+def test_two_witnesses_cosign_and_receipts_carry_a_quorum(
+    ledger: Ledger, tmp_path: Path, stack: ExitStack
+) -> None:
+    w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
+    w2 = _running(stack, tmp_path, "union.example/w2", ledger.vkey)
+    cosigning = _cosigning(stack, ledger.store, w1, w2)
+    ledger.grow(5)
+    cosigning.flush(10)
+    ledger.grow(4)
+    changed = cosigning.flush(10)
+    assert [c.size for c in changed] == [9]
+    latest = ledger.store.latest_checkpoint()
+    assert latest is not None and latest.cosigners == ("guild.example/w1", "union.example/w2")
+    keys_ = [w1.identity.key, w2.identity.key]
+    assert len(require_quorum(latest.note, keys_, 2)) == 2
+    assert ledger.store.cosigned_sizes() == {
+        (w.identity.name, w.identity.key.key_id): 9 for w in (w1, w2)
+    }
+    event_id = next(ledger.store.entries(2, 3)).event_id
+    receipt = operator.prove(ledger.store, event_id)
+    name, public = cp.parse_vkey(ledger.vkey)
+    assert verify_receipt(receipt, name, public).tree_size == 9
+    assert len(require_quorum(parse_receipt(receipt).checkpoint, keys_, 2)) == 2
+    assert cosigning.behind() == []
+
+
+def test_receipts_prefer_a_cosigned_checkpoint_to_a_newer_bare_one(
+    ledger: Ledger, tmp_path: Path, stack: ExitStack
+) -> None:
+    w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
+    cosigning = _cosigning(stack, ledger.store, w1)
+    ledger.grow(5)
+    cosigning.flush(10)
+    ledger.grow(1)  # signed, not yet cosigned
+    event_id = next(ledger.store.entries(0, 1)).event_id
+    receipt = parse_receipt(operator.prove(ledger.store, event_id))
+    assert cp.parse_body(cp.split_note(receipt.checkpoint)[0]).size == 5
+    assert len(verify_cosignatures(receipt.checkpoint, [w1.identity.key])) == 1
+    newest = next(ledger.store.entries(5, 6)).event_id  # only the bare checkpoint covers it
+    receipt = parse_receipt(operator.prove(ledger.store, newest))
+    assert verify_cosignatures(receipt.checkpoint, [w1.identity.key]) == []
+    assert newest_witnessed(ledger.store, [w1.identity.key], 1).size == 5
+
+
+def test_a_witness_that_knows_more_answers_409_and_is_caught_up(
+    ledger: Ledger, tmp_path: Path, stack: ExitStack
+) -> None:
+    w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
+    ledger.grow(5)
+    first = ledger.store.latest_checkpoint()
+    assert first is not None
+    client = WitnessClient(w1.endpoint)
+    assert client.add_checkpoint(0, [], first.note).cosignature is not None  # not stored
+    client.close()
+    ledger.grow(6)
+    cosigning = _cosigning(stack, ledger.store, w1)  # believes the witness never cosigned
+    cosigning.flush(10)
+    assert ledger.store.cosigned_sizes() == {(w1.identity.name, w1.identity.key.key_id): 11}
+
+
+def test_a_down_witness_never_blocks_and_is_caught_up(
+    ledger: Ledger, tmp_path: Path, stack: ExitStack
+) -> None:
+    w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
+    with socket.socket() as probe:  # a port with nothing listening (yet)
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    w2 = RunningWitness(tmp_path, "union.example/w2", ledger.vkey, port=free_port)
+    stack.callback(w2.stop)
+    cosigning = _cosigning(stack, ledger.store, w1, w2)
+    for _ in range(3):
+        ledger.grow(3)
+        started = time.monotonic()
+        cosigning.tick()
+        assert time.monotonic() - started < 1.0  # ticks never wait for a witness
+        cosigning.flush(5)
+    assert [w.key.name for w in cosigning.behind()] == ["union.example/w2"]
+    w2.start()
+    deadline = time.monotonic() + 20
+    while cosigning.behind() and time.monotonic() < deadline:
+        cosigning.tick()
+        time.sleep(0.05)
+    assert cosigning.behind() == []
+    latest = ledger.store.latest_checkpoint()
+    assert latest is not None and latest.size == 9 and len(latest.cosigners) == 2
+
+
+def test_a_witness_that_answers_a_forged_cosignature_is_not_stored(
+    ledger: Ledger, tmp_path: Path, stack: ExitStack
+) -> None:
+    w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
+    impostor_key = init_witness("guild.example/w1", tmp_path / "impostor").key
+    cosigning = Cosigning(
+        ledger.store,
+        [WitnessEndpoint(f"http://127.0.0.1:{w1.port}", impostor_key)],
+        timeout=5,
+        retry_base=10,
+    )
+    stack.callback(cosigning.close)
+    ledger.grow(3)
+    cosigning.flush(5)
+    assert ledger.store.cosigned_sizes() == {}
+    assert cosigning.behind() != []
+
+
+def test_cosignatures_are_stored_once_and_attached_in_order(ledger: Ledger) -> None:
+    ledger.grow(2)
+    ledger.grow(2)
+    for name, size in [("b.example/w", 2), ("a.example/w", 2), ("a.example/w", 4)]:
+        c = StoredCosignature(size, name, b"\x01\x02\x03\x04", 1_700_000_000, f"— {name} x\n")
+        ledger.store.add_cosignature(c)
+        ledger.store.add_cosignature(c)  # idempotent
+    first, second = ledger.store.checkpoints()
+    assert first.cosigners == ("a.example/w", "b.example/w")
+    assert first.note.endswith("— a.example/w x\n— b.example/w x\n")
+    assert second.cosigners == ("a.example/w",)
+    assert ledger.store.cosigned_sizes() == {
+        ("a.example/w", b"\x01\x02\x03\x04"): 4,
+        ("b.example/w", b"\x01\x02\x03\x04"): 2,
+    }
+    assert ledger.store.witnessed_checkpoint(0) == first  # more cosigners wins
+    assert ledger.store.witnessed_checkpoint(2) == second
+    assert ledger.store.witnessed_checkpoint(4) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("http://w.example", ConfigurationError),
+        ("ftp://w.example=x", ConfigurationError),
+        ("http://w.example?x=1=y", ConfigurationError),
+        ("http://w.example=not-a-vkey", KeyFileError),
+    ],
+)
+def test_bad_witness_options(value: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        parse_endpoint(value)
+
+
+def test_witness_option_reads_a_key_file(tmp_path: Path) -> None:
+    key = init_witness("guild.example/w1", tmp_path / "w").key
+    endpoint = parse_endpoint(f"https://w.example/prefix/={tmp_path / 'w' / 'witness.vkey'}")
+    assert (endpoint.url, endpoint.key) == ("https://w.example/prefix", key)
+
+
+def test_quorum_failure_names_what_is_missing(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.grow(1)
+    key = init_witness("guild.example/w1", tmp_path / "w").key
+    with pytest.raises(VerificationFailure, match="no checkpoint of this ledger has 1"):
+        newest_witnessed(ledger.store, [key], 1)
