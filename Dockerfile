@@ -3,7 +3,7 @@
 #   docker build -t asset-ledger:local .
 #   docker run --rm asset-ledger:local --help
 #
-# Used by docker-compose.yml (services init and consumer); see docs/deploy.md.
+# Used by docker-compose.yml (services init, consumer and witness); see docs/deploy.md.
 
 FROM python:3.11-slim
 
@@ -12,13 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# An unprivileged user; /keys belongs to it so that a fresh named volume mounted there (which
-# Docker seeds from the image, ownership included) can receive the log key written by
-# `assetledger init`.
+# An unprivileged user; /keys and /witness belong to it so that a fresh named volume mounted
+# there (which Docker seeds from the image, ownership included) can receive the log key written
+# by `assetledger init` (or a witness's key and state).
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/assetledger \
         assetledger \
-    && mkdir -p /keys/trusted \
-    && chown -R assetledger:assetledger /keys
+    && mkdir -p /keys/trusted /witness \
+    && chown -R assetledger:assetledger /keys /witness
 
 # Only what the package needs, so a local .venv, .git or ledger files never reach the image.
 WORKDIR /src
