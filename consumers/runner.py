@@ -500,7 +500,9 @@ class LedgerConsumer:
         self.stats.last_checkpoint_size = stored.size
         self.metrics.set_checkpoint(stored.size)
         self._publish(stored)
-        self._witness_tick()
+        if self.cosigning is not None:
+            self.cosigning.offer(stored)
+            self._witness_tick()
 
     def _publish(self, stored: StoredCheckpoint) -> None:
         """Send a checkpoint note (with its cosignatures so far) to TOPIC.checkpoints."""

@@ -261,6 +261,12 @@ class Cosigning:
             e.key.vkey: _Standing(known.get((e.key.name, e.key.key_id))) for e in endpoints
         }
         self.endpoints = list(endpoints)
+        self._latest = store.latest_checkpoint()  # kept up to date by offer(), not re-read
+
+    def offer(self, checkpoint: StoredCheckpoint) -> None:
+        """A checkpoint the log just signed: the next tick submits it to the witnesses."""
+        if self._latest is None or checkpoint.size > self._latest.size:
+            self._latest = checkpoint
 
     def close(self) -> None:
         for worker in self._workers.values():
@@ -293,7 +299,7 @@ class Cosigning:
 
     def behind(self) -> list[WitnessEndpoint]:
         """Witnesses whose last known cosignature is older than the latest checkpoint."""
-        latest = self.store.latest_checkpoint()
+        latest = self._latest
         if latest is None:
             return []
         return [e for e in self.endpoints if (self._standing[e.key.vkey].size or -1) < latest.size]
@@ -306,7 +312,7 @@ class Cosigning:
         self._results.put(result)
 
     def _submit(self) -> None:
-        latest = self.store.latest_checkpoint()
+        latest = self._latest
         if latest is None:
             return
         now = time.monotonic()
@@ -334,7 +340,11 @@ class Cosigning:
                 stored.add(result.size)
         if not stored:
             return []
-        return [c for c in self.store.checkpoints() if c.size in stored]
+        changed = [c for c in self.store.checkpoints() if c.size in stored]
+        for c in changed:  # the latest, now with its cosignature lines
+            if self._latest is not None and c.size == self._latest.size:
+                self._latest = c
+        return changed
 
     def _apply(self, result: AddResult) -> bool:
         """Update what the log knows of the witness; True if a cosignature was stored."""

@@ -151,6 +151,8 @@ def test_two_witnesses_through_the_broker(
     shown = run("checkpoint", "--ledger", ledger)
     assert "cosigned by 2 witness(es): guild.example/w1, union.example/w2" in shown.stderr
     assert shown.stdout.count("\u2014 ") == 3 and "\n30\n" in shown.stdout
+    old_checkpoint = tmp_path / "checkpoint-30.txt"
+    old_checkpoint.write_text(shown.stdout)
     published = read_topic(fresh_topic.bootstrap, fresh_topic.name + ".checkpoints", 999, 5)
     assert published and published[-1].value.decode() == shown.stdout
 
@@ -180,6 +182,10 @@ def test_two_witnesses_through_the_broker(
         latest = store.latest_checkpoint()
         assert latest is not None and latest.size == 50 and len(latest.cosigners) == 2
         real_root = latest.root_hash
+    proven = run(
+        "consistency", str(old_checkpoint), *quorum, "--format", "json", "--ledger", ledger
+    )
+    assert json.loads(proven.stdout)["new_size"] == 50
 
     # 3. A fork: the same size with another root, signed with the real log key.
     log_key = keys.load_private(keys_dir / "log.key")

@@ -36,6 +36,7 @@ class Ledger:
         self.store = store
         self.checkpointer = operator.Checkpointer(store, log_key)
         self.size = 0
+        self.cosignings: list[Cosigning] = []  # told of each new checkpoint, as the consumer does
 
     @property
     def vkey(self) -> str:
@@ -44,7 +45,10 @@ class Ledger:
     def grow(self, n: int) -> None:
         append_all(self.store, signed_entries(SIGNER, n, first_offset=self.size))
         self.size += n
-        assert self.checkpointer.checkpoint() is not None
+        stored = self.checkpointer.checkpoint()
+        assert stored is not None
+        for cosigning in self.cosignings:
+            cosigning.offer(stored)
 
 
 def _ledger(store: LedgerStore, tmp_path: Path) -> Ledger:
@@ -101,9 +105,10 @@ def _running(stack: ExitStack, tmp_path: Path, name: str, vkey: str) -> RunningW
     return w
 
 
-def _cosigning(stack: ExitStack, store: LedgerStore, *witnesses: RunningWitness) -> Cosigning:
-    c = Cosigning(store, [w.endpoint for w in witnesses], timeout=5, retry_base=0.2)
+def _cosigning(stack: ExitStack, ledger: Ledger, *witnesses: RunningWitness) -> Cosigning:
+    c = Cosigning(ledger.store, [w.endpoint for w in witnesses], timeout=5, retry_base=0.2)
     stack.callback(c.close)
+    ledger.cosignings.append(c)
     return c
 
 
@@ -112,7 +117,7 @@ def test_two_witnesses_cosign_and_receipts_carry_a_quorum(
 ) -> None:
     w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
     w2 = _running(stack, tmp_path, "union.example/w2", ledger.vkey)
-    cosigning = _cosigning(stack, ledger.store, w1, w2)
+    cosigning = _cosigning(stack, ledger, w1, w2)
     ledger.grow(5)
     cosigning.flush(10)
     ledger.grow(4)
@@ -137,7 +142,7 @@ def test_receipts_prefer_a_cosigned_checkpoint_to_a_newer_bare_one(
     ledger: Ledger, tmp_path: Path, stack: ExitStack
 ) -> None:
     w1 = _running(stack, tmp_path, "guild.example/w1", ledger.vkey)
-    cosigning = _cosigning(stack, ledger.store, w1)
+    cosigning = _cosigning(stack, ledger, w1)
     ledger.grow(5)
     cosigning.flush(10)
     ledger.grow(1)  # signed, not yet cosigned
@@ -162,7 +167,7 @@ def test_a_witness_that_knows_more_answers_409_and_is_caught_up(
     assert client.add_checkpoint(0, [], first.note).cosignature is not None  # not stored
     client.close()
     ledger.grow(6)
-    cosigning = _cosigning(stack, ledger.store, w1)  # believes the witness never cosigned
+    cosigning = _cosigning(stack, ledger, w1)  # believes the witness never cosigned
     cosigning.flush(10)
     assert ledger.store.cosigned_sizes() == {(w1.identity.name, w1.identity.key.key_id): 11}
 
@@ -176,7 +181,7 @@ def test_a_down_witness_never_blocks_and_is_caught_up(
         free_port = probe.getsockname()[1]
     w2 = RunningWitness(tmp_path, "union.example/w2", ledger.vkey, port=free_port)
     stack.callback(w2.stop)
-    cosigning = _cosigning(stack, ledger.store, w1, w2)
+    cosigning = _cosigning(stack, ledger, w1, w2)
     for _ in range(3):
         ledger.grow(3)
         started = time.monotonic()
@@ -206,6 +211,7 @@ def test_a_witness_that_answers_a_forged_cosignature_is_not_stored(
         retry_base=10,
     )
     stack.callback(cosigning.close)
+    ledger.cosignings.append(cosigning)
     ledger.grow(3)
     cosigning.flush(5)
     assert ledger.store.cosigned_sizes() == {}
