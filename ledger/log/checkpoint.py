@@ -35,8 +35,8 @@ from ledger.trust.keys import public_from_raw, raw_public
 ED25519_TYPE = b"\x01"
 COSIGNATURE_V1_TYPE = b"\x04"  # timestamped Ed25519 cosignatures (c2sp.org/tlog-cosignature)
 _TYPE_NAMES = {
-    ED25519_TYPE: "an Ed25519 log key",
-    COSIGNATURE_V1_TYPE: "an Ed25519 cosignature/v1 witness key",
+    ED25519_TYPE: "a log key",
+    COSIGNATURE_V1_TYPE: "a cosignature/v1 witness key",
 }
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100
@@ -188,8 +188,9 @@ def parse_vkey(text: str, key_type: bytes = ED25519_TYPE) -> tuple[str, Ed25519P
         raise KeyFileError(exc.message) from None
     if key_data[:1] != key_type:
         raise KeyFileError(
-            f"verifier key has type byte 0x{key_data[:1].hex() or '??'},"
-            f" expected 0x{key_type.hex()} ({_TYPE_NAMES.get(key_type, 'unknown')})"
+            f"verifier key is not an Ed25519 key of type 0x{key_type.hex()}"
+            f" ({_TYPE_NAMES.get(key_type, 'unknown')}): its type byte is"
+            f" 0x{key_data[:1].hex() or '??'}"
         )
     public_key = public_from_raw(key_data[1:])
     if note_key_id(name, public_key, key_type).hex() != id_hex.lower():
