@@ -117,7 +117,7 @@ class AddRequest:
     note: str
 
 
-class Refusal(Exception):
+class Refusal(VerificationFailure):
     """An add-checkpoint request refused with an HTTP status and a reason."""
 
     def __init__(self, status: int, reason: str) -> None:

@@ -213,7 +213,16 @@ class _Worker:
                     return
                 job, self._job = self._job, None
             assert job is not None
-            self.results.put(self.client.add_checkpoint(job.old_size, job.proof, job.note))
+            self.results.put(self._attempt(job))
+
+    def _attempt(self, job: _Job) -> AddResult:
+        """One request; never lets an exception end the thread (the log would wait forever)."""
+        try:
+            return self.client.add_checkpoint(job.old_size, job.proof, job.note)
+        except Exception as exc:  # reported as a failed attempt, retried later
+            self.client.close()
+            size = cp.parse_body(cp.split_note(job.note)[0]).size
+            return AddResult(self.client.endpoint, size, failure=f"{type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         with self._cond:

@@ -18,6 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ledger.errors import AssetLedgerError
 from ledger.witness import TEXT_CONTENT_TYPE, Response, Witness
 
 log = logging.getLogger("assetledger.witness")
@@ -70,7 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if body is None:
             return
-        response = self.server.witness.add_checkpoint(body)
+        try:
+            response = self.server.witness.add_checkpoint(body)
+        except AssetLedgerError as exc:  # the state database failed: nothing was cosigned
+            log.error("add-checkpoint failed: %s", exc)
+            response = Response(500, b"internal error; nothing was cosigned\n")
         self._send(response)
 
     def do_GET(self) -> None:
