@@ -142,8 +142,9 @@ def status(key_dir: Path, state_path: Path | None, fmt: str) -> None:
 def evidence_command(key_dir: Path, state_path: Path | None, fmt: str) -> None:
     """Print the signed checkpoints refused as inconsistent, kept as evidence.
 
-    Exit status 1 when there is any: a log signed a checkpoint that contradicts one this
-    witness cosigned.
+    Exit status 1 when one proves a fork: the log key signed another root for a size this
+    witness cosigned.  (A checkpoint sent with a failing proof is listed too, but proves
+    nothing alone: anyone can send a bad proof.)
     """
     _, evidence = read_states(state_path or key_dir / STATE_FILE)
     if fmt == "json":
@@ -158,7 +159,7 @@ def evidence_command(key_dir: Path, state_path: Path | None, fmt: str) -> None:
             click.echo(e.signed_checkpoint, nl=False)
         if not evidence:
             common.err("no evidence: no log has contradicted what this witness cosigned")
-    if evidence:
+    if any(e.proves_fork for e in evidence):
         click.get_current_context().exit(1)
 
 

@@ -19,7 +19,9 @@ Then it stores the new state, fsynced (SQLite WAL, ``synchronous=FULL``), and on
 **200** with its cosignature line.  Steps 5 and 6 and the write run in one ``BEGIN IMMEDIATE``
 transaction under a lock, so two racing requests can never roll the state back.  A validly
 signed checkpoint that contradicts the stored state (same size, other root; or a proof that
-fails) is kept in the ``evidence`` table, verbatim, whatever the answer.
+fails) is kept in the ``evidence`` table, verbatim, whatever the answer: once per checkpoint
+and reason, so replays (even with other proof lines) add nothing.  Only the first kind proves a
+fork; a failing proof may just be a bad proof sent by anyone.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ VKEY_FILE = "witness.vkey"
 STATE_FILE = "witness.db"
 MAX_PROOF_LINES = 63
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
+FORK = "fork: same size, other root"
+"""Evidence that proves a fork: the log key signed two roots for one size."""
+UNPROVEN = "unproven: the consistency proof sent does not verify"
+"""Kept in case it matters, but proves nothing alone: anyone can send a bad proof."""
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 SCHEMA = """
@@ -66,7 +72,7 @@ CREATE TABLE IF NOT EXISTS evidence (
     checkpoint_size INTEGER NOT NULL,
     checkpoint_root BLOB NOT NULL,
     request TEXT NOT NULL,       -- the whole add-checkpoint body, signed checkpoint included
-    digest TEXT NOT NULL UNIQUE, -- SHA-256 of the request: a replay is kept once
+    digest TEXT NOT NULL UNIQUE, -- SHA-256 of reason and checkpoint text: kept once each
     received_at INTEGER NOT NULL
 );
 """
@@ -103,6 +109,10 @@ class Evidence:
     checkpoint_root: bytes
     request: str
     received_at: int
+
+    @property
+    def proves_fork(self) -> bool:
+        return self.reason == FORK
 
     @property
     def signed_checkpoint(self) -> str:
@@ -312,7 +322,7 @@ class Witness:
         known = self._state(new.origin)
         known_size = 0 if known is None else known.size
         if known is not None and known.size == new.size and known.root_hash != new.root_hash:
-            self._keep_evidence("fork: same size, other root", known, new, body)
+            self._keep_evidence(FORK, known, new, body)
             if request.old_size == known_size:
                 return Refusal(422, f"root differs from the root cosigned at size {new.size}")
         if request.old_size != known_size:
@@ -326,7 +336,7 @@ class Witness:
                 known.size, new.size, known.root_hash, new.root_hash, list(request.proof)
             )
         except VerificationFailure as exc:
-            self._keep_evidence("inconsistent: proof does not verify", known, new, body)
+            self._keep_evidence(UNPROVEN, known, new, body)
             return Refusal(422, f"consistency proof does not verify: {exc.message}")
         return None
 
@@ -396,7 +406,7 @@ class Witness:
                 new.size,
                 new.root_hash,
                 body.decode("utf-8"),
-                hashlib.sha256(body).hexdigest(),
+                hashlib.sha256(reason.encode() + b"\n" + new.body()).hexdigest(),
                 int(time.time()),
             ),
         )

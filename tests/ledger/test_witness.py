@@ -183,8 +183,10 @@ def test_bad_proof_is_422_and_kept_as_evidence(witness: Witness, log: ToyLog) ->
     response = witness.add_checkpoint(body)
     assert response.status == 422 and b"does not verify" in response.body
     assert witness.add_checkpoint(body).status == 422  # a replay is kept once
+    proof[1] = hashlib.sha256(b"other junk").digest()
+    assert witness.add_checkpoint(log.request(5, proof=proof)).status == 422  # also a replay
     [evidence] = witness.evidence()
-    assert evidence.reason.startswith("inconsistent")
+    assert evidence.reason.startswith("unproven") and not evidence.proves_fork
     assert evidence.request == body.decode() and evidence.signed_checkpoint == log.note()
     assert witness.states()[0].size == 5
 
@@ -198,7 +200,8 @@ def test_fork_same_size_other_root_is_refused_and_kept(witness: Witness, log: To
     response = witness.add_checkpoint(fork.request(0))  # a log that pretends to be new
     assert (response.status, response.body) == (409, b"5\n")
     evidence = witness.evidence()
-    assert [e.reason for e in evidence] == ["fork: same size, other root"] * 2
+    assert [e.reason for e in evidence] == ["fork: same size, other root"]  # kept once
+    assert evidence[0].proves_fork
     assert {e.checkpoint_root for e in evidence} == {fork.tree.root()}
     assert {e.witness_root for e in evidence} == {log.tree.root()}
     assert witness.states()[0].root_hash == log.tree.root()

@@ -94,10 +94,11 @@ def test_key_id_uses_type_0x04_not_the_log_type() -> None:
 
 def test_vkey_types_are_not_interchangeable() -> None:
     _, key = _witness("witness.example/w1")
-    with pytest.raises(KeyFileError, match="type 0x01 .a log key.: its type byte is 0x04"):
+    with pytest.raises(KeyFileError, match=r"type 0x01 \(a log key\): its type byte is 0x04"):
         cp.parse_vkey(key.vkey)  # a witness key is no log key
     log_vkey = cp.vkey(ORIGIN, LOG_KEY.public_key())
-    with pytest.raises(KeyFileError, match="type 0x04 .a cosignature/v1 witness key.: its type byte is 0x01"):
+    wanted = r"type 0x04 \(a cosignature/v1 witness key\): its type byte is 0x01"
+    with pytest.raises(KeyFileError, match=wanted):
         parse_witness_vkey(log_vkey)
 
 
