@@ -61,6 +61,7 @@ class WitnessServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the specification recommends
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
     timeout = IDLE_TIMEOUT
     server: WitnessServer
 
