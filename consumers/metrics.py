@@ -88,6 +88,7 @@ class ConsumerMetrics:
         self.last_checkpoint_size = 0
         self.last_batch_time = 0.0
         self.lag: dict[Partition, int] = {}
+        self.witness_sizes: dict[str, int] = {}
 
     # --- updates -------------------------------------------------------------------------------
     def observe_batch(self, outcome: BatchOutcome) -> None:
@@ -106,6 +107,11 @@ class ConsumerMetrics:
     def set_checkpoint(self, size: int) -> None:
         with self._lock:
             self.last_checkpoint_size = size
+
+    def set_witnesses(self, sizes: Mapping[str, int]) -> None:
+        """The largest checkpoint size each witness has cosigned, by witness name."""
+        with self._lock:
+            self.witness_sizes = dict(sizes)
 
     def set_lag(self, lag: Mapping[Partition, int]) -> None:
         """Replace the per-partition lag (partitions no longer assigned disappear)."""
@@ -155,6 +161,13 @@ class ConsumerMetrics:
                     "last_checkpoint_size",
                     "Tree size of the last checkpoint this consumer signed.",
                     self.last_checkpoint_size,
+                ),
+                _labelled(
+                    "witness_cosigned_size",
+                    "gauge",
+                    "Largest checkpoint size each witness has cosigned (compare with"
+                    " last_checkpoint_size: a witness far behind is down or refusing).",
+                    [({"witness": w}, n) for w, n in sorted(self.witness_sizes.items())],
                 ),
                 _gauge(
                     "last_batch_timestamp_seconds",

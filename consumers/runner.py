@@ -521,6 +521,7 @@ class LedgerConsumer:
         if self.cosigning is None or self.checkpointer is None:
             return
         changed = self.cosigning.tick() if flush is None else self.cosigning.flush(flush)
+        self.metrics.set_witnesses(self.cosigning.sizes())
         latest = max(changed, key=lambda c: c.size, default=None)
         if latest is not None:
             self._publish(latest)

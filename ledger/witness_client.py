@@ -306,6 +306,10 @@ class Cosigning:
             self._wait_result(min(left, 0.1))
         return list(changed.values())
 
+    def sizes(self) -> dict[str, int]:
+        """The largest size each witness has cosigned, as far as the log knows, by name."""
+        return {e.key.name: self._standing[e.key.vkey].size or 0 for e in self.endpoints}
+
     def behind(self) -> list[WitnessEndpoint]:
         """Witnesses whose last known cosignature is older than the latest checkpoint."""
         latest = self._latest

@@ -173,6 +173,7 @@ def test_render_is_valid_exposition_text() -> None:
     metrics.observe_batch(BatchOutcome(10, 8, {"bad_signature": 2}, 0, 0, 0.03, 8))
     metrics.observe_batch(BatchOutcome(5, 4, {'odd "reason"\\': 1}, 1, 0, 7.0, 12))
     metrics.set_lag({("t", 0): 5, ("t", 1): -2})
+    metrics.set_witnesses({"guild.example/w1": 9})
     text = metrics.render()
     declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
     for line in text.splitlines():
@@ -184,6 +185,7 @@ def test_render_is_valid_exposition_text() -> None:
     assert 'assetledger_consumer_lag{topic="t",partition="1"} 0' in text
     assert 'reason="odd \\"reason\\"\\\\"' in text
     assert "assetledger_events_ingested_total 12" in text
+    assert 'assetledger_witness_cosigned_size{witness="guild.example/w1"} 9' in text
 
 
 # --- parallel inspection gives the outcomes of sequential inspection -------------------------

@@ -136,6 +136,7 @@ def test_two_witnesses_cosign_and_receipts_carry_a_quorum(
     assert verify_receipt(receipt, name, public).tree_size == 9
     assert len(require_quorum(parse_receipt(receipt).checkpoint, keys_, 2)) == 2
     assert cosigning.behind() == []
+    assert cosigning.sizes() == {"guild.example/w1": 9, "union.example/w2": 9}
 
 
 def test_receipts_prefer_a_cosigned_checkpoint_to_a_newer_bare_one(
