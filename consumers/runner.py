@@ -523,7 +523,9 @@ class LedgerConsumer:
         changed = self.cosigning.tick() if flush is None else self.cosigning.flush(flush)
         self.metrics.set_witnesses(self.cosigning.sizes())
         latest = max(changed, key=lambda c: c.size, default=None)
-        if latest is not None:
+        # An older checkpoint cosigned late is not published again: on the compacted topic it
+        # would replace a newer one.
+        if latest is not None and latest.size >= self.stats.last_checkpoint_size:
             self._publish(latest)
 
     def _observe(
