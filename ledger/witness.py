@@ -246,7 +246,7 @@ def _verify_log_signature(note: str, keys: Sequence[tuple[str, Ed25519PublicKey]
             verified.append(line + "\n")
     if not verified:
         raise Refusal(403, "checkpoint has no signature by a trusted key of its log")
-    return verified
+    return list(dict.fromkeys(verified))
 
 
 def _parse_checkpoint(text: bytes) -> cp.Checkpoint:

@@ -41,6 +41,7 @@ _TYPE_NAMES = {
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
+MAX_DECIMAL_DIGITS = 20  # 2^64 has 20 digits
 _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
 
 
@@ -68,10 +69,19 @@ def b64decode_strict(text: str, what: str, *, canonical: bool = True) -> bytes:
 
 
 def parse_decimal(text: str, what: str) -> int:
-    """An ASCII decimal with no sign and no leading zeroes (unless it is ``0``)."""
-    if not _DECIMAL.fullmatch(text):
-        raise VerificationFailure(f"{what} must be a decimal without leading zeroes: {text!r}")
-    return int(text)
+    """An ASCII decimal with no sign and no leading zeroes (unless it is ``0``), below 2^64.
+
+    The bound keeps a hostile 5,000-digit "size" from reaching ``int()`` (which refuses more
+    than 4,300 digits with a ValueError); no tree or index is that large.
+    """
+    if len(text) > MAX_DECIMAL_DIGITS or not _DECIMAL.fullmatch(text):
+        raise VerificationFailure(
+            f"{what} must be a decimal without leading zeroes, below 2^64: {text[:40]!r}"
+        )
+    value = int(text)
+    if value >= 2**64:
+        raise VerificationFailure(f"{what} must be below 2^64: {text!r}")
+    return value
 
 
 def is_valid_key_name(name: str) -> bool:

@@ -142,6 +142,8 @@ def test_signature_problems_are_403(witness: Witness, log: ToyLog) -> None:
         b"old 0\nnot base64!\n\n",
         b"old 0\n" + b"AAAA\n" + b"\n",  # 3 bytes, not 32
         b"\xff\xfe\n\n",
+        b"old " + b"9" * 5000 + b"\n\n",  # beyond int()'s digit limit: must not crash
+        b"old 18446744073709551616\n\n",  # 2^64
     ],
 )
 def test_malformed_requests_are_400(witness: Witness, log: ToyLog, body: bytes) -> None:

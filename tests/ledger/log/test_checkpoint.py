@@ -308,3 +308,10 @@ def test_bad_signing_input_is_a_configuration_error(log_key: Ed25519PrivateKey) 
         sign_note(b"te\x00xt\n", ORIGIN, log_key)
     with pytest.raises(ConfigurationError):
         vkey("a b", log_key.public_key())
+
+
+@pytest.mark.parametrize("size", ["9" * 5000, str(2**64)])
+def test_absurd_sizes_are_refused_not_crashed_on(size: str) -> None:
+    # int() refuses more than 4,300 digits with a ValueError; that must never escape.
+    with pytest.raises(VerificationFailure, match="below 2"):
+        parse_body(f"{ORIGIN}\n{size}\n{ROOT_B64}\n".encode())
