@@ -8,12 +8,12 @@ it checks, in the order of the specification:
    checkpoint) — else **400**;
 2. the origin is a log it serves — else **404**;
 3. a signature by a trusted key of that log, and no failing one — else **403**;
-4. a size-0 checkpoint carries the empty-tree root — else **422**; ``old`` ≤ size — else
-   **400**;
+4. ``old`` ≤ size — else **400**;
 5. ``old`` equals the size it last cosigned (0 if never) — else **409** with that size, as
    ``text/x.tlog.size``;
-6. the consistency proof from its stored root to the new root (empty for ``old 0``; equal
-   roots when the sizes are equal) — else **422**.
+6. a size-0 checkpoint carries the empty-tree root, and the consistency proof leads from its
+   stored root to the new root (empty for ``old 0``; equal roots when the sizes are equal) —
+   else **422**.
 
 Then it stores the new state, fsynced (SQLite WAL, ``synchronous=FULL``), and only then answers
 **200** with its cosignature line.  Steps 5 and 6 and the write run in one ``BEGIN IMMEDIATE``
@@ -249,10 +249,13 @@ def _verify_log_signature(note: str, keys: Sequence[tuple[str, Ed25519PublicKey]
     return list(dict.fromkeys(verified))
 
 
-def _parse_checkpoint(text: bytes) -> cp.Checkpoint:
+def _is_bad_empty_tree(text: bytes) -> bool:
+    """A checkpoint of size 0 whose root is not the empty-tree root (answered 422)."""
     lines = text.split(b"\n")
-    if len(lines) > 3 and lines[1] == b"0" and lines[2] != cp.b64encode(EMPTY_ROOT).encode():
-        raise Refusal(422, "a checkpoint of size 0 must carry the empty-tree root")
+    return len(lines) > 3 and lines[1] == b"0" and lines[2] != cp.b64encode(EMPTY_ROOT).encode()
+
+
+def _parse_checkpoint(text: bytes) -> cp.Checkpoint:
     try:
         return cp.parse_body(text)
     except VerificationFailure as exc:
@@ -303,6 +306,8 @@ class Witness:
         if keys is None:
             raise Refusal(404, f"unknown log {origin[:200]!r}")
         log_lines = _verify_log_signature(request.note, keys)
+        if _is_bad_empty_tree(text):
+            return self._refuse_bad_empty_tree(origin, request.old_size).response()
         checkpoint = _parse_checkpoint(text)
         if request.old_size > checkpoint.size:
             raise Refusal(
@@ -316,6 +321,16 @@ class Witness:
             stored = text.decode("utf-8") + "\n" + "".join(log_lines) + line
             self._save_state(checkpoint, stored)
         return Response(200, line.encode("utf-8"))
+
+    def _refuse_bad_empty_tree(self, origin: str, old_size: int) -> Refusal:
+        """400, 409 or 422, in the order the specification lists its checks."""
+        if old_size > 0:
+            return Refusal(400, f"old size {old_size} is larger than the tree (0)")
+        with self._lock:
+            known = self._state(origin)
+        if known is not None and known.size != 0:
+            return Refusal(409, str(known.size))
+        return Refusal(422, "a checkpoint of size 0 must carry the empty-tree root")
 
     def _judge(self, request: AddRequest, new: cp.Checkpoint, body: bytes) -> Refusal | None:
         """Inside the transaction: the refusal for this request, or None to cosign it."""

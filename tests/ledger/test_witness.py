@@ -164,11 +164,15 @@ def test_old_size_larger_than_the_checkpoint_is_400(witness: Witness, log: ToyLo
     assert response.status == 400
 
 
-def test_size_zero_needs_the_empty_root(witness: Witness) -> None:
+def test_size_zero_needs_the_empty_root(witness: Witness, log: ToyLog) -> None:
     bad = cp.sign_note(f"{ORIGIN}\n0\n{cp.b64encode(bytes(32))}\n".encode(), ORIGIN, LOG_KEY)
     assert witness.add_checkpoint(b"old 0\n\n" + bad.encode()).status == 422
+    assert witness.add_checkpoint(b"old 1\n\n" + bad.encode()).status == 400  # checked first
     good = cp.sign_note(cp.Checkpoint(ORIGIN, 0, EMPTY_ROOT).body(), ORIGIN, LOG_KEY)
     assert witness.add_checkpoint(b"old 0\n\n" + good.encode()).status == 200
+    assert witness.add_checkpoint(log.request(0)).status == 200
+    conflict = witness.add_checkpoint(b"old 0\n\n" + bad.encode())  # 409 comes before 422
+    assert (conflict.status, conflict.body) == (409, b"5\n")
 
 
 def test_a_proof_with_old_zero_is_422(witness: Witness, log: ToyLog) -> None:
