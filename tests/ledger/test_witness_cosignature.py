@@ -197,3 +197,12 @@ def test_documented_cosigned_checkpoint_verifies() -> None:
     text, _ = cp.split_note(block)
     for cosignature in valid:
         spec_verify(cosignature.line, text, cosignature.witness.name, cosignature.witness.raw)
+
+
+def test_extension_lines_are_part_of_the_signed_message() -> None:
+    private, key = _witness("witness.example/w1")
+    body = cp.Checkpoint(ORIGIN, 7, hashlib.sha256(b"root").digest(), ("ext line",)).body()
+    line = cosign(body, key.name, private, timestamp=NOW)
+    assert spec_verify(line, body, key.name, key.raw) == NOW
+    with pytest.raises(VerificationFailure, match="invalid cosignature"):
+        verify_cosignatures(NOTE + line, [key], now=NOW)  # same three lines, no extension
