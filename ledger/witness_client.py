@@ -260,17 +260,17 @@ class Cosigning:
         self.store = store
         self.retry_base = retry_base
         self.retry_max = retry_max
-        self._results: queue.Queue[AddResult] = queue.Queue()
-        self._workers = {
-            e.key.vkey: _Worker(WitnessClient(e, timeout), self._results) for e in endpoints
-        }
-        self._pending: set[str] = set()  # witnesses with a request under way
+        self.endpoints = list(endpoints)
         known = store.cosigned_sizes()
         self._standing = {
             e.key.vkey: _Standing(known.get((e.key.name, e.key.key_id))) for e in endpoints
         }
-        self.endpoints = list(endpoints)
         self._latest = store.latest_checkpoint()  # kept up to date by offer(), not re-read
+        self._pending: set[str] = set()  # witnesses with a request under way
+        self._results: queue.Queue[AddResult] = queue.Queue()
+        self._workers = {  # threads last: nothing above can fail and leave them running
+            e.key.vkey: _Worker(WitnessClient(e, timeout), self._results) for e in endpoints
+        }
 
     def offer(self, checkpoint: StoredCheckpoint) -> None:
         """A checkpoint the log just signed: the next tick submits it to the witnesses."""
