@@ -21,8 +21,8 @@ from ledger.events.inputs import parse_events
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
-from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.log.witness_client import Cosigning, parse_endpoint
+from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.store.schema_ids import record_schema_id
 from ledger.trust import keys as keyfiles
 from ledger.trust.parallel import default_workers

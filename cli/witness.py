@@ -12,10 +12,17 @@ import click
 
 from cli import common
 from cli.proofs import read_vkey
-from ledger import checkpoint as cp
 from ledger.errors import ConfigurationError
-from ledger.witness import STATE_FILE, Evidence, Witness, init_witness, load_witness, read_states
-from ledger.witness_server import WitnessServer
+from ledger.log import checkpoint as cp
+from ledger.log.witness import (
+    STATE_FILE,
+    Evidence,
+    Witness,
+    init_witness,
+    load_witness,
+    read_states,
+)
+from ledger.log.witness_server import WitnessServer
 
 DEFAULT_PORT = 7380
 

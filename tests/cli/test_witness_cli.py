@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger import checkpoint as cp
-from ledger import keys, operator
+from ledger.log import checkpoint as cp
+from ledger.log import operator
+from ledger.log.witness import read_states
+from ledger.log.witness_client import WitnessClient, WitnessEndpoint, read_witness_key
 from ledger.store.sqlite import SqliteStore
-from ledger.witness import read_states
-from ledger.witness_client import WitnessClient, WitnessEndpoint, read_witness_key
+from ledger.trust import keys
 from tests.conftest import FreshTopic
 from tests.ledger.ledger_factory import append_all, signed_entries
 from tests.support.kafka_tools import read_topic

@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ledger import checkpoint as cp
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
-from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
-from ledger.witness import SIZE_CONTENT_TYPE
-from ledger.witness_cosignature import (
+from ledger.log import checkpoint as cp
+from ledger.log.witness import SIZE_CONTENT_TYPE
+from ledger.log.witness_cosignature import (
     Cosignature,
     WitnessKey,
     parse_witness_vkey,
     require_quorum,
     verify_cosignatures,
 )
+from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
 
 log = logging.getLogger("assetledger.witness")
 

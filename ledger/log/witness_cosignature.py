@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger import checkpoint as cp
 from ledger.errors import ConfigurationError, VerificationFailure
-from ledger.keys import raw_public
+from ledger.log import checkpoint as cp
+from ledger.trust.keys import raw_public
 
 HEADER = b"cosignature/v1\n"
 TIMESTAMP_SIZE = 8

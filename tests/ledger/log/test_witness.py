@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import checkpoint as cp
 from ledger.errors import ConfigurationError, KeyFileError
-from ledger.merkle import EMPTY_ROOT, MemoryNodeStore, MerkleTree, leaf_hash
-from ledger.witness import (
+from ledger.log import checkpoint as cp
+from ledger.log.merkle import EMPTY_ROOT, MemoryNodeStore, MerkleTree, leaf_hash
+from ledger.log.witness import (
     SIZE_CONTENT_TYPE,
     Witness,
     WitnessIdentity,
@@ -22,8 +22,8 @@ from ledger.witness import (
     load_witness,
     read_states,
 )
-from ledger.witness_cosignature import verify_cosignatures
-from ledger.witness_server import MAX_BODY, WitnessServer
+from ledger.log.witness_cosignature import verify_cosignatures
+from ledger.log.witness_server import MAX_BODY, WitnessServer
 
 ORIGIN = "studio.example/ledger"
 

@@ -10,21 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from ledger import checkpoint as cp
-from ledger import keys, operator
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
-from ledger.receipt import parse_receipt, verify_receipt
-from ledger.store import LedgerStore, StoredCosignature, open_store
-from ledger.witness import Witness, WitnessIdentity, init_witness
-from ledger.witness_client import (
+from ledger.log import checkpoint as cp
+from ledger.log import operator
+from ledger.log.receipt import parse_receipt, verify_receipt
+from ledger.log.witness import Witness, WitnessIdentity, init_witness
+from ledger.log.witness_client import (
     Cosigning,
     WitnessClient,
     WitnessEndpoint,
     newest_witnessed,
     parse_endpoint,
 )
-from ledger.witness_cosignature import require_quorum, verify_cosignatures
-from ledger.witness_server import WitnessServer
+from ledger.log.witness_cosignature import require_quorum, verify_cosignatures
+from ledger.log.witness_server import WitnessServer
+from ledger.store import LedgerStore, StoredCosignature, open_store
+from ledger.trust import keys
 from tests.ledger.ledger_factory import append_all, signed_entries
 
 SIGNER = keys.generate("artist")

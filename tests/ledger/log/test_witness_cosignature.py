@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger import checkpoint as cp
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
-from ledger.receipt import parse_receipt
-from ledger.witness_cosignature import (
+from ledger.log import checkpoint as cp
+from ledger.log.receipt import parse_receipt
+from ledger.log.witness_cosignature import (
     WitnessKey,
     add_cosignatures,
     cosign,
@@ -183,7 +183,7 @@ def test_cosign_refuses_a_zero_timestamp() -> None:
 
 
 def test_documented_cosigned_checkpoint_verifies() -> None:
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "proofs.md").read_text("utf-8")
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "proofs.md").read_text("utf-8")
     block = doc.split("<!-- example-cosigned:begin -->\n```\n")[1].split("```\n")[0]
     receipt = doc.split("<!-- example-receipt:begin -->\n```\n")[1].split("```\n")[0]
     assert block.startswith(parse_receipt(receipt).checkpoint)  # the receipt's checkpoint
