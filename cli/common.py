@@ -111,12 +111,9 @@ def read_passphrase(path: Path | None) -> bytes | None:
     import os
 
     if path is not None:
-        try:
-            return path.read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot read passphrase file {path}: {exc.strerror}"
-            ) from None
+        from ledger.keys import read_bounded
+
+        return read_bounded(path, "passphrase").rstrip(b"\r\n")
     value = os.environ.get("ASSETLEDGER_KEY_PASSPHRASE")
     return value.encode() if value else None
 

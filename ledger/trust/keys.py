@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,34 +66,113 @@ def public_pem(public: Ed25519PublicKey) -> bytes:
     )
 
 
+MAX_KEY_FILE_BYTES = 64 * 1024
+"""Largest key (or passphrase) file read: a PEM key is under 1 KiB; a device is refused."""
+
+
 def write_key_pair(
-    pair: KeyPair, out_dir: Path, passphrase: bytes | None = None, *, overwrite: bool = False
+    pair: KeyPair, out_dir: Path, passphrase: bytes | None = None
 ) -> tuple[Path, Path]:
-    """Write ``NAME.key`` (mode 0600, created so) and ``NAME.pub`` in ``out_dir``."""
+    """Write ``NAME.key`` (mode 0600, created so) and ``NAME.pub`` in ``out_dir``.
+
+    Both files are created exclusively and without following a symbolic link at their path
+    (``O_CREAT | O_EXCL | O_NOFOLLOW``): an existing file, or a link planted there (even a
+    dangling one), is refused and left untouched.
+    """
+    if not pair.name or pair.name.startswith(".") or any(c in pair.name for c in "/\\\0"):
+        raise ConfigurationError(
+            f"key name {pair.name!r} is not a plain file name",
+            hint="use letters, digits, '-', '_' or '.', not starting with '.'",
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     private_path = out_dir / f"{pair.name}{PRIVATE_SUFFIX}"
     public_path = out_dir / f"{pair.name}{PUBLIC_SUFFIX}"
-    if not overwrite and (private_path.exists() or public_path.exists()):
-        raise ConfigurationError(
-            f"{private_path} or {public_path} already exists",
-            hint="choose another name or folder; keys are never overwritten silently",
-        )
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(private_path, flags, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private_pem(pair.private, passphrase))
-    os.chmod(private_path, 0o600)
-    public_path.write_bytes(public_pem(pair.public))
+    for path in (private_path, public_path):
+        _refuse_existing(path)
+    _create_exclusive(private_path, private_pem(pair.private, passphrase), 0o600)
+    try:
+        _create_exclusive(public_path, public_pem(pair.public), 0o644)
+    except BaseException:
+        private_path.unlink()  # ours: created exclusively just above
+        raise
     return private_path, public_path
 
 
-def _read(path: Path, what: str) -> bytes:
+def _refuse_existing(path: Path) -> None:
+    if path.is_symlink():
+        raise ConfigurationError(
+            f"{path} is a symbolic link (to {os.readlink(path)}); key files are never written"
+            " through a link",
+            hint="remove the link, or choose another name or folder",
+        )
+    if path.exists():
+        raise ConfigurationError(
+            f"{path} already exists",
+            hint="choose another name or folder; keys are never overwritten",
+        )
+
+
+def _create_exclusive(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (never an existing file, never through a link) holding ``data``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        return path.read_bytes()
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        _refuse_existing(path)  # raced in since the check: say what is there
+        raise ConfigurationError(f"{path} already exists") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), mode)  # whatever the umask
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_bounded(path: Path, what: str, limit: int = MAX_KEY_FILE_BYTES) -> bytes:
+    """Read a small regular file: never more than ``limit`` bytes, never block on a FIFO.
+
+    A device, FIFO, socket or folder is refused by its type; a regular file larger than
+    ``limit`` is refused by its size.  Errors are :class:`KeyFileError` with the path.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait
+    try:
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise KeyFileError(f"{what} file {path} does not exist") from None
     except OSError as exc:
         raise KeyFileError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(
+                f"{what} file {path} is not a regular file ({_file_type(info.st_mode)})",
+                hint=f"pass the path of the {what} file itself",
+            )
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise KeyFileError(
+            f"{what} file {path} is larger than {limit} bytes; a key file is under 1 KiB",
+            hint=f"pass the path of the {what} file itself",
+        )
+    return data
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _read(path: Path, what: str) -> bytes:
+    return read_bounded(path, what)
 
 
 def load_private(path: Path, passphrase: bytes | None = None) -> KeyPair:

@@ -257,3 +257,29 @@ def test_show_prints_the_event_and_four_separate_verdicts(
     assert "(a) signature valid" in text and "(d) anchored in a signed checkpoint" in text
     assert "FAILED [not_anchored]" in text
     assert "not in the ledger" in run("show", "nope", "--ledger", url, code=2).output
+
+
+def test_generate_refuses_a_planted_dangling_link_with_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "keys"
+    out.mkdir()
+    target = tmp_path / "stolen.key"
+    (out / "artist.key").symlink_to(target)
+    result = run("keys", "generate", "artist", "--out", str(out), code=2)
+    assert "is a symbolic link" in result.output
+    assert not target.exists()
+
+
+def test_emit_with_a_device_as_key_says_so(tmp_path: Path) -> None:
+    event = tmp_path / "e.json"
+    event.write_text("{}")
+    result = run("emit", "--key", "/dev/zero", "--event", str(event), code=2)
+    assert "not a regular file" in result.output
+    assert "MemoryError" not in result.output
+
+
+def test_a_device_as_passphrase_file_says_so(tmp_path: Path) -> None:
+    result = run(
+        "keys", "generate", "a", "--out", str(tmp_path), "--encrypt",
+        "--passphrase-file", "/dev/zero", code=2,
+    )  # fmt: skip
+    assert "not a regular file" in result.output

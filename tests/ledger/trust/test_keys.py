@@ -73,3 +73,85 @@ def test_trusted_dir(tmp_path: Path) -> None:
         keys.load_trusted_dir(empty)
     with pytest.raises(ConfigurationError, match="does not exist"):
         keys.load_trusted_dir(tmp_path / "nonexistent")
+
+
+# --- hostile paths: links, existing files, devices, FIFOs (issue 12 §3) ---------------------
+
+
+@pytest.mark.parametrize("suffix", [".key", ".pub"])
+def test_a_dangling_link_is_refused_and_its_target_never_created(
+    tmp_path: Path, suffix: str
+) -> None:
+    target = tmp_path / "elsewhere" / f"planted{suffix}"
+    target.parent.mkdir()
+    out = tmp_path / "keys"
+    out.mkdir()
+    (out / f"artist{suffix}").symlink_to(target)
+    with pytest.raises(ConfigurationError, match="symbolic link") as info:
+        keys.write_key_pair(keys.generate("artist"), out)
+    assert str(target) in info.value.message
+    assert not target.exists()
+    assert sorted(p.name for p in out.iterdir()) == [f"artist{suffix}"]
+
+
+def test_a_link_to_an_existing_file_is_refused_and_the_file_kept(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "artist.key").symlink_to(victim)
+    with pytest.raises(ConfigurationError, match="symbolic link"):
+        keys.write_key_pair(keys.generate("artist"), tmp_path)
+    assert victim.read_text() == "precious"
+
+
+def test_an_existing_public_key_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "artist.pub").write_text("mine")
+    with pytest.raises(ConfigurationError, match="already exists"):
+        keys.write_key_pair(keys.generate("artist"), tmp_path)
+    assert (tmp_path / "artist.pub").read_text() == "mine"
+    assert not (tmp_path / "artist.key").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "nul\0name"])
+def test_a_key_name_must_be_a_plain_file_name(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigurationError, match="not a plain file name"):
+        keys.write_key_pair(keys.KeyPair(name, keys.generate("x").private), tmp_path / "k")
+
+
+def test_a_device_is_refused_not_read_into_memory() -> None:
+    with pytest.raises(KeyFileError, match=r"not a regular file \(a character device\)"):
+        keys.load_private(Path("/dev/zero"))
+    with pytest.raises(KeyFileError, match="not a regular file"):
+        keys.load_public(Path("/dev/zero"))
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "k.key"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            keys.load_private(fifo)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    if thread.is_alive():  # unblock the reader so the test run can end, then fail
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading a FIFO key file blocked waiting for a writer")
+    assert len(outcome) == 1 and isinstance(outcome[0], KeyFileError)
+    assert "a FIFO" in outcome[0].message
+
+
+def test_a_huge_regular_file_is_refused_by_size(tmp_path: Path) -> None:
+    big = tmp_path / "big.key"
+    with big.open("wb") as fh:
+        fh.truncate(10 * 1024 * 1024)  # sparse: 10 MiB of zeros
+    with pytest.raises(KeyFileError, match="larger than"):
+        keys.load_private(big)
