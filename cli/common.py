@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 
 import click
 
+from ledger import text
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import kafka as k
 from ledger.store import LedgerStore, open_store
+from producers.emitter import DEFAULT_CONNECT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +30,37 @@ def bootstrap_option(f: F) -> F:
         show_default=True,
         help="Kafka bootstrap servers (env ASSETLEDGER_BOOTSTRAP_SERVERS).",
     )(f)
+
+
+def connect_timeout_option(f: F) -> F:
+    return click.option(
+        "--connect-timeout",
+        envvar="ASSETLEDGER_CONNECT_TIMEOUT",
+        type=click.FloatRange(min=0.1),
+        default=DEFAULT_CONNECT_TIMEOUT,
+        show_default=True,
+        metavar="SECONDS",
+        help="Give up connecting to Kafka after this long (env ASSETLEDGER_CONNECT_TIMEOUT).",
+    )(f)
+
+
+def spool_option(required: bool = False) -> Callable[[F], F]:
+    """``--spool DIR`` (env ASSETLEDGER_SPOOL): the emitter's durable local outbox."""
+
+    def wrap(f: F) -> F:
+        return click.option(
+            "--spool",
+            "spool_dir",
+            envvar="ASSETLEDGER_SPOOL",
+            required=required,
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Folder of the local outbox (env ASSETLEDGER_SPOOL): events the broker did"
+            " not acknowledge wait there, signed, until sent with the next emit or"
+            " assetledger spool flush.",
+        )(f)
+
+    return wrap
 
 
 def topic_option(f: F) -> F:
@@ -136,21 +169,35 @@ def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) 
     if fmt == "json":
         click.echo(json.dumps(list(rows), indent=2, default=str))
     elif fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+        click.echo(csv_text(rows, columns), nl=False)
     else:
         click.echo(table(rows, columns))
 
 
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """RFC 4180 CSV, every field quoted, formula-looking text cells neutralised (OWASP)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([text.csv_cell("" if row.get(c) is None else row[c]) for c in columns])
+    return buf.getvalue()
+
+
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [["" if r.get(c) is None else str(r[c]) for c in columns] for r in rows]
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
-    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    """Columns padded by display width; control characters in cells shown as escapes."""
+    cells = [["" if r.get(c) is None else text.printable(r[c]) for c in columns] for r in rows]
+    widths = [
+        max([text.display_width(c), *(text.display_width(row[i]) for row in cells)])
+        for i, c in enumerate(columns)
+    ]
+    line = "  ".join(text.pad(c.upper(), w) for c, w in zip(columns, widths, strict=True))
+    body = ["  ".join(text.pad(v, w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join([line.rstrip(), *(b.rstrip() for b in body)])
+
+
+def printable(value: object) -> str:
+    return text.printable(value)
 
 
 def err(message: str) -> None:
@@ -164,8 +211,10 @@ def setup_logging(verbose: int) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    if verbose < 2:
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+    # kafka-python logs every failed connection attempt at ERROR; the command says what went
+    # wrong once, in plain words.  -v shows Kafka's errors, -vv all of its log.
+    kafka_level = {0: logging.CRITICAL + 1, 1: logging.ERROR}.get(verbose, logging.NOTSET)
+    logging.getLogger("kafka").setLevel(kafka_level)
 
 
 class LedgerGroup(click.Group):

@@ -51,20 +51,28 @@ from producers.emitter import Emitter
     show_default=True,
     help="CloudEvents source of this emitter (also the default producer_id).",
 )
+@common.spool_option()
 @common.passphrase_option
 @common.bootstrap_option
+@common.connect_timeout_option
 @common.topic_option
 @common.schema_registry_option
 def emit(
     key_path: Path,
     event_file: Any,
     source: str,
+    spool_dir: Path | None,
     passphrase_file: Path | None,
     bootstrap_servers: str,
+    connect_timeout: float,
     topic: str,
     schema_registry_url: str | None,
 ) -> None:
-    """Sign events and send them to Kafka; print each event id once acknowledged."""
+    """Sign events and send them to Kafka; print each event id once acknowledged.
+
+    With --spool DIR, an event the broker does not acknowledge in time is kept, signed, in
+    DIR and sent later (next emit or assetledger spool flush); the command still exits 0.
+    """
     events = parse_events(event_file.read(), event_file.name)
     signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
     with Emitter(
@@ -73,10 +81,24 @@ def emit(
         topic=topic,
         source=source,
         schema_registry_url=schema_registry_url,
+        spool=spool_dir,
+        connect_timeout=connect_timeout,
     ) as emitter:
+        waiting_before = 0 if emitter.spool is None else emitter.spool.count()
         for event_id in emitter.emit_many(events):
             click.echo(event_id)
-    common.err(f"{len(events)} event(s) acknowledged by {bootstrap_servers} on {topic}")
+        waiting = 0 if emitter.spool is None else emitter.spool.count()
+    if spool_dir is None or not waiting:
+        earlier = f" (and {waiting_before} spooled earlier)" if waiting_before else ""
+        common.err(
+            f"{len(events)} event(s){earlier} acknowledged by {bootstrap_servers} on {topic}"
+        )
+        return
+    common.err(
+        f"{len(events)} event(s) signed and spooled in {spool_dir} ({waiting} waiting):"
+        f" {emitter.last_error}"
+    )
+    common.err(f"they are sent with the next emit or: assetledger spool flush --spool {spool_dir}")
 
 
 def _progress(result: AppendResult, stats: IngestStats) -> None:

@@ -12,10 +12,16 @@ from cli.ingest import consume, emit, quarantine
 from cli.keys import keys
 from cli.proofs import checkpoint, consistency, info, init, prove, verify_receipt_command
 from cli.read import log, verify
+from cli.spool import spool
 
 
 @click.group(cls=common.LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv: Kafka too).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output on stderr (-v: Kafka's errors too, -vv: all of Kafka's log).",
+)
 @click.version_option(package_name="asset-ledger")
 def cli(verbose: int) -> None:
     """Tamper-evident provenance ledger for film and VFX production."""
@@ -26,6 +32,7 @@ for command in (
     init,
     keys,
     emit,
+    spool,
     consume,
     quarantine,
     log,

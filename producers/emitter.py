@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
@@ -36,6 +37,7 @@ from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.trust import dsse
 from ledger.trust.keys import KeyPair
+from producers.spool import Spool, SpooledRecord
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,34 @@ def build_message(
     return Message(record["event_id"], subject.encode(), envelope.encode(framing), headers)
 
 
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a broker connection (env ASSETLEDGER_CONNECT_TIMEOUT in the CLI)."""
+
+RECONNECT_INTERVAL = 30.0
+"""With a spool: after a failed connection, spool straight away for this many seconds."""
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    """What one attempt to send the spool did."""
+
+    sent: int  # records acknowledged by the broker and removed from the spool
+    waiting: int  # records still in the spool
+    error: str | None  # why records are still waiting (no broker, no acknowledgement)
+
+
 class Emitter:
     """Signs events and sends them durably (acks=all, idempotent), waiting for the ack.
 
     ``schema_registry_url``: write the Confluent wire format with ids from this Confluent
     Schema Registry (see the module docstring); default: single-object encoding.
+
+    ``spool``: a folder for the durable outbox (:mod:`producers.spool`).  Each signed record
+    is written there first and removed once the broker acknowledged it; when the broker is
+    unreachable or does not acknowledge in time, :meth:`emit` returns the event id all the
+    same and the record waits for the next successful connection (this emitter's next emit,
+    or ``assetledger spool flush``).  Without a spool, an unreachable broker raises
+    :class:`BrokerError` after ``connect_timeout`` seconds.
     """
 
     def __init__(
@@ -124,33 +149,62 @@ class Emitter:
         source: str = "/assetledger/emitter",
         producer_id: str | None = None,
         schema_registry_url: str | None = None,
+        spool: Path | str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         **producer_config: Any,
     ) -> None:
         self.signer = signer
         self.topic = topic
         self.source = source
         self.producer_id = producer_id or source
+        self.bootstrap_servers = bootstrap_servers
         self.sequence = SequenceCounter()
         self.framing: SingleObjectFraming = (
             SingleObjectFraming()
             if schema_registry_url is None
             else MultiFraming(registry=SchemaRegistryClient(schema_registry_url))
         )
-        settings: dict[str, Any] = {
+        timeout_ms = max(1, int(connect_timeout * 1000))
+        self._settings: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "acks": "all",
             "enable_idempotence": True,
             "linger_ms": 5,
             "client_id": f"assetledger-emitter:{self.producer_id}",
+            "bootstrap_timeout_ms": timeout_ms,  # how long a first connection may take
+            "max_block_ms": timeout_ms,  # how long send() may wait for metadata
         }
-        settings.update(producer_config)
+        self._settings.update(producer_config)
+        self.spool = None if spool is None else Spool(spool)
+        self.producer: KafkaProducer | None = None
+        self._next_connect = 0.0
+        self.last_error: str | None = None
+        if self.spool is None:
+            self.producer = self._connect()
+
+    def _connect(self) -> KafkaProducer:
         try:
-            self.producer = KafkaProducer(**settings)
+            return KafkaProducer(**self._settings)
         except KafkaError as exc:
             raise BrokerError(
-                f"cannot connect to Kafka at {bootstrap_servers}: {exc}",
-                hint="check --bootstrap-servers / ASSETLEDGER_BOOTSTRAP_SERVERS",
+                f"cannot connect to Kafka at {self.bootstrap_servers}: {exc}",
+                hint="start the broker or check --bootstrap-servers /"
+                " ASSETLEDGER_BOOTSTRAP_SERVERS; with --spool DIR (or ASSETLEDGER_SPOOL)"
+                " events wait on this machine until the broker is back",
             ) from exc
+
+    def _producer(self) -> KafkaProducer:
+        """The connected producer; with a spool, reconnect at most every RECONNECT_INTERVAL."""
+        if self.producer is None:
+            now = time.monotonic()
+            if now < self._next_connect:
+                raise BrokerError(self.last_error or "no broker connection")
+            try:
+                self.producer = self._connect()
+            except BrokerError:
+                self._next_connect = now + RECONNECT_INTERVAL
+                raise
+        return self.producer
 
     def _fill(self, event: Mapping[str, Any], kind: EventKind) -> dict[str, Any]:
         return fill_producer(event, kind, self.producer_id, self.sequence)
@@ -158,7 +212,10 @@ class Emitter:
     def emit(
         self, event: Mapping[str, Any], *, kind: EventKind = PROVENANCE, timeout: float = 30.0
     ) -> str:
-        """Sign and send one event; return its id once the broker acknowledged it."""
+        """Sign and send one event; return its id once the broker acknowledged it.
+
+        With a spool: return its id once it is acknowledged or safely spooled.
+        """
         return self.emit_many([event], kind=kind, timeout=timeout)[0]
 
     def emit_many(
@@ -168,7 +225,11 @@ class Emitter:
         kind: EventKind = PROVENANCE,
         timeout: float = 60.0,
     ) -> list[str]:
-        """Send all, then wait for every acknowledgement; raise on the first failure."""
+        """Send all, then wait for every acknowledgement; raise on the first failure.
+
+        With a spool: write all to the spool, then send the whole spool in order; records
+        the broker did not acknowledge stay spooled (see :attr:`last_error`), nothing raises.
+        """
         signer = self._require_signer()
         messages = [
             build_message(
@@ -180,26 +241,68 @@ class Emitter:
             )
             for e in batch
         ]
-        futures = [
-            (m, self.producer.send(self.topic, key=m.key, value=m.value, headers=m.headers))
-            for m in messages
-        ]
-        self.producer.flush(timeout)
-        for m, future in futures:
+        if self.spool is None:
+            self._send_and_wait(
+                [(self.topic, m.key, m.value, m.headers, m.event_id) for m in messages], timeout
+            )
+        else:
+            self.spool.put(self.topic, [(m.event_id, m.key, m.value, m.headers) for m in messages])
+            self.flush_spool(timeout)
+        return [m.event_id for m in messages]
+
+    def flush_spool(self, timeout: float = 60.0, *, wait: float = 0.0) -> FlushOutcome:
+        """Send every spooled record in order; never raises for an absent broker."""
+        spool = self._require_spool()
+        self.last_error = None
+        sent: int | None = 0
+        try:
+            if spool.count():
+                sent = spool.flush(lambda records: self._send_spooled(records, timeout), wait=wait)
+        except BrokerError as exc:
+            self.last_error = exc.message
+        if sent is None:
+            self.last_error = "another process is sending this spool; it sends these too"
+        return FlushOutcome(sent or 0, spool.count(), self.last_error)
+
+    def _send_spooled(self, records: Sequence[SpooledRecord], timeout: float) -> None:
+        self._send_and_wait(
+            [(r.topic, r.key, r.value, r.headers, r.event_id) for r in records], timeout
+        )
+
+    def _send_and_wait(
+        self,
+        records: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]], str]],
+        timeout: float,
+    ) -> None:
+        """Send in order, then wait for every acknowledgement; raise on the first failure."""
+        producer = self._producer()
+        futures = []
+        for topic, key, value, headers, event_id in records:
+            try:
+                future = producer.send(topic, key=key, value=value, headers=headers)
+            except KafkaError as exc:
+                raise BrokerError(f"Kafka did not take event {event_id}: {exc}") from exc
+            futures.append((event_id, future))
+        producer.flush(timeout)
+        for event_id, future in futures:
             try:
                 future.get(timeout=timeout)
             except KafkaError as exc:
-                raise BrokerError(f"Kafka did not acknowledge event {m.event_id}: {exc}") from exc
-        return [m.event_id for m in messages]
+                raise BrokerError(f"Kafka did not acknowledge event {event_id}: {exc}") from exc
 
     def _require_signer(self) -> KeyPair:
         if self.signer is None:
             raise ConfigurationError("this emitter has no signing key; it can only send_raw")
         return self.signer
 
+    def _require_spool(self) -> Spool:
+        if self.spool is None:
+            raise ConfigurationError("this emitter has no spool (pass spool=DIR)")
+        return self.spool
+
     def send_raw(self, message: Message, timeout: float = 30.0) -> None:
         """Send an already built record (tests, replay tools)."""
-        future = self.producer.send(
+        future = self._producer().send(
             self.topic, key=message.key, value=message.value, headers=message.headers
         )
         try:
@@ -208,7 +311,13 @@ class Emitter:
             raise BrokerError(f"Kafka did not acknowledge a record: {exc}") from exc
 
     def close(self, timeout: float = 10.0) -> None:
-        self.producer.close(timeout=timeout)
+        if self.producer is not None:
+            if self.spool is not None and self.spool.count():
+                timeout = min(timeout, 1.0)  # what is unacknowledged waits in the spool
+            self.producer.close(timeout=timeout)
+            self.producer = None
+        if self.spool is not None:
+            self.spool.close()
 
     def __enter__(self) -> Emitter:
         return self
