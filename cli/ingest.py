@@ -173,6 +173,7 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 )
 @common.format_option("text", "json", default="text")
 @common.bootstrap_option
+@common.connect_timeout_option
 @common.topic_option
 @common.ledger_option
 @common.schema_registry_option
@@ -189,6 +190,7 @@ def consume(
     max_message_bytes: int,
     fmt: str,
     bootstrap_servers: str,
+    connect_timeout: float,
     topic: str,
     ledger_url: str,
     schema_registry_url: str | None,
@@ -203,6 +205,7 @@ def consume(
         heartbeat_interval_ms=max(session_timeout_ms // 5, 500),
         workers=default_workers() if workers is None else workers,
         max_message_bytes=max_message_bytes,
+        client_settings={"bootstrap_timeout_ms": int(connect_timeout * 1000)},
     )
     with open_store(ledger_url) as store, contextlib.ExitStack() as stack:
         config.framing = _reading_framing(store, schema_registry_url)
