@@ -152,7 +152,10 @@ def read_passphrase(path: Path | None) -> bytes | None:
 
 
 def existing_store(url: str) -> LedgerStore:
-    """Open a ledger that must already exist (reading commands never create one)."""
+    """Open a ledger that must already exist, for reading only (never creating or writing).
+
+    A read-only SQLite file, folder or mount (an archived ledger) can therefore be audited.
+    """
     if (
         not url.startswith(("postgresql://", "postgres://"))
         and not Path(url.removeprefix("sqlite:///")).exists()
@@ -161,7 +164,7 @@ def existing_store(url: str) -> LedgerStore:
             f"no ledger at {url}",
             hint="pass --ledger (or ASSETLEDGER_LEDGER), or create one with assetledger consume",
         )
-    return open_store(url)
+    return open_store(url, read_only=True)
 
 
 def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:

@@ -34,14 +34,18 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> LedgerStore:
-    """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded."""
-    store = _open(url)
+def open_store(url: str, *, read_only: bool = False) -> LedgerStore:
+    """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded.
+
+    ``read_only``: open an existing SQLite ledger for reading only, never writing or creating
+    a file, so that a read-only file, folder or mount (an archived copy) can be read.
+    """
+    store = _open(url, read_only)
     LEARNED_SCHEMA_IDS.learn(load_schema_ids(store))
     return store
 
 
-def _open(url: str) -> LedgerStore:
+def _open(url: str, read_only: bool) -> LedgerStore:
     if url.startswith(("postgresql://", "postgres://")):
         from ledger.store.postgres import PostgresStore  # optional dependency
 
@@ -51,4 +55,4 @@ def _open(url: str) -> LedgerStore:
         url = url.removeprefix("sqlite:///")
     from ledger.store.sqlite import SqliteStore
 
-    return SqliteStore(url)
+    return SqliteStore(url, read_only=read_only)

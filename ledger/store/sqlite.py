@@ -11,12 +11,15 @@ retries for up to 30 s (``busy_timeout``).  Across hosts, use PostgreSQL.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ledger.errors import StoreError
 from ledger.log.merkle import MerkleTree
@@ -106,9 +109,15 @@ def from_micros(value: int) -> datetime:
 
 
 class SqliteStore(LedgerStore):
-    def __init__(self, path: Path | str) -> None:
+    """``read_only``: never write, never create a file (archived copies, read-only mounts)."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.url = str(self.path)
+        self.read_only = read_only
+        if read_only:
+            self.db = _open_read_only(self.path)
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -116,7 +125,14 @@ class SqliteStore(LedgerStore):
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA busy_timeout=30000")
             self.db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
+            if _is_read_only(self.path, exc):
+                raise StoreError(
+                    f"ledger {self.path} is read-only (a read-only file, folder or mount);"
+                    " appending to it is impossible",
+                    hint="readers (verify, log, info, show, audit, credits, prove) work on a"
+                    " read-only ledger; to consume into it, copy it to a writable place",
+                ) from None
             raise StoreError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
 
     # --- writing ----------------------------------------------------------------------------
@@ -350,6 +366,55 @@ class SqliteStore(LedgerStore):
 
     def close(self) -> None:
         self.db.close()
+
+
+def _read_only_uri(path: Path, *, immutable: bool) -> str:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    return uri + "&immutable=1" if immutable else uri
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading only (``mode=ro``); on a read-only folder or mount, ``immutable``.
+
+    A WAL-mode database needs its ``-shm`` file, which a reader cannot create in a read-only
+    folder; ``immutable=1`` reads the database file alone.  That is exact only when no
+    ``-wal`` file holds committed data, so with one the open is refused, never stale.
+    """
+    if not path.is_file():
+        raise StoreError(f"no SQLite ledger at {path}")
+    try:
+        return _connect_checked(_read_only_uri(path, immutable=False))
+    except sqlite3.Error as exc:
+        first = exc
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreError(
+            f"cannot read ledger {path}: {first}; its {wal.name} holds data not yet in the"
+            " database file, and the folder is read-only",
+            hint=f"copy {path.name} with {wal.name} to a writable folder and read it there",
+        )
+    try:
+        return _connect_checked(_read_only_uri(path, immutable=True))
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read SQLite ledger {path}: {exc}") from None
+
+
+def _connect_checked(uri: str) -> sqlite3.Connection:
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("SELECT size FROM head WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
+def _is_read_only(path: Path, exc: BaseException) -> bool:
+    if "readonly" in str(exc) or "read-only" in str(exc):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return True
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
 def _quarantine_row(row: Sequence[Any]) -> QuarantineRecord:
