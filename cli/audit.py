@@ -210,15 +210,8 @@ def ip_command(
 
 
 def _rows_text(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
-    import csv
-    import io
-
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
+        return common.csv_text(rows, columns)
     return (common.table(rows, columns) if rows else "no findings") + "\n"
 
 

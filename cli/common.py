@@ -180,8 +180,8 @@ def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) 
 def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """RFC 4180 CSV, every field quoted, formula-looking text cells neutralised (OWASP)."""
     buf = io.StringIO()
+    buf.write(",".join(columns) + "\r\n")  # our own plain column names
     writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(columns)
     for row in rows:
         writer.writerow([text.csv_cell("" if row.get(c) is None else row[c]) for c in columns])
     return buf.getvalue()

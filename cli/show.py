@@ -70,7 +70,7 @@ def _print_text(entry: Entry, verdicts: EntryVerdicts) -> None:
     where = entry_json(entry)
     click.echo(f"entry {where['seq']}  {where['kind']}  {where['event_id']}  ({where['kafka']})")
     signer = verdicts.signer or "unknown signer"
-    click.echo(f"signed by {signer}, key {entry.signer_keyid}")
+    click.echo(f"signed by {common.printable(signer)}, key {entry.signer_keyid}")
     click.echo(json.dumps(event_json(entry), indent=2))
     click.echo("")
     for name, verdict in verdicts.verdicts.items():

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
 from ledger.errors import ConfigurationError
 from ledger.events.provenance import asset_key
+from ledger.text import printable
 
 Direction = Literal["ancestors", "descendants"]
 EDGE_OK = "ok"
@@ -268,7 +269,8 @@ def render_tree(lineage: Lineage) -> str:
 def _tree_label(lineage: Lineage, edge: Edge | None, node: Node) -> str:
     head = f"{edge.relationship} " if edge else ""
     body = step_summary(node.step) if node.step else ""
-    return f"{head}{node.key}  {body}".rstrip() + node_problem(lineage, edge, node)
+    label = f"{head}{node.key}  {body}".rstrip() + node_problem(lineage, edge, node)
+    return printable(label)  # names reach a terminal: no control characters
 
 
 def _tree_children(

@@ -9,7 +9,7 @@ with a red dashed border; a content-hash mismatch is a red arrow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as xml_escape
 
 from ledger.audit.lineage import (
     EDGE_HASH_MISMATCH,
@@ -18,6 +18,7 @@ from ledger.audit.lineage import (
     Lineage,
     Node,
 )
+from ledger.text import printable
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 230, 56, 24, 46, 16
 FONT = 10
@@ -33,6 +34,11 @@ LEGEND = (
     ("#f8dcc0", "#a4561b", "AI action"),
     ("#ffffff", "#c62828", "missing / mismatch"),
 )
+
+
+def escape(text: str) -> str:
+    """XML text with control characters shown as escapes (XML 1.0 cannot carry them)."""
+    return xml_escape(printable(text))
 
 
 @dataclass(frozen=True)

