@@ -38,7 +38,7 @@ def printable(value: object) -> str:
     A backslash is left as it is: the result is for people to read, not to be parsed back.
     """
     text = str(value)
-    if all(c.isprintable() for c in text):  # fast path: nothing to do (most text)
+    if text.isprintable():  # fast path: nothing to do (most text)
         return text
     return "".join(_escape(c) if needs_escape(c) else c for c in text)
 

@@ -49,11 +49,21 @@ class Document:
     blocks: tuple[Block, ...]
 
 
+MAX_TABLE_ROWS = 500
+"""Rows of one table in an HTML or PDF report; past it, one row says how many more there are
+(the JSON and CSV outputs list every row).  Keeps a report of a huge lineage readable and its
+rendering bounded in time and memory."""
+
+
 def table(
-    columns: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[float] = ()
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    widths: Sequence[float] = (),
+    *,
+    limit: int = MAX_TABLE_ROWS,
 ) -> Table:
-    return Table(
-        tuple(columns),
-        tuple(tuple("" if v is None else str(v) for v in r) for r in rows),
-        tuple(widths),
-    )
+    shown = [tuple("" if v is None else str(v) for v in r) for r in rows[:limit]]
+    if len(rows) > limit:
+        more = f"… and {len(rows) - limit} more rows (all of them are in the JSON output)"
+        shown.append((more, *("" for _ in columns[1:])))
+    return Table(tuple(columns), tuple(shown), tuple(widths))

@@ -24,6 +24,14 @@ from ledger.events.consent import Consent
 Progress = Callable[[str], None]
 
 
+MAX_DETAILED_FINDINGS = 100
+"""Findings given their own section (explanation, evidence table) in an HTML or PDF audit
+report; the findings table lists the others (up to ``MAX_TABLE_ROWS``), the JSON all."""
+
+MAX_PICTURE_NODES = 150
+"""Asset versions in one lineage picture; a bigger lineage is described, not drawn."""
+
+
 def tree_sentence(state: TreeState) -> str:
     kind = "signed checkpoint" if state.signed else "ledger head (no signed checkpoint yet)"
     return f"Computed at the {kind}: tree size {state.size}, Merkle root {state.root_hash.hex()}."
@@ -328,7 +336,8 @@ def _findings_blocks(data: dict[str, Any]) -> list[Block]:
             (0.7, 1.4, 3, 3.4),
         )
     ]
-    for i, f in enumerate(data["findings"], start=1):
+    findings = data["findings"]
+    for i, f in enumerate(findings[:MAX_DETAILED_FINDINGS], start=1):
         blocks.append(Heading(f"{i}. {f['rule']} ({f['severity']}): {f['asset']}", 3))
         blocks.append(Para(f["explanation"]))
         rows = [
@@ -342,6 +351,15 @@ def _findings_blocks(data: dict[str, Any]) -> list[Block]:
                 (2.4, 0.7, 3.6, 0.6),
             )
         )
+    if len(findings) > MAX_DETAILED_FINDINGS:
+        blocks.append(
+            Para(
+                f"The first {MAX_DETAILED_FINDINGS} of {len(findings)} findings are detailed"
+                " above; every finding, with its evidence and receipts, is in the JSON"
+                " output (assetledger audit ip --format json).",
+                "note",
+            )
+        )
     return blocks
 
 
@@ -349,6 +367,9 @@ def _lineage_figures(report: AuditReport) -> list[Block]:
     figures: list[Block] = []
     for key in sorted(report.result.lineages):
         lineage = report.result.lineages[key]
+        if len(lineage.nodes) > MAX_PICTURE_NODES:
+            figures.append(_lineage_too_big(key, len(lineage.nodes)))
+            continue
         picture = layout(lineage)
         broken = len(lineage.missing) + len(lineage.mismatches)
         caption = f"Lineage of {key}: {len(lineage.nodes)} asset versions" + (
@@ -356,6 +377,14 @@ def _lineage_figures(report: AuditReport) -> list[Block]:
         )
         figures.append(Figure(picture, caption, to_svg(picture, f"Lineage of {key}")))
     return figures or [Para("No published deliverables in scope.")]
+
+
+def _lineage_too_big(key: str, nodes: int) -> Para:
+    return Para(
+        f"Lineage of {key}: {nodes} asset versions, more than the {MAX_PICTURE_NODES} a picture"
+        f" can show legibly; see assetledger audit lineage {key} (a tree, or --format json).",
+        "note",
+    )
 
 
 def _consent_records_table(data: dict[str, Any]) -> Any:

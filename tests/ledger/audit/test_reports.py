@@ -79,3 +79,35 @@ def test_pdf_has_pages_with_drawings(view: LedgerView) -> None:
     assert pdf.startswith(b"%PDF-")
     assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 4
     assert b"/CreationDate (D:20000101000000+00'00')" in pdf  # reportlab's invariant date
+
+
+def test_a_huge_lineage_gives_a_bounded_report(tmp_path: Path) -> None:
+    """One valid event with 11,000 ingredients (none recorded: 11,000 findings), published.
+
+    Before the bounds: a 3 MB PDF with one section per finding and an 11,000-box picture
+    (minutes and hundreds of MB to render).  Now the document stays small; the JSON keeps all.
+    """
+    from ledger.audit.document import MAX_TABLE_ROWS, Figure, Table
+    from ledger.audit.report import MAX_DETAILED_FINDINGS
+    from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
+
+    comp = "fallen-tower/ep101/sq900/comp"
+    items = [
+        provenance(comp, ingredients=[ingredient(f"e/{i}", "v1") for i in range(11_000)]),
+        provenance(
+            "fallen-tower/ep101/sq900/final",
+            action="c2pa.published",
+            ingredients=[ingredient(comp, "v001", "parentOf")],
+        ),
+    ]
+    with build_store(tmp_path / "big.db", items) as store:
+        report = build_audit_report(LedgerView.open(store), demo.SHOW)
+    data = audit_report_json(report)
+    assert len(data["findings"]) >= 11_000  # the JSON keeps every finding
+    document = audit_document(report, data)
+    tables = [b for b in document.blocks if isinstance(b, Table)]
+    assert all(len(t.rows) <= MAX_TABLE_ROWS + 1 for t in tables)
+    assert sum(len(t.rows) for t in tables) < 2 * MAX_TABLE_ROWS + 5 * MAX_DETAILED_FINDINGS
+    assert not [b for b in document.blocks if isinstance(b, Figure)]  # described, not drawn
+    assert "11002 asset versions" in to_html(document)
+    assert len(to_pdf(document)) < 500_000
