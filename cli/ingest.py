@@ -135,9 +135,11 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 )
 @click.option(
     "--metrics-port",
+    envvar="ASSETLEDGER_METRICS_PORT",
     type=click.IntRange(min=0, max=65535),
     default=None,
-    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, logged).",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port, logged;"
+    " env ASSETLEDGER_METRICS_PORT).",
 )
 @click.option(
     "--log-key",
