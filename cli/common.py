@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ledger import text
+from ledger.audit import text
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import kafka as k
 from ledger.store import LedgerStore, open_store
@@ -144,7 +144,7 @@ def read_passphrase(path: Path | None) -> bytes | None:
     import os
 
     if path is not None:
-        from ledger.keys import read_bounded
+        from ledger.trust.keys import read_bounded
 
         return read_bounded(path, "passphrase").rstrip(b"\r\n")
     value = os.environ.get("ASSETLEDGER_KEY_PASSPHRASE")

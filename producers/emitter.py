@@ -172,7 +172,6 @@ class Emitter:
             "linger_ms": 5,
             "client_id": f"assetledger-emitter:{self.producer_id}",
             "bootstrap_timeout_ms": timeout_ms,  # how long a first connection may take
-            "max_block_ms": timeout_ms,  # how long send() may wait for metadata
         }
         self._settings.update(producer_config)
         self.spool = None if spool is None else Spool(spool)

@@ -39,7 +39,7 @@ def test_protocol_doc_names_one_reason_for_a_00_record_without_a_registry() -> N
     from consumers.inspect import RawRecord, inspect
     from ledger.errors import UnknownSchemaError
     from ledger.store.sqlite import SqliteStore
-    from ledger.trust import FolderTrust
+    from ledger.trust.policy import FolderTrust
 
     store = SqliteStore(":memory:")
     framing = _reading_framing(store, None)  # what assetledger consume uses without a registry
@@ -60,7 +60,7 @@ def test_protocol_doc_names_one_reason_for_a_00_record_without_a_registry() -> N
 
 def test_protocol_doc_warns_that_apache_avro_python_fingerprints_differ() -> None:
     """The warning quotes the ledger's own fingerprint and a different one for ``avro``."""
-    from ledger.encoding import schema_fingerprint
+    from ledger.events.encoding import schema_fingerprint
 
     text = " ".join((ROOT / "docs" / "protocol.md").read_text().split())
     start = text.find("**Beware of Apache Avro's Python `fingerprint()`.**")

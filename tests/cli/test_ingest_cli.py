@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger import keys
+from ledger.trust import keys
 
 
 def test_consume_without_a_broker_gives_up_after_the_connect_timeout_quietly(

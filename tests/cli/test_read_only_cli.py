@@ -27,9 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import keys, operator
-from ledger.registry import RootKey, set_roots
+from ledger.log import operator
 from ledger.store.sqlite import SqliteStore
+from ledger.trust import keys
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
 
 REPO = Path(__file__).parents[2]

@@ -20,12 +20,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from ledger import keys
-from ledger.dsse import Envelope
-from ledger.encoding import SingleObjectFraming
+from demo.story import production
 from ledger.errors import BrokerError
+from ledger.events.encoding import SingleObjectFraming
 from ledger.store.sqlite import SqliteStore
-from producers.demo import production
+from ledger.trust import keys
+from ledger.trust.dsse import Envelope
 from producers.emitter import Emitter
 from producers.spool import Spool
 from tests.conftest import FreshTopic

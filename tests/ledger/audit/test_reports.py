@@ -101,7 +101,7 @@ def test_a_huge_lineage_gives_a_bounded_report(tmp_path: Path) -> None:
         ),
     ]
     with build_store(tmp_path / "big.db", items) as store:
-        report = build_audit_report(LedgerView.open(store), demo.SHOW)
+        report = build_audit_report(LedgerView.open(store), story.SHOW)
     data = audit_report_json(report)
     assert len(data["findings"]) >= 11_000  # the JSON keeps every finding
     document = audit_document(report, data)

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ledger.audit.picture import Arrow, Box, Picture, to_svg
-from ledger.text import csv_cell, display_width, pad, printable, shorten
+from ledger.audit.text import csv_cell, display_width, pad, printable, shorten
 
 
 def test_printable_escapes_controls_and_bidi_but_keeps_ordinary_text() -> None:
