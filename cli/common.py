@@ -203,6 +203,11 @@ def printable(value: object) -> str:
     return text.printable(value)
 
 
+def _lines(message: str) -> str:
+    """A message may quote input (a name, a path): escape it, keeping its own line breaks."""
+    return "\n".join(text.printable(line) for line in message.split("\n"))
+
+
 def err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -227,7 +232,7 @@ class LedgerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AssetLedgerError as exc:
-            err(f"error: {exc.message}")
+            err(f"error: {_lines(exc.message)}")
             if exc.hint:
-                err(f"hint: {exc.hint}")
+                err(f"hint: {_lines(exc.hint)}")
             ctx.exit(exc.exit_code)

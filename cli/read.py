@@ -101,9 +101,9 @@ def _print_report(report: VerifyReport) -> None:
         first = report.first
         assert first is not None
         where = f"entry {first.seq}" if first.seq is not None else "the ledger"
-        click.echo(f"DAMAGED: {where}: {first.kind}: {first.detail}")
+        click.echo(f"DAMAGED: {where}: {first.kind}: {common.printable(first.detail)}")
         for d in report.damage[1:20]:
-            click.echo(f"  also: entry {d.seq}: {d.kind}: {d.detail}")
+            click.echo(f"  also: entry {d.seq}: {d.kind}: {common.printable(d.detail)}")
         if len(report.damage) > 20:
             click.echo(f"  … and {len(report.damage) - 20} more")
     _print_verdicts(report)

@@ -11,7 +11,7 @@ import click
 from cli import common
 from ledger.errors import BrokerError
 from producers.emitter import Emitter
-from producers.spool import Spool, SpoolStatus
+from producers.spool import SPOOL_FILE, Spool, SpoolStatus
 
 
 @click.group()
@@ -44,10 +44,12 @@ def status_dict(status: SpoolStatus) -> dict[str, object]:
 @common.format_option("text", "json", default="text")
 def status(spool_dir: Path, fmt: str) -> None:
     """Show how many signed events wait in the spool, and since when."""
-    if not (spool_dir / "spool.db").exists():
+    if not (spool_dir / SPOOL_FILE).exists():  # nothing spooled yet: create nothing
         common.err(f"note: no spool in {spool_dir} yet (emit --spool creates it)")
-    with Spool(spool_dir) as outbox:
-        info = outbox.status()
+        info = SpoolStatus(spool_dir / SPOOL_FILE, 0, None, None, {})
+    else:
+        with Spool(spool_dir) as outbox:
+            info = outbox.status()
     if fmt == "json":
         click.echo(json.dumps(status_dict(info), indent=2))
         return

@@ -148,3 +148,9 @@ def test_pdf_reports_lay_out_long_values(ledger: str, tmp_path: Path, args: tupl
     code, _, err = run(*args, "--format", "pdf", "-o", str(out), "--ledger", ledger)
     assert code == 0, err
     assert out.read_bytes().startswith(b"%PDF-")
+
+
+def test_error_messages_quoting_input_escape_it(ledger: str) -> None:
+    code, _, err = run("audit", "lineage", "no/such\x1b[2J\x07asset", "--ledger", ledger)
+    assert code == 2 and "not in the ledger" in err
+    assert "\x1b" not in err and "\\x1b[2J\\x07" in err

@@ -251,3 +251,9 @@ def test_a_crash_between_acknowledgement_and_removal_doubles_nothing(
         assert sorted(e.event_id for e in store.entries()) == sorted(emitted)
         assert stats.quarantined == 20
         assert {q.reason for q in store.quarantine()} == {"duplicate_event_id"}
+
+
+def test_status_of_a_folder_without_a_spool_creates_nothing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["spool", "status", "--spool", str(tmp_path / "none")])
+    assert result.exit_code == 0 and "waiting  0 event(s)" in result.stdout
+    assert not (tmp_path / "none").exists()
