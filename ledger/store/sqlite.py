@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ledger.errors import StoreError
 from ledger.log.merkle import MerkleTree
@@ -369,7 +368,7 @@ class SqliteStore(LedgerStore):
 
 
 def _read_only_uri(path: Path, *, immutable: bool) -> str:
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    uri = f"{path.resolve().as_uri()}?mode=ro"  # percent-encoded, so ? and # stay in the path
     return uri + "&immutable=1" if immutable else uri
 
 

@@ -123,7 +123,8 @@ def _create_exclusive(path: Path, data: bytes, mode: int) -> None:
     except OSError as exc:
         raise ConfigurationError(f"cannot create key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), mode)  # whatever the umask
+        if hasattr(os, "fchmod"):  # POSIX: whatever the umask (Windows has no modes)
+            os.fchmod(fh.fileno(), mode)
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
