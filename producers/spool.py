@@ -153,13 +153,19 @@ class Spool:
     # --- plumbing ---------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:  # disk full, read-only folder, a damaged file
+            raise ConfigurationError(
+                f"cannot write the spool {self.path}: {exc}",
+                hint="free space or pass a writable folder with --spool (or ASSETLEDGER_SPOOL)",
+            ) from None
 
     def close(self) -> None:
         self.db.close()

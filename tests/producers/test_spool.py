@@ -257,3 +257,12 @@ def test_status_of_a_folder_without_a_spool_creates_nothing(tmp_path: Path) -> N
     result = CliRunner().invoke(cli, ["spool", "status", "--spool", str(tmp_path / "none")])
     assert result.exit_code == 0 and "waiting  0 event(s)" in result.stdout
     assert not (tmp_path / "none").exists()
+
+
+def test_a_spool_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    from ledger.errors import ConfigurationError
+
+    with Spool(tmp_path) as spool:
+        spool.db.execute("PRAGMA query_only=ON")  # stands in for a full or read-only disk
+        with pytest.raises(ConfigurationError, match="cannot write the spool"):
+            spool.put("t", [("id", b"k", b"v", [])])
