@@ -34,21 +34,25 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> LedgerStore:
-    """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded."""
-    store = _open(url)
+def open_store(url: str, *, read_only: bool = False) -> LedgerStore:
+    """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded.
+
+    ``read_only``: open an existing ledger so that nothing can be written through this store
+    (the web portal); it is never created.
+    """
+    store = _open(url, read_only)
     LEARNED_SCHEMA_IDS.learn(load_schema_ids(store))
     return store
 
 
-def _open(url: str) -> LedgerStore:
+def _open(url: str, read_only: bool) -> LedgerStore:
     if url.startswith(("postgresql://", "postgres://")):
         from ledger.store.postgres import PostgresStore  # optional dependency
 
-        store: LedgerStore = PostgresStore(url)
+        store: LedgerStore = PostgresStore(url, read_only=read_only)
         return store
     if url.startswith("sqlite:///"):
         url = url.removeprefix("sqlite:///")
     from ledger.store.sqlite import SqliteStore
 
-    return SqliteStore(url)
+    return SqliteStore(url, read_only=read_only)

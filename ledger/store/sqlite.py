@@ -106,9 +106,12 @@ def from_micros(value: int) -> datetime:
 
 
 class SqliteStore(LedgerStore):
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.url = str(self.path)
+        if read_only:
+            self._open_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -118,6 +121,19 @@ class SqliteStore(LedgerStore):
             self.db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
+
+    def _open_read_only(self) -> None:
+        """An existing ledger, opened so that no statement can write (``mode=ro``, query_only)."""
+        if not self.path.is_file():
+            raise StoreError(f"no SQLite ledger at {self.path}")
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA query_only=ON")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.execute("SELECT size FROM head").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite ledger {self.path} read-only: {exc}") from exc
 
     # --- writing ----------------------------------------------------------------------------
     def append(self, batch: Batch) -> AppendResult:
