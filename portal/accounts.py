@@ -211,6 +211,15 @@ class AccountStore:
         self.db.execute("DELETE FROM sessions WHERE name = ?", (name,))
         self.db.execute("DELETE FROM tokens WHERE name = ?", (name,))
 
+    def set_password(self, name: str, password: str) -> None:
+        hashed = self.hasher.hash(check_password(password))
+        cursor = self.db.execute(
+            "UPDATE accounts SET password_hash = ?, disabled = 0 WHERE name = ?", (hashed, name)
+        )
+        if cursor.rowcount == 0:
+            raise ConfigurationError(f"no account {name!r}", hint="see assetledger users list")
+        self.db.execute("DELETE FROM sessions WHERE name = ?", (name,))
+
     def authenticate(self, name: str, password: str) -> Account | None:
         """The account when the password matches and it is enabled; None otherwise.
 

@@ -22,7 +22,12 @@ from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView
 from ledger.audit.picture import layout, to_svg
-from ledger.audit.report import AuditReport, audit_report_json, build_audit_report
+from ledger.audit.report import (
+    AuditReport,
+    audit_report_json,
+    build_audit_report,
+    consent_record_json,
+)
 from ledger.errors import AssetLedgerError
 from ledger.store import LedgerStore, open_store
 from ledger.verify import VerifyReport, verify_ledger
@@ -155,6 +160,18 @@ class PortalLedger:
             return credit_report(view, production, episode)
 
         return self._cached(("credits", production, episode or ""), make)
+
+    def consent_records(self, production: str) -> list[dict[str, Any]]:
+        """The consent events recorded for a production, with their revocations."""
+
+        def make(view: LedgerView) -> list[dict[str, Any]]:
+            found = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
+            return [
+                consent_record_json(c, [r.event_id for r in view.revocations(c.event_id)])
+                for c in found
+            ]
+
+        return self._cached(("consents", production), make)
 
     # --- auditor --------------------------------------------------------------------------
     def verification(self) -> VerifyReport:
