@@ -77,6 +77,9 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
     show_default=True,
     help="Address of the reverse proxy allowed to set --proxy-header (repeat for more).",
 )
+@common.trusted_keys_option(
+    "Verify signers against this folder of *.pub keys instead of the key registry"
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="Serve HTTPS.")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="Its key.")
 @click.option(
@@ -93,6 +96,7 @@ def serve(
     metrics_url: str | None,
     proxy_header: str | None,
     trusted_proxies: tuple[str, ...],
+    trusted_keys: Path | None,
     tls_cert: str | None,
     tls_key: str | None,
     demo_accounts: bool,
@@ -115,6 +119,7 @@ def serve(
         ledger_url,
         path,
         metrics_url=metrics_url,
+        trusted_keys=trusted_keys,
         proxy_header=proxy_header,
         trusted_proxies=frozenset(trusted_proxies),
     )

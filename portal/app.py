@@ -56,6 +56,7 @@ class PortalConfig:
     ledger_url: str
     accounts_path: Path
     metrics_url: str | None = None
+    trusted_keys: Path | None = None  # *.pub folder for verification (default: key registry)
     proxy_header: str | None = None  # e.g. X-Forwarded-User; None: off (the default)
     trusted_proxies: frozenset[str] = frozenset({"127.0.0.1", "::1"})
     login_limit: int = 5  # failed logins per account name (and 4x per address) ...
@@ -340,10 +341,10 @@ def audit_report_file(p: Portal, request: Request) -> Response:
     from ledger.audit.report import audit_document
 
     prod = p.production(request)
+    p.guard(request, "audit_report.download", Resource(prod))
     fmt = str(request.path_params["fmt"])
     if fmt not in ("html", "pdf", "json"):
         raise NotFound("no such format")
-    p.guard(request, "audit_report.download", Resource(prod))
     report, data = p.ledger.audit(p.existing(prod))
     name = f"audit-report-{prod}.{fmt}"
     if fmt == "json":
@@ -359,10 +360,10 @@ def credits_file(p: Portal, request: Request) -> Response:
     from ledger.audit.render import to_html, to_pdf
 
     prod = p.production(request)
+    p.guard(request, "credits.download", Resource(prod))
     fmt = str(request.path_params["fmt"])
     if fmt not in ("csv", "pdf", "html", "json"):
         raise NotFound("no such format")
-    p.guard(request, "credits.download", Resource(prod))
     episode = _episode(request)
     report = p.ledger.credits(p.existing(prod), episode)
     name = f"credits-{prod}" + (f"-{episode}" if episode else "") + f".{fmt}"
@@ -549,18 +550,13 @@ def _handlers(p: Portal) -> dict[Any, Callable[..., Any]]:
         log.warning("ledger error on %s: %s", request.url.path, exc)
         return _error(p, request, 409, safe_error(exc))
 
-    async def crash(request: Request, exc: Exception) -> Response:
-        log.exception("error on %s", request.url.path, exc_info=exc)
-        return _error(p, request, 500)
-
     return {
         Unauthenticated: unauthenticated,
         Denied: denied,
         NotFound: not_found,
         HTTPException: http_error,
         AssetLedgerError: ledger_error,
-        Exception: crash,
-    }
+    }  # any other exception: a fixed 500 from SecurityHeaders, logged, never shown
 
 
 # --- the application -----------------------------------------------------------------------
@@ -608,7 +604,10 @@ FILES: list[tuple[str, Handler]] = [
 
 
 def create_app(config: PortalConfig) -> Starlette:
-    ledger = PortalLedger.open(config.ledger_url, config.metrics_url)
+    from ledger import keys as keyfiles
+
+    lookup = keyfiles.load_trusted_dir(config.trusted_keys).get if config.trusted_keys else None
+    ledger = PortalLedger.open(config.ledger_url, config.metrics_url, lookup)
     accounts = AccountStore(config.accounts_path)
     return build_app(Portal(config, ledger, accounts))
 

@@ -30,7 +30,7 @@ from ledger.audit.report import (
 )
 from ledger.errors import AssetLedgerError
 from ledger.store import LedgerStore, open_store
-from ledger.verify import VerifyReport, verify_ledger
+from ledger.verify import KeyLookup, VerifyReport, verify_ledger
 
 T = TypeVar("T")
 CACHE_ENTRIES = 64
@@ -71,12 +71,15 @@ class PortalLedger:
 
     store: LedgerStore
     metrics_url: str | None = None
+    lookup: KeyLookup | None = None  # signers' keys; None: replay the ledger's key registry
     lock: threading.RLock = field(default_factory=threading.RLock)
     _cache: dict[tuple[str, ...], Cached] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, url: str, metrics_url: str | None = None) -> PortalLedger:
-        return cls(open_store(url, read_only=True), metrics_url)
+    def open(
+        cls, url: str, metrics_url: str | None = None, lookup: KeyLookup | None = None
+    ) -> PortalLedger:
+        return cls(open_store(url, read_only=True), metrics_url, lookup)
 
     def close(self) -> None:
         self.store.close()
@@ -176,7 +179,7 @@ class PortalLedger:
     # --- auditor --------------------------------------------------------------------------
     def verification(self) -> VerifyReport:
         def make(view: LedgerView) -> VerifyReport:
-            return verify_ledger(self.store, workers=1)
+            return verify_ledger(self.store, self.lookup, workers=1)
 
         return self._cached(("verify",), make)
 
@@ -187,7 +190,12 @@ class PortalLedger:
             identity = operator.log_identity(self.store)
             quarantine = Counter(q.reason for q in self.store.quarantine())
             checkpoints = self.store.checkpoints()
-        report = self.verification()
+        try:
+            report = self.verification()
+        except AssetLedgerError as exc:  # e.g. no key registry and no trusted keys given
+            report, problem = VerifyReport(), safe_error(exc)
+        else:
+            problem = None
         first = report.first
         return {
             "origin": identity.origin if identity else None,
@@ -204,7 +212,8 @@ class PortalLedger:
             "checkpoint_sizes": [c.size for c in checkpoints],
             "unanchored_entries": head.size - (latest.size if latest else 0),
             "verification": {
-                "ok": report.ok,
+                "ok": None if problem else report.ok,
+                "problem": problem,
                 "entries_checked": report.checked,
                 "signatures_checked": report.signatures_checked,
                 "checkpoints_checked": report.checkpoints_checked,

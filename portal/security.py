@@ -6,6 +6,7 @@ framing forbidden, no referrer across origins, no sniffing, and HSTS for HTTPS d
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -13,6 +14,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("assetledger.portal")
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -68,7 +71,44 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await with_headers(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            log.exception("error on %s", scope.get("path"))
+            if started:
+                raise
+            await _server_error(scope, with_headers)
+
+
+SERVER_ERROR_HTML = (
+    b"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title>"
+    b"<link rel=\"stylesheet\" href=\"/static/portal.css\"></head><body><main><h1>500</h1>"
+    b"<p>Something went wrong on our side. The error has been logged.</p>"
+    b"<p><a href=\"/\">Back to the start page</a></p></main></body></html>"
+)
+SERVER_ERROR_JSON = b'{"error": "internal error (logged)", "status": 500}'
+
+
+async def _server_error(scope: Scope, send: Send) -> None:
+    """A fixed 500 answer: no exception text, no stack trace, the usual headers."""
+    api = str(scope.get("path", "")).startswith("/api/")
+    body = SERVER_ERROR_JSON if api else SERVER_ERROR_HTML
+    kind = b"application/json" if api else b"text/html; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
