@@ -203,7 +203,7 @@ def users_add(
 def users_list(fmt: str, accounts_path: Path | None, ledger_url: str) -> None:
     """List the accounts, their roles and grants."""
     with _store(accounts_path, ledger_url) as store:
-        rows = [a.to_json() for a in store.list()]
+        rows = [a.to_json() for a in store.all()]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

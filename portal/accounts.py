@@ -112,7 +112,11 @@ def check_name(name: str) -> str:
 
 
 def check_grant(value: str, what: str) -> str:
-    if not value.strip() or len(value) > MAX_GRANT or any(ord(c) < 32 or c == "\x7f" for c in value):
+    if (
+        not value.strip()
+        or len(value) > MAX_GRANT
+        or any(ord(c) < 32 or c == "\x7f" for c in value)
+    ):
         raise ConfigurationError(
             f"bad {what} {value!r}", hint=f"a {what} is 1-{MAX_GRANT} printable characters"
         )
@@ -198,7 +202,7 @@ class AccountStore:
         ).fetchone()
         return None if row is None else _account(row)
 
-    def list(self) -> list[Account]:
+    def all(self) -> list[Account]:
         rows = self.db.execute(
             "SELECT name, role, productions, guild, disabled FROM accounts ORDER BY name"
         )
@@ -348,4 +352,3 @@ def read_password_file(path: Path) -> str:
     if "\n" in text or "\x00" in text:
         raise ConfigurationError(f"password file {path} must hold one line")
     return check_password(text)
-

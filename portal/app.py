@@ -135,7 +135,11 @@ class Portal:
             raise Unauthenticated()
         allowed = permission_allowed(who.account, action, resource)
         self.record(
-            request, who.account.name, action, what or request.url.path, "allowed" if allowed else "denied"
+            request,
+            who.account.name,
+            action,
+            what or request.url.path,
+            "allowed" if allowed else "denied",
         )
         if not allowed:
             # Another production's pages do not exist for this account; its own, it may know.
@@ -245,7 +249,8 @@ def finding(p: Portal, request: Request) -> Response:
     who = p.guard(request, "findings.view", Resource(prod))
     item = p.ledger.finding(p.existing(prod), str(request.path_params["fid"]))
     evidence = [
-        {k: v for k, v in e.items() if k != "receipt"} | {"receipt_available": bool(e.get("receipt"))}
+        {k: v for k, v in e.items() if k != "receipt"}
+        | {"receipt_available": bool(e.get("receipt"))}
         for e in item["evidence"]
     ]
     data = {"production": prod, "finding": item | {"evidence": evidence}}
@@ -313,7 +318,7 @@ def health(p: Portal, request: Request) -> Response:
 
 def accounts_page(p: Portal, request: Request) -> Response:
     who = p.guard(request, "accounts.view")
-    data = {"accounts": [a.to_json() for a in p.accounts.list()]}
+    data = {"accounts": [a.to_json() for a in p.accounts.all()]}
     return p.page(request, "accounts.html", data, who)
 
 
@@ -348,7 +353,10 @@ def audit_report_file(p: Portal, request: Request) -> Response:
     report, data = p.ledger.audit(p.existing(prod))
     name = f"audit-report-{prod}.{fmt}"
     if fmt == "json":
-        clean = {**data, "findings": [{k: v for k, v in f.items() if k != "id"} for f in data["findings"]]}
+        clean = {
+            **data,
+            "findings": [{k: v for k, v in f.items() if k != "id"} for f in data["findings"]],
+        }
         return download(_dumps(clean), name, "application/json")
     document = audit_document(report, data)
     if fmt == "pdf":
@@ -398,7 +406,9 @@ def receipt_file(p: Portal, request: Request) -> Response:
 def ledger_receipt_file(p: Portal, request: Request) -> Response:
     event_id = str(request.path_params["event_id"])[:200]
     p.guard(request, "proof.download")
-    return download(p.ledger.receipt(None, event_id), f"{event_id}.receipt", "text/plain; charset=utf-8")
+    return download(
+        p.ledger.receipt(None, event_id), f"{event_id}.receipt", "text/plain; charset=utf-8"
+    )
 
 
 def checkpoint_file(p: Portal, request: Request) -> Response:
@@ -406,7 +416,9 @@ def checkpoint_file(p: Portal, request: Request) -> Response:
     latest = p.ledger.health()["checkpoint"]
     if latest is None:
         raise NotFound("the ledger has no signed checkpoint yet")
-    return download(latest["note"], f"checkpoint-{latest['tree_size']}.txt", "text/plain; charset=utf-8")
+    return download(
+        latest["note"], f"checkpoint-{latest['tree_size']}.txt", "text/plain; charset=utf-8"
+    )
 
 
 def consistency_file(p: Portal, request: Request) -> Response:
@@ -415,7 +427,9 @@ def consistency_file(p: Portal, request: Request) -> Response:
         old = int(str(request.path_params["old"]))
     except ValueError:
         raise NotFound("no such checkpoint") from None
-    return download(p.ledger.consistency(old), f"consistency-{old}.txt", "text/plain; charset=utf-8")
+    return download(
+        p.ledger.consistency(old), f"consistency-{old}.txt", "text/plain; charset=utf-8"
+    )
 
 
 def openapi_document(p: Portal, request: Request) -> Response:
@@ -472,7 +486,9 @@ async def login(p: Portal, request: Request) -> Response:
     p.record(request, account.name, "login", "/login", "allowed")
     response = RedirectResponse(_next(str(form.get("next", ""))), 303)
     _cookie(response, SESSION_COOKIE, sid, 8 * 3600)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    response.delete_cookie(
+        LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
+    )
     return response
 
 

@@ -190,12 +190,11 @@ class PortalLedger:
             identity = operator.log_identity(self.store)
             quarantine = Counter(q.reason for q in self.store.quarantine())
             checkpoints = self.store.checkpoints()
+        problem: str | None = None
         try:
             report = self.verification()
         except AssetLedgerError as exc:  # e.g. no key registry and no trusted keys given
             report, problem = VerifyReport(), safe_error(exc)
-        else:
-            problem = None
         first = report.first
         return {
             "origin": identity.origin if identity else None,

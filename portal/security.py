@@ -88,10 +88,10 @@ class SecurityHeaders:
 
 
 SERVER_ERROR_HTML = (
-    b"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title>"
-    b"<link rel=\"stylesheet\" href=\"/static/portal.css\"></head><body><main><h1>500</h1>"
+    b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Error</title>'
+    b'<link rel="stylesheet" href="/static/portal.css"></head><body><main><h1>500</h1>'
     b"<p>Something went wrong on our side. The error has been logged.</p>"
-    b"<p><a href=\"/\">Back to the start page</a></p></main></body></html>"
+    b'<p><a href="/">Back to the start page</a></p></main></body></html>'
 )
 SERVER_ERROR_JSON = b'{"error": "internal error (logged)", "status": 500}'
 

@@ -74,7 +74,7 @@ def test_bad_accounts_are_refused_with_a_reason(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         store.add(name, role, productions, password, guild)
-    assert store.list() == []
+    assert store.all() == []
 
 
 def test_a_name_is_taken_once(store: AccountStore) -> None:

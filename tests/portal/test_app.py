@@ -14,7 +14,7 @@ import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from ledger.errors import ConfigurationError
+from ledger.errors import StoreError
 from ledger.store import Batch, open_store
 from portal.app import API, FILES, PAGES, Portal
 from tests.portal.portal_factory import FALLEN, OTHER, PASSWORD, PortalSite, csrf, make_site
@@ -53,7 +53,11 @@ def production_urls(production: str, event_id: str, fid: str, asset: str) -> lis
 def ledger_urls() -> list[str]:
     paths = [h for h, _, _ in PAGES if "{" not in h and h != "/"]
     paths += [API + a for h, a, _ in PAGES if "{" not in a and h != "/"]
-    paths += [p.replace("{event_id}", "x").replace("{old}", "1") for p, _ in FILES if "{production}" not in p]
+    paths += [
+        p.replace("{event_id}", "x").replace("{old}", "1")
+        for p, _ in FILES
+        if "{production}" not in p
+    ]
     return paths
 
 
@@ -123,7 +127,10 @@ def test_failed_logins_are_rate_limited(fresh_site: PortalSite) -> None:
     client = TestClient(fresh_site.client.app, base_url="https://testserver")
     for _ in range(5):
         form = client.get("/login")
-        r = client.post("/login", data={"name": "counsel", "password": "wrong password!", "csrf": csrf(form.text)})
+        r = client.post(
+            "/login",
+            data={"name": "counsel", "password": "wrong password!", "csrf": csrf(form.text)},
+        )
         assert r.status_code == 401
         assert "Wrong name or password" in r.text
     form = client.get("/login")
@@ -139,7 +146,9 @@ def test_failed_logins_are_rate_limited(fresh_site: PortalSite) -> None:
 def test_unknown_and_disabled_accounts_cannot_sign_in(fresh_site: PortalSite) -> None:
     client = TestClient(fresh_site.client.app, base_url="https://testserver")
     form = client.get("/login")
-    r = client.post("/login", data={"name": "mallory", "password": PASSWORD, "csrf": csrf(form.text)})
+    r = client.post(
+        "/login", data={"name": "mallory", "password": PASSWORD, "csrf": csrf(form.text)}
+    )
     assert r.status_code == 401
     signed_in = fresh_site.login("counsel")
     portal: Portal = fresh_site.client.app.state.portal  # type: ignore[attr-defined]
@@ -148,13 +157,25 @@ def test_unknown_and_disabled_accounts_cannot_sign_in(fresh_site: PortalSite) ->
 
 
 def test_login_redirects_only_to_local_paths(fresh_site: PortalSite) -> None:
-    client = TestClient(fresh_site.client.app, base_url="https://testserver", follow_redirects=False)
-    for target, expected in (("//evil.example/x", "/"), ("https://evil.example", "/"),
-                             ("/\\evil.example", "/"), (f"/p/{FT}/credits", f"/p/{FT}/credits")):  # fmt: skip
+    client = TestClient(
+        fresh_site.client.app, base_url="https://testserver", follow_redirects=False
+    )
+    cases = [
+        ("//evil.example/x", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil.example", "/"),
+        (f"/p/{FT}/credits", f"/p/{FT}/credits"),
+    ]
+    for target, expected in cases:
         form = client.get("/login")
         r = client.post(
             "/login",
-            data={"name": "guild-rep", "password": PASSWORD, "csrf": csrf(form.text), "next": target},
+            data={
+                "name": "guild-rep",
+                "password": PASSWORD,
+                "csrf": csrf(form.text),
+                "next": target,
+            },
         )
         assert r.headers["location"] == expected
         client.cookies.clear()
@@ -257,7 +278,10 @@ def test_a_token_for_one_production_opens_nothing_of_another(site: PortalSite) -
     assert api.get(f"{API}/p/{FT}/credits", headers=auth).json()["production"] == FALLEN
     for url in harbor_targets(site):
         assert api.get(url, headers=auth).status_code == 404, url
-    assert api.get(f"{API}/p/{FT}/credits", headers={"Authorization": "Bearer alp_forged"}).status_code == 401
+    assert (
+        api.get(f"{API}/p/{FT}/credits", headers={"Authorization": "Bearer alp_forged"}).status_code
+        == 401
+    )
 
 
 def test_counsel_of_one_production_gets_nothing_of_another(site: PortalSite) -> None:
@@ -288,7 +312,9 @@ def test_admin_sees_accounts_and_the_access_log_only(site: PortalSite) -> None:
     assert {"counsel", "guild-rep", "auditor", "admin"} <= names
     log = client.get(f"{API}/admin/access-log").json()["access_log"]
     assert any(
-        r["actor"] == "counsel" and r["action"] == "audit_report.download" and r["outcome"] == "allowed"
+        r["actor"] == "counsel"
+        and r["action"] == "audit_report.download"
+        and r["outcome"] == "allowed"
         for r in log
     )
     assert client.get("/health").status_code == 403
@@ -300,7 +326,12 @@ def test_denials_are_in_the_access_log(fresh_site: PortalSite) -> None:
     client.get(f"/p/{QH}/credits.csv")
     portal: Portal = fresh_site.client.app.state.portal  # type: ignore[attr-defined]
     log = portal.accounts.access_log()
-    assert any(r.actor == "guild-rep" and r.outcome == "denied" and QH in r.resource or OTHER in r.resource for r in log)
+    assert any(
+        r.actor == "guild-rep"
+        and r.outcome == "denied"
+        and (QH in r.resource or OTHER in r.resource)
+        for r in log
+    )
 
 
 # --- headers, errors, escaping -------------------------------------------------------------
@@ -321,7 +352,9 @@ def test_security_headers_on_pages_errors_and_downloads(site: PortalSite) -> Non
     assert "'unsafe-inline'" not in page_csp and "frame-ancestors 'none'" in page_csp
 
 
-def test_no_stack_trace_reaches_a_browser(fresh_site: PortalSite, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_stack_trace_reaches_a_browser(
+    fresh_site: PortalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
     portal: Portal = fresh_site.client.app.state.portal  # type: ignore[attr-defined]
 
     def explode(*args: object) -> None:
@@ -329,7 +362,12 @@ def test_no_stack_trace_reaches_a_browser(fresh_site: PortalSite, monkeypatch: p
 
     monkeypatch.setattr(portal.ledger, "audit", explode)
     client = fresh_site.login("counsel")
-    client = TestClient(client.app, base_url="https://testserver", raise_server_exceptions=False, cookies=client.cookies)
+    client = TestClient(
+        client.app,
+        base_url="https://testserver",
+        raise_server_exceptions=False,
+        cookies=client.cookies,
+    )
     for url in (f"/p/{FT}", f"{API}/p/{FT}"):
         response = client.get(url)
         assert response.status_code == 500
@@ -361,9 +399,9 @@ def test_the_portal_never_writes_the_ledger(tmp_path: Path) -> None:
         client.get("/health")
     assert hashlib.sha256(site.ledger.read_bytes()).hexdigest() == before
     portal: Portal = site.client.app.state.portal  # type: ignore[attr-defined]
-    with pytest.raises(Exception, match="readonly|read-only|query_only|attempt to write"):
+    with pytest.raises(StoreError, match=r"readonly"):
         portal.ledger.store.append(Batch([], [], {("events", 0): 999}, "intruder"))
-    with pytest.raises(ConfigurationError.__mro__[1], match="no SQLite ledger"):
+    with pytest.raises(StoreError, match="no SQLite ledger"):
         open_store(str(tmp_path / "absent.db"), read_only=True)
     assert not (tmp_path / "absent.db").exists()
 
@@ -393,7 +431,9 @@ def test_proxy_identity_is_off_by_default(site: PortalSite) -> None:
 
 
 def test_proxy_identity_only_from_a_trusted_proxy(tmp_path: Path) -> None:
-    trusted = make_site(tmp_path / "a", proxy_header="X-Forwarded-User", trusted_proxies=frozenset({"testclient"}))
+    trusted = make_site(
+        tmp_path / "a", proxy_header="X-Forwarded-User", trusted_proxies=frozenset({"testclient"})
+    )
     client = TestClient(trusted.client.app, base_url="https://testserver")
     me = client.get(f"{API}/me", headers={"X-Forwarded-User": "Counsel"})
     assert me.status_code == 200 and me.json()["account"]["name"] == "counsel"
