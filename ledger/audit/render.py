@@ -39,7 +39,9 @@ figure{margin:1em 0;border:1px solid #e3e3e3;padding:.4em}
 figure svg{display:block;max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#444}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;
 font-size:.82em}
-@media print{body{max-width:none;margin:0;padding:0}figure{break-inside:avoid}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:9pt}table{font-size:7.5pt}
+figure{break-inside:avoid}
 figure svg{width:100%}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 """
 SEVERITY_COLOURS = {"critical": "#b71c1c", "high": "#e65100", "medium": "#f9a825", "low": "#7cb342"}
