@@ -37,8 +37,9 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_users_add_list_token_disable(ledger: str, password: Path) -> None:
-    code, _, err = run("users", "add", "rosa", "--role", "guild", "--production", "Fallen Tower",
-                       "--guild", "SAG-AFTRA", "--password-file", str(password), "--ledger", ledger)  # fmt: skip
+    add = ["users", "add", "rosa", "--role", "guild", "--production", "Fallen Tower"]
+    code, _, err = run(*add, "--guild", "SAG-AFTRA", "--password-file", str(password),
+                       "--ledger", ledger)  # fmt: skip
     assert code == 0, err
     assert Path(ledger + ".accounts.db").is_file()  # beside the ledger, not in it
     code, out, _ = run("users", "list", "--format", "json", "--ledger", ledger)

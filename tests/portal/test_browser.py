@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Download, Page, expect
+from playwright.sync_api import Download, Page, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 FT = quote("Fallen Tower", safe="")
@@ -157,7 +157,8 @@ def test_counsel_clicks_through_findings_and_downloads_reports(page: Page, serve
     picture = page.locator("figure.lineage img")
     expect(picture).to_be_visible()
     fits = picture.evaluate(
-        "i => i.naturalWidth > 0 && i.getBoundingClientRect().width <= i.parentElement.parentElement.clientWidth"
+        "i => i.naturalWidth > 0"
+        " && i.getBoundingClientRect().width <= i.closest('figure').clientWidth"
     )
     assert fits, "the lineage picture overflows the page"
     shot(page, "counsel-finding")
@@ -204,7 +205,7 @@ def test_auditor_sees_a_verified_ledger_and_downloads_a_checkpoint(
     expect(page.get_by_text("Verified intact")).to_be_visible()
     expect(page.get_by_role("cell", name="key_revoked")).to_be_visible()
     shot(page, "auditor-health")
-    name, note = downloaded(page, "Signed checkpoint")
+    _, note = downloaded(page, "Signed checkpoint")
     assert note.decode().startswith("fallen-tower.example/ledger\n")
     assert page.request.get(server.url + f"/p/{FT}/credits").status == 404
 
@@ -223,7 +224,7 @@ def test_admin_sees_who_viewed_and_downloaded_what(page: Page, server: Server) -
 
 WORD_SPLIT = """() => {
   const split = [];
-  const walker = document.createTreeWalker(document.querySelector('table').closest('body'), NodeFilter.SHOW_TEXT);
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode;
     if (!node.parentElement.closest('td, th')) continue;

@@ -31,7 +31,7 @@ def _document(tmp_path: Path) -> Document:
                 "display_name": name,
                 "role": "cawg.creator",
             },
-        )  # fmt: skip
+        )
         for i, name in enumerate(NAMES)
     ]
     store = build_store(tmp_path / "names.db", items)
