@@ -455,11 +455,22 @@ def _next(value: str | None) -> str:
     return "/"
 
 
+def _small_form(request: Request) -> None:
+    """Refuse a form body larger than a sign-in form can be (before parsing it)."""
+    try:
+        length = int(request.headers.get("content-length", "0"))
+    except ValueError:
+        raise HTTPException(400) from None
+    if length > MAX_FORM_BYTES or "chunked" in request.headers.get("transfer-encoding", ""):
+        raise HTTPException(413)
+
+
 async def login(p: Portal, request: Request) -> Response:
     if request.method == "GET":
         if p.who(request) is not None:
             return RedirectResponse(_next(request.query_params.get("next")), 303)
         return _login_form(p, request, None, 200)
+    _small_form(request)
     form = await request.form(max_files=0, max_fields=4, max_part_size=MAX_FORM_BYTES)
     name = str(form.get("name", ""))[:100].strip().lower()
     password = str(form.get("password", ""))[:1024]
@@ -513,6 +524,7 @@ def _login_form(p: Portal, request: Request, error: str | None, status: int) -> 
 
 
 async def logout(p: Portal, request: Request) -> Response:
+    _small_form(request)
     form = await request.form(max_files=0, max_fields=2, max_part_size=MAX_FORM_BYTES)
     sid = request.cookies.get(SESSION_COOKIE)
     session = p.accounts.session(sid) if sid else None
@@ -533,6 +545,7 @@ MESSAGES = {
     403: "Your account may not open this page.",
     404: "Not found.",
     405: "Method not allowed.",
+    413: "The form is too large.",
     500: "Something went wrong on our side. The error has been logged.",
 }
 

@@ -72,14 +72,16 @@ class PortalLedger:
     store: LedgerStore
     metrics_url: str | None = None
     lookup: KeyLookup | None = None  # signers' keys; None: replay the ledger's key registry
+    url: str | None = None  # to verify on a connection of its own, without holding `lock`
     lock: threading.RLock = field(default_factory=threading.RLock)
+    verify_lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[tuple[str, ...], Cached] = field(default_factory=dict)
 
     @classmethod
     def open(
         cls, url: str, metrics_url: str | None = None, lookup: KeyLookup | None = None
     ) -> PortalLedger:
-        return cls(open_store(url, read_only=True), metrics_url, lookup)
+        return cls(open_store(url, read_only=True), metrics_url, lookup, url)
 
     def close(self) -> None:
         self.store.close()
@@ -178,10 +180,26 @@ class PortalLedger:
 
     # --- auditor --------------------------------------------------------------------------
     def verification(self) -> VerifyReport:
-        def make(view: LedgerView) -> VerifyReport:
-            return verify_ledger(self.store, self.lookup, workers=1)
+        """The whole ledger verified (cached per head size).
 
-        return self._cached(("verify",), make)
+        A full verification of a large ledger takes minutes, so it runs on a store connection
+        of its own, one at a time, while the other pages keep answering.
+        """
+        with self.lock:
+            size = self.store.head().size
+            hit = self._cache.get(("verify",))
+            if hit is not None and hit.size == size:
+                return hit.value  # type: ignore[no-any-return]
+        with self.verify_lock:
+            if self.url is None:
+                with self.lock:
+                    report = verify_ledger(self.store, self.lookup, workers=1)
+            else:
+                with open_store(self.url, read_only=True) as store:
+                    report = verify_ledger(store, self.lookup, workers=1)
+        with self.lock:
+            self._cache[("verify",)] = Cached(report.size, time.monotonic(), report)
+        return report
 
     def health(self) -> dict[str, Any]:
         with self.lock:

@@ -14,10 +14,11 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from ledger.events import PROVENANCE
+from ledger.store import Batch, open_store
 from portal.accounts import AccountStore
 from portal.app import PortalConfig, create_app
 from producers import demo
-from tests.ledger.audit.audit_factory import Item, build_store, demo_items
+from tests.ledger.audit.audit_factory import Item, demo_items, demo_signers, fixed, pending
 
 OTHER = "Quiet Harbor"
 FALLEN = demo.SHOW
@@ -104,13 +105,22 @@ ACCOUNTS = [
 ]
 
 
-def make_site(tmp: Path, **config: Any) -> PortalSite:
+def build_ledger(url: str) -> None:
+    """Both productions, signed and inspected as the consumer would, in one batch."""
+    entries = pending(fixed(demo_items() + other_items()), demo_signers())
+    with open_store(url) as store:
+        store.append(Batch(entries, [], {("events", 0): len(entries)}, "test"))
+
+
+def make_site(tmp: Path, ledger_url: str | None = None, **config: Any) -> PortalSite:
+    tmp.mkdir(parents=True, exist_ok=True)
     ledger = tmp / "ledger.db"
-    build_store(ledger, demo_items() + other_items()).close()
+    url = ledger_url or str(ledger)
+    build_ledger(url)
     accounts = tmp / "accounts.db"
     with AccountStore(accounts) as store:
         for name, role, productions, guild in ACCOUNTS:
             store.add(name, role, productions, PASSWORD, guild)
         store.add_members("SAG-AFTRA", ["performer:dana-whitfield", "performer:omar-haddad"])
-    app = create_app(PortalConfig(str(ledger), accounts, **config))
+    app = create_app(PortalConfig(url, accounts, **config))
     return PortalSite(ledger, accounts, TestClient(app, base_url="https://testserver"))

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -112,6 +113,21 @@ def test_login_form_needs_its_csrf_token(fresh_site: PortalSite) -> None:
     bare = TestClient(fresh_site.client.app, base_url="https://testserver")  # no login cookie
     response = bare.post("/login", data={"name": "counsel", "password": PASSWORD, "csrf": "x"})
     assert response.status_code == 400
+
+
+def test_huge_or_chunked_forms_are_refused_unread(site: PortalSite) -> None:
+    client = TestClient(site.client.app, base_url="https://testserver")
+    form = client.get("/login")
+    data = {"name": "counsel", "password": "x" * 100_000, "csrf": csrf(form.text)}
+    assert client.post("/login", data=data).status_code == 413
+
+    def chunks() -> Iterator[bytes]:
+        yield b"name=counsel&password=x"
+
+    chunked = client.post(
+        "/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert chunked.status_code == 413
 
 
 def test_logout_needs_the_session_csrf_token(fresh_site: PortalSite) -> None:
