@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import secrets
+import string
 from dataclasses import dataclass
 
 from portal.accounts import AccountStore
 
 DEMO_GUILD = "SAG-AFTRA"
 DEMO_MEMBERS = ("performer:dana-whitfield", "performer:omar-haddad")
+ALPHABET = string.ascii_letters + string.digits
+
+
+def new_password() -> str:
+    """Four groups of five letters and digits (119 bits), easy to copy from a terminal."""
+    return "-".join("".join(secrets.choice(ALPHABET) for _ in range(5)) for _ in range(4))
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ def demo_accounts(store: AccountStore, production: str) -> list[DemoAccount]:
         ("auditor", "auditor", None),
         ("admin", "admin", None),
     ):
-        password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
+        password = new_password()
         grants = [production] if role in ("counsel", "guild") else []
         if store.get(name) is None:
             store.add(name, role, grants, password, guild)

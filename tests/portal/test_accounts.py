@@ -9,6 +9,7 @@ import pytest
 
 from ledger.errors import ConfigurationError
 from portal.accounts import AccountStore, default_path, read_password_file
+from portal.demo import DEMO_GUILD, DEMO_MEMBERS, demo_accounts
 
 PW = "a long enough passphrase"
 
@@ -103,3 +104,16 @@ def test_accounts_live_beside_a_sqlite_ledger_and_postgres_needs_a_path() -> Non
     assert default_path("demo-work/ledger.db") == Path("demo-work/ledger.db.accounts.db")
     with pytest.raises(ConfigurationError, match="--accounts"):
         default_path("postgresql://127.0.0.1/test")
+
+
+def test_demo_accounts_get_new_passwords_on_each_start(store: AccountStore) -> None:
+    first = {a.name: a.password for a in demo_accounts(store, "Fallen Tower")}
+    assert set(first) == {"counsel", "guild-rep", "auditor", "admin"}
+    again = {a.name: a.password for a in demo_accounts(store, "Fallen Tower")}
+    for name in first:
+        assert first[name] != again[name]
+        assert store.authenticate(name, first[name]) is None
+        assert store.authenticate(name, again[name]) is not None
+    guild = store.get("guild-rep")
+    assert guild is not None and guild.guild == DEMO_GUILD
+    assert store.members(DEMO_GUILD) == frozenset(DEMO_MEMBERS)
