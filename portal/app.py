@@ -404,7 +404,9 @@ def receipt_file(p: Portal, request: Request) -> Response:
 
 
 def ledger_receipt_file(p: Portal, request: Request) -> Response:
-    event_id = str(request.path_params["event_id"])[:200]
+    """``/health/receipts/{event_id}``, or ``/health/receipt?event_id=`` (the page's form)."""
+    raw = request.path_params.get("event_id") or request.query_params.get("event_id", "")
+    event_id = str(raw).strip()[:200]
     p.guard(request, "proof.download")
     return download(
         p.ledger.receipt(None, event_id), f"{event_id}.receipt", "text/plain; charset=utf-8"
@@ -628,6 +630,7 @@ FILES: list[tuple[str, Handler]] = [
     ("/p/{production}/receipts/{event_id}", receipt_file),
     ("/health/checkpoint", checkpoint_file),
     ("/health/receipts/{event_id}", ledger_receipt_file),
+    ("/health/receipt", ledger_receipt_file),
     ("/health/consistency/{old}", consistency_file),
 ]
 

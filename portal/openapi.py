@@ -60,6 +60,9 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
      "text"),
     ("/health/receipts/{event_id}", "Offline receipt for any event.", "auditor",
      [_path("event_id", "Event id.")], "text"),
+    ("/health/receipt", "Offline receipt for any event (the health page's form).", "auditor",
+     [{"name": "event_id", "in": "query", "required": True, "schema": {"type": "string"}}],
+     "text"),
     ("/health/consistency/{old}", "Consistency proof from an earlier signed checkpoint to the "
      "latest.", "auditor", [_path("old", "Tree size of the earlier checkpoint.")], "text"),
 ]  # fmt: skip

@@ -134,6 +134,19 @@ def downloaded(page: Page, link_name: str) -> tuple[str, bytes]:
     return download.suggested_filename, Path(download.path()).read_bytes()
 
 
+def assert_receipt_verifies(server: Server, receipt: bytes) -> None:
+    """A downloaded receipt checks offline with only the log's key and the signers' keys."""
+    path = server.work / f"portal-{uuid.uuid4().hex[:8]}.receipt"
+    path.write_bytes(receipt)
+    assert receipt.startswith(b"c2sp.org/tlog-proof@v1\n")
+    checked = subprocess.run(
+        [sys.executable, "-m", "cli", "verify-receipt", str(path),
+         "--log-key", str(server.work / "log.vkey"), "--trusted-keys", str(server.work / "keys")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_counsel_clicks_through_findings_and_downloads_reports(page: Page, server: Server) -> None:
     page.goto(server.url + "/login")
     shot(page, "login")
@@ -163,7 +176,8 @@ def test_counsel_clicks_through_findings_and_downloads_reports(page: Page, serve
     assert fits, "the lineage picture overflows the page"
     shot(page, "counsel-finding")
     name, receipt = downloaded(page, "download")
-    assert name.endswith(".receipt") and b"index " in receipt  # C2SP tlog-proof
+    assert name.endswith(".receipt")
+    assert_receipt_verifies(server, receipt)
 
     page.get_by_role("link", name="Consents", exact=True).click()
     expect(page.get_by_text("Dana Whitfield").first).to_be_visible()
@@ -207,6 +221,18 @@ def test_auditor_sees_a_verified_ledger_and_downloads_a_checkpoint(
     shot(page, "auditor-health")
     _, note = downloaded(page, "Signed checkpoint")
     assert note.decode().startswith("fallen-tower.example/ledger\n")
+    with page.expect_download() as info:
+        page.locator("ul.downloads a").first.click()
+    proof = Path(info.value.path()).read_text()
+    assert proof.startswith("old ") and "fallen-tower.example/ledger" in proof
+    event_id = json.loads(subprocess.run(
+        [sys.executable, "-m", "cli", "log", "--ledger", str(server.work / "ledger.db"),
+         "--format", "json"], capture_output=True, text=True, check=True,
+    ).stdout)[0]["event_id"]  # fmt: skip
+    page.get_by_label("Event id").fill(event_id)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download receipt").click()
+    assert_receipt_verifies(server, Path(info.value.path()).read_bytes())
     assert page.request.get(server.url + f"/p/{FT}/credits").status == 404
 
 
