@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +125,7 @@ def serve(
         trusted_proxies=frozenset(trusted_proxies),
     )
     app = create_app(config)
+    logging.getLogger("assetledger.portal.access").setLevel(logging.INFO)  # one JSON line each
     scheme = "https" if tls_cert else "http"
     common.err(f"portal on {scheme}://{host}:{port}/ (ledger {ledger_url}, accounts {path})")
     uvicorn.run(

@@ -14,10 +14,12 @@ import json
 import re
 import secrets
 import sqlite3
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -138,11 +140,28 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(
+    method: Callable[Concatenate[AccountStore, P], R],
+) -> Callable[Concatenate[AccountStore, P], R]:
+    """Run a method holding the store's lock: one statement sequence at a time per connection."""
+
+    def run(store: AccountStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.lock:
+            return method(store, *args, **kwargs)
+
+    return run
+
+
 class AccountStore:
     """The accounts file.  One connection, used from the portal's worker threads in turn."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.lock = threading.RLock()
         self.hasher = PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         try:
@@ -164,6 +183,7 @@ class AccountStore:
         self.close()
 
     # --- accounts -------------------------------------------------------------------------
+    @_locked
     def add(
         self,
         name: str,
@@ -196,18 +216,21 @@ class AccountStore:
             ) from None
         return Account(name, role, grants, guild, False)
 
+    @_locked
     def get(self, name: str) -> Account | None:
         row = self.db.execute(
             "SELECT name, role, productions, guild, disabled FROM accounts WHERE name = ?", (name,)
         ).fetchone()
         return None if row is None else _account(row)
 
+    @_locked
     def all(self) -> list[Account]:
         rows = self.db.execute(
             "SELECT name, role, productions, guild, disabled FROM accounts ORDER BY name"
         )
         return [_account(r) for r in rows]
 
+    @_locked
     def disable(self, name: str) -> None:
         cursor = self.db.execute("UPDATE accounts SET disabled = 1 WHERE name = ?", (name,))
         if cursor.rowcount == 0:
@@ -215,6 +238,7 @@ class AccountStore:
         self.db.execute("DELETE FROM sessions WHERE name = ?", (name,))
         self.db.execute("DELETE FROM tokens WHERE name = ?", (name,))
 
+    @_locked
     def set_password(self, name: str, password: str) -> None:
         hashed = self.hasher.hash(check_password(password))
         cursor = self.db.execute(
@@ -228,12 +252,14 @@ class AccountStore:
         """The account when the password matches and it is enabled; None otherwise.
 
         An unknown name costs the same Argon2 work as a wrong password (no user enumeration).
+        The hashing runs without the store's lock, so sign-ins do not queue behind each other.
         """
-        row = self.db.execute(
-            "SELECT name, role, productions, guild, disabled, password_hash FROM accounts"
-            " WHERE name = ?",
-            (name,),
-        ).fetchone()
+        with self.lock:
+            row = self.db.execute(
+                "SELECT name, role, productions, guild, disabled, password_hash FROM accounts"
+                " WHERE name = ?",
+                (name,),
+            ).fetchone()
         stored = self._dummy_hash if row is None else row[5]
         try:
             self.hasher.verify(stored, password[:MAX_PASSWORD])
@@ -242,13 +268,15 @@ class AccountStore:
         if row is None or row[4]:
             return None
         if self.hasher.check_needs_rehash(stored):
-            self.db.execute(
-                "UPDATE accounts SET password_hash = ? WHERE name = ?",
-                (self.hasher.hash(password), name),
-            )
+            rehashed = self.hasher.hash(password)
+            with self.lock:
+                self.db.execute(
+                    "UPDATE accounts SET password_hash = ? WHERE name = ?", (rehashed, name)
+                )
         return _account(row[:5])
 
     # --- API tokens -----------------------------------------------------------------------
+    @_locked
     def new_token(self, name: str, label: str = "") -> str:
         account = self.get(name)
         if account is None or account.disabled:
@@ -260,6 +288,7 @@ class AccountStore:
         )
         return token
 
+    @_locked
     def token_account(self, token: str) -> Account | None:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
@@ -273,6 +302,7 @@ class AccountStore:
         return _account(row)
 
     # --- sessions -------------------------------------------------------------------------
+    @_locked
     def new_session(self, account: Account) -> tuple[str, str]:
         """A fresh session id (for the cookie) and its CSRF token."""
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -284,6 +314,7 @@ class AccountStore:
         )
         return sid, csrf
 
+    @_locked
     def session(self, sid: str) -> Session | None:
         if len(sid) > 100:
             return None
@@ -296,10 +327,12 @@ class AccountStore:
             return None
         return Session(_account(row[:5]), row[5])
 
+    @_locked
     def end_session(self, sid: str) -> None:
         self.db.execute("DELETE FROM sessions WHERE session_hash = ?", (digest(sid),))
 
     # --- guild rosters --------------------------------------------------------------------
+    @_locked
     def add_members(self, guild: str, party_ids: Sequence[str]) -> None:
         check_grant(guild, "guild")
         self.db.executemany(
@@ -307,11 +340,13 @@ class AccountStore:
             [(guild, check_grant(p, "member id")) for p in party_ids],
         )
 
+    @_locked
     def members(self, guild: str) -> frozenset[str]:
         rows = self.db.execute("SELECT party_id FROM guild_members WHERE guild = ?", (guild,))
         return frozenset(r[0] for r in rows)
 
     # --- access log -----------------------------------------------------------------------
+    @_locked
     def log_access(self, record: AccessRecord) -> None:
         self.db.execute(
             "INSERT INTO access_log (at, actor, action, resource, outcome, client)"
@@ -320,6 +355,7 @@ class AccountStore:
              record.client),
         )  # fmt: skip
 
+    @_locked
     def access_log(self, limit: int = 200) -> list[AccessRecord]:
         rows = self.db.execute(
             "SELECT at, actor, action, resource, outcome, client FROM access_log"
