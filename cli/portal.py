@@ -142,9 +142,9 @@ def serve(
 
 
 def _print_demo_accounts(path: Path, host: str, port: int, tls: bool) -> None:
+    from demo.story import SHOW
     from portal.accounts import AccountStore
     from portal.demo import demo_accounts
-    from producers.demo import SHOW
 
     with AccountStore(path) as store:
         made = demo_accounts(store, SHOW)

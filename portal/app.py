@@ -636,7 +636,7 @@ FILES: list[tuple[str, Handler]] = [
 
 
 def create_app(config: PortalConfig) -> Starlette:
-    from ledger import keys as keyfiles
+    from ledger.trust import keys as keyfiles
 
     lookup = keyfiles.load_trusted_dir(config.trusted_keys).get if config.trusted_keys else None
     ledger = PortalLedger.open(config.ledger_url, config.metrics_url, lookup)

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ledger import checkpoint as cp
-from ledger import operator
 from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView
@@ -29,8 +27,10 @@ from ledger.audit.report import (
     consent_record_json,
 )
 from ledger.errors import AssetLedgerError
+from ledger.log import checkpoint as cp
+from ledger.log import operator
+from ledger.log.verify import KeyLookup, VerifyReport, verify_ledger
 from ledger.store import LedgerStore, open_store
-from ledger.verify import KeyLookup, VerifyReport, verify_ledger
 
 T = TypeVar("T")
 CACHE_ENTRIES = 64

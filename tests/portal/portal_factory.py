@@ -13,15 +13,15 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from ledger.events import PROVENANCE
+from demo import story
+from ledger.events.provenance import PROVENANCE
 from ledger.store import Batch, open_store
 from portal.accounts import AccountStore
 from portal.app import PortalConfig, create_app
-from producers import demo
 from tests.ledger.audit.audit_factory import Item, demo_items, demo_signers, fixed, pending
 
 OTHER = "Quiet Harbor"
-FALLEN = demo.SHOW
+FALLEN = story.SHOW
 PASSWORD = "correct horse battery staple"
 OTHER_NAMES = ("Зоя Ковалёва", "Ελένη Παππά", "山田太郎", "김민준")
 
@@ -37,7 +37,7 @@ def _other_event(
             "asset": {
                 "asset_id": f"quiet-harbor/{asset}",
                 "version": "v001",
-                "content_sha256": demo.content_hash(f"quiet-harbor/{asset}", "v001"),
+                "content_sha256": story.content_hash(f"quiet-harbor/{asset}", "v001"),
                 "media_type": "image/x-exr",
                 "location": None,
             },
@@ -59,12 +59,12 @@ def other_items() -> list[Item]:
     ingredient = {
         "asset_id": "quiet-harbor/sh001/plate",
         "version": "v001",
-        "content_sha256": demo.content_hash("quiet-harbor/sh001/plate", "v001"),
+        "content_sha256": story.content_hash("quiet-harbor/sh001/plate", "v001"),
         "relationship": "parentOf",
     }
     comp = _other_event("sh001/comp", people[1], "c2pa.edited", [ingredient])
-    final_in = {**ingredient, "asset_id": "quiet-harbor/sh001/comp",
-                "content_sha256": demo.content_hash("quiet-harbor/sh001/comp", "v001")}  # fmt: skip
+    comp_hash = story.content_hash("quiet-harbor/sh001/comp", "v001")
+    final_in = {**ingredient, "asset_id": "quiet-harbor/sh001/comp", "content_sha256": comp_hash}
     roto = _other_event("sh001/roto", people[2], "c2pa.created", [])
     final = _other_event("sh001/final", people[3], "c2pa.published", [final_in])
     return [plate, comp, roto, final]

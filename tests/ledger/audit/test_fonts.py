@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from demo import story
 from ledger.audit.credits import credit_report
 from ledger.audit.document import Document
 from ledger.audit.fonts import covers
 from ledger.audit.model import LedgerView
 from ledger.audit.render import to_pdf
 from ledger.audit.report import credits_document
-from producers import demo
 from tests.ledger.audit.audit_factory import build_store, provenance
 
 NAMES = ("Jonah Okafor", "Ελένη Παππά", "Зоя Ковалёва", "山田太郎", "김민준", "Zoë Ødegård")
@@ -36,7 +36,7 @@ def _document(tmp_path: Path) -> Document:
     ]
     store = build_store(tmp_path / "names.db", items)
     try:
-        return credits_document(credit_report(LedgerView.open(store), demo.SHOW))
+        return credits_document(credit_report(LedgerView.open(store), story.SHOW))
     finally:
         store.close()
 
