@@ -278,7 +278,7 @@ def parse_lag(text: str) -> dict[str, Any]:
         labels, _, value = line.rpartition(" ")
         try:
             partitions[labels.removeprefix("assetledger_consumer_lag")] = int(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN or infinite
             continue
     return {"total": sum(partitions.values()), "partitions": partitions}
 
