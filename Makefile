@@ -1,11 +1,12 @@
-# The two commands of the README:  make demo  and  make test.
+# The two commands of the README:  make demo  and  make test  (then  make portal  to browse the
+# demo ledger in the web portal).
 # Each creates .venv and installs the project with its dev extra on first use.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo portal test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/assetledger demo
+
+# The web portal on the demo ledger, with demo accounts whose passwords it prints.
+portal: $(STAMP)
+	@test -f demo-work/ledger.db || { echo "no demo ledger: run make demo first" >&2; exit 2; }
+	$(BIN)/assetledger serve --ledger demo-work/ledger.db --demo-accounts
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

@@ -330,5 +330,6 @@ def _summary(
         f"assetledger audit lineage {production.DELIVERY_PREFIX}/sh030/final --ledger"
         f" {demo.ledger_path}",
         f"assetledger credits --production '{production.SHOW}' --ledger {demo.ledger_path}",
+        f"assetledger serve --ledger {demo.ledger_path} --demo-accounts   # the web portal",
     ):
         click.echo("  " + line)

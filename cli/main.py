@@ -58,6 +58,10 @@ def _register_optional() -> None:
     cli.add_command(demo)
     cli.add_command(show)
     cli.add_command(witness)
+    from cli.portal import COMMANDS as portal_commands
+
+    for portal_command in portal_commands:
+        cli.add_command(portal_command)
 
 
 _register_optional()

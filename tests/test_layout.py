@@ -15,14 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("ledger", "schemas", "producers", "consumers", "cli", "demo", "bench")
-# What each package must never import: data flows producers → Kafka → consumers → ledger → cli.
+PACKAGES = ("ledger", "schemas", "producers", "consumers", "cli", "portal", "demo", "bench")
+# What each package must never import: data flows producers → Kafka → consumers → ledger →
+# cli and portal.
 FORBIDDEN = {
-    "ledger": ("producers", "consumers", "cli", "demo", "bench"),
-    "schemas": ("ledger", "producers", "consumers", "cli", "demo", "bench"),
-    "producers": ("consumers", "cli", "demo", "bench"),
-    "consumers": ("producers", "cli", "demo", "bench"),
-    "demo": ("consumers", "cli", "bench"),
+    "ledger": ("producers", "consumers", "cli", "portal", "demo", "bench"),
+    "schemas": ("ledger", "producers", "consumers", "cli", "portal", "demo", "bench"),
+    "producers": ("consumers", "cli", "portal", "demo", "bench"),
+    "consumers": ("producers", "cli", "portal", "demo", "bench"),
+    "portal": ("producers", "consumers", "cli", "demo", "bench"),
+    "demo": ("consumers", "cli", "portal", "bench"),
 }
 ROOMS = ("ledger.events", "ledger.trust", "ledger.log", "ledger.store", "ledger.audit")
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).

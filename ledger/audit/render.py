@@ -16,6 +16,7 @@ from reportlab.lib import colors, pagesizes, units  # type: ignore[import-untype
 from reportlab.lib import styles as rl_styles
 
 from ledger.audit.document import Code, Document, Figure, Heading, Para, Table
+from ledger.audit.fonts import report_font
 from ledger.audit.picture import BOX_H, BOX_W, FONT, LEGEND, Picture
 from ledger.audit.text import printable, shorten
 
@@ -32,7 +33,7 @@ h1{font-size:1.7em;margin-bottom:.1em}h2{border-bottom:2px solid #ddd;padding-bo
 margin-top:1.6em}h3{margin-bottom:.3em}.subtitle{color:#555;margin-top:0}
 table{border-collapse:collapse;width:100%;margin:.6em 0 1.2em;font-size:.86em}
 th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;
-word-break:break-word}th{background:#f1f1f4}
+word-break:normal;overflow-wrap:normal;hyphens:manual}th{background:#f1f1f4;white-space:nowrap}
 tr.critical td:first-child,tr.high td:first-child,tr.medium td:first-child,
 tr.low td:first-child{white-space:nowrap}
 tr.critical td:first-child{background:#b71c1c;color:#fff;font-weight:bold}
@@ -41,9 +42,14 @@ tr.medium td:first-child{background:#f9a825}tr.low td:first-child{background:#c5
 p.note{color:#555;font-size:.9em}p.alert{background:#fdecea;border-left:5px solid #b71c1c;
 padding:.5em .8em;font-weight:bold}p.ok{background:#e8f5e9;border-left:5px solid #2e7d32;
 padding:.5em .8em;font-weight:bold}
-figure{margin:1em 0;overflow-x:auto;border:1px solid #e3e3e3;padding:.4em}
+figure{margin:1em 0;border:1px solid #e3e3e3;padding:.4em}
+figure svg{display:block;max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#444}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;
 font-size:.82em}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:9pt}table{font-size:7.5pt}
+figure{break-inside:avoid}
+figure svg{width:100%}h2,h3{break-after:avoid}tr{break-inside:avoid}}
 """
 SEVERITY_COLOURS = {"critical": "#b71c1c", "high": "#e65100", "medium": "#f9a825", "low": "#7cb342"}
 
@@ -82,8 +88,13 @@ def _html_table(t: Table) -> str:
     rows = []
     for r in t.rows:
         css = f' class="{r[0]}"' if t.columns[0] == "severity" else ""
-        rows.append(f"<tr{css}>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>")
+        rows.append(f"<tr{css}>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _cell(value: str) -> str:
+    """Escaped cell text; long paths may wrap after a '/' (never inside a word)."""
+    return escape(value).replace("/", "/<wbr>")
 
 
 # --- PDF -------------------------------------------------------------------------------------
@@ -135,28 +146,23 @@ def _pdf(doc: Document, cell_limit: int) -> bytes:
 
 
 def _styles() -> dict[str, Any]:
-
+    """reportlab's sample styles, all set in the embedded Unicode report font."""
+    font = report_font()
     base = rl_styles.getSampleStyleSheet()
+
+    def style(name: str, parent: str, **kw: Any) -> Any:
+        return rl_styles.ParagraphStyle(name, parent=base[parent], fontName=font, **kw)
+
     return {
-        "title": base["Title"],
-        "h2": base["Heading2"],
-        "h3": base["Heading3"],
-        "normal": rl_styles.ParagraphStyle("n", parent=base["BodyText"], fontSize=9, leading=12),
-        "note": rl_styles.ParagraphStyle(
-            "note", parent=base["BodyText"], fontSize=8, textColor="#555555"
-        ),
-        "alert": rl_styles.ParagraphStyle(
-            "alert",
-            parent=base["BodyText"],
-            fontSize=10,
-            textColor=colors.HexColor("#b71c1c"),
-            fontName="Helvetica-Bold",
-        ),
-        "ok": rl_styles.ParagraphStyle(
-            "ok", parent=base["BodyText"], fontSize=10, textColor=colors.HexColor("#2e7d32")
-        ),
-        "cell": rl_styles.ParagraphStyle("cell", parent=base["BodyText"], fontSize=7, leading=8.6),
-        "code": rl_styles.ParagraphStyle("code", parent=base["Code"], fontSize=7, leading=8.6),
+        "title": style("title", "Title"),
+        "h2": style("h2", "Heading2"),
+        "h3": style("h3", "Heading3"),
+        "normal": style("n", "BodyText", fontSize=9, leading=12),
+        "note": style("note", "BodyText", fontSize=8, textColor="#555555"),
+        "alert": style("alert", "BodyText", fontSize=10, textColor=colors.HexColor("#b71c1c")),
+        "ok": style("ok", "BodyText", fontSize=10, textColor=colors.HexColor("#2e7d32")),
+        "cell": style("cell", "BodyText", fontSize=7, leading=8.6),
+        "code": style("code", "Code", fontSize=7, leading=8.6),
     }
 
 
@@ -248,8 +254,8 @@ def _rl_box(
         )
     )
     for i, line in enumerate(lines):
-        font = "Helvetica-Bold" if i == 0 else "Helvetica"
-        g.add(shapes.String(x + 8, top - 16 - 15 * i, line, fontName=font, fontSize=FONT))
+        size = FONT + 0.5 if i == 0 else FONT
+        g.add(shapes.String(x + 8, top - 16 - 15 * i, line, fontName=report_font(), fontSize=size))
     return g
 
 
@@ -284,7 +290,7 @@ def _rl_arrow(
             x1 + (x2 - x1) * 0.3 + 4,
             sy1 + (sy2 - sy1) * 0.3,
             label,
-            fontName="Helvetica",
+            fontName=report_font(),
             fontSize=8,
             fillColor=c,
         )
@@ -312,14 +318,14 @@ def _rl_legend(height: float) -> Any:
                 x, 6, 12, 10, fillColor=colors.HexColor(fill), strokeColor=colors.HexColor(stroke)
             )
         )
-        g.add(shapes.String(x + 16, 8, label, fontName="Helvetica", fontSize=8))
+        g.add(shapes.String(x + 16, 8, label, fontName=report_font(), fontSize=8))
         x += 26 + 5.5 * len(label)
     return g
 
 
 def _footer(canvas: Any, doc: Any) -> None:
     canvas.saveState()
-    canvas.setFont("Helvetica", 7)
+    canvas.setFont(report_font(), 7)
     canvas.setFillColor("#777777")
     canvas.drawRightString(doc.pagesize[0] - 40, 20, f"page {doc.page}")
     canvas.drawString(40, 20, doc.title)

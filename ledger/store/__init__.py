@@ -37,8 +37,9 @@ __all__ = [
 def open_store(url: str, *, read_only: bool = False) -> LedgerStore:
     """Open (creating if needed) the ledger at ``url``; learn the schema ids it recorded.
 
-    ``read_only``: open an existing SQLite ledger for reading only, never writing or creating
-    a file, so that a read-only file, folder or mount (an archived copy) can be read.
+    ``read_only``: open an existing ledger so that nothing can be written through this store
+    and nothing is created: SQLite opens ``mode=ro`` (``immutable`` on a read-only folder or
+    mount, so archived copies can be read), PostgreSQL sessions are read-only with no DDL.
     """
     store = _open(url, read_only)
     LEARNED_SCHEMA_IDS.learn(load_schema_ids(store))
@@ -49,7 +50,7 @@ def _open(url: str, read_only: bool) -> LedgerStore:
     if url.startswith(("postgresql://", "postgres://")):
         from ledger.store.postgres import PostgresStore  # optional dependency
 
-        store: LedgerStore = PostgresStore(url)
+        store: LedgerStore = PostgresStore(url, read_only=read_only)
         return store
     if url.startswith("sqlite:///"):
         url = url.removeprefix("sqlite:///")

@@ -151,12 +151,17 @@ def redact(dsn: str) -> str:
 class PostgresStore(LedgerStore):
     """A ledger in a PostgreSQL schema (the DSN's search path), created if missing."""
 
-    def __init__(self, dsn: str, *, page_size: int = PAGE_SIZE) -> None:
+    def __init__(self, dsn: str, *, page_size: int = PAGE_SIZE, read_only: bool = False) -> None:
         self.dsn = dsn
         self.url = redact(dsn)
         self.page_size = page_size
         self.conn = _connect(dsn, self.url)
         try:
+            if read_only:  # every transaction of this session is read-only; no DDL
+                with self._failures("open the ledger read-only"):
+                    self.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                    self.conn.execute("SELECT size FROM head").fetchone()
+                return
             with self._failures("create the ledger tables"):
                 self._create_schema()
                 _warn_if_not_durable(self.conn, self.url)

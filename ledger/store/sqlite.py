@@ -401,6 +401,8 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
 def _connect_checked(uri: str) -> sqlite3.Connection:
     db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
+        db.execute("PRAGMA query_only=ON")  # no statement can write through this connection
+        db.execute("PRAGMA busy_timeout=30000")
         db.execute("SELECT size FROM head WHERE id = 1").fetchone()
     except sqlite3.Error:
         db.close()

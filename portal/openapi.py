@@ -1,0 +1,114 @@
+"""The OpenAPI 3.1 document of the portal's JSON API (served at ``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRODUCTION = {
+    "name": "production",
+    "in": "path",
+    "required": True,
+    "description": "Show name, as granted to the account (e.g. 'Fallen Tower').",
+    "schema": {"type": "string", "maxLength": 200},
+}
+EPISODE = {
+    "name": "episode",
+    "in": "query",
+    "required": False,
+    "description": "Only this episode of the production.",
+    "schema": {"type": "string", "maxLength": 100},
+}
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string"}}  # fmt: skip
+
+
+ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
+    # (path, summary, who may call it, parameters, media type)
+    ("/me", "The account, its grants and what it may open.", "any account", [], "json"),
+    ("/p/{production}", "Counsel's dashboard: ship status per deliverable, findings by "
+     "severity.", "counsel", [PRODUCTION], "json"),
+    ("/p/{production}/findings/{fid}", "One finding with its explanation and evidence.",
+     "counsel", [PRODUCTION, _path("fid", "Finding id from the dashboard.")], "json"),
+    ("/p/{production}/consents", "Consent records and the uses that need consent.", "counsel",
+     [PRODUCTION], "json"),
+    ("/p/{production}/ai", "The AI-usage register: generative output and models.", "counsel",
+     [PRODUCTION], "json"),
+    ("/p/{production}/credits", "The credit report (human credit lines, AI disclosures).",
+     "counsel, guild", [PRODUCTION, EPISODE], "json"),
+    ("/p/{production}/members", "Consent status of the guild's members' likeness uses.",
+     "guild", [PRODUCTION], "json"),
+    ("/health", "Ledger health: checkpoint and age, verification, quarantine, consumer lag.",
+     "auditor", [], "json"),
+    ("/admin/accounts", "Portal accounts.", "admin", [], "json"),
+    ("/admin/access-log", "Who viewed or downloaded what (latest 200).", "admin", [], "json"),
+    ("/p/{production}/report.{fmt}", "The audit report (html, pdf or json).", "counsel",
+     [PRODUCTION, {**_path("fmt", "html, pdf or json"),
+                   "schema": {"enum": ["html", "pdf", "json"]}}], "file"),
+    ("/p/{production}/credits.{fmt}", "The credit report (csv, pdf, html or json).",
+     "counsel, guild", [PRODUCTION, EPISODE, {**_path("fmt", "csv, pdf, html or json"),
+                                              "schema": {"enum": ["csv", "pdf", "html", "json"]}}],
+     "file"),
+    ("/p/{production}/lineage.svg", "Lineage picture of an audited asset version.", "counsel",
+     [PRODUCTION, {"name": "asset", "in": "query", "required": True,
+                   "schema": {"type": "string"}}], "svg"),
+    ("/p/{production}/receipts/{event_id}", "Offline receipt (C2SP tlog-proof) for an event of "
+     "the production.", "counsel", [PRODUCTION, _path("event_id", "Event id.")], "text"),
+    ("/health/checkpoint", "The latest signed checkpoint (C2SP signed note).", "auditor", [],
+     "text"),
+    ("/health/receipts/{event_id}", "Offline receipt for any event.", "auditor",
+     [_path("event_id", "Event id.")], "text"),
+    ("/health/receipt", "Offline receipt for any event (the health page's form).", "auditor",
+     [{"name": "event_id", "in": "query", "required": True, "schema": {"type": "string"}}],
+     "text"),
+    ("/health/consistency/{old}", "Consistency proof from an earlier signed checkpoint to the "
+     "latest.", "auditor", [_path("old", "Tree size of the earlier checkpoint.")], "text"),
+]  # fmt: skip
+
+MEDIA = {
+    "json": {"application/json": {"schema": {"type": "object"}}},
+    "file": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "svg": {"image/svg+xml": {"schema": {"type": "string"}}},
+    "text": {"text/plain": {"schema": {"type": "string"}}},
+}
+
+
+def document(prefix: str) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for path, summary, roles, parameters, media in ENDPOINTS:
+        paths[prefix + path] = {
+            "get": {
+                "summary": summary,
+                "description": f"Allowed for: {roles} (with a grant for the production).",
+                "parameters": parameters,
+                "responses": {
+                    "200": {"description": "OK", "content": MEDIA[media]},
+                    "401": {"description": "No valid session or API token."},
+                    "403": {"description": "The account's role may not do this."},
+                    "404": {"description": "Not found, or outside the account's grants."},
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "asset-ledger portal API",
+            "version": "1",
+            "description": "Read-only access to the provenance ledger under the portal's "
+            "roles and grants. Create a token with `assetledger users token NAME`.",
+        },
+        "security": [{"bearer": []}, {"session": []}],
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "alp_… token"},
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "__Host-assetledger-session",
+                },
+            }
+        },
+        "paths": paths,
+    }

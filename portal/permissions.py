@@ -1,0 +1,76 @@
+"""The one permission check of the portal: :func:`permission_allowed`.
+
+Every view calls it before it reads anything (as in Datasette).  Deny by default: an action
+not in :data:`RULES`, a role not listed for it, a disabled account, or a production (or guild)
+outside the account's grants is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.accounts import Account
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What an action is about: a production (and for guild pages, a guild), or the ledger."""
+
+    production: str | None = None
+    guild: str | None = None
+
+
+LEDGER = Resource()
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    scoped: bool  # needs a production grant for Resource.production
+
+
+def _rule(*roles: str, scoped: bool = True) -> Rule:
+    return Rule(frozenset(roles), scoped)
+
+
+RULES: dict[str, Rule] = {
+    # counsel: findings and everything behind them
+    "dashboard.view": _rule("counsel"),
+    "findings.view": _rule("counsel"),
+    "lineage.view": _rule("counsel"),
+    "consents.view": _rule("counsel"),
+    "ai_register.view": _rule("counsel"),
+    "audit_report.download": _rule("counsel"),
+    "receipt.download": _rule("counsel"),
+    # guild representatives (and counsel): credits, AI disclosures, members' consent status
+    "credits.view": _rule("counsel", "guild"),
+    "credits.download": _rule("counsel", "guild"),
+    "member_consents.view": _rule("guild"),
+    # auditors: the ledger's health, ledger-wide
+    "health.view": _rule("auditor", scoped=False),
+    "proof.download": _rule("auditor", scoped=False),
+    # admins: accounts and the access log
+    "accounts.view": _rule("admin", scoped=False),
+    "access_log.view": _rule("admin", scoped=False),
+}
+
+
+def permission_allowed(actor: Account | None, action: str, resource: Resource = LEDGER) -> bool:
+    """May ``actor`` do ``action`` on ``resource``?  False unless a rule says yes."""
+    if actor is None or actor.disabled:
+        return False
+    rule = RULES.get(action)
+    if rule is None or actor.role not in rule.roles:
+        return False
+    if not rule.scoped:
+        return resource.production is None
+    if resource.production is None or resource.production not in actor.productions:
+        return False
+    if actor.role == "guild":
+        return resource.guild is None or resource.guild == actor.guild
+    return True
+
+
+def visible_productions(actor: Account, known: list[str]) -> list[str]:
+    """The productions of the ledger this actor holds a grant for."""
+    return [p for p in known if p in actor.productions]

@@ -1,0 +1,286 @@
+"""End to end in a real browser: ``assetledger demo`` through the broker, ``assetledger serve
+--demo-accounts``, and Debian's chromium driven by Playwright, signing in as each role.
+
+Set ASSETLEDGER_SCREENSHOTS=docs/img to refresh the screenshots in the README and docs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Download, Page, expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+FT = quote("Fallen Tower", safe="")
+
+pytestmark = [pytest.mark.broker, pytest.mark.browser]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's chromium (no browser download is possible or wanted)."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs it (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM)}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_context_args,
+        "accept_downloads": True,
+        "viewport": {"width": 1280, "height": 900},
+    }
+
+
+@dataclass
+class Server:
+    url: str
+    passwords: dict[str, str]
+    work: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(port: int, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"assetledger serve exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("assetledger serve did not listen in time")
+
+
+@pytest.fixture(scope="module")
+def server(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    work = tmp_path_factory.mktemp("demo")
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    demo = subprocess.run(
+        [sys.executable, "-m", "cli", "demo", "--work-dir", str(work),
+         "--bootstrap-servers", kafka_bootstrap, "--topic", topic],
+        capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--ledger", str(work / "ledger.db"),
+         "--demo-accounts", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        passwords = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin)", line)
+            if found:
+                passwords[found.group(1)] = found.group(2)
+            if line.startswith("open "):
+                break
+        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin"}, passwords
+        _wait_for(port, proc)
+        yield Server(f"http://localhost:{port}", passwords, work)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def shot(page: Page, name: str) -> None:
+    folder = os.environ.get("ASSETLEDGER_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"portal-{name}.png"), full_page=False)
+
+
+def login(page: Page, server: Server, name: str) -> None:
+    page.goto(server.url + "/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    page.get_by_label("Account name").fill(name)
+    page.get_by_label("Password").fill(server.passwords[name])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
+
+
+def downloaded(page: Page, link_name: str) -> tuple[str, bytes]:
+    with page.expect_download() as info:
+        page.get_by_role("link", name=link_name, exact=True).first.click()
+    download: Download = info.value
+    return download.suggested_filename, Path(download.path()).read_bytes()
+
+
+def assert_receipt_verifies(server: Server, receipt: bytes) -> None:
+    """A downloaded receipt checks offline with only the log's key and the signers' keys."""
+    path = server.work / f"portal-{uuid.uuid4().hex[:8]}.receipt"
+    path.write_bytes(receipt)
+    assert receipt.startswith(b"c2sp.org/tlog-proof@v1\n")
+    checked = subprocess.run(
+        [sys.executable, "-m", "cli", "verify-receipt", str(path),
+         "--log-key", str(server.work / "log.vkey"), "--trusted-keys", str(server.work / "keys")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_counsel_clicks_through_findings_and_downloads_reports(page: Page, server: Server) -> None:
+    page.goto(server.url + "/login")
+    shot(page, "login")
+    login(page, server, "counsel")
+    page.get_by_role("link", name="Dashboard: ship status and findings").click()
+    expect(page.get_by_text("NOT CLEAR TO SHIP")).to_be_visible()
+    expect(page.locator("table.findings tbody tr")).to_have_count(7)
+    shot(page, "counsel-dashboard")
+
+    name, pdf = downloaded(page, "PDF")
+    assert name.endswith(".pdf") and pdf.startswith(b"%PDF-")
+    name, raw = downloaded(page, "JSON")
+    report = json.loads(raw)
+    assert report["summary"]["findings_by_severity"] == {"critical": 2, "high": 5}
+    assert report["checkpoint"]["signed_checkpoint"] is True
+    name, html = downloaded(page, "HTML")
+    (server.work / "portal-report.html").write_bytes(html)
+
+    page.get_by_role("link", name="deliverable-unresolved").first.click()  # sh030: 1278 px wide
+    expect(page.get_by_role("heading", name="Explanation")).to_be_visible()
+    picture = page.locator("figure.lineage img")
+    expect(picture).to_be_visible()
+    fits = picture.evaluate(
+        "i => i.naturalWidth > 0"
+        " && i.getBoundingClientRect().width <= i.closest('figure').clientWidth"
+    )
+    assert fits, "the lineage picture overflows the page"
+    shot(page, "counsel-finding")
+    name, receipt = downloaded(page, "download")
+    assert name.endswith(".receipt")
+    assert_receipt_verifies(server, receipt)
+
+    page.get_by_role("link", name="Consents", exact=True).click()
+    expect(page.get_by_text("Dana Whitfield").first).to_be_visible()
+    page.get_by_role("link", name="AI register").click()
+    expect(page.get_by_role("heading", name="Generative-AI output")).to_be_visible()
+
+
+def test_guild_rep_sees_credits_and_members_and_nothing_of_counsel(
+    page: Page, server: Server
+) -> None:
+    login(page, server, "guild-rep")
+    expect(page.get_by_role("link", name="Dashboard: ship status and findings")).to_have_count(0)
+    page.get_by_role("link", name="Credit report and AI disclosures").click()
+    expect(page.get_by_role("heading", name="Credit lines (human-authored work)")).to_be_visible()
+    expect(page.get_by_text("Jonah Okafor").first).to_be_visible()
+    shot(page, "guild-credits")
+    name, raw = downloaded(page, "CSV")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+    assert name.endswith(".csv") and "Mira Keller" in {r["name"] for r in rows}
+    name, pdf = downloaded(page, "PDF")
+    assert pdf.startswith(b"%PDF-")
+    page.get_by_role("link", name="Members").click()
+    expect(page.get_by_text("performer:omar-haddad").first).to_be_visible()
+    shot(page, "guild-members")
+    for path in (f"/p/{FT}", f"/p/{FT}/report.pdf", f"/api/v1/p/{FT}", f"/p/{FT}/consents"):
+        response = page.request.get(server.url + path)
+        assert response.status == 403, path
+    for path in ("/p/Another%20Show/credits", "/api/v1/p/Another%20Show/credits", "/health"):
+        assert page.request.get(server.url + path).status in (403, 404), path
+    page.goto(server.url + f"/p/{FT}")
+    expect(page.get_by_text("Your account may not open this page.")).to_be_visible()
+
+
+def test_auditor_sees_a_verified_ledger_and_downloads_a_checkpoint(
+    page: Page, server: Server
+) -> None:
+    login(page, server, "auditor")
+    page.get_by_role("link", name="Ledger health and verification").click()
+    expect(page.get_by_text("Verified intact")).to_be_visible()
+    expect(page.get_by_role("cell", name="key_revoked")).to_be_visible()
+    shot(page, "auditor-health")
+    _, note = downloaded(page, "Signed checkpoint")
+    assert note.decode().startswith("fallen-tower.example/ledger\n")
+    with page.expect_download() as info:
+        page.locator("ul.downloads a").first.click()
+    proof = Path(info.value.path()).read_text()
+    assert proof.startswith("old ") and "fallen-tower.example/ledger" in proof
+    event_id = json.loads(subprocess.run(
+        [sys.executable, "-m", "cli", "log", "--ledger", str(server.work / "ledger.db"),
+         "--format", "json"], capture_output=True, text=True, check=True,
+    ).stdout)[0]["event_id"]  # fmt: skip
+    page.get_by_label("Event id").fill(event_id)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download receipt").click()
+    assert_receipt_verifies(server, Path(info.value.path()).read_bytes())
+    assert page.request.get(server.url + f"/p/{FT}/credits").status == 404
+
+
+def test_admin_sees_who_viewed_and_downloaded_what(page: Page, server: Server) -> None:
+    login(page, server, "admin")
+    page.get_by_role("link", name="Access log").first.click()
+    expect(page.get_by_role("cell", name="audit_report.download").first).to_be_visible()
+    page.get_by_role("link", name="Accounts").first.click()
+    expect(page.get_by_role("cell", name="guild-rep")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto(server.url + "/admin/accounts")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+WORD_SPLIT = """() => {
+  const split = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.parentElement.closest('td, th')) continue;
+    const re = /[\\p{L}\\p{N}_]+/gu; let m;
+    while ((m = re.exec(node.data))) {
+      const r = document.createRange();
+      r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+      if (tops.size > 1) split.push(m[0]);
+    }
+  }
+  return split;
+}"""
+
+
+def test_html_report_fits_pictures_and_wraps_between_words(page: Page, server: Server) -> None:
+    report = server.work / "audit-report.html"
+    for width, media in ((1280, "screen"), (794, "print")):  # 794 px: A4 at 96 dpi
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.emulate_media(media=media)  # type: ignore[arg-type]
+        page.goto(report.as_uri())
+        overflow = page.evaluate(
+            "() => [...document.querySelectorAll('figure svg')].filter(s =>"
+            " s.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length"
+        )
+        assert overflow == 0, f"{overflow} lineage picture(s) overflow at {width}px ({media})"
+        wide = page.evaluate(
+            "() => [...document.querySelectorAll('table')].filter(t =>"
+            " t.getBoundingClientRect().right > document.documentElement.clientWidth + 1).length"
+        )
+        assert wide == 0, f"{wide} table(s) overflow at {width}px ({media})"
+        assert page.locator("figure svg").count() == 3
+        assert page.evaluate(WORD_SPLIT) == [], media
