@@ -15,9 +15,12 @@ from cli import common
 from consumers.inspect import DEFAULT_MAX_BYTES
 from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, InvalidEventError
+from ledger.events import kinds
+from ledger.events.base import EventKind
 from ledger.events.encoding import LEARNED_SCHEMA_IDS, MultiFraming
 from ledger.events.inputs import parse_events
+from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
@@ -46,6 +49,13 @@ from producers.emitter import Emitter
     help="One JSON event, a JSON array, JSON Lines, or - for stdin.",
 )
 @click.option(
+    "--kind",
+    "kind_name",
+    type=click.Choice(kinds.kind_names()),
+    default=None,
+    help="Kind of every event given (default: each event's own event_kind field, else provenance).",
+)
+@click.option(
     "--source",
     default="/assetledger/cli",
     show_default=True,
@@ -58,14 +68,21 @@ from producers.emitter import Emitter
 def emit(
     key_path: Path,
     event_file: Any,
+    kind_name: str | None,
     source: str,
     passphrase_file: Path | None,
     bootstrap_servers: str,
     topic: str,
     schema_registry_url: str | None,
 ) -> None:
-    """Sign events and send them to Kafka; print each event id once acknowledged."""
-    events = parse_events(event_file.read(), event_file.name)
+    """Sign events of any kind and send them to Kafka; print each event id once acknowledged.
+
+    An event states its kind in an "event_kind" field (provenance, consent, key_registry,
+    licence, disposition); --kind sets it for all; without either, it is a provenance event.
+    """
+    items = parse_events(event_file.read(), event_file.name)
+    forced = None if kind_name is None else kinds.kind_named(kind_name)
+    runs = kind_runs(items, forced)
     signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
     with Emitter(
         bootstrap_servers,
@@ -74,9 +91,27 @@ def emit(
         source=source,
         schema_registry_url=schema_registry_url,
     ) as emitter:
-        for event_id in emitter.emit_many(events):
-            click.echo(event_id)
-    common.err(f"{len(events)} event(s) acknowledged by {bootstrap_servers} on {topic}")
+        for kind, batch in runs:
+            for event_id in emitter.emit_many(batch, kind=kind):
+                click.echo(event_id)
+    common.err(f"{len(items)} event(s) acknowledged by {bootstrap_servers} on {topic}")
+
+
+def kind_runs(
+    items: list[dict[str, Any]], forced: EventKind | None
+) -> list[tuple[EventKind, list[dict[str, Any]]]]:
+    """Consecutive events of one kind, in file order (so a consent goes before its use)."""
+    runs: list[tuple[EventKind, list[dict[str, Any]]]] = []
+    for i, item in enumerate(items):
+        try:
+            kind = kinds.stated_kind(item, default=PROVENANCE, forced=forced)
+        except InvalidEventError as exc:
+            raise ConfigurationError(f"event {i + 1}: {exc.message}", hint=exc.hint) from None
+        if runs and runs[-1][0] is kind:
+            runs[-1][1].append(item)
+        else:
+            runs.append((kind, [item]))
+    return runs
 
 
 def _progress(result: AppendResult, stats: IngestStats) -> None:

@@ -35,7 +35,7 @@ def test_audit_ip_exits_1_on_findings_at_or_above_fail_on(ledger: str) -> None:
     code, out, err = run("audit", "ip", "--ledger", ledger, "--production", "Fallen Tower")
     assert code == 1
     assert "likeness-without-consent" in out and "content-sha256:" in out
-    assert "7 finding(s) at or above low" in err
+    assert "9 open finding(s) at or above low" in err
     code, out, _ = run(
         "audit", "ip", "--ledger", ledger, "--production", "Fallen Tower", "--fail-on", "never"
     )
@@ -44,7 +44,7 @@ def test_audit_ip_exits_1_on_findings_at_or_above_fail_on(ledger: str) -> None:
 
 def test_audit_ip_clean_asset_exits_0(ledger: str) -> None:
     code, out, _ = run(
-        "audit", "ip", "--ledger", ledger, "--asset", f"{D}/sh020/final", "--fail-on", "info"
+        "audit", "ip", "--ledger", ledger, "--asset", f"{D}/sh010/fx_debris", "--fail-on", "info"
     )
     assert code == 0
     assert out.startswith("no findings")
@@ -54,11 +54,11 @@ def test_audit_ip_json_and_csv(ledger: str) -> None:
     args = ("audit", "ip", "--ledger", ledger, "--production", "Fallen Tower", "--fail-on", "never")
     code, out, _ = run(*args, "--format", "json")
     data = json.loads(out)
-    assert code == 0 and len(data["findings"]) == 7
-    assert data["checkpoint"]["tree_size"] == 21
+    assert code == 0 and len(data["findings"]) == 9
+    assert data["checkpoint"]["tree_size"] == 26
     code, out, _ = run(*args, "--format", "csv")
-    assert out.splitlines()[0] == "severity,rule,asset,summary,evidence"
-    assert len(out.splitlines()) == 8
+    assert out.splitlines()[0] == "id,severity,status,rule,asset,summary,evidence"
+    assert len(out.splitlines()) == 10
 
 
 def test_usage_errors_exit_2(ledger: str, tmp_path: Path) -> None:

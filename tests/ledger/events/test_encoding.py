@@ -132,7 +132,7 @@ def test_confluent_wire_format_round_trip() -> None:
     data = framing.encode("provenance_event", _v1_event())
     assert data[0] == 0
     (schema_id,) = struct.unpack(">I", data[1:5])
-    assert schema_id == 101
+    assert schema_id == 100 + len(catalog.versions("provenance_event")) - 1  # the current one
     _, decoded = framing.decode(data)
     assert decoded["producer_seq"] == 7
     with pytest.raises(DecodeError, match="bad magic byte"):
