@@ -370,8 +370,23 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
     parts = [
         "CREDIT LINES (human-authored work; AI output never counted here)",
         common.table(
-            summary_rows(report), ["name", "role", "created", "altered", "published", "shots"]
+            summary_rows(report),
+            ["name", "title", "role", "created", "altered", "published", "directed", "shots"],
         ),
+        "",
+        "END CREDITS (by department and episode)",
+        *[
+            f"{g['department']}, episode {g['episode']}: " + "; ".join(g["lines"])
+            for g in report.end_credits()
+        ],
+        *[
+            f"{w.credit} {w.writer}: AI material {w.material} given on {w.given_at}"
+            " (not source material)"
+            for w in report.writer_material
+        ],
+        "",
+        "AI DISCLOSURE (for the end credits)",
+        *report.ai_disclosure(),
         "",
         "GENERATIVE-AI OUTPUT (disclosed, not credited to any person)",
         common.table(ai_rows, ["asset", "model", "directed_by", "licence", "disclosure"]),

@@ -532,10 +532,13 @@ def summary_rows(report: CreditReport) -> list[dict[str, str]]:
     return [
         {
             "name": line.name,
+            "title": line.title,
             "role": line.role,
+            "department": line.department,
             "created": str(len(line.assets("created"))),
             "altered": str(len(line.assets("altered"))),
             "published": str(len(line.assets("published"))),
+            "directed": str(len(line.assets("directed"))),
             "shots": ", ".join(line.shots),
         }
         for line in report.lines

@@ -93,8 +93,14 @@ def test_credits_formats(ledger: str, tmp_path: Path) -> None:
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--episode", "101"
     )
     assert code == 0
-    assert "Mira Keller   cawg.editor       2        1" in out
+    mira = [line.split() for line in out.splitlines() if line.startswith("Mira Keller")]
+    assert ["Mira", "Keller", "Roto", "Artist", "cawg.editor", "2", "0", "0", "0"] in [
+        m[:9] for m in mira
+    ]
     assert "GENERATIVE-AI OUTPUT" in out
+    assert "Visual Effects, episode 101: Compositor: Jonah Okafor; Paint Artist: Mira Keller" in out
+    assert "AI DISCLOSURE (for the end credits)" in out
+    assert "This production contains material created or altered with generative AI" in out
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "csv"
     )
