@@ -126,3 +126,21 @@ def test_emit_refuses_a_kind_it_does_not_know_and_a_kind_that_disagrees(tmp_path
     clash = run("emit", "--key", str(tmp_path / "k.key"), "--event", str(consent),
                 "--kind", "licence", ok=False)  # fmt: skip
     assert clash.returncode == 2 and "--kind says licence_event" in clash.stderr
+
+
+def test_finding_commands_refuse_bad_terms_before_signing(tmp_path: Path) -> None:
+    run("keys", "generate", "c", "--out", str(tmp_path))
+    key = ["--key", str(tmp_path / "c.key"), "--reason", "r", "--ledger", str(tmp_path / "l.db")]
+    bad_time = run("finding", "waive", "ab" * 32, *key, "--approver", "A", "--expires",
+                   "next week", ok=False)  # fmt: skip
+    assert (
+        bad_time.returncode == 2 and "--expires 'next week' is not an ISO 8601" in bad_time.stderr
+    )
+    no_version = run("finding", "remediate", "ab" * 32, *key, "--replaced-by", "fx_dust",
+                     ok=False)  # fmt: skip
+    assert no_version.returncode == 2 and "needs a version" in no_version.stderr
+    both = run("finding", "clear", "ab" * 32, *key, "--document-sha256", "cd" * 32,
+               "--document", str(tmp_path / "c.pub"), ok=False)  # fmt: skip
+    assert both.returncode == 2 and "exactly one of --document" in both.stderr
+    no_ledger = run("finding", "clear", "ab" * 32, *key, "--document-sha256", "cd" * 32, ok=False)
+    assert no_ledger.returncode == 2 and "no ledger" in no_ledger.stderr

@@ -621,3 +621,25 @@ def test_third_party_stock_without_a_licence_record_is_undeclared(make: Any) -> 
     assert "cites no licence record" in one(bad, "ai-input-not-allowed").explanation
     own = provenance("stock", rights={"licence": None})  # the production's own material
     assert make([licence_item(), own, ai_from("stock")], "b").audit().findings == []
+
+
+def test_a_replica_distributed_outside_the_consented_territories_is_a_finding(make: Any) -> None:
+    likeness = [
+        {
+            "performer_id": "performer:dana-whitfield",
+            "use": "digital_replica",
+            "consent_ref": story.CONSENT_DANA,
+        }
+    ]
+    grant = ("clearances", CONSENT, dict(story.consents()[0][1]))  # US, CA, GB; streaming
+    fr = {"commercial": True, "territories": ["US", "FR"], "media": ["streaming"]}
+    abroad = provenance(
+        "face", ai=True, likeness=likeness, rights={"licence": None, "distribution": fr}
+    )
+    f = one(make([grant, licence_item(), abroad], "a").audit(), "likeness-without-consent")
+    assert "covers territories US, CA, GB, not FR" in f.explanation
+    home = dict(fr, territories=["US", "GB"])
+    inside = provenance(
+        "face", ai=True, likeness=likeness, rights={"licence": None, "distribution": home}
+    )
+    assert make([grant, licence_item(), inside], "b").audit().findings == []
