@@ -9,6 +9,7 @@ each published asset and the findings of the other rules.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -272,7 +273,6 @@ LICENCE_NOT_COVERING = RuleInfo(
 # --- ai-input-not-allowed (restrictions follow the material) ---------------------------------
 
 AI_INPUT_USE = "cawg.ai_inference"
-MAX_PATH = 64  # ancestors followed above an AI input
 
 
 @dataclass(frozen=True)
@@ -302,9 +302,9 @@ def check_ai_inputs(view: LedgerView, step: Step) -> list[Finding]:
 def _restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]:
     found: list[Restriction] = []
     seen: set[str] = set()
-    frontier: list[tuple[str, tuple[Step, ...]]] = [(start, ())]
-    while frontier and len(seen) < MAX_PATH:
-        key, path = frontier.pop(0)
+    frontier: deque[tuple[str, tuple[Step, ...]]] = deque([(start, ())])
+    while frontier:  # every ancestor, each once (a version reached twice, or a cycle, is skipped)
+        key, path = frontier.popleft()
         if key in seen:
             continue
         seen.add(key)
@@ -313,7 +313,7 @@ def _restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]
             problem, ref = _input_problem(view, step, source)
             if problem is not None:
                 found.append(Restriction(key, source, problem, here, ref))
-            frontier += [(i.key, here) for i in source.ingredients]
+            frontier.extend((i.key, here) for i in source.ingredients)
     return found
 
 

@@ -643,3 +643,14 @@ def test_a_replica_distributed_outside_the_consented_territories_is_a_finding(ma
         "face", ai=True, likeness=likeness, rights={"licence": None, "distribution": home}
     )
     assert make([grant, licence_item(), inside], "b").audit().findings == []
+
+
+def test_a_restriction_is_found_however_deep_the_human_work_above_it(make: Any) -> None:
+    chain = [provenance(f"edit{i}", source_type="humanEdits", action="c2pa.edited",
+                        ingredients=[ingredient("stock" if i == 0 else f"edit{i - 1}", "v001",
+                                                "parentOf")])
+             for i in range(100)]  # fmt: skip
+    result = make([licence_item(), stock(), *chain, ai_from("edit99")]).audit()
+    f = one(result, "ai-input-not-allowed")
+    assert "derives from stock@v001" in f.summary
+    assert len([e for e in f.evidence if e.what.startswith("a step of the path")]) == 100
