@@ -288,7 +288,7 @@ def check_ai_inputs(view: LedgerView, step: Step) -> list[Finding]:
     """An input, or anything it derives from, whose terms do not allow this AI use.
 
     Terms bind derivative works: a human edit does not lift an ancestor's ``notAllowed``.
-    Counsel lifts it for one derivative by clearing the finding (``assetledger finding clear``).
+    Counsel lifts it for this AI use by clearing the finding (``assetledger finding clear``).
     """
     if not step.is_ai:
         return []
