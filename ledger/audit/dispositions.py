@@ -92,14 +92,17 @@ def apply_dispositions(
     view: LedgerView, findings: Sequence[Finding], legal: LegalCheck, as_of: datetime
 ) -> list[Finding]:
     """Each finding with its status, the disposition in force, and the lapsed ones."""
-    return [_apply(view, f, legal, as_of) for f in findings]
+    current = {f.finding_id for f in findings}
+    return [_apply(view, f, legal, as_of, current) for f in findings]
 
 
-def _apply(view: LedgerView, f: Finding, legal: LegalCheck, as_of: datetime) -> Finding:
-    lapsed = [
+def _apply(
+    view: LedgerView, f: Finding, legal: LegalCheck, as_of: datetime, current: set[str]
+) -> Finding:
+    lapsed = [  # decisions on this rule and asset version whose finding no longer exists
         _decision(d, "made on other evidence: the finding's evidence has changed since")
         for d in dispositions(view, "disposition_asset", f.asset)
-        if d.rule == f.rule and d.finding_id != f.finding_id
+        if d.rule == f.rule and d.finding_id not in current
     ]
     in_force: Disposition | None = None
     for d in sorted(dispositions(view, "finding", f.finding_id), key=lambda d: d.seq):

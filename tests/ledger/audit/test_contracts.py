@@ -654,3 +654,19 @@ def test_a_restriction_is_found_however_deep_the_human_work_above_it(make: Any) 
     f = one(result, "ai-input-not-allowed")
     assert "derives from stock@v001" in f.summary
     assert len([e for e in f.evidence if e.what.startswith("a step of the path")]) == 100
+
+
+def test_a_decision_on_one_finding_is_not_shown_as_lapsed_on_its_sibling(make: Any) -> None:
+    """Two inputs of one AI step, both restricted: two findings, decided one by one."""
+    other = provenance(
+        "stock2",
+        rights={"licence": None, "training_mining": stock()[2]["rights"]["training_mining"]},
+    )
+    inputs = [ingredient("stock", "v001", "inputTo"), ingredient("stock2", "v001", "inputTo")]
+    both = provenance("gen", ai=True, ingredients=inputs)
+    ledger = make([licence_item(), stock(), other, both])
+    first, second = [f for f in ledger.audit().findings if f.rule == "ai-input-not-allowed"]
+    ledger.decide("counsel", COUNSEL, "cleared", first, document_sha256="cd" * 32)
+    after = {f.finding_id: f for f in ledger.audit().findings}
+    assert after[first.finding_id].status == "cleared"
+    assert after[second.finding_id].is_open and after[second.finding_id].lapsed == ()
