@@ -21,6 +21,7 @@ from datetime import datetime
 
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import (
+    AI_INPUT_NOT_ALLOWED,
     OPEN,
     Decision,
     Evidence,
@@ -162,3 +163,44 @@ def replaced_versions(findings: Sequence[Finding]) -> dict[str, str]:
         for f in findings
         if f.status == "remediated" and f.disposition and f.disposition.replaced_by
     }
+
+
+def apply_derivative_clearances(findings: Sequence[Finding]) -> list[Finding]:
+    """Counsel's clearance of an inherited restriction holds for that derivative.
+
+    When counsel clears an ``ai-input-not-allowed`` finding whose input *derives* from the
+    restricted material (its path is longer than the input itself), the clearance is for that
+    derivative: every other AI use of it, or of anything made from it, that inherits the same
+    restriction through it is cleared by the same decision, which the finding shows. A direct AI
+    use of restricted material is cleared one use at a time.
+    """
+    cleared: dict[tuple[str, str], tuple[Finding, Decision]] = {}
+    for f in findings:
+        derived = f.rule == AI_INPUT_NOT_ALLOWED.id and len(f.path) > 1
+        if derived and f.status == "cleared" and f.disposition is not None:
+            cleared.setdefault((f.path[0], f.path[-1]), (f, f.disposition))
+    return [_derivative_cleared(f, cleared) for f in findings]
+
+
+def _derivative_cleared(
+    f: Finding, cleared: dict[tuple[str, str], tuple[Finding, Decision]]
+) -> Finding:
+    if not f.is_open or f.rule != AI_INPUT_NOT_ALLOWED.id or not f.path:
+        return f
+    for node in f.path[:-1]:
+        hit = cleared.get((node, f.path[-1]))
+        if hit is None:
+            continue
+        source, decision = hit
+        note = (
+            f"cleared for the derivative {node} by counsel's decision on finding"
+            f" {source.finding_id}"
+        )
+        evidence = (
+            *f.evidence,
+            Evidence(decision.event_id, decision.seq, "counsel's clearance of the derivative"),
+        )
+        return replace(
+            f, status="cleared", disposition=replace(decision, note=note), evidence=evidence
+        )
+    return f

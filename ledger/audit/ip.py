@@ -9,6 +9,7 @@ from typing import Any
 
 from ledger.audit.dispositions import (
     LegalCheck,
+    apply_derivative_clearances,
     apply_dispositions,
     assign_ids,
     registry_legal_check,
@@ -149,6 +150,7 @@ def run_audit(
     steps = [audited[k] for k in sorted(audited)]
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
     findings = apply_dispositions(view, assign_ids(view, findings), check, when)
+    findings = apply_derivative_clearances(findings)
     replaced = replaced_versions(findings)
     shipped = [
         f

@@ -95,6 +95,7 @@ class Finding:
     status: str = OPEN  # open, or the decision of the disposition in force
     disposition: Decision | None = None
     lapsed: tuple[Decision, ...] = ()  # dispositions that no longer apply, and why
+    path: tuple[str, ...] = ()  # ai-input-not-allowed: the AI input … up to the restricted one
 
     @property
     def is_open(self) -> bool:
@@ -115,6 +116,8 @@ class Finding:
             out["disposition"] = self.disposition.to_json()
         if self.lapsed:
             out["lapsed_dispositions"] = [d.to_json() for d in self.lapsed]
+        if self.path:
+            out["path"] = list(self.path)
         return out
 
 
@@ -288,7 +291,8 @@ def check_ai_inputs(view: LedgerView, step: Step) -> list[Finding]:
     """An input, or anything it derives from, whose terms do not allow this AI use.
 
     Terms bind derivative works: a human edit does not lift an ancestor's ``notAllowed``.
-    Counsel lifts it for this AI use by clearing the finding (``assetledger finding clear``).
+    Counsel's clearance of such a finding clears that derivative for every AI use of it
+    (:func:`ledger.audit.dispositions.apply_derivative_clearances`).
     """
     if not step.is_ai:
         return []
@@ -401,6 +405,7 @@ def _input_finding(view: LedgerView, step: Step, key: str, r: Restriction) -> Fi
             f"{step.key} was made by the AI model {model} with {key} as an input, but {how}."
         ),
         evidence=tuple(dict.fromkeys(evidence)),
+        path=tuple(s.key for s in r.path),
     )
 
 

@@ -670,3 +670,41 @@ def test_a_decision_on_one_finding_is_not_shown_as_lapsed_on_its_sibling(make: A
     after = {f.finding_id: f for f in ledger.audit().findings}
     assert after[first.finding_id].status == "cleared"
     assert after[second.finding_id].is_open and after[second.finding_id].lapsed == ()
+
+
+def test_counsels_clearance_of_a_derivative_holds_for_every_ai_use_of_it(make: Any) -> None:
+    """Cleared for paint@v001 (a paint-over of the restricted stock): other AI uses of that
+    paint-over, and of what is made from it, are cleared; the stock itself, and another
+    paint-over of it, are not."""
+    second_paint = provenance("paint2", source_type="humanEdits", action="c2pa.edited",
+                              ingredients=[ingredient("stock", "v001", "parentOf")])  # fmt: skip
+    retouch = provenance("retouch", source_type="humanEdits", action="c2pa.edited",
+                         ingredients=[ingredient("paint", "v001", "parentOf")])  # fmt: skip
+    uses = {
+        name: provenance(name, ai=True, ingredients=[ingredient(of, "v001", "inputTo")])
+        for name, of in (
+            ("gen", "paint"),
+            ("gen2", "paint"),
+            ("gen3", "retouch"),
+            ("gen4", "stock"),
+            ("gen5", "paint2"),
+        )
+    }
+    ledger = make([licence_item(), stock(), paint_over(), second_paint, retouch, *uses.values()])
+    before = {f.asset: f for f in ledger.audit().findings if f.rule == "ai-input-not-allowed"}
+    assert set(before) == {f"{name}@v001" for name in uses}
+    ledger.decide("counsel", COUNSEL, "cleared", before["gen@v001"], document_sha256="cd" * 32)
+    after = {f.asset: f for f in ledger.audit().findings if f.rule == "ai-input-not-allowed"}
+    status = {asset: f.status for asset, f in after.items()}
+    assert status == {
+        "gen@v001": "cleared",
+        "gen2@v001": "cleared",
+        "gen3@v001": "cleared",
+        "gen4@v001": "open",
+        "gen5@v001": "open",
+    }
+    inherited = after["gen3@v001"].disposition
+    assert inherited is not None and inherited.by == "Hana Sato"
+    assert inherited.note.startswith("cleared for the derivative paint@v001")
+    assert "counsel's clearance of the derivative" in {e.what for e in after["gen3@v001"].evidence}
+    assert after["gen3@v001"].path == ("retouch@v001", "paint@v001", "stock@v001")
