@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from ledger.audit.report import (
     credits_document,
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
-from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
+from ledger.events.base import parse_time
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
 from ledger.trust import keys as keyfiles
@@ -63,8 +65,29 @@ def fail_on_option(f: Any) -> Any:
         type=click.Choice(FAIL_CHOICES),
         default="low",
         show_default=True,
-        help="Exit 1 when a finding of this severity or higher exists (never: always exit 0).",
+        help="Exit 1 when an open finding of this severity or higher exists (findings counsel"
+        " cleared, waived or remediated never fail; never: always exit 0).",
     )(f)
+
+
+def as_of_option(f: Any) -> Any:
+    return click.option(
+        "--as-of",
+        "as_of",
+        default=None,
+        metavar="TIME",
+        help="Judge waivers' expiry at this ISO 8601 UTC time (default: the start of today,"
+        " UTC; the report states it).",
+    )(f)
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value, "--as-of")
+    except InvalidEventError as exc:
+        raise ConfigurationError(exc.message, hint="e.g. --as-of 2026-03-01T00:00:00Z") from None
 
 
 trusted_keys_option = common.trusted_keys_option(
@@ -111,7 +134,7 @@ def gate(result: AuditResult, fail_on: str) -> None:
     failing = result.at_or_above(fail_on)
     if failing:
         raise VerificationFailure(
-            f"{len(failing)} finding(s) at or above {fail_on}",
+            f"{len(failing)} open finding(s) at or above {fail_on}",
             hint="see the report; --fail-on never reports without failing",
         )
 
@@ -156,6 +179,7 @@ def lineage_command(
 @click.option("--episode", help="Episode of the production.")
 @click.option("--asset", help="ASSET or ASSET@VERSION: audit it and its whole lineage.")
 @fail_on_option
+@as_of_option
 @click.option("--no-receipts", is_flag=True, help="Leave inclusion receipts out of the JSON.")
 @common.format_option("table", "json", "csv")
 @trusted_keys_option
@@ -167,6 +191,7 @@ def ip_command(
     episode: str | None,
     asset: str | None,
     fail_on: str,
+    as_of: str | None,
     no_receipts: bool,
     fmt: str,
     trusted_keys: Path | None,
@@ -182,6 +207,7 @@ def ip_command(
             Scope(production, episode, asset),
             signer_verdicts=signer_verdicts(store, trusted_keys),
             progress=common.err,
+            as_of=parse_as_of(as_of),
         )
         data = audit_json(result, receipts=not no_receipts)
     if fmt == "json":
@@ -189,7 +215,9 @@ def ip_command(
     else:
         rows = [
             {
+                "id": f["id"] if fmt == "csv" else f["id"][:12],
                 "severity": f["severity"],
+                "status": _status(f),
                 "rule": f["rule"],
                 "asset": f["asset"],
                 "summary": f["summary"],
@@ -197,9 +225,14 @@ def ip_command(
             }
             for f in data["findings"]
         ]
-        columns = ["severity", "rule", "asset", "summary"]
+        columns = ["id", "severity", "status", "rule", "asset", "summary"]
         text = _rows_text(rows, fmt, columns if fmt == "table" else [*columns, "evidence"])
-        trailer = (
+        trailer = "".join(
+            f"deliverable {d['asset']}: "
+            + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
+            + "\n"
+            for d in data["deliverables"]
+        ) + (
             f"checkpoint: tree size {view.state.size}, root {view.state.root_hash.hex()}\n"
             f"content-sha256: {data['content_sha256']}\n"
         )
@@ -207,6 +240,14 @@ def ip_command(
         if fmt == "csv":
             common.err(trailer.rstrip())
     gate(result, fail_on)
+
+
+def _status(f: dict[str, Any]) -> str:
+    d = f.get("disposition")
+    if d is None:
+        return str(f["status"])
+    by = f"{d['decision']} by {d['by_id']} {d['at'][:10]}"
+    return f"open ({by})" if f["status"] == "open" else by
 
 
 def _rows_text(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
@@ -220,6 +261,7 @@ def _rows_text(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
 @click.option("--episode", help="Episode of the production.")
 @common.format_option("html", "pdf", "json", default="html")
 @fail_on_option
+@as_of_option
 @trusted_keys_option
 @at_head_option
 @output_option
@@ -229,6 +271,7 @@ def report_command(
     episode: str | None,
     fmt: str,
     fail_on: str,
+    as_of: str | None,
     trusted_keys: Path | None,
     at_head: bool,
     output: Path | None,
@@ -246,6 +289,7 @@ def report_command(
             episode,
             signer_verdicts=signer_verdicts(store, trusted_keys),
             progress=common.err,
+            as_of=parse_as_of(as_of),
         )
         data = audit_report_json(report)
         if fmt == "json":
@@ -319,8 +363,23 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
     parts = [
         "CREDIT LINES (human-authored work; AI output never counted here)",
         common.table(
-            summary_rows(report), ["name", "role", "created", "altered", "published", "shots"]
+            summary_rows(report),
+            ["name", "title", "role", "created", "altered", "published", "directed", "shots"],
         ),
+        "",
+        "END CREDITS (by department and episode)",
+        *[
+            f"{g['department']}, episode {g['episode']}: " + "; ".join(g["lines"])
+            for g in report.end_credits()
+        ],
+        *[
+            f"{w.credit} {w.writer}: AI material {w.material} given on {w.given_at}"
+            " (not source material)"
+            for w in report.writer_material
+        ],
+        "",
+        "AI DISCLOSURE (for the end credits)",
+        *report.ai_disclosure(),
         "",
         "GENERATIVE-AI OUTPUT (disclosed, not credited to any person)",
         common.table(ai_rows, ["asset", "model", "directed_by", "licence", "disclosure"]),

@@ -28,11 +28,16 @@ from cli import common
 from consumers.runner import ConsumerConfig, LedgerConsumer
 from demo import story as production
 from demo.localbroker import LocalBroker, ensure_topics
+from ledger.audit.ip import Scope as AuditScope
+from ledger.audit.ip import run_audit
+from ledger.audit.model import LedgerView
 from ledger.errors import BrokerError
 from ledger.events import kafka as k
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
+from ledger.events.disposition import DISPOSITION, LEGAL_ACTIONS, disposition_event
 from ledger.events.keyregistry import KEY_REGISTRY, Scope
+from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
 from ledger.log import operator
 from ledger.log.verify import VerifyReport, verify_ledger
@@ -138,9 +143,13 @@ class Demo:
         split = next(i for i, (s, _) in enumerate(events) if s == "ws-jokafor") + 1
         for signer, consent in production.consents():
             self._send(self.keys[signer], CONSENT, [consent])
+        self._send(self.keys["clearances"], LICENCE, [e for _, e in production.licences()])
         self._send_as_signers(events[:split])
         wait(self.sent)
-        common.err(f"phase 2: {split} provenance events and 2 consents ingested, checkpointed")
+        common.err(
+            f"phase 2: {split} provenance events, 2 consents and"
+            f" {len(production.licences())} licence records ingested, checkpointed"
+        )
         self._rotate_and_revoke(root)
         wait(self.sent)
         common.err("phase 3: ws-jokafor's key rotated; ai-dustdiff's key revoked (compromised)")
@@ -148,6 +157,35 @@ class Demo:
         self._send_doubtful_input()
         wait(self.sent)
         common.err(f"phase 4: {len(events) - split} more events and 3 bad records processed")
+        self._send_as_signers(production.remediation())
+        wait(self.sent)
+        self._send(self.keys["counsel"], DISPOSITION, self._decisions())
+        wait(self.sent)
+        common.err("phase 5: sh010 remediated and republished; counsel's decisions signed")
+
+    def _decisions(self) -> list[dict[str, Any]]:
+        """Counsel's dispositions, each naming the finding's id as the audit computes it."""
+        with open_store(str(self.ledger_path)) as store:
+            view = LedgerView.open(store, at_head=True)
+            found = run_audit(view, AuditScope(production.SHOW)).findings
+        by_key = {(f.rule, f.asset): f for f in found}
+        out = []
+        for d in production.counsel_decisions():
+            finding = by_key[(d["rule"], d["asset"])]
+            out.append(
+                disposition_event(
+                    d["decision"],
+                    finding_id=finding.finding_id,
+                    rule=finding.rule,
+                    asset=finding.asset,
+                    show=production.SHOW,
+                    actor=production.COUNSEL,
+                    reason=d["reason"],
+                    document_sha256=d.get("document_sha256"),
+                    replaced_by=d.get("replaced_by"),
+                )
+            )
+        return out
 
     def _rotate_and_revoke(self, root: keyfiles.KeyPair) -> None:
         old, new = self.keys["ws-jokafor"], keyfiles.generate("ws-jokafor-2")
@@ -213,7 +251,19 @@ def _scope(signer: str) -> Scope:
     """What each demo key may sign: its own actor(s), this show, and for AI its own output."""
     if signer == "clearances":
         return Scope()  # consent records name performers, not a production actor
-    actors = sorted({e["actor"]["actor_id"] for s, e in production.production() if s == signer})
+    if signer == "counsel":  # a legal scope: only decisions on findings, in this show
+        return Scope(
+            productions=(production.SHOW,),
+            actors=(production.COUNSEL["actor_id"],),
+            actions=LEGAL_ACTIONS,
+        )
+    actors = sorted(
+        {
+            e["actor"]["actor_id"]
+            for s, e in production.production() + production.remediation()
+            if s == signer
+        }
+    )
     limits = SCOPES.get(signer, {})
     return Scope(
         productions=(production.SHOW,),
@@ -227,9 +277,12 @@ def _enrolment(signer: production.Signer, pair: keyfiles.KeyPair) -> dict[str, A
     kind = "ai_model" if signer.name.startswith("ai-") else "software"
     if signer.name.startswith("ws-"):
         kind = "human"
+    if signer.name == "counsel":
+        kind = "human"
     actor_id = {
         "ws-mkeller": "person:mira-keller",
         "ws-jokafor": "person:jonah-okafor",
+        "counsel": production.COUNSEL["actor_id"],
     }.get(signer.name, f"service:{signer.name}")
     return enroll_event(actor_id, kind, signer.description, pair.public, scope=_scope(signer.name))
 
@@ -299,7 +352,7 @@ def _write_reports(ledger_path: Path, work_dir: Path) -> dict[str, Any]:
         (work_dir / "audit-report.pdf").write_bytes(to_pdf(document))
         credits = credit_report(view, production.SHOW, None, quiet)
         (work_dir / "credits.html").write_text(to_html(credits_document(credits)), encoding="utf-8")
-    return {"findings": report.result.findings}
+    return {"findings": report.result.findings, "clear_to_ship": report.result.clear_to_ship()}
 
 
 def _summary(
@@ -317,9 +370,17 @@ def _summary(
     click.echo("verify      " + ("intact" if report.ok else f"DAMAGED {report.first}"))
     click.echo(f"receipt     {receipt}")
     findings = outputs["findings"]
-    click.echo(f"audit       {len(findings)} findings: {w}/audit-report.html (and .pdf)")
+    opened = [f for f in findings if f.is_open]
+    click.echo(
+        f"audit       {len(opened)} open findings, {len(findings) - len(opened)} disposed by"
+        f" counsel: {w}/audit-report.html (and .pdf)"
+    )
     for f in findings:
-        click.echo(f"  [{f.severity}] {f.rule}: {f.asset.split('/', 3)[-1]}")
+        status = "" if f.is_open else f" — {f.status} by {f.disposition.by}"
+        click.echo(f"  [{f.severity}] {f.rule}: {f.asset.split('/', 3)[-1]}{status}")
+    for asset, clear in sorted(outputs["clear_to_ship"].items()):
+        verdict = "clear to ship" if clear else "NOT clear to ship"
+        click.echo(f"deliverable {asset.split('/', 3)[-1]}: {verdict}")
     click.echo(f"credits     {w}/credits.html")
     click.echo("try:")
     for line in (

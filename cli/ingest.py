@@ -15,9 +15,12 @@ from cli import common
 from consumers.inspect import DEFAULT_MAX_BYTES
 from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, InvalidEventError
+from ledger.events import kinds
+from ledger.events.base import EventKind
 from ledger.events.encoding import LEARNED_SCHEMA_IDS, MultiFraming
 from ledger.events.inputs import parse_events
+from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
@@ -46,6 +49,13 @@ from producers.emitter import Emitter
     help="One JSON event, a JSON array, JSON Lines, or - for stdin.",
 )
 @click.option(
+    "--kind",
+    "kind_name",
+    type=click.Choice(kinds.kind_names()),
+    default=None,
+    help="Kind of every event given (default: each event's own event_kind field, else provenance).",
+)
+@click.option(
     "--source",
     default="/assetledger/cli",
     show_default=True,
@@ -60,6 +70,7 @@ from producers.emitter import Emitter
 def emit(
     key_path: Path,
     event_file: Any,
+    kind_name: str | None,
     source: str,
     spool_dir: Path | None,
     passphrase_file: Path | None,
@@ -68,12 +79,16 @@ def emit(
     topic: str,
     schema_registry_url: str | None,
 ) -> None:
-    """Sign events and send them to Kafka; print each event id once acknowledged.
+    """Sign events of any kind and send them to Kafka; print each event id once acknowledged.
 
+    An event states its kind in an "event_kind" field (provenance, consent, key_registry,
+    licence, disposition); --kind sets it for all; without either, it is a provenance event.
     With --spool DIR, an event the broker does not acknowledge in time is kept, signed, in
     DIR and sent later (next emit or assetledger spool flush); the command still exits 0.
     """
-    events = parse_events(event_file.read(), event_file.name)
+    items = parse_events(event_file.read(), event_file.name)
+    forced = None if kind_name is None else kinds.kind_named(kind_name)
+    runs = kind_runs(items, forced)
     signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
     with Emitter(
         bootstrap_servers,
@@ -85,20 +100,36 @@ def emit(
         connect_timeout=connect_timeout,
     ) as emitter:
         waiting_before = 0 if emitter.spool is None else emitter.spool.count()
-        for event_id in emitter.emit_many(events):
-            click.echo(event_id)
+        for kind, batch in runs:
+            for event_id in emitter.emit_many(batch, kind=kind):
+                click.echo(event_id)
         waiting = 0 if emitter.spool is None else emitter.spool.count()
     if spool_dir is None or not waiting:
         earlier = f" (and {waiting_before} spooled earlier)" if waiting_before else ""
-        common.err(
-            f"{len(events)} event(s){earlier} acknowledged by {bootstrap_servers} on {topic}"
-        )
+        common.err(f"{len(items)} event(s){earlier} acknowledged by {bootstrap_servers} on {topic}")
         return
     common.err(
-        f"{len(events)} event(s) signed and spooled in {spool_dir} ({waiting} waiting):"
+        f"{len(items)} event(s) signed and spooled in {spool_dir} ({waiting} waiting):"
         f" {emitter.last_error}"
     )
     common.err(f"they are sent with the next emit or: assetledger spool flush --spool {spool_dir}")
+
+
+def kind_runs(
+    items: list[dict[str, Any]], forced: EventKind | None
+) -> list[tuple[EventKind, list[dict[str, Any]]]]:
+    """Consecutive events of one kind, in file order (so a consent goes before its use)."""
+    runs: list[tuple[EventKind, list[dict[str, Any]]]] = []
+    for i, item in enumerate(items):
+        try:
+            kind = kinds.stated_kind(item, default=PROVENANCE, forced=forced)
+        except InvalidEventError as exc:
+            raise ConfigurationError(f"event {i + 1}: {exc.message}", hint=exc.hint) from None
+        if runs and runs[-1][0] is kind:
+            runs[-1][1].append(item)
+        else:
+            runs.append((kind, [item]))
+    return runs
 
 
 def _progress(result: AppendResult, stats: IngestStats) -> None:

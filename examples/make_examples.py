@@ -2,8 +2,14 @@
 
 * ``events/NN-<shot>-<asset>-<version>.json`` and ``events/all.jsonl``: the provenance events,
   accepted as they are by ``assetledger emit --event FILE``;
-* ``consents/NN-<performer>.json`` and ``consents/all.jsonl``: the consent events (kind
-  ``consent_event``), which the provenance events cite and which must be emitted first.
+* ``remediation/``: the sh010 redo (licensed dust, new comp, republished final);
+* ``consents/``, ``licences/``: consent and licence records (``"event_kind"`` says so), which the
+  provenance events cite and which must be emitted first;
+* ``registry/``: counsel's enrolment with a legal scope (signed by a root key);
+* ``dispositions/``: one disposition of each decision (``finding_id`` is a stand-in: use the id
+  ``assetledger audit ip`` prints).
+
+Every file is accepted as it is by ``assetledger emit --event FILE``: the kind is in the file.
 """
 
 from __future__ import annotations
@@ -40,7 +46,11 @@ def write(folder: Path, items: list[tuple[str, dict[str, Any]]], name: Any) -> N
 
 def main() -> None:
     write(HERE / "events", story.production(), _name)
+    write(HERE / "remediation", story.remediation(), _name)
     write(HERE / "consents", story.consents(), lambda e: e["grantor"]["party_id"].split(":")[-1])
+    write(HERE / "licences", story.licences(), lambda e: e["licensor"]["party_id"].split(":")[-1])
+    write(HERE / "registry", story.registry_examples(), lambda e: e["operation"] + "-counsel")
+    write(HERE / "dispositions", story.disposition_examples(), lambda e: e["decision"])
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
-from ledger.errors import ConfigurationError
+from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import consent as consents
+from ledger.events import vocab
+from ledger.events.base import format_time
 
 AI_DECLARING_TYPES = frozenset(
     {
@@ -61,6 +63,9 @@ class Contribution:
         }
 
 
+AI_DIRECTION = "AI Direction"  # the credit of people who prompt, select and curate AI output
+
+
 @dataclass
 class CreditLine:
     """One person in one role: what they made, never diluted by AI output."""
@@ -68,8 +73,27 @@ class CreditLine:
     person_id: str
     name: str
     kind: str  # human | organisation | software
-    role: str
+    role: str  # the CAWG role (or AI Direction)
     contributions: list[Contribution] = field(default_factory=list)
+    job_title: str | None = None  # from the production role vocabulary
+    writing_credit: str | None = None  # "Teleplay by", … for a writer's material
+
+    @property
+    def title(self) -> str:
+        """What end credits print: the writing credit, the job title, else the CAWG role."""
+        return self.writing_credit or self.job_title or self.role
+
+    @property
+    def department(self) -> str:
+        if self.role == AI_DIRECTION:
+            return AI_DIRECTION
+        if self.writing_credit:
+            return "Writing"
+        return vocab.JOB_TITLES.get(self.job_title or "", "Other")
+
+    @property
+    def episodes(self) -> list[str]:
+        return sorted({c.episode for c in self.contributions if c.episode})
 
     def assets(self, kind: str) -> list[str]:
         return sorted({c.asset for c in self.contributions if c.kind == kind})
@@ -84,9 +108,13 @@ class CreditLine:
             "name": self.name,
             "kind": self.kind,
             "role": self.role,
+            "job_title": self.job_title,
+            "writing_credit": self.writing_credit,
+            "department": self.department,
             "created": self.assets("created"),
             "altered": self.assets("altered"),
             "published": self.assets("published"),
+            "directed": self.assets("directed"),
             "shots": self.shots,
             "contributions": [c.to_json() for c in self.contributions],
         }
@@ -140,6 +168,28 @@ class ConsentRow:
         }
 
 
+@dataclass(frozen=True)
+class WriterMaterial:
+    """AI-generated material given to a writer: disclosed, never source material."""
+
+    writer: str
+    credit: str
+    material: str
+    given_at: str
+    event_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "writer": self.writer,
+            "credit": self.credit,
+            "ai_material": self.material,
+            "given_at": self.given_at,
+            "event_id": self.event_id,
+            "note": "AI-generated material given to the writer: not source material, and it "
+            "does not reduce the writer's credit (WGA 2023 MBA Art. 72)",
+        }
+
+
 @dataclass
 class CreditReport:
     production: str
@@ -148,6 +198,50 @@ class CreditReport:
     lines: list[CreditLine]
     ai_outputs: list[AiOutput]
     consent: list[ConsentRow]
+    writer_material: list[WriterMaterial] = field(default_factory=list)
+
+    def end_credits(self) -> list[dict[str, Any]]:
+        """Credit lines as end credits group them: by department, then episode, then title."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for line in self.lines:
+            if line.kind != "human":
+                continue
+            for episode in line.episodes or ["-"]:
+                groups.setdefault((line.department, episode), []).append(
+                    f"{line.title}: {line.name}"
+                )
+        return [
+            {"department": dep, "episode": ep, "lines": sorted(set(names))}
+            for (dep, ep), names in sorted(groups.items(), key=lambda kv: _department_order(kv[0]))
+        ]
+
+    def ai_disclosure(self) -> list[str]:
+        """The AI-disclosure statement for end credits: what AI did in which shots, with which
+        tools, and who directed it; the same ledger always gives the same words."""
+        if not self.ai_outputs:
+            return ["No generative-AI material appears in this production."]
+        by_shot: dict[tuple[str, str], list[AiOutput]] = {}
+        for o in self.ai_outputs:
+            by_shot.setdefault((o.episode or "-", o.shot or "-"), []).append(o)
+        lines = [
+            "This production contains material created or altered with generative AI tools,"
+            " each directed by the people named:"
+        ]
+        for (episode, shot), outputs in sorted(by_shot.items()):
+            parts = sorted(
+                {
+                    f"{_what(o)} with {o.model}"
+                    + (f", directed by {', '.join(o.directed_by)}" if o.directed_by else "")
+                    for o in outputs
+                }
+            )
+            lines.append(f"Episode {episode}, shot {shot}: " + "; ".join(parts) + ".")
+        lines.append(
+            "No performer's likeness was used without their recorded consent."
+            if all(c.status == "consent valid" for c in self.consent if not c.use.startswith("AI"))
+            else "Some likeness uses lack a valid recorded consent: see the consent section."
+        )
+        return lines
 
     def models(self) -> list[dict[str, Any]]:
         """Each AI model used, its declarations, outputs and the humans who directed it."""
@@ -177,6 +271,9 @@ class CreditReport:
             "generative_ai_output": [o.to_json() for o in self.ai_outputs],
             "ai_models": self.models(),
             "consent_and_permissions": [c.to_json() for c in self.consent],
+            "end_credits": self.end_credits(),
+            "writers_ai_material": [w.to_json() for w in self.writer_material],
+            "ai_disclosure": self.ai_disclosure(),
             "policy": (
                 "Credit lines list human work only. Generative-AI output is listed separately, "
                 "disclosed as such, and never counted in or against a person's credit line."
@@ -209,43 +306,118 @@ def credit_report(
         production=production,
         episode=episode,
         state=view.state,
-        lines=_credit_lines(steps),
+        lines=_credit_lines(steps, names),
         ai_outputs=[_ai_output(s, names) for s in steps if s.is_ai],
         consent=_consent_rows(view, steps),
+        writer_material=_writer_material(steps),
     )
 
 
 def _names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
-    """Display names of actors, including directors outside the scope (via the actor index)."""
+    """Display names of actors and of the people who directed AI work.
+
+    A director's name is the one their own signed events carry, else the name the key registry
+    enrolled them under; a director known by neither stays an id, marked as not enrolled.
+    """
     names = {s.actor.actor_id: s.actor.name for s in steps}
+    enrolled = _enrolled_people(view)
     for s in steps:
         for person in s.directed_by:
             if person not in names:
                 known = view.steps("actor", person)
-                names[person] = known[0].actor.name if known else person
+                names[person] = (
+                    known[0].actor.name
+                    if known
+                    else enrolled.get(person, f"{person} (not enrolled: no name on record)")
+                )
     return names
 
 
-def _credit_lines(steps: list[Step]) -> list[CreditLine]:
-    lines: dict[tuple[str, str], CreditLine] = {}
+def _enrolled_people(view: LedgerView) -> dict[str, str]:
+    """actor id → display name of the humans enrolled in the key registry (none without one)."""
+    from ledger.trust.replay import registry_from_ledger
+
+    try:
+        registry = registry_from_ledger(view.store, stop=view.state.size)
+    except AssetLedgerError:
+        return {}
+    return {a.actor_id: a.display_name for a in registry.actors.values() if a.kind == "human"}
+
+
+def _credit_lines(steps: list[Step], names: dict[str, str]) -> list[CreditLine]:
+    lines: dict[tuple[str, str, str], CreditLine] = {}
     for s in steps:
         if s.is_ai:
+            for person in s.directed_by:  # the direction is human work; the output is not
+                line = lines.setdefault(
+                    (person, AI_DIRECTION, ""),
+                    CreditLine(person, names.get(person, person), "human", AI_DIRECTION),
+                )
+                line.contributions.append(_contribution(s, "directed"))
             continue  # AI output never enters a credit line
+        credit = vocab.WRITING_CREDITS.get(s.writing.credit) if s.writing else None
+        title = s.actor.job_title or ""
         line = lines.setdefault(
-            (s.actor.actor_id, s.actor.role),
-            CreditLine(s.actor.actor_id, s.actor.name, s.actor.kind, s.actor.role),
+            (s.actor.actor_id, credit or title or s.actor.role, s.actor.role),
+            CreditLine(
+                s.actor.actor_id,
+                s.actor.name,
+                s.actor.kind,
+                s.actor.role,
+                job_title=s.actor.job_title,
+                writing_credit=credit,
+            ),
         )
-        line.contributions.append(
-            Contribution(
-                s.key,
-                contribution_kind(s),
-                s.shot,
-                s.episode,
-                s.event_id,
-                s.source_type in AI_DECLARING_TYPES,
-            )
-        )
-    return sorted(lines.values(), key=lambda c: (c.kind != "human", c.name, c.role))
+        line.contributions.append(_contribution(s, contribution_kind(s)))
+    return sorted(lines.values(), key=lambda c: (c.kind != "human", c.name, c.title))
+
+
+def _contribution(s: Step, kind: str) -> Contribution:
+    return Contribution(
+        s.key, kind, s.shot, s.episode, s.event_id, s.source_type in AI_DECLARING_TYPES
+    )
+
+
+def _writer_material(steps: list[Step]) -> list[WriterMaterial]:
+    out = []
+    for s in steps:
+        if s.writing is None:
+            continue
+        credit = vocab.WRITING_CREDITS.get(s.writing.credit, s.writing.credit)
+        out += [
+            WriterMaterial(s.actor.name, credit, m.key, format_time(m.given_at), s.event_id)
+            for m in s.writing.ai_material
+        ]
+    return sorted(out, key=lambda w: (w.writer, w.given_at, w.material))
+
+
+def _what(o: AiOutput) -> str:
+    asset = o.asset.split("@")[0].rsplit("/", 1)[-1]
+    verb = {
+        "c2pa.created": "generated",
+        "c2pa.enhanced": "enhanced",
+        "c2pa.edited": "altered",
+    }.get(o.action, o.action)
+    return f"{asset} {verb}"
+
+
+_DEPARTMENTS = (
+    "Writing",
+    "Direction",
+    "Camera",
+    "Editorial",
+    "Visual Effects",
+    AI_DIRECTION,
+    "Post-production",
+    "Legal and Clearances",
+    "Other",
+)
+
+
+def _department_order(key: tuple[str, str]) -> tuple[int, str, str]:
+    department, episode = key
+    rank = _DEPARTMENTS.index(department) if department in _DEPARTMENTS else len(_DEPARTMENTS)
+    return (rank, department, episode)
 
 
 def _ai_output(s: Step, names: dict[str, str]) -> AiOutput:
@@ -360,10 +532,13 @@ def summary_rows(report: CreditReport) -> list[dict[str, str]]:
     return [
         {
             "name": line.name,
+            "title": line.title,
             "role": line.role,
+            "department": line.department,
             "created": str(len(line.assets("created"))),
             "altered": str(len(line.assets("altered"))),
             "published": str(len(line.assets("published"))),
+            "directed": str(len(line.assets("directed"))),
             "shots": ", ".join(line.shots),
         }
         for line in report.lines

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
+from ledger.audit.dispositions import (
+    LegalCheck,
+    apply_derivative_clearances,
+    apply_dispositions,
+    assign_ids,
+    registry_legal_check,
+    replaced_versions,
+)
 from ledger.audit.lineage import Lineage, ancestry, resolve, split_target
 from ledger.audit.model import LedgerView, Step, content_digest
 from ledger.audit.rules import (
+    DELIVERABLE_UNRESOLVED_ID,
     Evidence,
     Finding,
     RuleSet,
@@ -18,6 +28,7 @@ from ledger.audit.rules import (
     severity_rank,
 )
 from ledger.errors import ConfigurationError
+from ledger.events.base import format_time, now_utc
 from ledger.log.receipt import make_receipt
 
 Progress = Callable[[str], None]
@@ -51,15 +62,31 @@ class AuditResult:
     deliverables: list[Step]
     lineages: dict[str, Lineage]  # deliverable key -> ancestry
     findings: list[Finding] = field(default_factory=list)
+    as_of: datetime = field(default_factory=lambda: start_of_today())  # waivers judged then
 
     def at_or_above(self, severity: str) -> list[Finding]:
-        return [f for f in self.findings if severity_rank(f.severity) >= severity_rank(severity)]
+        """Open findings at or above ``severity`` (disposed ones never fail an audit)."""
+        return [
+            f
+            for f in self.findings
+            if f.is_open and severity_rank(f.severity) >= severity_rank(severity)
+        ]
 
     def counts(self) -> dict[str, int]:
+        """Open findings by severity."""
         out: dict[str, int] = {}
         for f in self.findings:
-            out[f.severity] = out.get(f.severity, 0) + 1
+            if f.is_open:
+                out[f.severity] = out.get(f.severity, 0) + 1
         return out
+
+    def disposed(self) -> list[Finding]:
+        return [f for f in self.findings if not f.is_open]
+
+    def clear_to_ship(self) -> dict[str, bool]:
+        """Per published deliverable: True when no open finding remains in its lineage."""
+        blocked = {f.asset for f in self.findings if f.rule == DELIVERABLE_UNRESOLVED_ID}
+        return {d.key: d.key not in blocked for d in self.deliverables}
 
 
 def scope_steps(view: LedgerView, scope: Scope) -> list[Step]:
@@ -100,8 +127,18 @@ def run_audit(
     rules: RuleSet | None = None,
     signer_verdicts: SignerVerdicts | None = None,
     progress: Progress | None = None,
+    legal: LegalCheck | None = None,
+    as_of: datetime | None = None,
 ) -> AuditResult:
+    """Run the rules, give each finding its id, apply counsel's dispositions, judge deliverables.
+
+    ``legal`` decides whose dispositions count (default: the key registry's legal scopes);
+    ``as_of`` is when waivers are judged (default: the start of today, UTC, so that reports
+    computed on one day are identical; give it to reproduce a report).
+    """
     rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
+    when = as_of or start_of_today()
+    check = legal or registry_legal_check(view.store, view.state.size)
     say = progress or (lambda _: None)
     in_scope = scope_steps(view, scope)
     say(f"auditing {len(in_scope)} events in {scope.describe()} at tree size {view.state.size}")
@@ -112,16 +149,32 @@ def run_audit(
         audited.update((s.seq, s) for s in lineage.steps())
     steps = [audited[k] for k in sorted(audited)]
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
-    for d in deliverables:
-        findings += deliverable_findings(d, lineages[d.key], findings)
-    say(f"{len(findings)} finding(s) over {len(steps)} events, {len(deliverables)} deliverables")
-    result = AuditResult(scope, view, steps, deliverables, lineages)
+    findings = apply_dispositions(view, assign_ids(view, findings), check, when)
+    findings = apply_derivative_clearances(findings)
+    replaced = replaced_versions(findings)
+    shipped = [
+        f
+        for d in deliverables
+        for f in deliverable_findings(d, lineages[d.key], findings, replaced)
+    ]
+    findings += assign_ids(view, shipped)
+    opened = sum(f.is_open for f in findings)
+    say(
+        f"{len(findings)} finding(s), {opened} open, over {len(steps)} events,"
+        f" {len(deliverables)} deliverables"
+    )
+    result = AuditResult(scope, view, steps, deliverables, lineages, as_of=when)
     result.findings = sorted(with_receipts(view, findings), key=_finding_order)
     return result
 
 
-def _finding_order(f: Finding) -> tuple[int, str, str, str]:
-    return (-severity_rank(f.severity), f.rule, f.asset, f.summary)
+def start_of_today() -> datetime:
+    """Midnight UTC of the current day: the default time waivers are judged at."""
+    return now_utc().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _finding_order(f: Finding) -> tuple[bool, int, str, str, str]:
+    return (not f.is_open, -severity_rank(f.severity), f.rule, f.asset, f.summary)
 
 
 def with_receipts(view: LedgerView, findings: list[Finding]) -> list[Finding]:
@@ -160,8 +213,12 @@ def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
         "scope": result.scope.to_json(),
         "checkpoint": result.view.state.to_json(),
         "events_audited": len(result.steps),
-        "deliverables": [d.key for d in result.deliverables],
+        "as_of": format_time(result.as_of),
+        "deliverables": [
+            {"asset": key, "clear_to_ship": clear} for key, clear in result.clear_to_ship().items()
+        ],
         "counts": dict(sorted(result.counts().items(), key=lambda kv: -_rank(kv[0]))),
+        "disposed": len(result.disposed()),
         "findings": findings,
     }
     return {**body, "content_sha256": content_digest(body)}

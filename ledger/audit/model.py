@@ -17,7 +17,8 @@ from typing import Any
 from ledger.events import vocab
 from ledger.events.base import Record, format_time
 from ledger.events.consent import CONSENT, Consent
-from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.encoding import SingleObjectFraming, reader_framing, writer_schema
+from ledger.events.licence import LICENCE, Licence
 from ledger.events.provenance import PROVENANCE, asset_key
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
@@ -33,7 +34,34 @@ class Actor:
     actor_id: str
     kind: str
     name: str
-    role: str
+    role: str  # the CAWG role
+    job_title: str | None = None  # from the production role vocabulary
+
+
+@dataclass(frozen=True)
+class AiMaterial:
+    """AI-generated material the company gave a writer, and when (WGA 2023 Art. 72)."""
+
+    key: str  # "id@version"
+    given_at: datetime
+
+
+@dataclass(frozen=True)
+class Writing:
+    credit: str  # written_by | teleplay_by | story_by | screenplay_by
+    ai_material: tuple[AiMaterial, ...]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    commercial: bool
+    territories: tuple[str, ...]
+    media: tuple[str, ...]
+
+
+# Provenance events written with this schema version or later cite licence records; older
+# ones carry free-text licence fields and are judged by the old rule.
+LICENCE_RECORDS_SINCE = 3
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,7 @@ class Model:
     provider: str
     licence: str | None
     training_data: str | None
+    licence_ref: str | None = None
 
     @property
     def label(self) -> str:
@@ -102,6 +131,10 @@ class Step:
     directed_by: tuple[str, ...]
     likeness: tuple[Likeness, ...]
     description: str | None
+    schema_version: int = 0  # the provenance_event schema version it was written with
+    licence_ref: str | None = None  # rights.licence_ref: the licence the asset is held under
+    distribution: Distribution | None = None
+    writing: Writing | None = None
 
     @property
     def key(self) -> str:
@@ -131,6 +164,7 @@ def _model(value: dict[str, Any] | None) -> Model | None:
         value["provider"],
         value.get("licence"),
         value.get("training_data"),
+        value.get("licence_ref"),
     )
 
 
@@ -138,7 +172,23 @@ def _tool(value: dict[str, Any] | None) -> str | None:
     return None if value is None else f"{value['name']} {value['version']}"
 
 
-def step_from_record(seq: int, signer: str, event: Record) -> Step:
+def _distribution(value: dict[str, Any] | None) -> Distribution | None:
+    if value is None:
+        return None
+    return Distribution(value["commercial"], tuple(value["territories"]), tuple(value["media"]))
+
+
+def _writing(value: dict[str, Any] | None) -> Writing | None:
+    if value is None:
+        return None
+    given = tuple(
+        AiMaterial(asset_key(m["asset_id"], m["version"]), m["given_at"])
+        for m in value["ai_material"]
+    )
+    return Writing(value["credit"], given)
+
+
+def step_from_record(seq: int, signer: str, event: Record, schema_version: int = 0) -> Step:
     production, asset, actor = event["production"], event["asset"], event["actor"]
     rights = event.get("rights") or {}
     return Step(
@@ -153,7 +203,13 @@ def step_from_record(seq: int, signer: str, event: Record) -> Step:
         version=asset["version"],
         content_sha256=asset["content_sha256"],
         media_type=asset["media_type"],
-        actor=Actor(actor["actor_id"], actor["kind"], actor["display_name"], actor["role"]),
+        actor=Actor(
+            actor["actor_id"],
+            actor["kind"],
+            actor["display_name"],
+            actor["role"],
+            actor.get("job_title"),
+        ),
         tool=_tool(event.get("tool")),
         model=_model(event.get("model")),
         action=event["action"],
@@ -165,6 +221,10 @@ def step_from_record(seq: int, signer: str, event: Record) -> Step:
         directed_by=tuple(event.get("directed_by", [])),
         likeness=tuple(Likeness(**u) for u in event.get("likeness", [])),
         description=event.get("description"),
+        schema_version=schema_version,
+        licence_ref=rights.get("licence_ref"),
+        distribution=_distribution(rights.get("distribution")),
+        writing=_writing(event.get("writing")),
     )
 
 
@@ -203,6 +263,7 @@ class LedgerView:
     framing: SingleObjectFraming = field(default_factory=reader_framing)
     _steps: dict[int, Step | None] = field(default_factory=dict)
     _consents: dict[str, Consent | None] = field(default_factory=dict)
+    _licences: dict[str, Licence | None] = field(default_factory=dict)
 
     @classmethod
     def open(cls, store: LedgerStore, *, at_head: bool = False) -> LedgerView:
@@ -225,12 +286,28 @@ class LedgerView:
         """The provenance step at ``seq`` (None for other kinds of entry)."""
         if seq not in self._steps:
             entry = self.entry(seq)
-            self._steps[seq] = (
-                step_from_record(seq, entry.signer_keyid, self.decode(entry))
-                if entry.kind == PROVENANCE.record
-                else None
-            )
+            self._steps[seq] = self._decode_step(entry) if entry.kind == PROVENANCE.record else None
         return self._steps[seq]
+
+    def _decode_step(self, entry: Entry) -> Step:
+        envelope = Envelope.decode(entry.envelope, self.framing)
+        writer = writer_schema(self.framing, envelope.payload)
+        record = self.framing.decode(envelope.payload)[1]
+        return step_from_record(entry.seq, entry.signer_keyid, record, writer.version)
+
+    def licence(self, event_id: str) -> Licence | None:
+        """The licence record with this event id below the tree size, else None."""
+        if event_id not in self._licences:
+            entry = self.store.entry_by_event_id(event_id)
+            ok = entry is not None and entry.kind == LICENCE.record and entry.seq < self.state.size
+            self._licences[event_id] = (
+                Licence.from_record(self.decode(entry)) if ok and entry else None
+            )
+        return self._licences[event_id]
+
+    def seq_of(self, event_id: str) -> int | None:
+        entry = self.store.entry_by_event_id(event_id)
+        return None if entry is None or entry.seq >= self.state.size else entry.seq
 
     def steps(self, ref_kind: str, key: str) -> list[Step]:
         found = (self.step(s) for s in self.seqs(ref_kind, key))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ledger.audit.credits import CreditReport, credit_report
@@ -74,6 +75,10 @@ def credits_document(report: CreditReport) -> Document:
     blocks: list[Block] = [
         Para(tree_sentence(report.state)),
         Para(report.body()["policy"], "note"),
+        Heading("End credits"),
+        *_end_credit_blocks(report),
+        Heading("AI disclosure for the end credits", 3),
+        *[Para(line) for line in report.ai_disclosure()],
         Heading("Credit lines (human-authored work)"),
         _credit_lines_table(report),
         Heading("Contributions by person, asset and shot", 3),
@@ -89,11 +94,28 @@ def credits_document(report: CreditReport) -> Document:
     )
 
 
+def _end_credit_blocks(report: CreditReport) -> list[Block]:
+    blocks: list[Block] = []
+    for group in report.end_credits():
+        blocks.append(Heading(f"{group['department']} — episode {group['episode']}", 3))
+        blocks += [Para(line) for line in group["lines"]]
+    for w in report.writer_material:
+        blocks.append(
+            Para(
+                f"{w.credit} {w.writer}: AI-generated material {w.material} was given to the "
+                f"writer on {w.given_at}; it is not source material and does not reduce the "
+                "writer's credit (WGA 2023 MBA Art. 72).",
+                "note",
+            )
+        )
+    return blocks
+
+
 def _credit_lines_table(report: CreditReport) -> Any:
     rows = [
         (
             line.name,
-            line.role,
+            line.title if line.title == line.role else f"{line.title} ({line.role})",
             line.kind,
             ", ".join(line.assets("created")) or "-",
             ", ".join(line.assets("altered")) or "-",
@@ -208,10 +230,16 @@ def build_audit_report(
     *,
     signer_verdicts: SignerVerdicts | None = None,
     progress: Progress | None = None,
+    as_of: datetime | None = None,
 ) -> AuditReport:
     scope = Scope(production=production, episode=episode)
     result = run_audit(
-        view, scope, rules=RuleSet(), signer_verdicts=signer_verdicts, progress=progress
+        view,
+        scope,
+        rules=RuleSet(),
+        signer_verdicts=signer_verdicts,
+        progress=progress,
+        as_of=as_of,
     )
     credits = credit_report(view, production, episode, progress)
     consents = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
@@ -234,6 +262,12 @@ def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
         "revokes": c.revokes,
         "revoked_by": revoked_by,
         "document": c.document,
+        "shots": list(c.shots),
+        "media": list(c.media),
+        "territories": list(c.territories),
+        "compensation_ref": c.compensation_ref,
+        "document_sha256": c.document_sha256,
+        "terms": "structured" if c.structured else "old rule (consent schema v1)",
     }
 
 
@@ -245,15 +279,18 @@ def audit_report_json(report: AuditReport) -> dict[str, Any]:
         "production": report.credits.production,
         "episode": report.credits.episode,
         "checkpoint": report.view.state.to_json(),
+        "as_of": ip["as_of"],
         "summary": {
             "events_audited": ip["events_audited"],
             "deliverables": ip["deliverables"],
-            "findings_by_severity": ip["counts"],
-            "clear_to_ship": not report.result.findings,
+            "open_findings_by_severity": ip["counts"],
+            "disposed_findings": ip["disposed"],
+            "clear_to_ship": all(d["clear_to_ship"] for d in ip["deliverables"])
+            and not ip["counts"],
         },
         "findings": ip["findings"],
         "rules": RuleSet().catalog(),
-        "lineages": [lineage_json(report.result.lineages[d]) for d in ip["deliverables"]],
+        "lineages": [lineage_json(report.result.lineages[d["asset"]]) for d in ip["deliverables"]],
         "ai_usage": credits["generative_ai_output"],
         "ai_models": credits["ai_models"],
         "consent_uses": credits["consent_and_permissions"],
@@ -304,24 +341,37 @@ def audit_document(report: AuditReport, data: dict[str, Any] | None = None) -> D
 
 def _summary_blocks(report: AuditReport, data: dict[str, Any]) -> list[Block]:
     summary = data["summary"]
-    counts = ", ".join(f"{n} {s}" for s, n in summary["findings_by_severity"].items()) or "none"
+    counts = summary["open_findings_by_severity"]
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items()) or "none"
+    disposed = summary["disposed_findings"]
     verdict = (
-        Para("No findings: every deliverable's lineage is recorded, consistent and cleared.", "ok")
+        Para(
+            "No open findings: every deliverable's lineage is recorded, consistent and cleared"
+            + (f" ({disposed} finding(s) disposed by counsel)." if disposed else "."),
+            "ok",
+        )
         if summary["clear_to_ship"]
         else Para(
-            f"NOT CLEAR TO SHIP: {len(data['findings'])} finding(s) ({counts}). Deliverables "
-            "with findings in their lineage are listed under deliverable-unresolved.",
+            f"NOT CLEAR TO SHIP: {sum(counts.values())} open finding(s) ({shown}), {disposed} "
+            "disposed by counsel. Deliverables with open findings in their lineage are listed "
+            "under deliverable-unresolved.",
             "alert",
         )
     )
+    ships = [
+        Para(
+            f"{d['asset']}: " + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship"),
+            "ok" if d["clear_to_ship"] else "alert",
+        )
+        for d in summary["deliverables"]
+    ]
     return [
         verdict,
-        Para(tree_sentence(report.view.state)),
+        *ships,
+        Para(tree_sentence(report.view.state) + f" Waivers judged as of {data['as_of']}."),
         Para(
             f"{summary['events_audited']} provenance events audited, "
-            f"{len(summary['deliverables'])} published deliverable(s): "
-            + (", ".join(summary["deliverables"]) or "none")
-            + "."
+            f"{len(summary['deliverables'])} published deliverable(s)."
         ),
     ]
 
@@ -331,15 +381,22 @@ def _findings_blocks(data: dict[str, Any]) -> list[Block]:
         return [Para("No findings.", "ok")]
     blocks: list[Block] = [
         table(
-            ("severity", "rule", "asset", "what is wrong"),
-            [(f["severity"], f["rule"], f["asset"], f["summary"]) for f in data["findings"]],
-            (0.7, 1.4, 3, 3.4),
+            ("severity", "status", "rule", "asset", "what is wrong"),
+            [
+                (f["severity"], f["status"], f["rule"], f["asset"], f["summary"])
+                for f in data["findings"]
+            ],
+            (0.7, 0.8, 1.4, 3, 3.4),
         )
     ]
     findings = data["findings"]
     for i, f in enumerate(findings[:MAX_DETAILED_FINDINGS], start=1):
-        blocks.append(Heading(f"{i}. {f['rule']} ({f['severity']}): {f['asset']}", 3))
+        blocks.append(
+            Heading(f"{i}. {f['rule']} ({f['severity']}, {f['status']}): {f['asset']}", 3)
+        )
+        blocks.append(Para(f"Finding id {f['id']}."))
         blocks.append(Para(f["explanation"]))
+        blocks += [Para(_decision_sentence(d)) for d in _decisions(f)]
         rows = [
             (e["event_id"], e["seq"], e["what"], "yes" if e.get("receipt") else "no")
             for e in f["evidence"]
@@ -361,6 +418,28 @@ def _findings_blocks(data: dict[str, Any]) -> list[Block]:
             )
         )
     return blocks
+
+
+def _decisions(f: dict[str, Any]) -> list[dict[str, Any]]:
+    shown = [f["disposition"]] if "disposition" in f else []
+    return shown + list(f.get("lapsed_dispositions", []))
+
+
+def _decision_sentence(d: dict[str, Any]) -> str:
+    """Who decided what, when and why (and why it no longer applies)."""
+    extra = [
+        f"{label} {d[key]}"
+        for key, label in (
+            ("document_sha256", "supporting document SHA-256"),
+            ("approver", "approved by"),
+            ("expires", "expires"),
+            ("replaced_by", "replaced by"),
+        )
+        if key in d
+    ]
+    text = f"{d['decision'].capitalize()} by {d['by']} ({d['role']}) at {d['at']}: {d['reason']}"
+    text += (" — " + "; ".join(extra)) if extra else ""
+    return text + (f". {d['note'].capitalize()}." if d.get("note") else ".")
 
 
 def _lineage_figures(report: AuditReport) -> list[Block]:

@@ -8,13 +8,22 @@ each published asset and the findings of the other rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger.audit.lineage import EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN, EDGE_MISSING, Lineage
-from ledger.audit.model import UNKNOWN_SHA256, LedgerView, Step
+from ledger.audit.model import (
+    LICENCE_RECORDS_SINCE,
+    UNKNOWN_SHA256,
+    LedgerView,
+    Model,
+    Step,
+)
 from ledger.events import consent as consents
+from ledger.events.licence import Licence, LicensedUse, use_problem
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -35,6 +44,46 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A disposition as an audit shows it: who decided what, when and why."""
+
+    decision: str  # cleared | waived | remediated | reopened
+    by: str  # display name
+    by_id: str  # actor id
+    role: str
+    at: str  # RFC 3339
+    reason: str
+    event_id: str
+    seq: int
+    document_sha256: str | None = None
+    approver: str | None = None
+    expires: str | None = None
+    replaced_by: str | None = None
+    note: str = ""  # why it no longer applies (lapsed) or was not applied
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "decision": self.decision,
+            "by": self.by,
+            "by_id": self.by_id,
+            "role": self.role,
+            "at": self.at,
+            "reason": self.reason,
+            "event_id": self.event_id,
+        }
+        for name in ("document_sha256", "approver", "expires", "replaced_by"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+OPEN = "open"
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str
     severity: str
@@ -42,16 +91,45 @@ class Finding:
     summary: str
     explanation: str
     evidence: tuple[Evidence, ...]
+    finding_id: str = ""  # stable: rule, asset version and evidence (see finding_id())
+    status: str = OPEN  # open, or the decision of the disposition in force
+    disposition: Decision | None = None
+    lapsed: tuple[Decision, ...] = ()  # dispositions that no longer apply, and why
+    path: tuple[str, ...] = ()  # ai-input-not-allowed: the AI input … up to the restricted one
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
+            "id": self.finding_id,
             "rule": self.rule,
             "severity": self.severity,
             "asset": self.asset,
+            "status": self.status,
             "summary": self.summary,
             "explanation": self.explanation,
             "evidence": [e.to_json() for e in self.evidence],
         }
+        if self.disposition is not None:
+            out["disposition"] = self.disposition.to_json()
+        if self.lapsed:
+            out["lapsed_dispositions"] = [d.to_json() for d in self.lapsed]
+        if self.path:
+            out["path"] = list(self.path)
+        return out
+
+
+def finding_id(rule: str, asset: str, evidence_ids: Iterable[str]) -> str:
+    """The stable id of a finding: SHA-256 over its rule, asset version and evidence entries.
+
+    The same facts give the same id in every audit; a new fact (another event on that asset
+    version, another consent or licence relied on) gives another id, so a disposition of the
+    old id no longer applies.
+    """
+    lines = ["assetledger finding v1", rule, asset, *sorted(set(evidence_ids))]
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
 def _step_evidence(step: Step, what: str) -> Evidence:
@@ -68,83 +146,220 @@ class Rule:
     check: Callable[[LedgerView, Step], list[Finding]]
 
 
-# --- ai-model-undeclared ---------------------------------------------------------------------
+# --- ai-model-undeclared and licence-not-covering ---------------------------------------------
+
+OLD_RULE_NOTE = (
+    " This event was written before licence records (provenance schema v{v}), so it is judged"
+    " by the old rule: a free-text licence and training-data declaration."
+)
 
 
 def check_model_declared(view: LedgerView, step: Step) -> list[Finding]:
-    """AI output whose model lacks a licence or a training-data declaration."""
+    """AI output whose model has no licence record in force (old events: no free-text one)."""
     if not step.is_ai:
         return []
-    model = step.model
-    missing = (
-        ["model name"]
-        if model is None
-        else [
-            what
-            for what, value in (
-                ("licence", model.licence),
-                ("training-data declaration", model.training_data),
-            )
-            if not value
-        ]
-    )
+    if step.model is None:
+        return [_undeclared(step, f"{step.actor.name} has no declared model name", "", ())]
+    if step.schema_version and step.schema_version < LICENCE_RECORDS_SINCE:
+        return _old_model_rule(step, step.model)
+    return _licence_rule(view, step, step.model)
+
+
+def _old_model_rule(step: Step, model: Model) -> list[Finding]:
+    missing = [
+        what
+        for what, value in (
+            ("licence", model.licence),
+            ("training-data declaration", model.training_data),
+        )
+        if not value
+    ]
     if not missing:
         return []
-    label = model.label if model else step.actor.name
-    return [
-        Finding(
-            rule=AI_MODEL_UNDECLARED.id,
-            severity=AI_MODEL_UNDECLARED.severity,
-            asset=step.key,
-            summary=f"{label} has no declared {' or '.join(missing)}",
-            explanation=(
-                f"{step.key} was made by the AI model {label} ({step.source_type}), but the "
-                f"event declares no {' and no '.join(missing)} for that model. Without them "
-                "nobody can show the studio had the right to use the model's output or that the "
-                "model was not trained on material it had no right to use."
-            ),
-            evidence=(_step_evidence(step, "the AI action, as signed by its tool"),),
+    why = (
+        f"the event declares no {' and no '.join(missing)} for that model."
+        + OLD_RULE_NOTE.format(v=step.schema_version)
+    )
+    return [_undeclared(step, f"{model.label} has no declared {' or '.join(missing)}", why, ())]
+
+
+def _licence_rule(view: LedgerView, step: Step, model: Model) -> list[Finding]:
+    if model.licence_ref is None:
+        text = f" (it names {model.licence!r} as free text, which is not a record)"
+        why = "the event cites no licence record for that model" + (text if model.licence else "")
+        return [_undeclared(step, f"{model.label} cites no licence record", why + ".", ())]
+    licence = view.licence(model.licence_ref)
+    cited = _licence_evidence(view, model.licence_ref)
+    use = LicensedUse(step.event_time, model=(model.name, model.version, model.provider))
+    if step.distribution is not None:
+        use = replace(
+            use, commercial=step.distribution.commercial, territories=step.distribution.territories
         )
-    ]
+    problem = use_problem(licence, use)
+    if problem is not None and (licence is None or not _in_force(licence, step)):
+        summary = f"{model.label} has no licence record in force"
+        return [_undeclared(step, summary, f"{problem}.", cited)]
+    if problem is not None:
+        return [_not_covering(step, model, problem, cited)]
+    if not model.training_data:
+        why = "its licence record covers the use, but the event declares no training data."
+        return [_undeclared(step, f"{model.label} has no training-data declaration", why, cited)]
+    return []
+
+
+def _in_force(licence: Licence, step: Step) -> bool:
+    until = licence.valid_until
+    return licence.valid_from <= step.event_time and (until is None or step.event_time < until)
+
+
+def _licence_evidence(view: LedgerView, ref: str) -> tuple[Evidence, ...]:
+    seq = view.seq_of(ref)
+    return () if seq is None else (Evidence(ref, seq, "the licence record cited"),)
+
+
+def _undeclared(step: Step, summary: str, why: str, cited: tuple[Evidence, ...]) -> Finding:
+    label = step.model.label if step.model else step.actor.name
+    return Finding(
+        rule=AI_MODEL_UNDECLARED.id,
+        severity=AI_MODEL_UNDECLARED.severity,
+        asset=step.key,
+        summary=summary,
+        explanation=(
+            f"{step.key} was made by the AI model {label} ({step.source_type}), but {why} "
+            "Without a licence in force for this use nobody can show the studio had the right "
+            "to use the model's output or that the model was not trained on material it had "
+            "no right to use."
+        ),
+        evidence=(_step_evidence(step, "the AI action, as signed by its tool"), *cited),
+    )
+
+
+def _not_covering(step: Step, model: Model, problem: str, cited: tuple[Evidence, ...]) -> Finding:
+    return Finding(
+        rule=LICENCE_NOT_COVERING.id,
+        severity=LICENCE_NOT_COVERING.severity,
+        asset=step.key,
+        summary=f"the licence cited for {model.label} does not cover this use",
+        explanation=(
+            f"{step.key} was made by the AI model {model.label} under the licence record "
+            f"{model.licence_ref}, but {problem}."
+        ),
+        evidence=(_step_evidence(step, "the AI action, as signed by its tool"), *cited),
+    )
 
 
 AI_MODEL_UNDECLARED = Rule(
     "ai-model-undeclared",
     "high",
-    "AI output from a model with no declared licence or training data",
+    "AI output from a model with no licence record in force (old events: no declared licence)",
     check_model_declared,
 )
 
 
-# --- ai-input-not-allowed --------------------------------------------------------------------
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule reported by another rule's check (which reads the evidence once)."""
+
+    id: str
+    severity: str
+    title: str
+
+
+LICENCE_NOT_COVERING = RuleInfo(
+    "licence-not-covering",
+    "high",
+    "AI output under a licence record that does not cover the use (model, commercial use,"
+    " territory); reported by the ai-model-undeclared check",
+)
+
+
+# --- ai-input-not-allowed (restrictions follow the material) ---------------------------------
 
 AI_INPUT_USE = "cawg.ai_inference"
 
 
+@dataclass(frozen=True)
+class Restriction:
+    asset: str  # the restricted asset version ("id@version")
+    source: Step  # the step that recorded it (with its terms)
+    problem: str
+    path: tuple[Step, ...]  # recording steps from the AI input up to the restricted asset
+    licence_ref: str | None = None
+
+
 def check_ai_inputs(view: LedgerView, step: Step) -> list[Finding]:
-    """An input whose rights holder said notAllowed (or an unmet constrained) fed to AI."""
+    """An input, or anything it derives from, whose terms do not allow this AI use.
+
+    Terms bind derivative works: a human edit does not lift an ancestor's ``notAllowed``.
+    Counsel's clearance of such a finding clears that derivative for every AI use of it
+    (:func:`ledger.audit.dispositions.apply_derivative_clearances`).
+    """
     if not step.is_ai:
         return []
     findings = []
     for ing in step.ingredients:
-        for source in view.recorded(ing.key):
-            problem = _input_problem(view, step, ing.asset_id, source)
-            if problem is not None:
-                findings.append(_input_finding(step, ing.key, source, problem))
+        for r in _restrictions(view, step, ing.key):
+            findings.append(_input_finding(view, step, ing.key, r))
     return findings
 
 
-def _input_problem(view: LedgerView, step: Step, asset_id: str, source: Step) -> str | None:
+def _restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]:
+    found: list[Restriction] = []
+    seen: set[str] = set()
+    frontier: deque[tuple[str, tuple[Step, ...]]] = deque([(start, ())])
+    while frontier:  # every ancestor, each once (a version reached twice, or a cycle, is skipped)
+        key, path = frontier.popleft()
+        if key in seen:
+            continue
+        seen.add(key)
+        for source in view.recorded(key):
+            here = (*path, source)
+            problem, ref = _input_problem(view, step, source)
+            if problem is not None:
+                found.append(Restriction(key, source, problem, here, ref))
+            frontier.extend((i.key, here) for i in source.ingredients)
+    return found
+
+
+def _input_problem(view: LedgerView, step: Step, source: Step) -> tuple[str | None, str | None]:
     for p in source.permissions:
         if p.use_kind != AI_INPUT_USE or p.use == "allowed":
             continue
         if p.use == "notAllowed":
-            return f"its rights holder marked it notAllowed for {AI_INPUT_USE}"
-        why = _constraint_unmet(view, step, asset_id)
+            return f"its rights holder marked it notAllowed for {AI_INPUT_USE}", None
+        why = _constraint_unmet(view, step, source.asset_id)
         if why is not None:
             info = f" ({p.constraint_info})" if p.constraint_info else ""
-            return f"its use for {AI_INPUT_USE} is constrained{info} and {why}"
-    return None
+            return f"its use for {AI_INPUT_USE} is constrained{info} and {why}", None
+    if source.licence_ref is not None:
+        return _licence_input_problem(view, step, source, source.licence_ref), source.licence_ref
+    if _third_party(source) and source.schema_version >= LICENCE_RECORDS_SINCE:
+        return (
+            f"it is third-party material (recorded by {source.actor.name}) that cites no licence"
+            " record, so no licence is declared for its use"
+        ), None
+    return None, None
+
+
+def _third_party(source: Step) -> bool:
+    """Stock or library material: recorded by an organisation, not made by the production."""
+    return source.actor.kind == "organisation"
+
+
+def _licence_input_problem(view: LedgerView, step: Step, source: Step, ref: str) -> str | None:
+    licence = view.licence(ref)
+    if licence is None:
+        return f"the licence record {ref} it is held under is not in the ledger"
+    term = licence.term_for(AI_INPUT_USE)
+    if term is None or term.use == "notAllowed":
+        said = "does not license" if term is None else "marks notAllowed"
+        return f"its licence record {ref} ({licence.label}) {said} {AI_INPUT_USE}"
+    if term.use == "constrained":
+        why = _constraint_unmet(view, step, source.asset_id)
+        if why is not None:
+            info = term.constraint_info
+            return f"its licence record {ref} constrains {AI_INPUT_USE} ({info}) and {why}"
+    return use_problem(licence, LicensedUse(step.event_time, asset=source.asset_id))
 
 
 def _constraint_unmet(view: LedgerView, step: Step, asset_id: str) -> str | None:
@@ -160,28 +375,44 @@ def _constraint_unmet(view: LedgerView, step: Step, asset_id: str) -> str | None
     return "; ".join(reasons) if reasons else "the AI action cites no consent meeting it"
 
 
-def _input_finding(step: Step, key: str, source: Step, problem: str) -> Finding:
+def _input_finding(view: LedgerView, step: Step, key: str, r: Restriction) -> Finding:
+    model = step.model.label if step.model else step.actor.name
+    inherited = r.asset != key
+    chain = " ← ".join([key, *(s.key for s in r.path[1:])]) if inherited else key
+    evidence = [_step_evidence(step, "the AI action using the input")]
+    evidence += [
+        _step_evidence(s, "a step of the path to the restricted input") for s in r.path[:-1]
+    ]
+    evidence.append(_step_evidence(r.source, "the restricted input's record, with its terms"))
+    if r.licence_ref is not None:
+        evidence += _licence_evidence(view, r.licence_ref)
+    how = (
+        f"{key} derives from {r.asset} (path {chain}), and {r.asset} is restricted: {r.problem}."
+        " Terms bind derivative works, so the human work in between does not lift them"
+        if inherited
+        else f"{r.problem}"
+    )
     return Finding(
         rule=AI_INPUT_NOT_ALLOWED.id,
         severity=AI_INPUT_NOT_ALLOWED.severity,
         asset=step.key,
-        summary=f"input {key} is not cleared for AI use",
+        summary=(
+            f"input {key} derives from {r.asset}, not cleared for AI use"
+            if inherited
+            else f"input {key} is not cleared for AI use"
+        ),
         explanation=(
-            f"{step.key} was made by the AI model "
-            f"{step.model.label if step.model else step.actor.name} with {key} as an input, "
-            f"but {problem}."
+            f"{step.key} was made by the AI model {model} with {key} as an input, but {how}."
         ),
-        evidence=(
-            _step_evidence(step, "the AI action using the input"),
-            _step_evidence(source, "the input's record, with its training-and-mining terms"),
-        ),
+        evidence=tuple(dict.fromkeys(evidence)),
+        path=tuple(s.key for s in r.path),
     )
 
 
 AI_INPUT_NOT_ALLOWED = Rule(
     "ai-input-not-allowed",
     "high",
-    "An input not cleared for AI inference used by an AI action",
+    "An input (or what it derives from) not cleared for AI inference used by an AI action",
     check_ai_inputs,
 )
 
@@ -189,18 +420,41 @@ AI_INPUT_NOT_ALLOWED = Rule(
 # --- likeness-without-consent ----------------------------------------------------------------
 
 
+def likeness_use(step: Step, performer_id: str, use: str) -> consents.Use:
+    """The use a step makes of a performer, with every dimension the event states."""
+    dist = step.distribution
+    return consents.Use(
+        performer_id,
+        use,
+        step.show,
+        step.episode,
+        step.event_time,
+        shot=step.shot,
+        asset_id=step.asset_id,
+        territories=dist.territories if dist else (),
+        media=dist.media if dist else (),
+    )
+
+
 def check_likeness(view: LedgerView, step: Step) -> list[Finding]:
     findings = []
     for u in step.likeness:
-        use = consents.Use(u.performer_id, u.use, step.show, step.episode, step.event_time)
+        use = likeness_use(step, u.performer_id, u.use)
+        revocations: list[consents.Consent] = []
         if u.consent_ref is None:
             reason = "the event cites no consent"
             grant = None
         else:
             grant = view.consent(u.consent_ref)
-            reason = consents.check_use(grant, use, view.revocations(u.consent_ref)) or ""
+            revocations = view.revocations(u.consent_ref)
+            reason = consents.check_use(grant, use, revocations) or ""
         if reason:
-            findings.append(_likeness_finding(view, step, u.performer_id, u.use, reason, grant))
+            if grant is not None and not grant.structured:
+                reason += f" ({consents.OLD_RULE_NOTE})"
+            cited = [r for r in revocations if r.valid_from <= step.event_time]
+            findings.append(
+                _likeness_finding(view, step, u.performer_id, u.use, reason, grant, cited)
+            )
     return findings
 
 
@@ -211,12 +465,17 @@ def _likeness_finding(
     use: str,
     reason: str,
     grant: consents.Consent | None,
+    revocations: Sequence[consents.Consent] = (),
 ) -> Finding:
     evidence = [_step_evidence(step, f"the {use} use of {performer}")]
     if grant is not None:
-        entry = view.store.entry_by_event_id(grant.event_id)
-        if entry is not None:
-            evidence.append(Evidence(grant.event_id, entry.seq, "the consent cited"))
+        seq = view.seq_of(grant.event_id)
+        if seq is not None:
+            evidence.append(Evidence(grant.event_id, seq, "the consent cited"))
+    for r in revocations:
+        seq = view.seq_of(r.event_id)
+        if seq is not None:
+            evidence.append(Evidence(r.event_id, seq, "the revocation of that consent"))
     return Finding(
         rule=LIKENESS_WITHOUT_CONSENT.id,
         severity=LIKENESS_WITHOUT_CONSENT.severity,
@@ -236,6 +495,60 @@ LIKENESS_WITHOUT_CONSENT = Rule(
     "critical",
     "Likeness or digital-replica use without a matching, unexpired, in-scope consent",
     check_likeness,
+)
+
+
+# --- ai-material-as-source (WGA 2023 MBA Art. 72) ----------------------------------------------
+
+
+def check_writing(view: LedgerView, step: Step) -> list[Finding]:
+    """A writer's literary material must not take AI output as source material, and AI material
+    given to the writer must be disclosed in ``writing.ai_material``."""
+    if step.writing is None:
+        return []
+    disclosed = {m.key for m in step.writing.ai_material}
+    findings = []
+    for ing in step.ingredients:
+        made = [r for r in view.recorded(ing.key) if r.is_ai or r.is_generative]
+        if not made:
+            continue
+        if ing.relationship in ("parentOf", "componentOf"):
+            why = (
+                f"it is recorded as {ing.relationship} of the writer's material, that is, as "
+                "source material"
+            )
+        elif ing.key not in disclosed:
+            why = "it is not disclosed in the writing record as AI material given to the writer"
+        else:
+            continue
+        findings.append(_writing_finding(step, ing.key, made[0], why))
+    return findings
+
+
+def _writing_finding(step: Step, key: str, made: Step, why: str) -> Finding:
+    return Finding(
+        rule=AI_MATERIAL_AS_SOURCE.id,
+        severity=AI_MATERIAL_AS_SOURCE.severity,
+        asset=step.key,
+        summary=f"AI material {key} treated as source material or undisclosed",
+        explanation=(
+            f"{step.key} is literary material by {step.actor.name}, and {key} is AI output; "
+            f"{why}. Under the WGA 2023 MBA (Art. 72) generative-AI material is never source "
+            "material and never reduces the writer's credit, and material given to a writer "
+            "must be disclosed."
+        ),
+        evidence=(
+            _step_evidence(step, "the writer's material, with its writing credit"),
+            _step_evidence(made, "the AI action that made the material"),
+        ),
+    )
+
+
+AI_MATERIAL_AS_SOURCE = Rule(
+    "ai-material-as-source",
+    "high",
+    "AI-generated material used as a writer's source material, or given to a writer undisclosed",
+    check_writing,
 )
 
 
@@ -385,6 +698,7 @@ STEP_RULES: tuple[Rule, ...] = (
     INGREDIENT_UNRECORDED,
     CONTENT_HASH_MISMATCH,
     INGREDIENT_HASH_UNKNOWN,
+    AI_MATERIAL_AS_SOURCE,
 )
 
 
@@ -401,16 +715,33 @@ def is_deliverable(step: Step) -> bool:
 
 
 def deliverable_findings(
-    step: Step, lineage: Lineage, findings: Iterable[Finding]
+    step: Step,
+    lineage: Lineage,
+    findings: Iterable[Finding],
+    replaced: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """One finding for a published asset whose lineage is not clean."""
-    inside = [f for f in findings if f.asset in lineage.nodes]
+    """One finding for a published asset whose lineage is not clean.
+
+    Not clean: an open finding on an asset version of its lineage, a broken link no finding
+    covers, or an asset version a remediation replaced (the deliverable still holds it).
+    """
+    every = list(findings)
+    inside = [f for f in every if f.asset in lineage.nodes and f.is_open]
+    link_rules = (INGREDIENT_UNRECORDED.id, CONTENT_HASH_MISMATCH.id, INGREDIENT_HASH_UNKNOWN.id)
+    covered = {f.asset for f in every if f.rule in link_rules}
     broken_statuses = (EDGE_MISSING, EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN)
-    broken = [e for e in lineage.edges if e.status in broken_statuses]
-    if not inside and not broken:
+    broken = [e for e in lineage.edges if e.status in broken_statuses and e.product not in covered]
+    stale = sorted(
+        f"{old} (replaced by {new})"
+        for old, new in (replaced or {}).items()
+        if old in lineage.nodes
+    )
+    if not inside and not broken and not stale:
         return []
     severity = max((f.severity for f in inside), key=severity_rank, default="high")
-    rules = sorted({f"{f.rule} ({f.asset})" for f in inside})
+    problems = sorted({f"{f.rule} ({f.asset})" for f in inside})
+    problems += [f"broken link {e.product} ← {e.ingredient}" for e in broken]
+    problems += [f"holds {s}" for s in stale]
     evidence: dict[str, Evidence] = {step.event_id: _step_evidence(step, "the publication")}
     for f in inside:
         for e in f.evidence:
@@ -420,11 +751,16 @@ def deliverable_findings(
             rule=DELIVERABLE_UNRESOLVED_ID,
             severity=severity,
             asset=step.key,
-            summary=f"published with {len(inside)} unresolved finding(s) in its lineage",
+            summary=(
+                f"published with {len(inside)} open finding(s) in its lineage"
+                if inside
+                else "published with a lineage that is not clean"
+            ),
             explanation=(
                 f"{step.key} was published, but its lineage of {len(lineage.nodes)} asset "
-                "versions holds unresolved findings: " + "; ".join(rules) + ". It should not "
-                "ship until each is resolved or waived by counsel."
+                "versions is not clean: " + "; ".join(problems) + ". It is not clear to ship "
+                "until each finding is cleared, waived or remediated by counsel (assetledger "
+                "finding clear|waive|remediate) and no replaced version remains in it."
             ),
             evidence=tuple(sorted(evidence.values(), key=lambda e: e.seq)),
         )
@@ -441,7 +777,8 @@ class RuleSet:
         return RuleSet([*self.step_rules, signer_rule(verdicts)])
 
     def catalog(self) -> list[dict[str, str]]:
-        rows = [{"rule": r.id, "severity": r.severity, "title": r.title} for r in self.step_rules]
+        rules: list[Rule | RuleInfo] = [*self.step_rules, LICENCE_NOT_COVERING]
+        rows = [{"rule": r.id, "severity": r.severity, "title": r.title} for r in rules]
         rows.append(
             {
                 "rule": DELIVERABLE_UNRESOLVED_ID,

@@ -118,3 +118,16 @@ def to_json(value: Any) -> Any:
 def format_time(value: datetime) -> str:
     """RFC 3339 UTC with microseconds, as in the ``ce_time`` header."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # use with fullmatch
+
+
+def check_present(where: str, value: Any) -> list[str]:
+    """For the kinds' rules: a required text field must not be empty or blank."""
+    return [] if isinstance(value, str) and value.strip() else [f"{where} must not be empty"]
+
+
+def check_sha256(where: str, value: str) -> list[str]:
+    """For the kinds' rules: 64 lowercase hex digits."""
+    return [] if _SHA256_HEX.fullmatch(value) else [f"{where} must be 64 lowercase hex digits"]

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from ledger.errors import InvalidEventError
 from ledger.events import vocab
-from ledger.events.base import EventKind, Record, parse_time
+from ledger.events.base import EventKind, Record, check_sha256, parse_time
 
 STATUSES = frozenset({"granted", "revoked"})
 PARTY_KINDS = frozenset({"performer", "rights_holder"})
@@ -47,7 +47,36 @@ def consent_problems(event: Record, writing: bool) -> list[str]:
         if u not in vocab.TRAINING_MINING_KINDS
     ]
     problems += _status_problems(event)
+    problems += vocab.territory_problems("territories", event.get("territories", []))
+    problems += vocab.media_problems("media", event.get("media", []))
+    problems += _document_problems(event)
+    if writing and event["status"] == "granted":
+        problems += _structured_problems(event)
     return problems + _time_problems(event)
+
+
+def _document_problems(event: Record) -> list[str]:
+    digest = event.get("document_sha256")
+    return [] if digest is None else check_sha256("document_sha256", digest)
+
+
+def _structured_problems(event: Record) -> list[str]:
+    """A new grant states its terms as data (older grants, read back, may not)."""
+    missing = [
+        what
+        for what, value in (
+            ("territories", event.get("territories")),
+            ("media", event.get("media")),
+            ("document_sha256", event.get("document_sha256")),
+        )
+        if not value
+    ]
+    if not missing:
+        return []
+    return [
+        "a grant must state its " + ", ".join(missing) + " (territories: ISO 3166-1 codes or"
+        " WORLD; media: " + ", ".join(sorted(vocab.MEDIA)) + "; the signed document's SHA-256)"
+    ]
 
 
 def _time_problems(event: Record) -> list[str]:
@@ -116,6 +145,16 @@ class Consent:
     revokes: str | None
     recorded_by: str
     document: str | None
+    shots: tuple[str, ...] = ()
+    media: tuple[str, ...] = ()
+    territories: tuple[str, ...] = ()
+    compensation_ref: str | None = None
+    document_sha256: str | None = None
+
+    @property
+    def structured(self) -> bool:
+        """Recorded with structured terms (consent schema v2); else judged by the old rule."""
+        return bool(self.territories or self.media)
 
     @classmethod
     def from_record(cls, event: Record) -> Consent:
@@ -137,6 +176,11 @@ class Consent:
             revokes=event.get("revokes"),
             recorded_by=event["recorded_by"],
             document=event.get("document"),
+            shots=tuple(event.get("shots", [])),
+            media=tuple(event.get("media", [])),
+            territories=tuple(event.get("territories", [])),
+            compensation_ref=event.get("compensation_ref"),
+            document_sha256=event.get("document_sha256"),
         )
 
 
@@ -149,6 +193,10 @@ class Use:
     show: str
     episode: str | None
     time: datetime
+    shot: str | None = None
+    asset_id: str | None = None  # the asset the use makes
+    territories: tuple[str, ...] = ()  # where the output is exploited, when the event says
+    media: tuple[str, ...] = ()
 
 
 def covers_production(consent: Consent, show: str, episode: str | None) -> bool:
@@ -166,6 +214,10 @@ def check_use(consent: Consent | None, use: Use, revocations: Sequence[Consent])
         _kind_problem(consent, use),
         _scope_problem(consent, use),
         _time_problem(consent, use),
+        _shot_problem(consent, use),
+        _asset_problem(consent, use),
+        _territory_problem(consent, use),
+        _media_problem(consent, use),
         _revocation_problem(consent, use, revocations),
     ):
         if problem:
@@ -215,3 +267,46 @@ def _revocation_problem(consent: Consent, use: Use, revocations: Sequence[Consen
 
 def _optional_time(value: str | None) -> datetime | None:
     return None if value is None else parse_time(value, "expires")
+
+
+def _shot_problem(consent: Consent, use: Use) -> str | None:
+    if not consent.shots or use.shot is None or use.shot in consent.shots:
+        return None
+    return f"consent {consent.event_id} covers shots {', '.join(consent.shots)}, not {use.shot}"
+
+
+def _asset_problem(consent: Consent, use: Use) -> str | None:
+    limited = consent.party_kind == "performer" and consent.assets
+    if not limited or use.asset_id is None or use.asset_id in consent.assets:
+        return None
+    return (
+        f"consent {consent.event_id} covers assets {', '.join(consent.assets)}, not {use.asset_id}"
+    )
+
+
+def _territory_problem(consent: Consent, use: Use) -> str | None:
+    if not consent.structured or vocab.WORLD in consent.territories:
+        return None
+    outside = [t for t in use.territories if t not in consent.territories]
+    if not outside:
+        return None
+    return (
+        f"consent {consent.event_id} covers territories {', '.join(consent.territories)},"
+        f" not {', '.join(outside)}"
+    )
+
+
+def _media_problem(consent: Consent, use: Use) -> str | None:
+    if not consent.structured or vocab.ALL_MEDIA in consent.media:
+        return None
+    outside = [m for m in use.media if m not in consent.media]
+    if not outside:
+        return None
+    covered = ", ".join(consent.media)
+    return f"consent {consent.event_id} covers media {covered}, not {', '.join(outside)}"
+
+
+OLD_RULE_NOTE = (
+    "this consent was recorded before structured terms (consent schema v1), so it is judged by"
+    " the old rule: productions, uses and term only"
+)

@@ -238,6 +238,16 @@ class ConfluentFraming:
         return reader, read_datum(data[5:], writer, reader)
 
 
+def writer_schema(framing: SingleObjectFraming, data: bytes) -> SchemaVersion:
+    """The schema version ``data`` was written with (single-object or Confluent framing)."""
+    if data[:2] == SOE_MAGIC and len(data) >= 10:
+        return framing.catalog.by_fingerprint(data[2:10])
+    registry = getattr(framing, "registry", None)
+    if data[:1] == CONFLUENT_MAGIC and len(data) >= 5 and registry is not None:
+        return registry.schema_for(struct.unpack(">I", data[1:5])[0])  # type: ignore[no-any-return]
+    raise DecodeError(f"cannot tell the writer schema of {len(data)} bytes")
+
+
 class MultiFraming(SingleObjectFraming):
     """Encode with one framing; decode single-object (``C3 01``) or Confluent (``00``) data.
 

@@ -71,6 +71,48 @@ def provenance_problems(event: Record, writing: bool) -> list[str]:
         problems.append("an ai_model actor must name its model (name, version, provider)")
     problems += _rights_problems(event.get("rights", {}))
     problems += _likeness_problems(event.get("likeness", []))
+    problems += _licence_ref_problems(event)
+    problems += _credit_problems(event, writing)
+    return problems
+
+
+def _credit_problems(event: Record, writing: bool) -> list[str]:
+    """Job title from the role vocabulary (when writing); a writer's credit and AI material."""
+    problems = []
+    title = event["actor"].get("job_title")
+    if title is not None and writing and title not in vocab.JOB_TITLES:
+        problems.append(
+            f"actor.job_title {title!r} is not in the role vocabulary ("
+            + ", ".join(sorted(vocab.JOB_TITLES))
+            + ")"
+        )
+    credit = event.get("writing")
+    if credit is None:
+        return problems
+    if credit["credit"] not in vocab.WRITING_CREDITS:
+        problems.append(
+            f"writing.credit {credit['credit']!r} is not one of "
+            + ", ".join(sorted(vocab.WRITING_CREDITS))
+        )
+    if event["actor"]["kind"] != "human":
+        problems.append("writing credits belong to a human writer (actor.kind human)")
+    for i, m in enumerate(credit["ai_material"]):
+        problems += _check_present(f"writing.ai_material[{i}].asset_id", m["asset_id"])
+        problems += _check_present(f"writing.ai_material[{i}].version", m["version"])
+    return problems
+
+
+def _licence_ref_problems(event: Record) -> list[str]:
+    rights = event.get("rights") or {}
+    refs = [("rights.licence_ref", rights.get("licence_ref"))]
+    refs.append(("model.licence_ref", (event.get("model") or {}).get("licence_ref")))
+    problems = [p for where, ref in refs if ref is not None for p in event_id_problems(ref, where)]
+    distribution = rights.get("distribution")
+    if distribution is not None:
+        problems += vocab.territory_problems(
+            "rights.distribution.territories", distribution["territories"]
+        )
+        problems += vocab.media_problems("rights.distribution.media", distribution["media"])
     return problems
 
 

@@ -87,7 +87,31 @@ TRAINING_MINING_KINDS = frozenset(
     {"cawg.data_mining", "cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training"}
 )
 TRAINING_MINING_USES = frozenset({"allowed", "notAllowed", "constrained"})
-LIKENESS_USES = frozenset({"digital_replica", "synthetic_performer", "likeness_alteration"})
+LIKENESS_USES = frozenset(
+    {"likeness", "digital_replica", "voice", "likeness_alteration", "synthetic_performer"}
+)
+# Media / platforms a consent or a distribution names; all_media covers every one.
+ALL_MEDIA = "all_media"
+MEDIA = frozenset({"theatrical", "streaming", "broadcast", "home_video", "trailer", ALL_MEDIA})
+WORLD = "WORLD"  # every territory
+_TERRITORY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2 (fullmatch)
+
+
+def territory_problems(where: str, values: list[str] | tuple[str, ...]) -> list[str]:
+    """Each value must be an ISO 3166-1 alpha-2 code or WORLD."""
+    return [
+        f"{where}[{i}] {t!r} is not an ISO 3166-1 alpha-2 code or {WORLD}"
+        for i, t in enumerate(values)
+        if t != WORLD and not _TERRITORY.fullmatch(t)
+    ]
+
+
+def media_problems(where: str, values: list[str] | tuple[str, ...]) -> list[str]:
+    return [
+        f"{where}[{i}] {m!r} is not one of " + ", ".join(sorted(MEDIA))
+        for i, m in enumerate(values)
+        if m not in MEDIA
+    ]
 
 
 def check_action(action: str, *, writing: bool) -> str | None:
@@ -126,3 +150,32 @@ def check_source_type(value: str, *, writing: bool) -> str | None:
     if term in RETIRED_DIGITAL_SOURCE_TYPES:
         return f"IPTC term {term!r} is retired: readable, not for new events" if writing else None
     return f"{term!r} is not an IPTC digitalSourceType"
+
+
+# A production's role vocabulary: the job titles guilds and end credits use, each in its
+# department, kept beside the CAWG role (which says what the actor did to the asset).
+JOB_TITLES: dict[str, str] = {
+    "Director": "Direction",
+    "Writer": "Writing",
+    "Director of Photography": "Camera",
+    "Digital Imaging Technician": "Camera",
+    "Editor": "Editorial",
+    "Assistant Editor": "Editorial",
+    "Online Editor": "Editorial",
+    "VFX Supervisor": "Visual Effects",
+    "VFX Producer": "Visual Effects",
+    "Compositor": "Visual Effects",
+    "Roto Artist": "Visual Effects",
+    "Paint Artist": "Visual Effects",
+    "Matte Painter": "Visual Effects",
+    "FX Artist": "Visual Effects",
+    "Colorist": "Post-production",
+    "Clearances Coordinator": "Legal and Clearances",
+}
+# WGA writing credits, as the report prints them.
+WRITING_CREDITS: dict[str, str] = {
+    "written_by": "Written by",
+    "teleplay_by": "Teleplay by",
+    "story_by": "Story by",
+    "screenplay_by": "Screenplay by",
+}

@@ -35,7 +35,7 @@ def test_audit_ip_exits_1_on_findings_at_or_above_fail_on(ledger: str) -> None:
     code, out, err = run("audit", "ip", "--ledger", ledger, "--production", "Fallen Tower")
     assert code == 1
     assert "likeness-without-consent" in out and "content-sha256:" in out
-    assert "7 finding(s) at or above low" in err
+    assert "9 open finding(s) at or above low" in err
     code, out, _ = run(
         "audit", "ip", "--ledger", ledger, "--production", "Fallen Tower", "--fail-on", "never"
     )
@@ -44,7 +44,7 @@ def test_audit_ip_exits_1_on_findings_at_or_above_fail_on(ledger: str) -> None:
 
 def test_audit_ip_clean_asset_exits_0(ledger: str) -> None:
     code, out, _ = run(
-        "audit", "ip", "--ledger", ledger, "--asset", f"{D}/sh020/final", "--fail-on", "info"
+        "audit", "ip", "--ledger", ledger, "--asset", f"{D}/sh010/fx_debris", "--fail-on", "info"
     )
     assert code == 0
     assert out.startswith("no findings")
@@ -54,11 +54,11 @@ def test_audit_ip_json_and_csv(ledger: str) -> None:
     args = ("audit", "ip", "--ledger", ledger, "--production", "Fallen Tower", "--fail-on", "never")
     code, out, _ = run(*args, "--format", "json")
     data = json.loads(out)
-    assert code == 0 and len(data["findings"]) == 7
-    assert data["checkpoint"]["tree_size"] == 21
+    assert code == 0 and len(data["findings"]) == 9
+    assert data["checkpoint"]["tree_size"] == 26
     code, out, _ = run(*args, "--format", "csv")
-    assert out.splitlines()[0] == "severity,rule,asset,summary,evidence"
-    assert len(out.splitlines()) == 8
+    assert out.splitlines()[0] == "id,severity,status,rule,asset,summary,evidence"
+    assert len(out.splitlines()) == 10
 
 
 def test_usage_errors_exit_2(ledger: str, tmp_path: Path) -> None:
@@ -93,8 +93,14 @@ def test_credits_formats(ledger: str, tmp_path: Path) -> None:
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--episode", "101"
     )
     assert code == 0
-    assert "Mira Keller   cawg.editor       2        1" in out
+    mira = [line.split() for line in out.splitlines() if line.startswith("Mira Keller")]
+    assert ["Mira", "Keller", "Roto", "Artist", "cawg.editor", "2", "0", "0", "0"] in [
+        m[:9] for m in mira
+    ]
     assert "GENERATIVE-AI OUTPUT" in out
+    assert "Visual Effects, episode 101: Compositor: Jonah Okafor; Paint Artist: Mira Keller" in out
+    assert "AI DISCLOSURE (for the end credits)" in out
+    assert "This production contains material created or altered with generative AI" in out
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "csv"
     )

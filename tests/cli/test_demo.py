@@ -15,14 +15,27 @@ from tests.conftest import FreshTopic
 pytestmark = pytest.mark.broker
 
 EXPECTED_FINDINGS = {
-    ("deliverable-unresolved", "sh030/final@v001"),
-    ("deliverable-unresolved", "sh010/final@v001"),
-    ("likeness-without-consent", "sh030/crowd_replica@v001"),
-    ("ai-input-not-allowed", "sh030/sky@v001"),
-    ("ai-model-undeclared", "sh010/fx_dust@v001"),
-    ("content-hash-mismatch", "sh030/comp@v001"),
-    ("ingredient-unrecorded", "sh030/comp@v001"),
+    ("deliverable-unresolved", "sh030/final@v001", "open"),
+    ("deliverable-unresolved", "sh010/final@v001", "open"),  # holds the replaced dust
+    ("likeness-without-consent", "sh030/crowd_replica@v001", "open"),
+    ("ai-input-not-allowed", "sh030/sky@v001", "open"),
+    ("ai-model-undeclared", "sh010/fx_dust@v001", "remediated by Hana Sato"),
+    ("licence-not-covering", "sh020/plate@v002", "cleared by Hana Sato"),
+    ("content-hash-mismatch", "sh030/comp@v001", "open"),
+    ("ingredient-unrecorded", "sh030/comp@v001", "open"),
 }
+CLEAR_TO_SHIP = {
+    "deliverable sh010/final@v001: NOT clear to ship",
+    "deliverable sh010/final@v002: clear to ship",  # remediated and republished
+    "deliverable sh020/final@v001: clear to ship",  # counsel cleared its one finding
+    "deliverable sh030/final@v001: NOT clear to ship",
+}
+
+
+def _finding(line: str) -> tuple[str, str, str]:
+    text, _, status = line.split("] ", 1)[1].partition(" — ")
+    rule, asset = text.split(": ")
+    return rule, asset, status or "open"
 
 
 def test_demo_tells_the_whole_story(fresh_topic: FreshTopic, tmp_path: Path) -> None:
@@ -36,19 +49,19 @@ def test_demo_tells_the_whole_story(fresh_topic: FreshTopic, tmp_path: Path) -> 
     out = result.stdout
     assert "verify      intact" in out
     assert "dead-letter 3 records refused (key_revoked: 1, not_enrolled: 1, undecodable: 1)" in out
-    findings = {
-        (line.split("] ")[1].split(": ")[0], line.split(": ")[1])
-        for line in out.splitlines()
-        if line.startswith("  [")
-    }
+    findings = {_finding(line) for line in out.splitlines() if line.startswith("  [")}
     assert findings == EXPECTED_FINDINGS
+    assert {line for line in out.splitlines() if line.startswith("deliverable ")} == CLEAR_TO_SHIP
+    assert "audit       6 open findings, 2 disposed by counsel" in out
     for name in ("audit-report.html", "audit-report.pdf", "credits.html", "sh020-final.receipt"):
         assert (work / name).stat().st_size > 0
     assert (work / "audit-report.pdf").read_bytes().startswith(b"%PDF")
 
     with SqliteStore(work / "ledger.db") as store:
-        dust = store.seqs_by_ref("asset", "fallen-tower/ep101/sq040/sh010/fx_dust")
-        assert len(dust) == 1  # v002, signed after the revocation, was refused
+        dust = store.seqs_by_ref("asset_version", "fallen-tower/ep101/sq040/sh010/fx_dust@v001")
+        assert len(dust) == 1
+        refused = "fallen-tower/ep101/sq040/sh010/fx_dust@v002"  # signed after the revocation
+        assert store.seqs_by_ref("asset_version", refused) == []
         entry = store.entry(dust[0])
         assert entry is not None
         verdicts = verdicts_for_event(store, entry.event_id)

@@ -178,7 +178,7 @@ def emit(
     private: Ed25519PrivateKey,
     source: str,
     *,
-    writer: str = "provenance_event.v2",
+    writer: str = "provenance_event.v3",
     confluent_ids: tuple[int, int] | None = None,
 ) -> Built:
     """Everything the doc says goes on the wire for one provenance event.
@@ -236,6 +236,7 @@ EXAMPLE_EVENT: dict[str, Any] = {
         "kind": "human",
         "display_name": "Mira Keller",
         "role": "cawg.editor",
+        "job_title": "Roto Artist",
     },
     "tool": {"name": "Silhouette", "version": "2024.5", "vendor": "Boris FX"},
     "model": None,
@@ -249,9 +250,16 @@ EXAMPLE_EVENT: dict[str, Any] = {
             "relationship": "inputTo",
         }
     ],
-    "rights": {"licence": "work for hire", "consent_refs": [], "training_mining": []},
+    "rights": {
+        "licence": "work for hire",
+        "licence_ref": None,
+        "consent_refs": [],
+        "training_mining": [],
+        "distribution": None,
+    },
     "directed_by": [],
     "likeness": [],
+    "writing": None,
     "description": "Roto mattes for the tower silhouette",
 }
 
@@ -390,12 +398,17 @@ def test_documented_fingerprints_equal_own_computation_and_the_codes_catalog() -
     # Every released version of each documented record is listed (a new version needs a row).
     for record in {label.rpartition(".v")[0] for label in documented}:
         assert {v.label for v in catalog.versions(record)} <= set(documented), record
-    assert {"dsse_envelope.v1", "provenance_event.v1", "provenance_event.v2"} <= set(documented)
+    assert {
+        "dsse_envelope.v1",
+        "provenance_event.v1",
+        "provenance_event.v2",
+        "provenance_event.v3",
+    } <= set(documented)
 
 
 def test_documented_canonical_forms_and_envelope_schema() -> None:
     forms = doc_values("canonical-forms")
-    assert {"dsse_envelope.v1", "provenance_event.v2"} <= set(forms)
+    assert {"dsse_envelope.v1", "provenance_event.v3"} <= set(forms)
     for label, text in forms.items():
         assert schema(label).canonical == text, label
     body = doc_block("envelope-schema").split("```json\n", 1)[1].split("```", 1)[0]
@@ -406,7 +419,7 @@ def test_documented_current_writer_schema_is_the_codes_current_one() -> None:
     from ledger.events.encoding import default_catalog
 
     current = default_catalog().current("provenance_event")
-    assert current.label == "provenance_event.v2"
+    assert current.label == "provenance_event.v3"
     assert f"current writer schema is `{current.label}`" in _doc()
 
 
@@ -509,7 +522,7 @@ def test_the_sdk_builds_exactly_the_worked_example() -> None:
 
 # --- tests: the Confluent wire format of §11 ---------------------------------------------------
 
-CONFLUENT_IDS = (7, 8)  # the ids of the doc's example: envelope, provenance_event.v2
+CONFLUENT_IDS = (7, 8)  # the ids of the doc's example: envelope, provenance_event.v3
 
 
 class _FixedIds:
@@ -560,7 +573,8 @@ def test_confluent_worked_example_is_reproduced_byte_for_byte() -> None:
     # The datum bytes are those of the single-object example: only the header differs.
     single = example()
     assert b.payload[5:] == single.payload[10:]
-    assert b.pae.startswith(b"DSSEv1 49 " + PAYLOAD_TYPE.encode() + b" 609 \x00\x00\x00\x00\x08")
+    prefix = f"DSSEv1 49 {PAYLOAD_TYPE} {len(b.payload)} ".encode()
+    assert b.pae.startswith(prefix + b"\x00\x00\x00\x00\x08")
 
 
 def test_the_sdk_builds_exactly_the_confluent_worked_example() -> None:
@@ -599,7 +613,14 @@ def test_documented_subjects_are_the_record_full_names() -> None:
     from ledger.events.schema_registry import subject_for
 
     text = doc_block("kinds") + _doc()
-    for record in ("dsse_envelope", "provenance_event", "consent_event", "key_registry_event"):
+    for record in (
+        "dsse_envelope",
+        "provenance_event",
+        "consent_event",
+        "key_registry_event",
+        "licence_event",
+        "disposition_event",
+    ):
         current = default_catalog().current(record)
         assert f"`{subject_for(current)}`" in text, record
 
@@ -615,7 +636,7 @@ def test_documented_event_kinds_are_the_codes() -> None:
     ]
     documented = {row[2]: (row[1], row[3]) for row in rows}
     kinds = all_kinds()
-    assert len(documented) == len(kinds) == 3
+    assert len(documented) == len(kinds) == 5
     for kind in kinds:
         current = default_catalog().current(kind.record).label
         assert documented[kind.payload_type] == (current, kind.ce_type), kind.record

@@ -16,7 +16,9 @@ from consumers.inspect import RawRecord, inspect
 from demo import story
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
-from ledger.events.encoding import SingleObjectFraming
+from ledger.events.encoding import SchemaCatalog, SingleObjectFraming, default_catalog
+from ledger.events.kinds import all_kinds
+from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
 from ledger.store import Batch, LedgerStore, PendingEntry, open_store
 from ledger.trust import keys
@@ -30,8 +32,9 @@ Item = tuple[str, EventKind, dict[str, Any]]  # signer name, kind, event JSON
 
 
 def demo_items() -> list[Item]:
-    """The demo production (consents first), with fixed ids and times."""
+    """The demo production (consents and licences first), with fixed ids and times."""
     items: list[Item] = [(s, CONSENT, dict(e)) for s, e in story.consents()]
+    items += [(s, LICENCE, dict(e)) for s, e in story.licences()]
     items += [(s, PROVENANCE, dict(e)) for s, e in story.production()]
     return items
 
@@ -60,7 +63,11 @@ def pending(items: Iterable[Item], signers: Mapping[str, KeyPair]) -> list[Pendi
     framing = SingleObjectFraming()
     out = []
     for offset, (signer, kind, event) in enumerate(items):
-        m = build_message(event, signers[signer], kind=kind, source=f"/test/{signer}")
+        event = dict(event)
+        writing = writer_framing(event)
+        m = build_message(
+            event, signers[signer], kind=kind, source=f"/test/{signer}", framing=writing
+        )
         raw = RawRecord("events", 0, offset, m.key, m.value, tuple(m.headers))
         result = inspect(raw, trust, framing)
         assert isinstance(result, PendingEntry), result
@@ -91,13 +98,54 @@ HUMAN = {
     "display_name": "Kim Lee",
     "role": "cawg.creator",
 }
+GOOD_LICENCE_ID = story.fixed_id("test-licence:goodgen")
 LICENSED_MODEL = {
     "name": "GoodGen",
     "version": "1",
     "provider": "Good AI",
     "licence": "Good AI commercial licence",
     "training_data": "https://good.example/datasheet",
+    "licence_ref": GOOD_LICENCE_ID,
 }
+# The key of an event's JSON that makes the factory write it with an older schema version.
+WRITER = "_writer"
+
+
+def licence_item(**changes: Any) -> Item:
+    """A licence record for GoodGen (all versions), commercial, worldwide, 2025-2028."""
+    event: dict[str, Any] = {
+        "event_id": GOOD_LICENCE_ID,
+        "licensor": {"party_id": "org:good-ai", "display_name": "Good AI"},
+        "licensee": "Fallen Tower Productions LLC",
+        "subject": "model",
+        "models": [{"name": "GoodGen", "version": None, "provider": "Good AI"}],
+        "assets": [],
+        "licence_id": None,
+        "url": "https://good.example/licence",
+        "commercial_use": True,
+        "territories": ["WORLD"],
+        "valid_from": "2025-01-01T00:00:00Z",
+        "valid_until": "2028-01-01T00:00:00Z",
+        "ai_terms": [],
+        "document_sha256": "ab" * 32,
+        "document": None,
+        "recorded_by": "person:rosa-mendes",
+    }
+    event.update(changes)
+    return ("clearances", LICENCE, event)
+
+
+def writer_framing(event: dict[str, Any]) -> SingleObjectFraming:
+    """The default framing, or one whose writer schema is the older version the event asks."""
+    label = event.pop(WRITER, None)
+    if label is None:
+        return SingleObjectFraming()
+    catalog = default_catalog()
+    record, _, version = label.rpartition(".v")
+    kept = [v for v in catalog.versions(record) if v.version <= int(version)]
+    others = [v for k in all_kinds() if k.record != record for v in catalog.versions(k.record)]
+    envelope = catalog.versions("dsse_envelope")
+    return SingleObjectFraming(SchemaCatalog([*kept, *others, *envelope]))
 
 
 def ingredient(asset_id: str, version: str, relationship: str = "componentOf") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,3 +130,76 @@ def test_rights_holder_grant_covers_named_assets_only() -> None:
 
 def test_missing_consent_is_a_reason() -> None:
     assert check_use(None, use(), []) == "the consent it refers to is not in the ledger"
+
+
+# --- structured terms (consent schema v2) -----------------------------------------------------
+
+
+def test_demo_consents_state_territories_media_and_the_signed_document() -> None:
+    c = consent()
+    assert c.structured and c.territories == ("US", "CA", "GB") and c.media
+    assert c.document_sha256 is not None and len(c.document_sha256) == 64
+    assert c.compensation_ref
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"territories": []}, "must state its territories"),
+        ({"media": []}, "must state its media"),
+        ({"document_sha256": None}, "document_sha256"),
+        ({"territories": ["usa"]}, "ISO 3166-1"),
+        ({"territories": ["U\x00"]}, "ISO 3166-1"),
+        ({"media": ["cinema"]}, "is not one of"),
+        ({"document_sha256": "AB" * 32}, "64 lowercase hex"),
+        ({"likeness_uses": ["hologram"]}, "likeness use"),
+    ],
+)
+def test_a_new_grant_must_state_its_terms_as_data(changes: dict[str, Any], problem: str) -> None:
+    with pytest.raises(InvalidEventError, match=problem):
+        decoded(grant(**changes))
+
+
+def test_voice_and_likeness_are_uses_a_grant_may_name() -> None:
+    c = consent(likeness_uses=["voice", "likeness"])
+    assert check_use(c, use(use="voice"), []) is None
+    assert "not digital_replica" in (check_use(c, use(), []) or "")
+
+
+def test_each_dimension_the_use_states_is_checked() -> None:
+    c = consent(shots=["sh030"], assets=["ep101/sh030/stunt_face"])
+    inside = use(
+        shot="sh030",
+        asset_id="ep101/sh030/stunt_face",
+        territories=("US", "GB"),
+        media=("streaming",),
+    )
+    assert check_use(c, inside, []) is None
+    assert "not sh040" in (check_use(c, replace(inside, shot="sh040"), []) or "")
+    assert "not ep101/sh030/crowd" in (
+        check_use(c, replace(inside, asset_id="ep101/sh030/crowd"), []) or ""
+    )
+    assert "not FR" in (check_use(c, replace(inside, territories=("US", "FR")), []) or "")
+    assert "not theatrical" in (check_use(c, replace(inside, media=("theatrical",)), []) or "")
+    # A dimension the use does not state is not checked.
+    assert check_use(c, replace(inside, territories=(), media=()), []) is None
+
+
+def test_world_and_all_media_cover_everything() -> None:
+    c = consent(territories=["WORLD"], media=["all_media"])
+    assert check_use(c, use(territories=("JP",), media=("theatrical",)), []) is None
+
+
+def test_an_old_grant_is_readable_and_judged_by_the_old_rule() -> None:
+    """A grant written before v2 (no territories or media) reads back; those are not checked."""
+    old = Consent.from_record(
+        {**decoded(grant()), "territories": [], "media": [], "document_sha256": None}
+    )
+    assert not old.structured
+    assert check_use(old, use(territories=("FR",), media=("theatrical",)), []) is None
+    assert (
+        consent_problems(
+            {**decoded(grant()), "territories": [], "media": [], "document_sha256": None}, False
+        )
+        == []
+    )

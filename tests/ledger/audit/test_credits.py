@@ -15,52 +15,76 @@ D = "fallen-tower/ep101/sq040"
 def lines(view: LedgerView) -> dict[tuple[str, str], dict[str, list[str]]]:
     report = credit_report(view, story.SHOW, "101")
     return {
-        (line.name, line.role): {
-            "created": line.assets("created"),
-            "altered": line.assets("altered"),
-            "published": line.assets("published"),
+        (line.name, line.title): {
+            kind: line.assets(kind)
+            for kind in ("created", "altered", "published", "directed")
+            if line.assets(kind)
         }
         for line in report.lines
     }
 
 
-def test_credit_lines_per_person_and_role(view: LedgerView) -> None:
+def test_credit_lines_per_person_and_job_title(view: LedgerView) -> None:
     assert lines(view) == {
-        ("Ana Ruiz", "cawg.creator"): {
+        ("Ana Ruiz", "Digital Imaging Technician"): {
             "created": [f"{D}/sh010/plate@v001", f"{D}/sh020/plate@v001", f"{D}/sh030/plate@v001"],
-            "altered": [],
-            "published": [],
         },
-        ("Mira Keller", "cawg.editor"): {
+        ("Mira Keller", "Roto Artist"): {
             "created": [f"{D}/sh010/roto@v001", f"{D}/sh030/roto@v001"],
-            "altered": [f"{D}/sh010/plate@v002"],
-            "published": [],
         },
-        ("Jonah Okafor", "cawg.creator"): {
+        ("Mira Keller", "Paint Artist"): {"altered": [f"{D}/sh010/plate@v002"]},
+        ("Mira Keller", "AI Direction"): {
+            "directed": [f"{D}/sh020/plate@v002", f"{D}/sh030/sky@v001"],
+        },
+        ("Jonah Okafor", "Compositor"): {
             "created": [f"{D}/sh010/comp@v001", f"{D}/sh020/comp@v001", f"{D}/sh030/comp@v001"],
-            "altered": [],
-            "published": [],
         },
-        ("Lee Tanaka", "cawg.publisher"): {
-            "created": [],
-            "altered": [],
+        ("Jonah Okafor", "AI Direction"): {
+            "directed": [
+                f"{D}/sh010/fx_debris@v001",
+                f"{D}/sh010/fx_dust@v001",
+                f"{D}/sh030/crowd_replica@v001",
+                f"{D}/sh030/stunt_face@v001",
+            ],
+        },
+        ("Lee Tanaka", "Online Editor"): {
             "published": [
                 f"{D}/sh010/final@v001",
                 f"{D}/sh020/final@v001",
                 f"{D}/sh030/final@v001",
             ],
         },
-        ("Vista Stock", "cawg.contributor"): {
-            "created": ["stock/vista/skyline-dusk-0456@v001"],
-            "altered": [],
-            "published": [],
-        },
+        ("Vista Stock", "cawg.contributor"): {"created": ["stock/vista/skyline-dusk-0456@v001"]},
     }
+
+
+def test_job_titles_keep_the_cawg_role_beside_them(view: LedgerView) -> None:
+    report = credit_report(view, story.SHOW, "101")
+    paint = next(line for line in report.lines if line.title == "Paint Artist")
+    assert paint.role == "cawg.editor" and paint.department == "Visual Effects"
+
+
+def test_end_credits_are_grouped_by_department_and_episode(view: LedgerView) -> None:
+    groups = credit_report(view, story.SHOW).end_credits()
+    assert [(g["department"], g["episode"]) for g in groups] == [
+        ("Camera", "101"),
+        ("Editorial", "101"),
+        ("Visual Effects", "101"),
+        ("AI Direction", "101"),
+    ]
+    vfx = next(g for g in groups if g["department"] == "Visual Effects")
+    assert vfx["lines"] == [
+        "Compositor: Jonah Okafor",
+        "Paint Artist: Mira Keller",
+        "Roto Artist: Mira Keller",
+    ]
 
 
 def test_ai_output_never_enters_a_credit_line(view: LedgerView) -> None:
     report = credit_report(view, story.SHOW)
-    credited = {c.asset for line in report.lines for c in line.contributions}
+    credited = {
+        c.asset for line in report.lines for c in line.contributions if c.kind != "directed"
+    }
     ai = {o.asset for o in report.ai_outputs}
     assert ai == {
         f"{D}/sh010/fx_debris@v001",
@@ -71,7 +95,29 @@ def test_ai_output_never_enters_a_credit_line(view: LedgerView) -> None:
         f"{D}/sh030/crowd_replica@v001",
     }
     assert not credited & ai
+    # Directing AI work is credited as direction, never as authorship of the output.
+    directed = {
+        c.asset for line in report.lines for c in line.contributions if c.kind == "directed"
+    }
+    assert directed == ai
+    assert {line.role for line in report.lines if directed & set(line.assets("directed"))} == {
+        "AI Direction"
+    }
     assert {line.kind for line in report.lines} == {"human", "organisation"}
+
+
+def test_the_ai_disclosure_statement_is_generated_from_the_ledger(view: LedgerView) -> None:
+    report = credit_report(view, story.SHOW)
+    statement = report.ai_disclosure()
+    assert statement == credit_report(view, story.SHOW).ai_disclosure()  # deterministic
+    assert statement[0].startswith("This production contains material created or altered")
+    sh010 = next(line for line in statement if "shot sh010" in line)
+    assert sh010 == (
+        "Episode 101, shot sh010: fx_debris generated with DebrisGen 2.1 (Kestrel AI), directed"
+        " by Jonah Okafor; fx_dust generated with DustDiffusion 0.9 (open weights (unverified)),"
+        " directed by Jonah Okafor."
+    )
+    assert statement[-1].startswith("Some likeness uses lack a valid recorded consent")
 
 
 def test_ai_models_and_the_humans_who_directed_them(view: LedgerView) -> None:
@@ -108,8 +154,8 @@ def test_consent_status_of_likeness_uses(view: LedgerView) -> None:
 def test_report_states_its_tree_and_content_hash(view: LedgerView) -> None:
     data = credit_report(view, story.SHOW, "101").to_json()
     assert data["checkpoint"] == {
-        "tree_size": 21,
-        "root_hash": view.store.tree(21).root().hex(),
+        "tree_size": 26,
+        "root_hash": view.store.tree(26).root().hex(),
         "signed_checkpoint": False,
     }
     assert len(data["content_sha256"]) == 64

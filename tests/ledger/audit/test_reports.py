@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from demo import story
@@ -20,10 +21,12 @@ from ledger.store import LedgerStore
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import demo_store
 
+AS_OF = datetime(2026, 1, 1, tzinfo=UTC)  # when waivers are judged: stated, so reproducible
+
 
 def all_outputs(store: LedgerStore) -> dict[str, bytes]:
     view = LedgerView.open(store)
-    report = build_audit_report(view, story.SHOW)
+    report = build_audit_report(view, story.SHOW, as_of=AS_OF)
     data = audit_report_json(report)
     credits = credit_report(LedgerView.open(store), story.SHOW)
     return {
@@ -55,13 +58,13 @@ def test_audit_report_content(view: LedgerView) -> None:
     report = build_audit_report(view, story.SHOW)
     data = audit_report_json(report)
     assert data["summary"]["clear_to_ship"] is False
-    assert data["summary"]["findings_by_severity"] == {"critical": 2, "high": 5}
+    assert data["summary"]["open_findings_by_severity"] == {"critical": 2, "high": 7}
     assert len(data["lineages"]) == 3
     assert {c["party"] for c in data["consent_records"]} == {
         "performer:dana-whitfield",
         "performer:omar-haddad",
     }
-    assert data["checkpoint"]["tree_size"] == 21
+    assert data["checkpoint"]["tree_size"] == 26  # 2 consents, 5 licences, 19 events
     html = to_html(audit_document(report, data))
     assert html.count("<svg") == 3
     for text in (

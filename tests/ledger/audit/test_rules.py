@@ -16,10 +16,13 @@ from ledger.store import LedgerStore
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import (
+    LICENSED_MODEL,
+    WRITER,
     Item,
     build_store,
     consent_item,
     ingredient,
+    licence_item,
     provenance,
 )
 
@@ -46,11 +49,13 @@ def test_demo_findings_are_exactly_the_doubtful_items(view: LedgerView) -> None:
     result = run_audit(view, Scope(production=story.SHOW))
     assert found(result.findings) == {
         ("ai-model-undeclared", f"{D}/sh010/fx_dust@v001"),
+        ("licence-not-covering", f"{D}/sh020/plate@v002"),
         ("ai-input-not-allowed", f"{D}/sh030/sky@v001"),
         ("likeness-without-consent", f"{D}/sh030/crowd_replica@v001"),
         ("ingredient-unrecorded", f"{D}/sh030/comp@v001"),
         ("content-hash-mismatch", f"{D}/sh030/comp@v001"),
         ("deliverable-unresolved", f"{D}/sh010/final@v001"),
+        ("deliverable-unresolved", f"{D}/sh020/final@v001"),
         ("deliverable-unresolved", f"{D}/sh030/final@v001"),
     }
     assert [f.severity for f in result.findings][:2] == ["critical", "critical"]
@@ -60,25 +65,50 @@ def test_demo_findings_are_exactly_the_doubtful_items(view: LedgerView) -> None:
             assert view.store.entry_by_event_id(e.event_id) is not None
 
 
-def test_clean_deliverable_and_its_lineage_have_no_findings(view: LedgerView) -> None:
-    result = run_audit(view, Scope(asset=f"{D}/sh020/final@v001"))
+def test_licensed_ai_output_and_its_lineage_have_no_findings(view: LedgerView) -> None:
+    result = run_audit(view, Scope(asset=f"{D}/sh010/fx_debris@v001"))
     assert result.findings == []
-    assert len(result.steps) == 7
+    assert [s.key for s in result.steps] == [f"{D}/sh010/fx_debris@v001"]
 
 
 def test_ai_model_undeclared(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
     bad = audit(tmp_path / "a", signers, [provenance("gen", ai=True, model=UNLICENSED)])
     assert found(bad) == {("ai-model-undeclared", "gen@v001")}
-    assert "licence and no training-data declaration" in bad[0].explanation
-    assert audit(tmp_path / "b", signers, [provenance("gen", ai=True)]) == []
+    assert "cites no licence record" in bad[0].explanation
+    assert audit(tmp_path / "b", signers, [licence_item(), provenance("gen", ai=True)]) == []
 
 
-def test_ai_model_with_licence_but_no_training_data(
+def test_free_text_licence_is_not_a_declaration(
     tmp_path: Path, signers: dict[str, KeyPair]
 ) -> None:
-    model = dict(UNLICENSED, licence="some licence")
+    model = dict(UNLICENSED, licence="some licence", training_data="https://x.example/data")
     [finding] = audit(tmp_path, signers, [provenance("gen", ai=True, model=model)])
+    assert finding.rule == "ai-model-undeclared"
+    assert "'some licence' as free text, which is not a record" in finding.explanation
+
+
+def test_old_events_are_judged_by_the_old_rule_and_say_so(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    old = {"name": "Old", "version": "1", "provider": "Old AI", "licence": "some licence"}
+    bad = provenance("gen", ai=True, model=dict(old, training_data=None))
+    bad[2][WRITER] = "provenance_event.v2"
+    [finding] = audit(tmp_path / "a", signers, [bad])
     assert finding.summary.endswith("no declared training-data declaration")
+    assert "judged by the old rule" in finding.explanation
+    assert "provenance schema v2" in finding.explanation
+    good = provenance("gen", ai=True, model=dict(old, training_data="https://old.example/data"))
+    good[2][WRITER] = "provenance_event.v2"
+    assert audit(tmp_path / "b", signers, [good]) == []
+
+
+def test_ai_model_with_licence_record_but_no_training_data(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    model = {k: v for k, v in LICENSED_MODEL.items() if k != "training_data"}
+    [finding] = audit(tmp_path, signers, [licence_item(), provenance("gen", ai=True, model=model)])
+    assert finding.summary.endswith("has no training-data declaration")
+    assert {e.what for e in finding.evidence} >= {"the licence record cited"}
 
 
 def stock(use: str, constraint: str | None = None) -> Item:
@@ -91,10 +121,11 @@ def ai_from_stock(**extra: Any) -> Item:
 
 
 def test_ai_input_not_allowed(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
-    bad = audit(tmp_path / "a", signers, [stock("notAllowed"), ai_from_stock()])
+    bad = audit(tmp_path / "a", signers, [licence_item(), stock("notAllowed"), ai_from_stock()])
     assert found(bad) == {("ai-input-not-allowed", "gen@v001")}
     assert len(bad[0].evidence) == 2  # the AI action and the input's terms
-    assert audit(tmp_path / "b", signers, [stock("allowed"), ai_from_stock()]) == []
+    good = audit(tmp_path / "b", signers, [licence_item(), stock("allowed"), ai_from_stock()])
+    assert good == []
 
 
 def test_a_human_may_use_a_not_allowed_input(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
@@ -106,7 +137,9 @@ def test_constrained_input_needs_a_consent_that_meets_it(
     tmp_path: Path, signers: dict[str, KeyPair]
 ) -> None:
     unmet = audit(
-        tmp_path / "a", signers, [stock("constrained", "with a licence"), ai_from_stock()]
+        tmp_path / "a",
+        signers,
+        [licence_item(), stock("constrained", "with a licence"), ai_from_stock()],
     )
     assert found(unmet) == {("ai-input-not-allowed", "gen@v001")}
     assert "constrained (with a licence)" in unmet[0].explanation
@@ -120,7 +153,8 @@ def test_constrained_input_needs_a_consent_that_meets_it(
     met = ai_from_stock(
         rights={"licence": None, "consent_refs": [story.fixed_id("stock-permission")]}
     )
-    assert audit(tmp_path / "b", signers, [permission, stock("constrained"), met]) == []
+    items = [licence_item(), permission, stock("constrained"), met]
+    assert audit(tmp_path / "b", signers, items) == []
 
 
 def replica(consent_ref: str | None) -> Item:
@@ -134,19 +168,25 @@ def replica(consent_ref: str | None) -> Item:
     return provenance("face", ai=True, likeness=likeness)
 
 
+def replica_items(*items: Item) -> list[Item]:
+    return [licence_item(), *items]
+
+
 def test_likeness_with_matching_consent(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
-    assert audit(tmp_path, signers, [consent_item(), replica(story.CONSENT_DANA)]) == []
+    assert (
+        audit(tmp_path, signers, replica_items(consent_item(), replica(story.CONSENT_DANA))) == []
+    )
 
 
 def test_likeness_without_any_consent(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
-    [finding] = audit(tmp_path, signers, [replica(None)])
+    [finding] = audit(tmp_path, signers, replica_items(replica(None)))
     assert finding.rule == "likeness-without-consent" and finding.severity == "critical"
     assert "cites no consent" in finding.explanation
 
 
 def test_likeness_with_expired_consent(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
     expired = consent_item(valid_from="2024-01-01T00:00:00Z", expires="2025-01-01T00:00:00Z")
-    [finding] = audit(tmp_path, signers, [expired, replica(story.CONSENT_DANA)])
+    [finding] = audit(tmp_path, signers, replica_items(expired, replica(story.CONSENT_DANA)))
     assert "expired" in finding.explanation
     assert {e.what for e in finding.evidence} == {
         "the digital_replica use of performer:dana-whitfield",
@@ -156,7 +196,9 @@ def test_likeness_with_expired_consent(tmp_path: Path, signers: dict[str, KeyPai
 
 def test_likeness_out_of_scope_and_revoked(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
     other_episode = consent_item(productions=["Fallen Tower/102"])
-    [finding] = audit(tmp_path / "a", signers, [other_episode, replica(story.CONSENT_DANA)])
+    [finding] = audit(
+        tmp_path / "a", signers, replica_items(other_episode, replica(story.CONSENT_DANA))
+    )
     assert "not Fallen Tower/101" in finding.explanation
     revocation = consent_item(
         event_id=story.fixed_id("revoke"),
@@ -165,9 +207,14 @@ def test_likeness_out_of_scope_and_revoked(tmp_path: Path, signers: dict[str, Ke
         valid_from="2025-02-01T00:00:00Z",
     )
     [finding] = audit(
-        tmp_path / "b", signers, [consent_item(), revocation, replica(story.CONSENT_DANA)]
+        tmp_path / "b",
+        signers,
+        replica_items(consent_item(), revocation, replica(story.CONSENT_DANA)),
     )
     assert "revoked" in finding.explanation
+    # The revocation is evidence too, not only the grant.
+    assert "the revocation of that consent" in {e.what for e in finding.evidence}
+    assert story.fixed_id("revoke") in {e.event_id for e in finding.evidence}
 
 
 def test_ingredient_unrecorded(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
@@ -206,7 +253,8 @@ def test_deliverable_unresolved(tmp_path: Path, signers: dict[str, KeyPair]) -> 
     deliverable = next(f for f in bad if f.rule == "deliverable-unresolved")
     assert deliverable.severity == "high"
     assert "ai-model-undeclared (gen@v001)" in deliverable.explanation
-    assert audit(tmp_path / "b", signers, [provenance("gen", ai=True), publish("gen")]) == []
+    clean = [licence_item(), provenance("gen", ai=True), publish("gen")]
+    assert audit(tmp_path / "b", signers, clean) == []
 
 
 def test_deliverable_rule_follows_lineage_outside_the_scope(

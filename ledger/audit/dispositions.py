@@ -1,0 +1,206 @@
+"""Counsel's dispositions applied to findings: stable ids, open or disposed, lapses.
+
+Each finding gets its stable id (:func:`ledger.audit.rules.finding_id`) from its rule, its asset
+version and its evidence, to which the events recording that asset version are added.  Then
+the dispositions that name the id decide its status, the latest first:
+
+* a disposition counts only when its signer's key was enrolled with a *legal scope* (the key's
+  scope names the disposition's action, ``assetledger.finding.<decision>``), was valid at the
+  decision's time, and belongs to the person named as deciding;
+* ``reopened`` opens the finding again; a ``waived`` whose expiry is at or before the audit's
+  ``as_of`` time has lapsed, and the finding is open;
+* a disposition of the same rule and asset version under another id was made on other evidence:
+  it has lapsed, and is shown with the finding so readers see what was decided before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from ledger.audit.model import LedgerView
+from ledger.audit.rules import (
+    AI_INPUT_NOT_ALLOWED,
+    OPEN,
+    Decision,
+    Evidence,
+    Finding,
+    finding_id,
+)
+from ledger.errors import AssetLedgerError
+from ledger.events.base import format_time
+from ledger.events.disposition import DISPOSITION, Disposition
+from ledger.store import LedgerStore
+
+LegalCheck = Callable[[Disposition], str | None]  # why the signer may not decide, or None
+
+
+def registry_legal_check(store: LedgerStore, stop: int | None = None) -> LegalCheck:
+    """Legal scope from the ledger's key registry (entries below ``stop``): the signer's key
+    names the action."""
+    from ledger.trust.replay import registry_from_ledger
+
+    try:
+        registry = registry_from_ledger(store, stop=stop)
+    except AssetLedgerError as exc:
+        reason = f"the ledger's key registry cannot be read ({exc.message})"
+        return lambda _: reason
+
+    def check(d: Disposition) -> str | None:
+        key = registry.key_for(d.signer_keyid)
+        if key is None:
+            return f"its key {d.signer_keyid[:16]}… is not enrolled in the key registry"
+        if key.actor_id != d.actor_id:
+            return f"it is signed by {key.actor_id}'s key, not {d.actor_id}'s"
+        action = f"assetledger.finding.{d.decision}"
+        if action not in key.scope.actions:
+            return f"{key.actor_id}'s key is not enrolled with a legal scope naming {action}"
+        status = key.status_at(d.event_time)
+        if status != "valid":
+            return f"{key.actor_id}'s key was {status.replace('_', ' ')} when it was signed"
+        return None
+
+    return check
+
+
+def no_legal_check(reason: str) -> LegalCheck:
+    """For audits without a key registry (``--trusted-keys``): no disposition applies."""
+    return lambda _: reason
+
+
+def assign_ids(view: LedgerView, findings: Sequence[Finding]) -> list[Finding]:
+    """Each finding with its stable id, computed over its evidence and the asset's records."""
+    out = []
+    for f in findings:
+        recorded = [s.event_id for s in view.recorded(f.asset)]
+        ids = [e.event_id for e in f.evidence] + recorded
+        out.append(replace(f, finding_id=finding_id(f.rule, f.asset, ids)))
+    return out
+
+
+def dispositions(view: LedgerView, ref_kind: str, key: str) -> list[Disposition]:
+    """Disposition entries indexed under (``finding`` | ``disposition_asset``, key)."""
+    out = []
+    for seq in view.seqs(ref_kind, key):
+        entry = view.entry(seq)
+        if entry.kind == DISPOSITION.record:
+            out.append(Disposition.from_record(seq, entry.signer_keyid, view.decode(entry)))
+    return out
+
+
+def apply_dispositions(
+    view: LedgerView, findings: Sequence[Finding], legal: LegalCheck, as_of: datetime
+) -> list[Finding]:
+    """Each finding with its status, the disposition in force, and the lapsed ones."""
+    current = {f.finding_id for f in findings}
+    return [_apply(view, f, legal, as_of, current) for f in findings]
+
+
+def _apply(
+    view: LedgerView, f: Finding, legal: LegalCheck, as_of: datetime, current: set[str]
+) -> Finding:
+    lapsed = [  # decisions on this rule and asset version whose finding no longer exists
+        _decision(d, "made on other evidence: the finding's evidence has changed since")
+        for d in dispositions(view, "disposition_asset", f.asset)
+        if d.rule == f.rule and d.finding_id not in current
+    ]
+    in_force: Disposition | None = None
+    for d in sorted(dispositions(view, "finding", f.finding_id), key=lambda d: d.seq):
+        why_not = legal(d)
+        if why_not is not None:
+            lapsed.append(_decision(d, f"not applied: {why_not}"))
+        elif d.rule != f.rule or d.asset != f.asset:
+            lapsed.append(_decision(d, "not applied: it names another rule or asset version"))
+        else:
+            if in_force is not None:
+                lapsed.append(_decision(in_force, "superseded by a later disposition"))
+            in_force = d
+    if in_force is None:
+        return replace(f, status=OPEN, disposition=None, lapsed=_ordered(lapsed))
+    if in_force.decision == "reopened":  # open, showing who reopened it and why
+        return replace(f, status=OPEN, disposition=_decision(in_force, ""), lapsed=_ordered(lapsed))
+    expires = in_force.expires
+    if in_force.decision == "waived" and expires is not None and expires <= as_of:
+        lapsed.append(_decision(in_force, "the waiver expired"))
+        return replace(f, status=OPEN, disposition=None, lapsed=_ordered(lapsed))
+    evidence = (*f.evidence, Evidence(in_force.event_id, in_force.seq, "counsel's disposition"))
+    return replace(
+        f,
+        status=in_force.decision,
+        disposition=_decision(in_force, ""),
+        lapsed=_ordered(lapsed),
+        evidence=evidence,
+    )
+
+
+def _ordered(decisions: list[Decision]) -> tuple[Decision, ...]:
+    return tuple(sorted(decisions, key=lambda d: d.seq))
+
+
+def _decision(d: Disposition, note: str) -> Decision:
+    return Decision(
+        decision=d.decision,
+        by=d.actor_name,
+        by_id=d.actor_id,
+        role=d.actor_role,
+        at=format_time(d.event_time),
+        reason=d.reason,
+        event_id=d.event_id,
+        seq=d.seq,
+        document_sha256=d.document_sha256,
+        approver=d.approver,
+        expires=None if d.expires is None else format_time(d.expires),
+        replaced_by=d.replaced_by,
+        note=note,
+    )
+
+
+def replaced_versions(findings: Sequence[Finding]) -> dict[str, str]:
+    """Asset versions a remediation replaced (at fault → replacement)."""
+    return {
+        f.asset: f.disposition.replaced_by
+        for f in findings
+        if f.status == "remediated" and f.disposition and f.disposition.replaced_by
+    }
+
+
+def apply_derivative_clearances(findings: Sequence[Finding]) -> list[Finding]:
+    """Counsel's clearance of an inherited restriction holds for that derivative.
+
+    When counsel clears an ``ai-input-not-allowed`` finding whose input *derives* from the
+    restricted material (its path is longer than the input itself), the clearance is for that
+    derivative: every other AI use of it, or of anything made from it, that inherits the same
+    restriction through it is cleared by the same decision, which the finding shows. A direct AI
+    use of restricted material is cleared one use at a time.
+    """
+    cleared: dict[tuple[str, str], tuple[Finding, Decision]] = {}
+    for f in findings:
+        derived = f.rule == AI_INPUT_NOT_ALLOWED.id and len(f.path) > 1
+        if derived and f.status == "cleared" and f.disposition is not None:
+            cleared.setdefault((f.path[0], f.path[-1]), (f, f.disposition))
+    return [_derivative_cleared(f, cleared) for f in findings]
+
+
+def _derivative_cleared(
+    f: Finding, cleared: dict[tuple[str, str], tuple[Finding, Decision]]
+) -> Finding:
+    if not f.is_open or f.rule != AI_INPUT_NOT_ALLOWED.id or not f.path:
+        return f
+    for node in f.path[:-1]:
+        hit = cleared.get((node, f.path[-1]))
+        if hit is None:
+            continue
+        source, decision = hit
+        note = (
+            f"cleared for the derivative {node} by counsel's decision on finding"
+            f" {source.finding_id}"
+        )
+        evidence = (
+            *f.evidence,
+            Evidence(decision.event_id, decision.seq, "counsel's clearance of the derivative"),
+        )
+        return replace(
+            f, status="cleared", disposition=replace(decision, note=note), evidence=evidence
+        )
+    return f
