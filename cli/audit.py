@@ -32,6 +32,7 @@ from ledger.audit.report import (
     credits_document,
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
+from ledger.audit.text import printable
 from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
 from ledger.events.base import parse_time
 from ledger.log import checkpoint as cp
@@ -369,17 +370,19 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
         "",
         "END CREDITS (by department and episode)",
         *[
-            f"{g['department']}, episode {g['episode']}: " + "; ".join(g["lines"])
+            printable(f"{g['department']}, episode {g['episode']}: " + "; ".join(g["lines"]))
             for g in report.end_credits()
         ],
         *[
-            f"{w.credit} {w.writer}: AI material {w.material} given on {w.given_at}"
-            " (not source material)"
+            printable(
+                f"{w.credit} {w.writer}: AI material {w.material} given on {w.given_at}"
+                " (not source material)"
+            )
             for w in report.writer_material
         ],
         "",
         "AI DISCLOSURE (for the end credits)",
-        *report.ai_disclosure(),
+        *[printable(line) for line in report.ai_disclosure()],
         "",
         "GENERATIVE-AI OUTPUT (disclosed, not credited to any person)",
         common.table(ai_rows, ["asset", "model", "directed_by", "licence", "disclosure"]),
