@@ -324,6 +324,7 @@ def audit_runs(
     return {
         "lineage": ledgers.lineage_latency(store, state, opts.lineage_samples, rng),
         "credits": ledgers.credits_time(store, state),
+        "audit_guard": ledgers.guard_time(store, state),
     }
 
 

@@ -21,7 +21,7 @@ from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, TreeState, tree_state
 from ledger.errors import VerificationFailure
 from ledger.log.merkle import compute_root, leaf_hash, verify_inclusion
-from ledger.log.verify import verify_ledger
+from ledger.log.verify import check_prefix, verify_ledger
 from ledger.store import Batch, LedgerStore, Origin, PendingEntry
 from ledger.store.base import GENESIS_CHAIN, chain_hash
 from ledger.trust.keys import KeyPair
@@ -166,4 +166,18 @@ def credits_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
 
 
 def audit_state(store: LedgerStore) -> TreeState:
-    return tree_state(store, at_head=True)
+    return tree_state(store, at_head=True, check=False)
+
+
+def guard_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
+    """The check every audit and credit report runs before stating its tree (check_prefix)."""
+    started = time.perf_counter()
+    report = check_prefix(store, state.size, state.root_hash)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise VerificationFailure(f"benchmark ledger fails the audit guard: {report.first}")
+    return {
+        "entries": report.checked,
+        "seconds": seconds,
+        "us_per_entry": seconds / max(report.checked, 1) * 1e6,
+    }

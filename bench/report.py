@@ -105,7 +105,20 @@ def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
             f"{cr['seconds']:.2f} s",
             f"{cr['events']:,} events",
         ),
+        *_guard_row(n, ledger.get("audit_guard")),
         (f"[{n}] verify_ledger", _rate(v["per_second"]), _ratio(v["per_second"] / ceiling, 0.8)),
+    ]
+
+
+def _guard_row(n: str, guard: dict[str, Any] | None) -> list[Row]:
+    if guard is None:  # a result file from before the guard existed
+        return []
+    return [
+        (
+            f"[{n}] audit guard (entries + index vs. tree)",
+            f"{guard['seconds']:.2f} s",
+            f"{guard['us_per_entry']:.1f} us/entry, before every audit",
+        )
     ]
 
 

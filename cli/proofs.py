@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -23,8 +24,8 @@ from ledger.log.witness_cosignature import (
 )
 from ledger.store import open_store
 from ledger.trust import keys as keyfiles
-from ledger.trust.registry import RootKey
-from ledger.trust.replay import set_roots
+from ledger.trust.registry import DEFAULT_GRACE, RootKey
+from ledger.trust.replay import set_grace, set_roots
 
 
 @click.command()
@@ -55,6 +56,15 @@ from ledger.trust.replay import set_roots
     help="How many root keys must sign a registry event.",
 )
 @click.option(
+    "--rotation-grace",
+    type=click.IntRange(min=0),
+    default=int(DEFAULT_GRACE.total_seconds()),
+    show_default=True,
+    help="Seconds a rotated-out key (or one revoked for a reason other than key_compromise or"
+    " unspecified) may still deliver late events, counted from when the change entered the"
+    " ledger. Fixed at creation.",
+)
+@click.option(
     "--encrypt",
     is_flag=True,
     help="Protect log.key with a passphrase: from --passphrase-file, else env"
@@ -68,6 +78,7 @@ def init(
     key_dir: Path,
     root_keys: tuple[Path, ...],
     root_threshold: int,
+    rotation_grace: int,
     encrypt: bool,
     passphrase_file: Path | None,
     ledger_url: str,
@@ -84,6 +95,7 @@ def init(
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
             set_roots(store, roots, root_threshold)
+            set_grace(store, timedelta(seconds=rotation_grace))
         pair, private_path = operator.create_log_key(key_dir, passphrase)
         identity = operator.init_ledger(store, origin, pair)
         ledger_url = store.url  # without any password
@@ -225,27 +237,41 @@ def _cosigner_names(cosignatures: list[Cosignature]) -> list[str]:
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Also check the producer's signature against these *.pub keys.",
 )
+@click.option(
+    "--event-id",
+    help="Require the receipt to prove this event (exit 1 if it proves another).",
+)
 @witness_options
 @common.format_option("text", "json", default="text")
 def verify_receipt_command(
     receipt: TextIO,
     log_key: str,
     trusted_keys: Path | None,
+    event_id: str | None,
     witness_keys: tuple[str, ...],
     quorum: int | None,
     fmt: str,
 ) -> None:
-    """Check a receipt offline: checkpoint signature, witnesses, inclusion, producer signature."""
+    """Check a receipt offline: checkpoint signature, witnesses, inclusion, event id, producer
+    signature.
+
+    Prints the event id and asset version of the entry the receipt proves.
+    """
     name, public_key = cp.parse_vkey(read_vkey(log_key))
     signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
     witnesses, wanted = witness_policy(witness_keys, quorum)
     text = receipt.read()
-    verdict = verify_receipt(text, name, public_key, signers)
+    verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)
     cosigned = (
         require_quorum(parse_receipt(text).checkpoint, witnesses, wanted) if witnesses else []
     )
+    identity = verdict.identity
     data = {
         "ok": True,
+        "event_id": identity.event_id if identity else None,
+        "kind": identity.kind if identity else None,
+        "asset_version": identity.asset_version if identity else None,
+        "event_id_required": event_id is not None,
         "log": verdict.log_origin,
         "index": verdict.index,
         "tree_size": verdict.tree_size,
@@ -264,6 +290,13 @@ def verify_receipt_command(
             f"receipt valid: entry {verdict.index} of {verdict.log_origin}"
             f" (tree size {verdict.tree_size})"
         )
+        if identity is not None:
+            required = " (as required)" if event_id is not None else ""
+            click.echo(f"  proves: {identity.describe()}{required}")
+        else:
+            click.echo(
+                f"  proves: an entry that is not an asset-ledger event ({verdict.identity_problem})"
+            )
         click.echo(
             f"  checkpoint signature: valid\n  inclusion proof: valid"
             f"\n  producer signature: {data['producer_signature']}"

@@ -15,6 +15,7 @@ import click
 from cli import common
 from ledger.errors import RejectedInput
 from ledger.events.base import format_time, to_json
+from ledger.log.operator import entry_for_event
 from ledger.log.verdicts import EntryVerdicts, Status, VerdictContext, entry_verdicts
 from ledger.store import Entry
 from ledger.trust.replay import decode_entry
@@ -54,9 +55,9 @@ def event_json(entry: Entry) -> Any:
 def show(event_id: str, fmt: str, ledger_url: str) -> None:
     """Print one event (decoded) and its four verdicts; exit 1 if any verdict failed."""
     with common.existing_store(ledger_url) as store:
-        entry = store.entry_by_event_id(event_id)
-        if entry is None:
+        if store.entry_by_event_id(event_id) is None:
             raise click.UsageError(f"event {event_id} is not in the ledger {ledger_url}")
+        entry = entry_for_event(store, event_id)  # never another event under this id
         verdicts = entry_verdicts(VerdictContext(store), entry)
     if fmt == "json":
         data = {"entry": entry_json(entry), "event": event_json(entry), **verdicts.to_dict()}
@@ -84,3 +85,5 @@ def _print_text(entry: Entry, verdicts: EntryVerdicts) -> None:
             f"anchoring checkpoint (size {verdicts.anchor.checkpoint_size}) was signed {before}"
             " the signer's key was revoked in the log"
         )
+    if verdicts.compromised is not None:
+        click.echo(f"CITED: the signer's key {verdicts.compromised}")

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -440,6 +441,10 @@ class LedgerConsumer:
     def _process(self, in_flight: InFlight) -> None:
         started = time.monotonic()
         self._check_topic_incarnation()  # metadata may have changed since the assignment
+        # One arrival time per batch: the trust policy judges arrival against it and the
+        # entries are stored with it, so verify's replay reaches the same decisions.
+        received_at = datetime.now(UTC)
+        self.trust.receiving(received_at)
         raws, outcomes = in_flight.settle()
         if not raws:
             return
@@ -450,7 +455,8 @@ class LedgerConsumer:
         for r in raws:
             tp = (r.topic, r.partition)
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        result = self.store.append(Batch(entries, rejects, offsets, self.config.group_id))
+        batch = Batch(entries, rejects, offsets, self.config.group_id, received_at)
+        result = self.store.append(batch)
         self._dead_letter(result.duplicates)
         self.stats.count(result, rejects)
         self.stats.last_batch_seconds = time.monotonic() - started

@@ -29,6 +29,7 @@ from ledger.audit.rules import (
 )
 from ledger.errors import ConfigurationError
 from ledger.events.base import format_time, now_utc
+from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.receipt import make_receipt
 
 Progress = Callable[[str], None]
@@ -195,7 +196,10 @@ def _receipted(view: LedgerView, e: Evidence, cache: dict[int, str]) -> Evidence
         return e
     if e.seq not in cache:
         proof = view.store.tree(size).inclusion_proof(e.seq, size)
-        cache[e.seq] = make_receipt(view.entry(e.seq).envelope, e.seq, proof, view.state.note)
+        envelope = view.entry(e.seq).envelope
+        # stored tree nodes are derived data: a receipt built from altered ones is refused
+        verify_inclusion(leaf_hash(envelope), e.seq, size, proof, view.state.root_hash)
+        cache[e.seq] = make_receipt(envelope, e.seq, proof, view.state.note)
     return replace(e, receipt=cache[e.seq])
 
 

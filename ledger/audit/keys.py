@@ -46,10 +46,13 @@ def _from_entry_verdicts(result: Any) -> SignerVerdict:
         for name, v in result.verdicts.items()
         if name in KEY_VERDICTS and str(v.status) == "failed"
     ]
+    compromised = getattr(result, "compromised", None)
     if not failed:
-        return SignerVerdict(True)
+        return SignerVerdict(True, compromised=compromised)
     return SignerVerdict(
-        False, "; ".join(f"failed the {name} check ({v.reason})" for name, v in failed)
+        False,
+        "; ".join(f"failed the {name} check ({v.reason})" for name, v in failed),
+        compromised=compromised,
     )
 
 

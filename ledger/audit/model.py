@@ -1,5 +1,9 @@
 """What audits read: ledger entries decoded into plain, typed steps, through the query index.
 
+Before a view states the checkpoint it was computed at, :func:`tree_state` checks that the
+entries and index rows below it are exactly those the checkpoint commits to (one pass over
+the entries below it, without signature checks; see docs/audits.md for what it costs).
+
 :class:`LedgerView` answers every audit question through ``seqs_by_ref`` (the index built at
 append time) and ``entry(seq)``, never by scanning the whole ledger, and only sees entries
 below a fixed tree size (the checkpoint the report is computed at), so a growing ledger gives
@@ -10,16 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ledger.errors import VerificationFailure
 from ledger.events import vocab
 from ledger.events.base import Record, format_time
 from ledger.events.consent import CONSENT, Consent
 from ledger.events.encoding import SingleObjectFraming, reader_framing, writer_schema
 from ledger.events.licence import LICENCE, Licence
 from ledger.events.provenance import PROVENANCE, asset_key
+from ledger.log.checkpoint import open_checkpoint
+from ledger.log.operator import require_identity
+from ledger.log.verify import check_prefix
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
 
@@ -245,13 +254,49 @@ class TreeState:
         }
 
 
-def tree_state(store: LedgerStore, *, at_head: bool = False) -> TreeState:
-    """The latest signed checkpoint, or the head (size and Merkle root) when there is none."""
+Progress = Callable[[int], None]
+
+
+def tree_state(
+    store: LedgerStore,
+    *,
+    at_head: bool = False,
+    check: bool = True,
+    progress: Progress | None = None,
+) -> TreeState:
+    """The latest signed checkpoint, or the head (size and Merkle root) when there is none.
+
+    The checkpoint's signature is verified with the ledger's log key, and (``check``) the
+    entries and index rows an audit reads below its size must be exactly those it commits to
+    (:func:`ledger.verify.check_prefix`); otherwise :class:`VerificationFailure`: a report
+    never states a checkpoint its data does not match.
+    """
     checkpoint = None if at_head else store.latest_checkpoint()
     if checkpoint is not None:
-        return TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
-    size = store.head().size
-    return TreeState(size, store.tree(size).root(), False, None)
+        identity = require_identity(store)
+        opened = open_checkpoint(checkpoint.note, identity.origin, identity.public_key)
+        state = TreeState(opened.size, opened.root_hash, True, checkpoint.note)
+    else:
+        size = store.head().size
+        state = TreeState(size, store.tree(size).root(), False, None)
+    if check:
+        _check_state(store, state, progress)
+    return state
+
+
+def _check_state(store: LedgerStore, state: TreeState, progress: Progress | None) -> None:
+    report = check_prefix(store, state.size, state.root_hash, progress=progress)
+    first = report.first
+    if first is None:
+        return
+    what = "signed checkpoint" if state.signed else "ledger head"
+    where = "" if first.seq is None else f" at entry {first.seq}"
+    more = f" (and {len(report.damage) - 1} more)" if len(report.damage) > 1 else ""
+    raise VerificationFailure(
+        f"the ledger's data does not match the {what} of size {state.size}: {first.kind}"
+        f"{where}: {first.detail}{more}; no report is stated on it",
+        hint="run assetledger verify to see all the damage",
+    )
 
 
 @dataclass
@@ -266,8 +311,16 @@ class LedgerView:
     _licences: dict[str, Licence | None] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, store: LedgerStore, *, at_head: bool = False) -> LedgerView:
-        return cls(store, tree_state(store, at_head=at_head))
+    def open(
+        cls,
+        store: LedgerStore,
+        *,
+        at_head: bool = False,
+        check: bool = True,
+        progress: Progress | None = None,
+    ) -> LedgerView:
+        """A view at the latest signed checkpoint (or the head), checked against it."""
+        return cls(store, tree_state(store, at_head=at_head, check=check, progress=progress))
 
     def seqs(self, ref_kind: str, key: str) -> list[int]:
         return [s for s in self.store.seqs_by_ref(ref_kind, key) if s < self.state.size]

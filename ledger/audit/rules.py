@@ -658,6 +658,9 @@ class SignerVerdict:
 
     ok: bool
     reason: str = ""  # plain words when not ok, e.g. "key revoked on 2025-03-01"
+    # plain words when the key was later revoked for compromise and nothing shows the entry
+    # existed before the compromise (it then may be the thief's, whatever time it claims)
+    compromised: str | None = None
 
 
 SignerVerdicts = Callable[[int], SignerVerdict]
@@ -690,6 +693,37 @@ def signer_rule(verdicts: SignerVerdicts) -> Rule:
 
 SIGNER_NOT_TRUSTED_ID = "signer-not-trusted"
 SIGNER_NOT_TRUSTED_TITLE = "An event signed by a key untrusted, revoked or out of scope at the time"
+
+
+def compromised_rule(verdicts: SignerVerdicts) -> Rule:
+    """Cite every entry of a compromised key that is not anchored before the compromise."""
+
+    def check(view: LedgerView, step: Step) -> list[Finding]:
+        verdict = verdicts(step.seq)
+        if not verdict.ok or verdict.compromised is None:
+            return []  # an entry failing its key checks is cited by signer-not-trusted
+        return [
+            Finding(
+                rule=COMPROMISED_KEY_ID,
+                severity="high",
+                asset=step.key,
+                summary=f"signed by key {step.signer_keyid[:16]}…, later revoked as compromised,"
+                " and not provably older than the compromise",
+                explanation=(
+                    f"The event recording {step.key} is signed by key {step.signer_keyid}, "
+                    f"which {verdict.compromised}. Confirm it with its maker before relying on it."
+                ),
+                evidence=(_step_evidence(step, "the event and its signature"),),
+            )
+        ]
+
+    return Rule(COMPROMISED_KEY_ID, "high", COMPROMISED_KEY_TITLE, check)
+
+
+COMPROMISED_KEY_ID = "compromised-key-unanchored"
+COMPROMISED_KEY_TITLE = (
+    "An event signed by a key later revoked for compromise, not anchored before the compromise"
+)
 
 STEP_RULES: tuple[Rule, ...] = (
     AI_MODEL_UNDECLARED,
@@ -774,7 +808,7 @@ class RuleSet:
     def with_signer_verdicts(self, verdicts: SignerVerdicts | None) -> RuleSet:
         if verdicts is None:
             return self
-        return RuleSet([*self.step_rules, signer_rule(verdicts)])
+        return RuleSet([*self.step_rules, signer_rule(verdicts), compromised_rule(verdicts)])
 
     def catalog(self) -> list[dict[str, str]]:
         rules: list[Rule | RuleInfo] = [*self.step_rules, LICENCE_NOT_COVERING]

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.log import checkpoint as cp
 from ledger.log import receipt as rc
-from ledger.log.merkle import EMPTY_ROOT, verify_consistency, verify_inclusion
-from ledger.store import LedgerStore, StoredCheckpoint
+from ledger.log.merkle import EMPTY_ROOT, leaf_hash, verify_consistency, verify_inclusion
+from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.trust.keys import KeyPair, generate, write_key_pair
 
 META_ORIGIN = "origin"
@@ -116,11 +116,39 @@ class Checkpointer:
         return stored
 
 
-def prove(store: LedgerStore, event_id: str) -> str:
-    """An offline receipt (C2SP tlog-proof@v1 + the entry) for one event, self-checked."""
+def entry_for_event(store: LedgerStore, event_id: str) -> Entry:
+    """The entry holding event ``event_id``, confirmed from its signed envelope.
+
+    The event-id column is an index derived from the envelope; an entry whose envelope holds
+    another event (the index was altered) is never handed out under the asked id.
+    """
     entry = store.entry_by_event_id(event_id)
     if entry is None:
         raise ConfigurationError(f"event {event_id} is not in the ledger {store.url}")
+    try:
+        held = rc.identify(entry.envelope).event_id
+    except RejectedInput as exc:
+        raise VerificationFailure(
+            f"entry {entry.seq}, indexed as event {event_id}, does not decode ({exc.message}),"
+            " so it cannot be confirmed to be that event",
+            hint="the ledger is damaged: run assetledger verify",
+        ) from None
+    if held != event_id:
+        raise VerificationFailure(
+            f"entry {entry.seq} is indexed as event {event_id}, but its signed envelope holds"
+            f" event {held}: the ledger's event-id index was altered",
+            hint="run assetledger verify; do not rely on this ledger until it is repaired",
+        )
+    return entry
+
+
+def prove(store: LedgerStore, event_id: str) -> str:
+    """An offline receipt (C2SP tlog-proof@v1 + the entry) for one event, self-checked.
+
+    The entry must carry ``event_id`` in its signed envelope, and the proof is checked from the
+    entry's own bytes to the signed checkpoint's root before the receipt is handed out.
+    """
+    entry = entry_for_event(store, event_id)
     identity = require_identity(store)
     latest = store.witnessed_checkpoint(entry.seq)  # the best cosigned one covering it
     if latest is None:
@@ -130,7 +158,7 @@ def prove(store: LedgerStore, event_id: str) -> str:
         )
     signed = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
     proof = store.tree(signed.size).inclusion_proof(entry.seq, signed.size)
-    verify_inclusion(entry.leaf_hash, entry.seq, signed.size, proof, signed.root_hash)
+    verify_inclusion(leaf_hash(entry.envelope), entry.seq, signed.size, proof, signed.root_hash)
     return rc.make_receipt(entry.envelope, entry.seq, proof, latest.note)
 
 

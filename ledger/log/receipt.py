@@ -12,6 +12,10 @@ exact leaf input, a DSSE envelope in Avro single-object encoding, base64-encoded
 
 The spec leaves ``extra`` to the application and says it is not authenticated; here it is
 authenticated by the proof: its leaf hash must lead to the signed root.  See docs/proofs.md.
+
+A receipt names what it proves: :func:`verify_receipt` reads the event id (and, for a
+provenance event, the asset version) from the proven entry itself, never from the file name or
+from whoever handed the receipt over, and can require a given event id.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
+from ledger.errors import (
+    ConfigurationError,
+    InvalidEventError,
+    RejectedInput,
+    VerificationFailure,
+)
+from ledger.events import kinds
+from ledger.events.encoding import reader_framing
+from ledger.events.provenance import PROVENANCE, asset_key
 from ledger.log.checkpoint import (
     Checkpoint,
     b64decode_strict,
@@ -49,6 +61,35 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class EntryIdentity:
+    """What a ledger entry is, read from its signed envelope."""
+
+    event_id: str
+    kind: str  # the event kind's record name, e.g. provenance_event
+    asset_version: str | None  # "asset_id@version" of a provenance event
+
+    def describe(self) -> str:
+        what = f", asset {self.asset_version}" if self.asset_version else ""
+        return f"event {self.event_id} ({self.kind}{what})"
+
+
+def identify(entry: bytes) -> EntryIdentity:
+    """The event id, kind and asset version inside an entry; RejectedInput if it has none."""
+    framing = reader_framing()
+    envelope = Envelope.decode(entry, framing)
+    kind = kinds.kind_for_payload_type(envelope.payload_type)
+    schema, event = framing.decode(envelope.payload)
+    if schema.record != kind.record:
+        raise InvalidEventError(
+            f"payloadType announces {kind.record}, the payload is a {schema.record}",
+            reason="payload_type_mismatch",
+        )
+    asset = event.get("asset") if kind.record == PROVENANCE.record else None
+    version = asset_key(asset["asset_id"], asset["version"]) if asset else None
+    return EntryIdentity(str(event["event_id"]), kind.record, version)
+
+
+@dataclass(frozen=True)
 class ReceiptVerdict:
     """What :func:`verify_receipt` checked, one field per check."""
 
@@ -61,6 +102,10 @@ class ReceiptVerdict:
     inclusion_ok: bool
     producer_signature_ok: bool | None  # None: not checked (no trusted signers given)
     signer_keyid: str | None  # the trusted DSSE key that signed the entry, if checked
+    # The proven entry's own event id, kind and asset version; None when the entry is not an
+    # asset-ledger event (e.g. a plain DSSE test entry), with the reason in ``identity_problem``
+    identity: EntryIdentity | None = None
+    identity_problem: str | None = None
 
     @property
     def producer_signature_checked(self) -> bool:
@@ -121,18 +166,24 @@ def verify_receipt(
     log_name: str,
     log_public_key: Ed25519PublicKey,
     trusted_signers: Mapping[str, Ed25519PublicKey] | None = None,
+    *,
+    event_id: str | None = None,
 ) -> ReceiptVerdict:
     """Verify a receipt offline; raise :class:`VerificationFailure` on the first failure.
 
     Checks, in order: the receipt syntax; the log's signature on the checkpoint (and that its
     origin is ``log_name``); the inclusion of the entry's leaf hash at ``index`` under the
-    checkpoint root; and, when ``trusted_signers`` (DSSE key id -> public key) is given, the
-    producer's DSSE signature inside the entry.
+    checkpoint root; when ``event_id`` is given, that the proven entry is that event; and, when
+    ``trusted_signers`` (DSSE key id -> public key) is given, the producer's DSSE signature
+    inside the entry.  The verdict names the proven entry's event id and asset version.
     """
     receipt = parse_receipt(text)
     checkpoint = _open(receipt.checkpoint, log_name, log_public_key)
     leaf = leaf_hash(receipt.entry)
     _check_inclusion(receipt, checkpoint, leaf)
+    identity, problem = _identity(receipt.entry)
+    if event_id is not None:
+        _check_event_id(identity, problem, event_id)
     signer = None
     if trusted_signers is not None:
         signer = _check_producer(receipt.entry, trusted_signers)
@@ -146,7 +197,29 @@ def verify_receipt(
         inclusion_ok=True,
         producer_signature_ok=None if signer is None else True,
         signer_keyid=signer,
+        identity=identity,
+        identity_problem=problem,
     )
+
+
+def _identity(entry: bytes) -> tuple[EntryIdentity | None, str | None]:
+    try:
+        return identify(entry), None
+    except RejectedInput as exc:
+        return None, exc.message
+
+
+def _check_event_id(identity: EntryIdentity | None, problem: str | None, wanted: str) -> None:
+    if identity is None:
+        raise VerificationFailure(
+            f"event id: the proven entry is not an asset-ledger event ({problem}),"
+            f" so it cannot be event {wanted}"
+        )
+    if identity.event_id != wanted:
+        raise VerificationFailure(
+            f"event id: this receipt proves {identity.describe()}, not event {wanted}",
+            hint="ask the ledger operator for a receipt of the event you need",
+        )
 
 
 def _open(note: str, log_name: str, log_public_key: Ed25519PublicKey) -> Checkpoint:

@@ -9,7 +9,9 @@
     now, so a revocation recorded later but effective earlier shows here;
 (d) **anchored**: a stored checkpoint signed by the log key covers the entry, and an inclusion
     proof from the entry's bytes to that checkpoint's root verifies.  The anchor also says
-    whether that checkpoint was signed before the key's revocation entered the log.
+    whether that checkpoint was signed before the key's revocation entered the log and, for a
+    key revoked for compromise, before the compromise took effect: an entry anchored only
+    after it could have been written by whoever stole the key, whatever time it claims.
 
 Each verdict is ok, failed or not applicable, with a reason for humans and, when failed, a
 stable code.
@@ -26,7 +28,6 @@ from typing import Any
 
 from ledger.errors import (
     AssetLedgerError,
-    ConfigurationError,
     EnrolmentUnauthorisedError,
     NotEnrolledError,
     RejectedInput,
@@ -38,13 +39,14 @@ from ledger.events.keyregistry import REGISTRY_RECORD
 from ledger.events.kinds import kind_for_payload_type
 from ledger.log.checkpoint import Checkpoint, open_checkpoint
 from ledger.log.merkle import leaf_hash, verify_inclusion
-from ledger.log.operator import LogIdentity, log_identity
+from ledger.log.operator import LogIdentity, entry_for_event, log_identity
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
-from ledger.trust.registry import Authority, KeyRecord, Registry, TrustRoot, short
+from ledger.trust.registry import Authority, KeyRecord, Registry, Revocation, TrustRoot, short
 from ledger.trust.replay import (
     META_ROOT_KEYS,
     decode_entry,
+    load_grace,
     load_roots,
     registry_entries,
     replay_entry,
@@ -87,6 +89,9 @@ class Anchor:
     root_hash: bytes
     created_at: datetime
     predates_revocation: bool | None  # None: the signer's key has no recorded revocation
+    # None: the key was never revoked for compromise; else whether that checkpoint was signed
+    # before the compromise took effect (its effective time)
+    predates_compromise: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +99,7 @@ class Anchor:
             "root_hash": self.root_hash.hex(),
             "created_at": format_time(self.created_at),
             "predates_revocation": self.predates_revocation,
+            "predates_compromise": self.predates_compromise,
         }
 
 
@@ -112,6 +118,9 @@ class EntryVerdicts:
     # Would the consumer's policy, replayed to this position, admit the entry?  False means
     # it entered the ledger behind the consumer's back; None when there is no registry.
     admitted_at_append: bool | None = None
+    # Plain words when the signer's key was revoked for compromise and nothing shows this
+    # entry existed before the compromise (audits cite it); None otherwise.
+    compromised: str | None = None
 
     @property
     def verdicts(self) -> dict[str, Verdict]:
@@ -137,6 +146,7 @@ class EntryVerdicts:
             "verdicts": {name: v.to_dict() for name, v in self.verdicts.items()},
             "anchor": None if self.anchor is None else self.anchor.to_dict(),
             "admitted_at_append": self.admitted_at_append,
+            "compromised": self.compromised,
         }
 
 
@@ -171,7 +181,7 @@ def trust_verdicts(
         return _untrusted(exc)
     enrolled = f"enrolled for {record.actor_id} by {_who(current, record.enrolled_by)}"
     at = "" if record.enrolled_seq is None else f" (entry {record.enrolled_seq})"
-    return ok(enrolled + at), _key_validity(current, positional, entry.signer_keyid, event)
+    return ok(enrolled + at), _key_validity(current, positional, entry, event)
 
 
 def _untrusted(exc: UntrustedKeyError) -> tuple[Verdict, Verdict]:
@@ -179,9 +189,11 @@ def _untrusted(exc: UntrustedKeyError) -> tuple[Verdict, Verdict]:
     return failed(reason, exc.reason), not_applicable("the signer is not a trusted key")
 
 
-def _key_validity(current: Registry, positional: Registry, keyid: str, event: Record) -> Verdict:
+def _key_validity(current: Registry, positional: Registry, entry: Entry, event: Record) -> Verdict:
+    keyid = entry.signer_keyid
     try:
         positional.keys[keyid].check(event)
+        positional.keys[keyid].check_arrival(entry.ingested_at, positional.grace)
     except UntrustedKeyError as exc:
         return failed(f"already refused when this entry was appended: {exc.message}", exc.reason)
     record = current.keys[keyid]
@@ -258,7 +270,7 @@ class Anchors:
         self.stored = sorted(store.checkpoints(), key=lambda c: c.size)
         self._opened: dict[int, Checkpoint | str] = {}
 
-    def verdict(self, entry: Entry, revocation_seq: int | None) -> tuple[Verdict, Anchor | None]:
+    def verdict(self, entry: Entry, key: KeyRecord | None) -> tuple[Verdict, Anchor | None]:
         if self.log is None:
             return not_applicable("the ledger has no log key, so no signed checkpoints"), None
         covering = [c for c in self.stored if c.size > entry.seq]
@@ -270,7 +282,7 @@ class Anchors:
         for stored in covering:
             problem = self._prove(stored, entry)
             if problem is None:
-                return self._anchored(stored, revocation_seq)
+                return self._anchored(stored, entry, key)
             problems.append(f"checkpoint of size {stored.size}: {problem}")
         return failed("; ".join(problems[:3]), "checkpoint_mismatch"), None
 
@@ -300,10 +312,18 @@ class Anchors:
         return None
 
     def _anchored(
-        self, stored: StoredCheckpoint, revocation_seq: int | None
+        self, stored: StoredCheckpoint, entry: Entry, key: KeyRecord | None
     ) -> tuple[Verdict, Anchor]:
+        revocation = _first_recorded(key)
+        revocation_seq = revocation.seq if revocation is not None else None
         predates = None if revocation_seq is None else stored.size <= revocation_seq
-        anchor = Anchor(stored.size, stored.root_hash, stored.created_at, predates)
+        compromise = key.compromise if key is not None else None
+        before_compromise = (
+            None if compromise is None else stored.created_at < compromise.effective_time
+        )
+        anchor = Anchor(
+            stored.size, stored.root_hash, stored.created_at, predates, before_compromise
+        )
         reason = (
             f"in the checkpoint of size {stored.size} signed by "
             f"{self.log.origin if self.log else 'the log'}; inclusion proof verified"
@@ -313,7 +333,33 @@ class Anchors:
             reason += (
                 f"; signed {when} the key's revocation entered the log (entry {revocation_seq})"
             )
+        if compromise is not None:
+            reason += "; " + _compromise_words(entry, compromise, stored.created_at)
         return ok(reason), anchor
+
+
+def _first_recorded(key: KeyRecord | None) -> Revocation | None:
+    """The key's revocation that entered the log first (None: never revoked)."""
+    located = [r for r in key.revocations if r.seq is not None] if key is not None else []
+    return min(located, key=lambda r: r.seq or 0) if located else None
+
+
+def _compromise_words(entry: Entry, compromise: Revocation, anchored_at: datetime | None) -> str:
+    """Where the entry stands against its key's compromise revocation, in plain words."""
+    entered = (
+        f"entered the ledger before the key's compromise revocation (entry {compromise.seq})"
+        if compromise.seq is None or entry.seq < compromise.seq
+        else f"entered the ledger after the key's compromise revocation (entry {compromise.seq})"
+    )
+    effective = format_time(compromise.effective_time)
+    if anchored_at is None:
+        return f"{entered}; no signed checkpoint shows it existed before the compromise"
+    if anchored_at < compromise.effective_time:
+        return f"{entered}; anchored before the compromise took effect ({effective})"
+    return (
+        f"{entered}; first anchored at {format_time(anchored_at)}, not before the"
+        f" compromise took effect ({effective})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,7 +382,7 @@ class VerdictContext:
         if root is not None or store.get_meta(META_ROOT_KEYS) is not None:
             root = root or load_roots(store)
             self._entries = list(registry_entries(store, scan=scan))
-            self.current = _replayed(root, self._entries)
+            self.current = _replayed(Registry(root, grace=load_grace(store)), self._entries)
         self.anchors = Anchors(store, log_identity(store))
         self._cursor: Registry | None = None
         self._cursor_seq = 0
@@ -347,7 +393,8 @@ class VerdictContext:
         if self.current is None:
             return None
         if self._cursor is None or seq < self._cursor_seq:
-            self._cursor, self._applied = Registry(self.current.root), 0
+            self._cursor = Registry(self.current.root, grace=self.current.grace)
+            self._applied = 0
         while self._applied < len(self._entries) and self._entries[self._applied].seq < seq:
             replay_entry(self._cursor, self._entries[self._applied])
             self._applied += 1
@@ -355,8 +402,7 @@ class VerdictContext:
         return self._cursor
 
 
-def _replayed(root: TrustRoot, entries: list[Entry]) -> Registry:
-    registry = Registry(root)
+def _replayed(registry: Registry, entries: list[Entry]) -> Registry:
     for entry in entries:
         replay_entry(registry, entry)
     return registry
@@ -367,8 +413,8 @@ def entry_verdicts(ctx: VerdictContext, entry: Entry) -> EntryVerdicts:
     current = ctx.current
     signer = current.signer_name(entry.signer_keyid) if current else None
     record = current.key_for(entry.signer_keyid) if current else None
-    revocation = record.revocation if record is not None else None
-    anchored, anchor = ctx.anchors.verdict(entry, revocation.seq if revocation else None)
+    anchored, anchor = ctx.anchors.verdict(entry, record)
+    compromised = _compromised(entry, record, anchor)
     try:
         envelope, event = decode_entry(entry)
     except RejectedInput as exc:
@@ -381,17 +427,35 @@ def entry_verdicts(ctx: VerdictContext, entry: Entry) -> EntryVerdicts:
         return _verdicts(entry, signer, signature, na, na, anchored, anchor)
     before = ctx.positional(entry.seq)
     assert before is not None
-    admitted = _admitted(before, envelope, event)
+    admitted = _admitted(before, entry, envelope, event)
     trusted, valid = trust_verdicts(current, before, entry, envelope, event)
     verdicts = _verdicts(entry, signer, signature, trusted, valid, anchored, anchor)
-    return dataclasses.replace(verdicts, admitted_at_append=admitted)
+    return dataclasses.replace(verdicts, admitted_at_append=admitted, compromised=compromised)
 
 
-def _admitted(positional: Registry, envelope: Envelope, event: Record) -> bool:
+def _compromised(entry: Entry, key: KeyRecord | None, anchor: Anchor | None) -> str | None:
+    """Why an audit must cite this entry: its key was compromised and nothing shows it is older.
+
+    Registry entries are judged by their own rules (a revoked key signs no registry event).
+    """
+    compromise = key.compromise if key is not None else None
+    if compromise is None or entry.kind == REGISTRY_RECORD:
+        return None
+    if anchor is not None and anchor.predates_compromise:
+        return None
+    words = _compromise_words(entry, compromise, anchor.created_at if anchor else None)
+    return (
+        f"was revoked for key compromise effective {format_time(compromise.effective_time)}"
+        f" ({compromise.where}); this entry {words}, so whoever held the stolen key could have"
+        " written it, whatever time it claims"
+    )
+
+
+def _admitted(positional: Registry, entry: Entry, envelope: Envelope, event: Record) -> bool:
     """The consumer's own admission rule (:meth:`Registry.admit`) at the entry's position."""
     kind = kind_for_payload_type(envelope.payload_type)
     try:
-        positional.admit(envelope, kind, event)
+        positional.admit(envelope, kind, event, received_at=entry.ingested_at)
     except RejectedInput:
         return False
     return True
@@ -421,11 +485,8 @@ def _verdicts(
 
 
 def verdicts_for_event(store: LedgerStore, event_id: str) -> EntryVerdicts:
-    """The four verdicts of one event by id."""
-    entry = store.entry_by_event_id(event_id)
-    if entry is None:
-        raise ConfigurationError(f"event {event_id} is not in the ledger {store.url}")
-    return entry_verdicts(VerdictContext(store), entry)
+    """The four verdicts of one event by id (the entry must hold that event)."""
+    return entry_verdicts(VerdictContext(store), entry_for_event(store, event_id))
 
 
 def ledger_verdicts(

@@ -5,20 +5,42 @@ hash matches the stored envelope bytes (altered), the chain hash links to the pr
 (altered, reordered, forged chain), and the producer's DSSE signature verifies with the signer's
 key (forged signature).  Then the head row agrees with what was read (truncated), and the Merkle
 root of the entries matches every stored signed checkpoint (checkpoint mismatch).
+
+Every row derived from the envelopes is recomputed and compared too, each with its own kind:
+the entry's event id (``event_id_mismatch``), its kind, event time and signer columns
+(``entry_field_mismatch``), the query index rows that audits and credits read
+(``reference_index_mismatch``), the stored Merkle nodes that proofs are built from
+(``merkle_node_mismatch``) and each checkpoint row against its signed note
+(``checkpoint_row_mismatch``).  The key registry is not materialised anywhere: it is replayed
+from the entries (:class:`RegistryCheck`), and so is consent.
+
+The first damage named is the root cause: at one position, a damaged entry (altered,
+reordered, forged or untrusted) comes before the derived rows and the checkpoint that merely
+disagree with it as a consequence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.errors import ConfigurationError, DecodeError, RejectedInput, VerificationFailure
+from ledger.errors import (
+    AssetLedgerError,
+    ConfigurationError,
+    DecodeError,
+    RejectedInput,
+    VerificationFailure,
+)
+from ledger.events.base import EventKind, Record, format_time, validate
+from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.keyregistry import REGISTRY_RECORD
 from ledger.events.kinds import kind_for_payload_type
 from ledger.log.checkpoint import Checkpoint, open_checkpoint
-from ledger.log.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from ledger.log.merkle import EMPTY_ROOT, Node, NodeKey, leaf_hash, node_hash
 from ledger.log.operator import log_identity
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.store.base import GENESIS_CHAIN, chain_hash
@@ -26,7 +48,7 @@ from ledger.trust.dsse import Envelope, pae
 from ledger.trust.keys import raw_public
 from ledger.trust.parallel import SignatureCheck, SignatureChecker
 from ledger.trust.registry import Registry, TrustRoot
-from ledger.trust.replay import META_ROOT_KEYS, decode_event, load_roots, replay_entry
+from ledger.trust.replay import META_ROOT_KEYS, load_grace, load_roots, replay_entry
 
 ALTERED = "altered"
 DELETED = "deleted"
@@ -37,6 +59,24 @@ UNKNOWN_SIGNER = "unknown_signer"
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 UNTRUSTED_SIGNER = "untrusted_signer"
 REGISTRY_REFUSAL = "unauthorised_registry_entry"
+# Derived rows that disagree with the envelopes they are computed from.
+EVENT_ID_MISMATCH = "event_id_mismatch"
+ENTRY_FIELD_MISMATCH = "entry_field_mismatch"
+REFERENCE_INDEX_MISMATCH = "reference_index_mismatch"
+MERKLE_NODE_MISMATCH = "merkle_node_mismatch"
+CHECKPOINT_ROW_MISMATCH = "checkpoint_row_mismatch"
+DERIVED_KINDS = frozenset(
+    {
+        EVENT_ID_MISMATCH,
+        ENTRY_FIELD_MISMATCH,
+        REFERENCE_INDEX_MISMATCH,
+        MERKLE_NODE_MISMATCH,
+        CHECKPOINT_ROW_MISMATCH,
+    }
+)
+# At one position, damage to the entry itself is the cause; derived rows and checkpoints that
+# disagree with it are consequences, named after it.
+_CONSEQUENCE_RANK = {**dict.fromkeys(DERIVED_KINDS, 1), CHECKPOINT_MISMATCH: 2}
 # Admission refusals that mean "signer not enrolled / not trusted" (verdict b); every other
 # refusal means "enrolled, but the key was not valid then or not in scope" (verdict c).
 UNTRUSTED_REASONS = frozenset({"not_enrolled", "unknown_key", "enrolment_unauthorised"})
@@ -76,10 +116,17 @@ class VerifyReport:
 
     @property
     def first(self) -> Damage | None:
-        located = [d for d in self.damage if d.seq is not None]
-        if located:
-            return min(located, key=lambda d: d.seq or 0)
-        return self.damage[0] if self.damage else None
+        """The root cause: the lowest position, damage to the entry before its consequences."""
+        return min(self.damage, key=damage_order) if self.damage else None
+
+
+def is_consequence(d: Damage) -> bool:
+    return d.kind in _CONSEQUENCE_RANK
+
+
+def damage_order(d: Damage) -> tuple[bool, int, int]:
+    """Located damage first, by position; at one position, causes before consequences."""
+    return d.seq is None, d.seq or 0, _CONSEQUENCE_RANK.get(d.kind, 0)
 
 
 KeyLookup = Callable[[str], Ed25519PublicKey | None]
@@ -205,7 +252,7 @@ def verify_ledger(
     progress: Progress | None = None,
     chunk_size: int = 4096,
 ) -> VerifyReport:
-    """Check the whole ledger; never stops at the first damage (it is reported first).
+    """Check the whole ledger; never stops at the first damage (the root cause is first).
 
     ``lookup`` gives the signers' public keys; without it the ledger's key registry is
     replayed and checked too (each entry admissible when appended, each enrolment authorised).
@@ -214,6 +261,7 @@ def verify_ledger(
     report = VerifyReport(size=head.size)
     walker = _ChainWalker(report)
     checkpoints = _CheckpointChecker(store, report)
+    derived = DerivedCheck(store, report)
     registry = registry_check(store, report) if lookup is None else None
     if lookup is None:
         if registry is None:
@@ -226,11 +274,15 @@ def verify_ledger(
     with SignatureChecker(workers) as checker:
         waiting: Callable[[], None] | None = None
         for chunk in _chunks(store.entries(0, None), chunk_size):
-            decoded = [(e, _decode_envelope(e)) for e in chunk]  # once, for both checks
+            decoded = [(e, _decode_envelope(e)) for e in chunk]  # once, for every check
+            nodes: list[Node] = []
             for e, envelope in decoded:
-                checkpoints.add(walker.visit(e))
+                leaf = walker.visit(e)
+                nodes += checkpoints.add(leaf)
+                event = derived.visit(e, envelope, leaf)
                 if registry is not None:
-                    registry.visit(e, envelope)
+                    registry.visit(e, envelope, event)
+            derived.check_nodes(nodes)
             # Workers check this chunk's signatures while the next chunk is read and hashed.
             submitted = _submit_signatures(decoded, raw_key, checker, report)
             if waiting is not None:
@@ -244,8 +296,29 @@ def verify_ledger(
     if registry is not None:
         registry.finish()
     _classify_breaks(store, walker.breaks, report)
+    derived.finish(checkpoints.tracker.size, checkpoints)
     _check_head(store, head.size, walker, report)
+    _name_consequences(report)
     return report
+
+
+def _name_consequences(report: VerifyReport) -> None:
+    """Sort the damage (root causes first) and say what each consequence follows from."""
+    causes = sorted(
+        (d for d in report.damage if not is_consequence(d) and d.seq is not None), key=damage_order
+    )
+    named = []
+    for d in report.damage:
+        cause = None
+        if d.kind == CHECKPOINT_MISMATCH and d.seq is not None:
+            cause = next((c for c in causes if (c.seq or 0) <= d.seq), None)
+        elif is_consequence(d) and d.seq is not None:
+            cause = next((c for c in causes if c.seq == d.seq), None)
+        if cause is not None:
+            detail = f"{d.detail} (a consequence of the {cause.kind} at entry {cause.seq})"
+            d = dataclasses.replace(d, detail=detail)
+        named.append(d)
+    report.damage = sorted(named, key=damage_order)
 
 
 def _submit_signatures(
@@ -279,13 +352,18 @@ class _RootTracker:
         self.stack: list[tuple[int, bytes]] = []  # (subtree size, hash), left to right
         self.size = 0
 
-    def add(self, leaf: bytes) -> None:
-        size, value = 1, leaf
-        while self.stack and self.stack[-1][0] == size:
-            left_size, left = self.stack.pop()
-            size, value = left_size + size, node_hash(left, value)
-        self.stack.append((size, value))
+    def add(self, leaf: bytes) -> list[Node]:
+        """Add the next leaf; return the complete nodes it finishes, the leaf's own first."""
+        index = self.size
+        level, value = 0, leaf
+        nodes: list[Node] = [((0, index), leaf)]
+        while self.stack and self.stack[-1][0] == 1 << level:
+            _, left = self.stack.pop()
+            level, value = level + 1, node_hash(left, value)
+            nodes.append(((level, index >> level), value))
+        self.stack.append((1 << level, value))
         self.size += 1
+        return nodes
 
     def root(self) -> bytes:
         if not self.stack:
@@ -303,6 +381,7 @@ class _CheckpointChecker:
         self.report = report
         self.tracker = _RootTracker()
         self.pending: list[tuple[StoredCheckpoint, Checkpoint]] = []
+        self.mismatched: list[Checkpoint] = []
         identity = log_identity(store)
         for stored in store.checkpoints() if identity else []:
             assert identity is not None
@@ -312,15 +391,26 @@ class _CheckpointChecker:
                 detail = f"checkpoint of size {stored.size} does not verify: {exc.message}"
                 report.damage.append(Damage(CHECKPOINT_MISMATCH, None, None, detail))
                 continue
+            if (opened.size, opened.root_hash) != (stored.size, stored.root_hash):
+                detail = (
+                    f"the checkpoint row of size {stored.size}"
+                    f" (root {stored.root_hash.hex()[:16]}…)"
+                    f" differs from its signed note (size {opened.size},"
+                    f" root {opened.root_hash.hex()[:16]}…)"
+                )
+                seq = max(stored.size - 1, 0)
+                report.damage.append(Damage(CHECKPOINT_ROW_MISMATCH, seq, None, detail))
             self.pending.append((stored, opened))
+        self.pending.sort(key=lambda p: p[1].size)
 
-    def add(self, leaf: bytes) -> None:
-        """The next entry's leaf hash, recomputed from its envelope."""
-        self.tracker.add(leaf)
+    def add(self, leaf: bytes) -> list[Node]:
+        """The next entry's leaf hash, recomputed from its envelope; the nodes it completes."""
+        nodes = self.tracker.add(leaf)
         while self.pending and self.pending[0][1].size == self.tracker.size:
-            self._compare(*self.pending.pop(0))
+            self._compare(self.pending.pop(0)[1])
+        return nodes
 
-    def _compare(self, stored: StoredCheckpoint, opened: Checkpoint) -> None:
+    def _compare(self, opened: Checkpoint) -> None:
         self.report.checkpoints_checked += 1
         if opened.root_hash == self.tracker.root():
             self.report.verdicts.anchored = opened.size
@@ -331,6 +421,7 @@ class _CheckpointChecker:
             )
             seq = max(opened.size - 1, 0)
             self.report.damage.append(Damage(CHECKPOINT_MISMATCH, seq, None, detail))
+            self.mismatched.append(opened)
 
     def finish(self) -> None:
         for _, opened in self.pending:
@@ -340,28 +431,302 @@ class _CheckpointChecker:
             self.report.damage.append(Damage(TRUNCATED, self.tracker.size, None, detail))
 
 
+class _RefRows:
+    """The stored index rows, streamed in ``seq`` order and taken entry by entry."""
+
+    def __init__(self, rows: Iterator[tuple[int, str, str]]) -> None:
+        self.rows = rows
+        self.next = next(rows, None)
+
+    def take(self, seq: int) -> tuple[set[tuple[str, str]], set[int]]:
+        """The rows of entry ``seq``, and the positions before it that have rows but no entry."""
+        found: set[tuple[str, str]] = set()
+        orphans: set[int] = set()
+        while self.next is not None and self.next[0] <= seq:
+            at, kind, key = self.next
+            if at == seq:
+                found.add((kind, key))
+            else:
+                orphans.add(at)
+            self.next = next(self.rows, None)
+        return found, orphans
+
+    def rest(self) -> set[int]:
+        left: set[int] = set()
+        while self.next is not None:
+            left.add(self.next[0])
+            self.next = next(self.rows, None)
+        return left
+
+    def close(self) -> None:
+        close = getattr(self.rows, "close", None)
+        if close is not None:
+            close()  # a generator: ends its database cursor now
+
+
+def _pairs(rows: set[tuple[str, str]], limit: int = 3) -> str:
+    shown = ", ".join(f"{kind}={key!r}" for kind, key in sorted(rows)[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+Decoded = tuple[EventKind, Record]
+
+
+class DerivedCheck:
+    """Recomputes, from each envelope, every row stored beside it and compares.
+
+    The entry's event id, kind and event time columns, its query index rows and the complete
+    Merkle nodes.  Streams: the index rows come in one ordered scan, the nodes a chunk at a time.
+    """
+
+    def __init__(self, store: LedgerStore, report: VerifyReport) -> None:
+        self.store = store
+        self.report = report
+        self.framing = reader_framing()
+        self.refs = _RefRows(store.all_refs())
+        # level-0 nodes that differ from the entry's leaf: position -> (stored, recomputed)
+        self.leaves: dict[int, tuple[bytes, bytes]] = {}
+
+    def _damage(self, kind: str, seq: int | None, event_id: str | None, detail: str) -> None:
+        self.report.damage.append(Damage(kind, seq, event_id, detail))
+
+    def visit(self, e: Entry, envelope: Envelope | Damage, leaf: bytes) -> Decoded | None:
+        """Check one entry's columns and index rows; return its decoded event, if it decodes."""
+        stored_refs, orphans = self.refs.take(e.seq)
+        for at in sorted(orphans):
+            self._damage(
+                REFERENCE_INDEX_MISMATCH,
+                at,
+                None,
+                f"index rows point to entry {at}, which is not in the ledger",
+            )
+        if isinstance(envelope, Damage):
+            return None
+        decoded = _decode_event(e, envelope, self.framing)
+        if isinstance(decoded, Damage):
+            self.report.damage.append(decoded)
+            return None
+        kind, event = decoded
+        self._columns(e, kind, event)
+        expected = set(kind.refs(event))
+        if stored_refs != expected:
+            self._ref_damage(e, expected, stored_refs)
+        return decoded
+
+    def _columns(self, e: Entry, kind: EventKind, event: Record) -> None:
+        true_id = event["event_id"]
+        if true_id != e.event_id:
+            self._damage(
+                EVENT_ID_MISMATCH,
+                e.seq,
+                true_id,
+                f"entry is stored under event id {e.event_id!r}, but its signed envelope"
+                f" holds event {true_id}",
+            )
+        if kind.record != e.kind:
+            self._damage(
+                ENTRY_FIELD_MISMATCH,
+                e.seq,
+                true_id,
+                f"kind column says {e.kind!r}, the envelope holds a {kind.record}",
+            )
+        if event["event_time"] != e.event_time:
+            self._damage(
+                ENTRY_FIELD_MISMATCH,
+                e.seq,
+                true_id,
+                f"event_time column says {format_time(e.event_time)}, the signed"
+                f" event says {format_time(event['event_time'])}",
+            )
+
+    def _ref_damage(
+        self, e: Entry, expected: set[tuple[str, str]], stored: set[tuple[str, str]]
+    ) -> None:
+        parts = []
+        if expected - stored:
+            parts.append(f"missing {_pairs(expected - stored)}")
+        if stored - expected:
+            parts.append(f"not in the event: {_pairs(stored - expected)}")
+        self._damage(
+            REFERENCE_INDEX_MISMATCH,
+            e.seq,
+            e.event_id,
+            "query index rows differ from the event's: " + "; ".join(parts),
+        )
+
+    def check_nodes(self, nodes: list[Node]) -> None:
+        """Each stored node must be the hash of its stored children (a leaf: of its entry)."""
+        wanted: dict[NodeKey, None] = {}
+        for (level, idx), _ in nodes:
+            wanted[(level, idx)] = None
+            if level:
+                wanted[(level - 1, 2 * idx)] = wanted[(level - 1, 2 * idx + 1)] = None
+        stored = self.store.get_nodes(list(wanted))
+        for (level, idx), value in nodes:
+            got = stored.get((level, idx))
+            last = ((idx + 1) << level) - 1
+            if got is None:
+                self._damage(
+                    MERKLE_NODE_MISMATCH, last, None, f"Merkle node ({level}, {idx}) is missing"
+                )
+            elif level == 0:
+                if got != value:
+                    self.leaves[idx] = (got, value)
+            else:
+                left, right = stored.get((level - 1, 2 * idx)), stored.get((level - 1, 2 * idx + 1))
+                if left is not None and right is not None and got != node_hash(left, right):
+                    self._damage(
+                        MERKLE_NODE_MISMATCH,
+                        last,
+                        None,
+                        f"stored Merkle node ({level}, {idx}) is not the hash of its"
+                        " two stored children",
+                    )
+
+    def finish(self, leaves: int, checkpoints: _CheckpointChecker) -> None:
+        for at in sorted(self.refs.rest()):
+            self._damage(
+                REFERENCE_INDEX_MISMATCH,
+                at,
+                None,
+                f"index rows point to entry {at}, which is not in the ledger",
+            )
+        self._diagnose_leaves(checkpoints)
+        expected = 2 * leaves - leaves.bit_count()
+        stored = self.store.node_count()
+        if stored > expected:
+            self._damage(
+                MERKLE_NODE_MISMATCH,
+                None,
+                None,
+                f"{stored - expected} stored Merkle node(s) beyond the {leaves} entries'"
+                f" tree ({expected} nodes): a later append would collide with them",
+            )
+
+    def _diagnose_leaves(self, checkpoints: _CheckpointChecker) -> None:
+        """A stored leaf that differs from its entry: which of the two changed?
+
+        An entry whose leaf is stored at another differing position was moved (reordered).
+        An entry whose stored leaf agrees with a signed checkpoint (the stored tree gives that
+        checkpoint's root) was rewritten along with its leaf and chain hashes (altered).
+        Otherwise the stored node itself was overwritten.
+        """
+        if not self.leaves:
+            return
+        located = {d.seq for d in self.report.damage if not is_consequence(d)}
+        moved = {stored: at for at, (stored, _) in self.leaves.items()}
+        for at, (_, actual) in sorted(self.leaves.items()):
+            origin = moved.get(actual)
+            signed = self._authentic_tree(at, checkpoints)
+            if at in located:
+                kind, detail = MERKLE_NODE_MISMATCH, "stored leaf hash differs from the entry's"
+            elif origin is not None and origin != at:
+                kind = REORDERED
+                detail = (
+                    f"entry was moved here from position {origin} (the stored tree has it there)"
+                )
+            elif signed is not None:
+                kind = ALTERED
+                detail = (
+                    f"entry differs from the one the signed checkpoint of size {signed} commits"
+                    " to here (rewritten together with its leaf and chain hashes)"
+                )
+            else:
+                kind, detail = MERKLE_NODE_MISMATCH, "stored leaf hash differs from the entry's"
+            self._damage(kind, at, None, detail)
+
+    def _authentic_tree(self, at: int, checkpoints: _CheckpointChecker) -> int | None:
+        """The size of a mismatched signed checkpoint over ``at`` that the stored tree matches."""
+        for opened in checkpoints.mismatched:
+            if opened.size > at:
+                try:
+                    if self.store.tree(opened.size).root() == opened.root_hash:
+                        return opened.size
+                except AssetLedgerError:
+                    return None
+        return None
+
+
+def check_prefix(
+    store: LedgerStore, size: int, root: bytes, *, progress: Progress | None = None
+) -> VerifyReport:
+    """Does what an audit reads below ``size`` match the tree whose root is ``root``?
+
+    One pass over the first ``size`` entries, without signature checks: the RFC 6962 root
+    recomputed from the stored envelopes must equal ``root`` (so every envelope read is the one
+    the checkpoint commits to), and every entry's event id, kind and event time columns and
+    query index rows must be those its envelope gives (so the index an audit follows neither
+    hides nor invents entries).  Cost: one read, one SHA-256 and one Avro decoding per entry.
+    """
+    report = VerifyReport(size=size)
+    tracker = _RootTracker()
+    derived = DerivedCheck(store, report)
+    try:
+        for chunk in _chunks(store.entries(0, size), 4096):
+            for e in chunk:
+                if e.seq != tracker.size:
+                    report.damage.append(Damage(DELETED, tracker.size, None, "entry missing"))
+                    return report
+                leaf = leaf_hash(e.envelope)
+                if leaf != e.leaf_hash:
+                    detail = "envelope bytes differ from the leaf hash"
+                    report.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
+                tracker.add(leaf)
+                derived.visit(e, _decode_envelope(e), leaf)
+                report.checked += 1
+            if progress:
+                progress(len(chunk))
+    finally:
+        derived.refs.close()
+    if tracker.size < size:
+        detail = f"only {tracker.size} of the {size} entries are stored"
+        report.damage.append(Damage(TRUNCATED, tracker.size, None, detail))
+    elif tracker.root() != root:
+        detail = (
+            f"the entries give root {tracker.root().hex()[:16]}…, the tree read commits to"
+            f" {root.hex()[:16]}…"
+        )
+        report.damage.append(Damage(CHECKPOINT_MISMATCH, max(size - 1, 0), None, detail))
+    _name_consequences(report)
+    return report
+
+
+def _decode_event(e: Entry, envelope: Envelope, framing: SingleObjectFraming) -> Decoded | Damage:
+    """The kind and event inside an envelope (not validated: the rules may have changed since)."""
+    try:
+        kind = kind_for_payload_type(envelope.payload_type)
+        schema, event = framing.decode(envelope.payload)
+    except RejectedInput as exc:
+        return Damage(ALTERED, e.seq, e.event_id, f"stored event no longer decodes: {exc.message}")
+    if schema.record != kind.record:
+        detail = f"payloadType announces {kind.record}, the payload is a {schema.record}"
+        return Damage(ALTERED, e.seq, e.event_id, detail)
+    return kind, event
+
+
 class RegistryCheck:
     """Replays the key registry alongside the walk, as the consumer applied it.
 
-    Each entry must have been admissible (signer enrolled, key valid at the event time, in
-    scope) under the registry as it stood just before it; every registry entry must have been
-    authorised.  The replayed registry is also the key lookup for the signature checks.
+    Each entry must have been admissible (signer enrolled, key valid at the event time and at
+    its arrival, in scope) under the registry as it stood just before it; every registry entry
+    must have been authorised.  The replayed registry is also the key lookup for the signature
+    checks.
     """
 
-    def __init__(self, root: TrustRoot, report: VerifyReport) -> None:
-        self.registry = Registry(root)
+    def __init__(self, root: TrustRoot, report: VerifyReport, grace: timedelta) -> None:
+        self.registry = Registry(root, grace=grace)
         self.report = report
         report.verdicts.signer_trusted = report.verdicts.key_valid = 0
 
     def lookup(self, keyid: str) -> Ed25519PublicKey | None:
         return self.registry.public_key(keyid)
 
-    def visit(self, e: Entry, envelope: Envelope | Damage) -> None:
-        if isinstance(envelope, Damage):
-            return  # an entry that no longer decodes is reported by the signature check
+    def visit(self, e: Entry, envelope: Envelope | Damage, decoded: Decoded | None) -> None:
+        if isinstance(envelope, Damage) or decoded is None:
+            return  # an entry that no longer decodes is reported by the other checks
+        kind, event = decoded
         try:
-            kind = kind_for_payload_type(envelope.payload_type)
-            event = decode_event(e, envelope)
+            validate(kind, event, writing=False)
         except RejectedInput:
             return  # reported as damage elsewhere (signature check, registry replay)
         counts = self.report.verdicts
@@ -373,13 +738,23 @@ class RegistryCheck:
                 counts.key_valid = (counts.key_valid or 0) + 1
             return
         try:
-            self.registry.admit(envelope, kind, event)
+            keyid, _ = self.registry.admit(envelope, kind, event, received_at=e.ingested_at)
         except RejectedInput as exc:
             detail = f"signer not admissible when appended ({exc.reason}): {exc.message}"
             self.report.damage.append(Damage(UNTRUSTED_SIGNER, e.seq, e.event_id, detail))
             if exc.reason not in UNTRUSTED_REASONS:
                 counts.signer_trusted = (counts.signer_trusted or 0) + 1
             return
+        if keyid != e.signer_keyid:
+            self.report.damage.append(
+                Damage(
+                    ENTRY_FIELD_MISMATCH,
+                    e.seq,
+                    e.event_id,
+                    f"signer column says key {e.signer_keyid[:16]}…, the registry admits the event"
+                    f" as signed by key {keyid[:16]}…",
+                )
+            )
         counts.signer_trusted = (counts.signer_trusted or 0) + 1
         counts.key_valid = (counts.key_valid or 0) + 1
 
@@ -393,7 +768,7 @@ def registry_check(store: LedgerStore, report: VerifyReport) -> RegistryCheck | 
     """A registry replay for ledgers created with root keys, else None."""
     if store.get_meta(META_ROOT_KEYS) is None:
         return None
-    return RegistryCheck(load_roots(store), report)
+    return RegistryCheck(load_roots(store), report, load_grace(store))
 
 
 def _check_head(store: LedgerStore, size: int, walker: _ChainWalker, report: VerifyReport) -> None:

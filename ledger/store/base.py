@@ -131,6 +131,9 @@ class Batch:
     rejects: Sequence[Quarantined]
     offsets: Mapping[TopicPartition, int]  # next offset to read, per partition
     group_id: str
+    # When the records were judged: the entries' ingested_at.  The trust policy judged
+    # arrival against this very time, so verify's replay of it agrees.  None: the append time.
+    received_at: datetime | None = None
 
     def partitions(self) -> set[TopicPartition]:
         """Every partition a record of this batch came from."""
@@ -198,8 +201,19 @@ class LedgerStore(ABC):
         """Sequence numbers of entries indexed under ``(ref_kind, key)``."""
 
     @abstractmethod
+    def all_refs(self) -> Iterator[tuple[int, str, str]]:
+        """Every query index row as ``(seq, ref kind, key)``, ordered by ``seq``, streamed.
+
+        For ``verify``, which recomputes the index from the envelopes and compares.
+        """
+
+    @abstractmethod
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Complete Merkle subtree hashes by (level, index)."""
+
+    @abstractmethod
+    def node_count(self) -> int:
+        """How many Merkle nodes are stored (a tree of n leaves has 2n - popcount(n))."""
 
     @abstractmethod
     def checkpoints(self) -> list[StoredCheckpoint]:

@@ -207,7 +207,7 @@ class PostgresStore(LedgerStore):
         stored = self._stored_offsets(batch.group_id, batch.partitions())
         known = self._known_ids(batch.event_ids())
         tree = MerkleTree(self, head.size)
-        return plan_batch(batch, head, stored, known, tree, datetime.now(UTC))
+        return plan_batch(batch, head, stored, known, tree, batch.received_at or datetime.now(UTC))
 
     def _lock_head(self) -> Head:
         """Lock the head row until commit: the one point where appenders queue."""
@@ -387,6 +387,28 @@ class PostgresStore(LedgerStore):
                 (ref_kind, key),
             ).fetchall()
         return [int(r[0]) for r in rows]
+
+    def all_refs(self) -> Iterator[tuple[int, str, str]]:
+        """A server-side cursor on a second connection, so other reads may interleave."""
+        with self._failures("read the reference index"):
+            conn = _connect(self.dsn, self.url)
+        try:
+            with (
+                self._failures("read the reference index"),
+                conn.transaction(),
+                conn.cursor(name="assetledger_all_refs") as cursor,
+            ):
+                cursor.itersize = 10_000
+                cursor.execute("SELECT seq, ref_kind, ref_key FROM refs ORDER BY seq")
+                for seq, kind, key in cursor:
+                    yield int(seq), str(kind), str(key)
+        finally:
+            conn.close()
+
+    def node_count(self) -> int:
+        with self._failures("count Merkle nodes"):
+            row = self.conn.execute("SELECT COUNT(*) FROM merkle_nodes").fetchone()
+        return int(_one(row, "node count")[0])
 
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """All requested nodes in one query (a join against two unnested arrays)."""

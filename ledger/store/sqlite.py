@@ -154,7 +154,7 @@ class SqliteStore(LedgerStore):
         stored = self._stored_offsets(batch.group_id, batch.partitions())
         known = self._known_ids(batch.event_ids())
         tree = MerkleTree(self, head.size)
-        return plan_batch(batch, head, stored, known, tree, datetime.now(UTC))
+        return plan_batch(batch, head, stored, known, tree, batch.received_at or datetime.now(UTC))
 
     def _write(self, plan: AppendPlan, batch: Batch) -> None:
         self._insert_entries(plan.entries)
@@ -319,6 +319,15 @@ class SqliteStore(LedgerStore):
             "SELECT seq FROM refs WHERE ref_kind = ? AND ref_key = ? ORDER BY seq", (ref_kind, key)
         )
         return [int(r[0]) for r in rows]
+
+    def all_refs(self) -> Iterator[tuple[int, str, str]]:
+        cursor = self.db.execute("SELECT seq, ref_kind, ref_key FROM refs ORDER BY seq")
+        for seq, kind, key in cursor:
+            yield int(seq), str(kind), str(key)
+
+    def node_count(self) -> int:
+        (count,) = self.db.execute("SELECT COUNT(*) FROM merkle_nodes").fetchone()
+        return int(count)
 
     def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """One query per call (chunked only beyond ``CHUNK`` keys; a tree read asks O(log n))."""

@@ -8,6 +8,7 @@ key is acceptable).  The signature check itself is separate
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -35,6 +36,9 @@ class TrustPolicy(Protocol):
     def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
         """Called, in ledger order, for each event that was appended."""
 
+    def receiving(self, at: datetime) -> None:
+        """The records judged next reach the ledger at ``at``: their entries' ``ingested_at``."""
+
     def known_keys(self) -> Mapping[str, Ed25519PublicKey]:
         """Every key this policy might accept now (key id → key), trusted or not."""
 
@@ -60,6 +64,9 @@ class FolderTrust:
     def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
         return None
 
+    def receiving(self, at: datetime) -> None:
+        return None
+
     def known_keys(self) -> Mapping[str, Ed25519PublicKey]:
         return self.keys
 
@@ -69,10 +76,19 @@ class FolderTrust:
 
 
 class RegistryTrust:
-    """A :class:`ledger.trust.policy.TrustPolicy` over a :class:`Registry` it keeps current."""
+    """A :class:`ledger.trust.policy.TrustPolicy` over a :class:`Registry` it keeps current.
+
+    The consumer calls :meth:`receiving` with each batch's ingestion time before judging it and
+    stores the batch with that same time, so ``verify`` replays exactly these decisions.
+    """
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self.received_at: datetime | None = None
+
+    def receiving(self, at: datetime) -> None:
+        """The records judged next reach the ledger at ``at`` (their ``ingested_at``)."""
+        self.received_at = at
 
     @classmethod
     def from_store(cls, store: LedgerStore) -> RegistryTrust:
@@ -82,11 +98,14 @@ class RegistryTrust:
     def resolve(
         self, envelope: Envelope, kind: EventKind, event: Record
     ) -> tuple[str, Ed25519PublicKey]:
-        return self.registry.admit(envelope, kind, event)
+        return self.registry.admit(envelope, kind, event, received_at=self._now())
 
     def accepted(self, kind: EventKind, event: Record, keyid: str) -> None:
         if kind.record == REGISTRY_RECORD:
-            self.registry.apply(event, keyid)
+            self.registry.apply(event, keyid, received_at=self._now())
+
+    def _now(self) -> datetime:
+        return self.received_at or datetime.now(UTC)
 
     def known_keys(self) -> dict[str, Ed25519PublicKey]:
         """Every key ever enrolled, whatever its state: the workers' verification table."""

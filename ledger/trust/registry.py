@@ -18,7 +18,13 @@ Rules (docs/keys.md has the full table):
   delegation active at the registry event's time (within the delegation's limits), or — for a
   revocation only — by the revoked key itself.  A key with any recorded revocation signs no
   further registry events, whatever the revocation's effective time;
-* only root keys delegate.  A key id is enrolled once, ever.
+* only root keys delegate.  A key id is enrolled once, ever;
+* a record is also judged by when it reached the ledger: once a revocation for
+  ``key_compromise`` (or with no stated reason) has entered the ledger, nothing more signed by
+  that key is admitted, whatever event time it claims; after any other revocation, and after a
+  rotation, late deliveries are admitted for a grace window (ledger meta
+  ``rotation_grace_seconds``, default 24 hours) from the later of the change entering the
+  ledger and its effective time.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -55,6 +61,12 @@ from ledger.events.keyregistry import (
 )
 from ledger.trust.dsse import Envelope, Signature, pae
 from ledger.trust.keys import key_id, public_from_raw, raw_public
+
+DEFAULT_GRACE = timedelta(hours=24)
+COMPROMISE = "key_compromise"
+# Revocations after which a key signs nothing more that reaches the ledger: no grace window.
+# A revocation that does not say why is treated as the worst case.
+STRICT_REASONS = frozenset({COMPROMISE, "unspecified"})
 
 
 def short(keyid: str) -> str:
@@ -107,6 +119,18 @@ class Revocation:
     comment: str | None
     event_id: str
     seq: int | None  # ledger position of the revoke event (None while not yet appended)
+    received_at: datetime | None = None  # when the revoke event reached the ledger
+
+    @property
+    def strict(self) -> bool:
+        """No grace window: nothing signed by the key is admitted once this has entered."""
+        return self.reason in STRICT_REASONS
+
+    @property
+    def where(self) -> str:
+        at = "" if self.seq is None else f" (entry {self.seq})"
+        when = "" if self.received_at is None else f" at {format_time(self.received_at)}"
+        return f"entered the ledger{when}{at}"
 
 
 @dataclass
@@ -125,7 +149,14 @@ class KeyRecord:
     previous_key_id: str | None = None
     replaced_by: str | None = None
     replaced_at: datetime | None = None
-    revocation: Revocation | None = None
+    rotation_received_at: datetime | None = None  # when the first rotation reached the ledger
+    revocation: Revocation | None = None  # the one with the earliest effective time
+    revocations: list[Revocation] = field(default_factory=list)  # all, in ledger order
+
+    @property
+    def compromise(self) -> Revocation | None:
+        """The first revocation for key compromise to enter the ledger, if any."""
+        return next((r for r in self.revocations if r.reason == COMPROMISE), None)
 
     def status_at(self, when: datetime) -> str:
         """``valid``, ``revoked``, ``not_yet_valid``, ``rotated`` or ``expired`` at ``when``."""
@@ -166,12 +197,52 @@ class KeyRecord:
                 f"{name} expired at {format_time(self.valid_until)}; event time {at}"
             )
 
+    def check_arrival(self, received_at: datetime, grace: timedelta) -> None:
+        """Refuse a record reaching the ledger after this key's revocation or rotation entered.
+
+        Judged on what the ledger recorded before the record (so the caller's registry must
+        hold exactly the registry entries before it), never on the event's claimed time.
+        """
+        name = f"key {short(self.key_id)} of {self.actor_id}"
+        arrived = format_time(received_at)
+        for r in self.revocations:
+            if r.strict:
+                raise KeyRevokedError(
+                    f"{name} was revoked ({r.reason}) by a registry entry that {r.where};"
+                    f" this record arrived after it ({arrived}), so no event time it claims"
+                    " makes it valid"
+                )
+            deadline = max(r.received_at or r.effective_time, r.effective_time) + grace
+            if received_at > deadline:
+                raise KeyRevokedError(
+                    f"{name} was revoked ({r.reason}) by a registry entry that {r.where};"
+                    f" this record arrived at {arrived}, after the grace window for late"
+                    f" deliveries ({_duration(grace)}) ended at {format_time(deadline)}"
+                )
+        if self.replaced_at is not None and self.rotation_received_at is not None:
+            deadline = max(self.rotation_received_at, self.replaced_at) + grace
+            if received_at > deadline:
+                assert self.replaced_by is not None
+                raise KeyExpiredError(
+                    f"{name} was replaced by key {short(self.replaced_by)} in a rotation that"
+                    f" entered the ledger at {format_time(self.rotation_received_at)};"
+                    f" this record arrived at {arrived}, after the grace window for late"
+                    f" deliveries ({_duration(grace)}) ended at {format_time(deadline)}"
+                )
+
     def check(self, event: Record) -> None:
         """Valid at the event time and in scope, or the specific :class:`UntrustedKeyError`."""
         self.check_time(event["event_time"])
         problem = self.scope.violation(event)
         if problem:
             raise OutOfScopeError(f"key {short(self.key_id)} of {self.actor_id}: {problem}")
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds} s"
 
 
 @dataclass(frozen=True)
@@ -248,8 +319,9 @@ def _most_specific(errors: Sequence[UntrustedKeyError]) -> UntrustedKeyError:
 class Registry:
     """The key registry state machine.  Feed it registry events in ledger order."""
 
-    def __init__(self, root: TrustRoot) -> None:
+    def __init__(self, root: TrustRoot, *, grace: timedelta = DEFAULT_GRACE) -> None:
         self.root = root
+        self.grace = grace
         self.roots = {k.key_id: k for k in root.keys}
         self.actors: dict[str, Actor] = {}
         self.keys: dict[str, KeyRecord] = {}
@@ -295,9 +367,18 @@ class Registry:
 
     # --- admission: which key must have signed, or why none may ----------------------------
     def admit(
-        self, envelope: Envelope, kind: EventKind, event: Record
+        self,
+        envelope: Envelope,
+        kind: EventKind,
+        event: Record,
+        *,
+        received_at: datetime | None = None,
     ) -> tuple[str, Ed25519PublicKey]:
-        """The (key id, public key) whose signature makes ``event`` acceptable now."""
+        """The (key id, public key) whose signature makes ``event`` acceptable now.
+
+        ``received_at`` is when the record reached the ledger (its entry's ``ingested_at``);
+        None judges it as arriving now.
+        """
         if not envelope.signatures:
             raise SignatureError("envelope carries no signature")
         if kind.record == REGISTRY_RECORD:
@@ -305,16 +386,17 @@ class Registry:
                 return self._known_signer(envelope)
             authority = self.authorise(envelope, event)
             return authority.keyid, authority.public_key
-        return self._admit_signed_event(envelope, event)
+        return self._admit_signed_event(envelope, event, received_at or datetime.now(UTC))
 
     def _admit_signed_event(
-        self, envelope: Envelope, event: Record
+        self, envelope: Envelope, event: Record, received_at: datetime
     ) -> tuple[str, Ed25519PublicKey]:
         errors: list[UntrustedKeyError] = []
         for sig in envelope.signatures:
             try:
                 record = self.trusted_key(sig.keyid)
                 record.check(event)
+                record.check_arrival(received_at, self.grace)
             except UntrustedKeyError as exc:
                 errors.append(exc)
             else:
@@ -469,17 +551,29 @@ class Registry:
             raise OutOfScopeError(f"delegate key {short(authority.keyid)} {problem}")
 
     # --- applying admitted events -----------------------------------------------------------
-    def apply(self, event: Record, signer_keyid: str, seq: int | None = None) -> None:
-        """Apply an admitted registry event (idempotent by event id)."""
+    def apply(
+        self,
+        event: Record,
+        signer_keyid: str,
+        seq: int | None = None,
+        received_at: datetime | None = None,
+    ) -> None:
+        """Apply an admitted registry event (idempotent by event id).
+
+        ``received_at`` is when it reached the ledger (the grace windows count from it).
+        """
         if event["event_id"] in self._applied:
             return
-        appliers: dict[str, Callable[[Record, str, int | None], None]] = {
-            ENROLL: self._apply_enroll,
-            ROTATE: self._apply_rotate,
-            REVOKE: self._apply_revoke,
-            DELEGATE: self._apply_delegate,
-        }
-        appliers[event["operation"]](event, signer_keyid, seq)
+        if event["operation"] == ROTATE:
+            self._apply_rotate(event, signer_keyid, seq, received_at)
+        elif event["operation"] == REVOKE:
+            self._apply_revoke(event, signer_keyid, seq, received_at)
+        else:
+            appliers: dict[str, Callable[[Record, str, int | None], None]] = {
+                ENROLL: self._apply_enroll,
+                DELEGATE: self._apply_delegate,
+            }
+            appliers[event["operation"]](event, signer_keyid, seq)
         self._applied.add(event["event_id"])
         self.history.append(
             Change(
@@ -517,19 +611,26 @@ class Registry:
         actor.display_name = event["display_name"]
         self._new_key(event, signer_keyid, seq)
 
-    def _apply_rotate(self, event: Record, signer_keyid: str, seq: int | None) -> None:
+    def _apply_rotate(
+        self, event: Record, signer_keyid: str, seq: int | None, received_at: datetime | None
+    ) -> None:
         new = self._new_key(event, signer_keyid, seq)
         previous = self.keys[event["previous_key_id"]]
         previous.replaced_by = new.key_id
         if previous.replaced_at is None or new.valid_from < previous.replaced_at:
             previous.replaced_at = new.valid_from
+        if previous.rotation_received_at is None:
+            previous.rotation_received_at = received_at
 
-    def _apply_revoke(self, event: Record, signer_keyid: str, seq: int | None) -> None:
+    def _apply_revoke(
+        self, event: Record, signer_keyid: str, seq: int | None, received_at: datetime | None
+    ) -> None:
         record = self.keys[event["key_id"]]
         r = event["revocation"]
         revocation = Revocation(
-            r["effective_time"], r["reason"], r["comment"], event["event_id"], seq
+            r["effective_time"], r["reason"], r["comment"], event["event_id"], seq, received_at
         )
+        record.revocations.append(revocation)
         if (
             record.revocation is None
             or revocation.effective_time < record.revocation.effective_time

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 
 from ledger.errors import (
     ConfigurationError,
@@ -25,10 +26,11 @@ from ledger.events.kinds import kind_for_payload_type
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope, verify_signature
 from ledger.trust.keys import public_from_raw
-from ledger.trust.registry import Refusal, Registry, RootKey, TrustRoot
+from ledger.trust.registry import DEFAULT_GRACE, Refusal, Registry, RootKey, TrustRoot
 
 META_ROOT_KEYS = "root_keys"
 META_ROOT_THRESHOLD = "root_threshold"
+META_ROTATION_GRACE = "rotation_grace_seconds"
 
 
 def set_roots(store: LedgerStore, keys: Sequence[RootKey], threshold: int = 1) -> TrustRoot:
@@ -119,6 +121,33 @@ def registry_entries(
             yield entry
 
 
+def set_grace(store: LedgerStore, grace: timedelta) -> timedelta:
+    """Record the grace window for late deliveries after a rotation or a non-compromise
+    revocation; refuse to change one already recorded (past admissions depend on it)."""
+    seconds = int(grace.total_seconds())
+    if seconds < 0 or grace != timedelta(seconds=seconds):
+        raise ConfigurationError(f"the grace window must be whole seconds >= 0, got {grace}")
+    existing = store.get_meta(META_ROTATION_GRACE)
+    if existing is not None and existing != str(seconds):
+        raise ConfigurationError(
+            f"ledger {store.url} already has a grace window of {existing} s",
+            hint="the grace window is fixed at creation: the consumer's past decisions and"
+            " verify's replay of them depend on it",
+        )
+    store.set_meta(META_ROTATION_GRACE, str(seconds))
+    return grace
+
+
+def load_grace(store: LedgerStore) -> timedelta:
+    """The ledger's grace window (default 24 hours when none was recorded)."""
+    text = store.get_meta(META_ROTATION_GRACE)
+    if text is None:
+        return DEFAULT_GRACE
+    if not text.isdigit():
+        raise ConfigurationError(f"ledger meta {META_ROTATION_GRACE} is corrupt: {text!r}")
+    return timedelta(seconds=int(text))
+
+
 # ---------------------------------------------------------------------------------------------
 # Replaying
 
@@ -136,7 +165,7 @@ def replay_entry(
     except RejectedInput as exc:
         registry.refusals.append(Refusal(entry.seq, entry.event_id, exc.reason, exc.message))
         return
-    registry.apply(event, authority.keyid, entry.seq)
+    registry.apply(event, authority.keyid, entry.seq, entry.ingested_at)
 
 
 def registry_from_ledger(
@@ -151,7 +180,7 @@ def registry_from_ledger(
     ``scan=True`` reads every entry instead of the ``registry`` index (for audits that
     must not rely on index rows); ``root`` pins the trust root instead of ledger meta.
     """
-    registry = Registry(root or load_roots(store))
+    registry = Registry(root or load_roots(store), grace=load_grace(store))
     framing = reader_framing()
     for entry in registry_entries(store, stop=stop, scan=scan):
         replay_entry(registry, entry, framing)

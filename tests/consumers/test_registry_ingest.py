@@ -172,13 +172,13 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             ROOT,
         )
         assert phase(store, fresh_topic, [revocation]).appended == 1
-        signed_before = work(mira, cut - MINUTE)
+        signed_before = work(mira, cut - MINUTE)  # backdated, but arrives after the revocation
         signed_after = work(mira, cut + MINUTE)
-        replay = ok_roto  # the very same record again
+        replay = ok_roto  # the very same record again, signed by the now compromised key
         phase(store, fresh_topic, [signed_before, signed_after, replay, enrolments[1]])
 
         seen = outcomes(store)
-        for m in [*enrolments, grant, by_vendor, rotation, *accepted, revocation, signed_before]:
+        for m in [*enrolments, grant, by_vendor, rotation, *accepted, revocation]:
             assert seen[m.event_id] == "appended", m.event_id
         assert seen[by_mira.event_id] == "enrolment_unauthorised"
         assert seen[forged_enrolment.event_id] == "enrolment_unauthorised"
@@ -187,9 +187,10 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             assert (m.event_id, expected.split("/")[0]) in quarantine, expected
         assert seen[refused["bad_signature"].event_id] == "appended"  # the genuine one
         assert seen[signed_after.event_id] == "key_revoked"
-        assert (replay.event_id, "duplicate_event_id") in quarantine
+        assert seen[signed_before.event_id] == "key_revoked"  # a stolen key cannot backdate
+        assert (replay.event_id, "key_revoked") in quarantine  # refused before the store looks
         assert (enrolments[1].event_id, "duplicate_event_id") in quarantine
-        assert store.head().size == 5 + 1 + 2 + 5 + 1 + 1
+        assert store.head().size == 5 + 1 + 2 + 5 + 1
 
         # the registry re-derived from the ledger agrees with every consumer decision
         replayed = registry_from_ledger(store, scan=True)
@@ -218,7 +219,8 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             "key_expired",
             "bad_signature",
             "key_revoked",
-            "duplicate_event_id",
+            "key_revoked",
+            "key_revoked",
             "duplicate_event_id",
         ]
     )
@@ -237,7 +239,10 @@ def test_policy_follows_the_registry_mid_batch_on_one_partition(
     )
     before_enrolment = work(mira, base + MINUTE)
     first = work(mira, base + 2 * MINUTE)
-    revoke = signed(revoke_event("person:mira-keller", mira.key_id, effective_time=cut), ROOT)
+    revoke = signed(
+        revoke_event("person:mira-keller", mira.key_id, effective_time=cut, reason="superseded"),
+        ROOT,
+    )  # not a compromise: late deliveries signed before it keep a grace window
     after = work(mira, cut + MINUTE)
     late_but_earlier = work(mira, cut - MINUTE)
     with SqliteStore(tmp_path / "ledger.db") as store:

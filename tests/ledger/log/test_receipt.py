@@ -292,3 +292,67 @@ def test_documented_example_receipt_verifies() -> None:
     assert verdict.signer_keyid == producer.key_id
     envelope = dsse.Envelope.decode(parse_receipt(block).entry)
     assert (envelope.payload_type, envelope.payload) == ("text/plain", b"example event 2")
+
+
+# ---------------------------------------------------------------------------------------------
+# What a receipt proves: the event id and asset version of the proven entry
+
+
+def event_log() -> tuple[Log, list[str]]:
+    """A log of real signed provenance events (the demo's), with their event ids."""
+    from demo.story import production
+    from producers.emitter import build_message
+
+    producer = keys.generate("artist")
+    messages = [
+        build_message(dict(event, producer_id="t", producer_seq=i), producer, source="/t")
+        for i, (_, event) in enumerate(production()[:3])
+    ]
+    log = make_log([m.value for m in messages])
+    log.producer = producer
+    return log, [m.event_id for m in messages]
+
+
+def test_the_verdict_names_the_proven_event_and_asset_version() -> None:
+    log, ids = event_log()
+    verdict = verify_receipt(log.receipt(SIZE + 2), LOG_NAME, log.log_public, log.trusted)
+    assert verdict.identity is not None
+    assert verdict.identity.event_id == ids[2]
+    assert verdict.identity.asset_version == "fallen-tower/ep101/sq040/sh010/roto@v001"
+    assert verdict.identity.kind == "provenance_event"
+
+
+def test_a_receipt_for_another_event_is_refused_when_an_id_is_required() -> None:
+    log, ids = event_log()
+    receipt = log.receipt(SIZE + 1)  # what an altered event-id index would hand out for ids[2]
+    assert verify_receipt(receipt, LOG_NAME, log.log_public, event_id=ids[1]).identity
+    with pytest.raises(
+        VerificationFailure, match=rf"^event id: this receipt proves event {ids[1]}"
+    ):
+        verify_receipt(receipt, LOG_NAME, log.log_public, event_id=ids[2])
+
+
+def test_an_entry_that_is_no_event_cannot_match_a_required_id(log: Log) -> None:
+    verdict = verify_receipt(log.receipt(4), LOG_NAME, log.log_public)
+    assert verdict.identity is None and verdict.identity_problem
+    with pytest.raises(VerificationFailure, match="not an asset-ledger event"):
+        verify_receipt(log.receipt(4), LOG_NAME, log.log_public, event_id="any")
+
+
+def test_cli_prints_the_proven_event_and_checks_event_id(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from ledger.log.checkpoint import vkey
+
+    log, ids = event_log()
+    path = tmp_path / "entry.tlog-proof"
+    path.write_text(log.receipt(SIZE + 2), encoding="utf-8")
+    key = vkey(LOG_NAME, log.log_public)
+    ok = CliRunner().invoke(cli, ["verify-receipt", str(path), "--log-key", key])
+    assert ok.exit_code == 0, ok.output
+    assert f"proves: event {ids[2]} (provenance_event, asset fallen-tower/" in ok.stdout
+    required = ["verify-receipt", str(path), "--log-key", key, "--event-id", ids[2]]
+    assert CliRunner().invoke(cli, required).exit_code == 0
+    wrong = CliRunner().invoke(cli, [*required[:-1], ids[0], "--format", "json"])
+    assert wrong.exit_code == 1 and "this receipt proves event" in wrong.output

@@ -103,27 +103,36 @@ OK, FAILED, NA = Status.OK, Status.FAILED, Status.NOT_APPLICABLE
 def test_revocation_story(ledger: tuple[SqliteStore, Builder]) -> None:
     """Signed before a revocation: valid, and anchored before it.  After it: the key fails."""
     store, b = ledger
+    now = datetime.now(UTC)
     enrolment = enroll_event(
-        "person:mira-keller", "human", "Mira", ARTIST.public, valid_from=T0 - 5 * HOUR
+        "person:mira-keller", "human", "Mira", ARTIST.public, valid_from=now - 5 * HOUR
     )
     enrolled = b.add(signed(enrolment, ROOT, KEY_REGISTRY))
-    early = b.add(work(T0 - HOUR))
-    b.checkpoint()  # size 2
-    slipped = b.add(work(T0 + HOUR))  # accepted: the revocation is not known yet
+    early = b.add(work(now - HOUR))
+    b.checkpoint()  # size 2, signed before the compromise below takes effect
+    compromised_at = datetime.now(UTC)
+    slipped = b.add(work(compromised_at + HOUR))  # accepted: the revocation is not known yet
+    window = b.add(work(compromised_at - timedelta(minutes=30)))  # the thief, backdating
     revocation = revoke_event(
-        "person:mira-keller", ARTIST.key_id, effective_time=T0, reason="key_compromise"
+        "person:mira-keller", ARTIST.key_id, effective_time=compromised_at, reason="key_compromise"
     )
-    b.add(signed(revocation, ROOT, KEY_REGISTRY))  # entry 3, effective earlier than recorded
-    late = b.add(work(T0 - timedelta(minutes=30)))  # claims a time before the revocation
+    b.add(signed(revocation, ROOT, KEY_REGISTRY))  # entry 4, effective earlier than recorded
+    late = work(compromised_at - timedelta(minutes=30))  # claims a time before the revocation
+    refused = inspect(
+        RawRecord("events", 0, 99, late.key, late.value, tuple(late.headers)), b.trust, FRAMING
+    )
+    assert isinstance(refused, Quarantined) and refused.reason == "key_revoked"
+    assert "arrived after it" in refused.detail
     b.checkpoint()  # size 5
-    pending = b.add(work(T0 - timedelta(minutes=10)))
 
     v = verdicts_for_event(store, early)
     assert _statuses(v) == (OK, OK, OK, OK)
     assert v.signer == "person:mira-keller"
     assert v.anchor is not None and v.anchor.checkpoint_size == 2
-    assert v.anchor.predates_revocation is True
+    assert v.anchor.predates_revocation is True and v.anchor.predates_compromise is True
     assert "after this event's time" in v.key_valid.reason
+    assert "anchored before the compromise took effect" in v.anchored.reason
+    assert v.compromised is None  # provably older than the compromise: not cited
 
     v = verdicts_for_event(store, slipped)
     assert _statuses(v) == (OK, OK, FAILED, OK)
@@ -132,20 +141,35 @@ def test_revocation_story(ledger: tuple[SqliteStore, Builder]) -> None:
     assert "recorded after this entry was appended" in v.key_valid.reason
     assert v.anchor is not None and v.anchor.predates_revocation is False
 
-    v = verdicts_for_event(store, late)
+    v = verdicts_for_event(store, window)  # valid by its claimed time, yet not provably older
     assert _statuses(v) == (OK, OK, OK, OK)
     assert v.anchor is not None and v.anchor.checkpoint_size == 5
-    assert v.anchor.predates_revocation is False  # anchored only after the revocation
-    assert "only after the key's revocation" in v.anchored.reason
-
-    v = verdicts_for_event(store, pending)
-    assert _statuses(v) == (OK, OK, OK, FAILED)
-    assert v.anchored.code == "not_anchored" and v.anchor is None
+    assert v.anchor.predates_revocation is False and v.anchor.predates_compromise is False
+    assert "entered the ledger before the key's compromise revocation (entry 4)" in (
+        v.anchored.reason
+    )
+    assert v.compromised is not None and "stolen key" in v.compromised
 
     v = verdicts_for_event(store, enrolled)
     assert _statuses(v) == (OK, OK, OK, OK)
     assert v.signer == "root:root" and "root key" in v.signer_trusted.reason
     assert v.anchor is not None and v.anchor.predates_revocation is None
+
+
+def test_an_entry_not_yet_anchored_fails_only_verdict_d(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    store, b = ledger
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    b.checkpoint()
+    pending = b.add(work(T0 + HOUR))
+    v = verdicts_for_event(store, pending)
+    assert _statuses(v) == (OK, OK, OK, FAILED)
+    assert v.anchored.code == "not_anchored" and v.anchor is None
 
 
 def test_ledger_walk_agrees_with_single_entry_verdicts(ledger: tuple[SqliteStore, Builder]) -> None:

@@ -10,11 +10,17 @@ import pytest
 
 from ledger.log.verify import (
     ALTERED,
+    CHECKPOINT_MISMATCH,
+    CHECKPOINT_ROW_MISMATCH,
     DELETED,
+    ENTRY_FIELD_MISMATCH,
     FORGED_SIGNATURE,
+    MERKLE_NODE_MISMATCH,
+    REFERENCE_INDEX_MISMATCH,
     REORDERED,
     TRUNCATED,
     UNKNOWN_SIGNER,
+    is_consequence,
     verify_ledger,
 )
 from ledger.store.sqlite import SqliteStore
@@ -115,7 +121,11 @@ def test_forged_signature_with_rehashed_chain(
         )
     raw.execute("UPDATE head SET chain_hash = ?", (previous,))
     report = verify_ledger(store, LOOKUP, workers=1)
-    assert [(d.kind, d.seq) for d in report.damage] == [(FORGED_SIGNATURE, 9)]
+    # the stored tree still holds the original leaf: a consequence, named after the cause
+    assert [(d.kind, d.seq) for d in report.damage] == [
+        (FORGED_SIGNATURE, 9),
+        (MERKLE_NODE_MISMATCH, 9),
+    ]
 
 
 def test_unknown_signer(ledger: tuple[SqliteStore, sqlite3.Connection]) -> None:
@@ -166,3 +176,86 @@ def test_registry_replay_finds_an_entry_the_consumer_would_have_refused(tmp_path
     assert report.verdicts.signature_valid == 3
     assert (report.verdicts.signer_trusted, report.verdicts.key_valid) == (3, 3)
     store.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived rows, and the root cause named before its consequences (issue 10 §3, §4)
+
+
+@pytest.fixture
+def checkpointed(tmp_path: Path) -> Iterator[tuple[SqliteStore, sqlite3.Connection]]:
+    """20 entries; a signed checkpoint of size 10 (entry 9 is the last it covers) and of 20."""
+    from ledger.log import operator
+
+    store = SqliteStore(tmp_path / "cp.db")
+    log_key = keys.generate("log")
+    operator.init_ledger(store, "verify.example/ledger", log_key)
+    entries = signed_entries(SIGNER, 20)
+    append_all(store, entries[:10])
+    operator.Checkpointer(store, log_key).checkpoint()
+    append_all(store, entries[10:])
+    operator.Checkpointer(store, log_key).checkpoint()
+    raw = sqlite3.connect(tmp_path / "cp.db", isolation_level=None)
+    yield store, raw
+    raw.close()
+    store.close()
+
+
+def test_reordered_last_covered_entry_is_named_before_the_checkpoint(
+    checkpointed: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, raw = checkpointed
+    raw.execute("UPDATE entries SET seq = -1 WHERE seq = 9")
+    raw.execute("UPDATE entries SET seq = 9 WHERE seq = 10")
+    raw.execute("UPDATE entries SET seq = 10 WHERE seq = -1")
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert (report.damage[0].kind, report.damage[0].seq) == (REORDERED, 9)
+    assert (REORDERED, 10) in {(d.kind, d.seq) for d in report.damage}
+    at_nine = [d for d in report.damage if d.seq == 9][1:]  # the index rows, leaf, checkpoint
+    assert at_nine and all(is_consequence(d) for d in at_nine)
+    mismatch = next(d for d in report.damage if d.kind == CHECKPOINT_MISMATCH)
+    assert mismatch.seq == 9 and "a consequence of the reordered at entry 9" in mismatch.detail
+
+
+def test_rewritten_last_covered_entry_with_its_chain_is_altered_not_a_checkpoint_problem(
+    checkpointed: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """Another validly signed entry put in its place, leaf and chain hashes recomputed."""
+    from ledger.log.merkle import leaf_hash
+    from ledger.store.base import chain_hash
+
+    store, raw = checkpointed
+    other = signed_entries(SIGNER, 1, first_offset=99)[0].envelope
+    rows = raw.execute("SELECT seq, envelope FROM entries ORDER BY seq").fetchall()
+    previous = bytes(32)
+    for seq, blob in rows:
+        blob = other if seq == 9 else blob
+        previous = chain_hash(previous, leaf_hash(blob))
+        raw.execute(
+            "UPDATE entries SET envelope = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+            (blob, leaf_hash(blob), previous, seq),
+        )
+    raw.execute("UPDATE head SET chain_hash = ?", (previous,))
+    report = verify_ledger(store, LOOKUP, workers=1)
+    first = report.first
+    assert first is not None and (first.kind, first.seq) == (ALTERED, 9)
+    assert "signed checkpoint of size 10 commits to" in first.detail
+
+
+def test_each_derived_row_has_its_own_damage_kind(
+    checkpointed: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, raw = checkpointed
+    raw.execute("UPDATE entries SET event_time = event_time + 1 WHERE seq = 3")
+    raw.execute("INSERT INTO refs VALUES ('show', 'Invented Show', 5)")
+    raw.execute("INSERT INTO refs VALUES ('show', 'Nowhere', 400)")
+    raw.execute("INSERT INTO merkle_nodes VALUES (0, 20, zeroblob(32))")
+    raw.execute("UPDATE checkpoints SET root_hash = zeroblob(32) WHERE size = 20")
+    found = {(d.kind, d.seq) for d in verify_ledger(store, LOOKUP, workers=1).damage}
+    assert found == {
+        (ENTRY_FIELD_MISMATCH, 3),
+        (REFERENCE_INDEX_MISMATCH, 5),
+        (REFERENCE_INDEX_MISMATCH, 400),
+        (MERKLE_NODE_MISMATCH, None),
+        (CHECKPOINT_ROW_MISMATCH, 19),
+    }

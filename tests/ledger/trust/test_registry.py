@@ -241,7 +241,8 @@ def test_rotation_must_name_a_key_of_the_same_actor() -> None:
     assert refused(trust, signed(unknown, ROOT)) == "registry_conflict"
 
 
-def test_events_signed_before_the_revocation_stay_valid() -> None:
+def test_after_a_compromise_revocation_entered_nothing_by_the_key_is_admitted() -> None:
+    """A stolen key cannot write into the past: the arrival after the revocation decides."""
     trust, artist = new_trust(), keys.generate("artist")
     enrol(trust, artist, "person:mira-keller")
     sign = lambda when: signed(provenance(when), artist, kind=PROVENANCE)  # noqa: E731
@@ -256,11 +257,48 @@ def test_events_signed_before_the_revocation_stay_valid() -> None:
     accepted(trust, signed(revocation, ROOT))
     assert refused(trust, sign(T0)) == "key_revoked"
     assert refused(trust, sign(T0 + 6 * HOUR)) == "key_revoked"
-    accepted(trust, sign(T0 - timedelta(microseconds=1)))  # a late but earlier-signed event
+    backdated = submit(trust, sign(T0 - timedelta(microseconds=1)))
+    assert isinstance(backdated, Quarantined) and backdated.reason == "key_revoked"
+    assert "arrived after it" in backdated.detail and "key_compromise" in backdated.detail
     assert before.signer_keyid == artist.key_id
     record = trust.registry.key_for(artist.key_id)
     assert record is not None and record.revocation is not None
     assert record.revocation.reason == "key_compromise"
+
+
+def test_a_superseded_key_keeps_a_grace_window_for_late_deliveries() -> None:
+    trust, artist = new_trust(), keys.generate("artist")
+    enrol(trust, artist, "person:mira-keller")
+    sign = lambda when: signed(provenance(when), artist, kind=PROVENANCE)  # noqa: E731
+    start = datetime.now(UTC)
+    trust.receiving(start)
+    superseded = revoke_event(
+        "person:mira-keller", artist.key_id, effective_time=T0, reason="superseded", event_time=T0
+    )
+    accepted(trust, signed(superseded, ROOT))
+    assert refused(trust, sign(T0)) == "key_revoked"  # the event time still counts
+    trust.receiving(start + trust.registry.grace)
+    accepted(trust, sign(T0 - HOUR))  # late, but within the grace window
+    trust.receiving(start + trust.registry.grace + timedelta(microseconds=1))
+    late = submit(trust, sign(T0 - HOUR))
+    assert isinstance(late, Quarantined) and late.reason == "key_revoked"
+    assert "grace window" in late.detail
+
+
+def test_a_rotated_out_key_keeps_the_same_grace_window() -> None:
+    trust, old, new = new_trust(), keys.generate("old"), keys.generate("new")
+    enrol(trust, old, "person:a")
+    start = datetime.now(UTC)
+    trust.receiving(start)
+    rotation = rotate_event("person:a", old.key_id, new.public, valid_from=T0, event_time=T0)
+    accepted(trust, signed(rotation, ROOT))
+    sign = lambda when: signed(provenance(when), old, kind=PROVENANCE)  # noqa: E731
+    trust.receiving(start + HOUR)
+    accepted(trust, sign(T0 - HOUR))
+    trust.receiving(start + trust.registry.grace + HOUR)
+    late = submit(trust, sign(T0 - HOUR))
+    assert isinstance(late, Quarantined) and late.reason == "key_expired"
+    assert "rotation" in late.detail and "grace window" in late.detail
 
 
 def test_an_earlier_dated_revocation_moves_the_effective_time_back() -> None:
