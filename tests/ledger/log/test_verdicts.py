@@ -191,6 +191,33 @@ def test_ledger_walk_agrees_with_single_entry_verdicts(ledger: tuple[SqliteStore
     assert [v.key_valid.code for v in walked] == [None, "key_revoked", None]
 
 
+def test_a_backdated_entry_slipped_in_after_a_compromise_revocation_is_caught(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    """An insider appends, behind the consumer's back, an event the stolen key backdated."""
+    from ledger.log.verify import UNTRUSTED_SIGNER, verify_ledger
+
+    store, b = ledger
+    now = datetime.now(UTC)
+    enrolment = enroll_event("person:m", "human", "M", ARTIST.public, valid_from=now - 5 * HOUR)
+    b.add(signed(enrolment, ROOT, KEY_REGISTRY))
+    revocation = revoke_event(
+        "person:m", ARTIST.key_id, effective_time=now, reason="key_compromise"
+    )
+    b.add(signed(revocation, ROOT, KEY_REGISTRY))
+    bypass = FolderTrust({ARTIST.key_id: ARTIST.public})
+    slipped = b.add(work(now - HOUR), trust=bypass)  # valid by its claimed time alone
+    b.checkpoint()
+    v = verdicts_for_event(store, slipped)
+    assert v.admitted_at_append is False
+    assert v.key_valid.status is FAILED and v.key_valid.code == "key_revoked"
+    assert "already refused when this entry was appended" in v.key_valid.reason
+    assert "arrived after it" in v.key_valid.reason
+    report = verify_ledger(store, workers=1)
+    assert report.first is not None
+    assert (report.first.kind, report.first.seq) == (UNTRUSTED_SIGNER, 2)
+
+
 def test_signature_failure_is_its_own_verdict(ledger: tuple[SqliteStore, Builder]) -> None:
     """An altered entry appended behind the consumer's back: only the signature fails."""
     store, b = ledger
