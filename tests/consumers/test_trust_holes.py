@@ -10,6 +10,7 @@ to vouch for what the tampered rows say.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,9 +41,9 @@ from ledger.store.base import chain_hash
 from ledger.trust import dsse, keys
 from ledger.trust.keys import KeyPair
 from ledger.trust.policy import RegistryTrust
-from ledger.trust.records import enroll_event, revoke_event
+from ledger.trust.records import enroll_event, revoke_event, rotate_event
 from ledger.trust.registry import RootKey
-from ledger.trust.replay import set_roots
+from ledger.trust.replay import set_grace, set_roots
 from producers.emitter import Emitter, Message, build_message
 from tests.conftest import FreshTopic
 
@@ -51,6 +52,8 @@ pytestmark = pytest.mark.broker
 ROOT = keys.generate("root")
 ARTIST = keys.generate("artist")
 ORIGIN = "holes.example/ledger"
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
+GRACE = timedelta(seconds=10)
 
 
 def signed(event: dict[str, Any], signer: KeyPair, kind: EventKind = KEY_REGISTRY) -> Message:
@@ -293,3 +296,34 @@ def test_trust_holes_are_closed(built: Built) -> None:
     check_deleted_index_rows_are_found_and_credits_refuse_the_checkpoint(built)
     check_an_overwritten_merkle_node_is_found(built)
     check_the_root_cause_is_named_before_the_checkpoint_mismatch(built)
+
+
+def test_a_rotated_out_key_has_a_grace_window_that_verify_replays_exactly(
+    ledger_url: str, fresh_topic: FreshTopic
+) -> None:
+    """A late delivery soon after the rotation passes; one after the grace window is refused."""
+    log = keys.generate("log")
+    old, new = keys.generate("old"), keys.generate("new")
+    store = open_store(ledger_url)
+    try:
+        set_roots(store, [RootKey("root", ROOT.public)])
+        set_grace(store, GRACE)
+        operator.init_ledger(store, ORIGIN, log)
+        base = now_utc() - timedelta(hours=2)
+        enrol = enroll_event("person:a", "human", "A", old.public, valid_from=base)
+        assert phase(store, fresh_topic, log, [signed(enrol, ROOT)]).appended == 1
+        swap = rotate_event("person:a", old.key_id, new.public, valid_from=base + HOUR)
+        in_time = signed(dict(production()[2][1], event_time=base + MINUTE), old, PROVENANCE)
+        stats = phase(store, fresh_topic, log, [signed(swap, ROOT), in_time])
+        assert stats.appended == 2, store.quarantine()  # within the grace window
+        rotated = max(e.ingested_at for e in store.entries())
+        time.sleep(max(0.0, (rotated + GRACE - now_utc()).total_seconds()) + 1)
+        late = signed(dict(production()[3][1], event_time=base + MINUTE), old, PROVENANCE)
+        assert phase(store, fresh_topic, log, [late]).quarantined == 1
+        (refused,) = [q for q in store.quarantine() if q.event_id == late.event_id]
+        assert refused.reason == "key_expired" and "grace window" in refused.detail
+        report = verify_ledger(store, workers=1)  # the stored arrival times give the same answers
+        assert report.ok, report.damage
+        assert all(v.admitted_at_append for v in ledger_verdicts(store))
+    finally:
+        store.close()
