@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.lineage import build as build_lineage
-from ledger.audit.model import LedgerView
+from ledger.audit.model import LedgerView, check_state
 from ledger.audit.picture import layout, to_svg
 from ledger.audit.report import (
     AuditReport,
@@ -76,6 +76,7 @@ class PortalLedger:
     lock: threading.RLock = field(default_factory=threading.RLock)
     verify_lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[tuple[str, ...], Cached] = field(default_factory=dict)
+    _checked: tuple[int, bytes] | None = None  # the tree whose data was last checked
 
     @classmethod
     def open(
@@ -87,7 +88,14 @@ class PortalLedger:
         self.store.close()
 
     def _view(self) -> LedgerView:
-        return LedgerView.open(self.store)
+        """The view at the latest checkpoint; its data is checked against it once per tree
+        (one pass over the entries, see docs/audits.md), not on every request."""
+        view = LedgerView.open(self.store, check=False)
+        tree = (view.state.size, view.state.root_hash)
+        if self._checked != tree:
+            check_state(self.store, view.state)
+            self._checked = tree
+        return view
 
     def _cached(self, key: tuple[str, ...], make: Callable[[LedgerView], T]) -> T:
         with self.lock:

@@ -280,11 +280,13 @@ def tree_state(
         size = store.head().size
         state = TreeState(size, store.tree(size).root(), False, None)
     if check:
-        _check_state(store, state, progress)
+        check_state(store, state, progress)
     return state
 
 
-def _check_state(store: LedgerStore, state: TreeState, progress: Progress | None) -> None:
+def check_state(store: LedgerStore, state: TreeState, progress: Progress | None = None) -> None:
+    """:class:`VerificationFailure` unless the entries and index rows below ``state.size`` are
+    exactly those its root commits to (:func:`ledger.log.verify.check_prefix`)."""
     report = check_prefix(store, state.size, state.root_hash, progress=progress)
     first = report.first
     if first is None:
