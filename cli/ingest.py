@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from cli import common
+from consumers.deadletter import DEFAULT_BUDGET as DEFAULT_DLT_BUDGET
 from consumers.inspect import DEFAULT_MAX_BYTES
 from consumers.metrics import MetricsServer
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
@@ -204,6 +205,15 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     show_default=True,
     help="Refuse larger record values as oversized (dead-lettered, never appended).",
 )
+@click.option(
+    "--dlt-max-bytes",
+    type=click.IntRange(min=4096),
+    default=DEFAULT_DLT_BUDGET,
+    show_default=True,
+    help="Largest dead-letter copy (key, value, headers); a larger refused record is copied"
+    " bounded, with its size and SHA-256. Keep it below the dead-letter topic's"
+    " max.message.bytes.",
+)
 @common.format_option("text", "json", default="text")
 @common.bootstrap_option
 @common.connect_timeout_option
@@ -221,6 +231,7 @@ def consume(
     witnesses: tuple[str, ...],
     session_timeout_ms: int,
     max_message_bytes: int,
+    dlt_max_bytes: int,
     fmt: str,
     bootstrap_servers: str,
     connect_timeout: float,
@@ -239,6 +250,7 @@ def consume(
         workers=default_workers() if workers is None else workers,
         max_message_bytes=max_message_bytes,
         client_settings={"bootstrap_timeout_ms": int(connect_timeout * 1000)},
+        dlt_max_bytes=dlt_max_bytes,
     )
     with open_store(ledger_url) as store, contextlib.ExitStack() as stack:
         config.framing = _reading_framing(store, schema_registry_url)

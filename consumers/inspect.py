@@ -1,8 +1,10 @@
 """Turning one Kafka record into a verified ledger entry, or into a reasoned rejection.
 
 Pure functions (no Kafka client, no database) so every bad-input kind is unit-testable:
-oversized → undecodable / unknown schema → invalid event → header mismatch → untrusted key →
-bad signature.  Each failure is a :class:`ledger.errors.RejectedInput` with a stable reason.
+oversized → key and header limits → undecodable / unknown schema → envelope and event limits
+and control characters (:mod:`ledger.events.limits`) → invalid event → header mismatch →
+untrusted key → bad signature.  Each failure is a :class:`ledger.errors.RejectedInput` with a
+stable reason.
 
 :class:`ParallelInspector` gives the same outcomes for a whole batch, with the decoding and the
 Ed25519 checks (the dominant cost) spread over a process pool.
@@ -31,17 +33,25 @@ from ledger.errors import (
     RejectedInput,
 )
 from ledger.events import kafka as k
+from ledger.events import limits
 from ledger.events.base import EventKind, Record, format_time, validate
 from ledger.events.encoding import CONFLUENT_MAGIC, SingleObjectFraming
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
 from ledger.store import Origin, PendingEntry, Quarantined
-from ledger.trust.dsse import ENVELOPE_CONTENT_TYPE, Envelope, Signature, pae, verify_signature
+from ledger.trust.dsse import (
+    ENVELOPE_CONTENT_TYPE,
+    ENVELOPE_RECORD,
+    Envelope,
+    Signature,
+    pae,
+    verify_signature,
+)
 from ledger.trust.keys import raw_public
 from ledger.trust.parallel import check_one
 from ledger.trust.policy import TRUST_FIELDS, TrustPolicy
 
-DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_MAX_BYTES = limits.MAX_RECORD_BYTES
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,13 @@ def decode(raw: RawRecord, framing: SingleObjectFraming, max_bytes: int) -> Deco
         raise DecodeError("record has no value (a tombstone is not an event)")
     if len(value) > max_bytes:
         raise OversizedError(f"record of {len(value)} bytes exceeds the {max_bytes}-byte limit")
-    envelope = Envelope.decode(value, framing)
+    limits.check_record(raw.key, raw.headers)
+    schema, record = limits.decode(value, framing)
+    if schema.record != ENVELOPE_RECORD:
+        raise DecodeError(f"expected a DSSE envelope, found a {schema.label} record")
+    envelope = Envelope.from_record(record)
     kind = kind_for_payload_type(envelope.payload_type)
-    schema, event = framing.decode(envelope.payload)
+    schema, event = limits.decode(envelope.payload, framing)
     if schema.record != kind.record:
         raise InvalidEventError(
             f"payloadType {envelope.payload_type!r} announces {kind.record}, "

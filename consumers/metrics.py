@@ -89,6 +89,8 @@ class ConsumerMetrics:
         self.last_batch_time = 0.0
         self.lag: dict[Partition, int] = {}
         self.witness_sizes: dict[str, int] = {}
+        self.dead_letter_truncated = 0
+        self.dead_letter_failed = 0
 
     # --- updates -------------------------------------------------------------------------------
     def observe_batch(self, outcome: BatchOutcome) -> None:
@@ -103,6 +105,14 @@ class ConsumerMetrics:
             self.latency.observe(outcome.seconds)
             self.ledger_size = outcome.ledger_size
             self.last_batch_time = time.time()
+
+    def dead_letter_was_truncated(self) -> None:
+        with self._lock:
+            self.dead_letter_truncated += 1
+
+    def dead_letter_has_failed(self) -> None:
+        with self._lock:
+            self.dead_letter_failed += 1
 
     def set_checkpoint(self, size: int) -> None:
         with self._lock:
@@ -139,6 +149,16 @@ class ConsumerMetrics:
                     "stale_records_skipped_total",
                     "Records below the ledger's stored offset (already ingested).",
                     self.stale,
+                ),
+                _counter(
+                    "dead_letter_truncated_total",
+                    "Dead-letter copies sent bounded (the original did not fit the topic).",
+                    self.dead_letter_truncated,
+                ),
+                _counter(
+                    "dead_letter_failed_total",
+                    "Refused records the dead-letter topic did not take (kept in the quarantine).",
+                    self.dead_letter_failed,
                 ),
                 _counter("records_consumed_total", "Kafka records processed.", self.records),
                 _counter("batches_total", "Batches committed to the ledger.", self.batches),

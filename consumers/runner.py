@@ -37,6 +37,8 @@ from kafka.errors import (
     OffsetOutOfRangeError,
 )
 
+from consumers.deadletter import DEFAULT_BUDGET as DEFAULT_DLT_BUDGET
+from consumers.deadletter import DeadLetter, dead_letter
 from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
 from consumers.metrics import BatchOutcome, ConsumerMetrics
 from ledger.errors import BrokerError, TopicRecreatedError
@@ -77,6 +79,9 @@ class ConsumerConfig:
     # How values are framed: single-object only by default; ledger.events.encoding.MultiFraming with
     # a ledger.events.schema_registry.SchemaRegistryClient also reads the Confluent wire format.
     framing: SingleObjectFraming = field(default_factory=SingleObjectFraming)
+    # Bytes of one dead-letter copy (key, value, headers); larger ones are sent bounded.
+    dlt_max_bytes: int = DEFAULT_DLT_BUDGET
+    dlt_settings: dict[str, Any] = field(default_factory=dict)  # extra dead-letter producer config
 
     def __post_init__(self) -> None:
         if not self.group_id:
@@ -195,16 +200,14 @@ def _next_partition(queues: Queues, pending: Queues, registry: list[bool]) -> tu
     return min((q[0], tp) for tp, q in queues.items())[1]
 
 
-def dlt_headers(q: Quarantined) -> list[tuple[str, bytes]]:
-    return [
-        *q.headers,
-        (k.DLT_TOPIC, q.origin.topic.encode()),
-        (k.DLT_PARTITION, str(q.origin.partition).encode()),
-        (k.DLT_OFFSET, str(q.origin.offset).encode()),
-        (k.DLT_EXC_CLASS, f"ledger.errors.{q.error_class}".encode()),
-        (k.DLT_EXC_MESSAGE, q.detail.encode()),
-        (k.DLT_REASON, q.reason.encode()),
-    ]
+class FailedSend:
+    """A send that failed at once, shaped like the future a send returns."""
+
+    def __init__(self, error: KafkaError) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        raise self.error
 
 
 BatchHook = Callable[[AppendResult, IngestStats], None]
@@ -261,7 +264,14 @@ class LedgerConsumer:
                 **common,
             )
             self._consumer.subscribe([c.topic], listener=self._listener)
-            self._dlt = KafkaProducer(acks="all", enable_idempotence=True, **common)
+            dlt_settings = {
+                "acks": "all",
+                "enable_idempotence": True,
+                "max_request_size": max(1_048_576, c.dlt_max_bytes + 65_536),
+                **common,
+                **c.dlt_settings,
+            }
+            self._dlt = KafkaProducer(**dlt_settings)
         except KafkaError as exc:
             self.close()
             raise BrokerError(
@@ -478,23 +488,50 @@ class LedgerConsumer:
             self.on_batch(result, self.stats)
 
     def _dead_letter(self, rejects: Sequence[Quarantined]) -> None:
-        """Write rejects to the dead-letter topic and wait for every acknowledgement."""
-        futures = [
-            self._dlt.send(
-                self.config.dlt_topic,
-                key=q.key,
-                value=q.value,
-                headers=dlt_headers(q),
-            )
-            for q in rejects
-        ]
-        for future in futures:
+        """Write rejects to the dead-letter topic and wait for every acknowledgement.
+
+        A copy too large for the topic is sent bounded (:mod:`consumers.deadletter`).  A copy
+        the producer or broker refuses for good (not a passing outage) is logged and counted,
+        and the record stays in the quarantine table: one record never stops the consumer.  A
+        broker outage raises :class:`BrokerError`: the batch is read again later.
+        """
+        sent = []
+        for q in rejects:
+            copy = dead_letter(q, self.config.dlt_max_bytes)
+            if copy.truncated:
+                self.metrics.dead_letter_was_truncated()
+                log.warning(
+                    "dead-letter copy of %s/%d@%d bounded to %d bytes (the original has %d)",
+                    *(q.origin.topic, q.origin.partition, q.origin.offset),
+                    *(copy.size, dead_letter(q, 1 << 62).size),
+                )
+            sent.append((q, self._send_dead_letter(copy)))
+        for q, future in sent:
             try:
                 future.get(timeout=30)
             except KafkaError as exc:
-                raise BrokerError(
-                    f"dead-letter topic {self.config.dlt_topic} refused a record: {exc}"
-                ) from exc
+                self._dead_letter_failed(q, exc)
+
+    def _send_dead_letter(self, copy: DeadLetter) -> Any:
+        try:
+            return self._dlt.send(
+                self.config.dlt_topic, key=copy.key, value=copy.value, headers=copy.headers
+            )
+        except KafkaError as exc:  # refused before sending (e.g. over the request size)
+            return FailedSend(exc)
+
+    def _dead_letter_failed(self, q: Quarantined, exc: KafkaError) -> None:
+        if getattr(exc, "retriable", False) or isinstance(exc, KafkaTimeoutError):
+            raise BrokerError(
+                f"dead-letter topic {self.config.dlt_topic} did not take a record: {exc}"
+            ) from exc
+        self.metrics.dead_letter_has_failed()
+        log.error(
+            "quarantined %s/%d@%d (%s) but not written to the dead-letter topic %s: %s;"
+            " the quarantine table keeps it",
+            *(q.origin.topic, q.origin.partition, q.origin.offset, q.reason),
+            *(self.config.dlt_topic, exc),
+        )
 
     def _checkpoint(self) -> None:
         """Sign the new tree head and publish it to TOPIC.checkpoints (best effort)."""

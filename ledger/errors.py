@@ -8,6 +8,23 @@ and carry a stable machine ``reason`` code, used in dead-letter headers and quar
 
 from __future__ import annotations
 
+MAX_MESSAGE = 1024
+"""Characters of a refusal's message (dead-letter header, log line, quarantine row)."""
+
+
+def printable(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, control characters escaped as ``\\xNN``."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    shown = repr(c)[1:-1]
+    return shown if shown != c else f"\\u{ord(c):04x}"
+
 
 class AssetLedgerError(Exception):
     """Base class: a message for humans and an optional hint on how to fix it."""
@@ -51,7 +68,9 @@ class RejectedInput(AssetLedgerError):
     reason = "rejected"
 
     def __init__(self, message: str, *, reason: str | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
+        # The message goes to a dead-letter header, the log and a database text column: keep
+        # it short and free of control characters whatever the record held.
+        super().__init__(printable(message), hint=hint)
         if reason is not None:
             self.reason = reason
 
@@ -74,6 +93,12 @@ class InvalidEventError(RejectedInput):
     reason = "invalid_event"
 
 
+class InvalidTextError(InvalidEventError):
+    """A control character (NUL, TAB, ESC …) in an id, a name or a vocabulary term."""
+
+    reason = "invalid_text"
+
+
 class SignatureError(RejectedInput):
     """The DSSE signature does not verify over the payload."""
 
@@ -92,7 +117,17 @@ class HeaderMismatchError(RejectedInput):
     reason = "header_mismatch"
 
 
-class OversizedError(RejectedInput):
+class LimitExceededError(RejectedInput):
+    """A record, envelope or event beyond a limit of docs/protocol.md §12.
+
+    ``reason`` names the limit: ``oversized`` (the record value), ``oversized_key``,
+    ``oversized_headers``, ``too_many_signatures``, ``too_many_items`` or ``text_too_long``.
+    """
+
+    reason = "oversized"
+
+
+class OversizedError(LimitExceededError):
     """A record larger than the configured maximum."""
 
     reason = "oversized"

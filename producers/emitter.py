@@ -28,8 +28,9 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ledger.errors import BrokerError, ConfigurationError
+from ledger.errors import BrokerError, ConfigurationError, OversizedError
 from ledger.events import kafka as k
+from ledger.events import limits
 from ledger.events.base import EventKind, format_time
 from ledger.events.encoding import Framing, MultiFraming, SingleObjectFraming
 from ledger.events.kinds import encode_checked
@@ -91,13 +92,25 @@ def build_message(
 ) -> Message:
     """Validate, encode and sign one event; return the Kafka record.
 
+    Refuses (:class:`ledger.errors.RejectedInput`, with the reason the consumer would give) an
+    event beyond the limits of docs/protocol.md §12 or with control characters in its ids,
+    names or vocabulary terms, before anything is signed or sent.
+
     No I/O with the default framing; a Confluent framing asks its registry for schema ids
     (once per schema: they are cached).  Payload and envelope use the same framing.
     """
     framing = framing or SingleObjectFraming()
+    limits.check_text("the CloudEvents source", source)
     payload, record = encode_checked(kind, fill_producer(event, kind, source), framing)
     envelope = dsse.sign(kind.payload_type, payload, signer)
     subject = kind.subject(record)
+    value = envelope.encode(framing)
+    if len(value) > limits.MAX_RECORD_BYTES:
+        raise OversizedError(
+            f"event {record['event_id']} makes a record of {len(value)} bytes; consumers refuse"
+            f" records over {limits.MAX_RECORD_BYTES} bytes",
+            hint="shorten its free text or split its ingredients over several events",
+        )
     headers = [
         (k.H_SPECVERSION, k.CE_SPECVERSION.encode()),
         (k.H_ID, record["event_id"].encode()),
@@ -107,7 +120,8 @@ def build_message(
         (k.H_SUBJECT, subject.encode()),
         (k.H_CONTENT_TYPE, dsse.ENVELOPE_CONTENT_TYPE.encode()),
     ]
-    return Message(record["event_id"], subject.encode(), envelope.encode(framing), headers)
+    limits.check_record(subject.encode(), headers)
+    return Message(record["event_id"], subject.encode(), value, headers)
 
 
 DEFAULT_CONNECT_TIMEOUT = 5.0

@@ -63,6 +63,9 @@ def event_id_problems(value: Any, where: str = "event_id") -> list[str]:
     ]
 
 
+MAX_PROBLEMS_SHOWN = 10
+
+
 def validate(kind: EventKind, event: Record, *, writing: bool) -> None:
     """Raise :class:`InvalidEventError` listing every rule ``event`` breaks.
 
@@ -72,8 +75,11 @@ def validate(kind: EventKind, event: Record, *, writing: bool) -> None:
         dict.fromkeys([*event_id_problems(event["event_id"]), *kind.problems(event, writing)])
     )
     if problems:
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        if len(problems) > len(shown):
+            shown.append(f"and {len(problems) - len(shown)} more")
         raise InvalidEventError(
-            f"invalid {kind.record} {event.get('event_id')}: " + "; ".join(problems)
+            f"invalid {kind.record} {event.get('event_id')}: " + "; ".join(shown)
         )
 
 

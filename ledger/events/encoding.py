@@ -177,6 +177,8 @@ class Framing(Protocol):
 
     def decode(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]: ...
 
+    def locate(self, data: bytes) -> tuple[SchemaVersion, int]: ...
+
 
 class SingleObjectFraming:
     """Avro single-object encoding: needs only the catalog."""
@@ -190,6 +192,12 @@ class SingleObjectFraming:
 
     def decode(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
         """Decode with the writer schema named by the fingerprint, read as the current one."""
+        writer, start = self.locate(data)
+        reader = self.catalog.current(writer.record)
+        return reader, read_datum(data[start:], writer, reader)
+
+    def locate(self, data: bytes) -> tuple[SchemaVersion, int]:
+        """The writer schema of framed ``data`` and where its binary datum starts."""
         if len(data) < 10:
             raise DecodeError(f"{len(data)} bytes is too short for an Avro single object")
         if data[:2] != SOE_MAGIC:
@@ -202,9 +210,7 @@ class SingleObjectFraming:
                     else ""
                 )
             )
-        writer = self.catalog.by_fingerprint(data[2:10])
-        reader = self.catalog.current(writer.record)
-        return reader, read_datum(data[10:], writer, reader)
+        return self.catalog.by_fingerprint(data[2:10]), 10
 
 
 class SchemaIds(Protocol):
@@ -228,14 +234,18 @@ class ConfluentFraming:
         return header + write_datum(schema, record)
 
     def decode(self, data: bytes) -> tuple[SchemaVersion, dict[str, Any]]:
+        writer, start = self.locate(data)
+        reader = self.catalog.current(writer.record)
+        return reader, read_datum(data[start:], writer, reader)
+
+    def locate(self, data: bytes) -> tuple[SchemaVersion, int]:
+        """The writer schema of framed ``data`` and where its binary datum starts."""
         if len(data) < 5:
             raise DecodeError(f"{len(data)} bytes is too short for the Confluent wire format")
         if data[:1] != CONFLUENT_MAGIC:
             raise DecodeError(f"bad magic byte {data[:1].hex()}: not Confluent wire format")
         (schema_id,) = struct.unpack(">I", data[1:5])
-        writer = self.registry.schema_for(schema_id)
-        reader = self.catalog.current(writer.record)
-        return reader, read_datum(data[5:], writer, reader)
+        return self.registry.schema_for(schema_id), 5
 
 
 def writer_schema(framing: SingleObjectFraming, data: bytes) -> SchemaVersion:
@@ -282,6 +292,16 @@ class MultiFraming(SingleObjectFraming):
         first = data[:1]
         if first == SOE_MAGIC[:1]:
             return super().decode(data)
+        return self._confluent(data).decode(data)
+
+    def locate(self, data: bytes) -> tuple[SchemaVersion, int]:
+        if data[:1] == SOE_MAGIC[:1]:
+            return super().locate(data)
+        return self._confluent(data).locate(data)
+
+    def _confluent(self, data: bytes) -> ConfluentFraming:
+        """The Confluent framing for ``data``, or why ``data`` is undecodable."""
+        first = data[:1]
         if first == CONFLUENT_MAGIC:
             if self.confluent is None:
                 shown = (
@@ -293,7 +313,7 @@ class MultiFraming(SingleObjectFraming):
                     f"Confluent wire format ({shown}), but no Schema Registry is configured",
                     hint="pass --schema-registry URL (env ASSETLEDGER_SCHEMA_REGISTRY_URL)",
                 )
-            return self.confluent.decode(data)
+            return self.confluent
         head = data[:2].hex() or "(empty)"
         raise DecodeError(
             f"unrecognised framing (first bytes {head}): neither Avro single-object encoding"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ledger.errors import InvalidEventError
-from ledger.events import vocab
+from ledger.events import limits, vocab
 from ledger.events.base import EventKind, Record, now_utc, parse_time, validate
 from ledger.events.consent import CONSENT
 from ledger.events.disposition import DISPOSITION
@@ -202,7 +202,11 @@ def _bytes(value: Any, where: str) -> Any:
 def encode_checked(
     kind: EventKind, obj: Mapping[str, Any], framing: Framing
 ) -> tuple[bytes, Record]:
-    """Prepare, encode and re-decode an event, then validate exactly what will be signed."""
+    """Prepare, encode and re-decode an event, then validate exactly what will be signed.
+
+    The encoded event must keep the limits and text rules of :mod:`ledger.events.limits`
+    (raises :class:`ledger.errors.LimitExceededError` or :class:`ledger.errors.InvalidTextError`).
+    """
     record = prepare(kind, obj)
     try:
         payload = framing.encode(kind.record, record)
@@ -211,7 +215,7 @@ def encode_checked(
             f"event {record['event_id']} does not fit the {kind.record} schema: {exc}",
             hint=_fit_hint(kind, obj),
         ) from exc
-    _, decoded = framing.decode(payload)
+    _, decoded = limits.decode(payload, framing)
     validate(kind, decoded, writing=True)
     return payload, decoded
 

@@ -9,12 +9,14 @@ a consumer killed at any point resumes exactly where the ledger says it stopped.
 from __future__ import annotations
 
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from ledger.errors import printable
 from ledger.log.merkle import MerkleTree, Node, leaf_hash
 
 GENESIS_CHAIN = bytes(32)
@@ -375,13 +377,75 @@ def plan_batch(
     )
 
 
-def headers_to_pairs(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
-    """Kafka headers as JSON-friendly ``[name, hex value]`` pairs (quarantine rows)."""
-    return [[name, value.hex()] for name, value in headers]
+HEADERS_FORMAT_META = "store.quarantine_headers"
+HEADERS_FORMAT = "kafka-record-headers"
+"""How quarantine headers are stored (ledger meta): bytes in Kafka's record-header encoding."""
+
+
+def headers_to_bytes(headers: Sequence[tuple[str, bytes]]) -> bytes:
+    """Kafka headers as bytes, in Kafka's own record-header encoding (quarantine rows).
+
+    A zig-zag varint count, then per header a varint length and the UTF-8 name, a varint
+    length and the value.  Bytes, because a header name may hold any character, NUL included,
+    and a database may refuse such text (PostgreSQL refuses U+0000 in text and JSONB).
+    """
+    out = bytearray(_varint(len(headers)))
+    for name, value in headers:
+        raw = name.encode("utf-8", "surrogatepass")
+        out += _varint(len(raw)) + raw + _varint(len(value)) + value
+    return bytes(out)
+
+
+def headers_from_bytes(data: bytes) -> tuple[tuple[str, bytes], ...]:
+    count, pos = _read_varint(data, 0)
+    headers = []
+    for _ in range(count):
+        size, pos = _read_varint(data, pos)
+        name = data[pos : pos + size].decode("utf-8", "surrogatepass")
+        size, pos = _read_varint(data, pos + size)
+        headers.append((name, bytes(data[pos : pos + size])))
+        pos += size
+    return tuple(headers)
 
 
 def headers_from_pairs(pairs: Sequence[Sequence[str]]) -> tuple[tuple[str, bytes], ...]:
+    """Headers as the quarantine stored them before they were bytes: ``[name, hex]`` pairs."""
     return tuple((str(name), bytes.fromhex(value)) for name, value in pairs)
+
+
+def stored_headers(value: Any) -> tuple[tuple[str, bytes], ...]:
+    """A quarantine row's headers: bytes, or JSON ``[name, hex]`` pairs in older ledgers."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return headers_from_bytes(bytes(value))
+    if isinstance(value, str):
+        value = json.loads(value)
+    return headers_from_pairs(value)
+
+
+def _varint(n: int) -> bytes:
+    n = (n << 1) ^ (n >> 63)  # zig-zag
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+
+
+def quarantine_text(value: str, limit: int = 4096) -> str:
+    """Text for a quarantine column: control characters escaped, at most ``limit`` characters."""
+    return printable(value, limit)
 
 
 def row_to_entry(row: Sequence[Any]) -> Entry:

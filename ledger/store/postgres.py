@@ -31,7 +31,6 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.types.json import Jsonb
 
 from ledger.errors import ConfigurationError, StoreError
 from ledger.log.merkle import MerkleTree
@@ -50,10 +49,11 @@ from ledger.store.base import (
     StoredCosignature,
     TopicPartition,
     attach_cosignatures,
-    headers_from_pairs,
-    headers_to_pairs,
+    headers_to_bytes,
     plan_batch,
+    quarantine_text,
     row_to_entry,
+    stored_headers,
 )
 
 log = logging.getLogger("assetledger.store")
@@ -97,7 +97,7 @@ SCHEMA = (
         quarantine_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset BIGINT NOT NULL,
         reason TEXT NOT NULL, detail TEXT NOT NULL,
-        record_key BYTEA, record_value BYTEA, headers JSONB NOT NULL, event_id TEXT,
+        record_key BYTEA, record_value BYTEA, headers BYTEA NOT NULL, event_id TEXT,
         quarantined_at TIMESTAMPTZ NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS checkpoints (
@@ -183,6 +183,32 @@ class PostgresStore(LedgerStore):
             )
             for statement in SCHEMA:
                 self.conn.execute(statement)
+            self._migrate(str(schema[0]))
+
+    def _migrate(self, schema: str) -> None:
+        """Quarantine headers held as JSONB (ledgers before 2026-11) become bytes.
+
+        JSONB cannot hold U+0000, so a header name with a NUL stopped the consumer.  Runs in
+        the DDL transaction, under its lock: all or nothing, once.
+        """
+        row = self.conn.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = %s"
+            " AND table_name = 'quarantine' AND column_name = 'headers'",
+            (schema,),
+        ).fetchone()
+        if row is None or row[0] != "jsonb":
+            return
+        log.warning("PostgreSQL ledger %s: storing quarantine headers as bytes", self.url)
+        self.conn.execute("ALTER TABLE quarantine ADD COLUMN headers_bytes BYTEA")
+        rows = self.conn.execute("SELECT quarantine_id, headers FROM quarantine").fetchall()
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE quarantine SET headers_bytes = %s WHERE quarantine_id = %s",
+                [(headers_to_bytes(stored_headers(h)), qid) for qid, h in rows],
+            )
+        self.conn.execute("ALTER TABLE quarantine DROP COLUMN headers")
+        self.conn.execute("ALTER TABLE quarantine RENAME COLUMN headers_bytes TO headers")
+        self.conn.execute("ALTER TABLE quarantine ALTER COLUMN headers SET NOT NULL")
 
     @contextmanager
     def _failures(self, action: str) -> Iterator[None]:
@@ -254,12 +280,12 @@ class PostgresStore(LedgerStore):
                         q.origin.topic,
                         q.origin.partition,
                         q.origin.offset,
-                        q.reason,
-                        q.detail,
+                        quarantine_text(q.reason),
+                        quarantine_text(q.detail),
                         q.key,
                         q.value,
-                        Jsonb(headers_to_pairs(q.headers)),
-                        q.event_id,
+                        headers_to_bytes(q.headers),
+                        None if q.event_id is None else quarantine_text(q.event_id),
                         now,
                     )
                     for q in records
@@ -554,7 +580,7 @@ def _quarantine_row(row: Sequence[Any]) -> QuarantineRecord:
         detail=str(detail),
         key=None if key is None else bytes(key),
         value=None if value is None else bytes(value),
-        headers=headers_from_pairs(headers),
+        headers=stored_headers(headers),
         event_id=None if event_id is None else str(event_id),
         quarantined_at=at,
         quarantine_id=int(qid),

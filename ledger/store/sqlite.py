@@ -12,7 +12,6 @@ retries for up to 30 s (``busy_timeout``).  Across hosts, use PostgreSQL.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +23,8 @@ from ledger.errors import StoreError
 from ledger.log.merkle import MerkleTree
 from ledger.store.base import (
     ENTRY_COLUMNS,
+    HEADERS_FORMAT,
+    HEADERS_FORMAT_META,
     AppendPlan,
     AppendResult,
     Batch,
@@ -37,10 +38,11 @@ from ledger.store.base import (
     StoredCosignature,
     TopicPartition,
     attach_cosignatures,
-    headers_from_pairs,
-    headers_to_pairs,
+    headers_to_bytes,
     plan_batch,
+    quarantine_text,
     row_to_entry,
+    stored_headers,
 )
 
 SCHEMA = """
@@ -79,7 +81,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_id INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL,
-    record_key BLOB, record_value BLOB, headers TEXT NOT NULL, event_id TEXT,
+    record_key BLOB, record_value BLOB, headers BLOB NOT NULL, event_id TEXT,
     quarantined_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -124,6 +126,7 @@ class SqliteStore(LedgerStore):
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA busy_timeout=30000")
             self.db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             if _is_read_only(self.path, exc):
                 raise StoreError(
@@ -133,6 +136,25 @@ class SqliteStore(LedgerStore):
                     " read-only ledger; to consume into it, copy it to a writable place",
                 ) from None
             raise StoreError(f"cannot open SQLite ledger {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Quarantine headers held as JSON text (ledgers before 2026-11) become bytes."""
+        if self.get_meta(HEADERS_FORMAT_META) == HEADERS_FORMAT:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self.db.execute(
+                "SELECT quarantine_id, headers FROM quarantine WHERE typeof(headers) = 'text'"
+            ).fetchall()
+            self.db.executemany(
+                "UPDATE quarantine SET headers = ? WHERE quarantine_id = ?",
+                [(headers_to_bytes(stored_headers(h)), qid) for qid, h in rows],
+            )
+            self.set_meta(HEADERS_FORMAT_META, HEADERS_FORMAT)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # --- writing ----------------------------------------------------------------------------
     def append(self, batch: Batch) -> AppendResult:
@@ -204,12 +226,12 @@ class SqliteStore(LedgerStore):
                     q.origin.topic,
                     q.origin.partition,
                     q.origin.offset,
-                    q.reason,
-                    q.detail,
+                    quarantine_text(q.reason),
+                    quarantine_text(q.detail),
                     q.key,
                     q.value,
-                    json.dumps(headers_to_pairs(q.headers)),
-                    q.event_id,
+                    headers_to_bytes(q.headers),
+                    None if q.event_id is None else quarantine_text(q.event_id),
                     to_micros(now),
                 )
                 for q in records
@@ -435,7 +457,7 @@ def _quarantine_row(row: Sequence[Any]) -> QuarantineRecord:
         detail=str(detail),
         key=None if key is None else bytes(key),
         value=None if value is None else bytes(value),
-        headers=headers_from_pairs(json.loads(str(headers))),
+        headers=stored_headers(headers),
         event_id=None if event_id is None else str(event_id),
         quarantine_id=int(qid),
         quarantined_at=from_micros(int(at)),

@@ -712,7 +712,12 @@ def test_payload_rules_the_doc_states() -> None:
     assert outcome(event_id="roto-0001") == "invalid_event"
     assert outcome(asset=dict(EXAMPLE_EVENT["asset"], asset_id="")) == "invalid_event"
     assert outcome(producer_id=" ") == "invalid_event"
-    assert outcome(action="studio.roto\n") == "invalid_event"
+    assert outcome(action="studio.roto\n") == "invalid_text"
+    assert outcome(asset=dict(EXAMPLE_EVENT["asset"], asset_id="sh010/pl\x00ate")) == (
+        "invalid_text"
+    )
+    assert outcome(description="two lines\nand a\ttab") == "accepted"  # free text
+    assert outcome(description="a bell \x07") == "invalid_text"
     bad_likeness = [{"performer_id": "performer:x", "use": "cameo", "consent_ref": None}]
     assert outcome(likeness=bad_likeness) == "invalid_event"
     assert outcome(action="c2pa.roto") == "invalid_event"
@@ -746,11 +751,11 @@ def test_doc_lists_every_reject_reason_code() -> None:
 
 
 def test_doc_lists_the_dead_letter_headers_the_consumer_writes() -> None:
-    from consumers.runner import dlt_headers
+    from consumers import deadletter
 
     b = example()
     rejected = _inspect(b, key=b"wrong")
-    headers = dlt_headers(rejected)
+    headers = deadletter.dead_letter(rejected).headers
     assert headers[: len(b.headers)] == b.headers  # the original headers come first, unchanged
     table = doc_block("dlt-headers")
     added = dict(headers[len(b.headers) :])
@@ -758,6 +763,10 @@ def test_doc_lists_the_dead_letter_headers_the_consumer_writes() -> None:
     assert added["__connect.errors.exception.class.name"] == b"ledger.errors.HeaderMismatchError"
     assert added["assetledger.reject.reason"] == b"header_mismatch"
     for name in added:
+        assert f"`{name}`" in table, name
+    bounded = deadletter.dead_letter(rejected, budget=len(b.value) // 2)
+    assert bounded.truncated
+    for name in dict(bounded.headers).keys() - dict(b.headers).keys():
         assert f"`{name}`" in table, name
 
 

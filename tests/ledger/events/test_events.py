@@ -83,11 +83,18 @@ def test_a_non_canonical_uuid_is_an_invalid_event_never_rewritten(text: str) -> 
     )
 
 
-@pytest.mark.parametrize("text", ["not-a-uuid", "", CANONICAL + "\n", CANONICAL[:-1]])
+@pytest.mark.parametrize("text", ["not-a-uuid", "", CANONICAL[:-1]])
 def test_an_event_id_that_is_no_uuid_is_an_invalid_event_not_undecodable(text: str) -> None:
     refused = _refusal(_event(event_id=text))
     assert refused.reason == "invalid_event"
     assert "event_id" in refused.detail and "UUID" in refused.detail
+
+
+@pytest.mark.parametrize("text", [CANONICAL + "\n", CANONICAL[:-1] + "\x00", "\x1b" + CANONICAL])
+def test_an_event_id_with_a_control_character_is_invalid_text(text: str) -> None:
+    refused = _refusal(_event(event_id=text))
+    assert refused.reason == "invalid_text"
+    assert "event_id holds the control character U+00" in refused.detail
 
 
 def test_the_sdk_refuses_to_sign_a_non_canonical_event_id_and_accepts_uuid_objects() -> None:
@@ -141,14 +148,14 @@ def test_a_hash_with_a_trailing_newline_is_refused() -> None:
         EXAMPLE_EVENT["asset"], content_sha256=EXAMPLE_EVENT["asset"]["content_sha256"] + "\n"
     )
     refused = _refusal(_event(asset=asset))
-    assert refused.reason == "invalid_event"
-    assert "asset.content_sha256 must be 64 lowercase hex digits" in refused.detail
+    assert refused.reason == "invalid_text"  # control characters are refused before the rules
+    assert "asset.content_sha256 holds the control character U+000A" in refused.detail
 
 
 def test_a_custom_action_with_a_trailing_newline_is_refused() -> None:
     assert vocab.check_action("studio.roto", writing=True) is None
     assert vocab.check_action("studio.roto\n", writing=True) is not None
-    assert _refusal(_event(action="studio.roto\n")).reason == "invalid_event"
+    assert _refusal(_event(action="studio.roto\n")).reason == "invalid_text"
 
 
 # --- required text and vocabularies -----------------------------------------------------------
