@@ -55,7 +55,8 @@ class DeadLetter:
 def dead_letter(q: Quarantined, budget: int = DEFAULT_BUDGET) -> DeadLetter:
     """The copy of ``q`` to send: whole when it fits ``budget``, else bounded (see above)."""
     added = error_headers(q)
-    whole = DeadLetter(q.key, q.value, [*q.headers, *added])
+    value = b"" if q.key is None and q.value is None else q.value  # Kafka needs one of them
+    whole = DeadLetter(q.key, value, [*q.headers, *added])
     if whole.size <= budget:
         return whole
     return bounded(q, added, budget)

@@ -64,6 +64,9 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Set when the Kafka client could not parse the record at this offset (why): it is
+    # refused as undecodable, and only its position is known.
+    unreadable: str | None = None
 
     @property
     def origin(self) -> Origin:
@@ -81,6 +84,8 @@ class Decoded:
 def decode(raw: RawRecord, framing: SingleObjectFraming, max_bytes: int) -> Decoded:
     """Envelope → payload → event, validated; raises RejectedInput with a specific reason."""
     value = raw.value
+    if raw.unreadable is not None:
+        raise DecodeError(f"the Kafka client cannot read the record: {raw.unreadable}")
     if value is None:
         raise DecodeError("record has no value (a tombstone is not an event)")
     if len(value) > max_bytes:
@@ -415,7 +420,7 @@ class InFlight:
 
     def settle_one(self, raw: RawRecord, result: WorkerResult) -> Outcome:
         insp = self.inspector
-        if result is None:  # may change the policy: inspected here, in order
+        if result is None or raw.unreadable is not None:  # inspected here, in order
             outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes)
             if isinstance(outcome, PendingEntry) and outcome.kind != PROVENANCE.record:
                 insp.keys_changed()

@@ -29,6 +29,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
+    CorruptRecordError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -380,6 +381,8 @@ class LedgerConsumer:
             return [to_raw(r) for rs in polled.values() for r in rs]
         except NoOffsetForPartitionError:
             return []  # a new partition: _after_rebalance seeks it to the ledger's offset
+        except CorruptRecordError as exc:  # e.g. a header name that is not UTF-8
+            return self._skip_unreadable(exc)
         except OffsetOutOfRangeError as exc:
             raise BrokerError(
                 f"the broker no longer holds the offsets the ledger consumed up to ({exc}):"
@@ -391,6 +394,44 @@ class LedgerConsumer:
             log.warning("broker unavailable (%s); retrying", exc)
             self.stop_event.wait(1.0)
             return []
+
+    def _skip_unreadable(self, exc: CorruptRecordError) -> list[RawRecord]:
+        """Find the record the Kafka client cannot parse, and step over it as a refusal.
+
+        kafka-python returns the records before it and then raises at every poll, so the
+        consumer would stop there forever.  Each assigned partition is probed from its
+        position with a separate client; the one that fails holds the record at its position.
+        It comes back as an unreadable :class:`RawRecord` (refused as ``undecodable``,
+        quarantined, its offset committed with the batch), and the position moves past it.
+        """
+        for tp in sorted(self._consumer.assignment()):
+            position = self._consumer.position(tp)
+            if self._probe_fails(tp, position):
+                log.error("record %s/%d@%d cannot be read: %s", tp.topic, tp.partition,
+                          position, exc)  # fmt: skip
+                self._consumer.seek(tp, position + 1)
+                return [RawRecord(tp.topic, tp.partition, position, None, None, (), str(exc))]
+        raise BrokerError(f"the Kafka client cannot read a fetched record: {exc}") from exc
+
+    def _probe_fails(self, tp: TopicPartition, position: int) -> bool:
+        c = self.config
+        probe = KafkaConsumer(
+            bootstrap_servers=c.bootstrap_servers,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=max(1_048_576, c.max_message_bytes + 65_536),
+            **c.client_settings,
+        )
+        try:
+            probe.assign([tp])
+            probe.seek(tp, position)
+            for _ in range(3):  # a first fetch can come back empty
+                if probe.poll(timeout_ms=2_000, max_records=1):
+                    return False
+            return False
+        except CorruptRecordError:
+            return True
+        finally:
+            probe.close()
 
     def _idle(self, started: float, last_activity: float, join_limit: float, idle: float) -> bool:
         """Idle time counts from the group join (Kafka joins can take seconds)."""
@@ -519,6 +560,8 @@ class LedgerConsumer:
             )
         except KafkaError as exc:  # refused before sending (e.g. over the request size)
             return FailedSend(exc)
+        except (ValueError, TypeError, AssertionError) as exc:  # arguments the client refuses
+            return FailedSend(KafkaError(f"{type(exc).__name__}: {exc}"))
 
     def _dead_letter_failed(self, q: Quarantined, exc: KafkaError) -> None:
         if getattr(exc, "retriable", False) or isinstance(exc, KafkaTimeoutError):

@@ -21,9 +21,11 @@ ORIGIN = Origin("provenance.events", 2, 77)
 
 
 def refused(
-    value: bytes = b"v", key: bytes = b"k", headers: tuple[tuple[str, bytes], ...] = (),
+    value: bytes | None = b"v",
+    key: bytes | None = b"k",
+    headers: tuple[tuple[str, bytes], ...] = (),
     detail: str = "why",
-) -> Quarantined:  # fmt: skip
+) -> Quarantined:
     return Quarantined(ORIGIN, "undecodable", detail, key, value, headers, None, "DecodeError")
 
 
@@ -73,3 +75,9 @@ def test_cut_never_splits_a_character() -> None:
     assert cut("aé".encode(), 2) == b"a"
     assert cut(b"abc", 5) == b"abc"
     assert cut("€€".encode(), 4) == "€".encode()
+
+
+def test_a_record_known_only_by_its_position_gets_an_empty_value() -> None:
+    """Kafka refuses a record with neither key nor value; an unreadable one has neither."""
+    copy = dead_letter(refused(value=None, key=None))
+    assert copy.value == b"" and copy.key is None

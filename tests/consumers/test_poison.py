@@ -274,3 +274,30 @@ def test_emit_refuses_control_characters_and_limits_before_sending() -> None:
         build_message(_event(3), ARTIST, source="/studio/ws\n12")
     assert bad_source.value.reason == "invalid_text"
     assert uuid.UUID(good(4).event_id)  # a good event still builds
+
+
+class _NotUtf8(str):
+    """A header name the Python client writes as bytes that are not UTF-8 (any client in
+    another language can write such a name; the broker does not check it)."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"\xff\xfe-not-utf8"
+
+
+def test_a_record_the_kafka_client_cannot_read_is_refused_and_skipped(
+    fresh_topic: FreshTopic, store: LedgerStore
+) -> None:
+    """kafka-python raises CorruptRecordError at every poll on a header name that is not
+    UTF-8: the consumer stopped on it forever."""
+    before, bad, after = good(0), good(1), good(2)
+    unreadable = dataclasses.replace(bad, headers=[(_NotUtf8("x"), b"v")])
+    send(fresh_topic, [before, unreadable, after])
+
+    consume(store, fresh_topic)
+
+    assert [e.event_id for e in store.entries()] == [before.event_id, after.event_id]
+    [q] = store.quarantine()
+    assert q.reason == "undecodable" and q.origin.offset == 1 and q.value is None
+    assert "cannot read" in q.detail
+    [dead] = read_topic(fresh_topic.bootstrap, fresh_topic.dlt, expected=1)
+    assert header_map(dead)[k.DLT_OFFSET] == "1"
