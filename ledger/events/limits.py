@@ -49,8 +49,10 @@ MAX_BYTES_FIELD = 1024
 # Per record (schema file stem) and field path (``ingredients[].asset_id``).
 ITEM_LIMITS: Mapping[str, Mapping[str, int]] = {
     "dsse_envelope": {"signatures": MAX_SIGNATURES},
-    "provenance_event": {"ingredients": 4096, "rights.consent_refs": 1024, "likeness": 1024},
+    # 16384 ingredients of ~80 bytes already fill a 1 MiB record: real events never meet it.
+    "provenance_event": {"ingredients": 16384, "rights.consent_refs": 1024, "likeness": 1024},
     "consent_event": {"assets": 4096},
+    "licence_event": {"assets": 4096},
 }
 FREE_TEXT: Mapping[str, frozenset[str]] = {
     "provenance_event": frozenset(

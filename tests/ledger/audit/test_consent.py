@@ -149,7 +149,7 @@ def test_demo_consents_state_territories_media_and_the_signed_document() -> None
         ({"media": []}, "must state its media"),
         ({"document_sha256": None}, "document_sha256"),
         ({"territories": ["usa"]}, "ISO 3166-1"),
-        ({"territories": ["U\x00"]}, "ISO 3166-1"),
+        ({"territories": ["U\x00"]}, r"territories\[\] holds the control character U\+0000"),
         ({"media": ["cinema"]}, "is not one of"),
         ({"document_sha256": "AB" * 32}, "64 lowercase hex"),
         ({"likeness_uses": ["hologram"]}, "likeness use"),

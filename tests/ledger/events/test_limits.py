@@ -67,10 +67,11 @@ def test_a_valid_event_and_envelope_pass() -> None:
 
 
 def test_arrays_up_to_their_limit_pass_and_one_more_is_refused() -> None:
-    _check(_payload(ingredients=[INGREDIENT] * 4096))
-    refused = _refusal(_payload(ingredients=[INGREDIENT] * 4097))
+    _check(_payload(ingredients=[INGREDIENT] * 16384))
+    refused = _refusal(_payload(ingredients=[INGREDIENT] * 16385))
     assert refused.reason == "too_many_items"
-    assert "provenance_event ingredients has at least 4097 items; the limit is 4096" in str(refused)
+    expected = "provenance_event ingredients has at least 16385 items; the limit is 16384"
+    assert expected in str(refused)
     assert _refusal(_payload(directed_by=["person:a"] * 257)).reason == "too_many_items"
 
 
