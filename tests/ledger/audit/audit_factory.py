@@ -6,7 +6,8 @@ ledger bytes, which is what report-determinism tests need.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import ledger.events.consent  # noqa: F401  (registers the consent_event kind)
 from consumers.inspect import RawRecord, inspect
 from demo import story
+from ledger.events import limits
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
 from ledger.events.encoding import SchemaCatalog, SingleObjectFraming, default_catalog
@@ -73,6 +75,24 @@ def pending(items: Iterable[Item], signers: Mapping[str, KeyPair]) -> list[Pendi
         assert isinstance(result, PendingEntry), result
         out.append(result)
     return out
+
+
+@contextlib.contextmanager
+def before_text_rules() -> Iterator[None]:
+    """Sign and inspect as asset-ledger did before the limits and text rules of issue 10.
+
+    Ledgers written then may hold names with control characters (ESC, CR, BEL …): the ledger
+    never judges its entries again, so every output must still show them safely.
+    """
+    names = ("check_value", "check_datum", "check_text", "check_record")
+    saved = {name: getattr(limits, name) for name in names}
+    try:
+        for name in names:
+            setattr(limits, name, lambda *args, **kwargs: None)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(limits, name, function)
 
 
 def build_store(
