@@ -31,7 +31,7 @@ from ledger.audit.report import credits_document
 from ledger.errors import AssetLedgerError
 from portal import openapi
 from portal.accounts import AccessRecord, Account, AccountStore
-from portal.data import NotFound, PortalLedger, safe_error, ship_status
+from portal.data import NotFound, PortalLedger, safe_error
 from portal.permissions import LEDGER, RULES, Resource, permission_allowed
 from portal.security import (
     DOWNLOAD_CSP,
@@ -230,24 +230,54 @@ def dashboard(p: Portal, request: Request) -> Response:
     prod = p.production(request)
     who = p.guard(request, "dashboard.view", Resource(prod))
     _, report = p.ledger.audit(p.existing(prod))
+    summary = report["summary"]
+    findings = report["findings"]
     data = {
         "production": prod,
         "checkpoint": report["checkpoint"],
-        "summary": report["summary"],
-        "ship_status": ship_status(report),
-        "findings": [
-            {k: f[k] for k in ("id", "severity", "rule", "asset", "summary")}
-            for f in report["findings"]
-        ],
+        "as_of": report["as_of"],
+        "events_audited": summary["events_audited"],
+        "clear_to_ship": summary["clear_to_ship"],
+        "deliverables": deliverables(summary["deliverables"], findings),
+        "open_findings_by_severity": summary["open_findings_by_severity"],
+        "open_findings": [_brief(f) for f in findings if f["status"] == "open"],
+        "disposed_findings": [_brief(f) for f in findings if f["status"] != "open"],
         "content_sha256": report["content_sha256"],
     }
     return p.page(request, "dashboard.html", data, who)
 
 
+BRIEF = ("id", "severity", "status", "rule", "asset", "summary", "disposition")
+
+
+def _brief(f: dict[str, Any]) -> dict[str, Any]:
+    return {k: f[k] for k in BRIEF if k in f}
+
+
+def deliverables(
+    shipped: list[dict[str, Any]], findings: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each published deliverable with the audit's clear-to-ship verdict, and the finding
+    that says why not (the audit's ``deliverable-unresolved`` finding on it)."""
+    why = {f["asset"]: f for f in findings if f["rule"] == "deliverable-unresolved"}
+    out = []
+    for d in shipped:
+        blocking = None if d["clear_to_ship"] else why.get(d["asset"])
+        out.append(
+            {
+                "asset": d["asset"],
+                "clear_to_ship": d["clear_to_ship"],
+                "why_not": None if blocking is None else blocking["summary"],
+                "finding": None if blocking is None else blocking["id"],
+            }
+        )
+    return out
+
+
 def finding(p: Portal, request: Request) -> Response:
     prod = p.production(request)
     who = p.guard(request, "findings.view", Resource(prod))
-    item = p.ledger.finding(p.existing(prod), str(request.path_params["fid"]))
+    item = p.ledger.finding(p.existing(prod), str(request.path_params["fid"])[:100])
     evidence = [
         {k: v for k, v in e.items() if k != "receipt"}
         | {"receipt_available": bool(e.get("receipt"))}
@@ -263,8 +293,10 @@ def consents(p: Portal, request: Request) -> Response:
     _, report = p.ledger.audit(p.existing(prod))
     data = {
         "production": prod,
+        "as_of": report["as_of"],
         "consent_records": report["consent_records"],
         "consent_uses": report["consent_uses"],
+        "licence_records": p.ledger.licences(prod),
         "ai_models": report["ai_models"],
     }
     return p.page(request, "consents.html", data, who)
@@ -352,12 +384,8 @@ def audit_report_file(p: Portal, request: Request) -> Response:
         raise NotFound("no such format")
     report, data = p.ledger.audit(p.existing(prod))
     name = f"audit-report-{prod}.{fmt}"
-    if fmt == "json":
-        clean = {
-            **data,
-            "findings": [{k: v for k, v in f.items() if k != "id"} for f in data["findings"]],
-        }
-        return download(_dumps(clean), name, "application/json")
+    if fmt == "json":  # what assetledger audit report --format json prints
+        return download(_dumps(data), name, "application/json")
     document = audit_document(report, data)
     if fmt == "pdf":
         return download(to_pdf(document), name, "application/pdf")
@@ -638,8 +666,8 @@ FILES: list[tuple[str, Handler]] = [
 def create_app(config: PortalConfig) -> Starlette:
     from ledger.trust import keys as keyfiles
 
-    lookup = keyfiles.load_trusted_dir(config.trusted_keys).get if config.trusted_keys else None
-    ledger = PortalLedger.open(config.ledger_url, config.metrics_url, lookup)
+    trusted = keyfiles.load_trusted_dir(config.trusted_keys) if config.trusted_keys else None
+    ledger = PortalLedger.open(config.ledger_url, config.metrics_url, trusted)
     accounts = AccountStore(config.accounts_path)
     return build_app(Portal(config, ledger, accounts))
 

@@ -7,16 +7,17 @@ once a checkpoint's report has been built.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ledger.audit.credits import CreditReport, credit_report
+from ledger.audit.ip import start_of_today
+from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, check_state
 from ledger.audit.picture import layout, to_svg
@@ -25,8 +26,11 @@ from ledger.audit.report import (
     audit_report_json,
     build_audit_report,
     consent_record_json,
+    licence_records,
 )
+from ledger.audit.rules import SignerVerdicts
 from ledger.errors import AssetLedgerError
+from ledger.events.base import format_time
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import KeyLookup, VerifyReport, verify_ledger
@@ -38,24 +42,6 @@ CACHE_ENTRIES = 64
 
 class NotFound(LookupError):
     """The thing asked for does not exist (or is outside what the actor may see)."""
-
-
-def finding_id(finding: dict[str, Any]) -> str:
-    """A stable short id for a finding: the same rule, asset and summary give the same id."""
-    text = "\x1f".join((finding["rule"], finding["asset"], finding["summary"]))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def ship_status(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each deliverable with its findings: clear to ship only when none names it."""
-    blocked: dict[str, list[str]] = {}
-    for f in report["findings"]:
-        if f["rule"] == "deliverable-unresolved":
-            blocked.setdefault(f["asset"], []).append(f["summary"])
-    return [
-        {"deliverable": d, "clear_to_ship": d not in blocked, "why_not": blocked.get(d, [])}
-        for d in report["summary"]["deliverables"]
-    ]
 
 
 @dataclass
@@ -71,7 +57,7 @@ class PortalLedger:
 
     store: LedgerStore
     metrics_url: str | None = None
-    lookup: KeyLookup | None = None  # signers' keys; None: replay the ledger's key registry
+    trusted: Mapping[str, Any] | None = None  # signers' keys; None: the ledger's key registry
     url: str | None = None  # to verify on a connection of its own, without holding `lock`
     lock: threading.RLock = field(default_factory=threading.RLock)
     verify_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,9 +66,13 @@ class PortalLedger:
 
     @classmethod
     def open(
-        cls, url: str, metrics_url: str | None = None, lookup: KeyLookup | None = None
+        cls, url: str, metrics_url: str | None = None, trusted: Mapping[str, Any] | None = None
     ) -> PortalLedger:
-        return cls(open_store(url, read_only=True), metrics_url, lookup, url)
+        return cls(open_store(url, read_only=True), metrics_url, trusted, url)
+
+    @property
+    def lookup(self) -> KeyLookup | None:
+        return None if self.trusted is None else self.trusted.get
 
     def close(self) -> None:
         self.store.close()
@@ -122,20 +112,39 @@ class PortalLedger:
 
     # --- counsel --------------------------------------------------------------------------
     def audit(self, production: str) -> tuple[AuditReport, dict[str, Any]]:
-        def make(view: LedgerView) -> tuple[AuditReport, dict[str, Any]]:
-            report = build_audit_report(view, production)
-            data = audit_report_json(report)
-            for f in data["findings"]:
-                f["id"] = finding_id(f)
-            return report, data
+        """The audit report, as ``assetledger audit report`` computes it (same signer verdicts,
+        waivers judged at the start of today, UTC), with finding ids, statuses, dispositions."""
+        as_of = start_of_today()
 
-        return self._cached(("audit", production), make)
+        def make(view: LedgerView) -> tuple[AuditReport, dict[str, Any]]:
+            report = build_audit_report(
+                view, production, signer_verdicts=self._signer_verdicts(), as_of=as_of
+            )
+            return report, audit_report_json(report)
+
+        # A waiver expires with the day even when the ledger does not grow: the day is in the key.
+        return self._cached(("audit", production, format_time(as_of)), make)
+
+    def _signer_verdicts(self) -> SignerVerdicts | None:
+        if self.trusted is not None:
+            return folder_verdicts(self.store, self.trusted)
+        return registry_verdicts(self.store)
 
     def finding(self, production: str, fid: str) -> dict[str, Any]:
         for f in self.audit(production)[1]["findings"]:
             if f["id"] == fid:
                 return f  # type: ignore[no-any-return]
         raise NotFound(f"no finding {fid} in {production}")
+
+    def licences(self, production: str) -> list[dict[str, Any]]:
+        """The licence records the production's audited events cite, with their status."""
+        report, data = self.audit(production)
+        as_of = report.result.as_of
+
+        def make(_: LedgerView) -> list[dict[str, Any]]:  # at the audit's own tree
+            return licence_records(report.view, report.result.steps, as_of)
+
+        return self._cached(("licences", production, data["as_of"]), make)
 
     def lineage_svg(self, production: str, asset_key: str) -> str:
         """The lineage picture of an asset version that the production's audit covers."""

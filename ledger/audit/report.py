@@ -16,11 +16,12 @@ from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.lineage import lineage_json
-from ledger.audit.model import LedgerView, TreeState, content_digest
+from ledger.audit.model import LedgerView, Step, TreeState, content_digest
 from ledger.audit.picture import layout, to_svg
-from ledger.audit.rules import RuleSet, SignerVerdicts
+from ledger.audit.rules import RuleSet, SignerVerdicts, model_use
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
+from ledger.events.licence import Licence, LicensedUse, use_problem
 
 Progress = Callable[[str], None]
 
@@ -268,6 +269,74 @@ def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
         "compensation_ref": c.compensation_ref,
         "document_sha256": c.document_sha256,
         "terms": "structured" if c.structured else "old rule (consent schema v1)",
+    }
+
+
+def licence_records(view: LedgerView, steps: list[Step], as_of: datetime) -> list[dict[str, Any]]:
+    """The licence records ``steps`` cite, each with its terms, the uses citing it and a status.
+
+    Status: ``not in the ledger`` (cited, never recorded), ``not covering`` (a use citing it is
+    outside its terms: model, commercial use, territory, term; the ``licence-not-covering`` and
+    ``ai-model-undeclared`` rules judge the same uses), else ``expired`` or ``not yet in
+    force`` at ``as_of``, else ``in force``.
+    """
+    uses: dict[str, list[dict[str, Any]]] = {}
+    for s in steps:
+        if s.model is not None and s.model.licence_ref is not None:
+            use = model_use(s, s.model)
+            uses.setdefault(s.model.licence_ref, []).append(
+                _licence_use(view, s, s.model.licence_ref, use, f"AI model {s.model.label}")
+            )
+        if s.licence_ref is not None:
+            use = LicensedUse(s.event_time, asset=s.asset_id)
+            uses.setdefault(s.licence_ref, []).append(
+                _licence_use(view, s, s.licence_ref, use, "held under it")
+            )
+    return [licence_record_json(ref, view.licence(ref), uses[ref], as_of) for ref in sorted(uses)]
+
+
+def _licence_use(
+    view: LedgerView, s: Step, ref: str, use: LicensedUse, what: str
+) -> dict[str, Any]:
+    problem = use_problem(view.licence(ref), use)
+    return {"asset": s.key, "event_id": s.event_id, "use": what, "problem": problem}
+
+
+def licence_record_json(
+    ref: str, licence: Licence | None, uses: list[dict[str, Any]], as_of: datetime
+) -> dict[str, Any]:
+    if licence is None:
+        return {"event_id": ref, "status": "not in the ledger", "uses": uses}
+    until = licence.valid_until
+    status = (
+        "not covering"
+        if any(u["problem"] for u in uses)
+        else "expired"
+        if until is not None and until <= as_of
+        else "not yet in force"
+        if licence.valid_from > as_of
+        else "in force"
+    )
+    return {
+        "event_id": ref,
+        "status": status,
+        "licensor": licence.licensor,
+        "licensor_name": licence.licensor_name,
+        "subject": licence.subject,
+        "models": [{"name": n, "version": v, "provider": p} for n, v, p in licence.models],
+        "assets": list(licence.assets),
+        "licence_id": licence.licence_id,
+        "url": licence.url,
+        "commercial_use": licence.commercial_use,
+        "territories": list(licence.territories),
+        "valid_from": format_time(licence.valid_from),
+        "valid_until": None if until is None else format_time(until),
+        "ai_terms": [
+            {"use_kind": t.use_kind, "use": t.use, "constraint_info": t.constraint_info}
+            for t in licence.ai_terms
+        ],
+        "document_sha256": licence.document_sha256,
+        "uses": uses,
     }
 
 

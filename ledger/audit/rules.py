@@ -190,12 +190,7 @@ def _licence_rule(view: LedgerView, step: Step, model: Model) -> list[Finding]:
         return [_undeclared(step, f"{model.label} cites no licence record", why + ".", ())]
     licence = view.licence(model.licence_ref)
     cited = _licence_evidence(view, model.licence_ref)
-    use = LicensedUse(step.event_time, model=(model.name, model.version, model.provider))
-    if step.distribution is not None:
-        use = replace(
-            use, commercial=step.distribution.commercial, territories=step.distribution.territories
-        )
-    problem = use_problem(licence, use)
+    problem = use_problem(licence, model_use(step, model))
     if problem is not None and (licence is None or not _in_force(licence, step)):
         summary = f"{model.label} has no licence record in force"
         return [_undeclared(step, summary, f"{problem}.", cited)]
@@ -205,6 +200,16 @@ def _licence_rule(view: LedgerView, step: Step, model: Model) -> list[Finding]:
         why = "its licence record covers the use, but the event declares no training data."
         return [_undeclared(step, f"{model.label} has no training-data declaration", why, cited)]
     return []
+
+
+def model_use(step: Step, model: Model) -> LicensedUse:
+    """What an AI step did under its model's licence: when, which model, where it is shown."""
+    use = LicensedUse(step.event_time, model=(model.name, model.version, model.provider))
+    if step.distribution is None:
+        return use
+    return replace(
+        use, commercial=step.distribution.commercial, territories=step.distribution.territories
+    )
 
 
 def _in_force(licence: Licence, step: Step) -> bool:

@@ -8,20 +8,40 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from demo import story
+from ledger.audit.keys import registry_verdicts
+from ledger.audit.model import LedgerView
+from ledger.audit.report import audit_report_json, build_audit_report, licence_record_json
 from ledger.errors import StoreError
+from ledger.events.disposition import DISPOSITION, disposition_event
+from ledger.events.licence import Licence
 from ledger.store import Batch, open_store
-from portal.app import API, FILES, PAGES, Portal
-from tests.portal.portal_factory import FALLEN, OTHER, PASSWORD, PortalSite, csrf, make_site
+from portal.accounts import AccountStore
+from portal.app import API, FILES, PAGES, Portal, PortalConfig, create_app
+from tests.ledger.audit.audit_factory import BASE_TIME, demo_store, licence_item
+from tests.portal.portal_factory import (
+    DECIDED_AT,
+    FALLEN,
+    OTHER,
+    PASSWORD,
+    PortalSite,
+    append,
+    csrf,
+    make_site,
+)
 
 FT = quote(FALLEN, safe="")
 QH = quote(OTHER, safe="")
+SHOTS = "fallen-tower/ep101/sq040"
 
 
 def production_urls(production: str, event_id: str, fid: str, asset: str) -> list[str]:
@@ -67,7 +87,7 @@ def harbor_targets(site: PortalSite) -> list[str]:
     report = client.get(f"{API}/p/{QH}").json()
     credits = client.get(f"{API}/p/{QH}/credits").json()
     event_id = credits["credit_lines"][0]["contributions"][0]["event_id"]
-    return production_urls(OTHER, event_id, "0" * 16, report["summary"]["deliverables"][0])
+    return production_urls(OTHER, event_id, "0" * 64, report["deliverables"][0]["asset"])
 
 
 # --- signing in ----------------------------------------------------------------------------
@@ -206,10 +226,9 @@ def test_counsel_sees_findings_evidence_lineage_and_reports(site: PortalSite) ->
     assert dashboard.status_code == 200
     assert "NOT CLEAR TO SHIP" in dashboard.text
     data = client.get(f"{API}/p/{FT}").json()
-    assert data["summary"]["findings_by_severity"] == {"critical": 2, "high": 5}
-    blocked = {d["deliverable"] for d in data["ship_status"] if not d["clear_to_ship"]}
-    assert any("sh030/final" in d for d in blocked)
-    finding = data["findings"][0]
+    assert data["open_findings_by_severity"] == {"critical": 2, "high": 4}
+    assert not data["clear_to_ship"]
+    finding = data["open_findings"][0]
     page = client.get(f"/p/{FT}/findings/{finding['id']}")
     assert page.status_code == 200 and finding["summary"] in page.text
     detail = client.get(f"{API}/p/{FT}/findings/{finding['id']}").json()["finding"]
@@ -223,8 +242,140 @@ def test_counsel_sees_findings_evidence_lineage_and_reports(site: PortalSite) ->
     assert "attachment" in report.headers["content-disposition"]
     body = report.json()
     assert body["findings"] and body["content_sha256"]
+    assert body == audit_json_of(site)  # what assetledger audit report --format json prints
     assert client.get(f"/p/{FT}/report.pdf").content.startswith(b"%PDF-")
     assert "<svg" in client.get(f"/p/{FT}/report.html").text
+
+
+def audit_json_of(site: PortalSite) -> dict[str, Any]:
+    """The audit report as the library computes it for the CLI, on the same ledger."""
+    with open_store(site.url, read_only=True) as store:
+        view = LedgerView.open(store)
+        report = build_audit_report(view, FALLEN, signer_verdicts=registry_verdicts(store))
+        return audit_report_json(report)
+
+
+def test_counsel_sees_clear_to_ship_per_deliverable_from_the_audit(site: PortalSite) -> None:
+    client = site.login("counsel")
+    data = client.get(f"{API}/p/{FT}").json()
+    expected = {
+        d["asset"]: d["clear_to_ship"] for d in audit_json_of(site)["summary"]["deliverables"]
+    }
+    assert {d["asset"]: d["clear_to_ship"] for d in data["deliverables"]} == expected
+    assert expected == {
+        f"{SHOTS}/sh010/final@v001": False,  # still holds the replaced dust
+        f"{SHOTS}/sh010/final@v002": True,  # republished with the licensed dust
+        f"{SHOTS}/sh020/final@v001": True,  # its one finding cleared by counsel
+        f"{SHOTS}/sh030/final@v001": False,
+    }
+    blocked = next(d for d in data["deliverables"] if d["asset"].endswith("sh030/final@v001"))
+    why = client.get(f"{API}/p/{FT}/findings/{blocked['finding']}").json()["finding"]
+    assert why["rule"] == "deliverable-unresolved" and why["asset"] == blocked["asset"]
+    html = client.get(f"/p/{FT}").text
+    assert html.count("not clear to ship</span>") == 2
+    assert html.count(">clear to ship</span>") == 2
+
+
+def test_counsel_sees_disposed_findings_with_who_when_why(site: PortalSite) -> None:
+    client = site.login("counsel")
+    data = client.get(f"{API}/p/{FT}").json()
+    disposed = {f["rule"]: f for f in data["disposed_findings"]}
+    assert {f["status"] for f in data["open_findings"]} == {"open"}
+    assert set(disposed) == {"licence-not-covering", "ai-model-undeclared"}
+    cleared = disposed["licence-not-covering"]
+    assert cleared["status"] == "cleared"
+    assert cleared["disposition"]["by"] == "Hana Sato"
+    assert cleared["disposition"]["document_sha256"] == story.SIDE_LETTER_SHA256
+    remediated = disposed["ai-model-undeclared"]["disposition"]
+    assert remediated["replaced_by"] == f"{SHOTS}/sh010/fx_dust@v003"
+    html = client.get(f"/p/{FT}").text
+    section = html[html.index("Disposed by counsel") :]
+    for needle in ("Hana Sato", "production counsel", "side letter", story.SIDE_LETTER_SHA256,
+                   cleared["disposition"]["at"], f"{SHOTS}/sh010/fx_dust@v003"):  # fmt: skip
+        assert needle in section, needle
+    page = client.get(f"/p/{FT}/findings/{cleared['id']}").text
+    assert cleared["id"] in page and "cleared</span>" in page and "side letter" in page
+    detail = client.get(f"{API}/p/{FT}/findings/{cleared['id']}").json()["finding"]
+    assert "counsel's disposition" in {e["what"] for e in detail["evidence"]}
+    assert re.fullmatch(r"[0-9a-f]{64}", cleared["id"])
+
+
+def test_a_waiver_shows_its_expiry_and_lapses_when_it_expires(fresh_site: PortalSite) -> None:
+    client = fresh_site.login("counsel")
+    data = client.get(f"{API}/p/{FT}").json()
+    mismatch = next(f for f in data["open_findings"] if f["rule"] == "content-hash-mismatch")
+    unrecorded = next(f for f in data["open_findings"] if f["rule"] == "ingredient-unrecorded")
+    waive(fresh_site, mismatch, "2099-01-01T00:00:00Z", 0)
+    waive(fresh_site, unrecorded, "2025-06-01T00:00:00Z", 1)  # expired before today
+    data = client.get(f"{API}/p/{FT}").json()
+    held = next(f for f in data["disposed_findings"] if f["id"] == mismatch["id"])
+    assert held["status"] == "waived"
+    assert held["disposition"]["expires"].startswith("2099-01-01")
+    assert held["disposition"]["approver"] == "Dana Price"
+    assert "expires 2099-01-01" in client.get(f"/p/{FT}").text
+    lapsed = next(f for f in data["open_findings"] if f["id"] == unrecorded["id"])
+    assert "disposition" not in lapsed
+    page = client.get(f"/p/{FT}/findings/{unrecorded['id']}").text
+    assert "Decisions that no longer apply" in page and "the waiver expired" in page
+
+
+def waive(site: PortalSite, f: dict[str, Any], expires: str, n: int) -> None:
+    """Counsel's waiver, signed and appended beside the running portal (which reads it)."""
+    event = disposition_event(
+        "waived",
+        finding_id=f["id"],
+        rule=f["rule"],
+        asset=f["asset"],
+        show=FALLEN,
+        actor=story.COUNSEL,
+        reason=f"waiver {n} for the festival cut",
+        approver="Dana Price",
+        expires=expires,
+        event_time=(DECIDED_AT + timedelta(days=1, minutes=n)).isoformat(),
+    )
+    with open_store(site.url) as store:
+        append(store, [("counsel", DISPOSITION, event)], site.signers)
+
+
+def test_consents_and_licences_show_their_terms_and_status(site: PortalSite) -> None:
+    client = site.login("counsel")
+    data = client.get(f"{API}/p/{FT}/consents").json()
+    omar = next(c for c in data["consent_records"] if c["party"] == "performer:omar-haddad")
+    assert omar["territories"] == ["US", "CA", "GB"] and omar["media"] == ["streaming", "trailer"]
+    assert omar["expires"].startswith("2031-01-01") and re.fullmatch(
+        "[0-9a-f]{64}", omar["document_sha256"]
+    )
+    licences = {
+        tuple(m["name"] for m in r["models"]) or tuple(r["assets"]): r
+        for r in data["licence_records"]
+    }
+    clearscale = licences[("ClearScale",)]
+    assert clearscale["status"] == "not covering"
+    assert "not GB" in clearscale["uses"][0]["problem"]
+    assert licences[("DebrisGen",)]["status"] == "in force"
+    vista = licences[("stock/vista/skyline-dusk-0456",)]
+    assert {(t["use_kind"], t["use"]) for t in vista["ai_terms"]} >= {
+        ("cawg.ai_inference", "notAllowed")
+    }
+    html = client.get(f"/p/{FT}/consents").text
+    for needle in ("US, CA, GB", "streaming, trailer", omar["document_sha256"], "not covering",
+                   "in force", "covers US, CA, not GB", "cawg.ai_inference: notAllowed",
+                   clearscale["document_sha256"]):  # fmt: skip
+        assert needle in html, needle
+
+
+def test_licence_status_expired_and_not_in_the_ledger() -> None:
+    lic = Licence.from_record(licence_item(valid_until="2025-06-01T00:00:00Z")[2] | {
+        "event_id": "l1", "event_time": BASE_TIME, "valid_from": BASE_TIME,
+        "valid_until": BASE_TIME + timedelta(days=30)})  # fmt: skip
+    later = BASE_TIME + timedelta(days=60)
+    assert licence_record_json("l1", lic, [], later)["status"] == "expired"
+    assert licence_record_json("l1", lic, [], BASE_TIME)["status"] == "in force"
+    assert (
+        licence_record_json("l1", lic, [], BASE_TIME - timedelta(days=1))["status"]
+        == "not yet in force"
+    )
+    assert licence_record_json("gone", None, [], later)["status"] == "not in the ledger"
 
 
 def test_counsel_receipts_only_for_the_granted_production(site: PortalSite) -> None:
@@ -260,6 +411,37 @@ def test_guild_rep_sees_credits_disclosures_and_members_consents(site: PortalSit
         "performer:omar-haddad",
     }
     assert members["consent_records"]
+
+
+def test_guild_rep_sees_job_titles_ai_direction_and_the_ai_disclosure(site: PortalSite) -> None:
+    client = site.login("guild-rep")
+    data = client.get(f"{API}/p/{FT}/credits").json()
+    lines = {(line["name"], line["job_title"] or line["role"]) for line in data["credit_lines"]}
+    assert {("Mira Keller", "Roto Artist"), ("Jonah Okafor", "Compositor"),
+            ("Jonah Okafor", "AI Direction")} <= lines  # fmt: skip
+    html = client.get(f"/p/{FT}/credits").text
+    for needle in ("Roto Artist", "Compositor: Jonah Okafor", "AI Direction: Mira Keller",
+                   "Visual Effects — episode 101", "AI disclosure for the end credits",
+                   data["ai_disclosure"][1]):  # fmt: skip
+        assert needle in html, needle
+
+
+def test_guild_rep_never_sees_counsels_findings_or_dispositions(site: PortalSite) -> None:
+    audit = audit_json_of(site)
+    secrets = {f["id"] for f in audit["findings"]}
+    secrets |= {f["disposition"]["reason"] for f in audit["findings"] if "disposition" in f}
+    secrets |= {story.SIDE_LETTER_SHA256, "Hana Sato"}
+    assert len(secrets) > 10
+    client = site.login("guild-rep")
+    pages = [f"/p/{FT}/credits", f"/p/{FT}/members", f"/p/{FT}/credits?episode=101", "/"]
+    files = [f"/p/{FT}/credits.{fmt}" for fmt in ("csv", "html", "json")]
+    for url in pages + [API + u for u in pages if u != "/"] + [f"{API}/me"] + files:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        leaked = [s for s in secrets if s in response.text]
+        assert not leaked and "disposition" not in response.text.lower(), (url, leaked)
+    for url in (f"/p/{FT}/findings/{next(iter(secrets))}", f"{API}/p/{FT}"):
+        assert client.get(url).status_code == 403
 
 
 def test_guild_rep_gets_none_of_counsels_pages_of_its_own_production(site: PortalSite) -> None:
@@ -309,15 +491,25 @@ def test_counsel_of_one_production_gets_nothing_of_another(site: PortalSite) -> 
 def test_auditor_sees_health_and_proofs_not_productions(site: PortalSite) -> None:
     client = site.login("auditor")
     health = client.get(f"{API}/health").json()
-    # this ledger has no key registry and the portal was given no keys: said, not guessed
-    assert health["verification"]["ok"] is None
-    assert "no key registry" in health["verification"]["problem"]
-    assert health["head_size"] > 0
+    assert health["verification"]["ok"] is True  # every signer is in the key registry
+    assert health["verification"]["entries_checked"] == health["head_size"] > 0
     assert health["quarantine_by_reason"] == {}
     assert "Ledger health" in client.get("/health").text
     for url in production_urls(FALLEN, "e", "f", "a"):
         assert client.get(url).status_code == 404, url
     assert client.get("/admin/accounts").status_code == 403
+
+
+def test_health_says_when_it_cannot_verify(tmp_path: Path) -> None:
+    demo_store(tmp_path / "ledger.db").close()  # no key registry
+    with AccountStore(tmp_path / "accounts.db") as accounts:
+        accounts.add("auditor", "auditor", [], PASSWORD)
+    app = create_app(PortalConfig(str(tmp_path / "ledger.db"), tmp_path / "accounts.db"))
+    site = PortalSite(tmp_path / "ledger.db", tmp_path / "accounts.db", TestClient(app), "", {})
+    health = site.login("auditor").get(f"{API}/health").json()
+    # no key registry and the portal was given no keys: said, not guessed
+    assert health["verification"]["ok"] is None
+    assert "no key registry" in health["verification"]["problem"]
 
 
 def test_admin_sees_accounts_and_the_access_log_only(site: PortalSite) -> None:
