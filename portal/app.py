@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -95,6 +96,7 @@ class Portal:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         env.filters["q"] = lambda v: quote(str(v), safe="")
+        env.filters["path"] = wrappable_path
         env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(t)))
         env.globals["allowed"] = permission_allowed
         env.globals["Resource"] = Resource
@@ -175,6 +177,11 @@ class Portal:
             return JSONResponse(data)
         context = {"data": data, "who": who, "request": request, "api": API + _api_path(request)}
         return self.templates.TemplateResponse(request, template, context)
+
+
+def wrappable_path(value: object) -> Markup:
+    """An asset path, escaped, that may wrap after each ``/`` (never inside a word)."""
+    return Markup(str(escape(str(value))).replace("/", "/<wbr>"))
 
 
 def _api_path(request: Request) -> str:

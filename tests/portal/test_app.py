@@ -26,7 +26,7 @@ from ledger.events.disposition import DISPOSITION, disposition_event
 from ledger.events.licence import Licence
 from ledger.store import Batch, open_store
 from portal.accounts import AccountStore
-from portal.app import API, FILES, PAGES, Portal, PortalConfig, create_app
+from portal.app import API, FILES, PAGES, Portal, PortalConfig, create_app, wrappable_path
 from tests.ledger.audit.audit_factory import BASE_TIME, demo_store, licence_item
 from tests.portal.portal_factory import (
     DECIDED_AT,
@@ -659,3 +659,8 @@ def test_bearer_token_reads_the_api(site: PortalSite) -> None:
     response = api.get(f"{API}/health", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and response.json()["head_size"] > 0
     assert re.fullmatch(r"alp_[A-Za-z0-9_-]{43}", token)
+
+
+def test_asset_paths_wrap_after_slashes_and_stay_escaped() -> None:
+    assert str(wrappable_path("a/<b>&c")) == "a/<wbr>&lt;b&gt;&amp;c"
+    assert str(wrappable_path("<script>alert(1)</script>")).count("<script>") == 0
