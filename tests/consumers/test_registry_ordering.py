@@ -1,35 +1,53 @@
-"""An enrolment and the events it authorises, read in one batch across partitions.
+"""An enrolled signer is never refused as not enrolled, whatever the batch size and partitions.
 
-Which partition a poll returns first is up to the client, so the broker test below cannot force
-the bad order every time; the unit test pins the rule that makes any order safe.
+A producer enrols its key, waits for the broker's acknowledgement, then emits right away.  The
+enrolment and the events it authorises travel on different partitions (before: of the events
+topic; now: the single-partition key-registry topic against the events topic), and Kafka orders
+nothing across partitions.  Each case below produces everything first and consumes it with one
+batch size and one partition count; the last case runs the consumer live while signers are
+enrolled and used, with a random batch size and partition count (seed printed, and taken from
+``ASSETLEDGER_TEST_SEED`` when set).
 """
 
 from __future__ import annotations
 
+import os
+import random
+import threading
+import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from consumers.inspect import RawRecord
-from consumers.runner import ConsumerConfig, LedgerConsumer, registry_first
+from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer, registry_first
+from demo.localbroker import ensure_topics
 from demo.story import production
 from ledger.events import kafka as k
+from ledger.events.base import now_utc
 from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.log.verdicts import Status, ledger_verdicts
 from ledger.store.sqlite import SqliteStore
 from ledger.trust import keys
+from ledger.trust.keys import KeyPair
 from ledger.trust.policy import RegistryTrust
 from ledger.trust.records import enroll_event
 from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_roots
-from producers.emitter import Emitter, build_message
-from tests.conftest import FreshTopic
+from producers.emitter import Emitter
+
+ROOT = keys.generate("root")
+FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
 
 
 def _raw(offset: int, ce_type: str) -> RawRecord:
     return RawRecord("t", offset % 3, offset, b"k", b"v", ((k.H_TYPE, ce_type.encode()),))
 
 
-def test_registry_records_come_early_but_each_partition_keeps_its_order() -> None:
+def test_legacy_registry_records_come_early_but_each_partition_keeps_its_order() -> None:
     reg = "io.assetledger.keyregistry.v1"
     # offsets 0..5 on partitions 0, 1, 2, 0, 1, 2 (offset % 3)
     types = ["p", reg, "p", "p", reg, reg]
@@ -41,24 +59,119 @@ def test_registry_records_come_early_but_each_partition_keeps_its_order() -> Non
         assert offsets == sorted(offsets)
 
 
+# --- through the broker ------------------------------------------------------------------------
+
+
+def _topic(bootstrap: str, partitions: int) -> str:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {name: partitions, k.dlt_topic(name): 1})
+    return name
+
+
+def _work(signer_index: int, count: int) -> list[dict[str, Any]]:
+    """``count`` events on distinct assets (so they spread over the partitions), dated now."""
+    template = production()[2][1]
+    return [
+        dict(
+            template,
+            event_time=now_utc(),
+            asset=dict(template["asset"], asset_id=f"a/{signer_index}/{n}"),
+        )
+        for n in range(count)
+    ]
+
+
+def _enrol_then_emit(bootstrap: str, topic: str, signers: int, events: int) -> list[str]:
+    """Each signer: enrolment acknowledged, then its events at once; every id in send order."""
+    sent: list[str] = []
+    since = now_utc() - timedelta(hours=1)
+    with Emitter(bootstrap, ROOT, topic=topic, source="/root") as registrar:
+        for i in range(signers):
+            signer = keys.generate(f"artist-{i}")
+            enrol = enroll_event(f"person:artist-{i}", "human", f"Artist {i}", signer.public,
+                                 valid_from=since)  # fmt: skip
+            sent.append(registrar.emit(enrol, kind=KEY_REGISTRY))  # waits for the ack
+            sent.extend(_emit(bootstrap, topic, signer, _work(i, events), f"/ws/{i}"))
+    return sent
+
+
+def _emit(
+    bootstrap: str, topic: str, signer: KeyPair, batch: list[dict[str, Any]], source: str
+) -> list[str]:
+    with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
+        return emitter.emit_many(batch)
+
+
+def _config(bootstrap: str, topic: str, batch: int, **extra: Any) -> ConsumerConfig:
+    return ConsumerConfig(bootstrap, topic=topic, max_batch=batch, fill_ms=0,
+                          **{**FAST_GROUP, **extra})  # fmt: skip
+
+
+def _assert_all_admitted(store: SqliteStore, sent: list[str], stats: IngestStats) -> None:
+    refused = [(q.reason, q.detail) for q in store.quarantine()]
+    assert stats.quarantined == 0 and not refused, refused[:5]
+    assert sorted(e.event_id for e in store.entries()) == sorted(sent)
+    for v in ledger_verdicts(store):  # the ledger order alone justifies every decision
+        assert v.admitted_at_append is True, v
+        assert v.signer_trusted.status is Status.OK, v
+
+
+# batch sizes 1, small and 50 against 1, 3 and 12 partitions: the cases that failed before
+# were the small batches over several partitions.
+MATRIX = [(1, 1), (1, 3), (1, 12), (2, 12), (7, 3), (50, 1), (50, 12)]
+
+
 @pytest.mark.broker
-def test_events_right_after_their_enrolment_are_admitted(
-    fresh_topic: FreshTopic, tmp_path: Path
+@pytest.mark.parametrize(("batch", "partitions"), MATRIX)
+def test_events_right_after_an_acknowledged_enrolment_are_admitted(
+    kafka_bootstrap: str, tmp_path: Path, batch: int, partitions: int
 ) -> None:
-    root, artist = keys.generate("root"), keys.generate("artist")
-    enrol = enroll_event("person:mira-keller", "human", "Mira Keller", artist.public)
-    work = [dict(e, asset=dict(e["asset"], asset_id=f"a/{i}")) for i, (_, e) in
-            enumerate(production()[2:4] * 4)]  # fmt: skip
-    with Emitter(fresh_topic.bootstrap, None, topic=fresh_topic.name) as emitter:
-        emitter.send_raw(build_message(enrol, root, kind=KEY_REGISTRY, source="/root"))
-        for event in work:  # eight assets: spread over the topic's partitions
-            emitter.send_raw(build_message(event, artist, source="/ws"))
+    topic = _topic(kafka_bootstrap, partitions)
+    sent = _enrol_then_emit(kafka_bootstrap, topic, signers=4, events=6)
     with SqliteStore(tmp_path / "ledger.db") as store:
-        set_roots(store, [RootKey("root", root.public)])
-        config = ConsumerConfig(fresh_topic.bootstrap, topic=fresh_topic.name,
-                                session_timeout_ms=6000, heartbeat_interval_ms=1000)  # fmt: skip
-        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_idle=5)
-        partitions = {e.origin.partition for e in store.entries()}
-        assert stats.quarantined == 0, store.quarantine()
-        assert stats.appended == 1 + len(work)
-        assert len(partitions) > 1  # the enrolment and the work really crossed partitions
+        set_roots(store, [RootKey("root", ROOT.public)])
+        config = _config(kafka_bootstrap, topic, batch, workers=1 if batch == 50 else 0)
+        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_idle=4)
+        _assert_all_admitted(store, sent, stats)
+        if partitions > 1:  # the events really crossed partitions
+            assert len({e.origin.partition for e in store.entries()}) > 1
+
+
+@pytest.mark.broker
+def test_live_consumer_admits_signers_used_right_after_their_enrolment(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    seed = int(os.environ.get("ASSETLEDGER_TEST_SEED", time.time_ns() % 100_000))
+    rng = random.Random(seed)
+    batch, partitions = rng.randint(1, 50), rng.randint(1, 12)
+    print(f"seed {seed}: batch size {batch}, {partitions} partitions")
+    topic = _topic(kafka_bootstrap, partitions)
+    store = SqliteStore(tmp_path / "ledger.db")
+    set_roots(store, [RootKey("root", ROOT.public)])
+    consumer = LedgerConsumer(store, RegistryTrust.from_store(store),
+                              _config(kafka_bootstrap, topic, batch))  # fmt: skip
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            consumer.run()
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(4)  # let the consumer join and go idle: it reads as the producers write
+        sent = _enrol_then_emit(kafka_bootstrap, topic, signers=6, events=rng.randint(1, 8))
+        with SqliteStore(tmp_path / "ledger.db") as reader:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not errors:
+                if reader.head().size + len(reader.quarantine()) >= len(sent):
+                    break
+                time.sleep(0.2)
+    finally:
+        consumer.stop()
+        thread.join(timeout=30)
+    assert not errors, f"seed {seed}: {errors}"
+    _assert_all_admitted(store, sent, consumer.stats)
+    store.close()
