@@ -38,7 +38,12 @@ Progress = Callable[[int], None]
 def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     ensure_topics(
         bootstrap,
-        {topic: partitions, k.dlt_topic(topic): 1, k.checkpoint_topic(topic): 1},
+        {
+            topic: partitions,
+            k.dlt_topic(topic): 1,
+            k.checkpoint_topic(topic): 1,
+            k.registry_topic(topic): 1,
+        },
     )
 
 

@@ -78,7 +78,9 @@ def demo(work_dir: Path, bootstrap_servers: str | None, topic: str) -> None:
             common.err("starting a local Tansu broker …")
             broker = stack.enter_context(LocalBroker(work_dir=work_dir))
             bootstrap_servers = broker.bootstrap_servers
-        ensure_topics(bootstrap_servers, {topic: 3, k.dlt_topic(topic): 1})
+        ensure_topics(
+            bootstrap_servers, {topic: 3, k.dlt_topic(topic): 1, k.registry_topic(topic): 1}
+        )
         Demo(work_dir, bootstrap_servers, topic).run()
 
 

@@ -176,7 +176,8 @@ def deliver(
     else:
         with Emitter(bootstrap_servers, signers[0], topic=topic) as emitter:
             emitter.send_raw(message)
-        common.err(f"event {message.event_id} acknowledged by {bootstrap_servers} on {topic}")
+            sent_to = emitter.topic_for(message)
+        common.err(f"event {message.event_id} acknowledged by {bootstrap_servers} on {sent_to}")
     click.echo(message.event_id)
 
 
@@ -349,10 +350,15 @@ def publish(record_files: tuple[Path, ...], bootstrap_servers: str, topic: str) 
     messages = [_read_record(p) for p in record_files]
     # The emitter's own key signs nothing here: the records are already signed.
     with Emitter(bootstrap_servers, keyfiles.generate("unused"), topic=topic) as emitter:
+        topics = set()
         for message in messages:
             emitter.send_raw(message)
+            topics.add(emitter.topic_for(message))
             click.echo(message.event_id)
-    common.err(f"{len(messages)} record(s) acknowledged by {bootstrap_servers} on {topic}")
+    common.err(
+        f"{len(messages)} record(s) acknowledged by {bootstrap_servers}"
+        f" on {', '.join(sorted(topics))}"
+    )
 
 
 def _read_record(path: Path) -> Message:

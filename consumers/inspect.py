@@ -17,11 +17,11 @@ import ctypes
 import multiprocessing
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -31,11 +31,14 @@ from ledger.errors import (
     InvalidEventError,
     OversizedError,
     RejectedInput,
+    UntrustedKeyError,
+    WrongTopicError,
 )
 from ledger.events import kafka as k
 from ledger.events import limits
 from ledger.events.base import EventKind, Record, format_time, validate
 from ledger.events.encoding import CONFLUENT_MAGIC, SingleObjectFraming
+from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
 from ledger.store import Origin, PendingEntry, Quarantined
@@ -165,11 +168,22 @@ def inspect(
     trust: TrustPolicy,
     framing: SingleObjectFraming,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    only: EventKind | None = None,
 ) -> PendingEntry | Quarantined:
-    """The whole pipeline for one record, sequentially (see consumers.verify for batches)."""
+    """The whole pipeline for one record, sequentially (see consumers.verify for batches).
+
+    ``only``: the one kind the record's topic carries (the key-registry topic's); any other
+    is refused as ``wrong_topic``.
+    """
     decoded: Decoded | None = None
     try:
         decoded = decode(raw, framing, max_bytes)
+        if only is not None and decoded.kind is not only:
+            raise WrongTopicError(
+                f"a {decoded.kind.record} record on {raw.topic}, which carries only"
+                f" {only.record} records"
+            )
         check_headers(decoded)
         keyid, public_key = trust.resolve(decoded.envelope, decoded.kind, decoded.event)
         verify_signature(decoded.envelope, keyid, public_key)
@@ -378,6 +392,24 @@ class ParallelInspector:
         return self._pool.submit(inspect_chunk, wire, self._new_keys)
 
 
+def _reasons(error: type[RejectedInput]) -> set[str]:
+    return {error.reason}.union(*(_reasons(sub) for sub in error.__subclasses__()))
+
+
+# Refusals by a trust policy: the ones a registry record not read yet could turn into an accept.
+UNTRUSTED_REASONS = frozenset(_reasons(UntrustedKeyError))
+
+
+class RegistryReader(Protocol):
+    """The key-registry topic as one batch sees it (see consumers.registry_feed)."""
+
+    def take(self) -> list[RawRecord]:
+        """Registry records read since the last batch (no waiting)."""
+
+    def catch_up(self) -> list[RawRecord]:
+        """Registry records up to a point after this batch was fetched ([] if already there)."""
+
+
 class InFlight:
     """A batch handed to a :class:`ParallelInspector`'s workers, settled later in this process.
 
@@ -391,28 +423,56 @@ class InFlight:
         self.raws = list(raws)
         # (topic, partition) pairs to leave out: moved to other consumers since the fetch
         self.dropped: set[tuple[str, int]] = set()
+        self.polled = 0  # which poll fetched the batch (set by the consumer; see RegistryReader)
         size = inspector.chunk_size
         self.futures = [(start, inspector.submit(self.raws[start : start + size]))
                         for start in range(0, len(self.raws), size)
                         if inspector.workers > 0]  # fmt: skip
 
-    def settle(self) -> tuple[list[RawRecord], list[Outcome]]:
-        """The records kept (those not in :attr:`dropped` partitions) and their outcomes."""
-        dropped = self.dropped
-        kept = [r for r in self.raws if (r.topic, r.partition) not in dropped]
-        insp = self.inspector
-        if not self.futures:
-            return kept, inspect_all(kept, self.trust, insp.framing, insp.max_bytes)
+    def settle(
+        self, registry: RegistryReader | None = None
+    ) -> tuple[list[RawRecord], list[Outcome]]:
+        """The records, in ledger order, and their outcomes (the two lists are aligned).
+
+        Without ``registry``: the batch's records outside :attr:`dropped` partitions.  With
+        it, the registry records it has read so far come first; and when a record is about to
+        be refused for a key the policy does not know, the registry is caught up, the records
+        that brings are placed right there, and the record is judged again.
+        """
+        records: list[RawRecord] = []
         outcomes: list[Outcome] = []
+
+        def add(raw: RawRecord, outcome: Outcome) -> None:
+            records.append(raw)
+            outcomes.append(outcome)
+
         try:
-            for start, future in self.futures:
-                for i, result in enumerate(future.result(), start):
-                    raw = self.raws[i]
-                    if (raw.topic, raw.partition) not in dropped:
-                        outcomes.append(self.settle_one(raw, result))
+            for raw in registry.take() if registry is not None else ():
+                add(raw, self.settle_registry(raw))
+            for raw, result in self._results():
+                outcome = self.settle_one(raw, result)
+                if registry is not None and self.unknown_signer(raw, outcome):
+                    caught_up = registry.catch_up()
+                    for registry_raw in caught_up:
+                        add(registry_raw, self.settle_registry(registry_raw))
+                    if caught_up:
+                        outcome = self.settle_one(raw, result)
+                add(raw, outcome)
         finally:
             self.cancel()
-        return kept, outcomes
+        return records, outcomes
+
+    def _results(self) -> Iterator[tuple[RawRecord, WorkerResult]]:
+        """Each record outside :attr:`dropped` partitions with its worker result, in order."""
+        dropped = self.dropped
+        if not self.futures:
+            yield from ((r, None) for r in self.raws if (r.topic, r.partition) not in dropped)
+            return
+        for start, future in self.futures:
+            for i, result in enumerate(future.result(), start):
+                raw = self.raws[i]
+                if (raw.topic, raw.partition) not in dropped:
+                    yield raw, result
 
     def cancel(self) -> None:
         for _, future in self.futures:
@@ -429,6 +489,25 @@ class InFlight:
             return Quarantined(raw.origin, result.reason, result.detail, raw.key, raw.value,
                                raw.headers, result.event_id, result.error_class)  # fmt: skip
         return self.admit(raw, result)
+
+    def settle_registry(self, raw: RawRecord) -> Outcome:
+        """A record of the key-registry topic: inspected here, in order; registry events only."""
+        insp = self.inspector
+        outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes, only=KEY_REGISTRY)
+        if isinstance(outcome, PendingEntry):
+            insp.keys_changed()
+        return outcome
+
+    def unknown_signer(self, raw: RawRecord, outcome: Outcome) -> bool:
+        """Whether the policy refused ``raw`` while one of its signers is a key it never saw."""
+        if not isinstance(outcome, Quarantined) or outcome.reason not in UNTRUSTED_REASONS:
+            return False
+        try:
+            envelope = Envelope.decode(raw.value or b"", self.inspector.framing)
+        except RejectedInput:
+            return False
+        known = self.trust.known_keys()
+        return any(s.keyid not in known for s in envelope.signatures)
 
     def admit(self, raw: RawRecord, c: Checked) -> Outcome:
         """Ask the policy for the signing key; accept if that key's signature verified."""

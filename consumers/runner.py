@@ -42,10 +42,12 @@ from consumers.deadletter import DEFAULT_BUDGET as DEFAULT_DLT_BUDGET
 from consumers.deadletter import DeadLetter, dead_letter
 from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
 from consumers.metrics import BatchOutcome, ConsumerMetrics
+from consumers.registry_feed import RegistryFeed
 from ledger.errors import BrokerError, TopicRecreatedError
 from ledger.events import kafka as k
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
+from ledger.events.topics import ensure_registry_topic
 from ledger.log.operator import Checkpointer
 from ledger.log.witness_client import Cosigning
 from ledger.store import (
@@ -56,7 +58,7 @@ from ledger.store import (
     Quarantined,
     StoredCheckpoint,
 )
-from ledger.trust.policy import TrustPolicy
+from ledger.trust.policy import RegistryTrust, TrustPolicy
 
 log = logging.getLogger("assetledger.consumer")
 LAG_TIMEOUT_MS = 1_000
@@ -76,6 +78,7 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 2_000
     workers: int = 0  # signature-check processes; 0 checks in the consumer process
     lag_interval: float = 5.0  # seconds between consumer-lag refreshes (end offsets request)
+    sync_timeout: float = 30.0  # seconds to read a key-registry sync marker back
     client_settings: dict[str, Any] = field(default_factory=dict)
     # How values are framed: single-object only by default; ledger.events.encoding.MultiFraming with
     # a ledger.events.schema_registry.SchemaRegistryClient also reads the Confluent wire format.
@@ -92,6 +95,10 @@ class ConsumerConfig:
     def dlt_topic(self) -> str:
         return k.dlt_topic(self.topic)
 
+    @property
+    def registry_topic(self) -> str:
+        return k.registry_topic(self.topic)
+
 
 @dataclass
 class IngestStats:
@@ -100,6 +107,7 @@ class IngestStats:
     duplicates: int = 0
     stale: int = 0
     batches: int = 0
+    registry_syncs: int = 0  # key-registry topic read up to a fresh marker (docs/keys.md §3)
     by_reason: dict[str, int] = field(default_factory=dict)
     last_batch_seconds: float = 0.0
     last_checkpoint_size: int = 0
@@ -154,8 +162,10 @@ def to_raw(record: Any) -> RawRecord:
 
 
 def registry_first(raws: list[RawRecord]) -> list[RawRecord]:
-    """Reorder a batch so key-registry records come as early as their partition allows.
+    """Reorder a batch so legacy key-registry records come as early as their partition allows.
 
+    Registry records now travel on ``TOPIC.keys`` (:class:`consumers.registry_feed.RegistryFeed`);
+    this keeps the records that older producers wrote to the events topic as good as before.
     Partitions have no order between them, and registry events (keyed by actor) and the events
     they authorise (keyed by asset) usually sit on different partitions: an artist enrolled a
     moment before their first event would otherwise be refused as not enrolled whenever the
@@ -214,6 +224,28 @@ class FailedSend:
 BatchHook = Callable[[AppendResult, IngestStats], None]
 
 
+@dataclass
+class _BatchRegistry:
+    """The key-registry topic as one batch sees it (:class:`consumers.inspect.RegistryReader`).
+
+    ``polled`` numbers the poll that fetched the batch; a sync made after a later poll already
+    covers it.  ``follow`` is False for policies that never learn keys from the registry.
+    """
+
+    feed: RegistryFeed
+    polled: int
+    latest_poll: Callable[[], int]
+    follow: bool
+
+    def take(self) -> list[RawRecord]:
+        return self.feed.take()
+
+    def catch_up(self) -> list[RawRecord]:
+        if not self.follow or self.feed.synced_through >= self.polled:
+            return []
+        return self.feed.sync(self.latest_poll())
+
+
 class LedgerConsumer:
     """Consume the events topic into a ledger store until stopped or idle."""
 
@@ -243,7 +275,16 @@ class LedgerConsumer:
         self._lag_checked = 0.0
         self.stop_event = threading.Event()
         self._listener = _SeekOnAssign()
-        self._known_topic_id: str | None = None
+        self._known_topic_ids: dict[str, str] = {}
+        self._registry = RegistryFeed(
+            config.registry_topic,
+            config.group_id,
+            store,
+            max_records=config.max_batch,
+            sync_timeout=config.sync_timeout,
+        )
+        self._follows_registry = isinstance(trust, RegistryTrust)
+        self._polls = 0  # non-empty polls so far: numbers the batches
         self._consumer: Any = None
         self._dlt: Any = None
 
@@ -273,6 +314,8 @@ class LedgerConsumer:
                 **c.dlt_settings,
             }
             self._dlt = KafkaProducer(**dlt_settings)
+            ensure_registry_topic(c.bootstrap_servers, c.topic, c.client_settings)
+            self._registry.connect(common, self._dlt)
         except KafkaError as exc:
             self.close()
             raise BrokerError(
@@ -285,6 +328,7 @@ class LedgerConsumer:
         self.stop_event.set()
 
     def close(self) -> None:
+        self._registry.close()
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
@@ -309,6 +353,8 @@ class LedgerConsumer:
                 polled = self._poll_batch(0 if in_flight else self.config.poll_timeout_ms)
                 if in_flight is None and not polled:
                     self._after_rebalance()
+                    if self._process(self._parallel.begin([])):  # registry records alone
+                        last_activity = time.monotonic()
                 else:
                     in_flight = self._step(in_flight, polled)
                     last_activity = time.monotonic()
@@ -337,7 +383,11 @@ class LedgerConsumer:
         the ledger, so they come again.  A batch polled before a rebalance keeps only the
         partitions still assigned once the ledger's offsets include the batch before it.
         """
-        following = self._parallel.begin(registry_first(polled)) if polled else None
+        following = None
+        if polled:
+            self._polls += 1
+            following = self._parallel.begin(registry_first(polled))
+            following.polled = self._polls
         try:
             if in_flight is not None:
                 self._process(in_flight)
@@ -348,6 +398,7 @@ class LedgerConsumer:
             if following is not None:
                 following.cancel()
             self._listener.rewind(self._consumer.assignment())
+            self._registry.rewind()
             self.stop_event.wait(1.0)
             return None
         moved = self._after_rebalance()
@@ -447,29 +498,30 @@ class LedgerConsumer:
     def _check_topic_incarnation(self) -> None:
         """Refuse to resume on a topic that was deleted and recreated (its offsets restarted).
 
-        The ledger's stored offsets belong to one incarnation of the topic, named by its Kafka
-        topic id.  Seeking them in a new incarnation would skip its first records silently.
+        The ledger's stored offsets belong to one incarnation of each topic it reads (the events
+        topic and its key-registry topic), named by its Kafka topic id.  Seeking them in a new
+        incarnation would skip its first records silently.
         """
         # kafka-python keeps topic ids in its cluster metadata but has no public accessor.
-        topic_id = self._consumer._client.cluster.topic_id(self.config.topic)
-        if topic_id is None:
+        events_id = self._consumer._client.cluster.topic_id(self.config.topic)
+        self._check_incarnation(self.config.topic, None if events_id is None else str(events_id))
+        self._check_incarnation(self.config.registry_topic, self._registry.topic_id())
+
+    def _check_incarnation(self, topic: str, topic_id: str | None) -> None:
+        if topic_id is None or self._known_topic_ids.get(topic) == topic_id:
             return
-        if str(topic_id) == self._known_topic_id:
-            return
-        key = f"kafka.topic_id/{self.config.group_id}/{self.config.topic}"
+        key = f"kafka.topic_id/{self.config.group_id}/{topic}"
         known = self.store.get_meta(key)
         if known is None:
-            self.store.set_meta(key, str(topic_id))
-            self._known_topic_id = str(topic_id)
-        elif known == str(topic_id):
-            self._known_topic_id = known
-        else:
+            self.store.set_meta(key, topic_id)
+        elif known != topic_id:
             raise TopicRecreatedError(
-                f"topic {self.config.topic} was recreated (topic id {known} is now {topic_id}):"
+                f"topic {topic} was recreated (topic id {known} is now {topic_id}):"
                 " the ledger's stored offsets do not apply to it, so nothing more was ingested",
                 hint="if the broker lost its data, consume the new topic with a new --group;"
                 " events already in the ledger are refused as duplicates, nothing is lost",
             )
+        self._known_topic_ids[topic] = topic_id
 
     def _after_rebalance(self) -> set[tuple[str, int]]:
         """Seek newly assigned partitions to the ledger's offsets; return them (records fetched
@@ -489,16 +541,20 @@ class LedgerConsumer:
         log.info("assigned %s; resumed from ledger offsets %s", sorted(assigned), stored)
         return {(tp.topic, tp.partition) for tp in assigned}
 
-    def _process(self, in_flight: InFlight) -> None:
+    def _process(self, in_flight: InFlight) -> int:
+        """Judge, dead-letter and append one batch; return how many records it held."""
         started = time.monotonic()
         self._check_topic_incarnation()  # metadata may have changed since the assignment
         # One arrival time per batch: the trust policy judges arrival against it and the
         # entries are stored with it, so verify's replay reaches the same decisions.
         received_at = datetime.now(UTC)
         self.trust.receiving(received_at)
-        raws, outcomes = in_flight.settle()
+        reader = _BatchRegistry(self._registry, in_flight.polled, lambda: self._polls,
+                                self._follows_registry)  # fmt: skip
+        raws, outcomes = in_flight.settle(reader)
+        self.stats.registry_syncs = self._registry.syncs
         if not raws:
-            return
+            return 0
         entries = [o for o in outcomes if isinstance(o, PendingEntry)]
         rejects = [o for o in outcomes if isinstance(o, Quarantined)]
         self._dead_letter(rejects)
@@ -506,13 +562,17 @@ class LedgerConsumer:
         for r in raws:
             tp = (r.topic, r.partition)
             offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        registry_tp = (self.config.registry_topic, 0)
+        if registry_tp in offsets:  # past the sync markers read after its last record too
+            offsets[registry_tp] = max(offsets[registry_tp], self._registry.position)
         batch = Batch(entries, rejects, offsets, self.config.group_id, received_at)
         result = self.store.append(batch)
         self._dead_letter(result.duplicates)
         self.stats.count(result, rejects)
         self.stats.last_batch_seconds = time.monotonic() - started
-        self._commit_to_kafka(offsets)
-        self._positions.update(offsets)
+        events_offsets = {tp: o for tp, o in offsets.items() if tp != registry_tp}
+        self._commit_to_kafka(events_offsets)
+        self._positions.update(events_offsets)
         if result.appended:
             self._checkpoint()
         self._observe(len(raws), result, rejects, time.monotonic() - started)
@@ -527,6 +587,7 @@ class LedgerConsumer:
             )
         if self.on_batch is not None:
             self.on_batch(result, self.stats)
+        return len(raws)
 
     def _dead_letter(self, rejects: Sequence[Quarantined]) -> None:
         """Write rejects to the dead-letter topic and wait for every acknowledgement.

@@ -133,6 +133,12 @@ class OversizedError(LimitExceededError):
     reason = "oversized"
 
 
+class WrongTopicError(InvalidEventError):
+    """A record on a topic that does not carry its kind (e.g. a provenance event on TOPIC.keys)."""
+
+    reason = "wrong_topic"
+
+
 class DuplicateEventError(RejectedInput):
     """An event id already in the ledger (replay or re-send)."""
 

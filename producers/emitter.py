@@ -33,9 +33,11 @@ from ledger.events import kafka as k
 from ledger.events import limits
 from ledger.events.base import EventKind, format_time
 from ledger.events.encoding import Framing, MultiFraming, SingleObjectFraming
+from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.events.kinds import encode_checked
 from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
+from ledger.events.topics import ensure_registry_topic
 from ledger.trust import dsse
 from ledger.trust.keys import KeyPair
 from producers.spool import Spool, SpooledRecord
@@ -143,6 +145,10 @@ class FlushOutcome:
 class Emitter:
     """Signs events and sends them durably (acks=all, idempotent), waiting for the ack.
 
+    Key-registry records go to ``TOPIC.keys`` (created with one partition before the first
+    send when missing, refused when it has more), everything else to ``topic``: see
+    docs/keys.md §3.
+
     ``schema_registry_url``: write the Confluent wire format with ids from this Confluent
     Schema Registry (see the module docstring); default: single-object encoding.
 
@@ -172,6 +178,7 @@ class Emitter:
         self.source = source
         self.producer_id = producer_id or source
         self.bootstrap_servers = bootstrap_servers
+        self._checked_registry_topics: set[str] = set()
         self.sequence = SequenceCounter()
         self.framing: SingleObjectFraming = (
             SingleObjectFraming()
@@ -219,6 +226,20 @@ class Emitter:
                 raise
         return self.producer
 
+    def topic_for(self, message: Message) -> str:
+        """Where ``message`` goes: ``TOPIC.keys`` for a key-registry record, else ``TOPIC``."""
+        if k.header(message.headers, k.H_TYPE) == REGISTRY_CE_TYPE:
+            return k.registry_topic(self.topic)
+        return self.topic
+
+    def _check_topic(self, topic: str) -> None:
+        """Before the first send to a key-registry topic: it exists with one partition."""
+        if not topic.endswith(k.REGISTRY_SUFFIX) or topic in self._checked_registry_topics:
+            return
+        events_topic = topic.removesuffix(k.REGISTRY_SUFFIX)
+        ensure_registry_topic(self.bootstrap_servers, events_topic, self._settings)
+        self._checked_registry_topics.add(topic)
+
     def _fill(self, event: Mapping[str, Any], kind: EventKind) -> dict[str, Any]:
         return fill_producer(event, kind, self.producer_id, self.sequence)
 
@@ -256,10 +277,13 @@ class Emitter:
         ]
         if self.spool is None:
             self._send_and_wait(
-                [(self.topic, m.key, m.value, m.headers, m.event_id) for m in messages], timeout
+                [(self.topic_for(m), m.key, m.value, m.headers, m.event_id) for m in messages],
+                timeout,
             )
         else:
-            self.spool.put(self.topic, [(m.event_id, m.key, m.value, m.headers) for m in messages])
+            for topic in dict.fromkeys(self.topic_for(m) for m in messages):
+                spooled = [m for m in messages if self.topic_for(m) == topic]
+                self.spool.put(topic, [(m.event_id, m.key, m.value, m.headers) for m in spooled])
             self.flush_spool(timeout)
         return [m.event_id for m in messages]
 
@@ -289,6 +313,8 @@ class Emitter:
     ) -> None:
         """Send in order, then wait for every acknowledgement; raise on the first failure."""
         producer = self._producer()
+        for topic in {r[0] for r in records}:
+            self._check_topic(topic)
         futures = []
         for topic, key, value, headers, event_id in records:
             try:
@@ -313,10 +339,15 @@ class Emitter:
             raise ConfigurationError("this emitter has no spool (pass spool=DIR)")
         return self.spool
 
-    def send_raw(self, message: Message, timeout: float = 30.0) -> None:
-        """Send an already built record (tests, replay tools)."""
-        future = self._producer().send(
-            self.topic, key=message.key, value=message.value, headers=message.headers
+    def send_raw(
+        self, message: Message, timeout: float = 30.0, *, topic: str | None = None
+    ) -> None:
+        """Send an already built record (tests, replay tools) to :meth:`topic_for` or ``topic``."""
+        target = self.topic_for(message) if topic is None else topic
+        producer = self._producer()
+        self._check_topic(target)
+        future = producer.send(
+            target, key=message.key, value=message.value, headers=message.headers
         )
         try:
             future.get(timeout=timeout)

@@ -15,6 +15,9 @@ def default_group(topic: str) -> str:
 
 DLT_SUFFIX = ".dlt"
 CHECKPOINT_SUFFIX = ".checkpoints"
+# Key-registry records travel on their own single-partition topic, TOPIC.keys, so they form
+# one total order that every consumer can read to a known point (docs/keys.md §3).
+REGISTRY_SUFFIX = ".keys"
 CE_SPECVERSION = "1.0"
 
 # CloudEvents Kafka protocol binding, binary content mode.
@@ -34,6 +37,10 @@ DLT_EXC_CLASS = "__connect.errors.exception.class.name"
 DLT_EXC_MESSAGE = "__connect.errors.exception.message"
 DLT_REASON = "assetledger.reject.reason"
 
+# A consumer's sync marker on the registry topic (docs/protocol.md): skipped, never ingested.
+H_CONTROL = "assetledger.control"
+CONTROL_SYNC = "sync"
+
 Headers = Sequence[tuple[str, bytes]]
 
 
@@ -43,6 +50,11 @@ def dlt_topic(topic: str) -> str:
 
 def checkpoint_topic(topic: str) -> str:
     return topic + CHECKPOINT_SUFFIX
+
+
+def registry_topic(topic: str) -> str:
+    """The key-registry topic of the events topic ``topic``: one partition, never compacted."""
+    return topic + REGISTRY_SUFFIX
 
 
 def header(headers: Headers | None, name: str) -> str | None:
