@@ -97,6 +97,7 @@ class RegistryFeed:
             enable_auto_commit=False,
             auto_offset_reset="none",  # positions come from the ledger, never a guess
             allow_auto_create_topics=False,
+            metadata_max_age_ms=10_000,  # notice a recreated topic (new topic id) promptly
             max_poll_records=self.max_records,
             **settings,
         )

@@ -43,7 +43,7 @@ from consumers.deadletter import DeadLetter, dead_letter
 from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
 from consumers.metrics import BatchOutcome, ConsumerMetrics
 from consumers.registry_feed import RegistryFeed
-from ledger.errors import BrokerError, TopicRecreatedError
+from ledger.errors import AssetLedgerError, BrokerError, TopicRecreatedError
 from ledger.events import kafka as k
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
@@ -292,6 +292,11 @@ class LedgerConsumer:
     def _connect(self) -> None:
         c = self.config
         common = {"bootstrap_servers": c.bootstrap_servers, **c.client_settings}
+        try:  # before any client: a registry topic with several partitions stops us here
+            ensure_registry_topic(c.bootstrap_servers, c.topic, c.client_settings)
+        except AssetLedgerError:
+            self.close()
+            raise
         try:
             self._consumer = KafkaConsumer(
                 group_id=c.group_id,
@@ -314,7 +319,6 @@ class LedgerConsumer:
                 **c.dlt_settings,
             }
             self._dlt = KafkaProducer(**dlt_settings)
-            ensure_registry_topic(c.bootstrap_servers, c.topic, c.client_settings)
             self._registry.connect(common, self._dlt)
         except KafkaError as exc:
             self.close()

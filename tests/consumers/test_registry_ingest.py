@@ -1,14 +1,13 @@
 """The key registry end to end through a real Kafka-protocol broker into a SQLite ledger.
 
-Signers are enrolled by signed registry events on the events topic itself; the consumer runs
-with :class:`RegistryTrust` re-derived from the ledger at every start.  Each refused record must
-land in the quarantine and on the dead-letter topic with its specific reason.
+Signers are enrolled by signed registry events on the key-registry topic (TOPIC.keys); the
+consumer runs with :class:`RegistryTrust` re-derived from the ledger at every start.  Each
+refused record must land in the quarantine and on the dead-letter topic with its specific reason.
 
-Registry events are keyed by actor id and provenance events by asset id, so they travel on
-different partitions and Kafka orders them only within one.  The first test therefore runs the
-consumer once per phase (enrol, work, revoke, work), as a production does when it waits for an
-enrolment to be in the ledger before using the key; the second uses a one-partition topic to
-show the policy updating mid-batch, in ledger order.
+The first test runs the consumer once per phase (enrol, work, revoke, work).  The second sends
+registry events to the events topic itself, as producers did before TOPIC.keys existed, on one
+partition: those records are still ingested, and the policy follows them mid-batch, in ledger
+order.  (tests/consumers/test_registry_ordering.py covers enrolments used at once.)
 """
 
 from __future__ import annotations
@@ -60,10 +59,13 @@ def work(signer: KeyPair, when: datetime, index: int = 2, **changes: Any) -> Mes
     return signed(event, signer, PROVENANCE)
 
 
-def send(bootstrap: str, topic: str, messages: Sequence[Message]) -> None:
+def send(
+    bootstrap: str, topic: str, messages: Sequence[Message], *, legacy: bool = False
+) -> None:
+    """Registry records to TOPIC.keys; with ``legacy`` every record to the events topic."""
     with Emitter(bootstrap, ROOT, topic=topic) as emitter:
         for m in messages:
-            emitter.send_raw(m)
+            emitter.send_raw(m, topic=topic if legacy else None)
 
 
 def consume(store: SqliteStore, bootstrap: str, topic: str) -> IngestStats:
@@ -226,7 +228,7 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
     )
 
 
-def test_policy_follows_the_registry_mid_batch_on_one_partition(
+def test_legacy_registry_events_on_the_events_topic_apply_mid_batch(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     topic = f"t-{uuid.uuid4().hex[:8]}"
@@ -248,7 +250,7 @@ def test_policy_follows_the_registry_mid_batch_on_one_partition(
     with SqliteStore(tmp_path / "ledger.db") as store:
         set_roots(store, [RootKey("root", ROOT.public)])
         ordered = [before_enrolment, enrol, first, revoke, after, late_but_earlier]
-        send(kafka_bootstrap, topic, ordered)
+        send(kafka_bootstrap, topic, ordered, legacy=True)
         stats = consume(store, kafka_bootstrap, topic)
         seen = outcomes(store)
         assert [e.event_id for e in store.entries()] == [

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from typing import Any
 import pytest
 
 from consumers.inspect import RawRecord
+from consumers.registry_feed import sync_marker
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer, registry_first
 from demo.localbroker import ensure_topics
 from demo.story import production
+from ledger.errors import ConfigurationError
 from ledger.events import kafka as k
 from ledger.events.base import now_utc
 from ledger.events.keyregistry import KEY_REGISTRY
@@ -37,7 +40,7 @@ from ledger.trust.policy import RegistryTrust
 from ledger.trust.records import enroll_event
 from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_roots
-from producers.emitter import Emitter
+from producers.emitter import Emitter, Message, build_message
 
 ROOT = keys.generate("root")
 FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
@@ -175,3 +178,74 @@ def test_live_consumer_admits_signers_used_right_after_their_enrolment(
     assert not errors, f"seed {seed}: {errors}"
     _assert_all_admitted(store, sent, consumer.stats)
     store.close()
+
+
+# --- the registry topic's contract -------------------------------------------------------------
+
+
+@pytest.mark.broker
+def test_a_registry_topic_with_several_partitions_is_refused(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = _topic(kafka_bootstrap, 3)
+    ensure_topics(kafka_bootstrap, {k.registry_topic(topic): 3})
+    enrol = enroll_event("person:a", "human", "A", keys.generate("a").public)
+    refusal = "has 3 partitions; it must have exactly one"
+    with (
+        Emitter(kafka_bootstrap, ROOT, topic=topic) as emitter,
+        pytest.raises(ConfigurationError, match=refusal),
+    ):
+        emitter.emit(enrol, kind=KEY_REGISTRY)
+    with SqliteStore(tmp_path / "ledger.db") as store:
+        set_roots(store, [RootKey("root", ROOT.public)])
+        consumer = LedgerConsumer(store, RegistryTrust.from_store(store),
+                                  _config(kafka_bootstrap, topic, 10))  # fmt: skip
+        with pytest.raises(ConfigurationError, match=refusal):
+            consumer.run(until_idle=1)
+
+
+def _sync_header(value: str = k.CONTROL_SYNC) -> list[tuple[str, bytes]]:
+    return [(k.H_CONTROL, value.encode())]
+
+
+@pytest.mark.broker
+def test_the_registry_topic_carries_registry_records_only_and_markers_hide_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = _topic(kafka_bootstrap, 3)
+    artist = keys.generate("artist")
+    since = now_utc() - timedelta(hours=1)
+    enrol = build_message(enroll_event("person:a", "human", "A", artist.public, valid_from=since),
+                          ROOT, kind=KEY_REGISTRY, source="/root")  # fmt: skip
+    # a registry record dressed up as a sync marker is still a registry record
+    disguised = build_message(
+        enroll_event("person:b", "human", "B", keys.generate("b").public, valid_from=since),
+        ROOT,
+        kind=KEY_REGISTRY,
+        source="/root",
+    )
+    disguised = replace(disguised, headers=[*disguised.headers, *_sync_header()])
+    work = build_message(_work(0, 1)[0], artist, source="/ws")
+    stranger_marker = Message("m", b"assetledger.sync", sync_marker("0" * 32), _sync_header())
+    fake_marker = Message("f", b"assetledger.sync", b"assetledger-sync/1 \x00", _sync_header())
+    keys_topic = k.registry_topic(topic)
+    with Emitter(kafka_bootstrap, None, topic=topic) as emitter:
+        for m in (enrol, stranger_marker, disguised, fake_marker):
+            emitter.send_raw(m, topic=keys_topic)
+        emitter.send_raw(work, topic=keys_topic)  # a provenance event on the registry topic
+        emitter.send_raw(work)  # and the same on the events topic, where it belongs
+    with SqliteStore(tmp_path / "ledger.db") as store:
+        set_roots(store, [RootKey("root", ROOT.public)])
+        consume = lambda: LedgerConsumer(  # noqa: E731
+            store, RegistryTrust.from_store(store), _config(kafka_bootstrap, topic, 10)
+        ).run(until_idle=3)
+        first = consume()
+        entries = {e.event_id: e.origin.topic for e in store.entries()}
+        refused = {(q.origin.topic, q.origin.offset): q.reason for q in store.quarantine()}
+        assert entries == {enrol.event_id: keys_topic, disguised.event_id: keys_topic,
+                           work.event_id: topic}  # fmt: skip
+        assert refused == {(keys_topic, 3): "undecodable", (keys_topic, 4): "wrong_topic"}
+        assert store.offsets(k.default_group(topic), keys_topic) == {0: 5}
+        assert first.appended == 3 and first.quarantined == 2
+        again = consume()  # exactly once: the stored offsets of both topics hold
+        assert (again.appended, again.quarantined, again.stale) == (0, 0, 0)
