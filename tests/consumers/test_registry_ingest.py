@@ -59,9 +59,7 @@ def work(signer: KeyPair, when: datetime, index: int = 2, **changes: Any) -> Mes
     return signed(event, signer, PROVENANCE)
 
 
-def send(
-    bootstrap: str, topic: str, messages: Sequence[Message], *, legacy: bool = False
-) -> None:
+def send(bootstrap: str, topic: str, messages: Sequence[Message], *, legacy: bool = False) -> None:
     """Registry records to TOPIC.keys; with ``legacy`` every record to the events topic."""
     with Emitter(bootstrap, ROOT, topic=topic) as emitter:
         for m in messages:
@@ -294,6 +292,7 @@ def test_cli_sends_registry_events_directly_and_from_offline_files(
         set_roots(store, [RootKey("root", root.public)])
         consume(store, fresh_topic.bootstrap, fresh_topic.name)
         assert {e.event_id for e in store.entries()} == {enrolled, revoked}
+        assert {e.origin.topic for e in store.entries()} == {k.registry_topic(fresh_topic.name)}
     listed = run("keys", "list", "--ledger", url, "--format", "json")
     rows = {r["key_id"]: r for r in json.loads(listed)["keys"]}
     assert rows[artist.key_id]["status"] == "revoked"
