@@ -91,6 +91,7 @@ class ConsumerMetrics:
         self.witness_sizes: dict[str, int] = {}
         self.dead_letter_truncated = 0
         self.dead_letter_failed = 0
+        self.registry_syncs = 0
 
     # --- updates -------------------------------------------------------------------------------
     def observe_batch(self, outcome: BatchOutcome) -> None:
@@ -122,6 +123,10 @@ class ConsumerMetrics:
         """The largest checkpoint size each witness has cosigned, by witness name."""
         with self._lock:
             self.witness_sizes = dict(sizes)
+
+    def set_registry_syncs(self, syncs: int) -> None:
+        with self._lock:
+            self.registry_syncs = syncs
 
     def set_lag(self, lag: Mapping[Partition, int]) -> None:
         """Replace the per-partition lag (partitions no longer assigned disappear)."""
@@ -162,6 +167,11 @@ class ConsumerMetrics:
                 ),
                 _counter("records_consumed_total", "Kafka records processed.", self.records),
                 _counter("batches_total", "Batches committed to the ledger.", self.batches),
+                _counter(
+                    "registry_syncs_total",
+                    "Key-registry topic read up to a fresh sync marker before judging a record.",
+                    self.registry_syncs,
+                ),
                 _histogram(
                     "batch_duration_seconds",
                     "Time from a polled batch to its committed append.",
@@ -217,6 +227,7 @@ class ConsumerMetrics:
                 "last_checkpoint_size": self.last_checkpoint_size,
                 "lag": lag,
                 "total_ingested": self.ingested,
+                "registry_syncs": self.registry_syncs,
             }
 
 

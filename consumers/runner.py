@@ -557,6 +557,7 @@ class LedgerConsumer:
                                 self._follows_registry)  # fmt: skip
         raws, outcomes = in_flight.settle(reader)
         self.stats.registry_syncs = self._registry.syncs
+        self.metrics.set_registry_syncs(self._registry.syncs)
         if not raws:
             return 0
         entries = [o for o in outcomes if isinstance(o, PendingEntry)]
