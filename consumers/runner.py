@@ -562,7 +562,7 @@ class LedgerConsumer:
             return 0
         entries = [o for o in outcomes if isinstance(o, PendingEntry)]
         rejects = [o for o in outcomes if isinstance(o, Quarantined)]
-        self._dead_letter(rejects)
+        self._dead_letter(self._not_handled_yet(rejects))
         offsets: dict[tuple[str, int], int] = {}
         for r in raws:
             tp = (r.topic, r.partition)
@@ -593,6 +593,18 @@ class LedgerConsumer:
         if self.on_batch is not None:
             self.on_batch(result, self.stats)
         return len(raws)
+
+    def _not_handled_yet(self, rejects: list[Quarantined]) -> list[Quarantined]:
+        """The rejects less registry-topic records another process of the group already handled.
+
+        Every process reads the whole registry topic; one dead-letter copy is enough (the
+        append drops the others' quarantine rows as stale in any case).
+        """
+        topic = self.config.registry_topic
+        if not any(q.origin.topic == topic for q in rejects):
+            return rejects
+        stored = self.store.offsets(self.config.group_id, topic).get(0, 0)
+        return [q for q in rejects if q.origin.topic != topic or q.origin.offset >= stored]
 
     def _dead_letter(self, rejects: Sequence[Quarantined]) -> None:
         """Write rejects to the dead-letter topic and wait for every acknowledgement.

@@ -249,3 +249,43 @@ def test_the_registry_topic_carries_registry_records_only_and_markers_hide_nothi
         assert first.appended == 3 and first.quarantined == 2
         again = consume()  # exactly once: the stored offsets of both topics hold
         assert (again.appended, again.quarantined, again.stale) == (0, 0, 0)
+
+
+@pytest.mark.broker
+def test_two_consumers_of_a_group_each_read_the_registry_and_append_it_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = _topic(kafka_bootstrap, 6)
+    sent = _enrol_then_emit(kafka_bootstrap, topic, signers=4, events=5)
+    with Emitter(kafka_bootstrap, None, topic=topic) as emitter:  # refused by both processes
+        emitter.send_raw(Message("junk", b"x", b"not a registry event", []),
+                         topic=k.registry_topic(topic))  # fmt: skip
+    with SqliteStore(tmp_path / "ledger.db") as store:
+        set_roots(store, [RootKey("root", ROOT.public)])
+    stats: list[IngestStats] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with SqliteStore(tmp_path / "ledger.db") as store:
+                config = _config(kafka_bootstrap, topic, 5)
+                consumer = LedgerConsumer(store, RegistryTrust.from_store(store), config)
+                stats.append(consumer.run(until_idle=8))
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert not errors, errors
+    with SqliteStore(tmp_path / "ledger.db") as store:
+        refused = [(q.origin.topic, q.reason) for q in store.quarantine()]
+        assert refused == [(k.registry_topic(topic), "undecodable")]  # one row, not one each
+        ids = [e.event_id for e in store.entries()]
+        assert sorted(ids) == sorted(sent)  # every registry event once, every event admitted
+        for v in ledger_verdicts(store):
+            assert v.admitted_at_append is True, v
+    assert sum(s.appended for s in stats) == len(sent)
+    assert all(s.appended + s.stale > 0 for s in stats)  # both really took part
