@@ -22,17 +22,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
 
-from consumers.inspect import RawRecord
-from consumers.registry_feed import sync_marker
+from consumers.inspect import ParallelInspector, RawRecord
+from consumers.registry_feed import RegistryFeed, sync_marker
 from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer, registry_first
 from demo.localbroker import ensure_topics
 from demo.story import production
 from ledger.errors import ConfigurationError
 from ledger.events import kafka as k
 from ledger.events.base import now_utc
+from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.events.topics import ensure_registry_topic
 from ledger.log.verdicts import Status, ledger_verdicts
+from ledger.store import PendingEntry
 from ledger.store.sqlite import SqliteStore
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
@@ -60,6 +64,53 @@ def test_legacy_registry_records_come_early_but_each_partition_keeps_its_order()
     for p in range(3):
         offsets = [r.offset for r in ordered if r.partition == p]
         assert offsets == sorted(offsets)
+
+
+def _as_raw(message: Message, topic: str, offset: int) -> RawRecord:
+    return RawRecord(topic, 0, offset, message.key, message.value, tuple(message.headers))
+
+
+class _Registry:
+    """A registry topic whose records arrive only when asked to catch up (a slow fetch)."""
+
+    def __init__(self, late: list[RawRecord]) -> None:
+        self.late = late
+        self.catch_ups = 0
+
+    def take(self) -> list[RawRecord]:
+        return []
+
+    def catch_up(self) -> list[RawRecord]:
+        self.catch_ups += 1
+        late, self.late = self.late, []
+        return late
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_record_about_to_be_refused_for_an_unknown_key_waits_for_the_registry(
+    workers: int, tmp_path: Path
+) -> None:
+    artist, stranger = keys.generate("artist"), keys.generate("stranger")
+    since = now_utc() - timedelta(hours=1)
+    enrol = build_message(enroll_event("person:a", "human", "A", artist.public, valid_from=since),
+                          ROOT, kind=KEY_REGISTRY, source="/root")  # fmt: skip
+    first, second = (build_message(e, artist, source="/ws") for e in _work(0, 2))
+    intruder = build_message(_work(1, 1)[0], stranger, source="/x")
+    batch = [_as_raw(m, "t", i) for i, m in enumerate([intruder, first, second])]
+    with SqliteStore(tmp_path / "ledger.db") as store:
+        set_roots(store, [RootKey("root", ROOT.public)])
+        trust = RegistryTrust.from_store(store)
+    registry = _Registry([_as_raw(enrol, "t.keys", 0)])
+    with ParallelInspector(trust, SingleObjectFraming(), workers=workers) as inspector:
+        records, outcomes = inspector.begin(batch).settle(registry)
+    order = [(r.topic, r.offset) for r in records]
+    # the intruder's refusal triggered the one catch-up: the enrolment lands before it
+    assert order == [("t.keys", 0), ("t", 0), ("t", 1), ("t", 2)]
+    assert registry.catch_ups == 1
+    assert [getattr(o, "reason", "appended") for o in outcomes] == [
+        "appended", "not_enrolled", "appended", "appended"
+    ]  # fmt: skip
+    assert isinstance(outcomes[2], PendingEntry) and outcomes[2].signer_keyid == artist.key_id
 
 
 # --- through the broker ------------------------------------------------------------------------
@@ -178,6 +229,33 @@ def test_live_consumer_admits_signers_used_right_after_their_enrolment(
     assert not errors, f"seed {seed}: {errors}"
     _assert_all_admitted(store, sent, consumer.stats)
     store.close()
+
+
+@pytest.mark.broker
+def test_a_sync_reads_every_registry_record_acknowledged_before_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = _topic(kafka_bootstrap, 1)
+    registry_topic = ensure_registry_topic(kafka_bootstrap, topic)
+    acknowledged = []
+    with Emitter(kafka_bootstrap, ROOT, topic=topic, source="/root") as registrar:
+        for i in range(30):
+            enrol = enroll_event(f"person:{i}", "human", str(i), keys.generate(str(i)).public)
+            acknowledged.append(registrar.emit(enrol, kind=KEY_REGISTRY))
+    with (
+        SqliteStore(tmp_path / "ledger.db") as store,
+        KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer,
+    ):
+        feed = RegistryFeed(registry_topic, "g", store, max_records=7)
+        feed.connect({"bootstrap_servers": kafka_bootstrap}, producer)
+        try:
+            read = feed.sync(polled=1)  # no take() first: nothing was fetched before the sync
+            again = feed.sync(polled=2)  # a second sync finds only its own marker
+        finally:
+            feed.close()
+    assert [k.header(r.headers, k.H_ID) for r in read] == acknowledged
+    assert again == [] and feed.syncs == 2 and feed.synced_through == 2
+    assert feed.position == 32  # 30 records and two markers
 
 
 # --- the registry topic's contract -------------------------------------------------------------
