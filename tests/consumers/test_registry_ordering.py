@@ -36,7 +36,7 @@ from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.topics import ensure_registry_topic
 from ledger.log.verdicts import Status, ledger_verdicts
-from ledger.store import PendingEntry
+from ledger.store import LedgerStore, PendingEntry
 from ledger.store.sqlite import SqliteStore
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
@@ -161,7 +161,7 @@ def _config(bootstrap: str, topic: str, batch: int, **extra: Any) -> ConsumerCon
                           **{**FAST_GROUP, **extra})  # fmt: skip
 
 
-def _assert_all_admitted(store: SqliteStore, sent: list[str], stats: IngestStats) -> None:
+def _assert_all_admitted(store: LedgerStore, sent: list[str], stats: IngestStats) -> None:
     refused = [(q.reason, q.detail) for q in store.quarantine()]
     assert stats.quarantined == 0 and not refused, refused[:5]
     assert sorted(e.event_id for e in store.entries()) == sorted(sent)
@@ -314,9 +314,12 @@ def test_the_registry_topic_carries_registry_records_only_and_markers_hide_nothi
         emitter.send_raw(work)  # and the same on the events topic, where it belongs
     with SqliteStore(tmp_path / "ledger.db") as store:
         set_roots(store, [RootKey("root", ROOT.public)])
-        consume = lambda: LedgerConsumer(  # noqa: E731
-            store, RegistryTrust.from_store(store), _config(kafka_bootstrap, topic, 10)
-        ).run(until_idle=3)
+
+        def consume() -> IngestStats:
+            trust = RegistryTrust.from_store(store)
+            config = _config(kafka_bootstrap, topic, 10)
+            return LedgerConsumer(store, trust, config).run(until_idle=3)
+
         first = consume()
         entries = {e.event_id: e.origin.topic for e in store.entries()}
         refused = {(q.origin.topic, q.origin.offset): q.reason for q in store.quarantine()}
