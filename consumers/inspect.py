@@ -17,7 +17,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -379,6 +379,8 @@ class ParallelInspector:
 
     def keys_changed(self) -> None:
         """The policy may know new keys: send them with every later chunk."""
+        if self.workers <= 0:
+            return
         known = self._known_raw_keys()
         self._new_keys = {k: v for k, v in known.items() if self._forked_keys.get(k) != v}
 
@@ -446,17 +448,20 @@ class InFlight:
             records.append(raw)
             outcomes.append(outcome)
 
+        known: Mapping[str, object] | None = None  # keys only grow: a stale copy errs safely
         try:
             for raw in registry.take() if registry is not None else ():
                 add(raw, self.settle_registry(raw))
             for raw, result in self._results():
                 outcome = self.settle_one(raw, result)
-                if registry is not None and self.unknown_signer(raw, outcome):
-                    caught_up = registry.catch_up()
-                    for registry_raw in caught_up:
-                        add(registry_raw, self.settle_registry(registry_raw))
-                    if caught_up:
-                        outcome = self.settle_one(raw, result)
+                if registry is not None and self.untrusted(outcome):
+                    known = self.trust.known_keys() if known is None else known
+                    if self.unknown_signer(raw, known):
+                        caught_up, registry = registry.catch_up(), None  # once per batch
+                        for registry_raw in caught_up:
+                            add(registry_raw, self.settle_registry(registry_raw))
+                        if caught_up:
+                            outcome = self.settle_one(raw, result)
                 add(raw, outcome)
         finally:
             self.cancel()
@@ -498,15 +503,17 @@ class InFlight:
             insp.keys_changed()
         return outcome
 
-    def unknown_signer(self, raw: RawRecord, outcome: Outcome) -> bool:
-        """Whether the policy refused ``raw`` while one of its signers is a key it never saw."""
-        if not isinstance(outcome, Quarantined) or outcome.reason not in UNTRUSTED_REASONS:
-            return False
+    @staticmethod
+    def untrusted(outcome: Outcome) -> bool:
+        """Whether the trust policy refused the record (as opposed to its bytes or headers)."""
+        return isinstance(outcome, Quarantined) and outcome.reason in UNTRUSTED_REASONS
+
+    def unknown_signer(self, raw: RawRecord, known: Mapping[str, object]) -> bool:
+        """Whether one of the record's signers is a key not in ``known``."""
         try:
             envelope = Envelope.decode(raw.value or b"", self.inspector.framing)
         except RejectedInput:
             return False
-        known = self.trust.known_keys()
         return any(s.keyid not in known for s in envelope.signatures)
 
     def admit(self, raw: RawRecord, c: Checked) -> Outcome:
