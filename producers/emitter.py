@@ -281,9 +281,9 @@ class Emitter:
                 timeout,
             )
         else:
-            for topic in dict.fromkeys(self.topic_for(m) for m in messages):
-                spooled = [m for m in messages if self.topic_for(m) == topic]
-                self.spool.put(topic, [(m.event_id, m.key, m.value, m.headers) for m in spooled])
+            if messages:  # one kind, so one topic
+                topic = self.topic_for(messages[0])
+                self.spool.put(topic, [(m.event_id, m.key, m.value, m.headers) for m in messages])
             self.flush_spool(timeout)
         return [m.event_id for m in messages]
 
@@ -311,23 +311,26 @@ class Emitter:
         records: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]], str]],
         timeout: float,
     ) -> None:
-        """Send in order, then wait for every acknowledgement; raise on the first failure."""
+        """Send in order, then wait for every acknowledgement; raise on the first failure.
+
+        A key-registry record is acknowledged before anything after it is sent, so an event
+        that follows its key's enrolment in one batch (or one spool) is sent only once the
+        enrolment is on the registry topic, as docs/keys.md §3 requires.
+        """
         producer = self._producer()
         for topic in {r[0] for r in records}:
             self._check_topic(topic)
-        futures = []
+        futures: list[tuple[str, Any]] = []
         for topic, key, value, headers, event_id in records:
             try:
                 future = producer.send(topic, key=key, value=value, headers=headers)
             except KafkaError as exc:
                 raise BrokerError(f"Kafka did not take event {event_id}: {exc}") from exc
             futures.append((event_id, future))
-        producer.flush(timeout)
-        for event_id, future in futures:
-            try:
-                future.get(timeout=timeout)
-            except KafkaError as exc:
-                raise BrokerError(f"Kafka did not acknowledge event {event_id}: {exc}") from exc
+            if topic.endswith(k.REGISTRY_SUFFIX):
+                _await(producer, futures, timeout)
+                futures = []
+        _await(producer, futures, timeout)
 
     def _require_signer(self) -> KeyPair:
         if self.signer is None:
@@ -368,3 +371,15 @@ class Emitter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _await(producer: KafkaProducer, futures: Sequence[tuple[str, Any]], timeout: float) -> None:
+    """Flush, then wait for each acknowledgement; raise on the first failure."""
+    if not futures:
+        return
+    producer.flush(timeout)
+    for event_id, future in futures:
+        try:
+            future.get(timeout=timeout)
+        except KafkaError as exc:
+            raise BrokerError(f"Kafka did not acknowledge event {event_id}: {exc}") from exc
