@@ -34,6 +34,7 @@ from ledger.events import kafka as k
 from ledger.events.base import now_utc
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.events.provenance import PROVENANCE
 from ledger.events.topics import ensure_registry_topic
 from ledger.log.verdicts import Status, ledger_verdicts
 from ledger.store import LedgerStore, PendingEntry
@@ -370,3 +371,31 @@ def test_two_consumers_of_a_group_each_read_the_registry_and_append_it_once(
             assert v.admitted_at_append is True, v
     assert sum(s.appended for s in stats) == len(sent)
     assert all(s.appended + s.stale > 0 for s in stats)  # both really took part
+
+
+@pytest.mark.broker
+def test_enrolments_and_events_spooled_offline_are_admitted_once_flushed(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = _topic(kafka_bootstrap, 6)
+    spool = tmp_path / "spool"
+    since = now_utc() - timedelta(hours=1)
+    sent: list[str] = []
+    for i in range(3):  # each signer's enrolment, then its events, all in one spool
+        signer = keys.generate(f"artist-{i}")
+        enrol = enroll_event(f"person:artist-{i}", "human", str(i), signer.public,
+                             valid_from=since)  # fmt: skip
+        for pair, kind, batch in ((ROOT, KEY_REGISTRY, [enrol]), (signer, PROVENANCE, _work(i, 4))):
+            with Emitter("127.0.0.1:1", pair, topic=topic, spool=spool,
+                         connect_timeout=0.3) as offline:  # fmt: skip
+                sent += offline.emit_many(batch, kind=kind)
+    with Emitter(kafka_bootstrap, ROOT, topic=topic, spool=spool) as online:
+        outcome = online.flush_spool()
+    assert (outcome.sent, outcome.waiting, outcome.error) == (len(sent), 0, None)
+    with SqliteStore(tmp_path / "ledger.db") as store:
+        set_roots(store, [RootKey("root", ROOT.public)])
+        config = _config(kafka_bootstrap, topic, 1)
+        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_idle=4)
+        _assert_all_admitted(store, sent, stats)
+        registry = {e.event_id for e in store.entries() if e.origin.topic.endswith(".keys")}
+        assert len(registry) == 3
