@@ -60,8 +60,10 @@ def ensure_registry_topic(
         raise ConfigurationError(
             f"the key-registry topic {name} has {count} partitions; it must have exactly one,"
             " or an enrolment and the events it authorises could be read in either order",
-            hint=f"recreate {name} with one partition (its records are signed: republish them"
-            " with assetledger keys publish, or from the ledger's dead-letter copies)",
+            hint=f"a broker that creates topics on first use may have made it (Tansu does so"
+            f" even for a read); if {name} holds no registry events, delete it and it is"
+            " recreated with one partition; otherwise recreate it with one partition and send"
+            " its registry events again (they are signed; repeats are refused as duplicates)",
         )
     return name
 
