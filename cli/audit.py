@@ -502,7 +502,7 @@ def sign_command(
         )
     common.err(
         f"signed {key} into {result.output}: manifest {result.manifest_label}, "
-        f"{result.validation.state}"
+        f"{result.validation.words}"
         + (
             f", ingredients from files: {', '.join(result.ingredient_files)}"
             if result.ingredient_files
@@ -603,9 +603,12 @@ def import_command(
         ingredient_hashes=_ingredient_hashes(ingredient_files),
         bindings=read.bindings,
         log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
+        checked=read.checked,
     )
     events = c2pa_import.import_events(read.document, defaults)
     common.err(f"{len(events)} event(s) from {source_file.name}")
+    for line in c2pa_import.verdict_lines(events):
+        common.err(line)
     if dry_run:
         write_result("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), None)
         return

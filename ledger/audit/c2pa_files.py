@@ -329,6 +329,11 @@ class Document:
     media_type: str | None = None  # of a signed file; None for JSON
     bindings: Mapping[str, str] = field(default_factory=dict)  # label -> whole-file SHA-256
 
+    @property
+    def checked(self) -> bool:
+        """The verdict is the reader's own, on this file (not copied from JSON given)."""
+        return self.media_type is not None
+
 
 def read_document(
     path: Path, *, trust_anchors: str | None = None, sidecar: Path | None = None

@@ -6,8 +6,11 @@ tlog-proof receipt proves when the log's key is given, else skipped.  A vendor's
 mapped from its standard parts (primary action, digitalSourceType, softwareAgent, ingredients and
 relationships, CAWG permissions); ingredients are named by ledger id where their own manifests
 carry one, and their content hashes come from the files given, the evidence, whole-file hard
-bindings or a stated hash, else are recorded unknown.  The reader's validation verdict is
-recorded; a store that does not validate is refused.
+bindings or a stated hash, else are recorded unknown.  The reader's verdict is recorded in the
+event's ``c2pa`` field (provenance schema v4): the manifest's label, claim generator, signer,
+state and failure codes, and the verdict each ingredient's manifest had when it was added.  A
+store whose active manifest does not validate is refused; an ingredient manifest that was
+invalid when added is recorded as such and reported by the audit (``c2pa-manifest-invalid``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ledger.audit.c2pa import (
     ingredients_of,
 )
 from ledger.audit.model import UNKNOWN_SHA256
-from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure, printable
 from ledger.events import vocab
 from ledger.events.base import to_json
 from ledger.events.encoding import reader_framing
@@ -42,13 +45,17 @@ from ledger.trust.dsse import Envelope
 _NAMESPACE = uuid.UUID("0b7f5d1c-3f0e-4d55-a3a2-6c1a2f9e4b21")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-# Reader validation states (c2pa-rs ValidationState) and what the ledger records of them.
+# Reader validation states (c2pa-rs ValidationState) as the ledger records them
+# (ledger.events.vocab.C2PA_STATES).
 STATE_INVALID = "invalid"
-STATE_UNTRUSTED = "untrusted signer"
+STATE_UNTRUSTED = "untrusted_signer"
 STATE_VALID = "valid"
 STATE_TRUSTED = "trusted"
-STATE_UNSIGNED = "not signed"  # a bare definition: nothing was validated
+STATE_UNSIGNED = "unsigned"  # a bare definition: nothing was validated
 UNTRUSTED_CODE = "signingCredential.untrusted"
+TRUSTED_CODE = "signingCredential.trusted"
+_WORDS = {STATE_UNTRUSTED: "untrusted signer", STATE_UNSIGNED: "not signed"}
+MAX_CODES = 64  # per manifest, as the schema's limits allow (ledger/events/limits.py)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class ImportDefaults:
     # the ledger's log (origin, public key): manifests carrying ledger evidence are restored
     # only when their tlog-proof receipt verifies against it; without it they are skipped
     log_key: tuple[str, Ed25519PublicKey] | None = None
+    # the importer's own C2PA reader validated the file (False: the verdict comes from Reader
+    # JSON given to it, which anyone can write)
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,11 @@ class Validation:
 
     state: str  # one of the STATE_* values
     codes: tuple[str, ...]  # failure codes
+
+    @property
+    def words(self) -> str:
+        """The state in plain words ("untrusted signer")."""
+        return _WORDS.get(self.state, self.state)
 
 
 def validation_of(document: Mapping[str, Any]) -> Validation:
@@ -108,6 +123,8 @@ def ingredient_validations(manifests: Mapping[str, Mapping[str, Any]]) -> dict[s
                 if set(codes) - {UNTRUSTED_CODE}
                 else STATE_UNTRUSTED
                 if codes
+                else STATE_TRUSTED
+                if TRUSTED_CODE in _success_codes(results)
                 else STATE_VALID
             )
             out[str(ing["active_manifest"])] = Validation(state, codes)
@@ -121,7 +138,20 @@ def _failure_codes(document: Mapping[str, Any]) -> tuple[str, ...]:
         found = list(results["activeManifest"].get("failure") or [])
     elif isinstance(document.get("validation_status"), list):
         found = list(document["validation_status"])
-    return tuple(sorted({str(f.get("code")) for f in found if isinstance(f, Mapping)}))
+    codes = {str(f.get("code")) for f in found if isinstance(f, Mapping)}
+    return tuple(sorted(codes))
+
+
+def _success_codes(results: Mapping[str, Any]) -> set[str]:
+    active = results.get("activeManifest")
+    found = active.get("success") if isinstance(active, Mapping) else None
+    return {str(f.get("code")) for f in found or [] if isinstance(f, Mapping)}
+
+
+def recorded_codes(codes: tuple[str, ...]) -> list[str]:
+    """The codes an event can hold: well-formed status codes, each once, at most
+    :data:`MAX_CODES` (a hostile store may list thousands, or any text)."""
+    return [c for c in codes if vocab.C2PA_STATUS_CODE.fullmatch(c) and len(c) <= 256][:MAX_CODES]
 
 
 def manifests_of(document: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -150,8 +180,9 @@ def import_events(document: Mapping[str, Any], defaults: ImportDefaults) -> list
     """Provenance event JSON for every manifest, ingredients before the assets they made.
 
     A store the reader found invalid, or holding an ingredient manifest found invalid when it
-    was added, is refused (:class:`VerificationFailure`).  Each vendor event's description
-    records the verdict on its manifest (trusted, valid, untrusted signer or not signed).
+    was added, is refused (:class:`VerificationFailure`).  Each vendor event's ``c2pa`` field
+    records the verdict on its manifest and on its ingredients' manifests; an ingredient
+    manifest found invalid when it was added is recorded (the audit reports it), not refused.
     """
     validation = validation_of(document)
     if validation.state == STATE_INVALID:
@@ -161,15 +192,8 @@ def import_events(document: Mapping[str, Any], defaults: ImportDefaults) -> list
         )
     active, manifests = manifests_of(document)
     validations = {**ingredient_validations(manifests), active: validation}
-    for label, found in validations.items():
-        if found.state == STATE_INVALID:
-            raise VerificationFailure(
-                f"the ingredient manifest {label} did not validate: " + ", ".join(found.codes),
-                hint="ask the vendor for a delivery whose ingredients validate; nothing was "
-                "imported",
-            )
     order = _ingredients_first(active, manifests)
-    context = _Context(manifests, defaults, validations)
+    context = _Context(manifests, defaults, validations, active)
     events = [context.event(label, label == active) for label in order]
     kept = [e for e in events if e is not None]
     if not kept:
@@ -180,6 +204,27 @@ def import_events(document: Mapping[str, Any], defaults: ImportDefaults) -> list
             "events from their receipts",
         )
     return kept
+
+
+def verdict_lines(events: list[dict[str, Any]]) -> list[str]:
+    """One plain line per imported event with a C2PA verdict the audit will report."""
+    lines = []
+    for e in events:
+        c2pa = e.get("c2pa")
+        if c2pa is None:
+            continue
+        key = f"{e['asset']['asset_id']}@{e['asset']['version']}"
+        state = Validation(c2pa["state"], ()).words
+        signer = (c2pa.get("signer") or {}).get("common_name") or "no named signer"
+        note = "" if c2pa["checked"] else " (as the JSON given states; not checked here)"
+        lines.append(f"{key}: C2PA manifest {c2pa['manifest_label']}: {state}, {signer}{note}")
+        lines += [
+            f"{key}: its ingredient {i['asset_id']}@{i['version']} had an invalid C2PA manifest"
+            f" when added ({', '.join(i['status_codes']) or 'no codes'})"
+            for i in c2pa["ingredients"]
+            if i["state"] == STATE_INVALID
+        ]
+    return lines
 
 
 def _ingredients_first(active: str, manifests: Mapping[str, dict[str, Any]]) -> list[str]:
@@ -262,6 +307,7 @@ class _Context:
     manifests: Mapping[str, dict[str, Any]]
     defaults: ImportDefaults
     validations: Mapping[str, Validation]  # by manifest label; ingredients' as recorded in them
+    active: str = ""  # the active manifest's label: the one this reader validated
 
     def event(self, label: str, active: bool) -> dict[str, Any] | None:
         """The event of one manifest; None for ledger evidence that cannot be verified."""
@@ -272,7 +318,7 @@ class _Context:
             event = proven_event(manifest, self.defaults.log_key)
         else:
             event = self.mapped(label, manifest, active)
-            event["event_id"] = str(uuid.uuid5(_NAMESPACE, f"c2pa-import:{label}"))
+            event["event_id"] = _event_id(label, event["c2pa"])
         event.pop("producer_id", None)
         event.pop("producer_seq", None)
         return event
@@ -305,6 +351,7 @@ class _Context:
             "ingredients": [self.ingredient(i) for i in ingredients_of(manifest)],
             "rights": {"licence": None, "training_mining": _permissions(manifest)},
             "description": self.description(label, manifest, action),
+            "c2pa": self.verdict(label, manifest),
         }
         if when := action.get("when"):
             event["event_time"] = when
@@ -346,18 +393,47 @@ class _Context:
     def description(
         self, label: str, manifest: Mapping[str, Any], action: Mapping[str, Any]
     ) -> str:
+        """The action's own words and a short sentence on the verdict (the ``c2pa`` field
+        holds it in full)."""
         text = str(
             action.get("description")
             or f"imported from C2PA manifest {manifest.get('title', '')}".strip()
         )
-        signer = manifest.get("signature_info")
-        by = ""
-        if isinstance(signer, Mapping) and signer.get("common_name"):
-            by = f", signed by {signer.get('common_name')} ({signer.get('issuer', '?')})"
         found = self.validations.get(label, Validation(STATE_UNSIGNED, ()))
-        codes = [c for c in found.codes if c != UNTRUSTED_CODE]
-        extra = f"; codes: {', '.join(codes)}" if codes else ""
-        return f"{text} [C2PA {label}: {found.state}{by}{extra}]"
+        signer = _signer(manifest)
+        by = f", signed by {signer['common_name']}" if signer and signer["common_name"] else ""
+        return f"{text} [C2PA: {found.words}{by}]"
+
+    def verdict(self, label: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """The event's ``c2pa`` field: the manifest, its signer and the reader's verdicts."""
+        found = self.validations.get(label, Validation(STATE_UNSIGNED, ()))
+        ingredients = []
+        for ing in ingredients_of(manifest):
+            target = str(ing.get("active_manifest") or "")
+            verdict = self.validations.get(target) if target != label else None
+            if verdict is None:
+                continue
+            entry = self.ingredient(ing)
+            ingredients.append(
+                {
+                    "asset_id": entry["asset_id"],
+                    "version": entry["version"],
+                    "manifest_label": target,
+                    "state": verdict.state,
+                    "status_codes": recorded_codes(verdict.codes),
+                }
+            )
+        return {
+            "manifest_label": label,
+            "claim_generator": _generator(manifest),
+            "signer": _signer(manifest),
+            "state": found.state,
+            # an ingredient manifest's verdict is the one recorded when it was added (by the
+            # vendor's tool, with the vendor's trust list), never this reader's own
+            "checked": self.defaults.checked and label == self.active,
+            "status_codes": recorded_codes(found.codes),
+            "ingredients": _once(ingredients),
+        }
 
     def content_hash(self, label: str, manifest: Mapping[str, Any], active: bool) -> str:
         d = self.defaults
@@ -387,13 +463,12 @@ class _Context:
         carried = carried_event(target) if target is not None else None
         if carried is not None:
             asset_id, version = carried["asset"]["asset_id"], carried["asset"]["version"]
+        elif target is not None:  # named as the event imported from its own manifest is
+            asset_id, version = _identity(target, False, self.defaults)
         else:
-            instance = str(ing.get("instance_id") or "")
-            if target is not None and str(target.get("instance_id") or "").startswith(
-                INSTANCE_PREFIX
-            ):
-                instance = str(target["instance_id"])
-            asset_id, version = _key_of(instance, str(ing.get("title") or ""))
+            asset_id, version = _key_of(
+                str(ing.get("instance_id") or ""), str(ing.get("title") or "")
+            )
         return {
             "asset_id": asset_id,
             "version": version,
@@ -412,6 +487,46 @@ class _Context:
         if carried is not None:
             return str(carried["asset"]["content_sha256"])
         return self.bound_hash(label) or _hex(ing.get("hash")) or UNKNOWN_SHA256
+
+
+def _event_id(label: str, verdict: Mapping[str, Any]) -> str:
+    """Stable per manifest, so a retried import is a duplicate; a trusted verdict (the file
+    imported again with its vendor's CA as trust anchor) is a new record of the same asset."""
+    trusted = verdict["state"] == STATE_TRUSTED and verdict["checked"]
+    name = f"c2pa-import:{label}" + (":trusted" if trusted else "")
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def _once(ingredients: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One verdict per ingredient version (a manifest may list the same one twice)."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for i in ingredients:
+        seen.setdefault((i["asset_id"], i["version"]), i)
+    return list(seen.values())
+
+
+def _signer(manifest: Mapping[str, Any]) -> dict[str, str | None] | None:
+    info = manifest.get("signature_info")
+    if not isinstance(info, Mapping):
+        return None
+    names = {k: _name_text(info.get(k)) for k in ("issuer", "common_name")}
+    return names if any(names.values()) else None
+
+
+def _generator(manifest: Mapping[str, Any]) -> str | None:
+    info = manifest.get("claim_generator_info")
+    if isinstance(info, list) and info and isinstance(info[0], Mapping) and info[0].get("name"):
+        version = info[0].get("version")
+        return _name_text(f"{info[0]['name']} {version}" if version else info[0]["name"])
+    return _name_text(manifest.get("claim_generator"))
+
+
+def _name_text(value: Any) -> str | None:
+    """A certificate's or generator's name as an event may hold it: control characters
+    escaped, at most 256 characters (a vendor's certificate is outside our control)."""
+    if value is None or not str(value).strip():
+        return None
+    return printable(str(value).strip(), 256)
 
 
 def _hex(value: Any) -> str | None:

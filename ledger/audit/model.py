@@ -114,6 +114,37 @@ class Likeness:
 
 
 @dataclass(frozen=True)
+class C2paIngredient:
+    """An ingredient's C2PA manifest and the verdict recorded on it when it was added."""
+
+    key: str  # "id@version"
+    manifest_label: str
+    state: str
+    status_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class C2pa:
+    """The C2PA manifest an event was imported from, and the reader's verdict (schema v4)."""
+
+    manifest_label: str
+    claim_generator: str | None
+    issuer: str | None
+    common_name: str | None
+    state: str  # trusted | valid | untrusted_signer | invalid | unsigned
+    checked: bool  # the importer's own reader validated the file (not copied from JSON)
+    status_codes: tuple[str, ...]
+    ingredients: tuple[C2paIngredient, ...]
+
+    @property
+    def signer(self) -> str:
+        """The signer in plain words: "CN (issuer)", or what is known of it."""
+        if self.common_name and self.issuer:
+            return f"{self.common_name} (issued by {self.issuer})"
+        return self.common_name or self.issuer or "an unnamed signer"
+
+
+@dataclass(frozen=True)
 class Step:
     """One provenance event: one action on one asset version, as recorded in the ledger."""
 
@@ -144,6 +175,7 @@ class Step:
     licence_ref: str | None = None  # rights.licence_ref: the licence the asset is held under
     distribution: Distribution | None = None
     writing: Writing | None = None
+    c2pa: C2pa | None = None
 
     @property
     def key(self) -> str:
@@ -197,6 +229,30 @@ def _writing(value: dict[str, Any] | None) -> Writing | None:
     return Writing(value["credit"], given)
 
 
+def _c2pa(value: dict[str, Any] | None) -> C2pa | None:
+    if value is None:
+        return None
+    signer = value.get("signer") or {}
+    return C2pa(
+        value["manifest_label"],
+        value.get("claim_generator"),
+        signer.get("issuer"),
+        signer.get("common_name"),
+        value["state"],
+        bool(value.get("checked")),
+        tuple(value.get("status_codes", [])),
+        tuple(
+            C2paIngredient(
+                asset_key(i["asset_id"], i["version"]),
+                i["manifest_label"],
+                i["state"],
+                tuple(i.get("status_codes", [])),
+            )
+            for i in value.get("ingredients", [])
+        ),
+    )
+
+
 def step_from_record(seq: int, signer: str, event: Record, schema_version: int = 0) -> Step:
     production, asset, actor = event["production"], event["asset"], event["actor"]
     rights = event.get("rights") or {}
@@ -234,6 +290,7 @@ def step_from_record(seq: int, signer: str, event: Record, schema_version: int =
         licence_ref=rights.get("licence_ref"),
         distribution=_distribution(rights.get("distribution")),
         writing=_writing(event.get("writing")),
+        c2pa=_c2pa(event.get("c2pa")),
     )
 
 

@@ -654,6 +654,141 @@ INGREDIENT_HASH_UNKNOWN = Rule(
 )
 
 
+# --- c2pa-signer-untrusted and c2pa-manifest-invalid (C2PA imports, schema v4) ----------------
+
+C2PA_TRUSTED = "trusted"
+C2PA_INVALID = "invalid"
+
+
+def _trusted_record(view: LedgerView, step: Step, label: str) -> bool:
+    """A record of this asset version whose manifest ``label`` was validated here as trusted
+    (the delivery imported again with its vendor's CA among the trust anchors)."""
+    return any(
+        r.c2pa is not None
+        and r.c2pa.manifest_label == label
+        and r.c2pa.state == C2PA_TRUSTED
+        and r.c2pa.checked
+        for r in view.recorded(step.key)
+    )
+
+
+def check_c2pa_signer(view: LedgerView, step: Step) -> list[Finding]:
+    """A C2PA delivery whose signer nobody established as trusted: not on the trust anchors
+    given, never checked against a trust list, unsigned, or trusted only as JSON claims."""
+    c2pa = step.c2pa
+    if c2pa is None or c2pa.state == C2PA_INVALID:  # c2pa-manifest-invalid reports those
+        return []
+    if c2pa.state == C2PA_TRUSTED and c2pa.checked:
+        return []
+    if _trusted_record(view, step, c2pa.manifest_label):
+        return []
+    made = f" (made by {c2pa.claim_generator})" if c2pa.claim_generator else ""
+    manifest = f"The C2PA manifest {c2pa.manifest_label}{made} that {step.key} was imported from"
+    why = {
+        "untrusted_signer": f"is signed by {c2pa.signer}, whose certificate does not chain to any "
+        "trust anchor the import was given",
+        "valid": f"is signed by {c2pa.signer}, but its certificate was never checked against a "
+        "trust list",
+        "unsigned": "carries no signature at all (a bare manifest definition)",
+        C2PA_TRUSTED: f"is said to be signed by the trusted {c2pa.signer}, but only by the Reader "
+        "JSON given to the import, which anyone can write; the file itself was not validated",
+    }.get(c2pa.state, f"has the C2PA state {c2pa.state!r}")
+    todo = (
+        "Ask the vendor for a signed delivery and import that file"
+        if c2pa.state == "unsigned"
+        else "Add the vendor's CA certificate to the trust anchors and import the delivered file "
+        "again (assetledger c2pa import FILE --trust-anchors CAS.pem), which records it as trusted"
+    )
+    return [
+        Finding(
+            rule=C2PA_SIGNER_UNTRUSTED.id,
+            severity=C2PA_SIGNER_UNTRUSTED.severity,
+            asset=step.key,
+            summary=f"C2PA delivery signed by {c2pa.signer} not trusted"
+            if c2pa.state != "unsigned"
+            else "C2PA delivery without a signature",
+            explanation=(
+                f"{manifest} {why}, so nothing shows that the delivery comes from the vendor it "
+                f"names. {todo}, or have counsel dispose of this finding (assetledger finding "
+                "clear|waive) if the delivery's origin is established otherwise."
+            ),
+            evidence=(_step_evidence(step, "the import of the C2PA delivery, with its verdict"),),
+        )
+    ]
+
+
+C2PA_SIGNER_UNTRUSTED = Rule(
+    "c2pa-signer-untrusted",
+    "medium",
+    "A C2PA delivery whose signer was not trusted (no trust anchor for it, unchecked, unsigned)",
+    check_c2pa_signer,
+)
+
+
+def check_c2pa_invalid(view: LedgerView, step: Step) -> list[Finding]:
+    """A C2PA manifest that did not validate: the event's own, or its ingredients' manifests
+    as recorded when they were added (one finding per event, naming each)."""
+    c2pa = step.c2pa
+    if c2pa is None:
+        return []
+    findings = []
+    if c2pa.state == C2PA_INVALID:
+        findings.append(
+            _invalid_finding(
+                step,
+                f"C2PA manifest {c2pa.manifest_label} did not validate",
+                f"the C2PA manifest {c2pa.manifest_label} it was recorded from did not validate "
+                f"({', '.join(c2pa.status_codes) or 'no status codes given'})",
+                (),
+            )
+        )
+    bad = [i for i in c2pa.ingredients if i.state == C2PA_INVALID]
+    if bad:
+        named = "; ".join(
+            f"{i.key} (manifest {i.manifest_label}: {', '.join(i.status_codes) or 'no codes'})"
+            for i in bad
+        )
+        recorded = tuple(
+            _step_evidence(r, "the ledger's record of that ingredient")
+            for i in bad
+            for r in view.recorded(i.key)
+        )
+        findings.append(
+            _invalid_finding(
+                step,
+                f"{len(bad)} ingredient(s) with a C2PA manifest invalid when added",
+                f"its C2PA manifest records that the manifest of {named} did not validate when "
+                "the ingredient was added",
+                recorded,
+            )
+        )
+    return findings
+
+
+def _invalid_finding(step: Step, summary: str, why: str, more: tuple[Evidence, ...]) -> Finding:
+    return Finding(
+        rule=C2PA_MANIFEST_INVALID.id,
+        severity=C2PA_MANIFEST_INVALID.severity,
+        asset=step.key,
+        summary=summary,
+        explanation=(
+            f"{step.key}: {why}. A manifest that does not validate was altered after signing or "
+            "signed wrongly, so what it says about the material's origin and rights cannot be "
+            "relied on. Ask the vendor for material whose manifest validates, or have counsel "
+            "dispose of this finding."
+        ),
+        evidence=(_step_evidence(step, "the import of the C2PA delivery, with its verdict"), *more),
+    )
+
+
+C2PA_MANIFEST_INVALID = Rule(
+    "c2pa-manifest-invalid",
+    "high",
+    "A C2PA manifest that did not validate (the event's own, or an ingredient's when added)",
+    check_c2pa_invalid,
+)
+
+
 # --- signer-not-trusted (pluggable: seq -> verdict) -------------------------------------------
 
 
@@ -738,6 +873,8 @@ STEP_RULES: tuple[Rule, ...] = (
     CONTENT_HASH_MISMATCH,
     INGREDIENT_HASH_UNKNOWN,
     AI_MATERIAL_AS_SOURCE,
+    C2PA_SIGNER_UNTRUSTED,
+    C2PA_MANIFEST_INVALID,
 )
 
 

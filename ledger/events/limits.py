@@ -50,7 +50,14 @@ MAX_BYTES_FIELD = 1024
 ITEM_LIMITS: Mapping[str, Mapping[str, int]] = {
     "dsse_envelope": {"signatures": MAX_SIGNATURES},
     # 16384 ingredients of ~80 bytes already fill a 1 MiB record: real events never meet it.
-    "provenance_event": {"ingredients": 16384, "rights.consent_refs": 1024, "likeness": 1024},
+    "provenance_event": {
+        "ingredients": 16384,
+        "rights.consent_refs": 1024,
+        "likeness": 1024,
+        "c2pa.status_codes": 64,
+        "c2pa.ingredients": 16384,  # as many as the ingredients
+        "c2pa.ingredients[].status_codes": 64,
+    },
     "consent_event": {"assets": 4096},
     "licence_event": {"assets": 4096},
 }

@@ -73,6 +73,58 @@ def provenance_problems(event: Record, writing: bool) -> list[str]:
     problems += _likeness_problems(event.get("likeness", []))
     problems += _licence_ref_problems(event)
     problems += _credit_problems(event, writing)
+    problems += _c2pa_problems(event)
+    return problems
+
+
+MAX_C2PA_CODES = 64  # ledger/events/limits.py: c2pa.status_codes, c2pa.ingredients[].status_codes
+
+
+def _c2pa_problems(event: Record) -> list[str]:
+    """The C2PA verdict (schema v4): states from the vocabulary, well-formed status codes,
+    and ingredient verdicts only for ingredients the event lists, each once."""
+    c2pa = event.get("c2pa")
+    if c2pa is None:
+        return []
+    problems = _check_present("c2pa.manifest_label", c2pa["manifest_label"])
+    problems += _c2pa_state("c2pa.state", c2pa["state"])
+    problems += _c2pa_codes("c2pa.status_codes", c2pa["status_codes"])
+    listed = {asset_key(i["asset_id"], i["version"]) for i in event["ingredients"]}
+    seen: set[str] = set()
+    for i, ing in enumerate(c2pa["ingredients"]):
+        where = f"c2pa.ingredients[{i}]"
+        key = asset_key(ing["asset_id"], ing["version"])
+        if key not in listed:
+            problems.append(f"{where} names {key}, which is not among the event's ingredients")
+        elif key in seen:
+            problems.append(f"{where} names {key} a second time")
+        seen.add(key)
+        problems += _check_present(f"{where}.manifest_label", ing["manifest_label"])
+        if ing["state"] == "unsigned":
+            problems.append(f"{where}.state cannot be unsigned: a C2PA ingredient is signed")
+        else:
+            problems += _c2pa_state(f"{where}.state", ing["state"])
+        problems += _c2pa_codes(f"{where}.status_codes", ing["status_codes"])
+    return problems
+
+
+def _c2pa_state(where: str, state: str) -> list[str]:
+    if state in vocab.C2PA_STATES:
+        return []
+    return [f"{where} {state!r} is not one of " + ", ".join(sorted(vocab.C2PA_STATES))]
+
+
+def _c2pa_codes(where: str, codes: list[str]) -> list[str]:
+    problems = [
+        f"{where}[{i}] {code!r} is not a C2PA status code (dotted words, e.g. "
+        "signingCredential.untrusted)"
+        for i, code in enumerate(codes)
+        if not vocab.C2PA_STATUS_CODE.fullmatch(code)
+    ]
+    if len(set(codes)) != len(codes):
+        problems.append(f"{where} lists a code twice")
+    if len(codes) > MAX_C2PA_CODES:
+        problems.append(f"{where} lists {len(codes)} codes; the limit is {MAX_C2PA_CODES}")
     return problems
 
 

@@ -87,6 +87,11 @@ TRAINING_MINING_KINDS = frozenset(
     {"cawg.data_mining", "cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training"}
 )
 TRAINING_MINING_USES = frozenset({"allowed", "notAllowed", "constrained"})
+# The C2PA reader's verdict on a manifest, as provenance events record it (schema v4, ``c2pa``):
+# signed by a trusted certificate | signature valid, signer not checked against a trust list |
+# signer's certificate not on the trust list | does not validate | a bare definition, no signature.
+C2PA_STATES = frozenset({"trusted", "valid", "untrusted_signer", "invalid", "unsigned"})
+C2PA_STATUS_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")  # fullmatch
 LIKENESS_USES = frozenset(
     {"likeness", "digital_replica", "voice", "likeness_alteration", "synthetic_performer"}
 )

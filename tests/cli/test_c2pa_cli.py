@@ -185,3 +185,41 @@ def test_export_then_import_with_the_log_key_restores_the_ledger_events(
     manifest.write_text(json.dumps(forged))
     code, out, err = run("c2pa", "import", str(manifest), "--dry-run", "--log-key", vkey)
     assert code == 1 and out == "" and "not the one its receipt proves" in err
+
+
+def test_import_records_and_says_the_vendors_verdict(tmp_path: Path) -> None:
+    plate = tmp_path / "plate_b.jpg"
+    plate.write_bytes(tiny_jpeg("an unsigned plate"))
+    vendor = make_credentials(tmp_path / "v", "Brightline")
+    delivery = vendor_smoke(plate, vendor, tmp_path / "smoke.jpg")
+    args = ("c2pa", "import", str(delivery), "--dry-run", "--production", "Fallen Tower")
+    code, stdout, err = run(*args)
+    assert code == 0, err
+    [smoke] = [json.loads(line) for line in stdout.splitlines()]
+    assert smoke["c2pa"]["state"] == "untrusted_signer" and smoke["c2pa"]["checked"] is True
+    assert smoke["c2pa"]["signer"]["common_name"] == "Brightline C2PA signer"
+    assert ": untrusted signer, Brightline C2PA signer" in err
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_text(vendor.ca_pem)
+    code, stdout, err = run(*args, "--trust-anchors", str(anchors))
+    assert code == 0, err
+    [trusted] = [json.loads(line) for line in stdout.splitlines()]
+    assert trusted["c2pa"]["state"] == "trusted" and trusted["event_id"] != smoke["event_id"]
+    assert ": trusted, Brightline C2PA signer" in err and "untrusted" not in err
+    as_json = tmp_path / "store.json"
+    forged = {**_reader_json(delivery), "validation_state": "Trusted"}  # anyone can write it
+    as_json.write_text(json.dumps(forged))
+    code, stdout, err = run(
+        "c2pa", "import", str(as_json), "--dry-run", "--production", "Fallen Tower",
+        "--content-sha256", "ab" * 32,
+    )  # fmt: skip
+    assert code == 0, err
+    claimed = json.loads(stdout)["c2pa"]
+    assert (claimed["state"], claimed["checked"]) == ("trusted", False)
+    assert "(as the JSON given states; not checked here)" in err
+
+
+def _reader_json(path: Path) -> dict[str, object]:
+    from ledger.audit import c2pa_files
+
+    return c2pa_files.read_document(path).document

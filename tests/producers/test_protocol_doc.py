@@ -178,7 +178,7 @@ def emit(
     private: Ed25519PrivateKey,
     source: str,
     *,
-    writer: str = "provenance_event.v3",
+    writer: str = "provenance_event.v4",
     confluent_ids: tuple[int, int] | None = None,
 ) -> Built:
     """Everything the doc says goes on the wire for one provenance event.
@@ -261,6 +261,7 @@ EXAMPLE_EVENT: dict[str, Any] = {
     "likeness": [],
     "writing": None,
     "description": "Roto mattes for the tower silhouette",
+    "c2pa": None,
 }
 
 
@@ -403,12 +404,13 @@ def test_documented_fingerprints_equal_own_computation_and_the_codes_catalog() -
         "provenance_event.v1",
         "provenance_event.v2",
         "provenance_event.v3",
+        "provenance_event.v4",
     } <= set(documented)
 
 
 def test_documented_canonical_forms_and_envelope_schema() -> None:
     forms = doc_values("canonical-forms")
-    assert {"dsse_envelope.v1", "provenance_event.v3"} <= set(forms)
+    assert {"dsse_envelope.v1", "provenance_event.v4"} <= set(forms)
     for label, text in forms.items():
         assert schema(label).canonical == text, label
     body = doc_block("envelope-schema").split("```json\n", 1)[1].split("```", 1)[0]
@@ -419,7 +421,7 @@ def test_documented_current_writer_schema_is_the_codes_current_one() -> None:
     from ledger.events.encoding import default_catalog
 
     current = default_catalog().current("provenance_event")
-    assert current.label == "provenance_event.v3"
+    assert current.label == "provenance_event.v4"
     assert f"current writer schema is `{current.label}`" in _doc()
 
 
@@ -522,7 +524,7 @@ def test_the_sdk_builds_exactly_the_worked_example() -> None:
 
 # --- tests: the Confluent wire format of §11 ---------------------------------------------------
 
-CONFLUENT_IDS = (7, 8)  # the ids of the doc's example: envelope, provenance_event.v3
+CONFLUENT_IDS = (7, 8)  # the ids of the doc's example: envelope, provenance_event.v4
 
 
 class _FixedIds:

@@ -172,8 +172,12 @@ def test_vendor_delivery_joins_the_lineage_and_is_audited(
         plate_users = {s.key for s in view.users(f"{D}/sh020/plate@v002")}
     assert f"{D}/sh020/fx_smoke@v003" in plate_users
     assert {(f.rule, f.asset) for f in findings} == {
-        ("ai-model-undeclared", f"{D}/sh020/fx_smoke@v003")
+        ("ai-model-undeclared", f"{D}/sh020/fx_smoke@v003"),
+        ("c2pa-signer-untrusted", f"{D}/sh020/fx_smoke@v003"),  # a bare definition
     }
+    [unsigned] = [f for f in findings if f.rule == "c2pa-signer-untrusted"]
+    assert "carries no signature at all" in unsigned.explanation
+    assert "Ask the vendor for a signed delivery" in unsigned.explanation
 
 
 def test_vendor_manifest_needs_production_and_hashes() -> None:
@@ -203,7 +207,9 @@ def test_an_ingredient_without_a_stated_hash_is_recorded_unknown() -> None:
 def test_an_unsigned_definition_is_recorded_as_not_signed() -> None:
     defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
     [event] = import_events(vendor(), defaults)
-    assert event["description"].endswith(": not signed]")
+    assert event["description"].endswith("[C2PA: not signed]")
+    assert event["c2pa"]["state"] == "unsigned" and event["c2pa"]["signer"] is None
+    assert event["c2pa"]["checked"] is False and event["c2pa"]["status_codes"] == []
 
 
 @pytest.mark.parametrize(

@@ -325,6 +325,23 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
         }
     ]
     assert "untrusted signer, signed by Brightline C2PA signer" in smoke["description"]
+    assert smoke["c2pa"] == {
+        "manifest_label": store["active_manifest"],
+        "claim_generator": "Brightline VFX Pipeline 7.2",
+        "signer": {"issuer": "Brightline", "common_name": "Brightline C2PA signer"},
+        "state": "untrusted_signer",
+        "checked": False,  # these defaults do not say the file was read here
+        "status_codes": ["signingCredential.untrusted"],
+        "ingredients": [
+            {
+                "asset_id": f"{D}/sh020/plate",
+                "version": "v002",
+                "manifest_label": active["ingredients"][0]["active_manifest"],
+                "state": "untrusted_signer",
+                "status_codes": ["signingCredential.untrusted"],
+            }
+        ],
+    }
 
     items, _ = proxy_items()
     with build_store(
@@ -334,7 +351,8 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
         assert f"{D}/sh020/fx_smoke@v003" in {u.key for u in joined.users(plate_key)}
         findings = run_audit(joined, Scope(asset=f"{D}/sh020/fx_smoke@v003")).findings
     assert {(f.rule, f.asset) for f in findings} == {
-        ("ai-model-undeclared", f"{D}/sh020/fx_smoke@v003")
+        ("ai-model-undeclared", f"{D}/sh020/fx_smoke@v003"),
+        ("c2pa-signer-untrusted", f"{D}/sh020/fx_smoke@v003"),
     }
 
 
@@ -351,10 +369,16 @@ def test_a_trusted_vendor_is_recorded_as_trusted(
     vendor = make_credentials(tmp_path / "v", "Brightline")
     delivery = vendor_smoke(tmp_path / "b.jpg", vendor, tmp_path / "smoke.jpg")
     anchors = vendor.ca_pem + creds.ca_pem
-    store = c2pa_files.read_document(delivery, trust_anchors=anchors).document
-    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
-    smoke = import_events(store, defaults)[-1]
-    assert "[C2PA " in smoke["description"] and ": trusted, signed by" in smoke["description"]
+    read = c2pa_files.read_document(delivery, trust_anchors=anchors)
+    defaults = ImportDefaults(
+        production="Fallen Tower", content_sha256="ab" * 32, checked=read.checked
+    )
+    smoke = import_events(read.document, defaults)[-1]
+    assert smoke["description"].endswith("[C2PA: trusted, signed by Brightline C2PA signer]")
+    assert smoke["c2pa"]["state"] == "trusted" and smoke["c2pa"]["checked"] is True
+    assert smoke["c2pa"]["status_codes"] == []
+    # the plate's verdict is the one the vendor's tool recorded when adding it (no trust list)
+    assert [i["state"] for i in smoke["c2pa"]["ingredients"]] == ["untrusted_signer"]
 
 
 def test_ingredient_hashes_come_from_files_given_or_are_recorded_unknown(
@@ -619,11 +643,10 @@ def test_a_third_party_c2pa_ingredient_is_recorded_with_its_verdict(
     assert plate_event["actor"]["display_name"] == "Onset Camera"
     assert plate_event["asset"]["content_sha256"] == UNKNOWN_SHA256  # a JPEG binds itself only
     assert ": untrusted signer, signed by Test Studio C2PA signer" in plate_event["description"]
-    assert smoke["ingredients"][0]["asset_id"] == plate_event["asset"]["asset_id"]
-
-    [entry] = store["manifests"][store["active_manifest"]]["ingredients"]
-    entry["validation_results"]["activeManifest"]["failure"].append(
-        {"code": "assertion.dataHash.mismatch"}
-    )
-    with pytest.raises(VerificationFailure, match=r"ingredient manifest .* did not validate"):
-        import_events(store, defaults)
+    used = smoke["ingredients"][0]
+    assert (used["asset_id"], used["version"]) == (
+        plate_event["asset"]["asset_id"],
+        plate_event["asset"]["version"],
+    )  # the lineage joins the ingredient's own event (the XMP iids of file and manifest differ)
+    assert plate_event["c2pa"]["state"] == "untrusted_signer"
+    assert plate_event["c2pa"]["signer"]["common_name"] == "Test Studio C2PA signer"

@@ -244,7 +244,7 @@ def test_constraint_info_is_optional_as_in_cawg_but_never_blank() -> None:
 def test_ce_type_names_the_contract_version_not_the_schema_version() -> None:
     from ledger.events.encoding import default_catalog
 
-    assert default_catalog().current("provenance_event").version == 3
+    assert default_catalog().current("provenance_event").version == 4
     assert PROVENANCE.ce_type == "io.assetledger.provenance.v1"
     v1 = {k: v for k, v in EXAMPLE_EVENT.items() if k not in {"directed_by", "likeness"}}
     v1["rights"] = {"licence": None, "consent_refs": []}
@@ -252,6 +252,7 @@ def test_ce_type_names_the_contract_version_not_the_schema_version() -> None:
         ("provenance_event.v1", v1),
         ("provenance_event.v2", EXAMPLE_EVENT),
         ("provenance_event.v3", EXAMPLE_EVENT),
+        ("provenance_event.v4", EXAMPLE_EVENT),
     ):
         built = emit(event, datetime.now(UTC), KEY, "/x", writer=writer)
         assert dict(built.headers)["ce_type"] == b"io.assetledger.provenance.v1"

@@ -230,7 +230,7 @@ def test_a_schema_not_in_the_catalog_is_unknown_schema_and_remembered(
         {"type": "record", "name": "Other", "namespace": "com.example", "fields": []}
     )
     altered = json.loads(CURRENT.text)
-    altered["fields"] = altered["fields"][:-1]  # a ProvenanceEvent that was never released
+    altered["fields"] = altered["fields"][1:]  # a ProvenanceEvent that was never released
     ids = [registry.add(foreign), registry.add(json.dumps(altered))]
     client = SchemaRegistryClient(registry.url)
     for schema_id in ids:
