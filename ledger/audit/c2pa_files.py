@@ -358,6 +358,8 @@ def read_document(
         ):
             store = json.loads(reader.json())
             detailed = json.loads(reader.detailed_json())
+    except RecursionError:
+        raise ConfigurationError(f"{path} carries a C2PA manifest nested too deeply") from None
     except c2pa.C2paError as exc:
         raise ConfigurationError(
             f"{path} carries no readable C2PA manifest ({type(exc).__name__.lstrip('_')}: {exc})",
@@ -389,6 +391,8 @@ def _load_json(path: Path) -> dict[str, Any]:
         raise ConfigurationError(f"{path} is not UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{path} holds JSON nested too deeply to read") from None
     if not isinstance(value, dict):
         raise ConfigurationError(f"{path} holds JSON that is not an object")
     return value

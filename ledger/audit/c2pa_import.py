@@ -161,7 +161,7 @@ def manifests_of(document: Mapping[str, Any]) -> tuple[str, dict[str, dict[str, 
             str(k): dict(v) for k, v in document["manifests"].items() if isinstance(v, Mapping)
         }
         active = document.get("active_manifest") or next(iter(manifests), None)
-        if active not in manifests:
+        if not isinstance(active, str) or active not in manifests:
             raise ConfigurationError(
                 "the manifest store's active_manifest is not among its manifests"
             )
@@ -228,20 +228,26 @@ def verdict_lines(events: list[dict[str, Any]]) -> list[str]:
 
 
 def _ingredients_first(active: str, manifests: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Manifest labels, each after its ingredients' (depth first, without recursion: a
+    chain of thousands of manifests is a valid store, not a stack overflow)."""
     order: list[str] = []
     seen: set[str] = set()
-
-    def visit(label: str) -> None:
-        if label in seen or label not in manifests:
-            return
-        seen.add(label)
-        for ing in ingredients_of(manifests[label]):
-            visit(str(ing.get("active_manifest") or ""))
-        order.append(label)
-
-    visit(active)
-    for label in manifests:
-        visit(label)
+    for root in (active, *manifests):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(ingredients_of(manifests[root])))]
+        while stack:
+            label, pending = stack[-1]
+            for ing in pending:
+                child = str(ing.get("active_manifest") or "")
+                if child in manifests and child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(ingredients_of(manifests[child]))))
+                    break
+            else:
+                stack.pop()
+                order.append(label)
     return order
 
 
@@ -310,17 +316,28 @@ class _Context:
     active: str = ""  # the active manifest's label: the one this reader validated
 
     def event(self, label: str, active: bool) -> dict[str, Any] | None:
-        """The event of one manifest; None for ledger evidence that cannot be verified."""
+        """The event of one manifest; None for ledger evidence that cannot be verified, and
+        for an ingredient manifest that names a ledger version without the ledger's evidence."""
         manifest = self.manifests[label]
         if carried_event(manifest) is not None:
             if self.defaults.log_key is None:
                 return None  # the ledger's own record: restored only from a verified receipt
             event = proven_event(manifest, self.defaults.log_key)
-        else:
-            event = self.mapped(label, manifest, active)
-            event["event_id"] = _event_id(label, event["c2pa"])
-        event.pop("producer_id", None)
-        event.pop("producer_seq", None)
+            event.pop("producer_id", None)
+            event.pop("producer_seq", None)
+            return event
+        claimed = _claimed_ledger_version(manifest)
+        if claimed is not None and not (active and self.defaults.asset):
+            if active:
+                raise VerificationFailure(
+                    f"the delivered manifest {label} names itself {INSTANCE_PREFIX}{claimed}, a"
+                    " ledger asset version, but carries no ledger evidence: only the ledger's"
+                    " own record can speak for that version; nothing was imported",
+                    hint="pass --asset ID@VERSION for the delivered asset (a new version)",
+                )
+            return None  # an ingredient named by a ledger id: the ledger's record stands
+        event = self.mapped(label, manifest, active)
+        event["event_id"] = _event_id(label, event["c2pa"])
         return event
 
     def mapped(self, label: str, manifest: Mapping[str, Any], active: bool) -> dict[str, Any]:
@@ -527,6 +544,18 @@ def _name_text(value: Any) -> str | None:
     if value is None or not str(value).strip():
         return None
     return printable(str(value).strip(), 256)
+
+
+def _claimed_ledger_version(manifest: Mapping[str, Any]) -> str | None:
+    """The ``id@version`` a manifest without ledger evidence claims by an ``assetledger:`` id.
+
+    Such a manifest is not the ledger's record (that one carries the evidence), so it must not
+    record the version again: a vendor's event for it would claim the studio's asset.
+    """
+    instance = manifest.get("instance_id")
+    if isinstance(instance, str) and instance.startswith(INSTANCE_PREFIX):
+        return instance[len(INSTANCE_PREFIX) :]
+    return None
 
 
 def _hex(value: Any) -> str | None:

@@ -264,10 +264,61 @@ def test_instance_ids_map_back_through_the_ingredient_manifest() -> None:
         "manifests": {"urn:c2pa:smoke": smoke, "urn:c2pa:plate": plate},
     }
     defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
+    [event] = import_events(store, defaults)  # the plate's own manifest records nothing
+    assert event["ingredients"][0]["asset_id"] == f"{D}/sh020/plate"
+    assert event["ingredients"][0]["version"] == "v002"
+
+
+def claiming(instance_id: str) -> dict[str, Any]:
+    """A vendor's manifest naming itself by a ledger id, without the ledger's evidence."""
+    return vendor() | {"instance_id": instance_id, "title": "not ours"}
+
+
+def test_a_vendor_manifest_cannot_record_a_ledger_version_by_claiming_its_id() -> None:
+    """A hostile vendor names an ingredient manifest (or its delivery) after a ledger asset
+    version, of this production or another: that must not become the vendor's record of it."""
+    other = "other-show/ep1/hero@v001"
+    smoke = vendor()
+    smoke["ingredients"][0].update(active_manifest="urn:c2pa:fake")
+    store = {
+        "active_manifest": "urn:c2pa:smoke",
+        "manifests": {"urn:c2pa:smoke": smoke, "urn:c2pa:fake": claiming("assetledger:" + other)},
+    }
+    defaults = ImportDefaults(production="Fallen Tower", content_sha256="ab" * 32)
     events = import_events(store, defaults)
-    assert events[-1]["ingredients"][0]["asset_id"] == f"{D}/sh020/plate"
-    assert events[-1]["ingredients"][0]["version"] == "v002"
-    assert events[0]["asset"]["content_sha256"] == UNKNOWN_SHA256  # the plate's own manifest
+    assert [e["asset"]["asset_id"] for e in events] == ["c2pa/sh020-smoke-v003-exr"]
+    assert events[0]["ingredients"][0]["asset_id"] == "other-show/ep1/hero"
+    with pytest.raises(VerificationFailure, match="names itself assetledger:other-show"):
+        import_events(claiming("assetledger:" + other), defaults)
+    # Named by the importer (--asset), the delivery is that new version, whatever it claims.
+    named = ImportDefaults(production="Fallen Tower", asset=f"{D}/fx@v9", content_sha256="ab" * 32)
+    [event] = import_events(claiming("assetledger:" + other), named)
+    assert (event["asset"]["asset_id"], event["asset"]["version"]) == (f"{D}/fx", "v9")
+
+
+def chain(length: int) -> dict[str, Any]:
+    manifests = {}
+    for i in range(length):
+        m = vendor() | {"title": f"m{i}", "instance_id": f"xmp:iid:{i}"}
+        m["ingredients"] = [
+            {"title": f"m{i + 1}", "relationship": "parentOf", "active_manifest": f"m{i + 1}"}
+        ][: 1 if i + 1 < length else 0]
+        manifests[f"m{i}"] = m
+    return {"active_manifest": "m0", "manifests": manifests}
+
+
+def test_a_long_chain_of_ingredient_manifests_imports_ingredients_first() -> None:
+    events = import_events(chain(3000), ImportDefaults(production="Fallen Tower"))
+    assert len(events) == 3000
+    assert [e["asset"]["asset_id"] for e in events[:2]] == ["c2pa/m2999", "c2pa/m2998"]
+    assert events[-1]["ingredients"][0]["asset_id"] == "c2pa/m1"
+
+
+@pytest.mark.parametrize("active", [["m0"], {"m": 1}, 7])
+def test_an_active_manifest_that_is_not_a_label_is_a_clear_error(active: Any) -> None:
+    store = chain(1) | {"active_manifest": active}
+    with pytest.raises(ConfigurationError, match="active_manifest is not among"):
+        import_events(store, ImportDefaults(production="Fallen Tower"))
 
 
 @pytest.mark.parametrize(

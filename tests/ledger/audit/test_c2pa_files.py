@@ -650,3 +650,10 @@ def test_a_third_party_c2pa_ingredient_is_recorded_with_its_verdict(
     )  # the lineage joins the ingredient's own event (the XMP iids of file and manifest differ)
     assert plate_event["c2pa"]["state"] == "untrusted_signer"
     assert plate_event["c2pa"]["signer"]["common_name"] == "Test Studio C2PA signer"
+
+
+def test_json_nested_too_deeply_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"manifests": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ConfigurationError, match="nested too deeply"):
+        c2pa_files.read_document(path)
