@@ -515,7 +515,8 @@ async def login(p: Portal, request: Request) -> Response:
         p.record(request, name or "-", "login", "/login", "csrf-failed")
         return _login_form(p, request, "The form expired. Please sign in again.", 400)
     client = request.client.host if request.client else "-"
-    wait = max(p.by_name.blocked_for("name:" + name), p.by_client.blocked_for("ip:" + client))
+    by_name, by_client = "name:" + name, "ip:" + client
+    wait = max(p.by_name.blocked_for(by_name), p.by_client.blocked_for(by_client))
     if wait:
         p.record(request, name or "-", "login", "/login", "rate-limited")
         response = _login_form(
@@ -523,13 +524,16 @@ async def login(p: Portal, request: Request) -> Response:
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
+    # Counted as failed before the (slow) password check, with no await since the limits were
+    # read: guesses sent at once cannot all pass the check before the first one has failed.
+    p.by_name.failed(by_name)
+    p.by_client.failed(by_client)
     account = await _run(p.accounts.authenticate, name, password)
     if account is None:
-        p.by_name.failed("name:" + name)
-        p.by_client.failed("ip:" + client)
         p.record(request, name or "-", "login", "/login", "denied")
         return _login_form(p, request, "Wrong name or password.", 401)
-    p.by_name.reset("name:" + name)
+    p.by_name.reset(by_name)
+    p.by_client.forgive(by_client)
     sid, _ = p.accounts.new_session(account)
     p.record(request, account.name, "login", "/login", "allowed")
     response = RedirectResponse(_next(str(form.get("next", ""))), 303)

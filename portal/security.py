@@ -142,6 +142,13 @@ class RateLimiter:
             if len(self._hits) > 100_000:  # a flood of names: forget the quiet ones
                 self._hits = {k: v for k, v in self._hits.items() if v}
 
+    def forgive(self, key: str) -> None:
+        """Take back the latest attempt counted for ``key`` (it succeeded)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._hits.pop(key, None)

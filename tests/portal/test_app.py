@@ -179,6 +179,40 @@ def test_failed_logins_are_rate_limited(fresh_site: PortalSite) -> None:
     assert other.get("/").status_code == 200
 
 
+def test_parallel_guesses_cannot_outrun_the_rate_limit(fresh_site: PortalSite) -> None:
+    """Guesses sent at once all pass a check made before any of them has failed, unless the
+    check also counts the attempt: at most the limit reach the password check."""
+    import threading
+    import time
+
+    portal: Portal = fresh_site.client.app.state.portal  # type: ignore[attr-defined]
+    checked: list[str] = []
+
+    def slow_wrong(name: str, password: str) -> None:  # a slow Argon2, always wrong
+        checked.append(name)
+        time.sleep(0.3)
+
+    portal.accounts.authenticate = slow_wrong  # type: ignore[method-assign, assignment]
+    guesses = 12
+    start = threading.Barrier(guesses)
+    statuses: list[int] = []
+
+    def guess(i: int) -> None:
+        client = TestClient(fresh_site.client.app, base_url="https://testserver")
+        token = csrf(client.get("/login").text)
+        start.wait(timeout=30)
+        data = {"name": "counsel", "password": f"guess number {i}", "csrf": token}
+        statuses.append(client.post("/login", data=data).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(checked) == portal.config.login_limit == 5
+    assert sorted(statuses) == [401] * 5 + [429] * (guesses - 5)
+
+
 def test_unknown_and_disabled_accounts_cannot_sign_in(fresh_site: PortalSite) -> None:
     client = TestClient(fresh_site.client.app, base_url="https://testserver")
     form = client.get("/login")
