@@ -192,7 +192,7 @@ def test_parallel_guesses_cannot_outrun_the_rate_limit(fresh_site: PortalSite) -
         checked.append(name)
         time.sleep(0.3)
 
-    portal.accounts.authenticate = slow_wrong  # type: ignore[method-assign, assignment]
+    portal.accounts.authenticate = slow_wrong  # type: ignore[method-assign]
     guesses = 12
     start = threading.Barrier(guesses)
     statuses: list[int] = []
