@@ -36,6 +36,7 @@ def status_dict(status: SpoolStatus) -> dict[str, object]:
         "oldest_spooled_at": status.oldest,
         "newest_spooled_at": status.newest,
         "by_topic": status.topics,
+        "damaged": status.damaged,
     }
 
 
@@ -59,6 +60,8 @@ def status(spool_dir: Path, fmt: str) -> None:
         click.echo(f"oldest   spooled {_age(info.oldest)} ago")
         for topic, count in info.topics.items():
             click.echo(f"topic    {common.printable(topic)}: {count}")
+    if info.damaged:
+        click.echo(f"damaged  {info.damaged} unreadable record(s) set aside, never sent")
 
 
 @spool.command("flush")
@@ -85,3 +88,16 @@ def flush(spool_dir: Path, bootstrap_servers: str, connect_timeout: float, timeo
             hint="run assetledger spool flush again once the broker is reachable",
         )
     common.err(f"{outcome.sent} event(s) sent to {bootstrap_servers}; spool {spool_dir} is empty")
+    _warn_damaged(spool_dir)
+
+
+def _warn_damaged(spool_dir: Path) -> None:
+    with Spool(spool_dir) as outbox:
+        damaged = outbox.damaged()
+    if damaged:
+        seqs = ", ".join(str(seq) for seq, _ in damaged[:10])
+        common.err(
+            f"warning: {len(damaged)} unreadable record(s) set aside in the spool's damaged"
+            f" table, never sent (spool seq {seqs}{', …' if len(damaged) > 10 else ''}):"
+            f" {common.printable(damaged[0][1])}; see the table damaged in spool.db"
+        )

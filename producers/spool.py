@@ -12,12 +12,21 @@ The spool is SQLite in WAL mode with ``synchronous=FULL``: a record written is o
 Records are sent in the order they were spooled.  One flusher at a time (a lock held in
 ``DIR/flush.lock`` for the flush); another process that finds the lock taken leaves its
 records for the running flusher, which keeps going until the spool is empty.
+
+The spool is private to the user who signs: the folder is created ``0700`` and the file
+``0600``; a spool file that is a symbolic link, belongs to another user or is writable by
+others is refused (another user could drop or redirect the signed records in it).  A record
+that can no longer be read (a damaged or edited row) is set aside, verbatim, in the
+``damaged`` table: it is never sent, never blocks the records after it, and is counted by
+:meth:`Spool.status`.  Records are not re-verified here; the consumer verifies every one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +47,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     record_value BLOB NOT NULL,
     headers TEXT NOT NULL,
     spooled_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS damaged (
+    seq INTEGER PRIMARY KEY, event_id, topic, record_key, record_value, headers, spooled_at,
+    problem TEXT NOT NULL, found_at REAL NOT NULL
 );
 """
 
@@ -62,6 +75,7 @@ class SpoolStatus:
     oldest: float | None  # when the oldest waiting record was spooled (Unix time)
     newest: float | None
     topics: dict[str, int]
+    damaged: int = 0  # unreadable records set aside (never sent)
 
 
 Send = Callable[[Sequence[SpooledRecord]], None]
@@ -75,7 +89,8 @@ class Spool:
         self.directory = Path(directory)
         self.path = self.directory / SPOOL_FILE
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private(self.path)
             self.db = _connect(self.path)
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
@@ -108,17 +123,39 @@ class Spool:
 
     # --- reading ----------------------------------------------------------------------------
     def waiting(self, limit: int | None = None, after: int = 0) -> list[SpooledRecord]:
-        rows = self.db.execute(
-            "SELECT seq, event_id, topic, record_key, record_value, headers, spooled_at"
-            " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, -1 if limit is None else limit),
-        )
-        return [
-            SpooledRecord(
-                int(seq), str(eid), str(topic), bytes(key), bytes(value), _headers(h), float(at)
-            )
-            for seq, eid, topic, key, value, h, at in rows
-        ]
+        """Records in spool order; unreadable ones are set aside (see :meth:`damaged`)."""
+        while True:
+            rows = self.db.execute(
+                "SELECT seq, event_id, topic, record_key, record_value, headers, spooled_at"
+                " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, -1 if limit is None else limit),
+            ).fetchall()
+            records: list[SpooledRecord] = []
+            bad: list[tuple[int, str]] = []
+            for row in rows:
+                try:
+                    records.append(_record(row))
+                except (ValueError, TypeError) as exc:
+                    bad.append((int(row[0]), f"{type(exc).__name__}: {exc}"[:500]))
+            if not bad:
+                return records
+            self._set_aside(bad)
+
+    def _set_aside(self, bad: Sequence[tuple[int, str]]) -> None:
+        now = time.time()
+        with self._transaction():
+            for seq, problem in bad:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO damaged SELECT seq, event_id, topic, record_key,"
+                    " record_value, headers, spooled_at, ?, ? FROM outbox WHERE seq = ?",
+                    (problem, now, seq),
+                )
+                self.db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def damaged(self) -> list[tuple[int, str]]:
+        """(seq, problem) of each record set aside as unreadable, never sent."""
+        rows = self.db.execute("SELECT seq, problem FROM damaged ORDER BY seq")
+        return [(int(seq), str(problem)) for seq, problem in rows]
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
@@ -130,7 +167,8 @@ class Spool:
         topics = dict(
             self.db.execute("SELECT topic, count(*) FROM outbox GROUP BY topic ORDER BY topic")
         )
-        return SpoolStatus(self.path, int(count), oldest, newest, topics)
+        damaged = int(self.db.execute("SELECT count(*) FROM damaged").fetchone()[0])
+        return SpoolStatus(self.path, int(count), oldest, newest, topics, damaged)
 
     # --- flushing ---------------------------------------------------------------------------
     def flush(self, send: Send, *, batch: int = 500, wait: float = 0.0) -> int | None:
@@ -177,6 +215,48 @@ class Spool:
         self.close()
 
 
+def _check_private(path: Path) -> None:
+    """Create the spool file ``0600``, or check that the one there is this user's own; in a
+    folder only this user (or root) may change."""
+    _check_owner(path.parent, os.stat(path.parent), "folder")
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _NOFOLLOW, 0o600))
+        return
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        raise OSError(f"the spool file {path} is a symbolic link or not a regular file")
+    _check_owner(path, info, "file")
+
+
+def _check_owner(path: Path, info: os.stat_result, what: str) -> None:
+    if not hasattr(os, "getuid"):  # Windows: the folder's ACL decides
+        return
+    problem = None
+    if info.st_uid not in (os.getuid(), 0):
+        problem = f"belongs to another user (uid {info.st_uid})"
+    elif info.st_mode & 0o022:
+        problem = f"is writable by other users (mode {stat.S_IMODE(info.st_mode):04o})"
+    if problem is not None:
+        raise OSError(
+            f"the spool {what} {path} {problem}: another user could drop or redirect the"
+            " signed records in it"
+        )
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _record(row: Sequence[object]) -> SpooledRecord:
+    seq, eid, topic, key, value, headers, at = row
+    if not isinstance(key, bytes) or not isinstance(value, bytes):
+        raise TypeError("the record's key or value is not bytes")
+    if not isinstance(eid, str) or not isinstance(topic, str) or not isinstance(headers, str):
+        raise TypeError("the record's event id, topic or headers are not text")
+    return SpooledRecord(int(str(seq)), eid, topic, key, value, _headers(headers), float(str(at)))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
@@ -209,4 +289,9 @@ def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
 
 
 def _headers(text: str) -> list[tuple[str, bytes]]:
-    return [(str(name), bytes.fromhex(value)) for name, value in json.loads(text)]
+    pairs = json.loads(text)
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
+    ):
+        raise ValueError("the record's headers are not a list of [name, hex value] pairs")
+    return [(name, bytes.fromhex(value)) for name, value in pairs]

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from demo.story import production
-from ledger.errors import BrokerError
+from ledger.errors import BrokerError, ConfigurationError
 from ledger.events.encoding import SingleObjectFraming
 from ledger.store.sqlite import SqliteStore
 from ledger.trust import keys
@@ -85,6 +85,70 @@ def test_one_flusher_at_a_time(tmp_path: Path) -> None:
         first.flush(lambda records: seen.append(second.flush(lambda _: None)))
         assert seen == [None]  # the second flusher found the lock taken and left the records
         assert first.count() == 0
+
+
+def _edit(spool_dir: Path, sql: str) -> None:
+    """Another process (or a bad disk sector) changes the spool behind the emitter's back."""
+    import sqlite3
+
+    db = sqlite3.connect(spool_dir / "spool.db")
+    db.execute(sql)
+    db.commit()
+    db.close()
+
+
+def test_a_damaged_record_is_set_aside_and_the_others_are_still_sent(tmp_path: Path) -> None:
+    with Spool(tmp_path) as spool:
+        spool.put("t", [(f"id-{i}", b"k", b"v", [("h", b"v")]) for i in range(4)])
+    _edit(tmp_path, "UPDATE outbox SET headers = 'not json' WHERE event_id = 'id-1'")
+    _edit(tmp_path, "UPDATE outbox SET record_value = 'text' WHERE event_id = 'id-2'")
+    sent: list[str] = []
+    with Spool(tmp_path) as spool:
+        assert spool.flush(lambda records: sent.extend(r.event_id for r in records)) == 2
+        assert sent == ["id-0", "id-3"]
+        damaged = spool.damaged()
+        assert [seq for seq, _ in damaged] == [2, 3]
+        assert "JSONDecodeError" in damaged[0][1] and "not bytes" in damaged[1][1]
+        assert (spool.count(), spool.status().damaged) == (0, 2)
+    result = CliRunner().invoke(cli, ["spool", "status", "--spool", str(tmp_path)])
+    assert result.exit_code == 0 and "2 unreadable record(s) set aside" in result.output
+
+
+def test_the_spool_is_private_to_its_user(tmp_path: Path) -> None:
+    with Spool(tmp_path / "new"):
+        pass
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "spool.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_spool_another_user_could_change_is_refused(tmp_path: Path) -> None:
+    """A spool file replaced by a symbolic link, writable by others, owned by someone else, or
+    in a folder others may write: another user could drop or redirect the signed records."""
+    spool = tmp_path / "spool"
+    with Spool(spool):
+        pass
+    db = spool / "spool.db"
+    elsewhere = tmp_path / "elsewhere.db"
+    db.rename(elsewhere)
+    db.symlink_to(elsewhere)
+    with pytest.raises(ConfigurationError, match="symbolic link"):
+        Spool(spool)
+    db.unlink()
+    elsewhere.rename(db)
+    db.chmod(0o666)
+    with pytest.raises(ConfigurationError, match="writable by other users"):
+        Spool(spool)
+    db.chmod(0o600)
+    spool.chmod(0o777)
+    with pytest.raises(ConfigurationError, match=r"folder .* writable by other users"):
+        Spool(spool)
+    spool.chmod(0o700)
+    if os.getuid() == 0:  # only root can give a file away
+        os.chown(db, 4242, 4242)
+        with pytest.raises(ConfigurationError, match="another user"):
+            Spool(spool)
+        os.chown(db, 0, 0)
+    Spool(spool).close()
 
 
 # --- the emitter with a spool, no broker -------------------------------------------------------
