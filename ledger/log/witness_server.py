@@ -27,6 +27,7 @@ MAX_BODY = 64 * 1024
 """A request is an ``old`` line, at most 63 proof lines and a checkpoint: far below this."""
 IDLE_TIMEOUT = 30.0
 _MONITOR_PATH = re.compile(r"/([0-9a-f]{64})/checkpoint")
+_DECIMAL = re.compile(r"[0-9]+")
 
 
 class WitnessServer(ThreadingHTTPServer):
@@ -92,13 +93,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes | None:
         length_text = self.headers.get("Content-Length")
-        if length_text is None or not length_text.isdigit():
+        if length_text is None:
             self._send(Response(411, b"Content-Length required\n"), close=True)
             return None
-        length = int(length_text)
-        if length > MAX_BODY:
+        if not _DECIMAL.fullmatch(length_text):  # str.isdigit() takes '²', int() does not
+            self._send(Response(400, b"Content-Length is not a decimal number\n"), close=True)
+            return None
+        if len(length_text) > 12 or int(length_text) > MAX_BODY:
             self._send(Response(413, f"body over {MAX_BODY} bytes\n".encode()), close=True)
             return None
+        length = int(length_text)
         body = self.rfile.read(length)
         if len(body) != length:
             self.close_connection = True

@@ -317,6 +317,24 @@ def test_http_refuses_oversized_bodies(server: WitnessServer) -> None:
     assert response.status == 413
 
 
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [(b"\xb2", 400), (b"-1", 400), (b"0x10", 400), (b"9" * 5000, 413), (b"99999999999999", 413)],
+)
+def test_http_a_hostile_content_length_is_answered_not_a_dropped_connection(
+    server: WitnessServer, length: bytes, status: int
+) -> None:
+    """'²' passes str.isdigit() and int() refuses it; 5000 digits exceed int()'s limit."""
+    import socket
+
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Length: " + length)
+        sock.sendall(b"\r\n\r\n")
+        answer = sock.recv(100)
+    assert answer.startswith(b"HTTP/1.1 %d " % status)
+
+
 def test_http_keep_alive_serves_several_requests(server: WitnessServer, log: ToyLog) -> None:
     host, port = server.server_address[:2]
     conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
