@@ -6,7 +6,9 @@ the dispositions that name the id decide its status, the latest first:
 
 * a disposition counts only when its signer's key was enrolled with a *legal scope* (the key's
   scope names the disposition's action, ``assetledger.finding.<decision>``), was valid at the
-  decision's time, and belongs to the person named as deciding;
+  decision's time, and belongs to the person named as deciding, and when it was made for the
+  production that recorded the finding's asset (the consumer checked that production against
+  the key's scope: counsel of one production cannot decide another's findings);
 * ``reopened`` opens the finding again; a ``waived`` whose expiry is at or before the audit's
   ``as_of`` time has lapsed, and the finding is open;
 * a disposition of the same rule and asset version under another id was made on other evidence:
@@ -106,12 +108,17 @@ def _apply(
         if d.rule == f.rule and d.finding_id not in current
     ]
     in_force: Disposition | None = None
+    shows = {s.show for s in view.recorded(f.asset)}
     for d in sorted(dispositions(view, "finding", f.finding_id), key=lambda d: d.seq):
         why_not = legal(d)
         if why_not is not None:
             lapsed.append(_decision(d, f"not applied: {why_not}"))
         elif d.rule != f.rule or d.asset != f.asset:
             lapsed.append(_decision(d, "not applied: it names another rule or asset version"))
+        elif shows and d.show not in shows:  # counsel of one production deciding another's
+            where = ", ".join(sorted(shows))
+            note = f"not applied: it was made for production {d.show!r}, not {where}"
+            lapsed.append(_decision(d, note))
         else:
             if in_force is not None:
                 lapsed.append(_decision(in_force, "superseded by a later disposition"))

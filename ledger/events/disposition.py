@@ -136,6 +136,7 @@ class Disposition:
     approver: str | None
     expires: datetime | None
     replaced_by: str | None  # "id@version"
+    show: str = ""  # the production it was made for (its key's scope was checked against it)
 
     @classmethod
     def from_record(cls, seq: int, signer_keyid: str, event: Record) -> Disposition:
@@ -157,6 +158,7 @@ class Disposition:
             approver=event.get("approver"),
             expires=event.get("expires"),
             replaced_by=None if not replaced else f"{replaced['asset_id']}@{replaced['version']}",
+            show=str((event.get("production") or {}).get("show") or ""),
         )
 
 

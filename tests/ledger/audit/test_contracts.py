@@ -85,7 +85,13 @@ class Ledger:
         return run_audit(LedgerView.open(self.store, at_head=True), Scope(), as_of=as_of)
 
     def decide(
-        self, signer: str, actor: dict[str, Any], decision: str, f: Finding, **terms: Any
+        self,
+        signer: str,
+        actor: dict[str, Any],
+        decision: str,
+        f: Finding,
+        show: str = story.SHOW,
+        **terms: Any,
     ) -> None:
         self.decided += 1
         event = disposition_event(
@@ -93,7 +99,7 @@ class Ledger:
             finding_id=f.finding_id,
             rule=f.rule,
             asset=f.asset,
-            show=story.SHOW,
+            show=show,
             actor=actor,
             reason=f"reason {self.decided}",
             event_time=(AFTER - timedelta(days=1) + timedelta(minutes=self.decided)).isoformat(),
@@ -123,14 +129,19 @@ def old_message(event: dict[str, Any], kind: EventKind, signer: KeyPair) -> Mess
     return Message(record["event_id"], subject, envelope.encode(framing), headers)
 
 
-def _enrol(actor: dict[str, Any], pair: KeyPair, actions: tuple[str, ...]) -> Item:
+def _enrol(
+    actor: dict[str, Any],
+    pair: KeyPair,
+    actions: tuple[str, ...],
+    productions: tuple[str, ...] = (story.SHOW,),
+) -> Item:
     start = BASE_TIME - timedelta(days=1)
     event = enroll_event(
         actor["actor_id"],
         "human",
         actor["display_name"],
         pair.public,
-        scope=KeyScope(productions=(story.SHOW,), actions=actions),
+        scope=KeyScope(productions=productions, actions=actions),
         event_time=start,
     )
     event["event_id"] = story.fixed_id(f"enrol:{actor['actor_id']}")
@@ -345,6 +356,22 @@ def test_a_disposition_by_a_key_without_legal_scope_does_not_count(make: Any) ->
     assert again.is_open
     [note] = again.lapsed
     assert "not enrolled with a legal scope naming assetledger.finding.cleared" in note.note
+
+
+def test_counsel_of_another_production_cannot_decide_this_ones_findings(make: Any) -> None:
+    """Counsel enrolled with a legal scope for another production only: the consumer admits
+    a disposition that says it is for that production; the audit must not apply it here."""
+    ledger = make(unlicensed_deliverable())
+    rival = dict(COUNSEL, actor_id="person:rival-counsel", display_name="Rival Counsel")
+    ledger.keys["rival"] = keys.generate("rival")
+    ledger.append([_enrol(rival, ledger.keys["rival"], LEGAL_ACTIONS, ("Other Show",))])
+    f = one(ledger.audit(), "ai-model-undeclared")
+    ledger.decide("rival", rival, "cleared", f, show="Other Show", document_sha256="cd" * 32)
+    again = one(ledger.audit(), "ai-model-undeclared")
+    assert again.is_open
+    [note] = again.lapsed
+    assert f"made for production 'Other Show', not {story.SHOW}" in note.note
+    assert ledger.audit().clear_to_ship() == {"final@v001": False}
 
 
 def test_a_disposition_signed_with_someone_elses_name_does_not_count(make: Any) -> None:
