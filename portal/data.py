@@ -168,8 +168,12 @@ class PortalLedger:
                 view = self._view()
                 step = view.step(entry.seq) if entry.seq < view.state.size else None
                 consent = view.consent(event_id)
-                shows = {step.show} if step else set(consent.productions if consent else ())
-                if production not in {s.split("/")[0] for s in shows}:
+                if step is not None:  # a show's name may hold '/': compared whole
+                    ours = step.show == production
+                else:  # a consent names "SHOW" or "SHOW/EPISODE"
+                    named = consent.productions if consent else ()
+                    ours = production in {p.split("/")[0] for p in named}
+                if not ours:
                     raise NotFound(f"event {event_id} is not part of {production}")
             return operator.prove(self.store, event_id)
 

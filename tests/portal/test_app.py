@@ -27,7 +27,7 @@ from ledger.events.licence import Licence
 from ledger.store import Batch, open_store
 from portal.accounts import AccountStore
 from portal.app import API, FILES, PAGES, Portal, PortalConfig, create_app, wrappable_path
-from tests.ledger.audit.audit_factory import BASE_TIME, demo_store, licence_item
+from tests.ledger.audit.audit_factory import BASE_TIME, demo_store, fixed, licence_item
 from tests.portal.portal_factory import (
     DECIDED_AT,
     FALLEN,
@@ -37,6 +37,7 @@ from tests.portal.portal_factory import (
     append,
     csrf,
     make_site,
+    other_items,
 )
 
 FT = quote(FALLEN, safe="")
@@ -424,6 +425,19 @@ def test_counsel_receipts_only_for_the_granted_production(site: PortalSite) -> N
     other_id = harbor_event["credit_lines"][0]["contributions"][0]["event_id"]
     assert client.get(f"/p/{FT}/receipts/{other_id}").status_code == 404  # not Fallen Tower's
     assert client.get(f"/p/{FT}/receipts/no-such-event").status_code == 404
+
+
+def test_a_show_whose_name_starts_with_anothers_is_another_production(
+    fresh_site: PortalSite,
+) -> None:
+    """'Fallen Tower/Secret' is not 'Fallen Tower': its events' receipts are not counsel's."""
+    item = other_items()[0]
+    event = dict(item[2]) | {"production": {"show": f"{FALLEN}/Secret", "episode": None}}
+    event["event_id"] = story.fixed_id("secret-show-plate")
+    with open_store(fresh_site.url) as store:
+        append(store, fixed([(item[0], item[1], event)]), fresh_site.signers)
+    client = fresh_site.login("counsel")
+    assert client.get(f"/p/{FT}/receipts/{event['event_id']}").status_code == 404
 
 
 def test_guild_rep_sees_credits_disclosures_and_members_consents(site: PortalSite) -> None:
