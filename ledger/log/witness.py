@@ -368,7 +368,7 @@ class Witness:
             rows = self.db.execute(
                 "SELECT origin, size, root_hash, note, updated_at FROM log_state ORDER BY origin"
             ).fetchall()
-        return [LogState(str(o), int(s), bytes(r), str(n), int(u)) for o, s, r, n, u in rows]
+        return [_log_state(row, self.state_path) for row in rows]
 
     def evidence(self) -> list[Evidence]:
         with self._lock:
@@ -394,10 +394,7 @@ class Witness:
             "SELECT origin, size, root_hash, note, updated_at FROM log_state WHERE origin = ?",
             (origin,),
         ).fetchone()
-        if row is None:
-            return None
-        o, s, r, n, u = row
-        return LogState(str(o), int(s), bytes(r), str(n), int(u))
+        return None if row is None else _log_state(row, self.state_path)
 
     def _save_state(self, checkpoint: cp.Checkpoint, note: str) -> None:
         self.db.execute(
@@ -425,6 +422,28 @@ class Witness:
                 int(time.time()),
             ),
         )
+
+
+def _log_state(row: Sequence[object], path: Path) -> LogState:
+    """A state row, checked: a damaged one (edited, or a bad sector) stops the witness from
+    cosigning anything for that log (:class:`StoreError`, answered 500), never misleads it."""
+    origin, size, root, note, updated = row
+    if not (
+        isinstance(origin, str)
+        and isinstance(size, int)
+        and 0 <= size < 2**64
+        and isinstance(root, bytes)
+        and len(root) == HASH_SIZE
+        and isinstance(note, str)
+        and isinstance(updated, int)
+    ):
+        raise StoreError(
+            f"witness state {path}: the row of log {str(origin)[:200]!r} is damaged"
+            f" (size {size!r:.40}, root of {len(root) if isinstance(root, bytes) else '?'} bytes)",
+            hint="restore witness.db from a backup; a witness must never cosign from a guessed"
+            " state",
+        )
+    return LogState(origin, size, root, note, updated)
 
 
 def open_state(path: Path) -> sqlite3.Connection:
@@ -473,7 +492,7 @@ def read_states(path: Path) -> tuple[list[LogState], list[Evidence]]:
         rows = db.execute(
             "SELECT origin, size, root_hash, note, updated_at FROM log_state ORDER BY origin"
         ).fetchall()
-        states = [LogState(str(o), int(s), bytes(r), str(n), int(u)) for o, s, r, n, u in rows]
+        states = [_log_state(row, path) for row in rows]
         return states, read_evidence(db)
     finally:
         db.close()

@@ -85,7 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Response(405, b"use POST\n"), allow="POST")
             return
         match = _MONITOR_PATH.fullmatch(self.path)
-        note = None if match is None else self.server.witness.latest_note(match.group(1))
+        try:
+            note = None if match is None else self.server.witness.latest_note(match.group(1))
+        except AssetLedgerError as exc:  # the state database failed
+            log.error("monitoring read failed: %s", exc)
+            self._send(Response(500, b"internal error\n"))
+            return
         if note is None:
             self._send(Response(404, b"not found\n"))
             return

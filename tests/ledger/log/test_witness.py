@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.errors import ConfigurationError, KeyFileError
+from ledger.errors import ConfigurationError, KeyFileError, StoreError
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import EMPTY_ROOT, MemoryNodeStore, MerkleTree, leaf_hash
 from ledger.log.witness import (
@@ -333,6 +333,30 @@ def test_http_a_hostile_content_length_is_answered_not_a_dropped_connection(
         sock.sendall(b"\r\n\r\n")
         answer = sock.recv(100)
     assert answer.startswith(b"HTTP/1.1 %d " % status)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "root_hash = x'0102'",  # a 2-byte root: was judged a failing proof, kept as evidence
+        "root_hash = 'text'",
+        "size = 'abc'",
+        "size = -3",  # was answered 409 with size -3
+    ],
+)
+def test_a_damaged_state_row_cosigns_nothing_and_answers_500(
+    witness: Witness, server: WitnessServer, log: ToyLog, damage: str
+) -> None:
+    assert witness.add_checkpoint(log.request(0)).status == 200
+    witness.db.execute(f"UPDATE log_state SET {damage}")
+    log.grow(2)
+    with pytest.raises(StoreError, match="is damaged"):
+        witness.add_checkpoint(log.request(5))
+    response = _call(server, "POST", "/add-checkpoint", log.request(5))
+    assert response.status == 500 and b"nothing was cosigned" in response.read()
+    origin_hash = hashlib.sha256(ORIGIN.encode()).hexdigest()
+    assert _call(server, "GET", f"/{origin_hash}/checkpoint").status == 500
+    assert witness.db.execute("SELECT count(*) FROM evidence").fetchone()[0] == 0
 
 
 def test_http_keep_alive_serves_several_requests(server: WitnessServer, log: ToyLog) -> None:
