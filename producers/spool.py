@@ -234,10 +234,14 @@ def _check_owner(path: Path, info: os.stat_result, what: str) -> None:
     if not hasattr(os, "getuid"):  # Windows: the folder's ACL decides
         return
     problem = None
+    # Group-writable is fine for the user's own primary group (user private groups, umask 002).
+    others = 0o002 if info.st_gid == os.getgid() else 0o022
     if info.st_uid not in (os.getuid(), 0):
         problem = f"belongs to another user (uid {info.st_uid})"
-    elif info.st_mode & 0o022:
-        problem = f"is writable by other users (mode {stat.S_IMODE(info.st_mode):04o})"
+    elif info.st_mode & others:
+        problem = (
+            f"is writable by other users (mode {stat.S_IMODE(info.st_mode):04o}; chmod go-w it)"
+        )
     if problem is not None:
         raise OSError(
             f"the spool {what} {path} {problem}: another user could drop or redirect the"

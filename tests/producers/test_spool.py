@@ -138,6 +138,13 @@ def test_a_spool_another_user_could_change_is_refused(tmp_path: Path) -> None:
     db.chmod(0o666)
     with pytest.raises(ConfigurationError, match="writable by other users"):
         Spool(spool)
+    db.chmod(0o664)  # group-writable: fine for the user's own group (umask 002) ...
+    Spool(spool).close()
+    if os.getuid() == 0:  # ... not for a group others are in (only root can give it away)
+        os.chown(db, 0, 4242)
+        with pytest.raises(ConfigurationError, match="writable by other users"):
+            Spool(spool)
+        os.chown(db, 0, 0)
     db.chmod(0o600)
     spool.chmod(0o777)
     with pytest.raises(ConfigurationError, match=r"folder .* writable by other users"):
