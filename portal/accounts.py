@@ -9,8 +9,10 @@ strings; only their SHA-256 is stored, so a copy of this file opens no session.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -165,12 +167,13 @@ class AccountStore:
         self.hasher = PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
         try:
+            _create_private(self.path)
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the accounts file {self.path}: {exc}") from exc
 
     def close(self) -> None:
@@ -363,6 +366,15 @@ class AccountStore:
             (limit,),
         )
         return [AccessRecord(*r) for r in rows]
+
+
+def _create_private(path: Path) -> None:
+    """A new accounts file is ``0600``: its password hashes are for no other local user.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _account(row: Sequence[object]) -> Account:

@@ -30,6 +30,14 @@ def test_passwords_are_stored_as_argon2id_hashes(store: AccountStore, tmp_path: 
     assert store.authenticate("nobody", PW) is None
 
 
+def test_the_accounts_file_is_readable_by_its_owner_only(
+    store: AccountStore, tmp_path: Path
+) -> None:
+    store.add("kim", "counsel", ["Fallen Tower"], PW)
+    for name in ("accounts.db", "accounts.db-wal"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
 def test_tokens_are_stored_hashed_and_die_with_the_account(
     store: AccountStore, tmp_path: Path
 ) -> None:
