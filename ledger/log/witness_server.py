@@ -5,8 +5,9 @@
   cosigned for that log, with the log's verified signature and this witness's cosignature.
 
 The server binds 127.0.0.1 unless told otherwise, speaks HTTP/1.1 with keep-alive, reads at
-most :data:`MAX_BODY` bytes of a body that must announce its ``Content-Length``, and drops a
-connection idle for :data:`IDLE_TIMEOUT` seconds.
+most :data:`MAX_BODY` bytes of a body that must announce its ``Content-Length``, drops a
+connection idle for :data:`IDLE_TIMEOUT` seconds, and serves at most :data:`MAX_CONNECTIONS`
+connections at once (more are closed unanswered).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ log = logging.getLogger("assetledger.witness")
 MAX_BODY = 64 * 1024
 """A request is an ``old`` line, at most 63 proof lines and a checkpoint: far below this."""
 IDLE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 64
+"""Connections served at once (a thread each); more are closed at once, so idle or slow
+clients cannot make the witness start threads without bound."""
 _MONITOR_PATH = re.compile(r"/([0-9a-f]{64})/checkpoint")
 _DECIMAL = re.compile(r"[0-9]+")
 
@@ -33,9 +37,30 @@ _DECIMAL = re.compile(r"[0-9]+")
 class WitnessServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, witness: Witness, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        witness: Witness,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.witness = witness
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("over %s connections: closing %s", self.max_connections, client_address)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     @property
     def url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -357,6 +358,33 @@ def test_a_damaged_state_row_cosigns_nothing_and_answers_500(
     origin_hash = hashlib.sha256(ORIGIN.encode()).hexdigest()
     assert _call(server, "GET", f"/{origin_hash}/checkpoint").status == 500
     assert witness.db.execute("SELECT count(*) FROM evidence").fetchone()[0] == 0
+
+
+def test_http_idle_connections_cannot_take_every_thread(witness: Witness, log: ToyLog) -> None:
+    """Clients that connect and send nothing hold a thread each until the idle timeout; past
+    the cap, new connections are closed at once, and a slot frees when one closes."""
+    import socket
+
+    server = WitnessServer(witness, max_connections=3)
+    server.start()
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    try:
+        idle = [socket.create_connection((host, port), timeout=10) for _ in range(3)]
+        extra = socket.create_connection((host, port), timeout=10)
+        assert extra.recv(10) == b""  # closed by the witness, unanswered
+        extra.close()
+        for sock in idle:
+            sock.close()
+        deadline = time.monotonic() + 10
+        while True:  # the handler threads notice the closed sockets and free their slots
+            try:
+                assert _call(server, "POST", "/add-checkpoint", log.request(0)).status == 200
+                break
+            except (ConnectionError, http.client.RemoteDisconnected):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        server.stop()
 
 
 def test_http_keep_alive_serves_several_requests(server: WitnessServer, log: ToyLog) -> None:
