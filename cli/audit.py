@@ -32,7 +32,7 @@ from ledger.audit.report import (
     credits_document,
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
-from ledger.audit.text import printable
+from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
 from ledger.events.base import parse_time
 from ledger.log import checkpoint as cp
@@ -253,7 +253,7 @@ def _status(f: dict[str, Any]) -> str:
 
 def _rows_text(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
     if fmt == "csv":
-        return common.csv_text(rows, columns)
+        return csv_text(rows, columns)
     return (common.table(rows, columns) if rows else "no findings") + "\n"
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import sys
@@ -172,19 +170,9 @@ def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) 
     if fmt == "json":
         click.echo(json.dumps(list(rows), indent=2, default=str))
     elif fmt == "csv":
-        click.echo(csv_text(rows, columns), nl=False)
+        click.echo(text.csv_text(rows, columns), nl=False)
     else:
         click.echo(table(rows, columns))
-
-
-def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """RFC 4180 CSV, every field quoted, formula-looking text cells neutralised (OWASP)."""
-    buf = io.StringIO()
-    buf.write(",".join(columns) + "\r\n")  # our own plain column names
-    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([text.csv_cell("" if row.get(c) is None else row[c]) for c in columns])
-    return buf.getvalue()
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

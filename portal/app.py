@@ -29,6 +29,7 @@ from starlette.templating import Jinja2Templates
 
 from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
 from ledger.audit.report import credits_document
+from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
 from portal import openapi
 from portal.accounts import AccessRecord, Account, AccountStore
@@ -420,14 +421,8 @@ def credits_file(p: Portal, request: Request) -> Response:
 
 
 def _credits_csv(report: CreditReport) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(flat_rows(report))
-    return buf.getvalue()
+    """The CLI's credits CSV: every field quoted, formula-looking cells neutralised."""
+    return csv_text(flat_rows(report), CSV_COLUMNS)
 
 
 def receipt_file(p: Portal, request: Request) -> Response:

@@ -8,7 +8,11 @@ These helpers are applied where text leaves the library; JSON output keeps exact
 
 from __future__ import annotations
 
+import csv
+import io
 import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # Bidirectional embeddings, overrides and isolates (the "Trojan Source" characters), the line
 # and paragraph separators, and the BOM/zero-width no-break space: invisible, yet they change
@@ -81,3 +85,13 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
         return "'" + value
     return value
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """RFC 4180 CSV, every field quoted, formula-looking text cells neutralised (OWASP)."""
+    buf = io.StringIO()
+    buf.write(",".join(columns) + "\r\n")  # our own plain column names
+    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([csv_cell("" if row.get(c) is None else row[c]) for c in columns])
+    return buf.getvalue()

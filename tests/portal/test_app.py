@@ -448,8 +448,11 @@ def test_guild_rep_sees_credits_disclosures_and_members_consents(site: PortalSit
     episode = client.get(f"{API}/p/{FT}/credits", params={"episode": "101"}).json()
     assert episode["episode"] == "101"
     assert client.get(f"/p/{FT}/credits", params={"episode": "999"}).status_code == 404
-    rows = list(csv.DictReader(io.StringIO(client.get(f"/p/{FT}/credits.csv").text)))
+    raw = client.get(f"/p/{FT}/credits.csv").text
+    rows = list(csv.DictReader(io.StringIO(raw, newline="")))
     assert rows and "Jonah Okafor" in {r["name"] for r in rows}
+    # the library's CSV, as the CLI writes it: CRLF, every field quoted (formulas neutralised)
+    assert raw.split("\r\n")[1].startswith('"') and '"Jonah Okafor"' in raw
     assert client.get(f"/p/{FT}/credits.pdf").content.startswith(b"%PDF-")
     members = client.get(f"{API}/p/{FT}/members").json()
     assert members["guild"] == "SAG-AFTRA"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from ledger.audit import text
 from ledger.audit.picture import Arrow, Box, Picture, to_svg
 from ledger.audit.text import csv_cell, display_width, pad, printable, shorten
 
@@ -46,3 +49,13 @@ def test_svg_with_nul_and_escape_in_names_is_valid_xml() -> None:
     svg = to_svg(Picture(100, 100, (box,), (arrow,)), "title\x00")
     root = ET.fromstring(svg)
     assert "a\\x00b" in "".join(root.itertext())
+
+
+def test_csv_text_quotes_every_field_and_neutralises_formulas() -> None:
+    rows = [{"name": '=HYPERLINK("http://x","y")', "n": 3, "note": "a\rb"}, {"name": "-2+3"}]
+    out = text.csv_text(rows, ["name", "n", "note"])
+    assert out.split("\r\n")[0] == "name,n,note"
+    parsed = list(csv.reader(io.StringIO(out, newline="")))
+    assert parsed[1] == ['\'=HYPERLINK("http://x","y")', "3", "a\rb"]
+    assert parsed[2] == ["'-2+3", "", ""]
+    assert '"3"' in out  # every field quoted, numbers too
