@@ -48,6 +48,7 @@ for command in (
 
 def _register_optional() -> None:
     from cli.audit import COMMANDS as audit_commands
+    import cli.performers  # noqa: F401  (adds audit uses|impact|register to the audit group)
     from cli.demo import demo
     from cli.finding import finding
     from cli.show import show

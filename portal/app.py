@@ -31,7 +31,7 @@ from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
 from ledger.audit.report import credits_document
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
-from portal import openapi
+from portal import openapi, performer
 from portal.accounts import AccessRecord, Account, AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
 from portal.permissions import LEDGER, RULES, Resource, permission_allowed
@@ -39,6 +39,7 @@ from portal.security import (
     DOWNLOAD_CSP,
     RateLimiter,
     SecurityHeaders,
+    download,
     new_csrf,
     same,
 )
@@ -146,8 +147,10 @@ class Portal:
         )
         if not allowed:
             # Another production's pages do not exist for this account; its own, it may know.
+            # A performer's pages, likewise, exist only for that performer (and their agent).
             own = resource.production is not None and resource.production in who.account.productions
-            raise Denied(403 if own or resource.production is None else 404)
+            hidden = resource.production is not None or resource.party is not None
+            raise Denied(403 if own or not hidden else 404)
         return who
 
     def record(self, request: Request, actor: str, action: str, what: str, outcome: str) -> None:
@@ -190,18 +193,6 @@ def _api_path(request: Request) -> str:
     path = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
     query = request.url.query
     return (path if path != "/" else "/me") + (f"?{query}" if query else "")
-
-
-def download(body: str | bytes, filename: str, media_type: str) -> Response:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "Content-Security-Policy": DOWNLOAD_CSP,
-        },
-    )
 
 
 # --- views ---------------------------------------------------------------------------------
@@ -667,6 +658,10 @@ FILES: list[tuple[str, Handler]] = [
     ("/health/receipt", ledger_receipt_file),
     ("/health/consistency/{old}", consistency_file),
 ]
+
+
+PAGES += performer.PAGES  # performers', agents', and the impact and register pages
+FILES += performer.FILES
 
 
 def create_app(config: PortalConfig) -> Starlette:

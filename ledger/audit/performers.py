@@ -204,6 +204,19 @@ def performer_uses(
     return out
 
 
+def production_uses(
+    view: LedgerView, production: str, audit_of: Audits, timecodes: Timecodes | None = None
+) -> list[PerformerUse]:
+    """Every performer's uses in one production (for counsel and the guild's register)."""
+    parties = sorted({u.performer_id for s in view.steps("show", production) for u in s.likeness})
+    return [
+        u
+        for party in parties
+        for u in performer_uses(view, party, audit_of, timecodes)
+        if u.step.show == production
+    ]
+
+
 def party_name(view: LedgerView, party: str) -> str | None:
     """The name a performer gave on their latest consent, if any."""
     names = [c.party_name for c in view.consents_for("consent_party", party)]
