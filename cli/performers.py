@@ -16,7 +16,6 @@ from cli import common
 from cli.audit import (
     as_of_option,
     at_head_option,
-    audit,
     dumps,
     open_view,
     output_option,
@@ -65,7 +64,7 @@ def _one_of(party: str | None, production: str | None) -> None:
         raise ConfigurationError("give --party or --production (one of them)")
 
 
-@audit.command("uses")
+@click.command("uses")
 @click.option("--party", required=True, help="Performer id, e.g. performer:dana-whitfield.")
 @common.format_option("table", "json", "csv")
 @as_of_option
@@ -140,7 +139,7 @@ def _impact_rows(impacts: list[Impact]) -> list[dict[str, Any]]:
     return rows
 
 
-@audit.command("impact")
+@click.command("impact")
 @click.option("--party", help="Performer id: the impact of every consent they gave.")
 @click.option("--production", help="Show name: the impact of its consents on its uses.")
 @click.option(
@@ -209,7 +208,7 @@ def impact_command(
         )
 
 
-@audit.command("register")
+@click.command("register")
 @click.option("--production", required=True, help="Show name, e.g. 'Fallen Tower'.")
 @click.option("--party", "parties", multiple=True, help="Only these performers (repeat).")
 @common.format_option("csv", "json", "pdf", "html", default="csv")
@@ -251,3 +250,7 @@ def register_command(
             result = to_html(register_document(view, data))
     common.err(f"{len(rows)} use(s); content-sha256: {data['content_sha256']}")
     write_result(result, output)
+
+
+COMMANDS = (uses_command, impact_command, register_command)
+"""Subcommands of ``assetledger audit`` (cli/main.py adds them to the group)."""

@@ -256,7 +256,8 @@ class AccountStore:
     @_locked
     def get(self, name: str) -> Account | None:
         row = self.db.execute(
-            "SELECT name, role, productions, guild, disabled, parties FROM accounts WHERE name = ?", (name,)
+            "SELECT name, role, productions, guild, disabled, parties FROM accounts WHERE name = ?",
+            (name,),
         ).fetchone()
         return None if row is None else _account(row)
 

@@ -67,10 +67,15 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
      "latest.", "auditor", [_path("old", "Tree size of the earlier checkpoint.")], "text"),
 ]  # fmt: skip
 
-PARTY = _path("party", "Performer id, e.g. performer:dana-whitfield: the account's own (a"
-               " performer) or one it represents (an agent); any other answers 404.")
-REGISTER_FMT = {**_path("fmt", "csv, pdf, html or json"),
-                "schema": {"enum": ["csv", "pdf", "html", "json"]}}
+PARTY = _path(
+    "party",
+    "Performer id, e.g. performer:dana-whitfield: the account's own (a"
+    " performer) or one it represents (an agent); any other answers 404.",
+)
+REGISTER_FMT = {
+    **_path("fmt", "csv, pdf, html or json"),
+    "schema": {"enum": ["csv", "pdf", "html", "json"]},
+}
 ENDPOINTS += [
     # performers' pages, consent impact and the replica register (portal/performer.py)
     ("/performers/{party}", "Every use of a performer's likeness and voice in every production:"

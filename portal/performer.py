@@ -68,8 +68,7 @@ class Site(Protocol):
         self, request: Request, action: str, resource: Resource = ..., what: str = ""
     ) -> Any: ...
 
-    def page(self, request: Request, template: str, data: dict[str, Any], who: Any) -> Response:
-        ...
+    def page(self, request: Request, template: str, data: dict[str, Any], who: Any) -> Response: ...
 
     def production(self, request: Request) -> str: ...
 
@@ -242,7 +241,9 @@ def register_file(p: Site, request: Request) -> Response:
     _, prod, found = _register_for(p, request, "replica_register.download")
     fmt = _format(request)
     title = f"Replica usage register: {prod}"
-    return _register_file(found["view"], title, found["rows"], fmt, f"replica-register-{prod}.{fmt}")
+    return _register_file(
+        found["view"], title, found["rows"], fmt, f"replica-register-{prod}.{fmt}"
+    )
 
 
 def _register_file(

@@ -29,7 +29,6 @@ DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sa
 """For a downloaded report or picture opened in a tab: its own inline styles, nothing else."""
 
 
-
 def download(body: str | bytes, filename: str, media_type: str) -> Response:
     """A file to save (``Content-Disposition: attachment``), under :data:`DOWNLOAD_CSP`."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]

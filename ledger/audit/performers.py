@@ -154,9 +154,7 @@ def _about(result: AuditResult, step: Step, own: Finding | None) -> tuple[Findin
     """Findings on the asset version that made the use, other performers' consent left out."""
     found = [own] if own is not None else []
     found += [
-        f
-        for f in result.findings
-        if f.asset == step.key and f.rule != LIKENESS_WITHOUT_CONSENT.id
+        f for f in result.findings if f.asset == step.key and f.rule != LIKENESS_WITHOUT_CONSENT.id
     ]
     return tuple(found)
 
@@ -294,7 +292,9 @@ def _stops(
 ) -> tuple[str, datetime, Consent | None] | None:
     """Why and when a grant stops: revoked (earliest revocation) or expiring within ``window``."""
     revocations = [
-        r for r in view.revocations(c.event_id) if r.party_id == c.party_id and r.status == "revoked"
+        r
+        for r in view.revocations(c.event_id)
+        if r.party_id == c.party_id and r.status == "revoked"
     ]
     if revocations:
         first = min(revocations, key=lambda r: r.valid_from)
@@ -373,9 +373,7 @@ def production_impacts(
 ) -> list[Impact]:
     """Impacts of the consents filed under a production, on that production's uses."""
     grants = view.consents_for("show", production)
-    return consent_impacts(
-        view, grants, audit_of, as_of=as_of, production=production, **options
-    )
+    return consent_impacts(view, grants, audit_of, as_of=as_of, production=production, **options)
 
 
 # --- the replica usage register ------------------------------------------------------------------
@@ -399,7 +397,9 @@ REGISTER_COLUMNS = (
 )
 
 
-def register_rows(uses: Iterable[PerformerUse], names: dict[str, str | None]) -> list[dict[str, Any]]:
+def register_rows(
+    uses: Iterable[PerformerUse], names: dict[str, str | None]
+) -> list[dict[str, Any]]:
     """One row per use, ordered by production, episode, performer and time."""
     rows = []
     for u in uses:
@@ -433,9 +433,7 @@ def register_rows(uses: Iterable[PerformerUse], names: dict[str, str | None]) ->
     )
 
 
-def register_json(
-    view: LedgerView, title: str, rows: list[dict[str, Any]]
-) -> dict[str, Any]:
+def register_json(view: LedgerView, title: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     from ledger.audit.model import content_digest
 
     body = {
@@ -477,4 +475,6 @@ def register_document(view: LedgerView, data: dict[str, Any]) -> Document:
     if not groups:
         blocks.append(Para("No uses of a member's likeness or voice are recorded.", "note"))
     blocks.append(Para(f"Content SHA-256 (canonical JSON): {data['content_sha256']}", "note"))
-    return Document(data["title"], "Replica usage register from the provenance ledger", tuple(blocks))
+    return Document(
+        data["title"], "Replica usage register from the provenance ledger", tuple(blocks)
+    )

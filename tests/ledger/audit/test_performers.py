@@ -1,4 +1,4 @@
-"""A performer's uses, revocation impact and the replica usage register (ledger.audit.performers)."""
+"""A performer's uses, revocation impact and the replica register (ledger.audit.performers)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_omar_sees_the_audits_reason_and_finding(view: LedgerView) -> None:
     # the very finding of the audit, with its id (so the page and the audit cannot disagree)
     assert use.finding in result.findings
     assert use.finding is not None and use.finding.rule == "likeness-without-consent"
-    assert [f["rule"] for f in use.to_json()["findings"]][0] == "likeness-without-consent"
+    assert next(f["rule"] for f in use.to_json()["findings"]) == "likeness-without-consent"
 
 
 def test_a_stranger_has_no_uses(view: LedgerView) -> None:
