@@ -86,8 +86,8 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
 @click.option(
     "--demo-accounts",
     is_flag=True,
-    help="Create the demo accounts (counsel, guild-rep, auditor, admin) with fresh passwords"
-    " for the demo production and print them.",
+    help="Create the demo accounts (counsel, guild-rep, auditor, admin, performer) with fresh"
+    " passwords for the demo production and print them.",
 )
 @accounts_option
 @common.ledger_option
@@ -153,6 +153,7 @@ def _print_demo_accounts(path: Path, host: str, port: int, tls: bool) -> None:
     click.echo(f"demo accounts for '{SHOW}' (new passwords on each start):")
     for a in made:
         what = a.role + (f" ({a.guild})" if a.guild else "")
+        what += f" ({', '.join(a.parties)})" if a.parties else ""
         click.echo(f"  {a.name:<10} {a.password:<26} {what}")
     click.echo(f"open {scheme}://{shown}:{port}/ and sign in")
 

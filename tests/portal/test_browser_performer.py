@@ -1,0 +1,140 @@
+"""The performer's page, consent impact and the replica register in a real browser, at desktop
+(1280 px) and phone (390 px) widths: ``assetledger demo``, ``serve --demo-accounts``, chromium.
+
+Set ASSETLEDGER_SCREENSHOTS=docs/img to refresh the performer's screenshot in the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.portal.test_browser import (  # the browser set-up of the portal's browser tests
+    Server,
+    _free_port,
+    _wait_for,
+    browser_context_args,
+    browser_type_launch_args,
+    downloaded,
+    login,
+    shot,
+)
+
+pytestmark = [pytest.mark.broker, pytest.mark.browser]
+__all__ = ["browser_context_args", "browser_type_launch_args"]
+
+FT = quote("Fallen Tower", safe="")
+DANA = "/performers/" + quote("performer:dana-whitfield", safe="")
+OMAR = "/performers/" + quote("performer:omar-haddad", safe="")
+WIDTHS = (1280, 390)
+
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  return [...document.querySelectorAll('article, table, dl, h1, p')]
+    .filter(e => e.getBoundingClientRect().right > width + 1 && !e.closest('.scroll-x'))
+    .map(e => e.tagName + '.' + e.className);
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    work = tmp_path_factory.mktemp("demo")
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    demo = subprocess.run(
+        [sys.executable, "-m", "cli", "demo", "--work-dir", str(work),
+         "--bootstrap-servers", kafka_bootstrap, "--topic", topic],
+        capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--ledger", str(work / "ledger.db"),
+         "--demo-accounts", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        passwords = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin|performer)", line)
+            if found:
+                passwords[found.group(1)] = found.group(2)
+            if line.startswith("open "):
+                break
+        assert {"performer", "counsel", "guild-rep"} <= set(passwords), passwords
+        _wait_for(port, proc)
+        yield Server(f"http://localhost:{port}", passwords, work)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def fits(page: Page, width: int) -> None:
+    assert page.evaluate(OVERFLOW) == [], f"overflows at {width}px: {page.url}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_performer_sees_dana_whitfields_uses(page: Page, server: Server, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    login(page, server, "performer")
+    page.get_by_role("link", name="performer:dana-whitfield").click()
+    expect(
+        page.get_by_role("heading", name="Uses of Dana Whitfield's likeness and voice")
+    ).to_be_visible()
+    use = page.locator("article.use")
+    expect(use).to_have_count(1)
+    expect(use.get_by_text("covered by consent")).to_be_visible()
+    expect(use.get_by_text("SAG-AFTRA replica fee, payroll ref dana-whitfield")).to_be_visible()
+    expect(use.get_by_text("not clear to ship")).to_be_visible()  # sh030's final, per the audit
+    expect(use.get_by_text("no delivery packet")).to_be_visible()
+    fits(page, width)
+    if width == 1280:
+        shot(page, "performer", full_page=True)
+    name, raw = downloaded(page, "CSV")
+    [row] = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+    assert name.endswith(".csv") and row["performer_name"] == "Dana Whitfield"
+    _, pdf = downloaded(page, "PDF")
+    assert pdf.startswith(b"%PDF-")
+    for path in (OMAR, "/api/v1" + OMAR, OMAR + "/register.csv", f"/p/{FT}"):
+        assert page.request.get(server.url + path).status == 404, path
+    page.goto(server.url + OMAR)
+    expect(page.get_by_text("Not found.")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_guild_rep_sees_impacts_and_the_register(page: Page, server: Server, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    login(page, server, "guild-rep")
+    page.get_by_role("link", name="Replica usage register").click()
+    expect(page.get_by_role("heading", name="Fallen Tower: replica usage register")).to_be_visible()
+    expect(page.get_by_text("Omar Haddad").first).to_be_visible()
+    fits(page, width)
+    _, raw = downloaded(page, "CSV")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+    assert [r["performer_name"] for r in rows] == ["Dana Whitfield", "Omar Haddad"]
+    page.get_by_role("link", name="Consent impact").click()
+    expect(page.get_by_text("No open impact")).to_be_visible()
+    fits(page, width)
+    assert page.request.get(server.url + DANA).status == 404
+
+
+def test_counsel_sees_the_impact_page(page: Page, server: Server) -> None:
+    login(page, server, "counsel")
+    page.get_by_role("link", name="Revoked and expiring consents: their impact").click()
+    expect(
+        page.get_by_role("heading", name="Fallen Tower: revoked and expiring consents")
+    ).to_be_visible()
+    expect(page.get_by_text("No impact: no consent is revoked")).to_be_visible()
+    assert page.request.get(server.url + DANA).status == 404
