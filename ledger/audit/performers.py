@@ -142,12 +142,19 @@ def _finding_json(f: Finding) -> dict[str, Any]:
 
 
 def likeness_finding(result: AuditResult, step: Step, party: str, use: str) -> Finding | None:
-    """The audit's ``likeness-without-consent`` finding on this use, if it found one."""
+    """The audit's ``likeness-without-consent`` finding on this use, if it found one.
+
+    The rule makes one finding per failing ``likeness`` entry of the event, named by its
+    summary; an event with a single entry has at most one, whatever its wording.
+    """
+    found = [
+        f for f in result.findings if f.rule == LIKENESS_WITHOUT_CONSENT.id and f.asset == step.key
+    ]
     summary = f"{use} of {party} without matching consent"
-    for f in result.findings:
-        if f.rule == LIKENESS_WITHOUT_CONSENT.id and f.asset == step.key and f.summary == summary:
-            return f
-    return None
+    named = [f for f in found if f.summary == summary]
+    if named:
+        return named[0]
+    return found[0] if found and len(step.likeness) == 1 else None
 
 
 def _about(result: AuditResult, step: Step, own: Finding | None) -> tuple[Finding, ...]:

@@ -95,6 +95,16 @@ def test_agent_sees_only_the_performers_represented(people: PortalSite) -> None:
     assert only_dana.get(API + me(OMAR)).status_code == 404
 
 
+def test_a_performers_api_token_sees_only_her_own(people: PortalSite) -> None:
+    with AccountStore(people.accounts) as store:
+        token = store.new_token("dana", "script")
+    headers = {"Authorization": f"Bearer {token}"}
+    data = people.client.get(API + me(DANA), headers=headers).json()
+    assert data["uses"][0]["party"] == DANA
+    assert people.client.get(API + me(OMAR), headers=headers).status_code == 404
+    assert people.client.get(f"{API}/p/{FT}/register", headers=headers).status_code == 404
+
+
 def test_performer_register_downloads(people: PortalSite) -> None:
     client = people.login("dana")
     response = client.get(me(DANA) + "/register.csv")
