@@ -8,29 +8,23 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.portal.test_browser import (  # the browser set-up of the portal's browser tests
+from tests.portal.test_browser import (  # the portal's browser set-up: demo, serve, chromium
     Server,
-    _free_port,
-    _wait_for,
     browser_context_args,
     browser_type_launch_args,
     downloaded,
     login,
+    server,
     shot,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.browser]
-__all__ = ["browser_context_args", "browser_type_launch_args"]
+__all__ = ["browser_context_args", "browser_type_launch_args", "server"]
 
 FT = quote("Fallen Tower", safe="")
 DANA = "/performers/" + quote("performer:dana-whitfield", safe="")
@@ -43,42 +37,6 @@ OVERFLOW = """() => {
     .filter(e => e.getBoundingClientRect().right > width + 1 && !e.closest('.scroll-x'))
     .map(e => e.tagName + '.' + e.className);
 }"""
-
-
-@pytest.fixture(scope="module")
-def server(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    work = tmp_path_factory.mktemp("demo")
-    topic = f"t-{uuid.uuid4().hex[:8]}"
-    demo = subprocess.run(
-        [sys.executable, "-m", "cli", "demo", "--work-dir", str(work),
-         "--bootstrap-servers", kafka_bootstrap, "--topic", topic],
-        capture_output=True, text=True, timeout=400,
-    )  # fmt: skip
-    assert demo.returncode == 0, demo.stderr[-2000:]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--ledger", str(work / "ledger.db"),
-         "--demo-accounts", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        passwords = {}
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin|performer)", line)
-            if found:
-                passwords[found.group(1)] = found.group(2)
-            if line.startswith("open "):
-                break
-        assert {"performer", "counsel", "guild-rep"} <= set(passwords), passwords
-        _wait_for(port, proc)
-        yield Server(f"http://localhost:{port}", passwords, work)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def fits(page: Page, width: int) -> None:

@@ -140,9 +140,8 @@ def test_no_revocation_no_impact(people: PortalSite) -> None:
     assert people.login("counsel").get(f"{API}/p/{FT}/impacts?days=x").status_code == 404
 
 
-def test_revoking_a_consent_shows_its_impact_list(tmp_path: Path) -> None:
-    site = make_site(tmp_path)
-    add_people(site)
+def revoke_danas_consent(site: PortalSite) -> None:
+    """Dana's consent revoked from 2025-02-01: before her replica was made."""
     revoke = dict(story.consents()[0][1])
     revoke.update(
         event_id=story.fixed_id("portal-revoke-dana"),
@@ -153,6 +152,12 @@ def test_revoking_a_consent_shows_its_impact_list(tmp_path: Path) -> None:
     )
     with open_store(site.url) as store:
         append(store, fixed([("clearances", CONSENT, revoke)]), site.signers)
+
+
+def test_revoking_a_consent_shows_its_impact_list(tmp_path: Path) -> None:
+    site = make_site(tmp_path)
+    add_people(site)
+    revoke_danas_consent(site)
     counsel = site.login("counsel")
     [impact] = counsel.get(f"{API}/p/{FT}/impacts").json()["impacts"]
     assert impact["event"] == "revoked" and impact["open"] is True
@@ -176,16 +181,7 @@ def test_guild_sees_no_impact_for_non_members(tmp_path: Path) -> None:
     site = make_site(tmp_path)
     with sqlite3.connect(site.accounts) as db:
         db.execute("DELETE FROM guild_members WHERE party_id = ?", (DANA,))
-    revoke = dict(story.consents()[0][1])
-    revoke.update(
-        event_id=story.fixed_id("portal-revoke-dana"),
-        status="revoked",
-        revokes=story.CONSENT_DANA,
-        valid_from="2025-02-01T00:00:00Z",
-        expires=None,
-    )
-    with open_store(site.url) as store:
-        append(store, fixed([("clearances", CONSENT, revoke)]), site.signers)
+    revoke_danas_consent(site)
     assert site.login("guild-rep").get(f"{API}/p/{FT}/impacts").json()["impacts"] == []
     assert len(site.login("counsel").get(f"{API}/p/{FT}/impacts").json()["impacts"]) == 1
 
