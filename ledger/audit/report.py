@@ -15,10 +15,11 @@ from typing import Any
 from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
+from ledger.audit.judge import model_use
 from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
 from ledger.audit.picture import layout, to_svg
-from ledger.audit.rules import RuleSet, SignerVerdicts, model_use
+from ledger.audit.rules import RuleSet, SignerVerdicts
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
 from ledger.events.licence import Licence, LicensedUse, use_problem
