@@ -351,7 +351,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
             "asset": o.asset,
             "model": o.model,
             "directed_by": ", ".join(o.directed_by),
-            "licence": "declared" if o.licence else "UNDECLARED",
+            "licence": o.licence or "UNDECLARED",
             "disclosure": o.disclosure,
         }
         for o in report.ai_outputs

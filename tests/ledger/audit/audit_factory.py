@@ -223,3 +223,44 @@ def consent_item(**changes: Any) -> Item:
     event = dict(story.consents()[0][1])
     event.update(changes)
     return ("clearances", CONSENT, event)
+
+
+# --- consents narrower than their use (issue 19, item 1) -------------------------------------
+
+CONSENT_AR = story.fixed_id("test-consent:territory-ar")
+CONSENT_SH020 = story.fixed_id("test-consent:shot-sh020")
+WORLDWIDE = {"commercial": True, "territories": ["WORLD"], "media": ["streaming"]}
+
+
+def _replica(asset_id: str, shot: str, performer: str, consent_ref: str) -> Item:
+    return provenance(
+        asset_id,
+        ai=True,
+        production={"show": story.SHOW, "episode": "101", "sequence": None, "shot": shot},
+        rights={"licence": None, "distribution": WORLDWIDE},
+        likeness=[{"performer_id": performer, "use": "digital_replica", "consent_ref": consent_ref}],
+    )
+
+
+def narrow_consent_items() -> list[Item]:
+    """Two likeness uses their consents do not cover, in an episode streamed worldwide: one
+    consent is limited to Argentina, the other names shot sh020 and is used in sh050."""
+    performer = {"kind": "performer"}
+    return [
+        licence_item(),
+        consent_item(
+            event_id=CONSENT_AR,
+            grantor={**performer, "party_id": "performer:ana-ar", "display_name": "Ana AR"},
+            territories=["AR"],
+            media=["all_media"],
+        ),
+        consent_item(
+            event_id=CONSENT_SH020,
+            grantor={**performer, "party_id": "performer:bo-shot", "display_name": "Bo Shot"},
+            territories=["WORLD"],
+            media=["all_media"],
+            shots=["sh020"],
+        ),
+        _replica("ep101/sh010/ar_replica", "sh010", "performer:ana-ar", CONSENT_AR),
+        _replica("ep101/sh050/bo_replica", "sh050", "performer:bo-shot", CONSENT_SH020),
+    ]
