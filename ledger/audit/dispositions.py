@@ -72,13 +72,43 @@ def no_legal_check(reason: str) -> LegalCheck:
 
 
 def assign_ids(view: LedgerView, findings: Sequence[Finding]) -> list[Finding]:
-    """Each finding with its stable id, computed over its evidence and the asset's records."""
-    out = []
+    """Each finding with its stable id, computed over its evidence and the asset's records.
+
+    A finding id is reported once.  Findings with one id rest on the same facts: an asset
+    version recorded twice finds the same fault once per record, and faults a rule finds on
+    the same evidence (two unrecorded ingredients of one step) share it; each such group is
+    one finding (:func:`merge_findings`), which one disposition decides.
+    """
+    groups: dict[str, list[Finding]] = {}
     for f in findings:
         recorded = [s.event_id for s in view.recorded(f.asset)]
         ids = [e.event_id for e in f.evidence] + recorded
-        out.append(replace(f, finding_id=finding_id(f.rule, f.asset, ids)))
-    return out
+        fid = finding_id(f.rule, f.asset, ids)
+        groups.setdefault(fid, []).append(replace(f, finding_id=fid))
+    return [merge_findings(group) for group in groups.values()]
+
+
+MAX_MERGED_SUMMARIES = 3
+
+
+def merge_findings(group: Sequence[Finding]) -> Finding:
+    """Findings with one id as one: the first's rule and asset, each distinct summary (the
+    first few) and explanation, each evidence entry once, in the order first given."""
+    first = group[0]
+    if len(group) == 1:
+        return first
+    evidence: dict[str, Evidence] = {}
+    for f in group:
+        for e in f.evidence:
+            evidence.setdefault(e.event_id, e)
+    summaries = list(dict.fromkeys(f.summary for f in group))
+    summary = "; ".join(summaries[:MAX_MERGED_SUMMARIES])
+    if len(summaries) > MAX_MERGED_SUMMARIES:
+        summary += f" (and {len(summaries) - MAX_MERGED_SUMMARIES} more)"
+    explanation = " Also: ".join(dict.fromkeys(f.explanation for f in group))
+    return replace(
+        first, summary=summary, explanation=explanation, evidence=tuple(evidence.values())
+    )
 
 
 def dispositions(view: LedgerView, ref_kind: str, key: str) -> list[Disposition]:

@@ -238,7 +238,9 @@ def _replica(asset_id: str, shot: str, performer: str, consent_ref: str) -> Item
         ai=True,
         production={"show": story.SHOW, "episode": "101", "sequence": None, "shot": shot},
         rights={"licence": None, "distribution": WORLDWIDE},
-        likeness=[{"performer_id": performer, "use": "digital_replica", "consent_ref": consent_ref}],
+        likeness=[
+            {"performer_id": performer, "use": "digital_replica", "consent_ref": consent_ref}
+        ],
     )
 
 

@@ -184,7 +184,9 @@ def test_a_free_text_note_without_a_record_is_shown_as_not_a_record(
 ) -> None:
     output = ai_licence(tmp_path, signers, licence_ref=None, licence="some licence")
     assert output["licence_record"] is None
-    assert output["licence"] == "UNDECLARED: no licence record cited (free-text note 'some licence')"
+    assert (
+        output["licence"] == "UNDECLARED: no licence record cited (free-text note 'some licence')"
+    )
 
 
 WORLD_STREAMING = {"commercial": True, "territories": ["WORLD"], "media": ["streaming"]}
