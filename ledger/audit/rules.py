@@ -102,6 +102,7 @@ class Finding:
     disposition: Decision | None = None
     lapsed: tuple[Decision, ...] = ()  # dispositions that no longer apply, and why
     path: tuple[str, ...] = ()  # ai-input-not-allowed: the AI input … up to the restricted one
+    parts: tuple[str, ...] = ()  # the faults it stands for, when several share its id
 
     @property
     def is_open(self) -> bool:
@@ -124,6 +125,8 @@ class Finding:
             out["lapsed_dispositions"] = [d.to_json() for d in self.lapsed]
         if self.path:
             out["path"] = list(self.path)
+        if self.parts:
+            out["parts"] = list(self.parts)
         return out
 
 
