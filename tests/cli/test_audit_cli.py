@@ -187,3 +187,18 @@ def test_c2pa_import_of_a_vendor_manifest(tmp_path: Path) -> None:
     assert event["model"]["name"] == "SmokeSynth"
     code, _, err = run("c2pa", "import", str(VENDOR), "--production", "Fallen Tower")
     assert code == 2 and "--key is required" in err
+
+
+def test_audit_ip_names_a_dangling_disposition(tmp_path: Path) -> None:
+    """A signed decision naming a finding id no audit gives: text and JSON say so."""
+    from tests.ledger.audit.audit_factory import FORGED_FINDING, build_store, dangling_items
+
+    path = str(tmp_path / "dangling.db")
+    build_store(tmp_path / "dangling.db", dangling_items()).close()
+    args = ("audit", "ip", "--ledger", path, "--production", "Fallen Tower", "--fail-on", "never")
+    code, out, _ = run(*args)
+    assert code == 0
+    [line] = [x for x in out.splitlines() if x.startswith("dangling disposition:")]
+    assert f"names finding {FORGED_FINDING}" in line and "Hana Sato" in line
+    code, out, _ = run(*args, "--format", "json")
+    assert [d["finding_id"] for d in json.loads(out)["dangling_dispositions"]] == [FORGED_FINDING]

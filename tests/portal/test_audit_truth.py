@@ -14,8 +14,10 @@ from ledger.trust.keys import KeyPair
 from portal.accounts import AccountStore
 from portal.app import API, PortalConfig, create_app
 from tests.ledger.audit.audit_factory import (
+    FORGED_FINDING,
     Item,
     build_store,
+    dangling_items,
     demo_signers,
     narrow_consent_items,
 )
@@ -53,3 +55,14 @@ def test_members_page_says_not_covered_with_the_audits_reason(tmp_path: Path) ->
     assert all("covers" in status for status in expected.values())
     page = client.get(f"/p/{FT}/members").text
     assert "consent valid" not in page and page.count("NO VALID CONSENT") == 2
+
+
+def test_counsels_dashboard_lists_a_dangling_disposition(tmp_path: Path) -> None:
+    site = site_of(tmp_path, dangling_items(), demo_signers())
+    client = site.login("counsel")
+    data = client.get(f"{API}/p/{FT}").json()
+    [dangling] = data["dangling_dispositions"]
+    assert dangling["finding_id"] == FORGED_FINDING and dangling["by"] == "Hana Sato"
+    assert all("disposition" not in f for f in data["open_findings"])
+    page = client.get(f"/p/{FT}").text
+    assert "Decisions that name no finding" in page and FORGED_FINDING[:12] in page

@@ -18,6 +18,7 @@ from demo import story
 from ledger.events import limits
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
+from ledger.events.disposition import DISPOSITION, disposition_event
 from ledger.events.encoding import SchemaCatalog, SingleObjectFraming, default_catalog
 from ledger.events.kinds import all_kinds
 from ledger.events.licence import LICENCE
@@ -266,3 +267,23 @@ def narrow_consent_items() -> list[Item]:
         _replica("ep101/sh010/ar_replica", "sh010", "performer:ana-ar", CONSENT_AR),
         _replica("ep101/sh050/bo_replica", "sh050", "performer:bo-shot", CONSENT_SH020),
     ]
+
+
+# --- a disposition naming a finding that does not exist (issue 19, item 2) -------------------
+
+FORGED_FINDING = "ab" * 32
+
+
+def dangling_items() -> list[Item]:
+    """An unlicensed AI output, and counsel's clearance of a finding id no audit gives."""
+    event = disposition_event(
+        "cleared",
+        finding_id=FORGED_FINDING,
+        rule="ai-model-undeclared",
+        asset="gen@v001",
+        show=story.SHOW,
+        actor=story.COUNSEL,
+        reason="cleared by side letter",
+        document_sha256="cd" * 32,
+    )
+    return [provenance("gen", ai=True), ("counsel", DISPOSITION, event)]

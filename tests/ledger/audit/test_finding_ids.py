@@ -7,8 +7,17 @@ from pathlib import Path
 from demo import story
 from ledger.audit.ip import Scope, audit_json, run_audit
 from ledger.audit.model import LedgerView
+from ledger.audit.render import to_html, to_pdf
+from ledger.audit.report import audit_document, audit_report_json, build_audit_report
 from ledger.trust.keys import KeyPair
-from tests.ledger.audit.audit_factory import Item, build_store, ingredient, provenance
+from tests.ledger.audit.audit_factory import (
+    FORGED_FINDING,
+    Item,
+    build_store,
+    dangling_items,
+    ingredient,
+    provenance,
+)
 
 
 def recorded_twice() -> list[Item]:
@@ -51,3 +60,22 @@ def test_faults_found_on_the_same_evidence_are_one_finding_naming_each(
 def test_every_finding_id_of_the_demo_is_reported_once(view: LedgerView) -> None:
     ids = [f.finding_id for f in run_audit(view, Scope(production=story.SHOW)).findings]
     assert len(ids) == len(set(ids))
+
+
+def test_the_audit_report_names_each_dangling_disposition(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """JSON, HTML and PDF: who signed it, when, and what it names."""
+    with build_store(tmp_path / "l.db", dangling_items(), signers) as store:
+        report = build_audit_report(LedgerView.open(store), story.SHOW)
+    data = audit_report_json(report)
+    [dangling] = data["dangling_dispositions"]
+    assert dangling["finding_id"] == FORGED_FINDING and dangling["by"] == "Hana Sato"
+    assert dangling["rule"] == "ai-model-undeclared" and dangling["asset"] == "gen@v001"
+    [finding] = [f for f in data["findings"] if f["rule"] == "ai-model-undeclared"]
+    assert "lapsed_dispositions" not in finding and finding["status"] == "open"
+    html = to_html(audit_document(report, data))
+    assert "Decisions that name no finding" in html and FORGED_FINDING in html
+    assert "Hana Sato" in html and dangling["at"] in html
+    pdf = to_pdf(audit_document(report, data))
+    assert pdf.startswith(b"%PDF-")
