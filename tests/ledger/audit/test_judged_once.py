@@ -7,10 +7,7 @@ AI disclosure's licence column must say what the audit says, in the same words.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +34,7 @@ from tests.ledger.audit.audit_factory import (
     narrow_consent_items,
     provenance,
 )
+from tests.ledger.audit.pdf_text import pdf_text
 
 AR_REASON = f"consent {CONSENT_AR} covers territories AR, not WORLD"
 SHOT_REASON = f"consent {CONSENT_SH020} covers shots sh020, not sh050"
@@ -105,15 +103,7 @@ def test_credits_html_and_pdf_say_not_covered(narrow: LedgerStore, tmp_path: Pat
         assert f"NO VALID CONSENT: {reason}" in html
     assert "consent valid" not in html
     assert "No performer&#x27;s likeness" not in html and "No performer's likeness" not in html
-    if shutil.which("pdftotext") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("pdftotext (poppler-utils) is missing; .ci/run installs it")
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    path = tmp_path / "credits.pdf"
-    path.write_bytes(to_pdf(credits_document(report)))
-    text = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
-    ).stdout.decode("utf-8")
+    text = pdf_text(to_pdf(credits_document(report)), tmp_path)
     words = re.sub(r"\s+", " ", text)
     assert words.count("NO VALID CONSENT") == 2
     assert "not WORLD" in words and "not sh050" in words
@@ -203,3 +193,20 @@ def test_each_explanation_states_its_own_reason(
     assert "declares no training data" in finding.explanation
     assert "Without a training-data declaration" in finding.explanation
     assert "licence" not in finding.explanation.split("but ", 1)[1]
+
+
+def test_the_statement_speaks_of_likeness_without_any_ai_output(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """A likeness use on a step no AI made still needs its consent, and the statement says so."""
+    likeness = [{"performer_id": "performer:ana-ar", "use": "likeness", "consent_ref": CONSENT_AR}]
+    items = [provenance("plate", likeness=likeness)]
+    with build_store(tmp_path / "l.db", items, signers) as store:
+        view = LedgerView.open(store)
+        statement = credit_report(view, story.SHOW).ai_disclosure()
+        [finding] = run_audit(view, Scope(production=story.SHOW)).findings
+    assert finding.rule == "likeness-without-consent"
+    assert statement == [
+        "No generative-AI material appears in this production.",
+        "Some likeness uses lack a valid recorded consent: see the consent section.",
+    ]
