@@ -16,6 +16,7 @@ from typing import Any
 
 from ledger.audit.judge import ConsentVerdict, judge_likeness, judge_model_licence
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
+from ledger.audit.rules import Restriction, input_restrictions
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import vocab
 from ledger.events.base import format_time
@@ -507,9 +508,20 @@ def _input_rows(view: LedgerView, s: Step) -> list[ConsentRow]:
         status = "; ".join(terms) or (
             "no training-and-mining terms declared" if recorded else "input not in the ledger"
         )
+        status += "; " + _input_verdict(input_restrictions(view, s, ing.key))
         refs = ", ".join(s.consent_refs) or None
         rows.append(ConsentRow(s.key, ing.key, "AI input (cawg.ai_inference)", refs, status))
     return rows
+
+
+def _input_verdict(restrictions: list[Restriction]) -> str:
+    """The audit's verdict on one AI input (``ai-input-not-allowed``), in one phrase."""
+    if not restrictions:
+        return "the audit finds no restriction on this AI use"
+    first = restrictions[0]
+    where = "" if len(first.path) == 1 else f"it derives from {first.asset}, where "
+    more = f" (and {len(restrictions) - 1} more)" if len(restrictions) > 1 else ""
+    return f"NOT CLEARED for AI use: {where}{first.problem}{more}"
 
 
 # --- flat rows for table and CSV -------------------------------------------------------------

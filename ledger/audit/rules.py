@@ -325,12 +325,14 @@ def check_ai_inputs(view: LedgerView, step: Step) -> list[Finding]:
         return []
     findings = []
     for ing in step.ingredients:
-        for r in _restrictions(view, step, ing.key):
+        for r in input_restrictions(view, step, ing.key):
             findings.append(_input_finding(view, step, ing.key, r))
     return findings
 
 
-def _restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]:
+def input_restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]:
+    """What keeps the AI ``step`` from using input ``start``: its terms, or those of anything
+    it derives from (the ``ai-input-not-allowed`` rule, and the credits' AI-input rows)."""
     found: list[Restriction] = []
     seen: set[str] = set()
     frontier: deque[tuple[str, tuple[Step, ...]]] = deque([(start, ())])

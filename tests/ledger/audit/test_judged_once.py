@@ -30,6 +30,7 @@ from tests.ledger.audit.audit_factory import (
     GOOD_LICENCE_ID,
     LICENSED_MODEL,
     build_store,
+    ingredient,
     licence_item,
     narrow_consent_items,
     provenance,
@@ -210,3 +211,31 @@ def test_the_statement_speaks_of_likeness_without_any_ai_output(
         "No generative-AI material appears in this production.",
         "Some likeness uses lack a valid recorded consent: see the consent section.",
     ]
+
+
+def test_an_ai_inputs_row_carries_the_audits_verdict_on_inherited_terms(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """A paint-over of stock marked notAllowed, used by an AI step: the paint-over declares no
+    terms of its own, but the audit finds the restriction, and so does the credits' row."""
+    terms = [{"use_kind": "cawg.ai_inference", "use": "notAllowed", "constraint_info": None}]
+    items = [
+        licence_item(),
+        provenance("stock", rights={"licence": "stock licence", "training_mining": terms}),
+        provenance(
+            "paint",
+            source_type="humanEdits",
+            action="c2pa.edited",
+            ingredients=[ingredient("stock", "v001", "parentOf")],
+        ),  # fmt: skip
+        provenance("gen", ai=True, ingredients=[ingredient("paint", "v001", "inputTo")]),
+    ]
+    with build_store(tmp_path / "l.db", items, signers) as store:
+        view = LedgerView.open(store)
+        [finding] = run_audit(view, Scope(production=story.SHOW)).findings
+        [row] = [c for c in credit_report(view, story.SHOW).consent if c.party == "paint@v001"]
+    assert finding.rule == "ai-input-not-allowed"
+    assert row.status == (
+        "no training-and-mining terms declared; NOT CLEARED for AI use: it derives from"
+        " stock@v001, where its rights holder marked it notAllowed for cawg.ai_inference"
+    )
