@@ -227,7 +227,7 @@ def test_an_ai_inputs_row_carries_the_audits_verdict_on_inherited_terms(
             source_type="humanEdits",
             action="c2pa.edited",
             ingredients=[ingredient("stock", "v001", "parentOf")],
-        ),  # fmt: skip
+        ),
         provenance("gen", ai=True, ingredients=[ingredient("paint", "v001", "inputTo")]),
     ]
     with build_store(tmp_path / "l.db", items, signers) as store:
