@@ -783,6 +783,17 @@ def test_a_decision_on_a_finding_that_no_longer_exists_is_dangling(make: Any) ->
     assert [d.finding_id for d in result.dangling] == [f.finding_id]
 
 
+def test_a_decision_on_a_deliverable_finding_is_dangling_and_says_why(make: Any) -> None:
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "deliverable-unresolved")
+    ledger.decide("counsel", COUNSEL, "cleared", f, document_sha256="cd" * 32)
+    result = ledger.audit()
+    assert one(result, "deliverable-unresolved").disposition is None
+    [dangling] = result.dangling
+    assert dangling.finding_id == f.finding_id
+    assert "deliverable-unresolved finding, which is not itself decided" in dangling.decision.note
+
+
 def production_audit(ledger: Ledger) -> AuditResult:
     view = LedgerView.open(ledger.store, at_head=True)
     return run_audit(view, Scope(production=story.SHOW), as_of=AFTER)
