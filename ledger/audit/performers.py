@@ -1,12 +1,13 @@
 """Performers' view: every use of a performer's likeness and voice, revocation impact, and the
 guild's replica usage register.
 
-Nothing here judges consent on its own.  Whether a use is covered is the audit's answer: a use is
-covered exactly when the production's audit (:func:`ledger.audit.ip.run_audit`, the rule
-``likeness-without-consent``) has no finding for it, and the reason it is not is that finding's
-own explanation.  Whether a deliverable is clear to ship is the audit's verdict too.  Callers
-give the audit of a production through ``audit_of`` so that the portal can pass its cached one
-and the CLI the one it computes: the same code, the same answers.
+Nothing here judges consent on its own.  Whether a use is covered, and why not, is
+:func:`ledger.audit.judge.judge_likeness`: the one judgement the ``likeness-without-consent``
+rule, the credits and the portal share.  The findings about a use, counsel's decisions on them
+and whether a deliverable is clear to ship come from the production's audit
+(:func:`ledger.audit.ip.run_audit`).  Callers give the audit of a production through
+``audit_of`` so that the portal can pass its cached one and the CLI the one it computes: the
+same code, the same answers.
 
 Uses are found through the ledger's ``performer`` index rows (written at append time from each
 provenance event's ``likeness[].performer_id``), across every production.
@@ -21,6 +22,7 @@ from typing import Any
 
 from ledger.audit.document import Block, Document, Heading, Para, table
 from ledger.audit.ip import AuditResult
+from ledger.audit.judge import ConsentVerdict, judge_likeness
 from ledger.audit.model import LedgerView, Step
 from ledger.audit.report import tree_sentence
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
@@ -77,6 +79,7 @@ class PerformerUse:
     use: str  # the likeness-use term the event states
     consent_ref: str | None
     consent: Consent | None  # the grant cited, only when it is this performer's own
+    verdict: ConsentVerdict  # judge_likeness: covered, or the reason it is not
     finding: Finding | None  # the audit's likeness-without-consent finding on it, if any
     placements: tuple[Placement, ...]
     findings: tuple[Finding, ...]  # the audit's findings about it, with counsel's decisions
@@ -87,13 +90,13 @@ class PerformerUse:
 
     @property
     def covered(self) -> bool:
-        """The audit found nothing wrong with it (counsel may still have cleared a finding)."""
-        return self.finding is None
+        """The consent cited covers the use (counsel may still have cleared a finding)."""
+        return self.verdict.covered
 
     @property
     def reason(self) -> str | None:
-        """Why the consent does not cover it: the audit finding's own explanation."""
-        return None if self.finding is None else self.finding.explanation
+        """Why the consent does not cover it, in the words every output uses."""
+        return self.verdict.reason
 
     @property
     def compensation_ref(self) -> str | None:
@@ -191,8 +194,9 @@ def performer_uses(
         for u in step.likeness:
             if u.performer_id != party:
                 continue
+            verdict = judge_likeness(view, step, u)
             own = likeness_finding(result, step, party, u.use)
-            grant = view.consent(u.consent_ref) if u.consent_ref else None
+            grant = verdict.grant
             mine = grant if grant is not None and grant.party_id == party else None
             out.append(
                 PerformerUse(
@@ -201,6 +205,7 @@ def performer_uses(
                     use=u.use,
                     consent_ref=u.consent_ref,
                     consent=mine,
+                    verdict=verdict,
                     finding=own,
                     placements=tuple(_placements(result, step, timecodes)),
                     findings=_about(result, step, own),

@@ -80,6 +80,18 @@ def test_omar_sees_the_audits_reason_and_finding(view: LedgerView) -> None:
     assert use.finding in result.findings
     assert use.finding is not None and use.finding.rule == "likeness-without-consent"
     assert next(f["rule"] for f in use.to_json()["findings"]) == "likeness-without-consent"
+    # one judgement: the reason the page gives is the one the audit's finding states
+    assert f"here {use.reason}." in use.finding.explanation
+
+
+def test_covered_exactly_when_the_audit_finds_nothing(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    with _with_revocation(tmp_path, signers, "2025-02-01T00:00:00Z") as store:
+        view = LedgerView.open(store)
+        uses = [u for p in (DANA, OMAR) for u in performer_uses(view, p, audits(view))]
+    assert [u.covered for u in uses] == [False, False]
+    assert all(u.covered == (u.finding is None) for u in uses)
 
 
 def test_a_stranger_has_no_uses(view: LedgerView) -> None:
