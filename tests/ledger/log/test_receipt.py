@@ -410,3 +410,17 @@ def test_a_full_receipt_and_a_leaf_receipt_prove_the_same_leaf(log: Log) -> None
     full = verify_receipt(log.receipt(7), LOG_NAME, log.log_public)
     leaf = verify_receipt(leaf_receipt(log, 7), LOG_NAME, log.log_public)
     assert full.leaf_hash == leaf.leaf_hash and not full.leaf_only
+
+
+def test_documented_leaf_hash_receipt_verifies_and_is_the_example_without_its_entry() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "proofs.md").read_text("utf-8")
+    full = doc.split("<!-- example-receipt:begin -->\n```\n")[1].split("```\n")[0]
+    leaf = doc.split("<!-- example-leaf-receipt:begin -->\n```\n")[1].split("```\n")[0]
+    vkey_line = re.search(r"`(example\.com/asset-ledger\+[0-9a-f]{8}\+\S+)`", doc)
+    assert vkey_line is not None
+    name, log_public = parse_vkey(vkey_line.group(1))
+    verdict = verify_receipt(leaf, name, log_public)
+    assert verdict.leaf_only and (verdict.index, verdict.tree_size) == (2, 5)
+    assert verdict.leaf_hash == verify_receipt(full, name, log_public).leaf_hash
+    assert verdict.leaf_hash.hex() in doc
+    assert len(LEAF_TAG) == 26 and f'"{LEAF_TAG.decode()[:-1]}\\n" (26 ASCII bytes)' in doc
