@@ -528,7 +528,8 @@ def sign_command(
     "--dry-run", is_flag=True, help="Print the events as JSON Lines; sign and send nothing."
 )
 @click.option("--vendor", help="Who delivered it (default: the manifest's claim generator).")
-@click.option("--production", help="SHOW or SHOW/EPISODE, when the manifest does not say.")
+@click.option("--production", help="The show, whole (a '/' is part of the name).")
+@click.option("--episode", help="The episode of --production, if any.")
 @click.option("--asset", "asset", help="ID@VERSION for the delivered (active) asset.")
 @click.option(
     "--file",
@@ -572,6 +573,7 @@ def import_command(
     dry_run: bool,
     vendor: str | None,
     production: str | None,
+    episode: str | None,
     asset: str | None,
     asset_file: Path | None,
     content_sha256: str | None,
@@ -604,6 +606,7 @@ def import_command(
         bindings=read.bindings,
         log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
         checked=read.checked,
+        episode=episode,
     )
     events = c2pa_import.import_events(read.document, defaults)
     common.err(f"{len(events)} event(s) from {source_file.name}")
