@@ -134,7 +134,8 @@ def test_rights_holder_grant_covers_named_assets_only() -> None:
 
 
 def test_missing_consent_is_a_reason() -> None:
-    assert check_use(None, use(), []) == "the consent it refers to is not in the ledger"
+    said = "the consent it refers to is not in the ledger, or not one recorded for this production"
+    assert check_use(None, use(), []) == said
 
 
 # --- structured terms (consent schema v2) -----------------------------------------------------

@@ -195,6 +195,7 @@ def test_a_consent_of_another_production_is_not_this_ones_evidence(
     [f] = [f for f in result.findings if f.rule == "likeness-without-consent"]
     assert consent_id not in {e.event_id for e in f.evidence}
     assert "Secret" not in f.explanation
+    assert "not one recorded for this production" in f.explanation
     assert production_consents(view, "Fallen Tower") == []
 
 
