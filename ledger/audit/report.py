@@ -17,8 +17,8 @@ from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, 
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
-from ledger.audit.production import production_view
 from ledger.audit.picture import layout, to_svg
+from ledger.audit.production import production_view
 from ledger.audit.rules import RuleSet, SignerVerdicts, model_use
 from ledger.events.base import format_time
 from ledger.events.consent import Consent

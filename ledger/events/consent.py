@@ -224,7 +224,9 @@ class Consent:
             territories=tuple(event.get("territories", [])),
             compensation_ref=event.get("compensation_ref"),
             document_sha256=event.get("document_sha256"),
-            coverage=tuple(Coverage(c["show"], c.get("episode")) for c in event.get("coverage", [])),
+            coverage=tuple(
+                Coverage(c["show"], c.get("episode")) for c in event.get("coverage", [])
+            ),
         )
 
     @property
@@ -263,7 +265,9 @@ def covers_production(consent: Consent, show: str, episode: str | None) -> bool:
 def check_use(consent: Consent | None, use: Use, revocations: Sequence[Consent]) -> str | None:
     """Why ``consent`` does not cover ``use`` (a plain sentence), or None when it does."""
     if consent is None:
-        return "the consent it refers to is not in the ledger, or not one recorded for this production"
+        return (
+            "the consent it refers to is not in the ledger, or not one recorded for this production"
+        )
     for problem in (
         _party_problem(consent, use),
         _kind_problem(consent, use),

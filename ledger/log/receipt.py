@@ -211,9 +211,10 @@ def verify_receipt(
     checkpoint = _open(receipt.checkpoint, log_name, log_public_key)
     leaf = receipt.leaf_hash
     _check_inclusion(receipt, checkpoint, leaf)
+    identity: EntryIdentity | None = None
+    problem: str | None = "a leaf-hash receipt: it holds the entry's leaf hash only"
     if receipt.leaf is not None:
         _check_leaf_only(leaf, event_id, trusted_signers)
-        identity, problem = None, "a leaf-hash receipt: it holds the entry's leaf hash only"
     else:
         identity, problem = _identity(receipt.entry)
     if event_id is not None:

@@ -191,7 +191,10 @@ def test_the_auditor_proves_any_event_without_reading_it(site: PortalSite) -> No
     with open_store(site.url) as store:
         entry = store.entry_by_event_id(SECRET_CONSENT)
     assert entry is not None
-    for path in (f"/health/receipts/{SECRET_CONSENT}", f"/health/receipt?event_id={SECRET_CONSENT}"):
+    for path in (
+        f"/health/receipts/{SECRET_CONSENT}",
+        f"/health/receipt?event_id={SECRET_CONSENT}",
+    ):
         response = auditor.get(path)
         assert response.status_code == 200, path
         receipt = parse_receipt(response.text)

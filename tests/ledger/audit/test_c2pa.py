@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +161,9 @@ def test_an_imported_show_name_is_never_split_at_a_slash() -> None:
 
 
 def test_vendor_manifest_maps_to_valid_events() -> None:
-    defaults = ImportDefaults(production="Fallen Tower", episode="101", asset=f"{D}/sh020/fx_smoke@v003")
+    defaults = ImportDefaults(
+        production="Fallen Tower", episode="101", asset=f"{D}/sh020/fx_smoke@v003"
+    )
     [event] = import_events(vendor(), defaults)
     assert event["actor"]["display_name"] == "Brightline VFX Pipeline"
     assert event["actor"]["kind"] == "organisation"
@@ -176,7 +177,9 @@ def test_vendor_manifest_maps_to_valid_events() -> None:
 def test_vendor_delivery_joins_the_lineage_and_is_audited(
     tmp_path: Path, signers: dict[str, KeyPair]
 ) -> None:
-    defaults = ImportDefaults(production="Fallen Tower", episode="101", asset=f"{D}/sh020/fx_smoke@v003")
+    defaults = ImportDefaults(
+        production="Fallen Tower", episode="101", asset=f"{D}/sh020/fx_smoke@v003"
+    )
     imported = import_events(vendor(), defaults)
     with build_store(tmp_path / "l.db", [*demo_items(), *as_items(imported)], signers) as store:
         view = LedgerView.open(store)

@@ -151,7 +151,11 @@ def _named(show: str, i: int) -> list[Item]:
         f"named{i}/replica",
         ai=True,
         likeness=[
-            {"performer_id": performer, "use": "digital_replica", "consent_ref": consent["event_id"]}
+            {
+                "performer_id": performer,
+                "use": "digital_replica",
+                "consent_ref": consent["event_id"],
+            }
         ],
     )
     replica[2]["production"] = {"show": show, "episode": "1", "sequence": None, "shot": None}
@@ -186,9 +190,16 @@ def test_a_consent_of_another_production_is_not_this_ones_evidence(
     thief = provenance(
         "ft/replica",
         ai=True,
-        likeness=[{"performer_id": "performer:p0", "use": "digital_replica", "consent_ref": consent_id}],
+        likeness=[
+            {"performer_id": "performer:p0", "use": "digital_replica", "consent_ref": consent_id}
+        ],
     )
-    thief[2]["production"] = {"show": "Fallen Tower", "episode": None, "sequence": None, "shot": None}
+    thief[2]["production"] = {
+        "show": "Fallen Tower",
+        "episode": None,
+        "sequence": None,
+        "shot": None,
+    }
     store = build_store(tmp_path / "l.db", [*secret, thief], signers)
     view = LedgerView.open(store, at_head=True)
     result = run_audit(view, Scope("Fallen Tower"))
@@ -254,4 +265,3 @@ def test_old_strings_are_read_whole_first_then_at_a_known_show() -> None:
     assert read_old("Fallen Tower/101", known) == Coverage("Fallen Tower", "101")
     assert read_old("A/B/7", known) == Coverage("A/B", "7")
     assert read_old("Ghost/9", known) == Coverage("Ghost", "9")  # as the old code read it
-

@@ -126,5 +126,8 @@ def test_prove_leaf_hash_only_proves_the_entry_without_its_bytes(
     name, public_key = cp.parse_vkey(operator.require_identity(store).vkey)
     verdict = verify_receipt(text, name, public_key)
     assert verdict.leaf_only and verdict.index == 3
-    assert verdict.leaf_hash == verify_receipt(operator.prove(store, entry.event_id), name, public_key).leaf_hash
+    assert (
+        verdict.leaf_hash
+        == verify_receipt(operator.prove(store, entry.event_id), name, public_key).leaf_hash
+    )
     assert cp.b64encode(entry.envelope) not in text
