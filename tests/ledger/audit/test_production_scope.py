@@ -12,6 +12,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from demo import story
 from ledger.audit.credits import credit_report
 from ledger.audit.ip import Scope, run_audit
@@ -21,13 +23,14 @@ from ledger.audit.report import build_audit_report, licence_records, production_
 from ledger.events.consent import CONSENT, Coverage
 from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
-from ledger.store import Batch
+from ledger.store import Batch, open_store
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import (
     Item,
     build_store,
     demo_items,
     fixed,
+    pending,
     provenance,
 )
 from tests.ledger.audit.test_contracts import old_message
@@ -165,8 +168,26 @@ def _named(show: str, i: int) -> list[Item]:
 def test_names_differing_by_slash_case_or_spaces_are_distinct_productions(
     tmp_path: Path, signers: dict[str, KeyPair]
 ) -> None:
-    items = [item for i, show in enumerate(NAMES) for item in _named(show, i)]
-    store = build_store(tmp_path / "l.db", items, signers)
+    _names_stay_apart(build_store(tmp_path / "l.db", _all_named(), signers))
+
+
+@pytest.mark.postgres
+def test_names_stay_apart_in_postgresql_too(
+    pg_schema_dsn: str, signers: dict[str, KeyPair]
+) -> None:
+    """The index compares keys as PostgreSQL's text equality does: case and spaces count."""
+    entries = pending(fixed(_all_named()), signers)
+    with open_store(pg_schema_dsn) as store:
+        assert store.url.startswith("postgresql")
+        store.append(Batch(entries, [], {("events", 0): len(entries)}, "test"))
+        _names_stay_apart(store)
+
+
+def _all_named() -> list[Item]:
+    return [item for i, show in enumerate(NAMES) for item in _named(show, i)]
+
+
+def _names_stay_apart(store: Any) -> None:
     view = LedgerView.open(store, at_head=True)
     for i, show in enumerate(NAMES):
         result = run_audit(view, Scope(show))
