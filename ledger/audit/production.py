@@ -143,8 +143,13 @@ class ProductionView(LedgerView):
         found = LedgerView.consents_for(self, ref_kind, key)
         if ref_kind == "show" and "/" in key:  # old consents: indexed under the text before "/"
             seen = {c.event_id for c in found}
-            older = LedgerView.consents_for(self, ref_kind, key.split("/", 1)[0])
-            found += [c for c in older if c.event_id not in seen]
+            for seq in LedgerView.seqs(self, ref_kind, key.split("/", 1)[0]):
+                entry = self.entry(seq)  # that show's own events are not decoded
+                if entry.kind != CONSENT.record or entry.event_id in seen:
+                    continue
+                consent = self.consent(entry.event_id)
+                if consent is not None:
+                    found.append(consent)
         return found
 
     def base(self) -> LedgerView:

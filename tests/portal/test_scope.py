@@ -24,12 +24,18 @@ from ledger.store import open_store
 from ledger.trust import keys
 from portal.accounts import AccountStore
 from tests.ledger.audit.audit_factory import Item, fixed, provenance
-from tests.ledger.audit.test_production_scope import other_show_intakes
+from tests.ledger.audit.test_contracts import old_message
+from tests.ledger.audit.test_production_scope import (
+    append_messages,
+    old_consent,
+    other_show_intakes,
+)
 from tests.portal.portal_factory import FALLEN, OTHER, PASSWORD, PortalSite, append, make_site
 
 SECRET = f"{FALLEN}/Secret"
 LOWER = FALLEN.lower()
 PAYROLL = "SECRET-PAYROLL-77"
+OLD_PAYROLL = "OLD-SECRET-PAYROLL-12"
 SECRET_CONSENT = story.fixed_id("consent:secret")
 API = "/api/v1"
 
@@ -70,6 +76,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> PortalSite:
     site = make_site(tmp_path_factory.mktemp("scope"))
     with open_store(site.url) as store:
         append(store, fixed([*_show_items(), *other_show_intakes((OTHER,))]), site.signers)
+        # written before consent schema v3: filed under "Fallen Tower" by the index
+        _, kind, event = old_consent("old:secret", [SECRET])
+        event.update(compensation_ref=OLD_PAYROLL, event_time="2025-03-03T09:00:00Z")
+        append_messages(store, [old_message(event, kind, site.signers["clearances"])], site.signers)
         log_key = keys.generate("log")
         operator.init_ledger(store, "fallen-tower.example/ledger", log_key)
         assert operator.Checkpointer(store, log_key).checkpoint() is not None
@@ -94,8 +104,10 @@ def test_every_page_of_a_show_named_with_a_slash_answers(site: PortalSite) -> No
             response = client.get(prefix + url(SECRET) + path)
             assert response.status_code == 200, (prefix, path, response.text[:200])
     consents = client.get(API + url(SECRET) + "/consents").json()["consent_records"]
-    assert [c["event_id"] for c in consents] == [SECRET_CONSENT]
-    assert consents[0]["coverage"] == [{"show": SECRET, "episode": None}]
+    by_id = {c["event_id"]: c for c in consents}
+    assert set(by_id) == {SECRET_CONSENT, story.fixed_id("old:secret")}
+    assert by_id[SECRET_CONSENT]["coverage"] == [{"show": SECRET, "episode": None}]
+    assert by_id[story.fixed_id("old:secret")]["productions"] == [SECRET]  # the old string
     home = client.get("/")
     assert f'href="{url(SECRET)}"' in home.text
     dashboard = client.get(API + url(SECRET)).json()
@@ -115,12 +127,19 @@ def test_no_data_crosses_shows_whose_names_differ_by_slash_or_case(site: PortalS
     for path in ("/consents", "/report.json", "/credits.json"):
         body = counsel.get(API + url(FALLEN) + path)
         assert body.status_code == 200 and PAYROLL not in body.text, path
+        assert OLD_PAYROLL not in body.text, path
         assert SECRET_CONSENT not in body.text, path
-    assert counsel.get(url(FALLEN) + f"/receipts/{SECRET_CONSENT}").status_code == 404
+    for consent in (SECRET_CONSENT, story.fixed_id("old:secret")):
+        assert counsel.get(url(FALLEN) + f"/receipts/{consent}").status_code == 404
+    secret = site.login("secret-counsel")
+    receipt = secret.get(url(SECRET) + f"/receipts/{story.fixed_id('old:secret')}")
+    assert receipt.status_code == 200
     assert counsel.get(url(SECRET)).status_code == 404  # not granted: does not exist for them
     assert counsel.get(url(LOWER)).status_code == 404
     members = site.login("guild-rep").get(API + url(FALLEN) + "/members").json()
-    assert SECRET_CONSENT not in {r["event_id"] for r in members["consent_records"]}
+    shown = {r["event_id"] for r in members["consent_records"]}
+    assert not shown & {SECRET_CONSENT, story.fixed_id("old:secret")}
+    assert story.CONSENT_DANA in shown  # the member's own Fallen Tower consent is there
     lower = site.login("lower-counsel")
     audit = lower.get(API + url(LOWER) + "/report.json").json()
     assert audit["summary"]["events_audited"] == 1

@@ -234,7 +234,7 @@ def test_a_consent_of_another_production_is_not_this_ones_evidence(
 # --- consents written in the old string form (consent schema v2) ---------------------------
 
 
-def _old_consent(name: str, productions: list[str]) -> Item:
+def old_consent(name: str, productions: list[str]) -> Item:
     event = dict(story.consents()[0][1], event_id=story.fixed_id(name), productions=productions)
     event.pop("coverage")
     event["_writer"] = "consent_event.v2"
@@ -248,13 +248,13 @@ def test_an_old_show_slash_name_consent_belongs_to_the_show_of_that_whole_name(
     first "/"): its terms went to Fallen Tower's counsel.  Read now: the ledger records a
     production of that whole name, so the consent is that production's, not Fallen Tower's;
     an old "Fallen Tower/101" still reads as episode 101 of Fallen Tower."""
-    own = _old_consent("old:secret", ["Fallen Tower/Secret"])
-    episode = _old_consent("old:ep101", ["Fallen Tower/101"])
+    own = old_consent("old:secret", ["Fallen Tower/Secret"])
+    episode = old_consent("old:ep101", ["Fallen Tower/101"])
     shows = [provenance("ft/plate"), *_named("Fallen Tower/Secret", 3)[1:]]
     items = fixed([*shows])
     signed = [old_message(dict(e), k, signers[s]) for s, k, e in fixed([own, episode])]
     store = build_store(tmp_path / "l.db", items, signers)
-    _append_messages(store, signed, signers)
+    append_messages(store, signed, signers)
     view = LedgerView.open(store, at_head=True)
     secret_ids = [c.event_id for c in production_consents(view, "Fallen Tower/Secret")]
     tower_ids = [c.event_id for c in production_consents(view, "Fallen Tower")]
@@ -262,7 +262,7 @@ def test_an_old_show_slash_name_consent_belongs_to_the_show_of_that_whole_name(
     assert tower_ids == [story.fixed_id("old:ep101")]
 
 
-def _append_messages(store: Any, messages: list[Any], signers: dict[str, KeyPair]) -> None:
+def append_messages(store: Any, messages: list[Any], signers: dict[str, KeyPair]) -> None:
     from consumers.inspect import RawRecord, inspect
     from ledger.events.encoding import SingleObjectFraming
     from ledger.store import PendingEntry
