@@ -31,6 +31,7 @@ from tests.ledger.audit.test_production_scope import (
     other_show_intakes,
 )
 from tests.portal.portal_factory import FALLEN, OTHER, PASSWORD, PortalSite, append, make_site
+from tests.portal.test_app import production_urls
 
 SECRET = f"{FALLEN}/Secret"
 LOWER = FALLEN.lower()
@@ -231,3 +232,15 @@ def test_download_names_say_what_a_receipt_holds(site: PortalSite) -> None:
     response = site.login("auditor").get(f"/health/receipts/{SECRET_CONSENT}")
     disposition = response.headers["content-disposition"]
     assert re.search(r'filename="[^"]+\.leaf\.receipt"', disposition), disposition
+
+
+def test_other_accounts_cannot_open_any_url_of_the_slash_named_show(site: PortalSite) -> None:
+    """Every page, twin and download of "Fallen Tower/Secret", tried by accounts without its
+    grant (Fallen Tower's counsel and guild rep, the auditor): it does not exist for them."""
+    fid = site.login("secret-counsel").get(API + url(SECRET)).json()["open_findings"][0]["id"]
+    urls = production_urls(SECRET, SECRET_CONSENT, fid, "secret/replica@v001")
+    assert len(urls) > 20
+    for name in ("counsel", "guild-rep", "auditor", "lower-counsel"):
+        client = site.login(name)
+        for path in urls:
+            assert client.get(path).status_code == 404, (name, path)
