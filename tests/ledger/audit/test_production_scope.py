@@ -286,3 +286,19 @@ def test_old_strings_are_read_whole_first_then_at_a_known_show() -> None:
     assert read_old("Fallen Tower/101", known) == Coverage("Fallen Tower", "101")
     assert read_old("A/B/7", known) == Coverage("A/B", "7")
     assert read_old("Ghost/9", known) == Coverage("Ghost", "9")  # as the old code read it
+
+
+def test_credits_state_only_this_productions_terms_for_a_shared_input(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """Another show recorded the same stock id as allowed for AI: Fallen Tower's credit
+    report still states Fallen Tower's own terms (notAllowed), not a mix of both."""
+    harbor = other_show_intakes(("Quiet Harbor",))
+    intake = harbor[1][2]
+    intake["rights"]["training_mining"] = [
+        {"use_kind": "cawg.ai_inference", "use": "allowed", "constraint_info": None}
+    ]
+    store = build_store(tmp_path / "l.db", demo_items() + harbor, signers)
+    view = LedgerView.open(store, at_head=True)
+    rows = [r for r in credit_report(view, story.SHOW).consent if r.party == f"{STOCK}@v001"]
+    assert [r.status for r in rows] == ["cawg.ai_inference: notAllowed"]
