@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -122,7 +123,8 @@ def _production_data(ledger: PortalLedger, production: str, days: int) -> dict[s
 
 
 def _party(request: Request) -> str:
-    party = str(request.path_params["party"])
+    """The performer named in the path: one segment, percent-decoded (as a production is)."""
+    party = unquote(str(request.path_params["party"]))
     if len(party) > 200:
         raise NotFound("no such performer")
     return party

@@ -24,7 +24,8 @@ from ledger.audit.document import Block, Document, Heading, Para, table
 from ledger.audit.ip import AuditResult
 from ledger.audit.judge import ConsentVerdict, judge_likeness
 from ledger.audit.model import LedgerView, Step
-from ledger.audit.report import tree_sentence
+from ledger.audit.production import production_steps
+from ledger.audit.report import consent_record_json, tree_sentence
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
@@ -79,6 +80,7 @@ class PerformerUse:
     use: str  # the likeness-use term the event states
     consent_ref: str | None
     consent: Consent | None  # the grant cited, only when it is this performer's own
+    consent_record: dict[str, Any] | None  # its terms as every output shows a consent record
     verdict: ConsentVerdict  # judge_likeness: covered, or the reason it is not
     finding: Finding | None  # the audit's likeness-without-consent finding on it, if any
     placements: tuple[Placement, ...]
@@ -117,25 +119,11 @@ class PerformerUse:
             "consent_ref": self.consent_ref,
             "covered": self.covered,
             "reason": self.reason,
-            "consent": None if self.consent is None else _consent_terms(self.consent),
+            "consent": self.consent_record,
             "compensation_ref": self.compensation_ref,
             "deliverables": [p.to_json() for p in self.placements],
             "findings": [_finding_json(f) for f in self.findings],
         }
-
-
-def _consent_terms(c: Consent) -> dict[str, Any]:
-    return {
-        "event_id": c.event_id,
-        "scope": c.scope,
-        "uses": list(c.likeness_uses),
-        "productions": list(c.productions),
-        "valid_from": format_time(c.valid_from),
-        "expires": None if c.expires is None else format_time(c.expires),
-        "territories": list(c.territories),
-        "media": list(c.media),
-        "document_sha256": c.document_sha256,
-    }
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -198,6 +186,10 @@ def performer_uses(
             own = likeness_finding(result, step, party, u.use)
             grant = verdict.grant
             mine = grant if grant is not None and grant.party_id == party else None
+            record = None
+            if mine is not None:
+                revoked_by = [r.event_id for r in view.revocations(mine.event_id)]
+                record = consent_record_json(mine, revoked_by)
             out.append(
                 PerformerUse(
                     party=party,
@@ -205,6 +197,7 @@ def performer_uses(
                     use=u.use,
                     consent_ref=u.consent_ref,
                     consent=mine,
+                    consent_record=record,
                     verdict=verdict,
                     finding=own,
                     placements=tuple(_placements(result, step, timecodes)),
@@ -218,7 +211,8 @@ def production_uses(
     view: LedgerView, production: str, audit_of: Audits, timecodes: Timecodes | None = None
 ) -> list[PerformerUse]:
     """Every performer's uses in one production (for counsel and the guild's register)."""
-    parties = sorted({u.performer_id for s in view.steps("show", production) for u in s.likeness})
+    steps = production_steps(view, production)
+    parties = sorted({u.performer_id for s in steps for u in s.likeness})
     return [
         u
         for party in parties

@@ -78,7 +78,7 @@ def test_other_roles_do_not_see_performers_pages(people: PortalSite) -> None:
 def test_omar_sees_why_his_replica_is_not_covered(people: PortalSite) -> None:
     data = people.login("omar").get(API + me(OMAR)).json()
     [use] = data["uses"]
-    assert use["covered"] is False and "not Fallen Tower/101" in use["reason"]
+    assert use["covered"] is False and "not Fallen Tower, episode 101" in use["reason"]
     assert use["findings"][0]["rule"] == "likeness-without-consent"
     assert "evidence" not in use["findings"][0]
     # the finding is the one counsel's dashboard lists, by its id

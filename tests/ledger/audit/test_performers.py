@@ -75,7 +75,7 @@ def test_omar_sees_the_audits_reason_and_finding(view: LedgerView) -> None:
     result = audits(view)(story.SHOW)
     [use] = performer_uses(view, OMAR, lambda _: result)
     assert use.covered is False and use.reason is not None
-    assert "covers Fallen Tower/102, not Fallen Tower/101" in use.reason
+    assert "covers Fallen Tower, episode 102, not Fallen Tower, episode 101" in use.reason
     # the very finding of the audit, with its id (so the page and the audit cannot disagree)
     assert use.finding in result.findings
     assert use.finding is not None and use.finding.rule == "likeness-without-consent"
