@@ -59,6 +59,13 @@ def _audits(view: LedgerView, trusted_keys: Path | None, as_of: datetime | None)
     return audit_of
 
 
+def audit_options(f: common.F) -> common.F:
+    """``--as-of``, ``--trusted-keys``, ``--at-head``, ``-o`` and ``--ledger``, as audit ip has."""
+    for option in (common.ledger_option, output_option, at_head_option, trusted_keys_option):
+        f = option(f)
+    return as_of_option(f)  # type: ignore[no-any-return]
+
+
 def _one_of(party: str | None, production: str | None) -> None:
     if (party is None) == (production is None):
         raise ConfigurationError("give --party or --production (one of them)")
@@ -67,11 +74,7 @@ def _one_of(party: str | None, production: str | None) -> None:
 @click.command("uses")
 @click.option("--party", required=True, help="Performer id, e.g. performer:dana-whitfield.")
 @common.format_option("table", "json", "csv")
-@as_of_option
-@trusted_keys_option
-@at_head_option
-@output_option
-@common.ledger_option
+@audit_options
 def uses_command(
     party: str,
     fmt: str,
@@ -157,11 +160,7 @@ def _impact_rows(impacts: list[Impact]) -> list[dict[str, Any]]:
     help="Exit 1 when an impact is still open (a use to remediate, a deliverable blocked).",
 )
 @common.format_option("table", "json")
-@as_of_option
-@trusted_keys_option
-@at_head_option
-@output_option
-@common.ledger_option
+@audit_options
 def impact_command(
     party: str | None,
     production: str | None,
@@ -212,11 +211,7 @@ def impact_command(
 @click.option("--production", required=True, help="Show name, e.g. 'Fallen Tower'.")
 @click.option("--party", "parties", multiple=True, help="Only these performers (repeat).")
 @common.format_option("csv", "json", "pdf", "html", default="csv")
-@as_of_option
-@trusted_keys_option
-@at_head_option
-@output_option
-@common.ledger_option
+@audit_options
 def register_command(
     production: str,
     parties: tuple[str, ...],
