@@ -1,0 +1,126 @@
+"""Audits reading through the authenticated index, checked against a signed checkpoint.
+
+Instead of re-reading the whole ledger before stating a checkpoint (the linear guard,
+:func:`ledger.log.verify.check_prefix`), an audit reads only the entries the index names for
+its lookups and checks each read against the checkpoint: the rows of every key it reads must
+hash, with the stored path, to the index root the checkpoint commits to (so no row was
+deleted, added or repointed), and every entry read must be in the log at its index under the
+checkpoint's root (so its bytes are the ones signed).  A query index lookup (``refs`` kind and
+key) reads the index keys that hold it (:func:`ledger.index.keys.ref_keys`) and keeps the
+entries whose own event gives that row.
+"""
+
+from __future__ import annotations
+
+from ledger.errors import RejectedInput, VerificationFailure
+from ledger.events.encoding import reader_framing
+from ledger.events.keyregistry import REF_REGISTRY
+from ledger.events.kinds import kind_for_payload_type
+from ledger.index import smt
+from ledger.index.keys import ref_keys
+from ledger.index.maintain import store_reader
+from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion
+from ledger.store import Entry, LedgerStore
+from ledger.trust.dsse import Envelope
+
+
+class IndexMismatch(VerificationFailure):
+    """The stored index or an entry read does not match the signed checkpoint."""
+
+
+class VerifiedIndex:
+    """Lookups at a signed checkpoint of ``size`` entries, ``root`` and ``index_root``."""
+
+    def __init__(self, store: LedgerStore, size: int, root: bytes, index_root: bytes) -> None:
+        self.store = store
+        self.size = size
+        self.root = root
+        self.index_root = index_root
+        self.tables = store.index_tables()
+        self.tree = MerkleTree(store, size)
+        self.framing = reader_framing()
+        self._keys: dict[str, list[int]] = {}
+        self._checked: set[int] = set()
+        self._refs: dict[int, set[tuple[str, str]]] = {}
+
+    def key(self, key: str) -> list[int]:
+        """The entries the index lists for ``key``, checked against the signed index root."""
+        if key not in self._keys:
+            self._keys[key] = self._read_key(key)
+        return self._keys[key]
+
+    def _read_key(self, key: str) -> list[int]:
+        k = smt.key_hash(key)
+        rows = self.tables.rows(k)
+        found = smt.path(store_reader(self.store), k)
+        if rows:
+            terminal = smt.leaf_hash(k, smt.value_of(rows))
+        elif found.leaf is not None and found.leaf[0] != k:
+            terminal = found.leaf[1]
+        else:
+            terminal = smt.EMPTY
+        if smt.root_from(k, found.siblings, terminal) != self.index_root:
+            raise IndexMismatch(
+                f"index_row_mismatch: the stored index rows of key {key!r} (entries"
+                f" {rows[:10]}) do not give the index root the signed checkpoint of size"
+                f" {self.size} commits to: rows were deleted, added or repointed in the database",
+                hint="run assetledger verify (or assetledger monitor) to see all the damage",
+            )
+        return rows
+
+    def entry(self, seq: int) -> Entry:
+        """Entry ``seq``, its bytes checked to be the ones the signed tree holds there."""
+        entry = self.store.entry(seq)
+        if entry is None or seq >= self.size:
+            raise IndexMismatch(
+                f"entry {seq}, which the signed index names, is not in the ledger below size"
+                f" {self.size}",
+                hint="run assetledger verify",
+            )
+        if seq not in self._checked:
+            try:
+                proof = self.tree.inclusion_proof(seq, self.size)
+                verify_inclusion(leaf_hash(entry.envelope), seq, self.size, proof, self.root)
+            except VerificationFailure as exc:
+                raise IndexMismatch(
+                    f"entry {seq} is not the one the signed checkpoint of size {self.size}"
+                    f" holds there: {exc.message}",
+                    hint="run assetledger verify",
+                ) from None
+            self._checked.add(seq)
+        return entry
+
+    def seqs(self, ref_kind: str, value: str) -> list[int]:
+        """The entries with query index row ``(ref_kind, value)``, read through the index."""
+        keys = ref_keys(ref_kind, value)
+        if not keys:
+            raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
+        candidates = sorted({s for key in keys for s in self.key(key)})
+        return [s for s in candidates if (ref_kind, value) in self._entry_refs(s)]
+
+    def check_registry(self) -> None:
+        """The key registry's rows (read by the registry replay through the query index)
+        are the index's, and each registry entry is the one signed (audits judge keys and
+        counsel's scopes from them)."""
+        stored = [s for s in self.store.seqs_by_ref(*REF_REGISTRY) if s < self.size]
+        proven = self.seqs(*REF_REGISTRY)
+        if stored != proven:
+            raise IndexMismatch(
+                f"reference_index_mismatch: the key registry's query index rows list entries"
+                f" {sorted(set(stored) ^ set(proven))[:10]} unlike the signed index",
+                hint="run assetledger verify",
+            )
+        for seq in proven:
+            self.entry(seq)
+
+    def _entry_refs(self, seq: int) -> set[tuple[str, str]]:
+        if seq not in self._refs:
+            entry = self.entry(seq)
+            try:
+                envelope = Envelope.decode(entry.envelope, self.framing)
+                kind = kind_for_payload_type(envelope.payload_type)
+                event = self.framing.decode(envelope.payload)[1]
+                self._refs[seq] = set(kind.refs(event))
+            except RejectedInput:
+                self._refs[seq] = set()
+        return self._refs[seq]
