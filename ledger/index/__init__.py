@@ -1,9 +1,7 @@
-"""The authenticated index: a sparse Merkle map from index keys to the ledger indices filed
-under them, derived from the log, its root committed in every signed checkpoint.
+"""The authenticated index: a map from index keys to ledger entries, its root in checkpoints."""
 
-Public API: :func:`prove_about`, :func:`verify_about` (:class:`AboutVerdict`), the keys
-(:func:`production_key`, :func:`model_key`, :data:`KEY_KINDS`), and :func:`update_index`.
-"""
+# Public API: prove_about, verify_about (AboutVerdict, ProofFailure), the keys (production_key,
+# model_key, KEY_KINDS) and update_index.  See docs/proofs.md §10.
 
 from __future__ import annotations
 

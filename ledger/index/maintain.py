@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ledger.errors import RejectedInput
 from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
-from ledger.index import smt
+import ledger.index.smt as smt
 from ledger.index.keys import event_keys
 from ledger.store import Entry, LedgerStore
 from ledger.store.index_tables import KeyRow, StoredNode

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
-from ledger.index import smt
+import ledger.index.smt as smt
 from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
