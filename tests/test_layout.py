@@ -26,7 +26,14 @@ FORBIDDEN = {
     "portal": ("producers", "consumers", "cli", "demo", "bench"),
     "demo": ("consumers", "cli", "portal", "bench"),
 }
-ROOMS = ("ledger.events", "ledger.trust", "ledger.log", "ledger.store", "ledger.index", "ledger.audit")
+ROOMS = (
+    "ledger.events",
+    "ledger.trust",
+    "ledger.log",
+    "ledger.store",
+    "ledger.index",
+    "ledger.audit",
+)
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).
 ROOM_MAY_IMPORT = {
     "ledger.events": ("ledger.errors", "schemas"),
@@ -41,7 +48,13 @@ ROOM_MAY_IMPORT = {
         "ledger.index.maintain",
         "ledger.index.replay",
     ),
-    "ledger.index": ("ledger.errors", "ledger.events", "ledger.trust", "ledger.store", "ledger.log"),
+    "ledger.index": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        "ledger.log",
+    ),
     "ledger.audit": ("ledger",),
     "demo": ("ledger.errors",),
 }

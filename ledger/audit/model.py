@@ -462,9 +462,10 @@ class LedgerView:
         entry = self.store.entry_by_event_id(event_id)
         if entry is None or entry.seq >= self.state.size:
             return None
-        if self.index is not None and self.decode(self.index.entry(entry.seq)).get(
-            "event_id"
-        ) != event_id:
+        if (
+            self.index is not None
+            and self.decode(self.index.entry(entry.seq)).get("event_id") != event_id
+        ):
             raise VerificationFailure(
                 f"entry {entry.seq} is indexed as event {event_id}, its signed envelope holds"
                 " another event: the ledger's event-id index was altered",

@@ -118,7 +118,9 @@ def event_keys(record: str, event: Record, refs: Iterable[tuple[str, str]]) -> l
         else:
             keys.update(ref_keys(kind, value))
     keys.update(_extra_keys(record, event))
-    keys.update("asset:" + k[len("version:") :].rpartition("@")[0] for k in list(keys) if _is_version(k))
+    keys.update(
+        "asset:" + k[len("version:") :].rpartition("@")[0] for k in list(keys) if _is_version(k)
+    )
     return sorted(keys)
 
 

@@ -12,11 +12,11 @@ entries whose own event gives that row.
 
 from __future__ import annotations
 
+import ledger.index.smt as smt
 from ledger.errors import RejectedInput, VerificationFailure
 from ledger.events.encoding import reader_framing
 from ledger.events.keyregistry import REF_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
-import ledger.index.smt as smt
 from ledger.index.keys import ref_keys
 from ledger.index.maintain import store_reader
 from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion

@@ -13,10 +13,10 @@ import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import ledger.index.smt as smt
 from ledger.errors import RejectedInput
 from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
-import ledger.index.smt as smt
 from ledger.index.keys import event_keys
 from ledger.store import Entry, LedgerStore
 from ledger.store.index_tables import KeyRow, StoredNode
@@ -66,9 +66,7 @@ class Fold:
     changes: dict[bytes, bytes] = field(default_factory=dict)  # key hash -> new leaf hash
 
 
-def fold(
-    new: Iterable[tuple[int, Sequence[str]]], current: Mapping[bytes, KeyRow]
-) -> Fold:
+def fold(new: Iterable[tuple[int, Sequence[str]]], current: Mapping[bytes, KeyRow]) -> Fold:
     """Extend the key rows ``current`` (all keys the new entries name) with ``new``.
 
     ``new``: (ledger index, keys) in increasing index order.

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
-from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 import ledger.index.smt as smt
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
@@ -129,7 +130,7 @@ def prove_about(store: LedgerStore, key: str) -> str:
         )
     opened = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
     tables = store.index_tables()
-    size, root = tables.head()
+    size, _ = tables.head()
     if root_in(opened.extensions) is None or size != opened.size:
         raise ConfigurationError(
             f"the latest checkpoint (size {opened.size}) does not commit to the index"
@@ -325,7 +326,7 @@ def _witnesses(note: str, vkeys: Sequence[str], quorum: int) -> tuple[str, ...]:
 def _check_map(proof: AboutProof, root: bytes, size: int) -> tuple[int, ...]:
     k = smt.key_hash(proof.key)
     indices = tuple(e.index for e in proof.entries)
-    if any(b <= a for a, b in zip(indices, indices[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(indices)):
         raise ProofFailure(MAP_MISMATCH, "the entries are not listed by strictly increasing index")
     if any(i >= size for i in indices):
         raise ProofFailure(MAP_MISMATCH, f"an entry lies beyond the checkpoint's {size} entries")
@@ -356,7 +357,9 @@ def _check_map(proof: AboutProof, root: bytes, size: int) -> tuple[int, ...]:
 
 def _check_entry(key: str, e: ProvenEntry, checkpoint: cp.Checkpoint) -> str | None:
     try:
-        verify_inclusion(leaf_hash(e.entry), e.index, checkpoint.size, e.proof, checkpoint.root_hash)
+        verify_inclusion(
+            leaf_hash(e.entry), e.index, checkpoint.size, e.proof, checkpoint.root_hash
+        )
     except VerificationFailure as exc:
         raise ProofFailure(
             INCLUSION, f"entry {e.index} is not in the signed tree at that index: {exc.message}"

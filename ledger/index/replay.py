@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from ledger.errors import VerificationFailure
 from ledger.events.base import EventKind, Record
-
 from ledger.index.keys import event_keys
 from ledger.index.maintain import MemoryMap, entry_keys, root_in
 from ledger.log.checkpoint import open_checkpoint
@@ -190,6 +189,3 @@ def monitor(store: LedgerStore, progress: Progress | None = None) -> MonitorRepo
             progress(4096)
     findings = replay.finish()
     return MonitorReport(size, replay.checked, findings)
-
-
-

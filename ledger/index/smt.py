@@ -204,7 +204,9 @@ def _build(depth: int, items: list[tuple[bytes, bytes]], writes: dict[bytes, Nod
         writes[node_id(k0, depth)] = Node(items[0][1], k0)
         return items[0][1]
     cut = _cut([k for k, _ in items], depth)
-    value = node_hash(_build(depth + 1, items[:cut], writes), _build(depth + 1, items[cut:], writes))
+    value = node_hash(
+        _build(depth + 1, items[:cut], writes), _build(depth + 1, items[cut:], writes)
+    )
     writes[node_id(k0, depth)] = Node(value)
     return value
 
@@ -256,4 +258,3 @@ def root_from(k: bytes, siblings: Sequence[bytes], terminal: bytes) -> bytes:
 
 def shares_prefix(a: bytes, b: bytes, depth: int) -> bool:
     return all(bit(a, d) == bit(b, d) for d in range(depth))
-

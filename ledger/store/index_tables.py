@@ -149,8 +149,7 @@ class SqliteIndexTables(IndexTables):
             chunk = list(key_hashes[i : i + CHUNK])
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                "SELECT key_hash, key, count, value FROM index_keys"
-                f" WHERE key_hash IN ({marks})",
+                f"SELECT key_hash, key, count, value FROM index_keys WHERE key_hash IN ({marks})",
                 chunk,
             )
             found.update((bytes(k), (str(t), int(c), bytes(v))) for k, t, c, v in rows)
@@ -167,7 +166,9 @@ class SqliteIndexTables(IndexTables):
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
             return
-        for k, seq in self.db.execute("SELECT key_hash, seq FROM index_rows ORDER BY key_hash, seq"):
+        for k, seq in self.db.execute(
+            "SELECT key_hash, seq FROM index_rows ORDER BY key_hash, seq"
+        ):
             yield bytes(k), int(seq)
 
     def all_keys(self) -> Iterator[tuple[bytes, str, int, bytes]]:
@@ -239,8 +240,7 @@ class PostgresIndexTables(IndexTables):
         if self.absent or not key_hashes:
             return {}
         rows = self.conn.execute(
-            "SELECT key_hash, key, count, value FROM index_keys"
-            " WHERE key_hash = ANY(%s::bytea[])",
+            "SELECT key_hash, key, count, value FROM index_keys WHERE key_hash = ANY(%s::bytea[])",
             (list(key_hashes),),
         ).fetchall()
         return {bytes(k): (str(t), int(c), bytes(v)) for k, t, c, v in rows}

@@ -1,4 +1,4 @@
-"""``prove --about``, ``verify-receipt`` on proofs about a key, and ``monitor``, as a user runs them."""
+"""`prove --about`, `verify-receipt` on proofs about a key and `monitor`, as users run them."""
 
 from __future__ import annotations
 

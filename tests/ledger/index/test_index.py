@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from demo.story import CONSENT_DANA
-from ledger.index import ProofFailure, production_key, prove_about, verify_about
-from ledger.index import smt
+from ledger.index import ProofFailure, production_key, prove_about, smt, verify_about
 from ledger.index.maintain import MemoryMap, extension_line, update_index
 from ledger.index.proof import parse_about
 from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, monitor
@@ -202,7 +201,9 @@ def test_witnesses_cosign_the_index_root(store: LedgerStore, tmp_path: Path) -> 
         line = response.body.decode()
         (cosig,) = verify_cosignatures(add_cosignatures(latest.note, [line]), [identity.key])
         store.add_cosignature(
-            StoredCosignature(latest.size, identity.name, identity.key.key_id, cosig.timestamp, line)
+            StoredCosignature(
+                latest.size, identity.name, identity.key.key_id, cosig.timestamp, line
+            )
         )
         witnesses.append(identity.key.vkey)
         core.close()

@@ -67,9 +67,7 @@ def _sql(store: LedgerStore, sql: str, *args: object) -> None:
 
 
 @pytest.mark.parametrize("edit", ["deleted", "added", "repointed"])
-def test_an_index_row_edited_in_the_database_fails_the_audit(
-    store: LedgerStore, edit: str
-) -> None:
+def test_an_index_row_edited_in_the_database_fails_the_audit(store: LedgerStore, edit: str) -> None:
     k = smt.key_hash(production_key(SHOW, EPISODE))
     seqs = store.index_tables().rows(k)
     outside = next(s for s in range(store.head().size) if s not in seqs)
