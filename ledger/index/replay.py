@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import ledger.index.smt as smt
 from ledger.errors import VerificationFailure
 from ledger.events.base import EventKind, Record
 from ledger.index.keys import event_keys
@@ -55,6 +56,7 @@ class IndexReplay:
         tables = store.index_tables()
         self.stored_size, self.stored_root = tables.head()
         self.snapshot: dict[bytes, KeyRow] | None = None
+        self.nodes_snapshot: dict[bytes, smt.Node] = {}
         self.checked = 0
         if self.stored_size == 0:
             self.snapshot = {}
@@ -87,6 +89,7 @@ class IndexReplay:
         if size == self.stored_size and self.stored_size:
             root = self.map.commit()
             self.snapshot = dict(self.map.keys)
+            self.nodes_snapshot = dict(self.map.nodes)
             if root != self.stored_root:
                 self.findings.append(
                     Finding(
@@ -130,7 +133,28 @@ class IndexReplay:
                         f"the stored key row of {name!r} (count, value) is not the log's",
                     )
                 )
+        found += self._compare_nodes()
         self.findings += found[:MAX_ROW_FINDINGS]
+
+    def _compare_nodes(self) -> list[Finding]:
+        """The stored tree nodes (proofs are built from them) against the replayed ones."""
+        wanted = self.nodes_snapshot
+        differ = missing = 0
+        seen = 0
+        for n, h, leaf in self.store.index_tables().all_nodes():
+            want = wanted.get(n)
+            if want is None or (want.hash, want.leaf_key) != (h, leaf):
+                differ += 1
+            else:
+                seen += 1
+        missing = len(wanted) - seen
+        if not differ and not missing:
+            return []
+        detail = (
+            f"{differ} stored index tree node(s) differ from the log's or are not in its tree,"
+            f" {missing} missing: proofs and audits built from them fail"
+        )
+        return [Finding(INDEX_ROW_MISMATCH, None, detail)]
 
 
 def _keys(kind: EventKind, event: Record) -> list[str]:

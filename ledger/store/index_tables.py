@@ -89,6 +89,10 @@ class IndexTables(ABC):
         """Every key row as (key hash, key, count, value), ordered by key hash, streamed."""
 
     @abstractmethod
+    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
+        """Every node as (position, hash, leaf key hash), streamed (for ``verify``)."""
+
+    @abstractmethod
     def write(
         self,
         head: tuple[int, bytes],
@@ -178,6 +182,12 @@ class SqliteIndexTables(IndexTables):
         for k, t, c, v in self.db.execute(query):
             yield bytes(k), str(t), int(c), bytes(v)
 
+    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
+        if self.absent:
+            return
+        for n, h, leaf in self.db.execute("SELECT node_id, hash, leaf_key FROM index_nodes"):
+            yield bytes(n), bytes(h), None if leaf is None else bytes(leaf)
+
     def write(
         self,
         head: tuple[int, bytes],
@@ -266,6 +276,12 @@ class PostgresIndexTables(IndexTables):
         query = "SELECT key_hash, key, count, value FROM index_keys ORDER BY key_hash"
         for k, t, c, v in self._stream(query):
             yield bytes(k), str(t), int(c), bytes(v)
+
+    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
+        if self.absent:
+            return
+        for n, h, leaf in self._stream("SELECT node_id, hash, leaf_key FROM index_nodes"):
+            yield bytes(n), bytes(h), None if leaf is None else bytes(leaf)
 
     def _stream(self, query: str) -> Iterator[tuple[Any, ...]]:
         """A server-side cursor on a second connection, so other reads may interleave."""

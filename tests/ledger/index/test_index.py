@@ -274,3 +274,11 @@ def test_the_stored_index_is_the_replayed_one(store: LedgerStore) -> None:
     report = verify_ledger(store, KEYS.get, workers=1)
     assert report.ok and report.index_roots_checked == 5
     assert update_index(store).size == store.head().size
+
+
+def test_a_tree_node_edited_in_the_database_is_named(store: LedgerStore) -> None:
+    fill(store, init(store))
+    _execute(store, "UPDATE index_nodes SET hash = %s WHERE node_id = %s", bytes(32), smt.ROOT_ID)
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
+    assert "1 stored index tree node(s) differ" in report.damage[0].detail
