@@ -282,3 +282,22 @@ def test_a_tree_node_edited_in_the_database_is_named(store: LedgerStore) -> None
     report = verify_ledger(store, KEYS.get, workers=1)
     assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
     assert "1 stored index tree node(s) differ" in report.damage[0].detail
+
+
+def test_the_worked_example_of_docs_proofs_md() -> None:
+    """docs/proofs.md §10.8 states these values; a verifier built from it gets the same."""
+    example = MemoryMap()
+    example.add(0, ["party:p1", "asset:a"])
+    example.add(1, ["asset:a"])
+    example.add(2, ["party:p1", "finding:f"])
+    root = example.commit()
+    assert root.hex() == "94fc0407002604cc8251c18d5953db8c5c0a9bbf8e3893fc94c73df141d9e674"
+    assert extension_line(root) == "index/v1 lPwEBwAmBMyCUcGNWVPbjFwKm7+OOJP8lMc98UHZ5nQ="
+    p1 = smt.path(example, smt.key_hash("party:p1"))
+    assert [s.hex()[:8] for s in p1.siblings] == ["22e8f276"]
+    leaf = smt.leaf_hash(smt.key_hash("party:p1"), smt.value_of([0, 2]))
+    assert leaf.hex().startswith("983dfe03") and p1.leaf == (smt.key_hash("party:p1"), leaf)
+    p2 = smt.path(example, smt.key_hash("party:p2"))
+    assert [s.hex()[:8] for s in p2.siblings] == ["983dfe03", *["00000000"] * 3, "65dcda64"]
+    assert p2.leaf is None
+    assert smt.root_from(smt.key_hash("party:p2"), p2.siblings, smt.EMPTY) == root
