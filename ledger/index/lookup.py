@@ -12,16 +12,57 @@ entries whose own event gives that row.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Generic, TypeVar
+
 import ledger.index.smt as smt
 from ledger.errors import RejectedInput, VerificationFailure
 from ledger.events.encoding import reader_framing
 from ledger.events.keyregistry import REF_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import ref_keys
-from ledger.index.maintain import store_reader
 from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
+
+
+K = TypeVar("K", bytes, tuple[int, int])
+V = TypeVar("V")
+
+
+PRELOAD_DEPTH = 12
+"""The index's top levels (at most 2^12 nodes each) are read in one scan when a view opens."""
+
+
+class _Cached(Generic[K, V]):
+    """Nodes read once (found or absent) and kept: every path shares its upper levels.
+
+    Sound because nothing read is trusted: every path and proof is hashed up to the signed
+    root, so a node altered in the database fails the check of each path through it.
+    """
+
+    def __init__(self, read: Callable[[Sequence[K]], Mapping[K, V]]) -> None:
+        self.read = read
+        self.found: dict[K, V] = {}
+        self.absent: set[K] = set()
+        self.complete: Callable[[K], bool] = lambda _: False
+
+    def preload(self, found: Mapping[K, V], complete: Callable[[K], bool]) -> None:
+        """``found``: every node for which ``complete`` holds (the others are absent)."""
+        self.found.update(found)
+        self.complete = complete
+
+    def get_nodes(self, ids: Sequence[K]) -> dict[K, V]:
+        wanted = [
+            i
+            for i in ids
+            if i not in self.found and i not in self.absent and not self.complete(i)
+        ]
+        if wanted:
+            got = self.read(wanted)
+            self.found.update(got)
+            self.absent.update(i for i in wanted if i not in got)
+        return {i: self.found[i] for i in ids if i in self.found}
 
 
 class IndexMismatch(VerificationFailure):
@@ -37,7 +78,10 @@ class VerifiedIndex:
         self.root = root
         self.index_root = index_root
         self.tables = store.index_tables()
-        self.tree = MerkleTree(store, size)
+        self.nodes: _Cached[bytes, smt.Node] = _Cached(self.tables.get_nodes)
+        top = smt.node_id(smt.EMPTY, PRELOAD_DEPTH)[:2]  # every path starts in the top levels
+        self.nodes.preload(self.tables.nodes_above(PRELOAD_DEPTH), lambda n: n[:2] < top)
+        self.tree = MerkleTree(_Cached(store.get_nodes), size)
         self.framing = reader_framing()
         self._keys: dict[str, list[int]] = {}
         self._checked: set[int] = set()
@@ -52,7 +96,7 @@ class VerifiedIndex:
     def _read_key(self, key: str) -> list[int]:
         k = smt.key_hash(key)
         rows = self.tables.rows(k)
-        found = smt.path(store_reader(self.store), k)
+        found = smt.path(self.nodes, k, window=8)  # the upper levels come from the cache
         if rows:
             terminal = smt.leaf_hash(k, smt.value_of(rows))
         elif found.leaf is not None and found.leaf[0] != k:

@@ -19,7 +19,7 @@ from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import event_keys
 from ledger.store import Entry, LedgerStore
-from ledger.store.index_tables import KeyRow, StoredNode
+from ledger.store.index_tables import KeyRow
 from ledger.trust.dsse import Envelope
 
 EXTENSION_PREFIX = "index/v1 "
@@ -57,6 +57,17 @@ def entry_keys(envelope: bytes, framing: SingleObjectFraming | None = None) -> l
     return event_keys(kind.record, event, kind.refs(event))
 
 
+class KeyHashes(dict[str, bytes]):
+    """Key hashes, each computed once (a batch names the same keys many times)."""
+
+    def __missing__(self, key: str) -> bytes:
+        value = self[key] = smt.key_hash(key)
+        return value
+
+    def __call__(self, key: str) -> bytes:
+        return self[key]
+
+
 @dataclass
 class Fold:
     """What folding new entries into the map writes."""
@@ -72,9 +83,10 @@ def fold(new: Iterable[tuple[int, Sequence[str]]], current: Mapping[bytes, KeyRo
     ``new``: (ledger index, keys) in increasing index order.
     """
     out = Fold()
+    hashes = KeyHashes()
     for seq, keys in new:
         for key in keys:
-            k = smt.key_hash(key)
+            k = hashes(key)
             text, count, value = out.keys.get(k) or current.get(k) or (key, 0, smt.EMPTY)
             out.keys[k] = (text, count + 1, smt.chain_value(value, seq))
             out.rows.append((k, seq))
@@ -82,16 +94,8 @@ def fold(new: Iterable[tuple[int, Sequence[str]]], current: Mapping[bytes, KeyRo
     return out
 
 
-class _TableReader:
-    def __init__(self, store: LedgerStore) -> None:
-        self.tables = store.index_tables()
-
-    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, smt.Node]:
-        return {n: smt.Node(h, leaf) for n, (h, leaf) in self.tables.get_nodes(ids).items()}
-
-
 def store_reader(store: LedgerStore) -> smt.NodeReader:
-    return _TableReader(store)
+    return store.index_tables()
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,10 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
             return IndexHead(done, root)
         framing = reader_framing()
         new = [(e.seq, entry_keys(e.envelope, framing)) for e in _entries(store, done, target)]
-        named = sorted({smt.key_hash(k) for _, keys in new for k in keys})
+        named = sorted(set(map(smt.key_hash, {k for _, keys in new for k in keys})))
         folded = fold(new, tables.keys(named))
         update = smt.apply(store_reader(store), folded.changes)
-        nodes: dict[bytes, StoredNode] = {n: (v.hash, v.leaf_key) for n, v in update.writes.items()}
-        tables.write((target, update.root), folded.rows, folded.keys, nodes)
+        tables.write((target, update.root), folded.rows, folded.keys, update.writes)
     return IndexHead(target, update.root)
 
 
@@ -154,7 +157,7 @@ class MemoryMap:
         """Fold the entries added since the last commit; the root."""
         if not self.pending:
             return self.root
-        named = {smt.key_hash(k) for _, keys in self.pending for k in keys}
+        named = set(map(smt.key_hash, {k for _, keys in self.pending for k in keys}))
         folded = fold(self.pending, {k: self.keys[k] for k in named if k in self.keys})
         update = smt.apply(self, folded.changes)
         self.nodes.update(update.writes)

@@ -143,7 +143,7 @@ class IndexReplay:
         seen = 0
         for n, h, leaf in self.store.index_tables().all_nodes():
             want = wanted.get(n)
-            if want is None or (want.hash, want.leaf_key) != (h, leaf):
+            if want != (h, leaf):
                 differ += 1
             else:
                 seen += 1

@@ -39,16 +39,12 @@ from ledger.errors import VerificationFailure
 HASH_SIZE = 32
 EMPTY = bytes(HASH_SIZE)
 KEY_BITS = 256
-FETCH_DEPTHS = 48
-"""Depths whose nodes one proof read fetches at once (a map of 2^40 keys is ~41 deep)."""
+FETCH_DEPTHS = 32
+"""Depths whose nodes one path read fetches at once (a map of a million keys is ~21 deep)."""
 
 
-@dataclass(frozen=True)
-class Node:
-    """A stored subtree: its hash, and the key hash when it is a single leaf."""
-
-    hash: bytes
-    leaf_key: bytes | None = None
+Node = tuple[bytes, bytes | None]
+"""A stored subtree: its hash, and the key hash when it is a single leaf (else None)."""
 
 
 class NodeReader(Protocol):
@@ -84,20 +80,23 @@ def bit(k: bytes, depth: int) -> int:
     return (k[depth >> 3] >> (7 - (depth & 7))) & 1
 
 
+_DEPTH = [d.to_bytes(2, "big") for d in range(KEY_BITS + 1)]
+_MASK = [(0xFF << (8 - r)) & 0xFF for r in range(8)]
+
+
 def node_id(k: bytes, depth: int) -> bytes:
     """The position of the depth-``depth`` subtree on the path of key hash ``k``."""
-    full, rest = divmod(depth, 8)
-    prefix = k[:full]
+    full, rest = depth >> 3, depth & 7
     if rest:
-        prefix += bytes([k[full] & (0xFF << (8 - rest)) & 0xFF])
-    return depth.to_bytes(2, "big") + prefix
+        return _DEPTH[depth] + k[:full] + bytes((k[full] & _MASK[rest],))
+    return _DEPTH[depth] + k[:full]
 
 
 def sibling_id(k: bytes, depth: int) -> bytes:
     """The position of the sibling of the depth-``depth`` subtree on the path of ``k``."""
-    flipped = bytearray(k)
-    flipped[(depth - 1) >> 3] ^= 0x80 >> ((depth - 1) & 7)
-    return node_id(bytes(flipped), depth)
+    position = bytearray(node_id(k, depth))
+    position[2 + ((depth - 1) >> 3)] ^= 0x80 >> ((depth - 1) & 7)
+    return bytes(position)
 
 
 ROOT_ID = node_id(EMPTY, 0)
@@ -129,7 +128,7 @@ def apply(reader: NodeReader, changes: Mapping[bytes, bytes]) -> Update:
 
 def _hash_at(known: Mapping[bytes, Node], nid: bytes) -> bytes:
     found = known.get(nid)
-    return EMPTY if found is None else found.hash
+    return EMPTY if found is None else found[0]
 
 
 def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
@@ -145,7 +144,7 @@ def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
         next_groups = []
         for group in groups:
             found = known.get(node_id(group[0], depth))
-            if found is None or found.leaf_key is not None:
+            if found is None or found[1] is not None:
                 continue  # the whole subtree is known: empty or one leaf
             cut = _cut(group, depth)
             next_groups += [g for g in (group[:cut], group[cut:]) if g]
@@ -173,10 +172,10 @@ def _apply(
 ) -> bytes:
     nid = node_id(items[0][0], depth)
     found = known.get(nid)
-    if found is None or found.leaf_key is not None:
+    if found is None or found[1] is not None:
         leaves = dict(items)
-        if found is not None and found.leaf_key is not None and found.leaf_key not in leaves:
-            leaves[found.leaf_key] = found.hash
+        if found is not None and found[1] is not None and found[1] not in leaves:
+            leaves[found[1]] = found[0]
         return _build(depth, sorted(leaves.items()), writes)
     keys = [k for k, _ in items]
     cut = _cut(keys, depth)
@@ -191,7 +190,7 @@ def _apply(
     else:
         rh = _hash_at(known, sibling_id(k0, depth + 1))
     value = node_hash(lh, rh)
-    writes[nid] = Node(value)
+    writes[nid] = (value, None)
     return value
 
 
@@ -201,13 +200,13 @@ def _build(depth: int, items: list[tuple[bytes, bytes]], writes: dict[bytes, Nod
         return EMPTY
     k0 = items[0][0]
     if len(items) == 1:
-        writes[node_id(k0, depth)] = Node(items[0][1], k0)
+        writes[node_id(k0, depth)] = (items[0][1], k0)
         return items[0][1]
     cut = _cut([k for k, _ in items], depth)
     value = node_hash(
         _build(depth + 1, items[:cut], writes), _build(depth + 1, items[cut:], writes)
     )
-    writes[node_id(k0, depth)] = Node(value)
+    writes[node_id(k0, depth)] = (value, None)
     return value
 
 
@@ -226,12 +225,12 @@ class Path:
     leaf: tuple[bytes, bytes] | None
 
 
-def path(reader: NodeReader, k: bytes) -> Path:
-    """The path of key hash ``k`` through the stored tree."""
+def path(reader: NodeReader, k: bytes, window: int = FETCH_DEPTHS) -> Path:
+    """The path of key hash ``k`` through the stored tree, read ``window`` depths a call."""
     siblings: list[bytes] = []
     depth = 0
     while depth <= KEY_BITS:
-        stop = min(depth + FETCH_DEPTHS, KEY_BITS + 1)
+        stop = min(depth + window, KEY_BITS + 1)
         ids = [node_id(k, d) for d in range(depth, stop)]
         ids += [sibling_id(k, d) for d in range(max(depth, 1), stop)]
         known = reader.get_nodes(ids)
@@ -241,8 +240,8 @@ def path(reader: NodeReader, k: bytes) -> Path:
             found = known.get(node_id(k, d))
             if found is None:
                 return Path(tuple(siblings), None)
-            if found.leaf_key is not None:
-                return Path(tuple(siblings), (found.leaf_key, found.hash))
+            if found[1] is not None:
+                return Path(tuple(siblings), (found[1], found[0]))
         depth = stop
     raise VerificationFailure("index tree: a path runs deeper than 256 bits")
 

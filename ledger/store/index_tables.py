@@ -74,6 +74,10 @@ class IndexTables(ABC):
     def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, StoredNode]: ...
 
     @abstractmethod
+    def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
+        """Every node at a depth below ``depth`` (the top of the tree, read in one scan)."""
+
+    @abstractmethod
     def keys(self, key_hashes: Sequence[bytes]) -> dict[bytes, KeyRow]: ...
 
     @abstractmethod
@@ -142,8 +146,17 @@ class SqliteIndexTables(IndexTables):
                 f"SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id IN ({marks})",
                 chunk,
             )
-            found.update(_node(r) for r in rows)
+            found.update({n: (h, leaf) for n, h, leaf in rows})  # BLOBs come back as bytes
         return found
+
+    def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
+        if self.absent:
+            return {}
+        rows = self.db.execute(
+            "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id < ?",
+            (depth.to_bytes(2, "big"),),
+        )
+        return {n: (h, leaf) for n, h, leaf in rows}
 
     def keys(self, key_hashes: Sequence[bytes]) -> dict[bytes, KeyRow]:
         found: dict[bytes, KeyRow] = {}
@@ -243,6 +256,15 @@ class PostgresIndexTables(IndexTables):
         rows = self.conn.execute(
             "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id = ANY(%s::bytea[])",
             (list(ids),),
+        ).fetchall()
+        return dict(_node(r) for r in rows)
+
+    def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
+        if self.absent:
+            return {}
+        rows = self.conn.execute(
+            "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id < %s",
+            (depth.to_bytes(2, "big"),),
         ).fetchall()
         return dict(_node(r) for r in rows)
 
