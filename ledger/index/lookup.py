@@ -131,8 +131,40 @@ class VerifiedIndex:
                     f" holds there: {exc.message}",
                     hint="run assetledger verify",
                 ) from None
+            self._check_columns(entry)
             self._checked.add(seq)
         return entry
+
+    def _check_columns(self, entry: Entry) -> None:
+        """The columns audits read beside the envelope (event id, kind, signer) are its own."""
+        try:
+            envelope = Envelope.decode(entry.envelope, self.framing)
+            kind = kind_for_payload_type(envelope.payload_type)
+            event = self.framing.decode(envelope.payload)[1]
+        except RejectedInput as exc:
+            raise IndexMismatch(f"entry {entry.seq} no longer decodes: {exc.message}") from None
+        problem = None
+        if event["event_id"] != entry.event_id:
+            problem = (
+                f"event_id_mismatch at entry {entry.seq}: it is stored under event id"
+                f" {entry.event_id!r}, its signed envelope holds event {event['event_id']}"
+            )
+        elif kind.record != entry.kind:
+            problem = (
+                f"entry_field_mismatch at entry {entry.seq}: its kind column says"
+                f" {entry.kind!r}, the envelope holds a {kind.record}"
+            )
+        elif entry.signer_keyid not in {sig.keyid for sig in envelope.signatures}:
+            problem = (
+                f"entry_field_mismatch at entry {entry.seq}: its signer column names key"
+                f" {entry.signer_keyid[:16]}…, which did not sign the envelope"
+            )
+        if problem:
+            raise IndexMismatch(
+                f"the ledger's data does not match the signed checkpoint of size {self.size}:"
+                f" {problem}; no report is stated on it",
+                hint="run assetledger verify to see all the damage",
+            )
 
     def seqs(self, ref_kind: str, value: str) -> list[int]:
         """The entries with query index row ``(ref_kind, value)``, read through the index."""

@@ -91,3 +91,15 @@ def test_an_entry_rewritten_in_the_database_fails_the_audit(store: LedgerStore) 
     view = LedgerView.open(store)
     with pytest.raises(VerificationFailure, match="not the one the signed checkpoint"):
         run_audit(view, Scope(SHOW, EPISODE), as_of=AS_OF)
+
+
+def test_an_event_id_column_swapped_in_the_database_fails_the_audit(store: LedgerStore) -> None:
+    """Audits read event ids and kinds from the entry's columns: they must be its envelope's."""
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    a, b = store.entry(seqs[0]), store.entry(seqs[1])
+    assert a is not None and b is not None
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", "swap", a.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", a.event_id, b.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", b.event_id, a.seq)
+    with pytest.raises(VerificationFailure, match="event_id_mismatch"):
+        run_audit(LedgerView.open(store), Scope(SHOW, EPISODE), as_of=AS_OF)
