@@ -25,7 +25,6 @@ from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
 
-
 K = TypeVar("K", bytes, tuple[int, int])
 V = TypeVar("V")
 
@@ -42,7 +41,7 @@ class _Cached(Generic[K, V]):
     """
 
     def __init__(self, read: Callable[[Sequence[K]], Mapping[K, V]]) -> None:
-        self.read = read
+        self.read: Callable[[Sequence[K]], Mapping[K, V]] = read
         self.found: dict[K, V] = {}
         self.absent: set[K] = set()
         self.complete: Callable[[K], bool] = lambda _: False
@@ -54,9 +53,7 @@ class _Cached(Generic[K, V]):
 
     def get_nodes(self, ids: Sequence[K]) -> dict[K, V]:
         wanted = [
-            i
-            for i in ids
-            if i not in self.found and i not in self.absent and not self.complete(i)
+            i for i in ids if i not in self.found and i not in self.absent and not self.complete(i)
         ]
         if wanted:
             got = self.read(wanted)
