@@ -96,7 +96,8 @@ def _print_report(report: VerifyReport) -> None:
     if report.ok:
         click.echo(
             f"ledger intact: {report.checked} entries, {report.signatures_checked} signatures,"
-            f" {report.checkpoints_checked} checkpoints verified"
+            f" {report.checkpoints_checked} checkpoints verified,"
+            f" {report.index_roots_checked} index roots replayed"
         )
     else:
         first = report.first
