@@ -135,8 +135,10 @@ def _extra_keys(record: str, event: Record) -> list[str]:
         return keys
     if record == PROVENANCE.record:
         return _use_keys(event)
-    if record == CONSENT.record:
-        return [f"consent:{event['event_id']}"]
+    if record == CONSENT.record:  # structured coverage (schema v3): never split at "/"
+        keys = [f"consent:{event['event_id']}"]
+        keys += [production_key(c["show"], c.get("episode")) for c in event.get("coverage", [])]
+        return keys
     return []  # dispositions and key registry events: their query index rows say it all
 
 

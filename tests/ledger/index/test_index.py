@@ -301,3 +301,11 @@ def test_the_worked_example_of_docs_proofs_md() -> None:
     assert [s.hex()[:8] for s in p2.siblings] == ["983dfe03", *["00000000"] * 3, "65dcda64"]
     assert p2.leaf is None
     assert smt.root_from(smt.key_hash("party:p2"), p2.siblings, smt.EMPTY) == root
+
+
+def test_a_consent_is_filed_under_the_episodes_it_covers(store: LedgerStore) -> None:
+    fill(store, init(store))
+    (dana,) = verify_about(prove_about(store, DANA), _vkey(store)).indices
+    ep101 = verify_about(prove_about(store, production_key("Fallen Tower", "101")), _vkey(store))
+    ep102 = verify_about(prove_about(store, production_key("Fallen Tower", "102")), _vkey(store))
+    assert dana in ep101.indices and dana not in ep102.indices
