@@ -85,6 +85,11 @@ ENDPOINTS += [
      "performer, agent (for that party)", [PARTY], "json"),
     ("/performers/{party}/register.{fmt}", "The register of a performer's uses.",
      "performer, agent (for that party)", [PARTY, REGISTER_FMT], "file"),
+    ("/performers/{party}/proofs/{what}", "A completeness proof from the authenticated index "
+     "(uses: key performer:ID; consents: key party:ID); verify-receipt checks it offline.",
+     "performer, agent (for that party)",
+     [PARTY, {**_path("what", "uses or consents"), "schema": {"enum": ["uses", "consents"]}}],
+     "text"),
     ("/p/{production}/impacts", "Revoked or expiring consents: deliverables and shots using "
      "the likeness, ship status, what to remediate (guild: its members' open ones).",
      "counsel, guild", [PRODUCTION, {"name": "days", "in": "query", "required": False,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -40,9 +40,10 @@ from ledger.audit.performers import (
     register_rows,
 )
 from ledger.audit.text import csv_text
+from ledger.errors import AssetLedgerError
 from ledger.events.base import format_time
 from portal.accounts import AccountStore
-from portal.data import NotFound, PortalLedger
+from portal.data import NotFound, PortalLedger, safe_error
 from portal.permissions import Resource
 from portal.security import download
 
@@ -50,6 +51,11 @@ TIMECODES: Timecodes | None = None
 """Where record timecodes in the cut come from.  None: no delivery packet feeds the portal yet
 (packets are built by ``assetledger packet``, issue 22), so each deliverable's timecode column
 says "no delivery packet".  Set it to a function (deliverable key, asset key) -> ranges."""
+
+PROOF_KEYS = {"uses": "performer", "consents": "party"}
+"""The authenticated index's keys a performer's completeness proofs are about: ``performer:ID``
+(every event recording a use of their likeness) and ``party:ID`` (every consent, revocation
+and licence they gave)."""
 
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
@@ -99,9 +105,32 @@ def _party_data(ledger: PortalLedger, party: str) -> dict[str, Any]:
             "uses": uses,
             "impacts": impacts,
             "view": view,
+            "proof": _proof_check(ledger, party, uses),
         }
 
     return ledger.cached(("performer-uses", party, _day()), make)
+
+
+def _proof_check(ledger: PortalLedger, party: str, uses: list[PerformerUse]) -> dict[str, Any]:
+    """What the uses proof proves, checked against the page: the same events at one tree."""
+    from ledger.index import prove_about, verify_about
+    from ledger.log import operator
+
+    try:
+        text = prove_about(ledger.store, f"{PROOF_KEYS['uses']}:{party}")
+        identity = operator.log_identity(ledger.store)
+        assert identity is not None  # prove_about needs it too
+        verdict = verify_about(text, identity.vkey)
+    except AssetLedgerError as exc:
+        return {"available": False, "problem": safe_error(exc)}
+    proven = sorted(e for e in verdict.event_ids if e)
+    listed = sorted({u.step.event_id for u in uses})
+    return {
+        "available": True,
+        "tree_size": verdict.size,
+        "events": len(proven),
+        "matches_page": proven == listed,
+    }
 
 
 def _production_data(ledger: PortalLedger, production: str, days: int) -> dict[str, Any]:
@@ -172,7 +201,12 @@ def performer_page(p: Site, request: Request) -> Response:
         "uses": [u.to_json() for u in uses],
         "impacts": [i.to_json() for i in impacts],
         "timecodes": "delivery packets" if TIMECODES is not None else None,
-        "completeness_proof": None,
+        "completeness_proof": found["proof"]
+        | {
+            kind: f"/performers/{quote(party, safe='')}/proofs/{kind}"
+            for kind in PROOF_KEYS
+            if found["proof"]["available"]
+        },
     }
     return p.page(request, "performer.html", data, who)
 
@@ -185,6 +219,22 @@ def performer_register(p: Site, request: Request) -> Response:
     rows = register_rows(found["uses"], {party: found["name"]})
     title = f"Uses of {found['name'] or party}'s likeness and voice"
     return _register_file(found["view"], title, rows, fmt, f"uses-{party}.{fmt}")
+
+
+def performer_proof(p: Site, request: Request) -> Response:
+    """A completeness proof from the authenticated index: every event about the performer's
+    uses (``uses``) or consents (``consents``) at the latest signed checkpoint, or none;
+    ``assetledger verify-receipt FILE --log-key VKEY`` checks it offline."""
+    from ledger.index import prove_about
+
+    party = _party(request)
+    p.guard(request, "performer_uses.download", Resource(party=party))
+    what = str(request.path_params["what"])
+    if what not in PROOF_KEYS:
+        raise NotFound("no such proof")
+    with p.ledger.lock:
+        text = prove_about(p.ledger.store, f"{PROOF_KEYS[what]}:{party}")
+    return download(text, f"complete-{what}-{party}.proof", "text/plain; charset=utf-8")
 
 
 # --- counsel and the guild: impact and the register -------------------------------------------
@@ -277,5 +327,6 @@ PAGES: list[tuple[str, str, View]] = [
 
 FILES: list[tuple[str, View]] = [
     ("/performers/{party}/register.{fmt}", performer_register),
+    ("/performers/{party}/proofs/{what}", performer_proof),
     ("/p/{production}/register.{fmt}", register_file),
 ]

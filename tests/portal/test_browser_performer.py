@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import subprocess
+import sys
+import uuid
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -39,6 +44,19 @@ OVERFLOW = """() => {
 }"""
 
 
+def verify_offline(server: Server, name: str, proof: bytes) -> dict[str, Any]:
+    """``assetledger verify-receipt`` on a downloaded proof, with the log's public key only."""
+    path = server.work / f"{uuid.uuid4().hex[:8]}-{name}"
+    path.write_bytes(proof)
+    checked = subprocess.run(
+        [sys.executable, "-m", "cli", "verify-receipt", str(path),
+         "--log-key", str(server.work / "log.vkey"), "--format", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return json.loads(checked.stdout)  # type: ignore[no-any-return]
+
+
 def fits(page: Page, width: int) -> None:
     assert page.evaluate(OVERFLOW) == [], f"overflows at {width}px: {page.url}"
 
@@ -65,6 +83,13 @@ def test_performer_sees_dana_whitfields_uses(page: Page, server: Server, width: 
     assert name.endswith(".csv") and row["performer_name"] == "Dana Whitfield"
     _, pdf = downloaded(page, "PDF")
     assert pdf.startswith(b"%PDF-")
+    if width == 1280:  # Dana's completeness proof checks offline with the log's key alone
+        name, proof = downloaded(page, "Proof of every use")
+        data = verify_offline(server, name, proof)
+        assert data["key"] == "performer:performer:dana-whitfield"
+        assert data["event_ids"] == [row["event_id"]]
+        name, proof = downloaded(page, "Proof of every consent given")
+        assert verify_offline(server, name, proof)["key"] == "party:performer:dana-whitfield"
     for path in (OMAR, "/api/v1" + OMAR, OMAR + "/register.csv", f"/p/{FT}"):
         assert page.request.get(server.url + path).status == 404, path
     page.goto(server.url + OMAR)

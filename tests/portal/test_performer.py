@@ -221,3 +221,53 @@ def test_an_accounts_file_from_before_performers_opens(tmp_path: Path) -> None:
         assert old is not None and old.parties == ()
         store.add("dana", "performer", [], PASSWORD, parties=[DANA])
         assert [a.name for a in store.all()] == ["dana", "old"]
+
+
+# --- completeness proofs (the authenticated index) ------------------------------------------
+
+
+def test_performer_downloads_a_completeness_proof_that_verifies(tmp_path: Path) -> None:
+    """Dana's uses proof is the index's, verifies with the log's key alone, and names exactly
+    the events her page lists; Omar's proof is not hers to download."""
+    from starlette.testclient import TestClient
+
+    from ledger.index import verify_about
+    from ledger.log import operator
+    from ledger.store.sqlite import SqliteStore
+    from portal.app import PortalConfig, create_app
+    from tests.ledger.index.index_factory import fill, init
+    from tests.portal.portal_factory import csrf
+
+    path = tmp_path / "ledger.db"
+    store = SqliteStore(path)
+    fill(store, init(store))
+    vkey = operator.require_identity(store).vkey
+    store.close()
+    accounts = tmp_path / "accounts.db"
+    with AccountStore(accounts) as people:
+        people.add("dana", "performer", [], PASSWORD, parties=[DANA])
+    client = TestClient(
+        create_app(PortalConfig(str(path), accounts)), base_url="https://testserver"
+    )
+    token = csrf(client.get("/login").text)
+    client.post("/login", data={"name": "dana", "password": PASSWORD, "csrf": token, "next": "/"})
+    page = client.get(API + me(DANA)).json()
+    proof = page["completeness_proof"]
+    assert proof["available"] and proof["matches_page"] and proof["events"] == 1
+    uses = client.get(proof["uses"])
+    assert uses.status_code == 200 and "attachment" in uses.headers["content-disposition"]
+    verdict = verify_about(uses.text, vkey)
+    assert verdict.key == f"performer:{DANA}"
+    assert list(verdict.event_ids) == [u["event_id"] for u in page["uses"]]
+    consents = verify_about(client.get(proof["consents"]).text, vkey)
+    assert consents.key == f"party:{DANA}" and len(consents.event_ids) == 1
+    assert client.get(me(OMAR) + "/proofs/uses").status_code == 404
+    assert client.get(me(DANA) + "/proofs/other").status_code == 404
+
+
+def test_without_an_index_the_page_says_why(people: PortalSite) -> None:
+    data = people.login("dana").get(API + me(DANA)).json()
+    assert data["completeness_proof"]["available"] is False
+    assert data["completeness_proof"]["problem"]
+    response = people.login("dana").get(me(DANA) + "/proofs/uses")
+    assert response.status_code == 409
