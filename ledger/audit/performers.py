@@ -310,8 +310,13 @@ def _stops(
     return None
 
 
-def _action(u: PerformerUse, after: bool, effective: datetime) -> tuple[str, bool]:
-    """What must be done about one use, and whether it is still open."""
+def _action(u: PerformerUse, after: bool, event: str, effective: datetime) -> tuple[str, bool]:
+    """What must be done about one use, and whether it is still open.
+
+    A term that ends (``expires``, ``expired``) ends the right to distribute what holds the
+    use: open until a renewed consent is cited.  A revocation does not undo a use it covered
+    when made: counsel is asked to confirm, not told to remediate.
+    """
     when = format_time(effective)[:10]
     if u.finding is not None and u.finding.is_open:
         why = f"made on or after {when}" if after else "not covered by the consent"
@@ -323,6 +328,9 @@ def _action(u: PerformerUse, after: bool, effective: datetime) -> tuple[str, boo
     blocked = [p.deliverable for p in u.placements if not p.clear_to_ship]
     if blocked:
         return "not clear to ship: " + ", ".join(blocked), True
+    if u.placements and event != "revoked":
+        held = ", ".join(p.deliverable for p in u.placements)
+        return f"renew the consent (term ends {when}) or stop distributing {held} after it", True
     if u.placements:
         return f"counsel: confirm that distribution after {when} is allowed, or remove it", False
     return "", False
@@ -361,7 +369,7 @@ def consent_impacts(
         impacted = []
         for u in uses:
             after = u.step.event_time >= effective
-            impacted.append(ImpactedUse(u, after, *_action(u, after, effective)))
+            impacted.append(ImpactedUse(u, after, *_action(u, after, event, effective)))
         out.append(Impact(c, event, effective, revocation, tuple(impacted)))
     return sorted(out, key=lambda i: (i.effective, i.consent.event_id))
 

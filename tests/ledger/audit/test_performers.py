@@ -28,6 +28,7 @@ from tests.ledger.audit.audit_factory import (
     consent_item,
     demo_items,
     ingredient,
+    licence_item,
     provenance,
 )
 
@@ -164,6 +165,32 @@ def test_a_consent_near_its_expiry_is_listed(view: LedgerView) -> None:
     assert [i.event for i in consent_impacts(view, grants, audits(view), as_of=later)] == [
         "expired"
     ]
+
+
+def test_an_ending_term_is_open_for_a_deliverable_clear_to_ship(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    likeness = [{"performer_id": DANA, "use": "digital_replica", "consent_ref": story.CONSENT_DANA}]
+    items = [
+        licence_item(),
+        consent_item(),
+        provenance("face", ai=True, likeness=likeness),
+        provenance(
+            "final",
+            action="c2pa.published",
+            source_type="composite",
+            ingredients=[ingredient("face", "v001", "parentOf")],
+        ),
+    ]
+    with build_store(tmp_path / "t.db", items, signers) as store:
+        view = LedgerView.open(store)
+        grants = view.consents_for("consent_party", DANA)
+        soon = datetime(2030, 12, 15, tzinfo=UTC)
+        [impact] = consent_impacts(view, grants, audits(view), as_of=soon)
+    [use] = impact.uses
+    assert use.use.placements[0].clear_to_ship  # the audit finds nothing wrong with it
+    assert use.open and use.action.startswith("renew the consent (term ends 2031-01-01)")
+    assert "final@v001" in use.action and impact.is_open
 
 
 def test_register_rows_as_csv(view: LedgerView) -> None:
