@@ -91,6 +91,7 @@ def init(
     ledger_url: str,
 ) -> None:
     """Create a ledger with its origin, a new log signing key and its root keys."""
+    passphrase = _new_passphrase(passphrase_file) if encrypt else None
     if passphrase_file is not None and not encrypt:
         raise ConfigurationError(
             "--passphrase-file is given without --encrypt", hint="add --encrypt"
@@ -102,7 +103,6 @@ def init(
             _check_key_dir(store.url, existing, key_dir)
             click.echo(existing.vkey)
             return
-        passphrase = _new_passphrase(passphrase_file) if encrypt else None
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
             set_roots(store, roots, root_threshold)
