@@ -1,9 +1,10 @@
 """``consume --until-caught-up``: stop once the ledger holds what the topics held at the start.
 
 At the start the consumer reads the end offset of every partition of the events topic and of
-the key-registry topic (``TOPIC.keys``).  It is caught up when, for every partition assigned
-to it, the next offset committed with the ledger has reached that partition's end offset, the
-registry topic's reading has reached its own, and a whole poll after that brought nothing.
+the key-registry topic (``TOPIC.keys``).  It is caught up when, for every one of them, the next
+offset committed with the ledger (by this process or another of its group: a partition held by
+a member that died is read once the group gives it to a live one) has reached that end offset,
+and a whole poll after that brought nothing.
 
 End offsets are a lower bound only: a broker may report them short of the real end (Tansu's
 "latest" offset is the base offset of the partition's last record batch plus one, not the
@@ -31,26 +32,21 @@ END_OFFSETS_TIMEOUT_MS = 30_000
 
 @dataclass(frozen=True)
 class CatchUpTarget:
-    """The offsets to reach: per events partition, and the registry topic's partition 0."""
+    """The offsets to reach: per partition of the events topic, and the registry topic's."""
 
-    events: Mapping[tuple[str, int], int]
+    events: Mapping[int, int]
     registry: int
 
-    def behind(
-        self,
-        assigned: Iterable[tuple[str, int]],
-        positions: Mapping[tuple[str, int], int],
-        registry_position: int,
-    ) -> dict[str, int]:
-        """What is still to read, as ``topic/partition`` → records short of the target."""
+    def behind(self, events: Mapping[int, int], registry: int) -> dict[str, int]:
+        """What is still to read, given the next offsets the ledger holds: ``partition`` (or
+        ``registry``) → how many offsets short of the target."""
         short = {
-            f"{topic}/{partition}": self.events.get((topic, partition), 0) - position
-            for topic, partition in assigned
-            if (position := positions.get((topic, partition), 0))
-            < self.events.get((topic, partition), 0)
+            str(partition): end - events.get(partition, 0)
+            for partition, end in sorted(self.events.items())
+            if events.get(partition, 0) < end
         }
-        if registry_position < self.registry:
-            short["registry"] = self.registry - registry_position
+        if registry < self.registry:
+            short["registry"] = self.registry - registry
         return short
 
 
@@ -74,6 +70,5 @@ def read_target(consumer: Any, topic: str, registry_topic: str) -> CatchUpTarget
         ) from exc
     targets = {tp: ends[tp] if ends[tp] > starts[tp] else 0 for tp in wanted}
     return CatchUpTarget(
-        events={(tp.topic, tp.partition): targets[tp] for tp in partitions},
-        registry=targets[registry],
+        events={tp.partition: targets[tp] for tp in partitions}, registry=targets[registry]
     )

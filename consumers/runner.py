@@ -505,30 +505,26 @@ class LedgerConsumer:
         return target
 
     def _behind(self, target: CatchUpTarget) -> dict[str, int]:
-        assigned = [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
-        return target.behind(assigned, self._positions, self._registry.position)
+        """What the ledger still lacks of the start targets (whoever in the group reads it)."""
+        events = self.store.offsets(self.config.group_id, self.config.topic)
+        stored = self.store.offsets(self.config.group_id, self.config.registry_topic).get(0, 0)
+        return target.behind(events, max(stored, self._registry.position))
 
     def _caught_up(self, target: CatchUpTarget, started: float, join_limit: float) -> bool:
-        """Every assigned partition and the registry at their start targets (after a quiet poll).
-
-        Not before the group assigned partitions, nor while a rebalance has taken them away: a
-        consumer of a group that never gets any (more consumers than partitions) stops after
-        ``join_limit`` once the registry is read.
-        """
-        if not self._consumer.assignment():
-            never_assigned = self._listener.assigned_at is None
-            if not never_assigned or time.monotonic() - started < join_limit:
-                return False
-            log.warning("no partitions assigned after %.0f s", time.monotonic() - started)
+        """The ledger holds the start targets; not before this member joined its group (a
+        member that leaves mid-join can hold the group up for the next one), unless no
+        partition came within ``join_limit`` (more members than partitions)."""
+        if self._listener.assigned_at is None and time.monotonic() - started < join_limit:
+            return False
         if self._behind(target):
             return False
         log.info("caught up with the end offsets seen at start")
         return True
 
     def _warn_if_behind(self, target: CatchUpTarget | None) -> None:
-        behind = {} if target is None or self._consumer is None else self._behind(target)
+        behind = {} if target is None else self._behind(target)
         if behind:
-            log.warning("stopped idle before catching up; records short: %s", behind)
+            log.warning("stopped idle before catching up; offsets short: %s", behind)
 
     def _idle(self, started: float, last_activity: float, join_limit: float, idle: float) -> bool:
         """Idle time counts from the group join (Kafka joins can take seconds)."""
