@@ -233,12 +233,7 @@ def prove(event_id: str, out: Path | None, ledger_url: str) -> None:
     _write(receipt, out)
 
 
-def read_vkey(value: str) -> str:
-    """A C2SP verifier key given inline or as a file holding it."""
-    path = Path(value)
-    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
-    cp.parse_vkey(text)  # raises a clear error when malformed
-    return text
+read_vkey = common.read_vkey  # where other commands used to import it from
 
 
 def witness_options(f: common.F) -> common.F:
@@ -308,8 +303,8 @@ def verify_receipt_command(
 
     Prints the event id and asset version of the entry the receipt proves.
     """
-    name, public_key = cp.parse_vkey(read_vkey(log_key))
-    signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
+    name, public_key = common.log_vkey(log_key)
+    signers = common.trusted_keys(trusted_keys)
     witnesses, wanted = witness_policy(witness_keys, quorum)
     text = receipt.read()
     verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)

@@ -18,7 +18,7 @@ before that, but never waited for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,9 @@ def read_target(consumer: Any, topic: str, registry_topic: str) -> CatchUpTarget
     An empty partition (its beginning offset at its end: never written, or every record
     deleted by retention) has nothing to read, so its target is 0.
     """
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    partitions = [
+        TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
     registry = TopicPartition(registry_topic, 0)
     wanted = [*partitions, registry]
     try:

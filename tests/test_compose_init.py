@@ -50,7 +50,9 @@ def init_script(compose: str) -> str:
     turns ``$$`` into ``$`` (its escape for a dollar the shell should see).
     """
     block = compose_service_block(compose, "init")
-    assert '    entrypoint: ["/bin/sh", "-ec"]' in block, "init no longer runs its command with sh -ec"
+    assert '    entrypoint: ["/bin/sh", "-ec"]' in block, (
+        "init no longer runs its command with sh -ec"
+    )
     start = block.index("    command:") + 1
     assert block[start].strip() == "- |", "init's command is no longer one literal block"
     body: list[str] = []

@@ -186,7 +186,9 @@ def test_events_right_after_an_acknowledged_enrolment_are_admitted(
     with SqliteStore(tmp_path / "ledger.db") as store:
         set_roots(store, [RootKey("root", ROOT.public)])
         config = _config(kafka_bootstrap, topic, batch, workers=1 if batch == 50 else 0)
-        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_caught_up=True)
+        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(
+            until_caught_up=True
+        )
         _assert_all_admitted(store, sent, stats)
         if partitions > 1:  # the events really crossed partitions
             assert len({e.origin.partition for e in store.entries()}) > 1
@@ -395,7 +397,9 @@ def test_enrolments_and_events_spooled_offline_are_admitted_once_flushed(
     with SqliteStore(tmp_path / "ledger.db") as store:
         set_roots(store, [RootKey("root", ROOT.public)])
         config = _config(kafka_bootstrap, topic, 1)
-        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_caught_up=True)
+        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(
+            until_caught_up=True
+        )
         _assert_all_admitted(store, sent, stats)
         registry = {e.event_id for e in store.entries() if e.origin.topic.endswith(".keys")}
         assert len(registry) == 3

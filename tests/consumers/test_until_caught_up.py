@@ -67,7 +67,9 @@ def registry_noise(topic: FreshTopic, n: int) -> None:
     producer = KafkaProducer(bootstrap_servers=topic.bootstrap, acks="all")
     try:
         for i in range(n):
-            producer.send(k.registry_topic(topic.name), key=b"x", value=b"not a registry event %d" % i)
+            producer.send(
+                k.registry_topic(topic.name), key=b"x", value=b"not a registry event %d" % i
+            )
         producer.flush()
     finally:
         producer.close()
@@ -167,10 +169,27 @@ def test_the_cli_reads_what_is_there_and_stops(fresh_topic: FreshTopic, tmp_path
     (trusted / "artist.key").unlink()
     ledger = str(tmp_path / "ledger.db")
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "consume", "--until-caught-up", "--format", "json",
-         "--trusted-keys", str(trusted), "--bootstrap-servers", fresh_topic.bootstrap,
-         "--topic", fresh_topic.name, "--session-timeout-ms", "6000", "--workers", "0",
-         "--ledger", ledger],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "consume",
+            "--until-caught-up",
+            "--format",
+            "json",
+            "--trusted-keys",
+            str(trusted),
+            "--bootstrap-servers",
+            fresh_topic.bootstrap,
+            "--topic",
+            fresh_topic.name,
+            "--session-timeout-ms",
+            "6000",
+            "--workers",
+            "0",
+            "--ledger",
+            ledger,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -71,7 +71,10 @@ def outcome_of_both(schema: SchemaVersion, value: dict[str, Any]) -> tuple[str, 
     fastavro.schemaless_writer(buffer, schema.parsed, value)
     data = buffer.getvalue()
     results = []
-    for check in (lambda: limits.check_datum(schema, data), lambda: limits.check_value(schema, value)):
+    for check in (
+        lambda: limits.check_datum(schema, data),
+        lambda: limits.check_value(schema, value),
+    ):
         try:
             check()
             results.append("ok")

@@ -167,7 +167,7 @@ def test_a_reused_connection_is_resent_once_only(
     ledger: Log, witness: tuple[WitnessServer, WitnessEndpoint], tmp_path: Path
 ) -> None:
     """Cosigned once over a kept-alive connection; then the witness hangs up on every request."""
-    server, endpoint = witness
+    _, endpoint = witness
     client = WitnessClient(endpoint, timeout=5)
     assert client.add_checkpoint(0, [], ledger.grow(2)).cosignature is not None
     hangup = Hangup()

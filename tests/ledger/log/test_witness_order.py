@@ -97,7 +97,8 @@ def _section_8_3_statuses() -> list[tuple[int, str]]:
     section = text.split("### 8.3 The add-checkpoint protocol", 1)[1].split("\n### ", 1)[0]
     table = section.split("checking in this order", 1)[1]
     return [
-        (int(m.group(1)), m.group(2)) for m in re.finditer(r"^\| (\d{3}) [^|]+\| (.+) \|$", table, re.M)
+        (int(m.group(1)), m.group(2))
+        for m in re.finditer(r"^\| (\d{3}) [^|]+\| (.+) \|$", table, re.M)
     ]
 
 
