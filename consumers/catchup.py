@@ -18,6 +18,7 @@ before that, but never waited for.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,22 +55,35 @@ def read_target(consumer: Any, topic: str, registry_topic: str) -> CatchUpTarget
     """End offsets of every partition of ``topic`` and of ``registry_topic`` now.
 
     An empty partition (its beginning offset at its end: never written, or every record
-    deleted by retention) has nothing to read, so its target is 0.
+    deleted by retention) has nothing to read, so its target is 0.  A topic the client has
+    no metadata for yet (the registry topic, just created) is asked for again until
+    :data:`END_OFFSETS_TIMEOUT_MS` has passed: kafka-python answers such a request with a
+    ``KeyError``.
     """
-    partitions = [
-        TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
+    deadline = time.monotonic() + END_OFFSETS_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return _target(consumer, topic, registry_topic)
+        except (KafkaError, KeyError) as exc:
+            if time.monotonic() >= deadline:
+                raise BrokerError(
+                    f"cannot read the end offsets of {topic} and {registry_topic}: {exc!r}",
+                    hint="--until-caught-up needs them at the start; check the broker, or use"
+                    " --until-idle SECONDS",
+                ) from exc
+            time.sleep(0.2)
+
+
+def _target(consumer: Any, topic: str, registry_topic: str) -> CatchUpTarget:
+    numbers = consumer.partitions_for_topic(topic) or set()
+    if not consumer.partitions_for_topic(registry_topic):  # also fetches its metadata
+        raise KeyError(f"no metadata for {registry_topic} yet")
+    partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
     registry = TopicPartition(registry_topic, 0)
     wanted = [*partitions, registry]
-    try:
-        ends = consumer.end_offsets(wanted, timeout_ms=END_OFFSETS_TIMEOUT_MS)
-        starts = consumer.beginning_offsets(wanted, timeout_ms=END_OFFSETS_TIMEOUT_MS)
-    except KafkaError as exc:
-        raise BrokerError(
-            f"cannot read the end offsets of {topic} and {registry_topic}: {exc}",
-            hint="--until-caught-up needs them at the start; check the broker, or use"
-            " --until-idle SECONDS",
-        ) from exc
+    left_ms = END_OFFSETS_TIMEOUT_MS
+    ends = consumer.end_offsets(wanted, timeout_ms=left_ms)
+    starts = consumer.beginning_offsets(wanted, timeout_ms=left_ms)
     targets = {tp: ends[tp] if ends[tp] > starts[tp] else 0 for tp in wanted}
     return CatchUpTarget(
         events={tp.partition: targets[tp] for tp in partitions}, registry=targets[registry]
