@@ -94,8 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: WitnessServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # the socket's timeout, set by setup()
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # this server's idle limit
 
     def do_POST(self) -> None:
         if self.path != "/add-checkpoint":

@@ -44,9 +44,7 @@ def test_a_binary_file_as_log_key_is_a_clear_error_not_a_traceback(
 def test_a_binary_file_as_trust_anchors_is_a_clear_error(binary: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "m.json"
     manifest.write_text("{}")
-    code, output = run(
-        "c2pa", "import", str(manifest), "--dry-run", "--trust-anchors", str(binary)
-    )
+    code, output = run("c2pa", "import", str(manifest), "--dry-run", "--trust-anchors", str(binary))
     assert code == 2
     assert f"trust anchors file {binary} is not UTF-8 text" in output
 
