@@ -35,6 +35,7 @@ from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import KeyLookup, VerifyReport, verify_ledger
 from ledger.store import LedgerStore, open_store
+from portal.people import production_names
 
 T = TypeVar("T")
 CACHE_ENTRIES = 64
@@ -176,6 +177,13 @@ class PortalLedger:
                 if not ours:
                     raise NotFound(f"event {event_id} is not part of {production}")
             return operator.prove(self.store, event_id)
+
+    def names(self, production: str) -> dict[str, str]:
+        """Person and party ids → the display names the production's records give them."""
+        def make(view: LedgerView) -> dict[str, str]:
+            return production_names(view, production)
+
+        return self._cached(("names", production), make)
 
     # --- guild ----------------------------------------------------------------------------
     def credits(self, production: str, episode: str | None) -> CreditReport:

@@ -1,0 +1,67 @@
+"""Template filters: times as people read them, long ids shortened, and the exact values kept.
+
+The JSON twin of a page keeps the exact values (ISO 8601 UTC times, full ids); only the HTML
+shortens them, and always keeps the exact value in a ``title`` (shown on hover) or ``datetime``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import Markup, escape
+
+SHORT_ID = 12
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time (``…Z`` or with an offset) or Unix seconds, as an aware UTC datetime."""
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    text = str(value).strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def readable(moment: datetime) -> str:
+    """``7 Dec 2026, 14:29 UTC``; a time at midnight is a date (a term's start or end)."""
+    day = f"{moment.day} {moment:%b %Y}"
+    if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+        return day  # a date (a term's start or end), not a moment
+    return f"{day}, {moment:%H:%M} UTC"
+
+
+def exact(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when(value: object) -> Markup:
+    """A ``<time>`` element: readable text, the exact UTC time on hover and in ``datetime``."""
+    moment = parse_time(value)
+    if moment is None:
+        return Markup(escape(str(value or "")))
+    iso = moment.isoformat().replace("+00:00", "Z")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso, exact(moment), readable(moment)
+    )
+
+
+def short_id(value: object, keep: int = SHORT_ID) -> Markup:
+    """A long id cut to its first characters, kept on one line; the full id on hover."""
+    text = str(value or "")
+    shown = text if len(text) <= keep + 1 else text[:keep] + "…"
+    return Markup('<code class="id" title="{}">{}</code>').format(text, shown)
+
+
+def install(env: Environment) -> None:
+    filters: dict[str, Any] = {
+        "when": when,
+        "shortid": short_id,
+    }
+    env.filters.update(filters)
