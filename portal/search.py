@@ -81,6 +81,7 @@ def _assets(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
             ("asset id", s.key),
             ("SHA-256", s.content_sha256),
             ("person", [s.actor.name, s.actor.actor_id] if s.actor.kind != "ai_model" else []),
+            ("likeness of", [n for u in s.likeness for n in (u.performer_id, names.get(u.performer_id))]),
             ("model", model),
             ("directed by", [*directors, *s.directed_by]),
             ("event id", s.event_id),
@@ -229,7 +230,8 @@ def search_hits(p: Portal, account: Account, text: str) -> list[Hit]:
 
 
 def search_page(p: Portal, request: Request) -> Response:
-    who = p.guard(request, "search.view")
+    asked = request.query_params.get("q", "")[: query.MAX_VALUE]
+    who = p.guard(request, "search.view", LEDGER, f"/search?q={asked}")  # who searched for what
     text = query.text(request, "q")
     if text is not None and len(text) < MIN_QUERY:
         raise query.BadQuery(f"q needs at least {MIN_QUERY} characters")
