@@ -46,7 +46,7 @@ def when(value: object) -> Markup:
     moment = parse_time(value)
     if moment is None:
         return Markup(escape(str(value or "")))
-    iso = moment.isoformat().replace("+00:00", "Z")
+    iso = value if isinstance(value, str) else moment.isoformat().replace("+00:00", "Z")
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         iso, exact(moment), readable(moment)
     )
