@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -12,9 +12,7 @@ from starlette.responses import Response
 from portal import query
 from portal.accounts import AccessFilter
 from portal.permissions import RULES
-
-if TYPE_CHECKING:
-    from portal.app import Portal
+from portal.site import Site
 
 PER_PAGE = 50
 OUTCOMES = ("allowed", "refused", "denied", "unauthenticated", "csrf-failed", "rate-limited")
@@ -46,7 +44,7 @@ def read_filter(request: Request) -> tuple[AccessFilter, dict[str, str]]:
     return match, kept
 
 
-def access_page(p: Portal, request: Request) -> Response:
+def access_page(p: Site, request: Request) -> Response:
     who = p.guard(request, "access_log.view")
     match, kept = read_filter(request)
     number = query.page_number(request)

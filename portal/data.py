@@ -180,6 +180,7 @@ class PortalLedger:
 
     def names(self, production: str) -> dict[str, str]:
         """Person and party ids → the display names the production's records give them."""
+
         def make(view: LedgerView) -> dict[str, str]:
             return production_names(view, production)
 

@@ -7,7 +7,7 @@ audit's own findings (ids, statuses, dispositions), so the list never disagrees 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -17,9 +17,7 @@ from ledger.audit.rules import SEVERITIES, severity_rank
 from ledger.events.disposition import DECISIONS
 from portal import query
 from portal.permissions import Resource
-
-if TYPE_CHECKING:
-    from portal.app import Portal
+from portal.site import Site
 
 STATUSES = ("open", "disposed", *DECISIONS)
 SORTS = ("severity", "rule", "asset", "shot", "status", "id")
@@ -51,7 +49,7 @@ def _sort_key(sort: str) -> Any:
     return key
 
 
-def findings_page(p: Portal, request: Request) -> Response:
+def findings_page(p: Site, request: Request) -> Response:
     prod = p.production(request)
     who = p.guard(request, "findings.view", Resource(prod))
     report, audit = p.ledger.audit(p.existing(prod))
@@ -86,7 +84,7 @@ def findings_page(p: Portal, request: Request) -> Response:
     return p.page(request, "findings.html", data, who)
 
 
-def record_links(p: Portal, prod: str, evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def record_links(p: Site, prod: str, evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each evidence event with a link to where the portal shows its record: a consent or
     licence record on the consents page, an asset version's lineage, a decision on this page."""
     report, _ = p.ledger.audit(prod)

@@ -35,7 +35,8 @@ def _query(name: str, description: str, values: list[str] | None = None) -> dict
 
 FINDING_FILTERS = [
     _query("rule", "Only findings of this rule."),
-    _query("severity", "Only findings of this severity.", ["critical", "high", "medium", "low", "info"]),
+    _query("severity", "Only findings of this severity.",
+           ["critical", "high", "medium", "low", "info"]),
     _query("shot", "Only findings about an asset of this shot."),
     _query("status", "open, disposed (any decision), or one decision.",
            ["open", "disposed", "cleared", "waived", "remediated", "reopened"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -19,9 +19,7 @@ from starlette.responses import Response
 from portal import query
 from portal.accounts import Account
 from portal.permissions import LEDGER, Resource, permission_allowed
-
-if TYPE_CHECKING:
-    from portal.app import Portal
+from portal.site import Site
 
 MIN_QUERY = 2
 MAX_HITS = 200
@@ -59,7 +57,7 @@ def _p(production: str) -> str:
 # --- sections: each searches the data of one page ----------------------------------------------
 
 
-def _findings(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
+def _findings(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
     hits = []
     for f in p.ledger.audit(prod)[1]["findings"]:
         fields = [("finding id", f["id"]), ("asset id", f["asset"]), ("summary", f["summary"])]
@@ -70,7 +68,7 @@ def _findings(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
     return hits
 
 
-def _assets(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
+def _assets(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
     report, _ = p.ledger.audit(prod)
     names = p.ledger.names(prod)
     hits = []
@@ -81,7 +79,10 @@ def _assets(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
             ("asset id", s.key),
             ("SHA-256", s.content_sha256),
             ("person", [s.actor.name, s.actor.actor_id] if s.actor.kind != "ai_model" else []),
-            ("likeness of", [n for u in s.likeness for n in (u.performer_id, names.get(u.performer_id))]),
+            (
+                "likeness of",
+                [n for u in s.likeness for n in (u.performer_id, names.get(u.performer_id))],
+            ),
             ("model", model),
             ("directed by", [*directors, *s.directed_by]),
             ("event id", s.event_id),
@@ -94,7 +95,7 @@ def _assets(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
     return hits
 
 
-def _consents(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
+def _consents(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
     hits = []
     for c in p.ledger.consent_records(prod):
         fields = [
@@ -123,7 +124,7 @@ def _consents(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
     return hits
 
 
-def _credits(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
+def _credits(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
     report = p.ledger.credits(prod, None)
     hits = []
     for line in report.lines:
@@ -138,13 +139,15 @@ def _credits(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
     for o in report.ai_outputs:
         fields = [("asset id", o.asset), ("model", o.model), ("directed by", o.directed_by)]
         if matched := first_match(needle, fields):
-            detail = f"{o.model}" + (f", directed by {', '.join(o.directed_by)}" * bool(o.directed_by))
+            detail = f"{o.model}" + (
+                f", directed by {', '.join(o.directed_by)}" * bool(o.directed_by)
+            )
             url = f"{_p(prod)}/credits"
             hits.append(Hit("AI output", prod, o.asset, detail, matched, url))
     return hits
 
 
-def _members(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
+def _members(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
     roster = p.accounts.members(account.guild or "")
     names = p.ledger.names(prod)
     hits = []
@@ -159,7 +162,7 @@ def _members(p: Portal, account: Account, prod: str, needle: str) -> list[Hit]:
     return hits
 
 
-def _events(p: Portal, account: Account, text: str) -> list[Hit]:
+def _events(p: Site, account: Account, text: str) -> list[Hit]:
     """The auditor's section: a ledger entry by its exact event id (as the receipt form)."""
     with p.ledger.lock:
         entry = p.ledger.store.entry_by_event_id(text)
@@ -170,7 +173,7 @@ def _events(p: Portal, account: Account, text: str) -> list[Hit]:
     return [Hit("ledger entry", None, entry.event_id, detail, "event id", url)]
 
 
-def _accounts(p: Portal, account: Account, text: str) -> list[Hit]:
+def _accounts(p: Site, account: Account, text: str) -> list[Hit]:
     needle, hits = text.casefold(), []
     for a in p.accounts.all():
         fields = [("account", a.name), ("production", a.productions), ("guild", a.guild)]
@@ -181,8 +184,8 @@ def _accounts(p: Portal, account: Account, text: str) -> list[Hit]:
     return hits
 
 
-ProductionSection = Callable[["Portal", Account, str, str], list[Hit]]
-LedgerSection = Callable[["Portal", Account, str], list[Hit]]
+ProductionSection = Callable[[Site, Account, str, str], list[Hit]]
+LedgerSection = Callable[[Site, Account, str], list[Hit]]
 
 PRODUCTION_SECTIONS: list[tuple[str, str, ProductionSection]] = [
     # (the page's action, what is searched, how)
@@ -198,7 +201,7 @@ LEDGER_SECTIONS: list[tuple[str, str, LedgerSection]] = [
 ]
 
 
-def searchable(p: Portal, account: Account) -> list[tuple[str | None, str]]:
+def searchable(p: Site, account: Account) -> list[tuple[str | None, str]]:
     """(production, what) for each section this account may search."""
     out: list[tuple[str | None, str]] = []
     for prod in account.productions:
@@ -213,7 +216,7 @@ def searchable(p: Portal, account: Account) -> list[tuple[str | None, str]]:
     return out
 
 
-def search_hits(p: Portal, account: Account, text: str) -> list[Hit]:
+def search_hits(p: Site, account: Account, text: str) -> list[Hit]:
     """Every hit for ``text`` in the sections the account may see (checked per section)."""
     needle = text.casefold()
     hits: list[Hit] = []
@@ -229,7 +232,7 @@ def search_hits(p: Portal, account: Account, text: str) -> list[Hit]:
     return hits
 
 
-def search_page(p: Portal, request: Request) -> Response:
+def search_page(p: Site, request: Request) -> Response:
     asked = request.query_params.get("q", "")[: query.MAX_VALUE]
     who = p.guard(request, "search.view", LEDGER, f"/search?q={asked}")  # who searched for what
     text = query.text(request, "q")
@@ -238,7 +241,9 @@ def search_page(p: Portal, request: Request) -> Response:
     hits = search_hits(p, who.account, text) if text else []
     data = {
         "q": text,
-        "searched": [{"production": prod, "what": what} for prod, what in searchable(p, who.account)],
+        "searched": [
+            {"production": prod, "what": what} for prod, what in searchable(p, who.account)
+        ],
         "total": len(hits),
         "truncated": len(hits) > MAX_HITS,
         "hits": [h.to_json() for h in hits[:MAX_HITS]],

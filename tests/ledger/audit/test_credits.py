@@ -187,5 +187,7 @@ def test_csv_rows_one_per_person_and_role_with_job_title_and_department(
     assert len(roto["event_id"].split()) == 2 and roto["detail"] == "created 2"
     assert rows[("Jonah Okafor", "AI Direction")]["department"] == "AI Direction"
     assert not any(r["job_title"].startswith("cawg.") for r in credit)
-    others = [r for r in flat_rows(report) if r["section"] not in ("credit", "ai_output", "consent")]
+    others = [
+        r for r in flat_rows(report) if r["section"] not in ("credit", "ai_output", "consent")
+    ]
     assert all(r["name"] not in {n for n, _ in people} for r in others)
