@@ -87,10 +87,10 @@ def findings_page(p: Site, request: Request) -> Response:
 def record_links(p: Site, prod: str, evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each evidence event with a link to where the portal shows its record: a consent or
     licence record on the consents page, an asset version's lineage, a decision on this page."""
-    report, _ = p.ledger.audit(prod)
+    report, audit = p.ledger.audit(prod)
     steps = {s.event_id: s.key for s in report.result.steps}
     licences = {rec["event_id"] for rec in p.ledger.licences(prod)}
-    consent_ids = {c["event_id"] for c in p.ledger.consent_records(prod)}
+    consent_ids = {c["event_id"] for c in audit["consent_records"]}
     base = "/p/" + quote(prod, safe="")
     out = []
     for e in evidence:

@@ -97,7 +97,7 @@ def _assets(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
 
 def _consents(p: Site, account: Account, prod: str, needle: str) -> list[Hit]:
     hits = []
-    for c in p.ledger.consent_records(prod):
+    for c in p.ledger.audit(prod)[1]["consent_records"]:  # what the consents page lists
         fields = [
             ("person", [c["party_name"], c["party"]]),
             ("asset id", c["assets"]),

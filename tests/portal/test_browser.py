@@ -343,6 +343,8 @@ def test_every_page_fits_its_width_without_console_errors(
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_viewport_size({"width": width, "height": 900})
     login(page, server, role)
+    long_asset = "fallen-tower/ep101/sq040/sh030/" + "crowd_replica_" * 20 + "@v001"
+    page.request.get(server.url + f"/p/{FT}/lineage.svg?asset={long_asset}")  # a long log line
     for path in ROLE_PAGES[role]:
         response = page.goto(server.url + path)
         assert response is not None and response.status == 200, path
