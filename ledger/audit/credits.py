@@ -495,6 +495,14 @@ CSV_COLUMNS = [
 job title and department the end credits print; its assets and event ids are listed in the row."""
 
 
+def job_title(line: CreditLine) -> str:
+    """The title a credit line prints: the writing credit or job title; a line with neither
+    reads as its role in plain words, never as a CAWG id."""
+    if line.title in vocab.CAWG_ROLES:
+        return line.title.removeprefix("cawg.").capitalize() + " (no job title recorded)"
+    return line.title
+
+
 def _line_row(line: CreditLine) -> dict[str, Any]:
     counts = {k: len(line.assets(k)) for k in ("created", "altered", "published", "directed")}
     ai = sum(c.contains_ai for c in line.contributions)
