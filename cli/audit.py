@@ -30,6 +30,7 @@ from ledger.audit.report import (
     audit_report_json,
     build_audit_report,
     credits_document,
+    dangling_line,
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
 from ledger.audit.text import csv_text, printable
@@ -228,14 +229,18 @@ def ip_command(
         ]
         columns = ["id", "severity", "status", "rule", "asset", "summary"]
         text = _rows_text(rows, fmt, columns if fmt == "table" else [*columns, "evidence"])
-        trailer = "".join(
-            f"deliverable {d['asset']}: "
-            + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
-            + "\n"
-            for d in data["deliverables"]
-        ) + (
-            f"checkpoint: tree size {view.state.size}, root {view.state.root_hash.hex()}\n"
-            f"content-sha256: {data['content_sha256']}\n"
+        trailer = (
+            "".join(
+                f"deliverable {d['asset']}: "
+                + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
+                + "\n"
+                for d in data["deliverables"]
+            )
+            + "".join(printable(dangling_line(d)) + "\n" for d in data["dangling_dispositions"])
+            + (
+                f"checkpoint: tree size {view.state.size}, root {view.state.root_hash.hex()}\n"
+                f"content-sha256: {data['content_sha256']}\n"
+            )
         )
         write_result(text + ("" if fmt == "csv" else "\n" + trailer), output)
         if fmt == "csv":
@@ -351,7 +356,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
             "asset": o.asset,
             "model": o.model,
             "directed_by": ", ".join(o.directed_by),
-            "licence": "declared" if o.licence else "UNDECLARED",
+            "licence": o.licence or "UNDECLARED",
             "disclosure": o.disclosure,
         }
         for o in report.ai_outputs

@@ -256,6 +256,7 @@ def dashboard(p: Portal, request: Request) -> Response:
         "open_findings_by_severity": summary["open_findings_by_severity"],
         "open_findings": [_brief(f) for f in findings if f["status"] == "open"],
         "disposed_findings": [_brief(f) for f in findings if f["status"] != "open"],
+        "dangling_dispositions": report["dangling_dispositions"],
         "content_sha256": report["content_sha256"],
     }
     return p.page(request, "dashboard.html", data, who)

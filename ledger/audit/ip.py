@@ -8,10 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from ledger.audit.dispositions import (
+    Dangling,
     LegalCheck,
     apply_derivative_clearances,
     apply_dispositions,
     assign_ids,
+    dangling_dispositions,
+    dispositions,
     registry_legal_check,
     replaced_versions,
 )
@@ -29,6 +32,7 @@ from ledger.audit.rules import (
 )
 from ledger.errors import ConfigurationError
 from ledger.events.base import format_time, now_utc
+from ledger.events.disposition import DISPOSITION, Disposition
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.receipt import make_receipt
 
@@ -64,6 +68,7 @@ class AuditResult:
     lineages: dict[str, Lineage]  # deliverable key -> ancestry
     findings: list[Finding] = field(default_factory=list)
     as_of: datetime = field(default_factory=lambda: start_of_today())  # waivers judged then
+    dangling: list[Dangling] = field(default_factory=list)  # decisions naming no finding
 
     def at_or_above(self, severity: str) -> list[Finding]:
         """Open findings at or above ``severity`` (disposed ones never fail an audit)."""
@@ -159,14 +164,43 @@ def run_audit(
         for f in deliverable_findings(d, lineages[d.key], findings, replaced)
     ]
     findings += assign_ids(view, shipped)
+    dangling = dangling_dispositions(_named_dispositions(view, scope, steps, findings), findings)
     opened = sum(f.is_open for f in findings)
     say(
         f"{len(findings)} finding(s), {opened} open, over {len(steps)} events,"
         f" {len(deliverables)} deliverables"
     )
-    result = AuditResult(scope, view, steps, deliverables, lineages, as_of=when)
+    if dangling:
+        say(f"{len(dangling)} disposition(s) name no finding of this audit")
+    result = AuditResult(scope, view, steps, deliverables, lineages, as_of=when, dangling=dangling)
     result.findings = sorted(with_receipts(view, findings), key=_finding_order)
     return result
+
+
+def _named_dispositions(
+    view: LedgerView, scope: Scope, steps: list[Step], findings: list[Finding]
+) -> list[Disposition]:
+    """The dispositions an audit of ``scope`` answers for: those naming an asset version it
+    found a fault in or audited, and those made for its production (a whole show's audit);
+    an audit of the whole ledger answers for every disposition."""
+    if not scope.production and not scope.asset:
+        return [
+            Disposition.from_record(e.seq, e.signer_keyid, view.decode(e))
+            for e in view.store.entries(0, view.state.size)
+            if e.kind == DISPOSITION.record
+        ]
+    whole_show = scope.production is not None and not scope.episode and not scope.asset
+    keys = {f.asset for f in findings} | (set() if whole_show else {s.key for s in steps})
+    named = [d for key in sorted(keys) for d in dispositions(view, "disposition_asset", key)]
+    if whole_show and scope.production:
+        for seq in view.seqs("show", scope.production):
+            if view.step(seq) is None:  # provenance steps are cached; read only the others
+                entry = view.entry(seq)
+                if entry.kind == DISPOSITION.record:
+                    named.append(
+                        Disposition.from_record(seq, entry.signer_keyid, view.decode(entry))
+                    )
+    return named
 
 
 def start_of_today() -> datetime:
@@ -224,6 +258,7 @@ def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
         "counts": dict(sorted(result.counts().items(), key=lambda kv: -_rank(kv[0]))),
         "disposed": len(result.disposed()),
         "findings": findings,
+        "dangling_dispositions": [d.to_json() for d in result.dangling],
     }
     return {**body, "content_sha256": content_digest(body)}
 
