@@ -257,6 +257,7 @@ def dashboard(p: Portal, request: Request) -> Response:
         "open_findings": [_brief(f) for f in findings if f["status"] == "open"],
         "disposed_findings": [_brief(f) for f in findings if f["status"] != "open"],
         "dangling_dispositions": report["dangling_dispositions"],
+        "people": p.ledger.names(prod),
         "content_sha256": report["content_sha256"],
     }
     return p.page(request, "dashboard.html", data, who)
@@ -298,7 +299,11 @@ def finding(p: Portal, request: Request) -> Response:
         | {"receipt_available": bool(e.get("receipt"))}
         for e in item["evidence"]
     ]
-    data = {"production": prod, "finding": item | {"evidence": record_links(p, prod, evidence)}}
+    data = {
+        "production": prod,
+        "finding": item | {"evidence": record_links(p, prod, evidence)},
+        "people": p.ledger.names(prod),
+    }
     return p.page(request, "finding.html", data, who)
 
 

@@ -6,6 +6,8 @@ shortens them, and always keeps the exact value in a ``title`` (shown on hover) 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,9 +61,33 @@ def short_id(value: object, keep: int = SHORT_ID) -> Markup:
     return Markup('<code class="id" title="{}">{}</code>').format(text, shown)
 
 
+def named(text: object, names: Mapping[str, str] | None) -> Markup:
+    """Audit text with each person's id replaced by their name (the id on hover), escaped.
+
+    The words are the audit's own (the JSON twin and the reports keep them as they are); only
+    the page puts a name where the text holds an id that the production's records name."""
+    value = str(text or "")
+    known = {i: n for i, n in (names or {}).items() if i and n and i != n and i in value}
+    if not known:
+        return Markup(escape(value))
+    pattern = re.compile(
+        r"(?<![\w:/@.-])("
+        + "|".join(re.escape(i) for i in sorted(known, key=len, reverse=True))
+        + r")(?![\w/@-])"
+    )
+    out, pos = [], 0
+    for m in pattern.finditer(value):
+        out.append(escape(value[pos : m.start()]))
+        out.append(Markup('<span class="person" title="{}">{}</span>').format(m[1], known[m[1]]))
+        pos = m.end()
+    out.append(escape(value[pos:]))
+    return Markup("").join(out)
+
+
 def install(env: Environment) -> None:
     filters: dict[str, Any] = {
         "when": when,
         "shortid": short_id,
+        "named": named,
     }
     env.filters.update(filters)

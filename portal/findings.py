@@ -71,6 +71,7 @@ def findings_page(p: Site, request: Request) -> Response:
         "sort": sort,
         "total": len(rows),
         "findings": shown,
+        "people": p.ledger.names(prod),
         "choices": {
             "rule": sorted({r["rule"] for r in rows}),
             "severity": [s for s in reversed(SEVERITIES) if any(r["severity"] == s for r in rows)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.filters import short_id, when
+from portal.filters import named, short_id, when
 
 
 def test_a_time_reads_as_a_day_and_minute_with_the_exact_utc_time_kept() -> None:
@@ -26,3 +26,14 @@ def test_a_long_id_is_cut_with_the_full_id_on_hover_and_escaped() -> None:
     assert str(short_id(fid)) == f'<code class="id" title="{fid}">{"a" * 12}…</code>'
     assert str(short_id("short")) == '<code class="id" title="short">short</code>'
     assert "&lt;x&gt;" in str(short_id("<x>" * 10)) and "<x>" not in str(short_id("<x>" * 10))
+
+
+def test_audit_text_names_people_whole_ids_only_and_stays_escaped() -> None:
+    names = {"performer:omar-haddad": "Omar <Haddad>", "person:a": "A"}
+    html = str(named("use of performer:omar-haddad; performer:omar-haddad-2 <b>", names))
+    assert html == (
+        'use of <span class="person" title="performer:omar-haddad">Omar &lt;Haddad&gt;</span>;'
+        " performer:omar-haddad-2 &lt;b&gt;"
+    )
+    assert str(named("x/person:a and person:ab", names)) == "x/person:a and person:ab"
+    assert str(named("<i>", None)) == "&lt;i&gt;"

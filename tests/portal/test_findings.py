@@ -124,3 +124,15 @@ def test_people_by_name_with_their_id_on_hover(site: PortalSite) -> None:
     assert "<td>performer:omar-haddad</td>" not in html
     consents = site.login("counsel").get(f"/p/{FT}/consents").text
     assert '<span class="person" title="performer:dana-whitfield">Dana Whitfield</span>' in consents
+
+
+def test_counsels_pages_name_the_people_the_audit_text_gives_by_id(site: PortalSite) -> None:
+    client = site.login("counsel")
+    data = client.get(f"{API}/p/{FT}").json()
+    likeness = next(f for f in data["open_findings"] if f["rule"] == "likeness-without-consent")
+    assert "performer:omar-haddad" in likeness["summary"]  # the audit's words, kept in JSON
+    span = '<span class="person" title="performer:omar-haddad">Omar Haddad</span>'
+    for page in (f"/p/{FT}", f"/p/{FT}/findings", f"/p/{FT}/findings/{likeness['id']}"):
+        html = client.get(page).text
+        assert span in html, page
+        assert ">performer:omar-haddad" not in html and " performer:omar-haddad" not in html, page
