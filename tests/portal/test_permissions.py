@@ -20,8 +20,8 @@ EXPECTED = {
         "credits.download",
     },
     guild: {"credits.view", "credits.download", "member_consents.view"},
-    auditor: {"health.view", "proof.download"},
-    admin: {"accounts.view", "access_log.view"},
+    auditor: {"health.view", "proof.download", "search.view"},
+    admin: {"accounts.view", "access_log.view", "search.view"},
 }  # fmt: skip
 
 
@@ -30,6 +30,13 @@ def test_each_role_gets_exactly_its_actions(actor: Account) -> None:
     resource = Resource(FT) if actor.productions else LEDGER
     allowed = {a for a in RULES if permission_allowed(actor, a, resource)}
     assert allowed == EXPECTED[actor]
+
+
+def test_every_role_may_search_and_only_ledger_wide() -> None:
+    for actor in EXPECTED:
+        assert permission_allowed(actor, "search.view", LEDGER), actor.role
+        assert not permission_allowed(actor, "search.view", Resource(FT)), actor.role
+    assert not permission_allowed(Account("d", "admin", (), None, True), "search.view", LEDGER)
 
 
 @pytest.mark.parametrize("actor", [counsel, guild], ids=lambda a: a.role)
