@@ -25,6 +25,7 @@ from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
 from ledger.audit.picture import layout, to_svg
+from ledger.audit.production import production_view
 from ledger.audit.report import (
     audit_document,
     audit_report_json,
@@ -152,17 +153,28 @@ def audit() -> None:
 @audit.command("lineage")
 @click.argument("target")
 @click.option("--descendants", is_flag=True, help="What was made from it, not what it came from.")
+@click.option(
+    "--production",
+    help="Only that show's records (an asset id several shows recorded is walked in one).",
+)
 @common.format_option("tree", "json", "svg", default="tree")
 @at_head_option
 @output_option
 @common.ledger_option
 def lineage_command(
-    target: str, descendants: bool, fmt: str, at_head: bool, output: Path | None, ledger_url: str
+    target: str,
+    descendants: bool,
+    production: str | None,
+    fmt: str,
+    at_head: bool,
+    output: Path | None,
+    ledger_url: str,
 ) -> None:
     """Ancestry (or descendants) of ASSET[@VERSION], with missing links shown."""
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
-        result = lineage_mod.build(view, target, "descendants" if descendants else "ancestors")
+        seen = view if production is None else production_view(view, production)
+        result = lineage_mod.build(seen, target, "descendants" if descendants else "ancestors")
         if fmt == "json":
             body = {"checkpoint": view.state.to_json(), **lineage_mod.lineage_json(result)}
             text = dumps({**body, "content_sha256": content_digest(body)})
@@ -533,7 +545,8 @@ def sign_command(
     "--dry-run", is_flag=True, help="Print the events as JSON Lines; sign and send nothing."
 )
 @click.option("--vendor", help="Who delivered it (default: the manifest's claim generator).")
-@click.option("--production", help="SHOW or SHOW/EPISODE, when the manifest does not say.")
+@click.option("--production", help="The show, whole (a '/' is part of the name).")
+@click.option("--episode", help="The episode of --production, if any.")
 @click.option("--asset", "asset", help="ID@VERSION for the delivered (active) asset.")
 @click.option(
     "--file",
@@ -577,6 +590,7 @@ def import_command(
     dry_run: bool,
     vendor: str | None,
     production: str | None,
+    episode: str | None,
     asset: str | None,
     asset_file: Path | None,
     content_sha256: str | None,
@@ -609,6 +623,7 @@ def import_command(
         bindings=read.bindings,
         log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
         checked=read.checked,
+        episode=episode,
     )
     events = c2pa_import.import_events(read.document, defaults)
     common.err(f"{len(events)} event(s) from {source_file.name}")

@@ -1,7 +1,7 @@
 """People by name: the display names the ledger itself records for the ids a page shows.
 
 A name comes from the production's own records: the signed events' actor ``display_name`` and
-the consent records' party names; a person who directed AI work and signed nothing of the
+the party names of the consent records that count for it; a person who directed AI work and signed nothing of the
 production is named as the key registry enrolled them.  An id that none of these names stays an
 id.  No name of another production's people is looked up.
 """
@@ -12,19 +12,21 @@ from typing import Any
 
 from ledger.audit.credits import _enrolled_people
 from ledger.audit.model import LedgerView
+from ledger.audit.production import production_steps
+from ledger.audit.report import production_consents
 
 
 def production_names(view: LedgerView, production: str) -> dict[str, str]:
     """actor or party id → display name, for the ids of one production's records."""
     names: dict[str, str] = {}
     unnamed: set[str] = set()
-    steps = view.steps("show", production)
+    steps = production_steps(view, production)  # what counts for it (ledger.audit.production)
     for step in steps:
         if step.actor.name:
             names[step.actor.actor_id] = step.actor.name
         unnamed.update(step.directed_by)
         unnamed.update(u.performer_id for u in step.likeness)
-    for consent in view.consents_for("show", production):
+    for consent in production_consents(view, production):
         if consent.party_name:
             names[consent.party_id] = consent.party_name
     unnamed -= set(names)

@@ -168,7 +168,7 @@ def _events(p: Site, account: Account, text: str) -> list[Hit]:
         entry = p.ledger.store.entry_by_event_id(text)
     if entry is None:
         return []
-    detail = f"ledger entry {entry.seq}, {entry.kind}, leaf hash {entry.leaf_hash.hex()}"
+    detail = f"ledger entry {entry.seq}, leaf hash {entry.leaf_hash.hex()}"  # no content
     url = f"/health/receipts/{quote(entry.event_id, safe='')}"
     return [Hit("ledger entry", None, entry.event_id, detail, "event id", url)]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ledger.audit.judge import ConsentVerdict, judge_likeness, judge_model_licence
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
+from ledger.audit.production import production_view
 from ledger.audit.rules import Restriction, input_restrictions
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import vocab
@@ -322,12 +323,12 @@ Progress = Callable[[str], None]
 def credit_report(
     view: LedgerView, production: str, episode: str | None = None, progress: Progress | None = None
 ) -> CreditReport:
-    key = ("episode", f"{production}/{episode}") if episode else ("show", production)
-    steps = view.steps(*key)
+    view = production_view(view, production)  # only what counts for the production
+    steps = view.production_steps(episode)
     if not steps:
+        where = repr(production) + (f", episode {episode!r}" if episode else "")
         raise ConfigurationError(
-            f"no provenance events for {'/'.join(k for k in (production, episode) if k)}"
-            f" at tree size {view.state.size}",
+            f"no provenance events for {where} at tree size {view.state.size}",
             hint="production names are case sensitive, e.g. 'Fallen Tower'",
         )
     if progress:

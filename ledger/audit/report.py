@@ -19,6 +19,7 @@ from ledger.audit.judge import model_use
 from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
 from ledger.audit.picture import layout, to_svg
+from ledger.audit.production import production_view
 from ledger.audit.rules import RuleSet, SignerVerdicts
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
@@ -263,8 +264,14 @@ def build_audit_report(
         as_of=as_of,
     )
     credits = credit_report(view, production, episode, progress)
-    consents = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
+    consents = production_consents(view, production)
     return AuditReport(result, credits, consents)
+
+
+def production_consents(view: LedgerView, production: str) -> list[Consent]:
+    """The consent events that count for a production (:mod:`ledger.audit.production`)."""
+    scoped = production_view(view, production)
+    return sorted(scoped.consents_for("show", production), key=lambda c: c.event_id)
 
 
 def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
@@ -276,7 +283,9 @@ def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
         "party_kind": c.party_kind,
         "uses": list(c.likeness_uses + c.ai_uses),
         "assets": list(c.assets),
-        "productions": list(c.productions),
+        # in words: each structured coverage ("Show" or "Show, episode E"), then old strings
+        "productions": [v.label for v in c.coverage] + list(c.productions),
+        "coverage": [v.to_json() for v in c.coverage],
         "scope": c.scope,
         "valid_from": format_time(c.valid_from),
         "expires": None if c.expires is None else format_time(c.expires),

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cli.audit import COMMANDS
 from cli.common import LedgerGroup
+from demo import story
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
 
 D = "fallen-tower/ep101/sq040"
@@ -188,6 +189,23 @@ def test_c2pa_import_of_a_vendor_manifest(tmp_path: Path) -> None:
     assert event["model"]["name"] == "SmokeSynth"
     code, _, err = run("c2pa", "import", str(VENDOR), "--production", "Fallen Tower")
     assert code == 2 and "--key is required" in err
+
+
+def test_lineage_of_one_production_walks_only_its_records(tmp_path: Path) -> None:
+    """Another show recorded the demo's stock photo: its record is not Fallen Tower's."""
+    from tests.ledger.audit.audit_factory import build_store, demo_items
+    from tests.ledger.audit.test_production_scope import other_show_intakes
+
+    path = tmp_path / "shared.db"
+    build_store(path, demo_items() + other_show_intakes(("Quiet Harbor",)), demo_signers()).close()
+    sky = f"{D}/sh030/sky@v001"
+    args = ("audit", "lineage", "--ledger", str(path), sky, "--format", "json")
+    _, out, _ = run(*args)
+    everyone = {s["event_id"] for n in json.loads(out)["nodes"] for s in n["steps"]}
+    _, out, _ = run(*args, "--production", "Fallen Tower")
+    own = {s["event_id"] for n in json.loads(out)["nodes"] for s in n["steps"]}
+    harbor = story.fixed_id("intake:Quiet Harbor")
+    assert harbor in everyone and harbor not in own and own < everyone
 
 
 def test_audit_ip_names_a_dangling_disposition(tmp_path: Path) -> None:
