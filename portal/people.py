@@ -1,9 +1,9 @@
 """People by name: the display names the ledger itself records for the ids a page shows.
 
-A name comes from the production's own records: the signed events' actor ``display_name`` and
-the party names of the consent records that count for it; a person who directed AI work and signed nothing of the
-production is named as the key registry enrolled them.  An id that none of these names stays an
-id.  No name of another production's people is looked up.
+A name comes from the records that count for the production (``ledger.audit.production``): the
+signed events' actor ``display_name`` and the consent records' party names; a person who directed
+AI work and signed nothing of the production is named as the key registry enrolled them.  An id
+that none of these names stays an id.  No name of another production's people is looked up.
 """
 
 from __future__ import annotations
