@@ -54,6 +54,19 @@ def when(value: object) -> Markup:
     )
 
 
+def age(seconds: object) -> str:
+    """A duration as people say it: ``45 seconds``, ``22 minutes``, ``3 hours``, ``2 days``."""
+    try:
+        n = max(0, int(str(seconds)))
+    except ValueError:
+        return str(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if n >= size:
+            count = n // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{n} second{'s' if n != 1 else ''}"
+
+
 def short_id(value: object, keep: int = SHORT_ID) -> Markup:
     """A long id cut to its first characters, kept on one line; the full id on hover."""
     text = str(value or "")
@@ -89,5 +102,6 @@ def install(env: Environment) -> None:
         "when": when,
         "shortid": short_id,
         "named": named,
+        "age": age,
     }
     env.filters.update(filters)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.filters import named, short_id, when
+from portal.filters import age, named, short_id, when
 
 
 def test_a_time_reads_as_a_day_and_minute_with_the_exact_utc_time_kept() -> None:
@@ -37,3 +37,10 @@ def test_audit_text_names_people_whole_ids_only_and_stays_escaped() -> None:
     )
     assert str(named("x/person:a and person:ab", names)) == "x/person:a and person:ab"
     assert str(named("<i>", None)) == "&lt;i&gt;"
+
+
+def test_an_age_reads_in_the_largest_whole_unit() -> None:
+    assert [age(s) for s in (1, 45, 60, 1323, 7200, 90000, 3 * 86400)] == [
+        "1 second", "45 seconds", "1 minute", "22 minutes", "2 hours", "1 day", "3 days",
+    ]  # fmt: skip
+    assert age("x") == "x" and age(-5) == "0 seconds"
