@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from ledger.audit.dispositions import (
+    ApprovalCheck,
     LegalCheck,
     apply_derivative_clearances,
     apply_dispositions,
     assign_ids,
+    registry_approval_check,
     registry_legal_check,
     replaced_versions,
 )
@@ -23,6 +25,7 @@ from ledger.audit.rules import (
     Finding,
     RuleSet,
     SignerVerdicts,
+    approval_findings,
     deliverable_findings,
     is_deliverable,
     severity_rank,
@@ -130,12 +133,16 @@ def run_audit(
     progress: Progress | None = None,
     legal: LegalCheck | None = None,
     as_of: datetime | None = None,
+    approvers: ApprovalCheck | None = None,
 ) -> AuditResult:
     """Run the rules, give each finding its id, apply counsel's dispositions, judge deliverables.
 
     ``legal`` decides whose dispositions count (default: the key registry's legal scopes);
-    ``as_of`` is when waivers are judged (default: the start of today, UTC, so that reports
-    computed on one day are identical; give it to reproduce a report).
+    ``as_of`` is when waivers and approvals are judged (default: the start of today, UTC, so
+    that reports computed on one day are identical; give it to reproduce a report).  With
+    ``rules.approvals``, each use in a deliverable's lineage that needs a distributor's approval
+    and has none in force is an ``approval-missing`` finding; ``approvers`` decides whose
+    approvals count (default: the key registry's distributor and legal scopes).
     """
     rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
     when = as_of or start_of_today()
@@ -150,6 +157,11 @@ def run_audit(
         audited.update((s.seq, s) for s in lineage.steps())
     steps = [audited[k] for k in sorted(audited)]
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
+    if rules.approvals:
+        approver = approvers or registry_approval_check(view.store, view.state.size)
+        shipped_steps = {s.seq: s for lin in lineages.values() for s in lin.steps()}
+        ordered = [shipped_steps[k] for k in sorted(shipped_steps)]
+        findings += approval_findings(view, ordered, approver, when)
     findings = apply_dispositions(view, assign_ids(view, findings), check, when)
     findings = apply_derivative_clearances(findings)
     replaced = replaced_versions(findings)
