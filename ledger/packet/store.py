@@ -97,6 +97,7 @@ class PacketStore(LedgerStore):
     proofs: dict[int, tuple[bytes, ...]] = field(default_factory=dict)
     _by_id: dict[str, int] = field(default_factory=dict)
     _refs: dict[tuple[str, str], list[int]] | None = None
+    queried: set[tuple[str, str]] = field(default_factory=set)  # index keys the audit asked
 
     # --- building ------------------------------------------------------------------------
     def add(self, entry: Entry, proof: Sequence[bytes] = ()) -> None:
@@ -150,6 +151,7 @@ class PacketStore(LedgerStore):
         return entry
 
     def seqs_by_ref(self, ref_kind: str, key: str) -> list[int]:
+        self.queried.add((ref_kind, key))
         if self.source is not None:
             seqs = [s for s in self.source.seqs_by_ref(ref_kind, key) if s < self.checkpoint.size]
             for seq in seqs:
