@@ -50,6 +50,7 @@ def _register_optional() -> None:
     from cli.audit import COMMANDS as audit_commands
     from cli.demo import demo
     from cli.finding import finding
+    from cli.packet import packet
     from cli.show import show
     from cli.witness import witness
 
@@ -58,6 +59,7 @@ def _register_optional() -> None:
 
     cli.add_command(demo)
     cli.add_command(finding)
+    cli.add_command(packet)
     cli.add_command(show)
     cli.add_command(witness)
     from cli.portal import COMMANDS as portal_commands

@@ -55,6 +55,7 @@ class PacketLedger:
     log_vkey: str
     witness_vkey: str
     signers: dict[str, KeyPair]
+    log: KeyPair
 
 
 def enrolments(signers: dict[str, KeyPair]) -> list[Item]:
@@ -130,7 +131,7 @@ def build_ledger(path: Path, approvals: list[Item] | None = None) -> PacketLedge
         store.add_cosignature(
             StoredCosignature(stored.size, WITNESS, wkey.key_id, 1_700_000_000, line)
         )
-    return PacketLedger(url, identity.vkey, wkey.vkey, pairs)
+    return PacketLedger(url, identity.vkey, wkey.vkey, pairs, log)
 
 
 # --- cuts ------------------------------------------------------------------------------------
