@@ -26,7 +26,14 @@ FORBIDDEN = {
     "portal": ("producers", "consumers", "cli", "demo", "bench"),
     "demo": ("consumers", "cli", "portal", "bench"),
 }
-ROOMS = ("ledger.events", "ledger.trust", "ledger.log", "ledger.store", "ledger.audit")
+ROOMS = (
+    "ledger.events",
+    "ledger.trust",
+    "ledger.log",
+    "ledger.store",
+    "ledger.audit",
+    "ledger.packet",
+)
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).
 ROOM_MAY_IMPORT = {
     "ledger.events": ("ledger.errors", "schemas"),
@@ -34,6 +41,7 @@ ROOM_MAY_IMPORT = {
     "ledger.trust": ("ledger.errors", "ledger.events", "ledger.store"),
     "ledger.log": ("ledger.errors", "ledger.events", "ledger.trust", "ledger.store"),
     "ledger.audit": ("ledger",),
+    "ledger.packet": ("ledger",),
     "demo": ("ledger.errors",),
 }
 
