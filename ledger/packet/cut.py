@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,3 +310,44 @@ def _from_map(item: Any, clip_map: ClipMap | None) -> tuple[str | None, str | No
         if asset is not None:
             return asset, how, None
     return None, None, "no asset in its metadata or media URL, and the map names neither"
+
+
+# --- writing a cut (the demo, tests, benchmarks) --------------------------------------------
+
+
+def write_cut(
+    path: Path,
+    shots: Sequence[tuple[str, str | None, int]],
+    *,
+    name: str = "locked cut",
+    rate: int = 24,
+    start: str = "01:00:00:00",
+) -> Path:
+    """Write a one-track cut of ``(clip name, asset version or None, frames)`` in the format
+    of ``path``'s suffix; each version is named by an ``assetledger:`` media URL."""
+    otio = otio_module()
+    timeline = otio.schema.Timeline(name=name)
+    timeline.global_start_time = otio.opentime.from_timecode(start, rate)
+    track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for clip_name, asset, frames in shots:
+        url = f"{URL_SCHEME}{asset}" if asset else f"file:///media/{clip_name}.exr"
+        length = otio.opentime.RationalTime(frames, rate)
+        track.append(
+            otio.schema.Clip(
+                name=clip_name,
+                media_reference=otio.schema.ExternalReference(
+                    target_url=url,
+                    available_range=otio.opentime.TimeRange(
+                        otio.opentime.RationalTime(0, rate), length
+                    ),
+                ),
+                source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), length),
+            )
+        )
+    adapter = SUFFIX_ADAPTERS.get(path.suffix.lower())
+    if adapter is None:
+        raise ConfigurationError(f"cannot write a cut as {path.suffix or 'no suffix'}")
+    options = {"use_empty_mob_ids": True} if adapter == "AAF" else {}
+    otio.adapters.write_to_file(timeline, str(path), adapter_name=adapter, **options)
+    return path
