@@ -103,7 +103,7 @@ def build_packet(
     first = disclose(
         gathered, production, episode, cut_clips, info, as_of=when, map_refused=_refused(clip_map)
     )
-    _c2pa_files(gathered, first)
+    del first  # the derived files are computed again from the evidence alone
     say(f"evidence: {len(gather.held())} ledger entries read by the audit")
     entries = _with_proofs(store, gather, checkpoint)
     files = derived_files(
@@ -179,7 +179,9 @@ def _c2pa_files(view: LedgerView, disclosure: Disclosure) -> dict[str, bytes]:
     out = {}
     for key in sorted({c.asset for c in disclosure.clips if c.asset is not None}):
         if view.recorded(key):
-            out[f"c2pa/{manifest_file_name(key)}"] = dumps(export_store(view, key))
+            store = export_store(view, key)
+            text = json.dumps(store, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            out[f"c2pa/{manifest_file_name(key)}"] = (text + "\n").encode("utf-8")
     return out
 
 

@@ -13,9 +13,10 @@ register and the distributor disclosure by category.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -94,7 +95,9 @@ def disclose(
     for clip in clips:
         if clip.asset is not None and clip.asset not in lineages:
             lineages[clip.asset] = ancestry(view, clip.asset)
-    ctx = _Context(view, result, approver, names, lineages, as_of)
+    ctx = _Context(view, result, approver, names, lineages, as_of, result.clear_to_ship())
+    for f in result.findings:
+        ctx.by_asset.setdefault(f.asset, []).append(f)
     clip_rows = [ctx.clip_json(c) for c in clips]
     body: dict[str, Any] = {
         "report": REPORT,
@@ -162,6 +165,8 @@ class _Context:
     names: dict[str, str]
     lineages: dict[str, Lineage]
     as_of: datetime
+    clear: dict[str, bool]
+    by_asset: dict[str, list[Finding]] = field(default_factory=dict)
 
     def _status(self, key: str) -> str:
         recorded = self.view.recorded(key)
@@ -169,10 +174,14 @@ class _Context:
             return NOT_RECORDED
         if not any(is_deliverable(s) for s in recorded):
             return NOT_PUBLISHED
-        clear = self.result.clear_to_ship().get(key)
+        clear = self.clear.get(key)
         if clear is None:
             return OUTSIDE
         return CLEAR if clear else NOT_CLEAR
+
+    @functools.cached_property
+    def _order(self) -> dict[int, int]:
+        return {id(f): i for i, f in enumerate(self.result.findings)}
 
     def clip_json(self, clip: Clip) -> dict[str, Any]:
         row = clip.to_json()
@@ -183,7 +192,10 @@ class _Context:
         steps = sorted(lineage.steps(), key=lambda s: s.seq)
         recorded = self.view.recorded(key)
         first = recorded[0] if recorded else None
-        findings = [f for f in self.result.findings if f.asset in lineage.nodes]
+        findings = sorted(
+            (f for node in lineage.nodes for f in self.by_asset.get(node, [])),
+            key=lambda f: self._order[id(f)],
+        )
         return {
             **row,
             "status": self._status(key),
@@ -235,7 +247,7 @@ class _Context:
             record = self.view.licence(model.licence_ref)
             problem = use_problem(record, model_use(s, model))
             licence = {
-                "event_id": model.licence_ref,
+                "licence_ref": model.licence_ref,
                 "licensor": None if record is None else record.licensor_name,
                 "licence": None if record is None else (record.licence_id or record.url),
                 "document_sha256": None if record is None else record.document_sha256,

@@ -185,7 +185,7 @@ def _clip_blocks(body: dict[str, Any]) -> list[Block]:
             model = a["model"]
             label = "an AI tool" if model is None else f"{model['name']} {model['version']}"
             licence = a["licence_record"]
-            lic = "no licence record" if licence is None else f"licence {licence['event_id']}"
+            lic = "no licence record" if licence is None else f"licence {licence['licence_ref']}"
             who = ", ".join(d["name"] for d in a["directed_by"]) or "nobody recorded"
             blocks.append(Para(f"AI: {a['asset']} by {label}, {lic}, directed by {who}.", "note"))
         for u in c["likeness"]:
