@@ -138,6 +138,12 @@ def _gate(summary: dict[str, object], fail_on: str) -> None:
     help="The log's C2SP verifier key (name+keyid+key), inline or in a file.",
 )
 @witness_options
+@click.option(
+    "--skip-pdf",
+    is_flag=True,
+    help="Do not re-render disclosure.pdf to compare it (most of the time a long cut takes);"
+    " the result then says the PDF was not checked.",
+)
 @packet_fail_on_option
 @common.format_option("text", "json", default="text")
 def verify_command(
@@ -145,13 +151,19 @@ def verify_command(
     log_key: str,
     witness_keys: tuple[str, ...],
     quorum: int | None,
+    skip_pdf: bool,
     fail_on: str,
     fmt: str,
 ) -> None:
     """Verify a delivery packet (folder or .zip) offline, with no ledger and no network."""
     witnesses, wanted = witness_policy(witness_keys, quorum)
     verdict = verify_packet(
-        path, read_vkey(log_key), witnesses=witnesses, quorum=wanted, progress=common.err
+        path,
+        read_vkey(log_key),
+        witnesses=witnesses,
+        quorum=wanted,
+        progress=common.err,
+        check_pdf=not skip_pdf,
     )
     if fmt == "json":
         click.echo(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))

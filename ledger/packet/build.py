@@ -224,8 +224,11 @@ def derived_files(
     as_of: datetime,
     timeline: Any,
     refused: list[str],
+    *,
+    pdf: bool = True,
 ) -> dict[str, bytes]:
-    """Every file computed from the evidence (what ``packet verify`` recomputes)."""
+    """Every file computed from the evidence (what ``packet verify`` recomputes); ``pdf``:
+    render the PDF too (most of the time verification takes)."""
     store = evidence_store(checkpoint, meta, entries)
     state = TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
     view = LedgerView(store, state)
@@ -240,12 +243,13 @@ def derived_files(
     files = {
         DISCLOSURE_JSON: dumps(result.body),
         DISCLOSURE_HTML: to_html(document).encode("utf-8"),
-        DISCLOSURE_PDF: to_pdf(document),
         ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
         **c2pa,
         **records(store),
         COMPLETENESS_FILE: dumps(completeness.evidence(store)),
     }
+    if pdf:
+        files[DISCLOSURE_PDF] = to_pdf(document)
     return files
 
 

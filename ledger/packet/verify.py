@@ -108,13 +108,17 @@ def verify_packet(
     quorum: int = 0,
     progress: Progress | None = None,
     now: float | None = None,
+    check_pdf: bool = True,
 ) -> PacketVerdict:
-    """Verify the packet folder or .zip at ``path`` (see the module docstring)."""
+    """Verify the packet folder or .zip at ``path`` (see the module docstring).
+
+    ``check_pdf=False`` skips re-rendering the PDF (most of the time a long cut takes); the
+    verdict then says the PDF was not checked, and the PDF must not be relied on."""
     say = progress or (lambda _: None)
     verdict = PacketVerdict(str(path))
     files = read_packet(path)
     with contextlib.suppress(_Stop):
-        _verify(files, log_vkey, witnesses, quorum, verdict, say, now)
+        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf)
     return verdict
 
 
@@ -126,6 +130,7 @@ def _verify(
     v: PacketVerdict,
     say: Progress,
     now: float | None,
+    check_pdf: bool,
 ) -> None:
     _check_manifest(files, v)
     header = _json(files, build.PACKET_JSON, v)
@@ -142,7 +147,7 @@ def _verify(
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
     disclosure = _json(files, build.DISCLOSURE_JSON, v)
     _check_cited(disclosure, store, v)
-    derived = _recompute(files, header, checkpoint, meta, entries, v)
+    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf)
     say("audit re-run on the packet's own entries")
     _compare(files, derived, v)
     v.summary = disclosure.get("summary")
@@ -332,7 +337,10 @@ def _recompute(
     meta: dict[str, str],
     entries: list[PacketEntry],
     v: PacketVerdict,
+    check_pdf: bool,
 ) -> dict[str, bytes]:
+    if not check_pdf:
+        v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
     try:
         cut = header["cut"]
         info = CutInfo(str(cut["file"]), str(cut["sha256"]), str(cut["adapter"]), cut.get("map"))
@@ -365,6 +373,7 @@ def _recompute(
             as_of,
             timeline,
             refused,
+            pdf=check_pdf,
         )
     except AssetLedgerError as exc:
         v.fail("disclosure_mismatch", f"the audit cannot be re-run on the evidence: {exc.message}")

@@ -214,6 +214,15 @@ def test_a_changed_file_fails(packet: Path, ledger: PacketLedger) -> None:
     assert codes(verify(packet, ledger)) == {"file_changed"}
 
 
+def test_a_rewritten_pdf_fails_unless_the_pdf_check_is_skipped(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    rewrite(packet, "disclosure.pdf", b"%PDF-1.4 all clear")
+    assert codes(verify(packet, ledger)) == {"derived_mismatch"}
+    quick = verify_packet(packet, ledger.log_vkey, check_pdf=False)
+    assert quick.ok and "not checked" in quick.checks["pdf"]
+
+
 def test_an_added_file_fails(packet: Path, ledger: PacketLedger) -> None:
     (packet / "records" / "extra.json").write_text("[]", encoding="utf-8")
     assert codes(verify(packet, ledger)) == {"file_unlisted"}
