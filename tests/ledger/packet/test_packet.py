@@ -321,3 +321,32 @@ def test_the_wrong_log_key_fails(packet: Path, ledger: PacketLedger) -> None:
     vkey = cp.vkey(cp.parse_vkey(ledger.log_vkey)[0], other.public)
     verdict = verify_packet(packet, vkey)
     assert codes(verdict) == {"checkpoint_signature"}
+
+
+def test_an_entry_whose_signature_does_not_verify_fails(tmp_path: Path) -> None:
+    """The log holds an entry of the episode appended behind the consumer's back with a broken
+    signature: the packet includes it (the audit reads the episode) and verify names it."""
+    from dataclasses import replace
+
+    from ledger.events.provenance import PROVENANCE
+    from ledger.store import Batch
+    from ledger.trust.dsse import Envelope, Signature
+    from tests.ledger.audit.audit_factory import fixed, pending
+
+    ledger = build_ledger(tmp_path / "l.db")
+    _, event = next(e for e in story.production() if e[0] == "editorial")
+    forged = dict(event, description="published behind the consumer's back")
+    forged["asset"] = dict(event["asset"], version="v009")
+    (item,) = pending(fixed([("editorial", PROVENANCE, forged)]), ledger.signers)
+    envelope = Envelope.decode(item.envelope)
+    bad = Signature(envelope.signatures[0].keyid, bytes(64))
+    broken = replace(item, envelope=replace(envelope, signatures=(bad,)).encode())
+    with open_store(ledger.url) as store:
+        size = store.head().size
+        entry = replace(broken, origin=replace(item.origin, offset=size))
+        store.append(Batch([entry], [], {("events", 0): size + 1}, "test"))
+        Checkpointer(store, ledger.log).checkpoint()
+    folder, _ = build(tmp_path, ledger)
+    verdict = verify(folder, ledger, quorum=0)
+    assert codes(verdict) == {"signature"}
+    assert "does not verify" in verdict.problems[0].detail
