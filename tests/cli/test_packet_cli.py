@@ -60,7 +60,7 @@ def test_build_fail_on_gates_and_the_packet_is_still_written(
     tmp_path: Path, ledger: PacketLedger
 ) -> None:
     cut = write_cut(timeline([SH030]), tmp_path / "cut.otio")
-    code, out, err = run(*build_args(ledger, cut, tmp_path / "pkt", "--fail-on", "critical"))
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "pkt", "--fail-on", "critical"))
     assert code == 1 and "at or above critical" in err
     assert (tmp_path / "pkt" / "disclosure.json").exists()
 
