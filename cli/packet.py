@@ -19,6 +19,7 @@ from ledger.audit.rules import severity_rank
 from ledger.errors import VerificationFailure
 from ledger.packet.build import build_packet
 from ledger.packet.verify import PacketVerdict, verify_packet
+from ledger.trust.keys import key_id, load_public
 
 
 def packet_fail_on_option(f: common.F) -> common.F:
@@ -139,6 +140,14 @@ def _gate(summary: dict[str, object], fail_on: str) -> None:
 )
 @witness_options
 @click.option(
+    "--root-key",
+    "root_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A root key of the production's key registry (.pub); repeatable. The packet's trust"
+    " root must be exactly these (without: the result names the packet's root keys).",
+)
+@click.option(
     "--skip-pdf",
     is_flag=True,
     help="Do not re-render disclosure.pdf to compare it (most of the time a long cut takes);"
@@ -151,6 +160,7 @@ def verify_command(
     log_key: str,
     witness_keys: tuple[str, ...],
     quorum: int | None,
+    root_keys: tuple[Path, ...],
     skip_pdf: bool,
     fail_on: str,
     fmt: str,
@@ -164,6 +174,7 @@ def verify_command(
         quorum=wanted,
         progress=common.err,
         check_pdf=not skip_pdf,
+        root_key_ids=[key_id(load_public(p)) for p in root_keys],
     )
     if fmt == "json":
         click.echo(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))

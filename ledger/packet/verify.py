@@ -45,6 +45,7 @@ from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_he
 from ledger.packet.store import PacketEntry, PacketStore
 from ledger.store import StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
+from ledger.trust.replay import load_roots
 
 Progress = Callable[[str], None]
 
@@ -111,16 +112,20 @@ def verify_packet(
     progress: Progress | None = None,
     now: float | None = None,
     check_pdf: bool = True,
+    root_key_ids: Sequence[str] = (),
 ) -> PacketVerdict:
     """Verify the packet folder or .zip at ``path`` (see the module docstring).
 
     ``check_pdf=False`` skips re-rendering the PDF (most of the time a long cut takes); the
-    verdict then says the PDF was not checked, and the PDF must not be relied on."""
+    verdict then says the PDF was not checked, and the PDF must not be relied on.
+    ``root_key_ids``: the key registry's root keys the verifier knows; the packet's trust root
+    must be exactly these (``trust_root`` otherwise).  Without them the verdict names the
+    packet's root keys, for the reader to compare."""
     say = progress or (lambda _: None)
     verdict = PacketVerdict(str(path))
     files = read_packet(path)
     with contextlib.suppress(_Stop):
-        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf)
+        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
     return verdict
 
 
@@ -133,6 +138,7 @@ def _verify(
     say: Progress,
     now: float | None,
     check_pdf: bool,
+    root_key_ids: Sequence[str],
 ) -> None:
     _check_manifest(files, v)
     header = _json(files, build.PACKET_JSON, v)
@@ -145,6 +151,7 @@ def _verify(
         raise _Stop
     meta = {**build.header_meta(header), **_log_meta(log_vkey)}
     store = build.evidence_store(checkpoint, meta, entries)
+    _check_roots(store, root_key_ids, v)
     _check_signatures(store, v)
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
     disclosure = _json(files, build.DISCLOSURE_JSON, v)
@@ -290,6 +297,21 @@ def _check_entries(
         yield PacketEntry(seq, receipt.entry, signer, ingested, receipt.proof)
     if not v.problems:
         v.checks["inclusion"] = f"{len(seen)} inclusion proofs verify against the checkpoint"
+
+
+def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) -> None:
+    try:
+        root = load_roots(store)
+    except AssetLedgerError as exc:
+        v.fail("trust_root", f"{build.PACKET_JSON}: {exc.message}")
+        raise _Stop from None
+    held = {k.key_id: k.name for k in root.keys}
+    named = ", ".join(f"{name} ({keyid[:16]}…)" for keyid, name in sorted(held.items()))
+    if wanted and set(wanted) != set(held):
+        v.fail("trust_root", f"the packet's root keys are {named}, not the ones given")
+        raise _Stop
+    pinned = "as given" if wanted else "not pinned (pass --root-key to require yours)"
+    v.checks["trust_root"] = f"root keys {named}, threshold {root.threshold}: {pinned}"
 
 
 def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:

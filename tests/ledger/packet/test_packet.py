@@ -313,6 +313,15 @@ def test_a_dropped_cosignature_fails(packet: Path, ledger: PacketLedger) -> None
     assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch"}
 
 
+def test_a_pinned_trust_root_must_be_the_packets(packet: Path, ledger: PacketLedger) -> None:
+    root = ledger.signers["root"].key_id
+    pinned = verify_packet(packet, ledger.log_vkey, root_key_ids=[root])
+    assert pinned.ok and "as given" in pinned.checks["trust_root"]
+    other = verify_packet(packet, ledger.log_vkey, root_key_ids=["0" * 64])
+    assert codes(other) == {"trust_root"}
+    assert "not pinned" in verify(packet, ledger).checks["trust_root"]
+
+
 def test_the_wrong_log_key_fails(packet: Path, ledger: PacketLedger) -> None:
     from ledger.log import checkpoint as cp
     from ledger.trust import keys
