@@ -3,9 +3,9 @@
 The manifest ``MANIFEST.sha256`` lists every other file as ``<sha256 hex>  <path>`` (the format
 of ``sha256sum``), sorted by path.  The .zip holds the same files, sorted, stored with a fixed
 time (1980-01-01 00:00), fixed permissions and deflate level 9, so the same packet gives the
-same bytes.  Reading a packet (a folder or a .zip) refuses what could escape or exhaust:
-absolute names, ``..``, symbolic links, more than :data:`MAX_FILES` files or
-:data:`MAX_TOTAL_BYTES` bytes.
+same bytes.  Reading a packet (a folder or a .zip) refuses what could escape or exhaust, as a
+verification failure: absolute names, ``..``, symbolic links, more than :data:`MAX_FILES`
+files or :data:`MAX_TOTAL_BYTES` bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, VerificationFailure
 
 MANIFEST = "MANIFEST.sha256"
 MAX_FILES = 10_000
@@ -96,15 +96,15 @@ def _read_folder(root: Path) -> dict[str, bytes]:
     total = 0
     for p in sorted(root.rglob("*")):
         if p.is_symlink():
-            raise ConfigurationError(f"packet file {p} is a symbolic link; a packet holds none")
+            raise VerificationFailure(f"packet file {p} is a symbolic link; a packet holds none")
         if not p.is_file():
             continue
         if len(files) >= MAX_FILES:
-            raise ConfigurationError(f"packet {root} holds more than {MAX_FILES} files")
+            raise VerificationFailure(f"packet {root} holds more than {MAX_FILES} files")
         data = p.read_bytes()
         total += len(data)
         if total > MAX_TOTAL_BYTES:
-            raise ConfigurationError(f"packet {root} is larger than {MAX_TOTAL_BYTES} bytes")
+            raise VerificationFailure(f"packet {root} is larger than {MAX_TOTAL_BYTES} bytes")
         files[p.relative_to(root).as_posix()] = data
     return files
 
@@ -115,16 +115,16 @@ def _read_zip(path: Path) -> dict[str, bytes]:
         with zipfile.ZipFile(path) as z:
             infos = [i for i in z.infolist() if not i.is_dir()]
             if len(infos) > MAX_FILES:
-                raise ConfigurationError(f"packet {path} holds more than {MAX_FILES} files")
+                raise VerificationFailure(f"packet {path} holds more than {MAX_FILES} files")
             if sum(i.file_size for i in infos) > MAX_TOTAL_BYTES:
-                raise ConfigurationError(f"packet {path} unpacks to more than {MAX_TOTAL_BYTES}")
+                raise VerificationFailure(f"packet {path} unpacks to more than {MAX_TOTAL_BYTES}")
             for info in infos:
                 problem = safe_name(info.filename)
                 if problem is not None:
-                    raise ConfigurationError(f"packet {path}: {problem}")
+                    raise VerificationFailure(f"packet {path}: {problem}")
                 if info.filename in files:
-                    raise ConfigurationError(f"packet {path} holds {info.filename} twice")
+                    raise VerificationFailure(f"packet {path} holds {info.filename} twice")
                 files[info.filename] = z.read(info)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ConfigurationError(f"packet {path} is not a readable .zip: {exc}") from None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:  # ValueError: bad CRC, sizes
+        raise VerificationFailure(f"packet {path} is not a readable .zip: {exc}") from None
     return files
