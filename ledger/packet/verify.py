@@ -150,7 +150,11 @@ def _verify(
     if v.problems:
         raise _Stop
     meta = {**build.header_meta(header), **_log_meta(log_vkey)}
-    store = build.evidence_store(checkpoint, meta, entries)
+    try:
+        store = build.evidence_store(checkpoint, meta, entries)
+    except (AssetLedgerError, KeyError, ValueError) as exc:
+        v.fail("entry_unreadable", f"an entry in the log is not an event: {exc}")
+        raise _Stop from None
     _check_roots(store, root_key_ids, v)
     _check_signatures(store, v)
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
