@@ -174,11 +174,16 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
 @click.command()
 @click.argument("event_id")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option(
+    "--leaf-hash-only",
+    is_flag=True,
+    help="Carry the entry's leaf hash instead of the entry: proves inclusion, shows no content.",
+)
 @common.ledger_option
-def prove(event_id: str, out: Path | None, ledger_url: str) -> None:
+def prove(event_id: str, out: Path | None, leaf_hash_only: bool, ledger_url: str) -> None:
     """Write an offline receipt (C2SP tlog-proof@v1 with the entry) for EVENT_ID."""
     with common.existing_store(ledger_url) as store:
-        receipt = operator.prove(store, event_id)
+        receipt = operator.prove(store, event_id, leaf_only=leaf_hash_only)
     _write(receipt, out)
 
 
@@ -272,6 +277,8 @@ def verify_receipt_command(
         "kind": identity.kind if identity else None,
         "asset_version": identity.asset_version if identity else None,
         "event_id_required": event_id is not None,
+        "leaf_hash": verdict.leaf_hash.hex(),
+        "entry_included": not verdict.leaf_only,
         "log": verdict.log_origin,
         "index": verdict.index,
         "tree_size": verdict.tree_size,
@@ -293,6 +300,12 @@ def verify_receipt_command(
         if identity is not None:
             required = " (as required)" if event_id is not None else ""
             click.echo(f"  proves: {identity.describe()}{required}")
+        elif verdict.leaf_only:
+            click.echo(
+                f"  proves: the entry whose leaf hash is {verdict.leaf_hash.hex()}"
+                " (a leaf-hash receipt: the entry itself is not in it; compare"
+                " SHA-256(0x00 || entry) of the entry you hold)"
+            )
         else:
             click.echo(
                 f"  proves: an entry that is not an asset-ledger event ({verdict.identity_problem})"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -160,7 +160,8 @@ class Portal:
             log.exception("could not write the access log")
 
     def production(self, request: Request) -> str:
-        name = str(request.path_params["production"])
+        """The production named in the path: one segment, percent-decoded (see OneSegment)."""
+        name = unquote(str(request.path_params["production"]))
         if len(name) > 200:
             raise NotFound("no such production")
         return name
@@ -186,10 +187,36 @@ def wrappable_path(value: object) -> Markup:
 
 
 def _api_path(request: Request) -> str:
-    raw = request.scope.get("raw_path") or request.url.path.encode()
-    path = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+    path = _raw_path(request)
     query = request.url.query
     return (path if path != "/" else "/me") + (f"?{query}" if query else "")
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the client sent it (still percent-encoded)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    return raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+class OneSegment:
+    """ASGI middleware: route on the path as sent, so that an encoded "/" stays in its segment.
+
+    Servers decode ``%2F`` before routing, so ``/p/Love%2FHate`` would be routed as
+    ``/p/Love/Hate`` and a show named "Love/Hate" (or "100%") could never be opened.  Here each
+    segment of the raw path is decoded on its own and "%" and "/" are encoded again inside it;
+    :meth:`Portal.production` decodes the production's segment.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            text = raw.decode("ascii", "replace")
+            segments = [unquote(s).replace("%", "%25").replace("/", "%2F") for s in text.split("/")]
+            scope = dict(scope, path="/".join(segments))
+        await self.app(scope, receive, send)
 
 
 def download(body: str | bytes, filename: str, media_type: str) -> Response:
@@ -250,6 +277,7 @@ def dashboard(p: Portal, request: Request) -> Response:
         "open_findings_by_severity": summary["open_findings_by_severity"],
         "open_findings": [_brief(f) for f in findings if f["status"] == "open"],
         "disposed_findings": [_brief(f) for f in findings if f["status"] != "open"],
+        "dangling_dispositions": report["dangling_dispositions"],
         "content_sha256": report["content_sha256"],
     }
     return p.page(request, "dashboard.html", data, who)
@@ -426,6 +454,7 @@ def _credits_csv(report: CreditReport) -> str:
 
 
 def receipt_file(p: Portal, request: Request) -> Response:
+    """Counsel's receipt: the entry itself, for any record that counts for the production."""
     prod = p.production(request)
     event_id = str(request.path_params["event_id"])[:200]
     p.guard(request, "receipt.download", Resource(prod))
@@ -434,12 +463,16 @@ def receipt_file(p: Portal, request: Request) -> Response:
 
 
 def ledger_receipt_file(p: Portal, request: Request) -> Response:
-    """``/health/receipts/{event_id}``, or ``/health/receipt?event_id=`` (the page's form)."""
+    """``/health/receipts/{event_id}``, or ``/health/receipt?event_id=`` (the page's form).
+
+    The auditor's receipt proves any entry by its leaf hash, without the entry's bytes: the
+    auditor checks the log, not what productions recorded (docs/portal.md, receipts by role).
+    """
     raw = request.path_params.get("event_id") or request.query_params.get("event_id", "")
     event_id = str(raw).strip()[:200]
     p.guard(request, "proof.download")
     return download(
-        p.ledger.receipt(None, event_id), f"{event_id}.receipt", "text/plain; charset=utf-8"
+        p.ledger.leaf_receipt(event_id), f"{event_id}.leaf.receipt", "text/plain; charset=utf-8"
     )
 
 
@@ -591,7 +624,7 @@ def _error(p: Portal, request: Request, status: int, detail: str | None = None) 
     if request.url.path.startswith(API) or "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"error": message, "status": status}, status_code=status)
     if status == 401:
-        return RedirectResponse("/login?next=" + quote(request.url.path, safe="/"), 303)
+        return RedirectResponse("/login?next=" + quote(_raw_path(request), safe="/%"), 303)
     context = {"request": request, "who": None, "status": status, "message": message}
     return p.templates.TemplateResponse(request, "error.html", context, status_code=status)
 
@@ -694,7 +727,7 @@ def build_app(p: Portal) -> Starlette:
     app = Starlette(
         debug=False,
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(OneSegment)],
         exception_handlers=_handlers(p),
     )
     app.state.portal = p

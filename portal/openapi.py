@@ -54,13 +54,15 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
     ("/p/{production}/lineage.svg", "Lineage picture of an audited asset version.", "counsel",
      [PRODUCTION, {"name": "asset", "in": "query", "required": True,
                    "schema": {"type": "string"}}], "svg"),
-    ("/p/{production}/receipts/{event_id}", "Offline receipt (C2SP tlog-proof) for an event of "
-     "the production.", "counsel", [PRODUCTION, _path("event_id", "Event id.")], "text"),
+    ("/p/{production}/receipts/{event_id}", "Offline receipt (C2SP tlog-proof, with the entry) "
+     "for a record that counts for the production.", "counsel",
+     [PRODUCTION, _path("event_id", "Event id.")], "text"),
     ("/health/checkpoint", "The latest signed checkpoint (C2SP signed note).", "auditor", [],
      "text"),
-    ("/health/receipts/{event_id}", "Offline receipt for any event.", "auditor",
+    ("/health/receipts/{event_id}", "Leaf-hash receipt (no entry bytes) for any event.",
+     "auditor",
      [_path("event_id", "Event id.")], "text"),
-    ("/health/receipt", "Offline receipt for any event (the health page's form).", "auditor",
+    ("/health/receipt", "Leaf-hash receipt for any event (the health page's form).", "auditor",
      [{"name": "event_id", "in": "query", "required": True, "schema": {"type": "string"}}],
      "text"),
     ("/health/consistency/{old}", "Consistency proof from an earlier signed checkpoint to the "

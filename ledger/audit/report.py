@@ -15,10 +15,12 @@ from typing import Any
 from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
+from ledger.audit.judge import model_use
 from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
 from ledger.audit.picture import layout, to_svg
-from ledger.audit.rules import RuleSet, SignerVerdicts, model_use
+from ledger.audit.production import production_view
+from ledger.audit.rules import RuleSet, SignerVerdicts
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
 from ledger.events.licence import Licence, LicensedUse, use_problem
@@ -243,8 +245,14 @@ def build_audit_report(
         as_of=as_of,
     )
     credits = credit_report(view, production, episode, progress)
-    consents = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
+    consents = production_consents(view, production)
     return AuditReport(result, credits, consents)
+
+
+def production_consents(view: LedgerView, production: str) -> list[Consent]:
+    """The consent events that count for a production (:mod:`ledger.audit.production`)."""
+    scoped = production_view(view, production)
+    return sorted(scoped.consents_for("show", production), key=lambda c: c.event_id)
 
 
 def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
@@ -256,7 +264,9 @@ def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
         "party_kind": c.party_kind,
         "uses": list(c.likeness_uses + c.ai_uses),
         "assets": list(c.assets),
-        "productions": list(c.productions),
+        # in words: each structured coverage ("Show" or "Show, episode E"), then old strings
+        "productions": [v.label for v in c.coverage] + list(c.productions),
+        "coverage": [v.to_json() for v in c.coverage],
         "scope": c.scope,
         "valid_from": format_time(c.valid_from),
         "expires": None if c.expires is None else format_time(c.expires),
@@ -358,6 +368,7 @@ def audit_report_json(report: AuditReport) -> dict[str, Any]:
             and not ip["counts"],
         },
         "findings": ip["findings"],
+        "dangling_dispositions": ip["dangling_dispositions"],
         "rules": RuleSet().catalog(),
         "lineages": [lineage_json(report.result.lineages[d["asset"]]) for d in ip["deliverables"]],
         "ai_usage": credits["generative_ai_output"],
@@ -383,6 +394,7 @@ def audit_document(report: AuditReport, data: dict[str, Any] | None = None) -> D
         *_summary_blocks(report, data),
         Heading("Findings by severity"),
         *_findings_blocks(data),
+        *_dangling_blocks(data),
         Heading("Lineage of the deliverables"),
         *_lineage_figures(report),
         Heading("AI usage"),
@@ -487,6 +499,46 @@ def _findings_blocks(data: dict[str, Any]) -> list[Block]:
             )
         )
     return blocks
+
+
+def _dangling_blocks(data: dict[str, Any]) -> list[Block]:
+    """Counsel's signed decisions that name no finding of this audit: who, when, what."""
+    dangling = data["dangling_dispositions"]
+    if not dangling:
+        return []
+    return [
+        Heading("Decisions that name no finding", 3),
+        Para(
+            f"{len(dangling)} signed disposition(s) name a finding this audit does not have."
+            " None of them decides any finding here.",
+            "alert",
+        ),
+        table(
+            ("decided", "by", "at", "names finding id", "rule", "asset", "why it applies to none"),
+            [
+                (
+                    d["decision"],
+                    f"{d['by']} ({d['by_id']})",
+                    d["at"],
+                    d["finding_id"],
+                    d["rule"],
+                    d["asset"],
+                    d["note"],
+                )
+                for d in dangling
+            ],
+            (0.8, 1.4, 1.2, 2.2, 1.2, 1.8, 2.6),
+        ),
+    ]
+
+
+def dangling_line(d: dict[str, Any]) -> str:
+    """One dangling disposition in one line, for terminals and logs."""
+    return (
+        f"dangling disposition: {d['decision']} by {d['by']} ({d['by_id']}) at {d['at']}"
+        f" names finding {d['finding_id']} ({d['rule']}, {d['asset']}), which is not a finding"
+        f" of this audit (event {d['event_id']})"
+    )
 
 
 def _decisions(f: dict[str, Any]) -> list[dict[str, Any]]:

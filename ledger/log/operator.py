@@ -142,11 +142,13 @@ def entry_for_event(store: LedgerStore, event_id: str) -> Entry:
     return entry
 
 
-def prove(store: LedgerStore, event_id: str) -> str:
+def prove(store: LedgerStore, event_id: str, *, leaf_only: bool = False) -> str:
     """An offline receipt (C2SP tlog-proof@v1 + the entry) for one event, self-checked.
 
     The entry must carry ``event_id`` in its signed envelope, and the proof is checked from the
     entry's own bytes to the signed checkpoint's root before the receipt is handed out.
+    ``leaf_only``: the receipt carries the entry's leaf hash instead of its bytes (it proves the
+    entry is in the log without showing what it says; docs/proofs.md §7).
     """
     entry = entry_for_event(store, event_id)
     identity = require_identity(store)
@@ -158,7 +160,10 @@ def prove(store: LedgerStore, event_id: str) -> str:
         )
     signed = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
     proof = store.tree(signed.size).inclusion_proof(entry.seq, signed.size)
-    verify_inclusion(leaf_hash(entry.envelope), entry.seq, signed.size, proof, signed.root_hash)
+    leaf = leaf_hash(entry.envelope)
+    verify_inclusion(leaf, entry.seq, signed.size, proof, signed.root_hash)
+    if leaf_only:
+        return rc.make_leaf_receipt(leaf, entry.seq, proof, latest.note)
     return rc.make_receipt(entry.envelope, entry.seq, proof, latest.note)
 
 

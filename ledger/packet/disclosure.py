@@ -22,6 +22,7 @@ from typing import Any
 
 from ledger.audit.dispositions import ApprovalCheck, registry_approval_check
 from ledger.audit.ip import AuditResult, Scope, run_audit
+from ledger.audit.judge import judge_likeness, judge_model_licence
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.lineage import Lineage, ancestry
 from ledger.audit.model import LedgerView, Step, content_digest
@@ -34,15 +35,11 @@ from ledger.audit.rules import (
     ai_uses,
     approval_status,
     is_deliverable,
-    likeness_use,
-    model_use,
     severity_rank,
 )
 from ledger.errors import AssetLedgerError
-from ledger.events import consent as consents
 from ledger.events.approval import CATEGORIES, CATEGORY_TITLES
 from ledger.events.base import format_time
-from ledger.events.licence import use_problem
 from ledger.packet.cut import Clip
 
 REPORT = "assetledger delivery disclosure"
@@ -89,6 +86,7 @@ def disclose(
         signer_verdicts=registry_verdicts(view.store),
         as_of=as_of,
     )
+    view = result.view  # the production's view: only the records that count for it
     approver = registry_approval_check(view.store, view.state.size)
     names = _names(view)
     lineages: dict[str, Lineage] = {}
@@ -243,16 +241,16 @@ class _Context:
     def _ai(self, s: Step) -> dict[str, Any]:
         model = s.model
         licence: dict[str, Any] | None = None
-        if model is not None and model.licence_ref is not None:
-            record = self.view.licence(model.licence_ref)
-            problem = use_problem(record, model_use(s, model))
+        verdict = None if model is None else judge_model_licence(self.view, s, model)
+        if verdict is not None:
+            record = verdict.licence
             licence = {
-                "licence_ref": model.licence_ref,
+                "licence_ref": verdict.ref,
                 "licensor": None if record is None else record.licensor_name,
                 "licence": None if record is None else (record.licence_id or record.url),
                 "document_sha256": None if record is None else record.document_sha256,
-                "covers_use": problem is None,
-                "problem": problem,
+                "covers_use": verdict.problem is None,
+                "problem": verdict.problem,
             }
         return {
             "asset": s.key,
@@ -270,13 +268,10 @@ class _Context:
     def _likeness(self, s: Step) -> list[dict[str, Any]]:
         out = []
         for u in s.likeness:
-            grant = None if u.consent_ref is None else self.view.consent(u.consent_ref)
-            revocations = [] if u.consent_ref is None else self.view.revocations(u.consent_ref)
-            problem = (
-                "the event cites no consent"
-                if u.consent_ref is None
-                else consents.check_use(grant, likeness_use(s, u.performer_id, u.use), revocations)
-            )
+            verdict = judge_likeness(self.view, s, u)
+            grant, problem = verdict.grant, verdict.reason
+            ref = u.consent_ref
+            revoked = [r.event_id for r in self.view.revocations(ref)] if grant and ref else []
             out.append(
                 {
                     "asset": s.key,
@@ -286,9 +281,7 @@ class _Context:
                     or (grant.party_name if grant else None),
                     "use": u.use,
                     "consent_ref": u.consent_ref,
-                    "consent": None
-                    if grant is None
-                    else consent_record_json(grant, [r.event_id for r in revocations]),
+                    "consent": None if grant is None else consent_record_json(grant, revoked),
                     "covered": problem is None,
                     "problem": problem,
                 }

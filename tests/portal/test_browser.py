@@ -134,17 +134,20 @@ def downloaded(page: Page, link_name: str) -> tuple[str, bytes]:
     return download.suggested_filename, Path(download.path()).read_bytes()
 
 
-def assert_receipt_verifies(server: Server, receipt: bytes) -> None:
-    """A downloaded receipt checks offline with only the log's key and the signers' keys."""
+def assert_receipt_verifies(server: Server, receipt: bytes, *, leaf_only: bool = False) -> None:
+    """A downloaded receipt checks offline with only the log's key and the signers' keys (a
+    leaf-hash receipt, the auditor's, holds no entry: only the log's key)."""
     path = server.work / f"portal-{uuid.uuid4().hex[:8]}.receipt"
     path.write_bytes(receipt)
     assert receipt.startswith(b"c2sp.org/tlog-proof@v1\n")
+    signers = [] if leaf_only else ["--trusted-keys", str(server.work / "keys")]
     checked = subprocess.run(
         [sys.executable, "-m", "cli", "verify-receipt", str(path),
-         "--log-key", str(server.work / "log.vkey"), "--trusted-keys", str(server.work / "keys")],
+         "--log-key", str(server.work / "log.vkey"), *signers],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert ("a leaf-hash receipt" in checked.stdout) == leaf_only, checked.stdout
 
 
 def test_counsel_clicks_through_findings_and_downloads_reports(page: Page, server: Server) -> None:
@@ -248,7 +251,7 @@ def test_auditor_sees_a_verified_ledger_and_downloads_a_checkpoint(
     page.get_by_label("Event id").fill(event_id)
     with page.expect_download() as info:
         page.get_by_role("button", name="Download receipt").click()
-    assert_receipt_verifies(server, Path(info.value.path()).read_bytes())
+    assert_receipt_verifies(server, Path(info.value.path()).read_bytes(), leaf_only=True)
     assert page.request.get(server.url + f"/p/{FT}/credits").status == 404
 
 

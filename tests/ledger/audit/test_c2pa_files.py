@@ -304,7 +304,8 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
     active = store["manifests"][store["active_manifest"]]
     assert not active["ingredients"][0]["instance_id"].startswith("assetledger:")  # XMP iid
     defaults = ImportDefaults(
-        production="Fallen Tower/101",
+        production="Fallen Tower",
+        episode="101",
         asset=f"{D}/sh020/fx_smoke@v003",
         content_sha256=c2pa_files.sha256_file(delivery),
         media_type=read.media_type,

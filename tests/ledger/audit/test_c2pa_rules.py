@@ -46,7 +46,8 @@ def imported(path: Path, trust_anchors: str | None = None) -> list[dict[str, Any
     """``c2pa import`` as the CLI does it: the file read with c2pa's Reader."""
     read = c2pa_files.read_document(path, trust_anchors=trust_anchors)
     defaults = ImportDefaults(
-        production="Fallen Tower/101",
+        production="Fallen Tower",
+        episode="101",
         asset=SMOKE,
         content_sha256=c2pa_files.sha256_file(path),
         media_type=read.media_type,

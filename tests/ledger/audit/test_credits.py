@@ -148,7 +148,10 @@ def test_consent_status_of_likeness_uses(view: LedgerView) -> None:
     assert likeness["performer:dana-whitfield"] == "consent valid"
     assert likeness["performer:omar-haddad"].startswith("NO VALID CONSENT")
     inputs = {c.party: c.status for c in report.consent if c.asset == f"{D}/sh030/sky@v001"}
-    assert inputs == {"stock/vista/skyline-dusk-0456@v001": "cawg.ai_inference: notAllowed"}
+    assert inputs == {
+        "stock/vista/skyline-dusk-0456@v001": "cawg.ai_inference: notAllowed; NOT CLEARED for"
+        " AI use: its rights holder marked it notAllowed for cawg.ai_inference"
+    }
 
 
 def test_report_states_its_tree_and_content_hash(view: LedgerView) -> None:
