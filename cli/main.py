@@ -10,7 +10,7 @@ import click
 from cli import common
 from cli.ingest import consume, emit, quarantine
 from cli.keys import keys
-from cli.proofs import checkpoint, consistency, info, init, prove, verify_receipt_command
+from cli.proofs import checkpoint, consistency, info, init, monitor, prove, verify_receipt_command
 from cli.read import log, verify
 from cli.spool import spool
 
@@ -40,6 +40,7 @@ for command in (
     info,
     checkpoint,
     prove,
+    monitor,
     verify_receipt_command,
     consistency,
 ):

@@ -11,7 +11,10 @@ from typing import TextIO
 import click
 
 from cli import common
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, printable
+from ledger.index import prove_about, verify_about
+from ledger.index.proof import is_about_proof
+from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import parse_receipt, verify_receipt
@@ -172,7 +175,15 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
 
 
 @click.command()
-@click.argument("event_id")
+@click.argument("event_id", required=False)
+@click.option(
+    "--about",
+    "about",
+    metavar="KEY",
+    help="Instead of one event: prove every entry the log holds for KEY (or that it holds"
+    " none), e.g. party:performer:dana-whitfield, asset:ID, version:ID@V,"
+    " production:SHOW/EPISODE. See docs/proofs.md §10.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @click.option(
     "--leaf-hash-only",
@@ -180,11 +191,30 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
     help="Carry the entry's leaf hash instead of the entry: proves inclusion, shows no content.",
 )
 @common.ledger_option
-def prove(event_id: str, out: Path | None, leaf_hash_only: bool, ledger_url: str) -> None:
-    """Write an offline receipt (C2SP tlog-proof@v1 with the entry) for EVENT_ID."""
+def prove(
+    event_id: str | None,
+    about: str | None,
+    out: Path | None,
+    leaf_hash_only: bool,
+    ledger_url: str,
+) -> None:
+    """Write an offline receipt (C2SP tlog-proof@v1 with the entry) for EVENT_ID, or with
+    --about KEY a proof that the log holds exactly these entries for KEY."""
+    if (event_id is None) == (about is None):
+        raise ConfigurationError(
+            "give either EVENT_ID or --about KEY", hint="assetledger prove --about party:ID"
+        )
+    if about and leaf_hash_only:
+        raise ConfigurationError(
+            "--leaf-hash-only is for receipts of one event",
+            hint="a proof about a key carries its entries: the verifier checks them",
+        )
     with common.existing_store(ledger_url) as store:
-        receipt = operator.prove(store, event_id, leaf_only=leaf_hash_only)
-    _write(receipt, out)
+        if about:
+            text = prove_about(store, about)
+        else:
+            text = operator.prove(store, event_id or "", leaf_only=leaf_hash_only)
+    _write(text, out)
 
 
 def read_vkey(value: str) -> str:
@@ -266,6 +296,9 @@ def verify_receipt_command(
     signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
     witnesses, wanted = witness_policy(witness_keys, quorum)
     text = receipt.read()
+    if is_about_proof(text):
+        _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt)
+        return
     verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)
     cosigned = (
         require_quorum(parse_receipt(text).checkpoint, witnesses, wanted) if witnesses else []
@@ -315,6 +348,34 @@ def verify_receipt_command(
             f"\n  producer signature: {data['producer_signature']}"
         )
         click.echo(f"  witnesses: {_witness_summary(cosigned, witnesses, wanted)}")
+
+
+def _verify_about(
+    text: str, log_vkey: str, witnesses: list[WitnessKey], wanted: int, fmt: str
+) -> None:
+    """A proof about a key (``prove --about``): verified offline, then its key and entries."""
+    verdict = verify_about(text, log_vkey, [w.vkey for w in witnesses], wanted)
+    if fmt == "json":
+        click.echo(json.dumps(verdict.to_json(), indent=2))
+        return
+    state = (
+        f"holds {len(verdict.indices)} entr{'y' if len(verdict.indices) == 1 else 'ies'}"
+        if verdict.present
+        else "holds no entry"
+    )
+    click.echo(
+        f"proof valid: at tree size {verdict.size} of {verdict.log_origin}, the log {state}"
+        f" for key {printable(verdict.key)}"
+    )
+    for index, event_id in zip(verdict.indices, verdict.event_ids, strict=True):
+        click.echo(f"  entry {index}: event {printable(event_id or '(not an asset-ledger event)')}")
+    click.echo("  checkpoint signature: valid\n  index root: matches\n  inclusion proofs: valid")
+    names = ", ".join(verdict.cosigners)
+    click.echo(
+        f"  witnesses: {len(verdict.cosigners)} valid cosignature(s), {wanted} required ({names})"
+        if witnesses
+        else "  witnesses: not checked (no --witness-key)"
+    )
 
 
 def _witness_summary(cosigned: list[Cosignature], witnesses: list[WitnessKey], wanted: int) -> str:
@@ -376,3 +437,29 @@ def _write(text: str, out: Path | None) -> None:
     else:
         out.write_text(text, encoding="utf-8")
         common.err(f"wrote {out}")
+
+
+@click.command()
+@common.format_option("text", "json", default="text")
+@common.ledger_option
+def monitor(fmt: str, ledger_url: str) -> None:
+    """Replay the authenticated index from the entries: check the index root every signed
+    checkpoint commits to, and the stored index rows audits read (exit 1 on a mismatch)."""
+    with common.existing_store(ledger_url) as store:
+        size = store.head().size
+        with click.progressbar(length=size, label="replaying", file=sys.stderr) as bar:
+            report = monitor_index(store, progress=bar.update)
+    findings = [{"kind": f.kind, "seq": f.seq, "detail": f.detail} for f in report.findings]
+    if fmt == "json":
+        data = {"ok": report.ok, "size": report.size, "index_roots_checked": report.roots_checked}
+        click.echo(json.dumps({**data, "findings": findings}, indent=2))
+    elif report.ok:
+        click.echo(
+            f"index intact: {report.roots_checked} committed index root(s) replayed over"
+            f" {report.size} entries; stored rows match"
+        )
+    else:
+        for f in report.findings:
+            where = "" if f.seq is None else f" at entry {f.seq}"
+            click.echo(f"{f.kind}{where}: {printable(f.detail)}")
+    sys.exit(0 if report.ok else 1)

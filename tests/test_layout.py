@@ -31,6 +31,7 @@ ROOMS = (
     "ledger.trust",
     "ledger.log",
     "ledger.store",
+    "ledger.index",
     "ledger.audit",
     "ledger.packet",
 )
@@ -39,7 +40,22 @@ ROOM_MAY_IMPORT = {
     "ledger.events": ("ledger.errors", "schemas"),
     "ledger.store": ("ledger.errors", "ledger.events", "ledger.log.merkle"),
     "ledger.trust": ("ledger.errors", "ledger.events", "ledger.store"),
-    "ledger.log": ("ledger.errors", "ledger.events", "ledger.trust", "ledger.store"),
+    "ledger.log": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        # the checkpointer extends the index and verify replays it (docs/layout.md)
+        "ledger.index.maintain",
+        "ledger.index.replay",
+    ),
+    "ledger.index": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        "ledger.log",
+    ),
     "ledger.audit": ("ledger",),
     "ledger.packet": ("ledger",),
     "demo": ("ledger.errors",),

@@ -127,6 +127,7 @@ def _asset_steps(view: LedgerView, target: str) -> list[Step]:
 
 
 def _all_steps(view: LedgerView) -> list[Step]:
+    view.require_whole()  # every entry is read: the linear guard, not the index
     found = (view.step(e.seq) for e in view.store.entries(0, view.state.size))
     return [s for s in found if s is not None]
 

@@ -156,7 +156,13 @@ class ProductionView(LedgerView):
     def base(self) -> LedgerView:
         """The unrestricted view these entries were read through."""
         return LedgerView(
-            self.store, self.state, self.framing, self._steps, self._consents, self._licences
+            self.store,
+            self.state,
+            self.framing,
+            self._steps,
+            self._consents,
+            self._licences,
+            index=self.index,
         )
 
     def consent(self, event_id: str) -> Consent | None:
@@ -186,6 +192,7 @@ def production_view(view: LedgerView, show: str) -> ProductionView:
         view._steps,
         view._consents,
         view._licences,
+        index=view.index,  # reads through the authenticated index stay checked
         show=show,
         is_show=IsShow(view),
     )

@@ -72,8 +72,9 @@ def approval_problems(event: Record, writing: bool) -> list[str]:
 
 
 def category_key(show: str, category: str) -> str:
-    """The index key of approvals of a whole category in a production."""
-    return f"{show}/{category}"
+    """The query index key of approvals of a whole category in a production: the category
+    first (it holds no ``/``), so a show whose name holds ``/`` cannot pass for another."""
+    return f"{category}/{show}"
 
 
 def approval_refs(event: Record) -> list[tuple[str, str]]:

@@ -55,6 +55,7 @@ from ledger.store.base import (
     row_to_entry,
     stored_headers,
 )
+from ledger.store.index_tables import PostgresIndexTables
 
 log = logging.getLogger("assetledger.store")
 
@@ -155,6 +156,8 @@ class PostgresStore(LedgerStore):
         self.dsn = dsn
         self.url = redact(dsn)
         self.page_size = page_size
+        self.read_only = read_only
+        self._index: PostgresIndexTables | None = None
         self.conn = _connect(dsn, self.url)
         try:
             if read_only:  # every transaction of this session is read-only; no DDL
@@ -476,6 +479,12 @@ class PostgresStore(LedgerStore):
                 (limit,),
             ).fetchall()
         return [_quarantine_row(r) for r in rows]
+
+    def index_tables(self) -> PostgresIndexTables:
+        if self._index is None:
+            with self._failures("open the index tables"):
+                self._index = PostgresIndexTables(self.conn, self.dsn, read_only=self.read_only)
+        return self._index
 
     def close(self) -> None:
         self.conn.close()
