@@ -103,21 +103,25 @@ def build_packet(
     first = disclose(
         gathered, production, episode, cut_clips, info, as_of=when, map_refused=_refused(clip_map)
     )
-    del first  # the derived files are computed again from the evidence alone
-    say(f"evidence: {len(gather.held())} ledger entries read by the audit")
-    entries = _with_proofs(store, gather, checkpoint)
-    files = derived_files(
-        checkpoint,
-        meta,
-        entries,
-        production,
-        episode,
-        cut_clips,
-        info,
-        when,
-        timeline,
-        _refused(clip_map),
-    )
+    keys = completeness.completeness_keys(first.body)
+    identity = require_identity(store)
+    indexed = completeness.commits_index(checkpoint.note, identity.origin, identity.public_key)
+    proofs: dict[str, str] | None = None
+    for _ in range(3):  # the entries the proofs name join the evidence; their keys may grow
+        proofs = completeness.prove(store, keys) if indexed else None
+        for seq in sorted(completeness.proven_indices(proofs or {})):
+            gather.entry(seq)
+        say(f"evidence: {len(gather.held())} ledger entries, {len(keys)} completeness keys")
+        entries = _with_proofs(store, gather, checkpoint)
+        args = (production, episode, cut_clips, info, when, timeline, _refused(clip_map))
+        files = derived_files(checkpoint, meta, entries, *args)
+        again = completeness.completeness_keys(json.loads(files[DISCLOSURE_JSON]))
+        if again == keys:
+            break
+        keys = again
+    else:
+        raise StoreError("the packet's completeness keys did not settle; report this")
+    files[COMPLETENESS_FILE] = dumps(completeness.section(keys, proofs))
     files[info.file] = cut_bytes
     if map_bytes is not None:
         files[MAP_FILE] = map_bytes
@@ -246,7 +250,6 @@ def derived_files(
         ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
         **c2pa,
         **records(store),
-        COMPLETENESS_FILE: dumps(completeness.evidence(store)),
     }
     if pdf:
         files[DISCLOSURE_PDF] = to_pdf(document)

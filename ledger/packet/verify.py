@@ -14,8 +14,9 @@ In order, each failure named by a stable code (docs/packet.md lists them):
    gives exactly the disclosure, and every derived file (HTML, PDF, annotated cut, records,
    C2PA manifest definitions, completeness keys) is what the evidence gives.
 
-Completeness proofs (that nothing about an asset, performer or model was left out) are pending
-the authenticated index: :mod:`ledger.packet.completeness` says so in the result.
+7. ``completeness``: when the checkpoint commits to the authenticated index, a proof for every
+   asset in every lineage, every performer and every model, at that checkpoint, each verifying,
+   and every entry a proof names is in the packet (:mod:`ledger.packet.completeness`).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class PacketVerdict:
     cosigners: list[str] = field(default_factory=list)
     checkpoint_size: int | None = None
     summary: dict[str, Any] | None = None
-    completeness: str = completeness.STATUS_PENDING
+    completeness: str = "not checked"
 
     @property
     def ok(self) -> bool:
@@ -164,7 +165,17 @@ def _verify(
     say("audit re-run on the packet's own entries")
     _compare(files, derived, v)
     v.summary = disclosure.get("summary")
-    status, problems = completeness.check(_json(files, build.COMPLETENESS_FILE, v))
+    keys = completeness.completeness_keys(json.loads(derived[build.DISCLOSURE_JSON]))
+    name, key = cp.parse_vkey(log_vkey)
+    indexed = completeness.commits_index(checkpoint.note, name, key)
+    status, problems = completeness.check(
+        _json(files, build.COMPLETENESS_FILE, v),
+        keys,
+        checkpoint.note,
+        log_vkey,
+        indexed,
+        {e.seq for e in entries},
+    )
     v.completeness = status
     for p in problems:
         v.fail("completeness", p)

@@ -83,7 +83,7 @@ def test_a_packet_from_each_cut_format_verifies_offline(
         assert verdict.ok, verdict.problems
         assert verdict.cosigners == ["witness.example/w1"]
         assert verdict.entries == len(read_packet(folder)["evidence/entries.jsonl"].splitlines())
-        assert "not proven" in verdict.completeness  # pending issue 20, and said so
+        assert verdict.completeness.startswith("proven for")
 
 
 def test_the_disclosure_says_who_made_each_clip_and_with_what(
@@ -308,9 +308,9 @@ def test_a_dropped_cosignature_fails(packet: Path, ledger: PacketLedger) -> None
     assert swapped != rows
     rewrite(packet, "evidence/entries.jsonl", swapped.encode())
     assert codes(verify(packet, ledger)) == {"cosignatures"}
-    # without a witness policy the loss still shows: the C2PA manifests carry receipts at the
-    # cosigned checkpoint
-    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch"}
+    # without a witness policy the loss still shows: the C2PA manifests and the completeness
+    # proofs carry the cosigned checkpoint
+    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch", "completeness"}
 
 
 def test_a_pinned_trust_root_must_be_the_packets(packet: Path, ledger: PacketLedger) -> None:
@@ -374,3 +374,54 @@ def test_a_zip_with_an_escaping_name_is_refused(packet: Path, ledger: PacketLedg
     with pytest.raises(VerificationFailure, match="unsafe file name"):
         verify(hostile, ledger)
     assert not (packet.parent.parent / "etc").exists()
+
+
+# --- completeness (the authenticated index) --------------------------------------------------
+
+
+def test_completeness_is_proven_for_every_asset_performer_and_model(packet: Path) -> None:
+    data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
+    assert data["status"] == "proven"
+    keys = set(data["keys"])
+    assert f"asset:{story.DELIVERY_PREFIX}/sh030/crowd_replica" in keys
+    assert {"performer:performer:omar-haddad", "party:performer:omar-haddad"} <= keys
+    assert any(k.startswith("model:") for k in keys)
+    assert [p["key"] for p in data["proofs"]] == data["keys"]
+
+
+def test_an_entry_left_out_that_the_index_names_fails(packet: Path, ledger: PacketLedger) -> None:
+    """The studio leaves out an event about an asset of the cut (here the first publication of
+    sh010's final, which the cut does not use): the proof for that asset names it."""
+    from ledger.log.receipt import identify, parse_receipt
+
+    lines = (packet / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
+    wanted = f"{story.DELIVERY_PREFIX}/sh010/final@v001"
+
+    def about(line: str) -> str | None:
+        return identify(parse_receipt(json.loads(line)["receipt"]).entry).asset_version
+
+    kept = [ln for ln in lines if about(ln) != wanted]
+    assert len(kept) == len(lines) - 1
+    rewrite(packet, "evidence/entries.jsonl", ("\n".join(kept) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert "completeness" in codes(verdict)
+    assert any("leaves out" in p.detail for p in verdict.problems)
+
+
+def test_a_proof_dropped_fails(packet: Path, ledger: PacketLedger) -> None:
+    data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
+    dropped = data["proofs"].pop(0)
+    rewrite(packet, "evidence/completeness.json", (json.dumps(data, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"completeness"}
+    assert f"no proof for {dropped['key']}" in verdict.problems[0].detail
+
+
+def test_a_proof_filed_under_another_key_fails(packet: Path, ledger: PacketLedger) -> None:
+    data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
+    first, second = data["proofs"][0], data["proofs"][1]
+    first["proof"], second["proof"] = second["proof"], first["proof"]
+    rewrite(packet, "evidence/completeness.json", (json.dumps(data, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"completeness"}
+    assert "is about" in verdict.problems[0].detail
