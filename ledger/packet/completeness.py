@@ -2,8 +2,11 @@
 clip's lineage, each performer and each model, not only the ones the studio chose to include.
 
 The keys come from the disclosure (:func:`completeness_keys`): ``asset:ID`` for every asset
-version in a mapped clip's lineage, ``performer:ID`` (likeness uses) and ``party:ID`` (consents
-and revocations given) for every performer, ``model:PROVIDER/NAME`` for every AI model.  When
+version in a mapped clip's lineage (with its approvals and counsel's decisions), ``performer:ID``
+(likeness uses) and ``party:ID`` (consents and revocations given) for every performer,
+``model:PROVIDER/NAME`` for every AI model, ``approval:CATEGORY/SHOW`` for every category of use
+(whole-category approvals and refusals) and ``registry:all`` (every key enrolment, rotation and
+revocation).  When
 the packet's checkpoint commits to the authenticated index (an ``index/v1`` extension line,
 docs/proofs.md), the packet carries one proof per key (:func:`ledger.index.prove_about`) at
 that checkpoint, and every entry a proof names is in the packet's evidence; ``packet verify``
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ledger.events.approval import category_key
 from ledger.index import model_key, prove_about
 from ledger.index.maintain import root_in
 from ledger.index.proof import ProofFailure, parse_about, verify_about
@@ -28,8 +32,11 @@ NO_INDEX = "not proven: the packet's checkpoint commits to no authenticated inde
 
 def completeness_keys(body: Mapping[str, Any]) -> list[str]:
     """The index keys the disclosure's completeness rests on (see the module docstring)."""
-    keys: set[str] = set()
+    keys: set[str] = {"registry:all"}  # every enrolment, rotation and revocation
+    show = str(body.get("production", ""))
     for clip in body.get("clips", []):
+        for use in clip.get("approvals", []):
+            keys.add("approval:" + category_key(show, str(use["category"])))
         for node in clip.get("lineage", []):
             keys.add("asset:" + str(node).rpartition("@")[0])
         for use in clip.get("likeness", []):

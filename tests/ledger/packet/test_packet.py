@@ -386,6 +386,7 @@ def test_completeness_is_proven_for_every_asset_performer_and_model(packet: Path
     assert f"asset:{story.DELIVERY_PREFIX}/sh030/crowd_replica" in keys
     assert {"performer:performer:omar-haddad", "party:performer:omar-haddad"} <= keys
     assert any(k.startswith("model:") for k in keys)
+    assert {"registry:all", f"approval:generated_final/{story.SHOW}"} <= keys
     assert [p["key"] for p in data["proofs"]] == data["keys"]
 
 
