@@ -31,7 +31,7 @@ from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
 from ledger.audit.report import credits_document
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
-from portal import openapi
+from portal import openapi, performer
 from portal.accounts import AccessRecord, Account, AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
 from portal.permissions import LEDGER, RULES, Resource, permission_allowed
@@ -39,6 +39,7 @@ from portal.security import (
     DOWNLOAD_CSP,
     RateLimiter,
     SecurityHeaders,
+    download,
     new_csrf,
     same,
 )
@@ -146,8 +147,10 @@ class Portal:
         )
         if not allowed:
             # Another production's pages do not exist for this account; its own, it may know.
+            # A performer's pages, likewise, exist only for that performer (and their agent).
             own = resource.production is not None and resource.production in who.account.productions
-            raise Denied(403 if own or resource.production is None else 404)
+            hidden = resource.production is not None or resource.party is not None
+            raise Denied(403 if own or not hidden else 404)
         return who
 
     def record(self, request: Request, actor: str, action: str, what: str, outcome: str) -> None:
@@ -217,18 +220,6 @@ class OneSegment:
             segments = [unquote(s).replace("%", "%25").replace("/", "%2F") for s in text.split("/")]
             scope = dict(scope, path="/".join(segments))
         await self.app(scope, receive, send)
-
-
-def download(body: str | bytes, filename: str, media_type: str) -> Response:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "Content-Security-Policy": DOWNLOAD_CSP,
-        },
-    )
 
 
 # --- views ---------------------------------------------------------------------------------
@@ -700,6 +691,10 @@ FILES: list[tuple[str, Handler]] = [
     ("/health/receipt", ledger_receipt_file),
     ("/health/consistency/{old}", consistency_file),
 ]
+
+
+PAGES += performer.PAGES  # performers', agents', and the impact and register pages
+FILES += performer.FILES
 
 
 def create_app(config: PortalConfig) -> Starlette:

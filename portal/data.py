@@ -101,6 +101,10 @@ class PortalLedger:
             self._cache[key] = Cached(view.state.size, time.monotonic(), value)
             return value
 
+    def cached(self, key: tuple[str, ...], make: Callable[[LedgerView], T]) -> T:
+        """``make(view)`` at the latest checkpoint, cached per tree size (for other modules)."""
+        return self._cached(key, make)
+
     # --- productions ----------------------------------------------------------------------
     def has_production(self, production: str) -> bool:
         """A provenance event of the ledger names this show (compared whole and exactly)."""

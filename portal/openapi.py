@@ -69,6 +69,37 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
      "latest.", "auditor", [_path("old", "Tree size of the earlier checkpoint.")], "text"),
 ]  # fmt: skip
 
+PARTY = _path(
+    "party",
+    "Performer id, e.g. performer:dana-whitfield: the account's own (a"
+    " performer) or one it represents (an agent); any other answers 404.",
+)
+REGISTER_FMT = {
+    **_path("fmt", "csv, pdf, html or json"),
+    "schema": {"enum": ["csv", "pdf", "html", "json"]},
+}
+ENDPOINTS += [
+    # performers' pages, consent impact and the replica register (portal/performer.py)
+    ("/performers/{party}", "Every use of a performer's likeness and voice in every production:"
+     " consent or why not, compensation, deliverables, findings and decisions.",
+     "performer, agent (for that party)", [PARTY], "json"),
+    ("/performers/{party}/register.{fmt}", "The register of a performer's uses.",
+     "performer, agent (for that party)", [PARTY, REGISTER_FMT], "file"),
+    ("/performers/{party}/proofs/{what}", "A completeness proof from the authenticated index "
+     "(uses: key performer:ID; consents: key party:ID); verify-receipt checks it offline.",
+     "performer, agent (for that party)",
+     [PARTY, {**_path("what", "uses or consents"), "schema": {"enum": ["uses", "consents"]}}],
+     "text"),
+    ("/p/{production}/impacts", "Revoked or expiring consents: deliverables and shots using "
+     "the likeness, ship status, what to remediate (guild: its members' open ones).",
+     "counsel, guild", [PRODUCTION, {"name": "days", "in": "query", "required": False,
+                                     "schema": {"type": "integer", "maximum": 3650}}], "json"),
+    ("/p/{production}/register", "The replica usage register (guild: its members).",
+     "counsel, guild", [PRODUCTION], "json"),
+    ("/p/{production}/register.{fmt}", "The replica usage register as a file.",
+     "counsel, guild", [PRODUCTION, REGISTER_FMT], "file"),
+]  # fmt: skip
+
 MEDIA = {
     "json": {"application/json": {"schema": {"type": "object"}}},
     "file": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},

@@ -96,12 +96,12 @@ def server(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         passwords = {}
         assert proc.stdout is not None
         for line in proc.stdout:
-            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin)", line)
+            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin|performer)", line)
             if found:
                 passwords[found.group(1)] = found.group(2)
             if line.startswith("open "):
                 break
-        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin"}, passwords
+        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin", "performer"}
         _wait_for(port, proc)
         yield Server(f"http://localhost:{port}", passwords, work)
     finally:
