@@ -95,3 +95,14 @@ def test_audit_require_approvals_applies_the_same_rule(
     assert "approval-missing" in rules
     _, plain, _ = run(*base, "--fail-on", "never")
     assert "approval-missing" not in {f["rule"] for f in json.loads(plain)["findings"]}
+
+
+def test_serve_refuses_a_packet_that_does_not_verify(tmp_path: Path, ledger: PacketLedger) -> None:
+    pytest.importorskip("uvicorn")
+    cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
+    assert run(*build_args(ledger, cut, tmp_path / "pkt"))[0] == 0
+    (tmp_path / "pkt" / "disclosure.json").write_text("{}", encoding="utf-8")
+    accounts = tmp_path / "accounts.json"
+    args = ["serve", "--ledger", ledger.url, "--accounts", str(accounts)]
+    code, _, err = run(*args, "--packet", str(tmp_path / "pkt"))
+    assert code == 1 and "fails: file_changed" in err

@@ -426,3 +426,16 @@ def test_a_proof_filed_under_another_key_fails(packet: Path, ledger: PacketLedge
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"completeness"}
     assert "is about" in verdict.problems[0].detail
+
+
+def test_verified_packets_feed_record_timecodes(packet: Path, ledger: PacketLedger) -> None:
+    from ledger.errors import VerificationFailure
+    from ledger.packet.timecodes import packet_timecodes
+
+    timecodes = packet_timecodes([packet], ledger.log_vkey)
+    replica = f"{story.DELIVERY_PREFIX}/sh030/crowd_replica@v001"
+    assert list(timecodes(SH030, replica)) == ["01:00:04:01-01:00:06:03"]
+    assert list(timecodes(SH010_V2, replica)) == []
+    (packet / "disclosure.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(VerificationFailure, match="file_changed"):
+        packet_timecodes([packet], ledger.log_vkey)
