@@ -32,7 +32,7 @@ from ledger.audit.report import (
     credits_document,
     dangling_line,
 )
-from ledger.audit.rules import SEVERITIES, SignerVerdicts
+from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
 from ledger.events.base import parse_time
@@ -193,6 +193,13 @@ def lineage_command(
 @fail_on_option
 @as_of_option
 @click.option("--no-receipts", is_flag=True, help="Leave inclusion receipts out of the JSON.")
+@click.option(
+    "--require-approvals",
+    is_flag=True,
+    help="Also apply the approval-missing rule (as delivery packets do): each generative-AI,"
+    " likeness, third-party AI input or personal-data use in a published deliverable's"
+    " lineage needs a distributor's written approval in force.",
+)
 @common.format_option("table", "json", "csv")
 @trusted_keys_option
 @at_head_option
@@ -205,6 +212,7 @@ def ip_command(
     fail_on: str,
     as_of: str | None,
     no_receipts: bool,
+    require_approvals: bool,
     fmt: str,
     trusted_keys: Path | None,
     at_head: bool,
@@ -217,6 +225,7 @@ def ip_command(
         result = run_audit(
             view,
             Scope(production, episode, asset),
+            rules=RuleSet(approvals=require_approvals),
             signer_verdicts=signer_verdicts(store, trusted_keys),
             progress=common.err,
             as_of=parse_as_of(as_of),
