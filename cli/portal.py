@@ -21,7 +21,8 @@ def _feed_timecodes(packets: tuple[Path, ...], log_vkey: str | None) -> None:
     """Verified packets for counsel and the auditor (portal.packets), and their record
     timecodes for the performer pages (portal.performer)."""
     from ledger.packet.timecodes import disclosure_timecodes
-    from portal import packets as served, performer
+    from portal import packets as served
+    from portal import performer
 
     if log_vkey is None:
         raise ConfigurationError("the ledger has no log key, so no packet of it can be verified")

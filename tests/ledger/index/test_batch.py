@@ -32,7 +32,7 @@ def _keys(store: LedgerStore) -> list[str]:
 def test_a_batch_gives_what_verify_about_gives_for_each_proof(store: LedgerStore) -> None:
     vkey = operator.require_identity(store).vkey
     batch = AboutBatch(vkey)
-    for key in _keys(store) + ["party:nobody"]:
+    for key in [*_keys(store), "party:nobody"]:
         text = prove_about(store, key)
         assert batch.verify(text) == verify_about(text, vkey)
 
