@@ -78,6 +78,12 @@ a long-running portal); a verified signature stays verified.  Bounded by :data:`
 _VERIFIED_MAX = 1 << 16
 
 
+def forget_verified() -> None:
+    """Forget every remembered verification (benchmarks: each run starts cold, as a fresh
+    process does)."""
+    _VERIFIED.clear()
+
+
 def verify_signature(envelope: Envelope, keyid: str, public_key: Ed25519PublicKey) -> None:
     """Raise :class:`SignatureError` unless the signature by ``keyid`` verifies."""
     message = pae(envelope.payload_type, envelope.payload)
