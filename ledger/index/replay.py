@@ -19,12 +19,14 @@ from ledger.events.base import EventKind, Record
 from ledger.index.keys import event_keys
 from ledger.index.maintain import MemoryMap, entry_keys, root_in
 from ledger.log.checkpoint import open_checkpoint
+from ledger.log.merkle import compute_root, leaf_hash
 from ledger.log.operator import log_identity
 from ledger.store import LedgerStore
 from ledger.store.index_tables import KeyRow
 
 INDEX_ROOT_MISMATCH = "index_root_mismatch"
 INDEX_ROW_MISMATCH = "index_row_mismatch"
+LOG_ROOT_MISMATCH = "checkpoint_mismatch"  # verify's name for it
 MAX_ROW_FINDINGS = 20
 
 
@@ -230,16 +232,42 @@ class MonitorReport:
 
 
 def monitor(store: LedgerStore, progress: Progress | None = None) -> MonitorReport:
-    """Replay the index from the entries alone; every committed root and the stored rows."""
+    """Replay the index from the entries alone; every committed root and the stored rows, and
+    the latest signed checkpoint's log root recomputed from the same entries."""
     replay = IndexReplay(store)
-    size = 0
-    for e in store.entries(0, None):
-        if e.seq != size:
-            detail = f"entry {size} is missing: the replay stops there"
-            return MonitorReport(size, replay.checked, [Finding(INDEX_ROOT_MISMATCH, size, detail)])
-        replay.visit_envelope(e.seq, e.envelope)
-        size += 1
-        if progress and size % 4096 == 0:
-            progress(4096)
+    latest = _latest(store)
+    stop = max(replay.horizon, latest[0] if latest else 0)
+    missing: list[int] = []
+
+    def leaves() -> Iterator[bytes]:
+        for at, e in enumerate(store.entries(0, stop)):
+            if e.seq != at:
+                missing.append(at)
+                return
+            replay.visit_envelope(e.seq, e.envelope)
+            if progress and at % 4096 == 4095:
+                progress(4096)
+            yield leaf_hash(e.envelope)
+
+    size, root = compute_root(leaves())
+    if missing:
+        detail = f"entry {missing[0]} is missing: the replay stops there"
+        return MonitorReport(size, replay.checked, [Finding(INDEX_ROOT_MISMATCH, size, detail)])
     findings = replay.finish()
+    if latest is not None and (size, root) != latest:
+        detail = (
+            f"the latest signed checkpoint (size {latest[0]}) has log root {latest[1].hex()[:16]}…,"
+            f" the {size} entries give {root.hex()[:16]}…"
+        )
+        findings.insert(0, Finding(LOG_ROOT_MISMATCH, max(latest[0] - 1, 0), detail))
     return MonitorReport(size, replay.checked, findings)
+
+
+def _latest(store: LedgerStore) -> tuple[int, bytes] | None:
+    """The latest signed checkpoint's size and log root (its signature checked)."""
+    identity = log_identity(store)
+    stored = store.latest_checkpoint()
+    if identity is None or stored is None:
+        return None
+    opened = open_checkpoint(stored.note, identity.origin, identity.public_key)
+    return opened.size, opened.root_hash

@@ -366,3 +366,15 @@ def test_an_entry_the_signed_map_lists_but_which_does_not_belong_is_named(
         verify_about("\n".join(lines) + "\n\n" + note, _vkey(store))
     assert caught.value.reason == "entry_not_about_key"
     assert f"entry {intruder}" in str(caught.value)
+
+
+def test_the_monitor_recomputes_the_latest_log_root(store: LedgerStore) -> None:
+    fill(store, init(store))
+    assert monitor(store).ok
+    last = store.entry(store.head().size - 1)
+    assert last is not None
+    other = store.entry(0)
+    assert other is not None
+    _execute(store, "UPDATE entries SET envelope = %s WHERE seq = %s", other.envelope, last.seq)
+    kinds = [f.kind for f in monitor(store).findings]
+    assert kinds[0] == "checkpoint_mismatch"
