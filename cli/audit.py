@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from cli import common
-from cli.proofs import read_vkey
 from ledger.audit import c2pa, c2pa_import
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
@@ -37,9 +36,7 @@ from ledger.audit.rules import SEVERITIES, SignerVerdicts
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
 from ledger.events.base import parse_time
-from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
-from ledger.trust import keys as keyfiles
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
 
@@ -123,8 +120,9 @@ def open_view(store: LedgerStore, at_head: bool) -> LedgerView:
 
 
 def signer_verdicts(store: LedgerStore, trusted_keys: Path | None) -> SignerVerdicts | None:
-    if trusted_keys is not None:
-        return folder_verdicts(store, keyfiles.load_trusted_dir(trusted_keys))
+    folder = common.trusted_keys(trusted_keys)
+    if folder is not None:
+        return folder_verdicts(store, folder)
     verdicts = registry_verdicts(store)
     if verdicts is None:
         common.err("note: key verdicts unavailable; the signer-not-trusted rule is skipped")
@@ -502,7 +500,7 @@ def sign_command(
     """
     from ledger.audit import c2pa_files
 
-    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    anchors = common.pem_chain(trust_anchors)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         key = lineage_mod.resolve(view, target)
@@ -610,7 +608,7 @@ def import_command(
     """
     from ledger.audit import c2pa_files
 
-    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    anchors = common.pem_chain(trust_anchors)
     read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
     digest = _content_hash(source_file, read.media_type, asset_file, content_sha256)
     defaults = c2pa_import.ImportDefaults(
@@ -621,7 +619,7 @@ def import_command(
         read.media_type,
         ingredient_hashes=_ingredient_hashes(ingredient_files),
         bindings=read.bindings,
-        log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
+        log_key=common.log_vkey(log_key) if log_key else None,
         checked=read.checked,
         episode=episode,
     )
@@ -677,7 +675,7 @@ def _emit(
 ) -> None:
     from producers.emitter import Emitter
 
-    signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
+    signer = common.signing_key(key_path, passphrase_file)
     with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
         for event_id in emitter.emit_many(events):
             click.echo(event_id)
