@@ -17,7 +17,8 @@ from typing import Any
 import click
 
 from cli import common
-from ledger.audit import c2pa, c2pa_import
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as c2pa
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
@@ -498,7 +499,7 @@ def sign_command(
 
     FILE must be the version the ledger records (same SHA-256), else nothing is written.
     """
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     anchors = common.pem_chain(trust_anchors)
     with common.existing_store(ledger_url) as store:
@@ -606,7 +607,7 @@ def import_command(
 
     A manifest store that does not validate is refused (exit 1).
     """
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     anchors = common.pem_chain(trust_anchors)
     read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
@@ -638,7 +639,7 @@ def import_command(
 def _content_hash(
     source_file: Path, signed_format: str | None, asset_file: Path | None, given: str | None
 ) -> str | None:
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     if asset_file is not None:
         return c2pa_files.sha256_file(asset_file)
@@ -653,7 +654,7 @@ def _content_hash(
 
 def _ingredient_hashes(files: tuple[Path, ...]) -> dict[str, str]:
     """SHA-256 of each ingredient file, by file name and by its active C2PA manifest label."""
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     out: dict[str, str] = {}
     for path in files:

@@ -25,7 +25,7 @@ from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
-from ledger.log.witness_client import Cosigning, parse_endpoint
+from ledger.witness.client import Cosigning, parse_endpoint
 from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.store.schema_ids import record_schema_id
 from ledger.trust import keys as keyfiles

@@ -18,8 +18,8 @@ from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import parse_receipt, verify_receipt
-from ledger.log.witness_client import newest_witnessed, read_witness_key
-from ledger.log.witness_cosignature import (
+from ledger.witness.client import newest_witnessed, read_witness_key
+from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,
     check_quorum_setting,

@@ -12,7 +12,7 @@ import click
 
 from cli import common
 from ledger.errors import ConfigurationError
-from ledger.log.witness import (
+from ledger.witness.witness import (
     STATE_FILE,
     Evidence,
     Witness,
@@ -20,7 +20,7 @@ from ledger.log.witness import (
     load_witness,
     read_states,
 )
-from ledger.log.witness_server import WitnessServer
+from ledger.witness.server import WitnessServer
 
 DEFAULT_PORT = 7380
 

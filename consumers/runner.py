@@ -50,7 +50,7 @@ from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.events.topics import ensure_registry_topic
 from ledger.log.operator import Checkpointer
-from ledger.log.witness_client import Cosigning
+from ledger.witness.client import Cosigning
 from ledger.store import (
     AppendResult,
     Batch,

@@ -32,7 +32,9 @@ ROOMS = (
     "ledger.log",
     "ledger.store",
     "ledger.index",
+    "ledger.witness",
     "ledger.audit",
+    "ledger.c2pa",
 )
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).
 ROOM_MAY_IMPORT = {
@@ -54,8 +56,33 @@ ROOM_MAY_IMPORT = {
         "ledger.trust",
         "ledger.store",
         "ledger.log",
+        # proofs about a key check the witnesses' cosignatures on their checkpoint
+        "ledger.witness.cosignature",
     ),
-    "ledger.audit": ("ledger",),
+    "ledger.witness": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        "ledger.log",
+    ),
+    "ledger.audit": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        "ledger.log",
+        "ledger.index",
+        "ledger.witness",
+    ),
+    "ledger.c2pa": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        "ledger.log",
+        "ledger.audit",
+    ),
     "demo": ("ledger.errors",),
 }
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.audit.c2pa import (
+from ledger.c2pa.manifest import (
     CREATED,
     INSTANCE_PREFIX,
     LEDGER_LABEL,

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
 from ledger.log import checkpoint as cp
-from ledger.log.witness import SIZE_CONTENT_TYPE
-from ledger.log.witness_cosignature import (
+from ledger.witness.witness import SIZE_CONTENT_TYPE
+from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,
     parse_witness_vkey,
