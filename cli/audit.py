@@ -17,26 +17,26 @@ from typing import Any
 import click
 
 from cli import common
-from ledger.c2pa import importer as c2pa_import
-from ledger.c2pa import manifest as c2pa
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
-from ledger.audit.picture import layout, to_svg
 from ledger.audit.production import production_view
-from ledger.audit.report import (
+from ledger.audit.rules import SEVERITIES, SignerVerdicts
+from ledger.audit.text import csv_text, printable
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as c2pa
+from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
+from ledger.events.base import parse_time
+from ledger.reports.picture import layout, to_svg
+from ledger.reports.report import (
     audit_document,
     audit_report_json,
     build_audit_report,
     credits_document,
     dangling_line,
 )
-from ledger.audit.rules import SEVERITIES, SignerVerdicts
-from ledger.audit.text import csv_text, printable
-from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
-from ledger.events.base import parse_time
 from ledger.store import LedgerStore
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
@@ -295,7 +295,7 @@ def report_command(
     ledger_url: str,
 ) -> None:
     """One document for counsel: summary, findings, lineage pictures, AI use, consent."""
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
@@ -339,7 +339,7 @@ def credits_command(
     ledger_url: str,
 ) -> None:
     """Who made what, per person and role; generative-AI output listed apart, disclosed."""
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:

@@ -12,6 +12,7 @@ import click
 
 from cli import common
 from ledger.errors import ConfigurationError
+from ledger.witness.server import WitnessServer
 from ledger.witness.witness import (
     STATE_FILE,
     Evidence,
@@ -20,7 +21,6 @@ from ledger.witness.witness import (
     load_witness,
     read_states,
 )
-from ledger.witness.server import WitnessServer
 
 DEFAULT_PORT = 7380
 

@@ -35,6 +35,7 @@ ROOMS = (
     "ledger.witness",
     "ledger.audit",
     "ledger.c2pa",
+    "ledger.reports",
 )
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).
 ROOM_MAY_IMPORT = {
@@ -81,6 +82,16 @@ ROOM_MAY_IMPORT = {
         "ledger.trust",
         "ledger.store",
         "ledger.log",
+        "ledger.audit",
+    ),
+    "ledger.reports": (
+        "ledger.errors",
+        "ledger.events",
+        "ledger.trust",
+        "ledger.store",
+        "ledger.log",
+        "ledger.index",
+        "ledger.witness",
         "ledger.audit",
     ),
     "demo": ("ledger.errors",),

@@ -29,9 +29,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ledger.c2pa import manifest as bridge
-from ledger.c2pa import importer as c2pa_import
 from ledger.audit.model import LedgerView, Step
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as bridge
 from ledger.errors import ConfigurationError, VerificationFailure
 
 MAX_JSON_BYTES = 64 * 1024 * 1024

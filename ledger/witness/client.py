@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
 from ledger.log import checkpoint as cp
-from ledger.witness.witness import SIZE_CONTENT_TYPE
+from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
 from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,
@@ -34,7 +34,7 @@ from ledger.witness.cosignature import (
     require_quorum,
     verify_cosignatures,
 )
-from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
+from ledger.witness.witness import SIZE_CONTENT_TYPE
 
 log = logging.getLogger("assetledger.witness")
 

@@ -1,6 +1,7 @@
 """The witness's HTTP interface (c2sp.org/tlog-witness), on the standard library's server.
 
-* ``POST /add-checkpoint`` — the submission API (answers from :class:`ledger.witness.witness.Witness`);
+* ``POST /add-checkpoint`` — the submission API (answers from
+  :class:`ledger.witness.witness.Witness`);
 * ``GET /<hex SHA-256 of the origin>/checkpoint`` — the monitoring API: the latest checkpoint
   cosigned for that log, with the log's verified signature and this witness's cosignature.
 

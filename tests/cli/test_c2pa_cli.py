@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.c2pa import manifest as c2pa
 from ledger.audit.model import UNKNOWN_SHA256
+from ledger.c2pa import manifest as c2pa
 from ledger.log.operator import Checkpointer, init_ledger
 from ledger.trust import keys
 from tests.cli.test_audit_cli import run

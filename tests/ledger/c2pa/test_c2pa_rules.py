@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from ledger.c2pa import files as c2pa_files
-from ledger.c2pa.importer import ImportDefaults, import_events
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import Finding
+from ledger.c2pa import files as c2pa_files
+from ledger.c2pa.importer import ImportDefaults, import_events
 from ledger.events.provenance import PROVENANCE
 from ledger.log.operator import Checkpointer, init_ledger, log_identity
 from ledger.log.receipt import verify_receipt
