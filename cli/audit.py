@@ -23,7 +23,7 @@ from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
 from ledger.audit.production import production_view
-from ledger.audit.rules import SEVERITIES, SignerVerdicts
+from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
 from ledger.audit.text import csv_text, printable
 from ledger.c2pa import importer as c2pa_import
 from ledger.c2pa import manifest as c2pa
@@ -194,6 +194,13 @@ def lineage_command(
 @fail_on_option
 @as_of_option
 @click.option("--no-receipts", is_flag=True, help="Leave inclusion receipts out of the JSON.")
+@click.option(
+    "--require-approvals",
+    is_flag=True,
+    help="Also apply the approval-missing rule (as delivery packets do): each generative-AI,"
+    " likeness, third-party AI input or personal-data use in a published deliverable's"
+    " lineage needs a distributor's written approval in force.",
+)
 @common.format_option("table", "json", "csv")
 @trusted_keys_option
 @at_head_option
@@ -206,6 +213,7 @@ def ip_command(
     fail_on: str,
     as_of: str | None,
     no_receipts: bool,
+    require_approvals: bool,
     fmt: str,
     trusted_keys: Path | None,
     at_head: bool,
@@ -218,6 +226,7 @@ def ip_command(
         result = run_audit(
             view,
             Scope(production, episode, asset),
+            rules=RuleSet(approvals=require_approvals),
             signer_verdicts=signer_verdicts(store, trusted_keys),
             progress=common.err,
             as_of=parse_as_of(as_of),

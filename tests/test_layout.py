@@ -36,6 +36,7 @@ ROOMS = (
     "ledger.audit",
     "ledger.c2pa",
     "ledger.reports",
+    "ledger.packet",
 )
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).
 ROOM_MAY_IMPORT = {
@@ -94,6 +95,7 @@ ROOM_MAY_IMPORT = {
         "ledger.witness",
         "ledger.audit",
     ),
+    "ledger.packet": ("ledger",),
     "demo": ("ledger.errors",),
 }
 

@@ -75,6 +75,7 @@ FREE_TEXT: Mapping[str, frozenset[str]] = {
     "consent_event": frozenset({"scope"}),
     "licence_event": frozenset({"ai_terms[].constraint_info"}),
     "disposition_event": frozenset({"reason"}),
+    "approval_event": frozenset({"reason", "conditions[]"}),
 }
 MAX_URI_BYTES = 4096
 TEXT_LIMITS: Mapping[str, Mapping[str, int]] = {
