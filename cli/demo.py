@@ -395,8 +395,8 @@ def _write_reports(ledger_path: Path, work_dir: Path) -> dict[str, Any]:
     from ledger.audit.credits import credit_report
     from ledger.audit.keys import registry_verdicts
     from ledger.audit.model import LedgerView
-    from ledger.audit.render import to_html, to_pdf
-    from ledger.audit.report import (
+    from ledger.reports.render import to_html, to_pdf
+    from ledger.reports.report import (
         audit_document,
         audit_report_json,
         build_audit_report,

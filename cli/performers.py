@@ -36,12 +36,12 @@ from ledger.audit.performers import (
     performer_uses,
     production_impacts,
     production_uses,
-    register_document,
     register_json,
     register_rows,
 )
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.reports.register import register_document
 
 
 def _audits(view: LedgerView, trusted_keys: Path | None, as_of: datetime | None) -> Audits:
@@ -224,7 +224,7 @@ def register_command(
 ) -> None:
     """The replica usage register: per performer and episode, each use of a likeness or voice,
     its consent and its compensation reference."""
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:

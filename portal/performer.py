@@ -35,13 +35,13 @@ from ledger.audit.performers import (
     performer_uses,
     production_impacts,
     production_uses,
-    register_document,
     register_json,
     register_rows,
 )
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
 from ledger.events.base import format_time
+from ledger.reports.register import register_document
 from portal.accounts import AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
 from portal.permissions import Resource
@@ -301,7 +301,7 @@ def register_file(p: Site, request: Request) -> Response:
 def _register_file(
     view: LedgerView, title: str, rows: list[dict[str, Any]], fmt: str, name: str
 ) -> Response:
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     if fmt == "csv":
         return download(csv_text(rows, REGISTER_COLUMNS), name, FORMATS[fmt])

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.audit.document import Block, Document, Heading, Para, table
 from ledger.audit.ip import AuditResult
-from ledger.audit.judge import ConsentVerdict, judge_likeness
+from ledger.audit.judge import ConsentVerdict, consent_record_json, judge_likeness
 from ledger.audit.model import LedgerView, Step
 from ledger.audit.production import production_steps
-from ledger.audit.report import consent_record_json, tree_sentence
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
@@ -457,38 +455,3 @@ def register_json(view: LedgerView, title: str, rows: list[dict[str, Any]]) -> d
         "uses": rows,
     }
     return body | {"content_sha256": content_digest(body)}
-
-
-def register_document(view: LedgerView, data: dict[str, Any]) -> Document:
-    """The register as a document (HTML or PDF), grouped by performer and episode."""
-    blocks: list[Block] = [Para(tree_sentence(view.state))]
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for r in data["uses"]:
-        key = (r["performer_name"] or r["performer"], r["production"], r["episode"])
-        groups.setdefault(key, []).append(r)
-    for (who, production, episode), rows in sorted(groups.items()):
-        blocks.append(Heading(f"{who}: {production}, episode {episode or '-'}", 3))
-        blocks.append(
-            table(
-                ("shot", "asset", "kind", "consent", "status", "compensation", "deliverables"),
-                [
-                    (
-                        r["shot"],
-                        r["asset"],
-                        r["kind"],
-                        r["consent_ref"] or "none",
-                        r["consent_status"],
-                        r["compensation_ref"] or "-",
-                        r["deliverables"] or "-",
-                    )
-                    for r in rows
-                ],
-                (1, 2.6, 1.1, 2.2, 3, 2.2, 2.4),
-            )
-        )
-    if not groups:
-        blocks.append(Para("No uses of a member's likeness or voice are recorded.", "note"))
-    blocks.append(Para(f"Content SHA-256 (canonical JSON): {data['content_sha256']}", "note"))
-    return Document(
-        data["title"], "Replica usage register from the provenance ledger", tuple(blocks)
-    )

@@ -17,9 +17,9 @@ from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, monitor
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import verify_ledger
-from ledger.log.witness import Witness, init_witness
-from ledger.log.witness_cosignature import add_cosignatures, verify_cosignatures
 from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature, open_store
+from ledger.witness.cosignature import add_cosignatures, verify_cosignatures
+from ledger.witness.witness import Witness, init_witness
 from tests.ledger.index.index_factory import DANA, SIGNER, demo_events, fill, init, pending
 from tests.ledger.ledger_factory import append_all
 
