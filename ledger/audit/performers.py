@@ -24,7 +24,7 @@ from ledger.audit.document import Block, Document, Heading, Para, table
 from ledger.audit.ip import AuditResult
 from ledger.audit.judge import ConsentVerdict, judge_likeness
 from ledger.audit.model import LedgerView, Step
-from ledger.audit.production import production_steps
+from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.report import consent_record_json, tree_sentence
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
 from ledger.events.base import format_time
@@ -174,21 +174,26 @@ def performer_uses(
 ) -> list[PerformerUse]:
     """Every use of ``party``'s likeness and voice the ledger records, in ledger order."""
     results: dict[str, AuditResult] = {}
+    views: dict[str, ProductionView] = {}
     out = []
     for step in view.steps("performer", party):
         if step.show not in results:
             results[step.show] = audit_of(step.show)
+            views[step.show] = production_view(view, step.show)
         result = results[step.show]
+        # judged through the production's own records, as its audit judges it: a consent
+        # recorded for another production is no evidence here (ledger.audit.production)
+        own_view = views[step.show]
         for u in step.likeness:
             if u.performer_id != party:
                 continue
-            verdict = judge_likeness(view, step, u)
+            verdict = judge_likeness(own_view, step, u)
             own = likeness_finding(result, step, party, u.use)
             grant = verdict.grant
             mine = grant if grant is not None and grant.party_id == party else None
             record = None
             if mine is not None:
-                revoked_by = [r.event_id for r in view.revocations(mine.event_id)]
+                revoked_by = [r.event_id for r in own_view.revocations(mine.event_id)]
                 record = consent_record_json(mine, revoked_by)
             out.append(
                 PerformerUse(
@@ -385,8 +390,8 @@ def party_impacts(
 def production_impacts(
     view: LedgerView, production: str, audit_of: Audits, *, as_of: datetime, **options: Any
 ) -> list[Impact]:
-    """Impacts of the consents filed under a production, on that production's uses."""
-    grants = view.consents_for("show", production)
+    """Impacts of the consents that count for a production, on that production's uses."""
+    grants = production_view(view, production).consents_for("show", production)
     return consent_impacts(view, grants, audit_of, as_of=as_of, production=production, **options)
 
 
