@@ -40,6 +40,7 @@ from ledger.audit.performers import (
     register_json,
     register_rows,
 )
+from ledger.audit.production import require_production
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, VerificationFailure
 
@@ -184,6 +185,7 @@ def impact_command(
         if party is not None:
             impacts = party_impacts(view, party, audits, **options)
         else:
+            require_production(view, str(production))
             impacts = production_impacts(view, str(production), audits, **options)
         data = {
             "party": party,
@@ -229,6 +231,7 @@ def register_command(
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        require_production(view, production)
         uses = production_uses(view, production, _audits(view, trusted_keys, parse_as_of(as_of)))
         if parties:
             uses = [u for u in uses if u.party in parties]

@@ -23,9 +23,9 @@ from ledger.audit.performers import (
     register_rows,
 )
 from ledger.trust.keys import KeyPair
-from tests.ledger.audit.audit_factory import build_store, fixed, provenance
-from tests.ledger.audit.test_production_scope import _named, append_messages, old_consent
+from tests.ledger.audit.audit_factory import Item, build_store, fixed, provenance
 from tests.ledger.audit.test_contracts import old_message
+from tests.ledger.audit.test_production_scope import _named, append_messages, old_consent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SECRET = "Fallen Tower/Secret"
@@ -43,14 +43,19 @@ def audits(view: LedgerView) -> Audits:
     return audit_of
 
 
-def _borrowed(consent_id: str) -> list:  # type: ignore[type-arg]
+def _borrowed(consent_id: str) -> list[Item]:
     """Fallen Tower's replica of p0 citing the consent p0 gave another production."""
     thief = provenance(
         "ft/replica",
         ai=True,
         likeness=[{"performer_id": P0, "use": "digital_replica", "consent_ref": consent_id}],
     )
-    thief[2]["production"] = {"show": "Fallen Tower", "episode": "1", "sequence": None, "shot": None}
+    thief[2]["production"] = {
+        "show": "Fallen Tower",
+        "episode": "1",
+        "sequence": None,
+        "shot": None,
+    }
     return [thief]
 
 
