@@ -178,7 +178,8 @@ def _summary(uses: list[PerformerUse]) -> dict[str, Any]:
         "uses": len(uses),
         "productions": sorted({u.step.show for u in uses}),
         "not_covered": sum(not u.covered for u in uses),
-        "open_findings": sum(f.is_open for u in uses for f in u.findings),
+        # one finding, one count: uses of one asset version share its findings (issue 19 §3)
+        "open_findings": len({f.finding_id for u in uses for f in u.findings if f.is_open}),
         "deliverables": len({p.deliverable for u in uses for p in u.placements}),
     }
 

@@ -1,0 +1,76 @@
+"""Performers' pages under attack: URL tricks, a second account, shared findings (review)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from demo import story
+from ledger.store import open_store
+from portal.accounts import AccountStore
+from tests.ledger.audit.audit_factory import fixed, ingredient, provenance
+from tests.portal.portal_factory import PASSWORD, PortalSite, append, make_site
+
+DANA = "performer:dana-whitfield"
+OMAR = "performer:omar-haddad"
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> PortalSite:
+    made = make_site(tmp_path_factory.mktemp("hostile-performers"))
+    with AccountStore(made.accounts) as store:
+        store.add("dana", "performer", [], PASSWORD, parties=[DANA])
+    return made
+
+
+TRICKS = [
+    "/performers/" + quote(OMAR, safe=""),
+    "/performers/" + OMAR,
+    "/performers/" + quote(quote(OMAR, safe=""), safe=""),  # double encoding
+    "/performers/" + OMAR.upper(),
+    "/performers/" + OMAR + "/",
+    "/performers/" + OMAR.replace(":", "\uff1a"),  # fullwidth colon (NFKC folds it to ':')
+    "/performers/" + quote(DANA, safe="") + "%2F..%2F" + quote(OMAR, safe=""),
+    "/performers/" + quote(DANA, safe="") + "/../" + quote(OMAR, safe=""),
+    "/performers/" + quote(DANA + "/../" + OMAR, safe=""),
+    "/performers/" + OMAR + "/register.csv",
+    "/performers/" + OMAR + "/register.json",
+    "/performers/" + OMAR + "/proofs/uses",
+    "/performers/" + OMAR + "/proofs/consents",
+]
+
+
+@pytest.mark.parametrize("url", TRICKS)
+def test_no_url_trick_opens_another_performers_uses(site: PortalSite, url: str) -> None:
+    client = site.login("dana")
+    for path in (url, API + url):
+        response = client.get(path, follow_redirects=True)
+        assert response.status_code in (404, 405), (path, response.status_code)
+        assert "omar" not in response.text.lower(), path
+
+
+def test_a_finding_shared_by_two_uses_is_counted_once(tmp_path: Path) -> None:
+    """One asset version using Dana's likeness twice (replica and voice) with one missing
+    ingredient: one ``ingredient-unrecorded`` finding, counted once on her page."""
+    made = make_site(tmp_path)
+    with AccountStore(made.accounts) as store:
+        store.add("dana", "performer", [], PASSWORD, parties=[DANA])
+    twice = provenance(
+        "ft/dana-twice",
+        ai=True,
+        ingredients=[ingredient("never/recorded", "v001")],
+        likeness=[
+            {"performer_id": DANA, "use": "digital_replica", "consent_ref": story.CONSENT_DANA},
+            {"performer_id": DANA, "use": "voice", "consent_ref": story.CONSENT_DANA},
+        ],
+    )
+    with open_store(made.url) as store:
+        append(store, fixed([twice]), made.signers)
+    data = made.login("dana").get(API + "/performers/" + quote(DANA, safe="")).json()
+    mine = [u for u in data["uses"] if u["asset"] == "ft/dana-twice@v001"]
+    assert len(mine) == 2
+    ids = {f["id"] for u in data["uses"] for f in u["findings"] if f["status"] == "open"}
+    assert data["summary"]["open_findings"] == len(ids)
