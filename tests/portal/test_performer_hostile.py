@@ -74,3 +74,19 @@ def test_a_finding_shared_by_two_uses_is_counted_once(tmp_path: Path) -> None:
     assert len(mine) == 2
     ids = {f["id"] for u in data["uses"] for f in u["findings"] if f["status"] == "open"}
     assert data["summary"]["open_findings"] == len(ids)
+
+
+@pytest.mark.parametrize("party", ["performer:山田-taro", "performer:zoë", "performer:a\u202eb"])
+def test_a_non_latin_party_id_downloads_its_register(site: PortalSite, party: str) -> None:
+    """Header values are Latin-1: a file name made of the party id must not break the download."""
+    with AccountStore(site.accounts) as store:
+        store.add(f"p{abs(hash(party))}", "performer", [], PASSWORD, parties=[party])
+    client = site.login(f"p{abs(hash(party))}")
+    for fmt in ("csv", "json"):
+        response = client.get("/performers/" + quote(party, safe="") + f"/register.{fmt}")
+        assert response.status_code == 200, (fmt, response.status_code)
+        disposition = response.headers["content-disposition"]
+        assert disposition.startswith("attachment; filename=") and "\u202e" not in disposition
+        assert disposition.isascii()
+    if "山田" in party:  # the name in its own script, for clients that read RFC 8187
+        assert "filename*=UTF-8''uses-performer_%E5%B1%B1%E7%94%B0-taro.json" in disposition
