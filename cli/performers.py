@@ -235,7 +235,7 @@ def register_command(
         uses = production_uses(view, production, _audits(view, trusted_keys, parse_as_of(as_of)))
         if parties:
             uses = [u for u in uses if u.party in parties]
-        rows = register_rows(uses, {u.party: party_name(view, u.party) for u in uses})
+        rows = register_rows(uses, {u.party: party_name(view, u.party, production) for u in uses})
         data = register_json(view, f"Replica usage register: {production}", rows)
         result: str | bytes
         if fmt == "csv":

@@ -137,7 +137,7 @@ def _production_data(ledger: PortalLedger, production: str, days: int) -> dict[s
     def make(view: LedgerView) -> dict[str, Any]:
         audits = _audits(ledger)
         uses = production_uses(view, production, audits, TIMECODES)
-        names = {u.party: party_name(view, u.party) for u in uses}
+        names = {u.party: party_name(view, u.party, production) for u in uses}
         impacts = production_impacts(
             view,
             production,

@@ -226,8 +226,12 @@ def production_uses(
     ]
 
 
-def party_name(view: LedgerView, party: str) -> str | None:
-    """The name a performer gave on their latest consent, if any."""
+def party_name(view: LedgerView, party: str, production: str | None = None) -> str | None:
+    """The name a performer gave on their latest consent, if any; with ``production``, on
+    their latest consent that counts for it (another production's record renames no one in
+    this production's register)."""
+    if production is not None:
+        view = production_view(view, production)
     names = [c.party_name for c in view.consents_for("consent_party", party)]
     return names[-1] if names else None
 

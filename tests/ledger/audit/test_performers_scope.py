@@ -104,3 +104,26 @@ def test_an_old_slash_named_consents_revocation_is_not_another_shows_impact(
     assert production_impacts(view, "Fallen Tower", audits(view), as_of=NOW) == []
     [impact] = production_impacts(view, SECRET, audits(view), as_of=NOW)
     assert impact.consent.event_id == story.fixed_id("old:secret")
+
+
+def test_a_register_names_performers_from_its_own_productions_consents(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """Another production's consent naming Dana differently (a later one, by any signer that
+    may record consents) does not rename her in Fallen Tower's register."""
+    from ledger.audit.performers import party_name
+    from tests.ledger.audit.audit_factory import consent_item, demo_items
+
+    dana = "performer:dana-whitfield"
+    renamed = consent_item(
+        event_id=story.fixed_id("evil-consent"),
+        grantor={"party_id": dana, "kind": "performer", "display_name": "=Someone Else"},
+        coverage=[{"show": "Evil Show", "episode": None}],
+    )
+    store = build_store(tmp_path / "l.db", [*demo_items(), renamed], signers)
+    view = LedgerView.open(store, at_head=True)
+    assert party_name(view, dana, story.SHOW) == "Dana Whitfield"
+    assert party_name(view, dana, "Evil Show") == "=Someone Else"
+    uses = production_uses(view, story.SHOW, audits(view))
+    names = {u.party: party_name(view, u.party, story.SHOW) for u in uses}
+    assert register_rows(uses, names)[0]["performer_name"] == "Dana Whitfield"
