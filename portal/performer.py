@@ -168,7 +168,9 @@ def _format(request: Request) -> str:
 
 def _days(request: Request) -> int:
     raw = request.query_params.get("days", str(EXPIRY_WINDOW_DAYS))
-    if not raw.isdigit() or int(raw) > 3650:
+    # ASCII digits only, and few: "²".isdigit() holds but int() refuses it, and int() refuses
+    # a string of more than 4300 digits; either would be a 500
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or int(raw) > 3650:
         raise NotFound("days is a whole number of days, 0 to 3650")
     return int(raw)
 

@@ -90,3 +90,10 @@ def test_a_non_latin_party_id_downloads_its_register(site: PortalSite, party: st
         assert disposition.isascii()
     if "山田" in party:  # the name in its own script, for clients that read RFC 8187
         assert "filename*=UTF-8''uses-performer_%E5%B1%B1%E7%94%B0-taro.json" in disposition
+
+
+@pytest.mark.parametrize("days", ["²", "9" * 5000, "-1", "1e3", " 30", "٣٠"])
+def test_a_strange_expiry_window_is_a_clear_404_not_a_500(site: PortalSite, days: str) -> None:
+    client = site.login("counsel")
+    response = client.get("/api/v1/p/Fallen%20Tower/impacts", params={"days": days})
+    assert response.status_code == 404, (days, response.status_code)
