@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from cli import common
-from cli.proofs import read_vkey
 from ledger.audit import c2pa, c2pa_import
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
@@ -33,13 +32,11 @@ from ledger.audit.report import (
     credits_document,
     dangling_line,
 )
-from ledger.audit.rules import SEVERITIES, SignerVerdicts
+from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
 from ledger.events.base import parse_time
-from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
-from ledger.trust import keys as keyfiles
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
 
@@ -123,8 +120,9 @@ def open_view(store: LedgerStore, at_head: bool) -> LedgerView:
 
 
 def signer_verdicts(store: LedgerStore, trusted_keys: Path | None) -> SignerVerdicts | None:
-    if trusted_keys is not None:
-        return folder_verdicts(store, keyfiles.load_trusted_dir(trusted_keys))
+    folder = common.trusted_keys(trusted_keys)
+    if folder is not None:
+        return folder_verdicts(store, folder)
     verdicts = registry_verdicts(store)
     if verdicts is None:
         common.err("note: key verdicts unavailable; the signer-not-trusted rule is skipped")
@@ -195,6 +193,13 @@ def lineage_command(
 @fail_on_option
 @as_of_option
 @click.option("--no-receipts", is_flag=True, help="Leave inclusion receipts out of the JSON.")
+@click.option(
+    "--require-approvals",
+    is_flag=True,
+    help="Also apply the approval-missing rule (as delivery packets do): each generative-AI,"
+    " likeness, third-party AI input or personal-data use in a published deliverable's"
+    " lineage needs a distributor's written approval in force.",
+)
 @common.format_option("table", "json", "csv")
 @trusted_keys_option
 @at_head_option
@@ -207,6 +212,7 @@ def ip_command(
     fail_on: str,
     as_of: str | None,
     no_receipts: bool,
+    require_approvals: bool,
     fmt: str,
     trusted_keys: Path | None,
     at_head: bool,
@@ -221,6 +227,7 @@ def ip_command(
         result = run_audit(
             view,
             Scope(production, episode, asset),
+            rules=RuleSet(approvals=require_approvals),
             signer_verdicts=signer_verdicts(store, trusted_keys),
             progress=common.err,
             as_of=parse_as_of(as_of),
@@ -504,7 +511,7 @@ def sign_command(
     """
     from ledger.audit import c2pa_files
 
-    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    anchors = common.pem_chain(trust_anchors)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         key = lineage_mod.resolve(view, target)
@@ -612,7 +619,7 @@ def import_command(
     """
     from ledger.audit import c2pa_files
 
-    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    anchors = common.pem_chain(trust_anchors)
     read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
     digest = _content_hash(source_file, read.media_type, asset_file, content_sha256)
     defaults = c2pa_import.ImportDefaults(
@@ -623,7 +630,7 @@ def import_command(
         read.media_type,
         ingredient_hashes=_ingredient_hashes(ingredient_files),
         bindings=read.bindings,
-        log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
+        log_key=common.log_vkey(log_key) if log_key else None,
         checked=read.checked,
         episode=episode,
     )
@@ -679,7 +686,7 @@ def _emit(
 ) -> None:
     from producers.emitter import Emitter
 
-    signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
+    signer = common.signing_key(key_path, passphrase_file)
     with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
         for event_id in emitter.emit_many(events):
             click.echo(event_id)

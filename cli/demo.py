@@ -33,6 +33,7 @@ from ledger.audit.ip import run_audit
 from ledger.audit.model import LedgerView
 from ledger.errors import BrokerError
 from ledger.events import kafka as k
+from ledger.events.approval import APPROVAL, APPROVAL_ACTIONS, GENERATED_FINAL, approval_event
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
 from ledger.events.disposition import DISPOSITION, LEGAL_ACTIONS, disposition_event
@@ -118,6 +119,7 @@ class Demo:
             receipt = self._receipt(store)
             consents = self._consents_proof(store)
         outputs = _write_reports(self.ledger_path, self.work_dir)
+        outputs["packets"] = _write_packets(self.ledger_path, self.work_dir)
         _summary(self, consumer, report, receipt, outputs)
         _consents_summary(self, *consents)
 
@@ -165,8 +167,12 @@ class Demo:
         self._send_as_signers(production.remediation())
         wait(self.sent)
         self._send(self.keys["counsel"], DISPOSITION, self._decisions())
+        self._send(self.keys["counsel"], APPROVAL, [_approval()])
         wait(self.sent)
-        common.err("phase 5: sh010 remediated and republished; counsel's decisions signed")
+        common.err(
+            "phase 5: sh010 remediated and republished; counsel's decisions and the"
+            " distributor's approval of the debris and dust elements signed"
+        )
 
     def _decisions(self) -> list[dict[str, Any]]:
         """Counsel's dispositions, each naming the finding's id as the audit computes it."""
@@ -270,7 +276,7 @@ def _scope(signer: str) -> Scope:
         return Scope(
             productions=(production.SHOW,),
             actors=(production.COUNSEL["actor_id"],),
-            actions=LEGAL_ACTIONS,
+            actions=(*LEGAL_ACTIONS, *APPROVAL_ACTIONS),
         )
     actors = sorted(
         {
@@ -286,6 +292,49 @@ def _scope(signer: str) -> Scope:
         actions=tuple(limits.get("actions", ())),
         digital_source_types=tuple(limits.get("sources", ())),
     )
+
+
+def _approval() -> dict[str, Any]:
+    """Counsel records the distributor's written approval of sh010's AI elements."""
+    prefix = production.DELIVERY_PREFIX
+    return approval_event(
+        "approved",
+        show=production.SHOW,
+        episode=production.EPISODE,
+        category=GENERATED_FINAL,
+        actor=production.COUNSEL,
+        organisation="Streamco (distributor), by letter to production counsel",
+        reason="generated debris and dust elements approved for the final episode",
+        assets=[f"{prefix}/sh010/fx_debris@v001", f"{prefix}/sh010/fx_dust@v003"],
+        conditions=["AI use disclosed in the end credits"],
+    )
+
+
+def _write_packets(ledger_path: Path, work_dir: Path) -> list[tuple[Path, bool]]:
+    """The episode's locked cut as OTIO and as a CMX 3600 EDL, a packet built from each and
+    verified offline (with only the log's verifier key)."""
+    from ledger.log.checkpoint import parse_vkey
+    from ledger.packet.build import build_packet
+    from ledger.packet.cut import write_cut
+    from ledger.packet.verify import verify_packet
+
+    prefix = production.DELIVERY_PREFIX
+    shots = [
+        ("sh010", f"{prefix}/sh010/final@v002", 96),
+        ("sh020", f"{prefix}/sh020/final@v001", 72),
+        ("sh030", f"{prefix}/sh030/final@v001", 120),
+    ]
+    vkey = (work_dir / "log.vkey").read_text(encoding="utf-8").strip()
+    parse_vkey(vkey)
+    out = []
+    for suffix in (".otio", ".edl"):
+        cut = write_cut(work_dir / f"ep101-cut{suffix}", shots, name="Fallen Tower 101")
+        folder = work_dir / f"ep101-packet-{suffix[1:]}"
+        with open_store(str(ledger_path)) as store:
+            build_packet(store, production.SHOW, production.EPISODE, cut, folder)
+        verdict = verify_packet(folder.with_name(folder.name + ".zip"), vkey)
+        out.append((folder, verdict.ok))
+    return out
 
 
 def _enrolment(signer: production.Signer, pair: keyfiles.KeyPair) -> dict[str, Any]:
@@ -397,6 +446,9 @@ def _summary(
         verdict = "clear to ship" if clear else "NOT clear to ship"
         click.echo(f"deliverable {asset.split('/', 3)[-1]}: {verdict}")
     click.echo(f"credits     {w}/credits.html")
+    for folder, ok in outputs["packets"]:
+        verdict = "verified offline" if ok else "FAILED verification"
+        click.echo(f"packet      {folder}.zip: {verdict}; disclosure {folder}/disclosure.html")
     click.echo("try:")
     for line in (
         f"assetledger log --ledger {demo.ledger_path}",
@@ -406,6 +458,7 @@ def _summary(
         f"assetledger audit lineage {production.DELIVERY_PREFIX}/sh030/final --ledger"
         f" {demo.ledger_path}",
         f"assetledger credits --production '{production.SHOW}' --ledger {demo.ledger_path}",
+        f"assetledger packet verify {w}/ep101-packet-edl.zip --log-key {w}/log.vkey",
         f"assetledger serve --ledger {demo.ledger_path} --demo-accounts   # the web portal",
     ):
         click.echo("  " + line)

@@ -52,6 +52,7 @@ def _register_optional() -> None:
     from cli.audit import audit as audit_group
     from cli.demo import demo
     from cli.finding import finding
+    from cli.packet import packet
     from cli.performers import COMMANDS as performer_commands
     from cli.show import show
     from cli.witness import witness
@@ -63,6 +64,7 @@ def _register_optional() -> None:
 
     cli.add_command(demo)
     cli.add_command(finding)
+    cli.add_command(packet)
     cli.add_command(show)
     cli.add_command(witness)
     from cli.portal import COMMANDS as portal_commands

@@ -11,9 +11,21 @@ import click
 
 from cli import common
 from ledger.errors import ConfigurationError
+from ledger.log.operator import META_LOG_VKEY
 
 if TYPE_CHECKING:
     from portal.accounts import AccountStore
+
+
+def _feed_timecodes(packets: tuple[Path, ...], log_vkey: str | None) -> None:
+    """Verified packets' record timecodes for the performer pages (portal.performer)."""
+    from ledger.packet.timecodes import packet_timecodes
+    from portal import performer
+
+    if log_vkey is None:
+        raise ConfigurationError("the ledger has no log key, so no packet of it can be verified")
+    performer.TIMECODES = packet_timecodes(packets, log_vkey)
+    common.err(f"record timecodes from {len(packets)} verified delivery packet(s)")
 
 
 def _require_portal() -> None:
@@ -89,6 +101,14 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
     help="Create the demo accounts (counsel, guild-rep, auditor, admin, performer) with fresh"
     " passwords for the demo production and print them.",
 )
+@click.option(
+    "--packet",
+    "packets",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A delivery packet (folder or .zip) of this ledger; repeatable. Each is verified"
+    " offline first; its clips' record timecodes show on the performer pages.",
+)
 @accounts_option
 @common.ledger_option
 def serve(
@@ -101,6 +121,7 @@ def serve(
     tls_cert: str | None,
     tls_key: str | None,
     demo_accounts: bool,
+    packets: tuple[Path, ...],
     accounts_path: Path | None,
     ledger_url: str,
 ) -> None:
@@ -112,7 +133,10 @@ def serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigurationError("give both --tls-cert and --tls-key, or neither")
-    common.existing_store(ledger_url).close()
+    with common.existing_store(ledger_url) as store:
+        log_vkey = store.get_meta(META_LOG_VKEY)
+    if packets:
+        _feed_timecodes(packets, log_vkey)
     path = _accounts_path(accounts_path, ledger_url)
     if demo_accounts:
         _print_demo_accounts(path, host, port, tls_cert is not None)

@@ -74,6 +74,12 @@ from ledger.trust.replay import set_grace, set_roots
     " ASSETLEDGER_KEY_PASSPHRASE, else asked for on a terminal. consume then reads it from"
     " ASSETLEDGER_KEY_PASSPHRASE.",
 )
+@click.option(
+    "--keep-existing",
+    is_flag=True,
+    help="When the ledger is already initialised, keep its origin and log key (--key-dir must"
+    " hold that key), print its verifier key and exit 0, for setup scripts that run again.",
+)
 @common.passphrase_option
 @common.ledger_option
 def init(
@@ -83,6 +89,7 @@ def init(
     root_threshold: int,
     rotation_grace: int,
     encrypt: bool,
+    keep_existing: bool,
     passphrase_file: Path | None,
     ledger_url: str,
 ) -> None:
@@ -93,8 +100,12 @@ def init(
             "--passphrase-file is given without --encrypt", hint="add --encrypt"
         )
     with open_store(ledger_url) as store:
-        if operator.log_identity(store) is not None:
-            raise ConfigurationError(f"ledger {store.url} is already initialised")
+        existing = operator.log_identity(store)
+        if existing is not None:
+            _already_initialised(store.url, existing, origin, keep_existing)
+            _check_key_dir(store.url, existing, key_dir)
+            click.echo(existing.vkey)
+            return
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
             set_roots(store, roots, root_threshold)
@@ -108,6 +119,46 @@ def init(
     )
     common.err("publish this verifier key so anyone can check checkpoints and receipts:")
     click.echo(identity.vkey)
+
+
+def _already_initialised(
+    url: str, identity: operator.LogIdentity, origin: str, keep_existing: bool
+) -> None:
+    """An initialised ledger is never re-keyed: an error, or (``--keep-existing``) kept."""
+    if not keep_existing:
+        raise ConfigurationError(
+            f"ledger {url} is already initialised (origin {identity.origin})",
+            hint="its origin and log key never change; pass --keep-existing to accept that",
+        )
+    common.err(f"ledger {url} is already initialised; keeping its origin and log key")
+    if identity.origin != origin:
+        common.err(
+            f"warning: its origin is {identity.origin}, not {origin} as asked;"
+            " a ledger's origin never changes"
+        )
+
+
+def _check_key_dir(url: str, identity: operator.LogIdentity, key_dir: Path) -> None:
+    """The key folder kept with an initialised ledger holds that ledger's log key."""
+    private_path = key_dir / f"log{keyfiles.PRIVATE_SUFFIX}"
+    public_path = key_dir / f"log{keyfiles.PUBLIC_SUFFIX}"
+    hint = (
+        "restore the log key that belongs to this ledger into that folder, or pass --key-dir"
+        " where it is; a ledger's log key is never replaced"
+    )
+    if not private_path.is_file() or not public_path.is_file():
+        raise ConfigurationError(
+            f"ledger {url} is initialised, but {key_dir} holds no log key (log.key, log.pub)",
+            hint=hint,
+        )
+    if keyfiles.raw_public(keyfiles.load_public(public_path)) != keyfiles.raw_public(
+        identity.public_key
+    ):
+        raise ConfigurationError(
+            f"ledger {url} is initialised with log key {identity.vkey}, but {public_path}"
+            " is another key",
+            hint=hint,
+        )
 
 
 def _new_passphrase(passphrase_file: Path | None) -> bytes:
@@ -217,12 +268,7 @@ def prove(
     _write(text, out)
 
 
-def read_vkey(value: str) -> str:
-    """A C2SP verifier key given inline or as a file holding it."""
-    path = Path(value)
-    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
-    cp.parse_vkey(text)  # raises a clear error when malformed
-    return text
+read_vkey = common.read_vkey  # where other commands used to import it from
 
 
 def witness_options(f: common.F) -> common.F:
@@ -292,8 +338,8 @@ def verify_receipt_command(
 
     Prints the event id and asset version of the entry the receipt proves.
     """
-    name, public_key = cp.parse_vkey(read_vkey(log_key))
-    signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
+    name, public_key = common.log_vkey(log_key)
+    signers = common.trusted_keys(trusted_keys)
     witnesses, wanted = witness_policy(witness_keys, quorum)
     text = receipt.read()
     if is_about_proof(text):

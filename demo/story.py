@@ -822,3 +822,51 @@ def disposition_examples() -> list[tuple[str, dict[str, Any]]]:
         )
         for i, e in enumerate(out)
     ]
+
+
+def approval_examples() -> list[tuple[str, dict[str, Any]]]:
+    """A distributor's written approval of sh010's generated elements, and a refusal of the
+    crowd replica (kind ``approval``, signed by a key whose scope names the action)."""
+    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+
+    def approval(decision: str, category: str, assets: list[str], reason: str) -> dict[str, Any]:
+        return {
+            "production": {"show": SHOW, "episode": EPISODE},
+            "actor": COUNSEL,
+            "organisation": "Streamco (distributor), by letter to production counsel",
+            "action": f"assetledger.approval.{decision}",
+            "category": category,
+            "assets": assets,
+            "decision": decision,
+            "conditions": ["AI use disclosed in the end credits"] if decision == "approved" else [],
+            "expires": "2027-03-01T00:00:00Z" if decision == "approved" else None,
+            "document_sha256": hashlib.sha256(f"approval letter {decision}".encode()).hexdigest(),
+            "reason": reason,
+        }
+
+    out = [
+        approval(
+            "approved",
+            "generated_final",
+            [f"{d}/sh010/fx_debris@v001", f"{d}/sh010/fx_dust@v003"],
+            "generated debris and dust elements approved for the final episode",
+        ),
+        approval(
+            "refused",
+            "likeness",
+            [f"{d}/sh030/crowd_replica@v001"],
+            "the performer's consent covers episode 102 only",
+        ),
+    ]
+    return [
+        (
+            "counsel",
+            {
+                "event_kind": "approval",
+                "event_id": fixed_id(f"approval:{i}"),
+                "event_time": "2025-03-21T10:00:00Z",
+                **e,
+            },
+        )
+        for i, e in enumerate(out)
+    ]

@@ -7,7 +7,8 @@
   provenance events cite and which must be emitted first;
 * ``registry/``: counsel's enrolment with a legal scope (signed by a root key);
 * ``dispositions/``: one disposition of each decision (``finding_id`` is a stand-in: use the id
-  ``assetledger audit ip`` prints).
+  ``assetledger audit ip`` prints);
+* ``approvals/``: a distributor's approval and a refusal (docs/packet.md).
 
 Every file is accepted as it is by ``assetledger emit --event FILE``: the kind is in the file.
 """
@@ -51,6 +52,7 @@ def main() -> None:
     write(HERE / "licences", story.licences(), lambda e: e["licensor"]["party_id"].split(":")[-1])
     write(HERE / "registry", story.registry_examples(), lambda e: e["operation"] + "-counsel")
     write(HERE / "dispositions", story.disposition_examples(), lambda e: e["decision"])
+    write(HERE / "approvals", story.approval_examples(), lambda e: e["decision"])
 
 
 if __name__ == "__main__":

@@ -403,6 +403,57 @@ class AccountStore:
         )
         return [AccessRecord(*r) for r in rows]
 
+    @_locked
+    def access_records(self, match: AccessFilter, offset: int, limit: int) -> AccessPage:
+        """The access log's records that ``match`` selects, newest first, one page of them."""
+        where, args = match.sql()
+        total = self.db.execute(f"SELECT count(*) FROM access_log{where}", args).fetchone()[0]
+        rows = self.db.execute(
+            "SELECT at, actor, action, resource, outcome, client FROM access_log"
+            f"{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        actors = self.db.execute("SELECT DISTINCT actor FROM access_log ORDER BY actor LIMIT 500")
+        return AccessPage([AccessRecord(*r) for r in rows], int(total), [a[0] for a in actors])
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """Which access-log records to show: each field that is set must hold (times in seconds)."""
+
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: int | None = None  # at >= since
+    before: int | None = None  # at < before
+
+    def sql(self) -> tuple[str, tuple[object, ...]]:
+        tests: list[str] = []
+        args: list[object] = []
+        for column, value in (("actor", self.actor), ("action", self.action)):
+            if value is not None:
+                tests.append(f"{column} = ?")
+                args.append(value)
+        if self.outcome == "refused":  # every outcome but allowed: denials, failed sign-ins
+            tests.append("outcome <> 'allowed'")
+        elif self.outcome is not None:
+            tests.append("outcome = ?")
+            args.append(self.outcome)
+        if self.since is not None:
+            tests.append("at >= ?")
+            args.append(self.since)
+        if self.before is not None:
+            tests.append("at < ?")
+            args.append(self.before)
+        return (" WHERE " + " AND ".join(tests) if tests else ""), tuple(args)
+
+
+@dataclass(frozen=True)
+class AccessPage:
+    records: list[AccessRecord]
+    total: int  # records that match, on every page
+    actors: list[str]  # every account name the log holds (for the filter's choices)
+
 
 def _create_private(path: Path) -> None:
     """A new accounts file is ``0600``: its password hashes are for no other local user.

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -31,10 +31,15 @@ from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
 from ledger.audit.report import credits_document
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
-from portal import openapi, performer
+from portal import filters, openapi, performer
+from portal.accesslog import access_page
 from portal.accounts import AccessRecord, Account, AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
+from portal.findings import findings_page, record_links, with_decisions
+from portal.people import named
 from portal.permissions import LEDGER, RULES, Resource, permission_allowed
+from portal.query import BadQuery
+from portal.search import search_page
 from portal.security import (
     DOWNLOAD_CSP,
     RateLimiter,
@@ -100,6 +105,7 @@ class Portal:
         env.filters["q"] = lambda v: quote(str(v), safe="")
         env.filters["path"] = wrappable_path
         env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(t)))
+        filters.install(env)
         env.globals["allowed"] = permission_allowed
         env.globals["Resource"] = Resource
         self.templates = Jinja2Templates(env=env)
@@ -269,6 +275,7 @@ def dashboard(p: Portal, request: Request) -> Response:
         "open_findings": [_brief(f) for f in findings if f["status"] == "open"],
         "disposed_findings": [_brief(f) for f in findings if f["status"] != "open"],
         "dangling_dispositions": report["dangling_dispositions"],
+        "people": p.ledger.names(prod),
         "content_sha256": report["content_sha256"],
     }
     return p.page(request, "dashboard.html", data, who)
@@ -310,7 +317,11 @@ def finding(p: Portal, request: Request) -> Response:
         | {"receipt_available": bool(e.get("receipt"))}
         for e in item["evidence"]
     ]
-    data = {"production": prod, "finding": item | {"evidence": evidence}}
+    data = {
+        "production": prod,
+        "finding": item | {"evidence": record_links(p, prod, evidence)},
+        "people": p.ledger.names(prod),
+    }
     return p.page(request, "finding.html", data, who)
 
 
@@ -322,8 +333,8 @@ def consents(p: Portal, request: Request) -> Response:
         "production": prod,
         "as_of": report["as_of"],
         "consent_records": report["consent_records"],
-        "consent_uses": report["consent_uses"],
-        "licence_records": p.ledger.licences(prod),
+        "consent_uses": named(report["consent_uses"], p.ledger.names(prod), "party"),
+        "licence_records": with_decisions(p.ledger.licences(prod), report["findings"]),
         "ai_models": report["ai_models"],
     }
     return p.page(request, "consents.html", data, who)
@@ -360,11 +371,12 @@ def members(p: Portal, request: Request) -> Response:
     roster = p.accounts.members(guild)
     report = p.ledger.credits(p.existing(prod), None)
     records = p.ledger.consent_records(prod)
+    names = p.ledger.names(prod)
     data = {
         "production": prod,
         "guild": guild,
         "members": sorted(roster),
-        "uses": [c.to_json() for c in report.consent if c.party in roster],
+        "uses": named([c.to_json() for c in report.consent if c.party in roster], names, "party"),
         "consent_records": [r for r in records if r["party"] in roster],
     }
     return p.page(request, "members.html", data, who)
@@ -379,12 +391,6 @@ def accounts_page(p: Portal, request: Request) -> Response:
     who = p.guard(request, "accounts.view")
     data = {"accounts": [a.to_json() for a in p.accounts.all()]}
     return p.page(request, "accounts.html", data, who)
-
-
-def access_page(p: Portal, request: Request) -> Response:
-    who = p.guard(request, "access_log.view")
-    data = {"access_log": [r.to_json() for r in p.accounts.access_log()]}
-    return p.page(request, "access_log.html", data, who)
 
 
 # --- downloads -----------------------------------------------------------------------------
@@ -485,6 +491,15 @@ def consistency_file(p: Portal, request: Request) -> Response:
         raise NotFound("no such checkpoint") from None
     return download(
         p.ledger.consistency(old), f"consistency-{old}.txt", "text/plain; charset=utf-8"
+    )
+
+
+def favicon(request: Request) -> Response:
+    """The portal's icon, public like the stylesheet (browsers ask for it on every page)."""
+    return FileResponse(
+        HERE / "static" / "favicon.ico",
+        media_type="image/vnd.microsoft.icon",
+        headers={"Cache-Control": "public, max-age=86400"},
     )
 
 
@@ -634,6 +649,9 @@ def _handlers(p: Portal) -> dict[Any, Callable[..., Any]]:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return _error(p, request, status)
 
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        return _error(p, request, 400, str(exc))
+
     async def ledger_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AssetLedgerError)
         log.warning("ledger error on %s: %s", request.url.path, exc)
@@ -645,6 +663,7 @@ def _handlers(p: Portal) -> dict[Any, Callable[..., Any]]:
         NotFound: not_found,
         HTTPException: http_error,
         AssetLedgerError: ledger_error,
+        BadQuery: bad_query,
     }  # any other exception: a fixed 500 from SecurityHeaders, logged, never shown
 
 
@@ -670,6 +689,7 @@ def _bind(p: Portal, handler: Callable[[Portal, Request], Any]) -> Callable[[Req
 PAGES: list[tuple[str, str, Handler]] = [
     ("/", "/me", home),
     ("/p/{production}", "/p/{production}", dashboard),
+    ("/p/{production}/findings", "/p/{production}/findings", findings_page),
     ("/p/{production}/findings/{fid}", "/p/{production}/findings/{fid}", finding),
     ("/p/{production}/consents", "/p/{production}/consents", consents),
     ("/p/{production}/ai", "/p/{production}/ai", ai_register),
@@ -678,6 +698,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("/health", "/health", health),
     ("/admin/accounts", "/admin/accounts", accounts_page),
     ("/admin/access-log", "/admin/access-log", access_page),
+    ("/search", "/search", search_page),
 ]
 """(HTML path, JSON twin under /api/v1, view): each page and its twin run the same view."""
 
@@ -711,6 +732,7 @@ def build_app(p: Portal) -> Starlette:
         Route("/login", _bind(p, login), methods=["GET", "POST"]),
         Route("/logout", _bind(p, logout), methods=["POST"]),
         Route(API + "/openapi.json", _bind(p, openapi_document)),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     for html_path, api_path, view in PAGES:

@@ -37,6 +37,7 @@ from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import KeyLookup, VerifyReport, verify_ledger
 from ledger.store import LedgerStore, open_store
+from portal.people import production_names
 
 T = TypeVar("T")
 CACHE_ENTRIES = 64
@@ -181,6 +182,14 @@ class PortalLedger:
             if entry is None or entry.seq >= scoped.state.size or not scoped.counts(entry.seq):
                 raise NotFound(f"no event {event_id} in {production}")
             return operator.prove(self.store, event_id)
+
+    def names(self, production: str) -> dict[str, str]:
+        """Person and party ids → the display names the production's records give them."""
+
+        def make(view: LedgerView) -> dict[str, str]:
+            return production_names(view, production)
+
+        return self._cached(("names", production), make)
 
     def leaf_receipt(self, event_id: str) -> str:
         """Any event's receipt by leaf hash, without the entry's bytes (docs/proofs.md §7):

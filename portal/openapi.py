@@ -25,11 +25,42 @@ def _path(name: str, description: str) -> dict[str, Any]:
             "schema": {"type": "string"}}  # fmt: skip
 
 
+def _query(name: str, description: str, values: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": 200}
+    if values:
+        schema["enum"] = values
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+FINDING_FILTERS = [
+    _query("rule", "Only findings of this rule."),
+    _query("severity", "Only findings of this severity.",
+           ["critical", "high", "medium", "low", "info"]),
+    _query("shot", "Only findings about an asset of this shot."),
+    _query("status", "open, disposed (any decision), or one decision.",
+           ["open", "disposed", "cleared", "waived", "remediated", "reopened"]),
+    _query("sort", "Sort order (default: most severe first).",
+           ["severity", "rule", "asset", "shot", "status", "id"]),
+]  # fmt: skip
+ACCESS_FILTERS = [
+    _query("account", "Only this account's requests."),
+    _query("action", "Only this action (e.g. credits.view, login)."),
+    _query("outcome", "allowed, refused (every refusal), or one outcome.",
+           ["allowed", "refused", "denied", "unauthenticated", "csrf-failed", "rate-limited"]),
+    _query("from", "From this day (YYYY-MM-DD, UTC)."),
+    _query("to", "To this day, inclusive (YYYY-MM-DD, UTC)."),
+    _query("page", "Page number, from 1 (50 records a page)."),
+]  # fmt: skip
+
+
 ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
     # (path, summary, who may call it, parameters, media type)
     ("/me", "The account, its grants and what it may open.", "any account", [], "json"),
     ("/p/{production}", "Counsel's dashboard: ship status per deliverable, findings by "
      "severity.", "counsel", [PRODUCTION], "json"),
+    ("/p/{production}/findings", "Every finding of the audit, filtered and sorted.", "counsel",
+     [PRODUCTION, *FINDING_FILTERS], "json"),
     ("/p/{production}/findings/{fid}", "One finding with its explanation and evidence.",
      "counsel", [PRODUCTION, _path("fid", "Finding id from the dashboard.")], "json"),
     ("/p/{production}/consents", "Consent records and the uses that need consent.", "counsel",
@@ -43,7 +74,11 @@ ENDPOINTS: list[tuple[str, str, str, list[dict[str, Any]], str]] = [
     ("/health", "Ledger health: checkpoint and age, verification, quarantine, consumer lag.",
      "auditor", [], "json"),
     ("/admin/accounts", "Portal accounts.", "admin", [], "json"),
-    ("/admin/access-log", "Who viewed or downloaded what (latest 200).", "admin", [], "json"),
+    ("/admin/access-log", "Who viewed or downloaded what, newest first, filtered, a page at a "
+     "time.", "admin", ACCESS_FILTERS, "json"),
+    ("/search", "Search by asset id, person, model, SHA-256 or event id, within what the "
+     "account may open.", "any account", [_query("q", "What to look for (2-200 characters).")],
+     "json"),
     ("/p/{production}/report.{fmt}", "The audit report (html, pdf or json).", "counsel",
      [PRODUCTION, {**_path("fmt", "html, pdf or json"),
                    "schema": {"enum": ["html", "pdf", "json"]}}], "file"),

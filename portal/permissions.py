@@ -66,6 +66,8 @@ RULES: dict[str, Rule] = {
     # admins: accounts and the access log
     "accounts.view": _rule("admin", scoped=False),
     "access_log.view": _rule("admin", scoped=False),
+    # every role: search within what its other rules let it see (portal.search)
+    "search.view": _rule("counsel", "guild", "auditor", "admin", scoped=False),
 }
 
 

@@ -33,6 +33,7 @@ ROOMS = (
     "ledger.store",
     "ledger.index",
     "ledger.audit",
+    "ledger.packet",
 )
 # Which rooms of ledger/ each room may import (docs/layout.md has the same table).
 ROOM_MAY_IMPORT = {
@@ -56,6 +57,7 @@ ROOM_MAY_IMPORT = {
         "ledger.log",
     ),
     "ledger.audit": ("ledger",),
+    "ledger.packet": ("ledger",),
     "demo": ("ledger.errors",),
 }
 

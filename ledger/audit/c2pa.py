@@ -27,6 +27,7 @@ into instance ids again.  Import is :mod:`ledger.audit.c2pa_import`; files (sign
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -70,11 +71,16 @@ def instance_id(key: str) -> str:
 
 
 def _generator() -> dict[str, str]:
+    return {"name": "asset-ledger", "version": _version()}
+
+
+@functools.cache
+def _version() -> str:
+    """The installed version, read once (reading package metadata costs ~2 ms a call)."""
     try:
-        version = metadata.version("asset-ledger")
+        return metadata.version("asset-ledger")
     except metadata.PackageNotFoundError:  # running from a source tree
-        version = "0"
-    return {"name": "asset-ledger", "version": version}
+        return "0"
 
 
 # --- export ----------------------------------------------------------------------------------

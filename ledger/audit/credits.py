@@ -527,25 +527,51 @@ def _input_verdict(restrictions: list[Restriction]) -> str:
 
 # --- flat rows for table and CSV -------------------------------------------------------------
 
-CSV_COLUMNS = ["section", "name", "role", "kind", "asset", "shot", "detail", "event_id"]
+CSV_COLUMNS = [
+    "section",
+    "name",
+    "job_title",
+    "department",
+    "role",
+    "kind",
+    "asset",
+    "shot",
+    "detail",
+    "event_id",
+]
+"""A credit is one row per person and role (section ``credit`` for people; ``organisation`` or
+``software`` for credit lines that are not a person's, never among human-authored work), with the
+job title and department the end credits print; its assets and event ids are listed in the row."""
+
+
+def job_title(line: CreditLine) -> str:
+    """The title a credit line prints: the writing credit or job title; a line with neither
+    reads as its role in plain words, never as a CAWG id."""
+    if line.title in vocab.CAWG_ROLES:
+        return line.title.removeprefix("cawg.").capitalize() + " (no job title recorded)"
+    return line.title
+
+
+def _line_row(line: CreditLine) -> dict[str, Any]:
+    counts = {k: len(line.assets(k)) for k in ("created", "altered", "published", "directed")}
+    ai = sum(c.contains_ai for c in line.contributions)
+    detail = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
+    return {
+        "section": "credit" if line.kind == "human" else line.kind,
+        "name": line.name,
+        "job_title": "" if line.title in vocab.CAWG_ROLES else line.title,
+        "department": line.department,
+        "role": line.role,
+        "kind": ", ".join(sorted({c.kind for c in line.contributions})),
+        "asset": "; ".join(sorted({c.asset for c in line.contributions})),
+        "shot": ", ".join(line.shots),
+        "detail": detail + (f"; {ai} with disclosed AI elements" if ai else ""),
+        "event_id": " ".join(c.event_id for c in line.contributions),
+    }
 
 
 def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for line in report.lines:
-        for c in line.contributions:
-            rows.append(
-                {
-                    "section": "credit",
-                    "name": line.name,
-                    "role": line.role,
-                    "kind": c.kind,
-                    "asset": c.asset,
-                    "shot": c.shot or "",
-                    "detail": "contains disclosed AI elements" if c.contains_ai else "",
-                    "event_id": c.event_id,
-                }
-            )
+    rows: list[dict[str, Any]] = [_line_row(line) for line in report.lines]
     for o in report.ai_outputs:
         rows.append(
             {

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import (
@@ -33,11 +33,17 @@ from ledger.audit.rules import (
     finding_id,
 )
 from ledger.errors import AssetLedgerError
+from ledger.events.approval import Approval
+from ledger.events.approval import action_for as approval_action
 from ledger.events.base import format_time
 from ledger.events.disposition import DISPOSITION, Disposition
 from ledger.store import LedgerStore
 
+if TYPE_CHECKING:
+    from ledger.trust.registry import Registry
+
 LegalCheck = Callable[[Disposition], str | None]  # why the signer may not decide, or None
+ApprovalCheck = Callable[[Approval], str | None]  # why the signer's approval does not count
 
 
 def registry_legal_check(store: LedgerStore, stop: int | None = None) -> LegalCheck:
@@ -52,20 +58,72 @@ def registry_legal_check(store: LedgerStore, stop: int | None = None) -> LegalCh
         return lambda _: reason
 
     def check(d: Disposition) -> str | None:
-        key = registry.key_for(d.signer_keyid)
-        if key is None:
-            return f"its key {d.signer_keyid[:16]}… is not enrolled in the key registry"
-        if key.actor_id != d.actor_id:
-            return f"it is signed by {key.actor_id}'s key, not {d.actor_id}'s"
-        action = f"assetledger.finding.{d.decision}"
-        if action not in key.scope.actions:
-            return f"{key.actor_id}'s key is not enrolled with a legal scope naming {action}"
-        status = key.status_at(d.event_time)
-        if status != "valid":
-            return f"{key.actor_id}'s key was {status.replace('_', ' ')} when it was signed"
-        return None
+        return scoped_signer_problem(
+            registry, d.signer_keyid, d.actor_id, f"assetledger.finding.{d.decision}", d.event_time
+        )
 
     return check
+
+
+def registry_approval_check(store: LedgerStore, stop: int | None = None) -> ApprovalCheck:
+    """Whose approvals count, from the ledger's key registry (entries below ``stop``): the
+    signer's key names the approval's action (a distributor or legal scope) and the production
+    (when its scope names productions), and was valid when it signed."""
+    from ledger.trust.replay import registry_from_ledger
+
+    try:
+        registry = registry_from_ledger(store, stop=stop)
+    except AssetLedgerError as exc:
+        reason = f"the ledger's key registry cannot be read ({exc.message})"
+        return lambda _: reason
+
+    def check(a: Approval) -> str | None:
+        problem = scoped_signer_problem(
+            registry,
+            a.signer_keyid,
+            a.actor_id,
+            approval_action(a.decision),
+            a.event_time,
+            scope_name="distributor or legal",
+        )
+        key = registry.key_for(a.signer_keyid)
+        restricted = key is not None and key.scope.productions
+        if (
+            problem is None
+            and key is not None
+            and restricted
+            and a.show not in key.scope.productions
+        ):
+            problem = f"{key.actor_id}'s key is not enrolled for production {a.show!r}"
+        return problem
+
+    return check
+
+
+def scoped_signer_problem(
+    registry: Registry,
+    keyid: str,
+    actor_id: str,
+    action: str,
+    when: datetime,
+    *,
+    scope_name: str = "legal",
+) -> str | None:
+    """Why the key ``keyid`` may not sign ``action`` for ``actor_id`` at ``when`` (None: it may).
+
+    The key must be enrolled for that actor, with a scope naming the action, valid at ``when``.
+    """
+    key = registry.key_for(keyid)
+    if key is None:
+        return f"its key {keyid[:16]}… is not enrolled in the key registry"
+    if key.actor_id != actor_id:
+        return f"it is signed by {key.actor_id}'s key, not {actor_id}'s"
+    if action not in key.scope.actions:
+        return f"{key.actor_id}'s key is not enrolled with a {scope_name} scope naming {action}"
+    status = key.status_at(when)
+    if status != "valid":
+        return f"{key.actor_id}'s key was {status.replace('_', ' ')} when it was signed"
+    return None
 
 
 def no_legal_check(reason: str) -> LegalCheck:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.audit.dispositions import (
+    ApprovalCheck,
     Dangling,
     LegalCheck,
     apply_derivative_clearances,
@@ -15,6 +16,7 @@ from ledger.audit.dispositions import (
     assign_ids,
     dangling_dispositions,
     dispositions,
+    registry_approval_check,
     registry_legal_check,
     replaced_versions,
 )
@@ -27,6 +29,7 @@ from ledger.audit.rules import (
     Finding,
     RuleSet,
     SignerVerdicts,
+    approval_findings,
     deliverable_findings,
     is_deliverable,
     severity_rank,
@@ -138,12 +141,16 @@ def run_audit(
     progress: Progress | None = None,
     legal: LegalCheck | None = None,
     as_of: datetime | None = None,
+    approvers: ApprovalCheck | None = None,
 ) -> AuditResult:
     """Run the rules, give each finding its id, apply counsel's dispositions, judge deliverables.
 
     ``legal`` decides whose dispositions count (default: the key registry's legal scopes);
-    ``as_of`` is when waivers are judged (default: the start of today, UTC, so that reports
-    computed on one day are identical; give it to reproduce a report).
+    ``as_of`` is when waivers and approvals are judged (default: the start of today, UTC, so
+    that reports computed on one day are identical; give it to reproduce a report).  With
+    ``rules.approvals``, each use in a deliverable's lineage that needs a distributor's approval
+    and has none in force is an ``approval-missing`` finding; ``approvers`` decides whose
+    approvals count (default: the key registry's distributor and legal scopes).
     """
     rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
     when = as_of or start_of_today()
@@ -160,6 +167,7 @@ def run_audit(
             rules,
             check,
             when,
+            approvers,
         )
         for show in shows
     ]
@@ -194,6 +202,7 @@ def _audit_production(
     rules: RuleSet,
     check: LegalCheck,
     when: datetime,
+    approvers: ApprovalCheck | None = None,
 ) -> AuditResult:
     """The audit of one production's steps, reading only what counts for that production."""
     deliverables = [s for s in in_scope if is_deliverable(s)]
@@ -203,6 +212,11 @@ def _audit_production(
         audited.update((s.seq, s) for s in lineage.steps())
     steps = [audited[k] for k in sorted(audited)]
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
+    if rules.approvals:
+        approver = approvers or registry_approval_check(view.store, view.state.size)
+        shipped_steps = {s.seq: s for lin in lineages.values() for s in lin.steps()}
+        ordered = [shipped_steps[k] for k in sorted(shipped_steps)]
+        findings += approval_findings(view, ordered, approver, when)
     findings = apply_dispositions(view, assign_ids(view, findings), check, when)
     findings = apply_derivative_clearances(findings)
     replaced = replaced_versions(findings)

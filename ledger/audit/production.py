@@ -5,7 +5,7 @@ and exactly: "Fallen Tower", "fallen tower", "Fallen  Tower" and "Fallen Tower/S
 productions.  :func:`counts_for` decides whether one ledger entry counts for a production:
 
 * **its own provenance events**: ``production.show`` is the production;
-* **counsel's dispositions** made for it (``production.show``);
+* **counsel's dispositions** and **approvals** made for it (``production.show``);
 * **consents that cover it**: a grant whose structured ``coverage`` names the show (consent
   schema v3), or whose old ``productions`` string reads as that show (:func:`read_old`), and
   the revocations of such a grant;
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ledger.audit.model import LedgerView, Step
 from ledger.errors import ConfigurationError
+from ledger.events.approval import APPROVAL
 from ledger.events.consent import CONSENT, Consent, Coverage
 from ledger.events.disposition import DISPOSITION
 from ledger.events.keyregistry import KEY_REGISTRY
@@ -103,7 +104,7 @@ class ProductionView(LedgerView):
         if step is not None:
             return step.show == self.show
         entry = self.entry(seq)
-        if entry.kind == DISPOSITION.record:
+        if entry.kind in (DISPOSITION.record, APPROVAL.record):
             return str(self.decode(entry)["production"]["show"]) == self.show
         if entry.kind == CONSENT.record:
             return self._consent_counts(LedgerView.consent(self, entry.event_id))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.audit.credits import CreditReport, credit_report
+from ledger.audit.credits import CreditReport, credit_report, job_title
 from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.judge import model_use
@@ -84,6 +84,7 @@ def credits_document(report: CreditReport) -> Document:
         *[Para(line) for line in report.ai_disclosure()],
         Heading("Credit lines (human-authored work)"),
         _credit_lines_table(report),
+        *_sources_blocks(report),
         Heading("Contributions by person, asset and shot", 3),
         _contributions_table(report),
         *_ai_blocks(report),
@@ -115,27 +116,45 @@ def _end_credit_blocks(report: CreditReport) -> list[Block]:
 
 
 def _credit_lines_table(report: CreditReport) -> Any:
+    """One row per person and role, with the job title and department the end credits print."""
     rows = [
         (
             line.name,
-            line.title if line.title == line.role else f"{line.title} ({line.role})",
-            line.kind,
+            job_title(line),
+            line.department,
             ", ".join(line.assets("created")) or "-",
             ", ".join(line.assets("altered")) or "-",
             ", ".join(line.assets("published")) or "-",
             ", ".join(line.shots),
         )
         for line in report.lines
+        if line.kind == "human"
     ]
-    columns = ("person", "role", "kind", "created", "altered", "published", "shots")
-    return table(columns, rows, (1.2, 1, 0.8, 3, 2, 2.2, 1))
+    columns = ("person", "job title", "department", "created", "altered", "published", "shots")
+    return table(columns, rows, (1.2, 1.1, 0.9, 3, 2, 2.2, 1))
+
+
+def _sources_blocks(report: CreditReport) -> list[Block]:
+    """Organisations and software that recorded material: listed, never as human authors."""
+    rows = [
+        (line.name, line.kind, ", ".join(sorted({c.asset for c in line.contributions})),
+         ", ".join(line.shots))
+        for line in report.lines
+        if line.kind != "human"
+    ]  # fmt: skip
+    if not rows:
+        return []
+    return [
+        Heading("Organisations and other sources (not human-authored work)", 3),
+        table(("source", "kind", "material", "shots"), rows, (1.2, 0.8, 3.5, 1)),
+    ]
 
 
 def _contributions_table(report: CreditReport) -> Any:
     rows = [
         (
             line.name,
-            line.role,
+            job_title(line),
             c.kind,
             c.asset,
             c.shot,
@@ -146,7 +165,7 @@ def _contributions_table(report: CreditReport) -> Any:
         for line in report.lines
         for c in line.contributions
     ]
-    columns = ("person", "role", "contribution", "asset", "shot", "episode", "note", "event")
+    columns = ("person", "job title", "contribution", "asset", "shot", "episode", "note", "event")
     return table(columns, rows, (1.2, 1, 0.9, 3.2, 0.6, 0.6, 1.6, 2.2))
 
 

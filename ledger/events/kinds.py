@@ -14,6 +14,7 @@ from typing import Any
 
 from ledger.errors import InvalidEventError
 from ledger.events import limits, vocab
+from ledger.events.approval import APPROVAL
 from ledger.events.base import EventKind, Record, now_utc, parse_time, validate
 from ledger.events.consent import CONSENT
 from ledger.events.disposition import DISPOSITION
@@ -22,7 +23,7 @@ from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
 
-KINDS: tuple[EventKind, ...] = (PROVENANCE, CONSENT, KEY_REGISTRY, LICENCE, DISPOSITION)
+KINDS: tuple[EventKind, ...] = (PROVENANCE, CONSENT, KEY_REGISTRY, LICENCE, DISPOSITION, APPROVAL)
 
 _KINDS_BY_RECORD = {kind.record: kind for kind in KINDS}
 _KINDS_BY_PAYLOAD_TYPE = {kind.payload_type: kind for kind in KINDS}

@@ -39,6 +39,7 @@ KEY_KINDS = (
     "registry",
     "production",
     "finding",
+    "approval",
 )
 """Every key kind, the part before the first colon."""
 
@@ -63,6 +64,8 @@ REF_KEY_KIND = {
     "registry": "registry",
     "registry_key": "key",
     "finding": "finding",
+    "approval_asset": "version",
+    "approval_category": "approval",
 }
 
 

@@ -163,6 +163,7 @@ class PostgresStore(LedgerStore):
             if read_only:  # every transaction of this session is read-only; no DDL
                 with self._failures("open the ledger read-only"):
                     self.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                    self._require_ledger_tables()
                     self.conn.execute("SELECT size FROM head").fetchone()
                 return
             with self._failures("create the ledger tables"):
@@ -171,6 +172,16 @@ class PostgresStore(LedgerStore):
         except BaseException:
             self.conn.close()
             raise
+
+    def _require_ledger_tables(self) -> None:
+        """A database (or schema) that holds no ledger says so, as a missing SQLite file does."""
+        row = self.conn.execute("SELECT to_regclass('head') IS NOT NULL").fetchone()
+        if row is None or not row[0]:
+            raise ConfigurationError(
+                f"no ledger at {self.url}",
+                hint="pass --ledger (or ASSETLEDGER_LEDGER), or create one with assetledger"
+                " init --origin NAME (or assetledger consume)",
+            )
 
     def _create_schema(self) -> None:
         """Idempotent DDL, serialised per schema so that processes starting together agree."""

@@ -105,7 +105,8 @@ def test_credits_formats(ledger: str, tmp_path: Path) -> None:
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "csv"
     )
-    assert out.splitlines()[0] == "section,name,role,kind,asset,shot,detail,event_id"
+    header = "section,name,job_title,department,role,kind,asset,shot,detail,event_id"
+    assert out.splitlines()[0] == header
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "json"
     )

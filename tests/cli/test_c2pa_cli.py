@@ -20,9 +20,9 @@ from tests.ledger.audit.c2pa_factory import (
     make_self_signed,
     proxy_items,
     tiny_jpeg,
+    vendor_smoke,
     write_proxies,
 )
-from tests.ledger.audit.test_c2pa_files import vendor_smoke
 
 D = "fallen-tower/ep101/sq040"
 PLATE = f"{D}/sh020/plate@v002"

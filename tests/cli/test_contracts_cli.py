@@ -67,7 +67,7 @@ def test_every_kind_is_emitted_from_json_and_counsel_clears_a_finding(
                             str(EXAMPLES / "dispositions" / "all.jsonl"), *broker),
     }  # fmt: skip
     assert len(emitted["mixed"].stdout.split()) == len(lines)
-    consume = ["consume", "--trusted-keys", str(keys_dir), "--until-idle", "5", "--ledger", ledger]
+    consume = ["consume", "--trusted-keys", str(keys_dir), "--until-caught-up", "--ledger", ledger]
     consume += ["--log-key", str(tmp_path / "ops" / "log.key"), *broker]
     run(*consume)
     with sqlite3.connect(ledger) as db:

@@ -119,7 +119,7 @@ def phase(
     checkpointer = operator.Checkpointer(store, log)
     consumer = LedgerConsumer(store, RegistryTrust.from_store(store), config,
                               checkpointer=checkpointer)  # fmt: skip
-    return consumer.run(until_idle=5)
+    return consumer.run(until_caught_up=True)
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ EXPECTED = {
         "credits.view", "credits.download", "member_consents.view", "impacts.view",
         "replica_register.view", "replica_register.download",
     },
-    auditor: {"health.view", "proof.download"},
-    admin: {"accounts.view", "access_log.view"},
+    auditor: {"health.view", "proof.download", "search.view"},
+    admin: {"accounts.view", "access_log.view", "search.view"},
     performer: {"performer_uses.view", "performer_uses.download"},
     agent: {"performer_uses.view", "performer_uses.download"},
 }  # fmt: skip
@@ -40,6 +40,15 @@ def test_each_role_gets_exactly_its_actions(actor: Account) -> None:
         resource = Resource(party=DANA)
     allowed = {a for a in RULES if permission_allowed(actor, a, resource)}
     assert allowed == EXPECTED[actor]
+
+
+def test_every_role_may_search_and_only_ledger_wide() -> None:
+    """Every role but performer and agent: their one page is their whole view."""
+    for actor in EXPECTED:
+        searches = actor.role not in ("performer", "agent")
+        assert permission_allowed(actor, "search.view", LEDGER) is searches, actor.role
+        assert not permission_allowed(actor, "search.view", Resource(FT)), actor.role
+    assert not permission_allowed(Account("d", "admin", (), None, True), "search.view", LEDGER)
 
 
 @pytest.mark.parametrize("actor", [counsel, guild], ids=lambda a: a.role)

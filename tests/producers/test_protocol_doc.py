@@ -622,6 +622,7 @@ def test_documented_subjects_are_the_record_full_names() -> None:
         "key_registry_event",
         "licence_event",
         "disposition_event",
+        "approval_event",
     ):
         current = default_catalog().current(record)
         assert f"`{subject_for(current)}`" in text, record
@@ -638,7 +639,7 @@ def test_documented_event_kinds_are_the_codes() -> None:
     ]
     documented = {row[2]: (row[1], row[3]) for row in rows}
     kinds = all_kinds()
-    assert len(documented) == len(kinds) == 5
+    assert len(documented) == len(kinds) == 6
     for kind in kinds:
         current = default_catalog().current(kind.record).label
         assert documented[kind.payload_type] == (current, kind.ce_type), kind.record

@@ -52,6 +52,7 @@ KIND_FOLDERS = {
     "licences": "licence",
     "registry": "key_registry",
     "dispositions": "disposition",
+    "approvals": "approval",
 }
 
 
@@ -78,6 +79,7 @@ def test_the_other_kinds_examples_are_the_demos() -> None:
         ("remediation", story.remediation()),
         ("registry", story.registry_examples()),
         ("dispositions", story.disposition_examples()),
+        ("approvals", story.approval_examples()),
     ):
         assert read_event_files([EXAMPLES / folder / "all.jsonl"]) == [e for _, e in items]
 

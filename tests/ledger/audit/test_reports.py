@@ -117,3 +117,14 @@ def test_a_huge_lineage_gives_a_bounded_report(tmp_path: Path) -> None:
     assert not [b for b in document.blocks if isinstance(b, Figure)]  # described, not drawn
     assert "11002 asset versions" in to_html(document)
     assert len(to_pdf(document)) < 500_000
+
+
+def test_credit_report_lists_people_by_job_title_and_organisations_apart(
+    view: LedgerView,
+) -> None:
+    html = to_html(credits_document(credit_report(view, story.SHOW)))
+    human = html.split("Credit lines (human-authored work)", 1)[1].split("</table>", 1)[0]
+    assert "Roto Artist" in human and "Visual Effects" in human
+    assert "Vista Stock" not in human and "cawg." not in human
+    sources = html.split("Organisations and other sources (not human-authored work)", 1)[1]
+    assert "Vista Stock" in sources.split("</table>", 1)[0]

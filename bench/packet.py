@@ -1,0 +1,157 @@
+"""``python -m bench.packet``: a delivery packet of a long episode cut, built and verified.
+
+A synthetic production (:mod:`bench.synth`: the demo's lineage copied block by block, every
+event signed by its own enrolled key) is appended to a fresh SQLite ledger with a key registry
+and a signed checkpoint, optionally padded with events of later episodes.  A cut of ``--clips``
+clips, one per published final of episode 101, is written as OTIO; the packet is built from it
+and verified offline.  Prints one JSON row (seconds, entries, files, bytes): the bench row of
+docs/benchmarks.md.  Timings are for this machine only; compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import synth
+from demo.story import EPISODE, SHOW
+from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.log import operator
+from ledger.packet.build import build_packet
+from ledger.packet.cut import write_cut
+from ledger.packet.verify import verify_packet
+from ledger.store import Batch, LedgerStore, Origin, PendingEntry, open_store
+from ledger.trust import keys
+from ledger.trust.records import enroll_event
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
+from producers.emitter import build_message
+
+TOPIC = "bench.packet"
+CHUNK = 2000
+
+
+def enrolments(root: keys.KeyPair) -> list[PendingEntry]:
+    out = []
+    for i, (name, pair) in enumerate(sorted(synth.signers().items())):
+        when = datetime.now(UTC)
+        event = enroll_event(
+            f"service:bench-{name}", "software", name, pair.public, event_time=when
+        )
+        message = build_message(event, root, kind=KEY_REGISTRY, source=synth.SOURCE)
+        out.append(
+            PendingEntry(
+                event_id=message.event_id,
+                kind=KEY_REGISTRY.record,
+                event_time=when,
+                envelope=message.value,
+                signer_keyid=root.key_id,
+                origin=Origin(TOPIC, 0, i),
+                refs=tuple(KEY_REGISTRY.refs(event)),
+            )
+        )
+    return out
+
+
+def append(store: LedgerStore, entries: list[PendingEntry]) -> None:
+    start = store.head().size
+    for i in range(0, len(entries), CHUNK):
+        chunk = entries[i : i + CHUNK]
+        offset = start + i + len(chunk)
+        store.append(Batch(chunk, [], {(TOPIC, 0): offset}, "bench-packet"))
+
+
+def production(count: int, first_offset: int) -> tuple[list[PendingEntry], list[str]]:
+    entries, finals = [], []
+    for i in range(count):
+        built = synth.build(i)
+        name, event = synth.event(i)
+        if name == "editorial" and event["production"]["episode"] == EPISODE:
+            finals.append(f"{event['asset']['asset_id']}@{event['asset']['version']}")
+        entries.append(
+            PendingEntry(
+                event_id=built.message.event_id,
+                kind="provenance_event",
+                event_time=built.event_time,
+                envelope=built.message.value,
+                signer_keyid=built.signer_keyid,
+                origin=Origin(TOPIC, 0, first_offset + i),
+                refs=built.refs,
+            )
+        )
+    return entries, finals
+
+
+def run(clips: int, padding: int, work: Path) -> dict[str, Any]:
+    per_block = len(synth.templates())
+    finals_per_block = sum(1 for n, _ in synth.templates() if n == "editorial")
+    events = -(-clips // finals_per_block) * per_block
+    url = str(work / "ledger.db")
+    root, log = keys.generate("root"), keys.generate("log")
+    with open_store(url) as store:
+        set_roots(store, [RootKey("root", root.public)])
+        identity = operator.init_ledger(store, "bench.assetledger.example/ledger", log)
+        append(store, enrolments(root))
+        entries, finals = production(events + padding, store.head().size)
+        append(store, entries)
+        operator.Checkpointer(store, log).checkpoint()
+        size = store.head().size
+    cut = write_cut(work / "cut.otio", [(f"c{i}", key, 48) for i, key in enumerate(finals[:clips])])
+    with open_store(url) as store:
+        built, result = timed(lambda: build_packet(store, SHOW, EPISODE, cut, work / "packet"))
+    verified, verdict = timed(lambda: verify_packet(work / "packet.zip", identity.vkey))
+    verified_quick, quick = timed(
+        lambda: verify_packet(work / "packet.zip", identity.vkey, check_pdf=False)
+    )
+    return {
+        "bench": "packet",
+        "ledger_entries": size,
+        "clips": result.disclosure["summary"]["clips"],
+        "packet_entries": result.entries,
+        "packet_files": result.files,
+        "zip_bytes": result.zip_path.stat().st_size,
+        "build_seconds": built,
+        "verify_seconds": verified,
+        "verify_seconds_skip_pdf": verified_quick,
+        "verified": verdict.ok and quick.ok,
+        "problems": [p.detail for p in verdict.problems[:3]],
+    }
+
+
+T = TypeVar("T")
+
+
+def timed(work: Callable[[], T]) -> tuple[dict[str, float], T]:
+    """Wall-clock and CPU seconds of ``work`` (CPU time is steadier on a shared machine)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    spent = {
+        "wall": round(time.perf_counter() - wall, 2),
+        "cpu": round(time.process_time() - cpu, 2),
+    }
+    return spent, result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.packet", description=__doc__)
+    parser.add_argument("--clips", type=int, default=600)
+    parser.add_argument("--padding", type=int, default=0, help="events of other episodes")
+    parser.add_argument("--work-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        row = run(args.clips, args.padding, args.work_dir)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            row = run(args.clips, args.padding, Path(tmp))
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

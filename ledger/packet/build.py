@@ -1,0 +1,354 @@
+"""``packet build``: the delivery packet of one episode's locked cut, from the ledger.
+
+Two passes.  The first runs the disclosure over the studio's ledger through a
+:class:`~ledger.packet.store.PacketStore` that keeps every entry the audit reads: those are the
+evidence.  The second computes every derived file (disclosure, records, C2PA manifest
+definitions, annotated cut) from the evidence alone, exactly as ``packet verify`` will, so a
+packet that builds also verifies.  The layout is specified in docs/packet.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ledger.audit.c2pa import export_store
+from ledger.audit.model import LedgerView, TreeState
+from ledger.audit.render import to_html, to_pdf
+from ledger.errors import ConfigurationError, StoreError
+from ledger.events.base import format_time, parse_time, to_json
+from ledger.log.merkle import leaf_hash, verify_inclusion
+from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, require_identity
+from ledger.log.receipt import make_receipt
+from ledger.packet import completeness
+from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, read_map, read_timeline
+from ledger.packet.disclosure import CutInfo, Disclosure, disclose, manifest_file_name
+from ledger.packet.files import MANIFEST, manifest_text, sha256_hex, write_folder, zip_bytes
+from ledger.packet.render import annotated_cut, disclosure_document
+from ledger.packet.store import PacketEntry, PacketStore, entry_from_bytes
+from ledger.store import LedgerStore, StoredCheckpoint
+from ledger.trust.replay import (
+    META_ROOT_KEYS,
+    META_ROOT_THRESHOLD,
+    META_ROTATION_GRACE,
+    decode_entry,
+)
+
+FORMAT = "assetledger-packet/v1"
+PACKET_JSON = "packet.json"
+CHECKPOINT_FILE = "evidence/checkpoint.txt"
+ENTRIES_FILE = "evidence/entries.jsonl"
+COMPLETENESS_FILE = "evidence/completeness.json"
+DISCLOSURE_JSON = "disclosure.json"
+DISCLOSURE_HTML = "disclosure.html"
+DISCLOSURE_PDF = "disclosure.pdf"
+ANNOTATED_CUT = "cut/annotated.otio"
+MAP_FILE = "cut/map.csv"
+TRUST_META = (META_ROOT_KEYS, META_ROOT_THRESHOLD, META_ROTATION_GRACE)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    folder: Path
+    zip_path: Path
+    disclosure: dict[str, Any]
+    files: int
+    entries: int
+
+
+def cut_name(path: Path) -> str:
+    return f"cut/cut{path.suffix.lower()}"
+
+
+def build_packet(
+    store: LedgerStore,
+    production: str,
+    episode: str,
+    cut_path: Path,
+    out: Path,
+    *,
+    map_path: Path | None = None,
+    as_of: datetime | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Write the packet folder ``out`` and ``out``.zip (see the module docstring)."""
+    say = progress or (lambda _: None)
+    _check_out(out)
+    cut_bytes = _read(cut_path, "cut")
+    map_bytes = _read(map_path, "map") if map_path is not None else None
+    timeline = read_timeline(cut_path)
+    clip_map = read_map(map_path) if map_path is not None else None
+    cut_clips = clips(timeline, clip_map)
+    say(
+        f"cut {cut_path}: {len(cut_clips)} clips,"
+        f" {sum(c.asset is None for c in cut_clips)} unmapped"
+    )
+    state, checkpoint = _signed_state(store, say)
+    when = as_of or checkpoint.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    info = CutInfo(
+        cut_name(cut_path),
+        sha256_hex(cut_bytes),
+        SUFFIX_ADAPTERS[cut_path.suffix.lower()],
+        MAP_FILE if map_bytes is not None else None,
+    )
+    meta = _meta(store)
+    gather = PacketStore(checkpoint, meta, source=store)
+    gathered = LedgerView(gather, state)
+    first = disclose(
+        gathered, production, episode, cut_clips, info, as_of=when, map_refused=_refused(clip_map)
+    )
+    keys = completeness.completeness_keys(first.body)
+    identity = require_identity(store)
+    indexed = completeness.commits_index(checkpoint.note, identity.origin, identity.public_key)
+    proofs: dict[str, str] | None = None
+    for _ in range(3):  # the entries the proofs name join the evidence; their keys may grow
+        proofs = completeness.prove(store, keys) if indexed else None
+        for seq in sorted(completeness.proven_indices(proofs or {})):
+            gather.entry(seq)
+        say(f"evidence: {len(gather.held())} ledger entries, {len(keys)} completeness keys")
+        entries = _with_proofs(store, gather, checkpoint)
+        args = (production, episode, cut_clips, info, when, timeline, _refused(clip_map))
+        files = derived_files(checkpoint, meta, entries, *args)
+        again = completeness.completeness_keys(json.loads(files[DISCLOSURE_JSON]))
+        if again == keys:
+            break
+        keys = again
+    else:
+        raise StoreError("the packet's completeness keys did not settle; report this")
+    files[COMPLETENESS_FILE] = dumps(completeness.section(keys, proofs))
+    files[info.file] = cut_bytes
+    if map_bytes is not None:
+        files[MAP_FILE] = map_bytes
+    files[CHECKPOINT_FILE] = checkpoint.note.encode("utf-8")
+    files[ENTRIES_FILE] = entries_jsonl(entries, checkpoint.note)
+    files[PACKET_JSON] = dumps(
+        packet_header(production, episode, info, checkpoint, when, meta, len(entries))
+    )
+    files[MANIFEST] = manifest_text(files).encode("utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    write_folder(out, files)
+    zip_path = out.with_name(out.name + ".zip")
+    zip_path.write_bytes(zip_bytes(files))
+    say(f"packet {out} ({len(files)} files) and {zip_path}")
+    body = json.loads(files[DISCLOSURE_JSON])
+    return BuildResult(out, zip_path, body, len(files), len(entries))
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigurationError(
+            f"{out} exists and is not an empty folder",
+            hint="give a new folder for the packet (-o DIR); an old packet is never overwritten",
+        )
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _refused(clip_map: ClipMap | None) -> list[str]:
+    return [] if clip_map is None else clip_map.refused[:1000]
+
+
+def _signed_state(store: LedgerStore, say: Progress) -> tuple[TreeState, StoredCheckpoint]:
+    checkpoint = store.latest_checkpoint()
+    if checkpoint is None:
+        raise ConfigurationError(
+            f"ledger {store.url} has no signed checkpoint, so no packet can be proven",
+            hint="sign one (assetledger checkpoint, or run the consumer with --log-key)",
+        )
+    require_identity(store)
+    view = LedgerView.open(store, progress=None)
+    if view.state.size != checkpoint.size:
+        raise StoreError("the latest checkpoint changed while the packet was built; run again")
+    say(f"computing at the signed checkpoint of tree size {checkpoint.size}")
+    return view.state, checkpoint
+
+
+def _meta(store: LedgerStore) -> dict[str, str]:
+    names = (*TRUST_META, META_ORIGIN, META_LOG_VKEY)
+    return {n: v for n in names if (v := store.get_meta(n)) is not None}
+
+
+def _c2pa_files(view: LedgerView, disclosure: Disclosure) -> dict[str, bytes]:
+    out = {}
+    for key in sorted({c.asset for c in disclosure.clips if c.asset is not None}):
+        if view.recorded(key):
+            store = export_store(view, key)
+            text = json.dumps(store, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            out[f"c2pa/{manifest_file_name(key)}"] = (text + "\n").encode("utf-8")
+    return out
+
+
+def _with_proofs(
+    store: LedgerStore, gather: PacketStore, checkpoint: StoredCheckpoint
+) -> list[PacketEntry]:
+    tree = store.tree(checkpoint.size)
+    out = []
+    for entry in gather.held():
+        proof = tree.inclusion_proof(entry.seq, checkpoint.size)
+        # stored tree nodes are derived data: a proof built from altered ones is refused
+        verify_inclusion(
+            leaf_hash(entry.envelope), entry.seq, checkpoint.size, proof, checkpoint.root_hash
+        )
+        out.append(
+            PacketEntry(
+                entry.seq, entry.envelope, entry.signer_keyid, entry.ingested_at, tuple(proof)
+            )
+        )
+    return out
+
+
+def evidence_store(
+    checkpoint: StoredCheckpoint, meta: Mapping[str, str], entries: list[PacketEntry]
+) -> PacketStore:
+    store = PacketStore(checkpoint, dict(meta))
+    for item in entries:
+        store.add(entry_from_bytes(item), item.proof)
+    return store
+
+
+def derived_files(
+    checkpoint: StoredCheckpoint,
+    meta: Mapping[str, str],
+    entries: list[PacketEntry],
+    production: str,
+    episode: str,
+    cut_clips: list[Any],
+    info: CutInfo,
+    as_of: datetime,
+    timeline: Any,
+    refused: list[str],
+    *,
+    pdf: bool = True,
+) -> dict[str, bytes]:
+    """Every file computed from the evidence (what ``packet verify`` recomputes); ``pdf``:
+    render the PDF too (most of the time verification takes)."""
+    store = evidence_store(checkpoint, meta, entries)
+    state = TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
+    view = LedgerView(store, state)
+    try:
+        result = disclose(
+            view, production, episode, cut_clips, info, as_of=as_of, map_refused=refused
+        )
+        c2pa = _c2pa_files(view, result)
+    except LookupError as exc:
+        raise StoreError(f"the packet's evidence is incomplete: {exc}") from None
+    document = disclosure_document(result.body)
+    files = {
+        DISCLOSURE_JSON: dumps(result.body),
+        DISCLOSURE_HTML: to_html(document).encode("utf-8"),
+        ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
+        **c2pa,
+        **records(store),
+    }
+    if pdf:
+        files[DISCLOSURE_PDF] = to_pdf(document)
+    return files
+
+
+RECORD_FILES = {
+    "consent_event": "records/consents.json",
+    "licence_event": "records/licences.json",
+    "approval_event": "records/approvals.json",
+    "disposition_event": "records/dispositions.json",
+    "key_registry_event": "records/key-registry.json",
+}
+
+
+def records(store: PacketStore) -> dict[str, bytes]:
+    """The consent, licence, approval, disposition and key-registry records the packet holds,
+    decoded for reading (each is also in the evidence, signed)."""
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in RECORD_FILES.values()}
+    for entry in store.held():
+        name = RECORD_FILES.get(entry.kind)
+        if name is not None:
+            _, event = decode_entry(entry)
+            found[name].append({"seq": entry.seq, "event": to_json(event)})
+    return {name: dumps(rows) for name, rows in found.items()}
+
+
+def entries_jsonl(entries: list[PacketEntry], note: str) -> bytes:
+    lines = [
+        json.dumps(
+            {
+                "seq": e.seq,
+                "signer_keyid": e.signer_keyid,
+                "ingested_at": format_time(e.ingested_at),
+                "receipt": make_receipt(e.envelope, e.seq, e.proof, note),
+            },
+            ensure_ascii=False,
+        )
+        for e in entries
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def packet_header(
+    production: str,
+    episode: str,
+    info: CutInfo,
+    checkpoint: StoredCheckpoint,
+    as_of: datetime,
+    meta: Mapping[str, str],
+    entries: int,
+) -> dict[str, Any]:
+    grace = meta.get(META_ROTATION_GRACE)
+    return {
+        "format": FORMAT,
+        "production": production,
+        "episode": episode,
+        "cut": {
+            "file": info.file,
+            "sha256": info.sha256,
+            "adapter": info.adapter,
+            "map": info.map_file,
+        },
+        "checkpoint": {
+            "file": CHECKPOINT_FILE,
+            "size": checkpoint.size,
+            "root_hash": checkpoint.root_hash.hex(),
+            "created_at": format_time(checkpoint.created_at),
+        },
+        "as_of": format_time(as_of),
+        "ledger": {"origin": meta.get(META_ORIGIN), "log_vkey": meta.get(META_LOG_VKEY)},
+        "trust": {
+            "root_keys": json.loads(meta[META_ROOT_KEYS]) if META_ROOT_KEYS in meta else None,
+            "root_threshold": int(meta.get(META_ROOT_THRESHOLD) or "1"),
+            "rotation_grace_seconds": None if grace is None else grace,
+        },
+        "entries": {"file": ENTRIES_FILE, "count": entries},
+        "completeness": {"file": COMPLETENESS_FILE},
+    }
+
+
+def header_meta(header: Mapping[str, Any]) -> dict[str, str]:
+    """The ledger properties a packet header carries, as ledger meta (for :class:`PacketStore`)."""
+    trust = header.get("trust") or {}
+    meta: dict[str, str] = {}
+    if trust.get("root_keys") is not None:
+        meta[META_ROOT_KEYS] = json.dumps(trust["root_keys"])
+        meta[META_ROOT_THRESHOLD] = str(int(trust.get("root_threshold") or 1))
+    if trust.get("rotation_grace_seconds") is not None:
+        meta[META_ROTATION_GRACE] = str(trust["rotation_grace_seconds"])
+    return meta
+
+
+def header_time(header: Mapping[str, Any], *path: str) -> datetime:
+    value: Any = header
+    for name in path:
+        value = value[name]
+    return parse_time(value, ".".join(path))
+
+
+def dumps(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,472 @@
+"""``packet verify``: check a delivery packet with no ledger and no network.
+
+In order, each failure named by a stable code (docs/packet.md lists them):
+
+1. ``file_missing`` / ``file_changed`` / ``file_unlisted``: every file against MANIFEST.sha256;
+2. ``checkpoint_signature``: the checkpoint is signed by the log key given; ``cosignatures``:
+   it carries the witness quorum asked for;
+3. ``entry_unreadable`` / ``checkpoint_swapped`` / ``inclusion`` / ``entry_repeated``: every
+   evidence entry is a receipt at that very checkpoint whose inclusion proof verifies;
+4. ``signature``: every entry's DSSE signature verifies with the key the registry gives its
+   signer (key validity at the event's time is judged by the audit rules, as in an audit);
+5. ``event_missing``: every event the disclosure cites is in the evidence;
+6. ``disclosure_mismatch``, ``derived_mismatch``: the audit re-run on the packet's own entries
+   gives exactly the disclosure, and every derived file (HTML, PDF, annotated cut, records,
+   C2PA manifest definitions, completeness keys) is what the evidence gives.
+
+7. ``completeness``: when the checkpoint commits to the authenticated index, a proof for every
+   asset in every lineage, every performer and every model, at that checkpoint, each verifying,
+   and every entry a proof names is in the packet (:mod:`ledger.packet.completeness`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ledger.audit.rules import severity_rank
+from ledger.errors import AssetLedgerError, SignatureError
+from ledger.events.encoding import reader_framing
+from ledger.log import checkpoint as cp
+from ledger.log.merkle import leaf_hash, verify_inclusion
+from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
+from ledger.log.receipt import parse_receipt
+from ledger.log.verdicts import VerdictContext
+from ledger.log.witness_cosignature import WitnessKey, require_quorum
+from ledger.packet import build, completeness
+from ledger.packet.cut import ClipMap, clips, parse_map, read_timeline
+from ledger.packet.disclosure import CutInfo
+from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_hex
+from ledger.packet.store import PacketEntry, PacketStore
+from ledger.store import StoredCheckpoint
+from ledger.trust.dsse import Envelope, verify_signature
+from ledger.trust.replay import load_roots
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "detail": self.detail}
+
+
+@dataclass
+class PacketVerdict:
+    packet: str
+    problems: list[Problem] = field(default_factory=list)
+    checks: dict[str, str] = field(default_factory=dict)
+    entries: int = 0
+    cosigners: list[str] = field(default_factory=list)
+    checkpoint_size: int | None = None
+    summary: dict[str, Any] | None = None
+    completeness: str = "not checked"
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def fail(self, code: str, detail: str) -> None:
+        self.problems.append(Problem(code, detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "packet": self.packet,
+            "ok": self.ok,
+            "problems": [p.to_json() for p in self.problems],
+            "checks": self.checks,
+            "checkpoint_size": self.checkpoint_size,
+            "witness_cosigners": self.cosigners,
+            "entries": self.entries,
+            "completeness": self.completeness,
+            "summary": self.summary,
+        }
+
+    def open_at_or_above(self, severity: str) -> int:
+        """Open findings at or above ``severity`` in the disclosure, and unmapped clips."""
+        if self.summary is None:
+            return 0
+        counts = self.summary.get("open_findings_by_severity", {})
+        found = sum(n for s, n in counts.items() if severity_rank(s) >= severity_rank(severity))
+        return int(found) + int(self.summary.get("unmapped", 0))
+
+
+class _Stop(Exception):
+    """A failure after which nothing further can be checked."""
+
+
+def verify_packet(
+    path: Path,
+    log_vkey: str,
+    *,
+    witnesses: Sequence[WitnessKey] = (),
+    quorum: int = 0,
+    progress: Progress | None = None,
+    now: float | None = None,
+    check_pdf: bool = True,
+    root_key_ids: Sequence[str] = (),
+) -> PacketVerdict:
+    """Verify the packet folder or .zip at ``path`` (see the module docstring).
+
+    ``check_pdf=False`` skips re-rendering the PDF (most of the time a long cut takes); the
+    verdict then says the PDF was not checked, and the PDF must not be relied on.
+    ``root_key_ids``: the key registry's root keys the verifier knows; the packet's trust root
+    must be exactly these (``trust_root`` otherwise).  Without them the verdict names the
+    packet's root keys, for the reader to compare."""
+    say = progress or (lambda _: None)
+    verdict = PacketVerdict(str(path))
+    files = read_packet(path)
+    with contextlib.suppress(_Stop):
+        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
+    return verdict
+
+
+def _verify(
+    files: dict[str, bytes],
+    log_vkey: str,
+    witnesses: Sequence[WitnessKey],
+    quorum: int,
+    v: PacketVerdict,
+    say: Progress,
+    now: float | None,
+    check_pdf: bool,
+    root_key_ids: Sequence[str],
+) -> None:
+    _check_manifest(files, v)
+    header = _json(files, build.PACKET_JSON, v)
+    note = _text(files, build.CHECKPOINT_FILE, v)
+    checkpoint = _check_checkpoint(header, note, log_vkey, witnesses, quorum, v, now)
+    entries = list(_check_entries(files, note, checkpoint, v))
+    v.entries = len(entries)
+    say(f"{len(entries)} entries included at the checkpoint of size {checkpoint.size}")
+    if v.problems:
+        raise _Stop
+    meta = {**build.header_meta(header), **_log_meta(log_vkey)}
+    try:
+        store = build.evidence_store(checkpoint, meta, entries)
+    except (AssetLedgerError, KeyError, ValueError) as exc:
+        v.fail("entry_unreadable", f"an entry in the log is not an event: {exc}")
+        raise _Stop from None
+    _check_roots(store, root_key_ids, v)
+    _check_signatures(store, v)
+    v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
+    disclosure = _json(files, build.DISCLOSURE_JSON, v)
+    _check_cited(disclosure, store, v)
+    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf)
+    say("audit re-run on the packet's own entries")
+    _compare(files, derived, v)
+    v.summary = disclosure.get("summary")
+    keys = completeness.completeness_keys(json.loads(derived[build.DISCLOSURE_JSON]))
+    name, key = cp.parse_vkey(log_vkey)
+    indexed = completeness.commits_index(checkpoint.note, name, key)
+    status, problems = completeness.check(
+        _json(files, build.COMPLETENESS_FILE, v),
+        keys,
+        checkpoint.note,
+        log_vkey,
+        indexed,
+        {e.seq for e in entries},
+    )
+    v.completeness = status
+    for p in problems:
+        v.fail("completeness", p)
+
+
+def _check_manifest(files: dict[str, bytes], v: PacketVerdict) -> None:
+    if MANIFEST not in files:
+        v.fail("file_missing", f"{MANIFEST} is missing")
+        raise _Stop
+    listed, bad = parse_manifest(files[MANIFEST].decode("utf-8", "replace"))
+    for b in bad:
+        v.fail("file_changed", f"{MANIFEST} {b} is not '<sha256>  <path>'")
+    for name, digest in sorted(listed.items()):
+        if name not in files:
+            v.fail("file_missing", f"{name} is listed in {MANIFEST} but missing")
+        elif sha256_hex(files[name]) != digest:
+            v.fail("file_changed", f"{name} does not have the SHA-256 {MANIFEST} lists")
+    for name in sorted(set(files) - set(listed) - {MANIFEST}):
+        v.fail("file_unlisted", f"{name} is not listed in {MANIFEST}")
+    v.checks["files"] = "failed" if v.problems else f"{len(listed)} files match {MANIFEST}"
+
+
+def _json(files: Mapping[str, bytes], name: str, v: PacketVerdict) -> Any:
+    try:
+        return json.loads(files[name])
+    except KeyError:
+        v.fail("file_missing", f"{name} is missing")
+    except (ValueError, UnicodeDecodeError) as exc:
+        v.fail("file_changed", f"{name} is not JSON: {exc}")
+    raise _Stop
+
+
+def _text(files: Mapping[str, bytes], name: str, v: PacketVerdict) -> str:
+    try:
+        return files[name].decode("utf-8")
+    except KeyError:
+        v.fail("file_missing", f"{name} is missing")
+    except UnicodeDecodeError:
+        v.fail("file_changed", f"{name} is not UTF-8")
+    raise _Stop
+
+
+def _log_meta(log_vkey: str) -> dict[str, str]:
+    name, _ = cp.parse_vkey(log_vkey)
+    return {META_ORIGIN: name, META_LOG_VKEY: log_vkey}
+
+
+def _check_checkpoint(
+    header: Any,
+    note: str,
+    log_vkey: str,
+    witnesses: Sequence[WitnessKey],
+    quorum: int,
+    v: PacketVerdict,
+    now: float | None,
+) -> StoredCheckpoint:
+    name, key = cp.parse_vkey(log_vkey)
+    try:
+        opened = cp.open_checkpoint(note, name, key)
+    except AssetLedgerError as exc:
+        v.fail("checkpoint_signature", f"{build.CHECKPOINT_FILE}: {exc.message}")
+        raise _Stop from None
+    v.checkpoint_size = opened.size
+    v.checks["checkpoint"] = f"signed by {name} at tree size {opened.size}"
+    if witnesses:
+        try:
+            valid = require_quorum(note, witnesses, quorum, now=now)
+        except AssetLedgerError as exc:
+            v.fail("cosignatures", exc.message)
+            raise _Stop from None
+        v.cosigners = [c.witness.name for c in valid]
+        v.checks["cosignatures"] = f"{len(valid)} of quorum {quorum}: {', '.join(v.cosigners)}"
+    else:
+        v.checks["cosignatures"] = "not checked (no --witness-key)"
+    try:
+        created = build.header_time(header, "checkpoint", "created_at")
+        stated = int(header["checkpoint"]["size"])
+    except (KeyError, TypeError, ValueError, AssetLedgerError):
+        v.fail("file_changed", f"{build.PACKET_JSON} does not state the checkpoint")
+        raise _Stop from None
+    if stated != opened.size:
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} states size {stated}, the note {opened.size}",
+        )
+    return StoredCheckpoint(opened.size, opened.root_hash, note, created)
+
+
+def _check_entries(
+    files: Mapping[str, bytes], note: str, checkpoint: StoredCheckpoint, v: PacketVerdict
+) -> Iterator[PacketEntry]:
+    raw = files.get(build.ENTRIES_FILE)
+    if raw is None:
+        v.fail("file_missing", f"{build.ENTRIES_FILE} is missing")
+        raise _Stop
+    seen: set[int] = set()
+    for n, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
+        where = f"{build.ENTRIES_FILE} line {n}"
+        try:
+            row = json.loads(line)
+            receipt = parse_receipt(row["receipt"])
+            signer = str(row["signer_keyid"])
+            ingested: datetime = build.header_time(row, "ingested_at")
+            seq = int(row["seq"])
+        except (ValueError, KeyError, TypeError, AssetLedgerError) as exc:
+            v.fail("entry_unreadable", f"{where}: {getattr(exc, 'message', exc)}")
+            continue
+        if receipt.checkpoint != note:
+            v.fail(
+                "checkpoint_swapped",
+                f"{where}: its receipt is at another checkpoint than"
+                f" {build.CHECKPOINT_FILE} (or carries other cosignatures)",
+            )
+            continue
+        if receipt.index != seq or seq in seen:
+            code = "entry_repeated" if seq in seen else "entry_unreadable"
+            v.fail(
+                code,
+                f"{where}: entry {seq} (receipt index {receipt.index}) given twice or misnumbered",
+            )
+            continue
+        try:
+            verify_inclusion(
+                leaf_hash(receipt.entry),
+                receipt.index,
+                checkpoint.size,
+                receipt.proof,
+                checkpoint.root_hash,
+            )
+        except AssetLedgerError as exc:
+            v.fail("inclusion", f"{where}: entry {seq}: {exc.message}")
+            continue
+        seen.add(seq)
+        yield PacketEntry(seq, receipt.entry, signer, ingested, receipt.proof)
+    if not v.problems:
+        v.checks["inclusion"] = f"{len(seen)} inclusion proofs verify against the checkpoint"
+
+
+def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) -> None:
+    try:
+        root = load_roots(store)
+    except AssetLedgerError as exc:
+        v.fail("trust_root", f"{build.PACKET_JSON}: {exc.message}")
+        raise _Stop from None
+    held = {k.key_id: k.name for k in root.keys}
+    named = ", ".join(f"{name} ({keyid[:16]}…)" for keyid, name in sorted(held.items()))
+    if wanted and set(wanted) != set(held):
+        v.fail("trust_root", f"the packet's root keys are {named}, not the ones given")
+        raise _Stop
+    pinned = "as given" if wanted else "not pinned (pass --root-key to require yours)"
+    v.checks["trust_root"] = f"root keys {named}, threshold {root.threshold}: {pinned}"
+
+
+def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
+    """Every entry's DSSE signature, by its signer's key from the registry the packet holds."""
+    try:
+        registry = VerdictContext(store).current
+    except AssetLedgerError as exc:
+        v.fail("signature", f"the packet's trust root cannot be read: {exc.message}")
+        raise _Stop from None
+    if registry is None:
+        v.fail("signature", f"{build.PACKET_JSON} states no root keys: no signer can be checked")
+        raise _Stop
+    framing = reader_framing()
+    for entry in store.held():
+        key = registry.public_key(entry.signer_keyid)
+        try:
+            if key is None:
+                raise SignatureError(f"no key {entry.signer_keyid[:16]}… in the key registry")
+            verify_signature(Envelope.decode(entry.envelope, framing), entry.signer_keyid, key)
+        except AssetLedgerError as exc:
+            v.fail("signature", f"entry {entry.seq} ({entry.event_id}): {exc.message}")
+    if v.problems:
+        raise _Stop
+    v.checks["signatures"] = f"{len(store.held())} DSSE signatures verify with their signers' keys"
+
+
+def _cited(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if k == "event_id" and isinstance(item, str):
+                yield item
+            elif k == "event_ids" and isinstance(item, list):
+                yield from (str(i) for i in item)
+            else:
+                yield from _cited(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _cited(item)
+
+
+def _check_cited(disclosure: Any, store: PacketStore, v: PacketVerdict) -> None:
+    missing = sorted({e for e in _cited(disclosure) if store.entry_by_event_id(e) is None})
+    for event_id in missing[:20]:
+        v.fail("event_missing", f"the disclosure cites event {event_id}, not in the evidence")
+    if len(missing) > 20:
+        v.fail("event_missing", f"and {len(missing) - 20} more events cited but not included")
+
+
+def _recompute(
+    files: Mapping[str, bytes],
+    header: Any,
+    checkpoint: StoredCheckpoint,
+    meta: dict[str, str],
+    entries: list[PacketEntry],
+    v: PacketVerdict,
+    check_pdf: bool,
+) -> dict[str, bytes]:
+    if not check_pdf:
+        v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
+    try:
+        cut = header["cut"]
+        info = CutInfo(str(cut["file"]), str(cut["sha256"]), str(cut["adapter"]), cut.get("map"))
+        production, episode = str(header["production"]), str(header["episode"])
+        as_of = build.header_time(header, "as_of")
+    except (KeyError, TypeError, AssetLedgerError) as exc:
+        v.fail("file_changed", f"{build.PACKET_JSON} is incomplete: {exc}")
+        raise _Stop from None
+    if info.file not in files or sha256_hex(files[info.file]) != info.sha256:
+        v.fail("file_changed", f"the cut {info.file} is not the one {build.PACKET_JSON} names")
+        raise _Stop
+    clip_map: ClipMap | None = None
+    if info.map_file is not None:
+        text = files.get(info.map_file, b"").decode("utf-8-sig", "replace")
+        clip_map = parse_map(text, info.map_file)
+    with tempfile.TemporaryDirectory() as tmp:
+        cut_path = Path(tmp) / Path(info.file).name
+        cut_path.write_bytes(files[info.file])
+        timeline = read_timeline(cut_path)
+    refused = [] if clip_map is None else clip_map.refused[:1000]
+    try:
+        return build.derived_files(
+            checkpoint,
+            meta,
+            entries,
+            production,
+            episode,
+            clips(timeline, clip_map),
+            info,
+            as_of,
+            timeline,
+            refused,
+            pdf=check_pdf,
+        )
+    except AssetLedgerError as exc:
+        v.fail("disclosure_mismatch", f"the audit cannot be re-run on the evidence: {exc.message}")
+        raise _Stop from None
+
+
+def _compare(files: Mapping[str, bytes], derived: Mapping[str, bytes], v: PacketVerdict) -> None:
+    if files.get(build.DISCLOSURE_JSON) != derived[build.DISCLOSURE_JSON]:
+        where = _first_difference(
+            json.loads(files[build.DISCLOSURE_JSON]), json.loads(derived[build.DISCLOSURE_JSON])
+        )
+        v.fail(
+            "disclosure_mismatch",
+            f"{build.DISCLOSURE_JSON} is not what the audit of the"
+            f" packet's entries gives: first difference at {where}",
+        )
+    for name in sorted(derived):
+        if name == build.DISCLOSURE_JSON:
+            continue
+        if name not in files:
+            v.fail("derived_mismatch", f"{name} is missing (the evidence gives it)")
+        elif files[name] != derived[name]:
+            v.fail("derived_mismatch", f"{name} is not what the evidence gives")
+    for name in sorted(files):
+        if name.startswith(("c2pa/", "records/")) and name not in derived:
+            v.fail("derived_mismatch", f"{name} is not given by the evidence")
+    if not v.problems:
+        v.checks["disclosure"] = "the audit of the packet's own entries gives this disclosure"
+
+
+def _first_difference(stated: Any, computed: Any, path: str = "$") -> str:
+    if type(stated) is not type(computed):
+        return f"{path} (packet: {_short(stated)}; evidence: {_short(computed)})"
+    if isinstance(stated, dict):
+        for k in sorted(set(stated) | set(computed), key=str):
+            if k not in stated or k not in computed:
+                return f"{path}.{k} (present in only one)"
+            if stated[k] != computed[k]:
+                return _first_difference(stated[k], computed[k], f"{path}.{k}")
+    if isinstance(stated, list):
+        if len(stated) != len(computed):
+            return f"{path} ({len(stated)} items in the packet, {len(computed)} from evidence)"
+        for i, (a, b) in enumerate(zip(stated, computed, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{i}]")
+    return f"{path} (packet: {_short(stated)}; evidence: {_short(computed)})"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "..."

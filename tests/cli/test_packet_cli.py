@@ -1,0 +1,108 @@
+"""``assetledger packet build|verify`` end to end on a real signed ledger (no broker)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from demo import story
+from tests.ledger.packet.packet_factory import (
+    SH010_V2,
+    SH030,
+    PacketLedger,
+    build_ledger,
+    timeline,
+    write_cut,
+)
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> PacketLedger:
+    return build_ledger(tmp_path / "ledger.db", approvals=[])
+
+
+def build_args(ledger: PacketLedger, cut: Path, out: Path, *more: str) -> list[str]:
+    return [
+        "packet", "build", "--ledger", ledger.url, "--production", story.SHOW,
+        "--episode", story.EPISODE, "--cut", str(cut), "-o", str(out), *more,
+    ]  # fmt: skip
+
+
+def test_build_then_verify_offline_with_the_witness(tmp_path: Path, ledger: PacketLedger) -> None:
+    cut = write_cut(timeline([SH010_V2, SH030]), tmp_path / "cut.edl")
+    code, out, err = run(*build_args(ledger, cut, tmp_path / "pkt"))
+    assert code == 0, err
+    assert "NOT clear to ship" in out and "disclosure.html" in out
+    assert "evidence:" in err  # progress on stderr
+    vkey = tmp_path / "log.vkey"
+    vkey.write_text(ledger.log_vkey + "\n", encoding="utf-8")
+    args = ["packet", "verify", str(tmp_path / "pkt.zip"), "--log-key", str(vkey)]
+    code, out, err = run(*args, "--witness-key", ledger.witness_vkey, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ok"] and data["witness_cosigners"] == ["witness.example/w1"]
+    assert data["summary"]["by_status"]["NOT clear to ship"] == 2  # no approvals recorded
+    # --fail-on gates a true disclosure of a cut that is not clear to ship
+    code, _, err = run(*args, "--fail-on", "high")
+    assert code == 1 and "open finding(s) at or above high" in err
+
+
+def test_build_fail_on_gates_and_the_packet_is_still_written(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    cut = write_cut(timeline([SH030]), tmp_path / "cut.otio")
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "pkt", "--fail-on", "critical"))
+    assert code == 1 and "at or above critical" in err
+    assert (tmp_path / "pkt" / "disclosure.json").exists()
+
+
+def test_a_tampered_packet_exits_1_naming_the_reason(tmp_path: Path, ledger: PacketLedger) -> None:
+    cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
+    assert run(*build_args(ledger, cut, tmp_path / "pkt"))[0] == 0
+    (tmp_path / "pkt" / "disclosure.pdf").write_bytes(b"%PDF-1.4 forged")
+    code, out, err = run("packet", "verify", str(tmp_path / "pkt"), "--log-key", ledger.log_vkey)
+    assert code == 1
+    assert "[file_changed] disclosure.pdf" in out
+    assert "fails: file_changed" in err
+
+
+def test_usage_errors_exit_2(tmp_path: Path, ledger: PacketLedger) -> None:
+    cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x", encoding="utf-8")
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "full"))
+    assert code == 2 and "not an empty folder" in err
+    code, _, err = run("packet", "verify", str(cut), "--log-key", ledger.log_vkey)
+    assert code == 2 and "neither a packet folder nor a .zip" in err
+
+
+def test_audit_require_approvals_applies_the_same_rule(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    base = ["audit", "ip", "--ledger", ledger.url, "--production", story.SHOW, "--format", "json"]
+    code, out, _ = run(*base, "--fail-on", "never", "--require-approvals")
+    assert code == 0
+    rules = {f["rule"] for f in json.loads(out)["findings"]}
+    assert "approval-missing" in rules
+    _, plain, _ = run(*base, "--fail-on", "never")
+    assert "approval-missing" not in {f["rule"] for f in json.loads(plain)["findings"]}
+
+
+def test_serve_refuses_a_packet_that_does_not_verify(tmp_path: Path, ledger: PacketLedger) -> None:
+    pytest.importorskip("uvicorn")
+    cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
+    assert run(*build_args(ledger, cut, tmp_path / "pkt"))[0] == 0
+    (tmp_path / "pkt" / "disclosure.json").write_text("{}", encoding="utf-8")
+    accounts = tmp_path / "accounts.json"
+    args = ["serve", "--ledger", ledger.url, "--accounts", str(accounts)]
+    code, _, err = run(*args, "--packet", str(tmp_path / "pkt"))
+    assert code == 1 and "fails: file_changed" in err

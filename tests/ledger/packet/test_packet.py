@@ -1,0 +1,441 @@
+"""Delivery packets: build from a real signed ledger, verify offline, catch tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo import story
+from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
+from ledger.events.base import format_time
+from ledger.log.operator import Checkpointer
+from ledger.log.witness_cosignature import parse_witness_vkey
+from ledger.packet.build import build_packet
+from ledger.packet.files import MANIFEST, manifest_text, read_packet
+from ledger.packet.verify import PacketVerdict, verify_packet
+from ledger.store import open_store
+from tests.ledger.packet.packet_factory import (
+    APPROVED_AT,
+    SH010_V2,
+    SH020,
+    SH030,
+    PacketLedger,
+    approval,
+    build_ledger,
+    timeline,
+    write_cut,
+)
+from tests.portal.portal_factory import append
+
+CUT: list[str | None] = [SH010_V2, SH020, SH030]
+
+
+def build(
+    tmp_path: Path,
+    ledger: PacketLedger,
+    suffix: str = ".otio",
+    assets: list[str | None] | None = None,
+    name: str = "pkt",
+    **kw: Any,
+) -> tuple[Path, dict[str, Any]]:
+    cut = tmp_path / f"cut-{name}{suffix}"
+    if not cut.exists():
+        write_cut(timeline(CUT if assets is None else assets), cut)
+    with open_store(ledger.url) as store:
+        result = build_packet(store, story.SHOW, story.EPISODE, cut, tmp_path / name, **kw)
+    return result.folder, result.disclosure
+
+
+def verify(path: Path, ledger: PacketLedger, quorum: int = 1) -> PacketVerdict:
+    witnesses = [parse_witness_vkey(ledger.witness_vkey)] if quorum else []
+    return verify_packet(path, ledger.log_vkey, witnesses=witnesses, quorum=quorum)
+
+
+def codes(verdict: PacketVerdict) -> set[str]:
+    return {p.code for p in verdict.problems}
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> PacketLedger:
+    return build_ledger(tmp_path / "ledger.db")
+
+
+def clip(body: dict[str, Any], asset: str) -> dict[str, Any]:
+    return next(c for c in body["clips"] if c["asset"] == asset)
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".edl", ".xml", ".aaf"])
+def test_a_packet_from_each_cut_format_verifies_offline(
+    tmp_path: Path, ledger: PacketLedger, suffix: str
+) -> None:
+    folder, body = build(tmp_path, ledger, suffix)
+    assert [c["asset"] for c in body["clips"] if c["track_kind"] == "Video"] == CUT
+    assert clip(body, SH010_V2)["status"] == "clear to ship"
+    assert clip(body, SH030)["status"] == "NOT clear to ship"
+    for path in (folder, folder.with_name(folder.name + ".zip")):
+        verdict = verify(path, ledger)
+        assert verdict.ok, verdict.problems
+        assert verdict.cosigners == ["witness.example/w1"]
+        assert verdict.entries == len(read_packet(folder)["evidence/entries.jsonl"].splitlines())
+        assert verdict.completeness.startswith("proven for")
+
+
+def test_the_disclosure_says_who_made_each_clip_and_with_what(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    _, body = build(tmp_path, ledger)
+    sh030 = clip(body, SH030)
+    assert sh030["record_in"] == "01:00:04:01" and sh030["shot"] == "sh030"
+    assert {p["name"] for p in sh030["people"]} >= {"Ana Ruiz"}
+    assert any(p["job_title"] for p in sh030["people"])
+    models = {a["model"]["name"] for a in sh030["ai_elements"] if a["model"]}
+    assert {"SkyForge", "ReplicaWorks"} <= models
+    replica = next(u for u in sh030["likeness"] if u["performer"] == "performer:omar-haddad")
+    assert not replica["covered"] and replica["consent"]["party_name"] == "Omar Haddad"
+    rules = {(f["rule"], f["status"]) for f in sh030["findings"]}
+    assert ("likeness-without-consent", "open") in rules
+    assert ("deliverable-unresolved", "open") in rules
+    sh020 = clip(body, SH020)
+    cleared = next(f for f in sh020["findings"] if f["rule"] == "licence-not-covering")
+    assert cleared["status"] == "cleared" and cleared["disposition"]["by"] == "Hana Sato"
+    assert sh030["c2pa"]["manifest"].startswith("c2pa/")
+    register = {r["asset"] for r in body["ai_register"]}
+    assert f"{story.DELIVERY_PREFIX}/sh010/fx_debris@v001" in register
+    files = read_packet(tmp_path / "pkt")
+    assert sh030["c2pa"]["manifest"] in files
+    html = files["disclosure.html"].decode()
+    assert "Talent likeness and digital replicas" in html and "NOT clear to ship" in html
+    assert files["disclosure.pdf"].startswith(b"%PDF")
+    annotated = json.loads(files["cut/annotated.otio"])
+    assert annotated["metadata"]["assetledger"]["disclosure_sha256"] == body["content_sha256"]
+
+
+def test_the_same_ledger_checkpoint_and_cut_give_a_byte_identical_packet(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    first, _ = build(tmp_path, ledger, name="a")
+    shutil.copy(tmp_path / "cut-a.otio", tmp_path / "cut-b.otio")
+    second, _ = build(tmp_path, ledger, name="b")
+    assert read_packet(first) == read_packet(second)
+    assert first.with_name("a.zip").read_bytes() == second.with_name("b.zip").read_bytes()
+
+
+def test_unmapped_clips_are_reported_never_guessed(tmp_path: Path, ledger: PacketLedger) -> None:
+    _, body = build(tmp_path, ledger, assets=[SH010_V2, None])
+    unmapped = [c for c in body["clips"] if c["status"] == "unmapped"]
+    assert [c["name"] for c in unmapped] == ["clip1", "score-101"]
+    assert all(c["asset"] is None and c["problem"] for c in unmapped)
+    assert body["summary"]["unmapped"] == 2 and not body["summary"]["all_clear"]
+
+
+# --- approvals ---------------------------------------------------------------------------------
+
+
+def approvals_of(body: dict[str, Any], category: str) -> dict[str, str]:
+    uses = body["distributor_disclosure"][category]["uses"]
+    return {f"{u['asset']} {u['subject']}": u["status"] for u in uses}
+
+
+def test_approvals_present_clear_the_uses(tmp_path: Path, ledger: PacketLedger) -> None:
+    _, body = build(tmp_path, ledger)
+    for category in CATEGORIES:
+        assert set(approvals_of(body, category).values()) <= {"approved"}
+    assert approvals_of(body, GENERATED_FINAL)
+    assert not any(
+        f["rule"] == "approval-missing" for c in body["clips"] for f in c.get("findings", [])
+    )
+
+
+def test_missing_approvals_are_findings_and_block_shipping(tmp_path: Path) -> None:
+    ledger = build_ledger(tmp_path / "l.db", approvals=[])
+    folder, body = build(tmp_path, ledger)
+    assert set(approvals_of(body, GENERATED_FINAL).values()) == {"missing"}
+    sh010 = clip(body, SH010_V2)
+    assert sh010["status"] == "NOT clear to ship"
+    missing = [f for f in sh010["findings"] if f["rule"] == "approval-missing"]
+    assert missing and all(f["status"] == "open" for f in missing)
+    assert "no approval is recorded" in missing[0]["explanation"]
+    assert verify(folder, ledger).ok  # a true disclosure of a bad cut verifies
+
+
+def test_an_expired_or_refused_approval_does_not_approve(tmp_path: Path) -> None:
+    expired = APPROVED_AT + timedelta(days=1)
+    chosen = [
+        approval(GENERATED_FINAL, expires=format_time(expired)),
+        approval(LIKENESS, decision="refused", n=1),
+    ]
+    ledger = build_ledger(tmp_path / "l.db", approvals=chosen)
+    _, body = build(tmp_path, ledger)
+    assert set(approvals_of(body, GENERATED_FINAL).values()) == {"expired"}
+    assert set(approvals_of(body, LIKENESS).values()) == {"refused"}
+    # judged before it expired, the same approval approves
+    _, earlier = build(tmp_path, ledger, name="earlier", as_of=APPROVED_AT + timedelta(hours=1))
+    assert set(approvals_of(earlier, GENERATED_FINAL).values()) == {"approved"}
+
+
+def test_an_approval_signed_without_an_approval_scope_does_not_count(tmp_path: Path) -> None:
+    forged = approval(GENERATED_FINAL, signer="editorial")  # editorial's key names no approvals
+    ledger = build_ledger(tmp_path / "l.db", approvals=[forged])
+    _, body = build(tmp_path, ledger)
+    uses = body["distributor_disclosure"][GENERATED_FINAL]["uses"]
+    assert {u["status"] for u in uses} == {"missing"}
+    assert any(
+        "not enrolled" in n["why"] or "signed by" in n["why"]
+        for u in uses
+        for n in u["not_counted"]
+    )
+
+
+# --- tampering -----------------------------------------------------------------------------
+
+
+def rewrite(folder: Path, name: str, data: bytes) -> None:
+    """Change a file and the manifest with it (an attacker who knows the format)."""
+    (folder / name).write_bytes(data)
+    files = read_packet(folder)
+    (folder / MANIFEST).write_text(manifest_text(files), encoding="utf-8")
+
+
+@pytest.fixture
+def packet(tmp_path: Path, ledger: PacketLedger) -> Path:
+    folder, _ = build(tmp_path, ledger)
+    assert verify(folder, ledger).ok
+    return folder
+
+
+def test_a_changed_file_fails(packet: Path, ledger: PacketLedger) -> None:
+    (packet / "disclosure.html").write_text("<p>all clear</p>", encoding="utf-8")
+    assert codes(verify(packet, ledger)) == {"file_changed"}
+
+
+def test_a_rewritten_pdf_fails_unless_the_pdf_check_is_skipped(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    rewrite(packet, "disclosure.pdf", b"%PDF-1.4 all clear")
+    assert codes(verify(packet, ledger)) == {"derived_mismatch"}
+    quick = verify_packet(packet, ledger.log_vkey, check_pdf=False)
+    assert quick.ok and "not checked" in quick.checks["pdf"]
+
+
+def test_an_added_file_fails(packet: Path, ledger: PacketLedger) -> None:
+    (packet / "records" / "extra.json").write_text("[]", encoding="utf-8")
+    assert codes(verify(packet, ledger)) == {"file_unlisted"}
+
+
+def test_a_rewritten_html_with_a_new_manifest_fails(packet: Path, ledger: PacketLedger) -> None:
+    rewrite(packet, "disclosure.html", b"<p>all clear</p>")
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"derived_mismatch"}
+    assert "disclosure.html" in verdict.problems[0].detail
+
+
+def test_an_event_removed_fails(packet: Path, ledger: PacketLedger) -> None:
+    lines = (packet / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
+    body = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
+    cited = clip(body, SH030)["findings"][0]["evidence"][0]["event_id"]
+    kept = [ln for ln in lines if cited not in _event_ids(ln)]
+    assert len(kept) == len(lines) - 1
+    rewrite(packet, "evidence/entries.jsonl", ("\n".join(kept) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert "event_missing" in codes(verdict)
+    assert cited in " ".join(p.detail for p in verdict.problems)
+
+
+def _event_ids(line: str) -> str:
+    from ledger.log.receipt import identify, parse_receipt
+
+    return identify(parse_receipt(json.loads(line)["receipt"]).entry).event_id
+
+
+def test_a_clip_remapped_in_the_disclosure_fails(packet: Path, ledger: PacketLedger) -> None:
+    body = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
+    target = clip(body, SH030)
+    target["asset"], target["status"] = SH020, "clear to ship"
+    rewrite(packet, "disclosure.json", (json.dumps(body, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert "disclosure_mismatch" in codes(verdict)
+    assert "$.clips[2]" in verdict.problems[0].detail
+
+
+def test_a_clip_remapped_in_the_cut_fails(
+    tmp_path: Path, packet: Path, ledger: PacketLedger
+) -> None:
+    other = write_cut(timeline([SH010_V2, SH020, SH020]), tmp_path / "other.otio")
+    header = json.loads((packet / "packet.json").read_text(encoding="utf-8"))
+    header["cut"]["sha256"] = hashlib.sha256(other.read_bytes()).hexdigest()
+    (packet / "cut/cut.otio").write_bytes(other.read_bytes())
+    rewrite(packet, "packet.json", (json.dumps(header, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert "disclosure_mismatch" in codes(verdict)
+
+
+def test_a_swapped_proof_fails(packet: Path, ledger: PacketLedger) -> None:
+    rows = [json.loads(ln) for ln in (packet / "evidence/entries.jsonl").read_text().splitlines()]
+    a, b = rows[3]["receipt"].split("\n"), rows[4]["receipt"].split("\n")
+    a_end, b_end = a.index(""), b.index("")  # proof lines sit between index and the blank line
+    rows[3]["receipt"] = "\n".join([*a[:3], *b[3:b_end], *a[a_end:]])
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    rewrite(packet, "evidence/entries.jsonl", text.encode())
+    assert codes(verify(packet, ledger)) == {"inclusion"}
+
+
+def test_a_swapped_checkpoint_fails(packet: Path, ledger: PacketLedger) -> None:
+    with open_store(ledger.url) as store:  # the log grows and signs a later checkpoint
+        append(store, [approval(LIKENESS, n=9)], ledger.signers)
+        newer = Checkpointer(store, ledger.log).checkpoint()
+    assert newer is not None
+    rewrite(packet, "evidence/checkpoint.txt", newer.note.encode())
+    verdict = verify(packet, ledger, quorum=0)
+    assert "checkpoint_swapped" in codes(verdict)
+
+
+def test_a_dropped_cosignature_fails(packet: Path, ledger: PacketLedger) -> None:
+    note = (packet / "evidence/checkpoint.txt").read_text(encoding="utf-8")
+    bare = "".join(ln + "\n" for ln in note.splitlines() if "witness.example" not in ln)
+    assert bare != note
+    rewrite(packet, "evidence/checkpoint.txt", bare.encode())
+    assert "cosignatures" in codes(verify(packet, ledger))
+    # dropped from every receipt too: still short of the quorum
+    rows = (packet / "evidence/entries.jsonl").read_text(encoding="utf-8")
+    escaped = [json.dumps(t, ensure_ascii=False)[1:-1] for t in (note, bare)]
+    swapped = rows.replace(*escaped)
+    assert swapped != rows
+    rewrite(packet, "evidence/entries.jsonl", swapped.encode())
+    assert codes(verify(packet, ledger)) == {"cosignatures"}
+    # without a witness policy the loss still shows: the C2PA manifests and the completeness
+    # proofs carry the cosigned checkpoint
+    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch", "completeness"}
+
+
+def test_a_pinned_trust_root_must_be_the_packets(packet: Path, ledger: PacketLedger) -> None:
+    root = ledger.signers["root"].key_id
+    pinned = verify_packet(packet, ledger.log_vkey, root_key_ids=[root])
+    assert pinned.ok and "as given" in pinned.checks["trust_root"]
+    other = verify_packet(packet, ledger.log_vkey, root_key_ids=["0" * 64])
+    assert codes(other) == {"trust_root"}
+    assert "not pinned" in verify(packet, ledger).checks["trust_root"]
+
+
+def test_the_wrong_log_key_fails(packet: Path, ledger: PacketLedger) -> None:
+    from ledger.log import checkpoint as cp
+    from ledger.trust import keys
+
+    other = keys.generate("other")
+    vkey = cp.vkey(cp.parse_vkey(ledger.log_vkey)[0], other.public)
+    verdict = verify_packet(packet, vkey)
+    assert codes(verdict) == {"checkpoint_signature"}
+
+
+def test_an_entry_whose_signature_does_not_verify_fails(tmp_path: Path) -> None:
+    """The log holds an entry of the episode appended behind the consumer's back with a broken
+    signature: the packet includes it (the audit reads the episode) and verify names it."""
+    from dataclasses import replace
+
+    from ledger.events.provenance import PROVENANCE
+    from ledger.store import Batch
+    from ledger.trust.dsse import Envelope, Signature
+    from tests.ledger.audit.audit_factory import fixed, pending
+
+    ledger = build_ledger(tmp_path / "l.db")
+    _, event = next(e for e in story.production() if e[0] == "editorial")
+    forged = dict(event, description="published behind the consumer's back")
+    forged["asset"] = dict(event["asset"], version="v009")
+    (item,) = pending(fixed([("editorial", PROVENANCE, forged)]), ledger.signers)
+    envelope = Envelope.decode(item.envelope)
+    bad = Signature(envelope.signatures[0].keyid, bytes(64))
+    broken = replace(item, envelope=replace(envelope, signatures=(bad,)).encode())
+    with open_store(ledger.url) as store:
+        size = store.head().size
+        entry = replace(broken, origin=replace(item.origin, offset=size))
+        store.append(Batch([entry], [], {("events", 0): size + 1}, "test"))
+        Checkpointer(store, ledger.log).checkpoint()
+    folder, _ = build(tmp_path, ledger)
+    verdict = verify(folder, ledger, quorum=0)
+    assert codes(verdict) == {"signature"}
+    assert "does not verify" in verdict.problems[0].detail
+
+
+def test_a_zip_with_an_escaping_name_is_refused(packet: Path, ledger: PacketLedger) -> None:
+    import zipfile
+
+    from ledger.errors import VerificationFailure
+
+    hostile = packet.with_name("hostile.zip")
+    with zipfile.ZipFile(hostile, "w") as z:
+        for name, data in read_packet(packet).items():
+            z.writestr(name, data)
+        z.writestr("../../etc/cron.d/x", b"* * * * * root true\n")
+    with pytest.raises(VerificationFailure, match="unsafe file name"):
+        verify(hostile, ledger)
+    assert not (packet.parent.parent / "etc").exists()
+
+
+# --- completeness (the authenticated index) --------------------------------------------------
+
+
+def test_completeness_is_proven_for_every_asset_performer_and_model(packet: Path) -> None:
+    data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
+    assert data["status"] == "proven"
+    keys = set(data["keys"])
+    assert f"asset:{story.DELIVERY_PREFIX}/sh030/crowd_replica" in keys
+    assert {"performer:performer:omar-haddad", "party:performer:omar-haddad"} <= keys
+    assert any(k.startswith("model:") for k in keys)
+    assert {"registry:all", f"approval:generated_final/{story.SHOW}"} <= keys
+    assert [p["key"] for p in data["proofs"]] == data["keys"]
+
+
+def test_an_entry_left_out_that_the_index_names_fails(packet: Path, ledger: PacketLedger) -> None:
+    """The studio leaves out an event about an asset of the cut (here the first publication of
+    sh010's final, which the cut does not use): the proof for that asset names it."""
+    from ledger.log.receipt import identify, parse_receipt
+
+    lines = (packet / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
+    wanted = f"{story.DELIVERY_PREFIX}/sh010/final@v001"
+
+    def about(line: str) -> str | None:
+        return identify(parse_receipt(json.loads(line)["receipt"]).entry).asset_version
+
+    kept = [ln for ln in lines if about(ln) != wanted]
+    assert len(kept) == len(lines) - 1
+    rewrite(packet, "evidence/entries.jsonl", ("\n".join(kept) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert "completeness" in codes(verdict)
+    assert any("leaves out" in p.detail for p in verdict.problems)
+
+
+def test_a_proof_dropped_fails(packet: Path, ledger: PacketLedger) -> None:
+    data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
+    dropped = data["proofs"].pop(0)
+    rewrite(packet, "evidence/completeness.json", (json.dumps(data, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"completeness"}
+    assert f"no proof for {dropped['key']}" in verdict.problems[0].detail
+
+
+def test_a_proof_filed_under_another_key_fails(packet: Path, ledger: PacketLedger) -> None:
+    data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
+    first, second = data["proofs"][0], data["proofs"][1]
+    first["proof"], second["proof"] = second["proof"], first["proof"]
+    rewrite(packet, "evidence/completeness.json", (json.dumps(data, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"completeness"}
+    assert "is about" in verdict.problems[0].detail
+
+
+def test_verified_packets_feed_record_timecodes(packet: Path, ledger: PacketLedger) -> None:
+    from ledger.errors import VerificationFailure
+    from ledger.packet.timecodes import packet_timecodes
+
+    timecodes = packet_timecodes([packet], ledger.log_vkey)
+    replica = f"{story.DELIVERY_PREFIX}/sh030/crowd_replica@v001"
+    assert list(timecodes(SH030, replica)) == ["01:00:04:01-01:00:06:03"]
+    assert list(timecodes(SH010_V2, replica)) == []
+    (packet / "disclosure.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(VerificationFailure, match="file_changed"):
+        packet_timecodes([packet], ledger.log_vkey)
