@@ -39,6 +39,7 @@ from ledger.audit.performers import (
     register_document,
     register_json,
     register_rows,
+    require_party,
 )
 from ledger.audit.production import require_production
 from ledger.audit.text import csv_text, printable
@@ -183,6 +184,7 @@ def impact_command(
         audits = _audits(view, trusted_keys, when)
         options: dict[str, Any] = {"as_of": when or start_of_today(), "window_days": within}
         if party is not None:
+            require_party(view, party)
             impacts = party_impacts(view, party, audits, **options)
         else:
             require_production(view, str(production))

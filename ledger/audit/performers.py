@@ -27,6 +27,7 @@ from ledger.audit.model import LedgerView, Step
 from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.report import consent_record_json, tree_sentence
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
+from ledger.errors import ConfigurationError
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
 
@@ -234,6 +235,16 @@ def party_name(view: LedgerView, party: str, production: str | None = None) -> s
         view = production_view(view, production)
     names = [c.party_name for c in view.consents_for("consent_party", party)]
     return names[-1] if names else None
+
+
+def require_party(view: LedgerView, party: str) -> None:
+    """Refuse a party that gave no consent the ledger records: a mistyped id must not read as
+    "no consent is revoked or about to expire"."""
+    if not view.consents_for("consent_party", party):
+        raise ConfigurationError(
+            f"no consent given by {party!r} is recorded at tree size {view.state.size}",
+            hint="party ids are exact, e.g. performer:dana-whitfield",
+        )
 
 
 # --- revocation impact -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""A production name no event records is refused (exit 2), never reported as all clear.
+"""A production name (or a party) no event records is refused (exit 2), never reported as all clear.
 
 Found by an outside review: ``audit ip``, ``audit register`` and ``audit impact`` given a
 mistyped show ("Fallen tower") answered "no findings", an empty register and "no consent is
-revoked" with exit 0, while ``audit report`` and ``credits`` refused it.
+revoked" with exit 0 (as did ``audit impact --party`` for a mistyped party id), while
+``audit report`` and ``credits`` refused it.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
         ("audit", "ip", "--production", "Fallen Tower", "--episode", "999"),
         ("audit", "register", "--production", "Fallen tower"),
         ("audit", "impact", "--production", "Fallen Tower "),
+        ("audit", "impact", "--party", "performer:dana-whitfeld"),
     ],
 )
 def test_an_unknown_production_is_refused_with_a_hint(ledger: str, args: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, [*args, "--ledger", ledger])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    assert "no provenance events for" in result.stderr
-    assert "case sensitive" in result.stderr
+    assert "no provenance events for" in result.stderr or "no consent given by" in result.stderr
+    assert "case sensitive" in result.stderr or "party ids are exact" in result.stderr
 
 
 def test_the_real_name_still_answers(ledger: str) -> None:
