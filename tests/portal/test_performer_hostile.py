@@ -97,3 +97,10 @@ def test_a_strange_expiry_window_is_a_clear_404_not_a_500(site: PortalSite, days
     client = site.login("counsel")
     response = client.get("/api/v1/p/Fallen%20Tower/impacts", params={"days": days})
     assert response.status_code == 404, (days, response.status_code)
+
+
+@pytest.mark.parametrize("page", ["²", "¹²", "0", "x"])
+def test_a_strange_access_log_page_is_a_400_not_a_500(site: PortalSite, page: str) -> None:
+    response = site.login("admin").get("/api/v1/admin/access-log", params={"page": page})
+    assert response.status_code == 400, (page, response.status_code)
+    assert "page must be a whole number" in response.json()["error"]
