@@ -22,7 +22,7 @@ from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
-from ledger.audit.production import production_view
+from ledger.audit.production import production_view, require_production
 from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
 from ledger.audit.text import csv_text, printable
 from ledger.c2pa import importer as c2pa_import
@@ -223,6 +223,8 @@ def ip_command(
     """Run the IP rules; each finding with rule, severity, explanation and evidence."""
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        if production is not None:
+            require_production(view, production, episode)
         result = run_audit(
             view,
             Scope(production, episode, asset),

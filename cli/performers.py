@@ -38,7 +38,9 @@ from ledger.audit.performers import (
     production_uses,
     register_json,
     register_rows,
+    require_party,
 )
+from ledger.audit.production import require_production
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.reports.register import register_document
@@ -182,8 +184,10 @@ def impact_command(
         audits = _audits(view, trusted_keys, when)
         options: dict[str, Any] = {"as_of": when or start_of_today(), "window_days": within}
         if party is not None:
+            require_party(view, party)
             impacts = party_impacts(view, party, audits, **options)
         else:
+            require_production(view, str(production))
             impacts = production_impacts(view, str(production), audits, **options)
         data = {
             "party": party,
@@ -229,10 +233,11 @@ def register_command(
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        require_production(view, production)
         uses = production_uses(view, production, _audits(view, trusted_keys, parse_as_of(as_of)))
         if parties:
             uses = [u for u in uses if u.party in parties]
-        rows = register_rows(uses, {u.party: party_name(view, u.party) for u in uses})
+        rows = register_rows(uses, {u.party: party_name(view, u.party, production) for u in uses})
         data = register_json(view, f"Replica usage register: {production}", rows)
         result: str | bytes
         if fmt == "csv":
