@@ -23,6 +23,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from bench.corpus import Corpus
+from bench.profile import Sampler
 from bench.synth import SOURCE, event, signers
 from demo.localbroker import ensure_topics, free_port
 from ledger.errors import BrokerError
@@ -47,16 +48,29 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     )
 
 
-def producer_rate(bootstrap: str, topic: str, count: int, chunk: int = 500) -> dict[str, Any]:
-    """The product's Emitter: build, sign, send and wait for every acknowledgement."""
+def producer_rate(
+    bootstrap: str, topic: str, count: int, signing_workers: int = 0
+) -> dict[str, Any]:
+    """The product's Emitter: build, sign, send and wait for every acknowledgement.
+
+    One ``emit_many`` call over all events (it pipelines: sends while it signs, waits for the
+    acknowledgements at the end); ``signing_workers`` processes sign when given.  The time
+    starts once the emitter is connected and its workers are up, as in a long-running tool.
+    """
     pair = signers()["ws-jokafor"]
-    started = time.perf_counter()
-    with Emitter(bootstrap, pair, topic=topic, source=SOURCE) as emitter:
-        for first in range(0, count, chunk):
-            batch = [event(i)[1] for i in range(first, min(first + chunk, count))]
-            emitter.emit_many(batch)
-    seconds = time.perf_counter() - started
-    return {"events": count, "seconds": seconds, "per_second": count / seconds}
+    events = [event(i)[1] for i in range(count)]  # the tool's work, not the Emitter's
+    with Emitter(
+        bootstrap, pair, topic=topic, source=SOURCE, signing_workers=signing_workers
+    ) as emitter:  # connected and its workers started: a long-running tool's state
+        started = time.perf_counter()
+        emitter.emit_many(events)
+        seconds = time.perf_counter() - started
+    return {
+        "events": count,
+        "signing_workers": signing_workers,
+        "seconds": seconds,
+        "per_second": count / seconds,
+    }
 
 
 def fill_topic(
@@ -109,6 +123,7 @@ class ConsumerSpec:
     workers: int
     batch_size: int
     log_file: Path
+    profile: Path | None = None  # py-spy raw profile of the process and its workers
 
 
 @dataclass
@@ -209,6 +224,11 @@ def run_ingest(
     """Start the consumers, wait until ``target`` events are in the ledger, stop them."""
     result = IngestResult(label, backend, len(specs), specs[0].workers, target)
     running = [start_consumer(s) for s in specs]
+    samplers = [
+        Sampler(r.proc.pid, s.profile, subprocesses=True)
+        for r, s in zip(running, specs, strict=True)
+        if s.profile is not None
+    ]
     started = time.monotonic()
     marks: dict[float, float] = {}
     try:
@@ -232,6 +252,8 @@ def run_ingest(
         result.wall_seconds = time.monotonic() - started
     finally:
         _stop(running)
+        for sampler in samplers:
+            sampler.stop()
     result.steady_seconds = marks[0.9] - marks[0.1]
     if result.steady_seconds > 0:
         result.per_second = 0.8 * target / result.steady_seconds
