@@ -392,7 +392,7 @@ def audit_runs(
     }
     progress.say(f"ledger of {size:,}: audit guard")
     with sampling(profile_path(opts, f"guard-{size}")):
-        out["audit_guard"] = ledgers.guard_time(store, state)
+        out["audit_guard"] = ledgers.guard_time(store, state, opts.cores)
     return out
 
 

@@ -169,10 +169,10 @@ def audit_state(store: LedgerStore) -> TreeState:
     return tree_state(store, at_head=True, check=False)
 
 
-def guard_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
+def guard_time(store: LedgerStore, state: TreeState, workers: int) -> dict[str, Any]:
     """The check every audit and credit report runs before stating its tree (check_prefix)."""
     started = time.perf_counter()
-    report = check_prefix(store, state.size, state.root_hash)
+    report = check_prefix(store, state.size, state.root_hash, workers=workers)
     seconds = time.perf_counter() - started
     if not report.ok:
         raise VerificationFailure(f"benchmark ledger fails the audit guard: {report.first}")

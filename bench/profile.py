@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-RATE = 100  # samples per second
+RATE = 200  # samples per second
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -70,7 +70,7 @@ def sampling(out: Path | None, *, pid: int | None = None) -> Iterator[None]:
     if out is None:
         yield
         return
-    sampler = Sampler(os.getpid() if pid is None else pid, out)
+    sampler = Sampler(os.getpid() if pid is None else pid, out, subprocesses=True)
     try:
         yield
     finally:
