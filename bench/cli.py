@@ -390,6 +390,8 @@ def audit_runs(
         "lineage": ledgers.lineage_latency(store, state, opts.lineage_samples, rng),
         "credits": ledgers.credits_time(store, state),
     }
+    progress.say(f"ledger of {size:,}: IP audit of one episode")
+    out["episode_audit"] = ledgers.episode_audit_time(store, state)
     progress.say(f"ledger of {size:,}: audit guard")
     with sampling(profile_path(opts, f"guard-{size}")):
         out["audit_guard"] = ledgers.guard_time(store, state, opts.cores)

@@ -129,12 +129,25 @@ def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
             f"{cr['seconds']:.2f} s",
             f"{cr['events']:,} events",
         ),
+        *_episode_audit_row(n, ledger.get("episode_audit")),
         *_guard_row(n, ledger.get("audit_guard")),
         (
             f"[{n}] verify_ledger",
             _rate(v["per_second"]),
             _ratio(v["per_second"] / ceiling, VERIFY_GOAL),
         ),
+    ]
+
+
+def _episode_audit_row(n: str, audit: dict[str, Any] | None) -> list[Row]:
+    if audit is None:  # a result file from before this row
+        return []
+    return [
+        (
+            f"[{n}] IP audit, episode {audit['episode']}",
+            f"{audit['seconds']:.2f} s",
+            f"{audit['findings']:,} findings (rules and lineage, after the guard)",
+        )
     ]
 
 
