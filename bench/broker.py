@@ -131,6 +131,20 @@ class Running:
     proc: subprocess.Popen[bytes]
     port: int
     peak_pss_total: int = 0  # bytes: the process and its workers, shared pages counted once
+    cpu_main: float = 0.0  # seconds of CPU (user + system) of the consumer process, last seen
+    cpu_workers: dict[int, float] = field(default_factory=dict)  # per worker pid, last seen
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def start_consumer(spec: ConsumerSpec) -> Running:
@@ -213,6 +227,9 @@ class IngestResult:
     per_second: float = 0.0
     peak_rss_main_mb: list[float] = field(default_factory=list)
     peak_pss_total_mb: list[float] = field(default_factory=list)
+    # CPU per ingested event over the whole run (startup included), load-independent
+    cpu_us_main: float = 0.0
+    cpu_us_workers: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -254,6 +271,9 @@ def run_ingest(
         _stop(running)
         for sampler in samplers:
             sampler.stop()
+    events = max(result.ingested, 1)
+    result.cpu_us_main = sum(r.cpu_main for r in running) / events * 1e6
+    result.cpu_us_workers = sum(sum(r.cpu_workers.values()) for r in running) / events * 1e6
     result.steady_seconds = marks[0.9] - marks[0.1]
     if result.steady_seconds > 0:
         result.per_second = 0.8 * target / result.steady_seconds
@@ -276,9 +296,13 @@ def _sample_memory(running: Sequence[Running], result: IngestResult) -> None:
     their RSS would count those pages twice; PSS divides each shared page among its users.
     """
     for r in running:
-        pids = [r.proc.pid, *descendants(r.proc.pid)]
+        workers = descendants(r.proc.pid)
+        pids = [r.proc.pid, *workers]
         total = sum(status_kb(p, "Pss", "smaps_rollup") for p in pids) * 1024
         r.peak_pss_total = max(r.peak_pss_total, total)
+        r.cpu_main = max(r.cpu_main, cpu_seconds(r.proc.pid))
+        for w in workers:
+            r.cpu_workers[w] = max(r.cpu_workers.get(w, 0.0), cpu_seconds(w))
     result.peak_pss_total_mb = [r.peak_pss_total / 2**20 for r in running]
     result.peak_rss_main_mb = [status_kb(r.proc.pid, "VmHWM") / 1024 for r in running]
 

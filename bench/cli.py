@@ -394,7 +394,7 @@ def audit_runs(
     out["episode_audit"] = ledgers.episode_audit_time(store, state)
     progress.say(f"ledger of {size:,}: audit guard")
     with sampling(profile_path(opts, f"guard-{size}")):
-        out["audit_guard"] = ledgers.guard_time(store, state, opts.cores)
+        out["audit_guard"] = ledgers.guard_time(store, state, None)
     return out
 
 

@@ -8,6 +8,7 @@ without the Kafka and signature work in front of it.
 from __future__ import annotations
 
 import random
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -121,8 +122,26 @@ def recompute(store: LedgerStore, page: int = 50_000) -> dict[str, Any]:
     return {"entries": size, "seconds": hashing}
 
 
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process, and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _cpu_per_entry(before: tuple[float, float], entries: int) -> dict[str, float]:
+    """CPU per entry since ``before``: this process's, and its (ended) workers'."""
+    after = _cpu()
+    n = max(entries, 1)
+    return {
+        "cpu_us_main": (after[0] - before[0]) / n * 1e6,
+        "cpu_us_workers": (after[1] - before[1]) / n * 1e6,
+    }
+
+
 def verify_rate(store: LedgerStore, signers: dict[str, KeyPair], workers: int) -> dict[str, Any]:
     keys = {p.key_id: p.public for p in signers.values()}
+    cpu = _cpu()
     started = time.perf_counter()
     report = verify_ledger(store, keys.get, workers=workers)
     seconds = time.perf_counter() - started
@@ -133,6 +152,7 @@ def verify_rate(store: LedgerStore, signers: dict[str, KeyPair], workers: int) -
         "signatures": report.signatures_checked,
         "seconds": seconds,
         "per_second": report.signatures_checked / seconds,
+        **_cpu_per_entry(cpu, report.checked),
     }
 
 
@@ -180,8 +200,9 @@ def audit_state(store: LedgerStore) -> TreeState:
     return tree_state(store, at_head=True, check=False)
 
 
-def guard_time(store: LedgerStore, state: TreeState, workers: int) -> dict[str, Any]:
+def guard_time(store: LedgerStore, state: TreeState, workers: int | None) -> dict[str, Any]:
     """The check every audit and credit report runs before stating its tree (check_prefix)."""
+    cpu = _cpu()
     started = time.perf_counter()
     report = check_prefix(store, state.size, state.root_hash, workers=workers)
     seconds = time.perf_counter() - started
@@ -191,4 +212,5 @@ def guard_time(store: LedgerStore, state: TreeState, workers: int) -> dict[str, 
         "entries": report.checked,
         "seconds": seconds,
         "us_per_entry": seconds / max(report.checked, 1) * 1e6,
+        **_cpu_per_entry(cpu, report.checked),
     }

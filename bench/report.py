@@ -95,6 +95,14 @@ def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
                 "target: consumer < 200 MB",
             )
         )
+        if "cpu_us_main" in run:
+            rows.append(
+                (
+                    "  CPU per event: consumer process; its workers",
+                    f"{run['cpu_us_main']:.0f} us; {run['cpu_us_workers']:.0f} us",
+                    "user + system, whole run",
+                )
+            )
     return rows
 
 
@@ -136,6 +144,19 @@ def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
             _rate(v["per_second"]),
             _ratio(v["per_second"] / ceiling, VERIFY_GOAL),
         ),
+        *_cpu_row(f"[{n}]   verify CPU per entry", v),
+    ]
+
+
+def _cpu_row(label: str, run: dict[str, Any]) -> list[Row]:
+    if "cpu_us_main" not in run:  # a result file from before this row
+        return []
+    return [
+        (
+            label,
+            f"{run['cpu_us_main']:.0f} us; {run['cpu_us_workers']:.0f} us",
+            "this process; its workers (user + system)",
+        )
     ]
 
 
@@ -159,7 +180,8 @@ def _guard_row(n: str, guard: dict[str, Any] | None) -> list[Row]:
             f"[{n}] audit guard (entries + index vs. tree)",
             f"{guard['seconds']:.2f} s",
             f"{guard['us_per_entry']:.1f} us/entry, before every audit",
-        )
+        ),
+        *_cpu_row(f"[{n}]   guard CPU per entry", guard),
     ]
 
 
