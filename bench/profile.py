@@ -136,22 +136,37 @@ class Profile:
         ]
 
 
+def _thread_id(frames: list[str]) -> str:
+    return next((f for f in frames if f.startswith("thread (")), "")
+
+
 def load(path: Path) -> Profile:
-    """A py-spy raw profile (recorded with ``--threads``; ``--subprocesses`` optional)."""
+    """A py-spy raw profile (recorded with ``--threads``; ``--subprocesses`` optional).
+
+    A process's main thread is the thread whose stacks reach its ``<module>`` (a sample's
+    stack can be cut short, so it is told by thread id, not by each stack).
+    """
     profile = Profile(0, Counter(), [])
     assert profile.by_role is not None and profile.stacks is not None
+    lines = []
+    main_threads: set[str] = set()
     for line in path.read_text(errors="replace").splitlines():
         stack_text, _, count_text = line.rpartition(" ")
         if not stack_text or not count_text.isdigit():
             continue
         frames = stack_text.split(";")
+        lines.append((frames, int(count_text)))
+        if _is_main_thread(frames) and _thread_id(frames):
+            main_threads.add(_thread_id(frames))
+    for frames, count in lines:
         role = _role(frames)
-        if role == "main" and not _is_main_thread(frames):
+        thread = _thread_id(frames)
+        main_thread = thread in main_threads if thread else _is_main_thread(frames)
+        if role == "main" and not main_thread:
             role = "main, other threads"
         stack = [_short(f) for f in frames if not f.startswith(("process ", "thread ("))]
         if _is_idle(stack):
             continue
-        count = int(count_text)
         profile.samples += count
         profile.by_role[role] += count
         profile.stacks.append((role, stack, count))
@@ -178,7 +193,7 @@ def summary(path: Path, limit: int = 12) -> dict[str, object]:
 def render(name: str, path: Path, limit: int = 12) -> str:
     """Markdown: each process role's share of the busy samples and its top frames."""
     profile = load(path)
-    lines = [f"### {name}: {profile.samples:,} busy samples at {RATE}/s", ""]
+    lines = [f"### {name}: {profile.samples:,} busy samples", ""]
     for role, count in (profile.by_role or Counter()).most_common():
         _, frames = profile.frames(role, limit)
         lines += [
