@@ -20,7 +20,10 @@ def _ms(value: float) -> str:
 
 
 def _ratio(value: float, target: float | None = None) -> str:
-    text = f"{value:.2f} x ceiling"
+    shown = f"{value:.2f}"
+    if target is not None and (float(shown) >= target) != (value >= target):
+        shown = f"{value:.3f}"  # two decimals would round across the target
+    text = f"{shown} x ceiling"
     if target is not None:
         text += f" ({'meets' if value >= target else 'below'} {target:g})"
     return text
