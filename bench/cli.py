@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import broker, ledgers, postgres, raw, synth
+from bench import broker, index, ledgers, postgres, raw, synth
 from bench.corpus import Corpus
 from bench.profile import sampling
 from bench.report import render_table
@@ -371,6 +371,8 @@ def ledger_run(
         progress.say(f"ledger of {size:,}: full chain + tree recompute (hashing only)")
         out["recompute"] = ledgers.recompute(store)
         out.update(audit_runs(store, opts, rng, progress, size))
+        progress.say(f"ledger of {size:,}: the authenticated index (update, proofs, audit)")
+        out["index"] = index.index_runs(store, corpus_chunk(), min(opts.proof_samples, 50), rng)
         progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
         with sampling(profile_path(opts, f"verify-{size}")):
             out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)

@@ -142,6 +142,7 @@ def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
         ),
         *_episode_audit_row(n, ledger.get("episode_audit")),
         *_guard_row(n, ledger.get("audit_guard")),
+        *_index_rows(n, ledger),
         (
             f"[{n}] verify_ledger",
             _rate(v["per_second"]),
@@ -185,6 +186,44 @@ def _guard_row(n: str, guard: dict[str, Any] | None) -> list[Row]:
             f"{guard['us_per_entry']:.1f} us/entry, before every audit",
         ),
         *_cpu_row(f"[{n}]   guard CPU per entry", guard),
+    ]
+
+
+def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
+    ix = ledger.get("index")
+    if ix is None:  # a result file from before the index existed
+        return []
+    up, pr, au, rp = ix["update"], ix["proofs"], ix["episode_audit"], ix["replay"]
+    append = ledger["append"]["us_per_entry"]
+    guard = ledger.get("audit_guard", {}).get("seconds")
+    versus = f", {guard / au['seconds']:.1f} x faster than the guard" if guard else ""
+    return [
+        (
+            f"[{n}] index update (at checkpoints of {up['step']:,})",
+            f"{up['us_per_entry']:.1f} us/entry",
+            f"{up['us_per_entry'] / append:.2f} x store.append (target 30 us)",
+        ),
+        (
+            f"[{n}] proof about a key (version:)",
+            f"{pr['map_part_bytes_median']:.0f} B map part",
+            f"max {pr['map_part_bytes_max']:.0f} B, whole proof {pr['proof_bytes_median']:.0f} B"
+            f" with {pr['entries_median']:g} entries (target 4 KiB + entries)",
+        ),
+        (
+            f"[{n}] verify a proof about a key",
+            _ms(pr["verify_ms_median"]),
+            f"max {_ms(pr['verify_ms_max'])} (target 2 ms)",
+        ),
+        (
+            f"[{n}] episode audit through the index, ep. {au['episode']}",
+            f"{au['seconds']:.2f} s",
+            f"{au['events']:,} events, no full pass{versus} (target 2 s)",
+        ),
+        (
+            f"[{n}] index replay (every committed root)",
+            f"{rp['seconds']:.2f} s",
+            f"one pass, {rp['roots_checked']} root(s)",
+        ),
     ]
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import click
 
 from cli import common
-from cli.proofs import read_vkey
 from ledger.audit import c2pa, c2pa_import
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
@@ -25,19 +24,19 @@ from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
 from ledger.audit.picture import layout, to_svg
+from ledger.audit.production import production_view
 from ledger.audit.report import (
     audit_document,
     audit_report_json,
     build_audit_report,
     credits_document,
+    dangling_line,
 )
 from ledger.audit.rules import SEVERITIES, SignerVerdicts
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
 from ledger.events.base import parse_time
-from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
-from ledger.trust import keys as keyfiles
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
 
@@ -121,8 +120,9 @@ def open_view(store: LedgerStore, at_head: bool) -> LedgerView:
 
 
 def signer_verdicts(store: LedgerStore, trusted_keys: Path | None) -> SignerVerdicts | None:
-    if trusted_keys is not None:
-        return folder_verdicts(store, keyfiles.load_trusted_dir(trusted_keys))
+    folder = common.trusted_keys(trusted_keys)
+    if folder is not None:
+        return folder_verdicts(store, folder)
     verdicts = registry_verdicts(store)
     if verdicts is None:
         common.err("note: key verdicts unavailable; the signer-not-trusted rule is skipped")
@@ -151,17 +151,28 @@ def audit() -> None:
 @audit.command("lineage")
 @click.argument("target")
 @click.option("--descendants", is_flag=True, help="What was made from it, not what it came from.")
+@click.option(
+    "--production",
+    help="Only that show's records (an asset id several shows recorded is walked in one).",
+)
 @common.format_option("tree", "json", "svg", default="tree")
 @at_head_option
 @output_option
 @common.ledger_option
 def lineage_command(
-    target: str, descendants: bool, fmt: str, at_head: bool, output: Path | None, ledger_url: str
+    target: str,
+    descendants: bool,
+    production: str | None,
+    fmt: str,
+    at_head: bool,
+    output: Path | None,
+    ledger_url: str,
 ) -> None:
     """Ancestry (or descendants) of ASSET[@VERSION], with missing links shown."""
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
-        result = lineage_mod.build(view, target, "descendants" if descendants else "ancestors")
+        seen = view if production is None else production_view(view, production)
+        result = lineage_mod.build(seen, target, "descendants" if descendants else "ancestors")
         if fmt == "json":
             body = {"checkpoint": view.state.to_json(), **lineage_mod.lineage_json(result)}
             text = dumps({**body, "content_sha256": content_digest(body)})
@@ -228,14 +239,18 @@ def ip_command(
         ]
         columns = ["id", "severity", "status", "rule", "asset", "summary"]
         text = _rows_text(rows, fmt, columns if fmt == "table" else [*columns, "evidence"])
-        trailer = "".join(
-            f"deliverable {d['asset']}: "
-            + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
-            + "\n"
-            for d in data["deliverables"]
-        ) + (
-            f"checkpoint: tree size {view.state.size}, root {view.state.root_hash.hex()}\n"
-            f"content-sha256: {data['content_sha256']}\n"
+        trailer = (
+            "".join(
+                f"deliverable {d['asset']}: "
+                + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
+                + "\n"
+                for d in data["deliverables"]
+            )
+            + "".join(printable(dangling_line(d)) + "\n" for d in data["dangling_dispositions"])
+            + (
+                f"checkpoint: tree size {view.state.size}, root {view.state.root_hash.hex()}\n"
+                f"content-sha256: {data['content_sha256']}\n"
+            )
         )
         write_result(text + ("" if fmt == "csv" else "\n" + trailer), output)
         if fmt == "csv":
@@ -351,7 +366,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
             "asset": o.asset,
             "model": o.model,
             "directed_by": ", ".join(o.directed_by),
-            "licence": "declared" if o.licence else "UNDECLARED",
+            "licence": o.licence or "UNDECLARED",
             "disclosure": o.disclosure,
         }
         for o in report.ai_outputs
@@ -485,7 +500,7 @@ def sign_command(
     """
     from ledger.audit import c2pa_files
 
-    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    anchors = common.pem_chain(trust_anchors)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         key = lineage_mod.resolve(view, target)
@@ -528,7 +543,8 @@ def sign_command(
     "--dry-run", is_flag=True, help="Print the events as JSON Lines; sign and send nothing."
 )
 @click.option("--vendor", help="Who delivered it (default: the manifest's claim generator).")
-@click.option("--production", help="SHOW or SHOW/EPISODE, when the manifest does not say.")
+@click.option("--production", help="The show, whole (a '/' is part of the name).")
+@click.option("--episode", help="The episode of --production, if any.")
 @click.option("--asset", "asset", help="ID@VERSION for the delivered (active) asset.")
 @click.option(
     "--file",
@@ -572,6 +588,7 @@ def import_command(
     dry_run: bool,
     vendor: str | None,
     production: str | None,
+    episode: str | None,
     asset: str | None,
     asset_file: Path | None,
     content_sha256: str | None,
@@ -591,7 +608,7 @@ def import_command(
     """
     from ledger.audit import c2pa_files
 
-    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors else None
+    anchors = common.pem_chain(trust_anchors)
     read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
     digest = _content_hash(source_file, read.media_type, asset_file, content_sha256)
     defaults = c2pa_import.ImportDefaults(
@@ -602,8 +619,9 @@ def import_command(
         read.media_type,
         ingredient_hashes=_ingredient_hashes(ingredient_files),
         bindings=read.bindings,
-        log_key=cp.parse_vkey(read_vkey(log_key)) if log_key else None,
+        log_key=common.log_vkey(log_key) if log_key else None,
         checked=read.checked,
+        episode=episode,
     )
     events = c2pa_import.import_events(read.document, defaults)
     common.err(f"{len(events)} event(s) from {source_file.name}")
@@ -657,7 +675,7 @@ def _emit(
 ) -> None:
     from producers.emitter import Emitter
 
-    signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
+    signer = common.signing_key(key_path, passphrase_file)
     with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
         for event_id in emitter.emit_many(events):
             click.echo(event_id)

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.audit import text
-from ledger.errors import AssetLedgerError, ConfigurationError
+from ledger.errors import AssetLedgerError, ConfigurationError, KeyFileError
 from ledger.events import kafka as k
+from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore, open_store
+from ledger.trust import keys as keyfiles
 from producers.emitter import DEFAULT_CONNECT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -142,11 +145,56 @@ def read_passphrase(path: Path | None) -> bytes | None:
     import os
 
     if path is not None:
-        from ledger.trust.keys import read_bounded
-
-        return read_bounded(path, "passphrase").rstrip(b"\r\n")
+        return keyfiles.read_bounded(path, "passphrase").rstrip(b"\r\n")
     value = os.environ.get("ASSETLEDGER_KEY_PASSPHRASE")
     return value.encode() if value else None
+
+
+# --- keys and certificate chains given on the command line ----------------------------------
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A small text file given as an option (a key, a PEM chain): bounded, UTF-8, clear errors."""
+    data = keyfiles.read_bounded(path, what, MAX_TEXT_FILE_BYTES)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFileError(
+            f"{what} file {path} is not UTF-8 text", hint=f"pass the {what} file itself"
+        ) from None
+
+
+MAX_TEXT_FILE_BYTES = 1 << 20
+"""A PEM chain of trust anchors holds a few certificates; a verifier key is one line."""
+
+
+def read_vkey(value: str) -> str:
+    """A C2SP verifier key given inline or as a file holding it (checked, stripped)."""
+    path = Path(value)
+    is_file = path.is_file()
+    text = read_text_file(path, "verifier key").strip() if is_file else value.strip()
+    cp.parse_vkey(text)  # raises a clear error when malformed
+    return text
+
+
+def log_vkey(value: str) -> tuple[str, Ed25519PublicKey]:
+    """A log's verifier key (``--log-key``), inline or in a file: its name and public key."""
+    return cp.parse_vkey(read_vkey(value))
+
+
+def trusted_keys(folder: Path | None) -> dict[str, Ed25519PublicKey] | None:
+    """The ``*.pub`` keys of a ``--trusted-keys`` folder by key id; None without the option."""
+    return None if folder is None else keyfiles.load_trusted_dir(folder)
+
+
+def signing_key(path: Path, passphrase_file: Path | None) -> keyfiles.KeyPair:
+    """A private key to sign with, its passphrase from the file or ASSETLEDGER_KEY_PASSPHRASE."""
+    return keyfiles.load_private(path, read_passphrase(passphrase_file))
+
+
+def pem_chain(path: Path | None, what: str = "trust anchors") -> str | None:
+    """PEM certificates given as an option (trust anchors, a chain); None without it."""
+    return None if path is None else read_text_file(path, what)
 
 
 def existing_store(url: str) -> LedgerStore:

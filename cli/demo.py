@@ -39,6 +39,7 @@ from ledger.events.disposition import DISPOSITION, LEGAL_ACTIONS, disposition_ev
 from ledger.events.keyregistry import KEY_REGISTRY, Scope
 from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
+from ledger.index import AboutVerdict, prove_about, verify_about
 from ledger.log import operator
 from ledger.log.verify import VerifyReport, verify_ledger
 from ledger.store import LedgerStore, open_store
@@ -115,8 +116,10 @@ class Demo:
                 self._story(root, wait)
             report = verify_ledger(store)
             receipt = self._receipt(store)
+            consents = self._consents_proof(store)
         outputs = _write_reports(self.ledger_path, self.work_dir)
         _summary(self, consumer, report, receipt, outputs)
+        _consents_summary(self, *consents)
 
     # --- setup ----------------------------------------------------------------------------------
     def _create_ledger(self) -> keyfiles.KeyPair:
@@ -237,6 +240,16 @@ class Demo:
         path.write_text(operator.prove(store, entry.event_id), encoding="utf-8")
         return path
 
+    def _consents_proof(self, store: LedgerStore) -> tuple[Path, AboutVerdict]:
+        """A proof that the log holds exactly these consents (and revocations, licences) by
+        Dana Whitfield, checked offline with the published log key alone."""
+        path = self.work_dir / "dana-whitfield-consents.index-proof"
+        path.write_text(prove_about(store, DANA_CONSENTS), encoding="utf-8")
+        vkey = (self.work_dir / "log.vkey").read_text(encoding="utf-8").strip()
+        return path, verify_about(path.read_text(encoding="utf-8"), vkey)
+
+
+DANA_CONSENTS = "party:performer:dana-whitfield"
 
 SCOPES: dict[str, dict[str, list[str]]] = {
     "onset-dit": {"actions": ["c2pa.created"], "sources": ["digitalCapture"]},
@@ -396,3 +409,14 @@ def _summary(
         f"assetledger serve --ledger {demo.ledger_path} --demo-accounts   # the web portal",
     ):
         click.echo("  " + line)
+
+
+def _consents_summary(demo: Demo, proof: Path, verdict: AboutVerdict) -> None:
+    count = len(verdict.indices)
+    click.echo(
+        f"complete    {count} consent record(s) by Dana Whitfield, proven complete at tree size"
+        f" {verdict.size} and verified offline: {proof}"
+    )
+    click.echo(
+        f"  assetledger verify-receipt {proof} --log-key {demo.work_dir}/log.vkey --format json"
+    )

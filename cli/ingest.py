@@ -149,7 +149,17 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     "--until-idle",
     type=float,
     default=None,
-    help="Stop after this many seconds with nothing new (default: run until signalled).",
+    help="Stop after this many seconds with nothing new (default: run until signalled). On a"
+    " slow or loaded machine a quiet spell can come before records already in the topic are"
+    " read: to read what is there, use --until-caught-up.",
+)
+@click.option(
+    "--until-caught-up",
+    is_flag=True,
+    help="Read what the topics hold, then stop: once every assigned partition and TOPIC.keys"
+    " reached the end offsets seen at the start and a whole poll brought nothing more"
+    " (docs/operations.md). With --until-idle too, a quiet spell also stops it, with a"
+    " warning if it was not caught up.",
 )
 @click.option(
     "--group",
@@ -223,6 +233,7 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
 def consume(
     trusted_keys: Path | None,
     until_idle: float | None,
+    until_caught_up: bool,
     group_id: str,
     batch_size: int,
     workers: int | None,
@@ -270,7 +281,7 @@ def consume(
             common.err(f"metrics at http://0.0.0.0:{server.port}/metrics")
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: consumer.stop())
-        stats = consumer.run(until_idle=until_idle)
+        stats = consumer.run(until_idle=until_idle, until_caught_up=until_caught_up)
         size = store.head().size
     summary = {"ledger_size": size, **stats.__dict__}
     if fmt == "json":

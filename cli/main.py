@@ -10,7 +10,7 @@ import click
 from cli import common
 from cli.ingest import consume, emit, quarantine
 from cli.keys import keys
-from cli.proofs import checkpoint, consistency, info, init, prove, verify_receipt_command
+from cli.proofs import checkpoint, consistency, info, init, monitor, prove, verify_receipt_command
 from cli.read import log, verify
 from cli.spool import spool
 
@@ -40,6 +40,7 @@ for command in (
     info,
     checkpoint,
     prove,
+    monitor,
     verify_receipt_command,
     consistency,
 ):
@@ -48,13 +49,17 @@ for command in (
 
 def _register_optional() -> None:
     from cli.audit import COMMANDS as audit_commands
+    from cli.audit import audit as audit_group
     from cli.demo import demo
     from cli.finding import finding
+    from cli.performers import COMMANDS as performer_commands
     from cli.show import show
     from cli.witness import witness
 
     for audit_command in audit_commands:
         cli.add_command(audit_command)
+    for performer_command in performer_commands:  # audit uses|impact|register
+        audit_group.add_command(performer_command)
 
     cli.add_command(demo)
     cli.add_command(finding)

@@ -86,8 +86,8 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
 @click.option(
     "--demo-accounts",
     is_flag=True,
-    help="Create the demo accounts (counsel, guild-rep, auditor, admin) with fresh passwords"
-    " for the demo production and print them.",
+    help="Create the demo accounts (counsel, guild-rep, auditor, admin, performer) with fresh"
+    " passwords for the demo production and print them.",
 )
 @accounts_option
 @common.ledger_option
@@ -153,6 +153,7 @@ def _print_demo_accounts(path: Path, host: str, port: int, tls: bool) -> None:
     click.echo(f"demo accounts for '{SHOW}' (new passwords on each start):")
     for a in made:
         what = a.role + (f" ({a.guild})" if a.guild else "")
+        what += f" ({', '.join(a.parties)})" if a.parties else ""
         click.echo(f"  {a.name:<10} {a.password:<26} {what}")
     click.echo(f"open {scheme}://{shown}:{port}/ and sign in")
 
@@ -164,7 +165,11 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["counsel", "guild", "auditor", "admin"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["counsel", "guild", "auditor", "admin", "performer", "agent"]),
+    required=True,
+)
 @click.option(
     "--production",
     "productions",
@@ -172,6 +177,13 @@ def users() -> None:
     help="Show the account may see (repeat for more); needed for counsel and guild.",
 )
 @click.option("--guild", default=None, help="The guild a guild representative speaks for.")
+@click.option(
+    "--party",
+    "parties",
+    multiple=True,
+    help="Performer id (as the ledger's likeness records name it): a performer's own (exactly"
+    " one), or each performer an agent represents (repeat).",
+)
 @click.option(
     "--password-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -185,17 +197,19 @@ def users_add(
     role: str,
     productions: tuple[str, ...],
     guild: str | None,
+    parties: tuple[str, ...],
     password_file: Path,
     accounts_path: Path | None,
     ledger_url: str,
 ) -> None:
-    """Add an account with a role and its production (and guild) grants."""
+    """Add an account with a role and its production (and guild, or performer) grants."""
     from portal.accounts import read_password_file
 
     password = read_password_file(password_file)
     with _store(accounts_path, ledger_url) as store:
-        account = store.add(name, role, productions, password, guild)
-    common.err(f"added {account.name} ({account.role}) for {', '.join(account.productions) or '-'}")
+        account = store.add(name, role, productions, password, guild, parties)
+    grants = account.productions + account.parties
+    common.err(f"added {account.name} ({account.role}) for {', '.join(grants) or '-'}")
 
 
 @users.command("list")
@@ -211,8 +225,9 @@ def users_list(fmt: str, accounts_path: Path | None, ledger_url: str) -> None:
         return
     for r in rows:
         r["productions"] = ", ".join(r["productions"])  # type: ignore[arg-type]
+        r["parties"] = ", ".join(r["parties"])  # type: ignore[arg-type]
         r["status"] = "disabled" if r["disabled"] else "enabled"
-    click.echo(common.table(rows, ["name", "role", "productions", "guild", "status"]))
+    click.echo(common.table(rows, ["name", "role", "productions", "parties", "guild", "status"]))
 
 
 @users.command("disable")

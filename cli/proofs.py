@@ -11,7 +11,10 @@ from typing import TextIO
 import click
 
 from cli import common
-from ledger.errors import ConfigurationError
+from ledger.errors import ConfigurationError, printable
+from ledger.index import prove_about, verify_about
+from ledger.index.proof import is_about_proof
+from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import parse_receipt, verify_receipt
@@ -71,6 +74,12 @@ from ledger.trust.replay import set_grace, set_roots
     " ASSETLEDGER_KEY_PASSPHRASE, else asked for on a terminal. consume then reads it from"
     " ASSETLEDGER_KEY_PASSPHRASE.",
 )
+@click.option(
+    "--keep-existing",
+    is_flag=True,
+    help="When the ledger is already initialised, keep its origin and log key (--key-dir must"
+    " hold that key), print its verifier key and exit 0, for setup scripts that run again.",
+)
 @common.passphrase_option
 @common.ledger_option
 def init(
@@ -80,6 +89,7 @@ def init(
     root_threshold: int,
     rotation_grace: int,
     encrypt: bool,
+    keep_existing: bool,
     passphrase_file: Path | None,
     ledger_url: str,
 ) -> None:
@@ -90,8 +100,12 @@ def init(
             "--passphrase-file is given without --encrypt", hint="add --encrypt"
         )
     with open_store(ledger_url) as store:
-        if operator.log_identity(store) is not None:
-            raise ConfigurationError(f"ledger {store.url} is already initialised")
+        existing = operator.log_identity(store)
+        if existing is not None:
+            _already_initialised(store.url, existing, origin, keep_existing)
+            _check_key_dir(store.url, existing, key_dir)
+            click.echo(existing.vkey)
+            return
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
             set_roots(store, roots, root_threshold)
@@ -105,6 +119,46 @@ def init(
     )
     common.err("publish this verifier key so anyone can check checkpoints and receipts:")
     click.echo(identity.vkey)
+
+
+def _already_initialised(
+    url: str, identity: operator.LogIdentity, origin: str, keep_existing: bool
+) -> None:
+    """An initialised ledger is never re-keyed: an error, or (``--keep-existing``) kept."""
+    if not keep_existing:
+        raise ConfigurationError(
+            f"ledger {url} is already initialised (origin {identity.origin})",
+            hint="its origin and log key never change; pass --keep-existing to accept that",
+        )
+    common.err(f"ledger {url} is already initialised; keeping its origin and log key")
+    if identity.origin != origin:
+        common.err(
+            f"warning: its origin is {identity.origin}, not {origin} as asked;"
+            " a ledger's origin never changes"
+        )
+
+
+def _check_key_dir(url: str, identity: operator.LogIdentity, key_dir: Path) -> None:
+    """The key folder kept with an initialised ledger holds that ledger's log key."""
+    private_path = key_dir / f"log{keyfiles.PRIVATE_SUFFIX}"
+    public_path = key_dir / f"log{keyfiles.PUBLIC_SUFFIX}"
+    hint = (
+        "restore the log key that belongs to this ledger into that folder, or pass --key-dir"
+        " where it is; a ledger's log key is never replaced"
+    )
+    if not private_path.is_file() or not public_path.is_file():
+        raise ConfigurationError(
+            f"ledger {url} is initialised, but {key_dir} holds no log key (log.key, log.pub)",
+            hint=hint,
+        )
+    if keyfiles.raw_public(keyfiles.load_public(public_path)) != keyfiles.raw_public(
+        identity.public_key
+    ):
+        raise ConfigurationError(
+            f"ledger {url} is initialised with log key {identity.vkey}, but {public_path}"
+            " is another key",
+            hint=hint,
+        )
 
 
 def _new_passphrase(passphrase_file: Path | None) -> bytes:
@@ -172,22 +226,49 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
 
 
 @click.command()
-@click.argument("event_id")
+@click.argument("event_id", required=False)
+@click.option(
+    "--about",
+    "about",
+    metavar="KEY",
+    help="Instead of one event: prove every entry the log holds for KEY (or that it holds"
+    " none), e.g. party:performer:dana-whitfield, asset:ID, version:ID@V,"
+    " production:SHOW/EPISODE. See docs/proofs.md §10.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option(
+    "--leaf-hash-only",
+    is_flag=True,
+    help="Carry the entry's leaf hash instead of the entry: proves inclusion, shows no content.",
+)
 @common.ledger_option
-def prove(event_id: str, out: Path | None, ledger_url: str) -> None:
-    """Write an offline receipt (C2SP tlog-proof@v1 with the entry) for EVENT_ID."""
+def prove(
+    event_id: str | None,
+    about: str | None,
+    out: Path | None,
+    leaf_hash_only: bool,
+    ledger_url: str,
+) -> None:
+    """Write an offline receipt (C2SP tlog-proof@v1 with the entry) for EVENT_ID, or with
+    --about KEY a proof that the log holds exactly these entries for KEY."""
+    if (event_id is None) == (about is None):
+        raise ConfigurationError(
+            "give either EVENT_ID or --about KEY", hint="assetledger prove --about party:ID"
+        )
+    if about and leaf_hash_only:
+        raise ConfigurationError(
+            "--leaf-hash-only is for receipts of one event",
+            hint="a proof about a key carries its entries: the verifier checks them",
+        )
     with common.existing_store(ledger_url) as store:
-        receipt = operator.prove(store, event_id)
-    _write(receipt, out)
+        if about:
+            text = prove_about(store, about)
+        else:
+            text = operator.prove(store, event_id or "", leaf_only=leaf_hash_only)
+    _write(text, out)
 
 
-def read_vkey(value: str) -> str:
-    """A C2SP verifier key given inline or as a file holding it."""
-    path = Path(value)
-    text = path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
-    cp.parse_vkey(text)  # raises a clear error when malformed
-    return text
+read_vkey = common.read_vkey  # where other commands used to import it from
 
 
 def witness_options(f: common.F) -> common.F:
@@ -257,10 +338,13 @@ def verify_receipt_command(
 
     Prints the event id and asset version of the entry the receipt proves.
     """
-    name, public_key = cp.parse_vkey(read_vkey(log_key))
-    signers = keyfiles.load_trusted_dir(trusted_keys) if trusted_keys else None
+    name, public_key = common.log_vkey(log_key)
+    signers = common.trusted_keys(trusted_keys)
     witnesses, wanted = witness_policy(witness_keys, quorum)
     text = receipt.read()
+    if is_about_proof(text):
+        _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt)
+        return
     verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)
     cosigned = (
         require_quorum(parse_receipt(text).checkpoint, witnesses, wanted) if witnesses else []
@@ -272,6 +356,8 @@ def verify_receipt_command(
         "kind": identity.kind if identity else None,
         "asset_version": identity.asset_version if identity else None,
         "event_id_required": event_id is not None,
+        "leaf_hash": verdict.leaf_hash.hex(),
+        "entry_included": not verdict.leaf_only,
         "log": verdict.log_origin,
         "index": verdict.index,
         "tree_size": verdict.tree_size,
@@ -293,6 +379,12 @@ def verify_receipt_command(
         if identity is not None:
             required = " (as required)" if event_id is not None else ""
             click.echo(f"  proves: {identity.describe()}{required}")
+        elif verdict.leaf_only:
+            click.echo(
+                f"  proves: the entry whose leaf hash is {verdict.leaf_hash.hex()}"
+                " (a leaf-hash receipt: the entry itself is not in it; compare"
+                " SHA-256(0x00 || entry) of the entry you hold)"
+            )
         else:
             click.echo(
                 f"  proves: an entry that is not an asset-ledger event ({verdict.identity_problem})"
@@ -302,6 +394,34 @@ def verify_receipt_command(
             f"\n  producer signature: {data['producer_signature']}"
         )
         click.echo(f"  witnesses: {_witness_summary(cosigned, witnesses, wanted)}")
+
+
+def _verify_about(
+    text: str, log_vkey: str, witnesses: list[WitnessKey], wanted: int, fmt: str
+) -> None:
+    """A proof about a key (``prove --about``): verified offline, then its key and entries."""
+    verdict = verify_about(text, log_vkey, [w.vkey for w in witnesses], wanted)
+    if fmt == "json":
+        click.echo(json.dumps(verdict.to_json(), indent=2))
+        return
+    state = (
+        f"holds {len(verdict.indices)} entr{'y' if len(verdict.indices) == 1 else 'ies'}"
+        if verdict.present
+        else "holds no entry"
+    )
+    click.echo(
+        f"proof valid: at tree size {verdict.size} of {verdict.log_origin}, the log {state}"
+        f" for key {printable(verdict.key)}"
+    )
+    for index, event_id in zip(verdict.indices, verdict.event_ids, strict=True):
+        click.echo(f"  entry {index}: event {printable(event_id or '(not an asset-ledger event)')}")
+    click.echo("  checkpoint signature: valid\n  index root: matches\n  inclusion proofs: valid")
+    names = ", ".join(verdict.cosigners)
+    click.echo(
+        f"  witnesses: {len(verdict.cosigners)} valid cosignature(s), {wanted} required ({names})"
+        if witnesses
+        else "  witnesses: not checked (no --witness-key)"
+    )
 
 
 def _witness_summary(cosigned: list[Cosignature], witnesses: list[WitnessKey], wanted: int) -> str:
@@ -363,3 +483,29 @@ def _write(text: str, out: Path | None) -> None:
     else:
         out.write_text(text, encoding="utf-8")
         common.err(f"wrote {out}")
+
+
+@click.command()
+@common.format_option("text", "json", default="text")
+@common.ledger_option
+def monitor(fmt: str, ledger_url: str) -> None:
+    """Replay the authenticated index from the entries: check the index root every signed
+    checkpoint commits to, and the stored index rows audits read (exit 1 on a mismatch)."""
+    with common.existing_store(ledger_url) as store:
+        size = store.head().size
+        with click.progressbar(length=size, label="replaying", file=sys.stderr) as bar:
+            report = monitor_index(store, progress=bar.update)
+    findings = [{"kind": f.kind, "seq": f.seq, "detail": f.detail} for f in report.findings]
+    if fmt == "json":
+        data = {"ok": report.ok, "size": report.size, "index_roots_checked": report.roots_checked}
+        click.echo(json.dumps({**data, "findings": findings}, indent=2))
+    elif report.ok:
+        click.echo(
+            f"index intact: {report.roots_checked} committed index root(s) replayed over"
+            f" {report.size} entries; stored rows match"
+        )
+    else:
+        for f in report.findings:
+            where = "" if f.seq is None else f" at entry {f.seq}"
+            click.echo(f"{f.kind}{where}: {printable(f.detail)}")
+    sys.exit(0 if report.ok else 1)

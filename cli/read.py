@@ -62,6 +62,7 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
         "entries_checked": report.checked,
         "signatures_checked": report.signatures_checked,
         "checkpoints_checked": report.checkpoints_checked,
+        "index_roots_checked": report.index_roots_checked,
         "verdicts": report.verdicts.__dict__,
         "first_damage": None if first is None else first.__dict__,
         "damage": [d.__dict__ for d in report.damage],
@@ -95,7 +96,8 @@ def _print_report(report: VerifyReport) -> None:
     if report.ok:
         click.echo(
             f"ledger intact: {report.checked} entries, {report.signatures_checked} signatures,"
-            f" {report.checkpoints_checked} checkpoints verified"
+            f" {report.checkpoints_checked} checkpoints verified,"
+            f" {report.index_roots_checked} index roots replayed"
         )
     else:
         first = report.first

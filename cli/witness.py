@@ -11,9 +11,7 @@ from pathlib import Path
 import click
 
 from cli import common
-from cli.proofs import read_vkey
 from ledger.errors import ConfigurationError
-from ledger.log import checkpoint as cp
 from ledger.log.witness import (
     STATE_FILE,
     Evidence,
@@ -88,7 +86,7 @@ def serve(
 ) -> None:
     """Serve POST /add-checkpoint (c2sp.org/tlog-witness) until SIGTERM or SIGINT."""
     identity = load_witness(key_dir, common.read_passphrase(passphrase_file))
-    log_keys = [cp.parse_vkey(read_vkey(value)) for value in logs]
+    log_keys = [common.log_vkey(value) for value in logs]
     core = Witness(identity, log_keys, state_path or key_dir / STATE_FILE)
     try:
         server = _bind(core, host, port)

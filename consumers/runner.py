@@ -38,6 +38,7 @@ from kafka.errors import (
     OffsetOutOfRangeError,
 )
 
+from consumers.catchup import CatchUpTarget, read_target
 from consumers.deadletter import DEFAULT_BUDGET as DEFAULT_DLT_BUDGET
 from consumers.deadletter import DeadLetter, dead_letter
 from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
@@ -344,30 +345,39 @@ class LedgerConsumer:
         self._parallel.close()
 
     # --- the loop -------------------------------------------------------------------------------
-    def run(self, until_idle: float | None = None) -> IngestStats:
-        """Consume until :meth:`stop` is called, or ``until_idle`` seconds pass with nothing new."""
+    def run(self, until_idle: float | None = None, until_caught_up: bool = False) -> IngestStats:
+        """Consume until :meth:`stop` is called, or ``until_idle`` seconds pass with nothing new,
+        or (``until_caught_up``) the ledger holds what the topics held at the start
+        (:mod:`consumers.catchup`)."""
         self._parallel.start()  # fork the pool before the Kafka client starts its threads
         self._connect()
         started = last_activity = time.monotonic()
         join_grace = self.config.session_timeout_ms / 1000 * 2
         in_flight: InFlight | None = None
         try:
+            target = self._catch_up_target() if until_caught_up else None
             while not self.stop_event.is_set():
                 # With a batch in flight, take only what is buffered: it is finished next.
                 polled = self._poll_batch(0 if in_flight else self.config.poll_timeout_ms)
+                quiet = False
                 if in_flight is None and not polled:
                     self._after_rebalance()
                     if self._process(self._parallel.begin([])):  # registry records alone
                         last_activity = time.monotonic()
+                    else:
+                        quiet = True  # a whole poll brought nothing new
                 else:
                     in_flight = self._step(in_flight, polled)
                     last_activity = time.monotonic()
                 self._refresh_lag()
                 self._witness_tick()
                 self._check_topic_incarnation()  # a recreated topic may deliver nothing at all
+                if target is not None and quiet and self._caught_up(target, started, join_grace):
+                    break
                 if until_idle is not None and self._idle(
                     started, last_activity, until_idle + join_grace, until_idle
                 ):
+                    self._warn_if_behind(target)
                     break
             if in_flight is not None:  # stopped: finish the batch in flight
                 self._step(in_flight, [])
@@ -487,6 +497,34 @@ class LedgerConsumer:
             return True
         finally:
             probe.close()
+
+    def _catch_up_target(self) -> CatchUpTarget:
+        target = read_target(self._consumer, self.config.topic, self.config.registry_topic)
+        log.info("reading up to the end offsets seen at start: %s, registry %d",
+                 dict(target.events), target.registry)  # fmt: skip
+        return target
+
+    def _behind(self, target: CatchUpTarget) -> dict[str, int]:
+        """What the ledger still lacks of the start targets (whoever in the group reads it)."""
+        events = self.store.offsets(self.config.group_id, self.config.topic)
+        stored = self.store.offsets(self.config.group_id, self.config.registry_topic).get(0, 0)
+        return target.behind(events, max(stored, self._registry.position))
+
+    def _caught_up(self, target: CatchUpTarget, started: float, join_limit: float) -> bool:
+        """The ledger holds the start targets; not before this member joined its group (a
+        member that leaves mid-join can hold the group up for the next one), unless no
+        partition came within ``join_limit`` (more members than partitions)."""
+        if self._listener.assigned_at is None and time.monotonic() - started < join_limit:
+            return False
+        if self._behind(target):
+            return False
+        log.info("caught up with the end offsets seen at start")
+        return True
+
+    def _warn_if_behind(self, target: CatchUpTarget | None) -> None:
+        behind = {} if target is None else self._behind(target)
+        if behind:
+            log.warning("stopped idle before catching up; offsets short: %s", behind)
 
     def _idle(self, started: float, last_activity: float, join_limit: float, idle: float) -> bool:
         """Idle time counts from the group join (Kafka joins can take seconds)."""

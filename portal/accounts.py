@@ -28,7 +28,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ledger.errors import ConfigurationError, StoreError
 
-ROLES = ("counsel", "guild", "auditor", "admin")
+ROLES = ("counsel", "guild", "auditor", "admin", "performer", "agent")
+PARTY_ROLES = ("performer", "agent")  # see the uses of their parties' likeness, nothing else
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -39,7 +40,8 @@ TOKEN_PREFIX = "alp_"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, productions TEXT NOT NULL, guild TEXT,
-    password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
+    password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
+    parties TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY, name TEXT NOT NULL REFERENCES accounts(name),
@@ -66,6 +68,7 @@ class Account:
     productions: tuple[str, ...]
     guild: str | None
     disabled: bool
+    parties: tuple[str, ...] = ()  # a performer's own party id; the performers an agent represents
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -74,6 +77,7 @@ class Account:
             "productions": list(self.productions),
             "guild": self.guild,
             "disabled": self.disabled,
+            "parties": list(self.parties),
         }
 
 
@@ -127,6 +131,31 @@ def check_grant(value: str, what: str) -> str:
     return value
 
 
+def check_parties(role: str, parties: Sequence[str], grants: Sequence[str]) -> tuple[str, ...]:
+    """A performer names exactly one party (their own id), an agent one or more; no one else
+    names any.  Their pages follow the party, not a production, so they hold no production."""
+    represented = tuple(sorted({check_grant(p, "party id") for p in parties}))
+    if role not in PARTY_ROLES:
+        if represented:
+            raise ConfigurationError("--party is only for performer and agent accounts")
+        return represented
+    if grants:
+        raise ConfigurationError(
+            f"a {role} account holds no --production",
+            hint="it sees the uses of its --party in every production that recorded one",
+        )
+    if role == "performer" and len(represented) != 1:
+        raise ConfigurationError(
+            "a performer account needs exactly one --party: the performer's own id",
+            hint="e.g. --party performer:dana-whitfield (as the ledger's likeness records name it)",
+        )
+    if not represented:
+        raise ConfigurationError(
+            "an agent account needs at least one --party (repeat for each performer represented)"
+        )
+    return represented
+
+
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise ConfigurationError(
@@ -173,6 +202,7 @@ class AccountStore:
             self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(SCHEMA)
+            _add_parties_column(self.db)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the accounts file {self.path}: {exc}") from exc
 
@@ -194,11 +224,13 @@ class AccountStore:
         productions: Sequence[str],
         password: str,
         guild: str | None = None,
+        parties: Sequence[str] = (),
     ) -> Account:
         check_name(name)
         if role not in ROLES:
             raise ConfigurationError(f"unknown role {role!r}", hint="one of " + ", ".join(ROLES))
         grants = tuple(sorted({check_grant(p, "production") for p in productions}))
+        represented = check_parties(role, parties, grants)
         if role in ("counsel", "guild") and not grants:
             raise ConfigurationError(f"a {role} account needs at least one --production")
         if role == "guild" and not guild:
@@ -210,26 +242,29 @@ class AccountStore:
         hashed = self.hasher.hash(check_password(password))
         try:
             self.db.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (name, role, json.dumps(grants), guild, hashed, int(time.time())),
-            )
+                "INSERT INTO accounts (name, role, productions, guild, password_hash, disabled,"
+                " created_at, parties) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                (name, role, json.dumps(grants), guild, hashed, int(time.time()),
+                 json.dumps(represented)),
+            )  # fmt: skip
         except sqlite3.IntegrityError:
             raise ConfigurationError(
                 f"account {name!r} exists", hint="pick another name, or disable the old one"
             ) from None
-        return Account(name, role, grants, guild, False)
+        return Account(name, role, grants, guild, False, represented)
 
     @_locked
     def get(self, name: str) -> Account | None:
         row = self.db.execute(
-            "SELECT name, role, productions, guild, disabled FROM accounts WHERE name = ?", (name,)
+            "SELECT name, role, productions, guild, disabled, parties FROM accounts WHERE name = ?",
+            (name,),
         ).fetchone()
         return None if row is None else _account(row)
 
     @_locked
     def all(self) -> list[Account]:
         rows = self.db.execute(
-            "SELECT name, role, productions, guild, disabled FROM accounts ORDER BY name"
+            "SELECT name, role, productions, guild, disabled, parties FROM accounts ORDER BY name"
         )
         return [_account(r) for r in rows]
 
@@ -259,8 +294,8 @@ class AccountStore:
         """
         with self.lock:
             row = self.db.execute(
-                "SELECT name, role, productions, guild, disabled, password_hash FROM accounts"
-                " WHERE name = ?",
+                "SELECT name, role, productions, guild, disabled, password_hash, parties"
+                " FROM accounts WHERE name = ?",
                 (name,),
             ).fetchone()
         stored = self._dummy_hash if row is None else row[5]
@@ -276,7 +311,7 @@ class AccountStore:
                 self.db.execute(
                     "UPDATE accounts SET password_hash = ? WHERE name = ?", (rehashed, name)
                 )
-        return _account(row[:5])
+        return _account((*row[:5], row[6]))
 
     # --- API tokens -----------------------------------------------------------------------
     @_locked
@@ -296,7 +331,7 @@ class AccountStore:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
         row = self.db.execute(
-            "SELECT a.name, a.role, a.productions, a.guild, a.disabled FROM tokens t"
+            "SELECT a.name, a.role, a.productions, a.guild, a.disabled, a.parties FROM tokens t"
             " JOIN accounts a ON a.name = t.name WHERE t.token_hash = ?",
             (digest(token),),
         ).fetchone()
@@ -322,13 +357,14 @@ class AccountStore:
         if len(sid) > 100:
             return None
         row = self.db.execute(
-            "SELECT a.name, a.role, a.productions, a.guild, a.disabled, s.csrf FROM sessions s"
+            "SELECT a.name, a.role, a.productions, a.guild, a.disabled, a.parties, s.csrf"
+            " FROM sessions s"
             " JOIN accounts a ON a.name = s.name WHERE s.session_hash = ? AND s.expires_at >= ?",
             (digest(sid), int(time.time())),
         ).fetchone()
         if row is None or row[4]:
             return None
-        return Session(_account(row[:5]), row[5])
+        return Session(_account(row[:6]), row[6])
 
     @_locked
     def end_session(self, sid: str) -> None:
@@ -367,6 +403,57 @@ class AccountStore:
         )
         return [AccessRecord(*r) for r in rows]
 
+    @_locked
+    def access_records(self, match: AccessFilter, offset: int, limit: int) -> AccessPage:
+        """The access log's records that ``match`` selects, newest first, one page of them."""
+        where, args = match.sql()
+        total = self.db.execute(f"SELECT count(*) FROM access_log{where}", args).fetchone()[0]
+        rows = self.db.execute(
+            "SELECT at, actor, action, resource, outcome, client FROM access_log"
+            f"{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        actors = self.db.execute("SELECT DISTINCT actor FROM access_log ORDER BY actor LIMIT 500")
+        return AccessPage([AccessRecord(*r) for r in rows], int(total), [a[0] for a in actors])
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """Which access-log records to show: each field that is set must hold (times in seconds)."""
+
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: int | None = None  # at >= since
+    before: int | None = None  # at < before
+
+    def sql(self) -> tuple[str, tuple[object, ...]]:
+        tests: list[str] = []
+        args: list[object] = []
+        for column, value in (("actor", self.actor), ("action", self.action)):
+            if value is not None:
+                tests.append(f"{column} = ?")
+                args.append(value)
+        if self.outcome == "refused":  # every outcome but allowed: denials, failed sign-ins
+            tests.append("outcome <> 'allowed'")
+        elif self.outcome is not None:
+            tests.append("outcome = ?")
+            args.append(self.outcome)
+        if self.since is not None:
+            tests.append("at >= ?")
+            args.append(self.since)
+        if self.before is not None:
+            tests.append("at < ?")
+            args.append(self.before)
+        return (" WHERE " + " AND ".join(tests) if tests else ""), tuple(args)
+
+
+@dataclass(frozen=True)
+class AccessPage:
+    records: list[AccessRecord]
+    total: int  # records that match, on every page
+    actors: list[str]  # every account name the log holds (for the filter's choices)
+
 
 def _create_private(path: Path) -> None:
     """A new accounts file is ``0600``: its password hashes are for no other local user.
@@ -378,14 +465,22 @@ def _create_private(path: Path) -> None:
 
 
 def _account(row: Sequence[object]) -> Account:
-    name, role, productions, guild, disabled = row
+    name, role, productions, guild, disabled, parties = row
     return Account(
         str(name),
         str(role),
         tuple(json.loads(str(productions))),
         None if guild is None else str(guild),
         bool(disabled),
+        tuple(json.loads(str(parties or "[]"))),
     )
+
+
+def _add_parties_column(db: sqlite3.Connection) -> None:
+    """Accounts files made before performer accounts get the ``parties`` column (empty)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(accounts)")}
+    if "parties" not in columns:
+        db.execute("ALTER TABLE accounts ADD COLUMN parties TEXT NOT NULL DEFAULT '[]'")
 
 
 def read_password_file(path: Path) -> str:

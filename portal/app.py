@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -31,14 +31,20 @@ from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
 from ledger.audit.report import credits_document
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
-from portal import openapi
+from portal import filters, openapi, performer
+from portal.accesslog import access_page
 from portal.accounts import AccessRecord, Account, AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
+from portal.findings import findings_page, record_links, with_decisions
+from portal.people import named
 from portal.permissions import LEDGER, RULES, Resource, permission_allowed
+from portal.query import BadQuery
+from portal.search import search_page
 from portal.security import (
     DOWNLOAD_CSP,
     RateLimiter,
     SecurityHeaders,
+    download,
     new_csrf,
     same,
 )
@@ -99,6 +105,7 @@ class Portal:
         env.filters["q"] = lambda v: quote(str(v), safe="")
         env.filters["path"] = wrappable_path
         env.filters["utc"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(t)))
+        filters.install(env)
         env.globals["allowed"] = permission_allowed
         env.globals["Resource"] = Resource
         self.templates = Jinja2Templates(env=env)
@@ -146,8 +153,10 @@ class Portal:
         )
         if not allowed:
             # Another production's pages do not exist for this account; its own, it may know.
+            # A performer's pages, likewise, exist only for that performer (and their agent).
             own = resource.production is not None and resource.production in who.account.productions
-            raise Denied(403 if own or resource.production is None else 404)
+            hidden = resource.production is not None or resource.party is not None
+            raise Denied(403 if own or not hidden else 404)
         return who
 
     def record(self, request: Request, actor: str, action: str, what: str, outcome: str) -> None:
@@ -160,7 +169,8 @@ class Portal:
             log.exception("could not write the access log")
 
     def production(self, request: Request) -> str:
-        name = str(request.path_params["production"])
+        """The production named in the path: one segment, percent-decoded (see OneSegment)."""
+        name = unquote(str(request.path_params["production"]))
         if len(name) > 200:
             raise NotFound("no such production")
         return name
@@ -186,22 +196,36 @@ def wrappable_path(value: object) -> Markup:
 
 
 def _api_path(request: Request) -> str:
-    raw = request.scope.get("raw_path") or request.url.path.encode()
-    path = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+    path = _raw_path(request)
     query = request.url.query
     return (path if path != "/" else "/me") + (f"?{query}" if query else "")
 
 
-def download(body: str | bytes, filename: str, media_type: str) -> Response:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
-    return Response(
-        body,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "Content-Security-Policy": DOWNLOAD_CSP,
-        },
-    )
+def _raw_path(request: Request) -> str:
+    """The path as the client sent it (still percent-encoded)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    return raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+class OneSegment:
+    """ASGI middleware: route on the path as sent, so that an encoded "/" stays in its segment.
+
+    Servers decode ``%2F`` before routing, so ``/p/Love%2FHate`` would be routed as
+    ``/p/Love/Hate`` and a show named "Love/Hate" (or "100%") could never be opened.  Here each
+    segment of the raw path is decoded on its own and "%" and "/" are encoded again inside it;
+    :meth:`Portal.production` decodes the production's segment.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            text = raw.decode("ascii", "replace")
+            segments = [unquote(s).replace("%", "%25").replace("/", "%2F") for s in text.split("/")]
+            scope = dict(scope, path="/".join(segments))
+        await self.app(scope, receive, send)
 
 
 # --- views ---------------------------------------------------------------------------------
@@ -250,6 +274,8 @@ def dashboard(p: Portal, request: Request) -> Response:
         "open_findings_by_severity": summary["open_findings_by_severity"],
         "open_findings": [_brief(f) for f in findings if f["status"] == "open"],
         "disposed_findings": [_brief(f) for f in findings if f["status"] != "open"],
+        "dangling_dispositions": report["dangling_dispositions"],
+        "people": p.ledger.names(prod),
         "content_sha256": report["content_sha256"],
     }
     return p.page(request, "dashboard.html", data, who)
@@ -291,7 +317,11 @@ def finding(p: Portal, request: Request) -> Response:
         | {"receipt_available": bool(e.get("receipt"))}
         for e in item["evidence"]
     ]
-    data = {"production": prod, "finding": item | {"evidence": evidence}}
+    data = {
+        "production": prod,
+        "finding": item | {"evidence": record_links(p, prod, evidence)},
+        "people": p.ledger.names(prod),
+    }
     return p.page(request, "finding.html", data, who)
 
 
@@ -303,8 +333,8 @@ def consents(p: Portal, request: Request) -> Response:
         "production": prod,
         "as_of": report["as_of"],
         "consent_records": report["consent_records"],
-        "consent_uses": report["consent_uses"],
-        "licence_records": p.ledger.licences(prod),
+        "consent_uses": named(report["consent_uses"], p.ledger.names(prod), "party"),
+        "licence_records": with_decisions(p.ledger.licences(prod), report["findings"]),
         "ai_models": report["ai_models"],
     }
     return p.page(request, "consents.html", data, who)
@@ -341,11 +371,12 @@ def members(p: Portal, request: Request) -> Response:
     roster = p.accounts.members(guild)
     report = p.ledger.credits(p.existing(prod), None)
     records = p.ledger.consent_records(prod)
+    names = p.ledger.names(prod)
     data = {
         "production": prod,
         "guild": guild,
         "members": sorted(roster),
-        "uses": [c.to_json() for c in report.consent if c.party in roster],
+        "uses": named([c.to_json() for c in report.consent if c.party in roster], names, "party"),
         "consent_records": [r for r in records if r["party"] in roster],
     }
     return p.page(request, "members.html", data, who)
@@ -360,12 +391,6 @@ def accounts_page(p: Portal, request: Request) -> Response:
     who = p.guard(request, "accounts.view")
     data = {"accounts": [a.to_json() for a in p.accounts.all()]}
     return p.page(request, "accounts.html", data, who)
-
-
-def access_page(p: Portal, request: Request) -> Response:
-    who = p.guard(request, "access_log.view")
-    data = {"access_log": [r.to_json() for r in p.accounts.access_log()]}
-    return p.page(request, "access_log.html", data, who)
 
 
 # --- downloads -----------------------------------------------------------------------------
@@ -426,6 +451,7 @@ def _credits_csv(report: CreditReport) -> str:
 
 
 def receipt_file(p: Portal, request: Request) -> Response:
+    """Counsel's receipt: the entry itself, for any record that counts for the production."""
     prod = p.production(request)
     event_id = str(request.path_params["event_id"])[:200]
     p.guard(request, "receipt.download", Resource(prod))
@@ -434,12 +460,16 @@ def receipt_file(p: Portal, request: Request) -> Response:
 
 
 def ledger_receipt_file(p: Portal, request: Request) -> Response:
-    """``/health/receipts/{event_id}``, or ``/health/receipt?event_id=`` (the page's form)."""
+    """``/health/receipts/{event_id}``, or ``/health/receipt?event_id=`` (the page's form).
+
+    The auditor's receipt proves any entry by its leaf hash, without the entry's bytes: the
+    auditor checks the log, not what productions recorded (docs/portal.md, receipts by role).
+    """
     raw = request.path_params.get("event_id") or request.query_params.get("event_id", "")
     event_id = str(raw).strip()[:200]
     p.guard(request, "proof.download")
     return download(
-        p.ledger.receipt(None, event_id), f"{event_id}.receipt", "text/plain; charset=utf-8"
+        p.ledger.leaf_receipt(event_id), f"{event_id}.leaf.receipt", "text/plain; charset=utf-8"
     )
 
 
@@ -461,6 +491,15 @@ def consistency_file(p: Portal, request: Request) -> Response:
         raise NotFound("no such checkpoint") from None
     return download(
         p.ledger.consistency(old), f"consistency-{old}.txt", "text/plain; charset=utf-8"
+    )
+
+
+def favicon(request: Request) -> Response:
+    """The portal's icon, public like the stylesheet (browsers ask for it on every page)."""
+    return FileResponse(
+        HERE / "static" / "favicon.ico",
+        media_type="image/vnd.microsoft.icon",
+        headers={"Cache-Control": "public, max-age=86400"},
     )
 
 
@@ -591,7 +630,7 @@ def _error(p: Portal, request: Request, status: int, detail: str | None = None) 
     if request.url.path.startswith(API) or "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"error": message, "status": status}, status_code=status)
     if status == 401:
-        return RedirectResponse("/login?next=" + quote(request.url.path, safe="/"), 303)
+        return RedirectResponse("/login?next=" + quote(_raw_path(request), safe="/%"), 303)
     context = {"request": request, "who": None, "status": status, "message": message}
     return p.templates.TemplateResponse(request, "error.html", context, status_code=status)
 
@@ -610,6 +649,9 @@ def _handlers(p: Portal) -> dict[Any, Callable[..., Any]]:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         return _error(p, request, status)
 
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        return _error(p, request, 400, str(exc))
+
     async def ledger_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AssetLedgerError)
         log.warning("ledger error on %s: %s", request.url.path, exc)
@@ -621,6 +663,7 @@ def _handlers(p: Portal) -> dict[Any, Callable[..., Any]]:
         NotFound: not_found,
         HTTPException: http_error,
         AssetLedgerError: ledger_error,
+        BadQuery: bad_query,
     }  # any other exception: a fixed 500 from SecurityHeaders, logged, never shown
 
 
@@ -646,6 +689,7 @@ def _bind(p: Portal, handler: Callable[[Portal, Request], Any]) -> Callable[[Req
 PAGES: list[tuple[str, str, Handler]] = [
     ("/", "/me", home),
     ("/p/{production}", "/p/{production}", dashboard),
+    ("/p/{production}/findings", "/p/{production}/findings", findings_page),
     ("/p/{production}/findings/{fid}", "/p/{production}/findings/{fid}", finding),
     ("/p/{production}/consents", "/p/{production}/consents", consents),
     ("/p/{production}/ai", "/p/{production}/ai", ai_register),
@@ -654,6 +698,7 @@ PAGES: list[tuple[str, str, Handler]] = [
     ("/health", "/health", health),
     ("/admin/accounts", "/admin/accounts", accounts_page),
     ("/admin/access-log", "/admin/access-log", access_page),
+    ("/search", "/search", search_page),
 ]
 """(HTML path, JSON twin under /api/v1, view): each page and its twin run the same view."""
 
@@ -667,6 +712,10 @@ FILES: list[tuple[str, Handler]] = [
     ("/health/receipt", ledger_receipt_file),
     ("/health/consistency/{old}", consistency_file),
 ]
+
+
+PAGES += performer.PAGES  # performers', agents', and the impact and register pages
+FILES += performer.FILES
 
 
 def create_app(config: PortalConfig) -> Starlette:
@@ -683,6 +732,7 @@ def build_app(p: Portal) -> Starlette:
         Route("/login", _bind(p, login), methods=["GET", "POST"]),
         Route("/logout", _bind(p, logout), methods=["POST"]),
         Route(API + "/openapi.json", _bind(p, openapi_document)),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     for html_path, api_path, view in PAGES:
@@ -694,7 +744,7 @@ def build_app(p: Portal) -> Starlette:
     app = Starlette(
         debug=False,
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(OneSegment)],
         exception_handlers=_handlers(p),
     )
     app.state.portal = p

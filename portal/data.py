@@ -21,12 +21,14 @@ from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, check_state
 from ledger.audit.picture import layout, to_svg
+from ledger.audit.production import IsShow, ProductionView, production_steps, production_view
 from ledger.audit.report import (
     AuditReport,
     audit_report_json,
     build_audit_report,
     consent_record_json,
     licence_records,
+    production_consents,
 )
 from ledger.audit.rules import SignerVerdicts
 from ledger.errors import AssetLedgerError
@@ -35,6 +37,7 @@ from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import KeyLookup, VerifyReport, verify_ledger
 from ledger.store import LedgerStore, open_store
+from portal.people import production_names
 
 T = TypeVar("T")
 CACHE_ENTRIES = 64
@@ -99,14 +102,23 @@ class PortalLedger:
             self._cache[key] = Cached(view.state.size, time.monotonic(), value)
             return value
 
+    def cached(self, key: tuple[str, ...], make: Callable[[LedgerView], T]) -> T:
+        """``make(view)`` at the latest checkpoint, cached per tree size (for other modules)."""
+        return self._cached(key, make)
+
     # --- productions ----------------------------------------------------------------------
     def has_production(self, production: str) -> bool:
+        """A provenance event of the ledger names this show (compared whole and exactly)."""
         with self.lock:
-            return bool(self._view().seqs("show", production))
+            return IsShow(self._view())(production)
+
+    def scoped(self, production: str) -> ProductionView:
+        """The view of what counts for ``production`` (:mod:`ledger.audit.production`)."""
+        return self._cached(("scope", production), lambda v: production_view(v, production))
 
     def episodes(self, production: str) -> list[str]:
         def make(view: LedgerView) -> list[str]:
-            return sorted({s.episode for s in view.steps("show", production) if s.episode})
+            return sorted({s.episode for s in production_steps(view, production) if s.episode})
 
         return self._cached(("episodes", production), make)
 
@@ -153,29 +165,39 @@ class PortalLedger:
             raise NotFound(f"{asset_key} is not in the audit of {production}")
 
         def make(view: LedgerView) -> str:
-            lineage = report.result.lineages.get(asset_key) or build_lineage(view, asset_key)
+            lineage = report.result.lineages.get(asset_key) or build_lineage(
+                production_view(view, production), asset_key
+            )
             return to_svg(layout(lineage), f"Lineage of {asset_key}")
 
         return self._cached(("lineage", production, asset_key), make)
 
-    def receipt(self, production: str | None, event_id: str) -> str:
-        """An offline receipt for an event; with a production, only for that production's."""
+    def receipt(self, production: str, event_id: str) -> str:
+        """A receipt with the entry itself, for an event that counts for ``production``: its own
+        events, consents covering it, licence records its events cite, counsel's decisions
+        (:func:`ledger.audit.production.counts_for`).  Anything else does not exist here."""
+        scoped = self.scoped(production)
         with self.lock:
             entry = self.store.entry_by_event_id(event_id)
-            if entry is None:
-                raise NotFound(f"no event {event_id}")
-            if production is not None:
-                view = self._view()
-                step = view.step(entry.seq) if entry.seq < view.state.size else None
-                consent = view.consent(event_id)
-                if step is not None:  # a show's name may hold '/': compared whole
-                    ours = step.show == production
-                else:  # a consent names "SHOW" or "SHOW/EPISODE"
-                    named = consent.productions if consent else ()
-                    ours = production in {p.split("/")[0] for p in named}
-                if not ours:
-                    raise NotFound(f"event {event_id} is not part of {production}")
+            if entry is None or entry.seq >= scoped.state.size or not scoped.counts(entry.seq):
+                raise NotFound(f"no event {event_id} in {production}")
             return operator.prove(self.store, event_id)
+
+    def names(self, production: str) -> dict[str, str]:
+        """Person and party ids → the display names the production's records give them."""
+
+        def make(view: LedgerView) -> dict[str, str]:
+            return production_names(view, production)
+
+        return self._cached(("names", production), make)
+
+    def leaf_receipt(self, event_id: str) -> str:
+        """Any event's receipt by leaf hash, without the entry's bytes (docs/proofs.md §7):
+        it proves the entry is in the log and shows nothing of what it says."""
+        with self.lock:
+            if self.store.entry_by_event_id(event_id) is None:
+                raise NotFound(f"no event {event_id}")
+            return operator.prove(self.store, event_id, leaf_only=True)
 
     # --- guild ----------------------------------------------------------------------------
     def credits(self, production: str, episode: str | None) -> CreditReport:
@@ -191,10 +213,10 @@ class PortalLedger:
         """The consent events recorded for a production, with their revocations."""
 
         def make(view: LedgerView) -> list[dict[str, Any]]:
-            found = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
+            scoped = production_view(view, production)
             return [
-                consent_record_json(c, [r.event_id for r in view.revocations(c.event_id)])
-                for c in found
+                consent_record_json(c, [r.event_id for r in scoped.revocations(c.event_id)])
+                for c in production_consents(scoped, production)
             ]
 
         return self._cached(("consents", production), make)

@@ -10,6 +10,7 @@ from portal.accounts import AccountStore
 
 DEMO_GUILD = "SAG-AFTRA"
 DEMO_MEMBERS = ("performer:dana-whitfield", "performer:omar-haddad")
+DEMO_PERFORMER = "performer:dana-whitfield"
 ALPHABET = string.ascii_letters + string.digits
 
 
@@ -24,26 +25,29 @@ class DemoAccount:
     role: str
     guild: str | None
     password: str
+    parties: tuple[str, ...] = ()
 
 
 def demo_accounts(store: AccountStore, production: str) -> list[DemoAccount]:
-    """(Re)create counsel, guild-rep, auditor and admin with fresh random passwords.
+    """(Re)create counsel, guild-rep, auditor, admin and performer with fresh random passwords.
 
-    The guild representative is SAG-AFTRA's, whose roster holds the demo's two performers.
+    The guild representative is SAG-AFTRA's, whose roster holds the demo's two performers;
+    the performer is Dana Whitfield, who sees the uses of her likeness and nothing else.
     """
     made = []
-    for name, role, guild in (
-        ("counsel", "counsel", None),
-        ("guild-rep", "guild", DEMO_GUILD),
-        ("auditor", "auditor", None),
-        ("admin", "admin", None),
+    for name, role, guild, parties in (
+        ("counsel", "counsel", None, ()),
+        ("guild-rep", "guild", DEMO_GUILD, ()),
+        ("auditor", "auditor", None, ()),
+        ("admin", "admin", None, ()),
+        ("performer", "performer", None, (DEMO_PERFORMER,)),
     ):
         password = new_password()
         grants = [production] if role in ("counsel", "guild") else []
         if store.get(name) is None:
-            store.add(name, role, grants, password, guild)
+            store.add(name, role, grants, password, guild, parties)
         else:
             store.set_password(name, password)
-        made.append(DemoAccount(name, role, guild, password))
+        made.append(DemoAccount(name, role, guild, password, parties))
     store.add_members(DEMO_GUILD, DEMO_MEMBERS)
     return made

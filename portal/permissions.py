@@ -14,10 +14,12 @@ from portal.accounts import Account
 
 @dataclass(frozen=True)
 class Resource:
-    """What an action is about: a production (and for guild pages, a guild), or the ledger."""
+    """What an action is about: a production (and for guild pages, a guild), a performer (a
+    party id, for performers' and agents' pages), or the ledger."""
 
     production: str | None = None
     guild: str | None = None
+    party: str | None = None
 
 
 LEDGER = Resource()
@@ -27,10 +29,15 @@ LEDGER = Resource()
 class Rule:
     roles: frozenset[str]
     scoped: bool  # needs a production grant for Resource.production
+    by_party: bool = False  # needs Resource.party among the account's parties (and no production)
 
 
 def _rule(*roles: str, scoped: bool = True) -> Rule:
     return Rule(frozenset(roles), scoped)
+
+
+def _party_rule(*roles: str) -> Rule:
+    return Rule(frozenset(roles), False, by_party=True)
 
 
 RULES: dict[str, Rule] = {
@@ -46,12 +53,21 @@ RULES: dict[str, Rule] = {
     "credits.view": _rule("counsel", "guild"),
     "credits.download": _rule("counsel", "guild"),
     "member_consents.view": _rule("guild"),
+    # revocation impact (guild representatives: their members' only) and the replica register
+    "impacts.view": _rule("counsel", "guild"),
+    "replica_register.view": _rule("counsel", "guild"),
+    "replica_register.download": _rule("counsel", "guild"),
+    # performers, and agents for the performers they represent: their own uses, every production
+    "performer_uses.view": _party_rule("performer", "agent"),
+    "performer_uses.download": _party_rule("performer", "agent"),
     # auditors: the ledger's health, ledger-wide
     "health.view": _rule("auditor", scoped=False),
     "proof.download": _rule("auditor", scoped=False),
     # admins: accounts and the access log
     "accounts.view": _rule("admin", scoped=False),
     "access_log.view": _rule("admin", scoped=False),
+    # every role: search within what its other rules let it see (portal.search)
+    "search.view": _rule("counsel", "guild", "auditor", "admin", scoped=False),
 }
 
 
@@ -62,6 +78,8 @@ def permission_allowed(actor: Account | None, action: str, resource: Resource = 
     rule = RULES.get(action)
     if rule is None or actor.role not in rule.roles:
         return False
+    if rule.by_party:
+        return resource.production is None and resource.party in actor.parties
     if not rule.scoped:
         return resource.production is None
     if resource.production is None or resource.production not in actor.productions:

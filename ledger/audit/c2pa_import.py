@@ -63,7 +63,7 @@ class ImportDefaults:
     """What a vendor manifest does not say, supplied by whoever imports it."""
 
     vendor: str | None = None  # organisation name; default: the claim generator's name
-    production: str | None = None  # "show" or "show/episode"
+    production: str | None = None  # the show, whole (a name may hold "/")
     asset: str | None = None  # "id@version" for the active manifest
     content_sha256: str | None = None  # of the active manifest's asset
     media_type: str | None = None  # of the active manifest's asset (a signed file's format)
@@ -77,6 +77,7 @@ class ImportDefaults:
     # the importer's own C2PA reader validated the file (False: the verdict comes from Reader
     # JSON given to it, which anyone can write)
     checked: bool = False
+    episode: str | None = None  # the episode of ``production``, if any
 
 
 @dataclass(frozen=True)
@@ -615,10 +616,9 @@ def _production(d: ImportDefaults) -> dict[str, Any]:
     if not d.production:
         raise ConfigurationError(
             "the manifest does not say which production it belongs to",
-            hint="pass --production SHOW or SHOW/EPISODE",
+            hint="pass --production SHOW (and --episode EPISODE)",
         )
-    show, _, episode = d.production.partition("/")
-    return {"show": show, "episode": episode or None, "sequence": None, "shot": None}
+    return {"show": d.production, "episode": d.episode or None, "sequence": None, "shot": None}
 
 
 def _generator_name(manifest: Mapping[str, Any]) -> str:

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.audit.model import LedgerView, Step, TreeState, content_digest
+from ledger.audit.judge import ConsentVerdict, judge_likeness, judge_model_licence
+from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
+from ledger.audit.production import production_view
+from ledger.audit.rules import Restriction, input_restrictions
 from ledger.errors import AssetLedgerError, ConfigurationError
-from ledger.events import consent as consents
 from ledger.events import vocab
 from ledger.events.base import format_time
 
@@ -63,6 +65,7 @@ class Contribution:
         }
 
 
+NO_LIKENESS_WITHOUT_CONSENT = "No performer's likeness was used without their recorded consent."
 AI_DIRECTION = "AI Direction"  # the credit of people who prompt, select and curate AI output
 
 
@@ -128,11 +131,14 @@ class AiOutput:
     action: str
     source_type: str
     model: str
-    licence: str | None
+    licence: str | None  # what the licence column shows (None: UNDECLARED)
     training_data: str | None
     directed_by: tuple[str, ...]  # display names
     disclosure: str
     event_id: str
+    licence_note: str | None = None  # the event's free-text licence note, if any
+    licence_ref: str | None = None  # the licence record the event cites, if any
+    licence_status: str | None = None  # that record judged against this use (as the audit)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,11 +149,19 @@ class AiOutput:
             "digital_source_type": self.source_type,
             "model": self.model,
             "licence": self.licence,
+            "licence_note": self.licence_note,
+            "licence_record": None
+            if self.licence_ref is None
+            else {"event_id": self.licence_ref, "status": self.licence_status},
             "training_data": self.training_data,
             "directed_by": list(self.directed_by),
             "disclosure": self.disclosure,
             "event_id": self.event_id,
         }
+
+
+CONSENT_VALID = "consent valid"
+NO_VALID_CONSENT = "NO VALID CONSENT: "
 
 
 @dataclass(frozen=True)
@@ -157,6 +171,15 @@ class ConsentRow:
     use: str
     consent_ref: str | None
     status: str
+    likeness: bool = False  # a likeness use, judged by judge_likeness (else an AI input's terms)
+    covered: bool = False  # for a likeness use: its consent covers it
+
+    @classmethod
+    def judged(cls, asset: str, verdict: ConsentVerdict) -> ConsentRow:
+        """A likeness use as :func:`ledger.audit.judge.judge_likeness` judged it."""
+        status = CONSENT_VALID if verdict.reason is None else NO_VALID_CONSENT + verdict.reason
+        use = verdict.use
+        return cls(asset, use.party_id, use.use, verdict.consent_ref, status, True, verdict.covered)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -219,7 +242,7 @@ class CreditReport:
         """The AI-disclosure statement for end credits: what AI did in which shots, with which
         tools, and who directed it; the same ledger always gives the same words."""
         if not self.ai_outputs:
-            return ["No generative-AI material appears in this production."]
+            return ["No generative-AI material appears in this production.", *self._likeness()]
         by_shot: dict[tuple[str, str], list[AiOutput]] = {}
         for o in self.ai_outputs:
             by_shot.setdefault((o.episode or "-", o.shot or "-"), []).append(o)
@@ -236,16 +259,21 @@ class CreditReport:
                 }
             )
             lines.append(f"Episode {episode}, shot {shot}: " + "; ".join(parts) + ".")
-        lines.append(
-            "No performer's likeness was used without their recorded consent."
-            if all(c.status == "consent valid" for c in self.consent if not c.use.startswith("AI"))
-            else "Some likeness uses lack a valid recorded consent: see the consent section."
-        )
-        return lines
+        return lines + (self._likeness() or [NO_LIKENESS_WITHOUT_CONSENT])
+
+    def _likeness(self) -> list[str]:
+        """The statement on likeness: the audit's judgement of each use (none: no line)."""
+        uses = [c for c in self.consent if c.likeness]
+        if not uses:
+            return []
+        if all(c.covered for c in uses):
+            return [NO_LIKENESS_WITHOUT_CONSENT]
+        return ["Some likeness uses lack a valid recorded consent: see the consent section."]
 
     def models(self) -> list[dict[str, Any]]:
         """Each AI model used, its declarations, outputs and the humans who directed it."""
         by_model: dict[str, dict[str, Any]] = {}
+        licences: dict[str, set[str]] = {}
         for o in self.ai_outputs:
             row = by_model.setdefault(
                 o.model,
@@ -259,6 +287,10 @@ class CreditReport:
             )
             row["outputs"].append(o.asset)
             row["directed_by"] = sorted({*row["directed_by"], *o.directed_by})
+            if o.licence is not None:  # each use is judged on its own: list every verdict
+                licences.setdefault(o.model, set()).add(o.licence)
+        for model, shown in licences.items():
+            by_model[model]["licence"] = "; ".join(sorted(shown))
         return [by_model[k] for k in sorted(by_model)]
 
     def body(self) -> dict[str, Any]:
@@ -291,12 +323,12 @@ Progress = Callable[[str], None]
 def credit_report(
     view: LedgerView, production: str, episode: str | None = None, progress: Progress | None = None
 ) -> CreditReport:
-    key = ("episode", f"{production}/{episode}") if episode else ("show", production)
-    steps = view.steps(*key)
+    view = production_view(view, production)  # only what counts for the production
+    steps = view.production_steps(episode)
     if not steps:
+        where = repr(production) + (f", episode {episode!r}" if episode else "")
         raise ConfigurationError(
-            f"no provenance events for {'/'.join(k for k in (production, episode) if k)}"
-            f" at tree size {view.state.size}",
+            f"no provenance events for {where} at tree size {view.state.size}",
             hint="production names are case sensitive, e.g. 'Fallen Tower'",
         )
     if progress:
@@ -307,7 +339,7 @@ def credit_report(
         episode=episode,
         state=view.state,
         lines=_credit_lines(steps, names),
-        ai_outputs=[_ai_output(s, names) for s in steps if s.is_ai],
+        ai_outputs=[_ai_output(view, s, names) for s in steps if s.is_ai],
         consent=_consent_rows(view, steps),
         writer_material=_writer_material(steps),
     )
@@ -420,9 +452,11 @@ def _department_order(key: tuple[str, str]) -> tuple[int, str, str]:
     return (rank, department, episode)
 
 
-def _ai_output(s: Step, names: dict[str, str]) -> AiOutput:
+def _ai_output(view: LedgerView, s: Step, names: dict[str, str]) -> AiOutput:
     model = s.model
     disclosed = s.source_type in AI_DECLARING_TYPES
+    verdict = None if model is None else judge_model_licence(view, s, model)
+    note = model.licence if model else None
     return AiOutput(
         asset=s.key,
         shot=s.shot,
@@ -430,27 +464,31 @@ def _ai_output(s: Step, names: dict[str, str]) -> AiOutput:
         action=s.action,
         source_type=s.source_type,
         model=model.label if model else s.actor.name,
-        licence=model.licence if model else None,
+        licence=verdict.label if verdict is not None else _licence_note_shown(s, note),
         training_data=model.training_data if model else None,
         directed_by=tuple(names.get(p, p) for p in s.directed_by),
         disclosure="disclosed as AI output" if disclosed else "NOT disclosed as AI output",
         event_id=s.event_id,
+        licence_note=note,
+        licence_ref=None if verdict is None else verdict.ref,
+        licence_status=None if verdict is None else verdict.status,
     )
+
+
+def _licence_note_shown(s: Step, note: str | None) -> str | None:
+    """A free-text licence note without a licence record: a declaration only for events
+    written before licence records (the audit's old rule), else shown as not a record."""
+    if note is None:
+        return None
+    if s.schema_version and s.schema_version < LICENCE_RECORDS_SINCE:
+        return note
+    return f"UNDECLARED: no licence record cited (free-text note {note!r})"
 
 
 def _consent_rows(view: LedgerView, steps: list[Step]) -> list[ConsentRow]:
     rows = []
     for s in steps:
-        for u in s.likeness:
-            use = consents.Use(u.performer_id, u.use, s.show, s.episode, s.event_time)
-            grant = view.consent(u.consent_ref) if u.consent_ref else None
-            reason = (
-                consents.check_use(grant, use, view.revocations(u.consent_ref))
-                if u.consent_ref
-                else "no consent cited"
-            )
-            status = "consent valid" if reason is None else f"NO VALID CONSENT: {reason}"
-            rows.append(ConsentRow(s.key, u.performer_id, u.use, u.consent_ref, status))
+        rows += [ConsentRow.judged(s.key, judge_likeness(view, s, u)) for u in s.likeness]
         if s.is_ai:
             rows += _input_rows(view, s)
     return rows
@@ -471,32 +509,69 @@ def _input_rows(view: LedgerView, s: Step) -> list[ConsentRow]:
         status = "; ".join(terms) or (
             "no training-and-mining terms declared" if recorded else "input not in the ledger"
         )
+        status += "; " + _input_verdict(input_restrictions(view, s, ing.key))
         refs = ", ".join(s.consent_refs) or None
         rows.append(ConsentRow(s.key, ing.key, "AI input (cawg.ai_inference)", refs, status))
     return rows
 
 
+def _input_verdict(restrictions: list[Restriction]) -> str:
+    """The audit's verdict on one AI input (``ai-input-not-allowed``), in one phrase."""
+    if not restrictions:
+        return "the audit finds no restriction on this AI use"
+    first = restrictions[0]
+    where = "" if len(first.path) == 1 else f"it derives from {first.asset}, where "
+    more = f" (and {len(restrictions) - 1} more)" if len(restrictions) > 1 else ""
+    return f"NOT CLEARED for AI use: {where}{first.problem}{more}"
+
+
 # --- flat rows for table and CSV -------------------------------------------------------------
 
-CSV_COLUMNS = ["section", "name", "role", "kind", "asset", "shot", "detail", "event_id"]
+CSV_COLUMNS = [
+    "section",
+    "name",
+    "job_title",
+    "department",
+    "role",
+    "kind",
+    "asset",
+    "shot",
+    "detail",
+    "event_id",
+]
+"""A credit is one row per person and role (section ``credit`` for people; ``organisation`` or
+``software`` for credit lines that are not a person's, never among human-authored work), with the
+job title and department the end credits print; its assets and event ids are listed in the row."""
+
+
+def job_title(line: CreditLine) -> str:
+    """The title a credit line prints: the writing credit or job title; a line with neither
+    reads as its role in plain words, never as a CAWG id."""
+    if line.title in vocab.CAWG_ROLES:
+        return line.title.removeprefix("cawg.").capitalize() + " (no job title recorded)"
+    return line.title
+
+
+def _line_row(line: CreditLine) -> dict[str, Any]:
+    counts = {k: len(line.assets(k)) for k in ("created", "altered", "published", "directed")}
+    ai = sum(c.contains_ai for c in line.contributions)
+    detail = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
+    return {
+        "section": "credit" if line.kind == "human" else line.kind,
+        "name": line.name,
+        "job_title": "" if line.title in vocab.CAWG_ROLES else line.title,
+        "department": line.department,
+        "role": line.role,
+        "kind": ", ".join(sorted({c.kind for c in line.contributions})),
+        "asset": "; ".join(sorted({c.asset for c in line.contributions})),
+        "shot": ", ".join(line.shots),
+        "detail": detail + (f"; {ai} with disclosed AI elements" if ai else ""),
+        "event_id": " ".join(c.event_id for c in line.contributions),
+    }
 
 
 def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for line in report.lines:
-        for c in line.contributions:
-            rows.append(
-                {
-                    "section": "credit",
-                    "name": line.name,
-                    "role": line.role,
-                    "kind": c.kind,
-                    "asset": c.asset,
-                    "shot": c.shot or "",
-                    "detail": "contains disclosed AI elements" if c.contains_ai else "",
-                    "event_id": c.event_id,
-                }
-            )
+    rows: list[dict[str, Any]] = [_line_row(line) for line in report.lines]
     for o in report.ai_outputs:
         rows.append(
             {

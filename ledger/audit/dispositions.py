@@ -17,13 +17,15 @@ the dispositions that name the id decide its status, the latest first:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import (
     AI_INPUT_NOT_ALLOWED,
+    DELIVERABLE_UNRESOLVED_ID,
     OPEN,
     Decision,
     Evidence,
@@ -72,13 +74,56 @@ def no_legal_check(reason: str) -> LegalCheck:
 
 
 def assign_ids(view: LedgerView, findings: Sequence[Finding]) -> list[Finding]:
-    """Each finding with its stable id, computed over its evidence and the asset's records."""
-    out = []
+    """Each finding with its stable id, computed over its evidence and the asset's records.
+
+    A finding id is reported once.  Findings with one id rest on the same facts: an asset
+    version recorded twice finds the same fault once per record, and faults a rule finds on
+    the same evidence (two unrecorded ingredients of one step) share it; each such group is
+    one finding (:func:`merge_findings`), which one disposition decides.
+    """
+    groups: dict[str, list[Finding]] = {}
     for f in findings:
         recorded = [s.event_id for s in view.recorded(f.asset)]
         ids = [e.event_id for e in f.evidence] + recorded
-        out.append(replace(f, finding_id=finding_id(f.rule, f.asset, ids)))
-    return out
+        fid = finding_id(f.rule, f.asset, ids)
+        groups.setdefault(fid, []).append(replace(f, finding_id=fid))
+    return [merge_findings(group) for group in groups.values()]
+
+
+MAX_MERGED_SUMMARIES = 3
+MAX_MERGED_EXPLANATIONS = 5
+
+
+def merge_findings(group: Sequence[Finding]) -> Finding:
+    """Findings with one id as one: the first's rule and asset, each evidence entry once (in
+    the order first given), and each distinct fault: named in ``parts`` (all of them), the
+    summary (the first few) and the explanation (the first few, saying how many more)."""
+    first = group[0]
+    if len(group) == 1:
+        return first
+    evidence: dict[str, Evidence] = {}
+    for f in group:
+        for e in f.evidence:
+            evidence.setdefault(e.event_id, e)
+    faults = list(dict.fromkeys(f.summary for f in group))
+    summary = "; ".join(faults[:MAX_MERGED_SUMMARIES])
+    if len(faults) > MAX_MERGED_SUMMARIES:
+        summary = f"{len(faults)} faults on the same evidence: {summary} (and "
+        summary += f"{len(faults) - MAX_MERGED_SUMMARIES} more)"
+    told = list(dict.fromkeys(f.explanation for f in group))
+    explanation = " Also: ".join(told[:MAX_MERGED_EXPLANATIONS])
+    if len(told) > MAX_MERGED_EXPLANATIONS:
+        explanation += (
+            f" And {len(told) - MAX_MERGED_EXPLANATIONS} more like these, each named in the"
+            " finding's parts (assetledger audit ip --format json)."
+        )
+    return replace(
+        first,
+        summary=summary,
+        explanation=explanation,
+        evidence=tuple(evidence.values()),
+        parts=tuple(faults) if len(faults) > 1 else (),
+    )
 
 
 def dispositions(view: LedgerView, ref_kind: str, key: str) -> list[Disposition]:
@@ -102,10 +147,12 @@ def apply_dispositions(
 def _apply(
     view: LedgerView, f: Finding, legal: LegalCheck, as_of: datetime, current: set[str]
 ) -> Finding:
-    lapsed = [  # decisions on this rule and asset version whose finding no longer exists
-        _decision(d, "made on other evidence: the finding's evidence has changed since")
+    lapsed = [  # decisions on an earlier id of this finding: its evidence has changed since
+        _decision(d, f"{EARLIER_EVIDENCE} (it had this id until ledger entry {until})")
         for d in dispositions(view, "disposition_asset", f.asset)
         if d.rule == f.rule and d.finding_id not in current
+        for until in [earlier_ids(view, f, d.seq).get(d.finding_id)]
+        if until is not None
     ]
     in_force: Disposition | None = None
     shows = {s.show for s in view.recorded(f.asset)}
@@ -139,6 +186,84 @@ def _apply(
         lapsed=_ordered(lapsed),
         evidence=evidence,
     )
+
+
+EARLIER_EVIDENCE = "made on other evidence: the finding's evidence has changed since"
+
+
+def earlier_ids(view: LedgerView, f: Finding, before: int) -> dict[str, int]:
+    """The ids finding ``f`` had in audits of the ledger below entry ``before``, each with
+    the entry that changed it.
+
+    The ledger only grows, so at an earlier tree size the finding rested on the part of its
+    evidence (and of its asset version's records) recorded by then: its id then was the id
+    over that part.  A disposition naming one of these ids was made on this finding.
+    """
+    entries = {e.event_id: e.seq for e in f.evidence}
+    entries.update((s.event_id, s.seq) for s in view.recorded(f.asset))
+    ordered = sorted((seq, event_id) for event_id, seq in entries.items())
+    out: dict[str, int] = {}
+    for k in range(1, len(ordered)):
+        if ordered[k - 1][0] >= before:
+            break
+        ids = [event_id for _, event_id in ordered[:k]]
+        out[finding_id(f.rule, f.asset, ids)] = ordered[k][0]
+    return out
+
+
+@dataclass(frozen=True)
+class Dangling:
+    """A signed disposition that decides no finding of the audit, and what it names."""
+
+    decision: Decision
+    finding_id: str
+    rule: str
+    asset: str
+    show: str
+    signer_keyid: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.decision.to_json(),
+            "finding_id": self.finding_id,
+            "rule": self.rule,
+            "asset": self.asset,
+            "production": self.show,
+            "signer_keyid": self.signer_keyid,
+        }
+
+
+DANGLING = (
+    "it names no finding of this audit: no finding has this id, and it is not an earlier id"
+    " of a finding of this rule and asset version (the finding it names does not exist here,"
+    " or no longer does)"
+)
+DANGLING_DELIVERABLE = (
+    "it names a deliverable-unresolved finding, which is not itself decided: it follows from"
+    " the findings in the deliverable's lineage"
+)
+
+
+def dangling_dispositions(
+    named: Iterable[Disposition], findings: Sequence[Finding]
+) -> list[Dangling]:
+    """The dispositions among ``named`` that no finding shows (in force, lapsed or inherited
+    by a derivative), oldest first: never attached to another finding, never left unsaid."""
+    shown = {
+        d.event_id
+        for f in findings
+        for d in (*f.lapsed, *([f.disposition] if f.disposition else []))
+    }
+    deliverables = {f.finding_id for f in findings if f.rule == DELIVERABLE_UNRESOLVED_ID}
+    out: dict[str, Dangling] = {}
+    for d in named:
+        if d.event_id in shown or d.event_id in out:
+            continue
+        why = DANGLING_DELIVERABLE if d.finding_id in deliverables else DANGLING
+        out[d.event_id] = Dangling(
+            _decision(d, why), d.finding_id, d.rule, d.asset, d.show, d.signer_keyid
+        )
+    return sorted(out.values(), key=lambda x: x.decision.seq)
 
 
 def _ordered(decisions: list[Decision]) -> tuple[Decision, ...]:

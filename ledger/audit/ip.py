@@ -8,15 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from ledger.audit.dispositions import (
+    Dangling,
     LegalCheck,
     apply_derivative_clearances,
     apply_dispositions,
     assign_ids,
+    dangling_dispositions,
+    dispositions,
     registry_legal_check,
     replaced_versions,
 )
 from ledger.audit.lineage import Lineage, ancestry, resolve, split_target
 from ledger.audit.model import LedgerView, Step, content_digest
+from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.rules import (
     DELIVERABLE_UNRESOLVED_ID,
     Evidence,
@@ -29,6 +33,7 @@ from ledger.audit.rules import (
 )
 from ledger.errors import ConfigurationError
 from ledger.events.base import format_time, now_utc
+from ledger.events.disposition import DISPOSITION, Disposition
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.receipt import make_receipt
 
@@ -64,6 +69,7 @@ class AuditResult:
     lineages: dict[str, Lineage]  # deliverable key -> ancestry
     findings: list[Finding] = field(default_factory=list)
     as_of: datetime = field(default_factory=lambda: start_of_today())  # waivers judged then
+    dangling: list[Dangling] = field(default_factory=list)  # decisions naming no finding
 
     def at_or_above(self, severity: str) -> list[Finding]:
         """Open findings at or above ``severity`` (disposed ones never fail an audit)."""
@@ -91,7 +97,10 @@ class AuditResult:
 
 
 def scope_steps(view: LedgerView, scope: Scope) -> list[Step]:
-    """The provenance steps a scope names, through the index (a bare ledger is scanned)."""
+    """The provenance steps a scope names, through the index (a bare ledger is scanned).
+
+    A production is compared whole and exactly (:mod:`ledger.audit.production`).
+    """
     if scope.episode and not scope.production:
         raise ConfigurationError("--episode needs --production")
     if scope.asset:
@@ -99,10 +108,8 @@ def scope_steps(view: LedgerView, scope: Scope) -> list[Step]:
         if scope.production:
             steps = [s for s in steps if s.show == scope.production]
         return steps
-    if scope.production and scope.episode:
-        return view.steps("episode", f"{scope.production}/{scope.episode}")
     if scope.production:
-        return view.steps("show", scope.production)
+        return production_steps(view, scope.production, scope.episode)
     return _all_steps(view)
 
 
@@ -117,6 +124,7 @@ def _asset_steps(view: LedgerView, target: str) -> list[Step]:
 
 
 def _all_steps(view: LedgerView) -> list[Step]:
+    view.require_whole()  # every entry is read: the linear guard, not the index
     found = (view.step(e.seq) for e in view.store.entries(0, view.state.size))
     return [s for s in found if s is not None]
 
@@ -143,6 +151,51 @@ def run_audit(
     say = progress or (lambda _: None)
     in_scope = scope_steps(view, scope)
     say(f"auditing {len(in_scope)} events in {scope.describe()} at tree size {view.state.size}")
+    shows = sorted({s.show for s in in_scope} | ({scope.production} if scope.production else set()))
+    parts = [
+        _audit_production(
+            production_view(view, show),
+            [s for s in in_scope if s.show == show],
+            scope,
+            rules,
+            check,
+            when,
+        )
+        for show in shows
+    ]
+    steps = sorted((s for p in parts for s in p.steps), key=lambda s: s.seq)
+    deliverables = sorted((d for p in parts for d in p.deliverables), key=lambda s: s.seq)
+    lineages = {k: v for p in parts for k, v in p.lineages.items()}
+    findings = [f for p in parts for f in p.findings]
+    if scope.production or scope.asset:
+        dangling = [d for p in parts for d in p.dangling]
+    else:
+        named = _named_dispositions(view, scope, steps, findings)
+        dangling = dangling_dispositions(named, findings)
+    opened = sum(f.is_open for f in findings)
+    say(
+        f"{len(findings)} finding(s), {opened} open, over {len(steps)} events,"
+        f" {len(deliverables)} deliverables"
+    )
+    if dangling:
+        say(f"{len(dangling)} disposition(s) name no finding of this audit")
+    # one production: the result reads through its view, so nothing built on it (licence
+    # records, consents, lineage pictures) reaches another production's records
+    seen = parts[0].view if scope.production and len(parts) == 1 else view
+    result = AuditResult(scope, seen, steps, deliverables, lineages, as_of=when, dangling=dangling)
+    result.findings = sorted(with_receipts(view, findings), key=_finding_order)
+    return result
+
+
+def _audit_production(
+    view: ProductionView,
+    in_scope: list[Step],
+    scope: Scope,
+    rules: RuleSet,
+    check: LegalCheck,
+    when: datetime,
+) -> AuditResult:
+    """The audit of one production's steps, reading only what counts for that production."""
     deliverables = [s for s in in_scope if is_deliverable(s)]
     lineages = {d.key: ancestry(view, d.key) for d in deliverables}
     audited = {s.seq: s for s in in_scope}
@@ -159,14 +212,39 @@ def run_audit(
         for f in deliverable_findings(d, lineages[d.key], findings, replaced)
     ]
     findings += assign_ids(view, shipped)
-    opened = sum(f.is_open for f in findings)
-    say(
-        f"{len(findings)} finding(s), {opened} open, over {len(steps)} events,"
-        f" {len(deliverables)} deliverables"
-    )
-    result = AuditResult(scope, view, steps, deliverables, lineages, as_of=when)
-    result.findings = sorted(with_receipts(view, findings), key=_finding_order)
+    part = Scope(view.show, scope.episode, scope.asset)
+    result = AuditResult(part, view, steps, deliverables, lineages, as_of=when)
+    result.findings = findings
+    if scope.production or scope.asset:  # the whole ledger's are judged once, over all
+        named = _named_dispositions(view, part, steps, findings)
+        result.dangling = dangling_dispositions(named, findings)
     return result
+
+
+def _named_dispositions(
+    view: LedgerView, scope: Scope, steps: list[Step], findings: list[Finding]
+) -> list[Disposition]:
+    """The dispositions an audit of ``scope`` answers for: those naming an asset version it
+    found a fault in or audited, and those made for its production (a whole show's audit);
+    an audit of the whole ledger answers for every disposition."""
+    if not scope.production and not scope.asset:
+        return [
+            Disposition.from_record(e.seq, e.signer_keyid, view.decode(e))
+            for e in view.store.entries(0, view.state.size)
+            if e.kind == DISPOSITION.record
+        ]
+    whole_show = scope.production is not None and not scope.episode and not scope.asset
+    keys = {f.asset for f in findings} | (set() if whole_show else {s.key for s in steps})
+    named = [d for key in sorted(keys) for d in dispositions(view, "disposition_asset", key)]
+    if whole_show and scope.production:
+        for seq in view.seqs("show", scope.production):
+            if view.step(seq) is None:  # provenance steps are cached; read only the others
+                entry = view.entry(seq)
+                if entry.kind == DISPOSITION.record:
+                    named.append(
+                        Disposition.from_record(seq, entry.signer_keyid, view.decode(entry))
+                    )
+    return named
 
 
 def start_of_today() -> datetime:
@@ -224,6 +302,7 @@ def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
         "counts": dict(sorted(result.counts().items(), key=lambda kv: -_rank(kv[0]))),
         "disposed": len(result.disposed()),
         "findings": findings,
+        "dangling_dispositions": [d.to_json() for d in result.dangling],
     }
     return {**body, "content_sha256": content_digest(body)}
 

@@ -26,6 +26,8 @@ from ledger.events.consent import CONSENT, Consent
 from ledger.events.encoding import SingleObjectFraming, reader_framing, writer_schema
 from ledger.events.licence import LICENCE, Licence
 from ledger.events.provenance import PROVENANCE, asset_key
+from ledger.index.lookup import VerifiedIndex
+from ledger.index.maintain import root_in
 from ledger.log.checkpoint import open_checkpoint
 from ledger.log.operator import require_identity
 from ledger.log.verify import check_prefix
@@ -302,6 +304,7 @@ class TreeState:
     root_hash: bytes
     signed: bool
     note: str | None  # the signed checkpoint note, verbatim
+    index_root: bytes | None = None  # the authenticated index's root the checkpoint commits to
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -332,13 +335,24 @@ def tree_state(
     if checkpoint is not None:
         identity = require_identity(store)
         opened = open_checkpoint(checkpoint.note, identity.origin, identity.public_key)
-        state = TreeState(opened.size, opened.root_hash, True, checkpoint.note)
+        index_root = root_in(opened.extensions) or None
+        state = TreeState(opened.size, opened.root_hash, True, checkpoint.note, index_root)
     else:
         size = store.head().size
         state = TreeState(size, store.tree(size).root(), False, None)
-    if check:
+    if check and indexed(store, state) is None:
         check_state(store, state, progress)
     return state
+
+
+def indexed(store: LedgerStore, state: TreeState) -> VerifiedIndex | None:
+    """Lookups through the authenticated index, when the signed checkpoint commits to the
+    stored one; None otherwise (an older ledger, the unsigned head): then the linear guard."""
+    if state.index_root is None or store.index_tables().head()[0] != state.size:
+        return None
+    index = VerifiedIndex(store, state.size, state.root_hash, state.index_root)
+    index.check_registry()
+    return index
 
 
 def check_state(store: LedgerStore, state: TreeState, progress: Progress | None = None) -> None:
@@ -368,6 +382,9 @@ class LedgerView:
     _steps: dict[int, Step | None] = field(default_factory=dict)
     _consents: dict[str, Consent | None] = field(default_factory=dict)
     _licences: dict[str, Licence | None] = field(default_factory=dict)
+    # Reads through the authenticated index, each checked against the signed checkpoint
+    # (None: through the query index, after the linear guard checked it).
+    index: VerifiedIndex | None = None
 
     @classmethod
     def open(
@@ -379,12 +396,24 @@ class LedgerView:
         progress: Progress | None = None,
     ) -> LedgerView:
         """A view at the latest signed checkpoint (or the head), checked against it."""
-        return cls(store, tree_state(store, at_head=at_head, check=check, progress=progress))
+        state = tree_state(store, at_head=at_head, check=check, progress=progress)
+        return cls(store, state, index=indexed(store, state) if check else None)
+
+    def require_whole(self) -> None:
+        """Before reading every entry below the tree size (not only what the index names):
+        the linear guard, once, when the view reads through the index."""
+        if self.index is not None:
+            check_state(self.store, self.state)
+            self.index = None
 
     def seqs(self, ref_kind: str, key: str) -> list[int]:
+        if self.index is not None:
+            return self.index.seqs(ref_kind, key)
         return [s for s in self.store.seqs_by_ref(ref_kind, key) if s < self.state.size]
 
     def entry(self, seq: int) -> Entry:
+        if self.index is not None:
+            return self.index.entry(seq)
         entry = self.store.entry(seq)
         if entry is None:
             raise LookupError(f"ledger entry {seq} is missing")
@@ -407,10 +436,22 @@ class LedgerView:
         record = self.framing.decode(envelope.payload)[1]
         return step_from_record(entry.seq, entry.signer_keyid, record, writer.version)
 
+    def by_event_id(self, event_id: str, key: str) -> Entry | None:
+        """The entry holding event ``event_id`` below the tree size; through the index, the
+        one of key ``key`` (``licence:ID``, ``consent:ID``) whose signed event has that id."""
+        if self.index is None:
+            entry = self.store.entry_by_event_id(event_id)
+            return entry if entry is not None and entry.seq < self.state.size else None
+        for seq in self.index.key(key):
+            entry = self.index.entry(seq)
+            if self.decode(entry).get("event_id") == event_id:
+                return entry
+        return None
+
     def licence(self, event_id: str) -> Licence | None:
         """The licence record with this event id below the tree size, else None."""
         if event_id not in self._licences:
-            entry = self.store.entry_by_event_id(event_id)
+            entry = self.by_event_id(event_id, f"licence:{event_id}")
             ok = entry is not None and entry.kind == LICENCE.record and entry.seq < self.state.size
             self._licences[event_id] = (
                 Licence.from_record(self.decode(entry)) if ok and entry else None
@@ -419,7 +460,18 @@ class LedgerView:
 
     def seq_of(self, event_id: str) -> int | None:
         entry = self.store.entry_by_event_id(event_id)
-        return None if entry is None or entry.seq >= self.state.size else entry.seq
+        if entry is None or entry.seq >= self.state.size:
+            return None
+        if (
+            self.index is not None
+            and self.decode(self.index.entry(entry.seq)).get("event_id") != event_id
+        ):
+            raise VerificationFailure(
+                f"entry {entry.seq} is indexed as event {event_id}, its signed envelope holds"
+                " another event: the ledger's event-id index was altered",
+                hint="run assetledger verify",
+            )
+        return entry.seq
 
     def steps(self, ref_kind: str, key: str) -> list[Step]:
         found = (self.step(s) for s in self.seqs(ref_kind, key))
@@ -435,7 +487,7 @@ class LedgerView:
 
     def consent(self, event_id: str) -> Consent | None:
         if event_id not in self._consents:
-            entry = self.store.entry_by_event_id(event_id)
+            entry = self.by_event_id(event_id, f"consent:{event_id}")
             ok = entry is not None and entry.kind == CONSENT.record and entry.seq < self.state.size
             self._consents[event_id] = (
                 Consent.from_record(self.decode(entry)) if ok and entry else None

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.audit.credits import CreditReport, credit_report
+from ledger.audit.credits import CreditReport, credit_report, job_title
 from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
+from ledger.audit.judge import model_use
 from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
 from ledger.audit.picture import layout, to_svg
-from ledger.audit.rules import RuleSet, SignerVerdicts, model_use
+from ledger.audit.production import production_view
+from ledger.audit.rules import RuleSet, SignerVerdicts
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
 from ledger.events.licence import Licence, LicensedUse, use_problem
@@ -82,6 +84,7 @@ def credits_document(report: CreditReport) -> Document:
         *[Para(line) for line in report.ai_disclosure()],
         Heading("Credit lines (human-authored work)"),
         _credit_lines_table(report),
+        *_sources_blocks(report),
         Heading("Contributions by person, asset and shot", 3),
         _contributions_table(report),
         *_ai_blocks(report),
@@ -113,27 +116,45 @@ def _end_credit_blocks(report: CreditReport) -> list[Block]:
 
 
 def _credit_lines_table(report: CreditReport) -> Any:
+    """One row per person and role, with the job title and department the end credits print."""
     rows = [
         (
             line.name,
-            line.title if line.title == line.role else f"{line.title} ({line.role})",
-            line.kind,
+            job_title(line),
+            line.department,
             ", ".join(line.assets("created")) or "-",
             ", ".join(line.assets("altered")) or "-",
             ", ".join(line.assets("published")) or "-",
             ", ".join(line.shots),
         )
         for line in report.lines
+        if line.kind == "human"
     ]
-    columns = ("person", "role", "kind", "created", "altered", "published", "shots")
-    return table(columns, rows, (1.2, 1, 0.8, 3, 2, 2.2, 1))
+    columns = ("person", "job title", "department", "created", "altered", "published", "shots")
+    return table(columns, rows, (1.2, 1.1, 0.9, 3, 2, 2.2, 1))
+
+
+def _sources_blocks(report: CreditReport) -> list[Block]:
+    """Organisations and software that recorded material: listed, never as human authors."""
+    rows = [
+        (line.name, line.kind, ", ".join(sorted({c.asset for c in line.contributions})),
+         ", ".join(line.shots))
+        for line in report.lines
+        if line.kind != "human"
+    ]  # fmt: skip
+    if not rows:
+        return []
+    return [
+        Heading("Organisations and other sources (not human-authored work)", 3),
+        table(("source", "kind", "material", "shots"), rows, (1.2, 0.8, 3.5, 1)),
+    ]
 
 
 def _contributions_table(report: CreditReport) -> Any:
     rows = [
         (
             line.name,
-            line.role,
+            job_title(line),
             c.kind,
             c.asset,
             c.shot,
@@ -144,7 +165,7 @@ def _contributions_table(report: CreditReport) -> Any:
         for line in report.lines
         for c in line.contributions
     ]
-    columns = ("person", "role", "contribution", "asset", "shot", "episode", "note", "event")
+    columns = ("person", "job title", "contribution", "asset", "shot", "episode", "note", "event")
     return table(columns, rows, (1.2, 1, 0.9, 3.2, 0.6, 0.6, 1.6, 2.2))
 
 
@@ -243,8 +264,14 @@ def build_audit_report(
         as_of=as_of,
     )
     credits = credit_report(view, production, episode, progress)
-    consents = sorted(view.consents_for("show", production), key=lambda c: c.event_id)
+    consents = production_consents(view, production)
     return AuditReport(result, credits, consents)
+
+
+def production_consents(view: LedgerView, production: str) -> list[Consent]:
+    """The consent events that count for a production (:mod:`ledger.audit.production`)."""
+    scoped = production_view(view, production)
+    return sorted(scoped.consents_for("show", production), key=lambda c: c.event_id)
 
 
 def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
@@ -256,7 +283,9 @@ def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
         "party_kind": c.party_kind,
         "uses": list(c.likeness_uses + c.ai_uses),
         "assets": list(c.assets),
-        "productions": list(c.productions),
+        # in words: each structured coverage ("Show" or "Show, episode E"), then old strings
+        "productions": [v.label for v in c.coverage] + list(c.productions),
+        "coverage": [v.to_json() for v in c.coverage],
         "scope": c.scope,
         "valid_from": format_time(c.valid_from),
         "expires": None if c.expires is None else format_time(c.expires),
@@ -358,6 +387,7 @@ def audit_report_json(report: AuditReport) -> dict[str, Any]:
             and not ip["counts"],
         },
         "findings": ip["findings"],
+        "dangling_dispositions": ip["dangling_dispositions"],
         "rules": RuleSet().catalog(),
         "lineages": [lineage_json(report.result.lineages[d["asset"]]) for d in ip["deliverables"]],
         "ai_usage": credits["generative_ai_output"],
@@ -383,6 +413,7 @@ def audit_document(report: AuditReport, data: dict[str, Any] | None = None) -> D
         *_summary_blocks(report, data),
         Heading("Findings by severity"),
         *_findings_blocks(data),
+        *_dangling_blocks(data),
         Heading("Lineage of the deliverables"),
         *_lineage_figures(report),
         Heading("AI usage"),
@@ -487,6 +518,46 @@ def _findings_blocks(data: dict[str, Any]) -> list[Block]:
             )
         )
     return blocks
+
+
+def _dangling_blocks(data: dict[str, Any]) -> list[Block]:
+    """Counsel's signed decisions that name no finding of this audit: who, when, what."""
+    dangling = data["dangling_dispositions"]
+    if not dangling:
+        return []
+    return [
+        Heading("Decisions that name no finding", 3),
+        Para(
+            f"{len(dangling)} signed disposition(s) name a finding this audit does not have."
+            " None of them decides any finding here.",
+            "alert",
+        ),
+        table(
+            ("decided", "by", "at", "names finding id", "rule", "asset", "why it applies to none"),
+            [
+                (
+                    d["decision"],
+                    f"{d['by']} ({d['by_id']})",
+                    d["at"],
+                    d["finding_id"],
+                    d["rule"],
+                    d["asset"],
+                    d["note"],
+                )
+                for d in dangling
+            ],
+            (0.8, 1.4, 1.2, 2.2, 1.2, 1.8, 2.6),
+        ),
+    ]
+
+
+def dangling_line(d: dict[str, Any]) -> str:
+    """One dangling disposition in one line, for terminals and logs."""
+    return (
+        f"dangling disposition: {d['decision']} by {d['by']} ({d['by_id']}) at {d['at']}"
+        f" names finding {d['finding_id']} ({d['rule']}, {d['asset']}), which is not a finding"
+        f" of this audit (event {d['event_id']})"
+    )
 
 
 def _decisions(f: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,9 +11,16 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.audit.judge import (
+    ConsentVerdict,
+    judge_consent,
+    judge_likeness,
+    judge_model_licence,
+    step_use,
+)
 from ledger.audit.lineage import EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN, EDGE_MISSING, Lineage
 from ledger.audit.model import (
     LICENCE_RECORDS_SINCE,
@@ -22,8 +29,7 @@ from ledger.audit.model import (
     Model,
     Step,
 )
-from ledger.events import consent as consents
-from ledger.events.licence import Licence, LicensedUse, use_problem
+from ledger.events.licence import LicensedUse, use_problem
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
@@ -96,6 +102,7 @@ class Finding:
     disposition: Decision | None = None
     lapsed: tuple[Decision, ...] = ()  # dispositions that no longer apply, and why
     path: tuple[str, ...] = ()  # ai-input-not-allowed: the AI input … up to the restricted one
+    parts: tuple[str, ...] = ()  # the faults it stands for, when several share its id
 
     @property
     def is_open(self) -> bool:
@@ -118,6 +125,8 @@ class Finding:
             out["lapsed_dispositions"] = [d.to_json() for d in self.lapsed]
         if self.path:
             out["path"] = list(self.path)
+        if self.parts:
+            out["parts"] = list(self.parts)
         return out
 
 
@@ -136,6 +145,13 @@ def _step_evidence(step: Step, what: str) -> Evidence:
     return Evidence(step.event_id, step.seq, what)
 
 
+def _event_evidence(view: LedgerView, event_id: str, what: str) -> tuple[Evidence, ...]:
+    """The entry of ``event_id`` as evidence; none when the ledger below the view's size does
+    not hold it."""
+    seq = view.seq_of(event_id)
+    return () if seq is None else (Evidence(event_id, seq, what),)
+
+
 @dataclass(frozen=True)
 class Rule:
     """A named check over one step."""
@@ -146,11 +162,52 @@ class Rule:
     check: Callable[[LedgerView, Step], list[Finding]]
 
 
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule reported by another rule's check (which reads the evidence once)."""
+
+    id: str
+    severity: str
+    title: str
+
+
+def _finding(
+    rule: Rule | RuleInfo,
+    step: Step,
+    what: str,
+    summary: str,
+    explanation: str,
+    more: Iterable[Evidence] = (),
+    path: tuple[str, ...] = (),
+) -> Finding:
+    """A finding of ``rule`` on the asset version ``step`` records: its first evidence is the
+    step itself (``what`` it shows), then ``more``, each entry once, in the order given."""
+    evidence = dict.fromkeys((_step_evidence(step, what), *more))
+    return Finding(
+        rule=rule.id,
+        severity=rule.severity,
+        asset=step.key,
+        summary=summary,
+        explanation=explanation,
+        evidence=tuple(evidence),
+        path=path,
+    )
+
+
 # --- ai-model-undeclared and licence-not-covering ---------------------------------------------
 
 OLD_RULE_NOTE = (
     " This event was written before licence records (provenance schema v{v}), so it is judged"
     " by the old rule: a free-text licence and training-data declaration."
+)
+AI_ACTION = "the AI action, as signed by its tool"
+WITHOUT_LICENCE = (
+    "Without a licence in force for this use nobody can show the studio had the right to use"
+    " the model's output."
+)
+WITHOUT_TRAINING_DATA = (
+    "Without a training-data declaration nobody can show that the model was not trained on"
+    " material it had no right to use."
 )
 
 
@@ -159,7 +216,11 @@ def check_model_declared(view: LedgerView, step: Step) -> list[Finding]:
     if not step.is_ai:
         return []
     if step.model is None:
-        return [_undeclared(step, f"{step.actor.name} has no declared model name", "", ())]
+        why = (
+            "its event names no model (name, version and provider), so no licence can be"
+            f" checked. {WITHOUT_LICENCE}"
+        )
+        return [_undeclared(step, f"{step.actor.name} has no declared model name", why, ())]
     if step.schema_version and step.schema_version < LICENCE_RECORDS_SINCE:
         return _old_model_rule(step, step.model)
     return _licence_rule(view, step, step.model)
@@ -167,89 +228,59 @@ def check_model_declared(view: LedgerView, step: Step) -> list[Finding]:
 
 def _old_model_rule(step: Step, model: Model) -> list[Finding]:
     missing = [
-        what
-        for what, value in (
-            ("licence", model.licence),
-            ("training-data declaration", model.training_data),
+        (what, consequence)
+        for what, value, consequence in (
+            ("licence", model.licence, WITHOUT_LICENCE),
+            ("training-data declaration", model.training_data, WITHOUT_TRAINING_DATA),
         )
         if not value
     ]
     if not missing:
         return []
+    names = [what for what, _ in missing]
     why = (
-        f"the event declares no {' and no '.join(missing)} for that model."
+        f"the event declares no {' and no '.join(names)} for that model. "
+        + " ".join(consequence for _, consequence in missing)
         + OLD_RULE_NOTE.format(v=step.schema_version)
     )
-    return [_undeclared(step, f"{model.label} has no declared {' or '.join(missing)}", why, ())]
+    return [_undeclared(step, f"{model.label} has no declared {' or '.join(names)}", why, ())]
 
 
 def _licence_rule(view: LedgerView, step: Step, model: Model) -> list[Finding]:
-    if model.licence_ref is None:
+    verdict = judge_model_licence(view, step, model)
+    if verdict is None:
         text = f" (it names {model.licence!r} as free text, which is not a record)"
         why = "the event cites no licence record for that model" + (text if model.licence else "")
-        return [_undeclared(step, f"{model.label} cites no licence record", why + ".", ())]
-    licence = view.licence(model.licence_ref)
-    cited = _licence_evidence(view, model.licence_ref)
-    problem = use_problem(licence, model_use(step, model))
-    if problem is not None and (licence is None or not _in_force(licence, step)):
+        summary = f"{model.label} cites no licence record"
+        return [_undeclared(step, summary, f"{why}. {WITHOUT_LICENCE}", ())]
+    cited = _event_evidence(view, verdict.ref, "the licence record cited")
+    if verdict.problem is not None and not verdict.in_force:
         summary = f"{model.label} has no licence record in force"
-        return [_undeclared(step, summary, f"{problem}.", cited)]
-    if problem is not None:
-        return [_not_covering(step, model, problem, cited)]
+        return [_undeclared(step, summary, f"{verdict.problem}. {WITHOUT_LICENCE}", cited)]
+    if verdict.problem is not None:
+        return [_not_covering(step, model, verdict.problem, cited)]
     if not model.training_data:
-        why = "its licence record covers the use, but the event declares no training data."
+        why = f"the event declares no training data for that model. {WITHOUT_TRAINING_DATA}"
         return [_undeclared(step, f"{model.label} has no training-data declaration", why, cited)]
     return []
 
 
-def model_use(step: Step, model: Model) -> LicensedUse:
-    """What an AI step did under its model's licence: when, which model, where it is shown."""
-    use = LicensedUse(step.event_time, model=(model.name, model.version, model.provider))
-    if step.distribution is None:
-        return use
-    return replace(
-        use, commercial=step.distribution.commercial, territories=step.distribution.territories
-    )
-
-
-def _in_force(licence: Licence, step: Step) -> bool:
-    until = licence.valid_until
-    return licence.valid_from <= step.event_time and (until is None or step.event_time < until)
-
-
-def _licence_evidence(view: LedgerView, ref: str) -> tuple[Evidence, ...]:
-    seq = view.seq_of(ref)
-    return () if seq is None else (Evidence(ref, seq, "the licence record cited"),)
-
-
 def _undeclared(step: Step, summary: str, why: str, cited: tuple[Evidence, ...]) -> Finding:
+    """``why`` states the reason and what follows from it (one reason per finding)."""
     label = step.model.label if step.model else step.actor.name
-    return Finding(
-        rule=AI_MODEL_UNDECLARED.id,
-        severity=AI_MODEL_UNDECLARED.severity,
-        asset=step.key,
-        summary=summary,
-        explanation=(
-            f"{step.key} was made by the AI model {label} ({step.source_type}), but {why} "
-            "Without a licence in force for this use nobody can show the studio had the right "
-            "to use the model's output or that the model was not trained on material it had "
-            "no right to use."
-        ),
-        evidence=(_step_evidence(step, "the AI action, as signed by its tool"), *cited),
-    )
+    explanation = f"{step.key} was made by the AI model {label} ({step.source_type}), but {why}"
+    return _finding(AI_MODEL_UNDECLARED, step, AI_ACTION, summary, explanation, cited)
 
 
 def _not_covering(step: Step, model: Model, problem: str, cited: tuple[Evidence, ...]) -> Finding:
-    return Finding(
-        rule=LICENCE_NOT_COVERING.id,
-        severity=LICENCE_NOT_COVERING.severity,
-        asset=step.key,
-        summary=f"the licence cited for {model.label} does not cover this use",
-        explanation=(
-            f"{step.key} was made by the AI model {model.label} under the licence record "
-            f"{model.licence_ref}, but {problem}."
-        ),
-        evidence=(_step_evidence(step, "the AI action, as signed by its tool"), *cited),
+    return _finding(
+        LICENCE_NOT_COVERING,
+        step,
+        AI_ACTION,
+        f"the licence cited for {model.label} does not cover this use",
+        f"{step.key} was made by the AI model {model.label} under the licence record "
+        f"{model.licence_ref}, but {problem}.",
+        cited,
     )
 
 
@@ -259,15 +290,6 @@ AI_MODEL_UNDECLARED = Rule(
     "AI output from a model with no licence record in force (old events: no declared licence)",
     check_model_declared,
 )
-
-
-@dataclass(frozen=True)
-class RuleInfo:
-    """A rule reported by another rule's check (which reads the evidence once)."""
-
-    id: str
-    severity: str
-    title: str
 
 
 LICENCE_NOT_COVERING = RuleInfo(
@@ -303,12 +325,14 @@ def check_ai_inputs(view: LedgerView, step: Step) -> list[Finding]:
         return []
     findings = []
     for ing in step.ingredients:
-        for r in _restrictions(view, step, ing.key):
+        for r in input_restrictions(view, step, ing.key):
             findings.append(_input_finding(view, step, ing.key, r))
     return findings
 
 
-def _restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]:
+def input_restrictions(view: LedgerView, step: Step, start: str) -> list[Restriction]:
+    """What keeps the AI ``step`` from using input ``start``: its terms, or those of anything
+    it derives from (the ``ai-input-not-allowed`` rule, and the credits' AI-input rows)."""
     found: list[Restriction] = []
     seen: set[str] = set()
     frontier: deque[tuple[str, tuple[Step, ...]]] = deque([(start, ())])
@@ -369,11 +393,10 @@ def _licence_input_problem(view: LedgerView, step: Step, source: Step, ref: str)
 
 def _constraint_unmet(view: LedgerView, step: Step, asset_id: str) -> str | None:
     """None when a consent the step relies on grants this AI use of the asset."""
-    use = consents.Use(asset_id, AI_INPUT_USE, step.show, step.episode, step.event_time)
+    use = step_use(step, asset_id, AI_INPUT_USE)
     reasons = []
     for ref in step.consent_refs:
-        grant = view.consent(ref)
-        reason = consents.check_use(grant, use, view.revocations(ref))
+        reason = judge_consent(view, ref, use).reason
         if reason is None:
             return None
         reasons.append(reason)
@@ -384,32 +407,27 @@ def _input_finding(view: LedgerView, step: Step, key: str, r: Restriction) -> Fi
     model = step.model.label if step.model else step.actor.name
     inherited = r.asset != key
     chain = " ← ".join([key, *(s.key for s in r.path[1:])]) if inherited else key
-    evidence = [_step_evidence(step, "the AI action using the input")]
-    evidence += [
+    evidence = [
         _step_evidence(s, "a step of the path to the restricted input") for s in r.path[:-1]
     ]
     evidence.append(_step_evidence(r.source, "the restricted input's record, with its terms"))
     if r.licence_ref is not None:
-        evidence += _licence_evidence(view, r.licence_ref)
+        evidence += _event_evidence(view, r.licence_ref, "the licence record cited")
     how = (
         f"{key} derives from {r.asset} (path {chain}), and {r.asset} is restricted: {r.problem}."
         " Terms bind derivative works, so the human work in between does not lift them"
         if inherited
         else f"{r.problem}"
     )
-    return Finding(
-        rule=AI_INPUT_NOT_ALLOWED.id,
-        severity=AI_INPUT_NOT_ALLOWED.severity,
-        asset=step.key,
-        summary=(
-            f"input {key} derives from {r.asset}, not cleared for AI use"
-            if inherited
-            else f"input {key} is not cleared for AI use"
-        ),
-        explanation=(
-            f"{step.key} was made by the AI model {model} with {key} as an input, but {how}."
-        ),
-        evidence=tuple(dict.fromkeys(evidence)),
+    return _finding(
+        AI_INPUT_NOT_ALLOWED,
+        step,
+        "the AI action using the input",
+        f"input {key} derives from {r.asset}, not cleared for AI use"
+        if inherited
+        else f"input {key} is not cleared for AI use",
+        f"{step.key} was made by the AI model {model} with {key} as an input, but {how}.",
+        evidence,
         path=tuple(s.key for s in r.path),
     )
 
@@ -425,73 +443,32 @@ AI_INPUT_NOT_ALLOWED = Rule(
 # --- likeness-without-consent ----------------------------------------------------------------
 
 
-def likeness_use(step: Step, performer_id: str, use: str) -> consents.Use:
-    """The use a step makes of a performer, with every dimension the event states."""
-    dist = step.distribution
-    return consents.Use(
-        performer_id,
-        use,
-        step.show,
-        step.episode,
-        step.event_time,
-        shot=step.shot,
-        asset_id=step.asset_id,
-        territories=dist.territories if dist else (),
-        media=dist.media if dist else (),
-    )
-
-
 def check_likeness(view: LedgerView, step: Step) -> list[Finding]:
+    """Each likeness use whose cited consent does not cover it (:func:`judge_likeness`)."""
     findings = []
     for u in step.likeness:
-        use = likeness_use(step, u.performer_id, u.use)
-        revocations: list[consents.Consent] = []
-        if u.consent_ref is None:
-            reason = "the event cites no consent"
-            grant = None
-        else:
-            grant = view.consent(u.consent_ref)
-            revocations = view.revocations(u.consent_ref)
-            reason = consents.check_use(grant, use, revocations) or ""
-        if reason:
-            if grant is not None and not grant.structured:
-                reason += f" ({consents.OLD_RULE_NOTE})"
-            cited = [r for r in revocations if r.valid_from <= step.event_time]
-            findings.append(
-                _likeness_finding(view, step, u.performer_id, u.use, reason, grant, cited)
-            )
+        verdict = judge_likeness(view, step, u)
+        if not verdict.covered:
+            findings.append(_likeness_finding(view, step, verdict))
     return findings
 
 
-def _likeness_finding(
-    view: LedgerView,
-    step: Step,
-    performer: str,
-    use: str,
-    reason: str,
-    grant: consents.Consent | None,
-    revocations: Sequence[consents.Consent] = (),
-) -> Finding:
-    evidence = [_step_evidence(step, f"the {use} use of {performer}")]
-    if grant is not None:
-        seq = view.seq_of(grant.event_id)
-        if seq is not None:
-            evidence.append(Evidence(grant.event_id, seq, "the consent cited"))
-    for r in revocations:
-        seq = view.seq_of(r.event_id)
-        if seq is not None:
-            evidence.append(Evidence(r.event_id, seq, "the revocation of that consent"))
-    return Finding(
-        rule=LIKENESS_WITHOUT_CONSENT.id,
-        severity=LIKENESS_WITHOUT_CONSENT.severity,
-        asset=step.key,
-        summary=f"{use} of {performer} without matching consent",
-        explanation=(
-            f"{step.key} uses the likeness of {performer} ({use}), which needs the performer's "
-            "informed consent for this specific use, unexpired and covering this production; "
-            f"here {reason}."
-        ),
-        evidence=tuple(evidence),
+def _likeness_finding(view: LedgerView, step: Step, verdict: ConsentVerdict) -> Finding:
+    performer, use = verdict.use.party_id, verdict.use.use
+    evidence: list[Evidence] = []
+    if verdict.grant is not None:
+        evidence += _event_evidence(view, verdict.grant.event_id, "the consent cited")
+    for r in verdict.revocations:
+        evidence += _event_evidence(view, r.event_id, "the revocation of that consent")
+    return _finding(
+        LIKENESS_WITHOUT_CONSENT,
+        step,
+        f"the {use} use of {performer}",
+        f"{use} of {performer} without matching consent",
+        f"{step.key} uses the likeness of {performer} ({use}), which needs the performer's "
+        "informed consent for this specific use, unexpired and covering this production; "
+        f"here {verdict.reason}.",
+        evidence,
     )
 
 
@@ -531,21 +508,16 @@ def check_writing(view: LedgerView, step: Step) -> list[Finding]:
 
 
 def _writing_finding(step: Step, key: str, made: Step, why: str) -> Finding:
-    return Finding(
-        rule=AI_MATERIAL_AS_SOURCE.id,
-        severity=AI_MATERIAL_AS_SOURCE.severity,
-        asset=step.key,
-        summary=f"AI material {key} treated as source material or undisclosed",
-        explanation=(
-            f"{step.key} is literary material by {step.actor.name}, and {key} is AI output; "
-            f"{why}. Under the WGA 2023 MBA (Art. 72) generative-AI material is never source "
-            "material and never reduces the writer's credit, and material given to a writer "
-            "must be disclosed."
-        ),
-        evidence=(
-            _step_evidence(step, "the writer's material, with its writing credit"),
-            _step_evidence(made, "the AI action that made the material"),
-        ),
+    return _finding(
+        AI_MATERIAL_AS_SOURCE,
+        step,
+        "the writer's material, with its writing credit",
+        f"AI material {key} treated as source material or undisclosed",
+        f"{step.key} is literary material by {step.actor.name}, and {key} is AI output; "
+        f"{why}. Under the WGA 2023 MBA (Art. 72) generative-AI material is never source "
+        "material and never reduces the writer's credit, and material given to a writer "
+        "must be disclosed.",
+        (_step_evidence(made, "the AI action that made the material"),),
     )
 
 
@@ -560,25 +532,22 @@ AI_MATERIAL_AS_SOURCE = Rule(
 # --- ingredient-unrecorded and content-hash-mismatch -----------------------------------------
 
 
+USED_INGREDIENT = "the step that used the ingredient"
+
+
 def check_unrecorded(view: LedgerView, step: Step) -> list[Finding]:
-    findings = []
-    for ing in step.ingredients:
-        if not view.recorded(ing.key):
-            findings.append(
-                Finding(
-                    rule=INGREDIENT_UNRECORDED.id,
-                    severity=INGREDIENT_UNRECORDED.severity,
-                    asset=step.key,
-                    summary=f"ingredient {ing.key} has no provenance in the ledger",
-                    explanation=(
-                        f"{step.key} uses {ing.key} ({ing.relationship}), but no entry in the "
-                        "ledger records where that version came from, who made it or under "
-                        "what rights."
-                    ),
-                    evidence=(_step_evidence(step, "the step that used the ingredient"),),
-                )
-            )
-    return findings
+    return [
+        _finding(
+            INGREDIENT_UNRECORDED,
+            step,
+            USED_INGREDIENT,
+            f"ingredient {ing.key} has no provenance in the ledger",
+            f"{step.key} uses {ing.key} ({ing.relationship}), but no entry in the ledger records"
+            " where that version came from, who made it or under what rights.",
+        )
+        for ing in step.ingredients
+        if not view.recorded(ing.key)
+    ]
 
 
 INGREDIENT_UNRECORDED = Rule(
@@ -601,20 +570,15 @@ def check_hashes(view: LedgerView, step: Step) -> list[Finding]:
 
 
 def _mismatch_finding(step: Step, key: str, used: str, recorded: Sequence[Step]) -> Finding:
-    return Finding(
-        rule=CONTENT_HASH_MISMATCH.id,
-        severity=CONTENT_HASH_MISMATCH.severity,
-        asset=step.key,
-        summary=f"ingredient {key} does not match the ledger's record of it",
-        explanation=(
-            f"{step.key} says it used {key} with content SHA-256 {used}, but the ledger "
-            f"records that version as {', '.join(sorted({r.content_sha256 for r in recorded}))}. "
-            "The bytes used are not the bytes whose provenance is recorded."
-        ),
-        evidence=(
-            _step_evidence(step, "the step that used the ingredient"),
-            *(_step_evidence(r, "the ledger's record of that version") for r in recorded),
-        ),
+    return _finding(
+        CONTENT_HASH_MISMATCH,
+        step,
+        USED_INGREDIENT,
+        f"ingredient {key} does not match the ledger's record of it",
+        f"{step.key} says it used {key} with content SHA-256 {used}, but the ledger "
+        f"records that version as {', '.join(sorted({r.content_sha256 for r in recorded}))}. "
+        "The bytes used are not the bytes whose provenance is recorded.",
+        (_step_evidence(r, "the ledger's record of that version") for r in recorded),
     )
 
 
@@ -628,18 +592,15 @@ CONTENT_HASH_MISMATCH = Rule(
 
 def check_unknown_hashes(view: LedgerView, step: Step) -> list[Finding]:
     return [
-        Finding(
-            rule=INGREDIENT_HASH_UNKNOWN.id,
-            severity=INGREDIENT_HASH_UNKNOWN.severity,
-            asset=step.key,
-            summary=f"ingredient {ing.key} is used without a content hash",
-            explanation=(
-                f"{step.key} uses {ing.key} ({ing.relationship}), but its event states no "
-                "SHA-256 of the bytes used (an import from C2PA where neither the files given, "
-                "the ingredient's manifest nor a whole-file hard binding said it), so nobody can "
-                "tell whether the recorded version is what was used."
-            ),
-            evidence=(_step_evidence(step, "the step that used the ingredient"),),
+        _finding(
+            INGREDIENT_HASH_UNKNOWN,
+            step,
+            USED_INGREDIENT,
+            f"ingredient {ing.key} is used without a content hash",
+            f"{step.key} uses {ing.key} ({ing.relationship}), but its event states no "
+            "SHA-256 of the bytes used (an import from C2PA where neither the files given, "
+            "the ingredient's manifest nor a whole-file hard binding said it), so nobody can "
+            "tell whether the recorded version is what was used.",
         )
         for ing in step.ingredients
         if ing.content_sha256 == UNKNOWN_SHA256
@@ -658,6 +619,7 @@ INGREDIENT_HASH_UNKNOWN = Rule(
 
 C2PA_TRUSTED = "trusted"
 C2PA_INVALID = "invalid"
+C2PA_IMPORT = "the import of the C2PA delivery, with its verdict"
 
 
 def _trusted_record(view: LedgerView, step: Step, label: str) -> bool:
@@ -700,19 +662,16 @@ def check_c2pa_signer(view: LedgerView, step: Step) -> list[Finding]:
         "again (assetledger c2pa import FILE --trust-anchors CAS.pem), which records it as trusted"
     )
     return [
-        Finding(
-            rule=C2PA_SIGNER_UNTRUSTED.id,
-            severity=C2PA_SIGNER_UNTRUSTED.severity,
-            asset=step.key,
-            summary=f"C2PA delivery signed by {c2pa.signer} not trusted"
+        _finding(
+            C2PA_SIGNER_UNTRUSTED,
+            step,
+            C2PA_IMPORT,
+            f"C2PA delivery signed by {c2pa.signer} not trusted"
             if c2pa.state != "unsigned"
             else "C2PA delivery without a signature",
-            explanation=(
-                f"{manifest} {why}, so nothing shows that the delivery comes from the vendor it "
-                f"names. {todo}, or have counsel dispose of this finding (assetledger finding "
-                "clear|waive) if the delivery's origin is established otherwise."
-            ),
-            evidence=(_step_evidence(step, "the import of the C2PA delivery, with its verdict"),),
+            f"{manifest} {why}, so nothing shows that the delivery comes from the vendor it "
+            f"names. {todo}, or have counsel dispose of this finding (assetledger finding "
+            "clear|waive) if the delivery's origin is established otherwise.",
         )
     ]
 
@@ -766,18 +725,16 @@ def check_c2pa_invalid(view: LedgerView, step: Step) -> list[Finding]:
 
 
 def _invalid_finding(step: Step, summary: str, why: str, more: tuple[Evidence, ...]) -> Finding:
-    return Finding(
-        rule=C2PA_MANIFEST_INVALID.id,
-        severity=C2PA_MANIFEST_INVALID.severity,
-        asset=step.key,
-        summary=summary,
-        explanation=(
-            f"{step.key}: {why}. A manifest that does not validate was altered after signing or "
-            "signed wrongly, so what it says about the material's origin and rights cannot be "
-            "relied on. Ask the vendor for material whose manifest validates, or have counsel "
-            "dispose of this finding."
-        ),
-        evidence=(_step_evidence(step, "the import of the C2PA delivery, with its verdict"), *more),
+    return _finding(
+        C2PA_MANIFEST_INVALID,
+        step,
+        C2PA_IMPORT,
+        summary,
+        f"{step.key}: {why}. A manifest that does not validate was altered after signing or "
+        "signed wrongly, so what it says about the material's origin and rights cannot be "
+        "relied on. Ask the vendor for material whose manifest validates, or have counsel "
+        "dispose of this finding.",
+        more,
     )
 
 
@@ -814,17 +771,14 @@ def signer_rule(verdicts: SignerVerdicts) -> Rule:
         if verdict.ok:
             return []
         return [
-            Finding(
-                rule=SIGNER_NOT_TRUSTED_ID,
-                severity="critical",
-                asset=step.key,
-                summary=f"signed by key {step.signer_keyid[:16]}… that was not valid for it",
-                explanation=(
-                    f"The event recording {step.key} is signed by key {step.signer_keyid}, "
-                    f"which {verdict.reason or 'was not trusted for this event'}. Its content "
-                    "cannot be relied on as the tool's own statement."
-                ),
-                evidence=(_step_evidence(step, "the event and its signature"),),
+            _finding(
+                SIGNER_NOT_TRUSTED,
+                step,
+                SIGNED_EVENT,
+                f"signed by key {step.signer_keyid[:16]}… that was not valid for it",
+                f"The event recording {step.key} is signed by key {step.signer_keyid}, "
+                f"which {verdict.reason or 'was not trusted for this event'}. Its content "
+                "cannot be relied on as the tool's own statement.",
             )
         ]
 
@@ -833,6 +787,8 @@ def signer_rule(verdicts: SignerVerdicts) -> Rule:
 
 SIGNER_NOT_TRUSTED_ID = "signer-not-trusted"
 SIGNER_NOT_TRUSTED_TITLE = "An event signed by a key untrusted, revoked or out of scope at the time"
+SIGNER_NOT_TRUSTED = RuleInfo(SIGNER_NOT_TRUSTED_ID, "critical", SIGNER_NOT_TRUSTED_TITLE)
+SIGNED_EVENT = "the event and its signature"
 
 
 def compromised_rule(verdicts: SignerVerdicts) -> Rule:
@@ -843,17 +799,14 @@ def compromised_rule(verdicts: SignerVerdicts) -> Rule:
         if not verdict.ok or verdict.compromised is None:
             return []  # an entry failing its key checks is cited by signer-not-trusted
         return [
-            Finding(
-                rule=COMPROMISED_KEY_ID,
-                severity="high",
-                asset=step.key,
-                summary=f"signed by key {step.signer_keyid[:16]}…, later revoked as compromised,"
+            _finding(
+                COMPROMISED_KEY,
+                step,
+                SIGNED_EVENT,
+                f"signed by key {step.signer_keyid[:16]}…, later revoked as compromised,"
                 " and not provably older than the compromise",
-                explanation=(
-                    f"The event recording {step.key} is signed by key {step.signer_keyid}, "
-                    f"which {verdict.compromised}. Confirm it with its maker before relying on it."
-                ),
-                evidence=(_step_evidence(step, "the event and its signature"),),
+                f"The event recording {step.key} is signed by key {step.signer_keyid}, "
+                f"which {verdict.compromised}. Confirm it with its maker before relying on it.",
             )
         ]
 
@@ -864,6 +817,7 @@ COMPROMISED_KEY_ID = "compromised-key-unanchored"
 COMPROMISED_KEY_TITLE = (
     "An event signed by a key later revoked for compromise, not anchored before the compromise"
 )
+COMPROMISED_KEY = RuleInfo(COMPROMISED_KEY_ID, "high", COMPROMISED_KEY_TITLE)
 
 STEP_RULES: tuple[Rule, ...] = (
     AI_MODEL_UNDECLARED,

@@ -50,9 +50,28 @@ def consent_problems(event: Record, writing: bool) -> list[str]:
     problems += vocab.territory_problems("territories", event.get("territories", []))
     problems += vocab.media_problems("media", event.get("media", []))
     problems += _document_problems(event)
+    problems += _coverage_problems(event, writing)
     if writing and event["status"] == "granted":
         problems += _structured_problems(event)
     return problems + _time_problems(event)
+
+
+def _coverage_problems(event: Record, writing: bool) -> list[str]:
+    """Structured coverage: a show named, an episode null or named; no new string form."""
+    problems = []
+    for i, c in enumerate(event.get("coverage", [])):
+        if not c["show"].strip():
+            problems.append(f"coverage[{i}].show must not be empty")
+        episode = c.get("episode")
+        if episode is not None and not episode.strip():
+            problems.append(f"coverage[{i}].episode must be null (every episode) or name one")
+    if writing and event["productions"]:
+        problems.append(
+            "productions is the old 'Show/Episode' string form, which cannot tell a show whose"
+            " name holds '/' from an episode: state coverage instead, e.g. coverage:"
+            ' [{"show": "Fallen Tower", "episode": "101"}] (episode null: the whole show)'
+        )
+    return problems
 
 
 def _document_problems(event: Record) -> list[str]:
@@ -97,8 +116,8 @@ def _status_problems(event: Record) -> list[str]:
     problems = [] if event.get("revokes") is None else ["only a revocation may set revokes"]
     if not event["likeness_uses"] and not event["ai_uses"]:
         problems.append("a grant must consent to at least one likeness use or AI use")
-    if not event["productions"]:
-        problems.append("a grant must name the productions it covers")
+    if not event["productions"] and not event.get("coverage"):
+        problems.append("a grant must name the productions it covers (coverage)")
     if not event["scope"].strip():
         problems.append("a grant needs a specific description of the intended use (scope)")
     return problems
@@ -110,8 +129,12 @@ def consent_refs(event: Record) -> list[tuple[str, str]]:
     rows += [("consent_asset", a) for a in event["assets"]]
     if event.get("revokes"):
         rows.append(("consent_revokes", str(event["revokes"])))
-    shows = sorted({p.split("/", 1)[0] for p in event["productions"]})
-    rows += [("show", s) for s in shows]
+    # Old string form: indexed under the text before the first "/" (as it always was, so old
+    # ledgers keep their index rows); the index only finds candidates, and
+    # ledger.audit.production decides which production a consent belongs to.
+    shows = {p.split("/", 1)[0] for p in event["productions"]}
+    shows |= {c["show"] for c in event.get("coverage", [])}
+    rows += [("show", s) for s in sorted(shows)]
     return rows
 
 
@@ -123,6 +146,25 @@ CONSENT = EventKind(
     problems=consent_problems,
     refs=consent_refs,
 )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """A production a consent covers: a show, or one episode of it (consent schema v3)."""
+
+    show: str
+    episode: str | None = None
+
+    def covers(self, show: str, episode: str | None) -> bool:
+        """Compared whole and exactly: case, spaces and "/" count."""
+        return self.show == show and (self.episode is None or self.episode == episode)
+
+    @property
+    def label(self) -> str:
+        return self.show if self.episode is None else f"{self.show}, episode {self.episode}"
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"show": self.show, "episode": self.episode}
 
 
 @dataclass(frozen=True)
@@ -150,6 +192,7 @@ class Consent:
     territories: tuple[str, ...] = ()
     compensation_ref: str | None = None
     document_sha256: str | None = None
+    coverage: tuple[Coverage, ...] = ()  # v3; older consents hold ``productions`` strings
 
     @property
     def structured(self) -> bool:
@@ -181,7 +224,15 @@ class Consent:
             territories=tuple(event.get("territories", [])),
             compensation_ref=event.get("compensation_ref"),
             document_sha256=event.get("document_sha256"),
+            coverage=tuple(
+                Coverage(c["show"], c.get("episode")) for c in event.get("coverage", [])
+            ),
         )
+
+    @property
+    def covered(self) -> str:
+        """The productions covered, in words (structured or the old strings, verbatim)."""
+        return "; ".join([c.label for c in self.coverage] + list(self.productions))
 
 
 @dataclass(frozen=True)
@@ -200,7 +251,13 @@ class Use:
 
 
 def covers_production(consent: Consent, show: str, episode: str | None) -> bool:
-    """A consent names the whole show, or exactly this episode of it."""
+    """A consent names the whole show, or exactly this episode of it.
+
+    Structured coverage (v3) is compared field by field; an old string is compared whole with
+    "Show" and "Show/Episode" (never split), as the v1/v2 contract documented it.
+    """
+    if any(c.covers(show, episode) for c in consent.coverage):
+        return True
     wanted = {show} | ({f"{show}/{episode}"} if episode else set())
     return any(p in wanted for p in consent.productions)
 
@@ -208,7 +265,9 @@ def covers_production(consent: Consent, show: str, episode: str | None) -> bool:
 def check_use(consent: Consent | None, use: Use, revocations: Sequence[Consent]) -> str | None:
     """Why ``consent`` does not cover ``use`` (a plain sentence), or None when it does."""
     if consent is None:
-        return "the consent it refers to is not in the ledger"
+        return (
+            "the consent it refers to is not in the ledger, or not one recorded for this production"
+        )
     for problem in (
         _party_problem(consent, use),
         _kind_problem(consent, use),
@@ -245,8 +304,8 @@ def _kind_problem(consent: Consent, use: Use) -> str | None:
 def _scope_problem(consent: Consent, use: Use) -> str | None:
     if covers_production(consent, use.show, use.episode):
         return None
-    where = f"{use.show}/{use.episode}" if use.episode else use.show
-    return f"consent {consent.event_id} covers {', '.join(consent.productions)}, not {where}"
+    where = f"{use.show}, episode {use.episode}" if use.episode else use.show
+    return f"consent {consent.event_id} covers {consent.covered}, not {where}"
 
 
 def _time_problem(consent: Consent, use: Use) -> str | None:

@@ -24,7 +24,7 @@ import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ledger.errors import DecodeError, InvalidTextError, LimitExceededError, printable
 from ledger.events.encoding import Framing, SchemaVersion
@@ -168,7 +168,7 @@ def check_value(reader: SchemaVersion, value: Any) -> None:
     """
     check = _VALUE_CHECKS.get(reader.fingerprint)
     if check is None:
-        check = _ValueCompiler(reader.record).compile(json.loads(reader.text), "")
+        check = _ValueRules(reader.record).compile(json.loads(reader.text), "")
         _VALUE_CHECKS[reader.fingerprint] = check
     check(value)
 
@@ -194,75 +194,181 @@ def decode(data: bytes, framing: Framing) -> tuple[SchemaVersion, dict[str, Any]
     return schema, record
 
 
-@dataclass
-class _Compiler:
-    record: str
-    names: dict[str, Any] = field(default_factory=dict)
-    walks: dict[str, Walk] = field(default_factory=dict)
+Check = Callable[[Any], None]
+"""Check one decoded value; raise at the first limit broken."""
 
-    def compile(self, schema: Any, path: str, namespace: str = "") -> Walk:
+_CONTROL_TEXT = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_FREE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+Rule = TypeVar("Rule")
+
+
+@dataclass(frozen=True)
+class _Text:
+    """The rule of one string field: where it is, its byte limit, free text or identifier."""
+
+    where: str
+    limit: int
+    free: bool
+
+    def too_long(self, size: int) -> LimitExceededError:
+        return _too_long(self.where, size, self.limit)
+
+    def control(self, code_point: str) -> InvalidTextError:
+        return InvalidTextError(f"{self.where} holds the control character {code_point}")
+
+
+@dataclass(frozen=True)
+class _Items:
+    """The rule of one array or map: where it is, its item limit, the refusal's reason."""
+
+    where: str
+    limit: int
+    reason: str
+
+    def too_many(self, seen: int) -> LimitExceededError:
+        return LimitExceededError(
+            f"{self.where} has at least {seen} items; the limit is {self.limit}",
+            reason=self.reason,
+        )
+
+
+@dataclass(frozen=True)
+class _Bytes:
+    where: str
+    limit: int | None  # None: bounded by the record size alone
+
+    def too_long(self, size: int) -> LimitExceededError:
+        assert self.limit is not None
+        return _too_long(self.where, size, self.limit)
+
+
+def _too_long(where: str, size: int, limit: int) -> LimitExceededError:
+    return LimitExceededError(
+        f"{where} is {size} bytes long; the limit is {limit}", reason="text_too_long"
+    )
+
+
+def _full_name(schema: Mapping[str, Any], namespace: str) -> str:
+    name = str(schema["name"])
+    return name if "." in name else f"{schema.get('namespace', namespace)}.{name}".lstrip(".")
+
+
+@dataclass
+class _Rules(Generic[Rule]):
+    """The one walk over a schema: which limit and text rule holds at each field path.
+
+    It resolves named types (records, enums and fixed types, referenced by name anywhere
+    after their definition, records also inside themselves) and looks up the limits of
+    every string, bytes, array and map field.  What a rule does with them is the subclass's:
+    :class:`_DatumRules` walks Avro bytes, :class:`_ValueRules` checks a decoded value.  So
+    the bytes and the decoded value are judged by the same rules, field by field.
+    """
+
+    record: str
+    named: dict[str, Rule] = field(default_factory=dict)
+
+    def compile(self, schema: Any, path: str, namespace: str = "") -> Rule:
         if isinstance(schema, list):
-            return self._union([self.compile(s, path, namespace) for s in schema], path)
+            return self.union([self.compile(s, path, namespace) for s in schema], schema, path)
         if isinstance(schema, str):
-            return self._named_or_primitive(schema, path, namespace)
+            return self._by_name(schema, path, namespace)
         kind = schema["type"]
         if kind == "record":
             return self._record(schema, path, namespace)
         if kind == "array":
-            return self._array(self.compile(schema["items"], path + "[]", namespace), path)
+            items = self.compile(schema["items"], path + "[]", namespace)
+            return self.array(items, self._items(path))
         if kind == "map":
-            return self._map(self.compile(schema["values"], path + "{}", namespace), path)
-        if kind == "enum":
-            self._name(schema, namespace, _skip_long)
-            return _skip_long
-        if kind == "fixed":
-            size = int(schema["size"])
-            self._name(schema, namespace, lambda d, p: p + size)
-            return lambda d, p: _advance(d, p, size)
-        return self._named_or_primitive(kind, path, namespace)
+            values = self.compile(schema["values"], path + "{}", namespace)
+            return self.map(self.string(self._text(path + "{key}")), values, self._items(path))
+        if kind in ("enum", "fixed"):
+            rule = self.enum() if kind == "enum" else self.fixed(int(schema["size"]))
+            self.named[_full_name(schema, namespace)] = rule
+            return rule
+        return self._by_name(kind, path, namespace)
 
-    def _name(self, schema: Mapping[str, Any], namespace: str, walk: Walk) -> str:
-        name = schema["name"]
-        full = name if "." in name else f"{schema.get('namespace', namespace)}.{name}".lstrip(".")
-        self.walks[full] = walk
-        return full
+    def _record(self, schema: Mapping[str, Any], path: str, namespace: str) -> Rule:
+        full = _full_name(schema, namespace)
+        inner, prefix = full.rpartition(".")[0], f"{path}." if path else ""
+        fields = [
+            (str(f["name"]), self.compile(f["type"], prefix + f["name"], inner))
+            for f in schema["fields"]
+        ]
+        rule = self.record_of(fields)  # a reference inside itself is looked up when used
+        self.named[full] = rule
+        return rule
 
-    def _record(self, schema: Mapping[str, Any], path: str, namespace: str) -> Walk:
-        fields: list[Walk] = []
+    def _by_name(self, name: str, path: str, namespace: str) -> Rule:
+        if name == "string":
+            return self.string(self._text(path))
+        if name == "bytes":
+            limit = BYTES_LIMITS.get(self.record, {}).get(path, MAX_BYTES_FIELD)
+            return self.bytes_(_Bytes(f"{self.record} {path}", limit))
+        if name in _PRIMITIVES:
+            return self.primitive(name)
+        full = name if "." in name else f"{namespace}.{name}".lstrip(".")
+        return self.reference(full)
+
+    def _text(self, path: str) -> _Text:
+        free = path in FREE_TEXT.get(self.record, frozenset())
+        default = MAX_FREE_TEXT_BYTES if free else MAX_TEXT_BYTES
+        limit = TEXT_LIMITS.get(self.record, {}).get(path, default)
+        return _Text(f"{self.record} {path}", limit, free)
+
+    def _items(self, path: str) -> _Items:
+        limit = ITEM_LIMITS.get(self.record, {}).get(path, MAX_ITEMS)
+        reason = "too_many_signatures" if path == "signatures" else "too_many_items"
+        return _Items(f"{self.record} {path}", limit, reason)
+
+    # What a rule does: one method per kind of schema node.
+    def record_of(self, fields: list[tuple[str, Rule]]) -> Rule:
+        raise NotImplementedError
+
+    def string(self, rule: _Text) -> Rule:
+        raise NotImplementedError
+
+    def bytes_(self, rule: _Bytes) -> Rule:
+        raise NotImplementedError
+
+    def array(self, item: Rule, rule: _Items) -> Rule:
+        raise NotImplementedError
+
+    def map(self, key: Rule, value: Rule, rule: _Items) -> Rule:
+        raise NotImplementedError
+
+    def union(self, branches: list[Rule], schema: list[Any], path: str) -> Rule:
+        raise NotImplementedError
+
+    def enum(self) -> Rule:
+        raise NotImplementedError
+
+    def fixed(self, size: int) -> Rule:
+        raise NotImplementedError
+
+    def primitive(self, name: str) -> Rule:
+        raise NotImplementedError
+
+    def reference(self, full: str) -> Rule:
+        raise NotImplementedError
+
+
+class _DatumRules(_Rules[Walk]):
+    """The rules over Avro binary data: each walk returns the position after its value."""
+
+    def record_of(self, fields: list[tuple[str, Walk]]) -> Walk:
+        walks = [walk for _, walk in fields]
 
         def walk(data: bytes, pos: int) -> int:
-            for f in fields:
+            for f in walks:
                 pos = f(data, pos)
             return pos
 
-        full = self._name(schema, namespace, walk)
-        inner_ns = full.rpartition(".")[0]
-        prefix = f"{path}." if path else ""
-        fields.extend(
-            self.compile(f["type"], prefix + f["name"], inner_ns) for f in schema["fields"]
-        )
         return walk
 
-    def _named_or_primitive(self, name: str, path: str, namespace: str) -> Walk:
-        if name == "string":
-            return self._string(path)
-        if name == "bytes":
-            return self._bytes(path)
-        primitive = _PRIMITIVES.get(name)
-        if primitive is not None:
-            return primitive
-        full = name if "." in name else f"{namespace}.{name}".lstrip(".")
-        return lambda data, pos: self.walks[full](data, pos)
-
-    def _string(self, path: str) -> Walk:
-        free = path in FREE_TEXT.get(self.record, frozenset())
-        limit = TEXT_LIMITS.get(self.record, {}).get(
-            path, MAX_FREE_TEXT_BYTES if free else MAX_TEXT_BYTES
-        )
-        control = _CONTROL_IN_FREE_TEXT if free else _CONTROL
-        where = f"{self.record} {path}"
-
-        search = control.search
+    def string(self, rule: _Text) -> Walk:
+        limit = rule.limit
+        search = (_CONTROL_IN_FREE_TEXT if rule.free else _CONTROL).search
 
         def walk(data: bytes, pos: int) -> int:
             byte = data[pos]
@@ -272,38 +378,29 @@ class _Compiler:
                 size, pos = _long(data, pos)
             end = pos + size
             if size > limit:
-                raise LimitExceededError(
-                    f"{where} is {size} bytes long; the limit is {limit}", reason="text_too_long"
-                )
+                raise rule.too_long(size)
             if byte & 1 or end > len(data):
                 raise IndexError("a negative length, or past the end of the datum")
             found = search(data, pos, end)
             if found is not None:
-                raise InvalidTextError(
-                    f"{where} holds the control character {_code_point(found.group())}"
-                )
+                raise rule.control(_code_point(found.group()))
             return end
 
         return walk
 
-    def _bytes(self, path: str) -> Walk:
-        limit = BYTES_LIMITS.get(self.record, {}).get(path, MAX_BYTES_FIELD)
-        where = f"{self.record} {path}"
+    def bytes_(self, rule: _Bytes) -> Walk:
+        limit = rule.limit
 
         def walk(data: bytes, pos: int) -> int:
             size, pos = _long(data, pos)
             if limit is not None and size > limit:
-                raise LimitExceededError(
-                    f"{where} is {size} bytes long; the limit is {limit}", reason="text_too_long"
-                )
+                raise rule.too_long(size)
             return _advance(data, pos, size)
 
         return walk
 
-    def _array(self, item: Walk, path: str) -> Walk:
-        limit = ITEM_LIMITS.get(self.record, {}).get(path, MAX_ITEMS)
-        reason = "too_many_signatures" if path == "signatures" else "too_many_items"
-        where = f"{self.record} {path}"
+    def array(self, item: Walk, rule: _Items) -> Walk:
+        limit = rule.limit
 
         def walk(data: bytes, pos: int) -> int:
             seen = 0
@@ -316,20 +413,17 @@ class _Compiler:
                     _, pos = _long(data, pos)
                 seen += count
                 if seen > limit:
-                    raise LimitExceededError(
-                        f"{where} has at least {seen} items; the limit is {limit}", reason=reason
-                    )
+                    raise rule.too_many(seen)
                 for _ in range(count):
                     pos = item(data, pos)
 
         return walk
 
-    def _map(self, value: Walk, path: str) -> Walk:
-        key = self._string(path + "{key}")
+    def map(self, key: Walk, value: Walk, rule: _Items) -> Walk:
         pair: Walk = lambda data, pos: value(data, key(data, pos))  # noqa: E731
-        return self._array(pair, path)
+        return self.array(pair, rule)
 
-    def _union(self, branches: list[Walk], path: str) -> Walk:
+    def union(self, branches: list[Walk], schema: list[Any], path: str) -> Walk:
         count = len(branches)
 
         def walk(data: bytes, pos: int) -> int:
@@ -340,129 +434,77 @@ class _Compiler:
 
         return walk
 
+    def enum(self) -> Walk:
+        return _skip_long
 
-# --- checking a decoded datum ----------------------------------------------------------------
+    def fixed(self, size: int) -> Walk:
+        return lambda data, pos: _advance(data, pos, size)
 
-Check = Callable[[Any], None]
+    def primitive(self, name: str) -> Walk:
+        return _PRIMITIVES[name]
 
-_CONTROL_TEXT = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_IN_FREE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+    def reference(self, full: str) -> Walk:
+        named = self.named
+        return lambda data, pos: named[full](data, pos)
 
 
-@dataclass
-class _ValueCompiler:
-    """The rules of :class:`_Compiler`, over a decoded datum (fast: C string methods)."""
+class _ValueRules(_Rules[Check]):
+    """The rules over a decoded datum (fast: C string methods; numbers are not checked)."""
 
-    record: str
-    checks: dict[str, Check] = field(default_factory=dict)
-
-    def compile(self, schema: Any, path: str, namespace: str = "") -> Check:
-        if isinstance(schema, list):
-            return self._union([self.compile(s, path, namespace) for s in schema], schema)
-        if isinstance(schema, str):
-            return self._named_or_primitive(schema, path, namespace)
-        kind = schema["type"]
-        if kind == "record":
-            return self._record(schema, path, namespace)
-        if kind == "array":
-            return self._array(self.compile(schema["items"], path + "[]", namespace), path)
-        if kind == "map":
-            values = self.compile(schema["values"], path + "{}", namespace)
-            keys = self._string(path + "{key}")
-
-            def pair(kv: tuple[str, Any]) -> None:
-                keys(kv[0])
-                values(kv[1])
-
-            items = self._array(pair, path)
-            return lambda value: items(list(value.items()))
-        if kind in ("enum", "fixed"):
-            return _nothing
-        return self._named_or_primitive(kind, path, namespace)
-
-    def _record(self, schema: Mapping[str, Any], path: str, namespace: str) -> Check:
-        fields: list[tuple[str, Check]] = []
-        checked: list[tuple[str, Check]] = []
+    def record_of(self, fields: list[tuple[str, Check]]) -> Check:
+        checked = [(name, check) for name, check in fields if check is not _nothing]
 
         def check(value: Any) -> None:
             for name, field_check in checked:
                 field_check(value[name])
 
-        name = schema["name"]
-        full = name if "." in name else f"{schema.get('namespace', namespace)}.{name}".lstrip(".")
-        self.checks[full] = check
-        prefix = f"{path}." if path else ""
-        inner = full.rpartition(".")[0]
-        for f in schema["fields"]:
-            fields.append((f["name"], self.compile(f["type"], prefix + f["name"], inner)))
-        checked.extend((n, c) for n, c in fields if c is not _nothing)  # numbers: no check
         return check
 
-    def _named_or_primitive(self, name: str, path: str, namespace: str) -> Check:
-        if name == "string":
-            return self._string(path)
-        if name == "bytes":
-            return self._bytes(path)
-        if name in _PRIMITIVES:
-            return _nothing
-        full = name if "." in name else f"{namespace}.{name}".lstrip(".")
-        return lambda value: self.checks[full](value)
-
-    def _string(self, path: str) -> Check:
-        free = path in FREE_TEXT.get(self.record, frozenset())
-        limit = TEXT_LIMITS.get(self.record, {}).get(
-            path, MAX_FREE_TEXT_BYTES if free else MAX_TEXT_BYTES
-        )
-        control = _CONTROL_IN_FREE if free else _CONTROL_TEXT
-        where = f"{self.record} {path}"
+    def string(self, rule: _Text) -> Check:
+        limit = rule.limit
+        search = (_CONTROL_IN_FREE if rule.free else _CONTROL_TEXT).search
 
         def check(value: str) -> None:
             if len(value) * 4 > limit:  # else it fits whatever its characters
                 size = len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
                 if size > limit:
-                    raise LimitExceededError(
-                        f"{where} is {size} bytes long; the limit is {limit}",
-                        reason="text_too_long",
-                    )
+                    raise rule.too_long(size)
             if not value.isprintable():
-                found = control.search(value)
+                found = search(value)
                 if found is not None:
-                    raise InvalidTextError(
-                        f"{where} holds the control character U+{ord(found.group()):04X}"
-                    )
+                    raise rule.control(f"U+{ord(found.group()):04X}")
 
         return check
 
-    def _bytes(self, path: str) -> Check:
-        limit = BYTES_LIMITS.get(self.record, {}).get(path, MAX_BYTES_FIELD)
-        where = f"{self.record} {path}"
+    def bytes_(self, rule: _Bytes) -> Check:
+        limit = rule.limit
 
         def check(value: bytes) -> None:
             if limit is not None and len(value) > limit:
-                raise LimitExceededError(
-                    f"{where} is {len(value)} bytes long; the limit is {limit}",
-                    reason="text_too_long",
-                )
+                raise rule.too_long(len(value))
 
         return check
 
-    def _array(self, item: Check, path: str) -> Check:
-        limit = ITEM_LIMITS.get(self.record, {}).get(path, MAX_ITEMS)
-        reason = "too_many_signatures" if path == "signatures" else "too_many_items"
-        where = f"{self.record} {path}"
+    def array(self, item: Check, rule: _Items) -> Check:
+        limit = rule.limit
 
         def check(value: list[Any]) -> None:
             if len(value) > limit:
-                raise LimitExceededError(
-                    f"{where} has at least {len(value)} items; the limit is {limit}",
-                    reason=reason,
-                )
+                raise rule.too_many(len(value))
             for v in value:
                 item(v)
 
         return check
 
-    def _union(self, branches: list[Check], schema: list[Any]) -> Check:
+    def map(self, key: Check, value: Check, rule: _Items) -> Check:
+        def pair(kv: tuple[str, Any]) -> None:
+            key(kv[0])
+            value(kv[1])
+
+        items = self.array(pair, rule)
+        return lambda mapping: items(list(mapping.items()))
+
+    def union(self, branches: list[Check], schema: list[Any], path: str) -> Check:
         kinds = [_python_type(s) for s in schema]
         if len(schema) == 2 and kinds[0] is type(None):  # ["null", T]: the usual optional
             other = branches[1]
@@ -482,6 +524,19 @@ class _ValueCompiler:
                     return
 
         return check
+
+    def enum(self) -> Check:
+        return _nothing
+
+    def fixed(self, size: int) -> Check:
+        return _nothing
+
+    def primitive(self, name: str) -> Check:
+        return _nothing
+
+    def reference(self, full: str) -> Check:
+        named = self.named
+        return lambda value: named[full](value)
 
 
 _BRANCH_TYPES: dict[str, type] = {
@@ -550,6 +605,6 @@ _WALKS: dict[bytes, Walk] = {}
 def _compiled(writer: SchemaVersion) -> Walk:
     walk = _WALKS.get(writer.fingerprint)
     if walk is None:
-        walk = _Compiler(writer.record).compile(json.loads(writer.text), "")
+        walk = _DatumRules(writer.record).compile(json.loads(writer.text), "")
         _WALKS[writer.fingerprint] = walk
     return walk

@@ -24,6 +24,7 @@ from ledger.events.base import EventKind, Record, validate
 from ledger.events.encoding import LEARNED_SCHEMA_IDS, SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
+from ledger.index.keys import event_keys
 from ledger.trust.dsse import Envelope, Signature, pae
 from ledger.trust.parallel import check_one, default_workers
 from ledger.trust.policy import TRUST_FIELDS
@@ -47,6 +48,8 @@ class EntryFacts(NamedTuple):
     # The recorded signer's signature: None if the envelope has none by that key id,
     # else (verified with ``signed_with``, or None if no key was given).
     signature: tuple[bool | None, bytes | None] | None = None
+    # With ``indexing``: the authenticated index's keys of the event (ledger.index.keys).
+    index_keys: tuple[str, ...] | None = None
 
     @property
     def decoded(self) -> bool:
@@ -63,7 +66,11 @@ Job = tuple[bytes, str, bytes | None]
 
 
 def derive(
-    job: Job, framing: SingleObjectFraming | None = None, *, validating: bool = False
+    job: Job,
+    framing: SingleObjectFraming | None = None,
+    *,
+    validating: bool = False,
+    indexing: bool = False,
 ) -> EntryFacts:
     """Decode one stored envelope and its event once; check the recorded signer's signature."""
     data, signer_keyid, raw_key = job
@@ -83,6 +90,7 @@ def derive(
     if schema.record != kind.record:
         problem = f"payloadType announces {kind.record}, the payload is a {schema.record}"
         return EntryFacts(None, problem, env.payload_type, signatures, signature=signature)
+    refs = kind.refs(event)
     return EntryFacts(
         None,
         None,
@@ -91,10 +99,11 @@ def derive(
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple(kind.refs(event)),
+        tuple(refs),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
+        tuple(event_keys(kind.record, event, refs)) if indexing else None,
     )
 
 
@@ -122,9 +131,9 @@ def _valid(kind: EventKind, event: Record) -> bool:
     return True
 
 
-def derive_chunk(jobs: Sequence[Job], validating: bool) -> list[EntryFacts]:
+def derive_chunk(jobs: Sequence[Job], validating: bool, indexing: bool) -> list[EntryFacts]:
     framing = reader_framing()
-    return [derive(j, framing, validating=validating) for j in jobs]
+    return [derive(j, framing, validating=validating, indexing=indexing) for j in jobs]
 
 
 def _learn_schema_ids(ids: dict[int, bytes]) -> None:
@@ -151,22 +160,29 @@ class FactsPool:
     """Derive chunks of entries across ``workers`` processes (in this process when small)."""
 
     def __init__(
-        self, workers: int | None = None, *, validating: bool = False, min_parallel: int = 64
+        self,
+        workers: int | None = None,
+        *,
+        validating: bool = False,
+        indexing: bool = False,
+        min_parallel: int = 64,
     ) -> None:
         self.workers = default_workers() if workers is None else workers
         self.validating = validating
+        self.indexing = indexing
         self.min_parallel = min_parallel
         self._pool: Executor | None = None
 
     def submit(self, jobs: Sequence[Job]) -> Callable[[], list[EntryFacts]]:
         """Start deriving; the returned function waits for the facts (in order)."""
         if self.workers <= 1 or len(jobs) < self.min_parallel:
-            facts = derive_chunk(jobs, self.validating)
+            facts = derive_chunk(jobs, self.validating, self.indexing)
             return lambda: facts
         if self._pool is None:
             self._pool = _start_pool(self.workers)
         size = -(-len(jobs) // (2 * self.workers))  # two pieces each: no worker waits long
-        futures = [self._pool.submit(derive_chunk, jobs[i : i + size], self.validating)
+        futures = [self._pool.submit(derive_chunk, jobs[i : i + size], self.validating,
+                                     self.indexing)
                    for i in range(0, len(jobs), size)]  # fmt: skip
         return lambda: [f for future in futures for f in future.result()]
 

@@ -99,8 +99,12 @@ class Checkpointer:
         self.log_key = log_key
 
     def checkpoint(self) -> StoredCheckpoint | None:
-        """Sign and store a checkpoint of the current head; None when nothing is new."""
-        size = self.store.head().size
+        """Sign and store a checkpoint of the current head; None when nothing is new.
+
+        The authenticated index is first extended to the head (:func:`index_extension`), and
+        its root is committed in the checkpoint's extension line.
+        """
+        size, extension = index_extension(self.store)
         last = self.store.latest_checkpoint()
         if last is not None and last.size >= size:
             return None
@@ -109,11 +113,22 @@ class Checkpointer:
         if last is not None:
             proof = tree.consistency_proof(last.size, size)
             verify_consistency(last.size, size, last.root_hash, root, proof)
-        body = cp.Checkpoint(self.origin, size, root)
+        body = cp.Checkpoint(self.origin, size, root, (extension,))
         note = cp.signed_checkpoint(body, self.origin, self.log_key.private)
         stored = StoredCheckpoint(size, root, note, datetime.now(UTC))
         self.store.add_checkpoint(stored)
         return stored
+
+
+def index_extension(store: LedgerStore) -> tuple[int, str]:
+    """Extend the authenticated index to the head; its size and checkpoint extension line.
+
+    The size is the index's, which another consumer may have carried past this one's head.
+    """
+    from ledger.index.maintain import extension_line, update_index  # the index reads the log
+
+    head = update_index(store)
+    return head.size, extension_line(head.root)
 
 
 def entry_for_event(store: LedgerStore, event_id: str) -> Entry:
@@ -142,11 +157,13 @@ def entry_for_event(store: LedgerStore, event_id: str) -> Entry:
     return entry
 
 
-def prove(store: LedgerStore, event_id: str) -> str:
+def prove(store: LedgerStore, event_id: str, *, leaf_only: bool = False) -> str:
     """An offline receipt (C2SP tlog-proof@v1 + the entry) for one event, self-checked.
 
     The entry must carry ``event_id`` in its signed envelope, and the proof is checked from the
     entry's own bytes to the signed checkpoint's root before the receipt is handed out.
+    ``leaf_only``: the receipt carries the entry's leaf hash instead of its bytes (it proves the
+    entry is in the log without showing what it says; docs/proofs.md §7).
     """
     entry = entry_for_event(store, event_id)
     identity = require_identity(store)
@@ -158,7 +175,10 @@ def prove(store: LedgerStore, event_id: str) -> str:
         )
     signed = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
     proof = store.tree(signed.size).inclusion_proof(entry.seq, signed.size)
-    verify_inclusion(leaf_hash(entry.envelope), entry.seq, signed.size, proof, signed.root_hash)
+    leaf = leaf_hash(entry.envelope)
+    verify_inclusion(leaf, entry.seq, signed.size, proof, signed.root_hash)
+    if leaf_only:
+        return rc.make_leaf_receipt(leaf, entry.seq, proof, latest.note)
     return rc.make_receipt(entry.envelope, entry.seq, proof, latest.note)
 
 

@@ -13,6 +13,12 @@ exact leaf input, a DSSE envelope in Avro single-object encoding, base64-encoded
 The spec leaves ``extra`` to the application and says it is not authenticated; here it is
 authenticated by the proof: its leaf hash must lead to the signed root.  See docs/proofs.md.
 
+A *leaf-hash receipt* proves the same inclusion without the entry's bytes: its ``extra`` is
+:data:`LEAF_TAG` followed by the 32-byte leaf hash ``SHA-256(0x00 || entry)``.  An entry is a
+DSSE envelope in Avro single-object encoding (it starts ``C3 01``), so the tag can never be
+the start of an entry.  It proves that the signed tree holds that leaf at that index, and
+names no event: whoever holds the entry (or a full receipt) can compare its leaf hash.
+
 A receipt names what it proves: :func:`verify_receipt` reads the event id (and, for a
 provenance event, the asset version) from the proven entry itself, never from the file name or
 from whoever handed the receipt over, and can require a given event id.
@@ -48,16 +54,23 @@ HEADER = "c2sp.org/tlog-proof@v1"
 EXTRA_PREFIX = "extra "
 INDEX_PREFIX = "index "
 FILE_SUFFIX = ".tlog-proof"
+LEAF_TAG = b"asset-ledger leaf hash v1\n"
+"""``extra`` of a leaf-hash receipt: this tag, then the 32-byte leaf hash."""
 
 
 @dataclass(frozen=True)
 class Receipt:
     """A parsed receipt; nothing in it is verified yet."""
 
-    entry: bytes
+    entry: bytes  # the entry's bytes; empty in a leaf-hash receipt
     index: int
     proof: tuple[bytes, ...]
     checkpoint: str  # the signed checkpoint note, verbatim
+    leaf: bytes | None = None  # a leaf-hash receipt's leaf hash (no entry bytes)
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return self.leaf if self.leaf is not None else leaf_hash(self.entry)
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class ReceiptVerdict:
     # asset-ledger event (e.g. a plain DSSE test entry), with the reason in ``identity_problem``
     identity: EntryIdentity | None = None
     identity_problem: str | None = None
+    leaf_only: bool = False  # a leaf-hash receipt: the entry itself is not in it
 
     @property
     def producer_signature_checked(self) -> bool:
@@ -130,6 +144,15 @@ def make_receipt(entry: bytes, index: int, proof: Sequence[bytes], signed_checkp
     return "\n".join(lines) + "\n\n" + signed_checkpoint
 
 
+def make_leaf_receipt(
+    leaf: bytes, index: int, proof: Sequence[bytes], signed_checkpoint: str
+) -> str:
+    """A receipt proving the leaf ``leaf`` (``SHA-256(0x00 || entry)``) without the entry."""
+    if len(leaf) != HASH_SIZE:
+        raise ConfigurationError(f"a leaf hash is {HASH_SIZE} bytes, not {len(leaf)}")
+    return make_receipt(LEAF_TAG + leaf, index, proof, signed_checkpoint)
+
+
 def parse_receipt(text: str) -> Receipt:
     """Parse a receipt strictly; raise :class:`VerificationFailure` if it is malformed."""
     head, separator, checkpoint = text.partition("\n\n")
@@ -149,6 +172,13 @@ def parse_receipt(text: str) -> Receipt:
         raise VerificationFailure("receipt has no 'index N' line after the extra line")
     index = parse_decimal(lines[2][len(INDEX_PREFIX) :], "receipt index")
     proof = tuple(_proof_hash(line, n) for n, line in enumerate(lines[3:]))
+    if entry.startswith(LEAF_TAG):
+        leaf = entry[len(LEAF_TAG) :]
+        if len(leaf) != HASH_SIZE:
+            raise VerificationFailure(
+                f"leaf-hash receipt: the leaf hash is {len(leaf)} bytes, not {HASH_SIZE}"
+            )
+        return Receipt(b"", index, proof, checkpoint, leaf)
     return Receipt(entry, index, proof, checkpoint)
 
 
@@ -179,9 +209,14 @@ def verify_receipt(
     """
     receipt = parse_receipt(text)
     checkpoint = _open(receipt.checkpoint, log_name, log_public_key)
-    leaf = leaf_hash(receipt.entry)
+    leaf = receipt.leaf_hash
     _check_inclusion(receipt, checkpoint, leaf)
-    identity, problem = _identity(receipt.entry)
+    identity: EntryIdentity | None = None
+    problem: str | None = "a leaf-hash receipt: it holds the entry's leaf hash only"
+    if receipt.leaf is not None:
+        _check_leaf_only(leaf, event_id, trusted_signers)
+    else:
+        identity, problem = _identity(receipt.entry)
     if event_id is not None:
         _check_event_id(identity, problem, event_id)
     signer = None
@@ -199,7 +234,30 @@ def verify_receipt(
         signer_keyid=signer,
         identity=identity,
         identity_problem=problem,
+        leaf_only=receipt.leaf is not None,
     )
+
+
+def _check_leaf_only(
+    leaf: bytes, event_id: str | None, trusted_signers: Mapping[str, Ed25519PublicKey] | None
+) -> None:
+    """A leaf-hash receipt cannot say which event it proves, nor who signed it."""
+    wanted = [
+        what
+        for what, asked in (
+            (f"that it proves event {event_id}", event_id is not None),
+            ("the producer's signature", trusted_signers is not None),
+        )
+        if asked
+    ]
+    if wanted:
+        raise VerificationFailure(
+            f"this receipt proves leaf hash {leaf.hex()} but holds no entry, so "
+            + " or ".join(wanted)
+            + " cannot be checked",
+            hint="compare the leaf hash with SHA-256(0x00 || entry) of the entry you hold, or"
+            " ask for a receipt with the entry",
+        )
 
 
 def _identity(entry: bytes) -> tuple[EntryIdentity | None, str | None]:

@@ -37,6 +37,7 @@ from ledger.errors import (
 from ledger.events.base import format_time
 from ledger.events.keyregistry import REGISTRY_RECORD
 from ledger.events.kinds import kind_for_record
+from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, IndexReplay
 from ledger.log.checkpoint import Checkpoint, open_checkpoint
 from ledger.log.entry_facts import EntryFacts, FactsPool
 from ledger.log.merkle import EMPTY_ROOT, Node, NodeKey, leaf_hash, node_hash
@@ -66,6 +67,7 @@ MERKLE_NODE_MISMATCH = "merkle_node_mismatch"
 CHECKPOINT_ROW_MISMATCH = "checkpoint_row_mismatch"
 DERIVED_KINDS = frozenset(
     {
+        INDEX_ROW_MISMATCH,
         EVENT_ID_MISMATCH,
         ENTRY_FIELD_MISMATCH,
         REFERENCE_INDEX_MISMATCH,
@@ -75,7 +77,11 @@ DERIVED_KINDS = frozenset(
 )
 # At one position, damage to the entry itself is the cause; derived rows and checkpoints that
 # disagree with it are consequences, named after it.
-_CONSEQUENCE_RANK = {**dict.fromkeys(DERIVED_KINDS, 1), CHECKPOINT_MISMATCH: 2}
+_CONSEQUENCE_RANK = {
+    **dict.fromkeys(DERIVED_KINDS, 1),
+    CHECKPOINT_MISMATCH: 2,
+    INDEX_ROOT_MISMATCH: 2,
+}
 # Admission refusals that mean "signer not enrolled / not trusted" (verdict b); every other
 # refusal means "enrolled, but the key was not valid then or not in scope" (verdict c).
 UNTRUSTED_REASONS = frozenset({"not_enrolled", "unknown_key", "enrolment_unauthorised"})
@@ -107,6 +113,7 @@ class VerifyReport:
     checked: int = 0
     signatures_checked: int = 0
     checkpoints_checked: int = 0
+    index_roots_checked: int = 0  # checkpoints whose index root the replay recomputed
     damage: list[Damage] = field(default_factory=list)
     verdicts: VerdictCounts = field(default_factory=lambda: VerdictCounts())
 
@@ -290,6 +297,7 @@ def verify_ledger(
     checkpoints = _CheckpointChecker(store, report)
     derived = DerivedCheck(store, report)
     registry = registry_check(store, report) if lookup is None else None
+    index = IndexReplay(store)
     if lookup is None:
         if registry is None:
             raise ConfigurationError(
@@ -305,6 +313,7 @@ def verify_ledger(
         leaf = walker.visit(e)
         nodes.extend(checkpoints.add(leaf))
         derived.visit(e, facts)
+        index.visit_keys(e.seq, facts.index_keys or ())
         if registry is not None:
             registry.visit(e, facts)
         return True
@@ -317,7 +326,7 @@ def verify_ledger(
             signatures.visit(e, f)
 
     try:
-        with FactsPool(workers, validating=registry is not None) as pool:
+        with FactsPool(workers, validating=registry is not None, indexing=True) as pool:
             one_pass(
                 store.entries(0, None),
                 pool,
@@ -330,6 +339,7 @@ def verify_ledger(
     finally:
         derived.close()
     checkpoints.finish()
+    index_damage(index, report)
     if registry is not None:
         registry.finish()
     _classify_breaks(store, walker.breaks, report)
@@ -337,6 +347,12 @@ def verify_ledger(
     _check_head(store, head.size, walker, report)
     _name_consequences(report)
     return report
+
+
+def index_damage(index: IndexReplay, report: VerifyReport) -> None:
+    """The authenticated index replayed: committed roots and stored rows that differ."""
+    report.damage += [Damage(f.kind, f.seq, None, f.detail) for f in index.finish()]
+    report.index_roots_checked = index.checked
 
 
 def _name_consequences(report: VerifyReport) -> None:
@@ -347,7 +363,7 @@ def _name_consequences(report: VerifyReport) -> None:
     named = []
     for d in report.damage:
         cause = None
-        if d.kind == CHECKPOINT_MISMATCH and d.seq is not None:
+        if d.kind in (CHECKPOINT_MISMATCH, INDEX_ROOT_MISMATCH) and d.seq is not None:
             cause = next((c for c in causes if (c.seq or 0) <= d.seq), None)
         elif is_consequence(d) and d.seq is not None:
             cause = next((c for c in causes if c.seq == d.seq), None)

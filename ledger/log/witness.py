@@ -5,18 +5,22 @@ checkpoint it cosigned (origin, size, root): no leaves.  For each ``add-checkpoi
 it checks, in the order of the specification:
 
 1. the request syntax (``old N``, at most 63 base64 proof hashes, an empty line, a signed
-   checkpoint) — else **400**;
-2. the origin is a log it serves — else **404**;
-3. a signature by a trusted key of that log, and no failing one — else **403**;
-4. ``old`` ≤ size — else **400**;
-5. ``old`` equals the size it last cosigned (0 if never) — else **409** with that size, as
+   note: its signature lines well formed) — else **400**;
+2. the origin (the note's first line) is a log it serves — else **404**;
+3. a signature by a trusted key of that log, and no failing one — else **403**.  The note's
+   text is read as a checkpoint only once a trusted key signed it (c2sp.org/signed-note), so a
+   size or root line altered after signing is a signature failure, 403;
+4. the signed text is a well-formed checkpoint (size in canonical decimal below 2^64, a root
+   of 32 bytes in base64, no empty extension line) — else **400**;
+5. ``old`` ≤ size — else **400**;
+6. ``old`` equals the size it last cosigned (0 if never) — else **409** with that size, as
    ``text/x.tlog.size``;
-6. a size-0 checkpoint carries the empty-tree root, and the consistency proof leads from its
-   stored root to the new root (empty for ``old 0``; equal roots when the sizes are equal) —
-   else **422**.
+7. a size-0 checkpoint carries the empty-tree root, and the consistency proof leads from its
+   stored root to the new root (empty for ``old 0``); when the sizes are equal the roots are
+   equal (same size, other root: **422**, as the specification says) — else **422**.
 
 Then it stores the new state, fsynced (SQLite WAL, ``synchronous=FULL``), and only then answers
-**200** with its cosignature line.  Steps 5 and 6 and the write run in one ``BEGIN IMMEDIATE``
+**200** with its cosignature line.  Steps 6 and 7 and the write run in one ``BEGIN IMMEDIATE``
 transaction under a lock, so two racing requests can never roll the state back.  A validly
 signed checkpoint that contradicts the stored state (same size, other root; or a proof that
 fails) is kept in the ``evidence`` table, verbatim, whatever the answer: once per checkpoint
@@ -250,9 +254,21 @@ def _verify_log_signature(note: str, keys: Sequence[tuple[str, Ed25519PublicKey]
 
 
 def _is_bad_empty_tree(text: bytes) -> bool:
-    """A checkpoint of size 0 whose root is not the empty-tree root (answered 422)."""
+    """A well-formed checkpoint of size 0 whose root is not the empty-tree root (422).
+
+    Only a well-formed one: a size-0 checkpoint with a root line that is not 32 bytes of
+    base64, or any other malformed line, is malformed (400) like a checkpoint of any size.
+    """
+    empty = cp.b64encode(EMPTY_ROOT).encode()
     lines = text.split(b"\n")
-    return len(lines) > 3 and lines[1] == b"0" and lines[2] != cp.b64encode(EMPTY_ROOT).encode()
+    if len(lines) < 4 or lines[1] != b"0" or lines[2] == empty:
+        return False
+    try:
+        root = cp.b64decode_strict(lines[2].decode("utf-8"), "checkpoint root hash")
+        cp.parse_body(b"\n".join([*lines[:2], empty, *lines[3:]]))
+    except (UnicodeDecodeError, VerificationFailure):
+        return False
+    return len(root) == HASH_SIZE
 
 
 def _parse_checkpoint(text: bytes) -> cp.Checkpoint:

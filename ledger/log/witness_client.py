@@ -40,6 +40,9 @@ log = logging.getLogger("assetledger.witness")
 
 MAX_RESPONSE = 64 * 1024
 DEFAULT_TIMEOUT = 10.0
+_CLOSED_WHILE_IDLE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+"""How a connection the witness closed shows on the next request, before any response
+(``http.client.RemoteDisconnected``, no status line at all, is a ``ConnectionResetError``)."""
 
 
 @dataclass(frozen=True)
@@ -136,16 +139,38 @@ class WitnessClient:
         return AddResult(self.endpoint, size, failure=f"HTTP {status}: {_printable(answer)}")
 
     def _post(self, body: bytes) -> tuple[int, str, bytes]:
-        if self._conn is None:
-            factory = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = factory(self._host, self._port, timeout=self.timeout)
-        self._conn.request("POST", self._path, body, {"Content-Type": "text/plain; charset=utf-8"})
-        response = self._conn.getresponse()
+        response = self._send(body)
         answer = response.read(MAX_RESPONSE + 1)
         if len(answer) > MAX_RESPONSE or response.will_close:
             self.close()
         content_type = response.getheader("Content-Type", "")
         return response.status, content_type, answer[:MAX_RESPONSE]
+
+    def _send(self, body: bytes) -> http.client.HTTPResponse:
+        """The request sent and the response's status line and headers read.
+
+        A witness closes a keep-alive connection it found idle (litewitness after 5 s, ours
+        after 30 s); the log learns it only when it next writes or reads.  A reused connection
+        that fails that way before any response arrives is reopened and the request sent once
+        more: add-checkpoint may be repeated (the witness answers the same cosignature, or 409
+        with the size it has).  A fresh connection that fails is a failure.
+        """
+        reused = self._conn is not None
+        try:
+            return self._exchange(body)
+        except _CLOSED_WHILE_IDLE as exc:
+            self.close()
+            if not reused:
+                raise
+            log.debug("witness %s closed the idle connection (%s); reconnecting", self._host, exc)
+            return self._exchange(body)
+
+    def _exchange(self, body: bytes) -> http.client.HTTPResponse:
+        if self._conn is None:
+            factory = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = factory(self._host, self._port, timeout=self.timeout)
+        self._conn.request("POST", self._path, body, {"Content-Type": "text/plain; charset=utf-8"})
+        return self._conn.getresponse()
 
     def _cosigned(self, note: str, size: int, answer: bytes) -> AddResult:
         """Keep only a valid cosignature of this witness's key (other lines are ignored)."""

@@ -43,9 +43,11 @@ class WitnessServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 0,
         max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.witness = witness
         self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__((host, port), _Handler)
 
@@ -90,6 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
     timeout = IDLE_TIMEOUT
     server: WitnessServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # this server's idle limit
 
     def do_POST(self) -> None:
         if self.path != "/add-checkpoint":

@@ -18,6 +18,7 @@ from typing import Any
 
 from ledger.errors import printable
 from ledger.log.merkle import MerkleTree, Node, leaf_hash
+from ledger.store.index_tables import IndexTables
 
 GENESIS_CHAIN = bytes(32)
 
@@ -230,6 +231,10 @@ class LedgerStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def index_tables(self) -> IndexTables:
+        """The authenticated index's tables (``ledger.index``), created on first use."""
+        raise NotImplementedError(f"{type(self).__name__} has no index tables")
 
     # --- conveniences built on the above --------------------------------------------------
     def tree(self, size: int | None = None) -> MerkleTree:

@@ -55,6 +55,7 @@ from ledger.store.base import (
     row_to_entry,
     stored_headers,
 )
+from ledger.store.index_tables import PostgresIndexTables
 
 log = logging.getLogger("assetledger.store")
 
@@ -155,11 +156,14 @@ class PostgresStore(LedgerStore):
         self.dsn = dsn
         self.url = redact(dsn)
         self.page_size = page_size
+        self.read_only = read_only
+        self._index: PostgresIndexTables | None = None
         self.conn = _connect(dsn, self.url)
         try:
             if read_only:  # every transaction of this session is read-only; no DDL
                 with self._failures("open the ledger read-only"):
                     self.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                    self._require_ledger_tables()
                     self.conn.execute("SELECT size FROM head").fetchone()
                 return
             with self._failures("create the ledger tables"):
@@ -168,6 +172,16 @@ class PostgresStore(LedgerStore):
         except BaseException:
             self.conn.close()
             raise
+
+    def _require_ledger_tables(self) -> None:
+        """A database (or schema) that holds no ledger says so, as a missing SQLite file does."""
+        row = self.conn.execute("SELECT to_regclass('head') IS NOT NULL").fetchone()
+        if row is None or not row[0]:
+            raise ConfigurationError(
+                f"no ledger at {self.url}",
+                hint="pass --ledger (or ASSETLEDGER_LEDGER), or create one with assetledger"
+                " init --origin NAME (or assetledger consume)",
+            )
 
     def _create_schema(self) -> None:
         """Idempotent DDL, serialised per schema so that processes starting together agree."""
@@ -476,6 +490,12 @@ class PostgresStore(LedgerStore):
                 (limit,),
             ).fetchall()
         return [_quarantine_row(r) for r in rows]
+
+    def index_tables(self) -> PostgresIndexTables:
+        if self._index is None:
+            with self._failures("open the index tables"):
+                self._index = PostgresIndexTables(self.conn, self.dsn, read_only=self.read_only)
+        return self._index
 
     def close(self) -> None:
         self.conn.close()

@@ -44,6 +44,7 @@ from ledger.store.base import (
     row_to_entry,
     stored_headers,
 )
+from ledger.store.index_tables import SqliteIndexTables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -116,6 +117,7 @@ class SqliteStore(LedgerStore):
         self.path = Path(path)
         self.url = str(self.path)
         self.read_only = read_only
+        self._index: SqliteIndexTables | None = None
         if read_only:
             self.db = _open_read_only(self.path)
             return
@@ -393,6 +395,11 @@ class SqliteStore(LedgerStore):
             (-1 if limit is None else limit,),
         )
         return [_quarantine_row(r) for r in rows]
+
+    def index_tables(self) -> SqliteIndexTables:
+        if self._index is None:
+            self._index = SqliteIndexTables(self.db, read_only=self.read_only)
+        return self._index
 
     def close(self) -> None:
         self.db.close()

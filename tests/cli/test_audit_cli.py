@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cli.audit import COMMANDS
 from cli.common import LedgerGroup
+from demo import story
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
 
 D = "fallen-tower/ep101/sq040"
@@ -104,7 +105,8 @@ def test_credits_formats(ledger: str, tmp_path: Path) -> None:
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "csv"
     )
-    assert out.splitlines()[0] == "section,name,role,kind,asset,shot,detail,event_id"
+    header = "section,name,job_title,department,role,kind,asset,shot,detail,event_id"
+    assert out.splitlines()[0] == header
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "json"
     )
@@ -187,3 +189,57 @@ def test_c2pa_import_of_a_vendor_manifest(tmp_path: Path) -> None:
     assert event["model"]["name"] == "SmokeSynth"
     code, _, err = run("c2pa", "import", str(VENDOR), "--production", "Fallen Tower")
     assert code == 2 and "--key is required" in err
+
+
+def test_lineage_of_one_production_walks_only_its_records(tmp_path: Path) -> None:
+    """Another show recorded the demo's stock photo: its record is not Fallen Tower's."""
+    from tests.ledger.audit.audit_factory import build_store, demo_items
+    from tests.ledger.audit.test_production_scope import other_show_intakes
+
+    path = tmp_path / "shared.db"
+    build_store(path, demo_items() + other_show_intakes(("Quiet Harbor",)), demo_signers()).close()
+    sky = f"{D}/sh030/sky@v001"
+    args = ("audit", "lineage", "--ledger", str(path), sky, "--format", "json")
+    _, out, _ = run(*args)
+    everyone = {s["event_id"] for n in json.loads(out)["nodes"] for s in n["steps"]}
+    _, out, _ = run(*args, "--production", "Fallen Tower")
+    own = {s["event_id"] for n in json.loads(out)["nodes"] for s in n["steps"]}
+    harbor = story.fixed_id("intake:Quiet Harbor")
+    assert harbor in everyone and harbor not in own and own < everyone
+
+
+def test_audit_ip_names_a_dangling_disposition(tmp_path: Path) -> None:
+    """A signed decision naming a finding id no audit gives: text and JSON say so."""
+    from tests.ledger.audit.audit_factory import FORGED_FINDING, build_store, dangling_items
+
+    path = str(tmp_path / "dangling.db")
+    build_store(tmp_path / "dangling.db", dangling_items()).close()
+    args = ("audit", "ip", "--ledger", path, "--production", "Fallen Tower", "--fail-on", "never")
+    code, out, _ = run(*args)
+    assert code == 0
+    [line] = [x for x in out.splitlines() if x.startswith("dangling disposition:")]
+    assert f"names finding {FORGED_FINDING}" in line and "Hana Sato" in line
+    code, out, _ = run(*args, "--format", "json")
+    assert [d["finding_id"] for d in json.loads(out)["dangling_dispositions"]] == [FORGED_FINDING]
+
+
+def test_credits_table_judges_consent_as_the_audit_does(tmp_path: Path) -> None:
+    """A consent for Argentina used worldwide, one for sh020 used in sh050: every format of
+    the credits command says NO VALID CONSENT, with the reason audit ip gives."""
+    from tests.ledger.audit.audit_factory import build_store, narrow_consent_items
+
+    path = str(tmp_path / "narrow.db")
+    build_store(tmp_path / "narrow.db", narrow_consent_items()).close()
+    code, out, _ = run("audit", "ip", "--ledger", path, "--format", "json", "--fail-on", "never")
+    reasons = [
+        f["explanation"].rsplit("here ", 1)[1].rstrip(".")
+        for f in json.loads(out)["findings"]
+        if f["rule"] == "likeness-without-consent"
+    ]
+    assert code == 0 and len(reasons) == 2
+    for fmt in ("table", "csv", "json", "html"):
+        code, out, _ = run("credits", "--ledger", path, "--production", "Fallen Tower",
+                           "--format", fmt)  # fmt: skip
+        assert code == 0 and "consent valid" not in out, fmt
+        for reason in reasons:
+            assert f"NO VALID CONSENT: {reason}" in out, (fmt, reason)

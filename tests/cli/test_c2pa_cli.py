@@ -20,9 +20,9 @@ from tests.ledger.audit.c2pa_factory import (
     make_self_signed,
     proxy_items,
     tiny_jpeg,
+    vendor_smoke,
     write_proxies,
 )
-from tests.ledger.audit.test_c2pa_files import vendor_smoke
 
 D = "fallen-tower/ep101/sq040"
 PLATE = f"{D}/sh020/plate@v002"
@@ -114,8 +114,8 @@ def test_a_vendor_file_imports_with_its_c2pa_ingredient(
     anchors = tmp_path / "anchors.pem"
     anchors.write_text(vendor.ca_pem + creds.ca_pem)
     code, stdout, err = run(
-        "c2pa", "import", str(delivery), "--dry-run", "--production", "Fallen Tower/101",
-        "--asset", f"{D}/sh020/fx_smoke@v003", "--trust-anchors", str(anchors),
+        "c2pa", "import", str(delivery), "--dry-run", "--production", "Fallen Tower",
+        "--episode", "101", "--asset", f"{D}/sh020/fx_smoke@v003", "--trust-anchors", str(anchors),
     )  # fmt: skip
     assert code == 0, err
     events = [json.loads(line) for line in stdout.splitlines()]

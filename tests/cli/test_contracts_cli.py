@@ -67,7 +67,7 @@ def test_every_kind_is_emitted_from_json_and_counsel_clears_a_finding(
                             str(EXAMPLES / "dispositions" / "all.jsonl"), *broker),
     }  # fmt: skip
     assert len(emitted["mixed"].stdout.split()) == len(lines)
-    consume = ["consume", "--trusted-keys", str(keys_dir), "--until-idle", "5", "--ledger", ledger]
+    consume = ["consume", "--trusted-keys", str(keys_dir), "--until-caught-up", "--ledger", ledger]
     consume += ["--log-key", str(tmp_path / "ops" / "log.key"), *broker]
     run(*consume)
     with sqlite3.connect(ledger) as db:
@@ -88,8 +88,12 @@ def test_every_kind_is_emitted_from_json_and_counsel_clears_a_finding(
     findings = json.loads(audit.stdout)["findings"]
     target = next(f for f in findings if f["rule"] == "licence-not-covering")
     assert target["status"] == "open"
-    # The example disposition of that rule and asset named another id: shown, not applied.
-    assert "other evidence" in target["lapsed_dispositions"][0]["note"]
+    # The example dispositions name a stand-in id that no audit gives: each is reported as
+    # dangling, never shown as a decision on a finding (issue 19).
+    assert "lapsed_dispositions" not in target
+    dangling = json.loads(audit.stdout)["dangling_dispositions"]
+    assert len(dangling) == 4 and len({d["finding_id"] for d in dangling}) == 1
+    assert {d["rule"] for d in dangling} >= {target["rule"]}
 
     letter = tmp_path / "side-letter.pdf"
     letter.write_bytes(b"%PDF side letter extending the ClearScale licence to the UK")

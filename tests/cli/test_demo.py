@@ -76,3 +76,14 @@ def test_demo_tells_the_whole_story(fresh_topic: FreshTopic, tmp_path: Path) -> 
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert receipt.returncode == 0 and "producer signature: valid" in receipt.stdout
+
+    # Dana Whitfield's consents, proven complete and checked offline with the log key alone
+    assert "complete    1 consent record(s) by Dana Whitfield" in out
+    proof = subprocess.run(
+        [sys.executable, "-m", "cli", "verify-receipt",
+         str(work / "dana-whitfield-consents.index-proof"), "--log-key", str(work / "log.vkey"),
+         "--format", "json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proof.returncode == 0, proof.stderr
+    assert '"key": "party:performer:dana-whitfield"' in proof.stdout

@@ -45,7 +45,7 @@ def test_users_add_list_token_disable(ledger: str, password: Path) -> None:
     code, out, _ = run("users", "list", "--format", "json", "--ledger", ledger)
     assert json.loads(out) == [
         {"name": "rosa", "role": "guild", "productions": ["Fallen Tower"], "guild": "SAG-AFTRA",
-         "disabled": False}
+         "disabled": False, "parties": []}
     ]  # fmt: skip
     code, out, _ = run("users", "token", "rosa", "--ledger", ledger)
     token = out.strip()

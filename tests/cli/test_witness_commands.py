@@ -72,3 +72,20 @@ def test_consume_refuses_witnesses_without_a_log_key(tmp_path: Path) -> None:
         "consume", "--trusted-keys", str(keys), "--ledger", ledger, "--witness", witness
     )
     assert code == 2 and "--witness needs signed checkpoints" in err
+
+
+LEAF_RECEIPT = DOC.split("<!-- example-leaf-receipt:begin -->\n```\n")[1].split("```\n")[0]
+
+
+def test_verify_receipt_on_a_leaf_hash_receipt(tmp_path: Path) -> None:
+    """It verifies and prints the leaf hash; it cannot claim an event id (exit 1, why)."""
+    path = tmp_path / "leaf.tlog-proof"
+    path.write_text(LEAF_RECEIPT)
+    base = ["verify-receipt", str(path), "--log-key", LOG_VKEY]
+    code, out, _ = invoke(*base)
+    leaf = "7baccc9d2a853dfe544ea49a8cfe6e67eda8ed36d68ef68411913b79c383b537"
+    assert code == 0 and f"leaf hash is {leaf}" in out and "a leaf-hash receipt" in out
+    code, out, _ = invoke(*base, "--format", "json")
+    assert code == 0 and '"entry_included": false' in out and leaf in out
+    code, _, err = invoke(*base, "--event-id", "00000000-0000-0000-0000-000000000000")
+    assert code == 1 and "holds no entry" in err

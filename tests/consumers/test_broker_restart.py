@@ -99,7 +99,7 @@ def test_broker_restart_mid_stream(local_broker: LocalBroker, tmp_path: Path) ->
 
     _drop_if_not_one_partition(local_broker.bootstrap_servers, TOPIC + ".keys")
     recovery = _consumer(store, local_broker.bootstrap_servers, "ledger-after-restart")
-    stats = recovery.run(until_idle=8)
+    stats = recovery.run(until_caught_up=True)
     assert stats.appended == 40
     ids = [e.event_id for e in store.entries()]
     assert sorted(ids) == sorted(first + second) and len(set(ids)) == len(ids)

@@ -171,7 +171,7 @@ def test_cli_emit_and_consume_with_a_schema_registry_from_the_environment(
     assert len(ids) == 4
     assert registry.subjects.keys() == {ENVELOPE.full_name, "io.assetledger.ProvenanceEvent"}
     ledger = tmp_path / "ledger.db"
-    common = ["--trusted-keys", str(tmp_path / "trusted"), "--until-idle", "5"]
+    common = ["--trusted-keys", str(tmp_path / "trusted"), "--until-caught-up"]
     out = _cli(
         "consume", *common, "--ledger", str(ledger), "--format", "json", "--workers", "0", **env
     )

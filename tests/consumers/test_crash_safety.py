@@ -26,14 +26,14 @@ EVENTS = 4000
 KILLS = 6
 
 
-def _consumer(tmp_path: Path, topic: FreshTopic, idle: float) -> subprocess.Popen[bytes]:
+def _consumer(tmp_path: Path, topic: FreshTopic, *until: str) -> subprocess.Popen[bytes]:
     args = [
         sys.executable, "-m", "cli", "consume",
         "--trusted-keys", str(tmp_path / "keys"),
         "--log-key", str(tmp_path / "log" / "log.key"),
         "--ledger", str(tmp_path / "ledger.db"),
         "--bootstrap-servers", topic.bootstrap, "--topic", topic.name,
-        "--batch-size", "25", "--session-timeout-ms", "6000", "--until-idle", str(idle),
+        "--batch-size", "25", "--session-timeout-ms", "6000", *until,
         "--group", f"crash-{topic.name}",  # killed members linger: keep them out of other tests
     ]  # fmt: skip
     log = (tmp_path / "consumer.log").open("ab")
@@ -70,15 +70,15 @@ def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path) -> Non
 
     sizes = []
     for _ in range(KILLS):
-        proc = _consumer(tmp_path, fresh_topic, idle=60)
+        proc = _consumer(tmp_path, fresh_topic, "--until-idle", "60")
         _wait_for_progress(tmp_path, sizes[-1] if sizes else 0)
         time.sleep(rng.uniform(0.0, 0.8))  # a random point of the ingest, not of the start-up
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         sizes.append(_size(tmp_path))
-    # idle longer than the session timeout: partitions held by killed members must time out
-    # and move to the survivor before it may call the topic drained.
-    final = _consumer(tmp_path, fresh_topic, idle=15)
+    # Caught up counts every partition, whoever holds it: partitions still held by killed
+    # members time out and move to the survivor, which reads them before it stops.
+    final = _consumer(tmp_path, fresh_topic, "--until-caught-up")
     assert final.wait(timeout=300) == 0, (tmp_path / "consumer.log").read_text()[-3000:]
 
     killed_mid_ingest = [s for s in sizes if 0 < s < EVENTS]

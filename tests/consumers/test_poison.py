@@ -103,7 +103,7 @@ def send(topic: FreshTopic, messages: list[Message]) -> None:
 def consume(store: LedgerStore, topic: FreshTopic, **config: Any) -> LedgerConsumer:
     settings = ConsumerConfig(topic.bootstrap, topic=topic.name, **{**FAST_GROUP, **config})
     consumer = LedgerConsumer(store, FolderTrust({ARTIST.key_id: ARTIST.public}), settings)
-    consumer.run(until_idle=5.0)
+    consumer.run(until_caught_up=True)
     return consumer
 
 

@@ -3,6 +3,11 @@
 Both run the real CLI (``assetledger consume``) against a real broker.  Once the group has
 split the topic's partitions between them, ~600 signed events go in; afterwards the ledger
 must hold exactly those events, once each, in one contiguous chain and one Merkle tree.
+
+Nothing here waits for a length of time: the consumers run as daemons until the ledger holds
+every event and are then stopped with SIGTERM (a clean stop prints their summary).  With
+``--until-idle`` they could stop on a loaded machine before the events arrived, or one could
+stop before the other had joined the group (issue 19 §11).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -66,7 +72,7 @@ class ConsumerProcess:
             str(CLI),
             "-v",
             "consume",
-            *("--trusted-keys", str(trusted), "--until-idle", "8", "--ledger", dsn),
+            *("--trusted-keys", str(trusted), "--ledger", dsn),
             *("--bootstrap-servers", bootstrap, "--topic", topic),
             *("--batch-size", "50", "--format", "json"),
         ]
@@ -86,6 +92,9 @@ class ConsumerProcess:
         return {int(p) for p in re.findall(r"partition=(\d+)", found[-1].group(1))}
 
     def summary(self, timeout: float) -> dict[str, Any]:
+        """Stop it cleanly (SIGTERM: it finishes its batch) and read its JSON summary."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -110,7 +119,22 @@ def _collect(stream: IO[str], lines: list[str]) -> None:
         lines.append(line)
 
 
-def wait_for_split(consumers: list[ConsumerProcess], timeout: float = 60) -> None:
+def wait_for_ledger(
+    dsn: str, size: int, consumers: list[ConsumerProcess], timeout: float = 300
+) -> None:
+    """Until the ledger holds ``size`` entries (a generous limit, for a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    with PostgresStore(dsn, read_only=True) as store:
+        while store.head().size < size:
+            for c in consumers:
+                assert c.proc.poll() is None, f"consumer exited early:\n{c.tail()}"
+            if time.monotonic() > deadline:
+                tails = "\n---\n".join(c.tail() for c in consumers)
+                raise AssertionError(f"ledger size {store.head().size} of {size}:\n{tails}")
+            time.sleep(0.2)
+
+
+def wait_for_split(consumers: list[ConsumerProcess], timeout: float = 120) -> None:
     """Until each consumer owns some partitions and together they own each one exactly once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -146,6 +170,7 @@ def test_two_consumer_processes_build_one_ledger(
         wait_for_split(consumers)
         with Emitter(fresh_topic.bootstrap, SIGNER, topic=topic) as emitter:
             emitted = emitter.emit_many(varied_events(EVENTS))
+        wait_for_ledger(pg_schema_dsn, EVENTS, consumers)
         summaries = [c.summary(timeout=120) for c in consumers]
     finally:
         for c in consumers:

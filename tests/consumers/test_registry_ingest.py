@@ -71,7 +71,7 @@ def consume(store: SqliteStore, bootstrap: str, topic: str) -> IngestStats:
     config = ConsumerConfig(
         bootstrap, topic=topic, session_timeout_ms=6000, heartbeat_interval_ms=1000
     )
-    return LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_idle=5)
+    return LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_caught_up=True)
 
 
 def phase(store: SqliteStore, topic: FreshTopic, messages: Sequence[Message]) -> IngestStats:

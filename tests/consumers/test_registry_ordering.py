@@ -186,7 +186,9 @@ def test_events_right_after_an_acknowledged_enrolment_are_admitted(
     with SqliteStore(tmp_path / "ledger.db") as store:
         set_roots(store, [RootKey("root", ROOT.public)])
         config = _config(kafka_bootstrap, topic, batch, workers=1 if batch == 50 else 0)
-        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_idle=4)
+        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(
+            until_caught_up=True
+        )
         _assert_all_admitted(store, sent, stats)
         if partitions > 1:  # the events really crossed partitions
             assert len({e.origin.partition for e in store.entries()}) > 1
@@ -319,7 +321,7 @@ def test_the_registry_topic_carries_registry_records_only_and_markers_hide_nothi
         def consume() -> IngestStats:
             trust = RegistryTrust.from_store(store)
             config = _config(kafka_bootstrap, topic, 10)
-            return LedgerConsumer(store, trust, config).run(until_idle=3)
+            return LedgerConsumer(store, trust, config).run(until_caught_up=True)
 
         first = consume()
         entries = {e.event_id: e.origin.topic for e in store.entries()}
@@ -352,7 +354,7 @@ def test_two_consumers_of_a_group_each_read_the_registry_and_append_it_once(
             with SqliteStore(tmp_path / "ledger.db") as store:
                 config = _config(kafka_bootstrap, topic, 5)
                 consumer = LedgerConsumer(store, RegistryTrust.from_store(store), config)
-                stats.append(consumer.run(until_idle=8))
+                stats.append(consumer.run(until_caught_up=True))
         except BaseException as exc:  # the test reports it
             errors.append(exc)
 
@@ -395,7 +397,9 @@ def test_enrolments_and_events_spooled_offline_are_admitted_once_flushed(
     with SqliteStore(tmp_path / "ledger.db") as store:
         set_roots(store, [RootKey("root", ROOT.public)])
         config = _config(kafka_bootstrap, topic, 1)
-        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_idle=4)
+        stats = LedgerConsumer(store, RegistryTrust.from_store(store), config).run(
+            until_caught_up=True
+        )
         _assert_all_admitted(store, sent, stats)
         registry = {e.event_id for e in store.entries() if e.origin.topic.endswith(".keys")}
         assert len(registry) == 3

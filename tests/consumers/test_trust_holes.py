@@ -119,7 +119,7 @@ def phase(
     checkpointer = operator.Checkpointer(store, log)
     consumer = LedgerConsumer(store, RegistryTrust.from_store(store), config,
                               checkpointer=checkpointer)  # fmt: skip
-    return consumer.run(until_idle=5)
+    return consumer.run(until_caught_up=True)
 
 
 @pytest.fixture
@@ -229,11 +229,22 @@ def check_deleted_index_rows_are_found_and_credits_refuse_the_checkpoint(built: 
     undo = undoable(db, "refs", "seq = ?", 2)
     db.run("DELETE FROM refs WHERE seq = ? AND ref_kind IN ('show', 'episode')", 2)
     assert first_damage(store) == ("reference_index_mismatch", 2)
+    # At the signed checkpoint, credits read through the authenticated index, which the
+    # deleted query index rows do not reach: all five events are still credited.
+    indexed = LedgerView.open(store)
+    assert indexed.index is not None
+    assert len(indexed.steps("episode", f"{SHOW}/101")) == 5
+    # Without the index (the unsigned head), the linear guard refuses the checkpoint.
     with pytest.raises(VerificationFailure, match="reference_index_mismatch at entry 2"):
-        credit_report(LedgerView.open(store), SHOW, "101")  # would credit one event fewer
+        credit_report(LedgerView.open(store, at_head=True), SHOW, "101")
     unchecked = LedgerView.open(store, check=False)
     assert len(unchecked.steps("episode", f"{SHOW}/101")) == 4  # what credits would have read
     undo()
+    undo_rows = undoable(db, "index_rows", "seq = ?", 2)
+    db.run("DELETE FROM index_rows WHERE seq = ?", 2)
+    with pytest.raises(VerificationFailure, match="index_row_mismatch"):
+        credit_report(LedgerView.open(store), SHOW, "101")  # would credit one event fewer
+    undo_rows()
     assert verify_ledger(store, workers=1).ok
     assert len(LedgerView.open(store).steps("episode", f"{SHOW}/101")) == 5
     assert credit_report(LedgerView.open(store), SHOW, "101").lines

@@ -116,7 +116,7 @@ def test_accounts_live_beside_a_sqlite_ledger_and_postgres_needs_a_path() -> Non
 
 def test_demo_accounts_get_new_passwords_on_each_start(store: AccountStore) -> None:
     first = {a.name: a.password for a in demo_accounts(store, "Fallen Tower")}
-    assert set(first) == {"counsel", "guild-rep", "auditor", "admin"}
+    assert set(first) == {"counsel", "guild-rep", "auditor", "admin", "performer"}
     again = {a.name: a.password for a in demo_accounts(store, "Fallen Tower")}
     for name in first:
         assert first[name] != again[name]
@@ -125,3 +125,6 @@ def test_demo_accounts_get_new_passwords_on_each_start(store: AccountStore) -> N
     guild = store.get("guild-rep")
     assert guild is not None and guild.guild == DEMO_GUILD
     assert store.members(DEMO_GUILD) == frozenset(DEMO_MEMBERS)
+    performer = store.get("performer")
+    assert performer is not None and performer.parties == ("performer:dana-whitfield",)
+    assert performer.productions == ()

@@ -96,12 +96,12 @@ def server(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         passwords = {}
         assert proc.stdout is not None
         for line in proc.stdout:
-            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin)", line)
+            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin|performer)", line)
             if found:
                 passwords[found.group(1)] = found.group(2)
             if line.startswith("open "):
                 break
-        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin"}, passwords
+        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin", "performer"}
         _wait_for(port, proc)
         yield Server(f"http://localhost:{port}", passwords, work)
     finally:
@@ -134,17 +134,20 @@ def downloaded(page: Page, link_name: str) -> tuple[str, bytes]:
     return download.suggested_filename, Path(download.path()).read_bytes()
 
 
-def assert_receipt_verifies(server: Server, receipt: bytes) -> None:
-    """A downloaded receipt checks offline with only the log's key and the signers' keys."""
+def assert_receipt_verifies(server: Server, receipt: bytes, *, leaf_only: bool = False) -> None:
+    """A downloaded receipt checks offline with only the log's key and the signers' keys (a
+    leaf-hash receipt, the auditor's, holds no entry: only the log's key)."""
     path = server.work / f"portal-{uuid.uuid4().hex[:8]}.receipt"
     path.write_bytes(receipt)
     assert receipt.startswith(b"c2sp.org/tlog-proof@v1\n")
+    signers = [] if leaf_only else ["--trusted-keys", str(server.work / "keys")]
     checked = subprocess.run(
         [sys.executable, "-m", "cli", "verify-receipt", str(path),
-         "--log-key", str(server.work / "log.vkey"), "--trusted-keys", str(server.work / "keys")],
+         "--log-key", str(server.work / "log.vkey"), *signers],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert ("a leaf-hash receipt" in checked.stdout) == leaf_only, checked.stdout
 
 
 def test_counsel_clicks_through_findings_and_downloads_reports(page: Page, server: Server) -> None:
@@ -216,7 +219,7 @@ def test_guild_rep_sees_credits_and_members_and_nothing_of_counsel(
     name, pdf = downloaded(page, "PDF")
     assert pdf.startswith(b"%PDF-")
     page.get_by_role("link", name="Members").click()
-    expect(page.get_by_text("performer:omar-haddad").first).to_be_visible()
+    expect(page.get_by_text("Omar Haddad").first).to_be_visible()  # people by name
     shot(page, "guild-members")
     for path in (f"/p/{FT}", f"/p/{FT}/report.pdf", f"/api/v1/p/{FT}", f"/p/{FT}/consents"):
         response = page.request.get(server.url + path)
@@ -248,7 +251,7 @@ def test_auditor_sees_a_verified_ledger_and_downloads_a_checkpoint(
     page.get_by_label("Event id").fill(event_id)
     with page.expect_download() as info:
         page.get_by_role("button", name="Download receipt").click()
-    assert_receipt_verifies(server, Path(info.value.path()).read_bytes())
+    assert_receipt_verifies(server, Path(info.value.path()).read_bytes(), leaf_only=True)
     assert page.request.get(server.url + f"/p/{FT}/credits").status == 404
 
 
@@ -312,3 +315,118 @@ def test_html_report_fits_pictures_and_wraps_between_words(page: Page, server: S
         assert wide == 0, f"{wide} table(s) overflow at {width}px ({media})"
         assert page.locator("figure svg").count() == len(deliverables) > 0
         assert page.evaluate(WORD_SPLIT) == [], media
+
+
+# --- the portal for daily work, at desktop and phone widths ----------------------------------
+
+WIDTHS = (1280, 390)
+ROLE_PAGES = {
+    "counsel": ["/", f"/p/{FT}", f"/p/{FT}/findings", f"/p/{FT}/findings?status=disposed&sort=shot",
+                f"/p/{FT}/consents", f"/p/{FT}/ai", f"/p/{FT}/credits", "/search?q=Omar"],
+    "guild-rep": ["/", f"/p/{FT}/credits", f"/p/{FT}/members", "/search?q=Mira"],
+    "auditor": ["/", "/health", "/search?q=fallen"],
+    "admin": ["/", "/admin/accounts", "/admin/access-log", "/admin/access-log?outcome=refused",
+              "/search?q=guild"],
+}  # fmt: skip
+
+
+def fits(page: Page) -> int:
+    """How far the page reaches past the viewport's right edge (0: nothing pushes it sideways)."""
+    overflow: int = page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
+    return overflow
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("role", sorted(ROLE_PAGES))
+def test_every_page_fits_its_width_without_console_errors(
+    page: Page, server: Server, role: str, width: int
+) -> None:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_viewport_size({"width": width, "height": 900})
+    login(page, server, role)
+    long_asset = "fallen-tower/ep101/sq040/sh030/" + "crowd_replica_" * 20 + "@v001"
+    page.request.get(server.url + f"/p/{FT}/lineage.svg?asset={long_asset}")  # a long log line
+    for path in ROLE_PAGES[role]:
+        response = page.goto(server.url + path)
+        assert response is not None and response.status == 200, path
+        assert fits(page) <= 0, f"{path} is {fits(page)} px wider than {width} px"
+    assert errors == [], errors
+    favicon = page.request.get(server.url + "/favicon.ico")
+    assert favicon.status == 200 and favicon.body()[:4] == b"\x00\x00\x01\x00"  # an ICO
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_counsel_searches_filters_and_sorts_findings(
+    page: Page, server: Server, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    login(page, server, "counsel")
+    page.get_by_role("searchbox").fill("ClearScale")
+    page.get_by_role("button", name="Search").click()
+    hits = page.locator("table.search-hits tbody tr")
+    expect(hits.filter(has_text="licence record")).to_have_count(1)
+    if width == 1280:
+        shot(page, "counsel-search")
+    hits.filter(has_text="licence record").get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/consents#licence-"))
+    row = page.locator("table.licences tr", has_text="not covering")
+    expect(row.locator(".beside")).to_contain_text("cleared")
+    expect(row.locator(".beside")).to_contain_text("Hana Sato")
+    page.goto(server.url + f"/p/{FT}/findings")
+    page.get_by_label("Status", exact=True).select_option("disposed")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("table.findings tbody tr")
+    expect(rows).to_have_count(2)
+    if width == 390:
+        shot(page, "counsel-findings-phone", full_page=True)
+    ids = rows.locator("code.id")
+    for i in range(2):  # short on one line, the full id on hover
+        box = ids.nth(i).bounding_box()
+        assert box is not None and box["height"] < 30
+        assert len(ids.nth(i).get_attribute("title") or "") == 64
+    expect(rows.first.locator("time")).to_have_attribute("title", re.compile(r"UTC$"))
+    page.get_by_role("link", name="rule", exact=True).click()
+    expect(page).to_have_url(re.compile(r"status=disposed&sort=rule"))
+    assert rows.first.locator("td").nth(1).inner_text() == "ai-model-undeclared"
+    rows.first.get_by_role("link").click()
+    decision = page.locator("a", has_text=re.compile(r"fx_dust@v003"))
+    expect(decision).to_have_attribute("href", re.compile(r"lineage\.svg\?asset="))
+    assert fits(page) <= 0
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_admin_filters_the_access_log_and_sees_refusals(
+    page: Page, server: Server, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    assert page.request.get(server.url + "/admin/accounts").status in (401, 403, 200)
+    login(page, server, "admin")
+    page.goto(server.url + f"/p/{FT}/credits")  # an admin may not: a refusal in the log
+    page.goto(server.url + "/admin/access-log")
+    page.get_by_label("Outcome", exact=True).select_option("refused")
+    page.get_by_label("Account", exact=True).select_option("admin")
+    page.get_by_role("button", name="Filter").click()
+    refused = page.locator("table.access-log tbody tr.refused")
+    expect(refused.first).to_be_visible()
+    expect(refused.first.locator(".pill.refused")).to_have_text(re.compile("denied"))
+    assert page.locator("table.access-log tbody tr:not(.refused)").count() == 0
+    if width == 1280:
+        shot(page, "admin-access-log")
+    assert fits(page) <= 0
+
+
+def test_the_guild_rep_sees_one_line_per_person_and_role(page: Page, server: Server) -> None:
+    login(page, server, "guild-rep")
+    page.goto(server.url + f"/p/{FT}/credits")
+    lines = page.locator("table.credit-lines tbody tr")
+    pairs = [tuple(lines.nth(i).locator("td").all_inner_texts()[:2]) for i in range(lines.count())]
+    assert len(pairs) == len(set(pairs)) > 3 and ("Mira Keller", "Roto Artist") in pairs
+    assert not any("cawg." in title for _, title in pairs)
+    expect(page.locator("table.credit-lines")).not_to_contain_text("Vista Stock")
+    expect(page.locator("table.sources")).to_contain_text("Vista Stock")
+    _, raw = downloaded(page, "CSV")
+    header = raw.decode("utf-8").splitlines()[0]
+    assert '"job_title"' in header or "job_title" in header
+    assert "department" in header

@@ -12,24 +12,41 @@ counsel = Account("c", "counsel", (FT,), None, False)
 guild = Account("g", "guild", (FT,), "SAG-AFTRA", False)
 auditor = Account("a", "auditor", (), None, False)
 admin = Account("x", "admin", (), None, False)
+DANA, OMAR = "performer:dana-whitfield", "performer:omar-haddad"
+performer = Account("d", "performer", (), None, False, (DANA,))
+agent = Account("ag", "agent", (), None, False, (DANA, OMAR))
 
 EXPECTED = {
     counsel: {
         "dashboard.view", "findings.view", "lineage.view", "consents.view",
         "ai_register.view", "audit_report.download", "receipt.download", "credits.view",
-        "credits.download",
+        "credits.download", "impacts.view", "replica_register.view", "replica_register.download",
     },
-    guild: {"credits.view", "credits.download", "member_consents.view"},
-    auditor: {"health.view", "proof.download"},
-    admin: {"accounts.view", "access_log.view"},
+    guild: {
+        "credits.view", "credits.download", "member_consents.view", "impacts.view",
+        "replica_register.view", "replica_register.download",
+    },
+    auditor: {"health.view", "proof.download", "search.view"},
+    admin: {"accounts.view", "access_log.view", "search.view"},
+    performer: {"performer_uses.view", "performer_uses.download"},
+    agent: {"performer_uses.view", "performer_uses.download"},
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("actor", list(EXPECTED), ids=lambda a: a.role)
 def test_each_role_gets_exactly_its_actions(actor: Account) -> None:
     resource = Resource(FT) if actor.productions else LEDGER
+    if actor.parties:
+        resource = Resource(party=DANA)
     allowed = {a for a in RULES if permission_allowed(actor, a, resource)}
     assert allowed == EXPECTED[actor]
+
+
+def test_every_role_may_search_and_only_ledger_wide() -> None:
+    for actor in EXPECTED:
+        assert permission_allowed(actor, "search.view", LEDGER), actor.role
+        assert not permission_allowed(actor, "search.view", Resource(FT)), actor.role
+    assert not permission_allowed(Account("d", "admin", (), None, True), "search.view", LEDGER)
 
 
 @pytest.mark.parametrize("actor", [counsel, guild], ids=lambda a: a.role)
@@ -58,3 +75,17 @@ def test_deny_by_default() -> None:
     stranger = Account("s", "superuser", (FT,), None, False)
     assert not any(permission_allowed(stranger, a, Resource(FT)) for a in RULES)
     assert not any(permission_allowed(stranger, a, LEDGER) for a in RULES)
+
+
+def test_performer_pages_follow_the_party_and_nothing_else() -> None:
+    for action in ("performer_uses.view", "performer_uses.download"):
+        assert permission_allowed(performer, action, Resource(party=DANA))
+        assert not permission_allowed(performer, action, Resource(party=OMAR))
+        assert not permission_allowed(performer, action, Resource(party=None))
+        assert not permission_allowed(performer, action, Resource(FT, party=DANA))
+        assert permission_allowed(agent, action, Resource(party=OMAR))
+        for other in (counsel, guild, auditor, admin):
+            assert not permission_allowed(other, action, Resource(party=DANA)), other.role
+    for action in RULES:  # no production page, no ledger page for a performer
+        assert not permission_allowed(performer, action, Resource(FT)), action
+        assert not permission_allowed(performer, action, LEDGER), action

@@ -39,12 +39,12 @@ def consume_once(
     signers: list[KeyPair],
     bootstrap: str,
     topic: str,
-    until_idle: float = 5.0,
     **config: Any,
 ) -> IngestStats:
+    """Read what the topics hold into ``store`` (``consume --until-caught-up``), then stop."""
     trust = FolderTrust({s.key_id: s.public for s in signers})
     settings = ConsumerConfig(bootstrap, topic=topic, **{**FAST_GROUP, **config})
-    return LedgerConsumer(store, trust, settings).run(until_idle=until_idle)
+    return LedgerConsumer(store, trust, settings).run(until_caught_up=True)
 
 
 def header_map(record: Any) -> dict[str, str]:

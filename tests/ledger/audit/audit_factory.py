@@ -18,6 +18,7 @@ from demo import story
 from ledger.events import limits
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
+from ledger.events.disposition import DISPOSITION, disposition_event
 from ledger.events.encoding import SchemaCatalog, SingleObjectFraming, default_catalog
 from ledger.events.kinds import all_kinds
 from ledger.events.licence import LICENCE
@@ -223,3 +224,66 @@ def consent_item(**changes: Any) -> Item:
     event = dict(story.consents()[0][1])
     event.update(changes)
     return ("clearances", CONSENT, event)
+
+
+# --- consents narrower than their use (issue 19, item 1) -------------------------------------
+
+CONSENT_AR = story.fixed_id("test-consent:territory-ar")
+CONSENT_SH020 = story.fixed_id("test-consent:shot-sh020")
+WORLDWIDE = {"commercial": True, "territories": ["WORLD"], "media": ["streaming"]}
+
+
+def _replica(asset_id: str, shot: str, performer: str, consent_ref: str) -> Item:
+    return provenance(
+        asset_id,
+        ai=True,
+        production={"show": story.SHOW, "episode": "101", "sequence": None, "shot": shot},
+        rights={"licence": None, "distribution": WORLDWIDE},
+        likeness=[
+            {"performer_id": performer, "use": "digital_replica", "consent_ref": consent_ref}
+        ],
+    )
+
+
+def narrow_consent_items() -> list[Item]:
+    """Two likeness uses their consents do not cover, in an episode streamed worldwide: one
+    consent is limited to Argentina, the other names shot sh020 and is used in sh050."""
+    performer = {"kind": "performer"}
+    return [
+        licence_item(),
+        consent_item(
+            event_id=CONSENT_AR,
+            grantor={**performer, "party_id": "performer:ana-ar", "display_name": "Ana AR"},
+            territories=["AR"],
+            media=["all_media"],
+        ),
+        consent_item(
+            event_id=CONSENT_SH020,
+            grantor={**performer, "party_id": "performer:bo-shot", "display_name": "Bo Shot"},
+            territories=["WORLD"],
+            media=["all_media"],
+            shots=["sh020"],
+        ),
+        _replica("ep101/sh010/ar_replica", "sh010", "performer:ana-ar", CONSENT_AR),
+        _replica("ep101/sh050/bo_replica", "sh050", "performer:bo-shot", CONSENT_SH020),
+    ]
+
+
+# --- a disposition naming a finding that does not exist (issue 19, item 2) -------------------
+
+FORGED_FINDING = "ab" * 32
+
+
+def dangling_items() -> list[Item]:
+    """An unlicensed AI output, and counsel's clearance of a finding id no audit gives."""
+    event = disposition_event(
+        "cleared",
+        finding_id=FORGED_FINDING,
+        rule="ai-model-undeclared",
+        asset="gen@v001",
+        show=story.SHOW,
+        actor=story.COUNSEL,
+        reason="cleared by side letter",
+        document_sha256="cd" * 32,
+    )
+    return [provenance("gen", ai=True), ("counsel", DISPOSITION, event)]

@@ -238,3 +238,116 @@ def make_self_signed(folder: Path) -> Credentials:
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return Credentials(chain, key_path, cert.public_bytes(pem).decode())
+
+
+# --- signing files with the C2PA library itself (no ledger check) ---------------------------
+
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+def signer_info(creds: Credentials) -> Any:
+    """c2pa-python's signer settings for ``creds`` (ES256, no time-stamp authority)."""
+    import c2pa as c2pa_lib
+
+    return c2pa_lib.C2paSignerInfo(
+        alg=c2pa_lib.C2paSigningAlg.ES256,
+        sign_cert=creds.chain.read_bytes(),
+        private_key=creds.key.read_bytes(),
+        ta_url=None,
+    )
+
+
+def builder_context() -> Any:
+    """A c2pa-python builder context that makes no thumbnails (tiny test images)."""
+    import c2pa as c2pa_lib
+
+    return c2pa_lib.Context(
+        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    )
+
+
+def _sign(
+    definition: dict[str, Any],
+    creds: Credentials,
+    source_tag: str,
+    out: Path,
+    ingredients: Iterable[tuple[dict[str, Any], Path]] = (),
+) -> Path:
+    """Sign ``definition`` onto a tiny JPEG (tagged ``source_tag``) as ``out``, with the
+    ingredient files given (each with its ingredient JSON)."""
+    import c2pa as c2pa_lib
+
+    source = out.with_suffix(".src.jpg")
+    source.write_bytes(tiny_jpeg(source_tag))
+    with (
+        c2pa_lib.Signer.from_info(signer_info(creds)) as signer,
+        c2pa_lib.Builder(definition, builder_context()) as builder,
+    ):
+        for ingredient_json, path in ingredients:
+            with path.open("rb") as ingredient:
+                builder.add_ingredient(ingredient_json, "image/jpeg", ingredient)
+        with source.open("rb") as src, out.open("w+b") as dst:
+            builder.sign(signer, "image/jpeg", src, dst)
+    return out
+
+
+def sign_definition(definition: dict[str, Any], creds: Credentials, out: Path) -> None:
+    """Sign a manifest definition onto a tiny JPEG with the library itself (no ledger check)."""
+    _sign(definition, creds, definition["title"], out)
+
+
+def camera_capture(title: str = "plate_b.jpg", generator: str = "Onset Camera") -> dict[str, Any]:
+    """The manifest definition of a plate an on-set camera captured."""
+    created = {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
+    return {
+        "claim_generator_info": [{"name": generator, "version": "1"}],
+        "title": title,
+        "format": "image/jpeg",
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [created]}}],
+    }
+
+
+def tamper(path: Path) -> None:
+    """Flip a byte inside the entropy-coded image data, which the hard binding covers."""
+    data = bytearray(path.read_bytes())
+    data[-4] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def camera_plate(out: Path, creds: Credentials, *, tampered: bool = False) -> Path:
+    """A plate signed by an on-set camera; tampered after signing when asked."""
+    sign_definition(camera_capture(out.name), creds, out)
+    if tampered:
+        tamper(out)
+    return out
+
+
+def vendor_smoke(
+    plate: Path, vendor: Credentials, out: Path, *, ingredient_title: str = "plate_b.jpg"
+) -> Path:
+    """A vendor's delivery made with c2pa-python: an AI smoke element made from the signed
+    plate (a C2PA ingredient), under the vendor's own claim generator and certificate."""
+    definition = {
+        "claim_generator_info": [{"name": "Brightline VFX Pipeline", "version": "7.2"}],
+        "title": "sh020_smoke_v003.jpg",
+        "format": "image/jpeg",
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {
+                    "actions": [
+                        {
+                            "action": "c2pa.created",
+                            "when": "2025-03-04T10:30:00Z",
+                            "digitalSourceType": IPTC + "trainedAlgorithmicMedia",
+                            "softwareAgent": {"name": "SmokeSynth", "version": "5.0"},
+                            "description": "Smoke plume matched to plate B",
+                            "parameters": {"ingredientIds": ["plate-b"]},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    ingredient = {"title": ingredient_title, "relationship": "inputTo", "label": "plate-b"}
+    return _sign(definition, vendor, "brightline smoke v003", out, [(ingredient, plate)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,20 @@ def vendor() -> dict[str, Any]:
     return dict(json.loads(VENDOR.read_text()))
 
 
+def test_an_imported_show_name_is_never_split_at_a_slash() -> None:
+    """--production names the show whole; the episode is its own option (issue 19 §4)."""
+    defaults = ImportDefaults(production="Love/Hate", asset=f"{D}/sh020/fx_smoke@v003")
+    [event] = import_events(vendor(), defaults)
+    assert (event["production"]["show"], event["production"]["episode"]) == ("Love/Hate", None)
+    with_episode = replace(defaults, episode="7")
+    [event] = import_events(vendor(), with_episode)
+    assert (event["production"]["show"], event["production"]["episode"]) == ("Love/Hate", "7")
+
+
 def test_vendor_manifest_maps_to_valid_events() -> None:
-    defaults = ImportDefaults(production="Fallen Tower/101", asset=f"{D}/sh020/fx_smoke@v003")
+    defaults = ImportDefaults(
+        production="Fallen Tower", episode="101", asset=f"{D}/sh020/fx_smoke@v003"
+    )
     [event] = import_events(vendor(), defaults)
     assert event["actor"]["display_name"] == "Brightline VFX Pipeline"
     assert event["actor"]["kind"] == "organisation"
@@ -164,7 +177,9 @@ def test_vendor_manifest_maps_to_valid_events() -> None:
 def test_vendor_delivery_joins_the_lineage_and_is_audited(
     tmp_path: Path, signers: dict[str, KeyPair]
 ) -> None:
-    defaults = ImportDefaults(production="Fallen Tower/101", asset=f"{D}/sh020/fx_smoke@v003")
+    defaults = ImportDefaults(
+        production="Fallen Tower", episode="101", asset=f"{D}/sh020/fx_smoke@v003"
+    )
     imported = import_events(vendor(), defaults)
     with build_store(tmp_path / "l.db", [*demo_items(), *as_items(imported)], signers) as store:
         view = LedgerView.open(store)

@@ -29,17 +29,23 @@ from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
 from tests.ledger.audit.c2pa_factory import (
+    IPTC,
     Credentials,
+    builder_context,
+    camera_capture,
+    camera_plate,
     make_credentials,
     proxy_items,
+    sign_definition,
+    signer_info,
     tiny_jpeg,
     tiny_png,
     tiny_tiff,
+    vendor_smoke,
     write_proxies,
 )
 
 D = "fallen-tower/ep101/sq040"
-IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 DELIVERABLES = [f"{D}/sh010/final@v001", f"{D}/sh020/final@v001", f"{D}/sh030/final@v001"]
 
 
@@ -65,28 +71,6 @@ def log_key_of(store: LedgerStore) -> LogKey:
     identity = log_identity(store)
     assert identity is not None
     return identity.origin, identity.public_key
-
-
-def sign_definition(definition: dict[str, Any], creds: Credentials, out: Path) -> None:
-    """Sign a manifest definition onto a tiny JPEG with the library itself (no ledger check)."""
-    source = out.with_suffix(".src.jpg")
-    source.write_bytes(tiny_jpeg(definition["title"]))
-    info = c2pa_lib.C2paSignerInfo(
-        alg=c2pa_lib.C2paSigningAlg.ES256,
-        sign_cert=creds.chain.read_bytes(),
-        private_key=creds.key.read_bytes(),
-        ta_url=None,
-    )
-    context = c2pa_lib.Context(
-        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
-    )
-    with (
-        c2pa_lib.Signer.from_info(info) as signer,
-        c2pa_lib.Builder(definition, context) as builder,
-        source.open("rb") as src,
-        out.open("w+b") as dst,
-    ):
-        builder.sign(signer, "image/jpeg", src, dst)
 
 
 def comparable_ingredient(item: dict[str, Any]) -> dict[str, Any]:
@@ -231,59 +215,6 @@ def test_every_deliverable_round_trips_through_signed_files(
         )
 
 
-def vendor_smoke(
-    plate: Path, vendor: Credentials, out: Path, *, ingredient_title: str = "plate_b.jpg"
-) -> Path:
-    """A vendor's delivery made with c2pa-python: an AI smoke element made from the signed
-    plate (a C2PA ingredient), under the vendor's own claim generator and certificate."""
-    definition = {
-        "claim_generator_info": [{"name": "Brightline VFX Pipeline", "version": "7.2"}],
-        "title": "sh020_smoke_v003.jpg",
-        "format": "image/jpeg",
-        "assertions": [
-            {
-                "label": "c2pa.actions.v2",
-                "data": {
-                    "actions": [
-                        {
-                            "action": "c2pa.created",
-                            "when": "2025-03-04T10:30:00Z",
-                            "digitalSourceType": IPTC + "trainedAlgorithmicMedia",
-                            "softwareAgent": {"name": "SmokeSynth", "version": "5.0"},
-                            "description": "Smoke plume matched to plate B",
-                            "parameters": {"ingredientIds": ["plate-b"]},
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    source = out.with_suffix(".src.jpg")
-    source.write_bytes(tiny_jpeg("brightline smoke v003"))
-    info = c2pa_lib.C2paSignerInfo(
-        alg=c2pa_lib.C2paSigningAlg.ES256,
-        sign_cert=vendor.chain.read_bytes(),
-        private_key=vendor.key.read_bytes(),
-        ta_url=None,
-    )
-    context = c2pa_lib.Context(
-        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
-    )
-    with (
-        c2pa_lib.Signer.from_info(info) as signer,
-        c2pa_lib.Builder(definition, context) as builder,
-    ):
-        with plate.open("rb") as ingredient:
-            builder.add_ingredient(
-                {"title": ingredient_title, "relationship": "inputTo", "label": "plate-b"},
-                "image/jpeg",
-                ingredient,
-            )
-        with source.open("rb") as src, out.open("w+b") as dst:
-            builder.sign(signer, "image/jpeg", src, dst)
-    return out
-
-
 def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
     proxy_ledger: LedgerStore,
     tmp_path: Path,
@@ -304,7 +235,8 @@ def test_a_vendor_jpeg_with_a_c2pa_ingredient_joins_the_lineage(
     active = store["manifests"][store["active_manifest"]]
     assert not active["ingredients"][0]["instance_id"].startswith("assetledger:")  # XMP iid
     defaults = ImportDefaults(
-        production="Fallen Tower/101",
+        production="Fallen Tower",
+        episode="101",
         asset=f"{D}/sh020/fx_smoke@v003",
         content_sha256=c2pa_files.sha256_file(delivery),
         media_type=read.media_type,
@@ -411,29 +343,7 @@ def test_ingredient_hashes_come_from_files_given_or_are_recorded_unknown(
 
 
 def test_a_tampered_file_is_refused(tmp_path: Path, creds: Credentials) -> None:
-    out = tmp_path / "signed.jpg"
-    sign_definition(
-        {
-            "claim_generator_info": [{"name": "t", "version": "1"}],
-            "title": "t",
-            "format": "image/jpeg",
-            "assertions": [
-                {
-                    "label": "c2pa.actions.v2",
-                    "data": {
-                        "actions": [
-                            {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
-                        ]
-                    },
-                }
-            ],
-        },
-        creds,
-        out,
-    )
-    data = bytearray(out.read_bytes())
-    data[-4] ^= 0xFF  # inside the entropy-coded image data, which the hard binding covers
-    out.write_bytes(bytes(data))
+    out = camera_plate(tmp_path / "signed.jpg", creds, tampered=True)
     store = c2pa_files.read_document(out).document
     assert validation_of(store).state == c2pa_import.STATE_INVALID
     with pytest.raises(VerificationFailure, match="does not validate"):
@@ -486,34 +396,11 @@ def test_a_sidecar_manifest_binds_the_whole_file_and_gives_its_hash(
 ) -> None:
     asset = tmp_path / "plate.jpg"
     asset.write_bytes(tiny_jpeg("plate with a sidecar"))
-    definition = {
-        "claim_generator_info": [{"name": "Onset", "version": "1"}],
-        "title": "plate.jpg",
-        "format": "image/jpeg",
-        "assertions": [
-            {
-                "label": "c2pa.actions.v2",
-                "data": {
-                    "actions": [
-                        {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
-                    ]
-                },
-            }
-        ],
-    }
-    info = c2pa_lib.C2paSignerInfo(
-        alg=c2pa_lib.C2paSigningAlg.ES256,
-        sign_cert=creds.chain.read_bytes(),
-        private_key=creds.key.read_bytes(),
-        ta_url=None,
-    )
-    context = c2pa_lib.Context(
-        c2pa_lib.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
-    )
+    definition = camera_capture("plate.jpg", generator="Onset")
     unchanged = tmp_path / "unchanged.jpg"
     with (
-        c2pa_lib.Signer.from_info(info) as signer,
-        c2pa_lib.Builder(definition, context) as builder,
+        c2pa_lib.Signer.from_info(signer_info(creds)) as signer,
+        c2pa_lib.Builder(definition, builder_context()) as builder,
         asset.open("rb") as src,
         unchanged.open("w+b") as dst,
     ):
@@ -614,26 +501,7 @@ def test_placed_removed_and_transcoded_steps_validate_too(
 def test_a_third_party_c2pa_ingredient_is_recorded_with_its_verdict(
     tmp_path: Path, creds: Credentials
 ) -> None:
-    plate = tmp_path / "plate_b.jpg"
-    sign_definition(
-        {
-            "claim_generator_info": [{"name": "Onset Camera", "version": "1"}],
-            "title": "plate_b.jpg",
-            "format": "image/jpeg",
-            "assertions": [
-                {
-                    "label": "c2pa.actions.v2",
-                    "data": {
-                        "actions": [
-                            {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
-                        ]
-                    },
-                }
-            ],
-        },
-        creds,
-        plate,
-    )
+    plate = camera_plate(tmp_path / "plate_b.jpg", creds)
     delivery = vendor_smoke(
         plate, make_credentials(tmp_path / "v", "Brightline"), tmp_path / "s.jpg"
     )

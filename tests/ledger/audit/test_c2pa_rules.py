@@ -20,8 +20,13 @@ from ledger.log.receipt import verify_receipt
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import WRITER, Item, build_store, provenance
-from tests.ledger.audit.c2pa_factory import Credentials, make_credentials, tiny_jpeg
-from tests.ledger.audit.test_c2pa_files import IPTC, sign_definition, vendor_smoke
+from tests.ledger.audit.c2pa_factory import (
+    Credentials,
+    camera_plate,
+    make_credentials,
+    tiny_jpeg,
+    vendor_smoke,
+)
 
 SMOKE = "fallen-tower/ep101/sq020/fx_smoke@v003"
 UNTRUSTED = "c2pa-signer-untrusted"
@@ -46,7 +51,8 @@ def imported(path: Path, trust_anchors: str | None = None) -> list[dict[str, Any
     """``c2pa import`` as the CLI does it: the file read with c2pa's Reader."""
     read = c2pa_files.read_document(path, trust_anchors=trust_anchors)
     defaults = ImportDefaults(
-        production="Fallen Tower/101",
+        production="Fallen Tower",
+        episode="101",
         asset=SMOKE,
         content_sha256=c2pa_files.sha256_file(path),
         media_type=read.media_type,
@@ -142,41 +148,12 @@ def test_reader_json_that_claims_trust_is_reported(
     assert "only by the Reader JSON given to the import" in finding.explanation
 
 
-def tampered_plate(folder: Path, creds: Credentials, *, tamper: bool) -> Path:
-    """A plate signed by an on-set camera; tampered after signing when asked."""
-    plate = folder / "plate_b.jpg"
-    sign_definition(
-        {
-            "claim_generator_info": [{"name": "Onset Camera", "version": "1"}],
-            "title": "plate_b.jpg",
-            "format": "image/jpeg",
-            "assertions": [
-                {
-                    "label": "c2pa.actions.v2",
-                    "data": {
-                        "actions": [
-                            {"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}
-                        ]
-                    },
-                }
-            ],
-        },
-        creds,
-        plate,
-    )
-    if tamper:
-        data = bytearray(plate.read_bytes())
-        data[-4] ^= 0xFF  # inside the image data the hard binding covers
-        plate.write_bytes(bytes(data))
-    return plate
-
-
 @pytest.mark.parametrize("tamper", [True, False])
 def test_an_ingredient_manifest_invalid_when_added_is_reported(
     tmp_path: Path, signers: dict[str, KeyPair], vendor: Credentials, tamper: bool
 ) -> None:
     camera = make_credentials(tmp_path / "camera", "Onset")
-    plate = tampered_plate(tmp_path, camera, tamper=tamper)
+    plate = camera_plate(tmp_path / "plate_b.jpg", camera, tampered=tamper)
     delivery = vendor_smoke(plate, vendor, tmp_path / "smoke.jpg")
     anchors = vendor.ca_pem + camera.ca_pem
     plate_event, smoke = imported(delivery, trust_anchors=anchors)  # the delivery validates

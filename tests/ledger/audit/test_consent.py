@@ -52,7 +52,11 @@ def test_demo_consents_are_valid_events() -> None:
         ({"status": "maybe"}, "status"),
         ({"likeness_uses": ["voice_clone"]}, "likeness use"),
         ({"ai_uses": ["cawg.everything"]}, "CAWG"),
-        ({"productions": []}, "productions"),
+        ({"coverage": []}, "productions it covers"),
+        ({"productions": ["Fallen Tower/101"]}, "old 'Show/Episode' string form"),
+        ({"productions": ["Love/Hate"]}, "state coverage instead"),
+        ({"coverage": [{"show": " ", "episode": None}]}, r"coverage\[0\]\.show"),
+        ({"coverage": [{"show": "Fallen Tower", "episode": ""}]}, r"coverage\[0\]\.episode"),
         ({"scope": "  "}, "specific description"),
         ({"expires": "2024-01-01T00:00:00Z"}, "later than valid_from"),
         ({"valid_from": "next tuesday"}, "ISO 8601"),
@@ -88,9 +92,10 @@ def test_consent_not_yet_valid_does_not_cover() -> None:
 
 
 def test_scope_is_the_named_episode_or_the_whole_show() -> None:
-    episode_only = consent()  # Fallen Tower/101
-    assert "not Fallen Tower/102" in (check_use(episode_only, use(episode="102"), []) or "")
-    whole_show = consent(productions=["Fallen Tower"])
+    episode_only = consent()  # Fallen Tower, episode 101
+    said = check_use(episode_only, use(episode="102"), []) or ""
+    assert "covers Fallen Tower, episode 101, not Fallen Tower, episode 102" in said
+    whole_show = consent(coverage=[{"show": "Fallen Tower", "episode": None}])
     assert check_use(whole_show, use(episode="102"), []) is None
     assert "covers Fallen Tower" in (check_use(whole_show, use(show="Other Show"), []) or "")
 
@@ -129,7 +134,8 @@ def test_rights_holder_grant_covers_named_assets_only() -> None:
 
 
 def test_missing_consent_is_a_reason() -> None:
-    assert check_use(None, use(), []) == "the consent it refers to is not in the ledger"
+    said = "the consent it refers to is not in the ledger, or not one recorded for this production"
+    assert check_use(None, use(), []) == said
 
 
 # --- structured terms (consent schema v2) -----------------------------------------------------
@@ -203,3 +209,40 @@ def test_an_old_grant_is_readable_and_judged_by_the_old_rule() -> None:
         )
         == []
     )
+
+
+# --- productions as structured fields (consent schema v3, issue 19 §4) ------------------------
+
+
+def test_coverage_is_compared_whole_and_exactly() -> None:
+    """A show named with "/", or differing by case or spaces, is another production."""
+    secret = consent(coverage=[{"show": "Fallen Tower/Secret", "episode": None}])
+    assert check_use(secret, use(show="Fallen Tower/Secret", episode=None), []) is None
+    for show, episode in (
+        ("Fallen Tower", "Secret"),
+        ("Fallen Tower", "101"),
+        ("fallen tower/secret", None),
+        ("Fallen Tower/Secret ", None),
+    ):
+        assert "covers Fallen Tower/Secret, not" in (
+            check_use(secret, use(show=show, episode=episode), []) or ""
+        ), (show, episode)
+    plain = consent(coverage=[{"show": "Fallen Tower", "episode": None}])
+    for other in ("fallen tower", "Fallen  Tower", "Fallen Tower/Secret"):
+        assert check_use(plain, use(show=other), []) is not None, other
+
+
+def test_a_structured_consent_is_indexed_under_its_whole_show_name() -> None:
+    rows = consent_refs(decoded(grant(coverage=[{"show": "Love/Hate", "episode": "1"}])))
+    assert ("show", "Love/Hate") in rows
+    assert ("show", "Love") not in rows
+
+
+def test_an_old_string_consent_is_still_read_as_show_or_show_slash_episode() -> None:
+    """Consents written with schema v1/v2 name "Show" or "Show/Episode": compared whole."""
+    old = replace(consent(), coverage=(), productions=("Fallen Tower/101",))
+    assert check_use(old, use(episode="101"), []) is None
+    assert "covers Fallen Tower/101, not" in (check_use(old, use(episode="102"), []) or "")
+    whole = replace(consent(), coverage=(), productions=("Fallen Tower",))
+    assert check_use(whole, use(episode="102"), []) is None
+    assert check_use(whole, use(show="Fallen Tower/Secret", episode=None), []) is not None

@@ -5,7 +5,7 @@ registry."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -360,7 +360,8 @@ def test_a_disposition_by_a_key_without_legal_scope_does_not_count(make: Any) ->
 
 def test_counsel_of_another_production_cannot_decide_this_ones_findings(make: Any) -> None:
     """Counsel enrolled with a legal scope for another production only: the consumer admits
-    a disposition that says it is for that production; the audit must not apply it here."""
+    a disposition that says it is for that production; the audit must not apply it here, and
+    it is that production's record, not this one's (docs/audits.md, "Whose records count")."""
     ledger = make(unlicensed_deliverable())
     rival = dict(COUNSEL, actor_id="person:rival-counsel", display_name="Rival Counsel")
     ledger.keys["rival"] = keys.generate("rival")
@@ -368,9 +369,9 @@ def test_counsel_of_another_production_cannot_decide_this_ones_findings(make: An
     f = one(ledger.audit(), "ai-model-undeclared")
     ledger.decide("rival", rival, "cleared", f, show="Other Show", document_sha256="cd" * 32)
     again = one(ledger.audit(), "ai-model-undeclared")
-    assert again.is_open
-    [note] = again.lapsed
-    assert f"made for production 'Other Show', not {story.SHOW}" in note.note
+    assert again.is_open and again.disposition is None
+    assert again.lapsed == ()  # another production's decision is not shown here
+    assert all(e.what != "counsel's disposition" for e in again.evidence)
     assert ledger.audit().clear_to_ship() == {"final@v001": False}
 
 
@@ -735,3 +736,65 @@ def test_counsels_clearance_of_a_derivative_holds_for_every_ai_use_of_it(make: A
     assert inherited.note.startswith("cleared for the derivative paint@v001")
     assert "counsel's clearance of the derivative" in {e.what for e in after["gen3@v001"].evidence}
     assert after["gen3@v001"].path == ("retouch@v001", "paint@v001", "stock@v001")
+
+
+# --- dispositions naming no finding (issue 19, item 2) ---------------------------------------
+
+
+def test_a_disposition_naming_an_id_no_audit_gives_is_dangling_not_attached(make: Any) -> None:
+    """Signed for the right rule and asset version, but naming an id that never existed: it
+    is not shown as an earlier decision of that finding (a clearance it never had)."""
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "ai-model-undeclared")
+    ledger.decide("counsel", COUNSEL, "cleared", replace(f, finding_id="ab" * 32),
+                  document_sha256="cd" * 32)  # fmt: skip
+    for result in (ledger.audit(), production_audit(ledger)):
+        again = one(result, "ai-model-undeclared")
+        assert again.finding_id == f.finding_id and again.is_open and again.lapsed == ()
+        [dangling] = result.dangling
+        assert (dangling.finding_id, dangling.rule, dangling.asset) == ("ab" * 32, f.rule, f.asset)
+        assert dangling.decision.by == "Hana Sato" and dangling.decision.decision == "cleared"
+        assert dangling.decision.at == format_time(AFTER - timedelta(days=1) + timedelta(minutes=1))
+        assert "names no finding of this audit" in dangling.decision.note
+        [shown] = audit_json(result)["dangling_dispositions"]
+        assert shown["finding_id"] == "ab" * 32 and shown["by_id"] == COUNSEL["actor_id"]
+
+
+def test_a_disposition_naming_nothing_in_the_ledger_is_reported(make: Any) -> None:
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "ai-model-undeclared")
+    ghost = replace(f, finding_id="ef" * 32, rule="no-such-rule", asset="nowhere@v9")
+    ledger.decide("counsel", COUNSEL, "waived", ghost, approver="Dana Price",
+                  expires=(AFTER + timedelta(days=9)).isoformat())  # fmt: skip
+    for result in (ledger.audit(), production_audit(ledger)):
+        assert [(d.finding_id, d.asset) for d in result.dangling] == [("ef" * 32, "nowhere@v9")]
+        assert all(x.lapsed == () and x.disposition is None for x in result.findings)
+
+
+def test_a_decision_on_a_finding_that_no_longer_exists_is_dangling(make: Any) -> None:
+    """Cleared, then a licence record arrives that does not cover the use: the finding is of
+    another rule now, and the clearance is not shown as a decision on it."""
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "ai-model-undeclared")
+    ledger.decide("counsel", COUNSEL, "cleared", f, document_sha256="cd" * 32)
+    ledger.append([licence_item(commercial_use=False)])
+    result = ledger.audit()
+    changed = one(result, "licence-not-covering")
+    assert changed.is_open and changed.lapsed == () and changed.disposition is None
+    assert [d.finding_id for d in result.dangling] == [f.finding_id]
+
+
+def test_a_decision_on_a_deliverable_finding_is_dangling_and_says_why(make: Any) -> None:
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "deliverable-unresolved")
+    ledger.decide("counsel", COUNSEL, "cleared", f, document_sha256="cd" * 32)
+    result = ledger.audit()
+    assert one(result, "deliverable-unresolved").disposition is None
+    [dangling] = result.dangling
+    assert dangling.finding_id == f.finding_id
+    assert "deliverable-unresolved finding, which is not itself decided" in dangling.decision.note
+
+
+def production_audit(ledger: Ledger) -> AuditResult:
+    view = LedgerView.open(ledger.store, at_head=True)
+    return run_audit(view, Scope(production=story.SHOW), as_of=AFTER)

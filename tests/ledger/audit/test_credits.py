@@ -148,7 +148,10 @@ def test_consent_status_of_likeness_uses(view: LedgerView) -> None:
     assert likeness["performer:dana-whitfield"] == "consent valid"
     assert likeness["performer:omar-haddad"].startswith("NO VALID CONSENT")
     inputs = {c.party: c.status for c in report.consent if c.asset == f"{D}/sh030/sky@v001"}
-    assert inputs == {"stock/vista/skyline-dusk-0456@v001": "cawg.ai_inference: notAllowed"}
+    assert inputs == {
+        "stock/vista/skyline-dusk-0456@v001": "cawg.ai_inference: notAllowed; NOT CLEARED for"
+        " AI use: its rights holder marked it notAllowed for cawg.ai_inference"
+    }
 
 
 def test_report_states_its_tree_and_content_hash(view: LedgerView) -> None:
@@ -160,7 +163,7 @@ def test_report_states_its_tree_and_content_hash(view: LedgerView) -> None:
     }
     assert len(data["content_sha256"]) == 64
     rows = flat_rows(credit_report(view, story.SHOW))
-    assert {r["section"] for r in rows} == {"credit", "ai_output", "consent"}
+    assert {r["section"] for r in rows} == {"credit", "organisation", "ai_output", "consent"}
 
 
 def test_unknown_production_or_episode_is_a_usage_error(view: LedgerView) -> None:
@@ -168,3 +171,26 @@ def test_unknown_production_or_episode_is_a_usage_error(view: LedgerView) -> Non
         credit_report(view, "fallen tower")
     with pytest.raises(ConfigurationError):
         credit_report(view, story.SHOW, "999")
+
+
+def test_csv_rows_one_per_person_and_role_with_job_title_and_department(
+    view: LedgerView,
+) -> None:
+    from ledger.audit.credits import CSV_COLUMNS
+
+    assert {"job_title", "department"} <= set(CSV_COLUMNS)
+    report = credit_report(view, story.SHOW, "101")
+    credit = [r for r in flat_rows(report) if r["section"] == "credit"]
+    people = [(r["name"], r["job_title"]) for r in credit]
+    assert len(people) == len(set(people)) == len([x for x in report.lines if x.kind == "human"])
+    rows = {(r["name"], r["job_title"]): r for r in credit}
+    roto = rows[("Mira Keller", "Roto Artist")]
+    assert roto["department"] == "Visual Effects" and roto["role"].startswith("cawg.")
+    assert roto["asset"] == f"{D}/sh010/roto@v001; {D}/sh030/roto@v001"
+    assert len(roto["event_id"].split()) == 2 and roto["detail"] == "created 2"
+    assert rows[("Jonah Okafor", "AI Direction")]["department"] == "AI Direction"
+    assert not any(r["job_title"].startswith("cawg.") for r in credit)
+    others = [
+        r for r in flat_rows(report) if r["section"] not in ("credit", "ai_output", "consent")
+    ]
+    assert all(r["name"] not in {n for n, _ in people} for r in others)

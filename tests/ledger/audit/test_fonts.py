@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from demo import story
 from ledger.audit.credits import credit_report
@@ -17,6 +12,7 @@ from ledger.audit.model import LedgerView
 from ledger.audit.render import to_pdf
 from ledger.audit.report import credits_document
 from tests.ledger.audit.audit_factory import build_store, provenance
+from tests.ledger.audit.pdf_text import pdf_text
 
 NAMES = ("Jonah Okafor", "Ελένη Παππά", "Зоя Ковалёва", "山田太郎", "김민준", "Zoë Ødegård")
 
@@ -56,14 +52,6 @@ def test_pdf_embeds_the_unicode_font(tmp_path: Path) -> None:
 
 
 def test_pdf_text_has_every_name(tmp_path: Path) -> None:
-    if shutil.which("pdftotext") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("pdftotext (poppler-utils) is missing; .ci/run installs it")
-        pytest.skip("pdftotext (poppler-utils) is not installed")
-    path = tmp_path / "credits.pdf"
-    path.write_bytes(to_pdf(_document(tmp_path)))
-    text = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True
-    ).stdout.decode("utf-8")
+    text = pdf_text(to_pdf(_document(tmp_path)), tmp_path)
     for name in NAMES:
         assert name in text, name

@@ -195,11 +195,11 @@ def test_likeness_with_expired_consent(tmp_path: Path, signers: dict[str, KeyPai
 
 
 def test_likeness_out_of_scope_and_revoked(tmp_path: Path, signers: dict[str, KeyPair]) -> None:
-    other_episode = consent_item(productions=["Fallen Tower/102"])
+    other_episode = consent_item(coverage=[{"show": "Fallen Tower", "episode": "102"}])
     [finding] = audit(
         tmp_path / "a", signers, replica_items(other_episode, replica(story.CONSENT_DANA))
     )
-    assert "not Fallen Tower/101" in finding.explanation
+    assert "not Fallen Tower, episode 101" in finding.explanation
     revocation = consent_item(
         event_id=story.fixed_id("revoke"),
         status="revoked",

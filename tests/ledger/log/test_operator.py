@@ -113,3 +113,21 @@ def test_inconsistent_checkpoints_are_found(ledger: tuple[SqliteStore, keys.KeyP
     assert report.first is not None and report.first.kind == CHECKPOINT_MISMATCH
     with pytest.raises(VerificationFailure):
         operator.prove_consistency(store, fork, old_note)
+
+
+def test_prove_leaf_hash_only_proves_the_entry_without_its_bytes(
+    ledger: tuple[SqliteStore, keys.KeyPair],
+) -> None:
+    store, log_key = ledger
+    _grow(store, operator.Checkpointer(store, log_key), 6, 0)
+    entry = store.entry(3)
+    assert entry is not None
+    text = operator.prove(store, entry.event_id, leaf_only=True)
+    name, public_key = cp.parse_vkey(operator.require_identity(store).vkey)
+    verdict = verify_receipt(text, name, public_key)
+    assert verdict.leaf_only and verdict.index == 3
+    assert (
+        verdict.leaf_hash
+        == verify_receipt(operator.prove(store, entry.event_id), name, public_key).leaf_hash
+    )
+    assert cp.b64encode(entry.envelope) not in text

@@ -15,7 +15,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.log.checkpoint import Checkpoint, parse_vkey, signed_checkpoint
 from ledger.log.merkle import MemoryNodeStore, MerkleTree, leaf_hash
-from ledger.log.receipt import HEADER, Receipt, make_receipt, parse_receipt, verify_receipt
+from ledger.log.receipt import (
+    HEADER,
+    LEAF_TAG,
+    Receipt,
+    make_leaf_receipt,
+    make_receipt,
+    parse_receipt,
+    verify_receipt,
+)
 from ledger.trust import dsse, keys
 
 LOG_NAME = "example.com/asset-ledger"
@@ -356,3 +364,63 @@ def test_cli_prints_the_proven_event_and_checks_event_id(tmp_path: Path) -> None
     assert CliRunner().invoke(cli, required).exit_code == 0
     wrong = CliRunner().invoke(cli, [*required[:-1], ids[0], "--format", "json"])
     assert wrong.exit_code == 1 and "this receipt proves event" in wrong.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaf-hash receipts: inclusion proven without the entry's bytes (issue 19 §6)
+
+
+def leaf_receipt(log: Log, index: int) -> str:
+    proof = log.tree.inclusion_proof(index, log.tree.size)
+    return make_leaf_receipt(leaf_hash(log.entries[index]), index, proof, log.checkpoint())
+
+
+def test_a_leaf_hash_receipt_verifies_and_holds_no_entry(log: Log) -> None:
+    text = leaf_receipt(log, 5)
+    extra = base64.b64decode(text.splitlines()[1].removeprefix("extra "))
+    assert extra == LEAF_TAG + leaf_hash(log.entries[5])
+    assert log.entries[5] not in extra and b"event number" not in extra
+    verdict = verify_receipt(text, LOG_NAME, log.log_public)
+    assert verdict.leaf_only and verdict.identity is None
+    assert verdict.leaf_hash == leaf_hash(log.entries[5])
+    assert (verdict.index, verdict.tree_size, verdict.producer_signature_ok) == (5, SIZE, None)
+
+
+def test_a_leaf_hash_receipt_for_another_leaf_or_index_fails(log: Log) -> None:
+    text = leaf_receipt(log, 5)
+    other = base64.b64encode(LEAF_TAG + leaf_hash(log.entries[6])).decode()
+    with pytest.raises(VerificationFailure, match="inclusion"):
+        verify_receipt(replace_line(text, 1, "extra " + other), LOG_NAME, log.log_public)
+    with pytest.raises(VerificationFailure, match="inclusion"):
+        verify_receipt(replace_line(text, 2, "index 6"), LOG_NAME, log.log_public)
+    short = base64.b64encode(LEAF_TAG + b"\x00" * 31).decode()
+    with pytest.raises(VerificationFailure, match="31 bytes"):
+        verify_receipt(replace_line(text, 1, "extra " + short), LOG_NAME, log.log_public)
+
+
+def test_a_leaf_hash_receipt_cannot_claim_an_event_or_a_signer(log: Log) -> None:
+    text = leaf_receipt(log, 5)
+    with pytest.raises(VerificationFailure, match="holds no entry, so that it proves event"):
+        verify_receipt(text, LOG_NAME, log.log_public, event_id="some-event")
+    with pytest.raises(VerificationFailure, match="the producer's signature cannot be checked"):
+        verify_receipt(text, LOG_NAME, log.log_public, log.trusted)
+
+
+def test_a_full_receipt_and_a_leaf_receipt_prove_the_same_leaf(log: Log) -> None:
+    full = verify_receipt(log.receipt(7), LOG_NAME, log.log_public)
+    leaf = verify_receipt(leaf_receipt(log, 7), LOG_NAME, log.log_public)
+    assert full.leaf_hash == leaf.leaf_hash and not full.leaf_only
+
+
+def test_documented_leaf_hash_receipt_verifies_and_is_the_example_without_its_entry() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "proofs.md").read_text("utf-8")
+    full = doc.split("<!-- example-receipt:begin -->\n```\n")[1].split("```\n")[0]
+    leaf = doc.split("<!-- example-leaf-receipt:begin -->\n```\n")[1].split("```\n")[0]
+    vkey_line = re.search(r"`(example\.com/asset-ledger\+[0-9a-f]{8}\+\S+)`", doc)
+    assert vkey_line is not None
+    name, log_public = parse_vkey(vkey_line.group(1))
+    verdict = verify_receipt(leaf, name, log_public)
+    assert verdict.leaf_only and (verdict.index, verdict.tree_size) == (2, 5)
+    assert verdict.leaf_hash == verify_receipt(full, name, log_public).leaf_hash
+    assert verdict.leaf_hash.hex() in doc
+    assert len(LEAF_TAG) == 26 and f'"{LEAF_TAG.decode()[:-1]}\\n" (26 ASCII bytes)' in doc

@@ -1,0 +1,199 @@
+"""Audits reading through the authenticated index, checked against a signed checkpoint.
+
+Instead of re-reading the whole ledger before stating a checkpoint (the linear guard,
+:func:`ledger.log.verify.check_prefix`), an audit reads only the entries the index names for
+its lookups and checks each read against the checkpoint: the rows of every key it reads must
+hash, with the stored path, to the index root the checkpoint commits to (so no row was
+deleted, added or repointed), and every entry read must be in the log at its index under the
+checkpoint's root (so its bytes are the ones signed).  A query index lookup (``refs`` kind and
+key) reads the index keys that hold it (:func:`ledger.index.keys.ref_keys`) and keeps the
+entries whose own event gives that row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Generic, TypeVar
+
+import ledger.index.smt as smt
+from ledger.errors import RejectedInput, VerificationFailure
+from ledger.events.encoding import reader_framing
+from ledger.events.keyregistry import REF_REGISTRY
+from ledger.events.kinds import kind_for_payload_type
+from ledger.index.keys import ref_keys
+from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion
+from ledger.store import Entry, LedgerStore
+from ledger.trust.dsse import Envelope
+
+K = TypeVar("K", bytes, tuple[int, int])
+V = TypeVar("V")
+
+
+PRELOAD_DEPTH = 12
+"""The index's top levels (at most 2^12 nodes each) are read in one scan when a view opens."""
+
+
+class _Cached(Generic[K, V]):
+    """Nodes read once (found or absent) and kept: every path shares its upper levels.
+
+    Sound because nothing read is trusted: every path and proof is hashed up to the signed
+    root, so a node altered in the database fails the check of each path through it.
+    """
+
+    def __init__(self, read: Callable[[Sequence[K]], Mapping[K, V]]) -> None:
+        self.read: Callable[[Sequence[K]], Mapping[K, V]] = read
+        self.found: dict[K, V] = {}
+        self.absent: set[K] = set()
+        self.complete: Callable[[K], bool] = lambda _: False
+
+    def preload(self, found: Mapping[K, V], complete: Callable[[K], bool]) -> None:
+        """``found``: every node for which ``complete`` holds (the others are absent)."""
+        self.found.update(found)
+        self.complete = complete
+
+    def get_nodes(self, ids: Sequence[K]) -> dict[K, V]:
+        wanted = [
+            i for i in ids if i not in self.found and i not in self.absent and not self.complete(i)
+        ]
+        if wanted:
+            got = self.read(wanted)
+            self.found.update(got)
+            self.absent.update(i for i in wanted if i not in got)
+        return {i: self.found[i] for i in ids if i in self.found}
+
+
+class IndexMismatch(VerificationFailure):
+    """The stored index or an entry read does not match the signed checkpoint."""
+
+
+class VerifiedIndex:
+    """Lookups at a signed checkpoint of ``size`` entries, ``root`` and ``index_root``."""
+
+    def __init__(self, store: LedgerStore, size: int, root: bytes, index_root: bytes) -> None:
+        self.store = store
+        self.size = size
+        self.root = root
+        self.index_root = index_root
+        self.tables = store.index_tables()
+        self.nodes: _Cached[bytes, smt.Node] = _Cached(self.tables.get_nodes)
+        top = smt.node_id(smt.EMPTY, PRELOAD_DEPTH)[:2]  # every path starts in the top levels
+        self.nodes.preload(self.tables.nodes_above(PRELOAD_DEPTH), lambda n: n[:2] < top)
+        self.tree = MerkleTree(_Cached(store.get_nodes), size)
+        self.framing = reader_framing()
+        self._keys: dict[str, list[int]] = {}
+        self._checked: set[int] = set()
+        self._refs: dict[int, set[tuple[str, str]]] = {}
+
+    def key(self, key: str) -> list[int]:
+        """The entries the index lists for ``key``, checked against the signed index root."""
+        if key not in self._keys:
+            self._keys[key] = self._read_key(key)
+        return self._keys[key]
+
+    def _read_key(self, key: str) -> list[int]:
+        k = smt.key_hash(key)
+        rows = self.tables.rows(k)
+        found = smt.path(self.nodes, k, window=8)  # the upper levels come from the cache
+        if rows:
+            terminal = smt.leaf_hash(k, smt.value_of(rows))
+        elif found.leaf is not None and found.leaf[0] != k:
+            terminal = found.leaf[1]
+        else:
+            terminal = smt.EMPTY
+        if smt.root_from(k, found.siblings, terminal) != self.index_root:
+            raise IndexMismatch(
+                f"index_row_mismatch: the stored index rows of key {key!r} (entries"
+                f" {rows[:10]}) do not give the index root the signed checkpoint of size"
+                f" {self.size} commits to: rows were deleted, added or repointed in the database",
+                hint="run assetledger verify (or assetledger monitor) to see all the damage",
+            )
+        return rows
+
+    def entry(self, seq: int) -> Entry:
+        """Entry ``seq``, its bytes checked to be the ones the signed tree holds there."""
+        entry = self.store.entry(seq)
+        if entry is None or seq >= self.size:
+            raise IndexMismatch(
+                f"entry {seq}, which the signed index names, is not in the ledger below size"
+                f" {self.size}",
+                hint="run assetledger verify",
+            )
+        if seq not in self._checked:
+            try:
+                proof = self.tree.inclusion_proof(seq, self.size)
+                verify_inclusion(leaf_hash(entry.envelope), seq, self.size, proof, self.root)
+            except VerificationFailure as exc:
+                raise IndexMismatch(
+                    f"entry {seq} is not the one the signed checkpoint of size {self.size}"
+                    f" holds there: {exc.message}",
+                    hint="run assetledger verify",
+                ) from None
+            self._check_columns(entry)
+            self._checked.add(seq)
+        return entry
+
+    def _check_columns(self, entry: Entry) -> None:
+        """The columns audits read beside the envelope (event id, kind, signer) are its own."""
+        try:
+            envelope = Envelope.decode(entry.envelope, self.framing)
+            kind = kind_for_payload_type(envelope.payload_type)
+            event = self.framing.decode(envelope.payload)[1]
+        except RejectedInput as exc:
+            raise IndexMismatch(f"entry {entry.seq} no longer decodes: {exc.message}") from None
+        problem = None
+        if event["event_id"] != entry.event_id:
+            problem = (
+                f"event_id_mismatch at entry {entry.seq}: it is stored under event id"
+                f" {entry.event_id!r}, its signed envelope holds event {event['event_id']}"
+            )
+        elif kind.record != entry.kind:
+            problem = (
+                f"entry_field_mismatch at entry {entry.seq}: its kind column says"
+                f" {entry.kind!r}, the envelope holds a {kind.record}"
+            )
+        elif entry.signer_keyid not in {sig.keyid for sig in envelope.signatures}:
+            problem = (
+                f"entry_field_mismatch at entry {entry.seq}: its signer column names key"
+                f" {entry.signer_keyid[:16]}…, which did not sign the envelope"
+            )
+        if problem:
+            raise IndexMismatch(
+                f"the ledger's data does not match the signed checkpoint of size {self.size}:"
+                f" {problem}; no report is stated on it",
+                hint="run assetledger verify to see all the damage",
+            )
+
+    def seqs(self, ref_kind: str, value: str) -> list[int]:
+        """The entries with query index row ``(ref_kind, value)``, read through the index."""
+        keys = ref_keys(ref_kind, value)
+        if not keys:
+            raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
+        candidates = sorted({s for key in keys for s in self.key(key)})
+        return [s for s in candidates if (ref_kind, value) in self._entry_refs(s)]
+
+    def check_registry(self) -> None:
+        """The key registry's rows (read by the registry replay through the query index)
+        are the index's, and each registry entry is the one signed (audits judge keys and
+        counsel's scopes from them)."""
+        stored = [s for s in self.store.seqs_by_ref(*REF_REGISTRY) if s < self.size]
+        proven = self.seqs(*REF_REGISTRY)
+        if stored != proven:
+            raise IndexMismatch(
+                f"reference_index_mismatch: the key registry's query index rows list entries"
+                f" {sorted(set(stored) ^ set(proven))[:10]} unlike the signed index",
+                hint="run assetledger verify",
+            )
+        for seq in proven:
+            self.entry(seq)
+
+    def _entry_refs(self, seq: int) -> set[tuple[str, str]]:
+        if seq not in self._refs:
+            entry = self.entry(seq)
+            try:
+                envelope = Envelope.decode(entry.envelope, self.framing)
+                kind = kind_for_payload_type(envelope.payload_type)
+                event = self.framing.decode(envelope.payload)[1]
+                self._refs[seq] = set(kind.refs(event))
+            except RejectedInput:
+                self._refs[seq] = set()
+        return self._refs[seq]

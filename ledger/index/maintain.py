@@ -1,0 +1,169 @@
+"""Keeping the map: derive the index keys of new entries and fold them into the stored tree.
+
+The map at ledger size ``N + k`` is the map at ``N`` plus the keys of entries ``N … N+k-1``
+(:func:`fold`), whether computed into the store at checkpoint time (:func:`update_index`) or in
+memory by a verifier replaying the log (:class:`MemoryMap`).  Its root goes into every signed
+checkpoint as the extension line ``index/v1 <base64 root>`` (:func:`extension_line`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ledger.index.smt as smt
+from ledger.errors import RejectedInput
+from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.kinds import kind_for_payload_type
+from ledger.index.keys import event_keys
+from ledger.store import Entry, LedgerStore
+from ledger.store.index_tables import KeyRow
+from ledger.trust.dsse import Envelope
+
+EXTENSION_PREFIX = "index/v1 "
+"""The checkpoint extension line carrying the map root: ``index/v1 <base64 root>``."""
+
+
+def extension_line(root: bytes) -> str:
+    return EXTENSION_PREFIX + base64.b64encode(root).decode("ascii")
+
+
+def root_in(extensions: Sequence[str]) -> bytes | None:
+    """The map root a checkpoint's extension lines commit to (None: no index line)."""
+    for line in extensions:
+        if line.startswith(EXTENSION_PREFIX):
+            text = line[len(EXTENSION_PREFIX) :]
+            try:
+                root = base64.b64decode(text.encode("ascii"), validate=True)
+            except (binascii.Error, UnicodeEncodeError):
+                return b""
+            return root if len(root) == smt.HASH_SIZE else b""
+    return None
+
+
+def entry_keys(envelope: bytes, framing: SingleObjectFraming | None = None) -> list[str]:
+    """The index keys of one entry's envelope bytes; [] for one that does not decode."""
+    framing = framing or reader_framing()
+    try:
+        env = Envelope.decode(envelope, framing)
+        kind = kind_for_payload_type(env.payload_type)
+        schema, event = framing.decode(env.payload)
+    except RejectedInput:
+        return []
+    if schema.record != kind.record:
+        return []
+    return event_keys(kind.record, event, kind.refs(event))
+
+
+class KeyHashes(dict[str, bytes]):
+    """Key hashes, each computed once (a batch names the same keys many times)."""
+
+    def __missing__(self, key: str) -> bytes:
+        value = self[key] = smt.key_hash(key)
+        return value
+
+    def __call__(self, key: str) -> bytes:
+        return self[key]
+
+
+@dataclass
+class Fold:
+    """What folding new entries into the map writes."""
+
+    rows: list[tuple[bytes, int]] = field(default_factory=list)
+    keys: dict[bytes, KeyRow] = field(default_factory=dict)
+    changes: dict[bytes, bytes] = field(default_factory=dict)  # key hash -> new leaf hash
+
+
+def fold(new: Iterable[tuple[int, Sequence[str]]], current: Mapping[bytes, KeyRow]) -> Fold:
+    """Extend the key rows ``current`` (all keys the new entries name) with ``new``.
+
+    ``new``: (ledger index, keys) in increasing index order.
+    """
+    out = Fold()
+    hashes = KeyHashes()
+    for seq, keys in new:
+        for key in keys:
+            k = hashes(key)
+            text, count, value = out.keys.get(k) or current.get(k) or (key, 0, smt.EMPTY)
+            out.keys[k] = (text, count + 1, smt.chain_value(value, seq))
+            out.rows.append((k, seq))
+    out.changes = {k: smt.leaf_hash(k, value) for k, (_, _, value) in out.keys.items()}
+    return out
+
+
+def store_reader(store: LedgerStore) -> smt.NodeReader:
+    return store.index_tables()
+
+
+@dataclass(frozen=True)
+class IndexHead:
+    size: int
+    root: bytes
+
+
+def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
+    """Extend the stored map to cover the first ``size`` entries (default: the head).
+
+    One transaction under the map's lock; a consumer that finds the map already as far (another
+    consumer did it) changes nothing.  Returns the stored map's size and root.
+    """
+    tables = store.index_tables()
+    target = store.head().size if size is None else size
+    with tables.locked() as (done, root):
+        if done >= target:
+            return IndexHead(done, root)
+        framing = reader_framing()
+        new = [(e.seq, entry_keys(e.envelope, framing)) for e in _entries(store, done, target)]
+        named = sorted(set(map(smt.key_hash, {k for _, keys in new for k in keys})))
+        folded = fold(new, tables.keys(named))
+        update = smt.apply(store_reader(store), folded.changes)
+        tables.write((target, update.root), folded.rows, folded.keys, update.writes)
+    return IndexHead(target, update.root)
+
+
+def _entries(store: LedgerStore, start: int, stop: int) -> list[Entry]:
+    entries = list(store.entries(start, stop))
+    if len(entries) != stop - start or any(e.seq != start + i for i, e in enumerate(entries)):
+        raise RejectedInput(
+            f"the ledger's entries {start}…{stop - 1} are not all there; the index cannot be"
+            " extended over them",
+            reason="entries_missing",
+        )
+    return entries
+
+
+class MemoryMap:
+    """The map held in memory, rebuilt by replaying entries (``verify``, the monitor)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, smt.Node] = {}
+        self.keys: dict[bytes, KeyRow] = {}
+        self.rows: dict[bytes, list[int]] = {}
+        self.pending: list[tuple[int, Sequence[str]]] = []
+        self.root = smt.EMPTY
+        self.size = 0
+
+    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, smt.Node]:
+        return {n: self.nodes[n] for n in ids if n in self.nodes}
+
+    def add(self, seq: int, keys: Sequence[str]) -> None:
+        self.pending.append((seq, keys))
+        self.size = seq + 1
+
+    def commit(self) -> bytes:
+        """Fold the entries added since the last commit; the root."""
+        if not self.pending:
+            return self.root
+        named = set(map(smt.key_hash, {k for _, keys in self.pending for k in keys}))
+        folded = fold(self.pending, {k: self.keys[k] for k in named if k in self.keys})
+        update = smt.apply(self, folded.changes)
+        self.nodes.update(update.writes)
+        self.keys.update(folded.keys)
+        for k, seq in folded.rows:
+            self.rows.setdefault(k, []).append(seq)
+        self.pending = []
+        self.root = update.root
+        return self.root

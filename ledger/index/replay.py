@@ -1,0 +1,219 @@
+"""Replaying the index from the log: every committed map root, and the stored index rows.
+
+The map at size ``N + k`` is the map at ``N`` plus the keys of the ``k`` new entries, so one
+pass over the entries recomputes the root every signed checkpoint commits to in its
+``index/v1`` line.  The first root that differs is named: the operator signed a map that is
+not the log's, or an entry was changed since.  At the size the stored index covers, the
+stored rows and key rows (what audits read) are compared with the replayed ones: a row
+deleted, added or repointed in the database is named with its key and entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import ledger.index.smt as smt
+from ledger.errors import VerificationFailure
+from ledger.events.base import EventKind, Record
+from ledger.index.keys import event_keys
+from ledger.index.maintain import MemoryMap, entry_keys, root_in
+from ledger.log.checkpoint import open_checkpoint
+from ledger.log.operator import log_identity
+from ledger.store import LedgerStore
+from ledger.store.index_tables import KeyRow
+
+INDEX_ROOT_MISMATCH = "index_root_mismatch"
+INDEX_ROW_MISMATCH = "index_row_mismatch"
+MAX_ROW_FINDINGS = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # INDEX_ROOT_MISMATCH | INDEX_ROW_MISMATCH
+    seq: int | None
+    detail: str
+
+
+class IndexReplay:
+    """Fed every entry in order (:meth:`visit`); :meth:`finish` returns what disagrees."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.store = store
+        self.map = MemoryMap()
+        self.findings: list[Finding] = []
+        self.roots: dict[int, bytes] = {}  # checkpoint size -> committed index root
+        identity = log_identity(store)
+        for stored in store.checkpoints() if identity else []:
+            assert identity is not None
+            try:
+                opened = open_checkpoint(stored.note, identity.origin, identity.public_key)
+            except VerificationFailure:
+                continue  # verify names a checkpoint that does not verify on its own
+            root = root_in(opened.extensions)
+            if root is not None:
+                self.roots[opened.size] = root
+        tables = store.index_tables()
+        self.stored_size, self.stored_root = tables.head()
+        self.snapshot: dict[bytes, KeyRow] | None = None
+        self.nodes_snapshot: dict[bytes, smt.Node] = {}
+        self.checked = 0
+        if self.stored_size == 0:
+            self.snapshot = {}
+        self._at(0)
+
+    def visit(self, seq: int, decoded: tuple[EventKind, Record] | None) -> None:
+        """Entry ``seq`` (its decoded kind and event; None if it does not decode)."""
+        self.visit_keys(seq, [] if decoded is None else _keys(*decoded))
+
+    def visit_keys(self, seq: int, keys: Sequence[str]) -> None:
+        """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
+        :func:`ledger.index.keys.event_keys`); none for an entry that does not decode."""
+        self.map.add(seq, list(keys))
+        self._at(seq + 1)
+
+    def visit_envelope(self, seq: int, envelope: bytes) -> None:
+        self.map.add(seq, entry_keys(envelope))
+        self._at(seq + 1)
+
+    def _at(self, size: int) -> None:
+        if size in self.roots:
+            root = self.map.commit()
+            self.checked += 1
+            if root != self.roots[size]:
+                self.findings.append(
+                    Finding(
+                        INDEX_ROOT_MISMATCH,
+                        max(size - 1, 0),
+                        f"the signed checkpoint of size {size} commits to index root"
+                        f" {self.roots[size].hex()[:16]}…, the log's entries give"
+                        f" {root.hex()[:16]}…",
+                    )
+                )
+        if size == self.stored_size and self.stored_size:
+            root = self.map.commit()
+            self.snapshot = dict(self.map.keys)
+            self.nodes_snapshot = dict(self.map.nodes)
+            if root != self.stored_root:
+                self.findings.append(
+                    Finding(
+                        INDEX_ROW_MISMATCH,
+                        max(size - 1, 0),
+                        f"the stored index root (size {size}) is {self.stored_root.hex()[:16]}…,"
+                        f" the log's entries give {root.hex()[:16]}…",
+                    )
+                )
+
+    def finish(self) -> list[Finding]:
+        self.map.commit()
+        for size in sorted(s for s in self.roots if s > self.map.size):
+            self.findings.append(
+                Finding(INDEX_ROOT_MISMATCH, None, f"checkpoint of size {size} is beyond the log")
+            )
+        if self.snapshot is None:
+            detail = f"the stored index covers {self.stored_size} entries, the log has fewer"
+            self.findings.append(Finding(INDEX_ROW_MISMATCH, None, detail))
+        else:
+            self._compare_rows(self.snapshot)
+        return self.findings
+
+    def _compare_rows(self, keys: dict[bytes, KeyRow]) -> None:
+        tables = self.store.index_tables()
+        stored = _group(tables.all_rows())
+        wanted = {k: [s for s in v if s < self.stored_size] for k, v in self.map.rows.items()}
+        found: list[Finding] = []
+        for k in sorted(set(stored) | {k for k, v in wanted.items() if v}):
+            have, want = stored.get(k, []), wanted.get(k, [])
+            if have != want:
+                found.append(_row_finding(keys.get(k), k, have, want))
+        stored_keys = {k: (t, c, v) for k, t, c, v in tables.all_keys()}
+        for k in sorted(set(stored_keys) | set(keys)):
+            if stored_keys.get(k) != keys.get(k):
+                name = (keys.get(k) or stored_keys[k])[0]
+                found.append(
+                    Finding(
+                        INDEX_ROW_MISMATCH,
+                        None,
+                        f"the stored key row of {name!r} (count, value) is not the log's",
+                    )
+                )
+        found += self._compare_nodes()
+        self.findings += found[:MAX_ROW_FINDINGS]
+
+    def _compare_nodes(self) -> list[Finding]:
+        """The stored tree nodes (proofs are built from them) against the replayed ones."""
+        wanted = self.nodes_snapshot
+        differ = missing = 0
+        seen = 0
+        for n, h, leaf in self.store.index_tables().all_nodes():
+            want = wanted.get(n)
+            if want != (h, leaf):
+                differ += 1
+            else:
+                seen += 1
+        missing = len(wanted) - seen
+        if not differ and not missing:
+            return []
+        detail = (
+            f"{differ} stored index tree node(s) differ from the log's or are not in its tree,"
+            f" {missing} missing: proofs and audits built from them fail"
+        )
+        return [Finding(INDEX_ROW_MISMATCH, None, detail)]
+
+
+def _keys(kind: EventKind, event: Record) -> list[str]:
+    return event_keys(kind.record, event, kind.refs(event))
+
+
+def _group(rows: Iterator[tuple[bytes, int]]) -> dict[bytes, list[int]]:
+    out: dict[bytes, list[int]] = {}
+    for k, seq in rows:
+        out.setdefault(k, []).append(seq)
+    return out
+
+
+def _row_finding(row: KeyRow | None, k: bytes, have: list[int], want: list[int]) -> Finding:
+    name = repr(row[0]) if row else f"with hash {k.hex()[:16]}…"
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    parts = []
+    if missing and extra:
+        parts.append(f"repointed: lists entries {extra} where the log has {missing}")
+    elif missing:
+        parts.append(f"entries {missing} deleted from its rows")
+    elif extra:
+        parts.append(f"entries {extra} added to its rows, which the log does not file there")
+    else:
+        parts.append("rows out of order")
+    seq = min([*missing, *extra], default=None)
+    return Finding(INDEX_ROW_MISMATCH, seq, f"index rows of key {name}: " + "; ".join(parts))
+
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    size: int
+    roots_checked: int
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def monitor(store: LedgerStore, progress: Progress | None = None) -> MonitorReport:
+    """Replay the index from the entries alone; every committed root and the stored rows."""
+    replay = IndexReplay(store)
+    size = 0
+    for e in store.entries(0, None):
+        if e.seq != size:
+            detail = f"entry {size} is missing: the replay stops there"
+            return MonitorReport(size, replay.checked, [Finding(INDEX_ROOT_MISMATCH, size, detail)])
+        replay.visit_envelope(e.seq, e.envelope)
+        size += 1
+        if progress and size % 4096 == 0:
+            progress(4096)
+    findings = replay.finish()
+    return MonitorReport(size, replay.checked, findings)

@@ -1,0 +1,259 @@
+"""The index's sparse Merkle tree: 256-bit key paths, only non-empty subtrees stored.
+
+Hashes (SHA-256, ``||`` is concatenation)::
+
+    key hash    k = SHA-256(key as UTF-8)
+    value       v_0 = 32 zero bytes;  v_{i+1} = SHA-256(0x02 || v_i || uint64be(index_i))
+                over the key's ledger indices in increasing order
+    leaf        SHA-256(0x00 || k || v)
+    node        SHA-256(0x01 || left || right)
+    empty       32 zero bytes
+
+The hash of the subtree at depth ``d`` (the keys whose first ``d`` bits are a given prefix;
+bit 0 is the top bit of byte 0) is *empty* when it holds no key, the *leaf* hash of its key
+when it holds one (the path is compressed, as in Diem's Jellyfish Merkle tree and AKD), and
+otherwise the *node* hash of its two halves at depth ``d + 1``.  The root is the subtree at
+depth 0.
+
+A proof for key ``k`` is the sibling hashes from depth 0 down to the depth ``D`` where the
+path of ``k`` ends, and what it ends at: the leaf of ``k`` (present), nothing (absent), or the
+leaf of another key sharing the first ``D`` bits (absent).  The verifier hashes up from there.
+The 0x00 / 0x01 prefixes keep leaves and nodes apart, so a proof cannot end higher or lower
+than the real path.
+
+Nodes are stored by position: ``uint16be(d) || the first d bits, zero-padded to bytes``, each
+with its hash and, for a leaf, its key hash.  The map only grows (a key never leaves it), so
+an update never deletes: a leaf pushed down by a new neighbour is written again lower, and its
+old position becomes a node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ledger.errors import VerificationFailure
+
+HASH_SIZE = 32
+EMPTY = bytes(HASH_SIZE)
+KEY_BITS = 256
+FETCH_DEPTHS = 32
+"""Depths whose nodes one path read fetches at once (a map of a million keys is ~21 deep)."""
+
+
+Node = tuple[bytes, bytes | None]
+"""A stored subtree: its hash, and the key hash when it is a single leaf (else None)."""
+
+
+class NodeReader(Protocol):
+    def get_nodes(self, ids: Sequence[bytes]) -> Mapping[bytes, Node]:
+        """The stored nodes among ``ids`` (absent: an empty subtree or not on a path)."""
+
+
+def key_hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def chain_value(previous: bytes, index: int) -> bytes:
+    return hashlib.sha256(b"\x02" + previous + index.to_bytes(8, "big")).digest()
+
+
+def value_of(indices: Iterable[int]) -> bytes:
+    """The value committed for a key's indices (strictly increasing; checked by callers)."""
+    value = EMPTY
+    for index in indices:
+        value = chain_value(value, index)
+    return value
+
+
+def leaf_hash(k: bytes, value: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + k + value).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def bit(k: bytes, depth: int) -> int:
+    return (k[depth >> 3] >> (7 - (depth & 7))) & 1
+
+
+_DEPTH = [d.to_bytes(2, "big") for d in range(KEY_BITS + 1)]
+_MASK = [(0xFF << (8 - r)) & 0xFF for r in range(8)]
+
+
+def node_id(k: bytes, depth: int) -> bytes:
+    """The position of the depth-``depth`` subtree on the path of key hash ``k``."""
+    full, rest = depth >> 3, depth & 7
+    if rest:
+        return _DEPTH[depth] + k[:full] + bytes((k[full] & _MASK[rest],))
+    return _DEPTH[depth] + k[:full]
+
+
+def sibling_id(k: bytes, depth: int) -> bytes:
+    """The position of the sibling of the depth-``depth`` subtree on the path of ``k``."""
+    position = bytearray(node_id(k, depth))
+    position[2 + ((depth - 1) >> 3)] ^= 0x80 >> ((depth - 1) & 7)
+    return bytes(position)
+
+
+ROOT_ID = node_id(EMPTY, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Updating
+
+
+@dataclass
+class Update:
+    """The result of applying changed leaves: the new root and every node to (re)write."""
+
+    root: bytes
+    writes: dict[bytes, Node] = field(default_factory=dict)
+
+
+def apply(reader: NodeReader, changes: Mapping[bytes, bytes]) -> Update:
+    """Set the leaf hash of each key hash in ``changes``; read only the nodes on their paths.
+
+    The nodes are read a depth at a time (one ``get_nodes`` call per depth).
+    """
+    items = sorted(changes.items())
+    known = _prefetch(reader, [k for k, _ in items])
+    update = Update(EMPTY)
+    update.root = _apply(known, 0, items, update.writes) if items else _hash_at(known, ROOT_ID)
+    return update
+
+
+def _hash_at(known: Mapping[bytes, Node], nid: bytes) -> bytes:
+    found = known.get(nid)
+    return EMPTY if found is None else found[0]
+
+
+def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
+    """The stored nodes on the paths of ``keys`` and their siblings, depth by depth."""
+    known: dict[bytes, Node] = {}
+    groups: list[list[bytes]] = [keys] if keys else []
+    depth = 0
+    while groups:
+        ids = {node_id(g[0], depth) for g in groups}
+        if depth:
+            ids |= {sibling_id(g[0], depth) for g in groups}
+        known.update(reader.get_nodes(sorted(ids)))
+        next_groups = []
+        for group in groups:
+            found = known.get(node_id(group[0], depth))
+            if found is None or found[1] is not None:
+                continue  # the whole subtree is known: empty or one leaf
+            cut = _cut(group, depth)
+            next_groups += [g for g in (group[:cut], group[cut:]) if g]
+        groups, depth = next_groups, depth + 1
+    return known
+
+
+def _cut(keys: Sequence[bytes], depth: int) -> int:
+    """In sorted key hashes sharing ``depth`` bits, where those with bit ``depth`` set begin."""
+    lo, hi = 0, len(keys)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if bit(keys[mid], depth):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _apply(
+    known: Mapping[bytes, Node],
+    depth: int,
+    items: list[tuple[bytes, bytes]],
+    writes: dict[bytes, Node],
+) -> bytes:
+    nid = node_id(items[0][0], depth)
+    found = known.get(nid)
+    if found is None or found[1] is not None:
+        leaves = dict(items)
+        if found is not None and found[1] is not None and found[1] not in leaves:
+            leaves[found[1]] = found[0]
+        return _build(depth, sorted(leaves.items()), writes)
+    keys = [k for k, _ in items]
+    cut = _cut(keys, depth)
+    left, right = items[:cut], items[cut:]
+    k0 = items[0][0]
+    if left:
+        lh = _apply(known, depth + 1, left, writes)
+    else:
+        lh = _hash_at(known, sibling_id(right[0][0], depth + 1))
+    if right:
+        rh = _apply(known, depth + 1, right, writes)
+    else:
+        rh = _hash_at(known, sibling_id(k0, depth + 1))
+    value = node_hash(lh, rh)
+    writes[nid] = (value, None)
+    return value
+
+
+def _build(depth: int, items: list[tuple[bytes, bytes]], writes: dict[bytes, Node]) -> bytes:
+    """Write the subtree at ``depth`` holding exactly ``items`` (sorted); return its hash."""
+    if not items:
+        return EMPTY
+    k0 = items[0][0]
+    if len(items) == 1:
+        writes[node_id(k0, depth)] = (items[0][1], k0)
+        return items[0][1]
+    cut = _cut([k for k, _ in items], depth)
+    value = node_hash(
+        _build(depth + 1, items[:cut], writes), _build(depth + 1, items[cut:], writes)
+    )
+    writes[node_id(k0, depth)] = (value, None)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Proofs
+
+
+@dataclass(frozen=True)
+class Path:
+    """Where the path of a key ends, and the sibling hashes above it (depth 0 first).
+
+    ``leaf``: the key hash and leaf hash found at the end, or None for an empty subtree.
+    """
+
+    siblings: tuple[bytes, ...]
+    leaf: tuple[bytes, bytes] | None
+
+
+def path(reader: NodeReader, k: bytes, window: int = FETCH_DEPTHS) -> Path:
+    """The path of key hash ``k`` through the stored tree, read ``window`` depths a call."""
+    siblings: list[bytes] = []
+    depth = 0
+    while depth <= KEY_BITS:
+        stop = min(depth + window, KEY_BITS + 1)
+        ids = [node_id(k, d) for d in range(depth, stop)]
+        ids += [sibling_id(k, d) for d in range(max(depth, 1), stop)]
+        known = reader.get_nodes(ids)
+        for d in range(depth, stop):
+            if d:
+                siblings.append(_hash_at(known, sibling_id(k, d)))
+            found = known.get(node_id(k, d))
+            if found is None:
+                return Path(tuple(siblings), None)
+            if found[1] is not None:
+                return Path(tuple(siblings), (found[1], found[0]))
+        depth = stop
+    raise VerificationFailure("index tree: a path runs deeper than 256 bits")
+
+
+def root_from(k: bytes, siblings: Sequence[bytes], terminal: bytes) -> bytes:
+    """Hash up from ``terminal`` at depth ``len(siblings)`` on the path of ``k``."""
+    value = terminal
+    for depth in range(len(siblings), 0, -1):
+        sibling = siblings[depth - 1]
+        value = node_hash(sibling, value) if bit(k, depth - 1) else node_hash(value, sibling)
+    return value
+
+
+def shares_prefix(a: bytes, b: bytes, depth: int) -> bool:
+    return all(bit(a, d) == bit(b, d) for d in range(depth))

@@ -1,0 +1,111 @@
+"""``assetledger audit uses|impact|register`` and ``users add --role performer|agent``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli.main import cli
+from demo import story
+from tests.ledger.audit.audit_factory import build_store, consent_item, demo_items, demo_signers
+
+DANA = "performer:dana-whitfield"
+FALLEN = "Fallen Tower"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def ledger(tmp_path: Path, revoked: bool = False) -> str:
+    items = demo_items()
+    if revoked:
+        items.append(
+            consent_item(
+                event_id=story.fixed_id("cli-revoke"),
+                status="revoked",
+                revokes=story.CONSENT_DANA,
+                valid_from="2025-02-01T00:00:00Z",
+                expires=None,
+            )
+        )
+    path = tmp_path / "ledger.db"
+    build_store(path, items, demo_signers()).close()
+    return str(path)
+
+
+def test_audit_uses_lists_a_performers_uses(tmp_path: Path) -> None:
+    url = ledger(tmp_path)
+    code, out, _ = run("audit", "uses", "--party", DANA, "--ledger", url, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["name"] == "Dana Whitfield"
+    assert [u["covered"] for u in data["uses"]] == [True]
+    code, out, _ = run("audit", "uses", "--party", DANA, "--ledger", url)
+    assert code == 0 and "sh030" in out and "covered" in out
+    code, out, _ = run("audit", "uses", "--party", "performer:nobody", "--ledger", url)
+    assert code == 0 and "no uses of performer:nobody recorded" in out
+
+
+def test_audit_impact_after_a_revocation_exits_1(tmp_path: Path) -> None:
+    url = ledger(tmp_path, revoked=True)
+    code, out, err = run("audit", "impact", "--party", DANA, "--ledger", url)
+    assert code == 1 and "1 consent impact(s) still open" in err
+    assert "revoked 2025-02-01" in out and "remediate:" in out and "NOT clear to ship" in out
+    code, out, _ = run(
+        "audit", "impact", "--production", FALLEN, "--ledger", url, "--format", "json",
+        "--fail-on", "never",
+    )  # fmt: skip
+    data = json.loads(out)
+    assert code == 0 and data["impacts"][0]["consent"] == story.CONSENT_DANA
+
+
+def test_audit_impact_without_revocation_and_bad_usage(tmp_path: Path) -> None:
+    url = ledger(tmp_path)
+    code, out, _ = run("audit", "impact", "--party", DANA, "--ledger", url)
+    assert code == 0 and "no consent is revoked or about to expire" in out
+    code, _, err = run("audit", "impact", "--ledger", url)
+    assert code == 2 and "give --party or --production" in err
+    # near expiry: the demo's consents expire on 2031-01-01
+    code, out, _ = run(
+        "audit", "impact", "--party", DANA, "--ledger", url, "--as-of", "2030-12-20T00:00:00Z",
+        "--fail-on", "never",
+    )  # fmt: skip
+    assert code == 0 and "expires 2031-01-01" in out
+
+
+def test_audit_register_csv_and_pdf(tmp_path: Path) -> None:
+    url = ledger(tmp_path)
+    code, out, err = run("audit", "register", "--production", FALLEN, "--ledger", url)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["performer_name"] for r in rows] == ["Dana Whitfield", "Omar Haddad"]
+    assert "2 use(s)" in err
+    pdf = tmp_path / "register.pdf"
+    code, _, _ = run(
+        "audit", "register", "--production", FALLEN, "--ledger", url, "--format", "pdf",
+        "-o", str(pdf), "--party", DANA,
+    )  # fmt: skip
+    assert code == 0 and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_users_add_performer_and_agent(tmp_path: Path) -> None:
+    url = ledger(tmp_path)
+    password = tmp_path / "pw"
+    password.write_text("a long enough passphrase\n")
+    pw = ("--password-file", str(password), "--ledger", url)
+    code, _, err = run("users", "add", "dana", "--role", "performer", "--party", DANA, *pw)
+    assert code == 0 and DANA in err
+    code, _, err = run("users", "add", "nobody", "--role", "performer", *pw)
+    assert code == 2 and "exactly one --party" in err
+    code, _, _ = run(
+        "users", "add", "agency", "--role", "agent", "--party", DANA,
+        "--party", "performer:omar-haddad", *pw,
+    )  # fmt: skip
+    assert code == 0
+    code, out, _ = run("users", "list", "--format", "json", "--ledger", url)
+    parties = {a["name"]: a["parties"] for a in json.loads(out)}
+    assert parties == {"dana": [DANA], "agency": [DANA, "performer:omar-haddad"]}

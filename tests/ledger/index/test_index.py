@@ -1,0 +1,311 @@
+"""The authenticated index on real ledgers (SQLite and PostgreSQL): proofs about keys verify
+offline, tampering is named, the replay finds a lying root, and DB row edits are caught."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from demo.story import CONSENT_DANA
+from ledger.index import ProofFailure, production_key, prove_about, smt, verify_about
+from ledger.index.maintain import MemoryMap, extension_line, update_index
+from ledger.index.proof import parse_about
+from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, monitor
+from ledger.log import checkpoint as cp
+from ledger.log import operator
+from ledger.log.verify import verify_ledger
+from ledger.log.witness import Witness, init_witness
+from ledger.log.witness_cosignature import add_cosignatures, verify_cosignatures
+from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature, open_store
+from tests.ledger.index.index_factory import DANA, SIGNER, demo_events, fill, init, pending
+from tests.ledger.ledger_factory import append_all
+
+KEYS = {SIGNER.key_id: SIGNER.public}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
+    url = str(tmp_path / "ledger.db")
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_schema_dsn")
+    s = open_store(url)
+    yield s
+    s.close()
+
+
+def _vkey(store: LedgerStore) -> str:
+    return operator.require_identity(store).vkey
+
+
+def _execute(store: LedgerStore, sql: str, *args: object) -> None:
+    """An insider's edit, straight in the database."""
+    if hasattr(store, "db"):
+        store.db.execute(sql.replace("%s", "?"), args)
+    else:
+        store.conn.execute(sql, args)  # type: ignore[attr-defined]
+        store.conn.commit()  # type: ignore[attr-defined]
+
+
+def _every_kind_of_key() -> list[str]:
+    return [
+        DANA,
+        "asset:fallen-tower/ep101/sq040/sh010/plate",
+        "version:fallen-tower/ep101/sq040/sh010/plate@v001",
+        "performer:performer:dana-whitfield",
+        f"consent:{CONSENT_DANA}",
+        production_key("Fallen Tower"),
+        production_key("Fallen Tower", "101"),
+    ]
+
+
+def test_every_kind_of_key_proves_complete_offline(store: LedgerStore) -> None:
+    fill(store, init(store))
+    for key in _every_kind_of_key():
+        verdict = verify_about(prove_about(store, key), _vkey(store))
+        assert verdict.key == key
+        assert verdict.indices, key
+        assert verdict.size == store.head().size
+    dana = verify_about(prove_about(store, DANA), _vkey(store))
+    assert dana.event_ids == (CONSENT_DANA,)
+
+
+def test_keys_match_a_scan_of_the_log(store: LedgerStore) -> None:
+    """Every key's proven list is exactly the entries whose event files it there."""
+    from ledger.index.maintain import entry_keys
+
+    fill(store, init(store))
+    expected: dict[str, list[int]] = {}
+    for e in store.entries():
+        for key in entry_keys(e.envelope):
+            expected.setdefault(key, []).append(e.seq)
+    assert any(k.startswith("model:") for k in expected)
+    assert any(k.startswith("licence:") for k in expected)
+    for key, seqs in sorted(expected.items())[:40]:
+        assert list(verify_about(prove_about(store, key), _vkey(store)).indices) == seqs
+
+
+def test_an_absent_key_proves_absent(store: LedgerStore) -> None:
+    fill(store, init(store))
+    for key in ("party:nobody", "asset:no-such-asset", production_key("Other Show", "1")):
+        verdict = verify_about(prove_about(store, key), _vkey(store))
+        assert verdict.indices == () and not verdict.present
+
+
+def _drop_entry(text: str) -> str:
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
+    count = int(lines[at].split(" ")[2])
+    del lines[at : at + 1 + count]
+    n = next(i for i, line in enumerate(lines) if line.startswith("entries "))
+    lines[n] = f"entries {int(lines[n].split(' ')[1]) - 1}"
+    return "\n".join(lines)
+
+
+def test_tampered_proofs_fail_with_named_reasons(store: LedgerStore) -> None:
+    log_key = init(store)
+    fill(store, log_key)
+    vkey = _vkey(store)
+    key = production_key("Fallen Tower", "101")
+    text = prove_about(store, key)
+    assert len(parse_about(text).entries) > 2
+    with pytest.raises(ProofFailure) as dropped:
+        verify_about(_drop_entry(text), vkey)
+    assert dropped.value.reason == "map_mismatch"
+    # an entry that does not belong: Dana's consent, spliced into the episode's proof
+    dana = prove_about(store, DANA)
+    extra_lines = [ln for ln in dana.split("\n\n")[0].split("\n") if ln.startswith("entry ")]
+    at = dana.split("\n").index(extra_lines[0])
+    block = dana.split("\n")[at : at + 1 + int(extra_lines[0].split(" ")[2])]
+    lines = text.split("\n")
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("entry "))
+    n = next(i for i, ln in enumerate(lines) if ln.startswith("entries "))
+    lines[n] = f"entries {int(lines[n].split(' ')[1]) + 1}"
+    with pytest.raises(ProofFailure) as added:
+        verify_about("\n".join(lines[:first] + block + lines[first:]), vkey)
+    assert added.value.reason == "map_mismatch"
+    # the checkpoint swapped for an older one (fewer entries, another root)
+    older = store.checkpoints()[0].note
+    with pytest.raises(ProofFailure) as swapped:
+        verify_about(text.split("\n\n")[0] + "\n\n" + older, vkey)
+    assert swapped.value.reason == "map_mismatch"
+    # and a checkpoint edited after signing
+    forged = text.replace("index/v1 ", "index/v1 A", 1)
+    with pytest.raises(ProofFailure) as edited:
+        verify_about(forged, vkey)
+    assert edited.value.reason in ("checkpoint", "malformed")
+
+
+def test_a_root_the_log_does_not_give_is_found_by_replay(store: LedgerStore) -> None:
+    """The operator signs a checkpoint whose index root leaves out an entry."""
+    log_key = init(store)
+    events = pending(demo_events())
+    append_all(store, events)
+    size = store.head().size
+    honest = MemoryMap()
+    from ledger.index.maintain import entry_keys
+
+    for e in store.entries():
+        honest.add(e.seq, [] if e.seq == 3 else entry_keys(e.envelope))
+    lying = honest.commit()
+    body = cp.Checkpoint(
+        operator.require_identity(store).origin, size, store.tree().root(), (extension_line(lying),)
+    )
+    note = cp.signed_checkpoint(body, body.origin, log_key.private)
+    store.add_checkpoint(StoredCheckpoint(size, body.root_hash, note, _now()))
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert [d.kind for d in report.damage] == [INDEX_ROOT_MISMATCH]
+    assert f"checkpoint of size {size}" in report.damage[0].detail
+    assert [f.kind for f in monitor(store).findings] == [INDEX_ROOT_MISMATCH]
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+@pytest.mark.parametrize("edit", ["deleted", "added", "repointed"])
+def test_an_index_row_edited_in_the_database_is_named(store: LedgerStore, edit: str) -> None:
+    fill(store, init(store))
+    assert verify_ledger(store, KEYS.get, workers=1).ok
+    k = smt.key_hash(DANA)
+    (seq,) = store.index_tables().rows(k)
+    if edit == "deleted":
+        _execute(store, "DELETE FROM index_rows WHERE key_hash = %s", k)
+    elif edit == "added":
+        _execute(store, "INSERT INTO index_rows (key_hash, seq) VALUES (%s, %s)", k, seq + 5)
+    else:
+        _execute(store, "UPDATE index_rows SET seq = %s WHERE key_hash = %s", seq + 5, k)
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
+    assert DANA in report.damage[0].detail and edit in report.damage[0].detail
+    assert [f.kind for f in monitor(store).findings] == [INDEX_ROW_MISMATCH]
+    with pytest.raises(Exception, match="map_mismatch"):
+        prove_about(store, DANA)
+
+
+def test_witnesses_cosign_the_index_root(store: LedgerStore, tmp_path: Path) -> None:
+    fill(store, init(store))
+    vkey = _vkey(store)
+    witnesses = []
+    for n in (1, 2):
+        identity = init_witness(f"witness.example/w{n}", tmp_path / f"w{n}")
+        core = Witness(identity, [cp.parse_vkey(vkey)], tmp_path / f"w{n}.db")
+        latest = store.latest_checkpoint()
+        assert latest is not None
+        response = core.add_checkpoint(f"old 0\n\n{latest.note}".encode())
+        assert response.status == 200, response.body
+        line = response.body.decode()
+        (cosig,) = verify_cosignatures(add_cosignatures(latest.note, [line]), [identity.key])
+        store.add_cosignature(
+            StoredCosignature(
+                latest.size, identity.name, identity.key.key_id, cosig.timestamp, line
+            )
+        )
+        witnesses.append(identity.key.vkey)
+        core.close()
+    verdict = verify_about(prove_about(store, DANA), vkey, witnesses, 2)
+    assert len(verdict.cosigners) == 2
+    with pytest.raises(ProofFailure) as missing:
+        verify_about(prove_about(store, DANA), vkey, [*witnesses, _third(tmp_path)], 3)
+    assert missing.value.reason == "witnesses"
+
+
+def _third(tmp_path: Path) -> str:
+    return init_witness("witness.example/w3", tmp_path / "w3").key.vkey
+
+
+def test_two_consumers_append_to_one_postgres_ledger(pg_schema_dsn: str) -> None:
+    first, second = open_store(pg_schema_dsn), open_store(pg_schema_dsn)
+    try:
+        log_key = init(first)
+        events = pending(demo_events())
+        checkpointers = [operator.Checkpointer(s, log_key) for s in (first, second)]
+        for i in range(0, len(events), 4):
+            who = (i // 4) % 2
+            append_all((first, second)[who], events[i : i + 4], group=f"g{who}")
+            checkpointers[1 - who].checkpoint()  # the other consumer checkpoints
+        assert verify_ledger(first, KEYS.get, workers=1).ok
+        assert monitor(second).ok
+        verdict = verify_about(prove_about(second, DANA), _vkey(first))
+        assert verdict.event_ids == (CONSENT_DANA,)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_incremental_updates_give_the_root_of_one_build() -> None:
+    """Folding keys in many small batches gives the root of folding them all at once, and
+    of the definition computed from scratch."""
+    rng = random.Random(7)
+    keys = [f"asset:{rng.randrange(60)}" for _ in range(300)]
+    batched, whole = MemoryMap(), MemoryMap()
+    for seq, key in enumerate(keys):
+        batched.add(seq, [key])
+        whole.add(seq, [key])
+        if rng.random() < 0.2:
+            batched.commit()
+    assert batched.commit() == whole.commit() == _reference_root(keys)
+
+
+def _reference_root(keys: list[str]) -> bytes:
+    lists: dict[bytes, list[int]] = {}
+    for seq, key in enumerate(keys):
+        lists.setdefault(smt.key_hash(key), []).append(seq)
+    leaves = {k: smt.leaf_hash(k, smt.value_of(v)) for k, v in lists.items()}
+
+    def subtree(depth: int, items: list[bytes]) -> bytes:
+        if not items:
+            return smt.EMPTY
+        if len(items) == 1:
+            return leaves[items[0]]
+        left = [k for k in items if not smt.bit(k, depth)]
+        right = [k for k in items if smt.bit(k, depth)]
+        return smt.node_hash(subtree(depth + 1, left), subtree(depth + 1, right))
+
+    return subtree(0, sorted(leaves))
+
+
+def test_the_stored_index_is_the_replayed_one(store: LedgerStore) -> None:
+    fill(store, init(store), batches=5)
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert report.ok and report.index_roots_checked == 5
+    assert update_index(store).size == store.head().size
+
+
+def test_a_tree_node_edited_in_the_database_is_named(store: LedgerStore) -> None:
+    fill(store, init(store))
+    _execute(store, "UPDATE index_nodes SET hash = %s WHERE node_id = %s", bytes(32), smt.ROOT_ID)
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
+    assert "1 stored index tree node(s) differ" in report.damage[0].detail
+
+
+def test_the_worked_example_of_docs_proofs_md() -> None:
+    """docs/proofs.md §10.8 states these values; a verifier built from it gets the same."""
+    example = MemoryMap()
+    example.add(0, ["party:p1", "asset:a"])
+    example.add(1, ["asset:a"])
+    example.add(2, ["party:p1", "finding:f"])
+    root = example.commit()
+    assert root.hex() == "94fc0407002604cc8251c18d5953db8c5c0a9bbf8e3893fc94c73df141d9e674"
+    assert extension_line(root) == "index/v1 lPwEBwAmBMyCUcGNWVPbjFwKm7+OOJP8lMc98UHZ5nQ="
+    p1 = smt.path(example, smt.key_hash("party:p1"))
+    assert [s.hex()[:8] for s in p1.siblings] == ["22e8f276"]
+    leaf = smt.leaf_hash(smt.key_hash("party:p1"), smt.value_of([0, 2]))
+    assert leaf.hex().startswith("983dfe03") and p1.leaf == (smt.key_hash("party:p1"), leaf)
+    p2 = smt.path(example, smt.key_hash("party:p2"))
+    assert [s.hex()[:8] for s in p2.siblings] == ["983dfe03", *["00000000"] * 3, "65dcda64"]
+    assert p2.leaf is None
+    assert smt.root_from(smt.key_hash("party:p2"), p2.siblings, smt.EMPTY) == root
+
+
+def test_a_consent_is_filed_under_the_episodes_it_covers(store: LedgerStore) -> None:
+    fill(store, init(store))
+    (dana,) = verify_about(prove_about(store, DANA), _vkey(store)).indices
+    ep101 = verify_about(prove_about(store, production_key("Fallen Tower", "101")), _vkey(store))
+    ep102 = verify_about(prove_about(store, production_key("Fallen Tower", "102")), _vkey(store))
+    assert dana in ep101.indices and dana not in ep102.indices

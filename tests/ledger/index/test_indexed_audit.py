@@ -1,0 +1,105 @@
+"""Audits of an episode, a production or an asset read through the authenticated index:
+the same findings as after the linear guard, and an index row edited in the database is a
+named failure of the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from demo.story import EPISODE, SHOW
+from ledger.audit.ip import Scope, audit_json, run_audit
+from ledger.audit.model import LedgerView, check_state
+from ledger.errors import VerificationFailure
+from ledger.index import production_key, smt
+from ledger.store import LedgerStore, open_store
+from tests.ledger.index.index_factory import fill, init
+
+AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
+SCOPES = [
+    Scope(SHOW, EPISODE),
+    Scope(SHOW),
+    Scope(asset="fallen-tower/ep101/sq040/sh030/final"),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
+    url = str(tmp_path / "ledger.db")
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_schema_dsn")
+    s = open_store(url)
+    fill(s, init(s))
+    yield s
+    s.close()
+
+
+def _linear(store: LedgerStore) -> LedgerView:
+    view = LedgerView.open(store, check=False)
+    check_state(store, view.state)
+    return view
+
+
+def _audit(view: LedgerView, scope: Scope) -> dict[str, object]:
+    return audit_json(run_audit(view, scope, as_of=AS_OF), receipts=False)
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=["episode", "production", "asset"])
+def test_the_indexed_audit_finds_what_the_linear_one_finds(
+    store: LedgerStore, scope: Scope
+) -> None:
+    view = LedgerView.open(store)
+    assert view.index is not None  # read through the index: no linear pass
+    indexed = _audit(view, scope)
+    assert indexed["findings"]
+    assert indexed == _audit(_linear(store), scope)
+
+
+def _sql(store: LedgerStore, sql: str, *args: object) -> None:
+    if hasattr(store, "db"):
+        store.db.execute(sql.replace("%s", "?"), args)
+    else:
+        store.conn.execute(sql, args)  # type: ignore[attr-defined]
+        store.conn.commit()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("edit", ["deleted", "added", "repointed"])
+def test_an_index_row_edited_in_the_database_fails_the_audit(store: LedgerStore, edit: str) -> None:
+    k = smt.key_hash(production_key(SHOW, EPISODE))
+    seqs = store.index_tables().rows(k)
+    outside = next(s for s in range(store.head().size) if s not in seqs)
+    if edit == "deleted":
+        _sql(store, "DELETE FROM index_rows WHERE key_hash = %s AND seq = %s", k, seqs[-1])
+    elif edit == "added":
+        _sql(store, "INSERT INTO index_rows (key_hash, seq) VALUES (%s, %s)", k, outside)
+    else:
+        _sql(store, "UPDATE index_rows SET seq = %s WHERE key_hash = %s AND seq = %s",
+             outside, k, seqs[0])  # fmt: skip
+    view = LedgerView.open(store)
+    with pytest.raises(VerificationFailure, match="index_row_mismatch"):
+        run_audit(view, Scope(SHOW, EPISODE), as_of=AS_OF)
+
+
+def test_an_entry_rewritten_in_the_database_fails_the_audit(store: LedgerStore) -> None:
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    other = store.entry(seqs[1])
+    assert other is not None
+    _sql(store, "UPDATE entries SET envelope = %s WHERE seq = %s", other.envelope, seqs[0])
+    view = LedgerView.open(store)
+    with pytest.raises(VerificationFailure, match="not the one the signed checkpoint"):
+        run_audit(view, Scope(SHOW, EPISODE), as_of=AS_OF)
+
+
+def test_an_event_id_column_swapped_in_the_database_fails_the_audit(store: LedgerStore) -> None:
+    """Audits read event ids and kinds from the entry's columns: they must be its envelope's."""
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    a, b = store.entry(seqs[0]), store.entry(seqs[1])
+    assert a is not None and b is not None
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", "swap", a.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", a.event_id, b.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", b.event_id, a.seq)
+    with pytest.raises(VerificationFailure, match="event_id_mismatch"):
+        run_audit(LedgerView.open(store), Scope(SHOW, EPISODE), as_of=AS_OF)
