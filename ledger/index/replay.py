@@ -64,11 +64,11 @@ class IndexReplay:
 
     def visit(self, seq: int, decoded: tuple[EventKind, Record] | None) -> None:
         """Entry ``seq`` (its decoded kind and event; None if it does not decode)."""
-        self.visit_keys(seq, [] if decoded is None else _keys(*decoded))
+        self.visit_keys(seq, [] if decoded is None else index_keys(*decoded))
 
     def visit_keys(self, seq: int, keys: Sequence[str]) -> None:
         """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
-        :func:`ledger.index.keys.event_keys`); none for an entry that does not decode."""
+        :func:`index_keys`); none for an entry that does not decode."""
         self.map.add(seq, list(keys))
         self._at(seq + 1)
 
@@ -161,7 +161,8 @@ class IndexReplay:
         return [Finding(INDEX_ROW_MISMATCH, None, detail)]
 
 
-def _keys(kind: EventKind, event: Record) -> list[str]:
+def index_keys(kind: EventKind, event: Record) -> list[str]:
+    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it."""
     return event_keys(kind.record, event, kind.refs(event))
 
 

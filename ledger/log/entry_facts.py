@@ -24,7 +24,7 @@ from ledger.events.base import EventKind, Record, validate
 from ledger.events.encoding import LEARNED_SCHEMA_IDS, SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
-from ledger.index.keys import event_keys
+from ledger.index.replay import index_keys
 from ledger.trust.dsse import Envelope, Signature, pae
 from ledger.trust.parallel import check_one, default_workers
 from ledger.trust.policy import TRUST_FIELDS
@@ -48,7 +48,7 @@ class EntryFacts(NamedTuple):
     # The recorded signer's signature: None if the envelope has none by that key id,
     # else (verified with ``signed_with``, or None if no key was given).
     signature: tuple[bool | None, bytes | None] | None = None
-    # With ``indexing``: the authenticated index's keys of the event (ledger.index.keys).
+    # With ``indexing``: the authenticated index keys of the event (index_keys).
     index_keys: tuple[str, ...] | None = None
 
     @property
@@ -90,7 +90,6 @@ def derive(
     if schema.record != kind.record:
         problem = f"payloadType announces {kind.record}, the payload is a {schema.record}"
         return EntryFacts(None, problem, env.payload_type, signatures, signature=signature)
-    refs = kind.refs(event)
     return EntryFacts(
         None,
         None,
@@ -99,11 +98,11 @@ def derive(
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple(refs),
+        tuple(kind.refs(event)),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
-        tuple(event_keys(kind.record, event, refs)) if indexing else None,
+        tuple(index_keys(kind, event)) if indexing else None,
     )
 
 
