@@ -17,25 +17,26 @@ from typing import Any
 import click
 
 from cli import common
-from ledger.audit import c2pa, c2pa_import
 from ledger.audit import lineage as lineage_mod
 from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
-from ledger.audit.picture import layout, to_svg
-from ledger.audit.production import production_view
-from ledger.audit.report import (
+from ledger.audit.production import production_view, require_production
+from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
+from ledger.audit.text import csv_text, printable
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as c2pa
+from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
+from ledger.events.base import parse_time
+from ledger.reports.picture import layout, to_svg
+from ledger.reports.report import (
     audit_document,
     audit_report_json,
     build_audit_report,
     credits_document,
     dangling_line,
 )
-from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
-from ledger.audit.text import csv_text, printable
-from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
-from ledger.events.base import parse_time
 from ledger.store import LedgerStore
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
@@ -222,6 +223,8 @@ def ip_command(
     """Run the IP rules; each finding with rule, severity, explanation and evidence."""
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        if production is not None:
+            require_production(view, production, episode)
         result = run_audit(
             view,
             Scope(production, episode, asset),
@@ -303,7 +306,7 @@ def report_command(
     ledger_url: str,
 ) -> None:
     """One document for counsel: summary, findings, lineage pictures, AI use, consent."""
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
@@ -347,7 +350,7 @@ def credits_command(
     ledger_url: str,
 ) -> None:
     """Who made what, per person and role; generative-AI output listed apart, disclosed."""
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
@@ -507,7 +510,7 @@ def sign_command(
 
     FILE must be the version the ledger records (same SHA-256), else nothing is written.
     """
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     anchors = common.pem_chain(trust_anchors)
     with common.existing_store(ledger_url) as store:
@@ -615,7 +618,7 @@ def import_command(
 
     A manifest store that does not validate is refused (exit 1).
     """
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     anchors = common.pem_chain(trust_anchors)
     read = c2pa_files.read_document(source_file, trust_anchors=anchors, sidecar=sidecar)
@@ -647,7 +650,7 @@ def import_command(
 def _content_hash(
     source_file: Path, signed_format: str | None, asset_file: Path | None, given: str | None
 ) -> str | None:
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     if asset_file is not None:
         return c2pa_files.sha256_file(asset_file)
@@ -662,7 +665,7 @@ def _content_hash(
 
 def _ingredient_hashes(files: tuple[Path, ...]) -> dict[str, str]:
     """SHA-256 of each ingredient file, by file name and by its active C2PA manifest label."""
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     out: dict[str, str] = {}
     for path in files:

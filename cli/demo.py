@@ -120,8 +120,7 @@ class Demo:
             consents = self._consents_proof(store)
         outputs = _write_reports(self.ledger_path, self.work_dir)
         outputs["packets"] = _write_packets(self.ledger_path, self.work_dir)
-        _summary(self, consumer, report, receipt, outputs)
-        _consents_summary(self, *consents)
+        _summary(self, consumer, report, receipt, outputs, consents)
 
     # --- setup ----------------------------------------------------------------------------------
     def _create_ledger(self) -> keyfiles.KeyPair:
@@ -366,10 +365,17 @@ class _running:
             self.errors.append(exc)
 
     def wait(self, records: int) -> None:
+        """Until ``records`` were processed and every appended entry is in a signed checkpoint.
+
+        The story's next phase may revoke a key; an entry appended but not yet anchored when the
+        revocation is made is rightly cited by the audit (compromised-key-unanchored), and the
+        checkpoint follows the append by the time the index takes to extend.
+        """
         deadline = time.monotonic() + PHASE_TIMEOUT
         while time.monotonic() < deadline and not self.errors:
             stats = self.consumer.stats
-            if stats.appended + stats.quarantined + stats.duplicates >= records:
+            processed = stats.appended + stats.quarantined + stats.duplicates
+            if processed >= records and stats.last_checkpoint_size >= stats.appended:
                 return
             time.sleep(0.1)
         if self.errors:
@@ -395,8 +401,8 @@ def _write_reports(ledger_path: Path, work_dir: Path) -> dict[str, Any]:
     from ledger.audit.credits import credit_report
     from ledger.audit.keys import registry_verdicts
     from ledger.audit.model import LedgerView
-    from ledger.audit.render import to_html, to_pdf
-    from ledger.audit.report import (
+    from ledger.reports.render import to_html, to_pdf
+    from ledger.reports.report import (
         audit_document,
         audit_report_json,
         build_audit_report,
@@ -425,6 +431,7 @@ def _summary(
     report: VerifyReport,
     receipt: Path,
     outputs: dict[str, Any],
+    consents: tuple[Path, AboutVerdict],
 ) -> None:
     stats, w = consumer.stats, demo.work_dir
     reasons = ", ".join(f"{r}: {n}" for r, n in sorted(stats.by_reason.items())) or "none"
@@ -449,6 +456,11 @@ def _summary(
     for folder, ok in outputs["packets"]:
         verdict = "verified offline" if ok else "FAILED verification"
         click.echo(f"packet      {folder}.zip: {verdict}; disclosure {folder}/disclosure.html")
+    proof, proven = consents
+    click.echo(
+        f"complete    {len(proven.indices)} consent record(s) by Dana Whitfield, proven complete"
+        f" at tree size {proven.size} and verified offline: {proof}"
+    )
     click.echo("try:")
     for line in (
         f"assetledger log --ledger {demo.ledger_path}",
@@ -459,17 +471,7 @@ def _summary(
         f" {demo.ledger_path}",
         f"assetledger credits --production '{production.SHOW}' --ledger {demo.ledger_path}",
         f"assetledger packet verify {w}/ep101-packet-edl.zip --log-key {w}/log.vkey",
+        f"assetledger verify-receipt {proof} --log-key {w}/log.vkey --format json",
         f"assetledger serve --ledger {demo.ledger_path} --demo-accounts   # the web portal",
     ):
         click.echo("  " + line)
-
-
-def _consents_summary(demo: Demo, proof: Path, verdict: AboutVerdict) -> None:
-    count = len(verdict.indices)
-    click.echo(
-        f"complete    {count} consent record(s) by Dana Whitfield, proven complete at tree size"
-        f" {verdict.size} and verified offline: {proof}"
-    )
-    click.echo(
-        f"  assetledger verify-receipt {proof} --log-key {demo.work_dir}/log.vkey --format json"
-    )

@@ -25,12 +25,12 @@ from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
-from ledger.log.witness_client import Cosigning, parse_endpoint
 from ledger.store import AppendResult, LedgerStore, open_store
 from ledger.store.schema_ids import record_schema_id
 from ledger.trust import keys as keyfiles
 from ledger.trust.parallel import default_workers
 from ledger.trust.policy import FolderTrust, RegistryTrust, TrustPolicy
+from ledger.witness.client import Cosigning, parse_endpoint
 from producers.emitter import Emitter
 
 

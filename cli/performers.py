@@ -36,12 +36,14 @@ from ledger.audit.performers import (
     performer_uses,
     production_impacts,
     production_uses,
-    register_document,
     register_json,
     register_rows,
+    require_party,
 )
+from ledger.audit.production import require_production
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.reports.register import register_document
 
 
 def _audits(view: LedgerView, trusted_keys: Path | None, as_of: datetime | None) -> Audits:
@@ -182,8 +184,10 @@ def impact_command(
         audits = _audits(view, trusted_keys, when)
         options: dict[str, Any] = {"as_of": when or start_of_today(), "window_days": within}
         if party is not None:
+            require_party(view, party)
             impacts = party_impacts(view, party, audits, **options)
         else:
+            require_production(view, str(production))
             impacts = production_impacts(view, str(production), audits, **options)
         data = {
             "party": party,
@@ -224,15 +228,16 @@ def register_command(
 ) -> None:
     """The replica usage register: per performer and episode, each use of a likeness or voice,
     its consent and its compensation reference."""
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        require_production(view, production)
         uses = production_uses(view, production, _audits(view, trusted_keys, parse_as_of(as_of)))
         if parties:
             uses = [u for u in uses if u.party in parties]
-        rows = register_rows(uses, {u.party: party_name(view, u.party) for u in uses})
+        rows = register_rows(uses, {u.party: party_name(view, u.party, production) for u in uses})
         data = register_json(view, f"Replica usage register: {production}", rows)
         result: str | bytes
         if fmt == "csv":

@@ -18,17 +18,17 @@ from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import parse_receipt, verify_receipt
-from ledger.log.witness_client import newest_witnessed, read_witness_key
-from ledger.log.witness_cosignature import (
+from ledger.store import open_store
+from ledger.trust import keys as keyfiles
+from ledger.trust.registry import DEFAULT_GRACE, RootKey
+from ledger.trust.replay import set_grace, set_roots
+from ledger.witness.client import newest_witnessed, read_witness_key
+from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,
     check_quorum_setting,
     require_quorum,
 )
-from ledger.store import open_store
-from ledger.trust import keys as keyfiles
-from ledger.trust.registry import DEFAULT_GRACE, RootKey
-from ledger.trust.replay import set_grace, set_roots
 
 
 @click.command()

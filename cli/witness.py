@@ -12,7 +12,8 @@ import click
 
 from cli import common
 from ledger.errors import ConfigurationError
-from ledger.log.witness import (
+from ledger.witness.server import WitnessServer
+from ledger.witness.witness import (
     STATE_FILE,
     Evidence,
     Witness,
@@ -20,7 +21,6 @@ from ledger.log.witness import (
     load_witness,
     read_states,
 )
-from ledger.log.witness_server import WitnessServer
 
 DEFAULT_PORT = 7380
 

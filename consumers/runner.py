@@ -50,7 +50,6 @@ from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.events.topics import ensure_registry_topic
 from ledger.log.operator import Checkpointer
-from ledger.log.witness_client import Cosigning
 from ledger.store import (
     AppendResult,
     Batch,
@@ -60,6 +59,7 @@ from ledger.store import (
     StoredCheckpoint,
 )
 from ledger.trust.policy import RegistryTrust, TrustPolicy
+from ledger.witness.client import Cosigning
 
 log = logging.getLogger("assetledger.consumer")
 LAG_TIMEOUT_MS = 1_000

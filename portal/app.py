@@ -28,9 +28,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
-from ledger.audit.report import credits_document
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
+from ledger.reports.report import credits_document
 from portal import filters, openapi, packets, performer
 from portal.accesslog import access_page
 from portal.accounts import AccessRecord, Account, AccountStore
@@ -407,8 +407,8 @@ def lineage_picture(p: Portal, request: Request) -> Response:
 
 
 def audit_report_file(p: Portal, request: Request) -> Response:
-    from ledger.audit.render import to_html, to_pdf
-    from ledger.audit.report import audit_document
+    from ledger.reports.render import to_html, to_pdf
+    from ledger.reports.report import audit_document
 
     prod = p.production(request)
     p.guard(request, "audit_report.download", Resource(prod))
@@ -426,7 +426,7 @@ def audit_report_file(p: Portal, request: Request) -> Response:
 
 
 def credits_file(p: Portal, request: Request) -> Response:
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     prod = p.production(request)
     p.guard(request, "credits.download", Resource(prod))

@@ -17,25 +17,25 @@ from typing import Any, TypeVar
 
 from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.ip import start_of_today
+from ledger.audit.judge import consent_record_json
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, check_state
-from ledger.audit.picture import layout, to_svg
 from ledger.audit.production import IsShow, ProductionView, production_steps, production_view
-from ledger.audit.report import (
-    AuditReport,
-    audit_report_json,
-    build_audit_report,
-    consent_record_json,
-    licence_records,
-    production_consents,
-)
 from ledger.audit.rules import SignerVerdicts
 from ledger.errors import AssetLedgerError
 from ledger.events.base import format_time
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import KeyLookup, VerifyReport, verify_ledger
+from ledger.reports.picture import layout, to_svg
+from ledger.reports.report import (
+    AuditReport,
+    audit_report_json,
+    build_audit_report,
+    licence_records,
+    production_consents,
+)
 from ledger.store import LedgerStore, open_store
 from portal.people import production_names
 

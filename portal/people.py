@@ -13,7 +13,7 @@ from typing import Any
 from ledger.audit.credits import _enrolled_people
 from ledger.audit.model import LedgerView
 from ledger.audit.production import production_steps
-from ledger.audit.report import production_consents
+from ledger.reports.report import production_consents
 
 
 def production_names(view: LedgerView, production: str) -> dict[str, str]:

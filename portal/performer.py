@@ -35,13 +35,13 @@ from ledger.audit.performers import (
     performer_uses,
     production_impacts,
     production_uses,
-    register_document,
     register_json,
     register_rows,
 )
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
 from ledger.events.base import format_time
+from ledger.reports.register import register_document
 from portal.accounts import AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
 from portal.permissions import Resource
@@ -137,7 +137,7 @@ def _production_data(ledger: PortalLedger, production: str, days: int) -> dict[s
     def make(view: LedgerView) -> dict[str, Any]:
         audits = _audits(ledger)
         uses = production_uses(view, production, audits, TIMECODES)
-        names = {u.party: party_name(view, u.party) for u in uses}
+        names = {u.party: party_name(view, u.party, production) for u in uses}
         impacts = production_impacts(
             view,
             production,
@@ -168,7 +168,9 @@ def _format(request: Request) -> str:
 
 def _days(request: Request) -> int:
     raw = request.query_params.get("days", str(EXPIRY_WINDOW_DAYS))
-    if not raw.isdigit() or int(raw) > 3650:
+    # ASCII digits only, and few: "²".isdigit() holds but int() refuses it, and int() refuses
+    # a string of more than 4300 digits; either would be a 500
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or int(raw) > 3650:
         raise NotFound("days is a whole number of days, 0 to 3650")
     return int(raw)
 
@@ -178,7 +180,8 @@ def _summary(uses: list[PerformerUse]) -> dict[str, Any]:
         "uses": len(uses),
         "productions": sorted({u.step.show for u in uses}),
         "not_covered": sum(not u.covered for u in uses),
-        "open_findings": sum(f.is_open for u in uses for f in u.findings),
+        # one finding, one count: uses of one asset version share its findings (issue 19 §3)
+        "open_findings": len({f.finding_id for u in uses for f in u.findings if f.is_open}),
         "deliverables": len({p.deliverable for u in uses for p in u.placements}),
     }
 
@@ -301,7 +304,7 @@ def register_file(p: Site, request: Request) -> Response:
 def _register_file(
     view: LedgerView, title: str, rows: list[dict[str, Any]], fmt: str, name: str
 ) -> Response:
-    from ledger.audit.render import to_html, to_pdf
+    from ledger.reports.render import to_html, to_pdf
 
     if fmt == "csv":
         return download(csv_text(rows, REGISTER_COLUMNS), name, FORMATS[fmt])

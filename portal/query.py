@@ -50,7 +50,8 @@ def page_number(request: Request, name: str = "page") -> int:
     value = text(request, name)
     if value is None:
         return 1
-    if not value.isdigit() or not 1 <= int(value) <= 1_000_000:
+    # ASCII digits: "²".isdigit() holds, but int() refuses it (a 500, not this 400)
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1_000_000:
         raise BadQuery(f"{name} must be a whole number from 1 (not {value!r})")
     return int(value)
 

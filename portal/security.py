@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -31,12 +32,17 @@ DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sa
 
 def download(body: str | bytes, filename: str, media_type: str) -> Response:
     """A file to save (``Content-Disposition: attachment``), under :data:`DOWNLOAD_CSP`."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
+    # Header values are Latin-1 (and read as ASCII by careful clients): the plain name keeps
+    # ASCII letters and digits only; a name in another script rides in filename* (RFC 6266,
+    # RFC 8187), percent-encoded UTF-8, with anything but letters, digits and "._-" replaced.
+    named = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[:120]
+    safe = "".join(c if c.isascii() else "_" for c in named)
+    extended = "" if named == safe else f"; filename*=UTF-8''{quote(named, safe='')}"
     return Response(
         body,
         media_type=media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
+            "Content-Disposition": f'attachment; filename="{safe}"{extended}',
             "Content-Security-Policy": DOWNLOAD_CSP,
         },
     )

@@ -1,1 +1,1 @@
-"""Audits over the ledger: lineage, IP rules with evidence, credits, reports, C2PA."""
+"""Audits over the ledger: lineage, IP rules with evidence, credits, performers, safe text."""

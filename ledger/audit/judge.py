@@ -11,9 +11,12 @@ these; none builds a use or a reason of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ledger.audit.model import LedgerView, Likeness, Model, Step
 from ledger.events import consent as consents
+from ledger.events.base import format_time
+from ledger.events.consent import Consent
 from ledger.events.licence import Licence, LicensedUse, use_problem
 
 NO_CONSENT_CITED = "the event cites no consent"
@@ -128,3 +131,31 @@ def judge_model_licence(view: LedgerView, step: Step, model: Model) -> LicenceVe
 def _in_force(licence: Licence, step: Step) -> bool:
     until = licence.valid_until
     return licence.valid_from <= step.event_time and (until is None or step.event_time < until)
+
+
+def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
+    """A consent record as the reports, the portal and the register show it."""
+    return {
+        "event_id": c.event_id,
+        "status": c.status,
+        "party": c.party_id,
+        "party_name": c.party_name,
+        "party_kind": c.party_kind,
+        "uses": list(c.likeness_uses + c.ai_uses),
+        "assets": list(c.assets),
+        # in words: each structured coverage ("Show" or "Show, episode E"), then old strings
+        "productions": [v.label for v in c.coverage] + list(c.productions),
+        "coverage": [v.to_json() for v in c.coverage],
+        "scope": c.scope,
+        "valid_from": format_time(c.valid_from),
+        "expires": None if c.expires is None else format_time(c.expires),
+        "revokes": c.revokes,
+        "revoked_by": revoked_by,
+        "document": c.document,
+        "shots": list(c.shots),
+        "media": list(c.media),
+        "territories": list(c.territories),
+        "compensation_ref": c.compensation_ref,
+        "document_sha256": c.document_sha256,
+        "terms": "structured" if c.structured else "old rule (consent schema v1)",
+    }

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger.audit.document import Block, Document, Heading, Para, table
 from ledger.audit.ip import AuditResult
-from ledger.audit.judge import ConsentVerdict, judge_likeness
+from ledger.audit.judge import ConsentVerdict, consent_record_json, judge_likeness
 from ledger.audit.model import LedgerView, Step
-from ledger.audit.production import production_steps
-from ledger.audit.report import consent_record_json, tree_sentence
+from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
+from ledger.errors import ConfigurationError
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
 
@@ -174,21 +173,26 @@ def performer_uses(
 ) -> list[PerformerUse]:
     """Every use of ``party``'s likeness and voice the ledger records, in ledger order."""
     results: dict[str, AuditResult] = {}
+    views: dict[str, ProductionView] = {}
     out = []
     for step in view.steps("performer", party):
         if step.show not in results:
             results[step.show] = audit_of(step.show)
+            views[step.show] = production_view(view, step.show)
         result = results[step.show]
+        # judged through the production's own records, as its audit judges it: a consent
+        # recorded for another production is no evidence here (ledger.audit.production)
+        own_view = views[step.show]
         for u in step.likeness:
             if u.performer_id != party:
                 continue
-            verdict = judge_likeness(view, step, u)
+            verdict = judge_likeness(own_view, step, u)
             own = likeness_finding(result, step, party, u.use)
             grant = verdict.grant
             mine = grant if grant is not None and grant.party_id == party else None
             record = None
             if mine is not None:
-                revoked_by = [r.event_id for r in view.revocations(mine.event_id)]
+                revoked_by = [r.event_id for r in own_view.revocations(mine.event_id)]
                 record = consent_record_json(mine, revoked_by)
             out.append(
                 PerformerUse(
@@ -221,10 +225,24 @@ def production_uses(
     ]
 
 
-def party_name(view: LedgerView, party: str) -> str | None:
-    """The name a performer gave on their latest consent, if any."""
+def party_name(view: LedgerView, party: str, production: str | None = None) -> str | None:
+    """The name a performer gave on their latest consent, if any; with ``production``, on
+    their latest consent that counts for it (another production's record renames no one in
+    this production's register)."""
+    if production is not None:
+        view = production_view(view, production)
     names = [c.party_name for c in view.consents_for("consent_party", party)]
     return names[-1] if names else None
+
+
+def require_party(view: LedgerView, party: str) -> None:
+    """Refuse a party that gave no consent the ledger records: a mistyped id must not read as
+    "no consent is revoked or about to expire"."""
+    if not view.consents_for("consent_party", party):
+        raise ConfigurationError(
+            f"no consent given by {party!r} is recorded at tree size {view.state.size}",
+            hint="party ids are exact, e.g. performer:dana-whitfield",
+        )
 
 
 # --- revocation impact -------------------------------------------------------------------------
@@ -385,8 +403,8 @@ def party_impacts(
 def production_impacts(
     view: LedgerView, production: str, audit_of: Audits, *, as_of: datetime, **options: Any
 ) -> list[Impact]:
-    """Impacts of the consents filed under a production, on that production's uses."""
-    grants = view.consents_for("show", production)
+    """Impacts of the consents that count for a production, on that production's uses."""
+    grants = production_view(view, production).consents_for("show", production)
     return consent_impacts(view, grants, audit_of, as_of=as_of, production=production, **options)
 
 
@@ -457,38 +475,3 @@ def register_json(view: LedgerView, title: str, rows: list[dict[str, Any]]) -> d
         "uses": rows,
     }
     return body | {"content_sha256": content_digest(body)}
-
-
-def register_document(view: LedgerView, data: dict[str, Any]) -> Document:
-    """The register as a document (HTML or PDF), grouped by performer and episode."""
-    blocks: list[Block] = [Para(tree_sentence(view.state))]
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for r in data["uses"]:
-        key = (r["performer_name"] or r["performer"], r["production"], r["episode"])
-        groups.setdefault(key, []).append(r)
-    for (who, production, episode), rows in sorted(groups.items()):
-        blocks.append(Heading(f"{who}: {production}, episode {episode or '-'}", 3))
-        blocks.append(
-            table(
-                ("shot", "asset", "kind", "consent", "status", "compensation", "deliverables"),
-                [
-                    (
-                        r["shot"],
-                        r["asset"],
-                        r["kind"],
-                        r["consent_ref"] or "none",
-                        r["consent_status"],
-                        r["compensation_ref"] or "-",
-                        r["deliverables"] or "-",
-                    )
-                    for r in rows
-                ],
-                (1, 2.6, 1.1, 2.2, 3, 2.2, 2.4),
-            )
-        )
-    if not groups:
-        blocks.append(Para("No uses of a member's likeness or voice are recorded.", "note"))
-    blocks.append(Para(f"Content SHA-256 (canonical JSON): {data['content_sha256']}", "note"))
-    return Document(
-        data["title"], "Replica usage register from the provenance ledger", tuple(blocks)
-    )

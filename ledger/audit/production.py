@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ledger.audit.model import LedgerView, Step
+from ledger.errors import ConfigurationError
 from ledger.events.approval import APPROVAL
 from ledger.events.consent import CONSENT, Consent, Coverage
 from ledger.events.disposition import DISPOSITION
@@ -203,6 +204,18 @@ def production_steps(view: LedgerView, show: str, episode: str | None = None) ->
     return production_view(view, show).production_steps(episode)
 
 
+def require_production(view: LedgerView, show: str, episode: str | None = None) -> None:
+    """Refuse a production (or episode) no provenance event records, as the credits do: a
+    mistyped name ("Fallen tower") must not read as a clean audit, an empty register or
+    "nothing revoked"."""
+    if not production_steps(view, show, episode):
+        where = repr(show) + (f", episode {episode!r}" if episode else "")
+        raise ConfigurationError(
+            f"no provenance events for {where} at tree size {view.state.size}",
+            hint="production names are case sensitive, e.g. 'Fallen Tower'",
+        )
+
+
 __all__ = [
     "IsShow",
     "ProductionView",
@@ -211,4 +224,5 @@ __all__ = [
     "production_steps",
     "production_view",
     "read_old",
+    "require_production",
 ]

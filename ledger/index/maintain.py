@@ -141,7 +141,6 @@ class MemoryMap:
     def __init__(self) -> None:
         self.nodes: dict[bytes, smt.Node] = {}
         self.keys: dict[bytes, KeyRow] = {}
-        self.rows: dict[bytes, list[int]] = {}
         self.pending: list[tuple[int, Sequence[str]]] = []
         self.root = smt.EMPTY
         self.size = 0
@@ -162,8 +161,6 @@ class MemoryMap:
         update = smt.apply(self, folded.changes)
         self.nodes.update(update.writes)
         self.keys.update(folded.keys)
-        for k, seq in folded.rows:
-            self.rows.setdefault(k, []).append(seq)
         self.pending = []
         self.root = update.root
         return self.root

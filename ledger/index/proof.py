@@ -35,8 +35,8 @@ from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import require_identity
 from ledger.log.receipt import identify
-from ledger.log.witness_cosignature import parse_witness_vkey, require_quorum
 from ledger.store import LedgerStore
+from ledger.witness.cosignature import parse_witness_vkey, require_quorum
 
 HEADER = "asset-ledger/index-proof@v1"
 FILE_SUFFIX = ".index-proof"

@@ -10,7 +10,7 @@ deleted, added or repointed in the database is named with its key and entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import ledger.index.smt as smt
@@ -19,12 +19,14 @@ from ledger.events.base import EventKind, Record
 from ledger.index.keys import event_keys
 from ledger.index.maintain import MemoryMap, entry_keys, root_in
 from ledger.log.checkpoint import open_checkpoint
+from ledger.log.merkle import compute_root, leaf_hash
 from ledger.log.operator import log_identity
 from ledger.store import LedgerStore
 from ledger.store.index_tables import KeyRow
 
 INDEX_ROOT_MISMATCH = "index_root_mismatch"
 INDEX_ROW_MISMATCH = "index_row_mismatch"
+LOG_ROOT_MISMATCH = "checkpoint_mismatch"  # verify's name for it
 MAX_ROW_FINDINGS = 20
 
 
@@ -58,19 +60,27 @@ class IndexReplay:
         self.snapshot: dict[bytes, KeyRow] | None = None
         self.nodes_snapshot: dict[bytes, smt.Node] = {}
         self.checked = 0
+        # Entries beyond the last size anything is compared at are not replayed.
+        self.horizon = max([*self.roots, self.stored_size])
         if self.stored_size == 0:
             self.snapshot = {}
         self._at(0)
 
     def visit(self, seq: int, decoded: tuple[EventKind, Record] | None) -> None:
         """Entry ``seq`` (its decoded kind and event; None if it does not decode)."""
-        keys = [] if decoded is None else _keys(*decoded)
-        self.map.add(seq, keys)
-        self._at(seq + 1)
+        self.visit_keys(seq, [] if decoded is None else index_keys(*decoded))
+
+    def visit_keys(self, seq: int, keys: Sequence[str]) -> None:
+        """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
+        :func:`index_keys`); none for an entry that does not decode."""
+        if seq < self.horizon:
+            self.map.add(seq, list(keys))
+            self._at(seq + 1)
 
     def visit_envelope(self, seq: int, envelope: bytes) -> None:
-        self.map.add(seq, entry_keys(envelope))
-        self._at(seq + 1)
+        if seq < self.horizon:
+            self.map.add(seq, entry_keys(envelope))
+            self._at(seq + 1)
 
     def _at(self, size: int) -> None:
         if size in self.roots:
@@ -88,8 +98,9 @@ class IndexReplay:
                 )
         if size == self.stored_size and self.stored_size:
             root = self.map.commit()
-            self.snapshot = dict(self.map.keys)
-            self.nodes_snapshot = dict(self.map.nodes)
+            last = size == self.horizon  # the map stops here: no copy needed
+            self.snapshot = self.map.keys if last else dict(self.map.keys)
+            self.nodes_snapshot = self.map.nodes if last else dict(self.map.nodes)
             if root != self.stored_root:
                 self.findings.append(
                     Finding(
@@ -106,7 +117,7 @@ class IndexReplay:
             self.findings.append(
                 Finding(INDEX_ROOT_MISMATCH, None, f"checkpoint of size {size} is beyond the log")
             )
-        if self.snapshot is None:
+        if self.snapshot is None or self.map.size < self.stored_size:
             detail = f"the stored index covers {self.stored_size} entries, the log has fewer"
             self.findings.append(Finding(INDEX_ROW_MISMATCH, None, detail))
         else:
@@ -114,18 +125,24 @@ class IndexReplay:
         return self.findings
 
     def _compare_rows(self, keys: dict[bytes, KeyRow]) -> None:
+        """Stored rows against the replayed keys, streamed: each stored key's rows are hashed
+        as its value; only the keys that differ are looked at entry by entry."""
         tables = self.store.index_tables()
-        stored = _group(tables.all_rows())
-        wanted = {k: [s for s in v if s < self.stored_size] for k, v in self.map.rows.items()}
-        found: list[Finding] = []
-        for k in sorted(set(stored) | {k for k, v in wanted.items() if v}):
-            have, want = stored.get(k, []), wanted.get(k, [])
-            if have != want:
-                found.append(_row_finding(keys.get(k), k, have, want))
-        stored_keys = {k: (t, c, v) for k, t, c, v in tables.all_keys()}
-        for k in sorted(set(stored_keys) | set(keys)):
-            if stored_keys.get(k) != keys.get(k):
-                name = (keys.get(k) or stored_keys[k])[0]
+        differ: list[bytes] = []
+        seen: set[bytes] = set()
+        for k, seqs in _grouped(tables.all_rows()):
+            seen.add(k)
+            want = keys.get(k)
+            if want is None or (want[1], want[2]) != (len(seqs), smt.value_of(seqs)):
+                differ.append(k)
+        differ += [k for k in keys if k not in seen]
+        found = [
+            _row_finding(keys.get(k), k, tables.rows(k), want)
+            for k, want in self._true_rows(differ[:MAX_ROW_FINDINGS]).items()
+        ]
+        for k, text, count, value in tables.all_keys():
+            if keys.get(k) != (text, count, value):
+                name = (keys.get(k) or (text,))[0]
                 found.append(
                     Finding(
                         INDEX_ROW_MISMATCH,
@@ -135,6 +152,19 @@ class IndexReplay:
                 )
         found += self._compare_nodes()
         self.findings += found[:MAX_ROW_FINDINGS]
+
+    def _true_rows(self, wanted: list[bytes]) -> dict[bytes, list[int]]:
+        """The indices the log files under each key hash of ``wanted`` (one more pass, only
+        when rows differ)."""
+        if not wanted:
+            return {}
+        out: dict[bytes, list[int]] = {k: [] for k in wanted}
+        for e in self.store.entries(0, self.stored_size):
+            for key in entry_keys(e.envelope):
+                k = smt.key_hash(key)
+                if k in out:
+                    out[k].append(e.seq)
+        return out
 
     def _compare_nodes(self) -> list[Finding]:
         """The stored tree nodes (proofs are built from them) against the replayed ones."""
@@ -157,15 +187,23 @@ class IndexReplay:
         return [Finding(INDEX_ROW_MISMATCH, None, detail)]
 
 
-def _keys(kind: EventKind, event: Record) -> list[str]:
+def index_keys(kind: EventKind, event: Record) -> list[str]:
+    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it."""
     return event_keys(kind.record, event, kind.refs(event))
 
 
-def _group(rows: Iterator[tuple[bytes, int]]) -> dict[bytes, list[int]]:
-    out: dict[bytes, list[int]] = {}
+def _grouped(rows: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int]]]:
+    """Rows ordered by key hash, as (key hash, its indices)."""
+    current: bytes | None = None
+    seqs: list[int] = []
     for k, seq in rows:
-        out.setdefault(k, []).append(seq)
-    return out
+        if k != current:
+            if current is not None:
+                yield current, seqs
+            current, seqs = k, []
+        seqs.append(seq)
+    if current is not None:
+        yield current, seqs
 
 
 def _row_finding(row: KeyRow | None, k: bytes, have: list[int], want: list[int]) -> Finding:
@@ -200,16 +238,42 @@ class MonitorReport:
 
 
 def monitor(store: LedgerStore, progress: Progress | None = None) -> MonitorReport:
-    """Replay the index from the entries alone; every committed root and the stored rows."""
+    """Replay the index from the entries alone; every committed root and the stored rows, and
+    the latest signed checkpoint's log root recomputed from the same entries."""
     replay = IndexReplay(store)
-    size = 0
-    for e in store.entries(0, None):
-        if e.seq != size:
-            detail = f"entry {size} is missing: the replay stops there"
-            return MonitorReport(size, replay.checked, [Finding(INDEX_ROOT_MISMATCH, size, detail)])
-        replay.visit_envelope(e.seq, e.envelope)
-        size += 1
-        if progress and size % 4096 == 0:
-            progress(4096)
+    latest = _latest(store)
+    stop = max(replay.horizon, latest[0] if latest else 0)
+    missing: list[int] = []
+
+    def leaves() -> Iterator[bytes]:
+        for at, e in enumerate(store.entries(0, stop)):
+            if e.seq != at:
+                missing.append(at)
+                return
+            replay.visit_envelope(e.seq, e.envelope)
+            if progress and at % 4096 == 4095:
+                progress(4096)
+            yield leaf_hash(e.envelope)
+
+    size, root = compute_root(leaves())
+    if missing:
+        detail = f"entry {missing[0]} is missing: the replay stops there"
+        return MonitorReport(size, replay.checked, [Finding(INDEX_ROOT_MISMATCH, size, detail)])
     findings = replay.finish()
+    if latest is not None and (size, root) != latest:
+        detail = (
+            f"the latest signed checkpoint (size {latest[0]}) has log root {latest[1].hex()[:16]}…,"
+            f" the {size} entries give {root.hex()[:16]}…"
+        )
+        findings.insert(0, Finding(LOG_ROOT_MISMATCH, max(latest[0] - 1, 0), detail))
     return MonitorReport(size, replay.checked, findings)
+
+
+def _latest(store: LedgerStore) -> tuple[int, bytes] | None:
+    """The latest signed checkpoint's size and log root (its signature checked)."""
+    identity = log_identity(store)
+    stored = store.latest_checkpoint()
+    if identity is None or stored is None:
+        return None
+    opened = open_checkpoint(stored.note, identity.origin, identity.public_key)
+    return opened.size, opened.root_hash

@@ -16,9 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.audit.c2pa import export_store
 from ledger.audit.model import LedgerView, TreeState
-from ledger.audit.render import to_html, to_pdf
+from ledger.c2pa.manifest import export_store
 from ledger.errors import ConfigurationError, StoreError
 from ledger.events.base import format_time, parse_time, to_json
 from ledger.log.merkle import leaf_hash, verify_inclusion
@@ -30,6 +29,7 @@ from ledger.packet.disclosure import CutInfo, Disclosure, disclose, manifest_fil
 from ledger.packet.files import MANIFEST, manifest_text, sha256_hex, write_folder, zip_bytes
 from ledger.packet.render import annotated_cut, disclosure_document
 from ledger.packet.store import PacketEntry, PacketStore, entry_from_bytes
+from ledger.reports.render import to_html, to_pdf
 from ledger.store import LedgerStore, StoredCheckpoint
 from ledger.trust.replay import (
     META_ROOT_KEYS,

@@ -22,11 +22,10 @@ from typing import Any
 
 from ledger.audit.dispositions import ApprovalCheck, registry_approval_check
 from ledger.audit.ip import AuditResult, Scope, run_audit
-from ledger.audit.judge import judge_likeness, judge_model_licence
+from ledger.audit.judge import consent_record_json, judge_likeness, judge_model_licence
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.lineage import Lineage, ancestry
 from ledger.audit.model import LedgerView, Step, content_digest
-from ledger.audit.report import consent_record_json
 from ledger.audit.rules import (
     AiUse,
     ApprovalStatus,

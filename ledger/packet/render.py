@@ -1,4 +1,4 @@
-"""The disclosure as a document (HTML and PDF through :mod:`ledger.audit.render`) and as
+"""The disclosure as a document (HTML and PDF through :mod:`ledger.reports.render`) and as
 markers and metadata on a copy of the cut (OpenTimelineIO JSON)."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger.audit.document import Block, Document, Heading, Para, table
-from ledger.audit.report import hash_para
 from ledger.events.approval import CATEGORIES
 from ledger.packet.cut import METADATA_KEY, otio_module
 from ledger.packet.disclosure import CLEAR, UNMAPPED
+from ledger.reports.document import Block, Document, Heading, Para, table
+from ledger.reports.report import hash_para
 
 MAX_DETAILED_CLIPS = 100
 """Clips given their own section in the HTML and PDF (the clips table and the JSON list all)."""

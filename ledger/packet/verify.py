@@ -38,7 +38,6 @@ from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
 from ledger.log.receipt import parse_receipt
 from ledger.log.verdicts import VerdictContext
-from ledger.log.witness_cosignature import WitnessKey, require_quorum
 from ledger.packet import build, completeness
 from ledger.packet.cut import ClipMap, clips, parse_map, read_timeline
 from ledger.packet.disclosure import CutInfo
@@ -47,6 +46,7 @@ from ledger.packet.store import PacketEntry, PacketStore
 from ledger.store import StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
 from ledger.trust.replay import load_roots
+from ledger.witness.cosignature import WitnessKey, require_quorum
 
 Progress = Callable[[str], None]
 

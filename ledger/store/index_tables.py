@@ -208,14 +208,15 @@ class SqliteIndexTables(IndexTables):
         keys: dict[bytes, KeyRow],
         nodes: dict[bytes, StoredNode],
     ) -> None:
-        self.db.executemany("INSERT INTO index_rows (key_hash, seq) VALUES (?, ?)", rows)
+        # In primary-key order: each B-tree is then written page after page, not at random.
+        self.db.executemany("INSERT INTO index_rows (key_hash, seq) VALUES (?, ?)", sorted(rows))
         self.db.executemany(
             "INSERT OR REPLACE INTO index_keys (key_hash, key, count, value) VALUES (?,?,?,?)",
-            [(k, t, c, v) for k, (t, c, v) in keys.items()],
+            [(k, t, c, v) for k, (t, c, v) in sorted(keys.items())],
         )
         self.db.executemany(
             "INSERT OR REPLACE INTO index_nodes (node_id, hash, leaf_key) VALUES (?,?,?)",
-            [(n, h, leaf) for n, (h, leaf) in nodes.items()],
+            [(n, h, leaf) for n, (h, leaf) in sorted(nodes.items())],
         )
         self.db.execute("UPDATE index_head SET size = ?, root = ? WHERE id = 1", head)
 
@@ -324,19 +325,19 @@ class PostgresIndexTables(IndexTables):
             if rows:
                 with cur.copy("COPY index_rows (key_hash, seq) FROM STDIN (FORMAT BINARY)") as cp:
                     cp.set_types(["bytea", "int8"])
-                    for row in rows:
+                    for row in sorted(rows):
                         cp.write_row(row)
             cur.executemany(
                 "INSERT INTO index_keys (key_hash, key, count, value) VALUES (%s,%s,%s,%s)"
                 " ON CONFLICT (key_hash) DO UPDATE SET key = EXCLUDED.key,"
                 " count = EXCLUDED.count, value = EXCLUDED.value",
-                [(k, t, c, v) for k, (t, c, v) in keys.items()],
+                [(k, t, c, v) for k, (t, c, v) in sorted(keys.items())],
             )
             cur.executemany(
                 "INSERT INTO index_nodes (node_id, hash, leaf_key) VALUES (%s,%s,%s)"
                 " ON CONFLICT (node_id) DO UPDATE SET hash = EXCLUDED.hash,"
                 " leaf_key = EXCLUDED.leaf_key",
-                [(n, h, leaf) for n, (h, leaf) in nodes.items()],
+                [(n, h, leaf) for n, (h, leaf) in sorted(nodes.items())],
             )
             cur.execute("UPDATE index_head SET size = %s, root = %s WHERE id = 1", head)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ledger.audit import c2pa
 from ledger.audit.model import UNKNOWN_SHA256
+from ledger.c2pa import manifest as c2pa
 from ledger.log.operator import Checkpointer, init_ledger
 from ledger.trust import keys
 from tests.cli.test_audit_cli import run
 from tests.ledger.audit.audit_factory import build_store, demo_signers
-from tests.ledger.audit.c2pa_factory import (
+from tests.ledger.c2pa.c2pa_factory import (
     Credentials,
     make_credentials,
     make_self_signed,
@@ -220,6 +220,6 @@ def test_import_records_and_says_the_vendors_verdict(tmp_path: Path) -> None:
 
 
 def _reader_json(path: Path) -> dict[str, object]:
-    from ledger.audit import c2pa_files
+    from ledger.c2pa import files as c2pa_files
 
     return c2pa_files.read_document(path).document

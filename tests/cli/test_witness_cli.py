@@ -20,10 +20,10 @@ import pytest
 
 from ledger.log import checkpoint as cp
 from ledger.log import operator
-from ledger.log.witness import read_states
-from ledger.log.witness_client import WitnessClient, WitnessEndpoint, read_witness_key
 from ledger.store.sqlite import SqliteStore
 from ledger.trust import keys
+from ledger.witness.client import WitnessClient, WitnessEndpoint, read_witness_key
+from ledger.witness.witness import read_states
 from tests.conftest import FreshTopic
 from tests.ledger.ledger_factory import append_all, signed_entries
 from tests.support.kafka_tools import read_topic

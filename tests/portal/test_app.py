@@ -20,10 +20,10 @@ from starlette.testclient import TestClient
 from demo import story
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView
-from ledger.audit.report import audit_report_json, build_audit_report, licence_record_json
 from ledger.errors import StoreError
 from ledger.events.disposition import DISPOSITION, disposition_event
 from ledger.events.licence import Licence
+from ledger.reports.report import audit_report_json, build_audit_report, licence_record_json
 from ledger.store import Batch, open_store
 from portal.accounts import AccountStore
 from portal.app import API, FILES, PAGES, Portal, PortalConfig, create_app, wrappable_path

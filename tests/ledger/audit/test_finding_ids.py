@@ -7,8 +7,8 @@ from pathlib import Path
 from demo import story
 from ledger.audit.ip import Scope, audit_json, run_audit
 from ledger.audit.model import LedgerView
-from ledger.audit.render import to_html, to_pdf
-from ledger.audit.report import audit_document, audit_report_json, build_audit_report
+from ledger.reports.render import to_html, to_pdf
+from ledger.reports.report import audit_document, audit_report_json, build_audit_report
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import (
     FORGED_FINDING,

@@ -18,10 +18,10 @@ from ledger.audit.credits import CSV_COLUMNS, CreditReport, credit_report, flat_
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.judge import judge_likeness
 from ledger.audit.model import LedgerView
-from ledger.audit.render import to_html, to_pdf
-from ledger.audit.report import credits_document
 from ledger.audit.rules import Finding
 from ledger.audit.text import csv_text
+from ledger.reports.render import to_html, to_pdf
+from ledger.reports.report import credits_document
 from ledger.store import LedgerStore
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import (
@@ -35,7 +35,7 @@ from tests.ledger.audit.audit_factory import (
     narrow_consent_items,
     provenance,
 )
-from tests.ledger.audit.pdf_text import pdf_text
+from tests.ledger.reports.pdf_text import pdf_text
 
 AR_REASON = f"consent {CONSENT_AR} covers territories AR, not WORLD"
 SHOT_REASON = f"consent {CONSENT_SH020} covers shots sh020, not sh050"

@@ -9,8 +9,8 @@ import pytest
 
 from ledger.audit import lineage
 from ledger.audit.model import LedgerView
-from ledger.audit.picture import layout, to_svg
 from ledger.errors import ConfigurationError
+from ledger.reports.picture import layout, to_svg
 from ledger.store import Entry, LedgerStore
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import build_store, ingredient, provenance

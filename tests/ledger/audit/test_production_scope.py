@@ -19,10 +19,10 @@ from ledger.audit.credits import credit_report
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import LedgerView
 from ledger.audit.production import counts_for, production_view, read_old
-from ledger.audit.report import build_audit_report, licence_records, production_consents
 from ledger.events.consent import CONSENT, Coverage
 from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
+from ledger.reports.report import build_audit_report, licence_records, production_consents
 from ledger.store import Batch, open_store
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import (

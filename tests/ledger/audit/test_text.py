@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ledger.audit import text
-from ledger.audit.picture import Arrow, Box, Picture, to_svg
 from ledger.audit.text import csv_cell, display_width, pad, printable, shorten
+from ledger.reports.picture import Arrow, Box, Picture, to_svg
 
 
 def test_printable_escapes_controls_and_bidi_but_keeps_ordinary_text() -> None:

@@ -17,9 +17,9 @@ from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, monitor
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import verify_ledger
-from ledger.log.witness import Witness, init_witness
-from ledger.log.witness_cosignature import add_cosignatures, verify_cosignatures
 from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature, open_store
+from ledger.witness.cosignature import add_cosignatures, verify_cosignatures
+from ledger.witness.witness import Witness, init_witness
 from tests.ledger.index.index_factory import DANA, SIGNER, demo_events, fill, init, pending
 from tests.ledger.ledger_factory import append_all
 
@@ -309,3 +309,72 @@ def test_a_consent_is_filed_under_the_episodes_it_covers(store: LedgerStore) -> 
     ep101 = verify_about(prove_about(store, production_key("Fallen Tower", "101")), _vkey(store))
     ep102 = verify_about(prove_about(store, production_key("Fallen Tower", "102")), _vkey(store))
     assert dana in ep101.indices and dana not in ep102.indices
+
+
+def test_a_damaged_inclusion_proof_or_syntax_is_named(store: LedgerStore) -> None:
+    fill(store, init(store))
+    text = prove_about(store, DANA)
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
+    assert int(lines[at].split(" ")[2]) > 0
+    lines[at + 1] = cp.b64encode(bytes(32))  # the first inclusion proof hash zeroed
+    with pytest.raises(ProofFailure) as inclusion:
+        verify_about("\n".join(lines), _vkey(store))
+    assert inclusion.value.reason == "inclusion"
+    for broken in (text.replace("path ", "path x", 1), text.replace("\n\n", "\n", 1), "x"):
+        with pytest.raises(ProofFailure) as malformed:
+            verify_about(broken, _vkey(store))
+        assert malformed.value.reason == "malformed"
+
+
+def test_an_entry_the_signed_map_lists_but_which_does_not_belong_is_named(
+    store: LedgerStore,
+) -> None:
+    """A lying operator files entry 0 under Dana's key too, and signs that map: the proof's
+    map checks pass, the entry's own event does not name her."""
+    from ledger.index.maintain import entry_keys
+
+    log_key = init(store)
+    append_all(store, pending(demo_events()))
+    lying = MemoryMap()
+    dana_seq = next(e.seq for e in store.entries() if DANA in entry_keys(e.envelope))
+    intruder = next(e.seq for e in store.entries() if DANA not in entry_keys(e.envelope))
+    for e in store.entries():
+        lying.add(e.seq, [*entry_keys(e.envelope), *([DANA] if e.seq == intruder else [])])
+    root = lying.commit()
+    size = store.head().size
+    origin = operator.require_identity(store).origin
+    body = cp.Checkpoint(origin, size, store.tree().root(), (extension_line(root),))
+    note = cp.signed_checkpoint(body, origin, log_key.private)
+    path = smt.path(lying, smt.key_hash(DANA))
+    indices = sorted([dana_seq, intruder])
+    lines = [
+        "asset-ledger/index-proof@v1",
+        f"key {cp.b64encode(DANA.encode())}",
+        f"path {len(path.siblings)}",
+        *[cp.b64encode(h) for h in path.siblings],
+        "end present",
+        f"entries {len(indices)}",
+    ]
+    for index in indices:
+        entry = store.entry(index)
+        assert entry is not None
+        proof = store.tree(size).inclusion_proof(index, size)
+        lines.append(f"entry {index} {len(proof)} {cp.b64encode(entry.envelope)}")
+        lines += [cp.b64encode(h) for h in proof]
+    with pytest.raises(ProofFailure) as caught:
+        verify_about("\n".join(lines) + "\n\n" + note, _vkey(store))
+    assert caught.value.reason == "entry_not_about_key"
+    assert f"entry {intruder}" in str(caught.value)
+
+
+def test_the_monitor_recomputes_the_latest_log_root(store: LedgerStore) -> None:
+    fill(store, init(store))
+    assert monitor(store).ok
+    last = store.entry(store.head().size - 1)
+    assert last is not None
+    other = store.entry(0)
+    assert other is not None
+    _execute(store, "UPDATE entries SET envelope = %s WHERE seq = %s", other.envelope, last.seq)
+    kinds = [f.kind for f in monitor(store).findings]
+    assert kinds[0] == "checkpoint_mismatch"

@@ -24,13 +24,13 @@ from ledger.events.keyregistry import Scope as KeyScope
 from ledger.events.provenance import PROVENANCE
 from ledger.log import checkpoint as cp
 from ledger.log.operator import Checkpointer, init_ledger
-from ledger.log.witness_cosignature import WitnessKey, cosign
 from ledger.store import StoredCosignature, open_store
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from ledger.trust.records import enroll_event
 from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_roots
+from ledger.witness.cosignature import WitnessKey, cosign
 from tests.ledger.audit.audit_factory import BASE_TIME, Item, demo_items, demo_signers, fixed
 from tests.portal.portal_factory import append, decisions
 

@@ -15,11 +15,11 @@ from demo import story
 from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
 from ledger.events.base import format_time
 from ledger.log.operator import Checkpointer
-from ledger.log.witness_cosignature import parse_witness_vkey
 from ledger.packet.build import build_packet
 from ledger.packet.files import MANIFEST, manifest_text, read_packet
 from ledger.packet.verify import PacketVerdict, verify_packet
 from ledger.store import open_store
+from ledger.witness.cosignature import parse_witness_vkey
 from tests.ledger.packet.packet_factory import (
     APPROVED_AT,
     SH010_V2,

@@ -9,18 +9,18 @@ from typing import Any
 
 import pytest
 
-from ledger.audit import c2pa_files
-from ledger.audit.c2pa_import import ImportDefaults, import_events
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import Finding
+from ledger.c2pa import files as c2pa_files
+from ledger.c2pa.importer import ImportDefaults, import_events
 from ledger.events.provenance import PROVENANCE
 from ledger.log.operator import Checkpointer, init_ledger, log_identity
 from ledger.log.receipt import verify_receipt
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import WRITER, Item, build_store, provenance
-from tests.ledger.audit.c2pa_factory import (
+from tests.ledger.c2pa.c2pa_factory import (
     Credentials,
     camera_plate,
     make_credentials,

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from demo import story
 from ledger.audit.credits import credit_report
-from ledger.audit.document import Document
-from ledger.audit.fonts import covers
 from ledger.audit.model import LedgerView
-from ledger.audit.render import to_pdf
-from ledger.audit.report import credits_document
+from ledger.reports.document import Document
+from ledger.reports.fonts import covers
+from ledger.reports.render import to_pdf
+from ledger.reports.report import credits_document
 from tests.ledger.audit.audit_factory import build_store, provenance
-from tests.ledger.audit.pdf_text import pdf_text
+from tests.ledger.reports.pdf_text import pdf_text
 
 NAMES = ("Jonah Okafor", "Ελένη Παππά", "Зоя Ковалёва", "山田太郎", "김민준", "Zoë Ødegård")
 

@@ -1,9 +1,9 @@
 """Content Credentials in files, through the C2PA reference implementation (c2pa-python).
 
-:func:`sign_asset` embeds an asset version's manifest (see :mod:`ledger.audit.c2pa`) into the
+:func:`sign_asset` embeds an asset version's manifest (see :mod:`ledger.c2pa.manifest`) into the
 deliverable itself, after checking that the file is the one the ledger records.
 :func:`read_document` reads a signed file (or the JSON a C2PA Reader printed) into the manifest
-store that :func:`ledger.audit.c2pa.import_events` takes.
+store that :func:`ledger.c2pa.importer.import_events` takes.
 
 c2pa-python is the optional extra ``asset-ledger[c2pa]``; it is imported on first use, so the
 rest of the ledger works without it.
@@ -29,9 +29,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ledger.audit import c2pa as bridge
-from ledger.audit import c2pa_import
 from ledger.audit.model import LedgerView, Step
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as bridge
 from ledger.errors import ConfigurationError, VerificationFailure
 
 MAX_JSON_BYTES = 64 * 1024 * 1024

@@ -16,10 +16,12 @@ import c2pa as c2pa_lib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.audit import c2pa, c2pa_files, c2pa_import
-from ledger.audit.c2pa_import import ImportDefaults, import_events, validation_of
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
+from ledger.c2pa import files as c2pa_files
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as c2pa
+from ledger.c2pa.importer import ImportDefaults, import_events, validation_of
 from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.events.provenance import PROVENANCE
 from ledger.log.operator import Checkpointer, init_ledger, log_identity
@@ -28,7 +30,7 @@ from ledger.store import LedgerStore
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
-from tests.ledger.audit.c2pa_factory import (
+from tests.ledger.c2pa.c2pa_factory import (
     IPTC,
     Credentials,
     builder_context,

@@ -45,8 +45,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.errors import ConfigurationError, KeyFileError, StoreError, VerificationFailure
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
-from ledger.log.witness_cosignature import WitnessKey, cosign, parse_witness_vkey
 from ledger.trust import keys as keyfiles
+from ledger.witness.cosignature import WitnessKey, cosign, parse_witness_vkey
 
 KEY_NAME = "witness"  # witness.key (private, 0600) and witness.pub
 VKEY_FILE = "witness.vkey"

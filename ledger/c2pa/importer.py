@@ -24,7 +24,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.audit.c2pa import (
+from ledger.audit.model import UNKNOWN_SHA256
+from ledger.c2pa.manifest import (
     CREATED,
     INSTANCE_PREFIX,
     LEDGER_LABEL,
@@ -34,7 +35,6 @@ from ledger.audit.c2pa import (
     assertion_data,
     ingredients_of,
 )
-from ledger.audit.model import UNKNOWN_SHA256
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure, printable
 from ledger.events import vocab
 from ledger.events.base import to_json

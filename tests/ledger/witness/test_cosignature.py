@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
 from ledger.log import checkpoint as cp
 from ledger.log.receipt import parse_receipt
-from ledger.log.witness_cosignature import (
+from ledger.witness.cosignature import (
     WitnessKey,
     add_cosignatures,
     cosign,

@@ -11,10 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from demo import story
-from ledger.audit import c2pa, c2pa_import
-from ledger.audit.c2pa_import import ImportDefaults, import_events, validation_of
 from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import UNKNOWN_SHA256, LedgerView
+from ledger.c2pa import importer as c2pa_import
+from ledger.c2pa import manifest as c2pa
+from ledger.c2pa.importer import ImportDefaults, import_events, validation_of
 from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.kinds import encode_checked

@@ -26,15 +26,15 @@ from urllib.parse import urlsplit
 
 from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
 from ledger.log import checkpoint as cp
-from ledger.log.witness import SIZE_CONTENT_TYPE
-from ledger.log.witness_cosignature import (
+from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
+from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,
     parse_witness_vkey,
     require_quorum,
     verify_cosignatures,
 )
-from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
+from ledger.witness.witness import SIZE_CONTENT_TYPE
 
 log = logging.getLogger("assetledger.witness")
 

@@ -14,18 +14,18 @@ from ledger.errors import ConfigurationError, KeyFileError, VerificationFailure
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import parse_receipt, verify_receipt
-from ledger.log.witness import Witness, WitnessIdentity, init_witness
-from ledger.log.witness_client import (
+from ledger.store import LedgerStore, StoredCosignature, open_store
+from ledger.trust import keys
+from ledger.witness.client import (
     Cosigning,
     WitnessClient,
     WitnessEndpoint,
     newest_witnessed,
     parse_endpoint,
 )
-from ledger.log.witness_cosignature import require_quorum, verify_cosignatures
-from ledger.log.witness_server import WitnessServer
-from ledger.store import LedgerStore, StoredCosignature, open_store
-from ledger.trust import keys
+from ledger.witness.cosignature import require_quorum, verify_cosignatures
+from ledger.witness.server import WitnessServer
+from ledger.witness.witness import Witness, WitnessIdentity, init_witness
 from tests.ledger.ledger_factory import append_all, signed_entries
 
 SIGNER = keys.generate("artist")

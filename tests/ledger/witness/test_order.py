@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import EMPTY_ROOT
-from ledger.log.witness import Witness, init_witness
+from ledger.witness.witness import Witness, init_witness
 
 ROOT = Path(__file__).parents[3]
 ORIGIN = "studio.example/ledger"

@@ -10,8 +10,8 @@ from pathlib import Path
 from demo import story
 from ledger.audit.credits import credit_report
 from ledger.audit.model import LedgerView, content_digest
-from ledger.audit.render import to_html, to_pdf
-from ledger.audit.report import (
+from ledger.reports.render import to_html, to_pdf
+from ledger.reports.report import (
     audit_document,
     audit_report_json,
     build_audit_report,
@@ -90,8 +90,8 @@ def test_a_huge_lineage_gives_a_bounded_report(tmp_path: Path) -> None:
     Before the bounds: a 3 MB PDF with one section per finding and an 11,000-box picture
     (minutes and hundreds of MB to render).  Now the document stays small; the JSON keeps all.
     """
-    from ledger.audit.document import MAX_TABLE_ROWS, Figure, Table
-    from ledger.audit.report import MAX_DETAILED_FINDINGS
+    from ledger.reports.document import MAX_TABLE_ROWS, Figure, Table
+    from ledger.reports.report import MAX_DETAILED_FINDINGS
     from tests.ledger.audit.audit_factory import build_store, ingredient, provenance
 
     comp = "fallen-tower/ep101/sq900/comp"

@@ -13,17 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from ledger.audit.credits import CreditReport, credit_report, job_title
-from ledger.audit.document import Block, Code, Document, Figure, Heading, Para, table
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
-from ledger.audit.judge import model_use
+from ledger.audit.judge import consent_record_json, model_use
 from ledger.audit.lineage import lineage_json
 from ledger.audit.model import LedgerView, Step, TreeState, content_digest
-from ledger.audit.picture import layout, to_svg
 from ledger.audit.production import production_view
 from ledger.audit.rules import RuleSet, SignerVerdicts
 from ledger.events.base import format_time
 from ledger.events.consent import Consent
 from ledger.events.licence import Licence, LicensedUse, use_problem
+from ledger.reports.document import Block, Code, Document, Figure, Heading, Para, table
+from ledger.reports.picture import layout, to_svg
 
 Progress = Callable[[str], None]
 
@@ -272,33 +272,6 @@ def production_consents(view: LedgerView, production: str) -> list[Consent]:
     """The consent events that count for a production (:mod:`ledger.audit.production`)."""
     scoped = production_view(view, production)
     return sorted(scoped.consents_for("show", production), key=lambda c: c.event_id)
-
-
-def consent_record_json(c: Consent, revoked_by: list[str]) -> dict[str, Any]:
-    return {
-        "event_id": c.event_id,
-        "status": c.status,
-        "party": c.party_id,
-        "party_name": c.party_name,
-        "party_kind": c.party_kind,
-        "uses": list(c.likeness_uses + c.ai_uses),
-        "assets": list(c.assets),
-        # in words: each structured coverage ("Show" or "Show, episode E"), then old strings
-        "productions": [v.label for v in c.coverage] + list(c.productions),
-        "coverage": [v.to_json() for v in c.coverage],
-        "scope": c.scope,
-        "valid_from": format_time(c.valid_from),
-        "expires": None if c.expires is None else format_time(c.expires),
-        "revokes": c.revokes,
-        "revoked_by": revoked_by,
-        "document": c.document,
-        "shots": list(c.shots),
-        "media": list(c.media),
-        "territories": list(c.territories),
-        "compensation_ref": c.compensation_ref,
-        "document_sha256": c.document_sha256,
-        "terms": "structured" if c.structured else "old rule (consent schema v1)",
-    }
 
 
 def licence_records(view: LedgerView, steps: list[Step], as_of: datetime) -> list[dict[str, Any]]:

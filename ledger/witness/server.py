@@ -1,6 +1,7 @@
 """The witness's HTTP interface (c2sp.org/tlog-witness), on the standard library's server.
 
-* ``POST /add-checkpoint`` — the submission API (answers from :class:`ledger.log.witness.Witness`);
+* ``POST /add-checkpoint`` — the submission API (answers from
+  :class:`ledger.witness.witness.Witness`);
 * ``GET /<hex SHA-256 of the origin>/checkpoint`` — the monitoring API: the latest checkpoint
   cosigned for that log, with the log's verified signature and this witness's cosignature.
 
@@ -20,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ledger.errors import AssetLedgerError
-from ledger.log.witness import TEXT_CONTENT_TYPE, Response, Witness
+from ledger.witness.witness import TEXT_CONTENT_TYPE, Response, Witness
 
 log = logging.getLogger("assetledger.witness")
 

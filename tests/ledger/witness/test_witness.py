@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.errors import ConfigurationError, KeyFileError, StoreError
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import EMPTY_ROOT, MemoryNodeStore, MerkleTree, leaf_hash
-from ledger.log.witness import (
+from ledger.witness.cosignature import verify_cosignatures
+from ledger.witness.server import MAX_BODY, WitnessServer
+from ledger.witness.witness import (
     SIZE_CONTENT_TYPE,
     Witness,
     WitnessIdentity,
@@ -23,8 +25,6 @@ from ledger.log.witness import (
     load_witness,
     read_states,
 )
-from ledger.log.witness_cosignature import verify_cosignatures
-from ledger.log.witness_server import MAX_BODY, WitnessServer
 
 ORIGIN = "studio.example/ledger"
 

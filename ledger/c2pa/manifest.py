@@ -21,8 +21,8 @@ Actions reference ingredients by ``parameters.ingredientIds`` (their ``instance_
 ``assetledger:<id>@<version>``), which c2pa-rs turns into hashed URIs when it signs.
 
 Reading back: :func:`resolved_actions` turns a signed manifest's hashed ingredient references
-into instance ids again.  Import is :mod:`ledger.audit.c2pa_import`; files (sign, read) are
-:mod:`ledger.audit.c2pa_files`.
+into instance ids again.  Import is :mod:`ledger.c2pa.importer`; files (sign, read) are
+:mod:`ledger.c2pa.files`.
 """
 
 from __future__ import annotations

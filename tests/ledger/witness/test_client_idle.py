@@ -18,11 +18,11 @@ import pytest
 
 from ledger.log import checkpoint as cp
 from ledger.log import operator
-from ledger.log.witness import Witness, init_witness
-from ledger.log.witness_client import Cosigning, WitnessClient, WitnessEndpoint
-from ledger.log.witness_server import WitnessServer
 from ledger.store import LedgerStore, open_store
 from ledger.trust import keys
+from ledger.witness.client import Cosigning, WitnessClient, WitnessEndpoint
+from ledger.witness.server import WitnessServer
+from ledger.witness.witness import Witness, init_witness
 from tests.ledger.ledger_factory import append_all, signed_entries
 
 SIGNER = keys.generate("artist")

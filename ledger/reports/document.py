@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger.audit.picture import Picture
+from ledger.reports.picture import Picture
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from reportlab.graphics import shapes  # type: ignore[import-untyped]
 from reportlab.lib import colors, pagesizes, units  # type: ignore[import-untyped]
 from reportlab.lib import styles as rl_styles
 
-from ledger.audit.document import Code, Document, Figure, Heading, Para, Table
-from ledger.audit.fonts import report_font
-from ledger.audit.picture import BOX_H, BOX_W, FONT, LEGEND, Picture
 from ledger.audit.text import printable, shorten
+from ledger.reports.document import Code, Document, Figure, Heading, Para, Table
+from ledger.reports.fonts import report_font
+from ledger.reports.picture import BOX_H, BOX_W, FONT, LEGEND, Picture
 
 
 def escape(text: str) -> str:

@@ -1,0 +1,1 @@
+"""Reports: the documents (credits, audit, register) and their rendering to HTML and PDF."""
