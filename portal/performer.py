@@ -243,7 +243,7 @@ def performer_proof(p: Site, request: Request) -> Response:
 # --- counsel and the guild: impact and the register -------------------------------------------
 
 
-def _members(p: Site, who: Any) -> frozenset[str] | None:
+def guild_roster(p: Site, who: Any) -> frozenset[str] | None:
     """A guild representative's roster; None for counsel (every performer)."""
     if who.account.role != "guild":
         return None
@@ -256,7 +256,7 @@ def impacts_page(p: Site, request: Request) -> Response:
     days = _days(request)
     found = _production_data(p.ledger, p.existing(prod), days)
     impacts: list[Impact] = found["impacts"]
-    roster = _members(p, who)
+    roster = guild_roster(p, who)
     if roster is not None:  # the guild sees its members' open impacts
         impacts = [i for i in impacts if i.consent.party_id in roster and i.is_open]
     data = {
@@ -274,7 +274,7 @@ def _register_for(p: Site, request: Request, action: str) -> tuple[Any, str, dic
     who = p.guard(request, action, Resource(prod))
     found = _production_data(p.ledger, p.existing(prod), EXPIRY_WINDOW_DAYS)
     uses: list[PerformerUse] = found["uses"]
-    roster = _members(p, who)
+    roster = guild_roster(p, who)
     if roster is not None:
         uses = [u for u in uses if u.party in roster]
     found = found | {"rows": register_rows(uses, found["names"])}
