@@ -32,8 +32,9 @@ from ledger.events.consent import Consent
 Audits = Callable[[str], AuditResult]
 """The audit of a production (the show's name), as ``audit report`` computes it."""
 
-Timecodes = Callable[[str, str], Sequence[str]]
-"""Where an asset version sits in a deliverable's cut: (deliverable key, asset key) to record
+Timecodes = Callable[[str, str, str], Sequence[str]]
+"""Where an asset version sits in a deliverable's cut: (production, deliverable key, asset key) to
+record
 timecode ranges ("01:00:10:00-01:00:12:05"), read from a delivery packet.  Optional: without a
 packet the timecode column says so."""
 
@@ -163,7 +164,7 @@ def _placements(result: AuditResult, step: Step, timecodes: Timecodes | None) ->
         lineage = result.lineages.get(d.key)
         if lineage is None or step.key not in lineage.nodes:
             continue
-        where = None if timecodes is None else tuple(timecodes(d.key, step.key))
+        where = None if timecodes is None else tuple(timecodes(step.show, d.key, step.key))
         out.append(Placement(d.key, clear.get(d.key, False), d.event_time, where))
     return out
 
