@@ -99,6 +99,13 @@ class InvalidTextError(InvalidEventError):
     reason = "invalid_text"
 
 
+class InvalidShowNameError(InvalidEventError):
+    """A show named "", blank, "." or "..": web addresses treat the last two as path steps,
+    so the show's portal pages could never be opened."""
+
+    reason = "invalid_show_name"
+
+
 class SignatureError(RejectedInput):
     """The DSSE signature does not verify over the payload."""
 
