@@ -30,10 +30,13 @@ from ledger.audit.performers import (
     Impact,
     PerformerUse,
     Timecodes,
+    one_name,
     party_impacts,
     party_name,
+    party_register_rows,
     performer_uses,
     production_impacts,
+    production_names,
     production_uses,
     register_json,
     register_rows,
@@ -99,8 +102,11 @@ def _party_data(ledger: PortalLedger, party: str) -> dict[str, Any]:
         audits = _audits(ledger)
         uses = performer_uses(view, party, audits, TIMECODES)
         impacts = party_impacts(view, party, audits, as_of=start_of_today(), timecodes=TIMECODES)
+        # each production's own consents name the performer there (never another show's)
+        names = production_names(view, party, (u.step.show for u in uses))
         return {
-            "name": party_name(view, party),
+            "name": one_name(names),
+            "names": names,
             "checkpoint": view.state.to_json(),
             "uses": uses,
             "impacts": impacts,
@@ -198,6 +204,7 @@ def performer_page(p: Site, request: Request) -> Response:
     data = {
         "party": party,
         "name": found["name"],
+        "names": [{"production": show, "name": name} for show, name in found["names"].items()],
         "checkpoint": found["checkpoint"],
         "as_of": _day(),
         "summary": _summary(uses),
@@ -219,7 +226,7 @@ def performer_register(p: Site, request: Request) -> Response:
     p.guard(request, "performer_uses.download", Resource(party=party))
     fmt = _format(request)
     found = _party_data(p.ledger, party)
-    rows = register_rows(found["uses"], {party: found["name"]})
+    rows = party_register_rows(found["uses"], party, found["names"])
     title = f"Uses of {found['name'] or party}'s likeness and voice"
     return _register_file(found["view"], title, rows, fmt, f"uses-{party}.{fmt}")
 

@@ -236,6 +236,33 @@ def party_name(view: LedgerView, party: str, production: str | None = None) -> s
     return names[-1] if names else None
 
 
+def production_names(view: LedgerView, party: str, productions: Iterable[str]) -> dict[str, str]:
+    """The name ``party`` gave on the latest consent that counts for each production (none:
+    left out).  A performer's own pages list these: a consent recorded for one show, perhaps
+    signed by a key any show's tools hold, never renames the performer in another."""
+    names = {show: party_name(view, party, show) for show in sorted(set(productions))}
+    return {show: name for show, name in names.items() if name is not None}
+
+
+def one_name(names: dict[str, str]) -> str | None:
+    """The performer's name when every production's consents give the same one, else None
+    (pages then show the id, with each production's name listed)."""
+    distinct = set(names.values())
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def party_register_rows(
+    uses: Sequence[PerformerUse], party: str, names: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A performer's own register: each production's rows name the performer as that
+    production's consents do (``names`` from :func:`production_names`)."""
+    return [
+        row
+        for show in sorted({u.step.show for u in uses})
+        for row in register_rows([u for u in uses if u.step.show == show], {party: names.get(show)})
+    ]
+
+
 def require_party(view: LedgerView, party: str) -> None:
     """Refuse a party that gave no consent the ledger records: a mistyped id must not read as
     "no consent is revoked or about to expire"."""
