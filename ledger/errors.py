@@ -185,6 +185,13 @@ class OutOfScopeError(UntrustedKeyError):
     reason = "out_of_scope"
 
 
+class ClearanceScopeError(OutOfScopeError):
+    """A consent or licence event signed by a key whose scope does not name that kind
+    (``assetledger.consent`` / ``assetledger.licence``), on a ledger that requires it."""
+
+    reason = "no_clearance_scope"
+
+
 class EnrolmentUnauthorisedError(UntrustedKeyError):
     """A key registry event not signed by enough root keys or by a delegated enroller."""
 
