@@ -243,7 +243,7 @@ class KeyRecord:
             raise ClearanceScopeError(
                 f"key {short(self.key_id)} of {self.actor_id} may not sign a "
                 f"{action.rsplit('.', 1)[1]} record: its scope does not name {action}",
-                hint=f"enrol a clearances key with --action {action}",
+                hint=f"sign it with a clearances key (keys enroll … --action {action})",
             )
         problem = self.scope.violation(event, action)
         if problem:

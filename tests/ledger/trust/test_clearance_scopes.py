@@ -30,8 +30,8 @@ from ledger.store.sqlite import SqliteStore
 from ledger.trust import keys
 from ledger.trust.policy import FolderTrust, RegistryTrust
 from ledger.trust.records import enroll_event
-from ledger.trust.replay import load_roots, registry_from_ledger, set_roots
 from ledger.trust.registry import Registry, RootKey
+from ledger.trust.replay import load_roots, registry_from_ledger, set_roots
 from producers.emitter import Message
 from tests.ledger.log.test_verdicts import FRAMING, ROOT, Builder, signed
 
