@@ -434,8 +434,9 @@ def test_verified_packets_feed_record_timecodes(packet: Path, ledger: PacketLedg
 
     timecodes = packet_timecodes([packet], ledger.log_vkey)
     replica = f"{story.DELIVERY_PREFIX}/sh030/crowd_replica@v001"
-    assert list(timecodes(SH030, replica)) == ["01:00:04:01-01:00:06:03"]
-    assert list(timecodes(SH010_V2, replica)) == []
+    assert list(timecodes(story.SHOW, SH030, replica)) == ["01:00:04:01-01:00:06:03"]
+    assert list(timecodes(story.SHOW, SH010_V2, replica)) == []
+    assert list(timecodes("Another Show", SH030, replica)) == []
     (packet / "disclosure.json").write_text("{}", encoding="utf-8")
     with pytest.raises(VerificationFailure, match="file_changed"):
         packet_timecodes([packet], ledger.log_vkey)
