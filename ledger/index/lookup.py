@@ -21,7 +21,14 @@ from ledger.events.encoding import reader_framing
 from ledger.events.keyregistry import REF_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import ref_keys
-from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion
+from ledger.log.merkle import (
+    MerkleTree,
+    NodeKey,
+    leaf_hash,
+    node_hash,
+    range_keys,
+    verify_inclusion,
+)
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
 
@@ -78,11 +85,14 @@ class VerifiedIndex:
         self.nodes: _Cached[bytes, smt.Node] = _Cached(self.tables.get_nodes)
         top = smt.node_id(smt.EMPTY, PRELOAD_DEPTH)[:2]  # every path starts in the top levels
         self.nodes.preload(self.tables.nodes_above(PRELOAD_DEPTH), lambda n: n[:2] < top)
-        self.tree = MerkleTree(_Cached(store.get_nodes), size)
+        self.log_nodes: _Cached[NodeKey, bytes] = _Cached(store.get_nodes)
+        self.tree = MerkleTree(self.log_nodes, size)
         self.framing = reader_framing()
         self._keys: dict[str, list[int]] = {}
-        self._checked: set[int] = set()
+        self._entries: dict[int, Entry] = {}  # checked: in the signed tree, columns its own
+        self._proven: dict[NodeKey, bytes] = {}  # log tree nodes hashed up to the signed root
         self._refs: dict[int, set[tuple[str, str]]] = {}
+        self._seqs: dict[tuple[str, str], list[int]] = {}
 
     def key(self, key: str) -> list[int]:
         """The entries the index lists for ``key``, checked against the signed index root."""
@@ -111,29 +121,117 @@ class VerifiedIndex:
 
     def entry(self, seq: int) -> Entry:
         """Entry ``seq``, its bytes checked to be the ones the signed tree holds there."""
-        entry = self.store.entry(seq)
-        if entry is None or seq >= self.size:
+        if seq not in self._entries:
+            self.check_entries([seq])
+        return self._entries[seq]
+
+    def check_entries(self, seqs: Sequence[int]) -> None:
+        """Read and check the entries ``seqs`` at once: their leaves are hashed up together
+        through the log tree (each shared node once) to the signed root."""
+        wanted = sorted({s for s in seqs if s not in self._entries})
+        if not wanted:
+            return
+        entries = [self._read_entry(s) for s in wanted]
+        if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
+            for entry in entries:  # name the first entry that is not the signed one
+                self._check_inclusion(entry)
+            raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
+                f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
+                f" {self.size} holds",
+                hint="run assetledger verify",
+            )
+        for entry in entries:
+            self._refs[entry.seq] = self._check_columns(entry)
+            self._entries[entry.seq] = entry
+
+    def _read_entry(self, seq: int) -> Entry:
+        entry = self.store.entry(seq) if 0 <= seq < self.size else None
+        if entry is None:
             raise IndexMismatch(
                 f"entry {seq}, which the signed index names, is not in the ledger below size"
                 f" {self.size}",
                 hint="run assetledger verify",
             )
-        if seq not in self._checked:
-            try:
-                proof = self.tree.inclusion_proof(seq, self.size)
-                verify_inclusion(leaf_hash(entry.envelope), seq, self.size, proof, self.root)
-            except VerificationFailure as exc:
-                raise IndexMismatch(
-                    f"entry {seq} is not the one the signed checkpoint of size {self.size}"
-                    f" holds there: {exc.message}",
-                    hint="run assetledger verify",
-                ) from None
-            self._check_columns(entry)
-            self._checked.add(seq)
         return entry
 
-    def _check_columns(self, entry: Entry) -> None:
-        """The columns audits read beside the envelope (event id, kind, signer) are its own."""
+    def _check_inclusion(self, entry: Entry) -> None:
+        """One entry's RFC 9162 inclusion proof against the signed root."""
+        try:
+            proof = self.tree.inclusion_proof(entry.seq, self.size)
+            verify_inclusion(leaf_hash(entry.envelope), entry.seq, self.size, proof, self.root)
+        except VerificationFailure as exc:
+            raise IndexMismatch(
+                f"entry {entry.seq} is not the one the signed checkpoint of size {self.size}"
+                f" holds there: {exc.message}",
+                hint="run assetledger verify",
+            ) from None
+
+    def _prove_leaves(self, leaves: dict[int, bytes]) -> bool:
+        """Whether the leaf hashes ``leaves`` (index -> hash) give the signed root.
+
+        The tree of ``size`` leaves is a row of perfect subtrees (RFC 9162 §2.1.1 split at
+        powers of two); the ones holding a leaf are hashed up from the leaves level by level,
+        each missing sibling read from the node table (or taken from nodes an earlier call
+        already hashed up to the root), and the row folded to the root.  Every hash that
+        reaches the signed root is then proven; none read is trusted before.
+        """
+        hashed: dict[NodeKey, bytes] = {}
+        tops: list[bytes] = []
+        try:
+            for level, index in range_keys(0, self.size):
+                lo, hi = index << level, (index + 1) << level
+                mine = {s: h for s, h in leaves.items() if lo <= s < hi}
+                if mine:
+                    tops.append(self._subtree(level, mine, hashed))
+                else:
+                    tops.append(self._node((level, index), hashed))
+        except LookupError:
+            return False
+        root = tops[-1]
+        for value in reversed(tops[:-1]):
+            root = node_hash(value, root)
+        if root != self.root:
+            return False
+        self._proven.update(hashed)
+        return True
+
+    def _subtree(self, top: int, leaves: dict[int, bytes], hashed: dict[NodeKey, bytes]) -> bytes:
+        level_hashes = dict(leaves)
+        for level in range(top):
+            hashed.update(((level, i), h) for i, h in level_hashes.items())
+            missing = [(level, i ^ 1) for i in level_hashes if i ^ 1 not in level_hashes]
+            self._fetch([k for k in missing if k not in self._proven], hashed)
+            parents: dict[int, bytes] = {}
+            for i in sorted(level_hashes):
+                if i >> 1 in parents:
+                    continue
+                left, right = i & ~1, i | 1
+                lh = level_hashes.get(left) or self._node((level, left), hashed)
+                rh = level_hashes.get(right) or self._node((level, right), hashed)
+                parents[i >> 1] = node_hash(lh, rh)
+            level_hashes = parents
+        (value,) = level_hashes.values()
+        hashed[(top, next(iter(level_hashes)))] = value
+        return value
+
+    def _fetch(self, keys: list[NodeKey], hashed: dict[NodeKey, bytes]) -> None:
+        if keys:
+            hashed.update(self.log_nodes.get_nodes(keys))
+
+    def _node(self, key: NodeKey, hashed: dict[NodeKey, bytes]) -> bytes:
+        if key in hashed:
+            return hashed[key]
+        if key in self._proven:
+            return self._proven[key]
+        found = self.log_nodes.get_nodes([key])
+        if key not in found:
+            raise LookupError(key)
+        hashed[key] = found[key]
+        return found[key]
+
+    def _check_columns(self, entry: Entry) -> set[tuple[str, str]]:
+        """The columns audits read beside the envelope (event id, kind, signer) are its own;
+        the entry's query index rows (``refs``), from the same decoding."""
         try:
             envelope = Envelope.decode(entry.envelope, self.framing)
             kind = kind_for_payload_type(envelope.payload_type)
@@ -162,38 +260,32 @@ class VerifiedIndex:
                 f" {problem}; no report is stated on it",
                 hint="run assetledger verify to see all the damage",
             )
+        return set(kind.refs(event))
 
     def seqs(self, ref_kind: str, value: str) -> list[int]:
         """The entries with query index row ``(ref_kind, value)``, read through the index."""
-        keys = ref_keys(ref_kind, value)
-        if not keys:
-            raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
-        candidates = sorted({s for key in keys for s in self.key(key)})
-        return [s for s in candidates if (ref_kind, value) in self._entry_refs(s)]
+        if (ref_kind, value) not in self._seqs:
+            keys = ref_keys(ref_kind, value)
+            if not keys:
+                raise IndexMismatch(
+                    f"the index holds no key for query index rows of {ref_kind!r}"
+                )
+            candidates = sorted({s for key in keys for s in self.key(key)})
+            self.check_entries(candidates)
+            self._seqs[(ref_kind, value)] = [
+                s for s in candidates if (ref_kind, value) in self._refs[s]
+            ]
+        return list(self._seqs[(ref_kind, value)])
 
     def check_registry(self) -> None:
         """The key registry's rows (read by the registry replay through the query index)
         are the index's, and each registry entry is the one signed (audits judge keys and
         counsel's scopes from them)."""
         stored = [s for s in self.store.seqs_by_ref(*REF_REGISTRY) if s < self.size]
-        proven = self.seqs(*REF_REGISTRY)
+        proven = self.seqs(*REF_REGISTRY)  # each entry read and checked
         if stored != proven:
             raise IndexMismatch(
                 f"reference_index_mismatch: the key registry's query index rows list entries"
                 f" {sorted(set(stored) ^ set(proven))[:10]} unlike the signed index",
                 hint="run assetledger verify",
             )
-        for seq in proven:
-            self.entry(seq)
-
-    def _entry_refs(self, seq: int) -> set[tuple[str, str]]:
-        if seq not in self._refs:
-            entry = self.entry(seq)
-            try:
-                envelope = Envelope.decode(entry.envelope, self.framing)
-                kind = kind_for_payload_type(envelope.payload_type)
-                event = self.framing.decode(envelope.payload)[1]
-                self._refs[seq] = set(kind.refs(event))
-            except RejectedInput:
-                self._refs[seq] = set()
-        return self._refs[seq]
