@@ -69,6 +69,29 @@ class _Cached(Generic[K, V]):
         return {i: self.found[i] for i in ids if i in self.found}
 
 
+WINDOW = 8
+"""Depths of the index tree one node read fetches below the preloaded top."""
+
+
+class _PathIds:
+    """Node positions on the path of one key hash (``ledger.index.smt.node_id`` and
+    ``sibling_id``), from the key as an integer."""
+
+    def __init__(self, k: bytes) -> None:
+        self.k = int.from_bytes(k, "big")
+
+    def node(self, depth: int) -> bytes:
+        return self._position(depth, self.k >> (smt.KEY_BITS - depth))
+
+    def sibling(self, depth: int) -> bytes:
+        return self._position(depth, (self.k >> (smt.KEY_BITS - depth)) ^ 1)
+
+    @staticmethod
+    def _position(depth: int, prefix: int) -> bytes:
+        size = (depth + 7) >> 3
+        return depth.to_bytes(2, "big") + (prefix << (size * 8 - depth)).to_bytes(size, "big")
+
+
 class IndexMismatch(VerificationFailure):
     """The stored index or an entry read does not match the signed checkpoint."""
 
@@ -103,7 +126,7 @@ class VerifiedIndex:
     def _read_key(self, key: str) -> list[int]:
         k = smt.key_hash(key)
         rows = self.tables.rows(k)
-        found = smt.path(self.nodes, k, window=8)  # the upper levels come from the cache
+        found = self._path(k)
         if rows:
             terminal = smt.leaf_hash(k, smt.value_of(rows))
         elif found.leaf is not None and found.leaf[0] != k:
@@ -118,6 +141,34 @@ class VerifiedIndex:
                 hint="run assetledger verify (or assetledger monitor) to see all the damage",
             )
         return rows
+
+    def _path(self, k: bytes) -> smt.Path:
+        """:func:`ledger.index.smt.path` over the cached nodes, reading a node only when the
+        path gets to it (the upper levels are preloaded, deeper ones read ``WINDOW`` depths at
+        a time)."""
+        ids = _PathIds(k)
+        siblings: list[bytes] = []
+        for depth in range(smt.KEY_BITS + 1):
+            if depth:
+                sibling = self._node_at(ids, depth, ids.sibling(depth))
+                siblings.append(smt.EMPTY if sibling is None else sibling[0])
+            found = self._node_at(ids, depth, ids.node(depth))
+            if found is None:
+                return smt.Path(tuple(siblings), None)
+            if found[1] is not None:
+                return smt.Path(tuple(siblings), (found[1], found[0]))
+        raise VerificationFailure("index tree: a path runs deeper than 256 bits")
+
+    def _node_at(self, ids: _PathIds, depth: int, nid: bytes) -> smt.Node | None:
+        cache = self.nodes
+        found = cache.found.get(nid)
+        if found is not None or nid in cache.absent or cache.complete(nid):
+            return found
+        stop = min(depth + WINDOW, smt.KEY_BITS + 1)
+        window = [ids.node(d) for d in range(depth, stop)]
+        window += [ids.sibling(d) for d in range(max(depth, 1), stop)]
+        cache.get_nodes(window)
+        return cache.found.get(nid)
 
     def entry(self, seq: int) -> Entry:
         """Entry ``seq``, its bytes checked to be the ones the signed tree holds there."""

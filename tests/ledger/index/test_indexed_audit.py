@@ -103,3 +103,28 @@ def test_an_event_id_column_swapped_in_the_database_fails_the_audit(store: Ledge
     _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", b.event_id, a.seq)
     with pytest.raises(VerificationFailure, match="event_id_mismatch"):
         run_audit(LedgerView.open(store), Scope(SHOW, EPISODE), as_of=AS_OF)
+
+
+def test_a_batch_with_one_rewritten_entry_names_that_entry(store: LedgerStore) -> None:
+    """Entries are checked many at a time against the signed root; the failure still names
+    the one entry that is not the signed one."""
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    other = store.entry(seqs[1])
+    assert other is not None
+    _sql(store, "UPDATE entries SET envelope = %s WHERE seq = %s", other.envelope, seqs[3])
+    view = LedgerView.open(store)
+    assert view.index is not None
+    with pytest.raises(VerificationFailure, match=f"entry {seqs[3]} is not the one"):
+        view.index.check_entries(seqs)
+
+
+def test_a_log_tree_node_edited_in_the_database_fails_the_audit(store: LedgerStore) -> None:
+    """The batch check reads sibling hashes from the node table: an edited one cannot pass."""
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    outside = next(s for s in range(store.head().size) if s not in seqs and s ^ 1 in seqs)
+    _sql(store, "UPDATE merkle_nodes SET hash = %s WHERE level = 0 AND idx = %s",
+         bytes(32), outside)  # fmt: skip
+    view = LedgerView.open(store)
+    assert view.index is not None
+    with pytest.raises(VerificationFailure, match=f"entry {outside ^ 1} is not the one"):
+        view.index.check_entries([outside ^ 1])
