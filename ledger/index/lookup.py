@@ -116,6 +116,8 @@ class VerifiedIndex:
         self._proven: dict[NodeKey, bytes] = {}  # log tree nodes hashed up to the signed root
         self._refs: dict[int, set[tuple[str, str]]] = {}
         self._seqs: dict[tuple[str, str], list[int]] = {}
+        # index tree positions whose hashes were hashed up to the signed index root
+        self._index_proven: dict[bytes, bytes] = {smt.ROOT_ID: index_root}
 
     def key(self, key: str) -> list[int]:
         """The entries the index lists for ``key``, checked against the signed index root."""
@@ -126,30 +128,63 @@ class VerifiedIndex:
     def _read_key(self, key: str) -> list[int]:
         k = smt.key_hash(key)
         rows = self.tables.rows(k)
-        found = self._path(k)
+        ids = _PathIds(k)
+        top = self._proven_depth(ids)
+        found = self._path(ids, top)
         if rows:
             terminal = smt.leaf_hash(k, smt.value_of(rows))
         elif found.leaf is not None and found.leaf[0] != k:
             terminal = found.leaf[1]
         else:
             terminal = smt.EMPTY
-        if smt.root_from(k, found.siblings, terminal) != self.index_root:
+        hashed = self._hash_up(ids, top, found.siblings, terminal)
+        if hashed is None:
             raise IndexMismatch(
                 f"index_row_mismatch: the stored index rows of key {key!r} (entries"
                 f" {rows[:10]}) do not give the index root the signed checkpoint of size"
                 f" {self.size} commits to: rows were deleted, added or repointed in the database",
                 hint="run assetledger verify (or assetledger monitor) to see all the damage",
             )
+        self._index_proven.update(hashed)
         return rows
 
-    def _path(self, k: bytes) -> smt.Path:
-        """:func:`ledger.index.smt.path` over the cached nodes, reading a node only when the
-        path gets to it (the upper levels are preloaded, deeper ones read ``WINDOW`` depths at
-        a time)."""
-        ids = _PathIds(k)
+    def _proven_depth(self, ids: _PathIds) -> int:
+        """The depth of the deepest node on the path already hashed up to the signed root.
+
+        The proven nodes on a path are the ones above some depth (a proven node's parent is
+        proven with it), so a binary search finds it."""
+        lo, hi = 0, smt.KEY_BITS + 1  # node(lo) is proven, node(hi) is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ids.node(mid) in self._index_proven:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _hash_up(
+        self, ids: _PathIds, top: int, siblings: Sequence[bytes], terminal: bytes
+    ) -> dict[bytes, bytes] | None:
+        """Hash from ``terminal`` (at depth ``top + len(siblings)``) up to the proven node at
+        depth ``top``; every node and sibling on the way (proven with it), or None when the
+        hashes do not meet."""
+        hashed: dict[bytes, bytes] = {}
+        value = terminal
+        for depth in range(top + len(siblings), top, -1):
+            hashed[ids.node(depth)] = value
+            sibling = siblings[depth - top - 1]
+            hashed[ids.sibling(depth)] = sibling
+            bit = (ids.k >> (smt.KEY_BITS - depth)) & 1
+            value = smt.node_hash(sibling, value) if bit else smt.node_hash(value, sibling)
+        return hashed if value == self._index_proven[ids.node(top)] else None
+
+    def _path(self, ids: _PathIds, start: int = 0) -> smt.Path:
+        """:func:`ledger.index.smt.path` below depth ``start`` over the cached nodes, reading
+        a node only when the path gets to it (the upper levels are preloaded, deeper ones read
+        ``WINDOW`` depths at a time); the siblings of depths ``start + 1 …``."""
         siblings: list[bytes] = []
-        for depth in range(smt.KEY_BITS + 1):
-            if depth:
+        for depth in range(start, smt.KEY_BITS + 1):
+            if depth > start:
                 sibling = self._node_at(ids, depth, ids.sibling(depth))
                 siblings.append(smt.EMPTY if sibling is None else sibling[0])
             found = self._node_at(ids, depth, ids.node(depth))
