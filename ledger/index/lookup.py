@@ -353,9 +353,7 @@ class VerifiedIndex:
         if (ref_kind, value) not in self._seqs:
             keys = ref_keys(ref_kind, value)
             if not keys:
-                raise IndexMismatch(
-                    f"the index holds no key for query index rows of {ref_kind!r}"
-                )
+                raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
             candidates = sorted({s for key in keys for s in self.key(key)})
             self.check_entries(candidates)
             self._seqs[(ref_kind, value)] = [
