@@ -268,7 +268,7 @@ class VerifiedIndex:
                 lo, hi = index << level, (index + 1) << level
                 mine = {s: h for s, h in leaves.items() if lo <= s < hi}
                 if mine:
-                    tops.append(self._subtree(level, mine, hashed))
+                    tops.append(self._subtree(level, index, mine, hashed))
                 else:
                     tops.append(self._node((level, index), hashed))
         except LookupError:
@@ -281,24 +281,48 @@ class VerifiedIndex:
         self._proven.update(hashed)
         return True
 
-    def _subtree(self, top: int, leaves: dict[int, bytes], hashed: dict[NodeKey, bytes]) -> bytes:
+    def _subtree(
+        self, top: int, index: int, leaves: dict[int, bytes], hashed: dict[NodeKey, bytes]
+    ) -> bytes:
+        """The hash of perfect subtree ``(top, index)`` from ``leaves`` in it, hashed up level
+        by level; a node already proven must come out the same, and stops its climb."""
+        self._prefetch(top, set(leaves), hashed)
         level_hashes = dict(leaves)
         for level in range(top):
-            hashed.update(((level, i), h) for i, h in level_hashes.items())
-            missing = [(level, i ^ 1) for i in level_hashes if i ^ 1 not in level_hashes]
-            self._fetch([k for k in missing if k not in self._proven], hashed)
+            for i, value in list(level_hashes.items()):
+                hashed[(level, i)] = value
+                proven = self._proven.get((level, i))
+                if proven is not None:
+                    if proven != value:
+                        raise LookupError((level, i))
+                    del level_hashes[i]  # its way up is proven
+            if not level_hashes:
+                return self._node((top, index), hashed)
             parents: dict[int, bytes] = {}
-            for i in sorted(level_hashes):
-                if i >> 1 in parents:
-                    continue
-                left, right = i & ~1, i | 1
-                lh = level_hashes.get(left) or self._node((level, left), hashed)
-                rh = level_hashes.get(right) or self._node((level, right), hashed)
-                parents[i >> 1] = node_hash(lh, rh)
+            for i in level_hashes:
+                if i >> 1 not in parents:
+                    left = level_hashes.get(i & ~1) or self._node((level, i & ~1), hashed)
+                    right = level_hashes.get(i | 1) or self._node((level, i | 1), hashed)
+                    parents[i >> 1] = node_hash(left, right)
             level_hashes = parents
         (value,) = level_hashes.values()
-        hashed[(top, next(iter(level_hashes)))] = value
+        hashed[(top, index)] = value
         return value
+
+    def _prefetch(self, top: int, indices: set[int], hashed: dict[NodeKey, bytes]) -> None:
+        """Read, in one call, the siblings the climb from leaves ``indices`` will need."""
+        wanted: list[NodeKey] = []
+        for level in range(top):
+            indices = {i for i in indices if (level, i) not in self._proven}
+            if not indices:
+                break
+            wanted += [
+                (level, i ^ 1)
+                for i in indices
+                if i ^ 1 not in indices and (level, i ^ 1) not in self._proven
+            ]
+            indices = {i >> 1 for i in indices}
+        self._fetch(wanted, hashed)
 
     def _fetch(self, keys: list[NodeKey], hashed: dict[NodeKey, bytes]) -> None:
         if keys:
