@@ -443,8 +443,8 @@ class LedgerView:
             entry = self.store.entry_by_event_id(event_id)
             return entry if entry is not None and entry.seq < self.state.size else None
         for seq in self.index.key(key):
-            entry = self.index.entry(seq)
-            if self.decode(entry).get("event_id") == event_id:
+            entry = self.index.entry(seq)  # checked: its event id column is its envelope's
+            if entry.event_id == event_id:
                 return entry
         return None
 
