@@ -128,3 +128,21 @@ def test_a_log_tree_node_edited_in_the_database_fails_the_audit(store: LedgerSto
     assert view.index is not None
     with pytest.raises(VerificationFailure, match=f"entry {outside ^ 1} is not the one"):
         view.index.check_entries([outside ^ 1])
+
+
+def test_a_licence_event_id_column_swapped_fails_the_audit(store: LedgerStore) -> None:
+    """A licence is found by its event id column, then checked: a swapped column fails."""
+    from ledger.events.kinds import LICENCE
+
+    size = store.head().size
+    entries = [store.entry(s) for s in range(size)]
+    licence = next(e for e in entries if e is not None and e.kind == LICENCE.record)
+    uses = store.index_tables().rows(smt.key_hash(f"licence:{licence.event_id}"))
+    other = store.entry(next(s for s in uses if s != licence.seq))
+    assert other is not None and len(uses) > 1
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", "swap", licence.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", licence.event_id, other.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", other.event_id, licence.seq)
+    view = LedgerView.open(store)
+    with pytest.raises(VerificationFailure, match="event_id_mismatch"):
+        view.by_event_id(licence.event_id, f"licence:{licence.event_id}")
