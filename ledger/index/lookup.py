@@ -21,7 +21,14 @@ from ledger.events.encoding import reader_framing
 from ledger.events.keyregistry import REF_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import ref_keys
-from ledger.log.merkle import MerkleTree, leaf_hash, verify_inclusion
+from ledger.log.merkle import (
+    MerkleTree,
+    NodeKey,
+    leaf_hash,
+    node_hash,
+    range_keys,
+    verify_inclusion,
+)
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
 
@@ -62,6 +69,29 @@ class _Cached(Generic[K, V]):
         return {i: self.found[i] for i in ids if i in self.found}
 
 
+WINDOW = 8
+"""Depths of the index tree one node read fetches below the preloaded top."""
+
+
+class _PathIds:
+    """Node positions on the path of one key hash (``ledger.index.smt.node_id`` and
+    ``sibling_id``), from the key as an integer."""
+
+    def __init__(self, k: bytes) -> None:
+        self.k = int.from_bytes(k, "big")
+
+    def node(self, depth: int) -> bytes:
+        return self._position(depth, self.k >> (smt.KEY_BITS - depth))
+
+    def sibling(self, depth: int) -> bytes:
+        return self._position(depth, (self.k >> (smt.KEY_BITS - depth)) ^ 1)
+
+    @staticmethod
+    def _position(depth: int, prefix: int) -> bytes:
+        size = (depth + 7) >> 3
+        return depth.to_bytes(2, "big") + (prefix << (size * 8 - depth)).to_bytes(size, "big")
+
+
 class IndexMismatch(VerificationFailure):
     """The stored index or an entry read does not match the signed checkpoint."""
 
@@ -78,11 +108,16 @@ class VerifiedIndex:
         self.nodes: _Cached[bytes, smt.Node] = _Cached(self.tables.get_nodes)
         top = smt.node_id(smt.EMPTY, PRELOAD_DEPTH)[:2]  # every path starts in the top levels
         self.nodes.preload(self.tables.nodes_above(PRELOAD_DEPTH), lambda n: n[:2] < top)
-        self.tree = MerkleTree(_Cached(store.get_nodes), size)
+        self.log_nodes: _Cached[NodeKey, bytes] = _Cached(store.get_nodes)
+        self.tree = MerkleTree(self.log_nodes, size)
         self.framing = reader_framing()
         self._keys: dict[str, list[int]] = {}
-        self._checked: set[int] = set()
+        self._entries: dict[int, Entry] = {}  # checked: in the signed tree, columns its own
+        self._proven: dict[NodeKey, bytes] = {}  # log tree nodes hashed up to the signed root
         self._refs: dict[int, set[tuple[str, str]]] = {}
+        self._seqs: dict[tuple[str, str], list[int]] = {}
+        # index tree positions whose hashes were hashed up to the signed index root
+        self._index_proven: dict[bytes, bytes] = {smt.ROOT_ID: index_root}
 
     def key(self, key: str) -> list[int]:
         """The entries the index lists for ``key``, checked against the signed index root."""
@@ -93,47 +128,220 @@ class VerifiedIndex:
     def _read_key(self, key: str) -> list[int]:
         k = smt.key_hash(key)
         rows = self.tables.rows(k)
-        found = smt.path(self.nodes, k, window=8)  # the upper levels come from the cache
+        ids = _PathIds(k)
+        top = self._proven_depth(ids)
+        found = self._path(ids, top)
         if rows:
             terminal = smt.leaf_hash(k, smt.value_of(rows))
         elif found.leaf is not None and found.leaf[0] != k:
             terminal = found.leaf[1]
         else:
             terminal = smt.EMPTY
-        if smt.root_from(k, found.siblings, terminal) != self.index_root:
+        hashed = self._hash_up(ids, top, found.siblings, terminal)
+        if hashed is None:
             raise IndexMismatch(
                 f"index_row_mismatch: the stored index rows of key {key!r} (entries"
                 f" {rows[:10]}) do not give the index root the signed checkpoint of size"
                 f" {self.size} commits to: rows were deleted, added or repointed in the database",
                 hint="run assetledger verify (or assetledger monitor) to see all the damage",
             )
+        self._index_proven.update(hashed)
         return rows
+
+    def _proven_depth(self, ids: _PathIds) -> int:
+        """The depth of the deepest node on the path already hashed up to the signed root.
+
+        The proven nodes on a path are the ones above some depth (a proven node's parent is
+        proven with it), so a binary search finds it."""
+        lo, hi = 0, smt.KEY_BITS + 1  # node(lo) is proven, node(hi) is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if ids.node(mid) in self._index_proven:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    def _hash_up(
+        self, ids: _PathIds, top: int, siblings: Sequence[bytes], terminal: bytes
+    ) -> dict[bytes, bytes] | None:
+        """Hash from ``terminal`` (at depth ``top + len(siblings)``) up to the proven node at
+        depth ``top``; every node and sibling on the way (proven with it), or None when the
+        hashes do not meet."""
+        hashed: dict[bytes, bytes] = {}
+        value = terminal
+        for depth in range(top + len(siblings), top, -1):
+            hashed[ids.node(depth)] = value
+            sibling = siblings[depth - top - 1]
+            hashed[ids.sibling(depth)] = sibling
+            bit = (ids.k >> (smt.KEY_BITS - depth)) & 1
+            value = smt.node_hash(sibling, value) if bit else smt.node_hash(value, sibling)
+        return hashed if value == self._index_proven[ids.node(top)] else None
+
+    def _path(self, ids: _PathIds, start: int = 0) -> smt.Path:
+        """:func:`ledger.index.smt.path` below depth ``start`` over the cached nodes, reading
+        a node only when the path gets to it (the upper levels are preloaded, deeper ones read
+        ``WINDOW`` depths at a time); the siblings of depths ``start + 1 …``."""
+        siblings: list[bytes] = []
+        for depth in range(start, smt.KEY_BITS + 1):
+            if depth > start:
+                sibling = self._node_at(ids, depth, ids.sibling(depth))
+                siblings.append(smt.EMPTY if sibling is None else sibling[0])
+            found = self._node_at(ids, depth, ids.node(depth))
+            if found is None:
+                return smt.Path(tuple(siblings), None)
+            if found[1] is not None:
+                return smt.Path(tuple(siblings), (found[1], found[0]))
+        raise VerificationFailure("index tree: a path runs deeper than 256 bits")
+
+    def _node_at(self, ids: _PathIds, depth: int, nid: bytes) -> smt.Node | None:
+        cache = self.nodes
+        found = cache.found.get(nid)
+        if found is not None or nid in cache.absent or cache.complete(nid):
+            return found
+        stop = min(depth + WINDOW, smt.KEY_BITS + 1)
+        window = [ids.node(d) for d in range(depth, stop)]
+        window += [ids.sibling(d) for d in range(max(depth, 1), stop)]
+        cache.get_nodes(window)
+        return cache.found.get(nid)
 
     def entry(self, seq: int) -> Entry:
         """Entry ``seq``, its bytes checked to be the ones the signed tree holds there."""
-        entry = self.store.entry(seq)
-        if entry is None or seq >= self.size:
+        if seq not in self._entries:
+            self.check_entries([seq])
+        return self._entries[seq]
+
+    def check_entries(self, seqs: Sequence[int]) -> None:
+        """Read and check the entries ``seqs`` at once: their leaves are hashed up together
+        through the log tree (each shared node once) to the signed root."""
+        wanted = sorted({s for s in seqs if s not in self._entries})
+        if not wanted:
+            return
+        entries = [self._read_entry(s) for s in wanted]
+        if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
+            for entry in entries:  # name the first entry that is not the signed one
+                self._check_inclusion(entry)
+            raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
+                f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
+                f" {self.size} holds",
+                hint="run assetledger verify",
+            )
+        for entry in entries:
+            self._refs[entry.seq] = self._check_columns(entry)
+            self._entries[entry.seq] = entry
+
+    def _read_entry(self, seq: int) -> Entry:
+        entry = self.store.entry(seq) if 0 <= seq < self.size else None
+        if entry is None:
             raise IndexMismatch(
                 f"entry {seq}, which the signed index names, is not in the ledger below size"
                 f" {self.size}",
                 hint="run assetledger verify",
             )
-        if seq not in self._checked:
-            try:
-                proof = self.tree.inclusion_proof(seq, self.size)
-                verify_inclusion(leaf_hash(entry.envelope), seq, self.size, proof, self.root)
-            except VerificationFailure as exc:
-                raise IndexMismatch(
-                    f"entry {seq} is not the one the signed checkpoint of size {self.size}"
-                    f" holds there: {exc.message}",
-                    hint="run assetledger verify",
-                ) from None
-            self._check_columns(entry)
-            self._checked.add(seq)
         return entry
 
-    def _check_columns(self, entry: Entry) -> None:
-        """The columns audits read beside the envelope (event id, kind, signer) are its own."""
+    def _check_inclusion(self, entry: Entry) -> None:
+        """One entry's RFC 9162 inclusion proof against the signed root."""
+        try:
+            proof = self.tree.inclusion_proof(entry.seq, self.size)
+            verify_inclusion(leaf_hash(entry.envelope), entry.seq, self.size, proof, self.root)
+        except VerificationFailure as exc:
+            raise IndexMismatch(
+                f"entry {entry.seq} is not the one the signed checkpoint of size {self.size}"
+                f" holds there: {exc.message}",
+                hint="run assetledger verify",
+            ) from None
+
+    def _prove_leaves(self, leaves: dict[int, bytes]) -> bool:
+        """Whether the leaf hashes ``leaves`` (index -> hash) give the signed root.
+
+        The tree of ``size`` leaves is a row of perfect subtrees (RFC 9162 §2.1.1 split at
+        powers of two); the ones holding a leaf are hashed up from the leaves level by level,
+        each missing sibling read from the node table (or taken from nodes an earlier call
+        already hashed up to the root), and the row folded to the root.  Every hash that
+        reaches the signed root is then proven; none read is trusted before.
+        """
+        hashed: dict[NodeKey, bytes] = {}
+        tops: list[bytes] = []
+        try:
+            for level, index in range_keys(0, self.size):
+                lo, hi = index << level, (index + 1) << level
+                mine = {s: h for s, h in leaves.items() if lo <= s < hi}
+                if mine:
+                    tops.append(self._subtree(level, index, mine, hashed))
+                else:
+                    tops.append(self._node((level, index), hashed))
+        except LookupError:
+            return False
+        root = tops[-1]
+        for value in reversed(tops[:-1]):
+            root = node_hash(value, root)
+        if root != self.root:
+            return False
+        self._proven.update(hashed)
+        return True
+
+    def _subtree(
+        self, top: int, index: int, leaves: dict[int, bytes], hashed: dict[NodeKey, bytes]
+    ) -> bytes:
+        """The hash of perfect subtree ``(top, index)`` from ``leaves`` in it, hashed up level
+        by level; a node already proven must come out the same, and stops its climb."""
+        self._prefetch(top, set(leaves), hashed)
+        level_hashes = dict(leaves)
+        for level in range(top):
+            for i, value in list(level_hashes.items()):
+                hashed[(level, i)] = value
+                proven = self._proven.get((level, i))
+                if proven is not None:
+                    if proven != value:
+                        raise LookupError((level, i))
+                    del level_hashes[i]  # its way up is proven
+            if not level_hashes:
+                return self._node((top, index), hashed)
+            parents: dict[int, bytes] = {}
+            for i in level_hashes:
+                if i >> 1 not in parents:
+                    left = level_hashes.get(i & ~1) or self._node((level, i & ~1), hashed)
+                    right = level_hashes.get(i | 1) or self._node((level, i | 1), hashed)
+                    parents[i >> 1] = node_hash(left, right)
+            level_hashes = parents
+        (value,) = level_hashes.values()
+        hashed[(top, index)] = value
+        return value
+
+    def _prefetch(self, top: int, indices: set[int], hashed: dict[NodeKey, bytes]) -> None:
+        """Read, in one call, the siblings the climb from leaves ``indices`` will need."""
+        wanted: list[NodeKey] = []
+        for level in range(top):
+            indices = {i for i in indices if (level, i) not in self._proven}
+            if not indices:
+                break
+            wanted += [
+                (level, i ^ 1)
+                for i in indices
+                if i ^ 1 not in indices and (level, i ^ 1) not in self._proven
+            ]
+            indices = {i >> 1 for i in indices}
+        self._fetch(wanted, hashed)
+
+    def _fetch(self, keys: list[NodeKey], hashed: dict[NodeKey, bytes]) -> None:
+        if keys:
+            hashed.update(self.log_nodes.get_nodes(keys))
+
+    def _node(self, key: NodeKey, hashed: dict[NodeKey, bytes]) -> bytes:
+        if key in hashed:
+            return hashed[key]
+        if key in self._proven:
+            return self._proven[key]
+        found = self.log_nodes.get_nodes([key])
+        if key not in found:
+            raise LookupError(key)
+        hashed[key] = found[key]
+        return found[key]
+
+    def _check_columns(self, entry: Entry) -> set[tuple[str, str]]:
+        """The columns audits read beside the envelope (event id, kind, signer) are its own;
+        the entry's query index rows (``refs``), from the same decoding."""
         try:
             envelope = Envelope.decode(entry.envelope, self.framing)
             kind = kind_for_payload_type(envelope.payload_type)
@@ -162,38 +370,30 @@ class VerifiedIndex:
                 f" {problem}; no report is stated on it",
                 hint="run assetledger verify to see all the damage",
             )
+        return set(kind.refs(event))
 
     def seqs(self, ref_kind: str, value: str) -> list[int]:
         """The entries with query index row ``(ref_kind, value)``, read through the index."""
-        keys = ref_keys(ref_kind, value)
-        if not keys:
-            raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
-        candidates = sorted({s for key in keys for s in self.key(key)})
-        return [s for s in candidates if (ref_kind, value) in self._entry_refs(s)]
+        if (ref_kind, value) not in self._seqs:
+            keys = ref_keys(ref_kind, value)
+            if not keys:
+                raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
+            candidates = sorted({s for key in keys for s in self.key(key)})
+            self.check_entries(candidates)
+            self._seqs[(ref_kind, value)] = [
+                s for s in candidates if (ref_kind, value) in self._refs[s]
+            ]
+        return list(self._seqs[(ref_kind, value)])
 
     def check_registry(self) -> None:
         """The key registry's rows (read by the registry replay through the query index)
         are the index's, and each registry entry is the one signed (audits judge keys and
         counsel's scopes from them)."""
         stored = [s for s in self.store.seqs_by_ref(*REF_REGISTRY) if s < self.size]
-        proven = self.seqs(*REF_REGISTRY)
+        proven = self.seqs(*REF_REGISTRY)  # each entry read and checked
         if stored != proven:
             raise IndexMismatch(
                 f"reference_index_mismatch: the key registry's query index rows list entries"
                 f" {sorted(set(stored) ^ set(proven))[:10]} unlike the signed index",
                 hint="run assetledger verify",
             )
-        for seq in proven:
-            self.entry(seq)
-
-    def _entry_refs(self, seq: int) -> set[tuple[str, str]]:
-        if seq not in self._refs:
-            entry = self.entry(seq)
-            try:
-                envelope = Envelope.decode(entry.envelope, self.framing)
-                kind = kind_for_payload_type(envelope.payload_type)
-                event = self.framing.decode(envelope.payload)[1]
-                self._refs[seq] = set(kind.refs(event))
-            except RejectedInput:
-                self._refs[seq] = set()
-        return self._refs[seq]

@@ -103,3 +103,46 @@ def test_an_event_id_column_swapped_in_the_database_fails_the_audit(store: Ledge
     _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", b.event_id, a.seq)
     with pytest.raises(VerificationFailure, match="event_id_mismatch"):
         run_audit(LedgerView.open(store), Scope(SHOW, EPISODE), as_of=AS_OF)
+
+
+def test_a_batch_with_one_rewritten_entry_names_that_entry(store: LedgerStore) -> None:
+    """Entries are checked many at a time against the signed root; the failure still names
+    the one entry that is not the signed one."""
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    other = store.entry(seqs[1])
+    assert other is not None
+    _sql(store, "UPDATE entries SET envelope = %s WHERE seq = %s", other.envelope, seqs[3])
+    view = LedgerView.open(store)
+    assert view.index is not None
+    with pytest.raises(VerificationFailure, match=f"entry {seqs[3]} is not the one"):
+        view.index.check_entries(seqs)
+
+
+def test_a_log_tree_node_edited_in_the_database_fails_the_audit(store: LedgerStore) -> None:
+    """The batch check reads sibling hashes from the node table: an edited one cannot pass."""
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    outside = next(s for s in range(store.head().size) if s not in seqs and s ^ 1 in seqs)
+    _sql(store, "UPDATE merkle_nodes SET hash = %s WHERE level = 0 AND idx = %s",
+         bytes(32), outside)  # fmt: skip
+    view = LedgerView.open(store)
+    assert view.index is not None
+    with pytest.raises(VerificationFailure, match=f"entry {outside ^ 1} is not the one"):
+        view.index.check_entries([outside ^ 1])
+
+
+def test_a_licence_event_id_column_swapped_fails_the_audit(store: LedgerStore) -> None:
+    """A licence is found by its event id column, then checked: a swapped column fails."""
+    from ledger.events.kinds import LICENCE
+
+    size = store.head().size
+    entries = [store.entry(s) for s in range(size)]
+    licence = next(e for e in entries if e is not None and e.kind == LICENCE.record)
+    uses = store.index_tables().rows(smt.key_hash(f"licence:{licence.event_id}"))
+    other = store.entry(next(s for s in uses if s != licence.seq))
+    assert other is not None and len(uses) > 1
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", "swap", licence.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", licence.event_id, other.seq)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", other.event_id, licence.seq)
+    view = LedgerView.open(store)
+    with pytest.raises(VerificationFailure, match="event_id_mismatch"):
+        view.by_event_id(licence.event_id, f"licence:{licence.event_id}")
