@@ -326,7 +326,14 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
         v.fail("trust_root", f"the packet's root keys are {named}, not the ones given")
         raise _Stop
     pinned = "as given" if wanted else "not pinned (pass --root-key to require yours)"
-    v.checks["trust_root"] = f"root keys {named}, threshold {root.threshold}: {pinned}"
+    clearances = (
+        "consents and licences need a key with a clearance scope"
+        if root.clearance_scopes
+        else "any enrolled key may sign consents and licences (a ledger made before that rule)"
+    )
+    v.checks["trust_root"] = (
+        f"root keys {named}, threshold {root.threshold}: {pinned}; {clearances}"
+    )
 
 
 def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
