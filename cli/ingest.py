@@ -83,7 +83,8 @@ def emit(
     """Sign events of any kind and send them to Kafka; print each event id once acknowledged.
 
     An event states its kind in an "event_kind" field (provenance, consent, key_registry,
-    licence, disposition); --kind sets it for all; without either, it is a provenance event.
+    licence, disposition, approval); --kind sets it for all; without either, it is a
+    provenance event.
     With --spool DIR, an event the broker does not acknowledge in time is kept, signed, in
     DIR and sent later (next emit or assetledger spool flush); the command still exits 0.
     """

@@ -70,3 +70,18 @@ def test_protocol_doc_warns_that_apache_avro_python_fingerprints_differ() -> Non
     quoted = re.findall(r"`([0-9a-f]{16})`", body)
     assert ours in quoted and len(set(quoted)) == 2, quoted
     assert "logical type" in body and "Parsing Canonical Form" in body
+
+
+def test_emit_help_and_readme_name_every_event_kind() -> None:
+    """``emit --help`` and the README list the kinds an event file may state (approval too)."""
+    from cli.ingest import emit
+    from ledger.events.kinds import kind_names
+
+    help_text = " ".join((emit.help or "").split())
+    listed = re.search(r'"event_kind" field \(([^)]*)\)', help_text)
+    assert listed, "emit's help no longer lists the event kinds"
+    assert set(listed.group(1).split(", ")) == set(kind_names())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    stated = re.search(r"every kind of event \(([^)]*)\) is JSON", readme)
+    assert stated, "README no longer lists the kinds of event files"
+    assert {k.replace(" ", "_") for k in stated.group(1).split(", ")} == set(kind_names())

@@ -38,6 +38,19 @@ def _finding(line: str) -> tuple[str, str, str]:
     return rule, asset, status or "open"
 
 
+def _readme_shows_this_output(out: str) -> None:
+    """The README's demo summary is what the demo prints: each line, in order ("…" skips)."""
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = re.search(r"```\n(ledger      .*?)```", readme, re.S)
+    assert block, "README.md no longer shows the demo's summary"
+    lines = iter(out.splitlines())
+    for shown in block.group(1).splitlines():
+        if shown.strip() != "…":
+            assert shown in lines, f"README shows {shown!r}, not printed here or not in this order"
+
+
 def test_demo_tells_the_whole_story(fresh_topic: FreshTopic, tmp_path: Path) -> None:
     work = tmp_path / "demo"
     result = subprocess.run(
@@ -53,6 +66,7 @@ def test_demo_tells_the_whole_story(fresh_topic: FreshTopic, tmp_path: Path) -> 
     assert findings == EXPECTED_FINDINGS
     assert {line for line in out.splitlines() if line.startswith("deliverable ")} == CLEAR_TO_SHIP
     assert "audit       6 open findings, 2 disposed by counsel" in out
+    _readme_shows_this_output(out.replace(str(work), "demo-work"))
     for name in ("audit-report.html", "audit-report.pdf", "credits.html", "sh020-final.receipt"):
         assert (work / name).stat().st_size > 0
     assert (work / "audit-report.pdf").read_bytes().startswith(b"%PDF")

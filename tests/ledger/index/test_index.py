@@ -378,3 +378,21 @@ def test_the_monitor_recomputes_the_latest_log_root(store: LedgerStore) -> None:
     _execute(store, "UPDATE entries SET envelope = %s WHERE seq = %s", other.envelope, last.seq)
     kinds = [f.kind for f in monitor(store).findings]
     assert kinds[0] == "checkpoint_mismatch"
+
+
+def test_entries_missing_under_the_head_is_a_damaged_ledger_not_a_refused_record(
+    tmp_path: Path,
+) -> None:
+    """Extending the index over a gap in the entries fails as damage to the ledger, never as an
+    input refusal: no record is refused, and no refusal reason is made up for it."""
+    from ledger.errors import RejectedInput, StoreError
+
+    store = open_store(str(tmp_path / "ledger.db"))
+    init(store)
+    append_all(store, pending(demo_events()))
+    _execute(store, "DELETE FROM entries WHERE seq = %s", 1)
+    with pytest.raises(StoreError, match="not all there") as failure:
+        update_index(store)
+    assert not isinstance(failure.value, RejectedInput)
+    assert "assetledger verify" in (failure.value.hint or "")
+    store.close()
