@@ -274,7 +274,7 @@ def _status(f: dict[str, Any]) -> str:
     d = f.get("disposition")
     if d is None:
         return str(f["status"])
-    by = f"{d['decision']} by {d['by_id']} {d['at'][:10]}"
+    by = f"{d['decision']} by {d['by'] or d['by_id']} {d['at'][:10]}"
     return f"open ({by})" if f["status"] == "open" else by
 
 
