@@ -164,6 +164,7 @@ def _verify(
     derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf)
     say("audit re-run on the packet's own entries")
     _compare(files, derived, v)
+    _check_unvouched(files, derived, header, check_pdf, v)
     v.summary = disclosure.get("summary")
     keys = completeness.completeness_keys(json.loads(derived[build.DISCLOSURE_JSON]))
     name, key = cp.parse_vkey(log_vkey)
@@ -442,11 +443,31 @@ def _compare(files: Mapping[str, bytes], derived: Mapping[str, bytes], v: Packet
             v.fail("derived_mismatch", f"{name} is missing (the evidence gives it)")
         elif files[name] != derived[name]:
             v.fail("derived_mismatch", f"{name} is not what the evidence gives")
-    for name in sorted(files):
-        if name.startswith(("c2pa/", "records/")) and name not in derived:
-            v.fail("derived_mismatch", f"{name} is not given by the evidence")
     if not v.problems:
         v.checks["disclosure"] = "the audit of the packet's own entries gives this disclosure"
+
+
+_EVIDENCE = (MANIFEST, build.PACKET_JSON, build.CHECKPOINT_FILE, build.ENTRIES_FILE)
+
+
+def _check_unvouched(
+    files: Mapping[str, bytes],
+    derived: Mapping[str, bytes],
+    header: Any,
+    check_pdf: bool,
+    v: PacketVerdict,
+) -> None:
+    """Every file is evidence, the cut and map as given, or what the evidence gives: a file
+    listed in the manifest that nothing else checks (a second "disclosure", a note) would ride
+    along with a packet that verifies, and its reader would take it as vouched for."""
+    cut = header["cut"]
+    given = {*_EVIDENCE, build.COMPLETENESS_FILE, str(cut["file"])}
+    if cut.get("map") is not None:
+        given.add(str(cut["map"]))
+    if not check_pdf:
+        given.add(build.DISCLOSURE_PDF)  # said not checked (v.checks["pdf"])
+    for name in sorted(set(files) - given - set(derived)):
+        v.fail("derived_mismatch", f"{name} is not given by the evidence (and not a packet input)")
 
 
 def _first_difference(stated: Any, computed: Any, path: str = "$") -> str:

@@ -1,0 +1,83 @@
+"""A hostile packet: files the verifier never compares, names that collide, links in a .zip."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ledger.errors import VerificationFailure
+from ledger.packet.files import MANIFEST, read_packet
+from tests.ledger.packet.packet_factory import PacketLedger
+from tests.ledger.packet.test_packet import build, codes, rewrite, verify
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> PacketLedger:
+    from tests.ledger.packet.packet_factory import build_ledger
+
+    return build_ledger(tmp_path / "ledger.db")
+
+
+@pytest.fixture
+def packet(tmp_path: Path, ledger: PacketLedger) -> Path:
+    folder, _ = build(tmp_path, ledger)
+    assert verify(folder, ledger).ok
+    return folder
+
+
+def _zip(path: Path, files: dict[str, bytes], link: tuple[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        if link is not None:
+            info = zipfile.ZipInfo(link[0])
+            info.create_system = 3
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            z.writestr(info, link[1])
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["disclosure-final.html", "README.txt", "cut/annotated-v2.otio", "c2pa/extra.json"]
+)
+def test_a_file_listed_in_the_manifest_that_nothing_checks_fails(
+    packet: Path, ledger: PacketLedger, name: str
+) -> None:
+    """A forged page next to the real one, listed in the manifest, must not ride along with a
+    packet that verifies: the reader opens it believing the packet vouches for it."""
+    rewrite(packet, name, b"<p>every clip is clear to ship</p>")
+    assert MANIFEST in read_packet(packet) and name in read_packet(packet)
+    verdict = verify(packet, ledger)
+    assert not verdict.ok
+    assert any(name in p.detail for p in verdict.problems)
+
+
+def test_a_zip_with_names_that_differ_only_in_case_is_refused(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    """Unpacked on a case-insensitive disk (macOS, Windows), the later one replaces the other."""
+    files = read_packet(packet)
+    files["DISCLOSURE.html"] = b"<p>all clear</p>"
+    hostile = _zip(packet.with_name("case.zip"), files)
+    with pytest.raises(VerificationFailure, match="differ only in case"):
+        verify(hostile, ledger)
+    (packet / "Disclosure.html").write_bytes(b"<p>all clear</p>")  # and in a folder
+    with pytest.raises(VerificationFailure, match="differ only in case"):
+        verify(packet, ledger)
+
+
+def test_a_zip_holding_a_symbolic_link_is_refused(packet: Path, ledger: PacketLedger) -> None:
+    """The verifier reads the link's target text; unzip makes a link the reader then follows."""
+    files = read_packet(packet)
+    hostile = _zip(packet.with_name("link.zip"), files, ("evidence/notes.txt", "/etc/passwd"))
+    with pytest.raises(VerificationFailure, match="symbolic link"):
+        verify(hostile, ledger)
+
+
+def test_an_unchanged_packet_and_its_zip_still_verify(packet: Path, ledger: PacketLedger) -> None:
+    assert verify(packet, ledger).ok
+    assert verify(_zip(packet.with_name("same.zip"), read_packet(packet)), ledger).ok
+    assert codes(verify(packet, ledger)) == set()
