@@ -2,6 +2,7 @@
 
 In order, each failure named by a stable code (docs/packet.md lists them):
 
+0. ``file_unsafe``: the folder or .zip is refused as it is read (:func:`files.read_packet`);
 1. ``file_missing`` / ``file_changed`` / ``file_unlisted``: every file against MANIFEST.sha256;
 2. ``checkpoint_signature``: the checkpoint is signed by the log key given; ``cosignatures``:
    it carries the witness quorum asked for;
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit.rules import severity_rank
-from ledger.errors import AssetLedgerError, SignatureError
+from ledger.errors import AssetLedgerError, SignatureError, VerificationFailure
 from ledger.events.encoding import reader_framing
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
@@ -124,7 +125,11 @@ def verify_packet(
     packet's root keys, for the reader to compare."""
     say = progress or (lambda _: None)
     verdict = PacketVerdict(str(path))
-    files = read_packet(path)
+    try:
+        files = read_packet(path)
+    except VerificationFailure as exc:  # an unsafe name, a link, too large: read nothing more
+        verdict.fail("file_unsafe", exc.message)
+        return verdict
     with contextlib.suppress(_Stop):
         _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
     return verdict

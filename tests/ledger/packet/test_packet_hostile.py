@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import zipfile
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from ledger.errors import VerificationFailure
 from ledger.packet.files import MANIFEST, read_packet
+from ledger.packet.verify import PacketVerdict
 from tests.ledger.packet.packet_factory import PacketLedger
 from tests.ledger.packet.test_packet import build, codes, rewrite, verify
 
@@ -62,22 +64,40 @@ def test_a_zip_with_names_that_differ_only_in_case_is_refused(
     files = read_packet(packet)
     files["DISCLOSURE.html"] = b"<p>all clear</p>"
     hostile = _zip(packet.with_name("case.zip"), files)
-    with pytest.raises(VerificationFailure, match="differ only in case"):
-        verify(hostile, ledger)
+    _refused(verify(hostile, ledger), "differ only in case")
     (packet / "Disclosure.html").write_bytes(b"<p>all clear</p>")  # and in a folder
-    with pytest.raises(VerificationFailure, match="differ only in case"):
-        verify(packet, ledger)
+    _refused(verify(packet, ledger), "differ only in case")
 
 
 def test_a_zip_holding_a_symbolic_link_is_refused(packet: Path, ledger: PacketLedger) -> None:
     """The verifier reads the link's target text; unzip makes a link the reader then follows."""
     files = read_packet(packet)
     hostile = _zip(packet.with_name("link.zip"), files, ("evidence/notes.txt", "/etc/passwd"))
+    _refused(verify(hostile, ledger), "symbolic link")
     with pytest.raises(VerificationFailure, match="symbolic link"):
-        verify(hostile, ledger)
+        read_packet(hostile)
+
+
+def _refused(verdict: PacketVerdict, why: str) -> None:
+    assert codes(verdict) == {"file_unsafe"}
+    assert why in verdict.problems[0].detail
 
 
 def test_an_unchanged_packet_and_its_zip_still_verify(packet: Path, ledger: PacketLedger) -> None:
     assert verify(packet, ledger).ok
     assert verify(_zip(packet.with_name("same.zip"), read_packet(packet)), ledger).ok
     assert codes(verify(packet, ledger)) == set()
+
+
+def test_a_refused_zip_still_gives_json_and_exit_1(packet: Path, ledger: PacketLedger) -> None:
+    """A script reading --format json gets a verdict naming the reason, not an empty stdout."""
+    from tests.cli.test_packet_cli import run
+
+    hostile = _zip(packet.with_name("escape.zip"), {**read_packet(packet), "../x": b"x"})
+    args = ["packet", "verify", str(hostile), "--log-key", ledger.log_vkey]
+    code, out, err = run(*args, "--format", "json")
+    assert code == 1, err
+    data = json.loads(out)
+    assert data["ok"] is False and data["problems"][0]["code"] == "file_unsafe"
+    code, out, err = run(*args)
+    assert code == 1 and "[file_unsafe]" in out and "fails: file_unsafe" in err
