@@ -5,8 +5,9 @@ The keys come from the disclosure (:func:`completeness_keys`): ``asset:ID`` for 
 version in a mapped clip's lineage (with its approvals and counsel's decisions), ``performer:ID``
 (likeness uses) and ``party:ID`` (consents and revocations given) for every performer,
 ``model:PROVIDER/NAME`` for every AI model, ``approval:CATEGORY/SHOW`` for every category of use
-(whole-category approvals and refusals) and ``registry:all`` (every key enrolment, rotation and
-revocation).  When
+(whole-category approvals and refusals), ``production:SHOW/EPISODE`` (the episode's events, which
+the AI-usage register lists even outside the cut's lineages) and ``registry:all`` (every key
+enrolment, rotation and revocation).  When
 the packet's checkpoint commits to the authenticated index (an ``index/v1`` extension line,
 docs/proofs.md), the packet carries one proof per key (:func:`ledger.index.prove_about`) at
 that checkpoint, and every entry a proof names is in the packet's evidence; ``packet verify``
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ledger.events.approval import category_key
-from ledger.index import model_key, prove_about
+from ledger.index import model_key, production_key, prove_about
 from ledger.index.maintain import root_in
 from ledger.index.proof import ProofFailure, parse_about, verify_about
 from ledger.log import checkpoint as cp
@@ -34,6 +35,8 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
     """The index keys the disclosure's completeness rests on (see the module docstring)."""
     keys: set[str] = {"registry:all"}  # every enrolment, rotation and revocation
     show = str(body.get("production", ""))
+    if body.get("episode") is not None:  # the AI-usage register lists the episode's events
+        keys.add(production_key(show, str(body["episode"])))
     for clip in body.get("clips", []):
         for use in clip.get("approvals", []):
             keys.add("approval:" + category_key(show, str(use["category"])))

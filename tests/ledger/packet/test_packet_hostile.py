@@ -6,13 +6,17 @@ import json
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.errors import VerificationFailure
-from ledger.packet.files import MANIFEST, read_packet
+from ledger.packet import build as pb
+from ledger.packet import verify as pv
+from ledger.packet.files import MANIFEST, manifest_text, read_packet
 from ledger.packet.verify import PacketVerdict
-from tests.ledger.packet.packet_factory import PacketLedger
+from ledger.store import open_store
+from tests.ledger.packet.packet_factory import SH030, PacketLedger
 from tests.ledger.packet.test_packet import build, codes, rewrite, verify
 
 
@@ -101,3 +105,48 @@ def test_a_refused_zip_still_gives_json_and_exit_1(packet: Path, ledger: PacketL
     assert data["ok"] is False and data["problems"][0]["code"] == "file_unsafe"
     code, out, err = run(*args)
     assert code == 1 and "[file_unsafe]" in out and "fails: file_unsafe" in err
+
+
+def _forge_without(folder: Path, ledger: PacketLedger, drop: set[int]) -> dict[str, Any]:
+    """The studio leaves entries out and recomputes every derived file from the rest, as the
+    verifier would: a self-consistent packet that tells less than the log holds."""
+    files = read_packet(folder)
+    v = pv.PacketVerdict(str(folder))
+    header = json.loads(files[pb.PACKET_JSON])
+    note = files[pb.CHECKPOINT_FILE].decode("utf-8")
+    checkpoint = pv._check_checkpoint(header, note, ledger.log_vkey, [], 0, v, None)
+    kept = [e for e in pv._check_entries(files, note, checkpoint, v) if e.seq not in drop]
+    meta = {**pb.header_meta(header), **pv._log_meta(ledger.log_vkey)}
+    derived = pv._recompute(files, header, checkpoint, meta, kept, v, True)
+    lines = files[pb.ENTRIES_FILE].decode("utf-8").splitlines()
+    kept_lines = [line for line in lines if json.loads(line)["seq"] not in drop]
+    (folder / pb.ENTRIES_FILE).write_text("".join(f"{ln}\n" for ln in kept_lines), "utf-8")
+    for name, data in derived.items():
+        (folder / name).write_bytes(data)
+    (folder / MANIFEST).write_text(manifest_text(read_packet(folder)), encoding="utf-8")
+    body: dict[str, Any] = json.loads(derived[pb.DISCLOSURE_JSON])
+    return body
+
+
+def test_an_ai_step_of_the_episode_left_out_of_the_register_fails_completeness(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """The AI-usage register lists every AI step of the episode, not only the cut's lineages:
+    a step outside the cut's lineages, left out, must not leave completeness 'proven'."""
+    folder, body = build(tmp_path, ledger, assets=[SH030])
+    lineage = {v for c in body["clips"] for v in c.get("lineage", [])}
+    outside = [a for a in body["ai_register"] if a["asset"] not in lineage]
+    assert outside, "the demo episode has AI steps outside sh030's lineage"
+    with open_store(ledger.url) as store:
+        seq = next(e.seq for e in store.entries() if outside[0]["event_id"] in str(identify_id(e)))
+    forged = _forge_without(folder, ledger, {seq})
+    assert len(forged["ai_register"]) == len(body["ai_register"]) - 1
+    verdict = verify(folder, ledger)
+    assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
+    assert any(str(seq) in p.detail for p in verdict.problems)
+
+
+def identify_id(entry: Any) -> str | None:
+    from ledger.log.receipt import identify
+
+    return identify(entry.envelope).event_id
