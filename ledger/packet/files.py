@@ -5,8 +5,9 @@ of ``sha256sum``), sorted by path.  The .zip holds the same files, sorted, store
 time (1980-01-01 00:00), fixed permissions and deflate level 9, so the same packet gives the
 same bytes.  Reading a packet (a folder or a .zip) refuses what could escape or exhaust, as a
 verification failure: absolute names, ``..``, symbolic links (a folder's, or a .zip entry whose
-Unix mode says link), two names that differ only in case (unpacked on a case-insensitive disk,
-one would replace the other), more than :data:`MAX_FILES` files or :data:`MAX_TOTAL_BYTES` bytes.
+Unix mode says link), two names that differ only in case or Unicode normalisation (unpacked on a
+case-insensitive or normalising disk, one would replace the other), a name not in its plain
+form (``./x``, ``a//b``), more than :data:`MAX_FILES` files or :data:`MAX_TOTAL_BYTES` bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import stat
+import unicodedata
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -56,6 +58,8 @@ def safe_name(name: str) -> str | None:
     path = PurePosixPath(name)
     if not name or path.is_absolute() or ".." in path.parts or "\\" in name or "\x00" in name:
         return f"unsafe file name {name!r}"
+    if path.as_posix() != name:  # "./x", "a//b": another spelling of a name unzip writes once
+        return f"unsafe file name {name!r} (not in its plain form {path.as_posix()!r})"
     return None
 
 
@@ -115,10 +119,11 @@ def _read_folder(root: Path) -> dict[str, bytes]:
 def _refuse_case_collisions(files: Mapping[str, bytes], where: Path) -> None:
     seen: dict[str, str] = {}
     for name in sorted(files):
-        other = seen.setdefault(name.casefold(), name)
+        other = seen.setdefault(unicodedata.normalize("NFC", name).casefold(), name)
         if other != name:
             raise VerificationFailure(
-                f"packet {where} holds {other!r} and {name!r}, names that differ only in case:"
+                f"packet {where} holds {other!r} and {name!r}, names that differ only in case"
+                " (or Unicode normalisation):"
                 " unpacked on a case-insensitive disk, one would replace the other"
             )
 

@@ -71,6 +71,19 @@ def test_a_zip_with_names_that_differ_only_in_case_is_refused(
     _refused(verify(hostile, ledger), "differ only in case")
     (packet / "Disclosure.html").write_bytes(b"<p>all clear</p>")  # and in a folder
     _refused(verify(packet, ledger), "differ only in case")
+    (packet / "Disclosure.html").unlink()
+    (packet / "cafe\u0301.txt").write_bytes(b"x")  # NFD; macOS writes both as one file
+    (packet / "caf\u00e9.txt").write_bytes(b"y")
+    _refused(verify(packet, ledger), "differ only in case")
+
+
+@pytest.mark.parametrize("name", ["./disclosure.html", "evidence//checkpoint.txt"])
+def test_a_zip_name_spelled_another_way_is_refused(
+    packet: Path, ledger: PacketLedger, name: str
+) -> None:
+    """unzip writes ./disclosure.html over disclosure.html: one file on disk, two to a reader."""
+    files = {**read_packet(packet), name: b"<p>all clear</p>"}
+    _refused(verify(_zip(packet.with_name("spelled.zip"), files), ledger), "plain form")
 
 
 def test_a_zip_holding_a_symbolic_link_is_refused(packet: Path, ledger: PacketLedger) -> None:
