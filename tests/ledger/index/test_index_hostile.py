@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from ledger.errors import ConfigurationError
 from ledger.index import ProofFailure, production_key, prove_about, smt, verify_about
 from ledger.index.maintain import extension_line
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.store import LedgerStore, open_store
-from ledger.trust.keys import KeyPair
+from ledger.trust.keys import KeyPair, generate
+from ledger.witness.cosignature import WitnessKey, cosign
 from tests.ledger.index.index_factory import DANA, fill, init
 
 EPISODE = production_key("Fallen Tower", "101")
@@ -236,3 +238,43 @@ def test_an_index_line_with_trailing_text_is_refused(signed: tuple[LedgerStore, 
     # another extension line beside it is fine (the spec allows them)
     note = _resigned(store, log_key, ("example.com/other-extension 1", real))
     assert verify_about(head + "\n\n" + note, _vkey(store)).key == DANA
+
+
+def _cosigned(text: str, *lines: str) -> str:
+    return text + "".join(lines)
+
+
+def test_cosignatures_count_once_per_key_and_only_over_this_checkpoint(
+    signed: tuple[LedgerStore, KeyPair],
+) -> None:
+    store, _ = signed
+    text = prove_about(store, DANA)
+    body = cp.split_note(text.split("\n\n", 1)[1])[0]
+    w1, w2 = generate("w1"), generate("w2")
+    one = WitnessKey("witness.example/w1", w1.private.public_key())
+    alias = WitnessKey("witness.example/w1-again", w1.private.public_key())
+    two = WitnessKey("witness.example/w2", w2.private.public_key())
+    line1 = cosign(body, one.name, w1.private, 1764374400)
+    vkeys = [one.vkey, two.vkey]
+    # the same line twice is one cosignature: a quorum of 2 is not met
+    with pytest.raises(ProofFailure) as twice:
+        verify_about(_cosigned(text, line1, line1), _vkey(store), vkeys, 2)
+    assert twice.value.reason == "witnesses"
+    # one key under two names is one witness: a quorum of 2 over it is refused as a setting
+    with pytest.raises(ConfigurationError):
+        verify_about(
+            _cosigned(text, line1, cosign(body, alias.name, w1.private, 1764374400)),
+            _vkey(store),
+            [one.vkey, alias.vkey],
+            2,
+        )
+    # w2's cosignature over another checkpoint (the older one), copied onto this one
+    older = cp.split_note(store.checkpoints()[0].note)[0]
+    copied = cosign(older, two.name, w2.private, 1764374400)
+    with pytest.raises(ProofFailure) as moved:
+        verify_about(_cosigned(text, line1, copied), _vkey(store), vkeys, 1)
+    assert moved.value.reason == "witnesses"
+    # and both, honestly made, pass the quorum of 2
+    line2 = cosign(body, two.name, w2.private, 1764374400)
+    verdict = verify_about(_cosigned(text, line1, line2, line1), _vkey(store), vkeys, 2)
+    assert sorted(verdict.cosigners) == [one.name, two.name]
