@@ -92,8 +92,15 @@ def check(
         return NO_INDEX, []
     if data.get("status") != PROVEN:
         return "failed", ["the checkpoint commits to an index, but the packet proves nothing"]
+    listed = [str(p.get("key")) if isinstance(p, dict) else None for p in data["proofs"]]
     proofs = {str(p.get("key")): str(p.get("proof")) for p in data["proofs"] if isinstance(p, dict)}
     problems = [f"no proof for {k}" for k in keys if k not in proofs]
+    problems += ["a proof entry is not {key, proof}" for k in listed if k is None]
+    problems += [
+        f"the proof for {k} is given {listed.count(k)} times"
+        for k in sorted(proofs)
+        if listed.count(k) > 1
+    ]  # only one would be checked; a reader may read another
     problems += [
         f"a proof for {k}, which the disclosure does not rest on" for k in proofs if k not in keys
     ]

@@ -163,3 +163,20 @@ def identify_id(entry: Any) -> str | None:
     from ledger.log.receipt import identify
 
     return identify(entry.envelope).event_id
+
+
+def test_a_proof_given_twice_fails_even_when_one_copy_verifies(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    """Only one copy would be checked; a reader checking the other by hand reads a forgery."""
+    path = packet / pb.COMPLETENESS_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    first = data["proofs"][0]
+    data["proofs"].insert(0, {"key": first["key"], "proof": "asset-ledger/index-proof@v1\n"})
+    rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"completeness"}
+    assert any("given 2 times" in p.detail for p in verdict.problems)
+    data["proofs"][0] = "not an object"
+    rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
+    assert any("not {key, proof}" in p.detail for p in verify(packet, ledger).problems)
