@@ -46,7 +46,7 @@ from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_he
 from ledger.packet.store import PacketEntry, PacketStore
 from ledger.store import StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
-from ledger.trust.replay import load_roots
+from ledger.trust.replay import load_grace, load_roots
 from ledger.witness.cosignature import WitnessKey, require_quorum
 
 Progress = Callable[[str], None]
@@ -331,8 +331,21 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
     if wanted and set(wanted) != set(held):
         v.fail("trust_root", f"the packet's root keys are {named}, not the ones given")
         raise _Stop
-    pinned = "as given" if wanted else "not pinned (pass --root-key to require yours)"
-    v.checks["trust_root"] = f"root keys {named}, threshold {root.threshold}: {pinned}"
+    try:
+        grace = int(load_grace(store).total_seconds())
+    except AssetLedgerError as exc:
+        v.fail("trust_root", f"{build.PACKET_JSON}: {exc.message}")
+        raise _Stop from None
+    pinned = (
+        "the keys as given"
+        if wanted
+        else "not pinned: trusted as packet.json states them (pass"
+        " --root-key to require the production's)"
+    )
+    v.checks["trust_root"] = (
+        f"root keys {named}, threshold {root.threshold}, rotation grace {grace} s, as"
+        f" packet.json states them (the log's checkpoint does not commit to them); {pinned}"
+    )
 
 
 def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:

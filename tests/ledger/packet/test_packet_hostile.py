@@ -180,3 +180,17 @@ def test_a_proof_given_twice_fails_even_when_one_copy_verifies(
     data["proofs"][0] = "not an object"
     rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
     assert any("not {key, proof}" in p.detail for p in verify(packet, ledger).problems)
+
+
+def test_the_trust_root_the_verifier_took_from_the_packet_is_stated_whole(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    """Without --root-key the packet's own trust root is used: the result says so, with the
+    threshold and the rotation grace (both also unpinned by --root-key), in text and JSON."""
+    header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
+    header["trust"]["rotation_grace_seconds"] = 10 * 365 * 86400  # late events for ten years
+    rewrite(packet, pb.PACKET_JSON, pb.dumps(header))
+    verdict = verify(packet, ledger)
+    line = verdict.checks["trust_root"]
+    assert "not pinned" in line and f"rotation grace {10 * 365 * 86400} s" in line
+    assert "does not commit" in line
