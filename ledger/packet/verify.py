@@ -18,6 +18,8 @@ In order, each failure named by a stable code (docs/packet.md lists them):
 7. ``completeness``: when the checkpoint commits to the authenticated index, a proof for every
    asset in every lineage, every performer and every model, at that checkpoint, each verifying,
    and every entry a proof names is in the packet (:mod:`ledger.packet.completeness`).
+8. ``cut_mismatch``: given the SHA-256 of the cut the reader holds, the packet's cut is that one
+   (a packet tells the truth about its own cut, which need not be the cut delivered).
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ def verify_packet(
     now: float | None = None,
     check_pdf: bool = True,
     root_key_ids: Sequence[str] = (),
+    cut_sha256: str | None = None,
 ) -> PacketVerdict:
     """Verify the packet folder or .zip at ``path`` (see the module docstring).
 
@@ -122,7 +125,9 @@ def verify_packet(
     verdict then says the PDF was not checked, and the PDF must not be relied on.
     ``root_key_ids``: the key registry's root keys the verifier knows; the packet's trust root
     must be exactly these (``trust_root`` otherwise).  Without them the verdict names the
-    packet's root keys, for the reader to compare."""
+    packet's root keys, for the reader to compare.  ``cut_sha256``: the SHA-256 of the locked
+    cut the reader holds; the packet's cut must be it (``cut_mismatch``).  Without it the verdict
+    names the packet's cut and its SHA-256, for the reader to compare."""
     say = progress or (lambda _: None)
     verdict = PacketVerdict(str(path))
     try:
@@ -132,7 +137,23 @@ def verify_packet(
         return verdict
     with contextlib.suppress(_Stop):
         _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
+    _check_cut_pin(files, cut_sha256, verdict)
     return verdict
+
+
+def _check_cut_pin(files: Mapping[str, bytes], wanted: str | None, v: PacketVerdict) -> None:
+    """A packet that verifies tells the truth about *its* cut: is that the cut delivered?"""
+    try:
+        name = str(json.loads(files[build.PACKET_JSON])["cut"]["file"])
+    except (KeyError, TypeError, ValueError):
+        return  # already a problem of packet.json
+    got = sha256_hex(files.get(name, b""))
+    if wanted is None:
+        v.checks["cut"] = f"{name}, SHA-256 {got}: not compared (pass --cut with the locked cut)"
+    elif got != wanted.lower():
+        v.fail("cut_mismatch", f"the packet's cut {name} has SHA-256 {got}, not {wanted}")
+    else:
+        v.checks["cut"] = f"{name} is the cut given (SHA-256 {got})"
 
 
 def _verify(

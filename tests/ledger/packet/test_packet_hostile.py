@@ -16,7 +16,13 @@ from ledger.packet import verify as pv
 from ledger.packet.files import MANIFEST, manifest_text, read_packet
 from ledger.packet.verify import PacketVerdict
 from ledger.store import open_store
-from tests.ledger.packet.packet_factory import SH030, PacketLedger
+from tests.ledger.packet.packet_factory import (
+    SH010_V2,
+    SH030,
+    PacketLedger,
+    timeline,
+    write_cut,
+)
 from tests.ledger.packet.test_packet import build, codes, rewrite, verify
 
 
@@ -194,3 +200,25 @@ def test_the_trust_root_the_verifier_took_from_the_packet_is_stated_whole(
     line = verdict.checks["trust_root"]
     assert "not pinned" in line and f"rotation grace {10 * 365 * 86400} s" in line
     assert "does not commit" in line
+
+
+def test_a_packet_about_another_cut_fails_against_the_cut_held(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """A studio that drops the troubled shot from the cut gets a true packet about a cut that is
+    not the one delivered: --cut pins it; without, the result names the cut's SHA-256."""
+    from tests.cli.test_packet_cli import run
+
+    folder, _ = build(tmp_path, ledger, assets=[SH030], name="short")
+    locked = tmp_path / "locked.otio"
+    write_cut(timeline([SH010_V2, SH030]), locked)
+    args = ["packet", "verify", str(folder), "--log-key", ledger.log_vkey, "--format", "json"]
+    code, out, err = run(*args, "--cut", str(locked))
+    assert code == 1, err
+    data = json.loads(out)
+    assert [p["code"] for p in data["problems"]] == ["cut_mismatch"]
+    code, out, _ = run(*args)
+    assert code == 0 and "not compared" in json.loads(out)["checks"]["cut"]
+    held = folder / json.loads((folder / pb.PACKET_JSON).read_text("utf-8"))["cut"]["file"]
+    code, out, _ = run(*args[:-2], "--cut", str(held))
+    assert code == 0 and "is the cut given" in out
