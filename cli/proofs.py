@@ -379,7 +379,7 @@ def verify_receipt_command(
         )
         if identity is not None:
             required = " (as required)" if event_id is not None else ""
-            click.echo(f"  proves: {identity.describe()}{required}")
+            click.echo(f"  proves: {printable(identity.describe())}{required}")
         elif verdict.leaf_only:
             click.echo(
                 f"  proves: the entry whose leaf hash is {verdict.leaf_hash.hex()}"
@@ -388,7 +388,8 @@ def verify_receipt_command(
             )
         else:
             click.echo(
-                f"  proves: an entry that is not an asset-ledger event ({verdict.identity_problem})"
+                "  proves: an entry that is not an asset-ledger event"
+                f" ({printable(verdict.identity_problem or '')})"
             )
         click.echo(
             f"  checkpoint signature: valid\n  inclusion proof: valid"

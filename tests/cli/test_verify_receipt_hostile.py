@@ -68,3 +68,37 @@ def test_text_and_json_say_the_same_of_what_was_not_checked(tmp_path: Path) -> N
     assert "witnesses: not checked" in text.stdout and data["witnesses"] == "not checked"
     assert "producer signatures: not checked" in text.stdout
     assert data["producer_signatures"] == "not checked"
+
+
+def test_control_characters_in_a_proven_entry_are_not_sent_to_the_terminal(
+    tmp_path: Path,
+) -> None:
+    """The entry comes from the file: a log that took an event id with terminal escapes (no
+    producer's validation binds an outside reader) must not clear the reader's screen."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from demo.story import production
+    from ledger.events.encoding import SingleObjectFraming
+    from ledger.events.kinds import prepare
+    from ledger.events.provenance import PROVENANCE
+    from ledger.log.checkpoint import vkey
+    from ledger.trust import dsse
+    from producers.emitter import fill_producer
+    from tests.ledger.log.test_receipt import LOG_NAME, SIZE, make_log
+
+    framing = SingleObjectFraming()
+    event = dict(production()[0][1], producer_id="t", producer_seq=0)
+    record = prepare(PROVENANCE, fill_producer(event, PROVENANCE, "/t"))
+    record["event_id"] = "e\x1b[2J\x1b]0;owned\x07"
+    payload = framing.encode(PROVENANCE.record, record)
+    entry = dsse.sign(PROVENANCE.payload_type, payload, generate("p")).encode(framing)
+    log = make_log([entry])
+    path = tmp_path / "hostile.tlog-proof"
+    path.write_text(log.receipt(SIZE), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["verify-receipt", str(path), "--log-key", vkey(LOG_NAME, log.log_public)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "proves: event e\\x1b[2J" in result.stdout
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
