@@ -222,3 +222,20 @@ def test_a_packet_about_another_cut_fails_against_the_cut_held(
     held = folder / json.loads((folder / pb.PACKET_JSON).read_text("utf-8"))["cut"]["file"]
     code, out, _ = run(*args[:-2], "--cut", str(held))
     assert code == 0 and "is the cut given" in out
+
+
+def test_a_manifest_listing_itself_or_a_zip_naming_a_file_twice_fails(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    manifest = (packet / MANIFEST).read_text(encoding="utf-8")
+    (packet / MANIFEST).write_text(manifest + f"{'0' * 64}  {MANIFEST}\n", encoding="utf-8")
+    assert codes(verify(packet, ledger)) == {"file_changed"}
+    (packet / MANIFEST).write_text(manifest, encoding="utf-8")
+    files = read_packet(packet)
+    hostile = packet.with_name("twice.zip")
+    with zipfile.ZipFile(hostile, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            z.writestr("disclosure.html", b"<p>all clear</p>")
+    _refused(verify(hostile, ledger), "twice")
