@@ -23,6 +23,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from bench.corpus import Corpus
+from bench.profile import Sampler
 from bench.synth import SOURCE, event, signers
 from demo.localbroker import ensure_topics, free_port
 from ledger.errors import BrokerError
@@ -47,16 +48,29 @@ def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     )
 
 
-def producer_rate(bootstrap: str, topic: str, count: int, chunk: int = 500) -> dict[str, Any]:
-    """The product's Emitter: build, sign, send and wait for every acknowledgement."""
+def producer_rate(
+    bootstrap: str, topic: str, count: int, signing_workers: int = 0
+) -> dict[str, Any]:
+    """The product's Emitter: build, sign, send and wait for every acknowledgement.
+
+    One ``emit_many`` call over all events (it pipelines: sends while it signs, waits for the
+    acknowledgements at the end); ``signing_workers`` processes sign when given.  The time
+    starts once the emitter is connected and its workers are up, as in a long-running tool.
+    """
     pair = signers()["ws-jokafor"]
-    started = time.perf_counter()
-    with Emitter(bootstrap, pair, topic=topic, source=SOURCE) as emitter:
-        for first in range(0, count, chunk):
-            batch = [event(i)[1] for i in range(first, min(first + chunk, count))]
-            emitter.emit_many(batch)
-    seconds = time.perf_counter() - started
-    return {"events": count, "seconds": seconds, "per_second": count / seconds}
+    events = [event(i)[1] for i in range(count)]  # the tool's work, not the Emitter's
+    with Emitter(
+        bootstrap, pair, topic=topic, source=SOURCE, signing_workers=signing_workers
+    ) as emitter:  # connected and its workers started: a long-running tool's state
+        started = time.perf_counter()
+        emitter.emit_many(events)
+        seconds = time.perf_counter() - started
+    return {
+        "events": count,
+        "signing_workers": signing_workers,
+        "seconds": seconds,
+        "per_second": count / seconds,
+    }
 
 
 def fill_topic(
@@ -109,6 +123,7 @@ class ConsumerSpec:
     workers: int
     batch_size: int
     log_file: Path
+    profile: Path | None = None  # py-spy raw profile of the process and its workers
 
 
 @dataclass
@@ -116,6 +131,20 @@ class Running:
     proc: subprocess.Popen[bytes]
     port: int
     peak_pss_total: int = 0  # bytes: the process and its workers, shared pages counted once
+    cpu_main: float = 0.0  # seconds of CPU (user + system) of the consumer process, last seen
+    cpu_workers: dict[int, float] = field(default_factory=dict)  # per worker pid, last seen
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def start_consumer(spec: ConsumerSpec) -> Running:
@@ -198,6 +227,9 @@ class IngestResult:
     per_second: float = 0.0
     peak_rss_main_mb: list[float] = field(default_factory=list)
     peak_pss_total_mb: list[float] = field(default_factory=list)
+    # CPU per ingested event over the whole run (startup included), load-independent
+    cpu_us_main: float = 0.0
+    cpu_us_workers: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -209,6 +241,11 @@ def run_ingest(
     """Start the consumers, wait until ``target`` events are in the ledger, stop them."""
     result = IngestResult(label, backend, len(specs), specs[0].workers, target)
     running = [start_consumer(s) for s in specs]
+    samplers = [
+        Sampler(r.proc.pid, s.profile, subprocesses=True)
+        for r, s in zip(running, specs, strict=True)
+        if s.profile is not None
+    ]
     started = time.monotonic()
     marks: dict[float, float] = {}
     try:
@@ -232,6 +269,11 @@ def run_ingest(
         result.wall_seconds = time.monotonic() - started
     finally:
         _stop(running)
+        for sampler in samplers:
+            sampler.stop()
+    events = max(result.ingested, 1)
+    result.cpu_us_main = sum(r.cpu_main for r in running) / events * 1e6
+    result.cpu_us_workers = sum(sum(r.cpu_workers.values()) for r in running) / events * 1e6
     result.steady_seconds = marks[0.9] - marks[0.1]
     if result.steady_seconds > 0:
         result.per_second = 0.8 * target / result.steady_seconds
@@ -254,9 +296,13 @@ def _sample_memory(running: Sequence[Running], result: IngestResult) -> None:
     their RSS would count those pages twice; PSS divides each shared page among its users.
     """
     for r in running:
-        pids = [r.proc.pid, *descendants(r.proc.pid)]
+        workers = descendants(r.proc.pid)
+        pids = [r.proc.pid, *workers]
         total = sum(status_kb(p, "Pss", "smaps_rollup") for p in pids) * 1024
         r.peak_pss_total = max(r.peak_pss_total, total)
+        r.cpu_main = max(r.cpu_main, cpu_seconds(r.proc.pid))
+        for w in workers:
+            r.cpu_workers[w] = max(r.cpu_workers.get(w, 0.0), cpu_seconds(w))
     result.peak_pss_total_mb = [r.peak_pss_total / 2**20 for r in running]
     result.peak_rss_main_mb = [status_kb(r.proc.pid, "VmHWM") / 1024 for r in running]
 

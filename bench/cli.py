@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import broker, index, ledgers, postgres, raw, synth
 from bench.corpus import Corpus
+from bench.profile import sampling
 from bench.report import render_table
 from demo.localbroker import LocalBroker
 from ledger.log import operator
@@ -33,6 +34,9 @@ from ledger.store import LedgerStore, open_store
 from ledger.trust.keys import generate, raw_public, write_key_pair
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The parts of a run, for --only: the Emitter, the ingest runs, the ledgers built directly
+# (append, proofs, recompute, lineage, credits, guard, verify) and the PostgreSQL append.
+PARTS = ("producer", "ingest", "ledgers", "postgres")
 
 
 @dataclass
@@ -52,6 +56,8 @@ class Options:
     work_dir: Path | None
     out_dir: Path
     quick: bool
+    only: frozenset[str] = frozenset(PARTS)
+    profile: Path | None = None  # write py-spy profiles here
     seed: int = 6
     started: float = field(default_factory=time.monotonic)
 
@@ -78,7 +84,20 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     p.add_argument("--work-dir", type=Path, help="keep ledgers and corpus here (default: temp)")
     p.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
+    p.add_argument(
+        "--only",
+        help=f"run only these parts, comma separated, of: {', '.join(PARTS)} (default: all)",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record py-spy profiles of the producer, ingest, guard and verify runs in DIR",
+    )
     a = p.parse_args(argv)
+    only = frozenset(x.strip() for x in a.only.split(",")) if a.only else frozenset(PARTS)
+    if not only <= set(PARTS):
+        p.error(f"--only: unknown part(s) {', '.join(sorted(only - set(PARTS)))}")
     quick = bool(a.quick)
     small = 2_000
     sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else None
@@ -98,6 +117,8 @@ def parse_args(argv: list[str] | None) -> Options:
         work_dir=a.work_dir,
         out_dir=a.out_dir,
         quick=quick,
+        only=only,
+        profile=a.profile,
     )
 
 
@@ -151,7 +172,7 @@ def work_dir(given: Path | None) -> Iterator[Path]:
 
 def run(opts: Options, work: Path, progress: Progress) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(opts), "options": options_json(opts)}
-    count = max([*opts.sizes, opts.ingest_events, opts.scale_events])
+    count = corpus_size(opts)
     progress.say(f"building and signing {count:,} synthetic events on {opts.cores} processes")
     started = time.perf_counter()
     corpus = Corpus.build(
@@ -161,11 +182,31 @@ def run(opts: Options, work: Path, progress: Progress) -> dict[str, Any]:
     progress.say("raw Ed25519 verify rate, one process and all cores")
     rates = raw_rates(corpus, opts)
     results["raw"] = {**rates.__dict__, "ceiling": rates.ceiling}
-    results["broker"] = broker_runs(opts, corpus, work, progress)
-    results["ledgers"] = [ledger_run(opts, corpus, size, work, progress) for size in opts.sizes]
-    results["postgres_append"] = postgres_append(opts, corpus, progress)
+    if {"producer", "ingest"} & opts.only:
+        results["broker"] = broker_runs(opts, corpus, work, progress)
+    if "ledgers" in opts.only:
+        results["ledgers"] = [ledger_run(opts, corpus, size, work, progress) for size in opts.sizes]
+    if "postgres" in opts.only:
+        results["postgres_append"] = postgres_append(opts, corpus, progress)
     results["ratios"] = ratios(results)
     return results
+
+
+def corpus_size(opts: Options) -> int:
+    """Events the selected parts read from the corpus (at least the raw-rate sample)."""
+    needed = [1_000]
+    if "ledgers" in opts.only or "postgres" in opts.only:
+        needed += opts.sizes
+    if "ingest" in opts.only:
+        needed += [opts.ingest_events, opts.scale_events]
+    if "producer" in opts.only:
+        needed.append(opts.producer_events)
+    return max(needed)
+
+
+def profile_path(opts: Options, name: str) -> Path | None:
+    """Where the py-spy profile of one run goes (None: not profiling)."""
+    return None if opts.profile is None else opts.profile / f"{name}.txt"
 
 
 def raw_rates(corpus: Corpus, opts: Options) -> raw.RawRates:
@@ -191,18 +232,40 @@ def broker_runs(opts: Options, corpus: Corpus, work: Path, progress: Progress) -
     run_id = uuid.uuid4().hex[:8]
     with bootstrap(opts, work) as servers:
         out["bootstrap"] = servers if opts.bootstrap else "local Tansu (in memory)"
-        producer_topic = f"bench-producer-{run_id}"
+        if "producer" in opts.only:
+            out.update(producer_runs(opts, corpus, servers, run_id, progress))
+        if "ingest" in opts.only:
+            topic = f"bench-events-{run_id}"
+            broker.create_topic(servers, topic, opts.partitions)
+            fill = max(opts.ingest_events, opts.scale_events)
+            progress.say(f"filling {topic} ({opts.partitions} partitions) with {fill:,} events")
+            out["topic_fill"] = broker.fill_topic(
+                servers, topic, corpus, fill, progress.counter("sent", fill)
+            )
+            out["ingest"] = ingest_runs(opts, servers, topic, work, progress)
+    return out
+
+
+def producer_runs(
+    opts: Options, corpus: Corpus, servers: str, run_id: str, progress: Progress
+) -> dict[str, Any]:
+    """The Emitter, and right before it the same number of pre-signed records sent raw."""
+    count = opts.producer_events
+    raw_topic = f"bench-raw-send-{run_id}"
+    broker.create_topic(servers, raw_topic, opts.partitions)
+    progress.say(f"raw send: {count:,} pre-signed records, acks=all")
+    raw_send = broker.fill_topic(servers, raw_topic, corpus, count)
+    out: dict[str, Any] = {"raw_send": raw_send}
+    for name, signing in (("producer", 0), ("producer_pool", opts.cores)):
+        producer_topic = f"bench-{name.replace('_', '-')}-{run_id}"
         broker.create_topic(servers, producer_topic, opts.partitions)
-        progress.say(f"producer: {opts.producer_events:,} events with the Emitter")
-        out["producer"] = broker.producer_rate(servers, producer_topic, opts.producer_events)
-        topic = f"bench-events-{run_id}"
-        broker.create_topic(servers, topic, opts.partitions)
-        fill = max(opts.ingest_events, opts.scale_events)
-        progress.say(f"filling {topic} ({opts.partitions} partitions) with {fill:,} signed events")
-        out["topic_fill"] = broker.fill_topic(
-            servers, topic, corpus, fill, progress.counter("sent", fill)
+        progress.say(f"producer: {count:,} events with the Emitter, {signing} signing workers")
+        with sampling(profile_path(opts, name)):
+            out[name] = broker.producer_rate(servers, producer_topic, count, signing)
+        progress.say(
+            f"  {out[name]['per_second']:,.0f} events/s,"
+            f" {out[name]['per_second'] / raw_send['per_second']:.2f} x raw send"
         )
-        out["ingest"] = ingest_runs(opts, servers, topic, work, progress)
     return out
 
 
@@ -239,6 +302,7 @@ def ingest_runs(
                     workers=workers,
                     batch_size=opts.batch_size,
                     log_file=work / f"consumer-{len(out)}-{i}.log",
+                    profile=profile_path(opts, f"ingest-{backend}-{processes}x{workers}-{i}"),
                 )
                 for i in range(processes)
             ]
@@ -310,7 +374,8 @@ def ledger_run(
         progress.say(f"ledger of {size:,}: the authenticated index (update, proofs, audit)")
         out["index"] = index.index_runs(store, corpus_chunk(), min(opts.proof_samples, 50), rng)
         progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
-        out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
+        with sampling(profile_path(opts, f"verify-{size}")):
+            out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
         progress.say(f"  verify {out['verify']['per_second']:,.0f} signatures/s")
     out["file_mb"] = path.stat().st_size / 2**20
     for suffix in ("", "-wal", "-shm"):
@@ -323,11 +388,16 @@ def audit_runs(
 ) -> dict[str, Any]:
     state = ledgers.audit_state(store)
     progress.say(f"ledger of {size:,}: lineage queries and a credit report")
-    return {
+    out = {
         "lineage": ledgers.lineage_latency(store, state, opts.lineage_samples, rng),
         "credits": ledgers.credits_time(store, state),
-        "audit_guard": ledgers.guard_time(store, state),
     }
+    progress.say(f"ledger of {size:,}: IP audit of one episode")
+    out["episode_audit"] = ledgers.episode_audit_time(store, state)
+    progress.say(f"ledger of {size:,}: audit guard")
+    with sampling(profile_path(opts, f"guard-{size}")):
+        out["audit_guard"] = ledgers.guard_time(store, state, None)
+    return out
 
 
 def corpus_chunk() -> int:
@@ -361,10 +431,13 @@ def postgres_append(opts: Options, corpus: Corpus, progress: Progress) -> dict[s
 def ratios(results: dict[str, Any]) -> dict[str, Any]:
     ceiling = results["raw"]["ceiling"]
     out: dict[str, Any] = {"ceiling_per_second": ceiling}
-    for run in results["broker"]["ingest"]:
+    b = results.get("broker", {})
+    if "producer" in b and "raw_send" in b:
+        out["producer / raw send"] = b["producer"]["per_second"] / b["raw_send"]["per_second"]
+    for run in b.get("ingest", []):
         if "per_second" in run:
             out[f"ingest: {run['label']}"] = run["per_second"] / ceiling
-    for ledger in results["ledgers"]:
+    for ledger in results.get("ledgers", []):
         out[f"verify_ledger at {ledger['size']:,}"] = ledger["verify"]["per_second"] / ceiling
     return out
 
@@ -388,7 +461,7 @@ def machine(opts: Options) -> dict[str, Any]:
 
 def options_json(opts: Options) -> dict[str, Any]:
     return {
-        k: (str(v) if isinstance(v, Path) else v)
+        k: (str(v) if isinstance(v, Path) else sorted(v) if isinstance(v, frozenset) else v)
         for k, v in opts.__dict__.items()
         if k not in ("started", "postgres")
     } | {"postgres": bool(opts.postgres)}

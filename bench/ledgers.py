@@ -8,6 +8,7 @@ without the Kafka and signature work in front of it.
 from __future__ import annotations
 
 import random
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from bench.corpus import Corpus
 from bench.synth import Built, episode_of, final_ids
 from demo.story import SHOW
 from ledger.audit.credits import credit_report
+from ledger.audit.ip import Scope, run_audit
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, TreeState, tree_state
 from ledger.errors import VerificationFailure
@@ -120,8 +122,26 @@ def recompute(store: LedgerStore, page: int = 50_000) -> dict[str, Any]:
     return {"entries": size, "seconds": hashing}
 
 
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process, and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def _cpu_per_entry(before: tuple[float, float], entries: int) -> dict[str, float]:
+    """CPU per entry since ``before``: this process's, and its (ended) workers'."""
+    after = _cpu()
+    n = max(entries, 1)
+    return {
+        "cpu_us_main": (after[0] - before[0]) / n * 1e6,
+        "cpu_us_workers": (after[1] - before[1]) / n * 1e6,
+    }
+
+
 def verify_rate(store: LedgerStore, signers: dict[str, KeyPair], workers: int) -> dict[str, Any]:
     keys = {p.key_id: p.public for p in signers.values()}
+    cpu = _cpu()
     started = time.perf_counter()
     report = verify_ledger(store, keys.get, workers=workers)
     seconds = time.perf_counter() - started
@@ -132,6 +152,7 @@ def verify_rate(store: LedgerStore, signers: dict[str, KeyPair], workers: int) -
         "signatures": report.signatures_checked,
         "seconds": seconds,
         "per_second": report.signatures_checked / seconds,
+        **_cpu_per_entry(cpu, report.checked),
     }
 
 
@@ -165,14 +186,25 @@ def credits_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
     }
 
 
+def episode_audit_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
+    """The IP audit (``run_audit``) of the first episode: every rule over its events and the
+    lineage of its deliverables, as ``assetledger audit --episode`` runs it after the guard."""
+    episode = episode_of(0)
+    started = time.perf_counter()
+    result = run_audit(LedgerView(store, state), Scope(production=SHOW, episode=episode))
+    seconds = time.perf_counter() - started
+    return {"episode": episode, "findings": len(result.findings), "seconds": seconds}
+
+
 def audit_state(store: LedgerStore) -> TreeState:
     return tree_state(store, at_head=True, check=False)
 
 
-def guard_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
+def guard_time(store: LedgerStore, state: TreeState, workers: int | None) -> dict[str, Any]:
     """The check every audit and credit report runs before stating its tree (check_prefix)."""
+    cpu = _cpu()
     started = time.perf_counter()
-    report = check_prefix(store, state.size, state.root_hash)
+    report = check_prefix(store, state.size, state.root_hash, workers=workers)
     seconds = time.perf_counter() - started
     if not report.ok:
         raise VerificationFailure(f"benchmark ledger fails the audit guard: {report.first}")
@@ -180,4 +212,5 @@ def guard_time(store: LedgerStore, state: TreeState) -> dict[str, Any]:
         "entries": report.checked,
         "seconds": seconds,
         "us_per_entry": seconds / max(report.checked, 1) * 1e6,
+        **_cpu_per_entry(cpu, report.checked),
     }

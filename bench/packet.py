@@ -28,6 +28,7 @@ from ledger.packet.cut import write_cut
 from ledger.packet.verify import verify_packet
 from ledger.store import Batch, LedgerStore, Origin, PendingEntry, open_store
 from ledger.trust import keys
+from ledger.trust.dsse import forget_verified
 from ledger.trust.records import enroll_event
 from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_roots
@@ -105,7 +106,10 @@ def run(clips: int, padding: int, work: Path) -> dict[str, Any]:
     cut = write_cut(work / "cut.otio", [(f"c{i}", key, 48) for i, key in enumerate(finals[:clips])])
     with open_store(url) as store:
         built, result = timed(lambda: build_packet(store, SHOW, EPISODE, cut, work / "packet"))
+    # each verification starts as a fresh process would: no signature remembered from the build
+    forget_verified()
     verified, verdict = timed(lambda: verify_packet(work / "packet.zip", identity.vkey))
+    forget_verified()
     verified_quick, quick = timed(
         lambda: verify_packet(work / "packet.zip", identity.vkey, check_pdf=False)
     )

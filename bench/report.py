@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 Row = tuple[str, str, str]
+# The goals of issue 21, as ratios to the ceiling (the producer's: to the raw send).
+INGEST_GOAL = 0.5
+VERIFY_GOAL = 0.8
+PRODUCER_GOAL = 0.8
 
 
 def _rate(value: float) -> str:
@@ -16,7 +20,10 @@ def _ms(value: float) -> str:
 
 
 def _ratio(value: float, target: float | None = None) -> str:
-    text = f"{value:.2f} x ceiling"
+    shown = f"{value:.2f}"
+    if target is not None and (float(shown) >= target) != (value >= target):
+        shown = f"{value:.3f}"  # two decimals would round across the target
+    text = f"{shown} x ceiling"
     if target is not None:
         text += f" ({'meets' if value >= target else 'below'} {target:g})"
     return text
@@ -36,24 +43,44 @@ def raw_rows(r: dict[str, Any]) -> list[Row]:
 
 
 def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
-    p, fill = b["producer"], b["topic_fill"]
-    rows = [
-        (
-            "producer: Emitter build+sign+send+ack",
-            _rate(p["per_second"]),
-            f"{p['events']:,} events",
-        ),
-        (
-            "topic fill: pre-signed records, acks=all",
-            _rate(fill["per_second"]),
-            f"{fill['events']:,}",
-        ),
-    ]
-    for run in b["ingest"]:
+    rows: list[Row] = []
+    raw_send = b.get("raw_send")
+    if raw_send is not None:
+        rows.append(
+            (
+                "raw send: pre-signed records, acks=all",
+                _rate(raw_send["per_second"]),
+                f"{raw_send['events']:,} events, the producer's 1.00 mark",
+            )
+        )
+    for name, label in (("producer", "1 process"), ("producer_pool", "signing pool")):
+        p = b.get(name)
+        if p is None:
+            continue
+        note = f"{p['events']:,} events"
+        if raw_send is not None:
+            share = p["per_second"] / raw_send["per_second"]
+            met = "meets" if share >= PRODUCER_GOAL else "below"
+            note += f"; {share:.2f} x raw send ({met} {PRODUCER_GOAL:g})"
+        workers = p.get("signing_workers", 0)
+        label = f"{workers} signing workers" if workers else label
+        rows.append(
+            (f"producer: Emitter build+sign+send+ack, {label}", _rate(p["per_second"]), note)
+        )
+    if "topic_fill" in b:
+        fill = b["topic_fill"]
+        rows.append(
+            (
+                "topic fill: pre-signed records, acks=all",
+                _rate(fill["per_second"]),
+                f"{fill['events']:,}",
+            )
+        )
+    for run in b.get("ingest", []):
         if "skipped" in run:
             rows.append((f"ingest {run['label']}", "skipped", run["skipped"]))
             continue
-        target = 0.8 if run["workers_per_process"] else None
+        target = INGEST_GOAL if run["workers_per_process"] else None
         rows.append(
             (
                 f"ingest {run['label']}, {run['target']:,} events",
@@ -71,6 +98,14 @@ def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
                 "target: consumer < 200 MB",
             )
         )
+        if "cpu_us_main" in run:
+            rows.append(
+                (
+                    "  CPU per event: consumer process; its workers",
+                    f"{run['cpu_us_main']:.0f} us; {run['cpu_us_workers']:.0f} us",
+                    "user + system, whole run",
+                )
+            )
     return rows
 
 
@@ -105,9 +140,39 @@ def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
             f"{cr['seconds']:.2f} s",
             f"{cr['events']:,} events",
         ),
+        *_episode_audit_row(n, ledger.get("episode_audit")),
         *_guard_row(n, ledger.get("audit_guard")),
         *_index_rows(n, ledger),
-        (f"[{n}] verify_ledger", _rate(v["per_second"]), _ratio(v["per_second"] / ceiling, 0.8)),
+        (
+            f"[{n}] verify_ledger",
+            _rate(v["per_second"]),
+            _ratio(v["per_second"] / ceiling, VERIFY_GOAL),
+        ),
+        *_cpu_row(f"[{n}]   verify CPU per entry", v),
+    ]
+
+
+def _cpu_row(label: str, run: dict[str, Any]) -> list[Row]:
+    if "cpu_us_main" not in run:  # a result file from before this row
+        return []
+    return [
+        (
+            label,
+            f"{run['cpu_us_main']:.0f} us; {run['cpu_us_workers']:.0f} us",
+            "this process; its workers (user + system)",
+        )
+    ]
+
+
+def _episode_audit_row(n: str, audit: dict[str, Any] | None) -> list[Row]:
+    if audit is None:  # a result file from before this row
+        return []
+    return [
+        (
+            f"[{n}] IP audit, episode {audit['episode']}",
+            f"{audit['seconds']:.2f} s",
+            f"{audit['findings']:,} findings (rules and lineage, after the guard)",
+        )
     ]
 
 
@@ -119,7 +184,8 @@ def _guard_row(n: str, guard: dict[str, Any] | None) -> list[Row]:
             f"[{n}] audit guard (entries + index vs. tree)",
             f"{guard['seconds']:.2f} s",
             f"{guard['us_per_entry']:.1f} us/entry, before every audit",
-        )
+        ),
+        *_cpu_row(f"[{n}]   guard CPU per entry", guard),
     ]
 
 
@@ -181,10 +247,13 @@ def postgres_rows(pg: dict[str, Any]) -> list[Row]:
 
 def render_table(results: dict[str, Any]) -> str:
     ceiling = results["raw"]["ceiling"]
-    rows = raw_rows(results["raw"]) + broker_rows(results["broker"], ceiling)
-    for ledger in results["ledgers"]:
+    rows = raw_rows(results["raw"])
+    if "broker" in results:
+        rows += broker_rows(results["broker"], ceiling)
+    for ledger in results.get("ledgers", []):
         rows += ledger_rows(ledger, ceiling)
-    rows += postgres_rows(results["postgres_append"])
+    if "postgres_append" in results:
+        rows += postgres_rows(results["postgres_append"])
     widths = [max(len(r[i]) for r in [*rows, ("measure", "value", "note")]) for i in range(3)]
     lines = [
         _line(("measure", "value", "note"), widths),

@@ -18,14 +18,17 @@ if TYPE_CHECKING:
 
 
 def _feed_timecodes(packets: tuple[Path, ...], log_vkey: str | None) -> None:
-    """Verified packets' record timecodes for the performer pages (portal.performer)."""
-    from ledger.packet.timecodes import packet_timecodes
+    """Verified packets for counsel and the auditor (portal.packets), and their record
+    timecodes for the performer pages (portal.performer)."""
+    from ledger.packet.timecodes import disclosure_timecodes
+    from portal import packets as served
     from portal import performer
 
     if log_vkey is None:
         raise ConfigurationError("the ledger has no log key, so no packet of it can be verified")
-    performer.TIMECODES = packet_timecodes(packets, log_vkey)
-    common.err(f"record timecodes from {len(packets)} verified delivery packet(s)")
+    served.PACKETS = served.load_packets(packets, log_vkey)
+    performer.TIMECODES = disclosure_timecodes(p.disclosure for p in served.PACKETS)
+    common.err(f"{len(packets)} verified delivery packet(s): disclosures and record timecodes")
 
 
 def _require_portal() -> None:
@@ -107,7 +110,8 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
     help="A delivery packet (folder or .zip) of this ledger; repeatable. Each is verified"
-    " offline first; its clips' record timecodes show on the performer pages.",
+    " offline first; counsel of its production sees its disclosure and downloads it, the"
+    " auditor sees its verification; its clips' record timecodes show on the performer pages.",
 )
 @accounts_option
 @common.ledger_option

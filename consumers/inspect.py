@@ -317,7 +317,7 @@ class ParallelInspector:
         max_bytes: int = DEFAULT_MAX_BYTES,
         *,
         workers: int = 0,
-        chunk_size: int = 64,
+        chunk_size: int = 256,  # records per task: fewer, larger messages to the workers
     ) -> None:
         self.trust = trust
         self.framing = framing

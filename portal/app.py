@@ -31,7 +31,7 @@ from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
 from ledger.reports.report import credits_document
-from portal import filters, openapi, performer
+from portal import filters, openapi, packets, performer
 from portal.accesslog import access_page
 from portal.accounts import AccessRecord, Account, AccountStore
 from portal.data import NotFound, PortalLedger, safe_error
@@ -716,6 +716,8 @@ FILES: list[tuple[str, Handler]] = [
 
 PAGES += performer.PAGES  # performers', agents', and the impact and register pages
 FILES += performer.FILES
+PAGES += packets.PAGES  # delivery packets: counsel's disclosures, the auditor's verdicts
+FILES += packets.FILES
 
 
 def create_app(config: PortalConfig) -> Starlette:

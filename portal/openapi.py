@@ -135,6 +135,24 @@ ENDPOINTS += [
      "counsel, guild", [PRODUCTION, REGISTER_FMT], "file"),
 ]  # fmt: skip
 
+PACKET_ID = _path("packet_id", "The packet's id: the first 16 hex digits of its .zip's SHA-256.")
+ENDPOINTS += [
+    # delivery packets (portal/packets.py), each verified offline when the portal started
+    ("/p/{production}/packets", "The production's delivery packets, each verified.", "counsel",
+     [PRODUCTION], "json"),
+    ("/p/{production}/packets/{packet_id}", "A packet's disclosure (JSON) and its verification.",
+     "counsel", [PRODUCTION, PACKET_ID], "json"),
+    ("/p/{production}/packets/{packet_id}/disclosure.html", "The packet's own disclosure.html, "
+     "byte for byte.", "counsel", [PRODUCTION, PACKET_ID], "file"),
+    ("/p/{production}/packets/{packet_id}/packet.zip", "The packet .zip.", "counsel",
+     [PRODUCTION, PACKET_ID], "file"),
+    ("/packets", "Every delivery packet served, with its verification result.", "auditor", [],
+     "json"),
+    ("/packets/{packet_id}", "A packet's verification result (checks and problems).", "auditor",
+     [PACKET_ID], "json"),
+    ("/packets/{packet_id}/packet.zip", "The packet .zip.", "auditor", [PACKET_ID], "file"),
+]  # fmt: skip
+
 MEDIA = {
     "json": {"application/json": {"schema": {"type": "object"}}},
     "file": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},

@@ -63,6 +63,12 @@ RULES: dict[str, Rule] = {
     # auditors: the ledger's health, ledger-wide
     "health.view": _rule("auditor", scoped=False),
     "proof.download": _rule("auditor", scoped=False),
+    # delivery packets (portal.packets): counsel of the production sees the disclosure and
+    # downloads the .zip; the auditor, ledger-wide, sees every packet's verification and its .zip
+    "packets.view": _rule("counsel"),
+    "packet.download": _rule("counsel"),
+    "packets.audit": _rule("auditor", scoped=False),
+    "packets.audit_download": _rule("auditor", scoped=False),
     # admins: accounts and the access log
     "accounts.view": _rule("admin", scoped=False),
     "access_log.view": _rule("admin", scoped=False),

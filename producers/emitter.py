@@ -18,13 +18,18 @@ exactly as sent, Confluent header included (docs/protocol.md §11).
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
@@ -34,7 +39,7 @@ from ledger.events import limits
 from ledger.events.base import EventKind, format_time
 from ledger.events.encoding import Framing, MultiFraming, SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
-from ledger.events.kinds import encode_checked
+from ledger.events.kinds import encode_checked, kind_for_record
 from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.events.topics import ensure_registry_topic
@@ -126,11 +131,86 @@ def build_message(
     return Message(record["event_id"], subject.encode(), value, headers)
 
 
+# --- signing in a pool of processes (Emitter(..., signing_workers=N)) ----------------------
+
+SIGNING_CHUNK = 100  # events per task: large enough that pickling is a small share
+_SIGNER: KeyPair | None = None
+_FRAMING: SingleObjectFraming | None = None
+
+
+def _init(name: str, private: bytes) -> None:
+    global _SIGNER, _FRAMING
+    _SIGNER = KeyPair(name, Ed25519PrivateKey.from_private_bytes(private))
+    _FRAMING = SingleObjectFraming()
+
+
+def _build_chunk(events: list[dict[str, Any]], record: str, source: str) -> list[Message]:
+    """Worker side: the signed messages of a chunk (events already filled by the emitter)."""
+    assert _SIGNER is not None and _FRAMING is not None, "runs in a SigningPool worker"
+    kind = kind_for_record(record)
+    return [build_message(e, _SIGNER, kind=kind, source=source, framing=_FRAMING) for e in events]
+
+
+class SigningPool:
+    """``workers`` processes that encode and sign events for one signer.
+
+    Started with ``spawn`` (never ``fork``: the emitter's Kafka client already runs a thread);
+    each worker gets the signer's private key once, as raw bytes.  Events come back as
+    :class:`Message` in their original order; a refused event raises its
+    :class:`ledger.errors.RejectedInput` here, as it would without the pool.
+    """
+
+    def __init__(self, signer: KeyPair, workers: int) -> None:
+        private = signer.private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init,
+            initargs=(signer.name, private),
+        )
+        # Start every worker now (spawn imports the ledger: about a second), not at the first
+        # event.
+        for f in [self._pool.submit(_init, signer.name, private) for _ in range(workers)]:
+            f.result()
+
+    def build(
+        self, events: Iterable[Mapping[str, Any]], kind: EventKind, source: str
+    ) -> Iterator[Message]:
+        """The signed messages of ``events``, in order, with twice ``workers`` chunks in flight."""
+        waiting: deque[Future[list[Message]]] = deque()
+        chunk: list[dict[str, Any]] = []
+        for event in events:
+            chunk.append(dict(event))
+            if len(chunk) == SIGNING_CHUNK:
+                waiting.append(self._pool.submit(_build_chunk, chunk, kind.record, source))
+                chunk = []
+                if len(waiting) > 2 * self.workers:
+                    yield from waiting.popleft().result()
+        if chunk:
+            waiting.append(self._pool.submit(_build_chunk, chunk, kind.record, source))
+        while waiting:
+            yield from waiting.popleft().result()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds to wait for a broker connection (env ASSETLEDGER_CONNECT_TIMEOUT in the CLI)."""
 
 RECONNECT_INTERVAL = 30.0
 """With a spool: after a failed connection, spool straight away for this many seconds."""
+
+MAX_IN_FLIGHT = 10_000
+"""Records sent and not yet acknowledged, at most, while :meth:`Emitter.emit_many` sends."""
+
+SendRecord = tuple[str, bytes, bytes, list[tuple[str, bytes]], str]
+"""(topic, key, value, headers, event id): one record to send."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +238,10 @@ class Emitter:
     same and the record waits for the next successful connection (this emitter's next emit,
     or ``assetledger spool flush``).  Without a spool, an unreachable broker raises
     :class:`BrokerError` after ``connect_timeout`` seconds.
+
+    ``signing_workers``: encode and sign in that many processes (:class:`SigningPool`) while
+    this one sends; for bulk emitters (ingest tools, the bench).  Default 0: everything here,
+    as a DCC's embedded Python needs.
     """
 
     def __init__(
@@ -171,6 +255,7 @@ class Emitter:
         schema_registry_url: str | None = None,
         spool: Path | str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        signing_workers: int = 0,
         **producer_config: Any,
     ) -> None:
         self.signer = signer
@@ -190,7 +275,9 @@ class Emitter:
             "bootstrap_servers": bootstrap_servers,
             "acks": "all",
             "enable_idempotence": True,
-            "linger_ms": 5,
+            # Pipelined sends (emit_many) fill large batches; a single emit flushes at once.
+            "linger_ms": 20,
+            "batch_size": 256 * 1024,
             "client_id": f"assetledger-emitter:{self.producer_id}",
             "bootstrap_timeout_ms": timeout_ms,  # how long a first connection may take
         }
@@ -201,6 +288,14 @@ class Emitter:
         self.last_error: str | None = None
         if self.spool is None:
             self.producer = self._connect()
+        self._signing: SigningPool | None = None
+        if signing_workers > 0 and signer is not None:
+            if schema_registry_url is not None:
+                raise ConfigurationError(
+                    "signing_workers works with the default single-object framing only",
+                    hint="leave out signing_workers or schema_registry_url",
+                )
+            self._signing = SigningPool(signer, signing_workers)
 
     def _connect(self) -> KafkaProducer:
         try:
@@ -261,31 +356,42 @@ class Emitter:
     ) -> list[str]:
         """Send all, then wait for every acknowledgement; raise on the first failure.
 
+        Pipelined: each event is sent as soon as it is signed, while the Kafka client's I/O
+        thread sends the ones before it, and at most :data:`MAX_IN_FLIGHT` records wait for
+        their acknowledgement at any time (``batch`` may be a long generator).  With
+        ``signing_workers`` the events are encoded and signed in that many processes.
+
         With a spool: write all to the spool, then send the whole spool in order; records
         the broker did not acknowledge stay spooled (see :attr:`last_error`), nothing raises.
         """
-        signer = self._require_signer()
-        messages = [
-            build_message(
-                self._fill(e, kind),
-                signer,
-                kind=kind,
-                source=self.source,
-                framing=self.framing,
-            )
-            for e in batch
-        ]
-        if self.spool is None:
-            self._send_and_wait(
-                [(self.topic_for(m), m.key, m.value, m.headers, m.event_id) for m in messages],
-                timeout,
-            )
-        else:
-            if messages:  # one kind, so one topic
-                topic = self.topic_for(messages[0])
-                self.spool.put(topic, [(m.event_id, m.key, m.value, m.headers) for m in messages])
+        messages = self._build_all(batch, kind)
+        if self.spool is not None:
+            built = list(messages)
+            if built:  # one kind, so one topic
+                topic = self.topic_for(built[0])
+                self.spool.put(topic, [(m.event_id, m.key, m.value, m.headers) for m in built])
             self.flush_spool(timeout)
-        return [m.event_id for m in messages]
+            return [m.event_id for m in built]
+        ids: list[str] = []
+
+        def records() -> Iterator[SendRecord]:
+            for m in messages:
+                ids.append(m.event_id)
+                yield self.topic_for(m), m.key, m.value, m.headers, m.event_id
+
+        self._send_and_wait(records(), timeout)
+        return ids
+
+    def _build_all(self, batch: Iterable[Mapping[str, Any]], kind: EventKind) -> Iterator[Message]:
+        """The signed records of ``batch``, in order (built here, or by the signing pool)."""
+        signer = self._require_signer()
+        filled = (self._fill(e, kind) for e in batch)
+        if self._signing is not None:
+            return self._signing.build(filled, kind, self.source)
+        return (
+            build_message(f, signer, kind=kind, source=self.source, framing=self.framing)
+            for f in filled
+        )
 
     def flush_spool(self, timeout: float = 60.0, *, wait: float = 0.0) -> FlushOutcome:
         """Send every spooled record in order; never raises for an absent broker."""
@@ -303,25 +409,22 @@ class Emitter:
 
     def _send_spooled(self, records: Sequence[SpooledRecord], timeout: float) -> None:
         self._send_and_wait(
-            [(r.topic, r.key, r.value, r.headers, r.event_id) for r in records], timeout
+            ((r.topic, r.key, r.value, r.headers, r.event_id) for r in records), timeout
         )
 
-    def _send_and_wait(
-        self,
-        records: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]], str]],
-        timeout: float,
-    ) -> None:
+    def _send_and_wait(self, records: Iterable[SendRecord], timeout: float) -> None:
         """Send in order, then wait for every acknowledgement; raise on the first failure.
 
-        A key-registry record is acknowledged before anything after it is sent, so an event
-        that follows its key's enrolment in one batch (or one spool) is sent only once the
-        enrolment is on the registry topic, as docs/keys.md §3 requires.
+        Records are sent as they come; once :data:`MAX_IN_FLIGHT` are unacknowledged, the
+        oldest is waited for before the next is sent.  A key-registry record is acknowledged
+        before anything after it is sent, so an event that follows its key's enrolment in one
+        batch (or one spool) is sent only once the enrolment is on the registry topic, as
+        docs/keys.md §3 requires.
         """
         producer = self._producer()
-        for topic in {r[0] for r in records}:
-            self._check_topic(topic)
-        futures: list[tuple[str, Any]] = []
+        futures: deque[tuple[str, Any]] = deque()
         for topic, key, value, headers, event_id in records:
+            self._check_topic(topic)
             try:
                 future = producer.send(topic, key=key, value=value, headers=headers)
             except KafkaError as exc:
@@ -329,7 +432,9 @@ class Emitter:
             futures.append((event_id, future))
             if topic.endswith(k.REGISTRY_SUFFIX):
                 _await(producer, futures, timeout)
-                futures = []
+                futures.clear()
+            elif len(futures) > MAX_IN_FLIGHT:
+                _acknowledged(*futures.popleft(), timeout)
         _await(producer, futures, timeout)
 
     def _require_signer(self) -> KeyPair:
@@ -358,6 +463,9 @@ class Emitter:
             raise BrokerError(f"Kafka did not acknowledge a record: {exc}") from exc
 
     def close(self, timeout: float = 10.0) -> None:
+        if self._signing is not None:
+            self._signing.close()
+            self._signing = None
         if self.producer is not None:
             if self.spool is not None and self.spool.count():
                 timeout = min(timeout, 1.0)  # what is unacknowledged waits in the spool
@@ -373,13 +481,19 @@ class Emitter:
         self.close()
 
 
-def _await(producer: KafkaProducer, futures: Sequence[tuple[str, Any]], timeout: float) -> None:
+def _await(producer: KafkaProducer, futures: Iterable[tuple[str, Any]], timeout: float) -> None:
     """Flush, then wait for each acknowledgement; raise on the first failure."""
-    if not futures:
+    waiting = list(futures)
+    if not waiting:
         return
     producer.flush(timeout)
-    for event_id, future in futures:
-        try:
-            future.get(timeout=timeout)
-        except KafkaError as exc:
-            raise BrokerError(f"Kafka did not acknowledge event {event_id}: {exc}") from exc
+    for event_id, future in waiting:
+        _acknowledged(event_id, future, timeout)
+
+
+def _acknowledged(event_id: str, future: Any, timeout: float) -> None:
+    """Wait for one record's acknowledgement; raise BrokerError if it failed."""
+    try:
+        future.get(timeout=timeout)
+    except KafkaError as exc:
+        raise BrokerError(f"Kafka did not acknowledge event {event_id}: {exc}") from exc

@@ -132,12 +132,40 @@ def json_to_avro(schema: Any, value: Any, where: str) -> Any:
 
     Anything that does not fit is left as it is, for the Avro writer to refuse with its reason.
     """
-    return _Converter().convert(schema, value, where)
+    return _Converter(_named_types(schema)).convert(schema, value, where)
+
+
+_NAMED: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(schema) -> (schema, its named types)
+
+
+def _named_types(schema: Any) -> dict[str, Any]:
+    """Every named type defined in ``schema``, found once per schema (not once per event)."""
+    known = _NAMED.get(id(schema))
+    if known is None or known[0] is not schema:
+        names: dict[str, Any] = {}
+        _learn(schema, names)
+        known = _NAMED[id(schema)] = (schema, names)
+    return known[1]
+
+
+def _learn(schema: Any, names: dict[str, Any]) -> None:
+    """Add the named types defined in ``schema`` to ``names`` (the first definition wins)."""
+    if isinstance(schema, list):
+        for s in schema:
+            _learn(s, names)
+    elif isinstance(schema, dict):
+        if "name" in schema:
+            names.setdefault(schema["name"], schema)
+        for f in schema.get("fields", []):
+            _learn(f["type"], names)
+        for key in ("items", "values"):
+            if key in schema:
+                _learn(schema[key], names)
 
 
 class _Converter:
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {}
+    def __init__(self, names: dict[str, Any]) -> None:
+        self.names = names
 
     def convert(self, schema: Any, value: Any, where: str) -> Any:
         if isinstance(schema, str):
@@ -146,8 +174,6 @@ class _Converter:
             return self._union(schema, value, where)
         if not isinstance(schema, dict):
             return _bytes(value, where) if schema == "bytes" else value
-        if "name" in schema:
-            self.names.setdefault(schema["name"], schema)
         kind = schema.get("type")
         if schema.get("logicalType") in ("timestamp-micros", "timestamp-millis"):
             return parse_time(value, where) if isinstance(value, str) else value
@@ -165,26 +191,9 @@ class _Converter:
             name = f["name"]
             if name in out:
                 out[name] = self.convert(f["type"], out[name], f"{where}.{name}")
-            else:
-                self._learn(f["type"])
         return out
 
-    def _learn(self, schema: Any) -> None:
-        """Remember named types defined inside a field the value left out."""
-        if isinstance(schema, list):
-            for s in schema:
-                self._learn(s)
-        elif isinstance(schema, dict):
-            if "name" in schema:
-                self.names.setdefault(schema["name"], schema)
-            for f in schema.get("fields", []):
-                self._learn(f["type"])
-            for key in ("items", "values"):
-                if key in schema:
-                    self._learn(schema[key])
-
     def _union(self, branches: list[Any], value: Any, where: str) -> Any:
-        self._learn(branches)
         others = [b for b in branches if b != "null"]
         if value is None or len(others) != 1:
             return value

@@ -10,7 +10,7 @@ deleted, added or repointed in the database is named with its key and entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import ledger.index.smt as smt
@@ -68,8 +68,13 @@ class IndexReplay:
 
     def visit(self, seq: int, decoded: tuple[EventKind, Record] | None) -> None:
         """Entry ``seq`` (its decoded kind and event; None if it does not decode)."""
+        self.visit_keys(seq, [] if decoded is None else index_keys(*decoded))
+
+    def visit_keys(self, seq: int, keys: Sequence[str]) -> None:
+        """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
+        :func:`index_keys`); none for an entry that does not decode."""
         if seq < self.horizon:
-            self.map.add(seq, [] if decoded is None else _keys(*decoded))
+            self.map.add(seq, list(keys))
             self._at(seq + 1)
 
     def visit_envelope(self, seq: int, envelope: bytes) -> None:
@@ -182,7 +187,8 @@ class IndexReplay:
         return [Finding(INDEX_ROW_MISMATCH, None, detail)]
 
 
-def _keys(kind: EventKind, event: Record) -> list[str]:
+def index_keys(kind: EventKind, event: Record) -> list[str]:
+    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it."""
     return event_keys(kind.record, event, kind.refs(event))
 
 

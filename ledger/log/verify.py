@@ -31,23 +31,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.errors import (
     AssetLedgerError,
     ConfigurationError,
-    DecodeError,
     RejectedInput,
     VerificationFailure,
 )
-from ledger.events.base import EventKind, Record, format_time, validate
-from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.base import format_time
 from ledger.events.keyregistry import REGISTRY_RECORD
-from ledger.events.kinds import kind_for_payload_type
+from ledger.events.kinds import kind_for_record
 from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, IndexReplay
 from ledger.log.checkpoint import Checkpoint, open_checkpoint
+from ledger.log.entry_facts import EntryFacts, FactsPool
 from ledger.log.merkle import EMPTY_ROOT, Node, NodeKey, leaf_hash, node_hash
 from ledger.log.operator import log_identity
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.store.base import GENESIS_CHAIN, chain_hash
 from ledger.trust.dsse import Envelope, pae
 from ledger.trust.keys import raw_public
-from ledger.trust.parallel import SignatureCheck, SignatureChecker
+from ledger.trust.parallel import check_one, default_workers
 from ledger.trust.registry import Registry, TrustRoot
 from ledger.trust.replay import META_ROOT_KEYS, load_grace, load_roots, replay_entry
 
@@ -87,6 +86,7 @@ _CONSEQUENCE_RANK = {
 # refusal means "enrolled, but the key was not valid then or not in scope" (verdict c).
 UNTRUSTED_REASONS = frozenset({"not_enrolled", "unknown_key", "enrolment_unauthorised"})
 MAX_CLASSIFIED_BREAKS = 50
+GUARD_PARALLEL_FROM = 20_000  # entries from which check_prefix decodes in worker processes
 
 
 @dataclass(frozen=True)
@@ -197,15 +197,6 @@ def _classify_breaks(store: LedgerStore, breaks: list[Entry], report: VerifyRepo
             report.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
 
 
-def _decode_envelope(e: Entry) -> Envelope | Damage:
-    try:
-        return Envelope.decode(e.envelope)
-    except DecodeError as exc:
-        return Damage(
-            ALTERED, e.seq, e.event_id, f"stored envelope no longer decodes: {exc.message}"
-        )
-
-
 def raw_keys(lookup: KeyLookup) -> Callable[[str], bytes | None]:
     """``lookup`` giving raw public key bytes, remembered per key id (a key id names one key)."""
     cache: dict[str, bytes] = {}
@@ -222,24 +213,6 @@ def raw_keys(lookup: KeyLookup) -> Callable[[str], bytes | None]:
     return raw
 
 
-def _signature_item(
-    e: Entry, env: Envelope | Damage, raw_key: Callable[[str], bytes | None]
-) -> SignatureCheck | Damage:
-    if isinstance(env, Damage):
-        return env
-    key = raw_key(e.signer_keyid)
-    if key is None:
-        return Damage(
-            UNKNOWN_SIGNER, e.seq, e.event_id, f"signer key {e.signer_keyid[:16]}… is not known"
-        )
-    sig = next((s.sig for s in env.signatures if s.keyid == e.signer_keyid), None)
-    if sig is None:
-        return Damage(
-            FORGED_SIGNATURE, e.seq, e.event_id, "envelope has no signature by its recorded signer"
-        )
-    return key, sig, pae(env.payload_type, env.payload)
-
-
 def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
     chunk: list[Entry] = []
     for e in entries:
@@ -249,6 +222,58 @@ def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+EntryVisit = Callable[[Entry, EntryFacts], bool]
+ChunkEnd = Callable[[list[Entry], list[EntryFacts]], None]
+
+
+def one_pass(
+    entries: Iterator[Entry],
+    pool: FactsPool,
+    visit: EntryVisit,
+    *,
+    raw_key: Callable[[str], bytes | None] | None = None,
+    end_chunk: ChunkEnd | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = 4096,
+) -> None:
+    """Feed every entry, in ledger order, with the facts of its envelope to ``visit``.
+
+    Each envelope is decoded once, in ``pool`` (with its recorded signer's signature checked
+    when ``raw_key`` knows the key), while this process reads the next chunk; memory holds two
+    chunks at most.  ``visit`` returns False to stop the pass; ``end_chunk`` runs after each
+    chunk's last visit.  The one loop of :func:`verify_ledger` and :func:`check_prefix`: a new
+    per-entry check is one more call in their ``visit``.
+    """
+    waiting: tuple[list[Entry], Callable[[], list[EntryFacts]]] | None = None
+
+    def settle(chunk: list[Entry], facts: list[EntryFacts]) -> bool:
+        for e, f in zip(chunk, facts, strict=True):
+            if not visit(e, f):
+                return False
+        if end_chunk is not None:
+            end_chunk(chunk, facts)
+        if progress:
+            progress(len(chunk))
+        return True
+
+    try:
+        for chunk in _chunks(entries, chunk_size):
+            jobs = [
+                (e.envelope, e.signer_keyid, None if raw_key is None else raw_key(e.signer_keyid))
+                for e in chunk
+            ]
+            derived = pool.submit(jobs)  # the workers decode this chunk while ...
+            if waiting is not None and not settle(waiting[0], waiting[1]()):  # ... we check
+                return
+            waiting = chunk, derived
+        if waiting is not None:
+            settle(waiting[0], waiting[1]())
+    finally:
+        close = getattr(entries, "close", None)
+        if close is not None:
+            close()  # a generator: ends its database cursor now
 
 
 def verify_ledger(
@@ -263,6 +288,8 @@ def verify_ledger(
 
     ``lookup`` gives the signers' public keys; without it the ledger's key registry is
     replayed and checked too (each entry admissible when appended, each enrolment authorised).
+    One pass (:func:`one_pass`): each envelope is decoded once, its signature checked in the
+    same worker, and every check below is fed from those facts in ledger order.
     """
     head = store.head()
     report = VerifyReport(size=head.size)
@@ -279,28 +306,38 @@ def verify_ledger(
             )
         lookup = registry.lookup
     raw_key = raw_keys(lookup)
-    with SignatureChecker(workers) as checker:
-        waiting: Callable[[], None] | None = None
-        for chunk in _chunks(store.entries(0, None), chunk_size):
-            decoded = [(e, _decode_envelope(e)) for e in chunk]  # once, for every check
-            nodes: list[Node] = []
-            for e, envelope in decoded:
-                leaf = walker.visit(e)
-                nodes += checkpoints.add(leaf)
-                event = derived.visit(e, envelope, leaf)
-                index.visit(e.seq, event)
-                if registry is not None:
-                    registry.visit(e, envelope, event)
-            derived.check_nodes(nodes)
-            # Workers check this chunk's signatures while the next chunk is read and hashed.
-            submitted = _submit_signatures(decoded, raw_key, checker, report)
-            if waiting is not None:
-                waiting()
-            waiting = submitted
-            if progress:
-                progress(len(chunk))
-        if waiting is not None:
-            waiting()
+    signatures = SignatureVerdicts(report, raw_key)
+    nodes: list[Node] = []
+
+    def visit(e: Entry, facts: EntryFacts) -> bool:
+        leaf = walker.visit(e)
+        nodes.extend(checkpoints.add(leaf))
+        derived.visit(e, facts)
+        index.visit_keys(e.seq, facts.index_keys or ())
+        if registry is not None:
+            registry.visit(e, facts)
+        return True
+
+    def end_chunk(chunk: list[Entry], facts: list[EntryFacts]) -> None:
+        derived.check_nodes(nodes)
+        nodes.clear()
+        # After the chunk's registry entries are replayed: keys they enrol are known.
+        for e, f in zip(chunk, facts, strict=True):
+            signatures.visit(e, f)
+
+    try:
+        with FactsPool(workers, validating=registry is not None, indexing=True) as pool:
+            one_pass(
+                store.entries(0, None),
+                pool,
+                visit,
+                raw_key=raw_key,
+                end_chunk=end_chunk,
+                progress=progress,
+                chunk_size=chunk_size,
+            )
+    finally:
+        derived.close()
     checkpoints.finish()
     index_damage(index, report)
     if registry is not None:
@@ -337,28 +374,45 @@ def _name_consequences(report: VerifyReport) -> None:
     report.damage = sorted(named, key=damage_order)
 
 
-def _submit_signatures(
-    decoded: list[tuple[Entry, Envelope | Damage]],
-    raw_key: Callable[[str], bytes | None],
-    checker: SignatureChecker,
-    report: VerifyReport,
-) -> Callable[[], None]:
-    """Start checking a chunk's signatures; the returned function records the results."""
-    items = [(e, _signature_item(e, env, raw_key)) for e, env in decoded]
-    checks = [(e, i) for e, i in items if not isinstance(i, Damage)]
-    report.damage.extend(i for _, i in items if isinstance(i, Damage))
-    results = checker.submit([i for _, i in checks])
+class SignatureVerdicts:
+    """Verdict (a): the recorded signer's signature over each envelope verifies.
 
-    def record() -> None:
-        oks = results()
-        report.signatures_checked += len(checks)
-        report.verdicts.signature_valid += sum(oks)
-        for (e, _), ok in zip(checks, oks, strict=True):
-            if not ok:
-                detail = "producer signature does not verify"
-                report.damage.append(Damage(FORGED_SIGNATURE, e.seq, e.event_id, detail))
+    The workers checked it when the key was known as the chunk was read; a key learned since
+    (enrolled in the chunk) is checked here.
+    """
 
-    return record
+    def __init__(self, report: VerifyReport, raw_key: Callable[[str], bytes | None]) -> None:
+        self.report = report
+        self.raw_key = raw_key
+
+    def _damage(self, kind: str, e: Entry, detail: str) -> None:
+        self.report.damage.append(Damage(kind, e.seq, e.event_id, detail))
+
+    def visit(self, e: Entry, facts: EntryFacts) -> None:
+        if facts.envelope_problem is not None:
+            self._damage(ALTERED, e, facts.envelope_problem)
+            return
+        key = self.raw_key(e.signer_keyid)
+        if key is None:
+            self._damage(UNKNOWN_SIGNER, e, f"signer key {e.signer_keyid[:16]}… is not known")
+            return
+        if facts.signature is None:
+            self._damage(FORGED_SIGNATURE, e, "envelope has no signature by its recorded signer")
+            return
+        verified, checked_with = facts.signature
+        if verified is None or checked_with != key:
+            verified = _check_here(e, key)
+        self.report.signatures_checked += 1
+        if verified:
+            self.report.verdicts.signature_valid += 1
+        else:
+            self._damage(FORGED_SIGNATURE, e, "producer signature does not verify")
+
+
+def _check_here(e: Entry, key: bytes) -> bool:
+    env = Envelope.decode(e.envelope)
+    sig = next(s.sig for s in env.signatures if s.keyid == e.signer_keyid)
+    return check_one((key, sig, pae(env.payload_type, env.payload)))
 
 
 class _RootTracker:
@@ -485,9 +539,6 @@ def _pairs(rows: set[tuple[str, str]], limit: int = 3) -> str:
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
-Decoded = tuple[EventKind, Record]
-
-
 class DerivedCheck:
     """Recomputes, from each envelope, every row stored beside it and compares.
 
@@ -498,7 +549,6 @@ class DerivedCheck:
     def __init__(self, store: LedgerStore, report: VerifyReport) -> None:
         self.store = store
         self.report = report
-        self.framing = reader_framing()
         self.refs = _RefRows(store.all_refs())
         # level-0 nodes that differ from the entry's leaf: position -> (stored, recomputed)
         self.leaves: dict[int, tuple[bytes, bytes]] = {}
@@ -506,8 +556,8 @@ class DerivedCheck:
     def _damage(self, kind: str, seq: int | None, event_id: str | None, detail: str) -> None:
         self.report.damage.append(Damage(kind, seq, event_id, detail))
 
-    def visit(self, e: Entry, envelope: Envelope | Damage, leaf: bytes) -> Decoded | None:
-        """Check one entry's columns and index rows; return its decoded event, if it decodes."""
+    def visit(self, e: Entry, facts: EntryFacts) -> None:
+        """Check one entry's columns and index rows against what its envelope says."""
         stored_refs, orphans = self.refs.take(e.seq)
         for at in sorted(orphans):
             self._damage(
@@ -516,21 +566,21 @@ class DerivedCheck:
                 None,
                 f"index rows point to entry {at}, which is not in the ledger",
             )
-        if isinstance(envelope, Damage):
-            return None
-        decoded = _decode_event(e, envelope, self.framing)
-        if isinstance(decoded, Damage):
-            self.report.damage.append(decoded)
-            return None
-        kind, event = decoded
-        self._columns(e, kind, event)
-        expected = set(kind.refs(event))
+        if facts.envelope_problem is not None:
+            return  # reported with the signature verdict (verify) or by the leaf hash (guard)
+        if facts.event_problem is not None:
+            self._damage(ALTERED, e.seq, e.event_id, facts.event_problem)
+            return
+        self._columns(e, facts)
+        expected = set(facts.refs)
         if stored_refs != expected:
             self._ref_damage(e, expected, stored_refs)
-        return decoded
 
-    def _columns(self, e: Entry, kind: EventKind, event: Record) -> None:
-        true_id = event["event_id"]
+    def close(self) -> None:
+        self.refs.close()
+
+    def _columns(self, e: Entry, facts: EntryFacts) -> None:
+        true_id = facts.event_id
         if true_id != e.event_id:
             self._damage(
                 EVENT_ID_MISMATCH,
@@ -539,20 +589,21 @@ class DerivedCheck:
                 f"entry is stored under event id {e.event_id!r}, but its signed envelope"
                 f" holds event {true_id}",
             )
-        if kind.record != e.kind:
+        if facts.record != e.kind:
             self._damage(
                 ENTRY_FIELD_MISMATCH,
                 e.seq,
                 true_id,
-                f"kind column says {e.kind!r}, the envelope holds a {kind.record}",
+                f"kind column says {e.kind!r}, the envelope holds a {facts.record}",
             )
-        if event["event_time"] != e.event_time:
+        if facts.event_time != e.event_time:
+            shown = "none" if facts.event_time is None else format_time(facts.event_time)
             self._damage(
                 ENTRY_FIELD_MISMATCH,
                 e.seq,
                 true_id,
                 f"event_time column says {format_time(e.event_time)}, the signed"
-                f" event says {format_time(event['event_time'])}",
+                f" event says {shown}",
             )
 
     def _ref_damage(
@@ -664,7 +715,12 @@ class DerivedCheck:
 
 
 def check_prefix(
-    store: LedgerStore, size: int, root: bytes, *, progress: Progress | None = None
+    store: LedgerStore,
+    size: int,
+    root: bytes,
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Does what an audit reads below ``size`` match the tree whose root is ``root``?
 
@@ -672,28 +728,40 @@ def check_prefix(
     recomputed from the stored envelopes must equal ``root`` (so every envelope read is the one
     the checkpoint commits to), and every entry's event id, kind and event time columns and
     query index rows must be those its envelope gives (so the index an audit follows neither
-    hides nor invents entries).  Cost: one read, one SHA-256 and one Avro decoding per entry.
+    hides nor invents entries).  Cost: one read, one SHA-256 and one Avro decoding per entry;
+    the decoding in ``workers`` processes (:func:`one_pass`, as :func:`verify_ledger`; by
+    default all cores from :data:`GUARD_PARALLEL_FROM` entries on, else this process).
     """
     report = VerifyReport(size=size)
     tracker = _RootTracker()
     derived = DerivedCheck(store, report)
+    stopped = False
+    if workers is None:  # starting processes costs about a second: worth it on large ledgers
+        workers = default_workers() if size >= GUARD_PARALLEL_FROM else 1
+
+    def visit(e: Entry, facts: EntryFacts) -> bool:
+        nonlocal stopped
+        if e.seq != tracker.size:
+            report.damage.append(Damage(DELETED, tracker.size, None, "entry missing"))
+            stopped = True
+            return False
+        leaf = leaf_hash(e.envelope)
+        if leaf != e.leaf_hash:
+            detail = "envelope bytes differ from the leaf hash"
+            report.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
+        tracker.add(leaf)
+        derived.visit(e, facts)
+        report.checked += 1
+        return True
+
     try:
-        for chunk in _chunks(store.entries(0, size), 4096):
-            for e in chunk:
-                if e.seq != tracker.size:
-                    report.damage.append(Damage(DELETED, tracker.size, None, "entry missing"))
-                    return report
-                leaf = leaf_hash(e.envelope)
-                if leaf != e.leaf_hash:
-                    detail = "envelope bytes differ from the leaf hash"
-                    report.damage.append(Damage(ALTERED, e.seq, e.event_id, detail))
-                tracker.add(leaf)
-                derived.visit(e, _decode_envelope(e), leaf)
-                report.checked += 1
-            if progress:
-                progress(len(chunk))
+        with FactsPool(workers) as pool:
+            one_pass(store.entries(0, size), pool, visit, progress=progress)
     finally:
-        derived.refs.close()
+        derived.close()
+    if stopped:  # an entry is missing: no root to compare
+        _name_consequences(report)
+        return report
     if tracker.size < size:
         detail = f"only {tracker.size} of the {size} entries are stored"
         report.damage.append(Damage(TRUNCATED, tracker.size, None, detail))
@@ -705,19 +773,6 @@ def check_prefix(
         report.damage.append(Damage(CHECKPOINT_MISMATCH, max(size - 1, 0), None, detail))
     _name_consequences(report)
     return report
-
-
-def _decode_event(e: Entry, envelope: Envelope, framing: SingleObjectFraming) -> Decoded | Damage:
-    """The kind and event inside an envelope (not validated: the rules may have changed since)."""
-    try:
-        kind = kind_for_payload_type(envelope.payload_type)
-        schema, event = framing.decode(envelope.payload)
-    except RejectedInput as exc:
-        return Damage(ALTERED, e.seq, e.event_id, f"stored event no longer decodes: {exc.message}")
-    if schema.record != kind.record:
-        detail = f"payloadType announces {kind.record}, the payload is a {schema.record}"
-        return Damage(ALTERED, e.seq, e.event_id, detail)
-    return kind, event
 
 
 class RegistryCheck:
@@ -737,14 +792,12 @@ class RegistryCheck:
     def lookup(self, keyid: str) -> Ed25519PublicKey | None:
         return self.registry.public_key(keyid)
 
-    def visit(self, e: Entry, envelope: Envelope | Damage, decoded: Decoded | None) -> None:
-        if isinstance(envelope, Damage) or decoded is None:
+    def visit(self, e: Entry, facts: EntryFacts) -> None:
+        if not facts.decoded or facts.record is None or facts.event is None:
             return  # an entry that no longer decodes is reported by the other checks
-        kind, event = decoded
-        try:
-            validate(kind, event, writing=False)
-        except RejectedInput:
+        if not facts.valid:
             return  # reported as damage elsewhere (signature check, registry replay)
+        kind = kind_for_record(facts.record)
         counts = self.report.verdicts
         if kind.record == REGISTRY_RECORD:
             refused = len(self.registry.refusals)
@@ -754,7 +807,9 @@ class RegistryCheck:
                 counts.key_valid = (counts.key_valid or 0) + 1
             return
         try:
-            keyid, _ = self.registry.admit(envelope, kind, event, received_at=e.ingested_at)
+            keyid, _ = self.registry.admit(
+                facts.envelope(), kind, facts.event, received_at=e.ingested_at
+            )
         except RejectedInput as exc:
             detail = f"signer not admissible when appended ({exc.reason}): {exc.message}"
             self.report.damage.append(Damage(UNTRUSTED_SIGNER, e.seq, e.event_id, detail))

@@ -230,10 +230,13 @@ def derived_files(
     refused: list[str],
     *,
     pdf: bool = True,
+    store: PacketStore | None = None,
 ) -> dict[str, bytes]:
     """Every file computed from the evidence (what ``packet verify`` recomputes); ``pdf``:
-    render the PDF too (most of the time verification takes)."""
-    store = evidence_store(checkpoint, meta, entries)
+    render the PDF too (most of the time verification takes); ``store``: the
+    :func:`evidence_store` of ``entries``, when the caller has built it already."""
+    if store is None:
+        store = evidence_store(checkpoint, meta, entries)
     state = TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
     view = LedgerView(store, state)
     try:

@@ -17,13 +17,14 @@ gives a packet whose completeness is *not proven*, and says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from ledger.events.approval import category_key
 from ledger.index import model_key, production_key, prove_about
+from ledger.index.batch import AboutBatch
 from ledger.index.maintain import root_in
-from ledger.index.proof import ProofFailure, parse_about, verify_about
+from ledger.index.proof import ProofFailure, parse_about
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
 
@@ -78,10 +79,14 @@ def section(keys: list[str], proofs: Mapping[str, str] | None) -> dict[str, Any]
 
 
 def check(
-    data: Any, keys: list[str], note: str, log_vkey: str, indexed: bool, held: set[int]
+    data: Any, keys: list[str], note: str, log_vkey: str, indexed: bool, held: Mapping[int, bytes]
 ) -> tuple[str, list[str]]:
     """(status, problems): the proofs are for exactly ``keys``, at the packet's checkpoint, and
-    every entry they name is in the packet (``held``)."""
+    every entry they name is in the packet (``held``: sequence number -> leaf hash of each
+    evidence entry, each already verified to be included at ``note``'s tree).
+
+    The proofs are verified as :func:`ledger.index.verify_about` verifies one, in one
+    :class:`ledger.index.batch.AboutBatch` (the note opened once, each entry checked once)."""
     if not isinstance(data, dict) or not isinstance(data.get("proofs"), list):
         return "failed", ["evidence/completeness.json is not a completeness section"]
     if data.get("keys") != keys:
@@ -104,18 +109,26 @@ def check(
     problems += [
         f"a proof for {k}, which the disclosure does not rest on" for k in proofs if k not in keys
     ]
+    batch = AboutBatch(log_vkey)
+    try:
+        checkpoint, _ = batch.open_note(note)
+    except ProofFailure as exc:
+        return "failed", [f"the packet's checkpoint cannot be opened: {exc.message}"]
+    for seq, leaf in held.items():
+        batch.known_included(checkpoint.size, checkpoint.root_hash, seq, leaf)
     for key in keys:
         if key in proofs:
-            problems += _check_one(key, proofs[key], note, log_vkey, held)
+            problems += _check_one(key, proofs[key], note, batch, held.keys())
     status = "failed" if problems else f"proven for {len(keys)} keys"
     return status, problems
 
 
-def _check_one(key: str, text: str, note: str, log_vkey: str, held: set[int]) -> list[str]:
+def _check_one(key: str, text: str, note: str, batch: AboutBatch, held: Set[int]) -> list[str]:
     try:
-        if parse_about(text).checkpoint != note:
+        proof = parse_about(text)
+        if proof.checkpoint != note:
             return [f"the proof for {key} is at another checkpoint than the packet's"]
-        verdict = verify_about(text, log_vkey)
+        verdict = batch.verify_parsed(proof)
     except ProofFailure as exc:
         return [f"the proof for {key} fails ({exc.reason}): {exc.message}"]
     if verdict.key != key:

@@ -187,7 +187,7 @@ def _verify(
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
     disclosure = _json(files, build.DISCLOSURE_JSON, v)
     _check_cited(disclosure, store, v)
-    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf)
+    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf, store)
     say("audit re-run on the packet's own entries")
     _compare(files, derived, v)
     _check_unvouched(files, derived, header, check_pdf, v)
@@ -201,7 +201,7 @@ def _verify(
         checkpoint.note,
         log_vkey,
         indexed,
-        {e.seq for e in entries},
+        {e.seq: leaf_hash(e.envelope) for e in entries},
     )
     v.completeness = status
     for p in problems:
@@ -423,6 +423,7 @@ def _recompute(
     entries: list[PacketEntry],
     v: PacketVerdict,
     check_pdf: bool,
+    store: PacketStore,
 ) -> dict[str, bytes]:
     if not check_pdf:
         v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
@@ -459,6 +460,7 @@ def _recompute(
             timeline,
             refused,
             pdf=check_pdf,
+            store=store,
         )
     except AssetLedgerError as exc:
         v.fail("disclosure_mismatch", f"the audit cannot be re-run on the evidence: {exc.message}")

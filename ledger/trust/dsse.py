@@ -9,6 +9,7 @@ itself is framed the same way (see :mod:`ledger.events.encoding`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,17 +71,36 @@ def sign(payload_type: str, payload: bytes, signer: KeyPair) -> Envelope:
     return Envelope(payload_type, payload, (Signature(signer.key_id, sig),))
 
 
+_VERIFIED: dict[tuple[bytes, bytes, bytes], None] = {}
+"""(public key, signature, SHA-256 of the signed message) of signatures that verified: one
+entry is checked by ``packet verify`` and again by the audit it re-runs (and by each audit of
+a long-running portal); a verified signature stays verified.  Bounded by :data:`_VERIFIED_MAX`."""
+_VERIFIED_MAX = 1 << 16
+
+
+def forget_verified() -> None:
+    """Forget every remembered verification (benchmarks: each run starts cold, as a fresh
+    process does)."""
+    _VERIFIED.clear()
+
+
 def verify_signature(envelope: Envelope, keyid: str, public_key: Ed25519PublicKey) -> None:
     """Raise :class:`SignatureError` unless the signature by ``keyid`` verifies."""
     message = pae(envelope.payload_type, envelope.payload)
     for s in envelope.signatures:
         if s.keyid == keyid:
+            seen = (public_key.public_bytes_raw(), s.sig, hashlib.sha256(message).digest())
+            if seen in _VERIFIED:
+                return
             try:
                 public_key.verify(s.sig, message)
             except InvalidSignature:
                 raise SignatureError(
                     f"signature by key {keyid[:16]}… does not verify over the payload"
                 ) from None
+            if len(_VERIFIED) >= _VERIFIED_MAX:
+                _VERIFIED.clear()
+            _VERIFIED[seen] = None
             return
     raise SignatureError(f"envelope has no signature by key {keyid[:16]}…")
 

@@ -21,12 +21,15 @@ EXPECTED = {
         "dashboard.view", "findings.view", "lineage.view", "consents.view",
         "ai_register.view", "audit_report.download", "receipt.download", "credits.view",
         "credits.download", "impacts.view", "replica_register.view", "replica_register.download",
+        "packets.view", "packet.download",
     },
     guild: {
         "credits.view", "credits.download", "member_consents.view", "impacts.view",
         "replica_register.view", "replica_register.download",
     },
-    auditor: {"health.view", "proof.download", "search.view"},
+    auditor: {
+        "health.view", "proof.download", "search.view", "packets.audit", "packets.audit_download",
+    },
     admin: {"accounts.view", "access_log.view", "search.view"},
     performer: {"performer_uses.view", "performer_uses.download"},
     agent: {"performer_uses.view", "performer_uses.download"},

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
+from ledger.log.merkle import leaf_hash
 from ledger.log.verify import (
     ALTERED,
     CHECKPOINT_MISMATCH,
     CHECKPOINT_ROW_MISMATCH,
     DELETED,
     ENTRY_FIELD_MISMATCH,
+    EVENT_ID_MISMATCH,
     FORGED_SIGNATURE,
     MERKLE_NODE_MISMATCH,
     REFERENCE_INDEX_MISMATCH,
     REORDERED,
     TRUNCATED,
     UNKNOWN_SIGNER,
+    Damage,
+    check_prefix,
     is_consequence,
     verify_ledger,
 )
@@ -259,3 +264,76 @@ def test_each_derived_row_has_its_own_damage_kind(
         (MERKLE_NODE_MISMATCH, None),
         (CHECKPOINT_ROW_MISMATCH, 19),
     }
+
+
+# --- one pass: the facts derived in worker processes (issue 21) ------------------------------
+
+
+@pytest.fixture
+def larger(tmp_path: Path) -> Iterator[tuple[SqliteStore, sqlite3.Connection]]:
+    """A ledger large enough that the pass hands its chunks to worker processes."""
+    store = SqliteStore(tmp_path / "ledger.db")
+    append_all(store, signed_entries(SIGNER, 300))
+    raw = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    yield store, raw
+    raw.close()
+    store.close()
+
+
+def _damage_kinds(damage: Iterable[Damage]) -> set[tuple[str, int | None]]:
+    return {(d.kind, d.seq) for d in damage}
+
+
+def test_the_pass_in_workers_finds_what_the_pass_in_process_finds(
+    larger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, raw = larger
+    raw.execute("UPDATE entries SET event_time = event_time + 1 WHERE seq = 120")
+    raw.execute("DELETE FROM refs WHERE seq = 170")
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 230").fetchone()
+    forged = bytearray(envelope)
+    forged[-10] ^= 0x01  # inside the signature: decodes, no longer verifies
+    leaf = leaf_hash(bytes(forged))
+    raw.execute("UPDATE entries SET envelope = ?, leaf_hash = ? WHERE seq = 230", (forged, leaf))
+    in_process = verify_ledger(store, LOOKUP, workers=1, chunk_size=100)
+    pooled = verify_ledger(store, LOOKUP, workers=2, chunk_size=100)
+    found = _damage_kinds(pooled.damage)
+    assert found == _damage_kinds(in_process.damage)
+    assert {(ENTRY_FIELD_MISMATCH, 120), (REFERENCE_INDEX_MISMATCH, 170)} <= found
+    assert (FORGED_SIGNATURE, 230) in found
+    assert pooled.signatures_checked == in_process.signatures_checked == 300
+    assert pooled.verdicts.signature_valid == 299
+
+
+def test_the_guard_in_workers_finds_index_rows_that_differ(
+    larger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, raw = larger
+    root = store.tree(300).root()
+    assert check_prefix(store, 300, root, workers=2).ok
+    raw.execute("DELETE FROM refs WHERE seq = 170")
+    raw.execute("UPDATE entries SET event_id = 'not-the-signed-id' WHERE seq = 260")
+    report = check_prefix(store, 300, root, workers=2)
+    assert _damage_kinds(report.damage) == {
+        (REFERENCE_INDEX_MISMATCH, 170),
+        (EVENT_ID_MISMATCH, 260),
+    }
+    assert report.checked == 300
+
+
+def test_the_guard_starts_its_workers_safely_beside_other_threads(
+    larger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """A threaded caller (the portal) gets workers from a fork server, not a fork of itself."""
+    store, raw = larger
+    root = store.tree(300).root()
+    raw.execute("DELETE FROM refs WHERE seq = 42")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        report = check_prefix(store, 300, root, workers=2)
+    finally:
+        release.set()
+        other.join()
+    assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 42)}

@@ -81,3 +81,23 @@ def test_decoding_a_non_envelope_record_is_refused() -> None:
     data = SingleObjectFraming().encode("provenance_event", event)
     with pytest.raises(DecodeError, match="expected a DSSE envelope"):
         dsse.Envelope.decode(data)
+
+
+def test_a_remembered_verification_lets_no_other_signature_by() -> None:
+    """Signatures that verified are remembered (key, signature, message digest): a changed
+    payload, payload type, signature or key under the same key id is still checked, and fails."""
+    from dataclasses import replace
+
+    pair, other = keys.generate("artist"), keys.generate("other")
+    envelope = dsse.sign("application/x-test", b"payload", pair)
+    dsse.verify_signature(envelope, pair.key_id, pair.public)
+    dsse.verify_signature(envelope, pair.key_id, pair.public)  # remembered: still fine
+    forged_sig = dsse.Signature(pair.key_id, bytes(64))
+    for bad, key in [
+        (replace(envelope, payload=b"payloaD"), pair.public),
+        (replace(envelope, payload_type="application/x-other"), pair.public),
+        (replace(envelope, signatures=(forged_sig,)), pair.public),
+        (envelope, other.public),
+    ]:
+        with pytest.raises(SignatureError):
+            dsse.verify_signature(bad, pair.key_id, key)

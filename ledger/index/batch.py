@@ -1,0 +1,119 @@
+"""Many proofs about keys at one signed checkpoint, verified as :func:`verify_about` verifies
+each, with the work they share done once (a delivery packet carries thousands of them).
+
+Every check of :func:`ledger.index.proof.verify_about` is made for every proof; what is shared
+are results that depend only on their inputs' bytes:
+
+- the checkpoint note's signature: opened once per distinct note text;
+- an entry's inclusion: a leaf (its hash) shown to sit at index *i* of the tree of size *n* and
+  root *r* is remembered, so the same entry named by another proof at the same (i, n, r) needs
+  no second path (inclusion is a property of the leaf, index and tree, not of the path given);
+  :meth:`AboutBatch.known_included` seeds it with entries the caller has checked against the
+  same signed tree (``packet verify`` checks every evidence entry's receipt first);
+- an entry's index keys and event id: decoded once per entry's bytes.
+
+Without witness keys, as the packet's completeness proofs are checked (their checkpoint is the
+packet's, whose cosignatures ``packet verify`` checks once).
+"""
+
+from __future__ import annotations
+
+from ledger.errors import RejectedInput, VerificationFailure
+from ledger.index.maintain import entry_keys, root_in
+from ledger.index.proof import (
+    CHECKPOINT,
+    INCLUSION,
+    NO_INDEX_ROOT,
+    NOT_ABOUT_KEY,
+    AboutProof,
+    AboutVerdict,
+    ProofFailure,
+    ProvenEntry,
+    _check_map,
+    parse_about,
+)
+from ledger.log import checkpoint as cp
+from ledger.log.merkle import leaf_hash, verify_inclusion
+from ledger.log.receipt import identify
+
+_Opened = tuple[cp.Checkpoint, bytes | None]
+
+
+class AboutBatch:
+    """Verify proofs about keys for one log key, sharing work (see the module docstring)."""
+
+    def __init__(self, log_vkey: str) -> None:
+        self.origin, self.public_key = cp.parse_vkey(log_vkey)
+        self._notes: dict[str, _Opened] = {}
+        self._leaves: dict[tuple[int, bytes, int], bytes] = {}  # (size, root, index) -> leaf
+        self._keys: dict[bytes, frozenset[str]] = {}
+        self._ids: dict[bytes, str | None] = {}
+
+    def known_included(self, size: int, root: bytes, index: int, leaf: bytes) -> None:
+        """Record that ``leaf`` is verified to be at ``index`` in the tree (``size``, ``root``)."""
+        self._leaves[(size, root, index)] = leaf
+
+    def verify(self, text: str) -> AboutVerdict:
+        """As :func:`verify_about` (``text``, the log key) without witnesses."""
+        return self.verify_parsed(parse_about(text))
+
+    def verify_parsed(self, proof: AboutProof) -> AboutVerdict:
+        checkpoint, index_root = self.open_note(proof.checkpoint)
+        if not index_root:
+            raise ProofFailure(
+                NO_INDEX_ROOT,
+                f"the checkpoint of size {checkpoint.size} carries no valid index/v1 line",
+            )
+        indices = _check_map(proof, index_root, checkpoint.size)
+        event_ids = tuple(self._check_entry(proof.key, e, checkpoint) for e in proof.entries)
+        return AboutVerdict(
+            key=proof.key,
+            log_origin=checkpoint.origin,
+            size=checkpoint.size,
+            root_hash=checkpoint.root_hash,
+            index_root=index_root,
+            indices=indices,
+            event_ids=event_ids,
+            entries=tuple(e.entry for e in proof.entries),
+        )
+
+    def open_note(self, note: str) -> _Opened:
+        """(checkpoint, its index root or None) of a signed note; ProofFailure if unsigned."""
+        opened = self._notes.get(note)
+        if opened is None:
+            try:
+                checkpoint = cp.open_checkpoint(note, self.origin, self.public_key)
+            except VerificationFailure as exc:
+                raise ProofFailure(CHECKPOINT, exc.message, hint=exc.hint) from None
+            opened = self._notes[note] = (checkpoint, root_in(checkpoint.extensions))
+        return opened
+
+    def _check_entry(self, key: str, e: ProvenEntry, checkpoint: cp.Checkpoint) -> str | None:
+        leaf = leaf_hash(e.entry)
+        where = (checkpoint.size, checkpoint.root_hash, e.index)
+        if self._leaves.get(where) != leaf:
+            try:
+                verify_inclusion(leaf, e.index, checkpoint.size, e.proof, checkpoint.root_hash)
+            except VerificationFailure as exc:
+                raise ProofFailure(
+                    INCLUSION,
+                    f"entry {e.index} is not in the signed tree at that index: {exc.message}",
+                ) from None
+            self._leaves[where] = leaf
+        if key not in self._entry_keys(e.entry):
+            raise ProofFailure(
+                NOT_ABOUT_KEY,
+                f"entry {e.index}'s signed event is not filed under key {key!r}: the index root"
+                " commits to an entry that does not belong (report the log operator)",
+            )
+        if e.entry not in self._ids:
+            try:
+                self._ids[e.entry] = identify(e.entry).event_id
+            except RejectedInput:
+                self._ids[e.entry] = None
+        return self._ids[e.entry]
+
+    def _entry_keys(self, entry: bytes) -> frozenset[str]:
+        if entry not in self._keys:
+            self._keys[entry] = frozenset(entry_keys(entry))
+        return self._keys[entry]

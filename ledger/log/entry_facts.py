@@ -1,0 +1,197 @@
+"""What one stored envelope says, derived once: the facts every check of verify and the guard reads.
+
+:func:`derive` decodes an entry's envelope and event once and returns :class:`EntryFacts`: the
+event id, kind, event time and query index rows the derived rows must match, the part of the
+event a trust policy reads (for the key-registry replay), and, when given the signer's raw
+public key, whether the recorded signer's signature verifies.  :class:`FactsPool` derives a
+chunk of entries in worker processes (decoding and Ed25519 are most of the per-entry CPU), in
+order, while the caller reads and hashes the next chunk; small chunks and ``workers <= 1`` are
+derived in this process.  Entries go to the workers as plain bytes and strings, and the facts
+come back small: the payload is never sent back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import datetime
+from typing import NamedTuple
+
+from ledger.errors import RejectedInput
+from ledger.events.base import EventKind, Record, validate
+from ledger.events.encoding import LEARNED_SCHEMA_IDS, SingleObjectFraming, reader_framing
+from ledger.events.kinds import kind_for_payload_type
+from ledger.events.provenance import PROVENANCE
+from ledger.index.replay import index_keys
+from ledger.trust.dsse import Envelope, Signature, pae
+from ledger.trust.parallel import check_one, default_workers
+from ledger.trust.policy import TRUST_FIELDS
+
+
+class EntryFacts(NamedTuple):
+    """What an entry's envelope says (``None`` fields: it did not get that far)."""
+
+    envelope_problem: str | None  # why the envelope no longer decodes
+    event_problem: str | None  # why the event inside no longer decodes
+    payload_type: str = ""
+    signatures: tuple[tuple[str, bytes], ...] = ()  # (key id, signature) in the envelope
+    record: str | None = None  # the kind's record name
+    event_id: str | None = None
+    event_time: datetime | None = None
+    refs: tuple[tuple[str, str], ...] = ()  # the query index rows the event gives
+    # With ``validating`` (for the registry replay): the trust fields of a provenance event
+    # (any other kind whole), and whether the event passes validation.
+    event: Record | None = None
+    valid: bool | None = None
+    # The recorded signer's signature: None if the envelope has none by that key id,
+    # else (verified with ``signed_with``, or None if no key was given).
+    signature: tuple[bool | None, bytes | None] | None = None
+    # With ``indexing``: the authenticated index keys of the event (index_keys).
+    index_keys: tuple[str, ...] | None = None
+
+    @property
+    def decoded(self) -> bool:
+        return self.envelope_problem is None and self.event_problem is None
+
+    def envelope(self) -> Envelope:
+        """The envelope without its payload (all a trust policy reads)."""
+        sigs = tuple(Signature(k, s) for k, s in self.signatures)
+        return Envelope(self.payload_type, b"", sigs)
+
+
+# (envelope bytes, recorded signer key id, that key's raw public key if known)
+Job = tuple[bytes, str, bytes | None]
+
+
+def derive(
+    job: Job,
+    framing: SingleObjectFraming | None = None,
+    *,
+    validating: bool = False,
+    indexing: bool = False,
+) -> EntryFacts:
+    """Decode one stored envelope and its event once; check the recorded signer's signature."""
+    data, signer_keyid, raw_key = job
+    framing = framing or reader_framing()
+    try:
+        env = Envelope.decode(data, framing)
+    except RejectedInput as exc:
+        return EntryFacts(f"stored envelope no longer decodes: {exc.message}", None)
+    signatures = tuple((s.keyid, s.sig) for s in env.signatures)
+    signature = _signature(env, signer_keyid, raw_key)
+    try:
+        kind = kind_for_payload_type(env.payload_type)
+        schema, event = framing.decode(env.payload)
+    except RejectedInput as exc:
+        problem = f"stored event no longer decodes: {exc.message}"
+        return EntryFacts(None, problem, env.payload_type, signatures, signature=signature)
+    if schema.record != kind.record:
+        problem = f"payloadType announces {kind.record}, the payload is a {schema.record}"
+        return EntryFacts(None, problem, env.payload_type, signatures, signature=signature)
+    return EntryFacts(
+        None,
+        None,
+        env.payload_type,
+        signatures,
+        kind.record,
+        event.get("event_id"),
+        event.get("event_time"),
+        tuple(kind.refs(event)),
+        _trust_view(kind, event) if validating else None,
+        _valid(kind, event) if validating else None,
+        signature,
+        tuple(index_keys(kind, event)) if indexing else None,
+    )
+
+
+def _signature(
+    env: Envelope, signer_keyid: str, raw_key: bytes | None
+) -> tuple[bool | None, bytes | None] | None:
+    sig = next((s.sig for s in env.signatures if s.keyid == signer_keyid), None)
+    if sig is None:
+        return None
+    if raw_key is None:
+        return None, None
+    return check_one((raw_key, sig, pae(env.payload_type, env.payload))), raw_key
+
+
+def _trust_view(kind: EventKind, event: Record) -> Record:
+    """What the registry replay reads: a provenance event's trust fields, any other whole."""
+    return {f: event.get(f) for f in TRUST_FIELDS} if kind is PROVENANCE else event
+
+
+def _valid(kind: EventKind, event: Record) -> bool:
+    try:
+        validate(kind, event, writing=False)
+    except RejectedInput:
+        return False
+    return True
+
+
+def derive_chunk(jobs: Sequence[Job], validating: bool, indexing: bool) -> list[EntryFacts]:
+    framing = reader_framing()
+    return [derive(j, framing, validating=validating, indexing=indexing) for j in jobs]
+
+
+def _learn_schema_ids(ids: dict[int, bytes]) -> None:
+    LEARNED_SCHEMA_IDS.learn(ids)
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes that know the Confluent schema ids this ledger recorded.
+
+    Forked when this process runs one thread (fastest: nothing to import); from a fork server
+    otherwise (the portal, a threaded caller), since forking a process whose other threads
+    may hold locks is unsafe.
+    """
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_learn_schema_ids,
+        initargs=(dict(LEARNED_SCHEMA_IDS.fingerprints),),
+    )
+
+
+class FactsPool:
+    """Derive chunks of entries across ``workers`` processes (in this process when small)."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        validating: bool = False,
+        indexing: bool = False,
+        min_parallel: int = 64,
+    ) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self.validating = validating
+        self.indexing = indexing
+        self.min_parallel = min_parallel
+        self._pool: Executor | None = None
+
+    def submit(self, jobs: Sequence[Job]) -> Callable[[], list[EntryFacts]]:
+        """Start deriving; the returned function waits for the facts (in order)."""
+        if self.workers <= 1 or len(jobs) < self.min_parallel:
+            facts = derive_chunk(jobs, self.validating, self.indexing)
+            return lambda: facts
+        if self._pool is None:
+            self._pool = _start_pool(self.workers)
+        size = -(-len(jobs) // (2 * self.workers))  # two pieces each: no worker waits long
+        futures = [self._pool.submit(derive_chunk, jobs[i : i + size], self.validating,
+                                     self.indexing)
+                   for i in range(0, len(jobs), size)]  # fmt: skip
+        return lambda: [f for future in futures for f in future.result()]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> FactsPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

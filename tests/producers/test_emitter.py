@@ -1,0 +1,80 @@
+"""The Emitter's pipelined sends and its signing pool, through a real Kafka-protocol broker.
+
+``emit_many`` sends each event as soon as it is signed and waits for the acknowledgements at the
+end, with at most ``MAX_IN_FLIGHT`` unacknowledged; with ``signing_workers`` the events are
+signed in processes.  Either way every event arrives once, in its order, signed by the emitter's
+key, with increasing producer sequence numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from demo.story import production
+from ledger.errors import InvalidEventError
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.kinds import kind_for_payload_type
+from ledger.trust import keys
+from ledger.trust.dsse import Envelope, verify_signature
+from producers import emitter as emitter_module
+from producers.emitter import Emitter
+from tests.conftest import FreshTopic
+from tests.support.kafka_tools import read_topic
+
+pytestmark = pytest.mark.broker
+
+ARTIST = keys.generate("artist")
+
+
+def _events(n: int) -> Iterator[dict[str, Any]]:
+    """``n`` provenance events on one asset (one Kafka key, so one partition: one order)."""
+    first = next(e for _, e in production() if "asset" in e)
+    for _ in range(n):
+        yield dict(first)
+
+
+def _received(topic: FreshTopic, n: int) -> list[dict[str, Any]]:
+    framing = SingleObjectFraming()
+    events = []
+    for record in read_topic(topic.bootstrap, topic.name, n):
+        envelope = Envelope.decode(record.value, framing)
+        verify_signature(envelope, ARTIST.key_id, ARTIST.public)
+        kind = kind_for_payload_type(envelope.payload_type)
+        schema, event = framing.decode(envelope.payload)
+        assert schema.record == kind.record
+        events.append(event)
+    return events
+
+
+@pytest.mark.parametrize("signing_workers", [0, 2])
+def test_pipelined_sends_arrive_once_in_order(
+    fresh_topic: FreshTopic, signing_workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emitter_module, "MAX_IN_FLIGHT", 7)  # the window slides many times
+    monkeypatch.setattr(emitter_module, "SIGNING_CHUNK", 9)  # chunks end mid-batch
+    with Emitter(
+        fresh_topic.bootstrap,
+        ARTIST,
+        topic=fresh_topic.name,
+        source="/test/emitter",
+        signing_workers=signing_workers,
+    ) as em:
+        ids = em.emit_many(_events(50))  # a generator: read once, as it is sent
+    assert len(ids) == len(set(ids)) == 50
+    got = _received(fresh_topic, 50)
+    assert [e["event_id"] for e in got] == ids
+    seqs = [e["producer_seq"] for e in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 50
+
+
+def test_a_refused_event_raises_from_the_signing_pool(fresh_topic: FreshTopic) -> None:
+    events = list(_events(3))
+    events[1]["digital_source_type"] = "not-a-source-type"
+    with (
+        Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name, signing_workers=1) as em,
+        pytest.raises(InvalidEventError),
+    ):
+        em.emit_many(events)
