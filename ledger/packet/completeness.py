@@ -79,11 +79,16 @@ def section(keys: list[str], proofs: Mapping[str, str] | None) -> dict[str, Any]
 
 
 def check(
-    data: Any, keys: list[str], note: str, log_vkey: str, indexed: bool, held: Mapping[int, bytes]
+    data: Any,
+    keys: list[str],
+    note: str,
+    log_vkey: str,
+    indexed: bool,
+    held: Mapping[int, tuple[bytes, tuple[bytes, ...]]],
 ) -> tuple[str, list[str]]:
     """(status, problems): the proofs are for exactly ``keys``, at the packet's checkpoint, and
-    every entry they name is in the packet (``held``: sequence number -> leaf hash of each
-    evidence entry, each already verified to be included at ``note``'s tree).
+    every entry they name is in the packet (``held``: sequence number -> leaf hash and inclusion
+    path of each evidence entry, each already verified to be included at ``note``'s tree).
 
     The proofs are verified as :func:`ledger.index.verify_about` verifies one, in one
     :class:`ledger.index.batch.AboutBatch` (the note opened once, each entry checked once)."""
@@ -114,8 +119,8 @@ def check(
         checkpoint, _ = batch.open_note(note)
     except ProofFailure as exc:
         return "failed", [f"the packet's checkpoint cannot be opened: {exc.message}"]
-    for seq, leaf in held.items():
-        batch.known_included(checkpoint.size, checkpoint.root_hash, seq, leaf)
+    for seq, (leaf, path) in held.items():
+        batch.known_included(checkpoint.size, checkpoint.root_hash, seq, leaf, path)
     for key in keys:
         if key in proofs:
             problems += _check_one(key, proofs[key], note, batch, held.keys())

@@ -278,3 +278,37 @@ def test_cosignatures_count_once_per_key_and_only_over_this_checkpoint(
     line2 = cosign(body, two.name, w2.private, 1764374400)
     verdict = verify_about(_cosigned(text, line1, line2, line1), _vkey(store), vkeys, 2)
     assert sorted(verdict.cosigners) == [one.name, two.name]
+
+
+def test_a_batch_refuses_a_proof_with_a_broken_path_as_verify_about_does(
+    signed: tuple[LedgerStore, KeyPair],
+) -> None:
+    """Shared work may skip a path already verified, never a path not verified: a proof that
+    fails alone must fail in the batch (a reader re-checks the packet's proofs one by one)."""
+    from ledger.index.batch import AboutBatch
+    from ledger.index.proof import parse_about
+    from ledger.log.merkle import leaf_hash
+
+    store, _ = signed
+    text = prove_about(store, EPISODE)
+    first = parse_about(text).entries[0]
+    assert first.proof
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
+    lines[at + 1] = cp.b64encode(bytes(32))  # the first entry's path: its first hash zeroed
+    broken = "\n".join(lines)
+    _refused(broken, _vkey(store), "inclusion")
+    batch = AboutBatch(_vkey(store))
+    checkpoint, _ = batch.open_note(parse_about(text).checkpoint)
+    batch.verify(text)  # the genuine proof first: its entries' inclusion is remembered
+    with pytest.raises(ProofFailure) as in_batch:
+        batch.verify(broken)
+    assert in_batch.value.reason == "inclusion"
+    seeded = AboutBatch(_vkey(store))  # as packet verify seeds it, from the evidence receipts
+    seeded.known_included(
+        checkpoint.size, checkpoint.root_hash, first.index, leaf_hash(first.entry), first.proof
+    )
+    with pytest.raises(ProofFailure) as after_seed:
+        seeded.verify(broken)
+    assert after_seed.value.reason == "inclusion"
+    assert seeded.verify(text).key == EPISODE

@@ -240,3 +240,26 @@ def test_a_manifest_listing_itself_or_a_zip_naming_a_file_twice_fails(
         with pytest.warns(UserWarning, match="Duplicate name"):
             z.writestr("disclosure.html", b"<p>all clear</p>")
     _refused(verify(hostile, ledger), "twice")
+
+
+def test_a_completeness_proof_with_a_broken_inclusion_path_fails(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    """Each proof in completeness.json must verify alone (verify-receipt on it), not only
+    because the evidence already showed the entry: a reader re-checking it would find it fails."""
+    from ledger.index import ProofFailure, verify_about
+
+    path = packet / pb.COMPLETENESS_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    item = next(p for p in data["proofs"] if "\nentry " in p["proof"])
+    lines = item["proof"].split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
+    assert int(lines[at].split(" ")[2]) > 0
+    lines[at + 1] = "A" * 43 + "="  # the first entry's path: its first hash zeroed
+    item["proof"] = "\n".join(lines)
+    with pytest.raises(ProofFailure):
+        verify_about(item["proof"], ledger.log_vkey)
+    rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"completeness"}
+    assert any("(inclusion)" in p.detail for p in verdict.problems)
