@@ -48,6 +48,7 @@ from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_he
 from ledger.packet.store import PacketEntry, PacketStore
 from ledger.store import StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
+from ledger.trust.keys import raw_public
 from ledger.trust.replay import load_grace, load_roots
 from ledger.witness.cosignature import WitnessKey, require_quorum
 
@@ -288,7 +289,41 @@ def _check_checkpoint(
             "checkpoint_swapped",
             f"{build.PACKET_JSON} states size {stated}, the note {opened.size}",
         )
+    _check_stated(header, opened, log_vkey, v)
     return StoredCheckpoint(opened.size, opened.root_hash, note, created)
+
+
+def _check_stated(header: Any, opened: cp.Checkpoint, log_vkey: str, v: PacketVerdict) -> None:
+    """What packet.json states of the root and the log is what was verified (a reader opens
+    packet.json first)."""
+    stated_root = header["checkpoint"].get("root_hash")
+    if stated_root != opened.root_hash.hex():
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} states root {str(stated_root)[:64]}, the note"
+            f" {opened.root_hash.hex()}",
+        )
+    ledger = header.get("ledger") if isinstance(header.get("ledger"), dict) else {}
+    if ledger.get("origin") not in (None, opened.origin):
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} names the log {str(ledger['origin'])[:80]!r}, the checkpoint"
+            f" is {opened.origin!r}'s",
+        )
+    stated_key = ledger.get("log_vkey")
+    if stated_key is not None and not _same_vkey(str(stated_key), log_vkey):
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} names another log key than the one given: {str(stated_key)[:80]}",
+        )
+
+
+def _same_vkey(a: str, b: str) -> bool:
+    try:
+        (name_a, key_a), (name_b, key_b) = cp.parse_vkey(a), cp.parse_vkey(b)
+    except AssetLedgerError:
+        return False
+    return name_a == name_b and raw_public(key_a) == raw_public(key_b)
 
 
 def _check_entries(

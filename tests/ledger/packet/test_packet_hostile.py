@@ -263,3 +263,22 @@ def test_a_completeness_proof_with_a_broken_inclusion_path_fails(
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"completeness"}
     assert any("(inclusion)" in p.detail for p in verdict.problems)
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("checkpoint", "root_hash"), "00" * 32),
+        (("ledger", "origin"), "other-studio.example/ledger"),
+        (("ledger", "log_vkey"), "other-studio.example/ledger+00000000+AQ=="),
+    ],
+)
+def test_packet_json_stating_another_root_or_log_fails(
+    packet: Path, ledger: PacketLedger, where: tuple[str, str], value: str
+) -> None:
+    """packet.json is what a reader opens first: what it states of the checkpoint and the log
+    must be what was verified."""
+    header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
+    header[where[0]][where[1]] = value
+    rewrite(packet, pb.PACKET_JSON, pb.dumps(header))
+    assert codes(verify(packet, ledger)) == {"checkpoint_swapped"}
