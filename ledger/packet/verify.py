@@ -174,6 +174,7 @@ def _verify(
     checkpoint = _check_checkpoint(header, note, log_vkey, witnesses, quorum, v, now)
     entries = list(_check_entries(files, note, checkpoint, v))
     v.entries = len(entries)
+    _check_format(header, v)
     say(f"{len(entries)} entries included at the checkpoint of size {checkpoint.size}")
     if v.problems:
         raise _Stop
@@ -315,6 +316,16 @@ def _check_stated(header: Any, opened: cp.Checkpoint, log_vkey: str, v: PacketVe
         v.fail(
             "checkpoint_swapped",
             f"{build.PACKET_JSON} names another log key than the one given: {str(stated_key)[:80]}",
+        )
+
+
+def _check_format(header: Any, v: PacketVerdict) -> None:
+    """packet.json's format is the one this verifier reads."""
+    if header.get("format") != build.FORMAT:
+        v.fail(
+            "file_changed",
+            f"{build.PACKET_JSON} is format {str(header.get('format'))[:40]!r}; this verifier"
+            f" reads {build.FORMAT}",
         )
 
 

@@ -282,3 +282,12 @@ def test_packet_json_stating_another_root_or_log_fails(
     header[where[0]][where[1]] = value
     rewrite(packet, pb.PACKET_JSON, pb.dumps(header))
     assert codes(verify(packet, ledger)) == {"checkpoint_swapped"}
+
+
+def test_packet_json_of_another_format_fails(packet: Path, ledger: PacketLedger) -> None:
+    header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
+    header["format"] = "assetledger-packet/v2"
+    rewrite(packet, pb.PACKET_JSON, pb.dumps(header))
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"file_changed"}
+    assert "format" in verdict.problems[0].detail
