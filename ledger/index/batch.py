@@ -33,6 +33,7 @@ from ledger.index.proof import (
     AboutVerdict,
     ProofFailure,
     ProvenEntry,
+    _check_key_kind,
     _check_map,
     parse_about,
 )
@@ -66,6 +67,7 @@ class AboutBatch:
         return self.verify_parsed(parse_about(text))
 
     def verify_parsed(self, proof: AboutProof) -> AboutVerdict:
+        _check_key_kind(proof.key)
         checkpoint, index_root = self.open_note(proof.checkpoint)
         if not index_root:
             raise ProofFailure(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import ledger.index.smt as smt
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
+from ledger.index.keys import KEY_KINDS
 from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
@@ -125,6 +126,12 @@ def prove_about(store: LedgerStore, key: str) -> str:
     """
     if not key:
         raise ConfigurationError("an index key is needed, e.g. party:performer-dana-whitfield")
+    try:
+        _check_key_kind(key)
+    except ProofFailure as exc:
+        raise ConfigurationError(
+            exc.message.removeprefix(f"{MALFORMED}: "), hint=exc.hint
+        ) from None
     identity = require_identity(store)
     latest = store.latest_checkpoint()
     if latest is None:
@@ -286,6 +293,7 @@ def verify_about(
     require that many valid witness cosignatures on the checkpoint.
     """
     proof = parse_about(text)
+    _check_key_kind(proof.key)
     name, public_key = cp.parse_vkey(log_vkey)
     try:
         checkpoint = cp.open_checkpoint(proof.checkpoint, name, public_key)
@@ -335,6 +343,19 @@ def check_producers(
         except VerificationFailure as exc:
             raise VerificationFailure(f"entry {index}: {exc.message}") from None
     return tuple(signers)
+
+
+def _check_key_kind(key: str) -> None:
+    """A key of no kind the index files entries under is absent from every log: its proof of
+    absence would say nothing, yet read as 'the log holds nothing about it'."""
+    kind, colon, name = key.partition(":")
+    if not colon or not name or kind not in KEY_KINDS:
+        raise ProofFailure(
+            MALFORMED,
+            f"key {key[:80]!r} is not KIND:NAME with a kind the index files entries under"
+            f" ({', '.join(KEY_KINDS)}): no entry is ever filed under it",
+            hint="e.g. party:performer:dana-whitfield, asset:ID, production:SHOW/EPISODE",
+        )
 
 
 def _witnesses(note: str, vkeys: Sequence[str], quorum: int) -> tuple[str, ...]:

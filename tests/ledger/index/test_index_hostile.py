@@ -312,3 +312,26 @@ def test_a_batch_refuses_a_proof_with_a_broken_path_as_verify_about_does(
         seeded.verify(broken)
     assert after_seed.value.reason == "inclusion"
     assert seeded.verify(text).key == EPISODE
+
+
+@pytest.mark.parametrize(
+    "key", ["episode:Fallen Tower/101", "prodution:Fallen Tower", "asset:", "x"]
+)
+def test_an_absence_proof_for_a_key_no_entry_is_ever_filed_under_is_refused(
+    signed: tuple[LedgerStore, KeyPair], key: str
+) -> None:
+    """'The log holds nothing for episode:…' is true of every log and says nothing: handed to
+    an auditor as 'the episode has no AI events', it would mislead."""
+    from ledger.index.batch import AboutBatch
+    from ledger.index.proof import _assemble
+
+    store, _ = signed
+    with pytest.raises(ConfigurationError, match="no entry is ever filed"):
+        prove_about(store, key)
+    latest = store.latest_checkpoint()
+    assert latest is not None
+    text = _assemble(store, key, latest.note, latest.size)
+    _refused(text, _vkey(store), "malformed")
+    with pytest.raises(ProofFailure) as in_batch:
+        AboutBatch(_vkey(store)).verify(text)
+    assert in_batch.value.reason == "malformed"
