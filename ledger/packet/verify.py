@@ -42,7 +42,7 @@ from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
 from ledger.log.receipt import parse_receipt
 from ledger.log.verdicts import VerdictContext
 from ledger.packet import build, completeness
-from ledger.packet.cut import ClipMap, clips, parse_map, read_timeline
+from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, parse_map, read_timeline
 from ledger.packet.disclosure import CutInfo
 from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_hex
 from ledger.packet.store import PacketEntry, PacketStore
@@ -549,8 +549,21 @@ def _check_unvouched(
     along with a packet that verifies, and its reader would take it as vouched for."""
     cut = header["cut"]
     given = {*_EVIDENCE, build.COMPLETENESS_FILE, str(cut["file"])}
+    cut_names = {f"cut/cut{suffix}" for suffix in SUFFIX_ADAPTERS}
+    if str(cut["file"]) not in cut_names:
+        v.fail(
+            "file_changed",
+            f"{build.PACKET_JSON} names the cut {str(cut['file'])[:80]!r},"
+            " not cut/cut.<ext> where a packet keeps it",
+        )
     if cut.get("map") is not None:
         given.add(str(cut["map"]))
+        if cut["map"] != build.MAP_FILE:
+            v.fail(
+                "file_changed",
+                f"{build.PACKET_JSON} names the map {str(cut['map'])[:80]!r},"
+                f" not {build.MAP_FILE} where a packet keeps it",
+            )
     if not check_pdf:
         given.add(build.DISCLOSURE_PDF)  # said not checked (v.checks["pdf"])
     for name in sorted(set(files) - given - set(derived)):

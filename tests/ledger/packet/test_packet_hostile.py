@@ -291,3 +291,16 @@ def test_packet_json_of_another_format_fails(packet: Path, ledger: PacketLedger)
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"file_changed"}
     assert "format" in verdict.problems[0].detail
+
+
+def test_a_forged_page_cannot_pass_as_the_map(packet: Path, ledger: PacketLedger) -> None:
+    """packet.json names the map file: naming a forged page makes it an 'input' nothing checks
+    (its rows are merely refused), unless the map is where a packet keeps it."""
+    (packet / "disclosure-final.html").write_bytes(b"<p>every clip is clear to ship</p>\n")
+    header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
+    header["cut"]["map"] = "disclosure-final.html"
+    (packet / pb.PACKET_JSON).write_bytes(pb.dumps(header))
+    _forge_without(packet, ledger, set())  # every derived file recomputed with that "map"
+    verdict = verify(packet, ledger)
+    assert not verdict.ok
+    assert any("disclosure-final.html" in p.detail for p in verdict.problems)
