@@ -37,7 +37,7 @@ from ledger.events.approval import APPROVAL, APPROVAL_ACTIONS, GENERATED_FINAL, 
 from ledger.events.base import EventKind
 from ledger.events.consent import CONSENT
 from ledger.events.disposition import DISPOSITION, LEGAL_ACTIONS, disposition_event
-from ledger.events.keyregistry import KEY_REGISTRY, Scope
+from ledger.events.keyregistry import CLEARANCE_ACTIONS, KEY_REGISTRY, Scope
 from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
 from ledger.index import AboutVerdict, prove_about, verify_about
@@ -131,7 +131,7 @@ class Demo:
             self.keys[signer.name] = keyfiles.generate(signer.name)
             keyfiles.write_key_pair(self.keys[signer.name], keys_dir)
         with open_store(str(self.ledger_path)) as store:
-            set_roots(store, [RootKey(root.name, root.public)])
+            set_roots(store, [RootKey(root.name, root.public)], clearance_scopes=True)
             log_key, _ = operator.create_log_key(self.work_dir / "log")
             identity = operator.init_ledger(store, ORIGIN, log_key)
         (self.work_dir / "log.vkey").write_text(identity.vkey + "\n", encoding="utf-8")
@@ -270,7 +270,8 @@ SCOPES: dict[str, dict[str, list[str]]] = {
 def _scope(signer: str) -> Scope:
     """What each demo key may sign: its own actor(s), this show, and for AI its own output."""
     if signer == "clearances":
-        return Scope()  # consent records name performers, not a production actor
+        # consent records name performers, not a production actor: a clearances scope
+        return Scope(actions=tuple(CLEARANCE_ACTIONS.values()))
     if signer == "counsel":  # a legal scope: only decisions on findings, in this show
         return Scope(
             productions=(production.SHOW,),

@@ -31,10 +31,13 @@ from ledger.audit.performers import (
     REGISTER_COLUMNS,
     Audits,
     Impact,
+    one_name,
     party_impacts,
     party_name,
+    party_register_rows,
     performer_uses,
     production_impacts,
+    production_names,
     production_uses,
     register_json,
     register_rows,
@@ -91,11 +94,12 @@ def uses_command(
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         uses = performer_uses(view, party, _audits(view, trusted_keys, parse_as_of(as_of)))
-        name = party_name(view, party)
-        rows = register_rows(uses, {party: name})
+        names = production_names(view, party, (u.step.show for u in uses))
+        rows = party_register_rows(uses, party, names)
         data = {
             "party": party,
-            "name": name,
+            "name": one_name(names),
+            "names": names,
             "checkpoint": view.state.to_json(),
             "uses": [u.to_json() for u in uses],
         }

@@ -109,7 +109,7 @@ def init(
             return
         if root_keys:
             roots = [RootKey(p.stem, keyfiles.load_public(p)) for p in root_keys]
-            set_roots(store, roots, root_threshold)
+            set_roots(store, roots, root_threshold, clearance_scopes=True)
             set_grace(store, timedelta(seconds=rotation_grace))
         pair, private_path = operator.create_log_key(key_dir, passphrase)
         identity = operator.init_ledger(store, origin, pair)

@@ -99,6 +99,13 @@ class InvalidTextError(InvalidEventError):
     reason = "invalid_text"
 
 
+class InvalidShowNameError(InvalidEventError):
+    """A show named "", blank, "." or "..": web addresses treat the last two as path steps,
+    so the show's portal pages could never be opened."""
+
+    reason = "invalid_show_name"
+
+
 class SignatureError(RejectedInput):
     """The DSSE signature does not verify over the payload."""
 
@@ -176,6 +183,13 @@ class OutOfScopeError(UntrustedKeyError):
     """The key is enrolled and valid, but not for this production, actor, action or source."""
 
     reason = "out_of_scope"
+
+
+class ClearanceScopeError(OutOfScopeError):
+    """A consent or licence event signed by a key whose scope does not name that kind
+    (``assetledger.consent`` / ``assetledger.licence``), on a ledger that requires it."""
+
+    reason = "no_clearance_scope"
 
 
 class EnrolmentUnauthorisedError(UntrustedKeyError):

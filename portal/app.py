@@ -359,7 +359,7 @@ def credits(p: Portal, request: Request) -> Response:
     prod = p.production(request)
     who = p.guard(request, "credits.view", Resource(prod))
     episode = _episode(request)
-    report = p.ledger.credits(p.existing(prod), episode)
+    report = _credits_for(p, who, prod, episode)
     data = report.to_json() | {"episodes": p.ledger.episodes(prod)}
     return p.page(request, "credits.html", data, who)
 
@@ -429,12 +429,12 @@ def credits_file(p: Portal, request: Request) -> Response:
     from ledger.reports.render import to_html, to_pdf
 
     prod = p.production(request)
-    p.guard(request, "credits.download", Resource(prod))
+    who = p.guard(request, "credits.download", Resource(prod))
     fmt = str(request.path_params["fmt"])
     if fmt not in ("csv", "pdf", "html", "json"):
         raise NotFound("no such format")
     episode = _episode(request)
-    report = p.ledger.credits(p.existing(prod), episode)
+    report = _credits_for(p, who, prod, episode)
     name = f"credits-{prod}" + (f"-{episode}" if episode else "") + f".{fmt}"
     if fmt == "json":
         return download(_dumps(report.to_json()), name, "application/json")
@@ -443,6 +443,14 @@ def credits_file(p: Portal, request: Request) -> Response:
     if fmt == "pdf":
         return download(to_pdf(credits_document(report)), name, "application/pdf")
     return download(to_html(credits_document(report)), name, "text/html; charset=utf-8")
+
+
+def _credits_for(p: Portal, who: Any, prod: str, episode: str | None) -> CreditReport:
+    """The credit report as the account may read it: a guild representative sees the consent
+    rows of its own members (the roster of the members page, impacts and register)."""
+    report = p.ledger.credits(p.existing(prod), episode)
+    roster = performer.guild_roster(p, who)
+    return report if roster is None else report.for_members(roster)
 
 
 def _credits_csv(report: CreditReport) -> str:

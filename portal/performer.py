@@ -30,10 +30,13 @@ from ledger.audit.performers import (
     Impact,
     PerformerUse,
     Timecodes,
+    one_name,
     party_impacts,
     party_name,
+    party_register_rows,
     performer_uses,
     production_impacts,
+    production_names,
     production_uses,
     register_json,
     register_rows,
@@ -99,8 +102,11 @@ def _party_data(ledger: PortalLedger, party: str) -> dict[str, Any]:
         audits = _audits(ledger)
         uses = performer_uses(view, party, audits, TIMECODES)
         impacts = party_impacts(view, party, audits, as_of=start_of_today(), timecodes=TIMECODES)
+        # each production's own consents name the performer there (never another show's)
+        names = production_names(view, party, (u.step.show for u in uses))
         return {
-            "name": party_name(view, party),
+            "name": one_name(names),
+            "names": names,
             "checkpoint": view.state.to_json(),
             "uses": uses,
             "impacts": impacts,
@@ -198,6 +204,7 @@ def performer_page(p: Site, request: Request) -> Response:
     data = {
         "party": party,
         "name": found["name"],
+        "names": [{"production": show, "name": name} for show, name in found["names"].items()],
         "checkpoint": found["checkpoint"],
         "as_of": _day(),
         "summary": _summary(uses),
@@ -219,7 +226,7 @@ def performer_register(p: Site, request: Request) -> Response:
     p.guard(request, "performer_uses.download", Resource(party=party))
     fmt = _format(request)
     found = _party_data(p.ledger, party)
-    rows = register_rows(found["uses"], {party: found["name"]})
+    rows = party_register_rows(found["uses"], party, found["names"])
     title = f"Uses of {found['name'] or party}'s likeness and voice"
     return _register_file(found["view"], title, rows, fmt, f"uses-{party}.{fmt}")
 
@@ -243,7 +250,7 @@ def performer_proof(p: Site, request: Request) -> Response:
 # --- counsel and the guild: impact and the register -------------------------------------------
 
 
-def _members(p: Site, who: Any) -> frozenset[str] | None:
+def guild_roster(p: Site, who: Any) -> frozenset[str] | None:
     """A guild representative's roster; None for counsel (every performer)."""
     if who.account.role != "guild":
         return None
@@ -256,7 +263,7 @@ def impacts_page(p: Site, request: Request) -> Response:
     days = _days(request)
     found = _production_data(p.ledger, p.existing(prod), days)
     impacts: list[Impact] = found["impacts"]
-    roster = _members(p, who)
+    roster = guild_roster(p, who)
     if roster is not None:  # the guild sees its members' open impacts
         impacts = [i for i in impacts if i.consent.party_id in roster and i.is_open]
     data = {
@@ -274,7 +281,7 @@ def _register_for(p: Site, request: Request, action: str) -> tuple[Any, str, dic
     who = p.guard(request, action, Resource(prod))
     found = _production_data(p.ledger, p.existing(prod), EXPIRY_WINDOW_DAYS)
     uses: list[PerformerUse] = found["uses"]
-    roster = _members(p, who)
+    roster = guild_roster(p, who)
     if roster is not None:
         uses = [u for u in uses if u.party in roster]
     found = found | {"rows": register_rows(uses, found["names"])}

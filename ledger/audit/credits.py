@@ -11,7 +11,7 @@ consent status, and AI inputs with their training-and-mining terms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledger.audit.judge import ConsentVerdict, judge_likeness, judge_model_licence
@@ -222,6 +222,15 @@ class CreditReport:
     ai_outputs: list[AiOutput]
     consent: list[ConsentRow]
     writer_material: list[WriterMaterial] = field(default_factory=list)
+    # every likeness use of the production, when ``consent`` lists only some (see for_members)
+    all_consent: list[ConsentRow] | None = None
+
+    def for_members(self, roster: frozenset[str]) -> CreditReport:
+        """The report as a guild representative may read it: likeness rows of the guild's own
+        members only (AI inputs' terms name no person and stay); the likeness statement still
+        judges every use of the production, so it reads the same for every account."""
+        rows = [c for c in self.consent if not c.likeness or c.party in roster]
+        return replace(self, consent=rows, all_consent=self.all_consent or self.consent)
 
     def end_credits(self) -> list[dict[str, Any]]:
         """Credit lines as end credits group them: by department, then episode, then title."""
@@ -263,7 +272,7 @@ class CreditReport:
 
     def _likeness(self) -> list[str]:
         """The statement on likeness: the audit's judgement of each use (none: no line)."""
-        uses = [c for c in self.consent if c.likeness]
+        uses = [c for c in (self.all_consent or self.consent) if c.likeness]
         if not uses:
             return []
         if all(c.covered for c in uses):

@@ -32,8 +32,9 @@ from ledger.events.consent import Consent
 Audits = Callable[[str], AuditResult]
 """The audit of a production (the show's name), as ``audit report`` computes it."""
 
-Timecodes = Callable[[str, str], Sequence[str]]
-"""Where an asset version sits in a deliverable's cut: (deliverable key, asset key) to record
+Timecodes = Callable[[str, str, str], Sequence[str]]
+"""Where an asset version sits in a deliverable's cut: (production, deliverable key, asset key) to
+record
 timecode ranges ("01:00:10:00-01:00:12:05"), read from a delivery packet.  Optional: without a
 packet the timecode column says so."""
 
@@ -163,7 +164,7 @@ def _placements(result: AuditResult, step: Step, timecodes: Timecodes | None) ->
         lineage = result.lineages.get(d.key)
         if lineage is None or step.key not in lineage.nodes:
             continue
-        where = None if timecodes is None else tuple(timecodes(d.key, step.key))
+        where = None if timecodes is None else tuple(timecodes(step.show, d.key, step.key))
         out.append(Placement(d.key, clear.get(d.key, False), d.event_time, where))
     return out
 
@@ -233,6 +234,33 @@ def party_name(view: LedgerView, party: str, production: str | None = None) -> s
         view = production_view(view, production)
     names = [c.party_name for c in view.consents_for("consent_party", party)]
     return names[-1] if names else None
+
+
+def production_names(view: LedgerView, party: str, productions: Iterable[str]) -> dict[str, str]:
+    """The name ``party`` gave on the latest consent that counts for each production (none:
+    left out).  A performer's own pages list these: a consent recorded for one show, perhaps
+    signed by a key any show's tools hold, never renames the performer in another."""
+    names = {show: party_name(view, party, show) for show in sorted(set(productions))}
+    return {show: name for show, name in names.items() if name is not None}
+
+
+def one_name(names: dict[str, str]) -> str | None:
+    """The performer's name when every production's consents give the same one, else None
+    (pages then show the id, with each production's name listed)."""
+    distinct = set(names.values())
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def party_register_rows(
+    uses: Sequence[PerformerUse], party: str, names: dict[str, str]
+) -> list[dict[str, Any]]:
+    """A performer's own register: each production's rows name the performer as that
+    production's consents do (``names`` from :func:`production_names`)."""
+    return [
+        row
+        for show in sorted({u.step.show for u in uses})
+        for row in register_rows([u for u in uses if u.step.show == show], {party: names.get(show)})
+    ]
 
 
 def require_party(view: LedgerView, party: str) -> None:

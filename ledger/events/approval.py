@@ -93,6 +93,7 @@ APPROVAL = EventKind(
     ce_type="io.assetledger.approval.v1",
     subject=lambda e: str(e["production"]["show"]),
     problems=approval_problems,
+    shows=lambda e: [("production.show", e["production"]["show"])],
     refs=approval_refs,
 )
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ledger.errors import InvalidEventError
+from ledger.errors import InvalidEventError, InvalidShowNameError
 
 UTC = timezone.utc  # datetime.UTC is Python 3.11+; producers/ imports this (3.10)
 
@@ -45,6 +45,7 @@ class EventKind:
     subject: Callable[[Record], str]  # Kafka message key (per-subject order)
     problems: Callable[[Record, bool], list[str]]  # validation; bool = writing a new event
     refs: Callable[[Record], list[tuple[str, str]]] = lambda _: []  # query index rows
+    shows: Callable[[Record], list[tuple[str, Any]]] = lambda _: []  # (field, show) it names
 
 
 def event_id_problems(value: Any, where: str = "event_id") -> list[str]:
@@ -63,24 +64,44 @@ def event_id_problems(value: Any, where: str = "event_id") -> list[str]:
     ]
 
 
+PATH_STEPS = (".", "..")
+
+
+def show_name_problems(where: str, value: Any) -> list[str]:
+    """Empty when ``value`` can name a show: not empty, not blank, not "." or ".." (browsers
+    and proxies resolve those as path steps, so the show's portal pages could never open)."""
+    if not isinstance(value, str) or not value.strip():
+        return [f"{where} must not be empty"]
+    if value.strip() in PATH_STEPS:
+        return [
+            f"{where} {value!r} cannot name a show: web addresses read '.' and '..' as path"
+            " steps, so its portal pages could never be opened; give the show its name"
+        ]
+    return []
+
+
 MAX_PROBLEMS_SHOWN = 10
 
 
 def validate(kind: EventKind, event: Record, *, writing: bool) -> None:
     """Raise :class:`InvalidEventError` listing every rule ``event`` breaks.
 
-    Every kind's ``event_id`` must be a UUID's canonical text (see the module docstring).
+    Every kind's ``event_id`` must be a UUID's canonical text (see the module docstring).  A
+    show named "", blank, "." or ".." is refused, writing or reading, with the reason
+    ``invalid_show_name`` (:class:`InvalidShowNameError`).
     """
+    named = [p for where, show in kind.shows(event) for p in show_name_problems(where, show)]
     problems = list(
-        dict.fromkeys([*event_id_problems(event["event_id"]), *kind.problems(event, writing)])
+        dict.fromkeys(
+            [*event_id_problems(event["event_id"]), *named, *kind.problems(event, writing)]
+        )
     )
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
         if len(problems) > len(shown):
             shown.append(f"and {len(problems) - len(shown)} more")
-        raise InvalidEventError(
-            f"invalid {kind.record} {event.get('event_id')}: " + "; ".join(shown)
-        )
+        error = InvalidShowNameError if named else InvalidEventError
+        raise error(f"invalid {kind.record} {event.get('event_id')}: " + "; ".join(shown))
 
 
 # --- JSON <-> Avro record ------------------------------------------------------------------

@@ -144,6 +144,9 @@ CONSENT = EventKind(
     ce_type="io.assetledger.consent.v1",
     subject=lambda e: str(e["grantor"]["party_id"]),
     problems=consent_problems,
+    shows=lambda e: [
+        (f"coverage[{i}].show", c["show"]) for i, c in enumerate(e.get("coverage", []))
+    ],
     refs=consent_refs,
 )
 

@@ -112,6 +112,7 @@ DISPOSITION = EventKind(
     ce_type="io.assetledger.disposition.v1",
     subject=lambda e: str(e["finding_id"]),
     problems=disposition_problems,
+    shows=lambda e: [("production.show", e["production"]["show"])],
     refs=disposition_refs,
 )
 

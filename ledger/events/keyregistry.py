@@ -62,6 +62,12 @@ _ALLOWED: dict[str, frozenset[str]] = {
 }
 
 
+CLEARANCE_ACTIONS = {"consent_event": "assetledger.consent", "licence_event": "assetledger.licence"}
+"""The action a key's scope names to sign consent or licence events (record name to action).
+On a ledger created with clearance scopes required (ledger meta ``clearance_scopes``, fixed at
+``assetledger init``), only such a key may sign them: see docs/keys.md."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Scope
 
@@ -98,13 +104,14 @@ class Scope:
     def unrestricted(self) -> bool:
         return not (self.productions or self.actors or self.actions or self.digital_source_types)
 
-    def violation(self, event: Record) -> str | None:
-        """Why ``event`` is outside this scope, or None when it is inside."""
+    def violation(self, event: Record, action: str | None = None) -> str | None:
+        """Why ``event`` is outside this scope, or None when it is inside.  ``action`` stands
+        for the event's own for kinds that have none (:data:`CLEARANCE_ACTIONS`)."""
         source = event.get("digital_source_type")
         checks = [
             ("production", self.productions, (event.get("production") or {}).get("show")),
             ("actor", self.actors, (event.get("actor") or {}).get("actor_id")),
-            ("action", self.actions, event.get("action")),
+            ("action", self.actions, action or event.get("action")),
             (
                 "digital source type",
                 tuple(vocab.source_type_term(s) for s in self.digital_source_types),

@@ -236,5 +236,6 @@ PROVENANCE = EventKind(
     ce_type="io.assetledger.provenance.v1",
     subject=lambda e: str(e["asset"]["asset_id"]),
     problems=provenance_problems,
+    shows=lambda e: [("production.show", e["production"]["show"])],
     refs=provenance_refs,
 )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import ledger.index.smt as smt
-from ledger.errors import RejectedInput
+from ledger.errors import RejectedInput, StoreError
 from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import event_keys
@@ -132,10 +132,10 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
 def _entries(store: LedgerStore, start: int, stop: int) -> list[Entry]:
     entries = list(store.entries(start, stop))
     if len(entries) != stop - start or any(e.seq != start + i for i, e in enumerate(entries)):
-        raise RejectedInput(
+        raise StoreError(  # damage to the ledger, not a refused record
             f"the ledger's entries {start}…{stop - 1} are not all there; the index cannot be"
             " extended over them",
-            reason="entries_missing",
+            hint="run assetledger verify to see what is damaged",
         )
     return entries
 

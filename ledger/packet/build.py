@@ -32,6 +32,7 @@ from ledger.packet.store import PacketEntry, PacketStore, entry_from_bytes
 from ledger.reports.render import to_html, to_pdf
 from ledger.store import LedgerStore, StoredCheckpoint
 from ledger.trust.replay import (
+    META_CLEARANCE_SCOPES,
     META_ROOT_KEYS,
     META_ROOT_THRESHOLD,
     META_ROTATION_GRACE,
@@ -48,7 +49,7 @@ DISCLOSURE_HTML = "disclosure.html"
 DISCLOSURE_PDF = "disclosure.pdf"
 ANNOTATED_CUT = "cut/annotated.otio"
 MAP_FILE = "cut/map.csv"
-TRUST_META = (META_ROOT_KEYS, META_ROOT_THRESHOLD, META_ROTATION_GRACE)
+TRUST_META = (META_ROOT_KEYS, META_ROOT_THRESHOLD, META_ROTATION_GRACE, META_CLEARANCE_SCOPES)
 
 Progress = Callable[[str], None]
 
@@ -328,6 +329,7 @@ def packet_header(
             "root_keys": json.loads(meta[META_ROOT_KEYS]) if META_ROOT_KEYS in meta else None,
             "root_threshold": int(meta.get(META_ROOT_THRESHOLD) or "1"),
             "rotation_grace_seconds": None if grace is None else grace,
+            "clearance_scopes": meta.get(META_CLEARANCE_SCOPES) == "required",
         },
         "entries": {"file": ENTRIES_FILE, "count": entries},
         "completeness": {"file": COMPLETENESS_FILE},
@@ -343,6 +345,8 @@ def header_meta(header: Mapping[str, Any]) -> dict[str, str]:
         meta[META_ROOT_THRESHOLD] = str(int(trust.get("root_threshold") or 1))
     if trust.get("rotation_grace_seconds") is not None:
         meta[META_ROTATION_GRACE] = str(trust["rotation_grace_seconds"])
+    if trust.get("clearance_scopes") is True:
+        meta[META_CLEARANCE_SCOPES] = "required"
     return meta
 
 

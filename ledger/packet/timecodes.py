@@ -1,8 +1,9 @@
 """Record timecodes from verified delivery packets, for the performer pages of the portal.
 
 :func:`packet_timecodes` turns verified packets' disclosures into the
-:data:`ledger.audit.performers.Timecodes` function: (deliverable, asset version) to the record
-timecode ranges of the clips that show that deliverable with that asset version in its lineage.
+:data:`ledger.audit.performers.Timecodes` function: (production, deliverable, asset version) to
+the record timecode ranges of the clips that show that deliverable with that asset version in its
+lineage.  Keyed by the packet's production too: two shows may share a deliverable or asset id.
 Only a packet that verifies (:func:`ledger.packet.verify.verify_packet`) feeds it.
 """
 
@@ -22,19 +23,20 @@ from ledger.packet.verify import verify_packet
 
 def disclosure_timecodes(bodies: Iterable[Mapping[str, Any]]) -> Timecodes:
     """The timecodes function of disclosures (each already verified)."""
-    ranges: dict[tuple[str, str], list[str]] = {}
+    ranges: dict[tuple[str, str, str], list[str]] = {}
     for body in bodies:
+        production = str(body.get("production"))
         for clip in body.get("clips", []):
             if clip.get("asset") is None:
                 continue
             span = f"{clip['record_in']}-{clip['record_out']}"
             for node in clip.get("lineage", []):
-                found = ranges.setdefault((clip["asset"], node), [])
+                found = ranges.setdefault((production, clip["asset"], node), [])
                 if span not in found:
                     found.append(span)
 
-    def timecodes(deliverable: str, asset: str) -> Sequence[str]:
-        return tuple(ranges.get((deliverable, asset), ()))
+    def timecodes(production: str, deliverable: str, asset: str) -> Sequence[str]:
+        return tuple(ranges.get((production, deliverable, asset), ()))
 
     return timecodes
 

@@ -409,9 +409,15 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
         else "not pinned: trusted as packet.json states them (pass"
         " --root-key to require the production's)"
     )
+    clearances = (
+        "consents and licences need a key with a clearance scope"
+        if root.clearance_scopes
+        else "any enrolled key may sign consents and licences (a ledger made before that rule)"
+    )
     v.checks["trust_root"] = (
         f"root keys {named}, threshold {root.threshold}, rotation grace {grace} s, as"
-        f" packet.json states them (the log's checkpoint does not commit to them); {pinned}"
+        f" packet.json states them (the log's checkpoint does not commit to them); {pinned};"
+        f" {clearances}"
     )
 
 

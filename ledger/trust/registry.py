@@ -39,6 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.errors import (
+    ClearanceScopeError,
     ConfigurationError,
     EnrolmentUnauthorisedError,
     KeyExpiredError,
@@ -52,6 +53,7 @@ from ledger.errors import (
 )
 from ledger.events.base import EventKind, Record, format_time
 from ledger.events.keyregistry import (
+    CLEARANCE_ACTIONS,
     DELEGATE,
     ENROLL,
     REGISTRY_RECORD,
@@ -96,6 +98,7 @@ class RootKey:
 class TrustRoot:
     keys: tuple[RootKey, ...]
     threshold: int = 1
+    clearance_scopes: bool = False  # consent/licence events need a key naming their kind
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -230,10 +233,19 @@ class KeyRecord:
                     f" deliveries ({_duration(grace)}) ended at {format_time(deadline)}"
                 )
 
-    def check(self, event: Record) -> None:
-        """Valid at the event time and in scope, or the specific :class:`UntrustedKeyError`."""
+    def check(self, event: Record, action: str | None = None, *, required: bool = False) -> None:
+        """Valid at the event time and in scope, or the specific :class:`UntrustedKeyError`.
+
+        ``action`` is the clearance action of a consent or licence event; ``required``: the
+        key's scope must name it (a ledger with clearance scopes required)."""
         self.check_time(event["event_time"])
-        problem = self.scope.violation(event)
+        if required and action is not None and action not in self.scope.actions:
+            raise ClearanceScopeError(
+                f"key {short(self.key_id)} of {self.actor_id} may not sign a "
+                f"{action.rsplit('.', 1)[1]} record: its scope does not name {action}",
+                hint=f"sign it with a clearances key (keys enroll … --action {action})",
+            )
+        problem = self.scope.violation(event, action)
         if problem:
             raise OutOfScopeError(f"key {short(self.key_id)} of {self.actor_id}: {problem}")
 
@@ -386,16 +398,18 @@ class Registry:
                 return self._known_signer(envelope)
             authority = self.authorise(envelope, event)
             return authority.keyid, authority.public_key
-        return self._admit_signed_event(envelope, event, received_at or datetime.now(UTC))
+        action = CLEARANCE_ACTIONS.get(kind.record)
+        return self._admit_signed_event(envelope, event, action, received_at or datetime.now(UTC))
 
     def _admit_signed_event(
-        self, envelope: Envelope, event: Record, received_at: datetime
+        self, envelope: Envelope, event: Record, action: str | None, received_at: datetime
     ) -> tuple[str, Ed25519PublicKey]:
         errors: list[UntrustedKeyError] = []
+        required = self.root.clearance_scopes
         for sig in envelope.signatures:
             try:
                 record = self.trusted_key(sig.keyid)
-                record.check(event)
+                record.check(event, action, required=required)
                 record.check_arrival(received_at, self.grace)
             except UntrustedKeyError as exc:
                 errors.append(exc)

@@ -31,11 +31,24 @@ from ledger.trust.registry import DEFAULT_GRACE, Refusal, Registry, RootKey, Tru
 META_ROOT_KEYS = "root_keys"
 META_ROOT_THRESHOLD = "root_threshold"
 META_ROTATION_GRACE = "rotation_grace_seconds"
+META_CLEARANCE_SCOPES = "clearance_scopes"
+"""``required`` on ledgers created since clearance scopes exist (``assetledger init``): consent
+and licence events then need a key whose scope names their kind.  Absent on older ledgers, whose
+enrolments never named it; fixed at creation like the root keys (docs/keys.md)."""
 
 
-def set_roots(store: LedgerStore, keys: Sequence[RootKey], threshold: int = 1) -> TrustRoot:
-    """Record the ledger's root keys; refuse to replace a different set already recorded."""
-    root = TrustRoot(tuple(keys), threshold)
+def set_roots(
+    store: LedgerStore,
+    keys: Sequence[RootKey],
+    threshold: int = 1,
+    *,
+    clearance_scopes: bool = False,
+) -> TrustRoot:
+    """Record the ledger's root keys; refuse to replace a different set already recorded.
+
+    ``clearance_scopes``: consent and licence events need a key whose scope names their kind
+    (recorded only with the root keys, at creation; an existing ledger keeps its rule)."""
+    root = TrustRoot(tuple(keys), threshold, clearance_scopes)
     if store.get_meta(META_ROOT_KEYS) is not None:
         existing = load_roots(store)
         if _fingerprint(existing) != _fingerprint(root):
@@ -46,6 +59,8 @@ def set_roots(store: LedgerStore, keys: Sequence[RootKey], threshold: int = 1) -
         return existing
     store.set_meta(META_ROOT_KEYS, json.dumps([k.to_json() for k in root.keys]))
     store.set_meta(META_ROOT_THRESHOLD, str(threshold))
+    if clearance_scopes:
+        store.set_meta(META_CLEARANCE_SCOPES, "required")
     return root
 
 
@@ -61,7 +76,9 @@ def load_roots(store: LedgerStore) -> TrustRoot:
             f"ledger {store.url} has no root keys, so no key registry",
             hint="create the ledger with root keys (assetledger init --root-key FILE.pub)",
         )
-    return TrustRoot(_parse_roots(text), int(store.get_meta(META_ROOT_THRESHOLD) or "1"))
+    threshold = int(store.get_meta(META_ROOT_THRESHOLD) or "1")
+    required = store.get_meta(META_CLEARANCE_SCOPES) == "required"
+    return TrustRoot(_parse_roots(text), threshold, required)
 
 
 def _parse_roots(text: str) -> tuple[RootKey, ...]:

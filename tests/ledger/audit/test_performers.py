@@ -205,8 +205,9 @@ def test_register_rows_as_csv(view: LedgerView) -> None:
 
 
 def test_timecodes_come_from_an_optional_source(view: LedgerView) -> None:
-    def packet(deliverable: str, asset: str) -> list[str]:
-        return ["01:00:10:00-01:00:12:05"] if asset.endswith("stunt_face@v001") else []
+    def packet(production: str, deliverable: str, asset: str) -> list[str]:
+        ours = production == story.SHOW and asset.endswith("stunt_face@v001")
+        return ["01:00:10:00-01:00:12:05"] if ours else []
 
     [use] = performer_uses(view, DANA, audits(view), timecodes=packet)
     assert use.placements[0].timecodes == ("01:00:10:00-01:00:12:05",)

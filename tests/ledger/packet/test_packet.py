@@ -15,10 +15,11 @@ from demo import story
 from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
 from ledger.events.base import format_time
 from ledger.log.operator import Checkpointer
-from ledger.packet.build import build_packet
+from ledger.packet.build import PACKET_JSON, build_packet, header_meta
 from ledger.packet.files import MANIFEST, manifest_text, read_packet
 from ledger.packet.verify import PacketVerdict, verify_packet
 from ledger.store import open_store
+from ledger.trust.replay import META_CLEARANCE_SCOPES
 from ledger.witness.cosignature import parse_witness_vkey
 from tests.ledger.packet.packet_factory import (
     APPROVED_AT,
@@ -432,8 +433,29 @@ def test_verified_packets_feed_record_timecodes(packet: Path, ledger: PacketLedg
 
     timecodes = packet_timecodes([packet], ledger.log_vkey)
     replica = f"{story.DELIVERY_PREFIX}/sh030/crowd_replica@v001"
-    assert list(timecodes(SH030, replica)) == ["01:00:04:01-01:00:06:03"]
-    assert list(timecodes(SH010_V2, replica)) == []
+    assert list(timecodes(story.SHOW, SH030, replica)) == ["01:00:04:01-01:00:06:03"]
+    assert list(timecodes(story.SHOW, SH010_V2, replica)) == []
+    assert list(timecodes("Another Show", SH030, replica)) == []
     (packet / "disclosure.json").write_text("{}", encoding="utf-8")
     with pytest.raises(VerificationFailure, match="file_changed"):
         packet_timecodes([packet], ledger.log_vkey)
+
+
+def test_a_packet_carries_the_ledgers_clearance_rule(tmp_path: Path, ledger: PacketLedger) -> None:
+    """The packet states whether consents and licences need a clearance scope (ledger meta
+    fixed at init), so its audit re-run judges signers by the ledger's own rule."""
+    folder, _ = build(tmp_path, ledger, name="older-rule")
+    older = verify(folder, ledger)
+    assert older.ok, older.problems
+    assert json.loads((folder / PACKET_JSON).read_text())["trust"]["clearance_scopes"] is False
+    assert "any enrolled key may sign consents" in older.checks["trust_root"]
+    with open_store(ledger.url) as store:
+        store.set_meta(META_CLEARANCE_SCOPES, "required")
+    folder, _ = build(tmp_path, ledger, name="clearance-rule")
+    assert json.loads((folder / PACKET_JSON).read_text())["trust"]["clearance_scopes"] is True
+    assert header_meta({"trust": {"clearance_scopes": True}}) == {META_CLEARANCE_SCOPES: "required"}
+    required = verify(folder, ledger)
+    assert required.ok, required.problems  # the demo's clearances key names both actions
+    assert (
+        "consents and licences need a key with a clearance scope" in required.checks["trust_root"]
+    )
