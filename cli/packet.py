@@ -18,6 +18,7 @@ from cli.proofs import read_vkey, witness_options, witness_policy
 from ledger.audit.rules import severity_rank
 from ledger.errors import VerificationFailure
 from ledger.packet.build import build_packet
+from ledger.packet.files import sha256_hex
 from ledger.packet.verify import PacketVerdict, verify_packet
 from ledger.trust.keys import key_id, load_public
 
@@ -148,6 +149,13 @@ def _gate(summary: dict[str, object], fail_on: str) -> None:
     " root must be exactly these (without: the result names the packet's root keys).",
 )
 @click.option(
+    "--cut",
+    "cut",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The locked cut you hold: the packet's cut must be byte for byte this file (without:"
+    " the result names the packet's cut and its SHA-256, for you to compare).",
+)
+@click.option(
     "--skip-pdf",
     is_flag=True,
     help="Do not re-render disclosure.pdf to compare it (most of the time a long cut takes);"
@@ -161,6 +169,7 @@ def verify_command(
     witness_keys: tuple[str, ...],
     quorum: int | None,
     root_keys: tuple[Path, ...],
+    cut: Path | None,
     skip_pdf: bool,
     fail_on: str,
     fmt: str,
@@ -175,6 +184,7 @@ def verify_command(
         progress=common.err,
         check_pdf=not skip_pdf,
         root_key_ids=[key_id(load_public(p)) for p in root_keys],
+        cut_sha256=None if cut is None else sha256_hex(cut.read_bytes()),
     )
     if fmt == "json":
         click.echo(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))

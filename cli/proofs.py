@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cli import common
 from ledger.errors import ConfigurationError, printable
 from ledger.index import prove_about, verify_about
-from ledger.index.proof import is_about_proof
+from ledger.index.proof import check_producers, is_about_proof, require_event
 from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
@@ -343,7 +344,7 @@ def verify_receipt_command(
     witnesses, wanted = witness_policy(witness_keys, quorum)
     text = receipt.read()
     if is_about_proof(text):
-        _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt)
+        _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt, event_id, signers)
         return
     verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)
     cosigned = (
@@ -378,7 +379,7 @@ def verify_receipt_command(
         )
         if identity is not None:
             required = " (as required)" if event_id is not None else ""
-            click.echo(f"  proves: {identity.describe()}{required}")
+            click.echo(f"  proves: {printable(identity.describe())}{required}")
         elif verdict.leaf_only:
             click.echo(
                 f"  proves: the entry whose leaf hash is {verdict.leaf_hash.hex()}"
@@ -387,7 +388,8 @@ def verify_receipt_command(
             )
         else:
             click.echo(
-                f"  proves: an entry that is not an asset-ledger event ({verdict.identity_problem})"
+                "  proves: an entry that is not an asset-ledger event"
+                f" ({printable(verdict.identity_problem or '')})"
             )
         click.echo(
             f"  checkpoint signature: valid\n  inclusion proof: valid"
@@ -397,12 +399,30 @@ def verify_receipt_command(
 
 
 def _verify_about(
-    text: str, log_vkey: str, witnesses: list[WitnessKey], wanted: int, fmt: str
+    text: str,
+    log_vkey: str,
+    witnesses: list[WitnessKey],
+    wanted: int,
+    fmt: str,
+    event_id: str | None,
+    signers: dict[str, Ed25519PublicKey] | None,
 ) -> None:
-    """A proof about a key (``prove --about``): verified offline, then its key and entries."""
+    """A proof about a key (``prove --about``): verified offline, then its key and entries;
+    ``--event-id`` must be one of them, ``--trusted-keys`` must have signed every one."""
     verdict = verify_about(text, log_vkey, [w.vkey for w in witnesses], wanted)
+    if event_id is not None:
+        require_event(verdict, event_id)
+    producers = "not checked" if signers is None else "valid"
+    if signers is not None:
+        check_producers(verdict, signers)
     if fmt == "json":
-        click.echo(json.dumps(verdict.to_json(), indent=2))
+        data = verdict.to_json() | {
+            "event_id_required": event_id,
+            "producer_signatures": producers,
+            "witnesses": list(verdict.cosigners) if witnesses else "not checked",
+            "witness_quorum": wanted or None,
+        }
+        click.echo(json.dumps(data, indent=2))
         return
     state = (
         f"holds {len(verdict.indices)} entr{'y' if len(verdict.indices) == 1 else 'ies'}"
@@ -413,9 +433,14 @@ def _verify_about(
         f"proof valid: at tree size {verdict.size} of {verdict.log_origin}, the log {state}"
         f" for key {printable(verdict.key)}"
     )
-    for index, event_id in zip(verdict.indices, verdict.event_ids, strict=True):
-        click.echo(f"  entry {index}: event {printable(event_id or '(not an asset-ledger event)')}")
-    click.echo("  checkpoint signature: valid\n  index root: matches\n  inclusion proofs: valid")
+    for index, listed in zip(verdict.indices, verdict.event_ids, strict=True):
+        required = " (as required)" if listed is not None and listed == event_id else ""
+        shown = printable(listed or "(not an asset-ledger event)")
+        click.echo(f"  entry {index}: event {shown}{required}")
+    click.echo(
+        "  checkpoint signature: valid\n  index root: matches\n  inclusion proofs: valid"
+        f"\n  producer signatures: {producers}"
+    )
     names = ", ".join(verdict.cosigners)
     click.echo(
         f"  witnesses: {len(verdict.cosigners)} valid cosignature(s), {wanted} required ({names})"

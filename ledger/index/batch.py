@@ -5,11 +5,13 @@ Every check of :func:`ledger.index.proof.verify_about` is made for every proof; 
 are results that depend only on their inputs' bytes:
 
 - the checkpoint note's signature: opened once per distinct note text;
-- an entry's inclusion: a leaf (its hash) shown to sit at index *i* of the tree of size *n* and
-  root *r* is remembered, so the same entry named by another proof at the same (i, n, r) needs
-  no second path (inclusion is a property of the leaf, index and tree, not of the path given);
-  :meth:`AboutBatch.known_included` seeds it with entries the caller has checked against the
-  same signed tree (``packet verify`` checks every evidence entry's receipt first);
+- an entry's inclusion: a leaf (its hash) and the path shown to put it at index *i* of the tree
+  of size *n* and root *r* are remembered, so the same entry with the same path in another proof
+  at the same (i, n, r) is not hashed up again (the path of a leaf in a tree is unique, so an
+  honest proof repeats it); a path not verified before is verified, so a proof that fails
+  alone fails here too, and a reader re-checking the proofs one by one finds what we found;
+  :meth:`AboutBatch.known_included` seeds it with entries and paths the caller has checked
+  against the same signed tree (``packet verify`` checks every evidence entry's receipt first);
 - an entry's index keys and event id: decoded once per entry's bytes.
 
 Without witness keys, as the packet's completeness proofs are checked (their checkpoint is the
@@ -17,6 +19,8 @@ packet's, whose cosignatures ``packet verify`` checks once).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from ledger.errors import RejectedInput, VerificationFailure
 from ledger.index.maintain import entry_keys, root_in
@@ -29,6 +33,7 @@ from ledger.index.proof import (
     AboutVerdict,
     ProofFailure,
     ProvenEntry,
+    _check_key_kind,
     _check_map,
     parse_about,
 )
@@ -45,19 +50,24 @@ class AboutBatch:
     def __init__(self, log_vkey: str) -> None:
         self.origin, self.public_key = cp.parse_vkey(log_vkey)
         self._notes: dict[str, _Opened] = {}
-        self._leaves: dict[tuple[int, bytes, int], bytes] = {}  # (size, root, index) -> leaf
+        # (size, root, index) -> (leaf, path) verified there
+        self._leaves: dict[tuple[int, bytes, int], tuple[bytes, tuple[bytes, ...]]] = {}
         self._keys: dict[bytes, frozenset[str]] = {}
         self._ids: dict[bytes, str | None] = {}
 
-    def known_included(self, size: int, root: bytes, index: int, leaf: bytes) -> None:
-        """Record that ``leaf`` is verified to be at ``index`` in the tree (``size``, ``root``)."""
-        self._leaves[(size, root, index)] = leaf
+    def known_included(
+        self, size: int, root: bytes, index: int, leaf: bytes, proof: Sequence[bytes]
+    ) -> None:
+        """Record that ``leaf`` is verified to be at ``index`` in the tree (``size``, ``root``)
+        by the inclusion path ``proof``."""
+        self._leaves[(size, root, index)] = (leaf, tuple(proof))
 
     def verify(self, text: str) -> AboutVerdict:
         """As :func:`verify_about` (``text``, the log key) without witnesses."""
         return self.verify_parsed(parse_about(text))
 
     def verify_parsed(self, proof: AboutProof) -> AboutVerdict:
+        _check_key_kind(proof.key)
         checkpoint, index_root = self.open_note(proof.checkpoint)
         if not index_root:
             raise ProofFailure(
@@ -91,7 +101,7 @@ class AboutBatch:
     def _check_entry(self, key: str, e: ProvenEntry, checkpoint: cp.Checkpoint) -> str | None:
         leaf = leaf_hash(e.entry)
         where = (checkpoint.size, checkpoint.root_hash, e.index)
-        if self._leaves.get(where) != leaf:
+        if self._leaves.get(where) != (leaf, e.proof):
             try:
                 verify_inclusion(leaf, e.index, checkpoint.size, e.proof, checkpoint.root_hash)
             except VerificationFailure as exc:
@@ -99,7 +109,7 @@ class AboutBatch:
                     INCLUSION,
                     f"entry {e.index} is not in the signed tree at that index: {exc.message}",
                 ) from None
-            self._leaves[where] = leaf
+            self._leaves[where] = (leaf, e.proof)
         if key not in self._entry_keys(e.entry):
             raise ProofFailure(
                 NOT_ABOUT_KEY,

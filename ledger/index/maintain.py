@@ -31,16 +31,21 @@ def extension_line(root: bytes) -> str:
 
 
 def root_in(extensions: Sequence[str]) -> bytes | None:
-    """The map root a checkpoint's extension lines commit to (None: no index line)."""
-    for line in extensions:
-        if line.startswith(EXTENSION_PREFIX):
-            text = line[len(EXTENSION_PREFIX) :]
-            try:
-                root = base64.b64decode(text.encode("ascii"), validate=True)
-            except (binascii.Error, UnicodeEncodeError):
-                return b""
-            return root if len(root) == smt.HASH_SIZE else b""
-    return None
+    """The map root a checkpoint's extension lines commit to (None: no index line).
+
+    ``b""`` (no valid root) when the line is not exactly ``index/v1`` and canonical base64 of
+    32 bytes, or when there are two ``index/v1`` lines: a checkpoint committing to two maps
+    commits to none (one verifier would read the first, another the last)."""
+    lines = [line for line in extensions if line.split(" ", 1)[0] == EXTENSION_PREFIX.strip()]
+    if not lines:
+        return None
+    text = lines[0][len(EXTENSION_PREFIX) :]
+    try:
+        root = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return b""
+    canonical = base64.b64encode(root).decode("ascii") == text
+    return root if len(lines) == 1 and canonical and len(root) == smt.HASH_SIZE else b""
 
 
 def entry_keys(envelope: bytes, framing: SingleObjectFraming | None = None) -> list[str]:

@@ -24,19 +24,24 @@ own signed event files it under the key.  Every failure is a :class:`ProofFailur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import ledger.index.smt as smt
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
+from ledger.index.keys import KEY_KINDS
 from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import require_identity
-from ledger.log.receipt import identify
+from ledger.log.receipt import check_producer, identify
 from ledger.store import LedgerStore
 from ledger.witness.cosignature import parse_witness_vkey, require_quorum
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 HEADER = "asset-ledger/index-proof@v1"
 FILE_SUFFIX = ".index-proof"
@@ -121,6 +126,12 @@ def prove_about(store: LedgerStore, key: str) -> str:
     """
     if not key:
         raise ConfigurationError("an index key is needed, e.g. party:performer-dana-whitfield")
+    try:
+        _check_key_kind(key)
+    except ProofFailure as exc:
+        raise ConfigurationError(
+            exc.message.removeprefix(f"{MALFORMED}: "), hint=exc.hint
+        ) from None
     identity = require_identity(store)
     latest = store.latest_checkpoint()
     if latest is None:
@@ -282,6 +293,7 @@ def verify_about(
     require that many valid witness cosignatures on the checkpoint.
     """
     proof = parse_about(text)
+    _check_key_kind(proof.key)
     name, public_key = cp.parse_vkey(log_vkey)
     try:
         checkpoint = cp.open_checkpoint(proof.checkpoint, name, public_key)
@@ -307,6 +319,43 @@ def verify_about(
         entries=tuple(e.entry for e in proof.entries),
         cosigners=cosigners,
     )
+
+
+def require_event(verdict: AboutVerdict, event_id: str) -> None:
+    """``--event-id`` on a proof about a key: the event must be one of its entries."""
+    if event_id not in verdict.event_ids:
+        listed = ", ".join(str(e) for e in verdict.event_ids) or "none"
+        raise VerificationFailure(
+            f"event id: the proof about key {verdict.key!r} lists no event {event_id}"
+            f" (its events: {listed})",
+            hint="ask for a proof about a key the event is filed under, or a receipt of it",
+        )
+
+
+def check_producers(
+    verdict: AboutVerdict, trusted_signers: Mapping[str, Ed25519PublicKey]
+) -> tuple[str, ...]:
+    """Every entry's producer (DSSE) signature by a trusted key; their key ids, in order."""
+    signers = []
+    for index, entry in zip(verdict.indices, verdict.entries, strict=True):
+        try:
+            signers.append(check_producer(entry, trusted_signers))
+        except VerificationFailure as exc:
+            raise VerificationFailure(f"entry {index}: {exc.message}") from None
+    return tuple(signers)
+
+
+def _check_key_kind(key: str) -> None:
+    """A key of no kind the index files entries under is absent from every log: its proof of
+    absence would say nothing, yet read as 'the log holds nothing about it'."""
+    kind, colon, name = key.partition(":")
+    if not colon or not name or kind not in KEY_KINDS:
+        raise ProofFailure(
+            MALFORMED,
+            f"key {key[:80]!r} is not KIND:NAME with a kind the index files entries under"
+            f" ({', '.join(KEY_KINDS)}): no entry is ever filed under it",
+            hint="e.g. party:performer:dana-whitfield, asset:ID, production:SHOW/EPISODE",
+        )
 
 
 def _witnesses(note: str, vkeys: Sequence[str], quorum: int) -> tuple[str, ...]:

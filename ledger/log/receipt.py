@@ -221,7 +221,7 @@ def verify_receipt(
         _check_event_id(identity, problem, event_id)
     signer = None
     if trusted_signers is not None:
-        signer = _check_producer(receipt.entry, trusted_signers)
+        signer = check_producer(receipt.entry, trusted_signers)
     return ReceiptVerdict(
         log_origin=checkpoint.origin,
         index=receipt.index,
@@ -297,7 +297,8 @@ def _check_inclusion(receipt: Receipt, checkpoint: Checkpoint, leaf: bytes) -> N
         ) from exc
 
 
-def _check_producer(entry: bytes, trusted_signers: Mapping[str, Ed25519PublicKey]) -> str:
+def check_producer(entry: bytes, trusted_signers: Mapping[str, Ed25519PublicKey]) -> str:
+    """The trusted key id whose DSSE signature on ``entry`` verifies; VerificationFailure."""
     try:
         envelope = Envelope.decode(entry)
     except RejectedInput as exc:

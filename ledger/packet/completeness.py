@@ -5,8 +5,9 @@ The keys come from the disclosure (:func:`completeness_keys`): ``asset:ID`` for 
 version in a mapped clip's lineage (with its approvals and counsel's decisions), ``performer:ID``
 (likeness uses) and ``party:ID`` (consents and revocations given) for every performer,
 ``model:PROVIDER/NAME`` for every AI model, ``approval:CATEGORY/SHOW`` for every category of use
-(whole-category approvals and refusals) and ``registry:all`` (every key enrolment, rotation and
-revocation).  When
+(whole-category approvals and refusals), ``production:SHOW/EPISODE`` (the episode's events, which
+the AI-usage register lists even outside the cut's lineages) and ``registry:all`` (every key
+enrolment, rotation and revocation).  When
 the packet's checkpoint commits to the authenticated index (an ``index/v1`` extension line,
 docs/proofs.md), the packet carries one proof per key (:func:`ledger.index.prove_about`) at
 that checkpoint, and every entry a proof names is in the packet's evidence; ``packet verify``
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from ledger.events.approval import category_key
-from ledger.index import model_key, prove_about
+from ledger.index import model_key, production_key, prove_about
 from ledger.index.batch import AboutBatch
 from ledger.index.maintain import root_in
 from ledger.index.proof import ProofFailure, parse_about
@@ -35,6 +36,8 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
     """The index keys the disclosure's completeness rests on (see the module docstring)."""
     keys: set[str] = {"registry:all"}  # every enrolment, rotation and revocation
     show = str(body.get("production", ""))
+    if body.get("episode") is not None:  # the AI-usage register lists the episode's events
+        keys.add(production_key(show, str(body["episode"])))
     for clip in body.get("clips", []):
         for use in clip.get("approvals", []):
             keys.add("approval:" + category_key(show, str(use["category"])))
@@ -76,11 +79,16 @@ def section(keys: list[str], proofs: Mapping[str, str] | None) -> dict[str, Any]
 
 
 def check(
-    data: Any, keys: list[str], note: str, log_vkey: str, indexed: bool, held: Mapping[int, bytes]
+    data: Any,
+    keys: list[str],
+    note: str,
+    log_vkey: str,
+    indexed: bool,
+    held: Mapping[int, tuple[bytes, tuple[bytes, ...]]],
 ) -> tuple[str, list[str]]:
     """(status, problems): the proofs are for exactly ``keys``, at the packet's checkpoint, and
-    every entry they name is in the packet (``held``: sequence number -> leaf hash of each
-    evidence entry, each already verified to be included at ``note``'s tree).
+    every entry they name is in the packet (``held``: sequence number -> leaf hash and inclusion
+    path of each evidence entry, each already verified to be included at ``note``'s tree).
 
     The proofs are verified as :func:`ledger.index.verify_about` verifies one, in one
     :class:`ledger.index.batch.AboutBatch` (the note opened once, each entry checked once)."""
@@ -94,8 +102,15 @@ def check(
         return NO_INDEX, []
     if data.get("status") != PROVEN:
         return "failed", ["the checkpoint commits to an index, but the packet proves nothing"]
+    listed = [str(p.get("key")) if isinstance(p, dict) else None for p in data["proofs"]]
     proofs = {str(p.get("key")): str(p.get("proof")) for p in data["proofs"] if isinstance(p, dict)}
     problems = [f"no proof for {k}" for k in keys if k not in proofs]
+    problems += ["a proof entry is not {key, proof}" for k in listed if k is None]
+    problems += [
+        f"the proof for {k} is given {listed.count(k)} times"
+        for k in sorted(proofs)
+        if listed.count(k) > 1
+    ]  # only one would be checked; a reader may read another
     problems += [
         f"a proof for {k}, which the disclosure does not rest on" for k in proofs if k not in keys
     ]
@@ -104,8 +119,8 @@ def check(
         checkpoint, _ = batch.open_note(note)
     except ProofFailure as exc:
         return "failed", [f"the packet's checkpoint cannot be opened: {exc.message}"]
-    for seq, leaf in held.items():
-        batch.known_included(checkpoint.size, checkpoint.root_hash, seq, leaf)
+    for seq, (leaf, path) in held.items():
+        batch.known_included(checkpoint.size, checkpoint.root_hash, seq, leaf, path)
     for key in keys:
         if key in proofs:
             problems += _check_one(key, proofs[key], note, batch, held.keys())

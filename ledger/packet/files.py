@@ -4,14 +4,18 @@ The manifest ``MANIFEST.sha256`` lists every other file as ``<sha256 hex>  <path
 of ``sha256sum``), sorted by path.  The .zip holds the same files, sorted, stored with a fixed
 time (1980-01-01 00:00), fixed permissions and deflate level 9, so the same packet gives the
 same bytes.  Reading a packet (a folder or a .zip) refuses what could escape or exhaust, as a
-verification failure: absolute names, ``..``, symbolic links, more than :data:`MAX_FILES`
-files or :data:`MAX_TOTAL_BYTES` bytes.
+verification failure: absolute names, ``..``, symbolic links (a folder's, or a .zip entry whose
+Unix mode says link), two names that differ only in case or Unicode normalisation (unpacked on a
+case-insensitive or normalising disk, one would replace the other), a name not in its plain
+form (``./x``, ``a//b``), more than :data:`MAX_FILES` files or :data:`MAX_TOTAL_BYTES` bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import stat
+import unicodedata
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -54,6 +58,8 @@ def safe_name(name: str) -> str | None:
     path = PurePosixPath(name)
     if not name or path.is_absolute() or ".." in path.parts or "\\" in name or "\x00" in name:
         return f"unsafe file name {name!r}"
+    if path.as_posix() != name:  # "./x", "a//b": another spelling of a name unzip writes once
+        return f"unsafe file name {name!r} (not in its plain form {path.as_posix()!r})"
     return None
 
 
@@ -106,7 +112,20 @@ def _read_folder(root: Path) -> dict[str, bytes]:
         if total > MAX_TOTAL_BYTES:
             raise VerificationFailure(f"packet {root} is larger than {MAX_TOTAL_BYTES} bytes")
         files[p.relative_to(root).as_posix()] = data
+    _refuse_case_collisions(files, root)
     return files
+
+
+def _refuse_case_collisions(files: Mapping[str, bytes], where: Path) -> None:
+    seen: dict[str, str] = {}
+    for name in sorted(files):
+        other = seen.setdefault(unicodedata.normalize("NFC", name).casefold(), name)
+        if other != name:
+            raise VerificationFailure(
+                f"packet {where} holds {other!r} and {name!r}, names that differ only in case"
+                " (or Unicode normalisation):"
+                " unpacked on a case-insensitive disk, one would replace the other"
+            )
 
 
 def _read_zip(path: Path) -> dict[str, bytes]:
@@ -122,9 +141,14 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                 problem = safe_name(info.filename)
                 if problem is not None:
                     raise VerificationFailure(f"packet {path}: {problem}")
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise VerificationFailure(
+                        f"packet {path}: {info.filename} is a symbolic link; a packet holds none"
+                    )
                 if info.filename in files:
                     raise VerificationFailure(f"packet {path} holds {info.filename} twice")
                 files[info.filename] = z.read(info)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:  # ValueError: bad CRC, sizes
         raise VerificationFailure(f"packet {path} is not a readable .zip: {exc}") from None
+    _refuse_case_collisions(files, path)
     return files

@@ -2,6 +2,7 @@
 
 In order, each failure named by a stable code (docs/packet.md lists them):
 
+0. ``file_unsafe``: the folder or .zip is refused as it is read (:func:`files.read_packet`);
 1. ``file_missing`` / ``file_changed`` / ``file_unlisted``: every file against MANIFEST.sha256;
 2. ``checkpoint_signature``: the checkpoint is signed by the log key given; ``cosignatures``:
    it carries the witness quorum asked for;
@@ -17,6 +18,8 @@ In order, each failure named by a stable code (docs/packet.md lists them):
 7. ``completeness``: when the checkpoint commits to the authenticated index, a proof for every
    asset in every lineage, every performer and every model, at that checkpoint, each verifying,
    and every entry a proof names is in the packet (:mod:`ledger.packet.completeness`).
+8. ``cut_mismatch``: given the SHA-256 of the cut the reader holds, the packet's cut is that one
+   (a packet tells the truth about its own cut, which need not be the cut delivered).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit.rules import severity_rank
-from ledger.errors import AssetLedgerError, SignatureError
+from ledger.errors import AssetLedgerError, SignatureError, VerificationFailure
 from ledger.events.encoding import reader_framing
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
@@ -39,13 +42,14 @@ from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
 from ledger.log.receipt import parse_receipt
 from ledger.log.verdicts import VerdictContext
 from ledger.packet import build, completeness
-from ledger.packet.cut import ClipMap, clips, parse_map, read_timeline
+from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, parse_map, read_timeline
 from ledger.packet.disclosure import CutInfo
 from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_hex
 from ledger.packet.store import PacketEntry, PacketStore
 from ledger.store import StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
-from ledger.trust.replay import load_roots
+from ledger.trust.keys import raw_public
+from ledger.trust.replay import load_grace, load_roots
 from ledger.witness.cosignature import WitnessKey, require_quorum
 
 Progress = Callable[[str], None]
@@ -114,6 +118,7 @@ def verify_packet(
     now: float | None = None,
     check_pdf: bool = True,
     root_key_ids: Sequence[str] = (),
+    cut_sha256: str | None = None,
 ) -> PacketVerdict:
     """Verify the packet folder or .zip at ``path`` (see the module docstring).
 
@@ -121,13 +126,35 @@ def verify_packet(
     verdict then says the PDF was not checked, and the PDF must not be relied on.
     ``root_key_ids``: the key registry's root keys the verifier knows; the packet's trust root
     must be exactly these (``trust_root`` otherwise).  Without them the verdict names the
-    packet's root keys, for the reader to compare."""
+    packet's root keys, for the reader to compare.  ``cut_sha256``: the SHA-256 of the locked
+    cut the reader holds; the packet's cut must be it (``cut_mismatch``).  Without it the verdict
+    names the packet's cut and its SHA-256, for the reader to compare."""
     say = progress or (lambda _: None)
     verdict = PacketVerdict(str(path))
-    files = read_packet(path)
+    try:
+        files = read_packet(path)
+    except VerificationFailure as exc:  # an unsafe name, a link, too large: read nothing more
+        verdict.fail("file_unsafe", exc.message)
+        return verdict
     with contextlib.suppress(_Stop):
         _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
+    _check_cut_pin(files, cut_sha256, verdict)
     return verdict
+
+
+def _check_cut_pin(files: Mapping[str, bytes], wanted: str | None, v: PacketVerdict) -> None:
+    """A packet that verifies tells the truth about *its* cut: is that the cut delivered?"""
+    try:
+        name = str(json.loads(files[build.PACKET_JSON])["cut"]["file"])
+    except (KeyError, TypeError, ValueError):
+        return  # already a problem of packet.json
+    got = sha256_hex(files.get(name, b""))
+    if wanted is None:
+        v.checks["cut"] = f"{name}, SHA-256 {got}: not compared (pass --cut with the locked cut)"
+    elif got != wanted.lower():
+        v.fail("cut_mismatch", f"the packet's cut {name} has SHA-256 {got}, not {wanted}")
+    else:
+        v.checks["cut"] = f"{name} is the cut given (SHA-256 {got})"
 
 
 def _verify(
@@ -147,6 +174,7 @@ def _verify(
     checkpoint = _check_checkpoint(header, note, log_vkey, witnesses, quorum, v, now)
     entries = list(_check_entries(files, note, checkpoint, v))
     v.entries = len(entries)
+    _check_format(header, v)
     say(f"{len(entries)} entries included at the checkpoint of size {checkpoint.size}")
     if v.problems:
         raise _Stop
@@ -164,6 +192,7 @@ def _verify(
     derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf, store)
     say("audit re-run on the packet's own entries")
     _compare(files, derived, v)
+    _check_unvouched(files, derived, header, check_pdf, v)
     v.summary = disclosure.get("summary")
     keys = completeness.completeness_keys(json.loads(derived[build.DISCLOSURE_JSON]))
     name, key = cp.parse_vkey(log_vkey)
@@ -174,7 +203,7 @@ def _verify(
         checkpoint.note,
         log_vkey,
         indexed,
-        {e.seq: leaf_hash(e.envelope) for e in entries},
+        {e.seq: (leaf_hash(e.envelope), e.proof) for e in entries},
     )
     v.completeness = status
     for p in problems:
@@ -261,7 +290,51 @@ def _check_checkpoint(
             "checkpoint_swapped",
             f"{build.PACKET_JSON} states size {stated}, the note {opened.size}",
         )
+    _check_stated(header, opened, log_vkey, v)
     return StoredCheckpoint(opened.size, opened.root_hash, note, created)
+
+
+def _check_stated(header: Any, opened: cp.Checkpoint, log_vkey: str, v: PacketVerdict) -> None:
+    """What packet.json states of the root and the log is what was verified (a reader opens
+    packet.json first)."""
+    stated_root = header["checkpoint"].get("root_hash")
+    if stated_root != opened.root_hash.hex():
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} states root {str(stated_root)[:64]}, the note"
+            f" {opened.root_hash.hex()}",
+        )
+    ledger = header.get("ledger") if isinstance(header.get("ledger"), dict) else {}
+    if ledger.get("origin") not in (None, opened.origin):
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} names the log {str(ledger['origin'])[:80]!r}, the checkpoint"
+            f" is {opened.origin!r}'s",
+        )
+    stated_key = ledger.get("log_vkey")
+    if stated_key is not None and not _same_vkey(str(stated_key), log_vkey):
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} names another log key than the one given: {str(stated_key)[:80]}",
+        )
+
+
+def _check_format(header: Any, v: PacketVerdict) -> None:
+    """packet.json's format is the one this verifier reads."""
+    if header.get("format") != build.FORMAT:
+        v.fail(
+            "file_changed",
+            f"{build.PACKET_JSON} is format {str(header.get('format'))[:40]!r}; this verifier"
+            f" reads {build.FORMAT}",
+        )
+
+
+def _same_vkey(a: str, b: str) -> bool:
+    try:
+        (name_a, key_a), (name_b, key_b) = cp.parse_vkey(a), cp.parse_vkey(b)
+    except AssetLedgerError:
+        return False
+    return name_a == name_b and raw_public(key_a) == raw_public(key_b)
 
 
 def _check_entries(
@@ -325,14 +398,26 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
     if wanted and set(wanted) != set(held):
         v.fail("trust_root", f"the packet's root keys are {named}, not the ones given")
         raise _Stop
-    pinned = "as given" if wanted else "not pinned (pass --root-key to require yours)"
+    try:
+        grace = int(load_grace(store).total_seconds())
+    except AssetLedgerError as exc:
+        v.fail("trust_root", f"{build.PACKET_JSON}: {exc.message}")
+        raise _Stop from None
+    pinned = (
+        "the keys as given"
+        if wanted
+        else "not pinned: trusted as packet.json states them (pass"
+        " --root-key to require the production's)"
+    )
     clearances = (
         "consents and licences need a key with a clearance scope"
         if root.clearance_scopes
         else "any enrolled key may sign consents and licences (a ledger made before that rule)"
     )
     v.checks["trust_root"] = (
-        f"root keys {named}, threshold {root.threshold}: {pinned}; {clearances}"
+        f"root keys {named}, threshold {root.threshold}, rotation grace {grace} s, as"
+        f" packet.json states them (the log's checkpoint does not commit to them); {pinned};"
+        f" {clearances}"
     )
 
 
@@ -451,11 +536,44 @@ def _compare(files: Mapping[str, bytes], derived: Mapping[str, bytes], v: Packet
             v.fail("derived_mismatch", f"{name} is missing (the evidence gives it)")
         elif files[name] != derived[name]:
             v.fail("derived_mismatch", f"{name} is not what the evidence gives")
-    for name in sorted(files):
-        if name.startswith(("c2pa/", "records/")) and name not in derived:
-            v.fail("derived_mismatch", f"{name} is not given by the evidence")
     if not v.problems:
         v.checks["disclosure"] = "the audit of the packet's own entries gives this disclosure"
+
+
+_EVIDENCE = (MANIFEST, build.PACKET_JSON, build.CHECKPOINT_FILE, build.ENTRIES_FILE)
+
+
+def _check_unvouched(
+    files: Mapping[str, bytes],
+    derived: Mapping[str, bytes],
+    header: Any,
+    check_pdf: bool,
+    v: PacketVerdict,
+) -> None:
+    """Every file is evidence, the cut and map as given, or what the evidence gives: a file
+    listed in the manifest that nothing else checks (a second "disclosure", a note) would ride
+    along with a packet that verifies, and its reader would take it as vouched for."""
+    cut = header["cut"]
+    given = {*_EVIDENCE, build.COMPLETENESS_FILE, str(cut["file"])}
+    cut_names = {f"cut/cut{suffix}" for suffix in SUFFIX_ADAPTERS}
+    if str(cut["file"]) not in cut_names:
+        v.fail(
+            "file_changed",
+            f"{build.PACKET_JSON} names the cut {str(cut['file'])[:80]!r},"
+            " not cut/cut.<ext> where a packet keeps it",
+        )
+    if cut.get("map") is not None:
+        given.add(str(cut["map"]))
+        if cut["map"] != build.MAP_FILE:
+            v.fail(
+                "file_changed",
+                f"{build.PACKET_JSON} names the map {str(cut['map'])[:80]!r},"
+                f" not {build.MAP_FILE} where a packet keeps it",
+            )
+    if not check_pdf:
+        given.add(build.DISCLOSURE_PDF)  # said not checked (v.checks["pdf"])
+    for name in sorted(set(files) - given - set(derived)):
+        v.fail("derived_mismatch", f"{name} is not given by the evidence (and not a packet input)")
 
 
 def _first_difference(stated: Any, computed: Any, path: str = "$") -> str:

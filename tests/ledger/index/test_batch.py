@@ -55,7 +55,9 @@ def test_shared_work_lets_no_bad_proof_by(store: LedgerStore) -> None:
     batch = AboutBatch(vkey)
     checkpoint, _ = batch.open_note(proof.checkpoint)
     batch.verify(text)  # the note, the entry's inclusion, its keys: all remembered now
-    batch.known_included(checkpoint.size, checkpoint.root_hash, first.index, leaf_hash(first.entry))
+    batch.known_included(
+        checkpoint.size, checkpoint.root_hash, first.index, leaf_hash(first.entry), first.proof
+    )
     # another entry's bytes at the remembered index: its path is checked, and fails
     other = next(e.envelope for e in store.entries() if e.seq != first.index)
     with pytest.raises(ProofFailure) as swapped:
@@ -81,7 +83,7 @@ def test_a_seeded_leaf_is_only_trusted_at_its_own_tree(store: LedgerStore) -> No
     batch = AboutBatch(vkey)
     checkpoint, _ = batch.open_note(proof.checkpoint)
     leaf = leaf_hash(first.entry)
-    batch.known_included(checkpoint.size + 1, checkpoint.root_hash, first.index, leaf)
+    batch.known_included(checkpoint.size + 1, checkpoint.root_hash, first.index, leaf, first.proof)
     lines = text.split("\n")
     at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
     if int(lines[at].split(" ")[2]) == 0:

@@ -1,0 +1,104 @@
+"""`verify-receipt` asked for more than the file can show: it checks it or says so, never
+passes it by silently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from demo.story import CONSENT_DANA
+from ledger.trust.keys import generate, public_pem
+from tests.cli.test_index_cli import _ledger, run
+from tests.ledger.index.index_factory import DANA, SIGNER
+
+
+def _about(tmp_path: Path) -> tuple[Path, str]:
+    path, vkey = _ledger(tmp_path)
+    proof = tmp_path / "dana.index-proof"
+    made = run("prove", "--about", DANA, "--out", str(proof), "--ledger", str(path))
+    assert made.returncode == 0, made.stderr
+    return proof, vkey
+
+
+def _keys(tmp_path: Path, name: str, public: Ed25519PublicKey) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / f"{name}.pub").write_bytes(public_pem(public))
+    return folder
+
+
+def test_a_proof_about_a_key_is_checked_for_the_event_id_asked(tmp_path: Path) -> None:
+    proof, vkey = _about(tmp_path)
+    other = run("verify-receipt", str(proof), "--log-key", vkey, "--event-id", "not-this-event")
+    assert other.returncode == 1, other.stdout
+    assert "not-this-event" in other.stderr
+    listed = run(
+        "verify-receipt", str(proof), "--log-key", vkey, "--event-id", CONSENT_DANA,
+        "--format", "json",
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["event_id_required"] == CONSENT_DANA
+
+
+def test_a_proof_about_a_key_checks_the_producer_signatures_asked_for(tmp_path: Path) -> None:
+    proof, vkey = _about(tmp_path)
+    stranger = _keys(tmp_path, "stranger", generate("stranger").public)
+    bad = run("verify-receipt", str(proof), "--log-key", vkey, "--trusted-keys", str(stranger))
+    assert bad.returncode == 1, bad.stdout
+    assert "producer signature" in bad.stderr
+    good_keys = _keys(tmp_path, "clearances", SIGNER.public)
+    good = run(
+        "verify-receipt", str(proof), "--log-key", vkey, "--trusted-keys", str(good_keys),
+        "--format", "json",
+    )  # fmt: skip
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["producer_signatures"] == "valid"
+    text = run("verify-receipt", str(proof), "--log-key", vkey, "--trusted-keys", str(good_keys))
+    assert "producer signatures: valid" in text.stdout
+
+
+def test_text_and_json_say_the_same_of_what_was_not_checked(tmp_path: Path) -> None:
+    proof, vkey = _about(tmp_path)
+    text = run("verify-receipt", str(proof), "--log-key", vkey)
+    data = json.loads(
+        run("verify-receipt", str(proof), "--log-key", vkey, "--format", "json").stdout
+    )
+    assert "witnesses: not checked" in text.stdout and data["witnesses"] == "not checked"
+    assert "producer signatures: not checked" in text.stdout
+    assert data["producer_signatures"] == "not checked"
+
+
+def test_control_characters_in_a_proven_entry_are_not_sent_to_the_terminal(
+    tmp_path: Path,
+) -> None:
+    """The entry comes from the file: a log that took an event id with terminal escapes (no
+    producer's validation binds an outside reader) must not clear the reader's screen."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from demo.story import production
+    from ledger.events.encoding import SingleObjectFraming
+    from ledger.events.kinds import prepare
+    from ledger.events.provenance import PROVENANCE
+    from ledger.log.checkpoint import vkey
+    from ledger.trust import dsse
+    from producers.emitter import fill_producer
+    from tests.ledger.log.test_receipt import LOG_NAME, SIZE, make_log
+
+    framing = SingleObjectFraming()
+    event = dict(production()[0][1], producer_id="t", producer_seq=0)
+    record = prepare(PROVENANCE, fill_producer(event, PROVENANCE, "/t"))
+    record["event_id"] = "e\x1b[2J\x1b]0;owned\x07"
+    payload = framing.encode(PROVENANCE.record, record)
+    entry = dsse.sign(PROVENANCE.payload_type, payload, generate("p")).encode(framing)
+    log = make_log([entry])
+    path = tmp_path / "hostile.tlog-proof"
+    path.write_text(log.receipt(SIZE), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["verify-receipt", str(path), "--log-key", vkey(LOG_NAME, log.log_public)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "proves: event e\\x1b[2J" in result.stdout
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
