@@ -36,7 +36,7 @@ from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import require_identity
-from ledger.log.receipt import check_producer, identify
+from ledger.log.receipt import ReceiptFailure, check_producer, identify
 from ledger.store import LedgerStore
 from ledger.witness.cosignature import parse_witness_vkey, require_quorum
 
@@ -325,7 +325,8 @@ def require_event(verdict: AboutVerdict, event_id: str) -> None:
     """``--event-id`` on a proof about a key: the event must be one of its entries."""
     if event_id not in verdict.event_ids:
         listed = ", ".join(str(e) for e in verdict.event_ids) or "none"
-        raise VerificationFailure(
+        raise ReceiptFailure(
+            "event_id",
             f"event id: the proof about key {verdict.key!r} lists no event {event_id}"
             f" (its events: {listed})",
             hint="ask for a proof about a key the event is filed under, or a receipt of it",
@@ -341,7 +342,7 @@ def check_producers(
         try:
             signers.append(check_producer(entry, trusted_signers))
         except VerificationFailure as exc:
-            raise VerificationFailure(f"entry {index}: {exc.message}") from None
+            raise ReceiptFailure("producer_signature", f"entry {index}: {exc.message}") from None
     return tuple(signers)
 
 

@@ -102,3 +102,32 @@ def test_control_characters_in_a_proven_entry_are_not_sent_to_the_terminal(
     assert result.exit_code == 0, result.output
     assert "proves: event e\\x1b[2J" in result.stdout
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+
+
+def test_a_failing_receipt_gives_a_json_verdict_too(tmp_path: Path) -> None:
+    """``--format json`` prints a verdict when verification fails, as ``packet verify`` does:
+    a script reading stdout must not get nothing."""
+    from ledger.log.checkpoint import vkey
+    from tests.ledger.log.test_receipt import LOG_NAME, SIZE, make_log
+
+    log = make_log([b"entry"])
+    path = tmp_path / "e.tlog-proof"
+    path.write_text(log.receipt(SIZE), encoding="utf-8")
+    good = vkey(LOG_NAME, log.log_public)
+    other = vkey(LOG_NAME, generate("other").public)
+    for args, reason in (
+        (["--log-key", other], "checkpoint"),
+        (["--log-key", good, "--event-id", "e-1"], "event_id"),
+    ):
+        result = run("verify-receipt", str(path), *args, "--format", "json")
+        assert result.returncode == 1, result.stderr
+        data = json.loads(result.stdout)
+        assert data["ok"] is False and data["reason"] == reason, data
+        assert data["message"] and data["file"] == str(path)
+    proof, vkey_text = _about(tmp_path)
+    lying = run(
+        "verify-receipt", str(proof), "--log-key", vkey_text, "--event-id", "nope",
+        "--format", "json",
+    )  # fmt: skip
+    assert lying.returncode == 1
+    assert json.loads(lying.stdout)["reason"] == "event_id"
