@@ -269,6 +269,10 @@ def prove(
     _write(text, out)
 
 
+MAX_PROOF_FILE_BYTES = 1 << 30
+"""A receipt is a few KiB; a proof about a key carries its entries (a whole production's may be
+hundreds of MiB).  Anything larger is refused before it is read."""
+
 read_vkey = common.read_vkey  # where other commands used to import it from
 
 
@@ -308,7 +312,7 @@ def _cosigner_names(cosignatures: list[Cosignature]) -> list[str]:
 
 
 @click.command("verify-receipt")
-@click.argument("receipt", type=click.File("r", encoding="utf-8"))
+@click.argument("receipt", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option(
     "--log-key",
     required=True,
@@ -326,7 +330,7 @@ def _cosigner_names(cosignatures: list[Cosignature]) -> list[str]:
 @witness_options
 @common.format_option("text", "json", default="text")
 def verify_receipt_command(
-    receipt: TextIO,
+    receipt: Path,
     log_key: str,
     trusted_keys: Path | None,
     event_id: str | None,
@@ -343,7 +347,7 @@ def verify_receipt_command(
     name, public_key = common.log_vkey(log_key)
     signers = common.trusted_keys(trusted_keys)
     witnesses, wanted = witness_policy(witness_keys, quorum)
-    text = receipt.read()
+    text = common.read_text_file(receipt, "receipt", MAX_PROOF_FILE_BYTES)
     try:
         if is_about_proof(text):
             _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt, event_id, signers)
@@ -352,7 +356,7 @@ def verify_receipt_command(
         cosigned = _receipt_quorum(text, witnesses, wanted)
     except VerificationFailure as exc:
         if fmt == "json":
-            click.echo(json.dumps(_failure_json(receipt.name, exc), indent=2))
+            click.echo(json.dumps(_failure_json(str(receipt), exc), indent=2))
         raise
     identity = verdict.identity
     data = {

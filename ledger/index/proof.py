@@ -36,7 +36,7 @@ from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import require_identity
-from ledger.log.receipt import ReceiptFailure, check_producer, identify
+from ledger.log.receipt import CRLF_HINT, ReceiptFailure, check_producer, crlf_problem, identify
 from ledger.store import LedgerStore
 from ledger.witness.cosignature import parse_witness_vkey, require_quorum
 
@@ -194,6 +194,9 @@ def is_about_proof(text: str) -> bool:
 
 def parse_about(text: str) -> AboutProof:
     """Parse a proof strictly; :class:`ProofFailure` (``malformed``) if it is not one."""
+    problem = crlf_problem(text)
+    if problem is not None:
+        raise ProofFailure(MALFORMED, problem, hint=CRLF_HINT)
     head, separator, note = text.partition("\n\n")
     if not separator or not note:
         raise ProofFailure(MALFORMED, "no empty line followed by a signed checkpoint")

@@ -163,8 +163,28 @@ def make_leaf_receipt(
     return make_receipt(LEAF_TAG + leaf, index, proof, signed_checkpoint)
 
 
+def crlf_problem(text: str) -> str | None:
+    """Why a receipt or proof text with carriage returns is refused (None: it has none).
+
+    A signed note's bytes are signed as they are: a file whose LF line endings were turned
+    into CRLF (a mail client, git autocrlf, a Windows editor) is not the file the log signed.
+    """
+    if "\r" not in text:
+        return None
+    return (
+        "the file has carriage returns (CRLF line endings): receipts, proofs and signed notes"
+        " use LF line endings only, so this is not the text the log signed"
+    )
+
+
+CRLF_HINT = "restore the original file (e.g. dos2unix FILE, or git config core.autocrlf false)"
+
+
 def parse_receipt(text: str) -> Receipt:
     """Parse a receipt strictly; raise :class:`ReceiptFailure` (``malformed``) if it is."""
+    problem = crlf_problem(text)
+    if problem is not None:
+        raise ReceiptFailure("malformed", problem, hint=CRLF_HINT)
     try:
         return _parse(text)
     except ReceiptFailure:

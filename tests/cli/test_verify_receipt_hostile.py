@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from demo.story import CONSENT_DANA
@@ -131,3 +132,33 @@ def test_a_failing_receipt_gives_a_json_verdict_too(tmp_path: Path) -> None:
     )  # fmt: skip
     assert lying.returncode == 1
     assert json.loads(lying.stdout)["reason"] == "event_id"
+
+
+def test_a_receipt_file_is_read_as_bytes_bounded_and_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRLF line endings are not what the log signed: refused (exit 1), not silently turned
+    into LF; a too-large or non-UTF-8 file is a usage error (exit 2) that says so."""
+    from click.testing import CliRunner
+
+    from cli import proofs
+    from cli.main import cli
+
+    proof, vkey_text = _about(tmp_path)
+    crlf = tmp_path / "crlf.index-proof"
+    crlf.write_bytes(proof.read_bytes().replace(b"\n", b"\r\n"))
+    result = run("verify-receipt", str(crlf), "--log-key", vkey_text, "--format", "json")
+    assert result.returncode == 1, result.stdout
+    assert "CRLF" in json.loads(result.stdout)["message"]
+
+    binary = tmp_path / "latin1.tlog-proof"
+    binary.write_bytes(b"c2sp.org/tlog-proof@v1\nextra \xe9\n")
+    result = run("verify-receipt", str(binary), "--log-key", vkey_text)
+    assert result.returncode == 2, result.stderr
+    assert "not UTF-8" in result.stderr
+
+    monkeypatch.setattr(proofs, "MAX_PROOF_FILE_BYTES", 100)
+    big = CliRunner().invoke(cli, ["verify-receipt", str(proof), "--log-key", vkey_text])
+    assert big.exit_code == 2, big.output
+    assert "larger than 100 bytes" in big.stderr
+    assert "key file" not in big.stderr
