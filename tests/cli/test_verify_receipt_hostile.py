@@ -162,3 +162,21 @@ def test_a_receipt_file_is_read_as_bytes_bounded_and_utf8(
     assert big.exit_code == 2, big.output
     assert "larger than 100 bytes" in big.stderr
     assert "key file" not in big.stderr
+
+
+def test_docs_name_every_field_of_the_json_verdict_on_a_proof(tmp_path: Path) -> None:
+    """docs/proofs.md §10.5 lists the JSON fields `verify-receipt` prints for a proof about a
+    key, and says `witnesses` is a list (it once said the witnesses were counted)."""
+    import re
+
+    proof, vkey_text = _about(tmp_path)
+    data = json.loads(
+        run("verify-receipt", str(proof), "--log-key", vkey_text, "--format", "json").stdout
+    )
+    doc = (Path(__file__).parents[2] / "docs" / "proofs.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### 10.5") : doc.index("### 10.6")]
+    paragraph = section[section.index("With `--format json`") :]
+    named = set(re.findall(r"`([a-z_]+)`", paragraph))
+    assert set(data) <= named, set(data) - named
+    assert "a **list** of the names" in paragraph
+    assert data["witnesses"] == "not checked"  # no --witness-key: as the paragraph says
