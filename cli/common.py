@@ -153,9 +153,17 @@ def read_passphrase(path: Path | None) -> bytes | None:
 # --- keys and certificate chains given on the command line ----------------------------------
 
 
-def read_text_file(path: Path, what: str) -> str:
-    """A small text file given as an option (a key, a PEM chain): bounded, UTF-8, clear errors."""
-    data = keyfiles.read_bounded(path, what, MAX_TEXT_FILE_BYTES)
+def read_text_file(path: Path, what: str, limit: int | None = None) -> str:
+    """A text file given on the command line (a key, a PEM chain, a receipt): at most
+    ``limit`` bytes (default :data:`MAX_TEXT_FILE_BYTES`), UTF-8, read as bytes (no newline
+    translation), clear errors (exit 2).  ``-`` is standard input."""
+    limit = MAX_TEXT_FILE_BYTES if limit is None else limit
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise KeyFileError(f"{what} on standard input is larger than {limit} bytes")
+    else:
+        data = keyfiles.read_bounded(path, what, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

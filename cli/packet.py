@@ -161,6 +161,13 @@ def _gate(summary: dict[str, object], fail_on: str) -> None:
     help="Do not re-render disclosure.pdf to compare it (most of the time a long cut takes);"
     " the result then says the PDF was not checked.",
 )
+@click.option(
+    "--require-complete",
+    is_flag=True,
+    help="Exit 1 unless completeness is proven: the packet's checkpoint commits to the"
+    " authenticated index and a proof covers every key the disclosure rests on (without: a"
+    " packet whose completeness is not proven verifies, and the result says so).",
+)
 @packet_fail_on_option
 @common.format_option("text", "json", default="text")
 def verify_command(
@@ -171,6 +178,7 @@ def verify_command(
     root_keys: tuple[Path, ...],
     cut: Path | None,
     skip_pdf: bool,
+    require_complete: bool,
     fail_on: str,
     fmt: str,
 ) -> None:
@@ -195,6 +203,12 @@ def verify_command(
         raise VerificationFailure(
             f"packet {path} fails: {first.code}: {first.detail}"
             + (f" (and {len(verdict.problems) - 1} more)" if len(verdict.problems) > 1 else "")
+        )
+    if require_complete and not verdict.complete:
+        raise VerificationFailure(
+            f"packet {path}: completeness is {verdict.completeness}, and --require-complete"
+            " asks for it proven",
+            hint="ask for a packet built at a checkpoint that commits to the authenticated index",
         )
     if verdict.summary is not None:
         _gate(verdict.summary, fail_on)

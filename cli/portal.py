@@ -14,7 +14,7 @@ from ledger.errors import ConfigurationError
 from ledger.log.operator import META_LOG_VKEY
 
 if TYPE_CHECKING:
-    from portal.accounts import AccountStore
+    from portal.accounts import Account, AccountStore
 
 
 def _feed_timecodes(packets: tuple[Path, ...], log_vkey: str | None) -> None:
@@ -236,8 +236,23 @@ def users_add(
     password = read_password_file(password_file)
     with _store(accounts_path, ledger_url) as store:
         account = store.add(name, role, productions, password, guild, parties)
-    grants = account.productions + account.parties
-    common.err(f"added {account.name} ({account.role}) for {', '.join(grants) or '-'}")
+    common.err(common.printable(f"added {account.name} ({account.role}): {_what_it_sees(account)}"))
+
+
+def _what_it_sees(account: Account) -> str:
+    """What an account's role and grants let it see, in words (``users add``)."""
+    productions = ", ".join(account.productions)
+    parties = ", ".join(account.parties)
+    if account.role == "performer":
+        return f"the uses of {parties}'s own likeness and voice, in every production"
+    if account.role == "agent":
+        return f"the uses of the likeness and voice of {parties}, in every production"
+    if account.role == "guild":
+        return f"guild {account.guild}, production(s) {productions}"
+    if account.role == "counsel":
+        return f"production(s) {productions}"
+    extra = f"; production(s) granted: {productions}" if productions else ""
+    return f"ledger-wide (its role is not limited to a production){extra}"
 
 
 @users.command("list")

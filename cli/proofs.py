@@ -12,13 +12,13 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cli import common
-from ledger.errors import ConfigurationError, printable
+from ledger.errors import ConfigurationError, VerificationFailure, printable
 from ledger.index import prove_about, verify_about
 from ledger.index.proof import check_producers, is_about_proof, require_event
 from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
-from ledger.log.receipt import parse_receipt, verify_receipt
+from ledger.log.receipt import ReceiptFailure, parse_receipt, verify_receipt
 from ledger.store import open_store
 from ledger.trust import keys as keyfiles
 from ledger.trust.registry import DEFAULT_GRACE, RootKey
@@ -269,6 +269,10 @@ def prove(
     _write(text, out)
 
 
+MAX_PROOF_FILE_BYTES = 1 << 30
+"""A receipt is a few KiB; a proof about a key carries its entries (a whole production's may be
+hundreds of MiB).  Anything larger is refused before it is read."""
+
 read_vkey = common.read_vkey  # where other commands used to import it from
 
 
@@ -308,7 +312,7 @@ def _cosigner_names(cosignatures: list[Cosignature]) -> list[str]:
 
 
 @click.command("verify-receipt")
-@click.argument("receipt", type=click.File("r", encoding="utf-8"))
+@click.argument("receipt", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option(
     "--log-key",
     required=True,
@@ -326,7 +330,7 @@ def _cosigner_names(cosignatures: list[Cosignature]) -> list[str]:
 @witness_options
 @common.format_option("text", "json", default="text")
 def verify_receipt_command(
-    receipt: TextIO,
+    receipt: Path,
     log_key: str,
     trusted_keys: Path | None,
     event_id: str | None,
@@ -337,19 +341,23 @@ def verify_receipt_command(
     """Check a receipt offline: checkpoint signature, witnesses, inclusion, event id, producer
     signature.
 
-    Prints the event id and asset version of the entry the receipt proves.
+    Prints the event id and asset version of the entry the receipt proves; with --format json
+    a failure is a verdict too (ok false, its reason code and message) on stdout, exit 1.
     """
     name, public_key = common.log_vkey(log_key)
     signers = common.trusted_keys(trusted_keys)
     witnesses, wanted = witness_policy(witness_keys, quorum)
-    text = receipt.read()
-    if is_about_proof(text):
-        _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt, event_id, signers)
-        return
-    verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)
-    cosigned = (
-        require_quorum(parse_receipt(text).checkpoint, witnesses, wanted) if witnesses else []
-    )
+    text = common.read_text_file(receipt, "receipt", MAX_PROOF_FILE_BYTES)
+    try:
+        if is_about_proof(text):
+            _verify_about(text, read_vkey(log_key), witnesses, wanted, fmt, event_id, signers)
+            return
+        verdict = verify_receipt(text, name, public_key, signers, event_id=event_id)
+        cosigned = _receipt_quorum(text, witnesses, wanted)
+    except VerificationFailure as exc:
+        if fmt == "json":
+            click.echo(json.dumps(_failure_json(str(receipt), exc), indent=2))
+        raise
     identity = verdict.identity
     data = {
         "ok": True,
@@ -396,6 +404,27 @@ def verify_receipt_command(
             f"\n  producer signature: {data['producer_signature']}"
         )
         click.echo(f"  witnesses: {_witness_summary(cosigned, witnesses, wanted)}")
+
+
+def _receipt_quorum(text: str, witnesses: list[WitnessKey], wanted: int) -> list[Cosignature]:
+    """The receipt's checkpoint cosigned by ``wanted`` of ``witnesses`` (none asked: [])."""
+    if not witnesses:
+        return []
+    try:
+        return require_quorum(parse_receipt(text).checkpoint, witnesses, wanted)
+    except VerificationFailure as exc:
+        raise ReceiptFailure("witnesses", exc.message, hint=exc.hint) from exc
+
+
+def _failure_json(source: str, exc: VerificationFailure) -> dict[str, object]:
+    """The verdict on a receipt or proof that does not verify (reason codes: docs/proofs.md)."""
+    return {
+        "ok": False,
+        "file": source,
+        "reason": getattr(exc, "reason", "failed"),
+        "message": exc.message,
+        "hint": exc.hint,
+    }
 
 
 def _verify_about(

@@ -36,7 +36,7 @@ from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import require_identity
-from ledger.log.receipt import check_producer, identify
+from ledger.log.receipt import CRLF_HINT, ReceiptFailure, check_producer, crlf_problem, identify
 from ledger.store import LedgerStore
 from ledger.witness.cosignature import parse_witness_vkey, require_quorum
 
@@ -194,6 +194,9 @@ def is_about_proof(text: str) -> bool:
 
 def parse_about(text: str) -> AboutProof:
     """Parse a proof strictly; :class:`ProofFailure` (``malformed``) if it is not one."""
+    problem = crlf_problem(text)
+    if problem is not None:
+        raise ProofFailure(MALFORMED, problem, hint=CRLF_HINT)
     head, separator, note = text.partition("\n\n")
     if not separator or not note:
         raise ProofFailure(MALFORMED, "no empty line followed by a signed checkpoint")
@@ -325,7 +328,8 @@ def require_event(verdict: AboutVerdict, event_id: str) -> None:
     """``--event-id`` on a proof about a key: the event must be one of its entries."""
     if event_id not in verdict.event_ids:
         listed = ", ".join(str(e) for e in verdict.event_ids) or "none"
-        raise VerificationFailure(
+        raise ReceiptFailure(
+            "event_id",
             f"event id: the proof about key {verdict.key!r} lists no event {event_id}"
             f" (its events: {listed})",
             hint="ask for a proof about a key the event is filed under, or a receipt of it",
@@ -341,7 +345,7 @@ def check_producers(
         try:
             signers.append(check_producer(entry, trusted_signers))
         except VerificationFailure as exc:
-            raise VerificationFailure(f"entry {index}: {exc.message}") from None
+            raise ReceiptFailure("producer_signature", f"entry {index}: {exc.message}") from None
     return tuple(signers)
 
 

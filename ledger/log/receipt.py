@@ -58,6 +58,16 @@ LEAF_TAG = b"asset-ledger leaf hash v1\n"
 """``extra`` of a leaf-hash receipt: this tag, then the 32-byte leaf hash."""
 
 
+class ReceiptFailure(VerificationFailure):
+    """A receipt that does not verify; ``reason`` names which check failed: ``malformed``,
+    ``checkpoint``, ``inclusion``, ``leaf_only``, ``event_id``, ``producer_signature`` (and,
+    in the CLI, ``witnesses``)."""
+
+    def __init__(self, reason: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Receipt:
     """A parsed receipt; nothing in it is verified yet."""
@@ -153,30 +163,63 @@ def make_leaf_receipt(
     return make_receipt(LEAF_TAG + leaf, index, proof, signed_checkpoint)
 
 
+def crlf_problem(text: str) -> str | None:
+    """Why a receipt or proof text with carriage returns is refused (None: it has none).
+
+    A signed note's bytes are signed as they are: a file whose LF line endings were turned
+    into CRLF (a mail client, git autocrlf, a Windows editor) is not the file the log signed.
+    """
+    if "\r" not in text:
+        return None
+    return (
+        "the file has carriage returns (CRLF line endings): receipts, proofs and signed notes"
+        " use LF line endings only, so this is not the text the log signed"
+    )
+
+
+CRLF_HINT = "restore the original file (e.g. dos2unix FILE, or git config core.autocrlf false)"
+
+
 def parse_receipt(text: str) -> Receipt:
-    """Parse a receipt strictly; raise :class:`VerificationFailure` if it is malformed."""
+    """Parse a receipt strictly; raise :class:`ReceiptFailure` (``malformed``) if it is."""
+    problem = crlf_problem(text)
+    if problem is not None:
+        raise ReceiptFailure("malformed", problem, hint=CRLF_HINT)
+    try:
+        return _parse(text)
+    except ReceiptFailure:
+        raise
+    except VerificationFailure as exc:
+        raise ReceiptFailure("malformed", exc.message, hint=exc.hint) from exc
+
+
+def _parse(text: str) -> Receipt:
     head, separator, checkpoint = text.partition("\n\n")
     if not separator or not checkpoint:
-        raise VerificationFailure("receipt has no empty line followed by a signed checkpoint")
+        raise ReceiptFailure(
+            "malformed", "receipt has no empty line followed by a signed checkpoint"
+        )
     lines = head.split("\n")
     if lines[0] != HEADER:
-        raise VerificationFailure(f"receipt does not start with {HEADER!r}")
+        raise ReceiptFailure("malformed", f"receipt does not start with {HEADER!r}")
     if len(lines) < 2 or not lines[1].startswith(EXTRA_PREFIX):
-        raise VerificationFailure(
-            "receipt has no 'extra' line: an asset-ledger receipt carries the entry there"
+        raise ReceiptFailure(
+            "malformed",
+            "receipt has no 'extra' line: an asset-ledger receipt carries the entry there",
         )
     entry = b64decode_strict(lines[1][len(EXTRA_PREFIX) :], "receipt entry (extra line)")
     if not entry:
-        raise VerificationFailure("receipt entry (extra line) is empty")
+        raise ReceiptFailure("malformed", "receipt entry (extra line) is empty")
     if len(lines) < 3 or not lines[2].startswith(INDEX_PREFIX):
-        raise VerificationFailure("receipt has no 'index N' line after the extra line")
+        raise ReceiptFailure("malformed", "receipt has no 'index N' line after the extra line")
     index = parse_decimal(lines[2][len(INDEX_PREFIX) :], "receipt index")
     proof = tuple(_proof_hash(line, n) for n, line in enumerate(lines[3:]))
     if entry.startswith(LEAF_TAG):
         leaf = entry[len(LEAF_TAG) :]
         if len(leaf) != HASH_SIZE:
-            raise VerificationFailure(
-                f"leaf-hash receipt: the leaf hash is {len(leaf)} bytes, not {HASH_SIZE}"
+            raise ReceiptFailure(
+                "malformed",
+                f"leaf-hash receipt: the leaf hash is {len(leaf)} bytes, not {HASH_SIZE}",
             )
         return Receipt(b"", index, proof, checkpoint, leaf)
     return Receipt(entry, index, proof, checkpoint)
@@ -185,8 +228,8 @@ def parse_receipt(text: str) -> Receipt:
 def _proof_hash(line: str, position: int) -> bytes:
     value = b64decode_strict(line, f"receipt proof hash #{position}")
     if len(value) != HASH_SIZE:
-        raise VerificationFailure(
-            f"receipt proof hash #{position} is {len(value)} bytes, not {HASH_SIZE}"
+        raise ReceiptFailure(
+            "malformed", f"receipt proof hash #{position} is {len(value)} bytes, not {HASH_SIZE}"
         )
     return value
 
@@ -251,7 +294,8 @@ def _check_leaf_only(
         if asked
     ]
     if wanted:
-        raise VerificationFailure(
+        raise ReceiptFailure(
+            "leaf_only",
             f"this receipt proves leaf hash {leaf.hex()} but holds no entry, so "
             + " or ".join(wanted)
             + " cannot be checked",
@@ -269,12 +313,14 @@ def _identity(entry: bytes) -> tuple[EntryIdentity | None, str | None]:
 
 def _check_event_id(identity: EntryIdentity | None, problem: str | None, wanted: str) -> None:
     if identity is None:
-        raise VerificationFailure(
+        raise ReceiptFailure(
+            "event_id",
             f"event id: the proven entry is not an asset-ledger event ({problem}),"
-            f" so it cannot be event {wanted}"
+            f" so it cannot be event {wanted}",
         )
     if identity.event_id != wanted:
-        raise VerificationFailure(
+        raise ReceiptFailure(
+            "event_id",
             f"event id: this receipt proves {identity.describe()}, not event {wanted}",
             hint="ask the ledger operator for a receipt of the event you need",
         )
@@ -284,16 +330,17 @@ def _open(note: str, log_name: str, log_public_key: Ed25519PublicKey) -> Checkpo
     try:
         return open_checkpoint(note, log_name, log_public_key)
     except VerificationFailure as exc:
-        raise VerificationFailure(f"checkpoint: {exc.message}", hint=exc.hint) from exc
+        raise ReceiptFailure("checkpoint", f"checkpoint: {exc.message}", hint=exc.hint) from exc
 
 
 def _check_inclusion(receipt: Receipt, checkpoint: Checkpoint, leaf: bytes) -> None:
     try:
         verify_inclusion(leaf, receipt.index, checkpoint.size, receipt.proof, checkpoint.root_hash)
     except VerificationFailure as exc:
-        raise VerificationFailure(
+        raise ReceiptFailure(
+            "inclusion",
             f"inclusion: entry is not proven at index {receipt.index} of the signed tree of "
-            f"size {checkpoint.size}: {exc.message}"
+            f"size {checkpoint.size}: {exc.message}",
         ) from exc
 
 
@@ -302,10 +349,10 @@ def check_producer(entry: bytes, trusted_signers: Mapping[str, Ed25519PublicKey]
     try:
         envelope = Envelope.decode(entry)
     except RejectedInput as exc:
-        raise VerificationFailure(
-            f"producer signature: entry is not a DSSE envelope: {exc}"
+        raise ReceiptFailure(
+            "producer_signature", f"producer signature: entry is not a DSSE envelope: {exc}"
         ) from exc
     try:
         return verify_trusted(envelope, trusted_signers)
     except RejectedInput as exc:
-        raise VerificationFailure(f"producer signature: {exc.message}") from exc
+        raise ReceiptFailure("producer_signature", f"producer signature: {exc.message}") from exc

@@ -79,6 +79,11 @@ class PacketVerdict:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def complete(self) -> bool:
+        """Completeness proven: every key the disclosure rests on, at an indexed checkpoint."""
+        return self.ok and self.completeness.startswith(completeness.PROVEN + " for ")
+
     def fail(self, code: str, detail: str) -> None:
         self.problems.append(Problem(code, detail))
 

@@ -155,7 +155,8 @@ def read_bounded(path: Path, what: str, limit: int = MAX_KEY_FILE_BYTES) -> byte
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise KeyFileError(
-            f"{what} file {path} is larger than {limit} bytes; a key file is under 1 KiB",
+            f"{what} file {path} is larger than {limit} bytes"
+            + ("; a key file is under 1 KiB" if limit == MAX_KEY_FILE_BYTES else ""),
             hint=f"pass the path of the {what} file itself",
         )
     return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ from click.testing import CliRunner
 from cli.main import cli
 from demo import story
 from tests.ledger.packet.packet_factory import (
+    ORIGIN,
     SH010_V2,
     SH030,
     PacketLedger,
+    approval,
     build_ledger,
     timeline,
     write_cut,
@@ -106,3 +109,40 @@ def test_serve_refuses_a_packet_that_does_not_verify(tmp_path: Path, ledger: Pac
     args = ["serve", "--ledger", ledger.url, "--accounts", str(accounts)]
     code, _, err = run(*args, "--packet", str(tmp_path / "pkt"))
     assert code == 1 and "fails: file_changed" in err
+
+
+def test_require_complete_fails_a_packet_whose_completeness_is_not_proven(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """A checkpoint that commits to no authenticated index gives "not proven": a packet that
+    verifies, unless the reader asks for completeness with --require-complete (exit 1)."""
+    from ledger.log import checkpoint as cp
+    from ledger.store import StoredCheckpoint, open_store
+    from tests.portal.portal_factory import append
+
+    cut = write_cut(timeline([SH010_V2, SH030]), tmp_path / "cut.edl")
+    vkey = tmp_path / "log.vkey"
+    vkey.write_text(ledger.log_vkey + "\n", encoding="utf-8")
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "indexed"))
+    assert code == 0, err
+    proven = ["packet", "verify", str(tmp_path / "indexed"), "--log-key", str(vkey)]
+    code, out, err = run(*proven, "--require-complete", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["completeness"].startswith("proven for")
+
+    with open_store(ledger.url) as store:  # an older log: a checkpoint without index/v1
+        append(store, [approval("generated_final", n=99)], ledger.signers)
+        size = store.head().size
+        root = store.tree(size).root()
+        body = cp.Checkpoint(ORIGIN, size, root)
+        note = cp.signed_checkpoint(body, ORIGIN, ledger.log.private)
+        store.add_checkpoint(StoredCheckpoint(size, root, note, datetime.now(UTC)))
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "plain"))
+    assert code == 0, err
+    args = ["packet", "verify", str(tmp_path / "plain"), "--log-key", str(vkey)]
+    code, out, err = run(*args, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["completeness"].startswith("not proven")
+    code, _, err = run(*args, "--require-complete")
+    assert code == 1
+    assert "not proven" in err and "--require-complete" in err

@@ -102,3 +102,28 @@ def test_serve_refuses_a_missing_ledger_and_half_tls(tmp_path: Path, ledger: str
 def test_postgres_ledger_needs_an_accounts_path() -> None:
     code, _, err = run("users", "list", "--ledger", "postgresql://127.0.0.1/test")
     assert code == 2 and "--accounts" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "said"),
+    [
+        ("audra", ["--role", "auditor"], "added audra (auditor): ledger-wide"),
+        ("adam", ["--role", "admin"], "added adam (admin): ledger-wide"),
+        ("dana", ["--role", "performer", "--party", "performer:dana-whitfield"],
+         "added dana (performer): the uses of performer:dana-whitfield's own likeness"),
+        ("ag", ["--role", "agent", "--party", "performer:a", "--party", "performer:b"],
+         "added ag (agent): the uses of the likeness and voice of performer:a, performer:b"),
+        ("cal", ["--role", "counsel", "--production", "Fallen Tower"],
+         "added cal (counsel): production(s) Fallen Tower"),
+        ("rosa", ["--role", "guild", "--production", "FT", "--guild", "SAG-AFTRA"],
+         "added rosa (guild): guild SAG-AFTRA, production(s) FT"),
+    ],
+)  # fmt: skip
+def test_users_add_says_what_the_account_sees(
+    ledger: str, password: Path, name: str, args: list[str], said: str
+) -> None:
+    """Not "for -": an auditor or admin is ledger-wide, a performer or agent follows parties."""
+    code, _, err = run("users", "add", name, *args, "--password-file", str(password),
+                       "--ledger", ledger)  # fmt: skip
+    assert code == 0, err
+    assert said in err and " for -" not in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from demo.story import CONSENT_DANA
@@ -102,3 +103,80 @@ def test_control_characters_in_a_proven_entry_are_not_sent_to_the_terminal(
     assert result.exit_code == 0, result.output
     assert "proves: event e\\x1b[2J" in result.stdout
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+
+
+def test_a_failing_receipt_gives_a_json_verdict_too(tmp_path: Path) -> None:
+    """``--format json`` prints a verdict when verification fails, as ``packet verify`` does:
+    a script reading stdout must not get nothing."""
+    from ledger.log.checkpoint import vkey
+    from tests.ledger.log.test_receipt import LOG_NAME, SIZE, make_log
+
+    log = make_log([b"entry"])
+    path = tmp_path / "e.tlog-proof"
+    path.write_text(log.receipt(SIZE), encoding="utf-8")
+    good = vkey(LOG_NAME, log.log_public)
+    other = vkey(LOG_NAME, generate("other").public)
+    for args, reason in (
+        (["--log-key", other], "checkpoint"),
+        (["--log-key", good, "--event-id", "e-1"], "event_id"),
+    ):
+        result = run("verify-receipt", str(path), *args, "--format", "json")
+        assert result.returncode == 1, result.stderr
+        data = json.loads(result.stdout)
+        assert data["ok"] is False and data["reason"] == reason, data
+        assert data["message"] and data["file"] == str(path)
+    proof, vkey_text = _about(tmp_path)
+    lying = run(
+        "verify-receipt", str(proof), "--log-key", vkey_text, "--event-id", "nope",
+        "--format", "json",
+    )  # fmt: skip
+    assert lying.returncode == 1
+    assert json.loads(lying.stdout)["reason"] == "event_id"
+
+
+def test_a_receipt_file_is_read_as_bytes_bounded_and_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRLF line endings are not what the log signed: refused (exit 1), not silently turned
+    into LF; a too-large or non-UTF-8 file is a usage error (exit 2) that says so."""
+    from click.testing import CliRunner
+
+    from cli import proofs
+    from cli.main import cli
+
+    proof, vkey_text = _about(tmp_path)
+    crlf = tmp_path / "crlf.index-proof"
+    crlf.write_bytes(proof.read_bytes().replace(b"\n", b"\r\n"))
+    result = run("verify-receipt", str(crlf), "--log-key", vkey_text, "--format", "json")
+    assert result.returncode == 1, result.stdout
+    assert "CRLF" in json.loads(result.stdout)["message"]
+
+    binary = tmp_path / "latin1.tlog-proof"
+    binary.write_bytes(b"c2sp.org/tlog-proof@v1\nextra \xe9\n")
+    result = run("verify-receipt", str(binary), "--log-key", vkey_text)
+    assert result.returncode == 2, result.stderr
+    assert "not UTF-8" in result.stderr
+
+    monkeypatch.setattr(proofs, "MAX_PROOF_FILE_BYTES", 100)
+    big = CliRunner().invoke(cli, ["verify-receipt", str(proof), "--log-key", vkey_text])
+    assert big.exit_code == 2, big.output
+    assert "larger than 100 bytes" in big.stderr
+    assert "key file" not in big.stderr
+
+
+def test_docs_name_every_field_of_the_json_verdict_on_a_proof(tmp_path: Path) -> None:
+    """docs/proofs.md §10.5 lists the JSON fields `verify-receipt` prints for a proof about a
+    key, and says `witnesses` is a list (it once said the witnesses were counted)."""
+    import re
+
+    proof, vkey_text = _about(tmp_path)
+    data = json.loads(
+        run("verify-receipt", str(proof), "--log-key", vkey_text, "--format", "json").stdout
+    )
+    doc = (Path(__file__).parents[2] / "docs" / "proofs.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### 10.5") : doc.index("### 10.6")]
+    paragraph = section[section.index("With `--format json`") :]
+    named = set(re.findall(r"`([a-z_]+)`", paragraph))
+    assert set(data) <= named, set(data) - named
+    assert "a **list** of the names" in paragraph
+    assert data["witnesses"] == "not checked"  # no --witness-key: as the paragraph says
