@@ -27,6 +27,7 @@ from ledger.audit.rules import (
     DELIVERABLE_UNRESOLVED_ID,
     Evidence,
     Finding,
+    FindingLookup,
     RuleSet,
     SignerVerdicts,
     approval_findings,
@@ -220,10 +221,9 @@ def _audit_production(
     findings = apply_dispositions(view, assign_ids(view, findings), check, when)
     findings = apply_derivative_clearances(findings)
     replaced = replaced_versions(findings)
+    lookup = FindingLookup(findings)
     shipped = [
-        f
-        for d in deliverables
-        for f in deliverable_findings(d, lineages[d.key], findings, replaced)
+        f for d in deliverables for f in deliverable_findings(d, lineages[d.key], lookup, replaced)
     ]
     findings += assign_ids(view, shipped)
     part = Scope(view.show, scope.episode, scope.asset)
