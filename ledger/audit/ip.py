@@ -25,8 +25,8 @@ from ledger.audit.model import LedgerView, Step, content_digest
 from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.rules import (
     DELIVERABLE_UNRESOLVED_ID,
-    Evidence,
     Finding,
+    FindingLookup,
     RuleSet,
     SignerVerdicts,
     approval_findings,
@@ -220,10 +220,9 @@ def _audit_production(
     findings = apply_dispositions(view, assign_ids(view, findings), check, when)
     findings = apply_derivative_clearances(findings)
     replaced = replaced_versions(findings)
+    lookup = FindingLookup(findings)
     shipped = [
-        f
-        for d in deliverables
-        for f in deliverable_findings(d, lineages[d.key], findings, replaced)
+        f for d in deliverables for f in deliverable_findings(d, lineages[d.key], lookup, replaced)
     ]
     findings += assign_ids(view, shipped)
     part = Scope(view.show, scope.episode, scope.asset)
@@ -274,25 +273,31 @@ def with_receipts(view: LedgerView, findings: list[Finding]) -> list[Finding]:
     """Attach a tlog-proof receipt to each evidence entry the signed checkpoint covers."""
     if not view.state.signed or view.state.note is None:
         return findings
-    cache: dict[int, str] = {}
+    receipts = _receipts(view, {e.seq for f in findings for e in f.evidence})
     out = []
     for f in findings:
-        evidence = tuple(_receipted(view, e, cache) for e in f.evidence)
+        evidence = tuple(
+            replace(e, receipt=receipts[e.seq]) if e.seq in receipts else e for e in f.evidence
+        )
         out.append(replace(f, evidence=evidence))
     return out
 
 
-def _receipted(view: LedgerView, e: Evidence, cache: dict[int, str]) -> Evidence:
-    size = view.state.size
-    if e.seq >= size or view.state.note is None:
-        return e
-    if e.seq not in cache:
-        proof = view.store.tree(size).inclusion_proof(e.seq, size)
-        envelope = view.entry(e.seq).envelope
+def _receipts(view: LedgerView, seqs: set[int]) -> dict[int, str]:
+    """A receipt for each entry of ``seqs`` below the checkpoint, their inclusion proofs
+    read together (the nodes they share once)."""
+    size, note = view.state.size, view.state.note
+    wanted = sorted(s for s in seqs if s < size)
+    if note is None or not wanted:
+        return {}
+    proofs = view.store.tree(size).inclusion_proofs(wanted, size)
+    out = {}
+    for seq in wanted:
+        envelope = view.entry(seq).envelope
         # stored tree nodes are derived data: a receipt built from altered ones is refused
-        verify_inclusion(leaf_hash(envelope), e.seq, size, proof, view.state.root_hash)
-        cache[e.seq] = make_receipt(envelope, e.seq, proof, view.state.note)
-    return replace(e, receipt=cache[e.seq])
+        verify_inclusion(leaf_hash(envelope), seq, size, proofs[seq], view.state.root_hash)
+        out[seq] = make_receipt(envelope, seq, proofs[seq], note)
+    return out
 
 
 def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:

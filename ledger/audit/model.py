@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger.errors import VerificationFailure
+from ledger.errors import RejectedInput, VerificationFailure
 from ledger.events import vocab
 from ledger.events.base import Record, format_time
 from ledger.events.consent import CONSENT, Consent
@@ -382,6 +382,8 @@ class LedgerView:
     _steps: dict[int, Step | None] = field(default_factory=dict)
     _consents: dict[str, Consent | None] = field(default_factory=dict)
     _licences: dict[str, Licence | None] = field(default_factory=dict)
+    # each entry's event decoded once: seq -> (envelope bytes, writer schema version, event)
+    _records: dict[int, tuple[bytes, int | None, Record]] = field(default_factory=dict)
     # Reads through the authenticated index, each checked against the signed checkpoint
     # (None: through the query index, after the linear guard checked it).
     index: VerifiedIndex | None = None
@@ -420,8 +422,27 @@ class LedgerView:
         return entry
 
     def decode(self, entry: Entry) -> Record:
-        envelope = Envelope.decode(entry.envelope, self.framing)
-        return self.framing.decode(envelope.payload)[1]
+        """The event ``entry`` holds, decoded once per view: the record is shared by every
+        caller, who must read it and never change it."""
+        return self._decoded(entry)[1]
+
+    def _decoded(self, entry: Entry) -> tuple[int | None, Record]:
+        cached = self._records.get(entry.seq)
+        if cached is not None and (cached[0] is entry.envelope or cached[0] == entry.envelope):
+            return cached[1], cached[2]
+        found = self.index.decoded(entry) if self.index is not None else None
+        if found is None:  # not read through the index: decode it here
+            envelope = Envelope.decode(entry.envelope, self.framing)
+            record = self.framing.decode(envelope.payload)[1]
+            found = (self._writer_version(envelope.payload), record)
+        self._records[entry.seq] = (entry.envelope, *found)
+        return found
+
+    def _writer_version(self, payload: bytes) -> int | None:
+        try:
+            return writer_schema(self.framing, payload).version
+        except RejectedInput:
+            return None
 
     def step(self, seq: int) -> Step | None:
         """The provenance step at ``seq`` (None for other kinds of entry)."""
@@ -431,10 +452,12 @@ class LedgerView:
         return self._steps[seq]
 
     def _decode_step(self, entry: Entry) -> Step:
-        envelope = Envelope.decode(entry.envelope, self.framing)
-        writer = writer_schema(self.framing, envelope.payload)
-        record = self.framing.decode(envelope.payload)[1]
-        return step_from_record(entry.seq, entry.signer_keyid, record, writer.version)
+        version, record = self._decoded(entry)
+        if version is None:  # the index could not tell it: the decoding here names why
+            version = writer_schema(
+                self.framing, Envelope.decode(entry.envelope, self.framing).payload
+            ).version
+        return step_from_record(entry.seq, entry.signer_keyid, record, version)
 
     def by_event_id(self, event_id: str, key: str) -> Entry | None:
         """The entry holding event ``event_id`` below the tree size; through the index, the

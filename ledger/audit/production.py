@@ -163,6 +163,7 @@ class ProductionView(LedgerView):
             self._steps,
             self._consents,
             self._licences,
+            self._records,
             index=self.index,
         )
 
@@ -193,6 +194,7 @@ def production_view(view: LedgerView, show: str) -> ProductionView:
         view._steps,
         view._consents,
         view._licences,
+        view._records,
         index=view.index,  # reads through the authenticated index stay checked
         show=show,
         is_show=IsShow(view),

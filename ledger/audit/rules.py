@@ -847,21 +847,43 @@ def is_deliverable(step: Step) -> bool:
     return step.action == "c2pa.published"
 
 
+class FindingLookup:
+    """An audit's findings by asset version, built once for all its deliverables: the open
+    findings of each asset version (in the audit's order) and the asset versions whose
+    broken links a finding covers."""
+
+    LINK_RULES = (INGREDIENT_UNRECORDED.id, CONTENT_HASH_MISMATCH.id, INGREDIENT_HASH_UNKNOWN.id)
+
+    def __init__(self, findings: Iterable[Finding]) -> None:
+        self.open: dict[str, list[tuple[int, Finding]]] = {}
+        self.covered: set[str] = set()
+        for n, f in enumerate(findings):
+            if f.is_open:
+                self.open.setdefault(f.asset, []).append((n, f))
+            if f.rule in self.LINK_RULES:
+                self.covered.add(f.asset)
+
+    def open_in(self, nodes: Iterable[str]) -> list[Finding]:
+        """The open findings on these asset versions, in the audit's order."""
+        found = [pair for key in nodes for pair in self.open.get(key, ())]
+        return [f for _, f in sorted(found, key=lambda pair: pair[0])]
+
+
 def deliverable_findings(
     step: Step,
     lineage: Lineage,
-    findings: Iterable[Finding],
+    findings: Iterable[Finding] | FindingLookup,
     replaced: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """One finding for a published asset whose lineage is not clean.
 
     Not clean: an open finding on an asset version of its lineage, a broken link no finding
     covers, or an asset version a remediation replaced (the deliverable still holds it).
+    Pass a :class:`FindingLookup` when judging many deliverables over the same findings.
     """
-    every = list(findings)
-    inside = [f for f in every if f.asset in lineage.nodes and f.is_open]
-    link_rules = (INGREDIENT_UNRECORDED.id, CONTENT_HASH_MISMATCH.id, INGREDIENT_HASH_UNKNOWN.id)
-    covered = {f.asset for f in every if f.rule in link_rules}
+    lookup = findings if isinstance(findings, FindingLookup) else FindingLookup(findings)
+    inside = lookup.open_in(lineage.nodes)
+    covered = lookup.covered
     broken_statuses = (EDGE_MISSING, EDGE_HASH_MISMATCH, EDGE_HASH_UNKNOWN)
     broken = [e for e in lineage.edges if e.status in broken_statuses and e.product not in covered]
     stale = sorted(

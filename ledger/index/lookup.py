@@ -17,7 +17,8 @@ from typing import Generic, TypeVar
 
 import ledger.index.smt as smt
 from ledger.errors import RejectedInput, VerificationFailure
-from ledger.events.encoding import reader_framing
+from ledger.events.base import Record
+from ledger.events.encoding import reader_framing, writer_schema
 from ledger.events.keyregistry import REF_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import ref_keys
@@ -115,6 +116,9 @@ class VerifiedIndex:
         self._entries: dict[int, Entry] = {}  # checked: in the signed tree, columns its own
         self._proven: dict[NodeKey, bytes] = {}  # log tree nodes hashed up to the signed root
         self._refs: dict[int, set[tuple[str, str]]] = {}
+        # each checked entry's event as decoded for the check, with its writer schema version
+        # (None when that cannot be told): audits reuse it instead of decoding again
+        self._decoded: dict[int, tuple[int | None, Record]] = {}
         self._seqs: dict[tuple[str, str], list[int]] = {}
         # index tree positions whose hashes were hashed up to the signed index root
         self._index_proven: dict[bytes, bytes] = {smt.ROOT_ID: index_root}
@@ -210,6 +214,14 @@ class VerifiedIndex:
         if seq not in self._entries:
             self.check_entries([seq])
         return self._entries[seq]
+
+    def decoded(self, entry: Entry) -> tuple[int | None, Record] | None:
+        """The event of checked entry ``entry`` as its check decoded it, with its writer
+        schema version (shared: never mutate it); None unless that entry was checked."""
+        checked = self._entries.get(entry.seq)
+        if checked is None or checked.envelope != entry.envelope:
+            return None
+        return self._decoded.get(entry.seq)
 
     def check_entries(self, seqs: Sequence[int]) -> None:
         """Read and check the entries ``seqs`` at once: their leaves are hashed up together
@@ -348,6 +360,7 @@ class VerifiedIndex:
             event = self.framing.decode(envelope.payload)[1]
         except RejectedInput as exc:
             raise IndexMismatch(f"entry {entry.seq} no longer decodes: {exc.message}") from None
+        self._decoded[entry.seq] = (self._writer_version(envelope.payload), event)
         problem = None
         if event["event_id"] != entry.event_id:
             problem = (
@@ -371,6 +384,12 @@ class VerifiedIndex:
                 hint="run assetledger verify to see all the damage",
             )
         return set(kind.refs(event))
+
+    def _writer_version(self, payload: bytes) -> int | None:
+        try:
+            return writer_schema(self.framing, payload).version
+        except RejectedInput:
+            return None
 
     def seqs(self, ref_kind: str, value: str) -> list[int]:
         """The entries with query index row ``(ref_kind, value)``, read through the index."""

@@ -237,6 +237,19 @@ class MerkleTree:
             raise ConfigurationError(f"leaf index {index} is not in a tree of size {size}")
         return self._range_hashes(_inclusion_ranges(index, 0, size))
 
+    def inclusion_proofs(self, indices: Iterable[int], size: int) -> dict[int, list[bytes]]:
+        """The inclusion proofs of many leaves in the tree of ``size`` leaves, each as
+        :meth:`inclusion_proof` gives it, the nodes they share read once, in one batch."""
+        self._check_size(size)
+        wanted = sorted(set(indices))
+        for index in wanted:
+            if not 0 <= index < size:
+                raise ConfigurationError(f"leaf index {index} is not in a tree of size {size}")
+        ranges = {index: _inclusion_ranges(index, 0, size) for index in wanted}
+        unique = list(dict.fromkeys(r for rs in ranges.values() for r in rs))
+        hashes = dict(zip(unique, self._range_hashes(unique), strict=True))
+        return {index: [hashes[r] for r in rs] for index, rs in ranges.items()}
+
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof between the trees of ``old_size`` and ``new_size``.
 

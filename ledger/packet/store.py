@@ -12,7 +12,7 @@ it: the entries the audit read are the packet's evidence.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -82,6 +82,9 @@ class _ProofTree(MerkleTree):
         if size != self.packet.checkpoint.size or index not in self.packet.proofs:
             raise StoreError(f"the packet holds no inclusion proof of entry {index} at {size}")
         return list(self.packet.proofs[index])
+
+    def inclusion_proofs(self, indices: Iterable[int], size: int) -> dict[int, list[bytes]]:
+        return {index: self.inclusion_proof(index, size) for index in sorted(set(indices))}
 
 
 @dataclass

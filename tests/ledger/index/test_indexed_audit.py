@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from demo.story import EPISODE, SHOW
-from ledger.audit.ip import Scope, audit_json, run_audit
+from ledger.audit.ip import Scope, audit_json, run_audit, with_receipts
 from ledger.audit.model import LedgerView, check_state
 from ledger.errors import VerificationFailure
+from ledger.events.encoding import reader_framing
 from ledger.index import production_key, smt
+from ledger.log.receipt import make_receipt
 from ledger.store import LedgerStore, open_store
+from ledger.trust.dsse import Envelope
 from tests.ledger.index.index_factory import fill, init
 
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
@@ -56,6 +59,31 @@ def test_the_indexed_audit_finds_what_the_linear_one_finds(
     indexed = _audit(view, scope)
     assert indexed["findings"]
     assert indexed == _audit(_linear(store), scope)
+
+
+def test_each_entry_is_decoded_once_and_no_reader_changes_the_shared_record(
+    store: LedgerStore,
+) -> None:
+    view = LedgerView.open(store)
+    with_receipts(view, run_audit(view, Scope(SHOW), as_of=AS_OF).findings)
+    assert len(view._records) > 10
+    for seq, (envelope, _, record) in view._records.items():
+        entry = view.entry(seq)
+        assert view.decode(entry) is record  # the view's one decoding, shared
+        fresh = reader_framing().decode(Envelope.decode(envelope, reader_framing()).payload)[1]
+        assert record == fresh, f"entry {seq}'s shared decoded record was changed by a reader"
+
+
+def test_many_receipts_are_the_single_ones(store: LedgerStore) -> None:
+    view = LedgerView.open(store)
+    findings = with_receipts(view, run_audit(view, Scope(SHOW), as_of=AS_OF).findings)
+    size = view.state.size
+    evidence = {e.seq: e.receipt for f in findings for e in f.evidence}
+    assert len(evidence) > 10 and all(r is not None for r in evidence.values())
+    for seq, receipt in evidence.items():
+        proof = store.tree(size).inclusion_proof(seq, size)
+        assert view.state.note is not None
+        assert receipt == make_receipt(view.entry(seq).envelope, seq, proof, view.state.note)
 
 
 def _sql(store: LedgerStore, sql: str, *args: object) -> None:

@@ -333,6 +333,26 @@ def test_every_read_is_one_batch_of_logarithmic_size() -> None:
     assert store.calls == [frontier_keys(size)]
 
 
+def test_many_inclusion_proofs_are_the_single_ones_read_in_one_batch() -> None:
+    size = 5000
+    leaves = [leaf_hash(b"%d" % i) for i in range(size)]
+    inner = build(leaves, batches=(1000,)).store
+    assert isinstance(inner, MemoryNodeStore)
+    store = CountingStore(inner)
+    tree = MerkleTree(store, size)
+    for tree_size, indices in [(5000, [0, 4999, 17, 18, 2048, 17]), (4097, [4096, 0, 2047])]:
+        store.calls.clear()
+        proofs = tree.inclusion_proofs(indices, tree_size)
+        assert len(store.calls) == 1  # the shared nodes read once, together
+        assert len(set(store.calls[0])) == len(store.calls[0])
+        assert sorted(proofs) == sorted(set(indices))
+        for index in indices:
+            assert proofs[index] == tree.inclusion_proof(index, tree_size), (index, tree_size)
+    assert tree.inclusion_proofs([], size) == {}
+    with pytest.raises(ConfigurationError, match="not in a tree of size 10"):
+        tree.inclusion_proofs([3, 10], 10)
+
+
 def test_missing_node_is_a_store_error() -> None:
     tree = build(LEAVES[:8])
     assert isinstance(tree.store, MemoryNodeStore)
