@@ -351,6 +351,7 @@ class LedgerConsumer:
         (:mod:`consumers.catchup`)."""
         self._parallel.start()  # fork the pool before the Kafka client starts its threads
         self._connect()
+        self._anchor_leftovers()
         started = last_activity = time.monotonic()
         join_grace = self.config.session_timeout_ms / 1000 * 2
         in_flight: InFlight | None = None
@@ -691,6 +692,15 @@ class LedgerConsumer:
             *(q.origin.topic, q.origin.partition, q.origin.offset, q.reason),
             *(self.config.dlt_topic, exc),
         )
+
+    def _anchor_leftovers(self) -> None:
+        """Sign entries an earlier run appended but did not anchor (killed between the commit
+        and the checkpoint); otherwise they would wait, unanchored, for the next new entry."""
+        if self.checkpointer is None:
+            return
+        last = self.store.latest_checkpoint()
+        if self.store.head().size > (0 if last is None else last.size):
+            self._checkpoint()
 
     def _checkpoint(self) -> None:
         """Sign the new tree head and publish it to TOPIC.checkpoints (best effort)."""

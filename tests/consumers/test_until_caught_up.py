@@ -22,6 +22,7 @@ from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
 from demo.story import production
 from ledger.events import kafka as k
 from ledger.events.topics import ensure_registry_topic
+from ledger.log import operator
 from ledger.store import LedgerStore, open_store
 from ledger.trust import keys
 from ledger.trust.policy import FolderTrust
@@ -198,3 +199,25 @@ def test_the_cli_reads_what_is_there_and_stops(fresh_topic: FreshTopic, tmp_path
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["appended"], summary["ledger_size"]) == (12, 12)
+
+
+def test_entries_appended_but_never_anchored_are_anchored_at_the_next_start(
+    fresh_topic: FreshTopic, tmp_path: Path
+) -> None:
+    """A consumer killed between committing a batch and signing its checkpoint leaves entries
+    no checkpoint covers; the next run signs them at once, even with nothing new to read."""
+    log = keys.generate("log")
+    store = open_store(str(tmp_path / "ledger.db"))
+    try:
+        operator.init_ledger(store, "anchor.example/ledger", log)
+        emit(fresh_topic, 5)
+        consumer(store, fresh_topic).run(until_caught_up=True)  # no checkpointer: none signed
+        assert store.head().size == 5 and store.latest_checkpoint() is None
+        stats = consumer(store, fresh_topic, checkpointer=operator.Checkpointer(store, log)).run(
+            until_caught_up=True
+        )
+        assert stats.appended == 0
+        latest = store.latest_checkpoint()
+        assert latest is not None and latest.size == 5
+    finally:
+        store.close()
