@@ -387,14 +387,26 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
         {"asset": c.asset, "party": c.party, "use": c.use, "status": c.status}
         for c in report.consent
     ]
+    lines = summary_rows(report)
+    people = [r for r in lines if r["kind"] == "human"]
+    sources = [r for r in lines if r["kind"] != "human"]
     state = report.state
     parts = [
         "CREDIT LINES (human-authored work; AI output never counted here)",
         common.table(
-            summary_rows(report),
-            ["name", "title", "role", "created", "altered", "published", "directed", "shots"],
+            people,
+            ["name", "title", "department", "created", "altered", "published", "directed", "shots"],
         ),
         "",
+        *(
+            [
+                "ORGANISATIONS AND OTHER SOURCES (not human-authored work)",
+                common.table(sources, ["name", "kind", "created", "altered", "published", "shots"]),
+                "",
+            ]
+            if sources
+            else []
+        ),
         "END CREDITS (by department and episode)",
         *[
             printable(f"{g['department']}, episode {g['episode']}: " + "; ".join(g["lines"]))
