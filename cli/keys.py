@@ -111,13 +111,20 @@ def _time(value: str | None, where: str) -> datetime | None:
     return None if value is None else parse_time(value, where)
 
 
-def _scope(
-    production: Sequence[str],
-    for_actor: Sequence[str],
-    action: Sequence[str],
-    source_type: Sequence[str],
-) -> Scope:
-    return Scope(tuple(production), tuple(for_actor), tuple(action), tuple(source_type))
+def _key_terms(options: dict[str, Any]) -> dict[str, Any]:
+    """The validity window and scope a key is enrolled with (``window_options`` and
+    ``scope_options``), taken out of a command's ``options``."""
+    scope = Scope(
+        productions=tuple(options.pop("production")),
+        actors=tuple(options.pop("for_actor")),
+        actions=tuple(options.pop("action")),
+        digital_source_types=tuple(options.pop("source_type")),
+    )
+    return {
+        "valid_from": _time(options.pop("valid_from"), "--valid-from"),
+        "valid_until": _time(options.pop("valid_until"), "--valid-until"),
+        "scope": scope,
+    }
 
 
 # --- signing and sending ----------------------------------------------------------------------
@@ -211,29 +218,11 @@ def issue(event: Record, options: dict[str, Any]) -> None:
 @scope_options
 @signing_options
 def enroll(
-    actor_id: str,
-    actor_kind: str,
-    display_name: str,
-    public_key: Path,
-    valid_from: str | None,
-    valid_until: str | None,
-    production: tuple[str, ...],
-    for_actor: tuple[str, ...],
-    action: tuple[str, ...],
-    source_type: tuple[str, ...],
-    **options: Any,
+    actor_id: str, actor_kind: str, display_name: str, public_key: Path, **options: Any
 ) -> None:
     """Enrol a public key for ACTOR_ID; print the registry event id."""
-    event = enroll_event(
-        actor_id,
-        actor_kind,
-        display_name,
-        keyfiles.load_public(public_key),
-        valid_from=_time(valid_from, "--valid-from"),
-        valid_until=_time(valid_until, "--valid-until"),
-        scope=_scope(production, for_actor, action, source_type),
-    )
-    issue(event, options)
+    key = keyfiles.load_public(public_key)
+    issue(enroll_event(actor_id, actor_kind, display_name, key, **_key_terms(options)), options)
 
 
 @keys.command("rotate")
@@ -248,28 +237,10 @@ def enroll(
 @window_options
 @scope_options
 @signing_options
-def rotate(
-    actor_id: str,
-    previous_key: str,
-    public_key: Path,
-    valid_from: str | None,
-    valid_until: str | None,
-    production: tuple[str, ...],
-    for_actor: tuple[str, ...],
-    action: tuple[str, ...],
-    source_type: tuple[str, ...],
-    **options: Any,
-) -> None:
+def rotate(actor_id: str, previous_key: str, public_key: Path, **options: Any) -> None:
     """Replace an actor's key from --valid-from on; print the registry event id."""
-    event = rotate_event(
-        actor_id,
-        previous_key,
-        keyfiles.load_public(public_key),
-        valid_from=_time(valid_from, "--valid-from"),
-        valid_until=_time(valid_until, "--valid-until"),
-        scope=_scope(production, for_actor, action, source_type),
-    )
-    issue(event, options)
+    key = keyfiles.load_public(public_key)
+    issue(rotate_event(actor_id, previous_key, key, **_key_terms(options)), options)
 
 
 @keys.command("revoke")
