@@ -23,6 +23,18 @@ from producers.emitter import DEFAULT_CONNECT_TIMEOUT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def stacked(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """Options to apply together, listed in --help in the order given (click lists the
+    decorator applied last first)."""
+
+    def wrap(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return wrap
+
+
 def bootstrap_option(f: F) -> F:
     return click.option(
         "--bootstrap-servers",

@@ -24,32 +24,28 @@ from ledger.events.disposition import DISPOSITION
 from ledger.trust import keys as keyfiles
 from producers.emitter import Emitter
 
-
-def _common(f: Any) -> Any:
-    for option in (
-        click.argument("finding_id"),
-        click.option("--reason", required=True, help="Why, in plain words (goes in the ledger)."),
-        click.option(
-            "--key",
-            "key_path",
-            required=True,
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Counsel's private key (enrolled with a legal scope).",
-        ),
-        click.option(
-            "--role",
-            default="counsel",
-            show_default=True,
-            help="The decider's function, as the report shows it.",
-        ),
-        common.passphrase_option,
-        common.ledger_option,
-        common.bootstrap_option,
-        common.topic_option,
-        common.schema_registry_option,
-    ):
-        f = option(f)
-    return f
+_common = common.stacked(
+    click.argument("finding_id"),
+    click.option(
+        "--key",
+        "key_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Counsel's private key (enrolled with a legal scope).",
+    ),
+    click.option("--reason", required=True, help="Why, in plain words (goes in the ledger)."),
+    click.option(
+        "--role",
+        default="counsel",
+        show_default=True,
+        help="The decider's function, as the report shows it.",
+    ),
+    common.passphrase_option,
+    common.ledger_option,
+    common.bootstrap_option,
+    common.topic_option,
+    common.schema_registry_option,
+)
 
 
 @click.group()

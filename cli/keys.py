@@ -66,45 +66,49 @@ def generate(name: str, out_dir: Path, encrypt: bool, passphrase_file: Path | No
 # --- shared options -------------------------------------------------------------------------
 
 
-def signing_options(f: F) -> F:
-    """Who signs, and where the signed record goes (Kafka, or a file with --out)."""
-    f = click.option(
+signing_options = common.stacked(
+    click.option(
         "--signer-key",
         "signer_keys",
         multiple=True,
         required=True,
         type=click.Path(dir_okay=False, path_type=Path),
         help="Private key of a root key or delegated enroller (repeat for a root threshold).",
-    )(f)
-    f = click.option(
+    ),
+    common.passphrase_option,
+    click.option(
         "--out",
         "out_file",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Write the signed record to this file instead of sending it (see keys publish).",
-    )(f)
-    f = click.option(
+    ),
+    common.bootstrap_option,
+    common.topic_option,
+    click.option(
         "--source",
         default="/assetledger/keys",
         show_default=True,
         help="CloudEvents source of this issuer.",
-    )(f)
-    return common.passphrase_option(common.bootstrap_option(common.topic_option(f)))
+    ),
+)
+"""Who signs, and where the signed record goes (Kafka, or a file with --out)."""
 
+window_options = common.stacked(
+    click.option("--valid-from", help="Start of validity, ISO 8601 UTC (default: now)."),
+    click.option("--valid-until", help="End of validity, exclusive (default: none)."),
+)
 
-def window_options(f: F) -> F:
-    f = click.option("--valid-from", help="Start of validity, ISO 8601 UTC (default: now).")(f)
-    return click.option("--valid-until", help="End of validity, exclusive (default: none).")(f)
-
-
-def scope_options(f: F) -> F:
-    for name, help_text in (
-        ("--production", "Limit the key to this production (show); repeatable."),
-        ("--for-actor", "Limit the key to events by this actor id; repeatable."),
-        ("--action", "Limit the key to this C2PA or custom action; repeatable."),
-        ("--source-type", "Limit the key to this IPTC digital source type; repeatable."),
-    ):
-        f = click.option(name, multiple=True, help=help_text)(f)
-    return f
+scope_options = common.stacked(
+    *(
+        click.option(name, multiple=True, help=help_text)
+        for name, help_text in (
+            ("--production", "Limit the key to this production (show); repeatable."),
+            ("--for-actor", "Limit the key to events by this actor id; repeatable."),
+            ("--action", "Limit the key to this C2PA or custom action; repeatable."),
+            ("--source-type", "Limit the key to this IPTC digital source type; repeatable."),
+        )
+    )
+)
 
 
 def _time(value: str | None, where: str) -> datetime | None:

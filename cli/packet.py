@@ -224,4 +224,4 @@ def _print_verdict(verdict: PacketVerdict) -> None:
     if verdict.summary is not None:
         s = verdict.summary
         statuses = ", ".join(f"{n} {k}" for k, n in s["by_status"].items())
-        click.echo(f"  disclosure: {s['clips']} clips ({statuses})")
+        click.echo(f"  clips: {s['clips']} ({statuses})")

@@ -71,7 +71,13 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option(
     "--metrics-url",
     envvar="ASSETLEDGER_METRICS_URL",
@@ -197,6 +203,8 @@ def users() -> None:
     "--role",
     type=click.Choice(["counsel", "guild", "auditor", "admin", "performer", "agent"]),
     required=True,
+    help="What the account may see: counsel and guild need --production (guild also"
+    " --guild), performer and agent --party; auditor and admin see the ledger's health.",
 )
 @click.option(
     "--production",

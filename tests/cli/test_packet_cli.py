@@ -54,6 +54,12 @@ def test_build_then_verify_offline_with_the_witness(tmp_path: Path, ledger: Pack
     data = json.loads(out)
     assert data["ok"] and data["witness_cosigners"] == ["witness.example/w1"]
     assert data["summary"]["by_status"]["NOT clear to ship"] == 2  # no approvals recorded
+    # the text verdict names each check once, then the clips by status
+    code, out, _ = run(*args, "--witness-key", ledger.witness_vkey, "--skip-pdf")
+    assert code == 0 and out.startswith(f"packet {tmp_path / 'pkt.zip'}: verified")
+    labels = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
+    assert len(labels) == len(set(labels)), labels
+    assert "  clips: 2 (2 NOT clear to ship)" in out.splitlines()
     # --fail-on gates a true disclosure of a cut that is not clear to ship
     code, _, err = run(*args, "--fail-on", "high")
     assert code == 1 and "open finding(s) at or above high" in err
