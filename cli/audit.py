@@ -28,8 +28,7 @@ from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts, severity_ran
 from ledger.audit.text import csv_text, printable
 from ledger.c2pa import importer as c2pa_import
 from ledger.c2pa import manifest as c2pa
-from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
-from ledger.events.base import parse_time
+from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.reports.document import Document
 from ledger.reports.picture import layout, to_svg
 from ledger.reports.report import (
@@ -103,12 +102,7 @@ def as_of_option(f: Any) -> Any:
 
 
 def parse_as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value, "--as-of")
-    except InvalidEventError as exc:
-        raise ConfigurationError(exc.message, hint="e.g. --as-of 2026-03-01T00:00:00Z") from None
+    return common.option_time(value, "--as-of")
 
 
 trusted_keys_option = common.trusted_keys_option(
@@ -717,7 +711,10 @@ def _emit(
     from producers.emitter import Emitter
 
     signer = common.signing_key(key_path, passphrase_file)
-    with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
+    with (
+        common.broker_hint(common.BROKER_HINT + ", or check the events with --dry-run first"),
+        Emitter(bootstrap, signer, topic=topic, source=source) as emitter,
+    ):
         for event_id in emitter.emit_many(events):
             click.echo(event_id)
     common.err(f"{len(events)} event(s) acknowledged by {bootstrap} on {topic}")

@@ -13,7 +13,6 @@ import base64
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +20,7 @@ import click
 
 from cli import common
 from ledger.errors import ConfigurationError
-from ledger.events.base import Record, format_time, now_utc, parse_time
+from ledger.events.base import Record, format_time, now_utc
 from ledger.events.keyregistry import KEY_REGISTRY, REVOCATION_REASONS, Scope
 from ledger.trust import keys as keyfiles
 from ledger.trust.dsse import Envelope
@@ -111,10 +110,6 @@ scope_options = common.stacked(
 )
 
 
-def _time(value: str | None, where: str) -> datetime | None:
-    return None if value is None else parse_time(value, where)
-
-
 def _key_terms(options: dict[str, Any]) -> dict[str, Any]:
     """The validity window and scope a key is enrolled with (``window_options`` and
     ``scope_options``), taken out of a command's ``options``."""
@@ -125,8 +120,8 @@ def _key_terms(options: dict[str, Any]) -> dict[str, Any]:
         digital_source_types=tuple(options.pop("source_type")),
     )
     return {
-        "valid_from": _time(options.pop("valid_from"), "--valid-from"),
-        "valid_until": _time(options.pop("valid_until"), "--valid-until"),
+        "valid_from": common.option_time(options.pop("valid_from"), "--valid-from"),
+        "valid_until": common.option_time(options.pop("valid_until"), "--valid-until"),
         "scope": scope,
     }
 
@@ -185,7 +180,11 @@ def deliver(
         out_file.write_text(json.dumps(record_json(message), indent=2) + "\n", encoding="utf-8")
         common.err(f"wrote signed record {message.event_id} to {out_file}")
     else:
-        with Emitter(bootstrap_servers, signers[0], topic=topic) as emitter:
+        later = " or write the record with --out and send it later with assetledger keys publish"
+        with (
+            common.broker_hint(common.BROKER_HINT + later),
+            Emitter(bootstrap_servers, signers[0], topic=topic) as emitter,
+        ):
             emitter.send_raw(message)
             sent_to = emitter.topic_for(message)
         common.err(f"event {message.event_id} acknowledged by {bootstrap_servers} on {sent_to}")
@@ -274,7 +273,7 @@ def revoke(
     event = revoke_event(
         actor_id,
         key_id,
-        effective_time=_time(effective, "--effective"),
+        effective_time=common.option_time(effective, "--effective"),
         reason=reason,
         comment=comment,
     )
@@ -309,7 +308,7 @@ def delegate(
         actor_id,
         actor_kinds=actor_kinds,
         productions=production,
-        valid_until=_time(valid_until, "--valid-until"),
+        valid_until=common.option_time(valid_until, "--valid-until"),
     )
     issue(event, options)
 
@@ -324,7 +323,8 @@ def publish(record_files: tuple[Path, ...], bootstrap_servers: str, topic: str) 
     """Send signed records written with --out, in the order given."""
     messages = [_read_record(p) for p in record_files]
     # The emitter's own key signs nothing here: the records are already signed.
-    with Emitter(bootstrap_servers, keyfiles.generate("unused"), topic=topic) as emitter:
+    unused = keyfiles.generate("unused")
+    with common.broker_hint(), Emitter(bootstrap_servers, unused, topic=topic) as emitter:
         topics = set()
         for message in messages:
             emitter.send_raw(message)
@@ -366,7 +366,7 @@ LIST_COLUMNS = [
 @common.ledger_option
 def list_keys(at_time: str | None, fmt: str, ledger_url: str) -> None:
     """Every root and enrolled key with its validity window, as the ledger's registry says."""
-    when = _time(at_time, "--at") or now_utc()
+    when = common.option_time(at_time, "--at") or now_utc()
     with common.existing_store(ledger_url) as store:
         registry = registry_from_ledger(store)
     rows = registry.key_rows(when)
@@ -385,7 +385,7 @@ def list_keys(at_time: str | None, fmt: str, ledger_url: str) -> None:
 @common.ledger_option
 def show(actor_id: str, at_time: str | None, fmt: str, ledger_url: str) -> None:
     """One actor: kind, name, delegation, keys with their windows, and registry history."""
-    when = _time(at_time, "--at") or now_utc()
+    when = common.option_time(at_time, "--at") or now_utc()
     with common.existing_store(ledger_url) as store:
         registry = registry_from_ledger(store)
     view = registry.actor_view(actor_id, when)

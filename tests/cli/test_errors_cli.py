@@ -1,0 +1,119 @@
+"""Errors a user can hit on the command line: each says what was wrong and what to do, and
+exits 2 (usage or environment), never with a traceback (issue: outside-reader pass)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import common
+from cli.main import cli
+from ledger.errors import BrokerError, ConfigurationError
+from ledger.trust import keys as keyfiles
+from ledger.trust.registry import Registry, RootKey, TrustRoot
+from tests.ledger.audit.audit_factory import demo_signers, demo_store
+
+BINARY = bytes(range(256)) * 4
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("errors") / "ledger.db"
+    demo_store(path, demo_signers()).close()
+    return str(path)
+
+
+@pytest.fixture
+def binary(tmp_path: Path) -> Path:
+    path = tmp_path / "random.bin"
+    path.write_bytes(BINARY)
+    return path
+
+
+def fails(*args: str, code: int = 2) -> str:
+    """Run ``assetledger ARGS``: it exits ``code`` with a message, not an exception."""
+    result = CliRunner().invoke(cli, list(args))
+    assert isinstance(result.exception, SystemExit) or result.exception is None, result
+    assert result.exit_code == code, (args, result.output)
+    assert "Traceback" not in result.output
+    return " ".join(result.stderr.split())
+
+
+def test_a_binary_file_where_text_is_expected(ledger: str, binary: Path, tmp_path: Path) -> None:
+    key = tmp_path / "k.key"
+    out = fails("emit", "--key", str(key), "--event", str(binary))
+    assert f"event file {binary} is not UTF-8 text (byte 128)" in out
+    assert "hint: pass the events file itself" in out
+    out = fails("consistency", str(binary), "--ledger", ledger)
+    assert f"checkpoint file {binary} is not UTF-8 text" in out
+
+
+def test_a_folder_or_a_file_that_is_no_ledger(ledger: str, tmp_path: Path) -> None:
+    folder = tmp_path / "ledgers"
+    folder.mkdir()
+    for args in (("verify",), ("log",), ("audit", "ip"), ("init", "--origin", "x.example/l")):
+        out = fails(*args, "--ledger", str(folder))
+        assert f"error: {folder} is a folder, not a ledger file" in out, args
+        assert f"hint: pass the ledger's file, e.g. --ledger {folder / 'ledger.db'}" in out
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # an SQLite file without a ledger's tables
+    (tmp_path / "notes.db").write_bytes(BINARY)
+    for path in (empty, tmp_path / "notes.db"):
+        out = fails("verify", "--ledger", str(path))
+        assert f"SQLite ledger {path}" in out and f"hint: {common.LEDGER_HINT}" in out
+
+
+def test_numbers_out_of_range_are_usage_errors(ledger: str) -> None:
+    for args in (
+        ("log", "--limit", "-1"),
+        ("log", "--start", "-5"),
+        ("quarantine", "--limit", "-1"),
+        ("verify", "--workers", "-1"),
+    ):
+        result = CliRunner().invoke(cli, [*args, "--ledger", ledger])
+        assert result.exit_code == 2 and "is not in the range x>=0" in result.output, args
+
+
+def test_what_is_not_in_the_ledger_is_named_with_where_to_look(ledger: str) -> None:
+    for args in (("prove", "no-such-event"), ("show", "no-such-event")):
+        out = fails(*args, "--ledger", ledger)
+        assert "error: event no-such-event is not in the ledger" in out, args
+        assert "hint: assetledger log lists the event ids the ledger holds" in out, args
+    root = TrustRoot((RootKey("root", keyfiles.generate("root").public),))
+    with pytest.raises(ConfigurationError) as raised:  # what keys show says
+        Registry(root).actor_view("person:nobody", datetime.now(UTC))
+    assert raised.value.message == "actor person:nobody is not in the key registry"
+    assert raised.value.hint == "assetledger keys list shows every actor enrolled"
+
+
+def test_a_time_that_is_not_iso_8601_shows_one_that_is(ledger: str) -> None:
+    out = fails("keys", "list", "--at", "yesterday", "--ledger", ledger)
+    assert "--at 'yesterday' is not an ISO 8601 time" in out
+    assert "hint: e.g. --at 2026-03-01T00:00:00Z" in out
+
+
+def test_commands_without_a_spool_do_not_offer_one() -> None:
+    """The emitter's connection hint offers --spool, which only emit and spool flush take."""
+    with pytest.raises(BrokerError) as raised, common.broker_hint():
+        raise BrokerError("cannot connect", hint="… with --spool DIR events wait …")
+    assert raised.value.message == "cannot connect"
+    assert raised.value.hint == common.BROKER_HINT and "--spool" not in common.BROKER_HINT
+
+
+def test_keys_enroll_with_no_broker_offers_out_and_publish(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    for name in ("root", "artist"):
+        CliRunner().invoke(cli, ["keys", "generate", name, "--out", str(root)])
+    out = fails(
+        "keys", "enroll", "person:a", "--kind", "human", "--name", "A",
+        "--public-key", str(root / "artist.pub"), "--signer-key", str(root / "root.key"),
+        "--bootstrap-servers", "127.0.0.1:1",
+    )  # fmt: skip
+    assert "error: cannot connect to Kafka at 127.0.0.1:1" in out
+    assert "--spool" not in out and "keys publish" in out
+    assert os.access(root / "root.key", os.R_OK)
