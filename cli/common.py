@@ -213,12 +213,24 @@ MAX_TEXT_FILE_BYTES = 1 << 20
 """A PEM chain of trust anchors holds a few certificates; a verifier key is one line."""
 
 
+VKEY_HINT = (
+    "give the log's verifier key NAME+KEYID+KEY (assetledger info prints it as log_vkey)"
+    " or a file holding it, e.g. log.vkey"
+)
+
+
 def read_vkey(value: str) -> str:
     """A C2SP verifier key given inline or as a file holding it (checked, stripped)."""
     path = Path(value)
+    if path.is_dir():
+        raise KeyFileError(f"verifier key {value} is a folder", hint=VKEY_HINT)
     is_file = path.is_file()
     text = read_text_file(path, "verifier key").strip() if is_file else value.strip()
-    cp.parse_vkey(text)  # raises a clear error when malformed
+    try:
+        cp.parse_vkey(text)
+    except KeyFileError as exc:
+        where = f" (in {path})" if is_file else ""
+        raise KeyFileError(exc.message + where, hint=exc.hint or VKEY_HINT) from None
     return text
 
 

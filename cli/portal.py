@@ -143,6 +143,8 @@ def serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigurationError("give both --tls-cert and --tls-key, or neither")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key)
     with common.existing_store(ledger_url) as store:
         log_vkey = store.get_meta(META_LOG_VKEY)
     if packets:
@@ -173,6 +175,21 @@ def serve(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
     )
+
+
+def _check_tls(cert: str, key: str) -> None:
+    """Load the certificate and key as the server will, before it starts: a wrong file is
+    named (exit 2), not a traceback from inside the server."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(
+            f"cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: {exc}",
+            hint="give a PEM certificate (chain) and its unencrypted PEM private key",
+        ) from None
 
 
 def _print_demo_accounts(path: Path, host: str, port: int, tls: bool) -> None:

@@ -117,3 +117,28 @@ def test_keys_enroll_with_no_broker_offers_out_and_publish(tmp_path: Path) -> No
     assert "error: cannot connect to Kafka at 127.0.0.1:1" in out
     assert "--spool" not in out and "keys publish" in out
     assert os.access(root / "root.key", os.R_OK)
+
+
+def test_a_verifier_key_that_is_no_key_says_what_one_is(tmp_path: Path, binary: Path) -> None:
+    receipt = tmp_path / "r.receipt"
+    receipt.write_text("not a receipt\n")
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    text = tmp_path / "log.vkey"
+    text.write_text("hello\n")
+    for given, said in (
+        (str(folder), f"verifier key {folder} is a folder"),
+        ("garbage", "verifier key 'garbage' is not <name>+<key id>+<key>"),
+        (str(text), f"verifier key 'hello' is not <name>+<key id>+<key> (in {text})"),
+        (str(binary), f"verifier key file {binary} is not UTF-8 text"),
+    ):
+        out = fails("verify-receipt", str(receipt), "--log-key", given)
+        assert f"error: {said}" in out, out
+        assert "hint:" in out and ("log_vkey" in out or "file itself" in out), out
+
+
+def test_serve_names_a_tls_certificate_it_cannot_load(ledger: str, binary: Path) -> None:
+    pytest.importorskip("uvicorn")
+    out = fails("serve", "--ledger", ledger, "--tls-cert", str(binary), "--tls-key", str(binary))
+    assert f"cannot serve HTTPS with --tls-cert {binary} and --tls-key {binary}" in out
+    assert "hint: give a PEM certificate (chain) and its unencrypted PEM private key" in out
