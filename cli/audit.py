@@ -332,6 +332,7 @@ def report_command(
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        require_production(view, production, episode)
         report = build_audit_report(
             view,
             production,

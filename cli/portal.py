@@ -57,9 +57,20 @@ def accounts_option(f: common.F) -> common.F:
 
 
 def _accounts_path(accounts_path: Path | None, ledger_url: str) -> Path:
+    """--accounts, else the file beside the ledger, which must exist: a mistyped --ledger
+    would otherwise start an empty accounts file of its own."""
     from portal.accounts import default_path
 
-    return accounts_path if accounts_path is not None else default_path(ledger_url)
+    if accounts_path is not None:
+        return accounts_path
+    path = default_path(ledger_url)
+    ledger = Path(ledger_url.removeprefix("sqlite:///"))
+    if not ledger.is_file():
+        raise ConfigurationError(
+            f"no ledger at {ledger_url}, so no accounts file {path} beside it",
+            hint="pass --ledger (or ASSETLEDGER_LEDGER) of an existing ledger, or --accounts FILE",
+        )
+    return path
 
 
 def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:

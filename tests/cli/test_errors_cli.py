@@ -142,3 +142,16 @@ def test_serve_names_a_tls_certificate_it_cannot_load(ledger: str, binary: Path)
     out = fails("serve", "--ledger", ledger, "--tls-cert", str(binary), "--tls-key", str(binary))
     assert f"cannot serve HTTPS with --tls-cert {binary} and --tls-key {binary}" in out
     assert "hint: give a PEM certificate (chain) and its unencrypted PEM private key" in out
+
+
+def test_users_refuse_a_ledger_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    out = fails("users", "list", "--ledger", str(missing))
+    assert f"no ledger at {missing}, so no accounts file {missing}.accounts.db beside it" in out
+    assert not list(tmp_path.iterdir())  # no accounts file of its own was started
+
+
+def test_audit_report_refuses_an_unknown_production_before_auditing(ledger: str) -> None:
+    out = fails("audit", "report", "--production", "Fallen tower", "--ledger", ledger)
+    assert "error: no provenance events for 'Fallen tower'" in out
+    assert "auditing" not in out and "0 finding(s)" not in out
