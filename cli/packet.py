@@ -21,6 +21,8 @@ from cli.audit import (
     write_result,
 )
 from cli.proofs import read_vkey, witness_options, witness_policy
+from ledger.audit.model import LedgerView
+from ledger.audit.production import require_production
 from ledger.errors import VerificationFailure
 from ledger.packet.build import build_packet
 from ledger.packet.files import sha256_hex
@@ -81,6 +83,8 @@ def build_command(
 ) -> None:
     """Build the delivery packet of a locked cut (folder and deterministic .zip)."""
     with common.existing_store(ledger_url) as store:
+        # a mistyped production or episode is refused, as audit ip and credits refuse it
+        require_production(LedgerView.open(store), production, episode)
         result = build_packet(
             store,
             production,

@@ -152,3 +152,18 @@ def test_require_complete_fails_a_packet_whose_completeness_is_not_proven(
     code, _, err = run(*args, "--require-complete")
     assert code == 1
     assert "not proven" in err and "--require-complete" in err
+
+
+def test_build_refuses_a_production_or_episode_no_event_records(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """As audit ip and credits do: a mistyped name never builds a packet of clips 'not in the
+    ledger' with exit 0."""
+    cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
+    args = build_args(ledger, cut, tmp_path / "pkt")
+    for flag, wrong in (("--production", "Fallen tower"), ("--episode", "102")):
+        given = list(args)
+        given[given.index(flag) + 1] = wrong
+        code, out, err = run(*given)
+        assert code == 2 and "error: no provenance events for" in err and wrong in err, err
+        assert not (tmp_path / "pkt").exists() and out == ""
