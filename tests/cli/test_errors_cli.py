@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cli import common
 from cli.main import cli
 from ledger.errors import BrokerError, ConfigurationError
+from ledger.log import checkpoint as cp
 from ledger.trust import keys as keyfiles
 from ledger.trust.registry import Registry, RootKey, TrustRoot
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
@@ -155,3 +156,28 @@ def test_audit_report_refuses_an_unknown_production_before_auditing(ledger: str)
     out = fails("audit", "report", "--production", "Fallen tower", "--ledger", ledger)
     assert "error: no provenance events for 'Fallen tower'" in out
     assert "auditing" not in out and "0 finding(s)" not in out
+
+
+def test_a_public_key_where_a_private_one_belongs_and_back(tmp_path: Path) -> None:
+    pair = keyfiles.generate("artist")
+    private, public = keyfiles.write_key_pair(pair, tmp_path, None)
+    enrol = ("keys", "enroll", "person:a", "--kind", "human", "--name", "A")
+    out = fails(*enrol, "--public-key", str(public), "--signer-key", str(public),
+                "--out", str(tmp_path / "r.json"))  # fmt: skip
+    assert f"error: {public} holds a public key, not a private key" in out
+    assert "hint: sign with the private half, artist.key" in out
+    out = fails(*enrol, "--public-key", str(private), "--signer-key", str(private),
+                "--out", str(tmp_path / "r.json"))  # fmt: skip
+    assert f"error: {private} holds a private key, not a public key" in out
+    assert "hint: give its public half, artist.pub" in out
+    body = "".join(private.read_text().strip().splitlines()[1:-1])
+    assert body[:40] not in out.replace(" ", "")  # a key is named, never shown
+
+
+def test_a_witness_key_that_is_no_key_says_what_one_is(tmp_path: Path) -> None:
+    receipt = tmp_path / "r.receipt"
+    receipt.write_text("x\n")
+    vkey = cp.vkey("log.example/l", keyfiles.generate("log").public)
+    out = fails("verify-receipt", str(receipt), "--log-key", vkey, "--witness-key", "garbage")
+    assert "error: verifier key 'garbage' is not <name>+<key id>+<key>" in out
+    assert "hint: give the witness's verifier key (assetledger witness init prints it" in out

@@ -128,7 +128,7 @@ def test_bad_key_files_get_clear_errors(key_dir: Path, tmp_path: Path) -> None:
     cut = run(*base, "--signer-key", str(truncated), code=2)
     assert "truncated or corrupt" in cut.output
     as_private = run(*base, "--signer-key", str(key_dir / "root.pub"), code=2)
-    assert "not a readable PEM private key" in as_private.output
+    assert "root.pub holds a public key, not a private key" in as_private.output
     missing = run(*base, "--signer-key", str(tmp_path / "nope.key"), code=2)
     assert "does not exist" in missing.output
     bad_time = run(*base, "--signer-key", str(key_dir / "root.key"), "--effective", "yesterday",
