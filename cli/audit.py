@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,12 @@ from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
 from ledger.audit.production import production_view, require_production
-from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts
+from ledger.audit.rules import SEVERITIES, RuleSet, SignerVerdicts, severity_rank
 from ledger.audit.text import csv_text, printable
 from ledger.c2pa import importer as c2pa_import
 from ledger.c2pa import manifest as c2pa
-from ledger.errors import ConfigurationError, InvalidEventError, VerificationFailure
-from ledger.events.base import parse_time
+from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.reports.document import Document
 from ledger.reports.picture import layout, to_svg
 from ledger.reports.report import (
     audit_document,
@@ -60,15 +61,33 @@ def output_option(f: Any) -> Any:
     )(f)
 
 
-def fail_on_option(f: Any) -> Any:
-    return click.option(
-        "--fail-on",
-        type=click.Choice(FAIL_CHOICES),
-        default="low",
-        show_default=True,
-        help="Exit 1 when an open finding of this severity or higher exists (findings counsel"
-        " cleared, waived or remediated never fail; never: always exit 0).",
-    )(f)
+def severity_fail_on(default: str, help_text: str) -> Callable[[common.F], common.F]:
+    """``--fail-on SEVERITY|never``: the one option ``audit ip|report`` and ``packet`` share."""
+
+    def wrap(f: common.F) -> common.F:
+        return click.option(
+            "--fail-on",
+            type=click.Choice(FAIL_CHOICES),
+            default=default,
+            show_default=True,
+            help=help_text,
+        )(f)
+
+    return wrap
+
+
+fail_on_option = severity_fail_on(
+    "low",
+    "Exit 1 when an open finding of this severity or higher exists (findings counsel"
+    " cleared, waived or remediated never fail; never: always exit 0).",
+)
+
+
+def failing(counts: Mapping[str, int], fail_on: str) -> int:
+    """How many open findings (``counts``: by severity) are at or above ``fail_on``."""
+    if fail_on == "never":
+        return 0
+    return sum(n for s, n in counts.items() if severity_rank(s) >= severity_rank(fail_on))
 
 
 def as_of_option(f: Any) -> Any:
@@ -83,12 +102,7 @@ def as_of_option(f: Any) -> Any:
 
 
 def parse_as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value, "--as-of")
-    except InvalidEventError as exc:
-        raise ConfigurationError(exc.message, hint="e.g. --as-of 2026-03-01T00:00:00Z") from None
+    return common.option_time(value, "--as-of")
 
 
 trusted_keys_option = common.trusted_keys_option(
@@ -131,14 +145,23 @@ def signer_verdicts(store: LedgerStore, trusted_keys: Path | None) -> SignerVerd
 
 
 def gate(result: AuditResult, fail_on: str) -> None:
-    if fail_on == "never":
-        return
-    failing = result.at_or_above(fail_on)
-    if failing:
+    count = failing(result.counts(), fail_on)
+    if count:
         raise VerificationFailure(
-            f"{len(failing)} open finding(s) at or above {fail_on}",
+            f"{count} open finding(s) at or above {fail_on}",
             hint="see the report; --fail-on never reports without failing",
         )
+
+
+def document_result(
+    fmt: str, data: dict[str, Any], document: Callable[[], Document]
+) -> str | bytes:
+    """A report as JSON (its data), PDF or HTML (its document, rendered)."""
+    from ledger.reports.render import to_html, to_pdf
+
+    if fmt == "json":
+        return dumps(data)
+    return to_pdf(document()) if fmt == "pdf" else to_html(document())
 
 
 # --- audit -----------------------------------------------------------------------------------
@@ -306,11 +329,10 @@ def report_command(
     ledger_url: str,
 ) -> None:
     """One document for counsel: summary, findings, lineage pictures, AI use, consent."""
-    from ledger.reports.render import to_html, to_pdf
-
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
+        require_production(view, production, episode)
         report = build_audit_report(
             view,
             production,
@@ -320,12 +342,7 @@ def report_command(
             as_of=parse_as_of(as_of),
         )
         data = audit_report_json(report)
-        if fmt == "json":
-            result: str | bytes = dumps(data)
-        elif fmt == "pdf":
-            result = to_pdf(audit_document(report, data))
-        else:
-            result = to_html(audit_document(report, data))
+        result = document_result(fmt, data, lambda: audit_document(report, data))
     common.err(f"content-sha256: {data['content_sha256']}")
     write_result(result, output)
     gate(report.result, fail_on)
@@ -350,23 +367,18 @@ def credits_command(
     ledger_url: str,
 ) -> None:
     """Who made what, per person and role; generative-AI output listed apart, disclosed."""
-    from ledger.reports.render import to_html, to_pdf
-
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         report = credit_report(view, production, episode, common.err)
     data = report.to_json()
-    if fmt == "json":
-        result: str | bytes = dumps(data)
-    elif fmt == "csv":
-        result = _rows_text(flat_rows(report), "csv", CSV_COLUMNS)
-    elif fmt == "html":
-        result = to_html(credits_document(report))
-    elif fmt == "pdf":
-        result = to_pdf(credits_document(report))
-    else:
+    result: str | bytes
+    if fmt == "csv":
+        result = csv_text(flat_rows(report), CSV_COLUMNS)
+    elif fmt == "table":
         result = _credits_table(report, data)
+    else:
+        result = document_result(fmt, data, lambda: credits_document(report))
     if fmt in ("csv", "html", "pdf"):
         common.err(f"content-sha256: {data['content_sha256']}")
     write_result(result, output)
@@ -387,14 +399,26 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
         {"asset": c.asset, "party": c.party, "use": c.use, "status": c.status}
         for c in report.consent
     ]
+    lines = summary_rows(report)
+    people = [r for r in lines if r["kind"] == "human"]
+    sources = [r for r in lines if r["kind"] != "human"]
     state = report.state
     parts = [
         "CREDIT LINES (human-authored work; AI output never counted here)",
         common.table(
-            summary_rows(report),
-            ["name", "title", "role", "created", "altered", "published", "directed", "shots"],
+            people,
+            ["name", "title", "department", "created", "altered", "published", "directed", "shots"],
         ),
         "",
+        *(
+            [
+                "ORGANISATIONS AND OTHER SOURCES (not human-authored work)",
+                common.table(sources, ["name", "kind", "created", "altered", "published", "shots"]),
+                "",
+            ]
+            if sources
+            else []
+        ),
         "END CREDITS (by department and episode)",
         *[
             printable(f"{g['department']}, episode {g['episode']}: " + "; ".join(g["lines"]))
@@ -688,7 +712,10 @@ def _emit(
     from producers.emitter import Emitter
 
     signer = common.signing_key(key_path, passphrase_file)
-    with Emitter(bootstrap, signer, topic=topic, source=source) as emitter:
+    with (
+        common.broker_hint(common.BROKER_HINT + ", or check the events with --dry-run first"),
+        Emitter(bootstrap, signer, topic=topic, source=source) as emitter,
+    ):
         for event_id in emitter.emit_many(events):
             click.echo(event_id)
     common.err(f"{len(events)} event(s) acknowledged by {bootstrap} on {topic}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,14 +15,34 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.audit import text
-from ledger.errors import AssetLedgerError, ConfigurationError, KeyFileError
+from ledger.errors import (
+    AssetLedgerError,
+    BrokerError,
+    ConfigurationError,
+    InvalidEventError,
+    KeyFileError,
+    StoreError,
+)
 from ledger.events import kafka as k
+from ledger.events.base import parse_time
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore, open_store
 from ledger.trust import keys as keyfiles
 from producers.emitter import DEFAULT_CONNECT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stacked(*decorators: Callable[[Any], Any]) -> Callable[[F], F]:
+    """Options to apply together, listed in --help in the order given (click lists the
+    decorator applied last first)."""
+
+    def wrap(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return wrap
 
 
 def bootstrap_option(f: F) -> F:
@@ -133,6 +155,16 @@ def refuse_binary_to_terminal(fmt: str, output: Path | None) -> None:
         raise ConfigurationError("a PDF is binary: pass --output FILE.pdf or redirect stdout")
 
 
+def option_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 UTC time given as ``option`` (None when not given); a bad one exits 2."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, option)
+    except InvalidEventError as exc:
+        raise ConfigurationError(exc.message, hint=f"e.g. {option} 2026-03-01T00:00:00Z") from None
+
+
 def passphrase_option(f: F) -> F:
     return click.option(
         "--passphrase-file",
@@ -164,11 +196,16 @@ def read_text_file(path: Path, what: str, limit: int | None = None) -> str:
             raise KeyFileError(f"{what} on standard input is larger than {limit} bytes")
     else:
         data = keyfiles.read_bounded(path, what, limit)
+    return utf8_text(data, f"{what} file {path}", what)
+
+
+def utf8_text(data: bytes, where: str, what: str) -> str:
+    """``data`` as UTF-8 text; a binary file given by mistake is a clear error (exit 2)."""
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
         raise KeyFileError(
-            f"{what} file {path} is not UTF-8 text", hint=f"pass the {what} file itself"
+            f"{where} is not UTF-8 text (byte {exc.start})", hint=f"pass the {what} file itself"
         ) from None
 
 
@@ -176,12 +213,24 @@ MAX_TEXT_FILE_BYTES = 1 << 20
 """A PEM chain of trust anchors holds a few certificates; a verifier key is one line."""
 
 
+VKEY_HINT = (
+    "give the log's verifier key NAME+KEYID+KEY (assetledger info prints it as log_vkey)"
+    " or a file holding it, e.g. log.vkey"
+)
+
+
 def read_vkey(value: str) -> str:
     """A C2SP verifier key given inline or as a file holding it (checked, stripped)."""
     path = Path(value)
+    if path.is_dir():
+        raise KeyFileError(f"verifier key {value} is a folder", hint=VKEY_HINT)
     is_file = path.is_file()
     text = read_text_file(path, "verifier key").strip() if is_file else value.strip()
-    cp.parse_vkey(text)  # raises a clear error when malformed
+    try:
+        cp.parse_vkey(text)
+    except KeyFileError as exc:
+        where = f" (in {path})" if is_file else ""
+        raise KeyFileError(exc.message + where, hint=exc.hint or VKEY_HINT) from None
     return text
 
 
@@ -205,20 +254,64 @@ def pem_chain(path: Path | None, what: str = "trust anchors") -> str | None:
     return None if path is None else read_text_file(path, what)
 
 
+BROKER_HINT = "start the broker or check --bootstrap-servers / ASSETLEDGER_BOOTSTRAP_SERVERS"
+
+
+@contextlib.contextmanager
+def broker_hint(hint: str = BROKER_HINT) -> Iterator[None]:
+    """For commands without ``--spool``: a broker that cannot be reached is named with this
+    hint, not the emitter's, which offers --spool (only emit and spool flush take it)."""
+    try:
+        yield
+    except BrokerError as exc:
+        raise BrokerError(exc.message, hint=hint) from exc
+
+
+LEDGER_HINT = (
+    "--ledger (or ASSETLEDGER_LEDGER) must name an asset-ledger SQLite file or a"
+    " postgresql:// DSN; assetledger init creates a ledger"
+)
+
+
 def existing_store(url: str) -> LedgerStore:
     """Open a ledger that must already exist, for reading only (never creating or writing).
 
     A read-only SQLite file, folder or mount (an archived ledger) can therefore be audited.
     """
-    if (
-        not url.startswith(("postgresql://", "postgres://"))
-        and not Path(url.removeprefix("sqlite:///")).exists()
-    ):
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
         raise ConfigurationError(
             f"no ledger at {url}",
             hint="pass --ledger (or ASSETLEDGER_LEDGER), or create one with assetledger consume",
         )
-    return open_store(url, read_only=True)
+    return _open_ledger(url, read_only=True)
+
+
+def writable_store(url: str) -> LedgerStore:
+    """Open a ledger to write to (``init``, ``consume``), creating an SQLite file if needed."""
+    return _open_ledger(url, read_only=False)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _open_ledger(url: str, read_only: bool) -> LedgerStore:
+    """The store at ``url``; a folder, or a file that is no ledger, is named with what to do."""
+    path = _sqlite_path(url)
+    if path is not None and path.is_dir():
+        raise ConfigurationError(
+            f"{url} is a folder, not a ledger file",
+            hint=f"pass the ledger's file, e.g. --ledger {path / 'ledger.db'}",
+        )
+    try:
+        return open_store(url, read_only=read_only)
+    except StoreError as exc:
+        if exc.hint:
+            raise
+        raise StoreError(exc.message, hint=LEDGER_HINT) from exc
 
 
 def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str]) -> None:

@@ -8,7 +8,6 @@ through Kafka like any other event; it prints the disposition's event id.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,38 +17,33 @@ from cli import common
 from ledger.audit.decide import decide
 from ledger.audit.lineage import split_target
 from ledger.audit.model import LedgerView
-from ledger.errors import ConfigurationError, InvalidEventError
-from ledger.events.base import parse_time
+from ledger.errors import ConfigurationError
 from ledger.events.disposition import DISPOSITION
 from ledger.trust import keys as keyfiles
 from producers.emitter import Emitter
 
-
-def _common(f: Any) -> Any:
-    for option in (
-        click.argument("finding_id"),
-        click.option("--reason", required=True, help="Why, in plain words (goes in the ledger)."),
-        click.option(
-            "--key",
-            "key_path",
-            required=True,
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Counsel's private key (enrolled with a legal scope).",
-        ),
-        click.option(
-            "--role",
-            default="counsel",
-            show_default=True,
-            help="The decider's function, as the report shows it.",
-        ),
-        common.passphrase_option,
-        common.ledger_option,
-        common.bootstrap_option,
-        common.topic_option,
-        common.schema_registry_option,
-    ):
-        f = option(f)
-    return f
+_common = common.stacked(
+    click.argument("finding_id"),
+    click.option(
+        "--key",
+        "key_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Counsel's private key (enrolled with a legal scope).",
+    ),
+    click.option("--reason", required=True, help="Why, in plain words (goes in the ledger)."),
+    click.option(
+        "--role",
+        default="counsel",
+        show_default=True,
+        help="The decider's function, as the report shows it.",
+    ),
+    common.passphrase_option,
+    common.ledger_option,
+    common.bootstrap_option,
+    common.topic_option,
+    common.schema_registry_option,
+)
 
 
 @click.group()
@@ -72,13 +66,16 @@ def _send(decision: str, options: dict[str, Any], **terms: Any) -> None:
             role=options["role"],
             **terms,
         )
-    with Emitter(
-        options["bootstrap_servers"],
-        signer,
-        topic=options["topic"],
-        source="/assetledger/cli/finding",
-        schema_registry_url=options["schema_registry_url"],
-    ) as emitter:
+    with (
+        common.broker_hint(),
+        Emitter(
+            options["bootstrap_servers"],
+            signer,
+            topic=options["topic"],
+            source="/assetledger/cli/finding",
+            schema_registry_url=options["schema_registry_url"],
+        ) as emitter,
+    ):
         event_id = emitter.emit(event, kind=DISPOSITION)
     click.echo(event_id)
     common.err(
@@ -107,7 +104,7 @@ def clear_command(document: Path | None, document_sha256: str | None, **options:
 @click.option("--expires", required=True, help="When the waiver ends (ISO 8601 UTC).")
 def waive_command(approver: str, expires: str, **options: Any) -> None:
     """Waive FINDING_ID until --expires (the finding is open again after that)."""
-    _send("waived", options, approver=approver, expires=_time(expires))
+    _send("waived", options, approver=approver, expires=common.option_time(expires, "--expires"))
 
 
 @finding.command("remediate")
@@ -126,13 +123,6 @@ def remediate_command(replaced_by: str, **options: Any) -> None:
 def reopen_command(**options: Any) -> None:
     """Reopen FINDING_ID: an earlier decision no longer holds."""
     _send("reopened", options)
-
-
-def _time(value: str) -> datetime:
-    try:
-        return parse_time(value, "--expires")
-    except InvalidEventError as exc:
-        raise ConfigurationError(exc.message) from None
 
 
 def _document_digest(document: Path | None, digest: str | None) -> str:

@@ -25,7 +25,7 @@ from ledger.events.provenance import PROVENANCE
 from ledger.events.schema_registry import SchemaRegistryClient
 from ledger.log import operator
 from ledger.log.operator import Checkpointer
-from ledger.store import AppendResult, LedgerStore, open_store
+from ledger.store import AppendResult, LedgerStore
 from ledger.store.schema_ids import record_schema_id
 from ledger.trust import keys as keyfiles
 from ledger.trust.parallel import default_workers
@@ -46,7 +46,7 @@ from producers.emitter import Emitter
     "--event",
     "event_file",
     required=True,
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="One JSON event, a JSON array, JSON Lines, or - for stdin.",
 )
 @click.option(
@@ -88,7 +88,8 @@ def emit(
     With --spool DIR, an event the broker does not acknowledge in time is kept, signed, in
     DIR and sent later (next emit or assetledger spool flush); the command still exits 0.
     """
-    items = parse_events(event_file.read(), event_file.name)
+    text = common.utf8_text(event_file.read(), f"event file {event_file.name}", "events")
+    items = parse_events(text, event_file.name)
     forced = None if kind_name is None else kinds.kind_named(kind_name)
     runs = kind_runs(items, forced)
     signer = keyfiles.load_private(key_path, common.read_passphrase(passphrase_file))
@@ -264,7 +265,7 @@ def consume(
         client_settings={"bootstrap_timeout_ms": int(connect_timeout * 1000)},
         dlt_max_bytes=dlt_max_bytes,
     )
-    with open_store(ledger_url) as store, contextlib.ExitStack() as stack:
+    with common.writable_store(ledger_url) as store, contextlib.ExitStack() as stack:
         config.framing = _reading_framing(store, schema_registry_url)
         trust = trust_policy(store, trusted_keys)
         checkpointer = _checkpointer(store, log_key_path)
@@ -344,7 +345,9 @@ def _cosigning(
 
 
 @click.command()
-@click.option("--limit", type=int, default=None, help="Show at most this many records.")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Show at most this many records."
+)
 @common.format_option("table", "json", "csv")
 @common.ledger_option
 def quarantine(limit: int | None, fmt: str, ledger_url: str) -> None:

@@ -13,7 +13,6 @@ import base64
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +20,7 @@ import click
 
 from cli import common
 from ledger.errors import ConfigurationError
-from ledger.events.base import Record, format_time, now_utc, parse_time
+from ledger.events.base import Record, format_time, now_utc
 from ledger.events.keyregistry import KEY_REGISTRY, REVOCATION_REASONS, Scope
 from ledger.trust import keys as keyfiles
 from ledger.trust.dsse import Envelope
@@ -66,58 +65,65 @@ def generate(name: str, out_dir: Path, encrypt: bool, passphrase_file: Path | No
 # --- shared options -------------------------------------------------------------------------
 
 
-def signing_options(f: F) -> F:
-    """Who signs, and where the signed record goes (Kafka, or a file with --out)."""
-    f = click.option(
+signing_options = common.stacked(
+    click.option(
         "--signer-key",
         "signer_keys",
         multiple=True,
         required=True,
         type=click.Path(dir_okay=False, path_type=Path),
         help="Private key of a root key or delegated enroller (repeat for a root threshold).",
-    )(f)
-    f = click.option(
+    ),
+    common.passphrase_option,
+    click.option(
         "--out",
         "out_file",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Write the signed record to this file instead of sending it (see keys publish).",
-    )(f)
-    f = click.option(
+    ),
+    common.bootstrap_option,
+    common.topic_option,
+    click.option(
         "--source",
         default="/assetledger/keys",
         show_default=True,
         help="CloudEvents source of this issuer.",
-    )(f)
-    return common.passphrase_option(common.bootstrap_option(common.topic_option(f)))
+    ),
+)
+"""Who signs, and where the signed record goes (Kafka, or a file with --out)."""
+
+window_options = common.stacked(
+    click.option("--valid-from", help="Start of validity, ISO 8601 UTC (default: now)."),
+    click.option("--valid-until", help="End of validity, exclusive (default: none)."),
+)
+
+scope_options = common.stacked(
+    *(
+        click.option(name, multiple=True, help=help_text)
+        for name, help_text in (
+            ("--production", "Limit the key to this production (show); repeatable."),
+            ("--for-actor", "Limit the key to events by this actor id; repeatable."),
+            ("--action", "Limit the key to this C2PA or custom action; repeatable."),
+            ("--source-type", "Limit the key to this IPTC digital source type; repeatable."),
+        )
+    )
+)
 
 
-def window_options(f: F) -> F:
-    f = click.option("--valid-from", help="Start of validity, ISO 8601 UTC (default: now).")(f)
-    return click.option("--valid-until", help="End of validity, exclusive (default: none).")(f)
-
-
-def scope_options(f: F) -> F:
-    for name, help_text in (
-        ("--production", "Limit the key to this production (show); repeatable."),
-        ("--for-actor", "Limit the key to events by this actor id; repeatable."),
-        ("--action", "Limit the key to this C2PA or custom action; repeatable."),
-        ("--source-type", "Limit the key to this IPTC digital source type; repeatable."),
-    ):
-        f = click.option(name, multiple=True, help=help_text)(f)
-    return f
-
-
-def _time(value: str | None, where: str) -> datetime | None:
-    return None if value is None else parse_time(value, where)
-
-
-def _scope(
-    production: Sequence[str],
-    for_actor: Sequence[str],
-    action: Sequence[str],
-    source_type: Sequence[str],
-) -> Scope:
-    return Scope(tuple(production), tuple(for_actor), tuple(action), tuple(source_type))
+def _key_terms(options: dict[str, Any]) -> dict[str, Any]:
+    """The validity window and scope a key is enrolled with (``window_options`` and
+    ``scope_options``), taken out of a command's ``options``."""
+    scope = Scope(
+        productions=tuple(options.pop("production")),
+        actors=tuple(options.pop("for_actor")),
+        actions=tuple(options.pop("action")),
+        digital_source_types=tuple(options.pop("source_type")),
+    )
+    return {
+        "valid_from": common.option_time(options.pop("valid_from"), "--valid-from"),
+        "valid_until": common.option_time(options.pop("valid_until"), "--valid-until"),
+        "scope": scope,
+    }
 
 
 # --- signing and sending ----------------------------------------------------------------------
@@ -174,7 +180,11 @@ def deliver(
         out_file.write_text(json.dumps(record_json(message), indent=2) + "\n", encoding="utf-8")
         common.err(f"wrote signed record {message.event_id} to {out_file}")
     else:
-        with Emitter(bootstrap_servers, signers[0], topic=topic) as emitter:
+        later = " or write the record with --out and send it later with assetledger keys publish"
+        with (
+            common.broker_hint(common.BROKER_HINT + later),
+            Emitter(bootstrap_servers, signers[0], topic=topic) as emitter,
+        ):
             emitter.send_raw(message)
             sent_to = emitter.topic_for(message)
         common.err(f"event {message.event_id} acknowledged by {bootstrap_servers} on {sent_to}")
@@ -211,29 +221,11 @@ def issue(event: Record, options: dict[str, Any]) -> None:
 @scope_options
 @signing_options
 def enroll(
-    actor_id: str,
-    actor_kind: str,
-    display_name: str,
-    public_key: Path,
-    valid_from: str | None,
-    valid_until: str | None,
-    production: tuple[str, ...],
-    for_actor: tuple[str, ...],
-    action: tuple[str, ...],
-    source_type: tuple[str, ...],
-    **options: Any,
+    actor_id: str, actor_kind: str, display_name: str, public_key: Path, **options: Any
 ) -> None:
     """Enrol a public key for ACTOR_ID; print the registry event id."""
-    event = enroll_event(
-        actor_id,
-        actor_kind,
-        display_name,
-        keyfiles.load_public(public_key),
-        valid_from=_time(valid_from, "--valid-from"),
-        valid_until=_time(valid_until, "--valid-until"),
-        scope=_scope(production, for_actor, action, source_type),
-    )
-    issue(event, options)
+    key = keyfiles.load_public(public_key)
+    issue(enroll_event(actor_id, actor_kind, display_name, key, **_key_terms(options)), options)
 
 
 @keys.command("rotate")
@@ -248,28 +240,10 @@ def enroll(
 @window_options
 @scope_options
 @signing_options
-def rotate(
-    actor_id: str,
-    previous_key: str,
-    public_key: Path,
-    valid_from: str | None,
-    valid_until: str | None,
-    production: tuple[str, ...],
-    for_actor: tuple[str, ...],
-    action: tuple[str, ...],
-    source_type: tuple[str, ...],
-    **options: Any,
-) -> None:
+def rotate(actor_id: str, previous_key: str, public_key: Path, **options: Any) -> None:
     """Replace an actor's key from --valid-from on; print the registry event id."""
-    event = rotate_event(
-        actor_id,
-        previous_key,
-        keyfiles.load_public(public_key),
-        valid_from=_time(valid_from, "--valid-from"),
-        valid_until=_time(valid_until, "--valid-until"),
-        scope=_scope(production, for_actor, action, source_type),
-    )
-    issue(event, options)
+    key = keyfiles.load_public(public_key)
+    issue(rotate_event(actor_id, previous_key, key, **_key_terms(options)), options)
 
 
 @keys.command("revoke")
@@ -299,7 +273,7 @@ def revoke(
     event = revoke_event(
         actor_id,
         key_id,
-        effective_time=_time(effective, "--effective"),
+        effective_time=common.option_time(effective, "--effective"),
         reason=reason,
         comment=comment,
     )
@@ -334,7 +308,7 @@ def delegate(
         actor_id,
         actor_kinds=actor_kinds,
         productions=production,
-        valid_until=_time(valid_until, "--valid-until"),
+        valid_until=common.option_time(valid_until, "--valid-until"),
     )
     issue(event, options)
 
@@ -349,7 +323,8 @@ def publish(record_files: tuple[Path, ...], bootstrap_servers: str, topic: str) 
     """Send signed records written with --out, in the order given."""
     messages = [_read_record(p) for p in record_files]
     # The emitter's own key signs nothing here: the records are already signed.
-    with Emitter(bootstrap_servers, keyfiles.generate("unused"), topic=topic) as emitter:
+    unused = keyfiles.generate("unused")
+    with common.broker_hint(), Emitter(bootstrap_servers, unused, topic=topic) as emitter:
         topics = set()
         for message in messages:
             emitter.send_raw(message)
@@ -391,7 +366,7 @@ LIST_COLUMNS = [
 @common.ledger_option
 def list_keys(at_time: str | None, fmt: str, ledger_url: str) -> None:
     """Every root and enrolled key with its validity window, as the ledger's registry says."""
-    when = _time(at_time, "--at") or now_utc()
+    when = common.option_time(at_time, "--at") or now_utc()
     with common.existing_store(ledger_url) as store:
         registry = registry_from_ledger(store)
     rows = registry.key_rows(when)
@@ -410,7 +385,7 @@ def list_keys(at_time: str | None, fmt: str, ledger_url: str) -> None:
 @common.ledger_option
 def show(actor_id: str, at_time: str | None, fmt: str, ledger_url: str) -> None:
     """One actor: kind, name, delegation, keys with their windows, and registry history."""
-    when = _time(at_time, "--at") or now_utc()
+    when = common.option_time(at_time, "--at") or now_utc()
     with common.existing_store(ledger_url) as store:
         registry = registry_from_ledger(store)
     view = registry.actor_view(actor_id, when)

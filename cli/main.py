@@ -14,8 +14,17 @@ from cli.proofs import checkpoint, consistency, info, init, monitor, prove, veri
 from cli.read import log, verify
 from cli.spool import spool
 
+EXIT_CODES = (
+    "Exit codes: 0 ok; 1 a verification or audit failure was found (the output names it);"
+    " 2 a usage or environment error (the message says what was wrong and what to do)."
+)
 
-@click.group(cls=common.LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=common.LedgerGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
 @click.option(
     "-v",
     "--verbose",

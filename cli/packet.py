@@ -7,31 +7,33 @@ unmapped or an open finding at or above that severity is in a clip's lineage.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from cli import common
-from cli.audit import FAIL_CHOICES, as_of_option, parse_as_of
+from cli.audit import (
+    as_of_option,
+    dumps,
+    failing,
+    parse_as_of,
+    severity_fail_on,
+    write_result,
+)
 from cli.proofs import read_vkey, witness_options, witness_policy
-from ledger.audit.rules import severity_rank
+from ledger.audit.model import LedgerView
+from ledger.audit.production import require_production
 from ledger.errors import VerificationFailure
 from ledger.packet.build import build_packet
 from ledger.packet.files import sha256_hex
 from ledger.packet.verify import PacketVerdict, verify_packet
 from ledger.trust.keys import key_id, load_public
 
-
-def packet_fail_on_option(f: common.F) -> common.F:
-    return click.option(
-        "--fail-on",
-        type=click.Choice(FAIL_CHOICES),
-        default="never",
-        show_default=True,
-        help="Also exit 1 when a clip is unmapped or an open finding of this severity or"
-        " higher is in a clip's lineage (never: only a failed check exits 1).",
-    )(f)
+packet_fail_on_option = severity_fail_on(
+    "never",
+    "Also exit 1 when a clip is unmapped or an open finding of this severity or higher is in"
+    " a clip's lineage (never: only a failed check exits 1).",
+)
 
 
 @click.group("packet")
@@ -81,6 +83,8 @@ def build_command(
 ) -> None:
     """Build the delivery packet of a locked cut (folder and deterministic .zip)."""
     with common.existing_store(ledger_url) as store:
+        # a mistyped production or episode is refused, as audit ip and credits refuse it
+        require_production(LedgerView.open(store), production, episode)
         result = build_packet(
             store,
             production,
@@ -101,7 +105,7 @@ def build_command(
             "disclosure_sha256": body["content_sha256"],
             "summary": body["summary"],
         }
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        write_result(dumps(data), None)
     else:
         click.echo(f"packet      {result.folder} ({result.files} files, {result.entries} entries)")
         click.echo(f"zip         {result.zip_path}")
@@ -122,11 +126,11 @@ def _gate(summary: dict[str, object], fail_on: str) -> None:
         return
     counts = summary.get("open_findings_by_severity") or {}
     assert isinstance(counts, dict)
-    failing = sum(n for s, n in counts.items() if severity_rank(s) >= severity_rank(fail_on))
+    count = failing(counts, fail_on)
     unmapped = int(str(summary.get("unmapped") or 0))
-    if failing or unmapped:
+    if count or unmapped:
         raise VerificationFailure(
-            f"{failing} open finding(s) at or above {fail_on} in the cut's lineages and"
+            f"{count} open finding(s) at or above {fail_on} in the cut's lineages and"
             f" {unmapped} unmapped clip(s)",
             hint="see the disclosure; --fail-on never reports without failing",
         )
@@ -195,7 +199,7 @@ def verify_command(
         cut_sha256=None if cut is None else sha256_hex(cut.read_bytes()),
     )
     if fmt == "json":
-        click.echo(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False))
+        write_result(dumps(verdict.to_json()), None)
     else:
         _print_verdict(verdict)
     if not verdict.ok:
@@ -224,4 +228,4 @@ def _print_verdict(verdict: PacketVerdict) -> None:
     if verdict.summary is not None:
         s = verdict.summary
         statuses = ", ".join(f"{n} {k}" for k, n in s["by_status"].items())
-        click.echo(f"  disclosure: {s['clips']} clips ({statuses})")
+        click.echo(f"  clips: {s['clips']} ({statuses})")

@@ -16,6 +16,7 @@ from cli import common
 from cli.audit import (
     as_of_option,
     at_head_option,
+    document_result,
     dumps,
     open_view,
     output_option,
@@ -115,36 +116,28 @@ def uses_command(
 
 
 def _impact_rows(impacts: list[Impact]) -> list[dict[str, Any]]:
+    """One row per use a revoked or expiring consent touches (one saying so when none does)."""
     rows = []
     for i in impacts:
-        for u in i.uses:
-            rows.append(
-                {
-                    "performer": i.consent.party_name,
-                    "consent": i.consent.event_id[:12],
-                    "event": f"{i.event} {i.effective.date().isoformat()}",
-                    "shot": u.use.step.shot or "-",
-                    "asset": u.use.step.key,
-                    "deliverables": ", ".join(
-                        p.deliverable + ("" if p.clear_to_ship else " (NOT clear to ship)")
-                        for p in u.use.placements
-                    )
-                    or "-",
-                    "action": u.action or "-",
-                }
-            )
-        if not i.uses:
-            rows.append(
-                {
-                    "performer": i.consent.party_name,
-                    "consent": i.consent.event_id[:12],
-                    "event": f"{i.event} {i.effective.date().isoformat()}",
-                    "shot": "-",
-                    "asset": "no use cites it",
-                    "deliverables": "-",
-                    "action": "-",
-                }
-            )
+        consent = {
+            "performer": i.consent.party_name,
+            "consent": i.consent.event_id[:12],
+            "event": f"{i.event} {i.effective.date().isoformat()}",
+        }
+        uses = [
+            {
+                "shot": u.use.step.shot or "-",
+                "asset": u.use.step.key,
+                "deliverables": ", ".join(
+                    p.deliverable + ("" if p.clear_to_ship else " (NOT clear to ship)")
+                    for p in u.use.placements
+                )
+                or "-",
+                "action": u.action or "-",
+            }
+            for u in i.uses
+        ] or [{"shot": "-", "asset": "no use cites it", "deliverables": "-", "action": "-"}]
+        rows += [consent | use for use in uses]
     return rows
 
 
@@ -232,8 +225,6 @@ def register_command(
 ) -> None:
     """The replica usage register: per performer and episode, each use of a likeness or voice,
     its consent and its compensation reference."""
-    from ledger.reports.render import to_html, to_pdf
-
     common.refuse_binary_to_terminal(fmt, output)
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
@@ -246,12 +237,8 @@ def register_command(
         result: str | bytes
         if fmt == "csv":
             result = csv_text(rows, REGISTER_COLUMNS)
-        elif fmt == "json":
-            result = dumps(data)
-        elif fmt == "pdf":
-            result = to_pdf(register_document(view, data))
         else:
-            result = to_html(register_document(view, data))
+            result = document_result(fmt, data, lambda: register_document(view, data))
     common.err(f"{len(rows)} use(s); content-sha256: {data['content_sha256']}")
     write_result(result, output)
 

@@ -57,9 +57,20 @@ def accounts_option(f: common.F) -> common.F:
 
 
 def _accounts_path(accounts_path: Path | None, ledger_url: str) -> Path:
+    """--accounts, else the file beside the ledger, which must exist: a mistyped --ledger
+    would otherwise start an empty accounts file of its own."""
     from portal.accounts import default_path
 
-    return accounts_path if accounts_path is not None else default_path(ledger_url)
+    if accounts_path is not None:
+        return accounts_path
+    path = default_path(ledger_url)
+    ledger = Path(ledger_url.removeprefix("sqlite:///"))
+    if not ledger.is_file():
+        raise ConfigurationError(
+            f"no ledger at {ledger_url}, so no accounts file {path} beside it",
+            hint="pass --ledger (or ASSETLEDGER_LEDGER) of an existing ledger, or --accounts FILE",
+        )
+    return path
 
 
 def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
@@ -71,7 +82,13 @@ def _store(accounts_path: Path | None, ledger_url: str) -> AccountStore:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option(
     "--metrics-url",
     envvar="ASSETLEDGER_METRICS_URL",
@@ -137,6 +154,8 @@ def serve(
 
     if (tls_cert is None) != (tls_key is None):
         raise ConfigurationError("give both --tls-cert and --tls-key, or neither")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key)
     with common.existing_store(ledger_url) as store:
         log_vkey = store.get_meta(META_LOG_VKEY)
     if packets:
@@ -169,6 +188,21 @@ def serve(
     )
 
 
+def _check_tls(cert: str, key: str) -> None:
+    """Load the certificate and key as the server will, before it starts: a wrong file is
+    named (exit 2), not a traceback from inside the server."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(
+            f"cannot serve HTTPS with --tls-cert {cert} and --tls-key {key}: {exc}",
+            hint="give a PEM certificate (chain) and its unencrypted PEM private key",
+        ) from None
+
+
 def _print_demo_accounts(path: Path, host: str, port: int, tls: bool) -> None:
     from demo.story import SHOW
     from portal.accounts import AccountStore
@@ -197,6 +231,8 @@ def users() -> None:
     "--role",
     type=click.Choice(["counsel", "guild", "auditor", "admin", "performer", "agent"]),
     required=True,
+    help="What the account may see: counsel and guild need --production (guild also"
+    " --guild), performer and agent --party; auditor and admin see the ledger's health.",
 )
 @click.option(
     "--production",

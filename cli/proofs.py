@@ -6,7 +6,6 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
 
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -19,7 +18,6 @@ from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import ReceiptFailure, parse_receipt, verify_receipt
-from ledger.store import open_store
 from ledger.trust import keys as keyfiles
 from ledger.trust.registry import DEFAULT_GRACE, RootKey
 from ledger.trust.replay import set_grace, set_roots
@@ -100,7 +98,7 @@ def init(
         raise ConfigurationError(
             "--passphrase-file is given without --encrypt", hint="add --encrypt"
         )
-    with open_store(ledger_url) as store:
+    with common.writable_store(ledger_url) as store:
         existing = operator.log_identity(store)
         if existing is not None:
             _already_initialised(store.url, existing, origin, keep_existing)
@@ -486,14 +484,20 @@ def _witness_summary(cosigned: list[Cosignature], witnesses: list[WitnessKey], w
 
 
 @click.command()
-@click.argument("old_checkpoint", type=click.File("r", encoding="utf-8"))
-@click.argument("new_checkpoint", type=click.File("r", encoding="utf-8"), required=False)
+@click.argument(
+    "old_checkpoint", type=click.Path(dir_okay=False, exists=True, allow_dash=True, path_type=Path)
+)
+@click.argument(
+    "new_checkpoint",
+    type=click.Path(dir_okay=False, exists=True, allow_dash=True, path_type=Path),
+    required=False,
+)
 @witness_options
 @common.format_option("text", "json", default="text")
 @common.ledger_option
 def consistency(
-    old_checkpoint: TextIO,
-    new_checkpoint: TextIO | None,
+    old_checkpoint: Path,
+    new_checkpoint: Path | None,
     witness_keys: tuple[str, ...],
     quorum: int | None,
     fmt: str,
@@ -505,13 +509,14 @@ def consistency(
     NEW_CHECKPOINT, the newest stored checkpoint that does is used.
     """
     witnesses, wanted = witness_policy(witness_keys, quorum)
-    new_text = new_checkpoint.read() if new_checkpoint else None
+    old_text = common.read_text_file(old_checkpoint, "checkpoint")
+    new_text = common.read_text_file(new_checkpoint, "checkpoint") if new_checkpoint else None
     with common.existing_store(ledger_url) as store:
         if witnesses and new_text is None:
             new_text = newest_witnessed(store, witnesses, wanted).note
         if witnesses:
             require_quorum(new_text or "", witnesses, wanted)
-        result = operator.prove_consistency(store, old_checkpoint.read(), new_text)
+        result = operator.prove_consistency(store, old_text, new_text)
     proof = [cp.b64encode(h) for h in result.proof]
     if fmt == "json":
         click.echo(

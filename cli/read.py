@@ -40,8 +40,16 @@ def entry_row(e: Entry, framing: SingleObjectFraming) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--limit", type=int, default=None, help="Show at most this many entries.")
-@click.option("--start", type=int, default=0, show_default=True, help="First sequence number.")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Show at most this many entries."
+)
+@click.option(
+    "--start",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="First sequence number.",
+)
 @common.format_option("table", "json", "csv")
 @common.ledger_option
 def log(limit: int | None, start: int, fmt: str, ledger_url: str) -> None:
@@ -74,7 +82,10 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
     "The signers' *.pub files. Without it, the ledger's key registry is replayed and checked too."
 )
 @click.option(
-    "--workers", type=int, default=None, help="Signature-checking processes (default: all cores)."
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Signature-checking processes (default: one per CPU; 0 or 1: check in this process).",
 )
 @common.format_option("text", "json", default="text")
 @common.ledger_option

@@ -182,6 +182,22 @@ def _event(
     return signer, event
 
 
+def _final(shot: str, version: str, comp: str, description: str) -> tuple[str, dict[str, Any]]:
+    """Editorial publishes a shot's final from its composite (Lee Tanaka, Avid)."""
+    d = DELIVERY_PREFIX
+    return _event(
+        "editorial",
+        shot,
+        _asset(f"{d}/{shot}/final", version, "video/quicktime"),
+        HUMANS["lee"],
+        "c2pa.published",
+        "composite",
+        tool={"name": "Avid Media Composer", "version": "2024.10", "vendor": "Avid"},
+        ingredients=[_ingredient(f"{d}/{shot}/comp", comp, "parentOf")],
+        description=description,
+    )
+
+
 def _ai_actor(model: dict[str, Any], actor_id: str) -> dict[str, Any]:
     return {
         "actor_id": actor_id,
@@ -193,7 +209,7 @@ def _ai_actor(model: dict[str, Any], actor_id: str) -> dict[str, Any]:
 
 def production() -> list[tuple[str, dict[str, Any]]]:
     """(signer name, event JSON) in emission order; field names as in the Avro schema."""
-    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+    d = DELIVERY_PREFIX
     arri = {"name": "ARRI ALEXA 35", "version": "SUP 1.2", "vendor": "ARRI"}
     nuke = {"name": "Nuke", "version": "15.1v3", "vendor": "Foundry"}
     silhouette = {"name": "Silhouette", "version": "2024.5", "vendor": "Boris FX"}
@@ -311,28 +327,8 @@ def production() -> list[tuple[str, dict[str, Any]]]:
             ],
             description="Street-level composite with debris",
         ),
-        _event(
-            "editorial",
-            "sh010",
-            _asset(f"{d}/sh010/final", "v001", "video/quicktime"),
-            HUMANS["lee"],
-            "c2pa.published",
-            "composite",
-            tool={"name": "Avid Media Composer", "version": "2024.10", "vendor": "Avid"},
-            ingredients=[_ingredient(f"{d}/sh010/comp", "v001", "parentOf")],
-            description="Final delivery of sh010",
-        ),
-        _event(
-            "editorial",
-            "sh020",
-            _asset(f"{d}/sh020/final", "v001", "video/quicktime"),
-            HUMANS["lee"],
-            "c2pa.published",
-            "composite",
-            tool={"name": "Avid Media Composer", "version": "2024.10", "vendor": "Avid"},
-            ingredients=[_ingredient(f"{d}/sh020/comp", "v001", "parentOf")],
-            description="Final delivery of sh020",
-        ),
+        _final("sh010", "v001", "v001", "Final delivery of sh010"),
+        _final("sh020", "v001", "v001", "Final delivery of sh020"),
         *_sh030(),
     ]
 
@@ -370,7 +366,7 @@ NOT_FOR_AI = [
 
 
 def _sh030() -> list[tuple[str, dict[str, Any]]]:
-    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+    d = DELIVERY_PREFIX
     arri = {"name": "ARRI ALEXA 35", "version": "SUP 1.2", "vendor": "ARRI"}
     nuke = {"name": "Nuke", "version": "15.1v3", "vendor": "Foundry"}
     roto = _ingredient(f"{d}/sh030/roto", "v001", "componentOf")
@@ -481,17 +477,7 @@ def _sh030() -> list[tuple[str, dict[str, Any]]]:
             ],
             description="Crowd composite: replica face, sky, crowd replica, roto, library smoke",
         ),
-        _event(
-            "editorial",
-            "sh030",
-            _asset(f"{d}/sh030/final", "v001", "video/quicktime"),
-            HUMANS["lee"],
-            "c2pa.published",
-            "composite",
-            tool={"name": "Avid Media Composer", "version": "2024.10", "vendor": "Avid"},
-            ingredients=[_ingredient(f"{d}/sh030/comp", "v001", "parentOf")],
-            description="Final delivery of sh030",
-        ),
+        _final("sh030", "v001", "v001", "Final delivery of sh030"),
     ]
 
 
@@ -634,7 +620,7 @@ def licences() -> list[tuple[str, dict[str, Any]]]:
 
 def remediation() -> list[tuple[str, dict[str, Any]]]:
     """sh010 redone: the unlicensed dust replaced by a licensed element, re-comped, republished."""
-    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+    d = DELIVERY_PREFIX
     nuke = {"name": "Nuke", "version": "15.1v3", "vendor": "Foundry"}
     return [
         _event(
@@ -665,17 +651,7 @@ def remediation() -> list[tuple[str, dict[str, Any]]]:
             ],
             description="Collapse composite with the licensed dust element",
         ),
-        _event(
-            "editorial",
-            "sh010",
-            _asset(f"{d}/sh010/final", "v002", "video/quicktime"),
-            HUMANS["lee"],
-            "c2pa.published",
-            "composite",
-            tool={"name": "Avid Media Composer", "version": "2024.10", "vendor": "Avid"},
-            ingredients=[_ingredient(f"{d}/sh010/comp", "v002", "parentOf")],
-            description="Final delivery of sh010, with the licensed dust",
-        ),
+        _final("sh010", "v002", "v002", "Final delivery of sh010, with the licensed dust"),
     ]
 
 
@@ -687,7 +663,7 @@ def counsel_decisions() -> list[dict[str, Any]]:
 
     The demo finds each finding's id in the audit and signs these with the counsel key.
     """
-    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+    d = DELIVERY_PREFIX
     return [
         {
             "decision": "cleared",
@@ -779,7 +755,7 @@ EXAMPLE_FINDING_ID = hashlib.sha256(b"replace with the id audit ip prints").hexd
 
 def disposition_examples() -> list[tuple[str, dict[str, Any]]]:
     """One disposition of each decision; finding_id stands for the one ``audit ip`` prints."""
-    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+    d = DELIVERY_PREFIX
     out = [
         _disposition(
             "cleared",
@@ -827,7 +803,7 @@ def disposition_examples() -> list[tuple[str, dict[str, Any]]]:
 def approval_examples() -> list[tuple[str, dict[str, Any]]]:
     """A distributor's written approval of sh010's generated elements, and a refusal of the
     crowd replica (kind ``approval``, signed by a key whose scope names the action)."""
-    d = f"fallen-tower/ep{EPISODE}/{SEQUENCE}"
+    d = DELIVERY_PREFIX
 
     def approval(decision: str, category: str, assets: list[str], reason: str) -> dict[str, Any]:
         return {

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows
+from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows, job_title
 from ledger.audit.text import csv_text
 from ledger.errors import AssetLedgerError
 from ledger.reports.report import credits_document
@@ -360,7 +360,11 @@ def credits(p: Portal, request: Request) -> Response:
     who = p.guard(request, "credits.view", Resource(prod))
     episode = _episode(request)
     report = _credits_for(p, who, prod, episode)
-    data = report.to_json() | {"episodes": p.ledger.episodes(prod)}
+    data = report.to_json() | {
+        "episodes": p.ledger.episodes(prod),
+        # each credit line's title as the CLI, HTML and PDF credits print it
+        "credit_titles": [job_title(line) for line in report.lines],
+    }
     return p.page(request, "credits.html", data, who)
 
 

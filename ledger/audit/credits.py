@@ -612,11 +612,13 @@ def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
 
 
 def summary_rows(report: CreditReport) -> list[dict[str, str]]:
-    """One row per credit line, for the terminal table."""
+    """One row per credit line, for the terminal table: the name and the job title the HTML
+    and PDF credits print (:func:`job_title`, never a bare CAWG role id)."""
     return [
         {
             "name": line.name,
-            "title": line.title,
+            "title": job_title(line),
+            "kind": line.kind,
             "role": line.role,
             "department": line.department,
             "created": str(len(line.assets("created"))),

@@ -139,7 +139,10 @@ def entry_for_event(store: LedgerStore, event_id: str) -> Entry:
     """
     entry = store.entry_by_event_id(event_id)
     if entry is None:
-        raise ConfigurationError(f"event {event_id} is not in the ledger {store.url}")
+        raise ConfigurationError(
+            f"event {event_id} is not in the ledger {store.url}",
+            hint="assetledger log lists the event ids the ledger holds",
+        )
     try:
         held = rc.identify(entry.envelope).event_id
     except RejectedInput as exc:

@@ -194,6 +194,11 @@ def load_private(path: Path, passphrase: bytes | None = None) -> KeyPair:
     except ValueError:
         if passphrase and b"ENCRYPTED" in data:
             raise KeyFileError(f"wrong passphrase for {path}") from None
+        if b"-----BEGIN PUBLIC KEY-----" in data:
+            raise KeyFileError(
+                f"{path} holds a public key, not a private key",
+                hint=f"sign with the private half, {path.name.removesuffix('.pub')}.key",
+            ) from None
         raise KeyFileError(
             f"{path} is not a readable PEM private key (truncated or corrupt)",
             hint="generate one with: assetledger keys generate NAME --out DIR",
@@ -210,8 +215,15 @@ def load_public(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm):
+        if b"PRIVATE KEY-----" in data:
+            raise KeyFileError(
+                f"{path} holds a private key, not a public key",
+                hint=f"give its public half, {path.name.removesuffix('.key')}.pub"
+                " (keep the private key where it is)",
+            ) from None
         raise KeyFileError(
-            f"{path} is not a readable PEM public key (truncated or corrupt)"
+            f"{path} is not a readable PEM public key (truncated or corrupt)",
+            hint="give the NAME.pub that assetledger keys generate wrote",
         ) from None
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 public key")

@@ -697,7 +697,10 @@ class Registry:
         """An actor with its keys, delegation and registry history (for ``keys show``)."""
         actor = self.actors.get(actor_id)
         if actor is None:
-            raise ConfigurationError(f"actor {actor_id} is not in the key registry")
+            raise ConfigurationError(
+                f"actor {actor_id} is not in the key registry",
+                hint="assetledger keys list shows every actor enrolled",
+            )
         d = actor.delegation
         return {
             "actor_id": actor.actor_id,

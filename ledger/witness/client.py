@@ -60,7 +60,15 @@ def read_witness_key(value: str) -> WitnessKey:
         text = path.read_text(encoding="utf-8") if path.is_file() else value
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"cannot read witness key file {path}: {exc}") from None
-    return parse_witness_vkey(text.strip())
+    try:
+        return parse_witness_vkey(text.strip())
+    except KeyFileError as exc:
+        raise KeyFileError(
+            exc.message,
+            hint=exc.hint
+            or "give the witness's verifier key (assetledger witness init prints it; it is in"
+            " the witness's witness.vkey), inline or as a file holding it",
+        ) from None
 
 
 def parse_endpoint(text: str) -> WitnessEndpoint:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -95,8 +96,8 @@ def test_credits_formats(ledger: str, tmp_path: Path) -> None:
     )
     assert code == 0
     mira = [line.split() for line in out.splitlines() if line.startswith("Mira Keller")]
-    assert ["Mira", "Keller", "Roto", "Artist", "cawg.editor", "2", "0", "0", "0"] in [
-        m[:9] for m in mira
+    assert ["Mira", "Keller", "Roto", "Artist", "Visual", "Effects", "2", "0", "0", "0"] in [
+        m[:10] for m in mira
     ]
     assert "GENERATIVE-AI OUTPUT" in out
     assert "Visual Effects, episode 101: Compositor: Jonah Okafor; Paint Artist: Mira Keller" in out
@@ -221,6 +222,31 @@ def test_audit_ip_names_a_dangling_disposition(tmp_path: Path) -> None:
     assert f"names finding {FORGED_FINDING}" in line and "Hana Sato" in line
     code, out, _ = run(*args, "--format", "json")
     assert [d["finding_id"] for d in json.loads(out)["dangling_dispositions"]] == [FORGED_FINDING]
+
+
+def test_credits_table_shows_the_names_and_job_titles_the_html_credits_show(ledger: str) -> None:
+    """The terminal's credit lines: people by name with the job title and department the HTML
+    and PDF credits print (never a CAWG role id); an organisation apart, not as a person."""
+    from ledger.audit.credits import credit_report, job_title
+    from ledger.audit.model import LedgerView
+    from ledger.store import open_store
+
+    code, out, _ = run("credits", "--ledger", ledger, "--production", "Fallen Tower")
+    assert code == 0
+    people, sources = out.split("\n\n")[:2]
+    assert people.splitlines()[1].split() == [
+        "NAME", "TITLE", "DEPARTMENT", "CREATED", "ALTERED", "PUBLISHED", "DIRECTED", "SHOTS"
+    ]  # fmt: skip
+    assert "cawg." not in people + sources
+    assert sources.startswith("ORGANISATIONS AND OTHER SOURCES")
+    assert "Vista Stock  organisation" in sources and "Vista Stock" not in people
+    with open_store(ledger, read_only=True) as store:
+        report = credit_report(LedgerView.open(store), "Fallen Tower")
+    humans = [line for line in report.lines if line.kind == "human"]
+    rows = people.splitlines()[2:]
+    assert len(rows) == len(humans) == 7
+    for row, line in zip(rows, humans, strict=True):
+        assert re.split(r"  +", row)[:3] == [line.name, job_title(line), line.department]
 
 
 def test_credits_table_judges_consent_as_the_audit_does(tmp_path: Path) -> None:

@@ -64,7 +64,9 @@ def test_enroll_writes_a_signed_record_and_no_secret(key_dir: Path, tmp_path: Pa
         "keys", "enroll", "person:mira-keller", "--kind", "human", "--name", "Mira Keller",
         "--public-key", str(key_dir / "artist.pub"), "--signer-key", str(key_dir / "root.key"),
         "--production", "Fallen Tower", "--source-type", "digitalCreation",
-        "--valid-from", "2025-03-01T00:00:00Z", "--out", str(out),
+        "--for-actor", "person:mira-keller", "--action", "c2pa.edited",
+        "--valid-from", "2025-03-01T00:00:00Z", "--valid-until", "2026-03-01T00:00:00Z",
+        "--out", str(out),
     )  # fmt: skip
     message = _record(out)
     assert result.stdout.strip() == message.event_id
@@ -76,7 +78,10 @@ def test_enroll_writes_a_signed_record_and_no_secret(key_dir: Path, tmp_path: Pa
     assert event["operation"] == "enroll"
     assert event["key_id"] == keyfiles.key_id(artist)
     assert event["valid_from"] == datetime(2025, 3, 1, tzinfo=UTC)
+    assert event["valid_until"] == datetime(2026, 3, 1, tzinfo=UTC)
     assert event["scope"]["productions"] == ["Fallen Tower"]
+    assert event["scope"]["actors"] == ["person:mira-keller"]
+    assert event["scope"]["actions"] == ["c2pa.edited"]
     assert event["scope"]["digital_source_types"] == [
         "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCreation"
     ]
@@ -123,7 +128,7 @@ def test_bad_key_files_get_clear_errors(key_dir: Path, tmp_path: Path) -> None:
     cut = run(*base, "--signer-key", str(truncated), code=2)
     assert "truncated or corrupt" in cut.output
     as_private = run(*base, "--signer-key", str(key_dir / "root.pub"), code=2)
-    assert "not a readable PEM private key" in as_private.output
+    assert "root.pub holds a public key, not a private key" in as_private.output
     missing = run(*base, "--signer-key", str(tmp_path / "nope.key"), code=2)
     assert "does not exist" in missing.output
     bad_time = run(*base, "--signer-key", str(key_dir / "root.key"), "--effective", "yesterday",

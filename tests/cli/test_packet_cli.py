@@ -54,6 +54,12 @@ def test_build_then_verify_offline_with_the_witness(tmp_path: Path, ledger: Pack
     data = json.loads(out)
     assert data["ok"] and data["witness_cosigners"] == ["witness.example/w1"]
     assert data["summary"]["by_status"]["NOT clear to ship"] == 2  # no approvals recorded
+    # the text verdict names each check once, then the clips by status
+    code, out, _ = run(*args, "--witness-key", ledger.witness_vkey, "--skip-pdf")
+    assert code == 0 and out.startswith(f"packet {tmp_path / 'pkt.zip'}: verified")
+    labels = [line.split(":")[0].strip() for line in out.splitlines()[1:]]
+    assert len(labels) == len(set(labels)), labels
+    assert "  clips: 2 (2 NOT clear to ship)" in out.splitlines()
     # --fail-on gates a true disclosure of a cut that is not clear to ship
     code, _, err = run(*args, "--fail-on", "high")
     assert code == 1 and "open finding(s) at or above high" in err
@@ -146,3 +152,18 @@ def test_require_complete_fails_a_packet_whose_completeness_is_not_proven(
     code, _, err = run(*args, "--require-complete")
     assert code == 1
     assert "not proven" in err and "--require-complete" in err
+
+
+def test_build_refuses_a_production_or_episode_no_event_records(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """As audit ip and credits do: a mistyped name never builds a packet of clips 'not in the
+    ledger' with exit 0."""
+    cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
+    args = build_args(ledger, cut, tmp_path / "pkt")
+    for flag, wrong in (("--production", "Fallen tower"), ("--episode", "102")):
+        given = list(args)
+        given[given.index(flag) + 1] = wrong
+        code, out, err = run(*given)
+        assert code == 2 and "error: no provenance events for" in err and wrong in err, err
+        assert not (tmp_path / "pkt").exists() and out == ""

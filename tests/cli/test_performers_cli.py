@@ -78,6 +78,31 @@ def test_audit_impact_without_revocation_and_bad_usage(tmp_path: Path) -> None:
     assert code == 0 and "expires 2031-01-01" in out
 
 
+def test_audit_impact_names_a_consent_no_use_cites(tmp_path: Path) -> None:
+    """A consent about to expire that no use cites gets a row of its own saying so."""
+    unused = consent_item(
+        event_id=story.fixed_id("cli-unused-consent"),
+        grantor={
+            "party_id": "performer:ines-park",
+            "kind": "performer",
+            "display_name": "Ines Park",
+        },
+    )
+    path = tmp_path / "ledger.db"
+    build_store(path, [*demo_items(), unused], demo_signers()).close()
+    code, out, _ = run(
+        "audit", "impact", "--production", FALLEN, "--ledger", str(path),
+        "--as-of", "2030-12-20T00:00:00Z", "--fail-on", "never",
+    )  # fmt: skip
+    [row] = [line.split("  ") for line in out.splitlines() if line.startswith("Ines Park")]
+    cells = [c.strip() for c in row if c.strip()]
+    assert code == 0 and cells == [
+        "Ines Park", story.fixed_id("cli-unused-consent")[:12], "expires 2031-01-01",
+        "-", "no use cites it", "-", "-",
+    ]  # fmt: skip
+    assert "Dana Whitfield" in out and "Omar Haddad" in out
+
+
 def test_audit_register_csv_and_pdf(tmp_path: Path) -> None:
     url = ledger(tmp_path)
     code, out, err = run("audit", "register", "--production", FALLEN, "--ledger", url)

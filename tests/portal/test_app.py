@@ -478,6 +478,20 @@ def test_guild_rep_sees_job_titles_ai_direction_and_the_ai_disclosure(site: Port
         assert needle in html, needle
 
 
+def test_credits_page_prints_each_title_as_the_cli_and_pdf_do(site: PortalSite) -> None:
+    """One function (ledger.audit.credits.job_title) names each credit line's title for the
+    page, the CLI table, the HTML and the PDF; the page's table shows people only."""
+    client = site.login("guild-rep")
+    data = client.get(f"{API}/p/{FT}/credits").json()
+    html = client.get(f"/p/{FT}/credits").text
+    lines, titles = data["credit_lines"], data["credit_titles"]
+    assert len(lines) == len(titles) and "AI Direction" in titles and "Roto Artist" in titles
+    for line, title in zip(lines, titles, strict=True):
+        assert not title.startswith("cawg.")
+        cells = f"<tr><td>{line['name']}</td><td>{title}</td><td>{line['department']}</td>"
+        assert (cells in html) == (line["kind"] == "human"), cells
+
+
 def test_guild_rep_never_sees_counsels_findings_or_dispositions(site: PortalSite) -> None:
     audit = audit_json_of(site)
     secrets = {f["id"] for f in audit["findings"]}
