@@ -39,7 +39,7 @@ from ledger.trust.replay import (
     decode_entry,
 )
 
-FORMAT = "assetledger-packet/v1"
+FORMAT = "assetledger-packet/v2"
 PACKET_JSON = "packet.json"
 CHECKPOINT_FILE = "evidence/checkpoint.txt"
 ENTRIES_FILE = "evidence/entries.jsonl"
@@ -107,9 +107,9 @@ def build_packet(
     keys = completeness.completeness_keys(first.body)
     identity = require_identity(store)
     indexed = completeness.commits_index(checkpoint.note, identity.origin, identity.public_key)
-    proofs: dict[str, str] | None = None
+    proofs: dict[str, dict[str, Any]] | None = None
     for _ in range(3):  # the entries the proofs name join the evidence; their keys may grow
-        proofs = completeness.prove(store, keys) if indexed else None
+        proofs = completeness.prove(store, keys, checkpoint.size) if indexed else None
         for seq in sorted(completeness.proven_indices(proofs or {})):
             gather.entry(seq)
         say(f"evidence: {len(gather.held())} ledger entries, {len(keys)} completeness keys")
@@ -122,7 +122,9 @@ def build_packet(
         keys = again
     else:
         raise StoreError("the packet's completeness keys did not settle; report this")
-    files[COMPLETENESS_FILE] = dumps(completeness.section(keys, proofs))
+    section = completeness.section(keys, proofs)
+    _check_completeness(section, keys, checkpoint, identity.vkey, indexed, entries)
+    files[COMPLETENESS_FILE] = dumps(section)
     files[info.file] = cut_bytes
     if map_bytes is not None:
         files[MAP_FILE] = map_bytes
@@ -139,6 +141,21 @@ def build_packet(
     say(f"packet {out} ({len(files)} files) and {zip_path}")
     body = json.loads(files[DISCLOSURE_JSON])
     return BuildResult(out, zip_path, body, len(files), len(entries))
+
+
+def _check_completeness(
+    section: dict[str, Any],
+    keys: list[str],
+    checkpoint: StoredCheckpoint,
+    log_vkey: str,
+    indexed: bool,
+    entries: list[PacketEntry],
+) -> None:
+    """Never hand out proofs that do not verify: checked as ``packet verify`` checks them."""
+    held = {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries}
+    _, problems = completeness.check(section, keys, checkpoint.note, log_vkey, indexed, held)
+    if problems:
+        raise StoreError(f"the packet's completeness proofs do not verify: {problems[0]}")
 
 
 def _check_out(out: Path) -> None:

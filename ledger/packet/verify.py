@@ -208,7 +208,7 @@ def _verify(
         checkpoint.note,
         log_vkey,
         indexed,
-        {e.seq: (leaf_hash(e.envelope), e.proof) for e in entries},
+        {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries},
     )
     v.completeness = status
     for p in problems:

@@ -309,9 +309,9 @@ def test_a_dropped_cosignature_fails(packet: Path, ledger: PacketLedger) -> None
     assert swapped != rows
     rewrite(packet, "evidence/entries.jsonl", swapped.encode())
     assert codes(verify(packet, ledger)) == {"cosignatures"}
-    # without a witness policy the loss still shows: the C2PA manifests and the completeness
-    # proofs carry the cosigned checkpoint
-    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch", "completeness"}
+    # without a witness policy the loss still shows: the C2PA manifests carry the cosigned
+    # checkpoint (the completeness proofs are at the packet's own checkpoint, carrying none)
+    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch"}
 
 
 def test_a_pinned_trust_root_must_be_the_packets(packet: Path, ledger: PacketLedger) -> None:
@@ -420,11 +420,12 @@ def test_a_proof_dropped_fails(packet: Path, ledger: PacketLedger) -> None:
 def test_a_proof_filed_under_another_key_fails(packet: Path, ledger: PacketLedger) -> None:
     data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
     first, second = data["proofs"][0], data["proofs"][1]
-    first["proof"], second["proof"] = second["proof"], first["proof"]
+    first["key"], second["key"] = second["key"], first["key"]
+    data["proofs"][0], data["proofs"][1] = second, first  # in the listed order again
     rewrite(packet, "evidence/completeness.json", (json.dumps(data, indent=2) + "\n").encode())
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"completeness"}
-    assert "is about" in verdict.problems[0].detail
+    assert "(map_mismatch)" in verdict.problems[0].detail
 
 
 def test_verified_packets_feed_record_timecodes(packet: Path, ledger: PacketLedger) -> None:
