@@ -37,6 +37,7 @@ from ledger.trust.replay import (
     META_ROOT_THRESHOLD,
     META_ROTATION_GRACE,
     decode_entry,
+    decoding_once,
 )
 
 FORMAT = "assetledger-packet/v2"
@@ -79,6 +80,20 @@ def build_packet(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Write the packet folder ``out`` and ``out``.zip (see the module docstring)."""
+    with decoding_once():  # each entry decoded once for all the layers that read it
+        return _build(store, production, episode, cut_path, out, map_path, as_of, progress)
+
+
+def _build(
+    store: LedgerStore,
+    production: str,
+    episode: str,
+    cut_path: Path,
+    out: Path,
+    map_path: Path | None,
+    as_of: datetime | None,
+    progress: Progress | None,
+) -> BuildResult:
     say = progress or (lambda _: None)
     _check_out(out)
     cut_bytes = _read(cut_path, "cut")

@@ -19,18 +19,21 @@ commits to no index gives a packet whose completeness is *not proven*, and says 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import ledger.index.smt as smt
-from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.events.approval import category_key
+from ledger.events.kinds import kind_for_payload_type
 from ledger.index import model_key, production_key
 from ledger.index.batch import AboutBatch, EntryKeys, ListedProof
-from ledger.index.maintain import root_in, store_reader
+from ledger.index.keys import event_keys
+from ledger.index.maintain import entry_keys, root_in, store_reader
 from ledger.index.proof import HEADER, MALFORMED, ProofFailure
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
+from ledger.trust.replay import decode_entry
 
 PROVEN = "proven"
 NO_INDEX = "not proven: the packet's checkpoint commits to no authenticated index"
@@ -164,6 +167,26 @@ def standalone(
         lines.append(f"entry {index} {len(path)} {cp.b64encode(entry)}")
         lines += [cp.b64encode(h) for h in path]
     return "\n".join(lines) + "\n\n" + note
+
+
+def decoded_keys(store: LedgerStore) -> EntryKeys:
+    """The index keys of an entry's bytes from the event :func:`decode_entry` gives for the
+    store's entry with those bytes (decoded once, in :func:`~ledger.trust.replay.decoding_once`),
+    as :func:`ledger.index.maintain.entry_keys` derives them from the bytes alone."""
+    by_bytes = {e.envelope: e for e in store.entries()}
+
+    def keys(envelope: bytes) -> Sequence[str]:
+        entry = by_bytes.get(envelope)
+        if entry is None:
+            return entry_keys(envelope)
+        try:
+            env, event = decode_entry(entry)
+        except RejectedInput:
+            return entry_keys(envelope)
+        kind = kind_for_payload_type(env.payload_type)
+        return event_keys(kind.record, event, kind.refs(event))
+
+    return keys
 
 
 def check(

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit.rules import severity_rank
-from ledger.errors import AssetLedgerError, SignatureError, VerificationFailure
-from ledger.events.encoding import reader_framing
+from ledger.errors import AssetLedgerError, RejectedInput, SignatureError, VerificationFailure
+from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
@@ -46,10 +46,10 @@ from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, parse_map, read_t
 from ledger.packet.disclosure import CutInfo
 from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_hex
 from ledger.packet.store import PacketEntry, PacketStore
-from ledger.store import StoredCheckpoint
+from ledger.store import Entry, StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
 from ledger.trust.keys import raw_public
-from ledger.trust.replay import load_grace, load_roots
+from ledger.trust.replay import decode_entry, decoding_once, load_grace, load_roots
 from ledger.witness.cosignature import WitnessKey, require_quorum
 
 Progress = Callable[[str], None]
@@ -141,7 +141,7 @@ def verify_packet(
     except VerificationFailure as exc:  # an unsafe name, a link, too large: read nothing more
         verdict.fail("file_unsafe", exc.message)
         return verdict
-    with contextlib.suppress(_Stop):
+    with contextlib.suppress(_Stop), decoding_once():
         _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
     _check_cut_pin(files, cut_sha256, verdict)
     return verdict
@@ -209,6 +209,7 @@ def _verify(
         log_vkey,
         indexed,
         {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries},
+        completeness.decoded_keys(store),
     )
     v.completeness = status
     for p in problems:
@@ -442,12 +443,20 @@ def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
         try:
             if key is None:
                 raise SignatureError(f"no key {entry.signer_keyid[:16]}… in the key registry")
-            verify_signature(Envelope.decode(entry.envelope, framing), entry.signer_keyid, key)
+            verify_signature(_envelope(entry, framing), entry.signer_keyid, key)
         except AssetLedgerError as exc:
             v.fail("signature", f"entry {entry.seq} ({entry.event_id}): {exc.message}")
     if v.problems:
         raise _Stop
     v.checks["signatures"] = f"{len(store.held())} DSSE signatures verify with their signers' keys"
+
+
+def _envelope(entry: Entry, framing: SingleObjectFraming) -> Envelope:
+    """The entry's envelope, as decoded once for every layer (a damaged event: decoded alone)."""
+    try:
+        return decode_entry(entry)[0]
+    except RejectedInput:
+        return Envelope.decode(entry.envelope, framing)
 
 
 def _cited(value: Any) -> Iterator[str]:
