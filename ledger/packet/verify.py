@@ -36,6 +36,7 @@ from typing import Any
 from ledger.audit.rules import severity_rank
 from ledger.errors import AssetLedgerError, RejectedInput, SignatureError, VerificationFailure
 from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.kinds import kind_for_payload_type
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
@@ -428,12 +429,17 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
 
 
 def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
-    """Every entry's DSSE signature, by its signer's key from the registry the packet holds."""
+    """Every entry's DSSE signature, by its signer's key from the registry the packet holds.
+
+    ``signer_keyid`` in entries.jsonl is not the builder's choice: it names one of the
+    envelope's signatures, and when the envelope carries several, the one the key registry as it
+    stood at the entry's position admits (as the consumer chose it), re-derived here."""
     try:
-        registry = VerdictContext(store).current
+        context = VerdictContext(store)
     except AssetLedgerError as exc:
         v.fail("signature", f"the packet's trust root cannot be read: {exc.message}")
         raise _Stop from None
+    registry = context.current
     if registry is None:
         v.fail("signature", f"{build.PACKET_JSON} states no root keys: no signer can be checked")
         raise _Stop
@@ -443,12 +449,37 @@ def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
         try:
             if key is None:
                 raise SignatureError(f"no key {entry.signer_keyid[:16]}… in the key registry")
-            verify_signature(_envelope(entry, framing), entry.signer_keyid, key)
+            envelope = _envelope(entry, framing)
+            verify_signature(envelope, entry.signer_keyid, key)
+            if len(envelope.signatures) > 1:
+                _check_signer(context, entry, envelope)
         except AssetLedgerError as exc:
             v.fail("signature", f"entry {entry.seq} ({entry.event_id}): {exc.message}")
     if v.problems:
         raise _Stop
     v.checks["signatures"] = f"{len(store.held())} DSSE signatures verify with their signers' keys"
+
+
+def _check_signer(context: VerdictContext, entry: Entry, envelope: Envelope) -> None:
+    """The signer of a several-times-signed entry is the one the registry admitted it by."""
+    before = context.positional(entry.seq)
+    if before is None:
+        return
+    try:
+        event = decode_entry(entry)[1]
+        admitted, _ = before.admit(
+            envelope,
+            kind_for_payload_type(envelope.payload_type),
+            event,
+            received_at=entry.ingested_at,
+        )
+    except RejectedInput:
+        return  # not admitted by any of its keys: the audit's verdicts say so
+    if admitted != entry.signer_keyid:
+        raise SignatureError(
+            f"{build.ENTRIES_FILE} names signer {entry.signer_keyid[:16]}…, but the key registry"
+            f" at its position admits it by {admitted[:16]}… (the signer is derived, not chosen)"
+        )
 
 
 def _envelope(entry: Entry, framing: SingleObjectFraming) -> Envelope:

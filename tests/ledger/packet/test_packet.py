@@ -460,3 +460,48 @@ def test_a_packet_carries_the_ledgers_clearance_rule(tmp_path: Path, ledger: Pac
     assert (
         "consents and licences need a key with a clearance scope" in required.checks["trust_root"]
     )
+
+
+def test_the_signer_of_a_cosigned_entry_is_derived_not_chosen(tmp_path: Path) -> None:
+    """An episode event carries two enrolled signatures; the ledger admitted it by the first.
+    entries.jsonl naming the other (which also verifies) would have the audit judge the entry
+    by a key the ledger did not admit it by: verify re-derives the signer and fails."""
+    from dataclasses import replace
+
+    from ledger.events.provenance import PROVENANCE
+    from ledger.store import Batch
+    from ledger.trust.dsse import Envelope
+    from ledger.trust.records import cosign
+    from tests.ledger.audit.audit_factory import fixed, pending
+
+    ledger = build_ledger(tmp_path / "l.db")
+    _, event = next(e for e in story.production() if e[0] == "editorial")
+    extra = dict(event, description="published, signed twice")
+    extra["asset"] = dict(event["asset"], version="v009")
+    (item,) = pending(fixed([("editorial", PROVENANCE, extra)]), ledger.signers)
+    envelope = Envelope.decode(item.envelope)
+    other = next(p for n, p in ledger.signers.items() if n not in ("editorial", "root", "log"))
+    item = replace(item, envelope=cosign(envelope, [other]).encode())
+    with open_store(ledger.url) as store:
+        size = store.head().size
+        store.append(
+            Batch(
+                [replace(item, origin=replace(item.origin, offset=size))],
+                [],
+                {("events", 0): size + 1},
+                "test",
+            )
+        )
+        Checkpointer(store, ledger.log).checkpoint()
+    folder, _ = build(tmp_path, ledger)
+    assert verify(folder, ledger, quorum=0).ok
+    rows = (folder / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
+    at = next(i for i, r in enumerate(rows) if json.loads(r)["seq"] == size)
+    row = json.loads(rows[at])
+    assert row["signer_keyid"] == item.signer_keyid != other.key_id
+    row["signer_keyid"] = other.key_id
+    rows[at] = json.dumps(row, ensure_ascii=False)
+    rewrite(folder, "evidence/entries.jsonl", ("\n".join(rows) + "\n").encode())
+    verdict = verify(folder, ledger, quorum=0)
+    assert codes(verdict) == {"signature"}, verdict.problems
+    assert "derived, not chosen" in verdict.problems[0].detail
