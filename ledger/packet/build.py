@@ -112,6 +112,7 @@ def _build(
         sha256_hex(cut_bytes),
         SUFFIX_ADAPTERS[cut_path.suffix.lower()],
         MAP_FILE if map_bytes is not None else None,
+        sha256_hex(map_bytes) if map_bytes is not None else None,
     )
     meta = _meta(store)
     gather = PacketStore(checkpoint, meta, source=store)
@@ -348,6 +349,7 @@ def packet_header(
             "sha256": info.sha256,
             "adapter": info.adapter,
             "map": info.map_file,
+            "map_sha256": info.map_sha256,
         },
         "checkpoint": {
             "file": CHECKPOINT_FILE,

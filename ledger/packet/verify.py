@@ -526,7 +526,13 @@ def _recompute(
         v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
     try:
         cut = header["cut"]
-        info = CutInfo(str(cut["file"]), str(cut["sha256"]), str(cut["adapter"]), cut.get("map"))
+        info = CutInfo(
+            str(cut["file"]),
+            str(cut["sha256"]),
+            str(cut["adapter"]),
+            cut.get("map"),
+            cut.get("map_sha256"),
+        )
         production, episode = str(header["production"]), str(header["episode"])
         as_of = build.header_time(header, "as_of")
     except (KeyError, TypeError, AssetLedgerError) as exc:
@@ -536,6 +542,15 @@ def _recompute(
         v.fail("file_changed", f"the cut {info.file} is not the one {build.PACKET_JSON} names")
         raise _Stop
     clip_map: ClipMap | None = None
+    if (info.map_file is None) != (info.map_sha256 is None) or (
+        info.map_file is not None and sha256_hex(files.get(info.map_file, b"")) != info.map_sha256
+    ):
+        v.fail(
+            "file_changed",
+            f"the map {str(info.map_file)[:80]!r} is not the one {build.PACKET_JSON} pins by"
+            f" SHA-256 ({str(info.map_sha256)[:64]})",
+        )
+        raise _Stop
     if info.map_file is not None:
         text = files.get(info.map_file, b"").decode("utf-8-sig", "replace")
         clip_map = parse_map(text, info.map_file)

@@ -505,3 +505,25 @@ def test_the_signer_of_a_cosigned_entry_is_derived_not_chosen(tmp_path: Path) ->
     verdict = verify(folder, ledger, quorum=0)
     assert codes(verdict) == {"signature"}, verdict.problems
     assert "derived, not chosen" in verdict.problems[0].detail
+
+
+def test_the_map_is_pinned_by_its_sha256(tmp_path: Path, ledger: PacketLedger) -> None:
+    """A cut whose clips name no asset, mapped by a --map file: packet.json and the disclosure
+    state the map's SHA-256 and each clip says it was mapped by the map; a map changed in the
+    packet, even by a row no clip uses (which maps every clip the same), fails."""
+    write_cut(timeline(CUT, how="name"), tmp_path / "cut-m.otio")
+    rows = "".join(f"{str(a).split('/')[-2]},{a}\n" for a in CUT)
+    (tmp_path / "reels.csv").write_text("clip,asset\n" + rows, encoding="utf-8")
+    folder, body = build(tmp_path, ledger, name="m", map_path=tmp_path / "reels.csv")
+    digest = hashlib.sha256((tmp_path / "reels.csv").read_bytes()).hexdigest()
+    header = json.loads((folder / PACKET_JSON).read_text(encoding="utf-8"))
+    assert header["cut"]["map"] == "cut/map.csv" and header["cut"]["map_sha256"] == digest
+    assert body["cut"]["map_sha256"] == digest
+    video = [c for c in body["clips"] if c["track_kind"] == "Video"]
+    assert [c["asset"] for c in video] == CUT and {c["mapped_by"] for c in video} == {"map:clip"}
+    assert verify(folder, ledger).ok
+    extra = (tmp_path / "reels.csv").read_text(encoding="utf-8") + "sh999,other/sh999@v001\n"
+    rewrite(folder, "cut/map.csv", extra.encode())
+    verdict = verify(folder, ledger)
+    assert codes(verdict) == {"file_changed"}, verdict.problems
+    assert "map" in verdict.problems[0].detail

@@ -13,7 +13,7 @@ import pytest
 from ledger.errors import VerificationFailure
 from ledger.packet import build as pb
 from ledger.packet import verify as pv
-from ledger.packet.files import MANIFEST, manifest_text, read_packet
+from ledger.packet.files import MANIFEST, manifest_text, read_packet, sha256_hex
 from ledger.packet.verify import PacketVerdict
 from ledger.store import open_store
 from tests.ledger.packet.packet_factory import (
@@ -329,6 +329,7 @@ def test_a_forged_page_cannot_pass_as_the_map(packet: Path, ledger: PacketLedger
     (packet / "disclosure-final.html").write_bytes(b"<p>every clip is clear to ship</p>\n")
     header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
     header["cut"]["map"] = "disclosure-final.html"
+    header["cut"]["map_sha256"] = sha256_hex((packet / "disclosure-final.html").read_bytes())
     (packet / pb.PACKET_JSON).write_bytes(pb.dumps(header))
     _forge_without(packet, ledger, set())  # every derived file recomputed with that "map"
     verdict = verify(packet, ledger)
