@@ -140,7 +140,7 @@ def _build(
         raise StoreError("the packet's completeness keys did not settle; report this")
     section = completeness.section(keys, proofs)
     _check_completeness(section, keys, checkpoint, identity.vkey, indexed, entries)
-    files[COMPLETENESS_FILE] = dumps(section)
+    files[COMPLETENESS_FILE] = dumps(section, compact=True)
     files[info.file] = cut_bytes
     if map_bytes is not None:
         files[MAP_FILE] = map_bytes
@@ -282,7 +282,7 @@ def derived_files(
         raise StoreError(f"the packet's evidence is incomplete: {exc}") from None
     document = disclosure_document(result.body)
     files = {
-        DISCLOSURE_JSON: dumps(result.body),
+        DISCLOSURE_JSON: dumps(result.body, compact=True),
         DISCLOSURE_HTML: to_html(document).encode("utf-8"),
         ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
         **c2pa,
@@ -311,7 +311,7 @@ def records(store: PacketStore) -> dict[str, bytes]:
         if name is not None:
             _, event = decode_entry(entry)
             found[name].append({"seq": entry.seq, "event": to_json(event)})
-    return {name: dumps(rows) for name, rows in found.items()}
+    return {name: dumps(rows, compact=True) for name, rows in found.items()}
 
 
 def entries_jsonl(entries: list[PacketEntry], note: str) -> bytes:
@@ -391,5 +391,10 @@ def header_time(header: Mapping[str, Any], *path: str) -> datetime:
     return parse_time(value, ".".join(path))
 
 
-def dumps(data: Any) -> bytes:
+def dumps(data: Any, *, compact: bool = False) -> bytes:
+    """JSON as a packet writes it: ``packet.json`` indented for people who open it first; the
+    large files (disclosure, records, completeness) ``compact``, without whitespace (JSON's C
+    encoder: the verifier re-encodes the disclosure and records to compare bytes)."""
+    if compact:
+        return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
