@@ -2,7 +2,9 @@
 
 A synthetic production (:mod:`bench.synth`: the demo's lineage copied block by block, every
 event signed by its own enrolled key) is appended to a fresh SQLite ledger with a key registry
-and a signed checkpoint, optionally padded with events of later episodes.  A cut of ``--clips``
+and a signed checkpoint, optionally padded with events of later episodes (``--padding``, after the
+episode) or preceded by ``--filler N`` unrelated events (of later episodes, appended before the
+episode: a big ledger the build must not read through).  A cut of ``--clips``
 clips, one per published final of episode 101, is written as OTIO; the packet is built from it
 and verified offline.  Prints one JSON row (seconds, entries, files, bytes): the bench row of
 docs/benchmarks.md.  Timings are for this machine only; compare ratios.
@@ -14,6 +16,7 @@ import argparse
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any, TypeVar
 from bench import synth
 from demo.story import EPISODE, SHOW
 from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.events.provenance import PROVENANCE
 from ledger.log import operator
 from ledger.packet.build import build_packet
 from ledger.packet.cut import write_cut
@@ -89,7 +93,62 @@ def production(count: int, first_offset: int) -> tuple[list[PendingEntry], list[
     return entries, finals
 
 
-def run(clips: int, padding: int, work: Path) -> dict[str, Any]:
+FILLER_SHOW = "Filler Show"
+
+
+def filler_build(i: int, shared: bool) -> synth.Built:
+    """Synthetic event ``i`` of another production (``shared``: of the same show, with the
+    same models and performers, whose index keys then name it too), signed as synth does."""
+    name, e = synth.event(i)
+    if not shared:
+        e["production"] = {**e["production"], "show": FILLER_SHOW}
+        if e.get("model"):
+            e["model"] = {**e["model"], "provider": e["model"]["provider"] + " (filler)"}
+        e["likeness"] = [
+            {**u, "performer_id": u["performer_id"] + "-filler"} for u in e.get("likeness") or []
+        ]
+    e["event_id"] = str(uuid.uuid4())
+    e["event_time"] = datetime.now(UTC)
+    pair = synth.signers()[name]
+    message = build_message(e, pair, source=synth.SOURCE)
+    return synth.Built(message, pair.key_id, e["event_time"], tuple(PROVENANCE.refs(e)))
+
+
+def filler_range(start: int, stop: int, shared: bool) -> list[synth.Built]:
+    return [filler_build(i, shared) for i in range(start, stop)]
+
+
+def filler(store: LedgerStore, count: int, first: int, shared: bool = False) -> None:
+    """Append ``count`` pre-signed synthetic events numbered from ``first`` (later episodes than
+    the one packed; of another show with other models and performers unless ``shared``),
+    signed in worker processes, appended in chunks."""
+    import multiprocessing
+
+    step = 20 * CHUNK
+    with multiprocessing.Pool(2) as pool:
+        for start in range(first, first + count, step):
+            stop = min(start + step, first + count)
+            parts = [(a, min(a + CHUNK, stop), shared) for a in range(start, stop, CHUNK)]
+            offset = store.head().size
+            pending: list[PendingEntry] = []
+            for built in (b for part in pool.starmap(filler_range, parts) for b in part):
+                pending.append(
+                    PendingEntry(
+                        event_id=built.message.event_id,
+                        kind="provenance_event",
+                        event_time=built.event_time,
+                        envelope=built.message.value,
+                        signer_keyid=built.signer_keyid,
+                        origin=Origin(TOPIC, 0, offset + len(pending)),
+                        refs=built.refs,
+                    )
+                )
+            append(store, pending)
+
+
+def run(
+    clips: int, padding: int, work: Path, fill: int = 0, shared: bool = False
+) -> dict[str, Any]:
     per_block = len(synth.templates())
     finals_per_block = sum(1 for n, _ in synth.templates() if n == "editorial")
     events = -(-clips // finals_per_block) * per_block
@@ -99,10 +158,18 @@ def run(clips: int, padding: int, work: Path) -> dict[str, Any]:
         set_roots(store, [RootKey("root", root.public)])
         identity = operator.init_ledger(store, "bench.assetledger.example/ledger", log)
         append(store, enrolments(root))
+        if fill:
+            # far beyond the episode and its padding: other episodes' blocks
+            filler(store, fill, 10 * (events + padding) + 100_000, shared)
         entries, finals = production(events + padding, store.head().size)
         append(store, entries)
+        ready, ready_cpu = time.perf_counter(), time.process_time()
         operator.Checkpointer(store, log).checkpoint()
         size = store.head().size
+        checkpointed = {
+            "wall": round(time.perf_counter() - ready, 2),
+            "cpu": round(time.process_time() - ready_cpu, 2),
+        }
     cut = write_cut(work / "cut.otio", [(f"c{i}", key, 48) for i, key in enumerate(finals[:clips])])
     with open_store(url) as store:
         built, result = timed(lambda: build_packet(store, SHOW, EPISODE, cut, work / "packet"))
@@ -116,6 +183,9 @@ def run(clips: int, padding: int, work: Path) -> dict[str, Any]:
     return {
         "bench": "packet",
         "ledger_entries": size,
+        "filler": fill,
+        "filler_shares_models": shared,
+        "checkpoint_seconds": checkpointed,
         "clips": result.disclosure["summary"]["clips"],
         "packet_entries": result.entries,
         "packet_files": result.files,
@@ -146,14 +216,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.packet", description=__doc__)
     parser.add_argument("--clips", type=int, default=600)
     parser.add_argument("--padding", type=int, default=0, help="events of other episodes")
+    parser.add_argument(
+        "--filler", type=int, default=0, help="unrelated events appended before the episode"
+    )
+    parser.add_argument(
+        "--filler-shares-models",
+        action="store_true",
+        help="filler of the same show, models and performers (their index keys name it)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
-        row = run(args.clips, args.padding, args.work_dir)
+        row = run(args.clips, args.padding, args.work_dir, args.filler, args.filler_shares_models)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            row = run(args.clips, args.padding, Path(tmp))
+            row = run(args.clips, args.padding, Path(tmp), args.filler, args.filler_shares_models)
     print(json.dumps(row))
 
 

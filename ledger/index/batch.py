@@ -12,7 +12,13 @@ are results that depend only on their inputs' bytes:
   alone fails here too, and a reader re-checking the proofs one by one finds what we found;
   :meth:`AboutBatch.known_included` seeds it with entries and paths the caller has checked
   against the same signed tree (``packet verify`` checks every evidence entry's receipt first);
-- an entry's index keys and event id: decoded once per entry's bytes.
+- an entry's index keys and event id: decoded once per entry's bytes (or given by the caller,
+  who has decoded the entry already: ``entry_keys``).
+
+:class:`ListedProof` is the form a packet keeps (docs/packet.md): the map path and the indices
+of the key's entries, without the entries' bytes and inclusion paths, which the packet holds
+once, in its evidence.  :meth:`AboutBatch.verify_listed` checks one as :func:`verify_about`
+checks the standalone proof the packet's evidence reassembles from it.
 
 Without witness keys, as the packet's completeness proofs are checked (their checkpoint is the
 packet's, whose cosignatures ``packet verify`` checks once).
@@ -20,7 +26,8 @@ packet's, whose cosignatures ``packet verify`` checks once).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ledger.errors import RejectedInput, VerificationFailure
 from ledger.index.maintain import entry_keys, root_in
@@ -42,13 +49,31 @@ from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.receipt import identify
 
 _Opened = tuple[cp.Checkpoint, bytes | None]
+EntryKeys = Callable[[bytes], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class ListedProof:
+    """A proof about ``key`` at a checkpoint the caller holds, its entries named by index only:
+    ``siblings`` (the map path, depth 0 first), ``end`` ((key hash, value) of another leaf, or
+    None: ``present`` or empty) and ``indices`` (strictly increasing)."""
+
+    key: str
+    siblings: tuple[bytes, ...]
+    end: tuple[bytes, bytes] | None
+    present: bool
+    indices: tuple[int, ...]
 
 
 class AboutBatch:
-    """Verify proofs about keys for one log key, sharing work (see the module docstring)."""
+    """Verify proofs about keys for one log key, sharing work (see the module docstring).
 
-    def __init__(self, log_vkey: str) -> None:
+    ``entry_keys``: the index keys of an entry's bytes, when the caller has decoded the entries
+    (a packet decodes each once); default :func:`ledger.index.maintain.entry_keys`."""
+
+    def __init__(self, log_vkey: str, entry_keys: EntryKeys | None = None) -> None:
         self.origin, self.public_key = cp.parse_vkey(log_vkey)
+        self._keys_of: EntryKeys = entry_keys or _decode_keys
         self._notes: dict[str, _Opened] = {}
         # (size, root, index) -> (leaf, path) verified there
         self._leaves: dict[tuple[int, bytes, int], tuple[bytes, tuple[bytes, ...]]] = {}
@@ -123,7 +148,57 @@ class AboutBatch:
                 self._ids[e.entry] = None
         return self._ids[e.entry]
 
+    def verify_listed(
+        self, proof: ListedProof, note: str, held: Mapping[int, tuple[bytes, bytes]]
+    ) -> list[int]:
+        """Check ``proof`` at the signed ``note``: the key's kind, that the indices hashed as the
+        key's value and the path lead to the note's index root, and that each entry ``held``
+        (index -> entry bytes, leaf hash) is included at its index and filed under the key.
+        Returns the indices the proof names that are not held (the caller's evidence leaves them
+        out).  Every entry in ``held`` must have been seeded with :meth:`known_included`: an
+        entry's inclusion is checked once, from its receipt, not once per proof naming it."""
+        _check_key_kind(proof.key)
+        checkpoint, index_root = self.open_note(note)
+        if not index_root:
+            raise ProofFailure(
+                NO_INDEX_ROOT,
+                f"the checkpoint of size {checkpoint.size} carries no valid index/v1 line",
+            )
+        listed = AboutProof(
+            proof.key,
+            proof.siblings,
+            proof.end,
+            proof.present,
+            tuple(ProvenEntry(i, b"", ()) for i in proof.indices),
+            note,
+        )
+        _check_map(listed, index_root, checkpoint.size)
+        missing = []
+        for index in proof.indices:
+            found = held.get(index)
+            if found is None:
+                missing.append(index)
+                continue
+            entry, leaf = found
+            known = self._leaves.get((checkpoint.size, checkpoint.root_hash, index))
+            if known is None or known[0] != leaf:
+                raise ProofFailure(
+                    INCLUSION,
+                    f"entry {index} is not shown to be in the signed tree at that index",
+                )
+            if proof.key not in self._entry_keys(entry):
+                raise ProofFailure(
+                    NOT_ABOUT_KEY,
+                    f"entry {index}'s signed event is not filed under key {proof.key!r}: the index"
+                    " root commits to an entry that does not belong (report the log operator)",
+                )
+        return missing
+
     def _entry_keys(self, entry: bytes) -> frozenset[str]:
         if entry not in self._keys:
-            self._keys[entry] = frozenset(entry_keys(entry))
+            self._keys[entry] = frozenset(self._keys_of(entry))
         return self._keys[entry]
+
+
+def _decode_keys(entry: bytes) -> Sequence[str]:
+    return entry_keys(entry)

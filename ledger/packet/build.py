@@ -37,9 +37,10 @@ from ledger.trust.replay import (
     META_ROOT_THRESHOLD,
     META_ROTATION_GRACE,
     decode_entry,
+    decoding_once,
 )
 
-FORMAT = "assetledger-packet/v1"
+FORMAT = "assetledger-packet/v2"
 PACKET_JSON = "packet.json"
 CHECKPOINT_FILE = "evidence/checkpoint.txt"
 ENTRIES_FILE = "evidence/entries.jsonl"
@@ -79,6 +80,20 @@ def build_packet(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Write the packet folder ``out`` and ``out``.zip (see the module docstring)."""
+    with decoding_once():  # each entry decoded once for all the layers that read it
+        return _build(store, production, episode, cut_path, out, map_path, as_of, progress)
+
+
+def _build(
+    store: LedgerStore,
+    production: str,
+    episode: str,
+    cut_path: Path,
+    out: Path,
+    map_path: Path | None,
+    as_of: datetime | None,
+    progress: Progress | None,
+) -> BuildResult:
     say = progress or (lambda _: None)
     _check_out(out)
     cut_bytes = _read(cut_path, "cut")
@@ -97,6 +112,7 @@ def build_packet(
         sha256_hex(cut_bytes),
         SUFFIX_ADAPTERS[cut_path.suffix.lower()],
         MAP_FILE if map_bytes is not None else None,
+        sha256_hex(map_bytes) if map_bytes is not None else None,
     )
     meta = _meta(store)
     gather = PacketStore(checkpoint, meta, source=store)
@@ -107,9 +123,9 @@ def build_packet(
     keys = completeness.completeness_keys(first.body)
     identity = require_identity(store)
     indexed = completeness.commits_index(checkpoint.note, identity.origin, identity.public_key)
-    proofs: dict[str, str] | None = None
+    proofs: dict[str, dict[str, Any]] | None = None
     for _ in range(3):  # the entries the proofs name join the evidence; their keys may grow
-        proofs = completeness.prove(store, keys) if indexed else None
+        proofs = completeness.prove(store, keys, checkpoint.size) if indexed else None
         for seq in sorted(completeness.proven_indices(proofs or {})):
             gather.entry(seq)
         say(f"evidence: {len(gather.held())} ledger entries, {len(keys)} completeness keys")
@@ -122,7 +138,9 @@ def build_packet(
         keys = again
     else:
         raise StoreError("the packet's completeness keys did not settle; report this")
-    files[COMPLETENESS_FILE] = dumps(completeness.section(keys, proofs))
+    section = completeness.section(keys, proofs)
+    _check_completeness(section, keys, checkpoint, identity.vkey, indexed, entries)
+    files[COMPLETENESS_FILE] = dumps(section, compact=True)
     files[info.file] = cut_bytes
     if map_bytes is not None:
         files[MAP_FILE] = map_bytes
@@ -139,6 +157,21 @@ def build_packet(
     say(f"packet {out} ({len(files)} files) and {zip_path}")
     body = json.loads(files[DISCLOSURE_JSON])
     return BuildResult(out, zip_path, body, len(files), len(entries))
+
+
+def _check_completeness(
+    section: dict[str, Any],
+    keys: list[str],
+    checkpoint: StoredCheckpoint,
+    log_vkey: str,
+    indexed: bool,
+    entries: list[PacketEntry],
+) -> None:
+    """Never hand out proofs that do not verify: checked as ``packet verify`` checks them."""
+    held = {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries}
+    _, problems = completeness.check(section, keys, checkpoint.note, log_vkey, indexed, held)
+    if problems:
+        raise StoreError(f"the packet's completeness proofs do not verify: {problems[0]}")
 
 
 def _check_out(out: Path) -> None:
@@ -249,7 +282,7 @@ def derived_files(
         raise StoreError(f"the packet's evidence is incomplete: {exc}") from None
     document = disclosure_document(result.body)
     files = {
-        DISCLOSURE_JSON: dumps(result.body),
+        DISCLOSURE_JSON: dumps(result.body, compact=True),
         DISCLOSURE_HTML: to_html(document).encode("utf-8"),
         ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
         **c2pa,
@@ -278,7 +311,7 @@ def records(store: PacketStore) -> dict[str, bytes]:
         if name is not None:
             _, event = decode_entry(entry)
             found[name].append({"seq": entry.seq, "event": to_json(event)})
-    return {name: dumps(rows) for name, rows in found.items()}
+    return {name: dumps(rows, compact=True) for name, rows in found.items()}
 
 
 def entries_jsonl(entries: list[PacketEntry], note: str) -> bytes:
@@ -316,6 +349,7 @@ def packet_header(
             "sha256": info.sha256,
             "adapter": info.adapter,
             "map": info.map_file,
+            "map_sha256": info.map_sha256,
         },
         "checkpoint": {
             "file": CHECKPOINT_FILE,
@@ -357,5 +391,10 @@ def header_time(header: Mapping[str, Any], *path: str) -> datetime:
     return parse_time(value, ".".join(path))
 
 
-def dumps(data: Any) -> bytes:
+def dumps(data: Any, *, compact: bool = False) -> bytes:
+    """JSON as a packet writes it: ``packet.json`` indented for people who open it first; the
+    large files (disclosure, records, completeness) ``compact``, without whitespace (JSON's C
+    encoder: the verifier re-encodes the disclosure and records to compare bytes)."""
+    if compact:
+        return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

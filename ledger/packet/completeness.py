@@ -7,26 +7,33 @@ version in a mapped clip's lineage (with its approvals and counsel's decisions),
 ``model:PROVIDER/NAME`` for every AI model, ``approval:CATEGORY/SHOW`` for every category of use
 (whole-category approvals and refusals), ``production:SHOW/EPISODE`` (the episode's events, which
 the AI-usage register lists even outside the cut's lineages) and ``registry:all`` (every key
-enrolment, rotation and revocation).  When
-the packet's checkpoint commits to the authenticated index (an ``index/v1`` extension line,
-docs/proofs.md), the packet carries one proof per key (:func:`ledger.index.prove_about`) at
-that checkpoint, and every entry a proof names is in the packet's evidence; ``packet verify``
-checks each proof and that nothing it names is missing.  A checkpoint that commits to no index
-gives a packet whose completeness is *not proven*, and says so.
+enrolment, rotation and revocation).  When the packet's checkpoint commits to the authenticated
+index (an ``index/v1`` extension line, docs/proofs.md), the packet carries one proof per key at
+that checkpoint, in the packet's form (docs/packet.md): the map path and the indices of the
+key's entries, each entry named by its index into the packet's one ``evidence/entries.jsonl``,
+whose receipt shows its bytes and inclusion once (:func:`standalone` reassembles the
+``prove --about`` proof from it).  Every entry a proof names must be in the evidence;
+``packet verify`` checks each proof and that nothing it names is missing.  A checkpoint that
+commits to no index gives a packet whose completeness is *not proven*, and says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import ledger.index.smt as smt
+from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.events.approval import category_key
-from ledger.index import model_key, production_key, prove_about
-from ledger.index.batch import AboutBatch
-from ledger.index.maintain import root_in
-from ledger.index.proof import ProofFailure, parse_about
+from ledger.events.kinds import kind_for_payload_type
+from ledger.index import model_key, production_key
+from ledger.index.batch import AboutBatch, EntryKeys, ListedProof
+from ledger.index.keys import event_keys
+from ledger.index.maintain import entry_keys, root_in, store_reader
+from ledger.index.proof import HEADER, MALFORMED, ProofFailure
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
+from ledger.trust.replay import decode_entry
 
 PROVEN = "proven"
 NO_INDEX = "not proven: the packet's checkpoint commits to no authenticated index"
@@ -57,25 +64,144 @@ def commits_index(note: str, origin: str, log_key: Any) -> bool:
     return root_in(opened.extensions) is not None
 
 
-def prove(store: LedgerStore, keys: Iterable[str]) -> dict[str, str]:
-    """A proof per key at the ledger's latest checkpoint (which the packet is built at)."""
-    return {key: prove_about(store, key) for key in keys}
+def prove(store: LedgerStore, keys: Iterable[str], size: int) -> dict[str, dict[str, Any]]:
+    """A proof per key, in the packet's form, at the ledger's checkpoint of ``size`` (its latest,
+    which must commit to the stored index, as ``prove --about`` requires).  The build checks
+    them with :func:`check`, as ``packet verify`` does, before writing them."""
+    tables = store.index_tables()
+    if tables.head()[0] != size:
+        raise ConfigurationError(
+            f"the latest checkpoint (size {size}) does not commit to the index"
+            f" (the index covers {tables.head()[0]} entries)",
+            hint="sign a new checkpoint (run the consumer with --log-key), then build again",
+        )
+    reader = store_reader(store)
+    out = {}
+    for key in keys:
+        k = smt.key_hash(key)
+        found = smt.path(reader, k)
+        indices: list[int] = []
+        if found.leaf is None:
+            end = "empty"
+        elif found.leaf[0] == k:
+            end = "present"
+            indices = tables.rows(k)
+        else:
+            other = tables.keys([found.leaf[0]]).get(found.leaf[0])
+            if other is None:
+                raise VerificationFailure(
+                    "the index's tree names a key the index's key table does not hold",
+                    hint="run assetledger verify",
+                )
+            end = f"other {cp.b64encode(found.leaf[0])} {cp.b64encode(other[2])}"
+        out[key] = {
+            "key": key,
+            "path": [cp.b64encode(h) for h in found.siblings],
+            "end": end,
+            "entries": indices,
+        }
+    return out
 
 
-def proven_indices(proofs: Mapping[str, str]) -> set[int]:
+def proven_indices(proofs: Mapping[str, Mapping[str, Any]]) -> set[int]:
     """Every entry the proofs name (the build adds them to the packet's evidence)."""
-    return {e.index for text in proofs.values() for e in parse_about(text).entries}
+    return {int(i) for proof in proofs.values() for i in proof["entries"]}
 
 
-def section(keys: list[str], proofs: Mapping[str, str] | None) -> dict[str, Any]:
+def section(keys: list[str], proofs: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
     """The packet's ``evidence/completeness.json``."""
     if proofs is None:
         return {"status": NO_INDEX, "keys": keys, "proofs": []}
-    return {
-        "status": PROVEN,
-        "keys": keys,
-        "proofs": [{"key": k, "proof": proofs[k]} for k in keys],
-    }
+    return {"status": PROVEN, "keys": keys, "proofs": [proofs[k] for k in keys]}
+
+
+_FIELDS = {"key", "path", "end", "entries"}
+
+
+def parse_listed(item: Any) -> ListedProof:
+    """One proof of ``completeness.json`` (``{"key", "path", "end", "entries"}``, nothing
+    else), strictly; :class:`ProofFailure` (``malformed``) if it is not one."""
+    if not isinstance(item, dict) or set(item) != _FIELDS:
+        raise ProofFailure(MALFORMED, "a proof is not exactly {key, path, end, entries}")
+    key, path, end, entries = item["key"], item["path"], item["end"], item["entries"]
+    if not isinstance(key, str) or not key:
+        raise ProofFailure(MALFORMED, "the proof's key is not a string")
+    if not isinstance(path, list) or len(path) > smt.KEY_BITS:
+        raise ProofFailure(MALFORMED, "the path is not a list of at most 256 hashes")
+    siblings = tuple(_hash(h, f"path hash #{n}") for n, h in enumerate(path))
+    other = None
+    words = end.split(" ") if isinstance(end, str) else []
+    if len(words) == 3 and words[0] == "other":
+        other = (_hash(words[1], "other key hash"), _hash(words[2], "other value"))
+    elif words not in (["present"], ["empty"]):
+        raise ProofFailure(MALFORMED, "'end' is not present, empty or other K V")
+    if not isinstance(entries, list) or not all(type(i) is int and 0 <= i < 2**63 for i in entries):
+        raise ProofFailure(MALFORMED, "'entries' is not a list of entry indices")
+    return ListedProof(key, siblings, other, words == ["present"], tuple(entries))
+
+
+_HASHES: dict[str, bytes] = {}
+"""Path hashes already decoded: the map's upper siblings repeat in nearly every proof (the
+depth-0 sibling in half of them); a text is decoded and checked once.  Bounded."""
+
+
+def _hash(text: Any, what: str) -> bytes:
+    if isinstance(text, str) and text in _HASHES:
+        return _HASHES[text]
+    value = _decode_hash(text, what)
+    if len(_HASHES) >= 1 << 16:
+        _HASHES.clear()
+    _HASHES[text] = value
+    return value
+
+
+def _decode_hash(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise ProofFailure(MALFORMED, f"{what} is not a base64 string")
+    try:
+        value = cp.b64decode_strict(text, what)
+    except VerificationFailure as exc:
+        raise ProofFailure(MALFORMED, exc.message) from None
+    if len(value) != smt.HASH_SIZE:
+        raise ProofFailure(MALFORMED, f"{what} is {len(value)} bytes, not {smt.HASH_SIZE}")
+    return value
+
+
+def standalone(
+    item: Mapping[str, Any], note: str, held: Mapping[int, tuple[bytes, tuple[bytes, ...]]]
+) -> str:
+    """The ``prove --about`` proof (docs/proofs.md §10) a packet's proof stands for: its path and
+    end, each entry's bytes and inclusion path from the packet's evidence (``held``: index ->
+    entry bytes, path), and the packet's checkpoint note.  Byte for byte what ``prove --about``
+    gives at that checkpoint; :func:`ledger.index.verify_about` checks it alone."""
+    lines = [HEADER, f"key {cp.b64encode(str(item['key']).encode('utf-8'))}"]
+    lines += [f"path {len(item['path'])}", *item["path"], f"end {item['end']}"]
+    lines.append(f"entries {len(item['entries'])}")
+    for index in item["entries"]:
+        entry, path = held[index]
+        lines.append(f"entry {index} {len(path)} {cp.b64encode(entry)}")
+        lines += [cp.b64encode(h) for h in path]
+    return "\n".join(lines) + "\n\n" + note
+
+
+def decoded_keys(store: LedgerStore) -> EntryKeys:
+    """The index keys of an entry's bytes from the event :func:`decode_entry` gives for the
+    store's entry with those bytes (decoded once, in :func:`~ledger.trust.replay.decoding_once`),
+    as :func:`ledger.index.maintain.entry_keys` derives them from the bytes alone."""
+    by_bytes = {e.envelope: e for e in store.entries()}
+
+    def keys(envelope: bytes) -> Sequence[str]:
+        entry = by_bytes.get(envelope)
+        if entry is None:
+            return entry_keys(envelope)
+        try:
+            env, event = decode_entry(entry)
+        except RejectedInput:
+            return entry_keys(envelope)
+        kind = kind_for_payload_type(env.payload_type)
+        return event_keys(kind.record, event, kind.refs(event))
+
+    return keys
 
 
 def check(
@@ -84,61 +210,75 @@ def check(
     note: str,
     log_vkey: str,
     indexed: bool,
-    held: Mapping[int, tuple[bytes, tuple[bytes, ...]]],
+    held: Mapping[int, tuple[bytes, bytes, tuple[bytes, ...]]],
+    entry_keys: EntryKeys | None = None,
 ) -> tuple[str, list[str]]:
     """(status, problems): the proofs are for exactly ``keys``, at the packet's checkpoint, and
-    every entry they name is in the packet (``held``: sequence number -> leaf hash and inclusion
-    path of each evidence entry, each already verified to be included at ``note``'s tree).
+    every entry they name is in the packet (``held``: index -> entry bytes, leaf hash and
+    inclusion path of each evidence entry, each already verified to be included at ``note``'s
+    tree, as ``packet verify`` checks every receipt first).  ``entry_keys``: the index keys of
+    an entry's bytes, when the caller has decoded the entries already.
 
-    The proofs are verified as :func:`ledger.index.verify_about` verifies one, in one
-    :class:`ledger.index.batch.AboutBatch` (the note opened once, each entry checked once)."""
+    Each proof is checked as :func:`ledger.index.verify_about` checks the standalone proof it
+    stands for (:func:`standalone`), in one :class:`ledger.index.batch.AboutBatch`: the note
+    opened once, each entry's inclusion and index keys checked once."""
     if not isinstance(data, dict) or not isinstance(data.get("proofs"), list):
         return "failed", ["evidence/completeness.json is not a completeness section"]
     if data.get("keys") != keys:
         return "failed", ["the keys listed are not the ones the disclosure rests on"]
     if not indexed:
-        if data.get("status") != NO_INDEX:
+        if data.get("status") != NO_INDEX or data["proofs"]:
             return "failed", ["the checkpoint commits to no index, yet proofs are claimed"]
         return NO_INDEX, []
     if data.get("status") != PROVEN:
         return "failed", ["the checkpoint commits to an index, but the packet proves nothing"]
-    listed = [str(p.get("key")) if isinstance(p, dict) else None for p in data["proofs"]]
-    proofs = {str(p.get("key")): str(p.get("proof")) for p in data["proofs"] if isinstance(p, dict)}
+    listed = [p.get("key") if isinstance(p, dict) else None for p in data["proofs"]]
+    proofs = {p["key"]: p for p in data["proofs"] if isinstance(p, dict) and "key" in p}
     problems = [f"no proof for {k}" for k in keys if k not in proofs]
-    problems += ["a proof entry is not {key, proof}" for k in listed if k is None]
+    problems += ["a proof entry is not an object with a key" for k in listed if k is None]
+    counts: dict[Any, int] = {}
+    for k in listed:
+        counts[k] = counts.get(k, 0) + 1
     problems += [
-        f"the proof for {k} is given {listed.count(k)} times"
-        for k in sorted(proofs)
-        if listed.count(k) > 1
+        f"the proof for {k} is given {n} times"
+        for k, n in sorted(counts.items(), key=lambda kv: str(kv[0]))
+        if k is not None and n > 1
     ]  # only one would be checked; a reader may read another
     problems += [
-        f"a proof for {k}, which the disclosure does not rest on" for k in proofs if k not in keys
+        f"a proof for {str(k)[:80]}, which the disclosure does not rest on"
+        for k in proofs
+        if k not in keys
     ]
-    batch = AboutBatch(log_vkey)
+    batch = AboutBatch(log_vkey, entry_keys)
     try:
         checkpoint, _ = batch.open_note(note)
     except ProofFailure as exc:
         return "failed", [f"the packet's checkpoint cannot be opened: {exc.message}"]
-    for seq, (leaf, path) in held.items():
+    entries: dict[int, tuple[bytes, bytes]] = {}
+    for seq, (entry, leaf, path) in held.items():
         batch.known_included(checkpoint.size, checkpoint.root_hash, seq, leaf, path)
+        entries[seq] = (entry, leaf)
     for key in keys:
         if key in proofs:
-            problems += _check_one(key, proofs[key], note, batch, held.keys())
-    status = "failed" if problems else f"proven for {len(keys)} keys"
+            problems += _check_one(key, proofs[key], note, batch, entries)
+    status = "failed" if problems else f"{PROVEN} for {len(keys)} keys"
     return status, problems
 
 
-def _check_one(key: str, text: str, note: str, batch: AboutBatch, held: Set[int]) -> list[str]:
+def _check_one(
+    key: str,
+    item: Any,
+    note: str,
+    batch: AboutBatch,
+    held: Mapping[int, tuple[bytes, bytes]],
+) -> list[str]:
     try:
-        proof = parse_about(text)
-        if proof.checkpoint != note:
-            return [f"the proof for {key} is at another checkpoint than the packet's"]
-        verdict = batch.verify_parsed(proof)
+        proof = parse_listed(item)
+        if proof.key != key:
+            return [f"the proof filed under {key} is about {proof.key}"]
+        missing = batch.verify_listed(proof, note, held)
     except ProofFailure as exc:
         return [f"the proof for {key} fails ({exc.reason}): {exc.message}"]
-    if verdict.key != key:
-        return [f"the proof filed under {key} is about {verdict.key}"]
-    missing = [i for i in verdict.indices if i not in held]
     if missing:
         shown = ", ".join(str(i) for i in missing[:5])
         return [f"the log holds entries {shown} about {key}, which the packet leaves out"]

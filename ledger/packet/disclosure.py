@@ -57,6 +57,7 @@ class CutInfo:
     sha256: str
     adapter: str
     map_file: str | None = None
+    map_sha256: str | None = None  # of the map file as given, when there is one
 
 
 @dataclass
@@ -106,6 +107,7 @@ def disclose(
             "sha256": cut.sha256,
             "adapter": cut.adapter,
             "map": cut.map_file,
+            "map_sha256": cut.map_sha256,
             "map_rows_refused": list(map_refused),
         },
         "checkpoint": view.state.to_json(),

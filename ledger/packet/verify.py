@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from ledger.audit.rules import severity_rank
-from ledger.errors import AssetLedgerError, SignatureError, VerificationFailure
-from ledger.events.encoding import reader_framing
+from ledger.errors import AssetLedgerError, RejectedInput, SignatureError, VerificationFailure
+from ledger.events.encoding import SingleObjectFraming, reader_framing
+from ledger.events.kinds import kind_for_payload_type
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
@@ -46,10 +47,10 @@ from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, parse_map, read_t
 from ledger.packet.disclosure import CutInfo
 from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_hex
 from ledger.packet.store import PacketEntry, PacketStore
-from ledger.store import StoredCheckpoint
+from ledger.store import Entry, StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
 from ledger.trust.keys import raw_public
-from ledger.trust.replay import load_grace, load_roots
+from ledger.trust.replay import decode_entry, decoding_once, load_grace, load_roots
 from ledger.witness.cosignature import WitnessKey, require_quorum
 
 Progress = Callable[[str], None]
@@ -141,7 +142,7 @@ def verify_packet(
     except VerificationFailure as exc:  # an unsafe name, a link, too large: read nothing more
         verdict.fail("file_unsafe", exc.message)
         return verdict
-    with contextlib.suppress(_Stop):
+    with contextlib.suppress(_Stop), decoding_once():
         _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
     _check_cut_pin(files, cut_sha256, verdict)
     return verdict
@@ -208,7 +209,8 @@ def _verify(
         checkpoint.note,
         log_vkey,
         indexed,
-        {e.seq: (leaf_hash(e.envelope), e.proof) for e in entries},
+        {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries},
+        completeness.decoded_keys(store),
     )
     v.completeness = status
     for p in problems:
@@ -427,12 +429,17 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
 
 
 def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
-    """Every entry's DSSE signature, by its signer's key from the registry the packet holds."""
+    """Every entry's DSSE signature, by its signer's key from the registry the packet holds.
+
+    ``signer_keyid`` in entries.jsonl is not the builder's choice: it names one of the
+    envelope's signatures, and when the envelope carries several, the one the key registry as it
+    stood at the entry's position admits (as the consumer chose it), re-derived here."""
     try:
-        registry = VerdictContext(store).current
+        context = VerdictContext(store)
     except AssetLedgerError as exc:
         v.fail("signature", f"the packet's trust root cannot be read: {exc.message}")
         raise _Stop from None
+    registry = context.current
     if registry is None:
         v.fail("signature", f"{build.PACKET_JSON} states no root keys: no signer can be checked")
         raise _Stop
@@ -442,12 +449,45 @@ def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
         try:
             if key is None:
                 raise SignatureError(f"no key {entry.signer_keyid[:16]}… in the key registry")
-            verify_signature(Envelope.decode(entry.envelope, framing), entry.signer_keyid, key)
+            envelope = _envelope(entry, framing)
+            verify_signature(envelope, entry.signer_keyid, key)
+            if len(envelope.signatures) > 1:
+                _check_signer(context, entry, envelope)
         except AssetLedgerError as exc:
             v.fail("signature", f"entry {entry.seq} ({entry.event_id}): {exc.message}")
     if v.problems:
         raise _Stop
     v.checks["signatures"] = f"{len(store.held())} DSSE signatures verify with their signers' keys"
+
+
+def _check_signer(context: VerdictContext, entry: Entry, envelope: Envelope) -> None:
+    """The signer of a several-times-signed entry is the one the registry admitted it by."""
+    before = context.positional(entry.seq)
+    if before is None:
+        return
+    try:
+        event = decode_entry(entry)[1]
+        admitted, _ = before.admit(
+            envelope,
+            kind_for_payload_type(envelope.payload_type),
+            event,
+            received_at=entry.ingested_at,
+        )
+    except RejectedInput:
+        return  # not admitted by any of its keys: the audit's verdicts say so
+    if admitted != entry.signer_keyid:
+        raise SignatureError(
+            f"{build.ENTRIES_FILE} names signer {entry.signer_keyid[:16]}…, but the key registry"
+            f" at its position admits it by {admitted[:16]}… (the signer is derived, not chosen)"
+        )
+
+
+def _envelope(entry: Entry, framing: SingleObjectFraming) -> Envelope:
+    """The entry's envelope, as decoded once for every layer (a damaged event: decoded alone)."""
+    try:
+        return decode_entry(entry)[0]
+    except RejectedInput:
+        return Envelope.decode(entry.envelope, framing)
 
 
 def _cited(value: Any) -> Iterator[str]:
@@ -486,7 +526,13 @@ def _recompute(
         v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
     try:
         cut = header["cut"]
-        info = CutInfo(str(cut["file"]), str(cut["sha256"]), str(cut["adapter"]), cut.get("map"))
+        info = CutInfo(
+            str(cut["file"]),
+            str(cut["sha256"]),
+            str(cut["adapter"]),
+            cut.get("map"),
+            cut.get("map_sha256"),
+        )
         production, episode = str(header["production"]), str(header["episode"])
         as_of = build.header_time(header, "as_of")
     except (KeyError, TypeError, AssetLedgerError) as exc:
@@ -496,6 +542,15 @@ def _recompute(
         v.fail("file_changed", f"the cut {info.file} is not the one {build.PACKET_JSON} names")
         raise _Stop
     clip_map: ClipMap | None = None
+    if (info.map_file is None) != (info.map_sha256 is None) or (
+        info.map_file is not None and sha256_hex(files.get(info.map_file, b"")) != info.map_sha256
+    ):
+        v.fail(
+            "file_changed",
+            f"the map {str(info.map_file)[:80]!r} is not the one {build.PACKET_JSON} pins by"
+            f" SHA-256 ({str(info.map_sha256)[:64]})",
+        )
+        raise _Stop
     if info.map_file is not None:
         text = files.get(info.map_file, b"").decode("utf-8-sig", "replace")
         clip_map = parse_map(text, info.map_file)

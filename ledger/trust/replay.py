@@ -10,6 +10,8 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from ledger.errors import (
@@ -98,11 +100,38 @@ def _parse_roots(text: str) -> tuple[RootKey, ...]:
 # Reading entries
 
 
+_Decoded = dict[tuple[int, str, bytes], tuple[Envelope, Record]]
+_SHARED: ContextVar[_Decoded | None] = ContextVar("decoded_entries", default=None)
+
+
+@contextmanager
+def decoding_once() -> Iterator[None]:
+    """Within the block, :func:`decode_entry` decodes and validates each entry (its sequence
+    number, kind and bytes) once and hands every caller the same envelope and record, which
+    callers read and never change.  A delivery packet's build and verify read each entry in
+    many layers (the store's query index, the key registry, signatures, key verdicts, records,
+    completeness); outside such a block nothing is kept."""
+    token = _SHARED.set(_SHARED.get() or {})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
 def decode_entry(
     entry: Entry, framing: SingleObjectFraming | None = None
 ) -> tuple[Envelope, Record]:
     """The envelope and the validated event of a stored entry (RejectedInput if damaged)."""
-    framing = framing or reader_framing()
+    default = reader_framing()
+    shared = _SHARED.get() if framing is None or framing is default else None
+    if shared is not None:
+        key = (entry.seq, entry.kind, entry.envelope)
+        found = shared.get(key)
+        if found is None:
+            envelope = Envelope.decode(entry.envelope, default)
+            found = shared[key] = (envelope, decode_event(entry, envelope, default))
+        return found
+    framing = framing or default
     envelope = Envelope.decode(entry.envelope, framing)
     return envelope, decode_event(entry, envelope, framing)
 

@@ -309,9 +309,9 @@ def test_a_dropped_cosignature_fails(packet: Path, ledger: PacketLedger) -> None
     assert swapped != rows
     rewrite(packet, "evidence/entries.jsonl", swapped.encode())
     assert codes(verify(packet, ledger)) == {"cosignatures"}
-    # without a witness policy the loss still shows: the C2PA manifests and the completeness
-    # proofs carry the cosigned checkpoint
-    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch", "completeness"}
+    # without a witness policy the loss still shows: the C2PA manifests carry the cosigned
+    # checkpoint (the completeness proofs are at the packet's own checkpoint, carrying none)
+    assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch"}
 
 
 def test_a_pinned_trust_root_must_be_the_packets(packet: Path, ledger: PacketLedger) -> None:
@@ -420,11 +420,12 @@ def test_a_proof_dropped_fails(packet: Path, ledger: PacketLedger) -> None:
 def test_a_proof_filed_under_another_key_fails(packet: Path, ledger: PacketLedger) -> None:
     data = json.loads((packet / "evidence/completeness.json").read_text(encoding="utf-8"))
     first, second = data["proofs"][0], data["proofs"][1]
-    first["proof"], second["proof"] = second["proof"], first["proof"]
+    first["key"], second["key"] = second["key"], first["key"]
+    data["proofs"][0], data["proofs"][1] = second, first  # in the listed order again
     rewrite(packet, "evidence/completeness.json", (json.dumps(data, indent=2) + "\n").encode())
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"completeness"}
-    assert "is about" in verdict.problems[0].detail
+    assert "(map_mismatch)" in verdict.problems[0].detail
 
 
 def test_verified_packets_feed_record_timecodes(packet: Path, ledger: PacketLedger) -> None:
@@ -459,3 +460,70 @@ def test_a_packet_carries_the_ledgers_clearance_rule(tmp_path: Path, ledger: Pac
     assert (
         "consents and licences need a key with a clearance scope" in required.checks["trust_root"]
     )
+
+
+def test_the_signer_of_a_cosigned_entry_is_derived_not_chosen(tmp_path: Path) -> None:
+    """An episode event carries two enrolled signatures; the ledger admitted it by the first.
+    entries.jsonl naming the other (which also verifies) would have the audit judge the entry
+    by a key the ledger did not admit it by: verify re-derives the signer and fails."""
+    from dataclasses import replace
+
+    from ledger.events.provenance import PROVENANCE
+    from ledger.store import Batch
+    from ledger.trust.dsse import Envelope
+    from ledger.trust.records import cosign
+    from tests.ledger.audit.audit_factory import fixed, pending
+
+    ledger = build_ledger(tmp_path / "l.db")
+    _, event = next(e for e in story.production() if e[0] == "editorial")
+    extra = dict(event, description="published, signed twice")
+    extra["asset"] = dict(event["asset"], version="v009")
+    (item,) = pending(fixed([("editorial", PROVENANCE, extra)]), ledger.signers)
+    envelope = Envelope.decode(item.envelope)
+    other = next(p for n, p in ledger.signers.items() if n not in ("editorial", "root", "log"))
+    item = replace(item, envelope=cosign(envelope, [other]).encode())
+    with open_store(ledger.url) as store:
+        size = store.head().size
+        store.append(
+            Batch(
+                [replace(item, origin=replace(item.origin, offset=size))],
+                [],
+                {("events", 0): size + 1},
+                "test",
+            )
+        )
+        Checkpointer(store, ledger.log).checkpoint()
+    folder, _ = build(tmp_path, ledger)
+    assert verify(folder, ledger, quorum=0).ok
+    rows = (folder / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
+    at = next(i for i, r in enumerate(rows) if json.loads(r)["seq"] == size)
+    row = json.loads(rows[at])
+    assert row["signer_keyid"] == item.signer_keyid != other.key_id
+    row["signer_keyid"] = other.key_id
+    rows[at] = json.dumps(row, ensure_ascii=False)
+    rewrite(folder, "evidence/entries.jsonl", ("\n".join(rows) + "\n").encode())
+    verdict = verify(folder, ledger, quorum=0)
+    assert codes(verdict) == {"signature"}, verdict.problems
+    assert "derived, not chosen" in verdict.problems[0].detail
+
+
+def test_the_map_is_pinned_by_its_sha256(tmp_path: Path, ledger: PacketLedger) -> None:
+    """A cut whose clips name no asset, mapped by a --map file: packet.json and the disclosure
+    state the map's SHA-256 and each clip says it was mapped by the map; a map changed in the
+    packet, even by a row no clip uses (which maps every clip the same), fails."""
+    write_cut(timeline(CUT, how="name"), tmp_path / "cut-m.otio")
+    rows = "".join(f"{str(a).split('/')[-2]},{a}\n" for a in CUT)
+    (tmp_path / "reels.csv").write_text("clip,asset\n" + rows, encoding="utf-8")
+    folder, body = build(tmp_path, ledger, name="m", map_path=tmp_path / "reels.csv")
+    digest = hashlib.sha256((tmp_path / "reels.csv").read_bytes()).hexdigest()
+    header = json.loads((folder / PACKET_JSON).read_text(encoding="utf-8"))
+    assert header["cut"]["map"] == "cut/map.csv" and header["cut"]["map_sha256"] == digest
+    assert body["cut"]["map_sha256"] == digest
+    video = [c for c in body["clips"] if c["track_kind"] == "Video"]
+    assert [c["asset"] for c in video] == CUT and {c["mapped_by"] for c in video} == {"map:clip"}
+    assert verify(folder, ledger).ok
+    extra = (tmp_path / "reels.csv").read_text(encoding="utf-8") + "sh999,other/sh999@v001\n"
+    rewrite(folder, "cut/map.csv", extra.encode())
+    verdict = verify(folder, ledger)
+    assert codes(verdict) == {"file_changed"}, verdict.problems
+    assert "map" in verdict.problems[0].detail

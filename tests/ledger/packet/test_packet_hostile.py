@@ -13,7 +13,7 @@ import pytest
 from ledger.errors import VerificationFailure
 from ledger.packet import build as pb
 from ledger.packet import verify as pv
-from ledger.packet.files import MANIFEST, manifest_text, read_packet
+from ledger.packet.files import MANIFEST, manifest_text, read_packet, sha256_hex
 from ledger.packet.verify import PacketVerdict
 from ledger.store import open_store
 from tests.ledger.packet.packet_factory import (
@@ -179,14 +179,14 @@ def test_a_proof_given_twice_fails_even_when_one_copy_verifies(
     path = packet / pb.COMPLETENESS_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
     first = data["proofs"][0]
-    data["proofs"].insert(0, {"key": first["key"], "proof": "asset-ledger/index-proof@v1\n"})
+    data["proofs"].insert(0, {"key": first["key"], "path": [], "end": "empty", "entries": []})
     rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"completeness"}
     assert any("given 2 times" in p.detail for p in verdict.problems)
     data["proofs"][0] = "not an object"
     rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
-    assert any("not {key, proof}" in p.detail for p in verify(packet, ledger).problems)
+    assert any("not an object with a key" in p.detail for p in verify(packet, ledger).problems)
 
 
 def test_the_trust_root_the_verifier_took_from_the_packet_is_stated_whole(
@@ -242,27 +242,57 @@ def test_a_manifest_listing_itself_or_a_zip_naming_a_file_twice_fails(
     _refused(verify(hostile, ledger), "twice")
 
 
-def test_a_completeness_proof_with_a_broken_inclusion_path_fails(
+def test_each_completeness_proof_is_the_standalone_proof_reassembled(
     packet: Path, ledger: PacketLedger
 ) -> None:
-    """Each proof in completeness.json must verify alone (verify-receipt on it), not only
-    because the evidence already showed the entry: a reader re-checking it would find it fails."""
-    from ledger.index import ProofFailure, verify_about
+    """A packet's proof names its entries by index into entries.jsonl; with the receipts' bytes
+    and paths and the packet's checkpoint it is, byte for byte, what ``prove --about`` gives at
+    that checkpoint, and verifies alone (verify_about) as a reader re-checking it expects."""
+    from ledger.index import prove_about, verify_about
+    from ledger.log.receipt import parse_receipt
+    from ledger.packet.completeness import standalone
 
-    path = packet / pb.COMPLETENESS_FILE
-    data = json.loads(path.read_text(encoding="utf-8"))
-    item = next(p for p in data["proofs"] if "\nentry " in p["proof"])
-    lines = item["proof"].split("\n")
-    at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
-    assert int(lines[at].split(" ")[2]) > 0
-    lines[at + 1] = "A" * 43 + "="  # the first entry's path: its first hash zeroed
-    item["proof"] = "\n".join(lines)
-    with pytest.raises(ProofFailure):
-        verify_about(item["proof"], ledger.log_vkey)
+    note = (packet / pb.CHECKPOINT_FILE).read_text(encoding="utf-8")
+    held = {}
+    for line in (packet / pb.ENTRIES_FILE).read_text(encoding="utf-8").splitlines():
+        receipt = parse_receipt(json.loads(line)["receipt"])
+        held[receipt.index] = (receipt.entry, receipt.proof)
+    data = json.loads((packet / pb.COMPLETENESS_FILE).read_text(encoding="utf-8"))
+    assert any(p["entries"] for p in data["proofs"]) and len(data["proofs"]) == len(data["keys"])
+    with open_store(ledger.url) as store:
+        for item in data["proofs"]:
+            text = standalone(item, note, held)
+            assert text == prove_about(store, item["key"])
+            assert verify_about(text, ledger.log_vkey).indices == tuple(item["entries"])
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda p: p["path"].__setitem__(0, "A" * 43 + "="), "(map_mismatch)"),
+        (lambda p: p["entries"].pop(), "(map_mismatch)"),
+        (lambda p: p["entries"].append(p["entries"][-1] + 1), "(map_mismatch)"),
+        (lambda p: p["entries"].reverse(), "(map_mismatch)"),
+        (lambda p: p.__setitem__("end", "empty"), "(map_mismatch)"),
+        (lambda p: p.__setitem__("end", "nothing"), "(malformed)"),
+        (lambda p: p["path"].append("not base64!"), "(malformed)"),
+        (lambda p: p["entries"].__setitem__(0, str(p["entries"][0])), "(malformed)"),
+        (lambda p: p["entries"].__setitem__(0, True), "(malformed)"),
+        (lambda p: p.__setitem__("proof", "asset-ledger/index-proof@v1"), "(malformed)"),
+    ],
+)
+def test_a_tampered_completeness_proof_fails_with_its_reason(
+    packet: Path, ledger: PacketLedger, change: Any, reason: str
+) -> None:
+    """Every element of a packet's proof is checked: the map path, the end, the entries named
+    (an entry dropped, added, or out of order changes the key's value under the index root),
+    and nothing else may ride along in it."""
+    data = json.loads((packet / pb.COMPLETENESS_FILE).read_text(encoding="utf-8"))
+    change(next(p for p in data["proofs"] if len(p["entries"]) > 1))
     rewrite(packet, pb.COMPLETENESS_FILE, pb.dumps(data))
     verdict = verify(packet, ledger)
-    assert codes(verdict) == {"completeness"}
-    assert any("(inclusion)" in p.detail for p in verdict.problems)
+    assert codes(verdict) == {"completeness"}, verdict.problems
+    assert any(reason in p.detail for p in verdict.problems), verdict.problems
 
 
 @pytest.mark.parametrize(
@@ -286,7 +316,7 @@ def test_packet_json_stating_another_root_or_log_fails(
 
 def test_packet_json_of_another_format_fails(packet: Path, ledger: PacketLedger) -> None:
     header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
-    header["format"] = "assetledger-packet/v2"
+    header["format"] = "assetledger-packet/v1"  # the form before packet-level proofs
     rewrite(packet, pb.PACKET_JSON, pb.dumps(header))
     verdict = verify(packet, ledger)
     assert codes(verdict) == {"file_changed"}
@@ -299,6 +329,7 @@ def test_a_forged_page_cannot_pass_as_the_map(packet: Path, ledger: PacketLedger
     (packet / "disclosure-final.html").write_bytes(b"<p>every clip is clear to ship</p>\n")
     header = json.loads((packet / pb.PACKET_JSON).read_text(encoding="utf-8"))
     header["cut"]["map"] = "disclosure-final.html"
+    header["cut"]["map_sha256"] = sha256_hex((packet / "disclosure-final.html").read_bytes())
     (packet / pb.PACKET_JSON).write_bytes(pb.dumps(header))
     _forge_without(packet, ledger, set())  # every derived file recomputed with that "map"
     verdict = verify(packet, ledger)
