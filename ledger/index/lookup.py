@@ -12,7 +12,7 @@ entries whose own event gives that row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import ledger.index.smt as smt
@@ -59,38 +59,75 @@ class _Cached(Generic[K, V]):
         self.found.update(found)
         self.complete = complete
 
+    def known(self, i: K) -> bool:
+        """Whether node ``i`` was read (found or absent)."""
+        return i in self.found or i in self.absent or self.complete(i)
+
     def get_nodes(self, ids: Sequence[K]) -> dict[K, V]:
-        wanted = [
-            i for i in ids if i not in self.found and i not in self.absent and not self.complete(i)
-        ]
+        self.load(ids)
+        return {i: self.found[i] for i in ids if i in self.found}
+
+    def load(self, ids: Iterable[K]) -> None:
+        """Read the nodes among ``ids`` not read yet, in one call."""
+        found, absent, complete = self.found, self.absent, self.complete
+        wanted = list(
+            dict.fromkeys(i for i in ids if i not in found and i not in absent and not complete(i))
+        )
         if wanted:
             got = self.read(wanted)
-            self.found.update(got)
-            self.absent.update(i for i in wanted if i not in got)
-        return {i: self.found[i] for i in ids if i in self.found}
+            found.update(got)
+            absent.update(i for i in wanted if i not in got)
 
 
 WINDOW = 8
 """Depths of the index tree one node read fetches below the preloaded top."""
 
+BATCH_WINDOW = 4
+"""Depths of every unfinished path one batched node read fetches (:meth:`read_keys`): a read
+serves all the keys of a batch, so a narrower window than ``WINDOW`` costs few more reads
+and fetches fewer nodes past the paths' ends."""
+
+RUN_GAP = 16
+"""Entries at most this far apart are read in one range query (the ones between skipped)."""
+
+
+_DEPTH = [d.to_bytes(2, "big") for d in range(smt.KEY_BITS + 1)]
+_BYTE = [bytes([b]) for b in range(256)]
+_MASK = [0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE]  # the first (depth % 8) bits
+
 
 class _PathIds:
     """Node positions on the path of one key hash (``ledger.index.smt.node_id`` and
-    ``sibling_id``), from the key as an integer."""
+    ``sibling_id``), cut from the key hash's bytes, each computed once."""
+
+    __slots__ = ("_nodes", "_siblings", "k", "kb")
 
     def __init__(self, k: bytes) -> None:
+        self.kb = k
         self.k = int.from_bytes(k, "big")
+        self._nodes: list[bytes | None] = [None] * (smt.KEY_BITS + 1)
+        self._siblings: list[bytes | None] = [None] * (smt.KEY_BITS + 1)
 
     def node(self, depth: int) -> bytes:
-        return self._position(depth, self.k >> (smt.KEY_BITS - depth))
+        found = self._nodes[depth]
+        if found is None:
+            size = (depth + 7) >> 3
+            rest = depth & 7
+            if rest:
+                last = _BYTE[self.kb[size - 1] & _MASK[rest]]
+                found = _DEPTH[depth] + self.kb[: size - 1] + last
+            else:
+                found = _DEPTH[depth] + self.kb[:size]
+            self._nodes[depth] = found
+        return found
 
     def sibling(self, depth: int) -> bytes:
-        return self._position(depth, (self.k >> (smt.KEY_BITS - depth)) ^ 1)
-
-    @staticmethod
-    def _position(depth: int, prefix: int) -> bytes:
-        size = (depth + 7) >> 3
-        return depth.to_bytes(2, "big") + (prefix << (size * 8 - depth)).to_bytes(size, "big")
+        found = self._siblings[depth]
+        if found is None:
+            node = self.node(depth)  # the same prefix, its last bit (bit depth - 1) flipped
+            found = node[:-1] + _BYTE[node[-1] ^ (0x80 >> ((depth - 1) & 7))]
+            self._siblings[depth] = found
+        return found
 
 
 class IndexMismatch(VerificationFailure):
@@ -126,13 +163,57 @@ class VerifiedIndex:
     def key(self, key: str) -> list[int]:
         """The entries the index lists for ``key``, checked against the signed index root."""
         if key not in self._keys:
-            self._keys[key] = self._read_key(key)
+            self.read_keys([key])
         return self._keys[key]
 
-    def _read_key(self, key: str) -> list[int]:
-        k = smt.key_hash(key)
-        rows = self.tables.rows(k)
-        ids = _PathIds(k)
+    def read_keys(self, keys: Iterable[str]) -> None:
+        """Read and check many keys at once (the multi-key form of the map proof): their
+        rows in one query, the nodes of all their paths a few depths at a time in one query
+        per step down, then each key's rows hashed up its path until it meets a node already
+        proven (the first key up to the signed root), so a node shared by several paths is
+        hashed and compared once.  No key is checked less than by its own path."""
+        todo = [key for key in dict.fromkeys(keys) if key not in self._keys]
+        if not todo:
+            return
+        hashes = {key: smt.key_hash(key) for key in todo}
+        rows = self.tables.rows_of(list(hashes.values()))
+        paths = {key: _PathIds(k) for key, k in hashes.items()}
+        self._fetch_paths(list(paths.values()))
+        for key in todo:
+            self._keys[key] = self._check_key(key, paths[key], rows.get(hashes[key], []))
+
+    def _fetch_paths(self, paths: Sequence[_PathIds]) -> None:
+        """Read the nodes (and siblings) of many paths, below the part already proven,
+        ``WINDOW`` depths of every unfinished path per read."""
+        cache = self.nodes
+        frontier = {ids: self._proven_depth(ids) for ids in paths}
+        while frontier:
+            wanted: list[bytes] = []
+            for ids, depth in frontier.items():
+                stop = min(depth + BATCH_WINDOW, smt.KEY_BITS + 1)
+                wanted += [ids.node(d) for d in range(depth, stop)]
+                wanted += [ids.sibling(d) for d in range(max(depth, 1), stop)]
+            cache.load(wanted)
+            later: dict[_PathIds, int] = {}
+            for ids, depth in frontier.items():
+                start = depth
+                while depth <= smt.KEY_BITS:
+                    nid = ids.node(depth)
+                    if not cache.known(nid) or (
+                        depth > start and not cache.known(ids.sibling(depth))
+                    ):
+                        later[ids] = depth  # not read yet: the next window starts here
+                        break
+                    found = cache.found.get(nid)
+                    if found is None or found[1] is not None:
+                        break  # the path ends here (empty, or a single leaf)
+                    depth += 1
+            frontier = later
+
+    def _check_key(self, key: str, ids: _PathIds, rows: list[int]) -> list[int]:
+        """``rows`` of ``key`` hashed up its path to a proven node (at worst the signed
+        index root); :class:`IndexMismatch` unless they meet it."""
+        k = ids.kb
         top = self._proven_depth(ids)
         found = self._path(ids, top)
         if rows:
@@ -229,7 +310,7 @@ class VerifiedIndex:
         wanted = sorted({s for s in seqs if s not in self._entries})
         if not wanted:
             return
-        entries = [self._read_entry(s) for s in wanted]
+        entries = self._read_entries(wanted)
         if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
             for entry in entries:  # name the first entry that is not the signed one
                 self._check_inclusion(entry)
@@ -241,6 +322,27 @@ class VerifiedIndex:
         for entry in entries:
             self._refs[entry.seq] = self._check_columns(entry)
             self._entries[entry.seq] = entry
+
+    def _read_entries(self, wanted: list[int]) -> list[Entry]:
+        """Entries ``wanted`` (sorted), read a run of nearby indices per query."""
+        out: list[Entry] = []
+        i = 0
+        while i < len(wanted):
+            j = i + 1
+            while j < len(wanted) and wanted[j] - wanted[j - 1] <= RUN_GAP:
+                j += 1
+            run = wanted[i:j]
+            if len(run) == 1 or run[0] < 0 or run[-1] >= self.size:
+                out += [self._read_entry(s) for s in run]
+            else:
+                want = set(run)
+                got = [e for e in self.store.entries(run[0], run[-1] + 1) if e.seq in want]
+                if len(got) != len(run):
+                    missing = sorted(want - {e.seq for e in got})
+                    self._read_entry(missing[0])  # raises: the index names an absent entry
+                out += got
+            i = j
+        return out
 
     def _read_entry(self, seq: int) -> Entry:
         entry = self.store.entry(seq) if 0 <= seq < self.size else None
@@ -394,15 +496,25 @@ class VerifiedIndex:
     def seqs(self, ref_kind: str, value: str) -> list[int]:
         """The entries with query index row ``(ref_kind, value)``, read through the index."""
         if (ref_kind, value) not in self._seqs:
-            keys = ref_keys(ref_kind, value)
-            if not keys:
-                raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
-            candidates = sorted({s for key in keys for s in self.key(key)})
-            self.check_entries(candidates)
-            self._seqs[(ref_kind, value)] = [
-                s for s in candidates if (ref_kind, value) in self._refs[s]
-            ]
+            self.prefetch([(ref_kind, value)])
         return list(self._seqs[(ref_kind, value)])
+
+    def prefetch(self, lookups: Iterable[tuple[str, str]]) -> None:
+        """Answer many lookups at once: the keys of all of them read and checked together
+        (:meth:`read_keys`), then all their candidate entries (:meth:`check_entries`)."""
+        todo = [q for q in dict.fromkeys(lookups) if q not in self._seqs]
+        if not todo:
+            return
+        keys: dict[tuple[str, str], list[str]] = {}
+        for ref_kind, value in todo:
+            keys[(ref_kind, value)] = ref_keys(ref_kind, value)
+            if not keys[(ref_kind, value)]:
+                raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
+        self.read_keys(k for ks in keys.values() for k in ks)
+        candidates = {q: sorted({s for k in ks for s in self._keys[k]}) for q, ks in keys.items()}
+        self.check_entries(sorted({s for c in candidates.values() for s in c}))
+        for q, seqs in candidates.items():
+            self._seqs[q] = [s for s in seqs if q in self._refs[s]]
 
     def check_registry(self) -> None:
         """The key registry's rows (read by the registry replay through the query index)

@@ -174,3 +174,52 @@ def test_a_licence_event_id_column_swapped_fails_the_audit(store: LedgerStore) -
     view = LedgerView.open(store)
     with pytest.raises(VerificationFailure, match="event_id_mismatch"):
         view.by_event_id(licence.event_id, f"licence:{licence.event_id}")
+
+
+def _all_keys(store: LedgerStore) -> list[str]:
+    return [key for _, key, _, _ in store.index_tables().all_keys()]
+
+
+def test_keys_read_together_are_the_keys_read_alone(store: LedgerStore) -> None:
+    """The multi-key read (rows in one query, paths a few depths at a time for all keys)
+    answers each key as its own path does, present and absent keys alike."""
+    keys = _all_keys(store) + [f"finding:absent-{n}" for n in range(20)]
+    together = LedgerView.open(store).index
+    alone = LedgerView.open(store).index
+    assert together is not None and alone is not None
+    together.read_keys(keys)
+    assert all(together.key(k) == alone.key(k) for k in keys)
+    assert sum(map(len, (together.key(k) for k in keys))) > len(keys) // 2
+
+
+@pytest.mark.parametrize("edit", ["deleted", "added", "repointed"])
+def test_one_edited_row_in_a_batch_of_keys_fails_and_names_its_key(
+    store: LedgerStore, edit: str
+) -> None:
+    keys = sorted(_all_keys(store))
+    victim = next(k for k in keys if k.startswith("version:") and len(
+        store.index_tables().rows(smt.key_hash(k))) > 1)  # fmt: skip
+    k = smt.key_hash(victim)
+    seqs = store.index_tables().rows(k)
+    outside = next(s for s in range(store.head().size) if s not in seqs)
+    if edit == "deleted":
+        _sql(store, "DELETE FROM index_rows WHERE key_hash = %s AND seq = %s", k, seqs[-1])
+    elif edit == "added":
+        _sql(store, "INSERT INTO index_rows (key_hash, seq) VALUES (%s, %s)", k, outside)
+    else:
+        _sql(store, "UPDATE index_rows SET seq = %s WHERE key_hash = %s AND seq = %s",
+             outside, k, seqs[0])  # fmt: skip
+    index = LedgerView.open(store).index
+    assert index is not None
+    with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):
+        index.read_keys(keys)
+
+
+def test_lookups_answered_together_are_the_ones_answered_alone(store: LedgerStore) -> None:
+    lookups = [("asset_version", k[len("version:") :]) for k in _all_keys(store)
+               if k.startswith("version:")] + [("finding", "no-such-finding")]  # fmt: skip
+    together = LedgerView.open(store)
+    together.prefetch(lookups)
+    alone = LedgerView.open(store)
+    assert all(together.seqs(*q) == alone.seqs(*q) for q in lookups)
+    assert any(together.seqs(*q) for q in lookups)
