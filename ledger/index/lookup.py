@@ -130,6 +130,23 @@ class _PathIds:
         return found
 
 
+class _ProvenNodes:
+    """Log-tree nodes for :class:`MerkleTree`: proven ones first, others read (and noted)."""
+
+    def __init__(self, proven: Mapping[NodeKey, bytes], stored: _Cached[NodeKey, bytes]) -> None:
+        self.proven = proven
+        self.stored = stored
+        self.read = False
+
+    def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        found = {k: self.proven[k] for k in keys if k in self.proven}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            self.read = True
+            found.update(self.stored.get_nodes(missing))
+        return found
+
+
 class IndexMismatch(VerificationFailure):
     """The stored index or an entry read does not match the signed checkpoint."""
 
@@ -322,6 +339,17 @@ class VerifiedIndex:
         for entry in entries:
             self._refs[entry.seq] = self._check_columns(entry)
             self._entries[entry.seq] = entry
+
+    def inclusion_proofs(self, seqs: Sequence[int]) -> tuple[dict[int, list[bytes]], bool]:
+        """RFC 9162 inclusion proofs of entries ``seqs`` (each checked first), built from the
+        log-tree nodes this view already hashed up to the signed root; and whether every
+        node of them was such a proven node (then they need no check of their own: each is
+        made of hashes the signed root was computed from).  A node not proven is read from
+        the node table, and the caller must verify the proofs."""
+        self.check_entries(seqs)
+        nodes = _ProvenNodes(self._proven, self.log_nodes)
+        proofs = MerkleTree(nodes, self.size).inclusion_proofs(seqs, self.size)
+        return proofs, not nodes.read
 
     def _read_entries(self, wanted: list[int]) -> list[Entry]:
         """Entries ``wanted`` (sorted), read a run of nearby indices per query."""

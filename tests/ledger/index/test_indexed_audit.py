@@ -223,3 +223,12 @@ def test_lookups_answered_together_are_the_ones_answered_alone(store: LedgerStor
     alone = LedgerView.open(store)
     assert all(together.seqs(*q) == alone.seqs(*q) for q in lookups)
     assert any(together.seqs(*q) for q in lookups)
+
+
+def test_inclusion_proofs_from_proven_nodes_are_the_stored_tree_ones(store: LedgerStore) -> None:
+    index = LedgerView.open(store).index
+    assert index is not None
+    seqs = store.index_tables().rows(smt.key_hash(production_key(SHOW, EPISODE)))
+    proofs, proven = index.inclusion_proofs(seqs)
+    assert proven  # every node came from the entries' own check against the signed root
+    assert proofs == store.tree(index.size).inclusion_proofs(seqs, index.size)
