@@ -13,7 +13,7 @@ entries whose own event gives that row.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import ledger.index.smt as smt
 from ledger.errors import RejectedInput, VerificationFailure
@@ -87,8 +87,8 @@ BATCH_WINDOW = 4
 serves all the keys of a batch, so a narrower window than ``WINDOW`` costs few more reads
 and fetches fewer nodes past the paths' ends."""
 
-RUN_GAP = 16
-"""Entries at most this far apart are read in one range query (the ones between skipped)."""
+RUN_MIN = 8
+"""Consecutive entries read by one range query from this many on (fewer: by index list)."""
 
 
 _DEPTH = [d.to_bytes(2, "big") for d in range(smt.KEY_BITS + 1)]
@@ -351,26 +351,54 @@ class VerifiedIndex:
         proofs = MerkleTree(nodes, self.size).inclusion_proofs(seqs, self.size)
         return proofs, not nodes.read
 
-    def _read_entries(self, wanted: list[int]) -> list[Entry]:
-        """Entries ``wanted`` (sorted), read a run of nearby indices per query."""
-        out: list[Entry] = []
-        i = 0
-        while i < len(wanted):
-            j = i + 1
-            while j < len(wanted) and wanted[j] - wanted[j - 1] <= RUN_GAP:
-                j += 1
-            run = wanted[i:j]
-            if len(run) == 1 or run[0] < 0 or run[-1] >= self.size:
-                out += [self._read_entry(s) for s in run]
-            else:
-                want = set(run)
-                got = [e for e in self.store.entries(run[0], run[-1] + 1) if e.seq in want]
-                if len(got) != len(run):
-                    missing = sorted(want - {e.seq for e in got})
-                    self._read_entry(missing[0])  # raises: the index names an absent entry
-                out += got
-            i = j
+    def signed_event_ids(self, seqs: Sequence[int]) -> dict[int, str]:
+        """The event id each entry of ``seqs`` holds in its signed envelope, its inclusion
+        checked (many at a time, as :meth:`check_entries`) but its other columns not read:
+        for a scan that needs only the event ids (a record proven absent from a key's list).
+        The id is read from the front of the envelope and its payload, whose writer schemas
+        begin with those fields (else the entry is decoded and checked whole)."""
+        wanted = sorted(set(seqs))
+        out = {s: self._entries[s].event_id for s in wanted if s in self._entries}
+        entries = self._read_entries([s for s in wanted if s not in out])
+        if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
+            for entry in entries:
+                self._check_inclusion(entry)
+            raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
+                f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
+                f" {self.size} holds",
+                hint="run assetledger verify",
+            )
+        for entry in entries:
+            found = _leading_event_id(self.framing, entry.envelope)
+            if found is None:
+                found = self.entry(entry.seq).event_id  # decoded and checked whole
+            out[entry.seq] = found
         return out
+
+    def _read_entries(self, wanted: list[int]) -> list[Entry]:
+        """Entries ``wanted`` (sorted): runs of consecutive indices by range, the others by
+        index list, a few queries in all."""
+        inside = [s for s in wanted if 0 <= s < self.size]
+        if len(inside) != len(wanted):
+            self._read_entry(next(s for s in wanted if not 0 <= s < self.size))  # raises
+        runs: list[tuple[int, int]] = []  # [start, stop) of consecutive indices
+        for s in inside:
+            if runs and runs[-1][1] == s:
+                runs[-1] = (runs[-1][0], s + 1)
+            else:
+                runs.append((s, s + 1))
+        out: list[Entry] = []
+        scattered: list[int] = []
+        for start, stop in runs:
+            if stop - start >= RUN_MIN:
+                out += self.store.entries(start, stop)
+            else:
+                scattered += range(start, stop)
+        out += self.store.entries_at(scattered)
+        if len(out) != len(wanted):
+            got = {e.seq for e in out}
+            self._read_entry(next(s for s in wanted if s not in got))  # raises: it is absent
+        return sorted(out, key=lambda e: e.seq)
 
     def _read_entry(self, seq: int) -> Entry:
         entry = self.store.entry(seq) if 0 <= seq < self.size else None
@@ -556,3 +584,56 @@ class VerifiedIndex:
                 f" {sorted(set(stored) ^ set(proven))[:10]} unlike the signed index",
                 hint="run assetledger verify",
             )
+
+
+def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
+    """An Avro long at ``pos`` and the position after it."""
+    shift = value = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (value >> 1) ^ -(value & 1), pos
+        shift += 7
+        if shift > 63:
+            raise IndexError("an Avro long longer than 10 bytes")
+
+
+def _sized(data: bytes, pos: int) -> tuple[bytes, int]:
+    """An Avro string or bytes value at ``pos`` and the position after it."""
+    size, pos = _zigzag(data, pos)
+    if size < 0 or pos + size > len(data):
+        raise IndexError("an Avro string runs past the datum")
+    return data[pos : pos + size], pos + size
+
+
+def _leads_with(schema: Any, fields: Sequence[tuple[str, str]]) -> bool:
+    """Whether the record ``schema`` (parsed) begins with these (name, Avro type) fields."""
+    given = schema.get("fields", []) if isinstance(schema, dict) else []
+    if len(given) < len(fields):
+        return False
+    for field, (name, kind) in zip(given, fields, strict=False):
+        found = field.get("type")
+        found = found.get("type") if isinstance(found, dict) else found
+        if field.get("name") != name or found != kind:
+            return False
+    return True
+
+
+def _leading_event_id(framing: Any, envelope: bytes) -> str | None:
+    """The event id in a DSSE envelope's payload, read from the front of both binary datums
+    without decoding the rest; None when their writer schemas do not begin with the fields
+    read (``payloadType``, ``payload``; ``event_id``) or the bytes do not parse."""
+    try:
+        writer, pos = framing.locate(envelope)
+        if not _leads_with(writer.parsed, (("payloadType", "string"), ("payload", "bytes"))):
+            return None
+        _, pos = _sized(envelope, pos)
+        payload, _ = _sized(envelope, pos)
+        writer, pos = framing.locate(payload)
+        if not _leads_with(writer.parsed, (("event_id", "string"),)):
+            return None
+        return _sized(payload, pos)[0].decode("utf-8")
+    except (RejectedInput, IndexError, UnicodeDecodeError):
+        return None

@@ -232,3 +232,32 @@ def test_inclusion_proofs_from_proven_nodes_are_the_stored_tree_ones(store: Ledg
     proofs, proven = index.inclusion_proofs(seqs)
     assert proven  # every node came from the entries' own check against the signed root
     assert proofs == store.tree(index.size).inclusion_proofs(seqs, index.size)
+
+
+def test_signed_event_ids_are_the_decoded_ones(store: LedgerStore) -> None:
+    """The scan reads event ids from the front of the signed bytes: each is the one a whole
+    decoding gives, for every kind of entry."""
+    index = LedgerView.open(store).index
+    assert index is not None
+    seqs = list(range(index.size))
+    framing = reader_framing()
+    signed = index.signed_event_ids(seqs)
+    for seq in seqs:
+        entry = store.entry(seq)
+        assert entry is not None
+        record = framing.decode(Envelope.decode(entry.envelope, framing).payload)[1]
+        assert signed[seq] == record["event_id"]
+
+
+def test_a_licence_hidden_by_its_event_id_column_is_still_found(store: LedgerStore) -> None:
+    """A licence record whose event id column was changed is not missed: the key's signed
+    list is read for the event ids the envelopes hold, and the record then fails its check."""
+    from ledger.events.kinds import LICENCE
+
+    entries = [store.entry(s) for s in range(store.head().size)]
+    licence = next(e for e in entries if e is not None and e.kind == LICENCE.record)
+    _sql(store, "UPDATE entries SET event_id = %s WHERE seq = %s", "hidden", licence.seq)
+    view = LedgerView.open(store)
+    with pytest.raises(VerificationFailure, match="event_id_mismatch"):
+        view.by_event_id(licence.event_id, f"licence:{licence.event_id}")
+    assert view.by_event_id("no-such-licence", "licence:no-such-licence") is None
