@@ -608,8 +608,19 @@ def _sized(data: bytes, pos: int) -> tuple[bytes, int]:
     return data[pos : pos + size], pos + size
 
 
-def _leads_with(schema: Any, fields: Sequence[tuple[str, str]]) -> bool:
-    """Whether the record ``schema`` (parsed) begins with these (name, Avro type) fields."""
+_LEADS: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], bool] = {}
+
+
+def _leads_with(writer: Any, fields: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the record schema ``writer`` begins with these (name, Avro type) fields
+    (remembered per schema: its label and fingerprint name its fields)."""
+    key = (writer.label, writer.fingerprint, fields)
+    if key not in _LEADS:
+        _LEADS[key] = _begins(writer.parsed, fields)
+    return _LEADS[key]
+
+
+def _begins(schema: Any, fields: tuple[tuple[str, str], ...]) -> bool:
     given = schema.get("fields", []) if isinstance(schema, dict) else []
     if len(given) < len(fields):
         return False
@@ -621,18 +632,22 @@ def _leads_with(schema: Any, fields: Sequence[tuple[str, str]]) -> bool:
     return True
 
 
+_ENVELOPE_FRONT = (("payloadType", "string"), ("payload", "bytes"))
+_EVENT_FRONT = (("event_id", "string"),)
+
+
 def _leading_event_id(framing: Any, envelope: bytes) -> str | None:
     """The event id in a DSSE envelope's payload, read from the front of both binary datums
     without decoding the rest; None when their writer schemas do not begin with the fields
     read (``payloadType``, ``payload``; ``event_id``) or the bytes do not parse."""
     try:
         writer, pos = framing.locate(envelope)
-        if not _leads_with(writer.parsed, (("payloadType", "string"), ("payload", "bytes"))):
+        if not _leads_with(writer, _ENVELOPE_FRONT):
             return None
         _, pos = _sized(envelope, pos)
         payload, _ = _sized(envelope, pos)
         writer, pos = framing.locate(payload)
-        if not _leads_with(writer.parsed, (("event_id", "string"),)):
+        if not _leads_with(writer, _EVENT_FRONT):
             return None
         return _sized(payload, pos)[0].decode("utf-8")
     except (RejectedInput, IndexError, UnicodeDecodeError):
