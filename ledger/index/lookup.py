@@ -232,7 +232,7 @@ class VerifiedIndex:
         index root); :class:`IndexMismatch` unless they meet it."""
         k = ids.kb
         top = self._proven_depth(ids)
-        found = self._path(ids, top)
+        found = self._read_path(ids, top)
         if rows:
             terminal = smt.leaf_hash(k, smt.value_of(rows))
         elif found.leaf is not None and found.leaf[0] != k:
@@ -279,6 +279,33 @@ class VerifiedIndex:
             bit = (ids.k >> (smt.KEY_BITS - depth)) & 1
             value = smt.node_hash(sibling, value) if bit else smt.node_hash(value, sibling)
         return hashed if value == self._index_proven[ids.node(top)] else None
+
+    def _read_path(self, ids: _PathIds, start: int) -> smt.Path:
+        """:meth:`_path`, walked straight over the nodes already read (as
+        :meth:`_fetch_paths` leaves them); a node not read yet sends it to :meth:`_path`."""
+        cache = self.nodes
+        found, absent = cache.found, cache.absent
+        siblings: list[bytes] = []
+        depth = start
+        nid = ids.node(depth)
+        node = found.get(nid)
+        while True:
+            if node is None:
+                if nid not in absent and not cache.complete(nid):
+                    return self._path(ids, start)
+                return smt.Path(tuple(siblings), None)
+            if node[1] is not None:
+                return smt.Path(tuple(siblings), (node[1], node[0]))
+            depth += 1
+            if depth > smt.KEY_BITS:
+                return self._path(ids, start)  # raises: deeper than 256 bits
+            sid = ids.sibling(depth)
+            sibling = found.get(sid)
+            if sibling is None and sid not in absent and not cache.complete(sid):
+                return self._path(ids, start)
+            siblings.append(smt.EMPTY if sibling is None else sibling[0])
+            nid = ids.node(depth)
+            node = found.get(nid)
 
     def _path(self, ids: _PathIds, start: int = 0) -> smt.Path:
         """:func:`ledger.index.smt.path` below depth ``start`` over the cached nodes, reading
