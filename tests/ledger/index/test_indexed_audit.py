@@ -261,3 +261,15 @@ def test_a_licence_hidden_by_its_event_id_column_is_still_found(store: LedgerSto
     with pytest.raises(VerificationFailure, match="event_id_mismatch"):
         view.by_event_id(licence.event_id, f"licence:{licence.event_id}")
     assert view.by_event_id("no-such-licence", "licence:no-such-licence") is None
+
+
+def test_entries_at_and_rows_of_read_many_as_one_does(store: LedgerStore) -> None:
+    """The store reads the audits' batches use: entries by index list, rows of many keys."""
+    size = store.head().size
+    wanted = [0, 2, 3, size - 1, size + 5]  # the last one does not exist
+    got = store.entries_at(wanted)
+    assert [e.seq for e in got] == [0, 2, 3, size - 1]
+    assert got == [store.entry(s) for s in (0, 2, 3, size - 1)]
+    keys = [smt.key_hash(k) for k in _all_keys(store)[:50]] + [smt.key_hash("asset:none")]
+    tables = store.index_tables()
+    assert tables.rows_of(keys) == {k: tables.rows(k) for k in keys}
