@@ -243,6 +243,11 @@ class LedgerStore(ABC):
     def entry(self, seq: int) -> Entry | None:
         return next(self.entries(seq, seq + 1), None)
 
+    def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
+        """The entries at the indices ``seqs`` that exist, in index order (few queries)."""
+        found = (self.entry(s) for s in sorted(set(seqs)))
+        return [e for e in found if e is not None]
+
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         cps = self.checkpoints()
         return cps[-1] if cps else None

@@ -84,6 +84,10 @@ class IndexTables(ABC):
     def rows(self, key_hash: bytes) -> list[int]:
         """The ledger indices listed for a key, in order."""
 
+    def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
+        """The ledger indices listed for each of many keys, in order (absent keys: none)."""
+        return {k: self.rows(k) for k in key_hashes}
+
     @abstractmethod
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         """Every row as (key hash, index), ordered, streamed (for ``verify``)."""
@@ -179,6 +183,22 @@ class SqliteIndexTables(IndexTables):
             "SELECT seq FROM index_rows WHERE key_hash = ? ORDER BY seq", (key_hash,)
         )
         return [int(r[0]) for r in rows]
+
+    def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
+        found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
+        if self.absent:
+            return found
+        for i in range(0, len(key_hashes), CHUNK):
+            chunk = list(key_hashes[i : i + CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key_hash, seq FROM index_rows WHERE key_hash IN ({marks})"
+                " ORDER BY key_hash, seq",
+                chunk,
+            )
+            for k, seq in rows:
+                found[bytes(k)].append(int(seq))
+        return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
@@ -285,6 +305,19 @@ class PostgresIndexTables(IndexTables):
             "SELECT seq FROM index_rows WHERE key_hash = %s ORDER BY seq", (key_hash,)
         ).fetchall()
         return [int(r[0]) for r in rows]
+
+    def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
+        found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
+        if self.absent or not key_hashes:
+            return found
+        rows = self.conn.execute(
+            "SELECT key_hash, seq FROM index_rows WHERE key_hash = ANY(%s::bytea[])"
+            " ORDER BY key_hash, seq",
+            (list(key_hashes),),
+        ).fetchall()
+        for k, seq in rows:
+            found[bytes(k)].append(int(seq))
+        return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:

@@ -413,6 +413,16 @@ class PostgresStore(LedgerStore):
             ).fetchall()
         return [row_to_entry(r) for r in rows]
 
+    def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
+        if not seqs:
+            return []
+        with self._failures("read entries"):
+            rows = self.conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq = ANY(%s) ORDER BY seq",
+                (sorted(set(seqs)),),
+            ).fetchall()
+        return [row_to_entry(r) for r in rows]
+
     def entry_by_event_id(self, event_id: str) -> Entry | None:
         with self._failures("look up an event"):
             row = self.conn.execute(

@@ -332,6 +332,18 @@ class SqliteStore(LedgerStore):
         values[11] = from_micros(int(values[11]))
         return row_to_entry(values)
 
+    def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
+        wanted = sorted(set(seqs))
+        out: list[Entry] = []
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i : i + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq IN ({marks}) ORDER BY seq", chunk
+            )
+            out += [self._entry(row) for row in rows]
+        return out
+
     def entry_by_event_id(self, event_id: str) -> Entry | None:
         row = self.db.execute(
             f"SELECT {ENTRY_COLUMNS} FROM entries WHERE event_id = ?", (event_id,)
