@@ -20,6 +20,7 @@ imposes: it reads a header name up to its first NUL byte (kafka-python keeps the
 from __future__ import annotations
 
 import base64
+import logging
 import operator
 import time
 import uuid
@@ -38,6 +39,7 @@ from kafka.errors import (
 from consumers.inspect import RawRecord
 from ledger.errors import BrokerError, ConfigurationError
 
+log = logging.getLogger("assetledger.consumer")
 TRANSPORTS = ("kafka-python", "confluent")
 TOPIC_ID_MAX_AGE = 10.0  # seconds: notice a recreated topic (new topic id) this promptly
 
@@ -309,12 +311,22 @@ class ConfluentSource:
         return out
 
     def _errored(self, m: Any, error: Any) -> RawRecord | None:
+        """An error event among the messages: a record to refuse, nothing, or a raise.
+
+        A passing error (a broker down, a timeout) is only logged: librdkafka retries by
+        itself, and the records returned with it are kept (dropping them would move past them
+        unread).  A position out of range, or a fatal error, raises: nothing of the batch is
+        committed, so nothing is lost.
+        """
         code = error.code()
         if code == _ERR_PARTITION_EOF:
             return None
         if code == _ERR_BAD_MSG and m.partition() is not None and m.offset() is not None:
             return self._unreadable(m, error.str())
-        raise _mapped(error)
+        if code in (_ERR_AUTO_OFFSET_RESET, _ERR_OFFSET_OUT_OF_RANGE) or error.fatal():
+            raise _mapped(error)
+        log.warning("Kafka client error (retried by librdkafka): %s", error.str())
+        return None
 
     def _unreadable(self, m: Any, why: str) -> RawRecord:
         """Refused as undecodable; the position moves past it (librdkafka already did)."""
