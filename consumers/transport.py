@@ -443,6 +443,9 @@ def confluent_config(
         "fetch.max.bytes": max(52_428_800, max_message_bytes * 2),
         "max.partition.fetch.bytes": max(1_048_576, max_message_bytes + 65_536),
         "enable.partition.eof": False,
+        # librdkafka prefetches up to this much per partition queue (default 64 MB): bounded
+        # so the consumer stays near kafka-python's memory (the bench's 200 MB target).
+        "queued.max.messages.kbytes": max(8_192, 2 * max_message_bytes // 1024),
         "log_level": 3,  # errors only: a broker closing an idle connection is no news
         **extra,
     }
