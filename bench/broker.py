@@ -124,6 +124,7 @@ class ConsumerSpec:
     batch_size: int
     log_file: Path
     profile: Path | None = None  # py-spy raw profile of the process and its workers
+    transport: str = "kafka-python"  # consume --transport
 
 
 @dataclass
@@ -159,6 +160,7 @@ def start_consumer(spec: ConsumerSpec) -> Running:
         *("--workers", str(spec.workers), "--batch-size", str(spec.batch_size)),
         *("--metrics-port", str(port), "--until-idle", "120", "--session-timeout-ms", "6000"),
         *(("--log-key", str(spec.log_key)) if spec.log_key else ()),
+        *(("--transport", spec.transport) if spec.transport != "kafka-python" else ()),
     ]
     log = spec.log_file.open("ab")
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

@@ -119,8 +119,9 @@ def check_headers(d: Decoded) -> None:
         k.H_TIME: format_time(d.event["event_time"]),
         k.H_CONTENT_TYPE: ENVELOPE_CONTENT_TYPE,
     }
+    last = dict(d.raw.headers)  # each name's last value, as ledger.events.kafka.header reads
     for name, want in expected.items():
-        got = k.header(d.raw.headers, name)
+        got = _text(last.get(name))
         if got != want:
             shown = "missing" if got is None else repr(got)
             raise HeaderMismatchError(
@@ -130,9 +131,19 @@ def check_headers(d: Decoded) -> None:
     key = d.raw.key.decode("utf-8", "replace") if d.raw.key is not None else None
     if key != subject:
         raise HeaderMismatchError(f"Kafka key {key!r} is not the event's subject {subject!r}")
-    ce_subject = k.header(d.raw.headers, k.H_SUBJECT)
+    ce_subject = _text(last.get(k.H_SUBJECT))
     if ce_subject is not None and ce_subject != subject:
         raise HeaderMismatchError(f"header ce_subject {ce_subject!r} is not {subject!r}")
+
+
+def _text(value: bytes | None) -> str | None:
+    """A header value as text; undecodable bytes count as absent (as in kafka.header)."""
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except (UnicodeDecodeError, AttributeError):
+        return None
 
 
 def to_pending(d: Decoded, keyid: str) -> PendingEntry:

@@ -101,13 +101,18 @@ CHUNK = 400
 """Rows per ``IN (…)`` list: far below SQLite's bound-parameter limit."""
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_micros(value: datetime) -> int:
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    if value.tzinfo is None:  # naive: local time, as astimezone reads it
+        value = value.astimezone(UTC)
+    delta = value - EPOCH  # aware datetimes subtract in UTC
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(value: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+    return EPOCH + timedelta(microseconds=value)
 
 
 class SqliteStore(LedgerStore):
@@ -197,6 +202,8 @@ class SqliteStore(LedgerStore):
         )
 
     def _insert_entries(self, entries: Sequence[Entry]) -> None:
+        # One ingestion time per batch (plan_append): converted once, not per entry.
+        ingested = {t: to_micros(t) for t in {e.ingested_at for e in entries}}
         self.db.executemany(
             f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
@@ -212,7 +219,7 @@ class SqliteStore(LedgerStore):
                     e.origin.topic,
                     e.origin.partition,
                     e.origin.offset,
-                    to_micros(e.ingested_at),
+                    ingested[e.ingested_at],
                 )
                 for e in entries
             ],

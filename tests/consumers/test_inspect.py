@@ -109,6 +109,20 @@ def test_headers_disagreeing_with_payload(header: str) -> None:
     assert _reason(_raw(m, headers=missing)) == "header_mismatch"
 
 
+@pytest.mark.parametrize("header", [k.H_ID, k.H_TYPE, k.H_TIME, k.H_SUBJECT])
+def test_a_repeated_header_is_judged_by_its_last_value(header: str) -> None:
+    """As ledger.events.kafka.header reads it: the last value, undecodable bytes as absent."""
+    m = build_message(_event(), ARTIST, source="/ws")
+    value = dict(m.headers)[header]
+    others = tuple((h, v) for h, v in m.headers if h != header)
+    assert isinstance(inspect(_raw(m, headers=(*others, (header, b"x"), (header, value))),
+                              TRUST, FRAMING), PendingEntry)  # fmt: skip
+    assert _reason(_raw(m, headers=(*others, (header, value), (header, b"x")))) == "header_mismatch"
+    if header != k.H_SUBJECT:  # an absent ce_subject is allowed
+        undecodable = (*others, (header, value), (header, b"\xff"))
+        assert _reason(_raw(m, headers=undecodable)) == "header_mismatch"
+
+
 def test_kafka_key_must_be_the_asset() -> None:
     m = build_message(_event(), ARTIST, source="/ws")
     assert _reason(_raw(m, key=b"some/other/asset")) == "header_mismatch"

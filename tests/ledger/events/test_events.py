@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -266,3 +266,23 @@ def test_ce_type_names_the_contract_version_not_the_schema_version() -> None:
             PendingEntry,
         ), writer
     assert "not of its Avro schema" in (base.__doc__ or "")
+
+
+def test_format_time_spells_times_as_strftime_does() -> None:
+    """ce_time is compared with format_time's text: the hand-made spelling must not drift."""
+    import random
+    from datetime import timezone
+
+    from ledger.events.base import format_time
+
+    rng = random.Random(7)
+    samples = [datetime(1, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=UTC)]
+    for _ in range(2000):
+        offset = timezone(timedelta(minutes=rng.randint(-720, 720)))
+        samples.append(
+            datetime(rng.randint(1001, 9998), rng.randint(1, 12), rng.randint(1, 28),
+                     rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59),
+                     rng.choice([0, 1, 999_999, rng.randint(0, 999_999)]), tzinfo=offset)
+        )  # fmt: skip
+    for t in samples:
+        assert format_time(t) == t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
