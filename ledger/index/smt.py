@@ -30,8 +30,10 @@ old position becomes a node.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Protocol
 
 from ledger.errors import VerificationFailure
@@ -82,21 +84,21 @@ def bit(k: bytes, depth: int) -> int:
 
 _DEPTH = [d.to_bytes(2, "big") for d in range(KEY_BITS + 1)]
 _MASK = [(0xFF << (8 - r)) & 0xFF for r in range(8)]
+_BYTE = [bytes((b,)) for b in range(256)]
 
 
 def node_id(k: bytes, depth: int) -> bytes:
     """The position of the depth-``depth`` subtree on the path of key hash ``k``."""
     full, rest = depth >> 3, depth & 7
     if rest:
-        return _DEPTH[depth] + k[:full] + bytes((k[full] & _MASK[rest],))
+        return _DEPTH[depth] + k[:full] + _BYTE[k[full] & _MASK[rest]]
     return _DEPTH[depth] + k[:full]
 
 
 def sibling_id(k: bytes, depth: int) -> bytes:
     """The position of the sibling of the depth-``depth`` subtree on the path of ``k``."""
-    position = bytearray(node_id(k, depth))
-    position[2 + ((depth - 1) >> 3)] ^= 0x80 >> ((depth - 1) & 7)
-    return bytes(position)
+    position = node_id(k, depth)  # bit depth - 1, the last of the prefix, is in its last byte
+    return position[:-1] + _BYTE[position[-1] ^ (0x80 >> ((depth - 1) & 7))]
 
 
 ROOT_ID = node_id(EMPTY, 0)
@@ -137,13 +139,15 @@ def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
     groups: list[list[bytes]] = [keys] if keys else []
     depth = 0
     while groups:
-        ids = {node_id(g[0], depth) for g in groups}
+        here = [node_id(g[0], depth) for g in groups]
+        ids = set(here)
         if depth:
-            ids |= {sibling_id(g[0], depth) for g in groups}
+            flip = 0x80 >> ((depth - 1) & 7)
+            ids.update([n[:-1] + _BYTE[n[-1] ^ flip] for n in here])
         known.update(reader.get_nodes(sorted(ids)))
         next_groups = []
-        for group in groups:
-            found = known.get(node_id(group[0], depth))
+        for group, nid in zip(groups, here, strict=True):
+            found = known.get(nid)
             if found is None or found[1] is not None:
                 continue  # the whole subtree is known: empty or one leaf
             cut = _cut(group, depth)
@@ -152,16 +156,24 @@ def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
     return known
 
 
+def _boundary(k: bytes, depth: int) -> bytes:
+    """The smallest key hash sharing the first ``depth`` bits of ``k`` with bit ``depth`` set
+    (cut short: every key hash that starts with it sorts after it, every other one before)."""
+    full, rest = depth >> 3, depth & 7
+    return k[:full] + _BYTE[(k[full] & _MASK[rest]) | (0x80 >> rest)]
+
+
 def _cut(keys: Sequence[bytes], depth: int) -> int:
     """In sorted key hashes sharing ``depth`` bits, where those with bit ``depth`` set begin."""
-    lo, hi = 0, len(keys)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if bit(keys[mid], depth):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    return bisect_left(keys, _boundary(keys[0], depth))
+
+
+_first = itemgetter(0)
+
+
+def _cut_items(items: Sequence[tuple[bytes, bytes]], depth: int) -> int:
+    """:func:`_cut` of the key hashes of sorted (key hash, value) pairs."""
+    return bisect_left(items, _boundary(items[0][0], depth), key=_first)
 
 
 def _apply(
@@ -170,23 +182,20 @@ def _apply(
     items: list[tuple[bytes, bytes]],
     writes: dict[bytes, Node],
 ) -> bytes:
-    nid = node_id(items[0][0], depth)
+    k0 = items[0][0]
+    nid = node_id(k0, depth)
     found = known.get(nid)
     if found is None or found[1] is not None:
-        leaves = dict(items)
-        if found is not None and found[1] is not None and found[1] not in leaves:
-            leaves[found[1]] = found[0]
-        return _build(depth, sorted(leaves.items()), writes)
-    keys = [k for k, _ in items]
-    cut = _cut(keys, depth)
-    left, right = items[:cut], items[cut:]
-    k0 = items[0][0]
-    if left:
-        lh = _apply(known, depth + 1, left, writes)
-    else:
-        lh = _hash_at(known, sibling_id(right[0][0], depth + 1))
-    if right:
-        rh = _apply(known, depth + 1, right, writes)
+        if found is not None and found[1] is not None and found[1] not in dict(items):
+            items = sorted([*items, (found[1], found[0])])
+        return _build(depth, items, writes)
+    cut = _cut_items(items, depth)
+    if cut:
+        lh = _apply(known, depth + 1, items[:cut], writes)
+    else:  # k0 is on the right: its sibling is the left half
+        lh = _hash_at(known, sibling_id(k0, depth + 1))
+    if cut < len(items):
+        rh = _apply(known, depth + 1, items[cut:], writes)
     else:
         rh = _hash_at(known, sibling_id(k0, depth + 1))
     value = node_hash(lh, rh)
@@ -202,7 +211,7 @@ def _build(depth: int, items: list[tuple[bytes, bytes]], writes: dict[bytes, Nod
     if len(items) == 1:
         writes[node_id(k0, depth)] = (items[0][1], k0)
         return items[0][1]
-    cut = _cut([k for k, _ in items], depth)
+    cut = _cut_items(items, depth)
     value = node_hash(
         _build(depth + 1, items[:cut], writes), _build(depth + 1, items[cut:], writes)
     )

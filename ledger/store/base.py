@@ -54,6 +54,10 @@ class PendingEntry:
     # (not stored with the entry: the signed envelope is the whole entry).
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # The event's authenticated index keys (``ledger.index.keys.event_keys``), derived where
+    # the event was decoded for its checks, so the index update need not decode it again.
+    # None: the update derives them from the envelope.  Not stored: the envelope is the entry.
+    index_keys: tuple[str, ...] | None = None
 
     @property
     def leaf_hash(self) -> bytes:
@@ -157,12 +161,18 @@ class AppendPlan:
     quarantine: list[Quarantined]
     result: AppendResult
     now: datetime  # ingestion time of the entries and quarantine rows
+    index_keys: dict[int, tuple[str, ...]] = field(default_factory=dict)  # seq -> index keys
+
+
+INDEX_KEYS_KEPT = 200_000
+"""At most this many appended entries' index keys are kept for the next index update."""
 
 
 class LedgerStore(ABC):
     """What the consumer, verifier, prover and auditors need from a ledger database."""
 
     url: str
+    _index_keys: dict[int, tuple[str, ...]] | None = None
 
     # --- writing ------------------------------------------------------------------------
     @abstractmethod
@@ -235,6 +245,38 @@ class LedgerStore(ABC):
     def index_tables(self) -> IndexTables:
         """The authenticated index's tables (``ledger.index``), created on first use."""
         raise NotImplementedError(f"{type(self).__name__} has no index tables")
+
+    def keep_index_keys(self, plan: AppendPlan) -> None:
+        """After ``plan`` committed: keep its entries' index keys for the next index update.
+
+        Held in memory only: the index is still extended in its own transaction from what
+        is stored, and an update that finds an entry's keys missing here (appended by another
+        process, or before a restart) derives them from the envelope.  Bounded: past
+        :data:`INDEX_KEYS_KEPT` the oldest are dropped (a store appended to without
+        checkpoints)."""
+        if not plan.index_keys:
+            return
+        kept = self._index_keys
+        if kept is None:
+            kept = self._index_keys = {}
+        kept.update(plan.index_keys)
+        if len(kept) > INDEX_KEYS_KEPT:
+            for seq in sorted(kept)[: len(kept) - INDEX_KEYS_KEPT]:
+                del kept[seq]
+
+    def take_index_keys(self, start: int, stop: int) -> dict[int, tuple[str, ...]]:
+        """The kept index keys of entries ``start … stop - 1`` (those known), forgetting every
+        kept entry below ``stop``."""
+        kept = self._index_keys
+        if not kept:
+            return {}
+        taken = {seq: keys for seq in range(start, stop) if (keys := kept.get(seq)) is not None}
+        if len(taken) == len(kept):
+            kept.clear()
+        else:
+            for seq in [s for s in kept if s < stop]:
+                del kept[seq]
+        return taken
 
     # --- conveniences built on the above --------------------------------------------------
     def tree(self, size: int | None = None) -> MerkleTree:
@@ -379,6 +421,11 @@ def plan_batch(
         quarantine=[*fresh_rejects(batch.rejects, stored_offsets), *duplicates],
         result=AppendResult(appended, duplicates, stale, new_head),
         now=now,
+        index_keys={
+            e.seq: p.index_keys
+            for e, p in zip(appended, fresh, strict=True)
+            if p.index_keys is not None
+        },
     )
 
 
