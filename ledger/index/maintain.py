@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -104,15 +105,15 @@ def fold(
                 found[1].append(seq)
     out = Fold()
     rows, out_keys, changes = out.rows, out.keys, out.changes
-    chain, leaf, empty = smt.chain_value, smt.leaf_hash, (None, 0, smt.EMPTY)
+    sha256, empty = hashlib.sha256, (None, 0, smt.EMPTY)
     for k in sorted(listed):
         key, seqs = listed[k]
         _, count, value = current.get(k) or empty
-        for seq in seqs:
-            value = chain(value, seq)
-            rows.append((k, seq))
+        for seq in seqs:  # smt.chain_value and smt.leaf_hash, inlined
+            value = sha256(b"\x02" + value + seq.to_bytes(8, "big")).digest()
+        rows += [(k, seq) for seq in seqs]
         out_keys[k] = (key, count + len(seqs), value)
-        changes[k] = leaf(k, value)
+        changes[k] = sha256(b"\x00" + k + value).digest()
     return out
 
 

@@ -164,8 +164,9 @@ class AppendPlan:
     index_keys: dict[int, tuple[str, ...]] = field(default_factory=dict)  # seq -> index keys
 
 
-INDEX_KEYS_KEPT = 200_000
-"""At most this many appended entries' index keys are kept for the next index update."""
+INDEX_KEYS_KEPT = 50_000
+"""At most this many appended entries' index keys are kept for the next index update (about
+40 MB; a consumer's index update follows each batch, so it holds one batch's)."""
 
 
 class LedgerStore(ABC):
@@ -246,20 +247,21 @@ class LedgerStore(ABC):
         """The authenticated index's tables (``ledger.index``), created on first use."""
         raise NotImplementedError(f"{type(self).__name__} has no index tables")
 
-    def keep_index_keys(self, plan: AppendPlan) -> None:
-        """After ``plan`` committed: keep its entries' index keys for the next index update.
+    def keep_index_keys(self, keys: Mapping[int, tuple[str, ...]]) -> None:
+        """Keep entries' index keys (by ledger index) for the next index update; called by
+        :meth:`append` once its transaction committed, with the keys its batch carried.
 
-        Held in memory only: the index is still extended in its own transaction from what
-        is stored, and an update that finds an entry's keys missing here (appended by another
+        Held in memory only: the index is still extended in its own transaction from what is
+        stored, and an update that finds an entry's keys missing here (appended by another
         process, or before a restart) derives them from the envelope.  Bounded: past
         :data:`INDEX_KEYS_KEPT` the oldest are dropped (a store appended to without
         checkpoints)."""
-        if not plan.index_keys:
+        if not keys:
             return
         kept = self._index_keys
         if kept is None:
             kept = self._index_keys = {}
-        kept.update(plan.index_keys)
+        kept.update(keys)
         if len(kept) > INDEX_KEYS_KEPT:
             for seq in sorted(kept)[: len(kept) - INDEX_KEYS_KEPT]:
                 del kept[seq]
