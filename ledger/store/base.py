@@ -161,7 +161,8 @@ class AppendPlan:
     quarantine: list[Quarantined]
     result: AppendResult
     now: datetime  # ingestion time of the entries and quarantine rows
-    index_keys: dict[int, tuple[str, ...]] = field(default_factory=dict)  # seq -> index keys
+    # seq -> the index keys the entry carried, None if it carried none (every appended entry)
+    index_keys: dict[int, tuple[str, ...] | None] = field(default_factory=dict)
 
 
 INDEX_KEYS_KEPT = 50_000
@@ -247,13 +248,14 @@ class LedgerStore(ABC):
         """The authenticated index's tables (``ledger.index``), created on first use."""
         raise NotImplementedError(f"{type(self).__name__} has no index tables")
 
-    def keep_index_keys(self, keys: Mapping[int, tuple[str, ...]]) -> None:
+    def keep_index_keys(self, keys: Mapping[int, tuple[str, ...] | None]) -> None:
         """Keep entries' index keys (by ledger index) for the next index update; called by
         :meth:`append` once its transaction committed, with the keys its batch carried.
 
         Held in memory only: the index is still extended in its own transaction from what is
         stored, and an update that finds an entry's keys missing here (appended by another
-        process, or before a restart) derives them from the envelope.  Bounded: past
+        process, or before a restart) derives them from the envelope.  An entry given None
+        carried no keys: whatever was kept for its index before is forgotten.  Bounded: past
         :data:`INDEX_KEYS_KEPT` the oldest are dropped (a store appended to without
         checkpoints)."""
         if not keys:
@@ -261,7 +263,11 @@ class LedgerStore(ABC):
         kept = self._index_keys
         if kept is None:
             kept = self._index_keys = {}
-        kept.update(keys)
+        for seq, carried in keys.items():
+            if carried is None:
+                kept.pop(seq, None)
+            else:
+                kept[seq] = carried
         if len(kept) > INDEX_KEYS_KEPT:
             for seq in sorted(kept)[: len(kept) - INDEX_KEYS_KEPT]:
                 del kept[seq]
@@ -423,11 +429,7 @@ def plan_batch(
         quarantine=[*fresh_rejects(batch.rejects, stored_offsets), *duplicates],
         result=AppendResult(appended, duplicates, stale, new_head),
         now=now,
-        index_keys={
-            e.seq: p.index_keys
-            for e, p in zip(appended, fresh, strict=True)
-            if p.index_keys is not None
-        },
+        index_keys={e.seq: p.index_keys for e, p in zip(appended, fresh, strict=True)},
     )
 
 

@@ -173,7 +173,10 @@ def test_index_keys_are_kept_after_the_commit_bounded_and_taken_once(
     failing = replace(entry(3, ("d:4",)), event_id="e0")  # a duplicate: no entry
     store.append(Batch([failing], [], {("t", 0): 4}, "g"))
     assert store.take_index_keys(3, 4) == {}
+    store.keep_index_keys({3: ("stale:3",)})  # as if an append that never committed kept it
+    store.append(Batch([entry(10, None)], [], {("t", 0): 11}, "g"))  # seq 3: no keys carried
+    assert store.take_index_keys(3, 4) == {}
     monkeypatch.setattr(base, "INDEX_KEYS_KEPT", 2)
-    store.append(Batch([entry(i, (f"x:{i}",)) for i in range(4, 8)], [], {("t", 0): 8}, "g"))
-    assert store.take_index_keys(0, 7) == {5: ("x:6",), 6: ("x:7",)}  # seqs 3 … 6
+    store.append(Batch([entry(i, (f"x:{i}",)) for i in range(20, 24)], [], {("t", 0): 24}, "g"))
+    assert store.take_index_keys(0, 8) == {6: ("x:22",), 7: ("x:23",)}  # seqs 4 … 7
     store.close()
