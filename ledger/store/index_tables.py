@@ -101,6 +101,10 @@ class IndexTables(ABC):
         """Every node as (position, hash, leaf key hash), streamed (for ``verify``)."""
 
     @abstractmethod
+    def entry_count(self, start: int, stop: int) -> int:
+        """How many entries with ``start <= seq < stop`` the ledger holds (a gap is damage)."""
+
+    @abstractmethod
     def write(
         self,
         head: tuple[int, bytes],
@@ -220,6 +224,10 @@ class SqliteIndexTables(IndexTables):
             return
         for n, h, leaf in self.db.execute("SELECT node_id, hash, leaf_key FROM index_nodes"):
             yield bytes(n), bytes(h), None if leaf is None else bytes(leaf)
+
+    def entry_count(self, start: int, stop: int) -> int:
+        query = "SELECT COUNT(*) FROM entries WHERE seq >= ? AND seq < ?"
+        return int(self.db.execute(query, (start, stop)).fetchone()[0])
 
     def write(
         self,
@@ -346,6 +354,10 @@ class PostgresIndexTables(IndexTables):
         with psycopg.connect(self.dsn) as conn, conn.cursor(name="index_scan") as cur:
             cur.execute(query)
             yield from cur
+
+    def entry_count(self, start: int, stop: int) -> int:
+        query = "SELECT COUNT(*) FROM entries WHERE seq >= %s AND seq < %s"
+        return int(self.conn.execute(query, (start, stop)).fetchone()[0])
 
     def write(
         self,

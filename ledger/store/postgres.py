@@ -240,6 +240,7 @@ class PostgresStore(LedgerStore):
         with self._failures("append a batch"), self.conn.transaction():
             plan = self._plan(batch)
             self._write(plan, batch)
+        self.keep_index_keys(plan.index_keys)
         return plan.result
 
     def _plan(self, batch: Batch) -> AppendPlan:

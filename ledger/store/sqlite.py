@@ -176,6 +176,7 @@ class SqliteStore(LedgerStore):
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"append to {self.path} failed: {exc}") from exc
+        self.keep_index_keys(plan.index_keys)
         return plan.result
 
     def _plan(self, batch: Batch) -> AppendPlan:

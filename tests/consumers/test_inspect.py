@@ -159,3 +159,22 @@ def test_pending_entry_keeps_key_and_headers_for_a_duplicates_dead_letter_copy()
     # Built without them (older callers), a PendingEntry still works: no key, no headers.
     bare = PendingEntry("id", "provenance_event", outcome.event_time, b"v", "k", later.origin)
     assert bare.key is None and bare.headers == ()
+
+
+def test_the_index_keys_are_derived_where_the_event_is_decoded() -> None:
+    """Sequential and pool inspection carry the event's index keys to the store: exactly the
+    keys the index derives from the stored envelope (verify's replay derives them again)."""
+    from consumers.inspect import ParallelInspector
+    from ledger.index.maintain import entry_keys
+
+    messages = [build_message(dict(e, producer_id="ws", producer_seq=i), ARTIST, source="/ws")
+                for i, (_, e) in enumerate(production()[:12])]  # fmt: skip
+    raws = [RawRecord("events", 0, i, m.key, m.value, tuple(m.headers))
+            for i, m in enumerate(messages)]  # fmt: skip
+    sequential = [inspect(r, TRUST, FRAMING) for r in raws]
+    with ParallelInspector(TRUST, FRAMING, workers=1, chunk_size=5) as inspector:
+        pooled = inspector(raws)
+    for one, other, m in zip(sequential, pooled, messages, strict=True):
+        assert isinstance(one, PendingEntry) and isinstance(other, PendingEntry)
+        assert one.index_keys == other.index_keys == tuple(entry_keys(m.value))
+        assert one.index_keys and any(k.startswith("version:") for k in one.index_keys)
