@@ -24,7 +24,7 @@ from ledger.events.base import EventKind, Record, validate
 from ledger.events.encoding import LEARNED_SCHEMA_IDS, SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
-from ledger.index.replay import index_keys
+from ledger.index.keys import event_keys
 from ledger.trust.dsse import Envelope, Signature, pae
 from ledger.trust.parallel import check_one, default_workers
 from ledger.trust.policy import TRUST_FIELDS
@@ -90,6 +90,7 @@ def derive(
     if schema.record != kind.record:
         problem = f"payloadType announces {kind.record}, the payload is a {schema.record}"
         return EntryFacts(None, problem, env.payload_type, signatures, signature=signature)
+    refs = kind.refs(event)
     return EntryFacts(
         None,
         None,
@@ -98,11 +99,12 @@ def derive(
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple(kind.refs(event)),
+        tuple(refs),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
-        tuple(index_keys(kind, event)) if indexing else None,
+        # index_keys(kind, event), without deriving the rows a second time
+        tuple(event_keys(kind.record, event, refs)) if indexing else None,
     )
 
 
