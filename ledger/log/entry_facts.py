@@ -71,15 +71,21 @@ def derive(
     *,
     validating: bool = False,
     indexing: bool = False,
+    texts: dict[str, str] | None = None,
 ) -> EntryFacts:
-    """Decode one stored envelope and its event once; check the recorded signer's signature."""
+    """Decode one stored envelope and its event once; check the recorded signer's signature.
+
+    ``texts``: equal strings of a chunk's facts made one object (the payload type, key ids,
+    query rows and index keys repeat from entry to entry), so the facts pickle once each.
+    """
+    one = (texts if texts is not None else {}).setdefault
     data, signer_keyid, raw_key = job
     framing = framing or reader_framing()
     try:
         env = Envelope.decode(data, framing)
     except RejectedInput as exc:
         return EntryFacts(f"stored envelope no longer decodes: {exc.message}", None)
-    signatures = tuple((s.keyid, s.sig) for s in env.signatures)
+    signatures = tuple((one(s.keyid, s.keyid), s.sig) for s in env.signatures)
     signature = _signature(env, signer_keyid, raw_key)
     try:
         kind = kind_for_payload_type(env.payload_type)
@@ -94,17 +100,17 @@ def derive(
     return EntryFacts(
         None,
         None,
-        env.payload_type,
+        one(env.payload_type, env.payload_type),
         signatures,
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple(refs),
+        tuple((one(r, r), one(k, k)) for r, k in refs),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
         # index_keys(kind, event), without deriving the rows a second time
-        tuple(event_keys(kind.record, event, refs)) if indexing else None,
+        tuple(one(k, k) for k in event_keys(kind.record, event, refs)) if indexing else None,
     )
 
 
@@ -134,7 +140,8 @@ def _valid(kind: EventKind, event: Record) -> bool:
 
 def derive_chunk(jobs: Sequence[Job], validating: bool, indexing: bool) -> list[EntryFacts]:
     framing = reader_framing()
-    return [derive(j, framing, validating=validating, indexing=indexing) for j in jobs]
+    texts: dict[str, str] = {}
+    return [derive(j, framing, validating=validating, indexing=indexing, texts=texts) for j in jobs]
 
 
 def _learn_schema_ids(ids: dict[int, bytes]) -> None:

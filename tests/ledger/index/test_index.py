@@ -412,3 +412,10 @@ def test_the_replay_fold_gives_the_maps_rows_values_and_tree() -> None:
     assert replayed.commit() == reference.commit()
     assert replayed.keys == reference.keys
     assert replayed.nodes == reference.nodes
+
+
+def test_the_replays_value_of_is_the_maps() -> None:
+    from ledger.index.replay import _value_of
+
+    for seqs in ([], [0], [3, 17, 2**40]):
+        assert _value_of(seqs) == smt.value_of(seqs)
