@@ -40,7 +40,7 @@ class EntryFacts(NamedTuple):
     record: str | None = None  # the kind's record name
     event_id: str | None = None
     event_time: datetime | None = None
-    refs: tuple[tuple[str, str], ...] = ()  # the query index rows the event gives
+    refs: tuple[tuple[str, str], ...] = ()  # the query index rows the event gives, sorted, once
     # With ``validating`` (for the registry replay): the trust fields of a provenance event
     # (any other kind whole), and whether the event passes validation.
     event: Record | None = None
@@ -105,7 +105,7 @@ def derive(
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple((one(r, r), one(k, k)) for r, k in refs),
+        tuple(sorted({(one(r, r), one(k, k)) for r, k in refs})),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,

@@ -575,15 +575,19 @@ class DerivedCheck:
     def flush(self) -> None:
         """Compare the stored index rows of the entries visited since the last flush.
 
-        One set comparison for them all (the rows up to the last one visited); only when it
-        differs, entry by entry: rows at positions that have no entry, and each entry's rows
+        One comparison for them all (the rows up to the last one visited: a list comparison
+        when the store gives them in the facts' order, else as sets); only when they differ,
+        entry by entry: rows at positions that have no entry, and each entry's rows
         against its event's.
         """
         pending, self.pending = self.pending, []
         if not pending:
             return
         stored = self.refs.upto(pending[-1][0])
-        expected = {(seq, kind, key) for seq, _, refs in pending if refs for kind, key in refs}
+        listed = [(seq, kind, key) for seq, _, refs in pending if refs for kind, key in refs]
+        if stored == listed:  # both in (seq, kind, key) order: the store's and the facts'
+            return
+        expected = set(listed)
         undecoded = {seq for seq, _, refs in pending if refs is None}
         rows = set(stored) if not undecoded else {r for r in stored if r[0] not in undecoded}
         if rows == expected:

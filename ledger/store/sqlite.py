@@ -348,7 +348,7 @@ class SqliteStore(LedgerStore):
         # Typed by SQLite (as int(), str() would, a row at a time in Python; verify reads all).
         yield from self.db.execute(
             "SELECT CAST(seq AS INTEGER), CAST(ref_kind AS TEXT), CAST(ref_key AS TEXT)"
-            " FROM refs ORDER BY seq"
+            " FROM refs ORDER BY seq, ref_kind, ref_key"  # verify sorts an entry's rows so
         )
 
     def node_count(self) -> int:

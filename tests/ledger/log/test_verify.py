@@ -372,3 +372,18 @@ def test_the_guard_compares_the_rows_of_the_entries_before_a_missing_one(
     raw.execute("DELETE FROM entries WHERE seq = 40")
     report = check_prefix(store, 300, root, workers=1)
     assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 30), (DELETED, 40)}
+
+
+def test_index_rows_in_another_order_within_an_entry_are_compared_as_sets(
+    larger: tuple[SqliteStore, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that gives an entry's rows in another order than the facts' (sorted) still
+    verifies, and a row it lacks is still named."""
+    store, raw = larger
+    rows = sorted(store.all_refs(), key=lambda r: (r[0], r[2]))  # within an entry: by key
+    assert rows != list(store.all_refs())  # the order differs somewhere
+    monkeypatch.setattr(store, "all_refs", lambda: iter(rows))
+    assert verify_ledger(store, LOOKUP, workers=1, chunk_size=64).ok
+    rows.remove(next(r for r in rows if r[0] == 77))
+    report = verify_ledger(store, LOOKUP, workers=1, chunk_size=64)
+    assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 77)}
