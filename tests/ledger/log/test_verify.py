@@ -379,7 +379,7 @@ def test_index_rows_in_another_order_within_an_entry_are_compared_as_sets(
 ) -> None:
     """A store that gives an entry's rows in another order than the facts' (sorted) still
     verifies, and a row it lacks is still named."""
-    store, raw = larger
+    store, _ = larger
     rows = sorted(store.all_refs(), key=lambda r: (r[0], r[2]))  # within an entry: by key
     assert rows != list(store.all_refs())  # the order differs somewhere
     monkeypatch.setattr(store, "all_refs", lambda: iter(rows))
