@@ -115,7 +115,8 @@ def prepare(kind: EventKind, obj: Mapping[str, Any]) -> Record:
     stated = record.pop(KIND_FIELD, None)
     if stated is not None and kind_named(str(stated)) is not kind:
         raise InvalidEventError(f"the event states {KIND_FIELD} {stated!r}, not {kind.record}")
-    record.setdefault("event_id", str(uuid.uuid4()))
+    if "event_id" not in record:  # (setdefault would draw a UUID for every event)
+        record["event_id"] = str(uuid.uuid4())
     if isinstance(record["event_id"], uuid.UUID):  # a UUID object has one canonical text
         record["event_id"] = str(record["event_id"])
     record["event_time"] = parse_time(record.get("event_time") or now_utc())

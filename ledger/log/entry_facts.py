@@ -105,13 +105,17 @@ def derive(
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple(sorted({(one(r, r), one(k, k)) for r, k in refs})),
+        tuple(sorted(set(refs))),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
         # index_keys(kind, event), without deriving the rows a second time
-        tuple(one(k, k) for k in event_keys(kind.record, event, refs)) if indexing else None,
+        _one_each(one, event_keys(kind.record, event, refs)) if indexing else None,
     )
+
+
+def _one_each(one: Callable[[str, str], str], texts: list[str]) -> tuple[str, ...]:
+    return tuple(map(one, texts, texts))
 
 
 def _signature(
