@@ -106,7 +106,7 @@ class IndexReplay:
         """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
         :func:`index_keys`); none for an entry that does not decode."""
         if seq < self.horizon:
-            self.map.add(seq, list(keys))
+            self.map.add(seq, keys)  # a tuple from the workers: not copied
             self._at(seq + 1)
 
     def visit_envelope(self, seq: int, envelope: bytes) -> None:
