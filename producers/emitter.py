@@ -362,9 +362,10 @@ class Emitter:
     ) -> list[str]:
         """Send all, then wait for every acknowledgement; raise on the first failure.
 
-        Pipelined: each event is sent as soon as it is signed, while the Kafka client's I/O
-        thread sends the ones before it, and at most :data:`MAX_IN_FLIGHT` records wait for
-        their acknowledgement at any time (``batch`` may be a long generator).  With
+        Pipelined: events are sent as soon as they are signed, :data:`SEND_BURST` at a time,
+        while the Kafka client's I/O thread sends the ones before them, and at most
+        :data:`MAX_IN_FLIGHT` records wait for their acknowledgement at any time (``batch``
+        may be a long generator).  With
         ``signing_workers`` the events are encoded and signed in that many processes.
 
         With a spool: write all to the spool, then send the whole spool in order; records
