@@ -228,9 +228,14 @@ def _value_of(indices: list[int]) -> bytes:
     return value
 
 
-def index_keys(kind: EventKind, event: Record) -> list[str]:
-    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it."""
-    return event_keys(kind.record, event, kind.refs(event))
+def index_keys(
+    kind: EventKind, event: Record, refs: Sequence[tuple[str, str]] | None = None
+) -> list[str]:
+    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it.
+
+    ``refs``: the event's query index rows (``kind.refs(event)``) when already derived.
+    """
+    return event_keys(kind.record, event, kind.refs(event) if refs is None else refs)
 
 
 def _grouped(rows: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int]]]:

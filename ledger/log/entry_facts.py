@@ -24,7 +24,7 @@ from ledger.events.base import EventKind, Record, validate
 from ledger.events.encoding import LEARNED_SCHEMA_IDS, SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
-from ledger.index.keys import event_keys
+from ledger.index.replay import index_keys
 from ledger.trust.dsse import Envelope, Signature, pae
 from ledger.trust.parallel import check_one, default_workers
 from ledger.trust.policy import TRUST_FIELDS
@@ -109,8 +109,7 @@ def derive(
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
-        # index_keys(kind, event), without deriving the rows a second time
-        _one_each(one, event_keys(kind.record, event, refs)) if indexing else None,
+        _one_each(one, index_keys(kind, event, refs)) if indexing else None,
     )
 
 
