@@ -217,7 +217,10 @@ class LedgerStore(ABC):
 
     @abstractmethod
     def all_refs(self) -> Iterator[tuple[int, str, str]]:
-        """Every query index row as ``(seq, ref kind, key)``, ordered by ``seq``, streamed.
+        """Every query index row as ``(seq, ref kind, key)``, in that order, streamed.
+
+        (Kind and key in code point order, as Python sorts them: verify compares the rows as
+        one list when they come in its order, as sets otherwise.)
 
         For ``verify``, which recomputes the index from the envelopes and compares.
         """

@@ -450,7 +450,10 @@ class PostgresStore(LedgerStore):
                 conn.cursor(name="assetledger_all_refs") as cursor,
             ):
                 cursor.itersize = 10_000
-                cursor.execute("SELECT seq, ref_kind, ref_key FROM refs ORDER BY seq")
+                cursor.execute(  # byte order within an entry, as verify sorts them
+                    "SELECT seq, ref_kind, ref_key FROM refs"
+                    ' ORDER BY seq, ref_kind COLLATE "C", ref_key COLLATE "C"'
+                )
                 for seq, kind, key in cursor:
                     yield int(seq), str(kind), str(key)
         finally:

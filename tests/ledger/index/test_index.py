@@ -13,7 +13,7 @@ from demo.story import CONSENT_DANA
 from ledger.index import ProofFailure, production_key, prove_about, smt, verify_about
 from ledger.index.maintain import MemoryMap, extension_line, update_index
 from ledger.index.proof import parse_about
-from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, monitor
+from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, ReplayMap, monitor
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import verify_ledger
@@ -476,3 +476,26 @@ def test_kept_and_derived_keys_mix_to_the_same_map(store: LedgerStore, tmp_path:
     report = monitor(store)
     assert report.ok, report.findings
     assert report.roots_checked == 2
+
+
+def test_the_replay_fold_gives_the_maps_rows_values_and_tree() -> None:
+    """verify's ReplayMap (its own fold, each key hashed once) keeps the same key rows,
+    nodes and roots as MemoryMap, commit after commit."""
+    rng = random.Random(11)
+    replayed, reference = ReplayMap(), MemoryMap()
+    for seq in range(400):
+        keys = sorted({f"asset:{rng.randrange(80)}" for _ in range(rng.randrange(4))})
+        replayed.add(seq, keys)
+        reference.add(seq, keys)
+        if rng.random() < 0.1:
+            assert replayed.commit() == reference.commit()
+    assert replayed.commit() == reference.commit()
+    assert replayed.keys == reference.keys
+    assert replayed.nodes == reference.nodes
+
+
+def test_the_replays_value_of_is_the_maps() -> None:
+    from ledger.index.replay import _value_of
+
+    for seqs in ([], [0], [3, 17, 2**40]):
+        assert _value_of(seqs) == smt.value_of(seqs)
