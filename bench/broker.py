@@ -10,6 +10,7 @@ reported as ``wall_seconds`` too).
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -62,15 +63,25 @@ def producer_rate(
     with Emitter(
         bootstrap, pair, topic=topic, source=SOURCE, signing_workers=signing_workers
     ) as emitter:  # connected and its workers started: a long-running tool's state
+        cpu = _own_cpu()
         started = time.perf_counter()
         emitter.emit_many(events)
         seconds = time.perf_counter() - started
+        cpu = _own_cpu() - cpu
     return {
         "events": count,
         "signing_workers": signing_workers,
         "seconds": seconds,
         "per_second": count / seconds,
+        # this process, all its threads (the Kafka client's I/O thread too); not the pool's
+        "cpu_us_per_event": cpu / count * 1e6,
     }
+
+
+def _own_cpu() -> float:
+    """CPU seconds (user + system) of this process, all its threads."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
 
 
 def fill_topic(
@@ -85,6 +96,7 @@ def fill_topic(
         batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
     )
+    cpu = _own_cpu()
     started = time.perf_counter()
     try:
         for chunk in corpus.chunks(count):
@@ -102,7 +114,13 @@ def fill_topic(
     finally:
         producer.close(timeout=10)
     seconds = time.perf_counter() - started
-    return {"events": count, "seconds": seconds, "per_second": count / seconds}
+    cpu = _own_cpu() - cpu  # reading the corpus's pickles is in it: a few us per record
+    return {
+        "events": count,
+        "seconds": seconds,
+        "per_second": count / seconds,
+        "cpu_us_per_event": cpu / count * 1e6,
+    }
 
 
 def write_trusted(folder: Path) -> Path:
@@ -124,6 +142,7 @@ class ConsumerSpec:
     batch_size: int
     log_file: Path
     profile: Path | None = None  # py-spy raw profile of the process and its workers
+    transport: str = "kafka-python"  # consume --transport
 
 
 @dataclass
@@ -159,6 +178,7 @@ def start_consumer(spec: ConsumerSpec) -> Running:
         *("--workers", str(spec.workers), "--batch-size", str(spec.batch_size)),
         *("--metrics-port", str(port), "--until-idle", "120", "--session-timeout-ms", "6000"),
         *(("--log-key", str(spec.log_key)) if spec.log_key else ()),
+        *(("--transport", spec.transport) if spec.transport != "kafka-python" else ()),
     ]
     log = spec.log_file.open("ab")
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

@@ -58,6 +58,9 @@ class Options:
     quick: bool
     only: frozenset[str] = frozenset(PARTS)
     profile: Path | None = None  # write py-spy profiles here
+    # The consumer's Kafka transports to measure (consume --transport); the first one also
+    # runs the sequential row.
+    transports: tuple[str, ...] = ("kafka-python",)
     seed: int = 6
     started: float = field(default_factory=time.monotonic)
 
@@ -94,7 +97,16 @@ def parse_args(argv: list[str] | None) -> Options:
         metavar="DIR",
         help="record py-spy profiles of the producer, ingest, guard and verify runs in DIR",
     )
+    p.add_argument(
+        "--transports",
+        default="kafka-python",
+        help="consumer transports to run the ingest rows with, comma separated, of:"
+        " kafka-python, confluent (default: kafka-python)",
+    )
     a = p.parse_args(argv)
+    transports = tuple(x.strip() for x in a.transports.split(",") if x.strip())
+    if not transports or not set(transports) <= {"kafka-python", "confluent"}:
+        p.error(f"--transports: unknown transport in {a.transports!r}")
     only = frozenset(x.strip() for x in a.only.split(",")) if a.only else frozenset(PARTS)
     if not only <= set(PARTS):
         p.error(f"--only: unknown part(s) {', '.join(sorted(only - set(PARTS)))}")
@@ -119,6 +131,7 @@ def parse_args(argv: list[str] | None) -> Options:
         quick=quick,
         only=only,
         profile=a.profile,
+        transports=transports,
     )
 
 
@@ -273,21 +286,27 @@ def ingest_runs(
     opts: Options, servers: str, topic: str, work: Path, progress: Progress
 ) -> list[dict[str, Any]]:
     trusted = broker.write_trusted(work / "trusted")
-    runs = [
-        ("sqlite", 1, opts.cores, opts.ingest_events),
-        ("sqlite", 1, 0, opts.scale_events),
-    ]
     why_not = postgres.reachable(opts.postgres) if opts.postgres else "skipped (--postgres '')"
-    if why_not is None:
-        runs += [
-            ("postgresql", 1, opts.cores, opts.scale_events),
-            ("postgresql", 2, max(1, opts.cores // 2), opts.scale_events),
-        ]
-    else:
+    runs: list[tuple[str, str, int, int, int]] = []
+    for n, transport in enumerate(opts.transports):
+        runs.append((transport, "sqlite", 1, opts.cores, opts.ingest_events))
+        if n == 0:
+            runs.append((transport, "sqlite", 1, 0, opts.scale_events))
+        if why_not is None:
+            runs += [
+                (transport, "postgresql", 1, opts.cores, opts.scale_events),
+                (transport, "postgresql", 2, max(1, opts.cores // 2), opts.scale_events),
+            ]
+    if why_not is not None:
         progress.say(f"PostgreSQL runs skipped: {why_not}")
     out: list[dict[str, Any]] = []
-    for backend, processes, workers, events in runs:
+    for transport, backend, processes, workers, events in runs:
         label = f"{backend}, {processes} consumer(s) x {workers} verify worker(s)"
+        if transport != "kafka-python":
+            label += f", {transport}"
+        name = f"ingest-{backend}-{processes}x{workers}"
+        if transport != "kafka-python":
+            name += f"-{transport}"
         progress.say(f"ingest {events:,} events: {label}")
         with ledger_url(opts, backend, work) as url:
             log_key = init_ledger(url, work)
@@ -302,7 +321,8 @@ def ingest_runs(
                     workers=workers,
                     batch_size=opts.batch_size,
                     log_file=work / f"consumer-{len(out)}-{i}.log",
-                    profile=profile_path(opts, f"ingest-{backend}-{processes}x{workers}-{i}"),
+                    profile=profile_path(opts, f"{name}-{i}"),
+                    transport=transport,
                 )
                 for i in range(processes)
             ]

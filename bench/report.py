@@ -201,7 +201,8 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
         (
             f"[{n}] index update (at checkpoints of {up['step']:,})",
             f"{up['us_per_entry']:.1f} us/entry",
-            f"{up['us_per_entry'] / append:.2f} x store.append (target 30 us)",
+            f"{up['us_per_entry'] / append:.2f} x store.append (target 30 us)"
+            + (f", CPU {up['cpu_us_per_entry']:.1f} us/entry" if "cpu_us_per_entry" in up else ""),
         ),
         (
             f"[{n}] proof about a key (version:)",

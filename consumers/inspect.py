@@ -41,6 +41,7 @@ from ledger.events.encoding import CONFLUENT_MAGIC, SingleObjectFraming
 from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.events.provenance import PROVENANCE
+from ledger.index.keys import event_keys
 from ledger.store import Origin, PendingEntry, Quarantined
 from ledger.trust.dsse import (
     ENVELOPE_CONTENT_TYPE,
@@ -119,8 +120,9 @@ def check_headers(d: Decoded) -> None:
         k.H_TIME: format_time(d.event["event_time"]),
         k.H_CONTENT_TYPE: ENVELOPE_CONTENT_TYPE,
     }
+    last = dict(d.raw.headers)  # each name's last value, as ledger.events.kafka.header reads
     for name, want in expected.items():
-        got = k.header(d.raw.headers, name)
+        got = _text(last.get(name))
         if got != want:
             shown = "missing" if got is None else repr(got)
             raise HeaderMismatchError(
@@ -130,13 +132,24 @@ def check_headers(d: Decoded) -> None:
     key = d.raw.key.decode("utf-8", "replace") if d.raw.key is not None else None
     if key != subject:
         raise HeaderMismatchError(f"Kafka key {key!r} is not the event's subject {subject!r}")
-    ce_subject = k.header(d.raw.headers, k.H_SUBJECT)
+    ce_subject = _text(last.get(k.H_SUBJECT))
     if ce_subject is not None and ce_subject != subject:
         raise HeaderMismatchError(f"header ce_subject {ce_subject!r} is not {subject!r}")
 
 
+def _text(value: bytes | None) -> str | None:
+    """A header value as text; undecodable bytes count as absent (as in kafka.header)."""
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except (UnicodeDecodeError, AttributeError):
+        return None
+
+
 def to_pending(d: Decoded, keyid: str) -> PendingEntry:
     assert d.raw.value is not None
+    refs = tuple(d.kind.refs(d.event))
     return PendingEntry(
         event_id=d.event["event_id"],
         kind=d.kind.record,
@@ -144,9 +157,10 @@ def to_pending(d: Decoded, keyid: str) -> PendingEntry:
         envelope=d.raw.value,
         signer_keyid=keyid,
         origin=d.raw.origin,
-        refs=tuple(d.kind.refs(d.event)),
+        refs=refs,
         key=d.raw.key,
         headers=d.raw.headers,
+        index_keys=tuple(event_keys(d.kind.record, d.event, refs)),
     )
 
 
@@ -227,6 +241,7 @@ class Checked(NamedTuple):
     refs: tuple[tuple[str, str], ...]
     payload_type: str
     signatures: tuple[tuple[str, bytes, bool | None], ...]
+    index_keys: tuple[str, ...]  # the event's authenticated index keys (PendingEntry.index_keys)
 
 
 # What a worker returns per record; None means "inspect it here, in order" (registry and consent
@@ -279,13 +294,15 @@ def _inspect_wire(raw: RawRecord, setup: _WorkerSetup) -> WorkerResult:
     signatures = tuple(
         (s.keyid, s.sig, _verified(setup.keys.get(s.keyid), s.sig, message)) for s in env.signatures
     )
+    refs = tuple(PROVENANCE.refs(event))
     return Checked(
         event["event_id"],
         event["event_time"],
         {f: event.get(f) for f in TRUST_FIELDS},
-        tuple(PROVENANCE.refs(event)),
+        refs,
         env.payload_type,
         signatures,
+        tuple(event_keys(PROVENANCE.record, event, refs)),
     )
 
 
@@ -533,7 +550,7 @@ class InFlight:
         self.trust.accepted(PROVENANCE, c.view, keyid)
         assert raw.value is not None
         return PendingEntry(c.event_id, PROVENANCE.record, c.event_time, raw.value, keyid,
-                            raw.origin, c.refs, raw.key, raw.headers)  # fmt: skip
+                            raw.origin, c.refs, raw.key, raw.headers, c.index_keys)  # fmt: skip
 
 
 PR_SET_PDEATHSIG = 1

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka import KafkaProducer, TopicPartition
 from kafka.errors import (
-    CorruptRecordError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -44,6 +42,15 @@ from consumers.deadletter import DeadLetter, dead_letter
 from consumers.inspect import DEFAULT_MAX_BYTES, InFlight, ParallelInspector, RawRecord
 from consumers.metrics import BatchOutcome, ConsumerMetrics
 from consumers.registry_feed import RegistryFeed
+from consumers.transport import (
+    TRANSPORTS,
+    ConfluentSource,
+    EventsSource,
+    KafkaPythonSource,
+    confluent_config,
+    to_raw,
+    unknown_transport,
+)
 from ledger.errors import AssetLedgerError, BrokerError, TopicRecreatedError
 from ledger.events import kafka as k
 from ledger.events.encoding import SingleObjectFraming
@@ -87,10 +94,15 @@ class ConsumerConfig:
     # Bytes of one dead-letter copy (key, value, headers); larger ones are sent bounded.
     dlt_max_bytes: int = DEFAULT_DLT_BUDGET
     dlt_settings: dict[str, Any] = field(default_factory=dict)  # extra dead-letter producer config
+    # The events topic's client: "kafka-python" or "confluent" (librdkafka; consumers.transport).
+    transport: str = "kafka-python"
+    confluent_settings: dict[str, Any] = field(default_factory=dict)  # extra librdkafka config
 
     def __post_init__(self) -> None:
         if not self.group_id:
             self.group_id = k.default_group(self.topic)
+        if self.transport not in TRANSPORTS:
+            raise unknown_transport(self.transport)
 
     @property
     def dlt_topic(self) -> str:
@@ -123,7 +135,7 @@ class IngestStats:
             self.by_reason[q.reason] = self.by_reason.get(q.reason, 0) + 1
 
 
-class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+class _SeekOnAssign:
     """Note newly assigned partitions; the main loop seeks them (no I/O in the callback)."""
 
     def __init__(self) -> None:
@@ -151,15 +163,7 @@ class _SeekOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
             return taken
 
 
-def to_raw(record: Any) -> RawRecord:
-    return RawRecord(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=tuple((h[0], h[1] or b"") for h in record.headers or ()),
-    )
+__all__ = ["ConsumerConfig", "IngestStats", "LedgerConsumer", "registry_first", "to_raw"]
 
 
 def registry_first(raws: list[RawRecord]) -> list[RawRecord]:
@@ -286,8 +290,14 @@ class LedgerConsumer:
         )
         self._follows_registry = isinstance(trust, RegistryTrust)
         self._polls = 0  # non-empty polls so far: numbers the batches
-        self._consumer: Any = None
+        self._consumer: EventsSource | None = None
         self._dlt: Any = None
+
+    @property
+    def events(self) -> EventsSource:
+        """The events topic's client (connected)."""
+        assert self._consumer is not None, "LedgerConsumer is not connected"
+        return self._consumer
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -299,19 +309,8 @@ class LedgerConsumer:
             self.close()
             raise
         try:
-            self._consumer = KafkaConsumer(
-                group_id=c.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="none",  # positions come from the ledger, never a guess
-                session_timeout_ms=c.session_timeout_ms,
-                heartbeat_interval_ms=c.heartbeat_interval_ms,
-                max_poll_records=c.max_batch,
-                metadata_max_age_ms=10_000,  # notice a recreated topic (new topic id) promptly
-                fetch_max_bytes=max(52_428_800, c.max_message_bytes * 2),
-                max_partition_fetch_bytes=max(1_048_576, c.max_message_bytes + 65_536),
-                **common,
-            )
-            self._consumer.subscribe([c.topic], listener=self._listener)
+            self._consumer = self._events_source(common)
+            self._consumer.subscribe(c.topic, self._listener)
             dlt_settings = {
                 "acks": "all",
                 "enable_idempotence": True,
@@ -328,6 +327,43 @@ class LedgerConsumer:
                 hint="start a broker or pass --bootstrap-servers",
             ) from exc
 
+    def _events_source(self, common: dict[str, Any]) -> EventsSource:
+        c = self.config
+        if c.transport == "confluent":
+            settings = confluent_config(
+                c.bootstrap_servers,
+                c.group_id,
+                session_timeout_ms=c.session_timeout_ms,
+                heartbeat_interval_ms=c.heartbeat_interval_ms,
+                max_message_bytes=c.max_message_bytes,
+                extra=c.confluent_settings,
+            )
+            admin = {"bootstrap.servers": c.bootstrap_servers, "log_level": 3,
+                     **c.confluent_settings}  # fmt: skip
+            return ConfluentSource(settings, self._stored_offsets, admin)
+        return KafkaPythonSource(
+            {
+                "group_id": c.group_id,
+                "enable_auto_commit": False,
+                "auto_offset_reset": "none",  # positions come from the ledger, never a guess
+                "session_timeout_ms": c.session_timeout_ms,
+                "heartbeat_interval_ms": c.heartbeat_interval_ms,
+                "max_poll_records": c.max_batch,
+                "metadata_max_age_ms": 10_000,  # notice a recreated topic (new id) promptly
+                "fetch_max_bytes": max(52_428_800, c.max_message_bytes * 2),
+                "max_partition_fetch_bytes": max(1_048_576, c.max_message_bytes + 65_536),
+                **common,
+            },
+            {
+                "max_partition_fetch_bytes": max(1_048_576, c.max_message_bytes + 65_536),
+                **common,
+            },
+        )
+
+    def _stored_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The ledger's next offsets of ``topic`` (where a new assignment starts)."""
+        return self.store.offsets(self.config.group_id, topic)
+
     def stop(self) -> None:
         """Ask the loop to finish its current batch and return (safe from a signal handler)."""
         self.stop_event.set()
@@ -335,7 +371,7 @@ class LedgerConsumer:
     def close(self) -> None:
         self._registry.close()
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+            self._consumer.close()
             self._consumer = None
         if self.cosigning is not None:
             self.cosigning.close()
@@ -412,7 +448,7 @@ class LedgerConsumer:
             log.warning("batch not ingested (%s); rewinding to the ledger's offsets", exc)
             if following is not None:
                 following.cancel()
-            self._listener.rewind(self._consumer.assignment())
+            self._listener.rewind(self.events.assignment())
             self._registry.rewind()
             self.stop_event.wait(1.0)
             return None
@@ -441,14 +477,15 @@ class LedgerConsumer:
         return records
 
     def _poll(self, timeout_ms: int, max_records: int) -> list[RawRecord]:
-        """One poll that survives broker outages and never lets Kafka guess a position."""
+        """One poll that survives broker outages and never lets Kafka guess a position.
+
+        A record the Kafka client cannot parse (e.g. a header name that is not UTF-8) comes
+        back unreadable: refused as ``undecodable``, quarantined, its offset committed.
+        """
         try:
-            polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-            return [to_raw(r) for rs in polled.values() for r in rs]
+            polled = self.events.poll(timeout_ms, max_records)
         except NoOffsetForPartitionError:
             return []  # a new partition: _after_rebalance seeks it to the ledger's offset
-        except CorruptRecordError as exc:  # e.g. a header name that is not UTF-8
-            return self._skip_unreadable(exc)
         except OffsetOutOfRangeError as exc:
             raise BrokerError(
                 f"the broker no longer holds the offsets the ledger consumed up to ({exc}):"
@@ -460,47 +497,14 @@ class LedgerConsumer:
             log.warning("broker unavailable (%s); retrying", exc)
             self.stop_event.wait(1.0)
             return []
-
-    def _skip_unreadable(self, exc: CorruptRecordError) -> list[RawRecord]:
-        """Find the record the Kafka client cannot parse, and step over it as a refusal.
-
-        kafka-python returns the records before it and then raises at every poll, so the
-        consumer would stop there forever.  Each assigned partition is probed from its
-        position with a separate client; the one that fails holds the record at its position.
-        It comes back as an unreadable :class:`RawRecord` (refused as ``undecodable``,
-        quarantined, its offset committed with the batch), and the position moves past it.
-        """
-        for tp in sorted(self._consumer.assignment()):
-            position = self._consumer.position(tp)
-            if self._probe_fails(tp, position):
-                log.error("record %s/%d@%d cannot be read: %s", tp.topic, tp.partition,
-                          position, exc)  # fmt: skip
-                self._consumer.seek(tp, position + 1)
-                return [RawRecord(tp.topic, tp.partition, position, None, None, (), str(exc))]
-        raise BrokerError(f"the Kafka client cannot read a fetched record: {exc}") from exc
-
-    def _probe_fails(self, tp: TopicPartition, position: int) -> bool:
-        c = self.config
-        probe = KafkaConsumer(
-            bootstrap_servers=c.bootstrap_servers,
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=max(1_048_576, c.max_message_bytes + 65_536),
-            **c.client_settings,
-        )
-        try:
-            probe.assign([tp])
-            probe.seek(tp, position)
-            for _ in range(3):  # a first fetch can come back empty
-                if probe.poll(timeout_ms=2_000, max_records=1):
-                    return False
-            return False
-        except CorruptRecordError:
-            return True
-        finally:
-            probe.close()
+        for r in polled:
+            if r.unreadable is not None:
+                log.error("record %s/%d@%d cannot be read: %s", r.topic, r.partition,
+                          r.offset, r.unreadable)  # fmt: skip
+        return polled
 
     def _catch_up_target(self) -> CatchUpTarget:
-        target = read_target(self._consumer, self.config.topic, self.config.registry_topic)
+        target = read_target(self.events, self.config.topic, self.config.registry_topic)
         log.info("reading up to the end offsets seen at start: %s, registry %d",
                  dict(target.events), target.registry)  # fmt: skip
         return target
@@ -545,9 +549,7 @@ class LedgerConsumer:
         topic and its key-registry topic), named by its Kafka topic id.  Seeking them in a new
         incarnation would skip its first records silently.
         """
-        # kafka-python keeps topic ids in its cluster metadata but has no public accessor.
-        events_id = self._consumer._client.cluster.topic_id(self.config.topic)
-        self._check_incarnation(self.config.topic, None if events_id is None else str(events_id))
+        self._check_incarnation(self.config.topic, self.events.topic_id(self.config.topic))
         self._check_incarnation(self.config.registry_topic, self._registry.topic_id())
 
     def _check_incarnation(self, topic: str, topic_id: str | None) -> None:
@@ -576,9 +578,9 @@ class LedgerConsumer:
         stored = self.store.offsets(self.config.group_id, self.config.topic)
         for tp in assigned:
             if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
+                self.events.seek(tp, stored[tp.partition])
             else:
-                self._consumer.seek_to_beginning(tp)
+                self.events.seek_to_beginning(tp)
             self._positions[(tp.topic, tp.partition)] = stored.get(tp.partition, 0)
         self._lag_checked = 0.0
         log.info("assigned %s; resumed from ledger offsets %s", sorted(assigned), stored)
@@ -770,12 +772,12 @@ class LedgerConsumer:
         if now - self._lag_checked < self.config.lag_interval:
             return
         self._lag_checked = now
-        assigned = list(self._consumer.assignment())
+        assigned = list(self.events.assignment())
         if not assigned:
             self.metrics.set_lag({})
             return
         try:
-            ends = self._consumer.end_offsets(assigned, timeout_ms=LAG_TIMEOUT_MS)
+            ends = self.events.end_offsets(assigned, timeout_ms=LAG_TIMEOUT_MS)
         except KafkaError as exc:
             log.debug("end offsets unavailable for the lag gauge: %s", exc)
             return
@@ -788,14 +790,7 @@ class LedgerConsumer:
 
     def _commit_to_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
         """Courtesy commit for lag monitoring; the ledger's own offsets are authoritative."""
-        from kafka.structs import OffsetAndMetadata
-
         try:
-            self._consumer.commit_async(
-                {
-                    TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
-                    for (t, p), o in offsets.items()
-                }
-            )
+            self.events.commit_async(offsets)
         except KafkaError as exc:
             log.debug("courtesy offset commit failed: %s", exc)

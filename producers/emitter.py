@@ -209,6 +209,12 @@ RECONNECT_INTERVAL = 30.0
 MAX_IN_FLIGHT = 10_000
 """Records sent and not yet acknowledged, at most, while :meth:`Emitter.emit_many` sends."""
 
+SEND_BURST = 64
+"""Records :meth:`Emitter.emit_many` builds before it sends them, back to back: the Kafka
+client's I/O thread wakes when a send starts a new batch, so sends spread between the builds
+found each batch drained and woke it almost every record (py-spy: 12-14 % of the emitter's
+main thread in ``NetworkSelector.wakeup``)."""
+
 SendRecord = tuple[str, bytes, bytes, list[tuple[str, bytes]], str]
 """(topic, key, value, headers, event id): one record to send."""
 
@@ -356,9 +362,10 @@ class Emitter:
     ) -> list[str]:
         """Send all, then wait for every acknowledgement; raise on the first failure.
 
-        Pipelined: each event is sent as soon as it is signed, while the Kafka client's I/O
-        thread sends the ones before it, and at most :data:`MAX_IN_FLIGHT` records wait for
-        their acknowledgement at any time (``batch`` may be a long generator).  With
+        Pipelined: events are sent as soon as they are signed, :data:`SEND_BURST` at a time,
+        while the Kafka client's I/O thread sends the ones before them, and at most
+        :data:`MAX_IN_FLIGHT` records wait for their acknowledgement at any time (``batch``
+        may be a long generator).  With
         ``signing_workers`` the events are encoded and signed in that many processes.
 
         With a spool: write all to the spool, then send the whole spool in order; records
@@ -375,9 +382,10 @@ class Emitter:
         ids: list[str] = []
 
         def records() -> Iterator[SendRecord]:
-            for m in messages:
-                ids.append(m.event_id)
-                yield self.topic_for(m), m.key, m.value, m.headers, m.event_id
+            for burst in _bursts(messages, SEND_BURST):
+                for m in burst:
+                    ids.append(m.event_id)
+                    yield self.topic_for(m), m.key, m.value, m.headers, m.event_id
 
         self._send_and_wait(records(), timeout)
         return ids
@@ -479,6 +487,27 @@ class Emitter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _bursts(messages: Iterable[Message], size: int) -> Iterator[list[Message]]:
+    """``messages`` in lists of ``size`` (the last shorter), each built before it is given.
+
+    An event refused while a burst is built ends it: the messages built before it are given
+    (sent, as one at a time would have), then the refusal is raised.
+    """
+    burst: list[Message] = []
+    try:
+        for m in messages:
+            burst.append(m)
+            if len(burst) == size:
+                yield burst
+                burst = []
+    except Exception:
+        if burst:
+            yield burst
+        raise
+    if burst:
+        yield burst
 
 
 def _await(producer: KafkaProducer, futures: Iterable[tuple[str, Any]], timeout: float) -> None:

@@ -199,6 +199,9 @@ def apply_dispositions(
 ) -> list[Finding]:
     """Each finding with its status, the disposition in force, and the lapsed ones."""
     current = {f.finding_id for f in findings}
+    view.prefetch(
+        q for f in findings for q in (("finding", f.finding_id), ("disposition_asset", f.asset))
+    )
     return [_apply(view, f, legal, as_of, current) for f in findings]
 
 

@@ -20,7 +20,7 @@ from ledger.audit.dispositions import (
     registry_legal_check,
     replaced_versions,
 )
-from ledger.audit.lineage import Lineage, ancestry, resolve, split_target
+from ledger.audit.lineage import Lineage, ancestry, prefetch_ancestry, resolve, split_target
 from ledger.audit.model import LedgerView, Step, content_digest
 from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.rules import (
@@ -206,11 +206,16 @@ def _audit_production(
 ) -> AuditResult:
     """The audit of one production's steps, reading only what counts for that production."""
     deliverables = [s for s in in_scope if is_deliverable(s)]
+    prefetch_ancestry(view, [d.key for d in deliverables])
     lineages = {d.key: ancestry(view, d.key) for d in deliverables}
     audited = {s.seq: s for s in in_scope}
     for lineage in lineages.values():
         audited.update((s.seq, s) for s in lineage.steps())
     steps = [audited[k] for k in sorted(audited)]
+    # the asset versions the rules read (each step's own and its ingredients'), in one batch
+    view.prefetch(
+        ("asset_version", k) for s in steps for k in (s.key, *(i.key for i in s.ingredients))
+    )
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
     if rules.approvals:
         approver = approvers or registry_approval_check(view.store, view.state.size)
@@ -248,6 +253,7 @@ def _named_dispositions(
         ]
     whole_show = scope.production is not None and not scope.episode and not scope.asset
     keys = {f.asset for f in findings} | (set() if whole_show else {s.key for s in steps})
+    view.prefetch(("disposition_asset", key) for key in keys)
     named = [d for key in sorted(keys) for d in dispositions(view, "disposition_asset", key)]
     if whole_show and scope.production:
         for seq in view.seqs("show", scope.production):
@@ -290,12 +296,16 @@ def _receipts(view: LedgerView, seqs: set[int]) -> dict[int, str]:
     wanted = sorted(s for s in seqs if s < size)
     if note is None or not wanted:
         return {}
-    proofs = view.store.tree(size).inclusion_proofs(wanted, size)
+    if view.index is not None:  # from the log-tree nodes the view proved reading the entries
+        proofs, proven = view.index.inclusion_proofs(wanted)
+    else:
+        proofs, proven = view.store.tree(size).inclusion_proofs(wanted, size), False
     out = {}
     for seq in wanted:
         envelope = view.entry(seq).envelope
-        # stored tree nodes are derived data: a receipt built from altered ones is refused
-        verify_inclusion(leaf_hash(envelope), seq, size, proofs[seq], view.state.root_hash)
+        if not proven:  # stored tree nodes are derived data: a receipt built from altered
+            # ones is refused (proven nodes were hashed up to the signed root already)
+            verify_inclusion(leaf_hash(envelope), seq, size, proofs[seq], view.state.root_hash)
         out[seq] = make_receipt(envelope, seq, proofs[seq], note)
     return out
 

@@ -11,6 +11,7 @@ recorded content hash differs from the ledger's record of that version is an edg
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -121,6 +122,24 @@ def _edge_status(ingredient_hash: str, recorded: list[Step]) -> str:
     if all(s.content_sha256 != ingredient_hash for s in recorded):
         return EDGE_HASH_MISMATCH
     return EDGE_OK
+
+
+def prefetch_ancestry(view: LedgerView, keys: Iterable[str]) -> None:
+    """Read the records of every asset version in the ancestries of ``keys`` a generation
+    at a time (one batch of index lookups per generation, :meth:`LedgerView.prefetch`), so
+    that :func:`ancestry` then finds each answered."""
+    seen = set(keys)
+    frontier = sorted(seen)
+    while frontier:
+        view.prefetch(("asset_version", k) for k in frontier)
+        later = []
+        for key in frontier:
+            for step in view.recorded(key):
+                for ing in step.ingredients:
+                    if ing.key not in seen:
+                        seen.add(ing.key)
+                        later.append(ing.key)
+        frontier = later
 
 
 def ancestry(view: LedgerView, key: str) -> Lineage:

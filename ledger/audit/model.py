@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -413,6 +413,12 @@ class LedgerView:
             return self.index.seqs(ref_kind, key)
         return [s for s in self.store.seqs_by_ref(ref_kind, key) if s < self.state.size]
 
+    def prefetch(self, lookups: Iterable[tuple[str, str]]) -> None:
+        """Answer these lookups (query kind, key) together ahead of their use: through the
+        index, their keys and entries are read and checked in one batch; otherwise nothing."""
+        if self.index is not None:
+            self.index.prefetch(lookups)
+
     def entry(self, seq: int) -> Entry:
         if self.index is not None:
             return self.index.entry(seq)
@@ -469,10 +475,12 @@ class LedgerView:
         stored = self.store.entry_by_event_id(event_id)
         if stored is not None and stored.seq in set(seqs):  # found by the column: check it
             return self.index.entry(stored.seq)  # raises unless the column is its envelope's
-        for seq in seqs:  # not found that way: read the signed list (an altered column fails)
-            entry = self.index.entry(seq)  # checked: its event id column is its envelope's
-            if entry.event_id == event_id:
-                return entry
+        # not found that way: the event ids the signed list's envelopes hold (an altered
+        # event id column hides nothing), read many at a time
+        signed = self.index.signed_event_ids(seqs)
+        for seq in seqs:
+            if signed[seq] == event_id:
+                return self.index.entry(seq)  # checked whole: its column must say so too
         return None
 
     def licence(self, event_id: str) -> Licence | None:

@@ -143,8 +143,19 @@ def to_json(value: Any) -> Any:
 
 
 def format_time(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds, as in the ``ce_time`` header."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds, as in the ``ce_time`` header.
+
+    Formatted by hand: strftime cost the consumer's workers about as much as a sixth of the
+    signature check (every record's ``ce_time`` header is compared with it).  Years before
+    1000 keep strftime's spelling (not zero-padded by the C library).
+    """
+    v = value.astimezone(UTC)
+    if v.year < 1000:
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (
+        f"{v.year}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        f".{v.microsecond:06d}Z"
+    )
 
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # use with fullmatch

@@ -59,7 +59,7 @@ def registry_topic(topic: str) -> str:
 
 def header(headers: Headers | None, name: str) -> str | None:
     """The last value of a header as text, or None (undecodable bytes count as absent)."""
-    for key, value in reversed(list(headers or ())):
+    for key, value in reversed(headers or ()):
         if key == name:
             try:
                 return value.decode("utf-8")

@@ -115,7 +115,8 @@ def prepare(kind: EventKind, obj: Mapping[str, Any]) -> Record:
     stated = record.pop(KIND_FIELD, None)
     if stated is not None and kind_named(str(stated)) is not kind:
         raise InvalidEventError(f"the event states {KIND_FIELD} {stated!r}, not {kind.record}")
-    record.setdefault("event_id", str(uuid.uuid4()))
+    if "event_id" not in record:  # (setdefault would draw a UUID for every event)
+        record["event_id"] = str(uuid.uuid4())
     if isinstance(record["event_id"], uuid.UUID):  # a UUID object has one canonical text
         record["event_id"] = str(record["event_id"])
     record["event_time"] = parse_time(record.get("event_time") or now_utc())
@@ -136,6 +137,8 @@ def json_to_avro(schema: Any, value: Any, where: str) -> Any:
 
 
 _NAMED: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(schema) -> (schema, its named types)
+# id(record schema) -> (the schema, its fields that json_to_avro may convert)
+_FIELDS: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
 
 
 def _named_types(schema: Any) -> dict[str, Any]:
@@ -187,11 +190,45 @@ class _Converter:
 
     def _record(self, schema: dict[str, Any], value: Mapping[str, Any], where: str) -> Any:
         out = dict(value)
-        for f in schema["fields"]:
+        for f in self._converted_fields(schema):
             name = f["name"]
             if name in out:
                 out[name] = self.convert(f["type"], out[name], f"{where}.{name}")
         return out
+
+    def _converted_fields(self, schema: dict[str, Any]) -> list[dict[str, Any]]:
+        """The fields of a record schema whose values may need converting (a time or bytes
+        somewhere in their type); the others are left as they are, so they are not walked."""
+        known = _FIELDS.get(id(schema))
+        if known is None or known[0] is not schema:
+            fields = [f for f in schema["fields"] if self._converts(f["type"], set())]
+            known = _FIELDS[id(schema)] = (schema, fields)
+        return known[1]
+
+    def _converts(self, schema: Any, seen: set[str]) -> bool:
+        """Does :meth:`convert` change anything in values of ``schema``?"""
+        if isinstance(schema, str):
+            if schema in seen:  # a recursive type: its own definition answers
+                return False
+            named = self.names.get(schema)
+            if named is None:
+                return schema == "bytes"
+            return self._converts(named, seen | {schema})
+        if isinstance(schema, list):
+            return any(self._converts(b, seen) for b in schema)
+        if not isinstance(schema, dict):
+            return False
+        if schema.get("logicalType") in ("timestamp-micros", "timestamp-millis"):
+            return True
+        kind = schema.get("type")
+        if kind == "bytes":
+            return True
+        if kind == "record":
+            inner = seen | {schema["name"]} if "name" in schema else seen
+            return any(self._converts(f["type"], inner) for f in schema.get("fields", []))
+        if kind == "array":
+            return self._converts(schema["items"], seen)
+        return False  # convert leaves any other value as it is
 
     def _union(self, branches: list[Any], value: Any, where: str) -> Any:
         others = [b for b in branches if b != "null"]

@@ -12,8 +12,8 @@ entries whose own event gives that row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 import ledger.index.smt as smt
 from ledger.errors import RejectedInput, VerificationFailure
@@ -59,38 +59,92 @@ class _Cached(Generic[K, V]):
         self.found.update(found)
         self.complete = complete
 
+    def known(self, i: K) -> bool:
+        """Whether node ``i`` was read (found or absent)."""
+        return i in self.found or i in self.absent or self.complete(i)
+
     def get_nodes(self, ids: Sequence[K]) -> dict[K, V]:
-        wanted = [
-            i for i in ids if i not in self.found and i not in self.absent and not self.complete(i)
-        ]
+        self.load(ids)
+        return {i: self.found[i] for i in ids if i in self.found}
+
+    def load(self, ids: Iterable[K]) -> None:
+        """Read the nodes among ``ids`` not read yet, in one call."""
+        found, absent, complete = self.found, self.absent, self.complete
+        wanted = list(
+            dict.fromkeys(i for i in ids if i not in found and i not in absent and not complete(i))
+        )
         if wanted:
             got = self.read(wanted)
-            self.found.update(got)
-            self.absent.update(i for i in wanted if i not in got)
-        return {i: self.found[i] for i in ids if i in self.found}
+            found.update(got)
+            absent.update(i for i in wanted if i not in got)
 
 
 WINDOW = 8
 """Depths of the index tree one node read fetches below the preloaded top."""
 
+BATCH_WINDOW = 4
+"""Depths of every unfinished path one batched node read fetches (:meth:`read_keys`): a read
+serves all the keys of a batch, so a narrower window than ``WINDOW`` costs few more reads
+and fetches fewer nodes past the paths' ends."""
+
+RUN_MIN = 8
+"""Consecutive entries read by one range query from this many on (fewer: by index list)."""
+
+
+_DEPTH = [d.to_bytes(2, "big") for d in range(smt.KEY_BITS + 1)]
+_BYTE = [bytes([b]) for b in range(256)]
+_MASK = [0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE]  # the first (depth % 8) bits
+
 
 class _PathIds:
     """Node positions on the path of one key hash (``ledger.index.smt.node_id`` and
-    ``sibling_id``), from the key as an integer."""
+    ``sibling_id``), cut from the key hash's bytes, each computed once."""
+
+    __slots__ = ("_nodes", "_siblings", "k", "kb")
 
     def __init__(self, k: bytes) -> None:
+        self.kb = k
         self.k = int.from_bytes(k, "big")
+        self._nodes: list[bytes | None] = [None] * (smt.KEY_BITS + 1)
+        self._siblings: list[bytes | None] = [None] * (smt.KEY_BITS + 1)
 
     def node(self, depth: int) -> bytes:
-        return self._position(depth, self.k >> (smt.KEY_BITS - depth))
+        found = self._nodes[depth]
+        if found is None:
+            size = (depth + 7) >> 3
+            rest = depth & 7
+            if rest:
+                last = _BYTE[self.kb[size - 1] & _MASK[rest]]
+                found = _DEPTH[depth] + self.kb[: size - 1] + last
+            else:
+                found = _DEPTH[depth] + self.kb[:size]
+            self._nodes[depth] = found
+        return found
 
     def sibling(self, depth: int) -> bytes:
-        return self._position(depth, (self.k >> (smt.KEY_BITS - depth)) ^ 1)
+        found = self._siblings[depth]
+        if found is None:
+            node = self.node(depth)  # the same prefix, its last bit (bit depth - 1) flipped
+            found = node[:-1] + _BYTE[node[-1] ^ (0x80 >> ((depth - 1) & 7))]
+            self._siblings[depth] = found
+        return found
 
-    @staticmethod
-    def _position(depth: int, prefix: int) -> bytes:
-        size = (depth + 7) >> 3
-        return depth.to_bytes(2, "big") + (prefix << (size * 8 - depth)).to_bytes(size, "big")
+
+class _ProvenNodes:
+    """Log-tree nodes for :class:`MerkleTree`: proven ones first, others read (and noted)."""
+
+    def __init__(self, proven: Mapping[NodeKey, bytes], stored: _Cached[NodeKey, bytes]) -> None:
+        self.proven = proven
+        self.stored = stored
+        self.read = False
+
+    def get_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        found = {k: self.proven[k] for k in keys if k in self.proven}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            self.read = True
+            found.update(self.stored.get_nodes(missing))
+        return found
 
 
 class IndexMismatch(VerificationFailure):
@@ -126,15 +180,59 @@ class VerifiedIndex:
     def key(self, key: str) -> list[int]:
         """The entries the index lists for ``key``, checked against the signed index root."""
         if key not in self._keys:
-            self._keys[key] = self._read_key(key)
+            self.read_keys([key])
         return self._keys[key]
 
-    def _read_key(self, key: str) -> list[int]:
-        k = smt.key_hash(key)
-        rows = self.tables.rows(k)
-        ids = _PathIds(k)
+    def read_keys(self, keys: Iterable[str]) -> None:
+        """Read and check many keys at once (the multi-key form of the map proof): their
+        rows in one query, the nodes of all their paths a few depths at a time in one query
+        per step down, then each key's rows hashed up its path until it meets a node already
+        proven (the first key up to the signed root), so a node shared by several paths is
+        hashed and compared once.  No key is checked less than by its own path."""
+        todo = [key for key in dict.fromkeys(keys) if key not in self._keys]
+        if not todo:
+            return
+        hashes = {key: smt.key_hash(key) for key in todo}
+        rows = self.tables.rows_of(list(hashes.values()))
+        paths = {key: _PathIds(k) for key, k in hashes.items()}
+        self._fetch_paths(list(paths.values()))
+        for key in todo:
+            self._keys[key] = self._check_key(key, paths[key], rows.get(hashes[key], []))
+
+    def _fetch_paths(self, paths: Sequence[_PathIds]) -> None:
+        """Read the nodes (and siblings) of many paths, below the part already proven,
+        ``WINDOW`` depths of every unfinished path per read."""
+        cache = self.nodes
+        frontier = {ids: self._proven_depth(ids) for ids in paths}
+        while frontier:
+            wanted: list[bytes] = []
+            for ids, depth in frontier.items():
+                stop = min(depth + BATCH_WINDOW, smt.KEY_BITS + 1)
+                wanted += [ids.node(d) for d in range(depth, stop)]
+                wanted += [ids.sibling(d) for d in range(max(depth, 1), stop)]
+            cache.load(wanted)
+            later: dict[_PathIds, int] = {}
+            for ids, depth in frontier.items():
+                start = depth
+                while depth <= smt.KEY_BITS:
+                    nid = ids.node(depth)
+                    if not cache.known(nid) or (
+                        depth > start and not cache.known(ids.sibling(depth))
+                    ):
+                        later[ids] = depth  # not read yet: the next window starts here
+                        break
+                    found = cache.found.get(nid)
+                    if found is None or found[1] is not None:
+                        break  # the path ends here (empty, or a single leaf)
+                    depth += 1
+            frontier = later
+
+    def _check_key(self, key: str, ids: _PathIds, rows: list[int]) -> list[int]:
+        """``rows`` of ``key`` hashed up its path to a proven node (at worst the signed
+        index root); :class:`IndexMismatch` unless they meet it."""
+        k = ids.kb
         top = self._proven_depth(ids)
-        found = self._path(ids, top)
+        found = self._read_path(ids, top)
         if rows:
             terminal = smt.leaf_hash(k, smt.value_of(rows))
         elif found.leaf is not None and found.leaf[0] != k:
@@ -181,6 +279,33 @@ class VerifiedIndex:
             bit = (ids.k >> (smt.KEY_BITS - depth)) & 1
             value = smt.node_hash(sibling, value) if bit else smt.node_hash(value, sibling)
         return hashed if value == self._index_proven[ids.node(top)] else None
+
+    def _read_path(self, ids: _PathIds, start: int) -> smt.Path:
+        """:meth:`_path`, walked straight over the nodes already read (as
+        :meth:`_fetch_paths` leaves them); a node not read yet sends it to :meth:`_path`."""
+        cache = self.nodes
+        found, absent = cache.found, cache.absent
+        siblings: list[bytes] = []
+        depth = start
+        nid = ids.node(depth)
+        node = found.get(nid)
+        while True:
+            if node is None:
+                if nid not in absent and not cache.complete(nid):
+                    return self._path(ids, start)
+                return smt.Path(tuple(siblings), None)
+            if node[1] is not None:
+                return smt.Path(tuple(siblings), (node[1], node[0]))
+            depth += 1
+            if depth > smt.KEY_BITS:
+                return self._path(ids, start)  # raises: deeper than 256 bits
+            sid = ids.sibling(depth)
+            sibling = found.get(sid)
+            if sibling is None and sid not in absent and not cache.complete(sid):
+                return self._path(ids, start)
+            siblings.append(smt.EMPTY if sibling is None else sibling[0])
+            nid = ids.node(depth)
+            node = found.get(nid)
 
     def _path(self, ids: _PathIds, start: int = 0) -> smt.Path:
         """:func:`ledger.index.smt.path` below depth ``start`` over the cached nodes, reading
@@ -229,7 +354,7 @@ class VerifiedIndex:
         wanted = sorted({s for s in seqs if s not in self._entries})
         if not wanted:
             return
-        entries = [self._read_entry(s) for s in wanted]
+        entries = self._read_entries(wanted)
         if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
             for entry in entries:  # name the first entry that is not the signed one
                 self._check_inclusion(entry)
@@ -241,6 +366,66 @@ class VerifiedIndex:
         for entry in entries:
             self._refs[entry.seq] = self._check_columns(entry)
             self._entries[entry.seq] = entry
+
+    def inclusion_proofs(self, seqs: Sequence[int]) -> tuple[dict[int, list[bytes]], bool]:
+        """RFC 9162 inclusion proofs of entries ``seqs`` (each checked first), built from the
+        log-tree nodes this view already hashed up to the signed root; and whether every
+        node of them was such a proven node (then they need no check of their own: each is
+        made of hashes the signed root was computed from).  A node not proven is read from
+        the node table, and the caller must verify the proofs."""
+        self.check_entries(seqs)
+        nodes = _ProvenNodes(self._proven, self.log_nodes)
+        proofs = MerkleTree(nodes, self.size).inclusion_proofs(seqs, self.size)
+        return proofs, not nodes.read
+
+    def signed_event_ids(self, seqs: Sequence[int]) -> dict[int, str]:
+        """The event id each entry of ``seqs`` holds in its signed envelope, its inclusion
+        checked (many at a time, as :meth:`check_entries`) but its other columns not read:
+        for a scan that needs only the event ids (a record proven absent from a key's list).
+        The id is read from the front of the envelope and its payload, whose writer schemas
+        begin with those fields (else the entry is decoded and checked whole)."""
+        wanted = sorted(set(seqs))
+        out = {s: self._entries[s].event_id for s in wanted if s in self._entries}
+        entries = self._read_entries([s for s in wanted if s not in out])
+        if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
+            for entry in entries:
+                self._check_inclusion(entry)
+            raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
+                f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
+                f" {self.size} holds",
+                hint="run assetledger verify",
+            )
+        for entry in entries:
+            found = _leading_event_id(self.framing, entry.envelope)
+            if found is None:
+                found = self.entry(entry.seq).event_id  # decoded and checked whole
+            out[entry.seq] = found
+        return out
+
+    def _read_entries(self, wanted: list[int]) -> list[Entry]:
+        """Entries ``wanted`` (sorted): runs of consecutive indices by range, the others by
+        index list, a few queries in all."""
+        inside = [s for s in wanted if 0 <= s < self.size]
+        if len(inside) != len(wanted):
+            self._read_entry(next(s for s in wanted if not 0 <= s < self.size))  # raises
+        runs: list[tuple[int, int]] = []  # [start, stop) of consecutive indices
+        for s in inside:
+            if runs and runs[-1][1] == s:
+                runs[-1] = (runs[-1][0], s + 1)
+            else:
+                runs.append((s, s + 1))
+        out: list[Entry] = []
+        scattered: list[int] = []
+        for start, stop in runs:
+            if stop - start >= RUN_MIN:
+                out += self.store.entries(start, stop)
+            else:
+                scattered += range(start, stop)
+        out += self.store.entries_at(scattered)
+        if len(out) != len(wanted):
+            got = {e.seq for e in out}
+            self._read_entry(next(s for s in wanted if s not in got))  # raises: it is absent
+        return sorted(out, key=lambda e: e.seq)
 
     def _read_entry(self, seq: int) -> Entry:
         entry = self.store.entry(seq) if 0 <= seq < self.size else None
@@ -394,15 +579,25 @@ class VerifiedIndex:
     def seqs(self, ref_kind: str, value: str) -> list[int]:
         """The entries with query index row ``(ref_kind, value)``, read through the index."""
         if (ref_kind, value) not in self._seqs:
-            keys = ref_keys(ref_kind, value)
-            if not keys:
-                raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
-            candidates = sorted({s for key in keys for s in self.key(key)})
-            self.check_entries(candidates)
-            self._seqs[(ref_kind, value)] = [
-                s for s in candidates if (ref_kind, value) in self._refs[s]
-            ]
+            self.prefetch([(ref_kind, value)])
         return list(self._seqs[(ref_kind, value)])
+
+    def prefetch(self, lookups: Iterable[tuple[str, str]]) -> None:
+        """Answer many lookups at once: the keys of all of them read and checked together
+        (:meth:`read_keys`), then all their candidate entries (:meth:`check_entries`)."""
+        todo = [q for q in dict.fromkeys(lookups) if q not in self._seqs]
+        if not todo:
+            return
+        keys: dict[tuple[str, str], list[str]] = {}
+        for ref_kind, value in todo:
+            keys[(ref_kind, value)] = ref_keys(ref_kind, value)
+            if not keys[(ref_kind, value)]:
+                raise IndexMismatch(f"the index holds no key for query index rows of {ref_kind!r}")
+        self.read_keys(k for ks in keys.values() for k in ks)
+        candidates = {q: sorted({s for k in ks for s in self._keys[k]}) for q, ks in keys.items()}
+        self.check_entries(sorted({s for c in candidates.values() for s in c}))
+        for q, seqs in candidates.items():
+            self._seqs[q] = [s for s in seqs if q in self._refs[s]]
 
     def check_registry(self) -> None:
         """The key registry's rows (read by the registry replay through the query index)
@@ -416,3 +611,71 @@ class VerifiedIndex:
                 f" {sorted(set(stored) ^ set(proven))[:10]} unlike the signed index",
                 hint="run assetledger verify",
             )
+
+
+def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
+    """An Avro long at ``pos`` and the position after it."""
+    shift = value = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (value >> 1) ^ -(value & 1), pos
+        shift += 7
+        if shift > 63:
+            raise IndexError("an Avro long longer than 10 bytes")
+
+
+def _sized(data: bytes, pos: int) -> tuple[bytes, int]:
+    """An Avro string or bytes value at ``pos`` and the position after it."""
+    size, pos = _zigzag(data, pos)
+    if size < 0 or pos + size > len(data):
+        raise IndexError("an Avro string runs past the datum")
+    return data[pos : pos + size], pos + size
+
+
+_LEADS: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], bool] = {}
+
+
+def _leads_with(writer: Any, fields: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the record schema ``writer`` begins with these (name, Avro type) fields
+    (remembered per schema: its label and fingerprint name its fields)."""
+    key = (writer.label, writer.fingerprint, fields)
+    if key not in _LEADS:
+        _LEADS[key] = _begins(writer.parsed, fields)
+    return _LEADS[key]
+
+
+def _begins(schema: Any, fields: tuple[tuple[str, str], ...]) -> bool:
+    given = schema.get("fields", []) if isinstance(schema, dict) else []
+    if len(given) < len(fields):
+        return False
+    for field, (name, kind) in zip(given, fields, strict=False):
+        found = field.get("type")
+        found = found.get("type") if isinstance(found, dict) else found
+        if field.get("name") != name or found != kind:
+            return False
+    return True
+
+
+_ENVELOPE_FRONT = (("payloadType", "string"), ("payload", "bytes"))
+_EVENT_FRONT = (("event_id", "string"),)
+
+
+def _leading_event_id(framing: Any, envelope: bytes) -> str | None:
+    """The event id in a DSSE envelope's payload, read from the front of both binary datums
+    without decoding the rest; None when their writer schemas do not begin with the fields
+    read (``payloadType``, ``payload``; ``event_id``) or the bytes do not parse."""
+    try:
+        writer, pos = framing.locate(envelope)
+        if not _leads_with(writer, _ENVELOPE_FRONT):
+            return None
+        _, pos = _sized(envelope, pos)
+        payload, _ = _sized(envelope, pos)
+        writer, pos = framing.locate(payload)
+        if not _leads_with(writer, _EVENT_FRONT):
+            return None
+        return _sized(payload, pos)[0].decode("utf-8")
+    except (RejectedInput, IndexError, UnicodeDecodeError):
+        return None

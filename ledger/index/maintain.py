@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import event_keys
 from ledger.store import Entry, LedgerStore
-from ledger.store.index_tables import KeyRow
+from ledger.store.index_tables import IndexTables, KeyRow
 from ledger.trust.dsse import Envelope
 
 EXTENSION_PREFIX = "index/v1 "
@@ -77,25 +78,42 @@ class KeyHashes(dict[str, bytes]):
 class Fold:
     """What folding new entries into the map writes."""
 
-    rows: list[tuple[bytes, int]] = field(default_factory=list)
+    rows: list[tuple[bytes, int]] = field(default_factory=list)  # ordered by key hash, index
     keys: dict[bytes, KeyRow] = field(default_factory=dict)
     changes: dict[bytes, bytes] = field(default_factory=dict)  # key hash -> new leaf hash
 
 
-def fold(new: Iterable[tuple[int, Sequence[str]]], current: Mapping[bytes, KeyRow]) -> Fold:
+def fold(
+    new: Iterable[tuple[int, Sequence[str]]],
+    current: Mapping[bytes, KeyRow],
+    hashes: Mapping[str, bytes] | None = None,
+) -> Fold:
     """Extend the key rows ``current`` (all keys the new entries name) with ``new``.
 
-    ``new``: (ledger index, keys) in increasing index order.
+    ``new``: (ledger index, keys) in increasing index order; ``hashes``: the key hash of every
+    key named (computed here when not given).
     """
-    out = Fold()
-    hashes = KeyHashes()
+    hashes = KeyHashes() if hashes is None else hashes
+    listed: dict[bytes, tuple[str, list[int]]] = {}
     for seq, keys in new:
         for key in keys:
-            k = hashes(key)
-            text, count, value = out.keys.get(k) or current.get(k) or (key, 0, smt.EMPTY)
-            out.keys[k] = (text, count + 1, smt.chain_value(value, seq))
-            out.rows.append((k, seq))
-    out.changes = {k: smt.leaf_hash(k, value) for k, (_, _, value) in out.keys.items()}
+            k = hashes[key]
+            found = listed.get(k)
+            if found is None:
+                listed[k] = (key, [seq])
+            else:
+                found[1].append(seq)
+    out = Fold()
+    rows, out_keys, changes = out.rows, out.keys, out.changes
+    sha256, empty = hashlib.sha256, (None, 0, smt.EMPTY)
+    for k in sorted(listed):
+        key, seqs = listed[k]
+        _, count, value = current.get(k) or empty
+        for seq in seqs:  # smt.chain_value and smt.leaf_hash, inlined
+            value = sha256(b"\x02" + value + seq.to_bytes(8, "big")).digest()
+        rows += [(k, seq) for seq in seqs]
+        out_keys[k] = (key, count + len(seqs), value)
+        changes[k] = sha256(b"\x00" + k + value).digest()
     return out
 
 
@@ -113,20 +131,40 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
     """Extend the stored map to cover the first ``size`` entries (default: the head).
 
     One transaction under the map's lock; a consumer that finds the map already as far (another
-    consumer did it) changes nothing.  Returns the stored map's size and root.
+    consumer did it) changes nothing.  Returns the stored map's size and root.  The keys of the
+    entries this store appended with their keys (:attr:`PendingEntry.index_keys`, derived when
+    the consumer decoded the event) are taken as they are; the others' are derived from their
+    envelopes.
     """
     tables = store.index_tables()
     target = store.head().size if size is None else size
     with tables.locked() as (done, root):
+        kept = store.take_index_keys(done, target)
         if done >= target:
             return IndexHead(done, root)
-        framing = reader_framing()
-        new = [(e.seq, entry_keys(e.envelope, framing)) for e in _entries(store, done, target)]
-        named = sorted(set(map(smt.key_hash, {k for _, keys in new for k in keys})))
-        folded = fold(new, tables.keys(named))
+        new = _new_keys(store, tables, done, target, kept)
+        hashes = {key: smt.key_hash(key) for key in {k for _, keys in new for k in keys}}
+        folded = fold(new, tables.keys(sorted(hashes.values())), hashes)
         update = smt.apply(store_reader(store), folded.changes)
         tables.write((target, update.root), folded.rows, folded.keys, update.writes)
     return IndexHead(target, update.root)
+
+
+def _new_keys(
+    store: LedgerStore,
+    tables: IndexTables,
+    start: int,
+    stop: int,
+    kept: Mapping[int, Sequence[str]],
+) -> list[tuple[int, Sequence[str]]]:
+    """(index, keys) of entries ``start … stop - 1``: kept, or derived from the envelope."""
+    if len(kept) == stop - start and tables.entry_count(start, stop) == stop - start:
+        return [(seq, kept[seq]) for seq in range(start, stop)]
+    framing = reader_framing()
+    return [
+        (e.seq, kept[e.seq] if e.seq in kept else entry_keys(e.envelope, framing))
+        for e in _entries(store, start, stop)
+    ]
 
 
 def _entries(store: LedgerStore, start: int, stop: int) -> list[Entry]:
@@ -161,8 +199,10 @@ class MemoryMap:
         """Fold the entries added since the last commit; the root."""
         if not self.pending:
             return self.root
-        named = set(map(smt.key_hash, {k for _, keys in self.pending for k in keys}))
-        folded = fold(self.pending, {k: self.keys[k] for k in named if k in self.keys})
+        hashes = {key: smt.key_hash(key) for key in {k for _, keys in self.pending for k in keys}}
+        known = self.keys
+        current = {k: known[k] for k in hashes.values() if k in known}
+        folded = fold(self.pending, current, hashes)
         update = smt.apply(self, folded.changes)
         self.nodes.update(update.writes)
         self.keys.update(folded.keys)

@@ -10,6 +10,7 @@ deleted, added or repointed in the database is named with its key and entry.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -37,12 +38,43 @@ class Finding:
     detail: str
 
 
+class ReplayMap(MemoryMap):
+    """:class:`MemoryMap` with the replay's fold in one loop: each distinct key of a commit is
+    hashed once (``fold`` hashes it twice) and each entry's index encoded once.
+
+    The same rows, values and tree as ``commit`` of :class:`MemoryMap` (tests compare them).
+    """
+
+    def commit(self) -> bytes:
+        if not self.pending:
+            return self.root
+        sha = hashlib.sha256
+        hashes: dict[str, bytes] = {}
+        known = self.keys
+        changed: dict[bytes, tuple[str, int, bytes]] = {}
+        for seq, keys in self.pending:
+            index = seq.to_bytes(8, "big")
+            for key in keys:
+                k = hashes.get(key)
+                if k is None:
+                    k = hashes[key] = sha(key.encode("utf-8")).digest()
+                text, count, value = changed.get(k) or known.get(k) or (key, 0, smt.EMPTY)
+                changed[k] = (text, count + 1, sha(b"\x02" + value + index).digest())
+        leaves = {k: sha(b"\x00" + k + value).digest() for k, (_, _, value) in changed.items()}
+        update = smt.apply(self, leaves)
+        self.nodes.update(update.writes)
+        known.update(changed)
+        self.pending = []
+        self.root = update.root
+        return self.root
+
+
 class IndexReplay:
     """Fed every entry in order (:meth:`visit`); :meth:`finish` returns what disagrees."""
 
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
-        self.map = MemoryMap()
+        self.map = ReplayMap()
         self.findings: list[Finding] = []
         self.roots: dict[int, bytes] = {}  # checkpoint size -> committed index root
         identity = log_identity(store)
@@ -74,7 +106,7 @@ class IndexReplay:
         """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
         :func:`index_keys`); none for an entry that does not decode."""
         if seq < self.horizon:
-            self.map.add(seq, list(keys))
+            self.map.add(seq, keys)  # a tuple from the workers: not copied
             self._at(seq + 1)
 
     def visit_envelope(self, seq: int, envelope: bytes) -> None:
@@ -133,7 +165,7 @@ class IndexReplay:
         for k, seqs in _grouped(tables.all_rows()):
             seen.add(k)
             want = keys.get(k)
-            if want is None or (want[1], want[2]) != (len(seqs), smt.value_of(seqs)):
+            if want is None or (want[1], want[2]) != (len(seqs), _value_of(seqs)):
                 differ.append(k)
         differ += [k for k in keys if k not in seen]
         found = [
@@ -187,9 +219,23 @@ class IndexReplay:
         return [Finding(INDEX_ROW_MISMATCH, None, detail)]
 
 
-def index_keys(kind: EventKind, event: Record) -> list[str]:
-    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it."""
-    return event_keys(kind.record, event, kind.refs(event))
+def _value_of(indices: list[int]) -> bytes:
+    """:func:`smt.value_of` in one loop (the replay computes it for every stored row)."""
+    sha = hashlib.sha256
+    value = smt.EMPTY
+    for index in indices:
+        value = sha(b"\x02" + value + index.to_bytes(8, "big")).digest()
+    return value
+
+
+def index_keys(
+    kind: EventKind, event: Record, refs: Sequence[tuple[str, str]] | None = None
+) -> list[str]:
+    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it.
+
+    ``refs``: the event's query index rows (``kind.refs(event)``) when already derived.
+    """
+    return event_keys(kind.record, event, kind.refs(event) if refs is None else refs)
 
 
 def _grouped(rows: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int]]]:

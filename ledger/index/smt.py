@@ -30,6 +30,7 @@ old position becomes a node.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -82,21 +83,21 @@ def bit(k: bytes, depth: int) -> int:
 
 _DEPTH = [d.to_bytes(2, "big") for d in range(KEY_BITS + 1)]
 _MASK = [(0xFF << (8 - r)) & 0xFF for r in range(8)]
+_BYTE = [bytes((b,)) for b in range(256)]
 
 
 def node_id(k: bytes, depth: int) -> bytes:
     """The position of the depth-``depth`` subtree on the path of key hash ``k``."""
     full, rest = depth >> 3, depth & 7
     if rest:
-        return _DEPTH[depth] + k[:full] + bytes((k[full] & _MASK[rest],))
+        return _DEPTH[depth] + k[:full] + _BYTE[k[full] & _MASK[rest]]
     return _DEPTH[depth] + k[:full]
 
 
 def sibling_id(k: bytes, depth: int) -> bytes:
     """The position of the sibling of the depth-``depth`` subtree on the path of ``k``."""
-    position = bytearray(node_id(k, depth))
-    position[2 + ((depth - 1) >> 3)] ^= 0x80 >> ((depth - 1) & 7)
-    return bytes(position)
+    position = node_id(k, depth)  # bit depth - 1, the last of the prefix, is in its last byte
+    return position[:-1] + _BYTE[position[-1] ^ (0x80 >> ((depth - 1) & 7))]
 
 
 ROOT_ID = node_id(EMPTY, 0)
@@ -117,12 +118,18 @@ class Update:
 def apply(reader: NodeReader, changes: Mapping[bytes, bytes]) -> Update:
     """Set the leaf hash of each key hash in ``changes``; read only the nodes on their paths.
 
-    The nodes are read a depth at a time (one ``get_nodes`` call per depth).
+    The nodes are read a depth at a time (one ``get_nodes`` call per depth).  Every node on
+    the changed paths is hashed and written once, however many of them pass through it.
     """
     items = sorted(changes.items())
-    known = _prefetch(reader, [k for k, _ in items])
+    keys = [k for k, _ in items]
+    known = _prefetch(reader, keys)
     update = Update(EMPTY)
-    update.root = _apply(known, 0, items, update.writes) if items else _hash_at(known, ROOT_ID)
+    if items:
+        values = [v for _, v in items]
+        update.root = _Fold(known, keys, values, update.writes).apply(0, 0, len(keys))
+    else:
+        update.root = _hash_at(known, ROOT_ID)
     return update
 
 
@@ -132,82 +139,103 @@ def _hash_at(known: Mapping[bytes, Node], nid: bytes) -> bytes:
 
 
 def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
-    """The stored nodes on the paths of ``keys`` and their siblings, depth by depth."""
+    """The stored nodes on the paths of ``keys`` (sorted) and their siblings, depth by depth."""
     known: dict[bytes, Node] = {}
-    groups: list[list[bytes]] = [keys] if keys else []
+    groups: list[tuple[int, int]] = [(0, len(keys))] if keys else []  # ranges of ``keys``
     depth = 0
     while groups:
-        ids = {node_id(g[0], depth) for g in groups}
+        here = [node_id(keys[lo], depth) for lo, _ in groups]
+        ids = set(here)
         if depth:
-            ids |= {sibling_id(g[0], depth) for g in groups}
+            flip = 0x80 >> ((depth - 1) & 7)
+            ids.update([n[:-1] + _BYTE[n[-1] ^ flip] for n in here])
         known.update(reader.get_nodes(sorted(ids)))
         next_groups = []
-        for group in groups:
-            found = known.get(node_id(group[0], depth))
+        for (lo, hi), nid in zip(groups, here, strict=True):
+            found = known.get(nid)
             if found is None or found[1] is not None:
                 continue  # the whole subtree is known: empty or one leaf
-            cut = _cut(group, depth)
-            next_groups += [g for g in (group[:cut], group[cut:]) if g]
+            cut = bisect_left(keys, _boundary(keys[lo], depth), lo, hi)
+            if cut > lo:
+                next_groups.append((lo, cut))
+            if cut < hi:
+                next_groups.append((cut, hi))
         groups, depth = next_groups, depth + 1
     return known
 
 
-def _cut(keys: Sequence[bytes], depth: int) -> int:
-    """In sorted key hashes sharing ``depth`` bits, where those with bit ``depth`` set begin."""
-    lo, hi = 0, len(keys)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if bit(keys[mid], depth):
-            hi = mid
+def _boundary(k: bytes, depth: int) -> bytes:
+    """The smallest key hash sharing the first ``depth`` bits of ``k`` with bit ``depth`` set
+    (cut short: every key hash that starts with it sorts after it, every other one before)."""
+    full, rest = depth >> 3, depth & 7
+    return k[:full] + _BYTE[(k[full] & _MASK[rest]) | (0x80 >> rest)]
+
+
+class _Fold:
+    """Changed leaves (sorted key hashes and their leaf hashes) hashed up into the stored tree;
+    ranges of the sorted lists stand for the subtrees (no list is copied)."""
+
+    def __init__(
+        self,
+        known: Mapping[bytes, Node],
+        keys: list[bytes],
+        values: list[bytes],
+        writes: dict[bytes, Node],
+    ) -> None:
+        self.known, self.keys, self.values, self.writes = known, keys, values, writes
+
+    def apply(self, depth: int, lo: int, hi: int) -> bytes:
+        """The new hash of the subtree at ``depth`` holding changed keys ``lo … hi - 1``."""
+        keys = self.keys
+        k0 = keys[lo]
+        nid = node_id(k0, depth)
+        found = self.known.get(nid)
+        if found is None:
+            return self.build(depth, lo, hi)
+        if found[1] is not None:  # one stored leaf: it joins the changed keys below
+            other = found[1]
+            at = bisect_left(keys, other, lo, hi)
+            if at < hi and keys[at] == other:
+                return self.build(depth, lo, hi)
+            return _build_list(depth, self._with(lo, hi, at, other, found[0]), self.writes)
+        cut = bisect_left(keys, _boundary(k0, depth), lo, hi)
+        if cut > lo:
+            left = self.apply(depth + 1, lo, cut)
+        else:  # k0 is on the right: its sibling is the left half
+            left = _hash_at(self.known, sibling_id(k0, depth + 1))
+        if cut < hi:
+            right = self.apply(depth + 1, cut, hi)
         else:
-            lo = mid + 1
-    return lo
+            right = _hash_at(self.known, sibling_id(k0, depth + 1))
+        value = node_hash(left, right)
+        self.writes[nid] = (value, None)
+        return value
+
+    def build(self, depth: int, lo: int, hi: int) -> bytes:
+        """Write the subtree at ``depth`` holding exactly changed keys ``lo … hi - 1``."""
+        keys = self.keys
+        k0 = keys[lo]
+        if hi - lo == 1:
+            value = self.values[lo]
+            self.writes[node_id(k0, depth)] = (value, k0)
+            return value
+        cut = bisect_left(keys, _boundary(k0, depth), lo, hi)
+        left = self.build(depth + 1, lo, cut) if cut > lo else EMPTY
+        right = self.build(depth + 1, cut, hi) if cut < hi else EMPTY
+        value = node_hash(left, right)
+        self.writes[node_id(k0, depth)] = (value, None)
+        return value
+
+    def _with(self, lo: int, hi: int, at: int, k: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
+        items = list(zip(self.keys[lo:hi], self.values[lo:hi], strict=True))
+        items.insert(at - lo, (k, value))
+        return items
 
 
-def _apply(
-    known: Mapping[bytes, Node],
-    depth: int,
-    items: list[tuple[bytes, bytes]],
-    writes: dict[bytes, Node],
-) -> bytes:
-    nid = node_id(items[0][0], depth)
-    found = known.get(nid)
-    if found is None or found[1] is not None:
-        leaves = dict(items)
-        if found is not None and found[1] is not None and found[1] not in leaves:
-            leaves[found[1]] = found[0]
-        return _build(depth, sorted(leaves.items()), writes)
-    keys = [k for k, _ in items]
-    cut = _cut(keys, depth)
-    left, right = items[:cut], items[cut:]
-    k0 = items[0][0]
-    if left:
-        lh = _apply(known, depth + 1, left, writes)
-    else:
-        lh = _hash_at(known, sibling_id(right[0][0], depth + 1))
-    if right:
-        rh = _apply(known, depth + 1, right, writes)
-    else:
-        rh = _hash_at(known, sibling_id(k0, depth + 1))
-    value = node_hash(lh, rh)
-    writes[nid] = (value, None)
-    return value
-
-
-def _build(depth: int, items: list[tuple[bytes, bytes]], writes: dict[bytes, Node]) -> bytes:
+def _build_list(depth: int, items: list[tuple[bytes, bytes]], writes: dict[bytes, Node]) -> bytes:
     """Write the subtree at ``depth`` holding exactly ``items`` (sorted); return its hash."""
-    if not items:
-        return EMPTY
-    k0 = items[0][0]
-    if len(items) == 1:
-        writes[node_id(k0, depth)] = (items[0][1], k0)
-        return items[0][1]
-    cut = _cut([k for k, _ in items], depth)
-    value = node_hash(
-        _build(depth + 1, items[:cut], writes), _build(depth + 1, items[cut:], writes)
-    )
-    writes[node_id(k0, depth)] = (value, None)
-    return value
+    keys = [k for k, _ in items]
+    return _Fold({}, keys, [v for _, v in items], writes).build(depth, 0, len(keys))
 
 
 # ---------------------------------------------------------------------------------------------

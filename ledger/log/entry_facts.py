@@ -40,7 +40,7 @@ class EntryFacts(NamedTuple):
     record: str | None = None  # the kind's record name
     event_id: str | None = None
     event_time: datetime | None = None
-    refs: tuple[tuple[str, str], ...] = ()  # the query index rows the event gives
+    refs: tuple[tuple[str, str], ...] = ()  # the query index rows the event gives, sorted, once
     # With ``validating`` (for the registry replay): the trust fields of a provenance event
     # (any other kind whole), and whether the event passes validation.
     event: Record | None = None
@@ -71,15 +71,21 @@ def derive(
     *,
     validating: bool = False,
     indexing: bool = False,
+    texts: dict[str, str] | None = None,
 ) -> EntryFacts:
-    """Decode one stored envelope and its event once; check the recorded signer's signature."""
+    """Decode one stored envelope and its event once; check the recorded signer's signature.
+
+    ``texts``: equal strings of a chunk's facts made one object (the payload type, key ids,
+    query rows and index keys repeat from entry to entry), so the facts pickle once each.
+    """
+    one = (texts if texts is not None else {}).setdefault
     data, signer_keyid, raw_key = job
     framing = framing or reader_framing()
     try:
         env = Envelope.decode(data, framing)
     except RejectedInput as exc:
         return EntryFacts(f"stored envelope no longer decodes: {exc.message}", None)
-    signatures = tuple((s.keyid, s.sig) for s in env.signatures)
+    signatures = tuple((one(s.keyid, s.keyid), s.sig) for s in env.signatures)
     signature = _signature(env, signer_keyid, raw_key)
     try:
         kind = kind_for_payload_type(env.payload_type)
@@ -90,20 +96,25 @@ def derive(
     if schema.record != kind.record:
         problem = f"payloadType announces {kind.record}, the payload is a {schema.record}"
         return EntryFacts(None, problem, env.payload_type, signatures, signature=signature)
+    refs = kind.refs(event)
     return EntryFacts(
         None,
         None,
-        env.payload_type,
+        one(env.payload_type, env.payload_type),
         signatures,
         kind.record,
         event.get("event_id"),
         event.get("event_time"),
-        tuple(kind.refs(event)),
+        tuple(sorted(set(refs))),
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
-        tuple(index_keys(kind, event)) if indexing else None,
+        _one_each(one, index_keys(kind, event, refs)) if indexing else None,
     )
+
+
+def _one_each(one: Callable[[str, str], str], texts: list[str]) -> tuple[str, ...]:
+    return tuple(map(one, texts, texts))
 
 
 def _signature(
@@ -132,7 +143,8 @@ def _valid(kind: EventKind, event: Record) -> bool:
 
 def derive_chunk(jobs: Sequence[Job], validating: bool, indexing: bool) -> list[EntryFacts]:
     framing = reader_framing()
-    return [derive(j, framing, validating=validating, indexing=indexing) for j in jobs]
+    texts: dict[str, str] = {}
+    return [derive(j, framing, validating=validating, indexing=indexing, texts=texts) for j in jobs]
 
 
 def _learn_schema_ids(ids: dict[int, bytes]) -> None:

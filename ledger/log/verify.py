@@ -319,6 +319,7 @@ def verify_ledger(
         return True
 
     def end_chunk(chunk: list[Entry], facts: list[EntryFacts]) -> None:
+        derived.flush()
         derived.check_nodes(nodes)
         nodes.clear()
         # After the chunk's registry entries are replayed: keys they enrol are known.
@@ -508,18 +509,15 @@ class _RefRows:
         self.rows = rows
         self.next = next(rows, None)
 
-    def take(self, seq: int) -> tuple[set[tuple[str, str]], set[int]]:
-        """The rows of entry ``seq``, and the positions before it that have rows but no entry."""
-        found: set[tuple[str, str]] = set()
-        orphans: set[int] = set()
-        while self.next is not None and self.next[0] <= seq:
-            at, kind, key = self.next
-            if at == seq:
-                found.add((kind, key))
-            else:
-                orphans.add(at)
-            self.next = next(self.rows, None)
-        return found, orphans
+    def upto(self, last: int) -> list[tuple[int, str, str]]:
+        """Every row not taken yet at positions up to ``last``, in order."""
+        taken: list[tuple[int, str, str]] = []
+        rows, row = self.rows, self.next
+        while row is not None and row[0] <= last:
+            taken.append(row)
+            row = next(rows, None)
+        self.next = row
+        return taken
 
     def rest(self) -> set[int]:
         left: set[int] = set()
@@ -550,6 +548,9 @@ class DerivedCheck:
         self.store = store
         self.report = report
         self.refs = _RefRows(store.all_refs())
+        # Visited entries whose index rows are not compared yet: (seq, event id, the event's
+        # rows; None when the envelope or event no longer decodes: its rows are not compared)
+        self.pending: list[tuple[int, str | None, tuple[tuple[str, str], ...] | None]] = []
         # level-0 nodes that differ from the entry's leaf: position -> (stored, recomputed)
         self.leaves: dict[int, tuple[bytes, bytes]] = {}
 
@@ -557,24 +558,57 @@ class DerivedCheck:
         self.report.damage.append(Damage(kind, seq, event_id, detail))
 
     def visit(self, e: Entry, facts: EntryFacts) -> None:
-        """Check one entry's columns and index rows against what its envelope says."""
-        stored_refs, orphans = self.refs.take(e.seq)
-        for at in sorted(orphans):
+        """Check one entry's columns; its index rows are compared at :meth:`flush`."""
+        if facts.envelope_problem is not None:
+            # reported with the signature verdict (verify) or by the leaf hash (guard)
+            self.pending.append((e.seq, e.event_id, None))
+            return
+        if facts.event_problem is not None:
+            self._damage(ALTERED, e.seq, e.event_id, facts.event_problem)
+            self.pending.append((e.seq, e.event_id, None))
+            return
+        columns = (facts.event_id, facts.record, facts.event_time)
+        if columns != (e.event_id, e.kind, e.event_time):
+            self._columns(e, facts)
+        self.pending.append((e.seq, e.event_id, facts.refs))
+
+    def flush(self) -> None:
+        """Compare the stored index rows of the entries visited since the last flush.
+
+        One comparison for them all (the rows up to the last one visited: a list comparison
+        when the store gives them in the facts' order, else as sets); only when they differ,
+        entry by entry: rows at positions that have no entry, and each entry's rows
+        against its event's.
+        """
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        stored = self.refs.upto(pending[-1][0])
+        listed = [(seq, kind, key) for seq, _, refs in pending if refs for kind, key in refs]
+        if stored == listed:  # both in (seq, kind, key) order: the store's and the facts'
+            return
+        expected = set(listed)
+        undecoded = {seq for seq, _, refs in pending if refs is None}
+        rows = set(stored) if not undecoded else {r for r in stored if r[0] not in undecoded}
+        if rows == expected:
+            return
+        by_seq: dict[int, set[tuple[str, str]]] = {}
+        for seq, kind, key in rows:
+            by_seq.setdefault(seq, set()).add((kind, key))
+        visited = {seq for seq, _, _ in pending}
+        for at in sorted(set(by_seq) - visited):
             self._damage(
                 REFERENCE_INDEX_MISMATCH,
                 at,
                 None,
                 f"index rows point to entry {at}, which is not in the ledger",
             )
-        if facts.envelope_problem is not None:
-            return  # reported with the signature verdict (verify) or by the leaf hash (guard)
-        if facts.event_problem is not None:
-            self._damage(ALTERED, e.seq, e.event_id, facts.event_problem)
-            return
-        self._columns(e, facts)
-        expected = set(facts.refs)
-        if stored_refs != expected:
-            self._ref_damage(e, expected, stored_refs)
+        for seq, event_id, refs in pending:
+            if refs is None:
+                continue
+            want, have = set(refs), by_seq.get(seq, set())
+            if want != have:
+                self._ref_damage(seq, event_id, want, have)
 
     def close(self) -> None:
         self.refs.close()
@@ -607,7 +641,11 @@ class DerivedCheck:
             )
 
     def _ref_damage(
-        self, e: Entry, expected: set[tuple[str, str]], stored: set[tuple[str, str]]
+        self,
+        seq: int,
+        event_id: str | None,
+        expected: set[tuple[str, str]],
+        stored: set[tuple[str, str]],
     ) -> None:
         parts = []
         if expected - stored:
@@ -616,8 +654,8 @@ class DerivedCheck:
             parts.append(f"not in the event: {_pairs(stored - expected)}")
         self._damage(
             REFERENCE_INDEX_MISMATCH,
-            e.seq,
-            e.event_id,
+            seq,
+            event_id,
             "query index rows differ from the event's: " + "; ".join(parts),
         )
 
@@ -651,6 +689,7 @@ class DerivedCheck:
                     )
 
     def finish(self, leaves: int, checkpoints: _CheckpointChecker) -> None:
+        self.flush()
         for at in sorted(self.refs.rest()):
             self._damage(
                 REFERENCE_INDEX_MISMATCH,
@@ -756,7 +795,14 @@ def check_prefix(
 
     try:
         with FactsPool(workers) as pool:
-            one_pass(store.entries(0, size), pool, visit, progress=progress)
+            one_pass(
+                store.entries(0, size),
+                pool,
+                visit,
+                end_chunk=lambda chunk, facts: derived.flush(),
+                progress=progress,
+            )
+        derived.flush()  # the entries before a missing one
     finally:
         derived.close()
     if stopped:  # an entry is missing: no root to compare

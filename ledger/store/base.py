@@ -54,6 +54,10 @@ class PendingEntry:
     # (not stored with the entry: the signed envelope is the whole entry).
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # The event's authenticated index keys (``ledger.index.keys.event_keys``), derived where
+    # the event was decoded for its checks, so the index update need not decode it again.
+    # None: the update derives them from the envelope.  Not stored: the envelope is the entry.
+    index_keys: tuple[str, ...] | None = None
 
     @property
     def leaf_hash(self) -> bytes:
@@ -157,12 +161,20 @@ class AppendPlan:
     quarantine: list[Quarantined]
     result: AppendResult
     now: datetime  # ingestion time of the entries and quarantine rows
+    # seq -> the index keys the entry carried, None if it carried none (every appended entry)
+    index_keys: dict[int, tuple[str, ...] | None] = field(default_factory=dict)
+
+
+INDEX_KEYS_KEPT = 50_000
+"""At most this many appended entries' index keys are kept for the next index update (about
+40 MB; a consumer's index update follows each batch, so it holds one batch's)."""
 
 
 class LedgerStore(ABC):
     """What the consumer, verifier, prover and auditors need from a ledger database."""
 
     url: str
+    _index_keys: dict[int, tuple[str, ...]] | None = None
 
     # --- writing ------------------------------------------------------------------------
     @abstractmethod
@@ -205,7 +217,10 @@ class LedgerStore(ABC):
 
     @abstractmethod
     def all_refs(self) -> Iterator[tuple[int, str, str]]:
-        """Every query index row as ``(seq, ref kind, key)``, ordered by ``seq``, streamed.
+        """Every query index row as ``(seq, ref kind, key)``, in that order, streamed.
+
+        (Kind and key in code point order, as Python sorts them: verify compares the rows as
+        one list when they come in its order, as sets otherwise.)
 
         For ``verify``, which recomputes the index from the envelopes and compares.
         """
@@ -236,12 +251,55 @@ class LedgerStore(ABC):
         """The authenticated index's tables (``ledger.index``), created on first use."""
         raise NotImplementedError(f"{type(self).__name__} has no index tables")
 
+    def keep_index_keys(self, keys: Mapping[int, tuple[str, ...] | None]) -> None:
+        """Keep entries' index keys (by ledger index) for the next index update; called by
+        :meth:`append` once its transaction committed, with the keys its batch carried.
+
+        Held in memory only: the index is still extended in its own transaction from what is
+        stored, and an update that finds an entry's keys missing here (appended by another
+        process, or before a restart) derives them from the envelope.  An entry given None
+        carried no keys: whatever was kept for its index before is forgotten.  Bounded: past
+        :data:`INDEX_KEYS_KEPT` the oldest are dropped (a store appended to without
+        checkpoints)."""
+        if not keys:
+            return
+        kept = self._index_keys
+        if kept is None:
+            kept = self._index_keys = {}
+        for seq, carried in keys.items():
+            if carried is None:
+                kept.pop(seq, None)
+            else:
+                kept[seq] = carried
+        if len(kept) > INDEX_KEYS_KEPT:
+            for seq in sorted(kept)[: len(kept) - INDEX_KEYS_KEPT]:
+                del kept[seq]
+
+    def take_index_keys(self, start: int, stop: int) -> dict[int, tuple[str, ...]]:
+        """The kept index keys of entries ``start … stop - 1`` (those known), forgetting every
+        kept entry below ``stop``."""
+        kept = self._index_keys
+        if not kept:
+            return {}
+        taken = {seq: keys for seq in range(start, stop) if (keys := kept.get(seq)) is not None}
+        if len(taken) == len(kept):
+            kept.clear()
+        else:
+            for seq in [s for s in kept if s < stop]:
+                del kept[seq]
+        return taken
+
     # --- conveniences built on the above --------------------------------------------------
     def tree(self, size: int | None = None) -> MerkleTree:
         return MerkleTree(self, self.head().size if size is None else size)
 
     def entry(self, seq: int) -> Entry | None:
         return next(self.entries(seq, seq + 1), None)
+
+    def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
+        """The entries at the indices ``seqs`` that exist, in index order (few queries)."""
+        found = (self.entry(s) for s in sorted(set(seqs)))
+        return [e for e in found if e is not None]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         cps = self.checkpoints()
@@ -379,6 +437,7 @@ def plan_batch(
         quarantine=[*fresh_rejects(batch.rejects, stored_offsets), *duplicates],
         result=AppendResult(appended, duplicates, stale, new_head),
         now=now,
+        index_keys={e.seq: p.index_keys for e, p in zip(appended, fresh, strict=True)},
     )
 
 

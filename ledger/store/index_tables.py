@@ -84,6 +84,10 @@ class IndexTables(ABC):
     def rows(self, key_hash: bytes) -> list[int]:
         """The ledger indices listed for a key, in order."""
 
+    def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
+        """The ledger indices listed for each of many keys, in order (absent keys: none)."""
+        return {k: self.rows(k) for k in key_hashes}
+
     @abstractmethod
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         """Every row as (key hash, index), ordered, streamed (for ``verify``)."""
@@ -95,6 +99,10 @@ class IndexTables(ABC):
     @abstractmethod
     def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
         """Every node as (position, hash, leaf key hash), streamed (for ``verify``)."""
+
+    @abstractmethod
+    def entry_count(self, start: int, stop: int) -> int:
+        """How many entries with ``start <= seq < stop`` the ledger holds (a gap is damage)."""
 
     @abstractmethod
     def write(
@@ -180,6 +188,22 @@ class SqliteIndexTables(IndexTables):
         )
         return [int(r[0]) for r in rows]
 
+    def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
+        found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
+        if self.absent:
+            return found
+        for i in range(0, len(key_hashes), CHUNK):
+            chunk = list(key_hashes[i : i + CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key_hash, seq FROM index_rows WHERE key_hash IN ({marks})"
+                " ORDER BY key_hash, seq",
+                chunk,
+            )
+            for k, seq in rows:
+                found[bytes(k)].append(int(seq))
+        return found
+
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
             return
@@ -200,6 +224,10 @@ class SqliteIndexTables(IndexTables):
             return
         for n, h, leaf in self.db.execute("SELECT node_id, hash, leaf_key FROM index_nodes"):
             yield bytes(n), bytes(h), None if leaf is None else bytes(leaf)
+
+    def entry_count(self, start: int, stop: int) -> int:
+        query = "SELECT COUNT(*) FROM entries WHERE seq >= ? AND seq < ?"
+        return int(self.db.execute(query, (start, stop)).fetchone()[0])
 
     def write(
         self,
@@ -286,6 +314,19 @@ class PostgresIndexTables(IndexTables):
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
+        found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
+        if self.absent or not key_hashes:
+            return found
+        rows = self.conn.execute(
+            "SELECT key_hash, seq FROM index_rows WHERE key_hash = ANY(%s::bytea[])"
+            " ORDER BY key_hash, seq",
+            (list(key_hashes),),
+        ).fetchall()
+        for k, seq in rows:
+            found[bytes(k)].append(int(seq))
+        return found
+
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
             return
@@ -313,6 +354,10 @@ class PostgresIndexTables(IndexTables):
         with psycopg.connect(self.dsn) as conn, conn.cursor(name="index_scan") as cur:
             cur.execute(query)
             yield from cur
+
+    def entry_count(self, start: int, stop: int) -> int:
+        query = "SELECT COUNT(*) FROM entries WHERE seq >= %s AND seq < %s"
+        return int(self.conn.execute(query, (start, stop)).fetchone()[0])
 
     def write(
         self,

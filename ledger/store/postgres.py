@@ -240,6 +240,7 @@ class PostgresStore(LedgerStore):
         with self._failures("append a batch"), self.conn.transaction():
             plan = self._plan(batch)
             self._write(plan, batch)
+        self.keep_index_keys(plan.index_keys)
         return plan.result
 
     def _plan(self, batch: Batch) -> AppendPlan:
@@ -413,6 +414,16 @@ class PostgresStore(LedgerStore):
             ).fetchall()
         return [row_to_entry(r) for r in rows]
 
+    def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
+        if not seqs:
+            return []
+        with self._failures("read entries"):
+            rows = self.conn.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq = ANY(%s) ORDER BY seq",
+                (sorted(set(seqs)),),
+            ).fetchall()
+        return [row_to_entry(r) for r in rows]
+
     def entry_by_event_id(self, event_id: str) -> Entry | None:
         with self._failures("look up an event"):
             row = self.conn.execute(
@@ -439,7 +450,10 @@ class PostgresStore(LedgerStore):
                 conn.cursor(name="assetledger_all_refs") as cursor,
             ):
                 cursor.itersize = 10_000
-                cursor.execute("SELECT seq, ref_kind, ref_key FROM refs ORDER BY seq")
+                cursor.execute(  # byte order within an entry, as verify sorts them
+                    "SELECT seq, ref_kind, ref_key FROM refs"
+                    ' ORDER BY seq, ref_kind COLLATE "C", ref_key COLLATE "C"'
+                )
                 for seq, kind, key in cursor:
                     yield int(seq), str(kind), str(key)
         finally:

@@ -101,13 +101,18 @@ CHUNK = 400
 """Rows per ``IN (…)`` list: far below SQLite's bound-parameter limit."""
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_micros(value: datetime) -> int:
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    if value.tzinfo is None:  # naive: local time, as astimezone reads it
+        value = value.astimezone(UTC)
+    delta = value - EPOCH  # aware datetimes subtract in UTC
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(value: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+    return EPOCH + timedelta(microseconds=value)
 
 
 class SqliteStore(LedgerStore):
@@ -171,6 +176,7 @@ class SqliteStore(LedgerStore):
             self.db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"append to {self.path} failed: {exc}") from exc
+        self.keep_index_keys(plan.index_keys)
         return plan.result
 
     def _plan(self, batch: Batch) -> AppendPlan:
@@ -197,6 +203,8 @@ class SqliteStore(LedgerStore):
         )
 
     def _insert_entries(self, entries: Sequence[Entry]) -> None:
+        # One ingestion time per batch (plan_append): converted once, not per entry.
+        ingested = {t: to_micros(t) for t in {e.ingested_at for e in entries}}
         self.db.executemany(
             f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
@@ -212,7 +220,7 @@ class SqliteStore(LedgerStore):
                     e.origin.topic,
                     e.origin.partition,
                     e.origin.offset,
-                    to_micros(e.ingested_at),
+                    ingested[e.ingested_at],
                 )
                 for e in entries
             ],
@@ -332,6 +340,18 @@ class SqliteStore(LedgerStore):
         values[11] = from_micros(int(values[11]))
         return row_to_entry(values)
 
+    def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
+        wanted = sorted(set(seqs))
+        out: list[Entry] = []
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i : i + CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq IN ({marks}) ORDER BY seq", chunk
+            )
+            out += [self._entry(row) for row in rows]
+        return out
+
     def entry_by_event_id(self, event_id: str) -> Entry | None:
         row = self.db.execute(
             f"SELECT {ENTRY_COLUMNS} FROM entries WHERE event_id = ?", (event_id,)
@@ -345,9 +365,11 @@ class SqliteStore(LedgerStore):
         return [int(r[0]) for r in rows]
 
     def all_refs(self) -> Iterator[tuple[int, str, str]]:
-        cursor = self.db.execute("SELECT seq, ref_kind, ref_key FROM refs ORDER BY seq")
-        for seq, kind, key in cursor:
-            yield int(seq), str(kind), str(key)
+        # Typed by SQLite (as int(), str() would, a row at a time in Python; verify reads all).
+        yield from self.db.execute(
+            "SELECT CAST(seq AS INTEGER), CAST(ref_kind AS TEXT), CAST(ref_key AS TEXT)"
+            " FROM refs ORDER BY seq, ref_kind, ref_key"  # verify sorts an entry's rows so
+        )
 
     def node_count(self) -> int:
         (count,) = self.db.execute("SELECT COUNT(*) FROM merkle_nodes").fetchone()

@@ -42,9 +42,16 @@ def _emit(bootstrap: str, n: int) -> list[str]:
         return emitter.emit_many([base[i % len(base)] for i in range(n)])
 
 
-def _consumer(store: SqliteStore, bootstrap: str, group: str) -> LedgerConsumer:
+def _consumer(
+    store: SqliteStore, bootstrap: str, group: str, transport: str = "kafka-python"
+) -> LedgerConsumer:
     config = ConsumerConfig(
-        bootstrap, topic=TOPIC, group_id=group, session_timeout_ms=6000, heartbeat_interval_ms=1000
+        bootstrap,
+        topic=TOPIC,
+        group_id=group,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        transport=transport,
     )
     return LedgerConsumer(store, FolderTrust({SIGNER.key_id: SIGNER.public}), config)
 
@@ -69,10 +76,12 @@ def _wait_for(predicate: object, timeout: float) -> None:
     raise AssertionError("timed out")
 
 
-def test_broker_restart_mid_stream(local_broker: LocalBroker, tmp_path: Path) -> None:
+def test_broker_restart_mid_stream(
+    local_broker: LocalBroker, tmp_path: Path, transport: str
+) -> None:
     first = _emit(local_broker.bootstrap_servers, 120)
     store = SqliteStore(tmp_path / "ledger.db")
-    consumer = _consumer(store, local_broker.bootstrap_servers, "ledger")
+    consumer = _consumer(store, local_broker.bootstrap_servers, "ledger", transport)
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -98,7 +107,7 @@ def test_broker_restart_mid_stream(local_broker: LocalBroker, tmp_path: Path) ->
         assert reader.head().size == 120  # nothing skipped, nothing half-written
 
     _drop_if_not_one_partition(local_broker.bootstrap_servers, TOPIC + ".keys")
-    recovery = _consumer(store, local_broker.bootstrap_servers, "ledger-after-restart")
+    recovery = _consumer(store, local_broker.bootstrap_servers, "ledger-after-restart", transport)
     stats = recovery.run(until_caught_up=True)
     assert stats.appended == 40
     ids = [e.event_id for e in store.entries()]

@@ -26,7 +26,9 @@ EVENTS = 4000
 KILLS = 6
 
 
-def _consumer(tmp_path: Path, topic: FreshTopic, *until: str) -> subprocess.Popen[bytes]:
+def _consumer(
+    tmp_path: Path, topic: FreshTopic, transport: str, *until: str
+) -> subprocess.Popen[bytes]:
     args = [
         sys.executable, "-m", "cli", "consume",
         "--trusted-keys", str(tmp_path / "keys"),
@@ -34,6 +36,7 @@ def _consumer(tmp_path: Path, topic: FreshTopic, *until: str) -> subprocess.Pope
         "--ledger", str(tmp_path / "ledger.db"),
         "--bootstrap-servers", topic.bootstrap, "--topic", topic.name,
         "--batch-size", "25", "--session-timeout-ms", "6000", *until,
+        "--transport", transport,
         "--group", f"crash-{topic.name}",  # killed members linger: keep them out of other tests
     ]  # fmt: skip
     log = (tmp_path / "consumer.log").open("ab")
@@ -56,7 +59,7 @@ def _size(tmp_path: Path) -> int:
         return store.head().size
 
 
-def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path) -> None:
+def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path, transport: str) -> None:
     seed = int(os.environ.get("ASSETLEDGER_TEST_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
     signer = keys.generate("farm")
@@ -70,7 +73,7 @@ def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path) -> Non
 
     sizes = []
     for _ in range(KILLS):
-        proc = _consumer(tmp_path, fresh_topic, "--until-idle", "60")
+        proc = _consumer(tmp_path, fresh_topic, transport, "--until-idle", "60")
         _wait_for_progress(tmp_path, sizes[-1] if sizes else 0)
         time.sleep(rng.uniform(0.0, 0.8))  # a random point of the ingest, not of the start-up
         proc.send_signal(signal.SIGKILL)
@@ -78,7 +81,7 @@ def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path) -> Non
         sizes.append(_size(tmp_path))
     # Caught up counts every partition, whoever holds it: partitions still held by killed
     # members time out and move to the survivor, which reads them before it stops.
-    final = _consumer(tmp_path, fresh_topic, "--until-caught-up")
+    final = _consumer(tmp_path, fresh_topic, transport, "--until-caught-up")
     assert final.wait(timeout=300) == 0, (tmp_path / "consumer.log").read_text()[-3000:]
 
     killed_mid_ingest = [s for s in sizes if 0 < s < EVENTS]

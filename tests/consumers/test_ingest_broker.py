@@ -27,11 +27,13 @@ def _events(n: int) -> list[dict[str, Any]]:
     return [dict(base[i % len(base)]) for i in range(n)]
 
 
-def test_round_trip_exact(fresh_topic: FreshTopic, tmp_path: Path) -> None:
+def test_round_trip_exact(fresh_topic: FreshTopic, tmp_path: Path, transport: str) -> None:
     with Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name) as emitter:
         ids = emitter.emit_many(_events(60))
     with SqliteStore(tmp_path / "l.db") as store:
-        stats = consume_once(store, [ARTIST], fresh_topic.bootstrap, fresh_topic.name)
+        stats = consume_once(
+            store, [ARTIST], fresh_topic.bootstrap, fresh_topic.name, transport=transport
+        )
         assert stats.appended == 60 and stats.quarantined == 0
         assert sorted(e.event_id for e in store.entries()) == sorted(ids)
         assert verify_ledger(store, {ARTIST.key_id: ARTIST.public}.get, workers=1).ok
@@ -40,15 +42,24 @@ def test_round_trip_exact(fresh_topic: FreshTopic, tmp_path: Path) -> None:
 
 
 def test_restart_resumes_without_loss_or_duplicates(
-    fresh_topic: FreshTopic, tmp_path: Path
+    fresh_topic: FreshTopic, tmp_path: Path, transport: str
 ) -> None:
     with Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name) as emitter:
         first = emitter.emit_many(_events(30))
         with SqliteStore(tmp_path / "l.db") as store:
-            consume_once(store, [ARTIST], fresh_topic.bootstrap, fresh_topic.name, max_batch=7)
+            consume_once(
+                store,
+                [ARTIST],
+                fresh_topic.bootstrap,
+                fresh_topic.name,
+                max_batch=7,
+                transport=transport,
+            )
         second = emitter.emit_many(_events(25))
     with SqliteStore(tmp_path / "l.db") as store:
-        stats = consume_once(store, [ARTIST], fresh_topic.bootstrap, fresh_topic.name)
+        stats = consume_once(
+            store, [ARTIST], fresh_topic.bootstrap, fresh_topic.name, transport=transport
+        )
         assert stats.appended == 25
         ids = [e.event_id for e in store.entries()]
         assert sorted(ids) == sorted(first + second)
@@ -92,7 +103,7 @@ EXPECTED_REASON = {
 
 
 def test_every_bad_input_kind_is_dead_lettered_and_valid_ones_land(
-    fresh_topic: FreshTopic, tmp_path: Path
+    fresh_topic: FreshTopic, tmp_path: Path, transport: str
 ) -> None:
     valid_events = _events(6)
     valid_events[0] = production()[0][1]  # the plate by Ana Ruiz, used for the altered copy
@@ -123,7 +134,12 @@ def test_every_bad_input_kind_is_dead_lettered_and_valid_ones_land(
             emitter.send_raw(m)
     with SqliteStore(tmp_path / "l.db") as store:
         stats = consume_once(
-            store, [ARTIST], fresh_topic.bootstrap, fresh_topic.name, max_message_bytes=3000
+            store,
+            [ARTIST],
+            fresh_topic.bootstrap,
+            fresh_topic.name,
+            max_message_bytes=3000,
+            transport=transport,
         )
         assert sorted(e.event_id for e in store.entries()) == sorted(m.event_id for m in messages)
         assert stats.quarantined == len(bad)

@@ -109,6 +109,20 @@ def test_headers_disagreeing_with_payload(header: str) -> None:
     assert _reason(_raw(m, headers=missing)) == "header_mismatch"
 
 
+@pytest.mark.parametrize("header", [k.H_ID, k.H_TYPE, k.H_TIME, k.H_SUBJECT])
+def test_a_repeated_header_is_judged_by_its_last_value(header: str) -> None:
+    """As ledger.events.kafka.header reads it: the last value, undecodable bytes as absent."""
+    m = build_message(_event(), ARTIST, source="/ws")
+    value = dict(m.headers)[header]
+    others = tuple((h, v) for h, v in m.headers if h != header)
+    assert isinstance(inspect(_raw(m, headers=(*others, (header, b"x"), (header, value))),
+                              TRUST, FRAMING), PendingEntry)  # fmt: skip
+    assert _reason(_raw(m, headers=(*others, (header, value), (header, b"x")))) == "header_mismatch"
+    if header != k.H_SUBJECT:  # an absent ce_subject is allowed
+        undecodable = (*others, (header, value), (header, b"\xff"))
+        assert _reason(_raw(m, headers=undecodable)) == "header_mismatch"
+
+
 def test_kafka_key_must_be_the_asset() -> None:
     m = build_message(_event(), ARTIST, source="/ws")
     assert _reason(_raw(m, key=b"some/other/asset")) == "header_mismatch"
@@ -145,3 +159,22 @@ def test_pending_entry_keeps_key_and_headers_for_a_duplicates_dead_letter_copy()
     # Built without them (older callers), a PendingEntry still works: no key, no headers.
     bare = PendingEntry("id", "provenance_event", outcome.event_time, b"v", "k", later.origin)
     assert bare.key is None and bare.headers == ()
+
+
+def test_the_index_keys_are_derived_where_the_event_is_decoded() -> None:
+    """Sequential and pool inspection carry the event's index keys to the store: exactly the
+    keys the index derives from the stored envelope (verify's replay derives them again)."""
+    from consumers.inspect import ParallelInspector
+    from ledger.index.maintain import entry_keys
+
+    messages = [build_message(dict(e, producer_id="ws", producer_seq=i), ARTIST, source="/ws")
+                for i, (_, e) in enumerate(production()[:12])]  # fmt: skip
+    raws = [RawRecord("events", 0, i, m.key, m.value, tuple(m.headers))
+            for i, m in enumerate(messages)]  # fmt: skip
+    sequential = [inspect(r, TRUST, FRAMING) for r in raws]
+    with ParallelInspector(TRUST, FRAMING, workers=1, chunk_size=5) as inspector:
+        pooled = inspector(raws)
+    for one, other, m in zip(sequential, pooled, messages, strict=True):
+        assert isinstance(one, PendingEntry) and isinstance(other, PendingEntry)
+        assert one.index_keys == other.index_keys == tuple(entry_keys(m.value))
+        assert one.index_keys and any(k.startswith("version:") for k in one.index_keys)

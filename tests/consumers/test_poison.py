@@ -285,7 +285,7 @@ class _NotUtf8(str):
 
 
 def test_a_record_the_kafka_client_cannot_read_is_refused_and_skipped(
-    fresh_topic: FreshTopic, store: LedgerStore
+    fresh_topic: FreshTopic, store: LedgerStore, transport: str
 ) -> None:
     """kafka-python raises CorruptRecordError at every poll on a header name that is not
     UTF-8: the consumer stopped on it forever."""
@@ -293,7 +293,7 @@ def test_a_record_the_kafka_client_cannot_read_is_refused_and_skipped(
     unreadable = dataclasses.replace(bad, headers=[(_NotUtf8("x"), b"v")])
     send(fresh_topic, [before, unreadable, after])
 
-    consume(store, fresh_topic)
+    consume(store, fresh_topic, transport=transport)
 
     assert [e.event_id for e in store.entries()] == [before.event_id, after.event_id]
     [q] = store.quarantine()

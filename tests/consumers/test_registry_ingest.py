@@ -66,17 +66,28 @@ def send(bootstrap: str, topic: str, messages: Sequence[Message], *, legacy: boo
             emitter.send_raw(m, topic=topic if legacy else None)
 
 
-def consume(store: SqliteStore, bootstrap: str, topic: str) -> IngestStats:
+def consume(
+    store: SqliteStore, bootstrap: str, topic: str, transport: str = "kafka-python"
+) -> IngestStats:
     """One consumer run with the registry re-derived from the ledger, as at every start."""
     config = ConsumerConfig(
-        bootstrap, topic=topic, session_timeout_ms=6000, heartbeat_interval_ms=1000
+        bootstrap,
+        topic=topic,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        transport=transport,
     )
     return LedgerConsumer(store, RegistryTrust.from_store(store), config).run(until_caught_up=True)
 
 
-def phase(store: SqliteStore, topic: FreshTopic, messages: Sequence[Message]) -> IngestStats:
+def phase(
+    store: SqliteStore,
+    topic: FreshTopic,
+    messages: Sequence[Message],
+    transport: str = "kafka-python",
+) -> IngestStats:
     send(topic.bootstrap, topic.name, messages)
-    return consume(store, topic.bootstrap, topic.name)
+    return consume(store, topic.bootstrap, topic.name, transport)
 
 
 def outcomes(store: SqliteStore) -> dict[str, str]:
@@ -100,7 +111,7 @@ def resigned(message: Message, signer: KeyPair) -> Message:
 
 
 def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
-    fresh_topic: FreshTopic, tmp_path: Path
+    fresh_topic: FreshTopic, tmp_path: Path, transport: str
 ) -> None:
     base = now_utc().replace(microsecond=0) - timedelta(hours=2)
     cut = base + 30 * MINUTE  # Mira's key is compromised from here on
@@ -126,10 +137,10 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             ),
         ]
         enrolments = [signed(e, ROOT) for e in root_events]
-        stats = phase(store, fresh_topic, enrolments)
+        stats = phase(store, fresh_topic, enrolments, transport)
         assert stats.appended == 5 and stats.quarantined == 0
         grant = signed(delegate_event("org:kestrel", actor_kinds=("ai_model",)), ROOT)
-        assert phase(store, fresh_topic, [grant]).appended == 1
+        assert phase(store, fresh_topic, [grant], transport).appended == 1
 
         # phase 2: the delegate enrols a service; a stranger tries to; the DIT key rotates
         by_vendor = signed(
@@ -145,7 +156,7 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             rotate_event("tool:onset-dit", dit.key_id, dit2.public, valid_from=base + 60 * MINUTE),
             ROOT,
         )
-        phase(store, fresh_topic, [by_vendor, by_mira, forged_enrolment, rotation])
+        phase(store, fresh_topic, [by_vendor, by_mira, forged_enrolment, rotation], transport)
 
         # phase 3: work, including refusals of every key-related kind
         ok_plate = work(dit, base + 5 * MINUTE, index=0)
@@ -162,7 +173,7 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             "not_enrolled/resigned": resigned(work(mira, base + 12 * MINUTE), intruder),
         }
         accepted = [ok_plate, ok_roto, ok_debris, ok_upscale, ok_dit2]
-        phase(store, fresh_topic, [*accepted, *refused.values()])
+        phase(store, fresh_topic, [*accepted, *refused.values()], transport)
 
         # phase 4: Mira's key is revoked, effective earlier than now (compromise found late)
         revocation = signed(
@@ -171,11 +182,11 @@ def test_enrol_work_revoke_midstream_and_every_refusal_is_specific(
             ),
             ROOT,
         )
-        assert phase(store, fresh_topic, [revocation]).appended == 1
+        assert phase(store, fresh_topic, [revocation], transport).appended == 1
         signed_before = work(mira, cut - MINUTE)  # backdated, but arrives after the revocation
         signed_after = work(mira, cut + MINUTE)
         replay = ok_roto  # the very same record again, signed by the now compromised key
-        phase(store, fresh_topic, [signed_before, signed_after, replay, enrolments[1]])
+        phase(store, fresh_topic, [signed_before, signed_after, replay, enrolments[1]], transport)
 
         seen = outcomes(store)
         for m in [*enrolments, grant, by_vendor, rotation, *accepted, revocation]:

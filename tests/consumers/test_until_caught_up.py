@@ -92,8 +92,14 @@ class SlowStart(LedgerConsumer):
         return super()._poll(timeout_ms, max_records)
 
 
-def consumer(store: LedgerStore, topic: FreshTopic, cls: type = LedgerConsumer, **kw: Any) -> Any:
-    config = ConsumerConfig(topic.bootstrap, topic=topic.name, **FAST_GROUP)
+def consumer(
+    store: LedgerStore,
+    topic: FreshTopic,
+    cls: type = LedgerConsumer,
+    transport: str = "kafka-python",
+    **kw: Any,
+) -> Any:
+    config = ConsumerConfig(topic.bootstrap, topic=topic.name, transport=transport, **FAST_GROUP)
     return cls(store, FolderTrust({ARTIST.key_id: ARTIST.public}), config, **kw)
 
 
@@ -140,30 +146,38 @@ def test_a_slow_start_does_not_stop_it_before_the_records_already_there(
 
 
 def test_records_past_the_end_offset_a_broker_reports_are_read_too(
-    fresh_topic: FreshTopic, tmp_path: Path
+    fresh_topic: FreshTopic, tmp_path: Path, transport: str
 ) -> None:
     """Tansu reports a partition's end as its last record batch's base offset + 1."""
     write_in_one_batch(fresh_topic, 150, partition=1)
     emit(fresh_topic, 5)
     with open_store(str(tmp_path / "ledger.db")) as store:
-        stats = consumer(store, fresh_topic).run(until_caught_up=True)
+        stats = consumer(store, fresh_topic, transport=transport).run(until_caught_up=True)
         assert stats.appended == 155
         assert_everything_read(store, fresh_topic, stats)
 
 
 def test_an_empty_topic_is_caught_up_at_once_and_a_second_run_reads_only_the_new(
-    fresh_topic: FreshTopic, tmp_path: Path
+    fresh_topic: FreshTopic, tmp_path: Path, transport: str
 ) -> None:
     with open_store(str(tmp_path / "ledger.db")) as store:
-        assert consumer(store, fresh_topic).run(until_caught_up=True).appended == 0
+        assert (
+            consumer(store, fresh_topic, transport=transport).run(until_caught_up=True).appended
+            == 0
+        )
         emit(fresh_topic, 7)
-        assert consumer(store, fresh_topic).run(until_caught_up=True).appended == 7
-        stats = consumer(store, fresh_topic).run(until_caught_up=True)
+        assert (
+            consumer(store, fresh_topic, transport=transport).run(until_caught_up=True).appended
+            == 7
+        )
+        stats = consumer(store, fresh_topic, transport=transport).run(until_caught_up=True)
         assert (stats.appended, stats.quarantined, stats.duplicates) == (0, 0, 0)
         assert store.head().size == 7
 
 
-def test_the_cli_reads_what_is_there_and_stops(fresh_topic: FreshTopic, tmp_path: Path) -> None:
+def test_the_cli_reads_what_is_there_and_stops(
+    fresh_topic: FreshTopic, tmp_path: Path, transport: str
+) -> None:
     emit(fresh_topic, 12)
     trusted = tmp_path / "trusted"
     keys.write_key_pair(ARTIST, trusted)
@@ -188,6 +202,8 @@ def test_the_cli_reads_what_is_there_and_stops(fresh_topic: FreshTopic, tmp_path
             "6000",
             "--workers",
             "0",
+            "--transport",
+            transport,
             "--ledger",
             ledger,
         ],

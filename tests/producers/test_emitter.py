@@ -8,6 +8,7 @@ key, with increasing producer sequence numbers.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,20 @@ def test_a_refused_event_raises_from_the_signing_pool(fresh_topic: FreshTopic) -
         pytest.raises(InvalidEventError),
     ):
         em.emit_many(events)
+
+
+def test_events_built_before_a_refused_one_are_sent_as_before_the_bursts(
+    fresh_topic: FreshTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """emit_many sends in bursts of built records; a refusal in the middle of a burst still
+    sends the events before it (as sending one at a time did), then raises."""
+    monkeypatch.setattr(emitter_module, "SEND_BURST", 4)
+    events = [{**e, "event_id": str(uuid.uuid4())} for e in _events(10)]
+    events[6]["digital_source_type"] = "not-a-source-type"
+    with (
+        Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name) as em,
+        pytest.raises(InvalidEventError),
+    ):
+        em.emit_many(events)
+    got = _received(fresh_topic, 6)
+    assert [e["event_id"] for e in got] == [e["event_id"] for e in events[:6]]

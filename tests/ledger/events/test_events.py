@@ -7,9 +7,10 @@ producer would send them.
 
 from __future__ import annotations
 
+import base64
 import copy
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,9 +21,9 @@ from ledger.errors import InvalidEventError
 from ledger.events import base, vocab
 from ledger.events.base import EventKind, validate
 from ledger.events.consent import CONSENT
-from ledger.events.encoding import SingleObjectFraming
+from ledger.events.encoding import SingleObjectFraming, default_catalog
 from ledger.events.keyregistry import KEY_REGISTRY
-from ledger.events.kinds import prepare
+from ledger.events.kinds import json_to_avro, prepare
 from ledger.events.provenance import PROVENANCE
 from ledger.store import PendingEntry, Quarantined
 from ledger.trust import keys
@@ -266,3 +267,45 @@ def test_ce_type_names_the_contract_version_not_the_schema_version() -> None:
             PendingEntry,
         ), writer
     assert "not of its Avro schema" in (base.__doc__ or "")
+
+
+def test_format_time_spells_times_as_strftime_does() -> None:
+    """ce_time is compared with format_time's text: the hand-made spelling must not drift."""
+    import random
+    from datetime import timezone
+
+    from ledger.events.base import format_time
+
+    rng = random.Random(7)
+    samples = [datetime(1, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=UTC)]
+    for _ in range(2000):
+        offset = timezone(timedelta(minutes=rng.randint(-720, 720)))
+        samples.append(
+            datetime(rng.randint(1001, 9998), rng.randint(1, 12), rng.randint(1, 28),
+                     rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59),
+                     rng.choice([0, 1, 999_999, rng.randint(0, 999_999)]), tzinfo=offset)
+        )  # fmt: skip
+    for t in samples:
+        assert format_time(t) == t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_json_to_avro_converts_times_and_bytes_wherever_the_schema_holds_them() -> None:
+    """The converter walks only the fields with a time or bytes in their type; a time deep
+    in a union, an array and a nested record is still converted, base64 too, and the fields
+    it skips come back unchanged."""
+    schema = default_catalog().current("provenance_event").parsed
+    given = {
+        "event_time": "2026-12-07T10:00:00Z",
+        "description": "2026-12-07T10:00:00Z",  # text that looks like a time: a string field
+        "writing": {
+            "credit": "written_by",
+            "ai_material": [{"asset_id": "a", "version": "v1", "given_at": "2026-12-01T09:30:00Z"}],
+        },
+    }
+    out = json_to_avro(schema, given, "provenance_event")
+    assert out["event_time"] == datetime(2026, 12, 7, 10, tzinfo=UTC)
+    assert out["writing"]["ai_material"][0]["given_at"] == datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    assert out["description"] == "2026-12-07T10:00:00Z"
+    registry = default_catalog().current("key_registry_event").parsed
+    key = base64.b64encode(bytes(range(32))).decode()
+    assert json_to_avro(registry, {"public_key": key}, "k")["public_key"] == bytes(range(32))

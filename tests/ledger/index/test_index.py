@@ -21,7 +21,7 @@ from ledger.index import (
 )
 from ledger.index.maintain import MemoryMap, extension_line, update_index
 from ledger.index.proof import parse_about
-from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, monitor
+from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, ReplayMap, monitor
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.verify import verify_ledger
@@ -425,3 +425,106 @@ def test_entries_missing_under_the_head_is_a_damaged_ledger_not_a_refused_record
     assert not isinstance(failure.value, RejectedInput)
     assert "assetledger verify" in (failure.value.hint or "")
     store.close()
+
+
+def test_many_keys_in_uneven_batches_give_the_reference_root() -> None:
+    """Thousands of keys, several per entry, folded in batches of every size: the tree's cuts
+    (a binary search on the sorted key hashes) and shared paths give the definition's root."""
+    rng = random.Random(20)
+    entries = [
+        [f"k:{rng.randrange(4000)}" for _ in range(rng.randrange(1, 6))] for _ in range(3000)
+    ]
+    entries = [sorted(set(keys)) for keys in entries]
+    batched = MemoryMap()
+    for seq, keys in enumerate(entries):
+        batched.add(seq, keys)
+        if rng.random() < 0.01 or seq < 40:
+            batched.commit()
+    flat = [(seq, key) for seq, keys in enumerate(entries) for key in keys]
+    assert batched.commit() == _reference_root_of(flat)
+
+
+def _reference_root_of(rows: list[tuple[int, str]]) -> bytes:
+    lists: dict[bytes, list[int]] = {}
+    for seq, key in rows:
+        lists.setdefault(smt.key_hash(key), []).append(seq)
+    leaves = {k: smt.leaf_hash(k, smt.value_of(v)) for k, v in lists.items()}
+
+    def subtree(depth: int, items: list[bytes]) -> bytes:
+        if not items:
+            return smt.EMPTY
+        if len(items) == 1:
+            return leaves[items[0]]
+        left = [k for k in items if not smt.bit(k, depth)]
+        right = [k for k in items if smt.bit(k, depth)]
+        return smt.node_hash(subtree(depth + 1, left), subtree(depth + 1, right))
+
+    return subtree(0, sorted(leaves))
+
+
+def test_the_update_takes_the_consumers_keys_without_decoding_again(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries appended with the keys the consumer derived (PendingEntry.index_keys) are folded
+    without decoding their envelopes; the root is the one the envelopes give."""
+    import ledger.index.maintain as maintain
+
+    events = pending(demo_events())
+    assert all(e.index_keys == tuple(maintain.entry_keys(e.envelope)) for e in events)
+    init(store)
+    append_all(store, events)
+
+    def no_decoding(*_: object) -> list[str]:
+        raise AssertionError("the index update decoded an envelope again")
+
+    monkeypatch.setattr(maintain, "entry_keys", no_decoding)
+    head = update_index(store)
+    monkeypatch.undo()
+    replayed = MemoryMap()
+    for e in store.entries():
+        replayed.add(e.seq, maintain.entry_keys(e.envelope))
+    assert (head.size, head.root) == (len(events), replayed.commit())
+    assert monitor(store).ok
+
+
+def test_kept_and_derived_keys_mix_to_the_same_map(store: LedgerStore, tmp_path: Path) -> None:
+    """Entries appended without keys (another path, another process) are decoded; those with
+    keys are not; the stored map is the replayed one either way."""
+    import dataclasses
+
+    events = pending(demo_events())
+    log_key = init(store)
+    checkpointer = operator.Checkpointer(store, log_key)
+    third = len(events) // 3
+    append_all(store, [dataclasses.replace(e, index_keys=None) for e in events[:third]])
+    append_all(store, events[third : 2 * third])
+    assert checkpointer.checkpoint() is not None
+    append_all(store, events[2 * third :])
+    store.take_index_keys(0, 2 * third + 3)  # as if another process appended some of them
+    assert checkpointer.checkpoint() is not None
+    report = monitor(store)
+    assert report.ok, report.findings
+    assert report.roots_checked == 2
+
+
+def test_the_replay_fold_gives_the_maps_rows_values_and_tree() -> None:
+    """verify's ReplayMap (its own fold, each key hashed once) keeps the same key rows,
+    nodes and roots as MemoryMap, commit after commit."""
+    rng = random.Random(11)
+    replayed, reference = ReplayMap(), MemoryMap()
+    for seq in range(400):
+        keys = sorted({f"asset:{rng.randrange(80)}" for _ in range(rng.randrange(4))})
+        replayed.add(seq, keys)
+        reference.add(seq, keys)
+        if rng.random() < 0.1:
+            assert replayed.commit() == reference.commit()
+    assert replayed.commit() == reference.commit()
+    assert replayed.keys == reference.keys
+    assert replayed.nodes == reference.nodes
+
+
+def test_the_replays_value_of_is_the_maps() -> None:
+    from ledger.index.replay import _value_of
+
+    for seqs in ([], [0], [3, 17, 2**40]):
+        assert _value_of(seqs) == smt.value_of(seqs)

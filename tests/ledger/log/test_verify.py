@@ -337,3 +337,53 @@ def test_the_guard_starts_its_workers_safely_beside_other_threads(
         release.set()
         other.join()
     assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 42)}
+
+
+@pytest.mark.parametrize("chunk_size", [7, 100, 4096])
+def test_index_rows_are_compared_a_chunk_at_a_time_entry_by_entry_when_they_differ(
+    larger: tuple[SqliteStore, sqlite3.Connection], chunk_size: int
+) -> None:
+    """The chunk's one set comparison still names each entry whose rows differ, rows moved
+    to another entry (both ends), and rows at a position that has no entry; chunk borders
+    (7 does not divide 300) change nothing."""
+    store, raw = larger
+    (kind, key) = raw.execute("SELECT ref_kind, ref_key FROM refs WHERE seq = 13").fetchone()
+    raw.execute("UPDATE refs SET seq = 14 WHERE seq = 13 AND ref_kind = ? AND ref_key = ?",
+                (kind, key))  # fmt: skip
+    raw.execute("INSERT INTO refs VALUES ('show', 'Invented', 96)")
+    raw.execute("DELETE FROM refs WHERE seq = 299")
+    raw.execute("DELETE FROM entries WHERE seq = 150")  # its rows now point nowhere
+    report = verify_ledger(store, LOOKUP, workers=1, chunk_size=chunk_size)
+    refs = {d.seq for d in report.damage if d.kind == REFERENCE_INDEX_MISMATCH}
+    assert refs == {13, 14, 96, 150, 299}
+    (at_150,) = [d for d in report.damage if d.kind == REFERENCE_INDEX_MISMATCH and d.seq == 150]
+    assert "not in the ledger" in at_150.detail
+    (at_14,) = [d for d in report.damage if d.kind == REFERENCE_INDEX_MISMATCH and d.seq == 14]
+    assert "not in the event" in at_14.detail
+
+
+def test_the_guard_compares_the_rows_of_the_entries_before_a_missing_one(
+    larger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """The guard stops at a missing entry; the rows of the entries it read are compared."""
+    store, raw = larger
+    root = store.tree(300).root()
+    raw.execute("DELETE FROM refs WHERE seq = 30")
+    raw.execute("DELETE FROM entries WHERE seq = 40")
+    report = check_prefix(store, 300, root, workers=1)
+    assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 30), (DELETED, 40)}
+
+
+def test_index_rows_in_another_order_within_an_entry_are_compared_as_sets(
+    larger: tuple[SqliteStore, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that gives an entry's rows in another order than the facts' (sorted) still
+    verifies, and a row it lacks is still named."""
+    store, _ = larger
+    rows = sorted(store.all_refs(), key=lambda r: (r[0], r[2]))  # within an entry: by key
+    assert rows != list(store.all_refs())  # the order differs somewhere
+    monkeypatch.setattr(store, "all_refs", lambda: iter(rows))
+    assert verify_ledger(store, LOOKUP, workers=1, chunk_size=64).ok
+    rows.remove(next(r for r in rows if r[0] == 77))
+    report = verify_ledger(store, LOOKUP, workers=1, chunk_size=64)
+    assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 77)}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from ledger.log.merkle import root_from_leaf_hashes
 from ledger.store import Batch, LedgerStore, Origin, Quarantined, StoredCheckpoint
@@ -145,3 +148,35 @@ def test_quarantine_limit_keeps_arrival_order(store: LedgerStore) -> None:
     assert [q.detail for q in store.quarantine(3)] == ["bad 0", "bad 1", "bad 2"]
     assert [q.value for q in store.quarantine()] == [bytes([i]) for i in range(5)]
     assert all(q.quarantined_at is not None for q in store.quarantine())
+
+
+def test_index_keys_are_kept_after_the_commit_bounded_and_taken_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys a batch carried are kept for the next index update once the append commits,
+    taken once, and never more than INDEX_KEYS_KEPT of them."""
+    import ledger.store.base as base
+    from ledger.store import PendingEntry
+    from ledger.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "l.db")
+    now = datetime.now(UTC)
+
+    def entry(i: int, keys: tuple[str, ...] | None) -> PendingEntry:
+        return PendingEntry(f"e{i}", "provenance_event", now, f"v{i}".encode(), "k",
+                            Origin("t", 0, i), index_keys=keys)  # fmt: skip
+
+    store.append(Batch([entry(0, ("a:1",)), entry(1, None), entry(2, ("b:2", "c:3"))], [],
+                       {("t", 0): 3}, "g"))  # fmt: skip
+    assert store.take_index_keys(1, 3) == {2: ("b:2", "c:3")}
+    assert store.take_index_keys(0, 3) == {}  # entry 0 was forgotten with the take below 3
+    failing = replace(entry(3, ("d:4",)), event_id="e0")  # a duplicate: no entry
+    store.append(Batch([failing], [], {("t", 0): 4}, "g"))
+    assert store.take_index_keys(3, 4) == {}
+    store.keep_index_keys({3: ("stale:3",)})  # as if an append that never committed kept it
+    store.append(Batch([entry(10, None)], [], {("t", 0): 11}, "g"))  # seq 3: no keys carried
+    assert store.take_index_keys(3, 4) == {}
+    monkeypatch.setattr(base, "INDEX_KEYS_KEPT", 2)
+    store.append(Batch([entry(i, (f"x:{i}",)) for i in range(20, 24)], [], {("t", 0): 24}, "g"))
+    assert store.take_index_keys(0, 8) == {6: ("x:22",), 7: ("x:23",)}  # seqs 4 … 7
+    store.close()
