@@ -9,14 +9,10 @@ filter them by the event itself.  Beyond the rows, an event is filed under:
 * ``asset:ID`` for every ``version:ID@V`` key it has (every event about any version);
 * ``licence:ID`` for a licence record (its event id) and for every use naming it
   (``rights.licence_ref``, ``model.licence_ref``);
-* ``model:PROVIDER/NAME`` for a licence record naming the model and every use of it;
-* ``licensing:PROVIDER/NAME`` for a licence record naming the model, and nothing else: the
-  model's terms, bounded by its licences rather than by its uses (a licence record is never
-  amended or revoked by another event: its term ends at its own ``valid_until``).
+* ``model:PROVIDER/NAME`` for a licence record naming the model and every use of it.
 
-Names that join two parts (``production:SHOW/EPISODE``, ``model:PROVIDER/NAME``,
-``licensing:PROVIDER/NAME``) percent-encode ``%`` and ``/`` in each part, so a show named
-``A/B`` cannot pass for show ``A``, episode ``B``.
+Names that join two parts (``production:SHOW/EPISODE``, ``model:PROVIDER/NAME``) percent-encode
+``%`` and ``/`` in each part, so a show named ``A/B`` cannot pass for show ``A``, episode ``B``.
 """
 
 from __future__ import annotations
@@ -44,7 +40,6 @@ KEY_KINDS = (
     "production",
     "finding",
     "approval",
-    "licensing",
 )
 """Every key kind, the part before the first colon."""
 
@@ -88,11 +83,6 @@ def production_key(show: str, episode: str | None = None) -> str:
 
 def model_key(provider: str, name: str) -> str:
     return f"model:{part(provider)}/{part(name)}"
-
-
-def licensing_key(provider: str, name: str) -> str:
-    """``licensing:PROVIDER/NAME``: the licence records naming the model (no uses of it)."""
-    return f"licensing:{part(provider)}/{part(name)}"
 
 
 def ref_keys(ref_kind: str, value: str) -> list[str]:
@@ -145,7 +135,6 @@ def _extra_keys(record: str, event: Record) -> list[str]:
     if record == LICENCE.record:
         keys = [f"licence:{event['event_id']}"]
         keys += [model_key(m["provider"], m["name"]) for m in event["models"]]
-        keys += [licensing_key(m["provider"], m["name"]) for m in event["models"]]
         return keys
     if record == PROVENANCE.record:
         return _use_keys(event)

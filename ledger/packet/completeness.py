@@ -7,8 +7,9 @@ asset version in a mapped clip's lineage (every event about it, with its approva
 decisions), ``production:SHOW/EPISODE`` (every event of the episode: every use of a performer or
 model in it, which the AI-usage register lists even outside the cut's lineages), ``party:ID``
 (every consent, revocation and licence the party gave) for every performer and every grantor of
-a cited consent, ``consent:ID`` (the cited consent and every revocation naming it),
-``licensing:PROVIDER/NAME`` (every licence record naming the model) for every AI model,
+a cited consent, ``consent:ID`` (the cited consent and every revocation naming it), ``party:ID``
+of the licensor of every licence record cited (a licence is never amended or revoked by
+another event: the record cited is all its terms),
 ``approval:CATEGORY/SHOW`` for every category of use (whole-category approvals and refusals)
 and ``registry:all`` (every key enrolment, rotation and revocation).  :func:`backing_problems`
 checks that each claim of the disclosure is among the entries of the key it rests on.
@@ -32,7 +33,7 @@ import ledger.index.smt as smt
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.events.approval import category_key
 from ledger.events.kinds import kind_for_payload_type
-from ledger.index import licensing_key, production_key
+from ledger.index import production_key
 from ledger.index.batch import AboutBatch, EntryKeys, ListedProof
 from ledger.index.keys import event_keys
 from ledger.index.maintain import entry_keys, root_in, store_reader
@@ -50,7 +51,7 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
 
     Each is bounded by the episode (``production:``), by a lineage asset's own events
     (``asset:``), a category of use in the show (``approval:``), by the records one party gave
-    (``party:``) or the licence records of one model (``licensing:``), and the key registry
+    (``party:``) or one consent and its revocations (``consent:``), and the key registry
     (``registry:all``): never by every use of a model or performer in the whole ledger."""
     keys: set[str] = {"registry:all"}  # every enrolment, rotation and revocation
     show = str(body.get("production", ""))
@@ -64,10 +65,10 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
         for use in clip.get("likeness", []):
             keys.update(_party_keys(use))
         for element in clip.get("ai_elements", []):
-            keys.update(_licensing_keys(element))
+            keys.update(_licensor_keys(element))
     for row in body.get("ai_register", []):
         keys.update(f"party:{p}" for p in row.get("likeness", []))
-        keys.update(_licensing_keys(row))
+        keys.update(_licensor_keys(row))
     return sorted(keys)
 
 
@@ -84,11 +85,12 @@ def _party_keys(use: Mapping[str, Any]) -> list[str]:
     return keys
 
 
-def _licensing_keys(element: Mapping[str, Any]) -> list[str]:
-    model = element.get("model")
-    if not model:
-        return []
-    return [licensing_key(str(model["provider"]), str(model["name"]))]
+def _licensor_keys(element: Mapping[str, Any]) -> list[str]:
+    """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it."""
+    record = element.get("licence_record")
+    if isinstance(record, dict) and record.get("licensor_id"):
+        return [f"party:{record['licensor_id']}"]
+    return []
 
 
 def backing_problems(
@@ -101,7 +103,7 @@ def backing_problems(
     register among the episode's (``production:SHOW/EPISODE``); the consent a use cites and its
     grant among its grantor's (``party:ID``) and the revocations it lists among the consent's
     (``consent:ID``); a licence record said to cover a use among
-    its model's licence records (``licensing:PROVIDER/NAME``).  ``proofs``: the packet's proofs
+    its licensor's records (``party:LICENSOR``).  ``proofs``: the packet's proofs
     (each already checked); ``seq_of``: an event id's index in the evidence.  A claim outside
     its key's entries means the keys do not cover what the disclosure says."""
     listed: dict[str, set[int]] = {}
@@ -135,11 +137,9 @@ def backing_problems(
 
 
 def need_licence(element: Mapping[str, Any], need: Callable[[Any, str, str], None]) -> None:
-    """A licence record the disclosure says covers a model's use is one of the model's."""
-    record = element.get("licence_record")
-    if isinstance(record, dict) and record.get("covers_use"):
-        (key,) = _licensing_keys(element)
-        need(record["licence_ref"], key, "licence record")
+    """A licence record the disclosure cites is one its licensor gave."""
+    for key in _licensor_keys(element):
+        need(element["licence_record"]["licence_ref"], key, "licence record")
 
 
 def commits_index(note: str, origin: str, log_key: Any) -> bool:

@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from demo.story import fixed_id
-from ledger.index import licensing_key, smt
+from ledger.index import smt
 from ledger.log import operator
 from ledger.store.sqlite import SqliteStore
 from tests.ledger.index.index_factory import DANA, fill, init
@@ -56,20 +55,6 @@ def test_prove_about_and_verify_offline(tmp_path: Path) -> None:
     bad = run("verify-receipt", str(proof), "--log-key", vkey)
     assert bad.returncode == 1
     assert "map_mismatch" in bad.stderr
-
-
-def test_prove_about_a_models_licence_records(tmp_path: Path) -> None:
-    """The ``licensing:`` kind is one ``prove --about`` and ``verify-receipt`` accept."""
-    path, vkey = _ledger(tmp_path)
-    key = licensing_key("Kestrel AI", "DebrisGen")
-    proof = tmp_path / "debrisgen.index-proof"
-    made = run("prove", "--about", key, "--out", str(proof), "--ledger", str(path))
-    assert made.returncode == 0, made.stderr
-    checked = run("verify-receipt", str(proof), "--log-key", vkey, "--format", "json")
-    assert checked.returncode == 0, checked.stderr
-    data = json.loads(checked.stdout)
-    assert data["key"] == key and data["present"] is True
-    assert data["event_ids"] == [fixed_id("licence:debrisgen")]
 
 
 def test_monitor_names_an_index_row_deleted_in_the_database(tmp_path: Path) -> None:

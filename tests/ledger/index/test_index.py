@@ -10,15 +10,7 @@ from pathlib import Path
 import pytest
 
 from demo.story import CONSENT_DANA
-from ledger.index import (
-    ProofFailure,
-    licensing_key,
-    model_key,
-    production_key,
-    prove_about,
-    smt,
-    verify_about,
-)
+from ledger.index import ProofFailure, production_key, prove_about, smt, verify_about
 from ledger.index.maintain import MemoryMap, extension_line, update_index
 from ledger.index.proof import parse_about
 from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, ReplayMap, monitor
@@ -66,7 +58,6 @@ def _every_kind_of_key() -> list[str]:
         f"consent:{CONSENT_DANA}",
         production_key("Fallen Tower"),
         production_key("Fallen Tower", "101"),
-        licensing_key("Kestrel AI", "DebrisGen"),
     ]
 
 
@@ -92,28 +83,8 @@ def test_keys_match_a_scan_of_the_log(store: LedgerStore) -> None:
             expected.setdefault(key, []).append(e.seq)
     assert any(k.startswith("model:") for k in expected)
     assert any(k.startswith("licence:") for k in expected)
-    assert any(k.startswith("licensing:") for k in expected)
     for key, seqs in sorted(expected.items())[:40]:
         assert list(verify_about(prove_about(store, key), _vkey(store)).indices) == seqs
-
-
-def test_a_models_licensing_key_lists_its_licence_records_and_no_use(
-    store: LedgerStore,
-) -> None:
-    """``licensing:PROVIDER/NAME`` is bounded by the model's licences, not by its uses: the
-    ``model:`` key lists the same licence records and every step that used the model."""
-    from ledger.events.licence import LICENCE
-
-    fill(store, init(store))
-    licensing = verify_about(
-        prove_about(store, licensing_key("Kestrel AI", "DebrisGen")), _vkey(store)
-    )
-    model = verify_about(prove_about(store, model_key("Kestrel AI", "DebrisGen")), _vkey(store))
-    kinds = {e.seq: e.kind for e in store.entries()}
-    assert licensing.indices and {kinds[i] for i in licensing.indices} == {LICENCE.record}
-    assert set(licensing.indices) < set(model.indices)
-    assert [i for i in model.indices if kinds[i] == LICENCE.record] == list(licensing.indices)
-    assert licensing_key("A/B", "C%") == "licensing:A%2FB/C%25"  # as model_key escapes
 
 
 def test_an_absent_key_proves_absent(store: LedgerStore) -> None:

@@ -384,7 +384,7 @@ def test_completeness_is_proven_for_every_asset_performer_and_model(packet: Path
     keys = set(data["keys"])
     assert f"asset:{story.DELIVERY_PREFIX}/sh030/crowd_replica" in keys
     assert {"party:performer:omar-haddad", f"consent:{story.CONSENT_OMAR}"} <= keys
-    assert {"licensing:Mirrorhouse/ReplicaWorks", "licensing:Kestrel AI/DebrisGen"} <= keys
+    assert {"party:org:mirrorhouse", "party:org:kestrel-ai"} <= keys  # licensors
     # never the ledger-wide keys: every use of a performer or model in every production
     assert not any(k.startswith(("performer:", "model:")) for k in keys), sorted(keys)
     assert {"registry:all", f"approval:generated_final/{story.SHOW}"} <= keys

@@ -1,5 +1,5 @@
 """The keys a packet's completeness rests on are bounded by the episode and by one party's or one
-model's own records: another production's use of the same model or performer stays out of the
+consent's own records: another production's use of the same model or performer stays out of the
 packet, while a licence record or a consent revocation left out still fails completeness."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _revocation() -> Item:
 
 
 def _second_licence() -> Item:
-    """A second licence record for ReplicaWorks (the UK only), which no step cites."""
+    """A second licence record Mirrorhouse gave for ReplicaWorks (the UK only), no step cites."""
     signer, first = next(
         (s, e) for s, e in story.licences() if "mirrorhouse" in e["licensor"]["party_id"]
     )
@@ -106,7 +106,7 @@ def test_another_episodes_use_of_the_same_model_and_performer_stays_out(
 ) -> None:
     """With the ledger-wide ``model:`` and ``performer:`` keys every use of ReplicaWorks and of
     Dana Whitfield anywhere joined the packet; the episode's own uses are proven by its
-    ``production:`` key, the terms by ``party:``, ``consent:`` and ``licensing:``."""
+    ``production:`` key, the terms by ``party:`` (performer, licensor) and ``consent:``."""
     folder, body = _packet(tmp_path, ledger)
     held = _held(folder)
     assert OTHER_USE not in held
@@ -115,8 +115,9 @@ def test_another_episodes_use_of_the_same_model_and_performer_stays_out(
     assert {
         "party:performer:dana-whitfield",
         f"consent:{story.CONSENT_DANA}",
-        "licensing:Mirrorhouse/ReplicaWorks",
+        "party:org:mirrorhouse",
     } <= set(keys)
+    assert not any(k.startswith(("model:", "performer:")) for k in keys)
     likeness = [u for c in body["clips"] for u in c.get("likeness", [])]
     dana = next(u for u in likeness if u["performer"] == "performer:dana-whitfield")
     assert dana["consent"]["revoked_by"] == [REVOCATION] and dana["covered"]
@@ -127,7 +128,7 @@ def test_another_episodes_use_of_the_same_model_and_performer_stays_out(
     [
         (REVOCATION, f"consent:{story.CONSENT_DANA}"),
         (REVOCATION, "party:performer:dana-whitfield"),
-        (SECOND_LICENCE, "licensing:Mirrorhouse/ReplicaWorks"),
+        (SECOND_LICENCE, "party:org:mirrorhouse"),
     ],
 )
 def test_a_term_left_out_fails_completeness_naming_its_key(
@@ -163,7 +164,7 @@ def test_each_claim_must_be_among_its_keys_entries(tmp_path: Path, ledger: Packe
     likeness = [u for c in body["clips"] for u in c.get("likeness", [])]
     step = next(u for u in likeness if u["performer"] == "performer:dana-whitfield")["event_id"]
     for key, event_id, what in [
-        ("licensing:Mirrorhouse/ReplicaWorks", licence, "licence record"),
+        ("party:org:mirrorhouse", licence, "licence record"),
         ("party:performer:dana-whitfield", story.CONSENT_DANA, "consent record"),
         (f"consent:{story.CONSENT_DANA}", REVOCATION, "revocation"),
         (f"asset:{story.DELIVERY_PREFIX}/sh030/stunt_face", step, "step"),
