@@ -140,6 +140,12 @@ def _build(
         raise StoreError("the packet's completeness keys did not settle; report this")
     section = completeness.section(keys, proofs)
     _check_completeness(section, keys, checkpoint, identity.vkey, indexed, entries)
+    if indexed:
+        problems = completeness.backing_problems(
+            json.loads(files[DISCLOSURE_JSON]), section["proofs"], _seq_in(gather)
+        )
+        if problems:
+            raise StoreError(f"the packet's completeness keys do not cover it: {problems[0]}")
     files[COMPLETENESS_FILE] = dumps(section, compact=True)
     files[info.file] = cut_bytes
     if map_bytes is not None:
@@ -172,6 +178,16 @@ def _check_completeness(
     _, problems = completeness.check(section, keys, checkpoint.note, log_vkey, indexed, held)
     if problems:
         raise StoreError(f"the packet's completeness proofs do not verify: {problems[0]}")
+
+
+def _seq_in(gather: PacketStore) -> Callable[[str], int | None]:
+    """An event id's index in the ledger (the backing check wants it among a proof's)."""
+
+    def seq(event_id: str) -> int | None:
+        entry = gather.entry_by_event_id(event_id)
+        return None if entry is None else entry.seq
+
+    return seq
 
 
 def _check_out(out: Path) -> None:

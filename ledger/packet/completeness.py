@@ -1,14 +1,21 @@
-"""Completeness evidence: the packet holds *every* entry the log has about each asset in every
-clip's lineage, each performer and each model, not only the ones the studio chose to include.
+"""Completeness evidence: the packet holds *every* entry the log has that could change what the
+disclosure says, not only the ones the studio chose to include.
 
-The keys come from the disclosure (:func:`completeness_keys`): ``asset:ID`` for every asset
-version in a mapped clip's lineage (with its approvals and counsel's decisions), ``performer:ID``
-(likeness uses) and ``party:ID`` (consents and revocations given) for every performer,
-``model:PROVIDER/NAME`` for every AI model, ``approval:CATEGORY/SHOW`` for every category of use
-(whole-category approvals and refusals), ``production:SHOW/EPISODE`` (the episode's events, which
-the AI-usage register lists even outside the cut's lineages) and ``registry:all`` (every key
-enrolment, rotation and revocation).  When the packet's checkpoint commits to the authenticated
-index (an ``index/v1`` extension line, docs/proofs.md), the packet carries one proof per key at
+The keys come from the disclosure (:func:`completeness_keys`), each bounded by the episode or by
+one asset's, party's or model's own records, never by the whole ledger: ``asset:ID`` for every
+asset version in a mapped clip's lineage (every event about it, with its approvals and counsel's
+decisions), ``production:SHOW/EPISODE`` (every event of the episode: every use of a performer or
+model in it, which the AI-usage register lists even outside the cut's lineages), ``party:ID``
+(every consent, revocation and licence the party gave) for every performer and every grantor of
+a cited consent, ``consent:ID`` (the cited consent and every revocation naming it), ``party:ID``
+of the licensor of every licence record cited (a licence is never amended or revoked by
+another event: the record cited is all its terms),
+``approval:CATEGORY/SHOW`` for every category of use (whole-category approvals and refusals)
+and ``registry:all`` (every key enrolment, rotation and revocation).  :func:`backing_problems`
+checks that each claim of the disclosure is among the entries of the key it rests on.
+
+When the packet's checkpoint commits to the authenticated index (an ``index/v1`` extension
+line, docs/proofs.md), the packet carries one proof per key at
 that checkpoint, in the packet's form (docs/packet.md): the map path and the indices of the
 key's entries, each entry named by its index into the packet's one ``evidence/entries.jsonl``,
 whose receipt shows its bytes and inclusion once (:func:`standalone` reassembles the
@@ -19,14 +26,14 @@ commits to no index gives a packet whose completeness is *not proven*, and says 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import ledger.index.smt as smt
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
 from ledger.events.approval import category_key
 from ledger.events.kinds import kind_for_payload_type
-from ledger.index import model_key, production_key
+from ledger.index import production_key
 from ledger.index.batch import AboutBatch, EntryKeys, ListedProof
 from ledger.index.keys import event_keys
 from ledger.index.maintain import entry_keys, root_in, store_reader
@@ -40,7 +47,12 @@ NO_INDEX = "not proven: the packet's checkpoint commits to no authenticated inde
 
 
 def completeness_keys(body: Mapping[str, Any]) -> list[str]:
-    """The index keys the disclosure's completeness rests on (see the module docstring)."""
+    """The index keys the disclosure's completeness rests on (see the module docstring).
+
+    Each is bounded by the episode (``production:``), by a lineage asset's own events
+    (``asset:``), a category of use in the show (``approval:``), by the records one party gave
+    (``party:``) or one consent and its revocations (``consent:``), and the key registry
+    (``registry:all``): never by every use of a model or performer in the whole ledger."""
     keys: set[str] = {"registry:all"}  # every enrolment, rotation and revocation
     show = str(body.get("production", ""))
     if body.get("episode") is not None:  # the AI-usage register lists the episode's events
@@ -51,12 +63,83 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
         for node in clip.get("lineage", []):
             keys.add("asset:" + str(node).rpartition("@")[0])
         for use in clip.get("likeness", []):
-            keys.update((f"performer:{use['performer']}", f"party:{use['performer']}"))
+            keys.update(_party_keys(use))
         for element in clip.get("ai_elements", []):
-            model = element.get("model")
-            if model:
-                keys.add(model_key(str(model["provider"]), str(model["name"])))
+            keys.update(_licensor_keys(element))
+    for row in body.get("ai_register", []):
+        keys.update(f"party:{p}" for p in row.get("likeness", []))
+        keys.update(_licensor_keys(row))
     return sorted(keys)
+
+
+def _party_keys(use: Mapping[str, Any]) -> list[str]:
+    """The performer's own records; the consent cited and every revocation naming it
+    (``consent:ID``); and, when that consent was given by another party (a rights holder), that
+    party's records (a revocation counts only when the grantor gave it)."""
+    keys = [f"party:{use['performer']}"]
+    if use.get("consent_ref"):
+        keys.append(f"consent:{use['consent_ref']}")
+    consent = use.get("consent")
+    if isinstance(consent, dict) and consent.get("party"):
+        keys.append(f"party:{consent['party']}")
+    return keys
+
+
+def _licensor_keys(element: Mapping[str, Any]) -> list[str]:
+    """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it."""
+    record = element.get("licence_record")
+    if isinstance(record, dict) and record.get("licensor_id"):
+        return [f"party:{record['licensor_id']}"]
+    return []
+
+
+def backing_problems(
+    body: Mapping[str, Any],
+    proofs: Sequence[Any],
+    seq_of: Callable[[str], int | None],
+) -> list[str]:
+    """Each claim of the disclosure rests on the entries a completeness proof lists: a likeness
+    use or AI step in a clip is among its asset's (``asset:ID``) entries, one in the AI-usage
+    register among the episode's (``production:SHOW/EPISODE``); the consent a use cites and its
+    grant among its grantor's (``party:ID``) and the revocations it lists among the consent's
+    (``consent:ID``); a licence record said to cover a use among
+    its licensor's records (``party:LICENSOR``).  ``proofs``: the packet's proofs
+    (each already checked); ``seq_of``: an event id's index in the evidence.  A claim outside
+    its key's entries means the keys do not cover what the disclosure says."""
+    listed: dict[str, set[int]] = {}
+    for p in proofs:
+        if isinstance(p, dict) and isinstance(p.get("key"), str):
+            listed[p["key"]] = {i for i in p.get("entries", []) if type(i) is int}
+    problems: list[str] = []
+
+    def need(event_id: Any, key: str, what: str) -> None:
+        seq = seq_of(str(event_id))
+        if seq is None or seq not in listed.get(key, ()):
+            problems.append(f"{what} {event_id} is not among the entries proven for {key}")
+
+    show, episode = str(body.get("production", "")), body.get("episode")
+    episode_key = production_key(show, str(episode)) if episode is not None else ""
+    for clip in body.get("clips", []):
+        for row in [*clip.get("likeness", []), *clip.get("ai_elements", [])]:
+            need(row["event_id"], "asset:" + str(row["asset"]).rpartition("@")[0], "step")
+        for use in clip.get("likeness", []):
+            consent = use.get("consent")
+            if isinstance(consent, dict):
+                need(consent["event_id"], f"party:{consent['party']}", "consent record")
+                for event_id in consent.get("revoked_by", []):
+                    need(event_id, f"consent:{consent['event_id']}", "revocation")
+        for element in clip.get("ai_elements", []):
+            need_licence(element, need)
+    for row in body.get("ai_register", []):
+        need(row["event_id"], episode_key, "AI step")
+        need_licence(row, need)
+    return problems
+
+
+def need_licence(element: Mapping[str, Any], need: Callable[[Any, str, str], None]) -> None:
+    """A licence record the disclosure cites is one its licensor gave."""
+    for key in _licensor_keys(element):
+        need(element["licence_record"]["licence_ref"], key, "licence record")
 
 
 def commits_index(note: str, origin: str, log_key: Any) -> bool:

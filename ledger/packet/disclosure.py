@@ -248,6 +248,7 @@ class _Context:
             licence = {
                 "licence_ref": verdict.ref,
                 "licensor": None if record is None else record.licensor_name,
+                "licensor_id": None if record is None else record.licensor,
                 "licence": None if record is None else (record.licence_id or record.url),
                 "document_sha256": None if record is None else record.document_sha256,
                 "covers_use": verdict.problem is None,

@@ -16,8 +16,10 @@ In order, each failure named by a stable code (docs/packet.md lists them):
    C2PA manifest definitions, completeness keys) is what the evidence gives.
 
 7. ``completeness``: when the checkpoint commits to the authenticated index, a proof for every
-   asset in every lineage, every performer and every model, at that checkpoint, each verifying,
-   and every entry a proof names is in the packet (:mod:`ledger.packet.completeness`).
+   key the disclosure rests on (its lineages' assets, the episode, its performers' and consents'
+   records, its models' licence records, the key registry), at that checkpoint, each verifying,
+   every entry a proof names is in the packet, and each claim of the disclosure is among the
+   entries of the key it rests on (:mod:`ledger.packet.completeness`).
 8. ``cut_mismatch``: given the SHA-256 of the cut the reader holds, the packet's cut is that one
    (a packet tells the truth about its own cut, which need not be the cut delivered).
 """
@@ -200,11 +202,13 @@ def _verify(
     _compare(files, derived, v)
     _check_unvouched(files, derived, header, check_pdf, v)
     v.summary = disclosure.get("summary")
-    keys = completeness.completeness_keys(json.loads(derived[build.DISCLOSURE_JSON]))
+    body = json.loads(derived[build.DISCLOSURE_JSON])
+    keys = completeness.completeness_keys(body)
+    section = _json(files, build.COMPLETENESS_FILE, v)
     name, key = cp.parse_vkey(log_vkey)
     indexed = completeness.commits_index(checkpoint.note, name, key)
     status, problems = completeness.check(
-        _json(files, build.COMPLETENESS_FILE, v),
+        section,
         keys,
         checkpoint.note,
         log_vkey,
@@ -212,9 +216,19 @@ def _verify(
         {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries},
         completeness.decoded_keys(store),
     )
+    if status.startswith(completeness.PROVEN):
+        problems += completeness.backing_problems(
+            body, section["proofs"], lambda event_id: _seq_of(store, event_id)
+        )
+        status = "failed" if problems else status
     v.completeness = status
     for p in problems:
         v.fail("completeness", p)
+
+
+def _seq_of(store: PacketStore, event_id: str) -> int | None:
+    entry = store.entry_by_event_id(event_id)
+    return None if entry is None else entry.seq
 
 
 def _check_manifest(files: dict[str, bytes], v: PacketVerdict) -> None:

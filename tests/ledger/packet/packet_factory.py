@@ -108,7 +108,10 @@ def all_approvals() -> list[Item]:
     return [approval(c, n=i) for i, c in enumerate(CATEGORIES)]
 
 
-def build_ledger(path: Path, approvals: list[Item] | None = None) -> PacketLedger:
+def build_ledger(
+    path: Path, approvals: list[Item] | None = None, extra: list[Item] | None = None
+) -> PacketLedger:
+    """The ledger; ``extra``: further signed items (ids and times set), appended last."""
     url = str(path)
     pairs = demo_signers()
     pairs.update(root=keys.generate("root"), distributor=keys.generate("distributor"))
@@ -123,6 +126,8 @@ def build_ledger(path: Path, approvals: list[Item] | None = None) -> PacketLedge
         chosen = all_approvals() if approvals is None else approvals
         if chosen:
             append(store, chosen, pairs)
+        if extra:
+            append(store, extra, pairs)
         stored = Checkpointer(store, log).checkpoint()
         assert stored is not None
         body, _ = cp.split_note(stored.note)

@@ -383,8 +383,10 @@ def test_completeness_is_proven_for_every_asset_performer_and_model(packet: Path
     assert data["status"] == "proven"
     keys = set(data["keys"])
     assert f"asset:{story.DELIVERY_PREFIX}/sh030/crowd_replica" in keys
-    assert {"performer:performer:omar-haddad", "party:performer:omar-haddad"} <= keys
-    assert any(k.startswith("model:") for k in keys)
+    assert {"party:performer:omar-haddad", f"consent:{story.CONSENT_OMAR}"} <= keys
+    assert {"party:org:mirrorhouse", "party:org:kestrel-ai"} <= keys  # licensors
+    # never the ledger-wide keys: every use of a performer or model in every production
+    assert not any(k.startswith(("performer:", "model:")) for k in keys), sorted(keys)
     assert {"registry:all", f"approval:generated_final/{story.SHOW}"} <= keys
     assert [p["key"] for p in data["proofs"]] == data["keys"]
 
