@@ -64,6 +64,7 @@ class Options:
     # consume --checkpoint-every of the main ingest row, one row each (None: the default);
     # the first one is used for the other rows too.
     checkpoint_every: tuple[int | None, ...] = (None,)
+    checkpoint_seconds: float | None = None  # consume --checkpoint-seconds of every row
     seed: int = 6
     started: float = field(default_factory=time.monotonic)
 
@@ -113,6 +114,11 @@ def parse_args(argv: list[str] | None) -> Options:
         " ('default': the consumer's default; 1: a checkpoint after every batch), e.g."
         " default,1",
     )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        help="consumer --checkpoint-seconds of every ingest row (default: the consumer's)",
+    )
     a = p.parse_args(argv)
     try:
         every = tuple(
@@ -155,6 +161,7 @@ def parse_args(argv: list[str] | None) -> Options:
         profile=a.profile,
         transports=transports,
         checkpoint_every=every,
+        checkpoint_seconds=a.checkpoint_seconds,
     )
 
 
@@ -352,6 +359,7 @@ def ingest_runs(
                     profile=profile_path(opts, f"{name}-{i}"),
                     transport=transport,
                     checkpoint_every=every,
+                    checkpoint_seconds=opts.checkpoint_seconds,
                 )
                 for i in range(processes)
             ]
