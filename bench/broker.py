@@ -143,6 +143,8 @@ class ConsumerSpec:
     log_file: Path
     profile: Path | None = None  # py-spy raw profile of the process and its workers
     transport: str = "kafka-python"  # consume --transport
+    checkpoint_every: int | None = None  # consume --checkpoint-every (None: its default)
+    checkpoint_seconds: float | None = None  # consume --checkpoint-seconds (None: its default)
 
 
 @dataclass
@@ -179,6 +181,12 @@ def start_consumer(spec: ConsumerSpec) -> Running:
         *("--metrics-port", str(port), "--until-idle", "120", "--session-timeout-ms", "6000"),
         *(("--log-key", str(spec.log_key)) if spec.log_key else ()),
         *(("--transport", spec.transport) if spec.transport != "kafka-python" else ()),
+        *(("--checkpoint-every", str(spec.checkpoint_every)) if spec.checkpoint_every else ()),
+        *(
+            ("--checkpoint-seconds", str(spec.checkpoint_seconds))
+            if spec.checkpoint_seconds is not None
+            else ()
+        ),
     ]
     log = spec.log_file.open("ab")
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)

@@ -61,6 +61,10 @@ class Options:
     # The consumer's Kafka transports to measure (consume --transport); the first one also
     # runs the sequential row.
     transports: tuple[str, ...] = ("kafka-python",)
+    # consume --checkpoint-every of the main ingest row, one row each (None: the default);
+    # the first one is used for the other rows too.
+    checkpoint_every: tuple[int | None, ...] = (None,)
+    checkpoint_seconds: float | None = None  # consume --checkpoint-seconds of every row
     seed: int = 6
     started: float = field(default_factory=time.monotonic)
 
@@ -103,7 +107,31 @@ def parse_args(argv: list[str] | None) -> Options:
         help="consumer transports to run the ingest rows with, comma separated, of:"
         " kafka-python, confluent (default: kafka-python)",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        default="default",
+        help="consumer --checkpoint-every of the main ingest row, comma separated, one row each"
+        " ('default': the consumer's default; 1: a checkpoint after every batch), e.g."
+        " default,1",
+    )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        help="consumer --checkpoint-seconds of every ingest row (default: the consumer's)",
+    )
     a = p.parse_args(argv)
+    try:
+        every = tuple(
+            None if x.strip() == "default" else int(x)
+            for x in a.checkpoint_every.split(",")
+            if x.strip()
+        )
+    except ValueError:
+        p.error(f"--checkpoint-every: not a number or 'default' in {a.checkpoint_every!r}")
+    if not every or any(x is not None and x < 1 for x in every):
+        p.error(
+            f"--checkpoint-every: each value is 'default' or at least 1: {a.checkpoint_every!r}"
+        )
     transports = tuple(x.strip() for x in a.transports.split(",") if x.strip())
     if not transports or not set(transports) <= {"kafka-python", "confluent"}:
         p.error(f"--transports: unknown transport in {a.transports!r}")
@@ -132,6 +160,8 @@ def parse_args(argv: list[str] | None) -> Options:
         only=only,
         profile=a.profile,
         transports=transports,
+        checkpoint_every=every,
+        checkpoint_seconds=a.checkpoint_seconds,
     )
 
 
@@ -287,26 +317,31 @@ def ingest_runs(
 ) -> list[dict[str, Any]]:
     trusted = broker.write_trusted(work / "trusted")
     why_not = postgres.reachable(opts.postgres) if opts.postgres else "skipped (--postgres '')"
-    runs: list[tuple[str, str, int, int, int]] = []
+    runs: list[tuple[str, str, int, int, int, int | None]] = []
+    first = opts.checkpoint_every[0]
     for n, transport in enumerate(opts.transports):
-        runs.append((transport, "sqlite", 1, opts.cores, opts.ingest_events))
+        for every in opts.checkpoint_every:
+            runs.append((transport, "sqlite", 1, opts.cores, opts.ingest_events, every))
         if n == 0:
-            runs.append((transport, "sqlite", 1, 0, opts.scale_events))
+            runs.append((transport, "sqlite", 1, 0, opts.scale_events, first))
         if why_not is None:
             runs += [
-                (transport, "postgresql", 1, opts.cores, opts.scale_events),
-                (transport, "postgresql", 2, max(1, opts.cores // 2), opts.scale_events),
+                (transport, "postgresql", 1, opts.cores, opts.scale_events, first),
+                (transport, "postgresql", 2, max(1, opts.cores // 2), opts.scale_events, first),
             ]
     if why_not is not None:
         progress.say(f"PostgreSQL runs skipped: {why_not}")
     out: list[dict[str, Any]] = []
-    for transport, backend, processes, workers, events in runs:
+    for transport, backend, processes, workers, events, every in runs:
         label = f"{backend}, {processes} consumer(s) x {workers} verify worker(s)"
         if transport != "kafka-python":
             label += f", {transport}"
         name = f"ingest-{backend}-{processes}x{workers}"
         if transport != "kafka-python":
             name += f"-{transport}"
+        if every is not None:
+            label += f", checkpoint every {every:,}"
+            name += f"-cp{every}"
         progress.say(f"ingest {events:,} events: {label}")
         with ledger_url(opts, backend, work) as url:
             log_key = init_ledger(url, work)
@@ -323,6 +358,8 @@ def ingest_runs(
                     log_file=work / f"consumer-{len(out)}-{i}.log",
                     profile=profile_path(opts, f"{name}-{i}"),
                     transport=transport,
+                    checkpoint_every=every,
+                    checkpoint_seconds=opts.checkpoint_seconds,
                 )
                 for i in range(processes)
             ]
@@ -368,6 +405,7 @@ def ledger_check(url: str) -> dict[str, Any]:
         return {
             "ledger_size": head.size,
             "last_checkpoint_size": latest.size if latest else 0,
+            "checkpoints": len(store.checkpoints()),
             "quarantine_rows": len(store.quarantine(limit=1000)),
         }
 

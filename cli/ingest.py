@@ -15,7 +15,13 @@ from cli import common
 from consumers.deadletter import DEFAULT_BUDGET as DEFAULT_DLT_BUDGET
 from consumers.inspect import DEFAULT_MAX_BYTES
 from consumers.metrics import MetricsServer
-from consumers.runner import ConsumerConfig, IngestStats, LedgerConsumer
+from consumers.runner import (
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_CHECKPOINT_SECONDS,
+    ConsumerConfig,
+    IngestStats,
+    LedgerConsumer,
+)
 from consumers.transport import TRANSPORTS
 from ledger.errors import ConfigurationError, InvalidEventError
 from ledger.events import kinds
@@ -191,8 +197,24 @@ def _progress(result: AppendResult, stats: IngestStats) -> None:
     "log_key_path",
     envvar="ASSETLEDGER_LOG_KEY",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The ledger's log private key: sign a checkpoint after each batch"
+    help="The ledger's log private key: sign checkpoints (see --checkpoint-every)"
     " (env ASSETLEDGER_LOG_KEY).",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHECKPOINT_EVERY,
+    show_default=True,
+    help="Sign a checkpoint once this many entries are unanchored (1: after every batch).",
+)
+@click.option(
+    "--checkpoint-seconds",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_CHECKPOINT_SECONDS,
+    show_default=True,
+    help="...or once the oldest unanchored entry is this old. A checkpoint is also signed"
+    " whenever a poll brings nothing new and at a clean stop. A receipt needs a checkpoint"
+    " covering the entry: these bound its wait under load (docs/operations.md).",
 )
 @click.option(
     "--witness",
@@ -251,6 +273,8 @@ def consume(
     workers: int | None,
     metrics_port: int | None,
     log_key_path: Path | None,
+    checkpoint_every: int,
+    checkpoint_seconds: float,
     witnesses: tuple[str, ...],
     session_timeout_ms: int,
     max_message_bytes: int,
@@ -276,6 +300,8 @@ def consume(
         client_settings={"bootstrap_timeout_ms": int(connect_timeout * 1000)},
         dlt_max_bytes=dlt_max_bytes,
         transport=transport,
+        checkpoint_every=checkpoint_every,
+        checkpoint_seconds=checkpoint_seconds,
     )
     with common.writable_store(ledger_url) as store, contextlib.ExitStack() as stack:
         config.framing = _reading_framing(store, schema_registry_url)

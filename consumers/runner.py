@@ -8,7 +8,9 @@ crash can repeat a dead-letter record but never lose one.
 
 Speed: with ``workers > 0`` each batch is decoded and its signatures checked in a process pool
 (:class:`consumers.inspect.ParallelInspector`) while this process appends the batch before it;
-this process only applies the trust policy in order, appends and commits.
+this process only applies the trust policy in order, appends and commits.  Checkpoints (which
+extend the authenticated index, cheaper per entry in larger updates) are signed by a policy:
+every ``checkpoint_every`` entries or ``checkpoint_seconds``, and whenever the topic goes quiet.
 Observability: :attr:`LedgerConsumer.metrics` (Prometheus text via
 :class:`consumers.metrics.MetricsServer`) and one JSON log line per batch on the
 ``assetledger.consumer`` logger at INFO level.
@@ -51,7 +53,7 @@ from consumers.transport import (
     to_raw,
     unknown_transport,
 )
-from ledger.errors import AssetLedgerError, BrokerError, TopicRecreatedError
+from ledger.errors import AssetLedgerError, BrokerError, ConfigurationError, TopicRecreatedError
 from ledger.events import kafka as k
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
@@ -71,6 +73,8 @@ from ledger.witness.client import Cosigning
 log = logging.getLogger("assetledger.consumer")
 LAG_TIMEOUT_MS = 1_000
 WITNESS_FLUSH_SECONDS = 10.0  # on a clean stop, wait this long for the last cosignatures
+DEFAULT_CHECKPOINT_EVERY = 20_000  # entries appended since the last checkpoint
+DEFAULT_CHECKPOINT_SECONDS = 2.0  # age of the oldest entry no checkpoint covers yet
 
 
 @dataclass
@@ -97,12 +101,24 @@ class ConsumerConfig:
     # The events topic's client: "kafka-python" or "confluent" (librdkafka; consumers.transport).
     transport: str = "kafka-python"
     confluent_settings: dict[str, Any] = field(default_factory=dict)  # extra librdkafka config
+    # When to sign a checkpoint (it extends the authenticated index first, whose cost per entry
+    # falls as more entries go into one update): once this many entries are unanchored, or once
+    # the oldest unanchored entry is this many seconds old, and always when a poll brings
+    # nothing new and at a clean stop.  checkpoint_every=1 signs after every appending batch.
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    checkpoint_seconds: float = DEFAULT_CHECKPOINT_SECONDS
 
     def __post_init__(self) -> None:
         if not self.group_id:
             self.group_id = k.default_group(self.topic)
         if self.transport not in TRANSPORTS:
             raise unknown_transport(self.transport)
+        if self.checkpoint_every < 1 or not self.checkpoint_seconds >= 0:
+            raise ConfigurationError(
+                f"checkpoint policy: every {self.checkpoint_every} entries or"
+                f" {self.checkpoint_seconds} s",
+                hint="checkpoint_every is at least 1, checkpoint_seconds at least 0",
+            )
 
     @property
     def dlt_topic(self) -> str:
@@ -124,6 +140,7 @@ class IngestStats:
     by_reason: dict[str, int] = field(default_factory=dict)
     last_batch_seconds: float = 0.0
     last_checkpoint_size: int = 0
+    checkpoints: int = 0  # checkpoints this run signed
 
     def count(self, result: AppendResult, rejects: Sequence[Quarantined]) -> None:
         self.batches += 1
@@ -163,7 +180,15 @@ class _SeekOnAssign:
             return taken
 
 
-__all__ = ["ConsumerConfig", "IngestStats", "LedgerConsumer", "registry_first", "to_raw"]
+__all__ = [
+    "DEFAULT_CHECKPOINT_EVERY",
+    "DEFAULT_CHECKPOINT_SECONDS",
+    "ConsumerConfig",
+    "IngestStats",
+    "LedgerConsumer",
+    "registry_first",
+    "to_raw",
+]
 
 
 def registry_first(raws: list[RawRecord]) -> list[RawRecord]:
@@ -292,6 +317,8 @@ class LedgerConsumer:
         self._polls = 0  # non-empty polls so far: numbers the batches
         self._consumer: EventsSource | None = None
         self._dlt: Any = None
+        self._unanchored = 0  # entries this run appended since its last checkpoint
+        self._unanchored_since: float | None = None  # monotonic time the oldest one came
 
     @property
     def events(self) -> EventsSource:
@@ -403,9 +430,11 @@ class LedgerConsumer:
                         last_activity = time.monotonic()
                     else:
                         quiet = True  # a whole poll brought nothing new
+                        self._anchor()  # idle: no entry waits for the next checkpoint
                 else:
                     in_flight = self._step(in_flight, polled)
                     last_activity = time.monotonic()
+                self._anchor_if_due()
                 self._refresh_lag()
                 self._witness_tick()
                 self._check_topic_incarnation()  # a recreated topic may deliver nothing at all
@@ -419,6 +448,7 @@ class LedgerConsumer:
             if in_flight is not None:  # stopped: finish the batch in flight
                 self._step(in_flight, [])
                 in_flight = None
+            self._anchor()  # a clean stop leaves every entry it appended anchored
             self._witness_tick(flush=WITNESS_FLUSH_SECONDS)
         finally:
             if in_flight is not None:
@@ -461,7 +491,7 @@ class LedgerConsumer:
         """Up to ``max_batch`` records: a poll, topped up for ``fill_ms`` while records come.
 
         kafka-python returns what it has buffered, often a few hundred records short of a full
-        batch; every batch costs a commit and a signed checkpoint, so fill it first.
+        batch; every batch costs a commit, so fill it first.
         """
         c = self.config
         records = self._poll(timeout_ms, c.max_batch)
@@ -620,7 +650,10 @@ class LedgerConsumer:
         self._commit_to_kafka(events_offsets)
         self._positions.update(events_offsets)
         if result.appended:
-            self._checkpoint()
+            self._unanchored += len(result.appended)
+            if self._unanchored_since is None:
+                self._unanchored_since = started
+            self._anchor_if_due()
         self._observe(len(raws), result, rejects, time.monotonic() - started)
         for q in [*rejects, *result.duplicates]:
             log.warning(
@@ -704,6 +737,22 @@ class LedgerConsumer:
         if self.store.head().size > (0 if last is None else last.size):
             self._checkpoint()
 
+    def _anchor_if_due(self) -> None:
+        """Sign a checkpoint once the policy says so (:class:`ConsumerConfig`)."""
+        if self._unanchored_since is None:
+            return
+        c = self.config
+        age = time.monotonic() - self._unanchored_since
+        if self._unanchored >= c.checkpoint_every or age >= c.checkpoint_seconds:
+            self._anchor()
+
+    def _anchor(self) -> None:
+        """Sign a checkpoint if this run appended entries since its last one."""
+        if self._unanchored_since is None:
+            return
+        self._checkpoint()
+        self._unanchored, self._unanchored_since = 0, None
+
     def _checkpoint(self) -> None:
         """Sign the new tree head and publish it to TOPIC.checkpoints (best effort)."""
         if self.checkpointer is None:
@@ -712,6 +761,7 @@ class LedgerConsumer:
         if stored is None:
             return
         self.stats.last_checkpoint_size = stored.size
+        self.stats.checkpoints += 1
         self.metrics.set_checkpoint(stored.size)
         self._publish(stored)
         if self.cosigning is not None:
