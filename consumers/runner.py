@@ -73,7 +73,7 @@ from ledger.witness.client import Cosigning
 log = logging.getLogger("assetledger.consumer")
 LAG_TIMEOUT_MS = 1_000
 WITNESS_FLUSH_SECONDS = 10.0  # on a clean stop, wait this long for the last cosignatures
-DEFAULT_CHECKPOINT_EVERY = 20_000  # entries appended since the last checkpoint
+DEFAULT_CHECKPOINT_EVERY = 5_000  # entries appended since the last checkpoint
 DEFAULT_CHECKPOINT_SECONDS = 2.0  # age of the oldest entry no checkpoint covers yet
 
 
