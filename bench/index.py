@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from bench.synth import episode_of
@@ -18,34 +19,66 @@ from ledger.audit.ip import Scope, run_audit
 from ledger.audit.model import LedgerView
 from ledger.errors import VerificationFailure
 from ledger.index import production_key, prove_about, verify_about
-from ledger.index.maintain import update_index
+from ledger.index.maintain import extension_line, update_index
 from ledger.index.proof import parse_about
 from ledger.index.replay import monitor
+from ledger.log import checkpoint as cp
 from ledger.log import operator
-from ledger.store import LedgerStore
-from ledger.trust.keys import generate
+from ledger.store import LedgerStore, StoredCheckpoint
+from ledger.trust.keys import KeyPair, generate
 
 ORIGIN = "bench.example/ledger"
 
 
-def update_cost(store: LedgerStore, step: int) -> dict[str, Any]:
-    """Extend the index over the ledger ``step`` entries at a time (as checkpoints would)."""
+def update_cost(store: LedgerStore, step: int, log_key: KeyPair | None = None) -> dict[str, Any]:
+    """Extend the index over the ledger ``step`` entries at a time (as checkpoints would).
+
+    With ``log_key`` (a log identity already in the store), a checkpoint committing to the
+    index is signed at every step, untimed, as the consumer does after its batches: the
+    replay then has a committed root to check every ``step`` entries."""
     size = store.head().size
     spent = 0.0
+    signed = 0
+    origin = operator.require_identity(store).origin if log_key else ""
     for stop in range(step, size + step, step):
+        at = min(stop, size)
         started = time.perf_counter()
-        update_index(store, min(stop, size))
+        head = update_index(store, at)
         spent += time.perf_counter() - started
-    return {"entries": size, "step": step, "seconds": spent, "us_per_entry": spent / size * 1e6}
+        if log_key is not None:
+            _checkpoint(store, origin, log_key, at, head.root)
+            signed += 1
+    return {
+        "entries": size,
+        "step": step,
+        "seconds": spent,
+        "us_per_entry": spent / size * 1e6,
+        "checkpoints": signed,
+    }
 
 
-def sign(store: LedgerStore) -> str:
-    """A log identity and a checkpoint committing to the index; the log's vkey."""
+def _checkpoint(store: LedgerStore, origin: str, log_key: KeyPair, size: int, root: bytes) -> None:
+    """Sign and store a checkpoint of the first ``size`` entries with the index root ``root``
+    (what ``Checkpointer.checkpoint`` does at the head, here at any size)."""
+    body = cp.Checkpoint(origin, size, store.tree(size).root(), (extension_line(root),))
+    note = cp.signed_checkpoint(body, origin, log_key.private)
+    store.add_checkpoint(StoredCheckpoint(size, body.root_hash, note, datetime.now(UTC)))
+
+
+def sign(store: LedgerStore) -> tuple[str, KeyPair]:
+    """A log identity in the store; its vkey and key."""
     log_key = generate("bench-log")
     identity = operator.init_ledger(store, ORIGIN, log_key)
+    return identity.vkey, log_key
+
+
+def sign_head(store: LedgerStore, log_key: KeyPair) -> None:
+    """A checkpoint at the head committing to the index (a no-op when one is there)."""
+    latest = store.latest_checkpoint()
+    if latest is not None and latest.size == store.head().size:
+        return
     if operator.Checkpointer(store, log_key).checkpoint() is None:
         raise VerificationFailure("no checkpoint was signed over the benchmark ledger")
-    return identity.vkey
 
 
 def proof_costs(store: LedgerStore, vkey: str, keys: list[str]) -> dict[str, Any]:
@@ -114,12 +147,18 @@ def replay(store: LedgerStore) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if not report.ok:
         raise VerificationFailure(f"the index replay disagrees: {report.findings[0].detail}")
-    return {"entries": report.size, "roots_checked": report.roots_checked, "seconds": seconds}
+    return {
+        "entries": report.size,
+        "roots_checked": report.roots_checked,
+        "seconds": seconds,
+        "us_per_entry": seconds / max(report.size, 1) * 1e6,
+    }
 
 
 def index_runs(store: LedgerStore, step: int, samples: int, rng: random.Random) -> dict[str, Any]:
-    out: dict[str, Any] = {"update": update_cost(store, step)}
-    vkey = sign(store)
+    vkey, log_key = sign(store)
+    out: dict[str, Any] = {"update": update_cost(store, step, log_key)}
+    sign_head(store, log_key)
     out["proofs"] = proof_costs(store, vkey, version_keys(store, samples, rng))
     out["episode_audit"] = episode_audit(store)
     out["replay"] = replay(store)
