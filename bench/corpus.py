@@ -30,8 +30,10 @@ class Corpus:
     def build(
         cls, path: Path, count: int, workers: int, progress: Progress | None = None
     ) -> Corpus:
+        """Build and sign ``count`` events in ``workers`` processes, with
+        :func:`bench.synth.build_fast` (the emitter's bytes, each template checked once)."""
         context = multiprocessing.get_context("forkserver")
-        ranges = [(s, min(s + CHUNK, count)) for s in range(0, count, CHUNK)]
+        ranges = [(s, min(s + CHUNK, count), True) for s in range(0, count, CHUNK)]
         with ProcessPoolExecutor(workers, mp_context=context) as pool, path.open("wb") as out:
             for chunk in pool.map(build_range, *zip(*ranges, strict=True)) if ranges else []:
                 pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
