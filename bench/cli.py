@@ -412,7 +412,7 @@ def ledger_run(
     rng = random.Random(opts.seed)
     built = work / f"ledger-{size}.db"
     mark = work / f"ledger-{size}.db.built"
-    out: dict[str, Any] = {"size": size, "backend": "sqlite"}
+    out: dict[str, Any] = Said(progress, size, {"size": size, "backend": "sqlite"})
     keep = opts.work_dir is not None
     if keep and mark.exists():
         progress.say(f"ledger of {size:,}: reusing {built}")
@@ -423,8 +423,11 @@ def ledger_run(
         with open_store(str(built)) as store:
             progress.say(f"ledger of {size:,}: appending in batches of {corpus_chunk()}")
             seconds = ledgers.append_all(store, corpus, size, progress.counter("appended", size))
-        out["append"] = {"seconds": seconds, "us_per_entry": seconds / size * 1e6}
-        out["append"]["per_second"] = size / seconds
+        out["append"] = {
+            "seconds": seconds,
+            "us_per_entry": seconds / size * 1e6,
+            "per_second": size / seconds,
+        }
         if keep:
             mark.write_text(f"{size}\n", encoding="ascii")
     path = built
@@ -446,7 +449,13 @@ def ledger_run(
         out.update(audit_runs(store, opts, rng, progress, size))
         if "index" in rows:
             progress.say(f"ledger of {size:,}: the authenticated index (update, proofs, audit)")
-            out["index"] = index.index_runs(store, corpus_chunk(), min(opts.proof_samples, 50), rng)
+            out["index"] = index.index_runs(
+                store,
+                corpus_chunk(),
+                min(opts.proof_samples, 50),
+                rng,
+                lambda name, value: progress.say(f"  [{size:,}] index {name}: {value}"),
+            )
         if "verify" in rows:
             progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
             with sampling(profile_path(opts, f"verify-{size}")):
@@ -455,6 +464,24 @@ def ledger_run(
     out["file_mb"] = path.stat().st_size / 2**20
     _remove_db(path)
     return out
+
+
+class Said(dict[str, Any]):
+    """A ledger's results, each also said on stderr as it is stored: a long run stopped
+    before its JSON is written keeps the rows it measured."""
+
+    def __init__(self, progress: Progress, size: int, first: dict[str, Any]) -> None:
+        super().__init__(first)
+        self.progress = progress
+        self.size = size
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.progress.say(f"  [{self.size:,}] {key}: {json.dumps(value, sort_keys=True)}")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
 
 
 def _remove_db(path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,11 +156,25 @@ def replay(store: LedgerStore) -> dict[str, Any]:
     }
 
 
-def index_runs(store: LedgerStore, step: int, samples: int, rng: random.Random) -> dict[str, Any]:
+def index_runs(
+    store: LedgerStore,
+    step: int,
+    samples: int,
+    rng: random.Random,
+    say: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Every index row; ``say`` hears each one as soon as it is measured."""
+    out: dict[str, Any] = {}
+
+    def keep(name: str, value: dict[str, Any]) -> None:
+        out[name] = value
+        if say is not None:
+            say(name, value)
+
     vkey, log_key = sign(store)
-    out: dict[str, Any] = {"update": update_cost(store, step, log_key)}
+    keep("update", update_cost(store, step, log_key))
     sign_head(store, log_key)
-    out["proofs"] = proof_costs(store, vkey, version_keys(store, samples, rng))
-    out["episode_audit"] = episode_audit(store)
-    out["replay"] = replay(store)
+    keep("proofs", proof_costs(store, vkey, version_keys(store, samples, rng)))
+    keep("episode_audit", episode_audit(store))
+    keep("replay", replay(store))
     return out
