@@ -408,7 +408,7 @@ def ledger_run(
 
     With ``--work-dir`` the built ledger (entries only: no index, no checkpoint) is kept as
     ``ledger-<size>.db`` next to a ``.built`` mark, and the rows are measured on a copy, which
-    is then deleted: a later run reuses the ledger, skipping the append."""
+    is then deleted: a later run (or several at once) reuses the ledger, skipping the append."""
     rng = random.Random(opts.seed)
     built = work / f"ledger-{size}.db"
     mark = work / f"ledger-{size}.db.built"
@@ -432,7 +432,7 @@ def ledger_run(
             mark.write_text(f"{size}\n", encoding="ascii")
     path = built
     if keep:
-        path = work / f"ledger-{size}.measured.db"
+        path = work / f"ledger-{size}.measured-{os.getpid()}.db"  # runs may share a work dir
         _remove_db(path)
         progress.say(f"ledger of {size:,}: copying it to {path} to measure")
         shutil.copyfile(built, path)
