@@ -227,12 +227,19 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
     append = ledger["append"].get("us_per_entry")
     versus_append = f"{up['us_per_entry'] / append:.2f} x store.append, " if append else ""
     guard = ledger.get("audit_guard", {}).get("seconds")
-    versus = f", {guard / au['seconds']:.1f} x faster than the guard" if guard else ""
+    versus = ""
+    if guard:
+        ratio = guard / au["seconds"]
+        versus = (
+            f", {ratio:.1f} x faster than the guard"
+            if ratio >= 1
+            else f", {1 / ratio:.1f} x slower than the guard"
+        )
     return [
         (
             f"[{n}] index update (at checkpoints of {up['step']:,})",
             f"{up['us_per_entry']:.1f} us/entry",
-            f"{versus_append}target 30 us",
+            f"{versus_append}{_cpu_note(up, 'cpu_us_per_entry', ' us CPU')}target 30 us",
         ),
         (
             f"[{n}] proof about a key (version:)",
@@ -243,19 +250,27 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
         (
             f"[{n}] verify a proof about a key",
             _ms(pr["verify_ms_median"]),
-            f"max {_ms(pr['verify_ms_max'])} (target 2 ms)",
+            f"max {_ms(pr['verify_ms_max'])}, {_cpu_note(pr, 'verify_cpu_ms_median', ' ms CPU')}"
+            "target 2 ms",
         ),
         (
             f"[{n}] episode audit through the index, ep. {au['episode']}",
             f"{au['seconds']:.2f} s",
-            f"{au['events']:,} events, no full pass{versus} (target 2 s)",
+            f"{au['events']:,} events, {_cpu_note(au, 'cpu_seconds', ' s CPU')}no full pass"
+            f"{versus} (target 2 s)",
         ),
         (
             f"[{n}] index replay (every committed root)",
             f"{rp['seconds']:.2f} s",
-            f"one pass, {rp['roots_checked']:,} root(s)",
+            f"one pass, {rp['roots_checked']:,} root(s), {_cpu_note(rp, 'cpu_seconds', ' s CPU')}"
+            f"{rp.get('us_per_entry', 0):.0f} us/entry",
         ),
     ]
+
+
+def _cpu_note(run: dict[str, Any], key: str, unit: str) -> str:
+    """``"<value><unit>, "`` when the run measured its CPU time (older result files did not)."""
+    return f"{run[key]:.2f}{unit}, " if key in run else ""
 
 
 def postgres_rows(pg: dict[str, Any]) -> list[Row]:
