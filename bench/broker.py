@@ -255,6 +255,8 @@ class IngestResult:
     per_second: float = 0.0
     peak_rss_main_mb: list[float] = field(default_factory=list)
     peak_pss_total_mb: list[float] = field(default_factory=list)
+    # [events ingested, the consumers' largest VmHWM in MB] at each tenth of the target
+    rss_growth: list[tuple[int, float]] = field(default_factory=list)
     # CPU per ingested event over the whole run (startup included), load-independent
     cpu_us_main: float = 0.0
     cpu_us_workers: float = 0.0
@@ -290,6 +292,9 @@ def run_ingest(
                 sum(s.get("assetledger_events_quarantined_total", 0) for s in samples)
             )
             _sample_memory(running, result)
+            tenth = len(result.rss_growth) + 1
+            if tenth <= 10 and result.ingested >= tenth * target / 10:
+                result.rss_growth.append((result.ingested, max(result.peak_rss_main_mb)))
             now = time.monotonic()
             for fraction in (0.1, 0.9):
                 if fraction not in marks and result.ingested >= fraction * target:

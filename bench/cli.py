@@ -29,6 +29,7 @@ from bench.corpus import Corpus
 from bench.profile import sampling
 from bench.report import render_table
 from demo.localbroker import LocalBroker
+from ledger.errors import VerificationFailure
 from ledger.log import operator
 from ledger.store import LedgerStore, open_store
 from ledger.trust.keys import generate, raw_public, write_key_pair
@@ -37,6 +38,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The parts of a run, for --only: the Emitter, the ingest runs, the ledgers built directly
 # (append, proofs, recompute, lineage, credits, guard, verify) and the PostgreSQL append.
 PARTS = ("producer", "ingest", "ledgers", "postgres")
+# The measurements on each ledger built directly, for --ledger-rows (the append always runs,
+# unless a ledger kept in --work-dir is reused).
+LEDGER_ROWS = (
+    "proofs",
+    "recompute",
+    "lineage",
+    "credits",
+    "episode_audit",
+    "guard",
+    "index",
+    "verify",
+)
 
 
 @dataclass
@@ -57,6 +70,7 @@ class Options:
     out_dir: Path
     quick: bool
     only: frozenset[str] = frozenset(PARTS)
+    ledger_rows: frozenset[str] = frozenset(LEDGER_ROWS)
     profile: Path | None = None  # write py-spy profiles here
     # The consumer's Kafka transports to measure (consume --transport); the first one also
     # runs the sequential row.
@@ -77,7 +91,8 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument(
         "--scale-events",
         type=int,
-        help="events for the sequential, PostgreSQL and 2-process runs (default 200000)",
+        help="events for the sequential, PostgreSQL and 2-process runs (default 200000;"
+        " 0: only the SQLite run with workers)",
     )
     p.add_argument("--producer-events", type=int, help="events sent with the Emitter")
     p.add_argument("--partitions", type=int, default=4, help="partitions of the events topic")
@@ -89,7 +104,16 @@ def parse_args(argv: list[str] | None) -> Options:
         default=postgres.DEFAULT_DSN,
         help="PostgreSQL DSN for the PostgreSQL runs ('' to skip)",
     )
-    p.add_argument("--work-dir", type=Path, help="keep ledgers and corpus here (default: temp)")
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the corpus and the built ledgers here, and reuse them when a later run asks"
+        " for no more (default: a temporary directory)",
+    )
+    p.add_argument(
+        "--ledger-rows",
+        help=f"measure only these on each ledger, of: {', '.join(LEDGER_ROWS)} (default: all)",
+    )
     p.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
     p.add_argument(
         "--only",
@@ -138,13 +162,22 @@ def parse_args(argv: list[str] | None) -> Options:
     only = frozenset(x.strip() for x in a.only.split(",")) if a.only else frozenset(PARTS)
     if not only <= set(PARTS):
         p.error(f"--only: unknown part(s) {', '.join(sorted(only - set(PARTS)))}")
+    rows = (
+        frozenset(x.strip() for x in a.ledger_rows.split(","))
+        if a.ledger_rows
+        else frozenset(LEDGER_ROWS)
+    )
+    if not rows <= set(LEDGER_ROWS):
+        p.error(f"--ledger-rows: unknown row(s) {', '.join(sorted(rows - set(LEDGER_ROWS)))}")
     quick = bool(a.quick)
     small = 2_000
     sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else None
     return Options(
         sizes=sizes or ([small] if quick else [100_000, 1_000_000]),
         ingest_events=a.ingest_events or (small if quick else 1_000_000),
-        scale_events=a.scale_events or (small if quick else 200_000),
+        scale_events=(
+            a.scale_events if a.scale_events is not None else (small if quick else 200_000)
+        ),
         producer_events=a.producer_events or (300 if quick else 20_000),
         partitions=a.partitions,
         cores=a.cores,
@@ -158,6 +191,7 @@ def parse_args(argv: list[str] | None) -> Options:
         out_dir=a.out_dir,
         quick=quick,
         only=only,
+        ledger_rows=rows,
         profile=a.profile,
         transports=transports,
         checkpoint_every=every,
@@ -218,10 +252,18 @@ def run(opts: Options, work: Path, progress: Progress) -> dict[str, Any]:
     count = corpus_size(opts)
     progress.say(f"building and signing {count:,} synthetic events on {opts.cores} processes")
     started = time.perf_counter()
-    corpus = Corpus.build(
-        work / "corpus.pickle", count, opts.cores, progress.counter("signed", count)
-    )
-    results["corpus"] = {"events": count, "seconds": time.perf_counter() - started}
+    counter = progress.counter("signed", count)
+    if opts.work_dir is None:
+        corpus, reused = Corpus.build(work / "corpus.pickle", count, opts.cores, counter), False
+    else:
+        corpus, reused = Corpus.reuse_or_build(work / "corpus.pickle", count, opts.cores, counter)
+    if reused:
+        progress.say(f"  reused the corpus in {work}")
+    results["corpus"] = {
+        "events": count,
+        "seconds": time.perf_counter() - started,
+        "reused": reused,
+    }
     progress.say("raw Ed25519 verify rate, one process and all cores")
     rates = raw_rates(corpus, opts)
     results["raw"] = {**rates.__dict__, "ceiling": rates.ceiling}
@@ -317,12 +359,14 @@ def ingest_runs(
 ) -> list[dict[str, Any]]:
     trusted = broker.write_trusted(work / "trusted")
     why_not = postgres.reachable(opts.postgres) if opts.postgres else "skipped (--postgres '')"
+    if opts.scale_events <= 0:  # only the main ingest rows
+        why_not = "skipped (--scale-events 0)"
     runs: list[tuple[str, str, int, int, int, int | None]] = []
     first = opts.checkpoint_every[0]
     for n, transport in enumerate(opts.transports):
         for every in opts.checkpoint_every:
             runs.append((transport, "sqlite", 1, opts.cores, opts.ingest_events, every))
-        if n == 0:
+        if n == 0 and opts.scale_events > 0:
             runs.append((transport, "sqlite", 1, 0, opts.scale_events, first))
         if why_not is None:
             runs += [
@@ -416,45 +460,112 @@ def ledger_check(url: str) -> dict[str, Any]:
 def ledger_run(
     opts: Options, corpus: Corpus, size: int, work: Path, progress: Progress
 ) -> dict[str, Any]:
+    """Build (or reuse) the ledger of ``size`` entries and measure the selected rows on it.
+
+    With ``--work-dir`` the built ledger (entries only: no index, no checkpoint) is kept as
+    ``ledger-<size>.db`` next to a ``.built`` mark, and the rows are measured on a copy, which
+    is then deleted: a later run (or several at once) reuses the ledger, skipping the append."""
     rng = random.Random(opts.seed)
-    path = work / f"ledger-{size}.db"
-    out: dict[str, Any] = {"size": size, "backend": "sqlite"}
+    built = work / f"ledger-{size}.db"
+    mark = work / f"ledger-{size}.db.built"
+    out: dict[str, Any] = Said(progress, size, {"size": size, "backend": "sqlite"})
+    keep = opts.work_dir is not None
+    if keep and mark.exists():
+        progress.say(f"ledger of {size:,}: reusing {built}")
+        out["append"] = {"reused": str(built)}
+    else:
+        _remove_db(built)
+        mark.unlink(missing_ok=True)
+        with open_store(str(built)) as store:
+            progress.say(f"ledger of {size:,}: appending in batches of {corpus_chunk()}")
+            seconds = ledgers.append_all(store, corpus, size, progress.counter("appended", size))
+        out["append"] = {
+            "seconds": seconds,
+            "us_per_entry": seconds / size * 1e6,
+            "per_second": size / seconds,
+        }
+        if keep:
+            mark.write_text(f"{size}\n", encoding="ascii")
+    path = built
+    if keep:
+        path = work / f"ledger-{size}.measured-{os.getpid()}.db"  # runs may share a work dir
+        _remove_db(path)
+        progress.say(f"ledger of {size:,}: copying it to {path} to measure")
+        shutil.copyfile(built, path)
+    rows = opts.ledger_rows
     with open_store(str(path)) as store:
-        progress.say(f"ledger of {size:,}: appending in batches of {corpus_chunk()}")
-        seconds = ledgers.append_all(store, corpus, size, progress.counter("appended", size))
-        out["append"] = {"seconds": seconds, "us_per_entry": seconds / size * 1e6}
-        out["append"]["per_second"] = size / seconds
-        progress.say(f"ledger of {size:,}: root and inclusion proofs")
-        out["proofs"] = ledgers.proof_latency(store, opts.proof_samples, rng)
-        progress.say(f"ledger of {size:,}: full chain + tree recompute (hashing only)")
-        out["recompute"] = ledgers.recompute(store)
+        if store.head().size != size:
+            raise VerificationFailure(f"{built} holds {store.head().size:,} entries, not {size:,}")
+        if "proofs" in rows:
+            progress.say(f"ledger of {size:,}: root and inclusion proofs")
+            out["proofs"] = ledgers.proof_latency(store, opts.proof_samples, rng)
+        if "recompute" in rows:
+            progress.say(f"ledger of {size:,}: full chain + tree recompute (hashing only)")
+            out["recompute"] = ledgers.recompute(store)
         out.update(audit_runs(store, opts, rng, progress, size))
-        progress.say(f"ledger of {size:,}: the authenticated index (update, proofs, audit)")
-        out["index"] = index.index_runs(store, corpus_chunk(), min(opts.proof_samples, 50), rng)
-        progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
-        with sampling(profile_path(opts, f"verify-{size}")):
-            out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
-        progress.say(f"  verify {out['verify']['per_second']:,.0f} signatures/s")
+        if "index" in rows:
+            progress.say(f"ledger of {size:,}: the authenticated index (update, proofs, audit)")
+            out["index"] = index.index_runs(
+                store,
+                corpus_chunk(),
+                min(opts.proof_samples, 50),
+                rng,
+                lambda name, value: progress.say(f"  [{size:,}] index {name}: {value}"),
+            )
+        if "verify" in rows:
+            progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
+            with sampling(profile_path(opts, f"verify-{size}")):
+                out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
+            progress.say(f"  verify {out['verify']['per_second']:,.0f} signatures/s")
     out["file_mb"] = path.stat().st_size / 2**20
+    _remove_db(path)
+    return out
+
+
+class Said(dict[str, Any]):
+    """A ledger's results, each also said on stderr as it is stored: a long run stopped
+    before its JSON is written keeps the rows it measured."""
+
+    def __init__(self, progress: Progress, size: int, first: dict[str, Any]) -> None:
+        super().__init__(first)
+        self.progress = progress
+        self.size = size
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.progress.say(f"  [{self.size:,}] {key}: {json.dumps(value, sort_keys=True)}")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+
+def _remove_db(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return out
 
 
 def audit_runs(
     store: LedgerStore, opts: Options, rng: random.Random, progress: Progress, size: int
 ) -> dict[str, Any]:
+    rows = opts.ledger_rows
+    if not {"lineage", "credits", "episode_audit", "guard"} & rows:
+        return {}
     state = ledgers.audit_state(store)
-    progress.say(f"ledger of {size:,}: lineage queries and a credit report")
-    out = {
-        "lineage": ledgers.lineage_latency(store, state, opts.lineage_samples, rng),
-        "credits": ledgers.credits_time(store, state),
-    }
-    progress.say(f"ledger of {size:,}: IP audit of one episode")
-    out["episode_audit"] = ledgers.episode_audit_time(store, state)
-    progress.say(f"ledger of {size:,}: audit guard")
-    with sampling(profile_path(opts, f"guard-{size}")):
-        out["audit_guard"] = ledgers.guard_time(store, state, None)
+    out: dict[str, Any] = {}
+    if "lineage" in rows:
+        progress.say(f"ledger of {size:,}: lineage queries")
+        out["lineage"] = ledgers.lineage_latency(store, state, opts.lineage_samples, rng)
+    if "credits" in rows:
+        progress.say(f"ledger of {size:,}: a credit report")
+        out["credits"] = ledgers.credits_time(store, state)
+    if "episode_audit" in rows:
+        progress.say(f"ledger of {size:,}: IP audit of one episode")
+        out["episode_audit"] = ledgers.episode_audit_time(store, state)
+    if "guard" in rows:
+        progress.say(f"ledger of {size:,}: audit guard")
+        with sampling(profile_path(opts, f"guard-{size}")):
+            out["audit_guard"] = ledgers.guard_time(store, state, None)
     return out
 
 
@@ -496,7 +607,8 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
         if "per_second" in run:
             out[f"ingest: {run['label']}"] = run["per_second"] / ceiling
     for ledger in results.get("ledgers", []):
-        out[f"verify_ledger at {ledger['size']:,}"] = ledger["verify"]["per_second"] / ceiling
+        if "verify" in ledger:
+            out[f"verify_ledger at {ledger['size']:,}"] = ledger["verify"]["per_second"] / ceiling
     return out
 
 

@@ -98,6 +98,14 @@ def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
                 "target: consumer < 200 MB",
             )
         )
+        if growth := run.get("rss_growth"):
+            rows.append(
+                (
+                    "  consumer peak RSS as events arrive",
+                    ", ".join(f"{mb:.0f}" for _, mb in growth) + " MB",
+                    "at " + ", ".join(f"{n // 1000:,}k" for n, _ in growth) + " events",
+                )
+            )
         if "cpu_us_main" in run:
             rows.append(
                 (
@@ -110,46 +118,68 @@ def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
 
 
 def ledger_rows(ledger: dict[str, Any], ceiling: float) -> list[Row]:
+    """The rows of one ledger size; a row measured neither now nor before is left out."""
     n = f"{ledger['size']:,}"
-    a, pr, rc = ledger["append"], ledger["proofs"], ledger["recompute"]
-    lin, cr, v = ledger["lineage"], ledger["credits"], ledger["verify"]
-    return [
-        (
-            f"[{n}] append (store.append, SQLite)",
-            f"{a['us_per_entry']:.1f} us/entry",
-            _rate(a["per_second"]),
-        ),
-        (f"[{n}] root at head", _ms(pr["root"]["median_ms"]), f"p99 {_ms(pr['root']['p99_ms'])}"),
-        (
-            f"[{n}] inclusion proof",
-            _ms(pr["inclusion_proof"]["median_ms"]),
-            f"p99 {_ms(pr['inclusion_proof']['p99_ms'])} (target < 5 ms)",
-        ),
-        (
-            f"[{n}] full chain + tree recompute",
-            f"{rc['seconds']:.2f} s",
-            "hashing only (target < 5 s)",
-        ),
-        (
-            f"[{n}] lineage (ancestry of a final)",
-            _ms(lin["median_ms"]),
-            f"p99 {_ms(lin['p99_ms'])}, {lin['nodes_median']:g} nodes",
-        ),
-        (
-            f"[{n}] credit report, episode {cr['episode']}",
-            f"{cr['seconds']:.2f} s",
-            f"{cr['events']:,} events",
-        ),
+    a = ledger["append"]
+    rows: list[Row] = []
+    if "us_per_entry" in a:
+        rows.append(
+            (
+                f"[{n}] append (store.append, SQLite)",
+                f"{a['us_per_entry']:.1f} us/entry",
+                _rate(a["per_second"]),
+            )
+        )
+    else:
+        rows.append((f"[{n}] append", "not measured", f"reused {a.get('reused', '')}"))
+    if pr := ledger.get("proofs"):
+        rows += [
+            (
+                f"[{n}] root at head",
+                _ms(pr["root"]["median_ms"]),
+                f"p99 {_ms(pr['root']['p99_ms'])}",
+            ),
+            (
+                f"[{n}] inclusion proof",
+                _ms(pr["inclusion_proof"]["median_ms"]),
+                f"p99 {_ms(pr['inclusion_proof']['p99_ms'])} (target < 5 ms)",
+            ),
+        ]
+    if rc := ledger.get("recompute"):
+        rows.append(
+            (f"[{n}] full chain + tree recompute", f"{rc['seconds']:.2f} s", "hashing only")
+        )
+    if lin := ledger.get("lineage"):
+        rows.append(
+            (
+                f"[{n}] lineage (ancestry of a final)",
+                _ms(lin["median_ms"]),
+                f"p99 {_ms(lin['p99_ms'])}, {lin['nodes_median']:g} nodes",
+            )
+        )
+    if cr := ledger.get("credits"):
+        rows.append(
+            (
+                f"[{n}] credit report, episode {cr['episode']}",
+                f"{cr['seconds']:.2f} s",
+                f"{cr['events']:,} events",
+            )
+        )
+    rows += [
         *_episode_audit_row(n, ledger.get("episode_audit")),
         *_guard_row(n, ledger.get("audit_guard")),
         *_index_rows(n, ledger),
-        (
-            f"[{n}] verify_ledger",
-            _rate(v["per_second"]),
-            _ratio(v["per_second"] / ceiling, VERIFY_GOAL),
-        ),
-        *_cpu_row(f"[{n}]   verify CPU per entry", v),
     ]
+    if v := ledger.get("verify"):
+        rows += [
+            (
+                f"[{n}] verify_ledger",
+                _rate(v["per_second"]),
+                _ratio(v["per_second"] / ceiling, VERIFY_GOAL),
+            ),
+            *_cpu_row(f"[{n}]   verify CPU per entry", v),
+        ]
+    return rows
 
 
 def _cpu_row(label: str, run: dict[str, Any]) -> list[Row]:
@@ -194,15 +224,22 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
     if ix is None:  # a result file from before the index existed
         return []
     up, pr, au, rp = ix["update"], ix["proofs"], ix["episode_audit"], ix["replay"]
-    append = ledger["append"]["us_per_entry"]
+    append = ledger["append"].get("us_per_entry")
+    versus_append = f"{up['us_per_entry'] / append:.2f} x store.append, " if append else ""
     guard = ledger.get("audit_guard", {}).get("seconds")
-    versus = f", {guard / au['seconds']:.1f} x faster than the guard" if guard else ""
+    versus = ""
+    if guard:
+        ratio = guard / au["seconds"]
+        versus = (
+            f", {ratio:.1f} x faster than the guard"
+            if ratio >= 1
+            else f", {1 / ratio:.1f} x slower than the guard"
+        )
     return [
         (
             f"[{n}] index update (at checkpoints of {up['step']:,})",
             f"{up['us_per_entry']:.1f} us/entry",
-            f"{up['us_per_entry'] / append:.2f} x store.append (target 30 us)"
-            + (f", CPU {up['cpu_us_per_entry']:.1f} us/entry" if "cpu_us_per_entry" in up else ""),
+            f"{versus_append}{_cpu_note(up, 'cpu_us_per_entry', ' us CPU')}target 30 us",
         ),
         (
             f"[{n}] proof about a key (version:)",
@@ -213,19 +250,27 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
         (
             f"[{n}] verify a proof about a key",
             _ms(pr["verify_ms_median"]),
-            f"max {_ms(pr['verify_ms_max'])} (target 2 ms)",
+            f"max {_ms(pr['verify_ms_max'])}, {_cpu_note(pr, 'verify_cpu_ms_median', ' ms CPU')}"
+            "target 2 ms",
         ),
         (
             f"[{n}] episode audit through the index, ep. {au['episode']}",
             f"{au['seconds']:.2f} s",
-            f"{au['events']:,} events, no full pass{versus} (target 2 s)",
+            f"{au['events']:,} events, {_cpu_note(au, 'cpu_seconds', ' s CPU')}no full pass"
+            f"{versus} (target 2 s)",
         ),
         (
             f"[{n}] index replay (every committed root)",
             f"{rp['seconds']:.2f} s",
-            f"one pass, {rp['roots_checked']} root(s)",
+            f"one pass, {rp['roots_checked']:,} root(s), {_cpu_note(rp, 'cpu_seconds', ' s CPU')}"
+            f"{rp.get('us_per_entry', 0):.0f} us/entry",
         ),
     ]
+
+
+def _cpu_note(run: dict[str, Any], key: str, unit: str) -> str:
+    """``"<value><unit>, "`` when the run measured its CPU time (older result files did not)."""
+    return f"{run[key]:.2f}{unit}, " if key in run else ""
 
 
 def postgres_rows(pg: dict[str, Any]) -> list[Row]:

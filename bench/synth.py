@@ -24,9 +24,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from demo.story import content_hash, production
+from ledger.events import kafka as ek
+from ledger.events.base import format_time
+from ledger.events.encoding import SingleObjectFraming
+from ledger.events.kinds import prepare
 from ledger.events.provenance import PROVENANCE
+from ledger.trust import dsse
 from ledger.trust.keys import KeyPair
-from producers.emitter import Message, build_message
+from producers.emitter import _SEQUENCE, Message, build_message, fill_producer
 
 EPISODE_EVENTS = 10_000
 SOURCE = "/assetledger/bench"
@@ -97,19 +102,91 @@ def event(i: int) -> tuple[str, dict[str, Any]]:
     return name, e
 
 
-def build(i: int) -> Built:
-    """Synthetic event ``i`` signed and framed exactly as the product's emitter does."""
+def build(
+    i: int,
+    event_id: str | None = None,
+    event_time: datetime | None = None,
+    producer_seq: int | None = None,
+) -> Built:
+    """Synthetic event ``i`` signed and framed exactly as the product's emitter does.
+
+    Id, time and producer sequence are fresh unless given (a test compares builders)."""
     name, e = event(i)
-    e["event_id"] = str(uuid.uuid4())
-    e["event_time"] = datetime.now(UTC)
+    e["event_id"] = event_id or str(uuid.uuid4())
+    e["event_time"] = event_time or datetime.now(UTC)
+    if producer_seq is not None:
+        e["producer_seq"] = producer_seq
     pair = signers()[name]
     message = build_message(e, pair, source=SOURCE)
     return Built(message, pair.key_id, e["event_time"], tuple(PROVENANCE.refs(e)))
 
 
-def build_range(start: int, stop: int) -> list[Built]:
+@cache
+def _prepared() -> list[tuple[str, bytes]]:
+    """Each template checked once by the emitter's own path, then kept in its Avro form
+    (``prepare``: times and bytes converted, producer id filled), pickled."""
+    out = []
+    for i, (name, template) in enumerate(_pickled()):
+        build(i)  # the emitter's validation and limits, once per template
+        e = pickle.loads(template)
+        e["event_id"] = str(uuid.uuid4())
+        e["event_time"] = datetime.now(UTC)
+        record = prepare(PROVENANCE, fill_producer(e, PROVENANCE, SOURCE))
+        out.append((name, pickle.dumps(record)))
+    return out
+
+
+def build_fast(
+    i: int,
+    event_id: str | None = None,
+    event_time: datetime | None = None,
+    producer_seq: int | None = None,
+) -> Built:
+    """The same record as :func:`build`, byte for byte, at about half the CPU.
+
+    Each template was validated and converted to its Avro form once (:func:`_prepared`);
+    per event only its block's ids, hashes and episode, the event id, time and producer
+    sequence change (values of kinds the template already had), so the per-event
+    conversion, re-decoding and validation of ``build_message`` are skipped.  The encoding,
+    the signature and the framing are the product's own."""
+    name, template = _prepared()[i % len(templates())]
+    block = i // len(templates())
+    record = pickle.loads(template)
+    asset = record["asset"]
+    asset["asset_id"] = _renamed(asset["asset_id"], block)
+    asset["content_sha256"] = content_hash(asset["asset_id"], asset["version"])
+    record["ingredients"] = [_ingredient(ing, block) for ing in record["ingredients"]]
+    record["production"] = {**record["production"], "episode": episode_of(block)}
+    record["event_id"] = event_id or str(uuid.uuid4())
+    record["event_time"] = event_time or datetime.now(UTC)
+    record["producer_seq"] = producer_seq if producer_seq is not None else _SEQUENCE.next()
+    pair = signers()[name]
+    framing = _framing()
+    payload = framing.encode(PROVENANCE.record, record)
+    value = dsse.sign(PROVENANCE.payload_type, payload, pair).encode(framing)
+    subject = PROVENANCE.subject(record)
+    headers = [
+        (ek.H_SPECVERSION, ek.CE_SPECVERSION.encode()),
+        (ek.H_ID, record["event_id"].encode()),
+        (ek.H_SOURCE, SOURCE.encode()),
+        (ek.H_TYPE, PROVENANCE.ce_type.encode()),
+        (ek.H_TIME, format_time(record["event_time"]).encode()),
+        (ek.H_SUBJECT, subject.encode()),
+        (ek.H_CONTENT_TYPE, dsse.ENVELOPE_CONTENT_TYPE.encode()),
+    ]
+    message = Message(record["event_id"], subject.encode(), value, headers)
+    return Built(message, pair.key_id, record["event_time"], tuple(PROVENANCE.refs(record)))
+
+
+@cache
+def _framing() -> SingleObjectFraming:
+    return SingleObjectFraming()
+
+
+def build_range(start: int, stop: int, fast: bool = False) -> list[Built]:
     """Events ``start..stop-1``, built and signed (runs in worker processes)."""
-    return [build(i) for i in range(start, stop)]
+    one = build_fast if fast else build
+    return [one(i) for i in range(start, stop)]
 
 
 def final_ids(count: int) -> Iterator[str]:
