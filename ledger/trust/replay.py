@@ -136,6 +136,18 @@ def decode_entry(
     return envelope, decode_event(entry, envelope, framing)
 
 
+def shared_decoding(entry: Entry) -> tuple[Envelope, Record] | None:
+    """Within :func:`decoding_once`, the envelope and validated event every layer shares for
+    ``entry`` (read them, never change them); None outside such a block or when the entry does
+    not decode and validate (the caller then decodes it itself, as before, and names why)."""
+    if _SHARED.get() is None:
+        return None
+    try:
+        return decode_entry(entry)
+    except RejectedInput:
+        return None
+
+
 def decode_event(
     entry: Entry, envelope: Envelope, framing: SingleObjectFraming | None = None
 ) -> Record:
