@@ -30,6 +30,7 @@ import contextlib
 import json
 import multiprocessing
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,7 +153,7 @@ def verify_packet(
     # once, for all the layers
     pdf = PdfRender(files.get(build.DISCLOSURE_JSON) if check_pdf else None)
     with pdf, contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
-        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, pdf, root_key_ids)
+        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids, pdf)
     _check_cut_pin(files, cut_sha256, verdict)
     return verdict
 
@@ -171,12 +172,12 @@ class PdfRender:
     evidence is checked (the PDF is a function of the disclosure's bytes alone).
 
     :meth:`result` hands it over only for the very bytes the audit re-run of the evidence
-    gives; for any other bytes, or where no process can be forked, it renders those in this
+    gives; for any other bytes, or where no process is forked (no ``fork`` start method, a
+    daemon process, or other threads running, e.g. in the portal), it renders those in this
     process.  So what is compared is always the PDF of the re-computed disclosure, as
     before; only the wall time differs."""
 
     def __init__(self, disclosure: bytes | None) -> None:
-        self.wanted = disclosure is not None
         self.disclosure = disclosure
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -184,6 +185,7 @@ class PdfRender:
             disclosure is None
             or "fork" not in multiprocessing.get_all_start_methods()
             or multiprocessing.current_process().daemon  # may not have children
+            or threading.active_count() > 1  # a fork copies no other thread, nor frees its locks
         ):
             return
         context = multiprocessing.get_context("fork")
@@ -250,10 +252,10 @@ def _verify(
     v: PacketVerdict,
     say: Progress,
     now: float | None,
-    pdf: PdfRender,
+    check_pdf: bool,
     root_key_ids: Sequence[str],
+    pdf: PdfRender | None = None,
 ) -> None:
-    check_pdf = pdf.wanted
     _check_manifest(files, v)
     header = _json(files, build.PACKET_JSON, v)
     note = _text(files, build.CHECKPOINT_FILE, v)

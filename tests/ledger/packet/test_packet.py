@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -556,7 +557,17 @@ def test_the_pdf_rendered_alongside_counts_only_for_the_disclosure_it_was_render
     with PdfRender(stated) as alongside:
         assert alongside.result(other) == pdf_of(other)
     with PdfRender(None) as none:
-        assert not none.wanted and none.result(other) == pdf_of(other)
+        assert none._process is None and none.result(other) == pdf_of(other)
+    # with another thread running (a server), nothing is forked: rendered here, the same
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with PdfRender(stated) as here:
+            assert here._process is None and here.result(stated) == files["disclosure.pdf"]
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_a_forged_disclosure_with_its_own_pdf_fails(packet: Path, ledger: PacketLedger) -> None:
