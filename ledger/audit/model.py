@@ -33,6 +33,7 @@ from ledger.log.operator import require_identity
 from ledger.log.verify import check_prefix
 from ledger.store import Entry, LedgerStore
 from ledger.trust.dsse import Envelope
+from ledger.trust.replay import shared_decoding
 
 # An ingredient whose content hash nobody stated (a C2PA import where neither the files given,
 # the ingredient's manifest nor a whole-file hard binding says it).  The schema requires 64 hex
@@ -437,6 +438,10 @@ class LedgerView:
         if cached is not None and (cached[0] is entry.envelope or cached[0] == entry.envelope):
             return cached[1], cached[2]
         found = self.index.decoded(entry) if self.index is not None else None
+        if found is None and (shared := shared_decoding(entry)) is not None:
+            # within decoding_once (a delivery packet): the envelope and event every layer
+            # reads, decoded and validated once
+            found = (self._writer_version(shared[0].payload), shared[1])
         if found is None:  # not read through the index: decode it here
             envelope = Envelope.decode(entry.envelope, self.framing)
             record = self.framing.decode(envelope.payload)[1]

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 from ledger.errors import ConfigurationError, StoreError, VerificationFailure
@@ -348,11 +350,50 @@ def inclusion_proof_length(index: int, size: int) -> int:
     return inner + (index >> inner).bit_count()
 
 
+_Inclusion = tuple[bytes, int, int, bytes]  # leaf hash, index, tree size, root hash
+_VERIFIED: ContextVar[dict[_Inclusion, tuple[bytes, ...]] | None] = ContextVar(
+    "verified_inclusions", default=None
+)
+
+
+@contextmanager
+def remembering_inclusions() -> Iterator[None]:
+    """Within the block, each inclusion :func:`verify_inclusion` has verified (that leaf hash
+    at that index of the tree of that size and root) is remembered, so a later layer holding
+    the same fact can ask :func:`inclusion_verified` instead of fetching and hashing a proof
+    again (a delivery packet's verify checks every entry's receipt first; the key verdicts and
+    receipts of its audit re-run prove the same inclusions).  Outside such a block nothing is
+    kept."""
+    token = _VERIFIED.set(_VERIFIED.get() if _VERIFIED.get() is not None else {})
+    try:
+        yield
+    finally:
+        _VERIFIED.reset(token)
+
+
+def inclusion_verified(
+    leaf_hash: bytes,
+    index: int,
+    size: int,
+    root: bytes,
+    proof: Sequence[bytes] | None = None,
+) -> bool:
+    """Whether :func:`verify_inclusion` verified exactly this inclusion within the current
+    :func:`remembering_inclusions` block (False outside one); given ``proof``, with that very
+    proof (for a caller that hands the proof on, e.g. in a receipt)."""
+    known = _VERIFIED.get()
+    if known is None:
+        return False
+    verified = known.get((bytes(leaf_hash), index, size, bytes(root)))
+    return verified is not None and (proof is None or tuple(proof) == verified)
+
+
 def verify_inclusion(
     leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
     """RFC 9162 §2.1.3.2: raise :class:`VerificationFailure` unless ``proof`` proves that
-    ``leaf_hash`` is leaf ``index`` of the tree of ``size`` leaves whose root is ``root``."""
+    ``leaf_hash`` is leaf ``index`` of the tree of ``size`` leaves whose root is ``root``
+    (remembered within :func:`remembering_inclusions`)."""
     _require_hash(leaf_hash, "leaf hash")
     _require_hash(root, "root hash")
     _require_proof(proof, "inclusion proof")
@@ -387,6 +428,9 @@ def verify_inclusion(
             f"inclusion proof for leaf {index} does not lead to the root of tree size {size}: "
             f"computed {r.hex()}, expected {root.hex()}"
         )
+    known = _VERIFIED.get()
+    if known is not None:
+        known[(bytes(leaf_hash), index, size, bytes(root))] = tuple(proof)
 
 
 def consistency_proof_length(old_size: int, new_size: int) -> int:

@@ -38,7 +38,7 @@ from ledger.events.base import Record, format_time
 from ledger.events.keyregistry import REGISTRY_RECORD
 from ledger.events.kinds import kind_for_payload_type
 from ledger.log.checkpoint import Checkpoint, open_checkpoint
-from ledger.log.merkle import leaf_hash, verify_inclusion
+from ledger.log.merkle import inclusion_verified, leaf_hash, verify_inclusion
 from ledger.log.operator import LogIdentity, entry_for_event, log_identity
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
@@ -302,11 +302,12 @@ class Anchors:
         opened = self._open(stored)
         if isinstance(opened, str):
             return opened
+        leaf = leaf_hash(entry.envelope)
+        if inclusion_verified(leaf, entry.seq, opened.size, opened.root_hash):
+            return None  # these bytes at this index of this signed tree: verified already
         try:
             proof = self.store.tree(opened.size).inclusion_proof(entry.seq, opened.size)
-            verify_inclusion(
-                leaf_hash(entry.envelope), entry.seq, opened.size, proof, opened.root_hash
-            )
+            verify_inclusion(leaf, entry.seq, opened.size, proof, opened.root_hash)
         except AssetLedgerError as exc:
             return exc.message
         return None

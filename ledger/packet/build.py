@@ -305,8 +305,14 @@ def derived_files(
         **records(store),
     }
     if pdf:
-        files[DISCLOSURE_PDF] = to_pdf(document)
+        files[DISCLOSURE_PDF] = pdf_of(files[DISCLOSURE_JSON])
     return files
+
+
+def pdf_of(disclosure: bytes) -> bytes:
+    """The PDF of disclosure.json's bytes (a function of them alone: ``packet verify`` renders
+    the PDF of the packet's own disclosure.json while it re-runs the audit)."""
+    return to_pdf(disclosure_document(json.loads(disclosure)))
 
 
 RECORD_FILES = {

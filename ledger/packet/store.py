@@ -49,12 +49,13 @@ class PacketEntry:
 def entry_from_bytes(item: PacketEntry) -> Entry:
     """The :class:`Entry` of a packet entry, its id, kind and time read from the signed event."""
     from ledger.events.encoding import reader_framing
+    from ledger.trust.replay import share_decoded
 
     framing = reader_framing()
     envelope = Envelope.decode(item.envelope, framing)
     kind = kind_for_payload_type(envelope.payload_type)
-    _, event = framing.decode(envelope.payload)
-    return Entry(
+    schema, event = framing.decode(envelope.payload)
+    entry = Entry(
         seq=item.seq,
         event_id=str(event["event_id"]),
         kind=kind.record,
@@ -66,6 +67,8 @@ def entry_from_bytes(item: PacketEntry) -> Entry:
         origin=Origin(PACKET_ORIGIN, 0, item.seq),
         ingested_at=item.ingested_at,
     )
+    share_decoded(entry, envelope, schema.record, event)  # within decoding_once: decoded once
+    return entry
 
 
 class _ProofTree(MerkleTree):

@@ -28,10 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +44,7 @@ from ledger.errors import AssetLedgerError, RejectedInput, SignatureError, Verif
 from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.log import checkpoint as cp
-from ledger.log.merkle import leaf_hash, verify_inclusion
+from ledger.log.merkle import leaf_hash, remembering_inclusions, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
 from ledger.log.receipt import parse_receipt
 from ledger.log.verdicts import VerdictContext
@@ -144,10 +148,85 @@ def verify_packet(
     except VerificationFailure as exc:  # an unsafe name, a link, too large: read nothing more
         verdict.fail("file_unsafe", exc.message)
         return verdict
-    with contextlib.suppress(_Stop), decoding_once():
-        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids)
+    # the PDF of the packet's own disclosure.json rendered alongside (used only if the audit
+    # re-run gives those very bytes); each entry decoded once, and each inclusion verified
+    # once, for all the layers
+    pdf = PdfRender(files.get(build.DISCLOSURE_JSON) if check_pdf else None)
+    with pdf, contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
+        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids, pdf)
     _check_cut_pin(files, cut_sha256, verdict)
     return verdict
+
+
+def _render_into(conn: Connection, disclosure: bytes) -> None:
+    try:
+        conn.send((True, build.pdf_of(disclosure)))
+    except Exception as exc:  # told to the parent, which renders again itself
+        conn.send((False, repr(exc)))
+    finally:
+        conn.close()
+
+
+class PdfRender:
+    """The PDF of the packet's own disclosure.json, rendered in a forked process while the
+    evidence is checked (the PDF is a function of the disclosure's bytes alone).
+
+    :meth:`result` hands it over only for the very bytes the audit re-run of the evidence
+    gives; for any other bytes, or where no process is forked (no ``fork`` start method, a
+    daemon process, or other threads running, e.g. in the portal), it renders those in this
+    process.  So what is compared is always the PDF of the re-computed disclosure, as
+    before; only the wall time differs."""
+
+    def __init__(self, disclosure: bytes | None) -> None:
+        self.disclosure = disclosure
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        if (
+            disclosure is None
+            or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon  # may not have children
+            or threading.active_count() > 1  # a fork copies no other thread, nor frees its locks
+        ):
+            return
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        try:
+            process = context.Process(target=_render_into, args=(send, disclosure), daemon=True)
+            process.start()
+        except OSError:
+            receive.close()
+            return
+        finally:
+            send.close()
+        self._process, self._conn = process, receive
+
+    def result(self, disclosure: bytes) -> bytes:
+        """The PDF of ``disclosure`` (the re-computed disclosure.json)."""
+        if self._conn is not None and disclosure == self.disclosure:
+            try:
+                rendered, pdf = self._conn.recv()
+            except (EOFError, OSError):
+                rendered, pdf = False, None
+            self.close()
+            if rendered and isinstance(pdf, bytes):
+                return pdf
+        return build.pdf_of(disclosure)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join()
+            self._process = None
+
+    def __enter__(self) -> PdfRender:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _check_cut_pin(files: Mapping[str, bytes], wanted: str | None, v: PacketVerdict) -> None:
@@ -175,6 +254,7 @@ def _verify(
     now: float | None,
     check_pdf: bool,
     root_key_ids: Sequence[str],
+    pdf: PdfRender | None = None,
 ) -> None:
     _check_manifest(files, v)
     header = _json(files, build.PACKET_JSON, v)
@@ -197,7 +277,7 @@ def _verify(
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
     disclosure = _json(files, build.DISCLOSURE_JSON, v)
     _check_cited(disclosure, store, v)
-    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf, store)
+    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf, store, pdf)
     say("audit re-run on the packet's own entries")
     _compare(files, derived, v)
     _check_unvouched(files, derived, header, check_pdf, v)
@@ -535,7 +615,10 @@ def _recompute(
     v: PacketVerdict,
     check_pdf: bool,
     store: PacketStore,
+    pdf: PdfRender | None = None,
 ) -> dict[str, bytes]:
+    """Every derived file as the evidence gives it; the PDF (``check_pdf``) rendered from the
+    re-computed disclosure.json's bytes, by ``pdf`` when it rendered those very bytes already."""
     if not check_pdf:
         v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
     try:
@@ -574,7 +657,7 @@ def _recompute(
         timeline = read_timeline(cut_path)
     refused = [] if clip_map is None else clip_map.refused[:1000]
     try:
-        return build.derived_files(
+        derived = build.derived_files(
             checkpoint,
             meta,
             entries,
@@ -585,12 +668,18 @@ def _recompute(
             as_of,
             timeline,
             refused,
-            pdf=check_pdf,
+            pdf=False,  # below, from the disclosure's bytes
             store=store,
         )
     except AssetLedgerError as exc:
         v.fail("disclosure_mismatch", f"the audit cannot be re-run on the evidence: {exc.message}")
         raise _Stop from None
+    if check_pdf:
+        disclosure = derived[build.DISCLOSURE_JSON]
+        derived[build.DISCLOSURE_PDF] = (
+            build.pdf_of(disclosure) if pdf is None else pdf.result(disclosure)
+        )
+    return derived
 
 
 def _compare(files: Mapping[str, bytes], derived: Mapping[str, bytes], v: PacketVerdict) -> None:

@@ -136,16 +136,49 @@ def decode_entry(
     return envelope, decode_event(entry, envelope, framing)
 
 
+def share_decoded(entry: Entry, envelope: Envelope, record: str, event: Record) -> None:
+    """Within :func:`decoding_once`: the envelope and event (of schema ``record``) a caller
+    decoded from ``entry``'s bytes with the reader framing, checked and validated here as
+    :func:`decode_entry` would, become what it hands every layer (no second decoding).  An
+    event that does not validate is not kept: :func:`decode_entry` then names why itself.
+    The caller hands over the record and never changes it."""
+    shared = _SHARED.get()
+    if shared is None:
+        return
+    key = (entry.seq, entry.kind, entry.envelope)
+    if key not in shared:
+        try:
+            shared[key] = (envelope, _checked_event(entry, envelope, record, event))
+        except RejectedInput:
+            return
+
+
+def shared_decoding(entry: Entry) -> tuple[Envelope, Record] | None:
+    """Within :func:`decoding_once`, the envelope and validated event every layer shares for
+    ``entry`` (read them, never change them); None outside such a block or when the entry does
+    not decode and validate (the caller then decodes it itself, as before, and names why)."""
+    if _SHARED.get() is None:
+        return None
+    try:
+        return decode_entry(entry)
+    except RejectedInput:
+        return None
+
+
 def decode_event(
     entry: Entry, envelope: Envelope, framing: SingleObjectFraming | None = None
 ) -> Record:
     """The validated event inside an already decoded envelope of ``entry``."""
     framing = framing or reader_framing()
-    kind = kind_for_payload_type(envelope.payload_type)
     schema, event = framing.decode(envelope.payload)
-    if schema.record != kind.record or kind.record != entry.kind:
+    return _checked_event(entry, envelope, schema.record, event)
+
+
+def _checked_event(entry: Entry, envelope: Envelope, record: str, event: Record) -> Record:
+    kind = kind_for_payload_type(envelope.payload_type)
+    if record != kind.record or kind.record != entry.kind:
         raise InvalidEventError(
-            f"entry {entry.seq} is recorded as {entry.kind}, its envelope holds {schema.record}",
+            f"entry {entry.seq} is recorded as {entry.kind}, its envelope holds {record}",
             reason="payload_type_mismatch",
         )
     validate(kind, event, writing=False)

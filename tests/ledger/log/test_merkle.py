@@ -18,9 +18,11 @@ from ledger.log.merkle import (
     consistency_proof_length,
     frontier_keys,
     inclusion_proof_length,
+    inclusion_verified,
     leaf_hash,
     new_nodes,
     node_hash,
+    remembering_inclusions,
     root_from_leaf_hashes,
     verify_consistency,
     verify_inclusion,
@@ -525,3 +527,30 @@ def test_consistency_edge_cases(tree: MerkleTree) -> None:
         verify_consistency(5, 6, r5, r5, tree.consistency_proof(5, 6))
     with pytest.raises(VerificationFailure, match="new root hash must be a 32-byte"):
         verify_consistency(5, 6, r5, b"", tree.consistency_proof(5, 6))
+
+
+def test_an_inclusion_is_remembered_only_once_verified_within_the_block() -> None:
+    """remembering_inclusions: a later layer may take an inclusion as shown only if
+    verify_inclusion verified exactly it (leaf, index, size, root), in this block."""
+    tree = build(LEAVES[:13])
+    root = tree.root(13)
+    proof = tree.inclusion_proof(5, 13)
+    verify_inclusion(LEAVES[5], 5, 13, proof, root)
+    assert not inclusion_verified(LEAVES[5], 5, 13, root)  # outside a block nothing is kept
+    with remembering_inclusions():
+        assert not inclusion_verified(LEAVES[5], 5, 13, root)
+        with pytest.raises(VerificationFailure):  # a failed proof is not remembered
+            verify_inclusion(LEAVES[6], 5, 13, proof, root)
+        assert not inclusion_verified(LEAVES[6], 5, 13, root)
+        verify_inclusion(LEAVES[5], 5, 13, proof, root)
+        with remembering_inclusions():  # nested: the same memory
+            assert inclusion_verified(LEAVES[5], 5, 13, root)
+            assert inclusion_verified(LEAVES[5], 5, 13, root, proof)
+        # another leaf, index, size or root is another fact; another proof is not the one
+        # verified (a caller that hands the proof on asks for it)
+        assert not inclusion_verified(LEAVES[4], 5, 13, root)
+        assert not inclusion_verified(LEAVES[5], 4, 13, root)
+        assert not inclusion_verified(LEAVES[5], 5, 12, tree.root(12))
+        assert not inclusion_verified(LEAVES[5], 5, 13, bytes(32))
+        assert not inclusion_verified(LEAVES[5], 5, 13, root, [bytes(32)] * len(proof))
+    assert not inclusion_verified(LEAVES[5], 5, 13, root)

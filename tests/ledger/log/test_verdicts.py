@@ -24,6 +24,7 @@ from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.provenance import PROVENANCE
 from ledger.log import operator
 from ledger.log.checkpoint import Checkpoint, signed_checkpoint
+from ledger.log.merkle import leaf_hash, remembering_inclusions, verify_inclusion
 from ledger.log.verdicts import (
     EntryVerdicts,
     Status,
@@ -302,3 +303,33 @@ def test_verdicts_serialise_every_field(ledger: tuple[SqliteStore, Builder]) -> 
     assert data["verdicts"]["anchored"]["status"] == "ok"
     assert data["anchor"]["checkpoint_size"] == 2
     assert data["anchor"]["root_hash"] == store.tree(2).root().hex()
+
+
+def test_anchors_take_an_inclusion_verified_in_this_block_as_shown(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    """Within remembering_inclusions, an inclusion verified already (these bytes, this index,
+    this signed tree) anchors an entry without proving it again from the store's tree nodes;
+    otherwise the store's (here altered) nodes are what the verdict rests on."""
+    store, b = ledger
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    b.add(work(T0 + HOUR))
+    b.checkpoint()
+    entry = store.entry(1)
+    assert entry is not None
+    size, root = 2, store.tree(2).root()
+    proof = store.tree(2).inclusion_proof(1, 2)
+    store.db.execute("UPDATE merkle_nodes SET hash = ? WHERE level = 0", (bytes(32),))
+    assert verdicts_for_event(store, entry.event_id).anchored.code == "checkpoint_mismatch"
+    with remembering_inclusions():
+        verify_inclusion(leaf_hash(entry.envelope), 1, size, proof, root)
+        v = verdicts_for_event(store, entry.event_id)
+        assert v.anchored.status is OK and "inclusion proof verified" in v.anchored.reason
+        other = store.entry(0)
+        assert other is not None  # an inclusion not verified in the block is proven again
+        assert verdicts_for_event(store, other.event_id).anchored.code == "checkpoint_mismatch"
+    assert verdicts_for_event(store, entry.event_id).anchored.code == "checkpoint_mismatch"

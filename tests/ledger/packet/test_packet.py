@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,18 @@ from demo import story
 from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
 from ledger.events.base import format_time
 from ledger.log.operator import Checkpointer
-from ledger.packet.build import PACKET_JSON, build_packet, header_meta
+from ledger.packet import verify as pv
+from ledger.packet.build import PACKET_JSON, build_packet, header_meta, pdf_of
 from ledger.packet.files import MANIFEST, manifest_text, read_packet
-from ledger.packet.verify import PacketVerdict, verify_packet
+from ledger.packet.store import entry_from_bytes
+from ledger.packet.verify import PacketVerdict, PdfRender, verify_packet
 from ledger.store import open_store
-from ledger.trust.replay import META_CLEARANCE_SCOPES
+from ledger.trust.replay import (
+    META_CLEARANCE_SCOPES,
+    decode_entry,
+    decoding_once,
+    shared_decoding,
+)
 from ledger.witness.cosignature import parse_witness_vkey
 from tests.ledger.packet.packet_factory import (
     APPROVED_AT,
@@ -529,3 +537,63 @@ def test_the_map_is_pinned_by_its_sha256(tmp_path: Path, ledger: PacketLedger) -
     verdict = verify(folder, ledger)
     assert codes(verdict) == {"file_changed"}, verdict.problems
     assert "map" in verdict.problems[0].detail
+
+
+def test_the_pdf_rendered_alongside_counts_only_for_the_disclosure_it_was_rendered_from(
+    packet: Path,
+) -> None:
+    """PdfRender renders the packet's own disclosure.json in a forked process; verify takes
+    that PDF only for the very bytes the audit re-run gives, any other bytes are rendered
+    themselves."""
+    files = read_packet(packet)
+    stated = files["disclosure.json"]
+    body = json.loads(stated)
+    body["production"] = "Another Show"
+    other = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    assert pdf_of(stated) == files["disclosure.pdf"] != pdf_of(other)
+    with PdfRender(stated) as alongside:
+        assert alongside._process is not None  # rendering in another process (Linux: fork)
+        assert alongside.result(stated) == files["disclosure.pdf"]
+    with PdfRender(stated) as alongside:
+        assert alongside.result(other) == pdf_of(other)
+    with PdfRender(None) as none:
+        assert none._process is None and none.result(other) == pdf_of(other)
+    # with another thread running (a server), nothing is forked: rendered here, the same
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with PdfRender(stated) as here:
+            assert here._process is None and here.result(stated) == files["disclosure.pdf"]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_forged_disclosure_with_its_own_pdf_fails(packet: Path, ledger: PacketLedger) -> None:
+    """The studio changes disclosure.json and puts the PDF of the changed one beside it: the
+    PDF rendered alongside is of the forged bytes, and is not what the evidence gives."""
+    body = json.loads(read_packet(packet)["disclosure.json"])
+    body["production"] = "Another Show"
+    forged = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    (packet / "disclosure.json").write_bytes(forged)
+    rewrite(packet, "disclosure.pdf", pdf_of(forged))
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"disclosure_mismatch", "derived_mismatch"}
+    assert any("disclosure.pdf" in p.detail for p in verdict.problems), verdict.problems
+
+
+def test_no_layer_of_verify_changes_the_shared_records(packet: Path, ledger: PacketLedger) -> None:
+    """Within decoding_once every layer (the audit views too) reads the same decoded records:
+    after a whole verify they are still what each entry's bytes decode to."""
+    with decoding_once():
+        assert verify(packet, ledger).ok
+        files = read_packet(packet)
+        note = files["evidence/checkpoint.txt"].decode("utf-8")
+        v = PacketVerdict(str(packet))
+        header = json.loads(files[PACKET_JSON])
+        checkpoint = pv._check_checkpoint(header, note, ledger.log_vkey, [], 0, v, None)
+        entries = [entry_from_bytes(e) for e in pv._check_entries(files, note, checkpoint, v)]
+        shared = [decode_entry(e) for e in entries]
+        assert all(shared_decoding(e) is s for e, s in zip(entries, shared, strict=True))
+    assert entries and [decode_entry(e)[1] for e in entries] == [s[1] for s in shared]
