@@ -9,7 +9,8 @@ model in it, which the AI-usage register lists even outside the cut's lineages),
 (every consent, revocation and licence the party gave) for every performer and every grantor of
 a cited consent, ``consent:ID`` (the cited consent and every revocation naming it), ``party:ID``
 of the licensor of every licence record cited (a licence is never amended or revoked by
-another event: the record cited is all its terms),
+another event: the record cited is all its terms), or ``licence:ID`` of a licence record cited
+that the disclosure says the log does not hold (the record and every use naming it),
 ``approval:CATEGORY/SHOW`` for every category of use (whole-category approvals and refusals)
 and ``registry:all`` (every key enrolment, rotation and revocation).  :func:`backing_problems`
 checks that each claim of the disclosure is among the entries of the key it rests on.
@@ -86,10 +87,17 @@ def _party_keys(use: Mapping[str, Any]) -> list[str]:
 
 
 def _licensor_keys(element: Mapping[str, Any]) -> list[str]:
-    """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it."""
+    """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it;
+    when the disclosure says the log does not (no licensor), ``licence:REF``: the cited record
+    and every use naming it, so that a record left out of the packet is a proof's entry missing
+    (no licensor's key would name it)."""
     record = element.get("licence_record")
-    if isinstance(record, dict) and record.get("licensor_id"):
+    if not isinstance(record, dict):
+        return []
+    if record.get("licensor_id"):
         return [f"party:{record['licensor_id']}"]
+    if record.get("licence_ref"):
+        return [f"licence:{record['licence_ref']}"]
     return []
 
 
@@ -137,9 +145,12 @@ def backing_problems(
 
 
 def need_licence(element: Mapping[str, Any], need: Callable[[Any, str, str], None]) -> None:
-    """A licence record the disclosure cites is one its licensor gave."""
+    """A licence record the disclosure cites is one its licensor gave (one it says the log does
+    not hold rests on its ``licence:REF`` key alone: the audit re-run on the packet's entries,
+    which hold all of that key's, finds it if it is there)."""
     for key in _licensor_keys(element):
-        need(element["licence_record"]["licence_ref"], key, "licence record")
+        if key.startswith("party:"):
+            need(element["licence_record"]["licence_ref"], key, "licence record")
 
 
 def commits_index(note: str, origin: str, log_key: Any) -> bool:
