@@ -11,7 +11,8 @@ a cited consent, ``consent:ID`` (the cited consent and every revocation naming i
 of the licensor of every licence record cited (a licence is never amended or revoked by
 another event: the record cited is all its terms), or ``licence:ID`` of a licence record cited
 that the disclosure says the log does not hold (the record and every use naming it),
-``approval:CATEGORY/SHOW`` for every category of use (whole-category approvals and refusals)
+``approval:CATEGORY/SHOW`` for every category of use in the cut and in the AI-usage register
+(every approval and refusal of the category, whole-category or naming assets)
 and ``registry:all`` (every key enrolment, rotation and revocation).  :func:`backing_problems`
 checks that each claim of the disclosure is among the entries of the key it rests on.
 
@@ -70,6 +71,12 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
     for row in body.get("ai_register", []):
         keys.update(f"party:{p}" for p in row.get("likeness", []))
         keys.update(_licensor_keys(row))
+        # the register states each use's approval status, also for uses outside the cut's
+        # lineages: a refusal of its category (show-wide, so not an event of the episode) or
+        # one naming its asset must be in the packet too
+        for use in row.get("approvals", []):
+            keys.add("approval:" + category_key(show, str(use["category"])))
+            keys.add("asset:" + str(row["asset"]).rpartition("@")[0])
     return sorted(keys)
 
 

@@ -21,7 +21,14 @@ from ledger.packet import build as pb
 from ledger.packet.completeness import backing_problems, completeness_keys, prove
 from ledger.store import open_store
 from tests.ledger.audit.audit_factory import Item
-from tests.ledger.packet.packet_factory import APPROVED_AT, SH030, PacketLedger, build_ledger
+from tests.ledger.packet.packet_factory import (
+    APPROVED_AT,
+    SH010_V2,
+    SH030,
+    PacketLedger,
+    approval,
+    build_ledger,
+)
 from tests.ledger.packet.test_packet import build, codes, verify
 from tests.ledger.packet.test_packet_hostile import _forge_without
 
@@ -209,3 +216,39 @@ def test_the_cited_licence_record_left_out_fails_completeness(
     _forge_without(folder, ledger, set())  # the manifest again
     verdict = verify(folder, ledger)
     assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["category", "naming-the-asset"])
+def test_an_approval_refusal_of_a_register_only_use_left_out_fails_completeness(
+    tmp_path: Path, named: bool
+) -> None:
+    """The cut is sh010 alone (no likeness in its lineage); the episode's AI-usage register
+    still lists sh030's likeness uses with their approval status.  The distributor then refused
+    likeness show-wide: the register says 'refused'.  Left out of the packet, with every derived
+    file recomputed, the register said 'approved' and the packet verified, completeness proven:
+    the register's categories were under no key (only the cut's clips' were)."""
+    assets = [f"{story.DELIVERY_PREFIX}/sh030/stunt_face@v001"] if named else None
+    refusal = approval("likeness", decision="refused", assets=assets, n=50)
+    refusal[2]["production"]["episode"] = None  # show-wide: not an event of the episode
+    ledger = build_ledger(tmp_path / "l.db", extra=[refusal])
+    folder, body = build(tmp_path, ledger, assets=[SH010_V2])
+    assert verify(folder, ledger).ok
+
+    def likeness(disclosure: dict[str, Any]) -> set[str]:
+        return {
+            a["status"]
+            for r in disclosure["ai_register"]
+            for a in r["approvals"]
+            if a["category"] == "likeness"
+        }
+
+    assert "refused" in likeness(body)
+    assert not any(
+        a["category"] == "likeness" for c in body["clips"] for a in c.get("approvals", [])
+    )
+    forged = _forge_without(folder, ledger, {_held(folder)[refusal[2]["event_id"]]})
+    assert likeness(forged) == {"approved"}
+    verdict = verify(folder, ledger)
+    assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
+    key = "asset:" + assets[0].rpartition("@")[0] if assets else "approval:likeness"
+    assert any(key in p.detail for p in verdict.problems), verdict.problems
