@@ -428,8 +428,22 @@ def entry_verdicts(ctx: VerdictContext, entry: Entry) -> EntryVerdicts:
         return _verdicts(entry, signer, signature, na, na, anchored, anchor)
     before = ctx.positional(entry.seq)
     assert before is not None
-    admitted = _admitted(before, entry, envelope, event)
+    admitted_by = _admitted_by(before, entry, envelope, event)
+    admitted = admitted_by is not None
     trusted, valid = trust_verdicts(current, before, entry, envelope, event)
+    if (
+        entry.kind != REGISTRY_RECORD
+        and admitted_by is not None
+        and admitted_by != entry.signer_keyid
+    ):
+        # a cosigned entry whose signer column names another of its signers: the column is not
+        # in the signed log, so the key it names is not the one the entry is judged by
+        trusted = failed(
+            f"the entry's signer column names key {short(entry.signer_keyid)}, but the key"
+            f" registry at its position admits it by {short(admitted_by)} (the signer is"
+            " derived, not chosen: the column was altered; run assetledger verify)",
+            "entry_field_mismatch",
+        )
     verdicts = _verdicts(entry, signer, signature, trusted, valid, anchored, anchor)
     return dataclasses.replace(verdicts, admitted_at_append=admitted, compromised=compromised)
 
@@ -452,14 +466,17 @@ def _compromised(entry: Entry, key: KeyRecord | None, anchor: Anchor | None) -> 
     )
 
 
-def _admitted(positional: Registry, entry: Entry, envelope: Envelope, event: Record) -> bool:
-    """The consumer's own admission rule (:meth:`Registry.admit`) at the entry's position."""
+def _admitted_by(
+    positional: Registry, entry: Entry, envelope: Envelope, event: Record
+) -> str | None:
+    """The key the consumer's own admission rule (:meth:`Registry.admit`) admits the entry by
+    at its position; None if it admits it by none."""
     kind = kind_for_payload_type(envelope.payload_type)
     try:
-        positional.admit(envelope, kind, event, received_at=entry.ingested_at)
+        keyid, _ = positional.admit(envelope, kind, event, received_at=entry.ingested_at)
     except RejectedInput:
-        return False
-    return True
+        return None
+    return keyid
 
 
 def _verdicts(

@@ -9,8 +9,10 @@ model in it, which the AI-usage register lists even outside the cut's lineages),
 (every consent, revocation and licence the party gave) for every performer and every grantor of
 a cited consent, ``consent:ID`` (the cited consent and every revocation naming it), ``party:ID``
 of the licensor of every licence record cited (a licence is never amended or revoked by
-another event: the record cited is all its terms),
-``approval:CATEGORY/SHOW`` for every category of use (whole-category approvals and refusals)
+another event: the record cited is all its terms), or ``licence:ID`` of a licence record cited
+that the disclosure says the log does not hold (the record and every use naming it),
+``approval:CATEGORY/SHOW`` for every category of use in the cut and in the AI-usage register
+(every approval and refusal of the category, whole-category or naming assets)
 and ``registry:all`` (every key enrolment, rotation and revocation).  :func:`backing_problems`
 checks that each claim of the disclosure is among the entries of the key it rests on.
 
@@ -69,6 +71,12 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
     for row in body.get("ai_register", []):
         keys.update(f"party:{p}" for p in row.get("likeness", []))
         keys.update(_licensor_keys(row))
+        # the register states each use's approval status, also for uses outside the cut's
+        # lineages: a refusal of its category (show-wide, so not an event of the episode) or
+        # one naming its asset must be in the packet too
+        for use in row.get("approvals", []):
+            keys.add("approval:" + category_key(show, str(use["category"])))
+            keys.add("asset:" + str(row["asset"]).rpartition("@")[0])
     return sorted(keys)
 
 
@@ -86,10 +94,17 @@ def _party_keys(use: Mapping[str, Any]) -> list[str]:
 
 
 def _licensor_keys(element: Mapping[str, Any]) -> list[str]:
-    """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it."""
+    """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it;
+    when the disclosure says the log does not (no licensor), ``licence:REF``: the cited record
+    and every use naming it, so that a record left out of the packet is a proof's entry missing
+    (no licensor's key would name it)."""
     record = element.get("licence_record")
-    if isinstance(record, dict) and record.get("licensor_id"):
+    if not isinstance(record, dict):
+        return []
+    if record.get("licensor_id"):
         return [f"party:{record['licensor_id']}"]
+    if record.get("licence_ref"):
+        return [f"licence:{record['licence_ref']}"]
     return []
 
 
@@ -137,9 +152,12 @@ def backing_problems(
 
 
 def need_licence(element: Mapping[str, Any], need: Callable[[Any, str, str], None]) -> None:
-    """A licence record the disclosure cites is one its licensor gave."""
+    """A licence record the disclosure cites is one its licensor gave (one it says the log does
+    not hold rests on its ``licence:REF`` key alone: the audit re-run on the packet's entries,
+    which hold all of that key's, finds it if it is there)."""
     for key in _licensor_keys(element):
-        need(element["licence_record"]["licence_ref"], key, "licence record")
+        if key.startswith("party:"):
+            need(element["licence_record"]["licence_ref"], key, "licence record")
 
 
 def commits_index(note: str, origin: str, log_key: Any) -> bool:

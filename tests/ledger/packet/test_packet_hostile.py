@@ -13,6 +13,7 @@ import pytest
 from ledger.errors import VerificationFailure
 from ledger.packet import build as pb
 from ledger.packet import verify as pv
+from ledger.packet.completeness import completeness_keys
 from ledger.packet.files import MANIFEST, manifest_text, read_packet, sha256_hex
 from ledger.packet.verify import PacketVerdict
 from ledger.store import open_store
@@ -148,6 +149,17 @@ def _forge_without(folder: Path, ledger: PacketLedger, drop: set[int]) -> dict[s
     return body
 
 
+def _rekey(folder: Path, forged: dict[str, Any]) -> None:
+    """completeness.json listing the keys ``forged`` rests on (each among those built)."""
+    path = folder / pb.COMPLETENESS_FILE
+    section = json.loads(path.read_text(encoding="utf-8"))
+    proofs = {p["key"]: p for p in section["proofs"]}
+    keys = completeness_keys(forged)
+    section.update(keys=keys, proofs=[proofs[k] for k in keys])
+    path.write_text(json.dumps(section), encoding="utf-8")
+    (folder / MANIFEST).write_text(manifest_text(read_packet(folder)), encoding="utf-8")
+
+
 def test_an_ai_step_of_the_episode_left_out_of_the_register_fails_completeness(
     tmp_path: Path, ledger: PacketLedger
 ) -> None:
@@ -161,6 +173,7 @@ def test_an_ai_step_of_the_episode_left_out_of_the_register_fails_completeness(
         seq = next(e.seq for e in store.entries() if outside[0]["event_id"] in str(identify_id(e)))
     forged = _forge_without(folder, ledger, {seq})
     assert len(forged["ai_register"]) == len(body["ai_register"]) - 1
+    _rekey(folder, forged)  # the keys of the forged disclosure, their proofs as built
     verdict = verify(folder, ledger)
     assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
     assert any(str(seq) in p.detail for p in verdict.problems)

@@ -18,9 +18,17 @@ from ledger.events.licence import LICENCE
 from ledger.events.provenance import PROVENANCE
 from ledger.log.receipt import identify, parse_receipt
 from ledger.packet import build as pb
-from ledger.packet.completeness import backing_problems, completeness_keys
+from ledger.packet.completeness import backing_problems, completeness_keys, prove
+from ledger.store import open_store
 from tests.ledger.audit.audit_factory import Item
-from tests.ledger.packet.packet_factory import APPROVED_AT, SH030, PacketLedger, build_ledger
+from tests.ledger.packet.packet_factory import (
+    APPROVED_AT,
+    SH010_V2,
+    SH030,
+    PacketLedger,
+    approval,
+    build_ledger,
+)
 from tests.ledger.packet.test_packet import build, codes, verify
 from tests.ledger.packet.test_packet_hostile import _forge_without
 
@@ -182,3 +190,65 @@ def test_each_claim_must_be_among_its_keys_entries(tmp_path: Path, ledger: Packe
     episode["entries"] = [i for i in episode["entries"] if i != first]
     problems = backing_problems(body, narrowed, held.get)
     assert problems and "AI step" in problems[0], problems
+
+
+def test_the_cited_licence_record_left_out_fails_completeness(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """The studio leaves out the licence record an AI step of the cut cites and recomputes every
+    derived file: the disclosure then says the record is not in the ledger (no licence in force),
+    which the log contradicts.  Without the record no ``party:LICENSOR`` key is needed, so the
+    absence must rest on the cited record's own key (``licence:ID``)."""
+    folder, body = _packet(tmp_path, ledger)
+    licence = story.fixed_id("licence:replicaworks")
+    cited = [e["licence_record"] for c in body["clips"] for e in c.get("ai_elements", [])]
+    assert any(r and r["licence_ref"] == licence and r["licensor_id"] for r in cited)
+    forged = _forge_without(folder, ledger, {_held(folder)[licence]})
+    cited = [e["licence_record"] for c in forged["clips"] for e in c.get("ai_elements", [])]
+    assert any(r and r["licence_ref"] == licence and not r["licensor_id"] for r in cited)
+    section = json.loads((folder / pb.COMPLETENESS_FILE).read_text(encoding="utf-8"))
+    keys = completeness_keys(forged)  # the keys the forged disclosure rests on
+    proofs = {p["key"]: p for p in section["proofs"]}
+    with open_store(ledger.url) as store:  # the studio proves any key its ledger has
+        proofs.update(prove(store, [k for k in keys if k not in proofs], store.head().size))
+    section.update(keys=keys, proofs=[proofs[k] for k in keys])
+    (folder / pb.COMPLETENESS_FILE).write_text(json.dumps(section), encoding="utf-8")
+    _forge_without(folder, ledger, set())  # the manifest again
+    verdict = verify(folder, ledger)
+    assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["category", "naming-the-asset"])
+def test_an_approval_refusal_of_a_register_only_use_left_out_fails_completeness(
+    tmp_path: Path, named: bool
+) -> None:
+    """The cut is sh010 alone (no likeness in its lineage); the episode's AI-usage register
+    still lists sh030's likeness uses with their approval status.  The distributor then refused
+    likeness show-wide: the register says 'refused'.  Left out of the packet, with every derived
+    file recomputed, the register said 'approved' and the packet verified, completeness proven:
+    the register's categories were under no key (only the cut's clips' were)."""
+    assets = [f"{story.DELIVERY_PREFIX}/sh030/stunt_face@v001"] if named else None
+    refusal = approval("likeness", decision="refused", assets=assets, n=50)
+    refusal[2]["production"]["episode"] = None  # show-wide: not an event of the episode
+    ledger = build_ledger(tmp_path / "l.db", extra=[refusal])
+    folder, body = build(tmp_path, ledger, assets=[SH010_V2])
+    assert verify(folder, ledger).ok
+
+    def likeness(disclosure: dict[str, Any]) -> set[str]:
+        return {
+            a["status"]
+            for r in disclosure["ai_register"]
+            for a in r["approvals"]
+            if a["category"] == "likeness"
+        }
+
+    assert "refused" in likeness(body)
+    assert not any(
+        a["category"] == "likeness" for c in body["clips"] for a in c.get("approvals", [])
+    )
+    forged = _forge_without(folder, ledger, {_held(folder)[refusal[2]["event_id"]]})
+    assert likeness(forged) == {"approved"}
+    verdict = verify(folder, ledger)
+    assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
+    key = "asset:" + assets[0].rpartition("@")[0] if assets else "approval:likeness"
+    assert any(key in p.detail for p in verdict.problems), verdict.problems
