@@ -58,8 +58,14 @@ def registry_legal_check(store: LedgerStore, stop: int | None = None) -> LegalCh
         return lambda _: reason
 
     def check(d: Disposition) -> str | None:
-        return scoped_signer_problem(
-            registry, d.signer_keyid, d.actor_id, f"assetledger.finding.{d.decision}", d.event_time
+        return admitted_signer_problem(store, registry, d.seq, d.signer_keyid) or (
+            scoped_signer_problem(
+                registry,
+                d.signer_keyid,
+                d.actor_id,
+                f"assetledger.finding.{d.decision}",
+                d.event_time,
+            )
         )
 
     return check
@@ -78,6 +84,9 @@ def registry_approval_check(store: LedgerStore, stop: int | None = None) -> Appr
         return lambda _: reason
 
     def check(a: Approval) -> str | None:
+        problem = admitted_signer_problem(store, registry, a.seq, a.signer_keyid)
+        if problem is not None:
+            return problem
         problem = scoped_signer_problem(
             registry,
             a.signer_keyid,
@@ -98,6 +107,43 @@ def registry_approval_check(store: LedgerStore, stop: int | None = None) -> Appr
         return problem
 
     return check
+
+
+def admitted_signer_problem(
+    store: LedgerStore, registry: Registry, seq: int, keyid: str
+) -> str | None:
+    """Why the entry at ``seq`` is not judged by ``keyid``, its signer column (None: it is).
+
+    The column is not in the signed log: the key that counts is the one whose signature
+    verifies over the entry and that the key registry at the entry's position admitted it by
+    (as ``assetledger verify`` judges it), not whichever key an edit of the column names.
+    """
+    from ledger.events.kinds import kind_for_payload_type
+    from ledger.trust.dsse import verify_signature
+    from ledger.trust.replay import decode_entry, registry_from_ledger
+
+    altered = f"its entry's signer column names key {keyid[:16]}…, which"
+    entry = store.entry(seq)
+    if entry is None or entry.signer_keyid != keyid:
+        return f"entry {seq} does not hold it as read (run assetledger verify)"
+    try:
+        envelope, event = decode_entry(entry)
+        key = registry.public_key(keyid)
+        if key is None:
+            return f"{altered} the key registry does not know"
+        verify_signature(envelope, keyid, key)
+        if len(envelope.signatures) > 1:  # several signers: the registry chose one, not the column
+            positional = registry_from_ledger(store, stop=seq)
+            kind = kind_for_payload_type(envelope.payload_type)
+            admitted, _ = positional.admit(envelope, kind, event, received_at=entry.ingested_at)
+            if admitted != keyid:
+                return (
+                    f"{altered} is not the key the registry at its position admitted it by"
+                    f" ({admitted[:16]}…): the column was altered; run assetledger verify"
+                )
+    except AssetLedgerError as exc:
+        return f"{altered} does not make it count: {exc.message} (run assetledger verify)"
+    return None
 
 
 def scoped_signer_problem(

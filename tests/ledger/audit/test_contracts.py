@@ -27,11 +27,12 @@ from ledger.events.disposition import DISPOSITION, LEGAL_ACTIONS, disposition_ev
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.keyregistry import Scope as KeyScope
+from ledger.log.verify import verify_ledger
 from ledger.store import Batch, LedgerStore, PendingEntry, open_store
 from ledger.trust import dsse, keys
 from ledger.trust.keys import KeyPair
 from ledger.trust.policy import FolderTrust
-from ledger.trust.records import enroll_event
+from ledger.trust.records import cosign, enroll_event
 from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_roots
 from producers.emitter import Message, build_message
@@ -798,3 +799,62 @@ def test_a_decision_on_a_deliverable_finding_is_dangling_and_says_why(make: Any)
 def production_audit(ledger: Ledger) -> AuditResult:
     view = LedgerView.open(ledger.store, at_head=True)
     return run_audit(view, Scope(production=story.SHOW), as_of=AFTER)
+
+
+# --- the signer column is derived, not chosen (red team, after issue 20) --------------------
+
+
+def _relabel(ledger: Ledger, seq: int, keyid: str) -> None:
+    """An insider's edit: the entry's signer column names ``keyid`` (not in the signed log)."""
+    ledger.store.db.execute(  # type: ignore[attr-defined]
+        "UPDATE entries SET signer_keyid = ? WHERE seq = ?", (keyid, seq)
+    )
+
+
+def _decide_as_counsel(ledger: Ledger, f: Finding, *cosigners: str) -> int:
+    """The paralegal (no legal scope) signs a clearance in counsel's name, optionally cosigned
+    by ``cosigners``; returns its entry's position."""
+    event = disposition_event(
+        "cleared",
+        finding_id=f.finding_id,
+        rule=f.rule,
+        asset=f.asset,
+        show=story.SHOW,
+        actor=COUNSEL,
+        reason="relabelled",
+        document_sha256="cd" * 32,
+        event_time=(AFTER - timedelta(hours=1)).isoformat(),
+    )
+    event["event_id"] = story.fixed_id("disposition:relabelled")
+    m = build_message(event, ledger.keys["para"], kind=DISPOSITION, source="/t/para")
+    envelope = cosign(dsse.Envelope.decode(m.value), [ledger.keys[c] for c in cosigners])
+    m = replace(m, value=envelope.encode(SingleObjectFraming()))
+    trust = FolderTrust({k.key_id: k.public for k in ledger.keys.values()})
+    raw = RawRecord("events", 0, ledger.offset, m.key, m.value, tuple(m.headers))
+    outcome = inspect(raw, trust, SingleObjectFraming())
+    assert isinstance(outcome, PendingEntry), outcome
+    assert outcome.signer_keyid == ledger.keys["para"].key_id  # the first signature admits it
+    ledger.offset += 1
+    ledger.store.append(Batch([outcome], [], {("events", 0): ledger.offset}, "test"))
+    return ledger.store.head().size - 1
+
+
+@pytest.mark.parametrize("cosigned", [False, True], ids=["signed-once", "cosigned"])
+def test_a_disposition_relabelled_with_counsels_key_does_not_count(
+    make: Any, cosigned: bool
+) -> None:
+    """A clearance the paralegal signed in counsel's name does not count; setting its entry's
+    signer column to counsel's key id (and, cosigned, counsel's signature is on it too, but
+    the registry admitted it by the paralegal's) must not make it count, and verify flags it."""
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "ai-model-undeclared")
+    seq = _decide_as_counsel(ledger, f, *(["counsel"] if cosigned else []))
+    honest = one(ledger.audit(), "ai-model-undeclared")
+    assert honest.is_open and "not person:hana-sato's" in honest.lapsed[0].note
+    _relabel(ledger, seq, ledger.keys["counsel"].key_id)
+    again = one(ledger.audit(), "ai-model-undeclared")
+    assert again.is_open and again.disposition is None
+    [note] = again.lapsed
+    assert "signer column" in note.note
+    assert ledger.audit().clear_to_ship() == {"final@v001": False}
+    assert not verify_ledger(ledger.store).ok
