@@ -2,7 +2,8 @@
 
 The map at ledger size ``N + k`` is the map at ``N`` plus the keys of entries ``N … N+k-1``
 (:func:`fold`), whether computed into the store at checkpoint time (:func:`update_index`) or in
-memory by a verifier replaying the log (:class:`MemoryMap`).  Its root goes into every signed
+memory (:class:`MemoryMap`; the replay of ``verify`` and the monitor keeps the same map in
+bounded memory, ``ledger.index.replay.ReplayMap``).  Its root goes into every signed
 checkpoint as the extension line ``index/v1 <base64 root>`` (:func:`extension_line`).
 """
 
@@ -179,7 +180,8 @@ def _entries(store: LedgerStore, start: int, stop: int) -> list[Entry]:
 
 
 class MemoryMap:
-    """The map held in memory, rebuilt by replaying entries (``verify``, the monitor)."""
+    """The map held in memory, rebuilt from entries (the reference the replay's bounded-memory
+    ``ReplayMap`` is tested against)."""
 
     def __init__(self) -> None:
         self.nodes: dict[bytes, smt.Node] = {}

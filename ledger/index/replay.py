@@ -11,19 +11,20 @@ deleted, added or repointed in the database is named with its key and entry.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import ledger.index.smt as smt
 from ledger.errors import VerificationFailure
 from ledger.events.base import EventKind, Record
 from ledger.index.keys import event_keys
-from ledger.index.maintain import MemoryMap, entry_keys, root_in
+from ledger.index.maintain import entry_keys, root_in
 from ledger.log.checkpoint import open_checkpoint
 from ledger.log.merkle import compute_root, leaf_hash
 from ledger.log.operator import log_identity
 from ledger.store import LedgerStore
-from ledger.store.index_tables import KeyRow
 
 INDEX_ROOT_MISMATCH = "index_root_mismatch"
 INDEX_ROW_MISMATCH = "index_row_mismatch"
@@ -38,34 +39,140 @@ class Finding:
     detail: str
 
 
-class ReplayMap(MemoryMap):
-    """:class:`MemoryMap` with the replay's fold in one loop: each distinct key of a commit is
-    hashed once (``fold`` hashes it twice) and each entry's index encoded once.
+SPILL_AT = 200_000
+"""Entries (nodes and key rows) the replay map holds in memory before it writes them out to its
+temporary SQLite file: the replay's memory is bounded, whatever the ledger's size."""
 
-    The same rows, values and tree as ``commit`` of :class:`MemoryMap` (tests compare them).
+_CHUNK = 500  # ids per SQL ``IN`` query (SQLite allows 999 parameters by default)
+
+
+class ReplayMap:
+    """The map rebuilt by the replay, in bounded memory: the same fold, rows, values and tree as
+    :class:`MemoryMap` (tests compare them), each distinct key of a commit hashed once.
+
+    Nodes are kept as ``hash || leaf key hash`` (32 or 64 bytes) by position and key rows as
+    ``uint64be(count) || value`` (40 bytes) by key hash; the key's text is not kept (a stored
+    key row's text is checked by hashing it).  Written nodes and key rows gather in two dicts;
+    past ``spill_at`` of them they are written to a private temporary SQLite database (deleted
+    when the map is closed or collected) and the dicts start again: reads look in the dicts,
+    then in the file.
     """
 
+    def __init__(self, spill_at: int | None = None) -> None:
+        self.nodes: dict[bytes, bytes] = {}
+        self.keys: dict[bytes, bytes] = {}
+        self.pending: list[tuple[int, Sequence[str]]] = []
+        self.root = smt.EMPTY
+        self.size = 0
+        self.spill_at = SPILL_AT if spill_at is None else spill_at
+        self.db: sqlite3.Connection | None = None
+
+    def add(self, seq: int, keys: Sequence[str]) -> None:
+        self.pending.append((seq, keys))
+        self.size = seq + 1
+
+    # --- storage ---------------------------------------------------------------------------
+
+    def _spill(self) -> None:
+        if self.db is None:
+            self.db = sqlite3.connect("")  # private, on disk, deleted when closed
+            self.db.executescript(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-32768;"
+                "CREATE TABLE nodes (id BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
+                "CREATE TABLE keys (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
+            )
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO nodes VALUES (?, ?)", self.nodes.items())
+            self.db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?)", self.keys.items())
+        self.nodes, self.keys = {}, {}
+
+    def _read(
+        self, table: str, column: str, held: dict[bytes, bytes], ids: Sequence[bytes]
+    ) -> dict[bytes, bytes]:
+        found = {n: held[n] for n in ids if n in held}
+        if self.db is not None:
+            rest = [n for n in ids if n not in found]
+            for at in range(0, len(rest), _CHUNK):
+                part = rest[at : at + _CHUNK]
+                marks = ",".join("?" * len(part))
+                query = f"SELECT {column}, v FROM {table} WHERE {column} IN ({marks})"
+                found.update(self.db.execute(query, part))
+        return found
+
+    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, smt.Node]:
+        return {
+            n: (v[:32], v[32:] or None)
+            for n, v in self._read("nodes", "id", self.nodes, ids).items()
+        }
+
+    def key_rows(self, ks: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The packed key rows (``uint64be(count) || value``) of those of ``ks`` in the map."""
+        return self._read("keys", "k", self.keys, ks)
+
+    def all_keys(self) -> Iterator[tuple[bytes, tuple[int, bytes]]]:
+        """Every key row as (key hash, count, value), ordered by key hash."""
+        if self.db is not None:
+            self._spill()
+            assert self.db is not None
+            rows: Iterable[tuple[bytes, bytes]] = self.db.execute(
+                "SELECT k, v FROM keys ORDER BY k"
+            )
+        else:
+            rows = sorted(self.keys.items())
+        for k, v in rows:
+            yield k, (int.from_bytes(v[:8], "big"), v[8:])
+
+    def node_count(self) -> int:
+        if self.db is not None:
+            self._spill()
+            assert self.db is not None
+            return int(self.db.execute("SELECT COUNT(*) FROM nodes").fetchone()[0])
+        return len(self.nodes)
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    # --- the fold --------------------------------------------------------------------------
+
     def commit(self) -> bytes:
+        """Fold the entries added since the last commit; the root."""
         if not self.pending:
             return self.root
         sha = hashlib.sha256
         hashes: dict[str, bytes] = {}
-        known = self.keys
-        changed: dict[bytes, tuple[str, int, bytes]] = {}
+        for _, keys in self.pending:
+            for key in keys:
+                if key not in hashes:
+                    hashes[key] = sha(key.encode("utf-8")).digest()
+        known = self.key_rows(list(hashes.values()))
+        changed: dict[bytes, tuple[int, bytes]] = {}
         for seq, keys in self.pending:
             index = seq.to_bytes(8, "big")
             for key in keys:
-                k = hashes.get(key)
-                if k is None:
-                    k = hashes[key] = sha(key.encode("utf-8")).digest()
-                text, count, value = changed.get(k) or known.get(k) or (key, 0, smt.EMPTY)
-                changed[k] = (text, count + 1, sha(b"\x02" + value + index).digest())
-        leaves = {k: sha(b"\x00" + k + value).digest() for k, (_, _, value) in changed.items()}
+                k = hashes[key]
+                row = changed.get(k)
+                if row is None:
+                    packed = known.get(k)
+                    row = (
+                        (0, smt.EMPTY)
+                        if packed is None
+                        else (int.from_bytes(packed[:8], "big"), packed[8:])
+                    )
+                changed[k] = (row[0] + 1, sha(b"\x02" + row[1] + index).digest())
+        leaves = {k: sha(b"\x00" + k + value).digest() for k, (_, value) in changed.items()}
         update = smt.apply(self, leaves)
-        self.nodes.update(update.writes)
-        known.update(changed)
+        nodes = self.nodes
+        for n, (h, leaf) in update.writes.items():
+            nodes[n] = h if leaf is None else h + leaf
+        keys_held = self.keys
+        for k, (count, value) in changed.items():
+            keys_held[k] = count.to_bytes(8, "big") + value
         self.pending = []
         self.root = update.root
+        if len(nodes) + len(keys_held) > self.spill_at:
+            self._spill()
         return self.root
 
 
@@ -89,13 +196,14 @@ class IndexReplay:
                 self.roots[opened.size] = root
         tables = store.index_tables()
         self.stored_size, self.stored_root = tables.head()
-        self.snapshot: dict[bytes, KeyRow] | None = None
-        self.nodes_snapshot: dict[bytes, smt.Node] = {}
+        self.compared = False  # the stored rows, key rows and nodes compared at stored_size
+        self.differ: list[bytes] = []  # keys whose stored rows are not the log's (the first few)
+        self.stored_findings: list[Finding] = []
         self.checked = 0
         # Entries beyond the last size anything is compared at are not replayed.
         self.horizon = max([*self.roots, self.stored_size])
         if self.stored_size == 0:
-            self.snapshot = {}
+            self._compare_stored()
         self._at(0)
 
     def visit(self, seq: int, decoded: tuple[EventKind, Record] | None) -> None:
@@ -130,9 +238,6 @@ class IndexReplay:
                 )
         if size == self.stored_size and self.stored_size:
             root = self.map.commit()
-            last = size == self.horizon  # the map stops here: no copy needed
-            self.snapshot = self.map.keys if last else dict(self.map.keys)
-            self.nodes_snapshot = self.map.nodes if last else dict(self.map.nodes)
             if root != self.stored_root:
                 self.findings.append(
                     Finding(
@@ -142,6 +247,7 @@ class IndexReplay:
                         f" the log's entries give {root.hex()[:16]}…",
                     )
                 )
+            self._compare_stored()  # now: the map goes on growing past it, nothing is copied
 
     def finish(self) -> list[Finding]:
         self.map.commit()
@@ -149,67 +255,79 @@ class IndexReplay:
             self.findings.append(
                 Finding(INDEX_ROOT_MISMATCH, None, f"checkpoint of size {size} is beyond the log")
             )
-        if self.snapshot is None or self.map.size < self.stored_size:
+        if not self.compared or self.map.size < self.stored_size:
             detail = f"the stored index covers {self.stored_size} entries, the log has fewer"
             self.findings.append(Finding(INDEX_ROW_MISMATCH, None, detail))
         else:
-            self._compare_rows(self.snapshot)
+            tables = self.store.index_tables()
+            found = [
+                _row_finding(name, k, tables.rows(k), want)
+                for k, (name, want) in self._true_rows(self.differ).items()
+            ]
+            self.findings += (found + self.stored_findings)[:MAX_ROW_FINDINGS]
+        self.map.close()
         return self.findings
 
-    def _compare_rows(self, keys: dict[bytes, KeyRow]) -> None:
-        """Stored rows against the replayed keys, streamed: each stored key's rows are hashed
-        as its value; only the keys that differ are looked at entry by entry."""
+    def _compare_stored(self) -> None:
+        """The stored rows, key rows and nodes against the replayed map at the stored map's
+        size, streamed (both sides ordered by key hash; nodes looked up a chunk at a time):
+        each stored key's rows are hashed as its value; the keys that differ are looked at
+        entry by entry in :meth:`finish` (one more pass over the entries)."""
+        self.compared = True
         tables = self.store.index_tables()
-        differ: list[bytes] = []
-        seen: set[bytes] = set()
-        for k, seqs in _grouped(tables.all_rows()):
-            seen.add(k)
-            want = keys.get(k)
-            if want is None or (want[1], want[2]) != (len(seqs), _value_of(seqs)):
+        differ = self.differ
+        for k, seqs, want in _merged(_grouped(tables.all_rows()), self.map.all_keys()):
+            bad = seqs is None or want is None or want != (len(seqs), _value_of(seqs))
+            if bad and len(differ) < MAX_ROW_FINDINGS:
                 differ.append(k)
-        differ += [k for k in keys if k not in seen]
-        found = [
-            _row_finding(keys.get(k), k, tables.rows(k), want)
-            for k, want in self._true_rows(differ[:MAX_ROW_FINDINGS]).items()
-        ]
-        for k, text, count, value in tables.all_keys():
-            if keys.get(k) != (text, count, value):
-                name = (keys.get(k) or (text,))[0]
-                found.append(
-                    Finding(
-                        INDEX_ROW_MISMATCH,
-                        None,
-                        f"the stored key row of {name!r} (count, value) is not the log's",
-                    )
-                )
+        found = self.stored_findings
+        stored_keys = ((k, (t, c, v)) for k, t, c, v in tables.all_keys())
+        for k, row, want in _merged(stored_keys, self.map.all_keys()):
+            if row is None:
+                detail = f"the stored key row of the key with hash {k.hex()[:16]}… is missing"
+            elif want is None or smt.key_hash(row[0]) != k or (row[1], row[2]) != want:
+                detail = f"the stored key row of {row[0]!r} (count, value) is not the log's"
+            else:
+                continue
+            if len(found) < MAX_ROW_FINDINGS:
+                found.append(Finding(INDEX_ROW_MISMATCH, None, detail))
         found += self._compare_nodes()
-        self.findings += found[:MAX_ROW_FINDINGS]
 
-    def _true_rows(self, wanted: list[bytes]) -> dict[bytes, list[int]]:
-        """The indices the log files under each key hash of ``wanted`` (one more pass, only
-        when rows differ)."""
+    def _true_rows(self, wanted: list[bytes]) -> dict[bytes, tuple[str | None, list[int]]]:
+        """The key and the indices the log files under each key hash of ``wanted`` (one more
+        pass, only when rows differ)."""
         if not wanted:
             return {}
-        out: dict[bytes, list[int]] = {k: [] for k in wanted}
+        out: dict[bytes, tuple[str | None, list[int]]] = {k: (None, []) for k in wanted}
         for e in self.store.entries(0, self.stored_size):
             for key in entry_keys(e.envelope):
                 k = smt.key_hash(key)
                 if k in out:
-                    out[k].append(e.seq)
+                    out[k] = (key, out[k][1])
+                    out[k][1].append(e.seq)
         return out
 
     def _compare_nodes(self) -> list[Finding]:
         """The stored tree nodes (proofs are built from them) against the replayed ones."""
-        wanted = self.nodes_snapshot
-        differ = missing = 0
-        seen = 0
-        for n, h, leaf in self.store.index_tables().all_nodes():
-            want = wanted.get(n)
-            if want != (h, leaf):
-                differ += 1
-            else:
-                seen += 1
-        missing = len(wanted) - seen
+        differ = seen = 0
+        chunk: list[tuple[bytes, bytes, bytes | None]] = []
+
+        def check() -> None:
+            nonlocal differ, seen
+            wanted = self.map.get_nodes([n for n, _, _ in chunk])
+            for n, h, leaf in chunk:
+                if wanted.get(n) == (h, leaf):
+                    seen += 1
+                else:
+                    differ += 1
+            chunk.clear()
+
+        for node in self.store.index_tables().all_nodes():
+            chunk.append(node)
+            if len(chunk) >= 1000:
+                check()
+        check()
+        missing = self.map.node_count() - seen
         if not differ and not missing:
             return []
         detail = (
@@ -238,6 +356,30 @@ def index_keys(
     return event_keys(kind.record, event, kind.refs(event) if refs is None else refs)
 
 
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def _merged(
+    left: Iterator[tuple[bytes, A]], right: Iterator[tuple[bytes, B]]
+) -> Iterator[tuple[bytes, A | None, B | None]]:
+    """Two streams ordered by key hash, joined: (key hash, left item, right item), None for a
+    side without it.  Every item of either side comes out once, paired only with an item of
+    the same key hash (a stream out of order gives unpaired items, never a missed one)."""
+    a, b = next(left, None), next(right, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield a[0], a[1], None
+            a = next(left, None)
+        elif a is None or b[0] < a[0]:
+            yield b[0], None, b[1]
+            b = next(right, None)
+        else:
+            yield a[0], a[1], b[1]
+            a, b = next(left, None), next(right, None)
+
+
 def _grouped(rows: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int]]]:
     """Rows ordered by key hash, as (key hash, its indices)."""
     current: bytes | None = None
@@ -252,8 +394,8 @@ def _grouped(rows: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[in
         yield current, seqs
 
 
-def _row_finding(row: KeyRow | None, k: bytes, have: list[int], want: list[int]) -> Finding:
-    name = repr(row[0]) if row else f"with hash {k.hex()[:16]}…"
+def _row_finding(key: str | None, k: bytes, have: list[int], want: list[int]) -> Finding:
+    name = repr(key) if key is not None else f"with hash {k.hex()[:16]}…"
     missing = sorted(set(want) - set(have))
     extra = sorted(set(have) - set(want))
     parts = []

@@ -478,11 +478,13 @@ def test_kept_and_derived_keys_mix_to_the_same_map(store: LedgerStore, tmp_path:
     assert report.roots_checked == 2
 
 
-def test_the_replay_fold_gives_the_maps_rows_values_and_tree() -> None:
-    """verify's ReplayMap (its own fold, each key hashed once) keeps the same key rows,
-    nodes and roots as MemoryMap, commit after commit."""
+@pytest.mark.parametrize("spill_at", [10**9, 50, 1])
+def test_the_replay_fold_gives_the_maps_rows_values_and_tree(spill_at: int) -> None:
+    """verify's ReplayMap (its own fold, each key hashed once, packed rows and nodes, spilled
+    to its temporary SQLite file past ``spill_at``) keeps the same key rows, nodes and roots
+    as MemoryMap, commit after commit."""
     rng = random.Random(11)
-    replayed, reference = ReplayMap(), MemoryMap()
+    replayed, reference = ReplayMap(spill_at), MemoryMap()
     for seq in range(400):
         keys = sorted({f"asset:{rng.randrange(80)}" for _ in range(rng.randrange(4))})
         replayed.add(seq, keys)
@@ -490,8 +492,14 @@ def test_the_replay_fold_gives_the_maps_rows_values_and_tree() -> None:
         if rng.random() < 0.1:
             assert replayed.commit() == reference.commit()
     assert replayed.commit() == reference.commit()
-    assert replayed.keys == reference.keys
-    assert replayed.nodes == reference.nodes
+    assert (replayed.db is not None) == (spill_at < 10**9)
+    assert list(replayed.all_keys()) == sorted(
+        (k, (count, value)) for k, (_, count, value) in reference.keys.items()
+    )
+    assert replayed.get_nodes(sorted(reference.nodes)) == reference.nodes
+    assert replayed.node_count() == len(reference.nodes)
+    assert replayed.get_nodes([b"\xff" * 5]) == {}
+    replayed.close()
 
 
 def test_the_replays_value_of_is_the_maps() -> None:
@@ -499,3 +507,45 @@ def test_the_replays_value_of_is_the_maps() -> None:
 
     for seqs in ([], [0], [3, 17, 2**40]):
         assert _value_of(seqs) == smt.value_of(seqs)
+
+
+@pytest.mark.parametrize("spill_at", [10**9, 1])
+@pytest.mark.parametrize(
+    "edit, named",
+    [
+        ("row deleted", "deleted from its rows"),
+        ("key row count", "(count, value) is not the log's"),
+        ("key row text", "(count, value) is not the log's"),
+        ("key row deleted", "is missing"),
+        ("node deleted", "1 missing"),
+        ("node edited", "1 stored index tree node(s) differ"),
+    ],
+)
+def test_the_replay_names_every_edit_in_memory_or_spilled(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, spill_at: int, edit: str, named: str
+) -> None:
+    """The replay's map in memory or spilled to its SQLite file (``SPILL_AT``) finds the same
+    edits of the stored rows, key rows and nodes; a deleted key row was not found before."""
+    import ledger.index.replay as replay
+
+    monkeypatch.setattr(replay, "SPILL_AT", spill_at)
+    fill(store, init(store), batches=3)
+    assert monitor(store).ok and verify_ledger(store, KEYS.get, workers=1).ok
+    k = smt.key_hash(DANA)
+    if edit == "row deleted":
+        _execute(store, "DELETE FROM index_rows WHERE key_hash = %s", k)
+    elif edit == "key row count":
+        _execute(store, "UPDATE index_keys SET count = count + 1 WHERE key_hash = %s", k)
+    elif edit == "key row text":
+        _execute(store, "UPDATE index_keys SET key = %s WHERE key_hash = %s", "party:other", k)
+    elif edit == "key row deleted":
+        _execute(store, "DELETE FROM index_keys WHERE key_hash = %s", k)
+    elif edit == "node deleted":
+        _execute(store, "DELETE FROM index_nodes WHERE leaf_key = %s", k)
+    else:
+        _execute(store, "UPDATE index_nodes SET hash = %s WHERE leaf_key = %s", bytes(32), k)
+    findings = monitor(store).findings
+    assert [f.kind for f in findings] == [INDEX_ROW_MISMATCH], findings
+    assert named in findings[0].detail
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
