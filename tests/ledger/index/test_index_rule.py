@@ -204,3 +204,72 @@ def test_keys_derived_under_the_wrong_rule_give_another_root(store: LedgerStore)
     _fill(store, log_key, "v1")
     kinds = [d.kind for d in verify_ledger(store, KEYS.get, workers=1).damage]
     assert INDEX_ROOT_MISMATCH in kinds
+
+
+MISSING = "0b5e2c1e-9c4f-5a55-8c1d-7a1f00000000"  # a licence no record of the ledger holds
+
+
+def _citing_missing(count: int) -> list[dict[str, object]]:
+    """``count`` AI steps citing licence MISSING (a ledger where it has many uses)."""
+    import copy
+    import uuid
+
+    from demo.story import production
+
+    use = next(e for _, e in production() if (e.get("model") or {}).get("licence_ref"))
+    out = []
+    for i in range(count):
+        event = copy.deepcopy(use)
+        event["event_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"indexv2/use/{i}"))
+        event["model"]["licence_ref"] = MISSING
+        out.append(event)
+    return out
+
+
+def _entries_read(store: LedgerStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of the entries the store hands out from now on (every read path)."""
+    read: list[int] = []
+    for name in ("entries", "entries_at", "entry", "entry_by_event_id"):
+        method = getattr(store, name)
+
+        def counted(*args: object, _method=method, **kwargs: object):  # type: ignore[no-untyped-def]
+            found = _method(*args, **kwargs)
+            if found is None:
+                return None
+            if hasattr(found, "seq"):
+                read.append(found.seq)
+                return found
+            got = list(found)
+            read.extend(e.seq for e in got)
+            return got
+
+        monkeypatch.setattr(store, name, counted)
+    return read
+
+
+@pytest.mark.parametrize("rule", ["v1", "v2"])
+def test_an_unrecorded_licence_is_proven_absent_reading_no_use_on_v2(
+    store: LedgerStore, rule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit's licence lookup: on a v2 ledger one map path (licence-record:), however many
+    uses cite the licence; on a v1 ledger (unchanged) every use citing it is read."""
+    from ledger.audit.model import LedgerView
+
+    uses = 40
+    log_key = init(store) if rule == "v2" else _old_init(store)
+    append_all(store, pending([*demo_events(), *_citing_missing(uses)], rule=rule))
+    assert operator.Checkpointer(store, log_key).checkpoint() is not None
+    view = LedgerView.open(store)
+    assert view.index is not None and view.index.rule == rule
+    read = _entries_read(store, monkeypatch)
+    assert view.licence(MISSING) is None
+    if rule == "v2":
+        assert len(read) <= 1  # at most the event id column's lookup: no use is read
+        assert set(read).isdisjoint(view.index.key(f"licence:{MISSING}"))
+    else:
+        assert len(set(read)) >= uses  # v1: every use citing the licence
+    read.clear()
+    assert view.licence(LICENCE_ID) is not None  # a recorded licence is still found
+    if rule == "v2":  # reading only the record itself
+        (record,) = store.index_tables().rows(smt.key_hash(f"licence-record:{LICENCE_ID}"))
+        assert set(read) == {record}
