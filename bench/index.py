@@ -21,7 +21,14 @@ from ledger.audit.model import LedgerView
 from ledger.errors import VerificationFailure
 from ledger.events.encoding import reader_framing
 from ledger.index import production_key, prove_about, verify_about
-from ledger.index.maintain import entry_keys, extension_line, update_index
+from ledger.index.maintain import (
+    META_INDEX_RULE,
+    NEW_LEDGER_RULE,
+    entry_keys,
+    extension_line,
+    index_rule,
+    update_index,
+)
 from ledger.index.proof import parse_about
 from ledger.index.replay import monitor
 from ledger.log import checkpoint as cp
@@ -47,9 +54,12 @@ def update_cost(store: LedgerStore, step: int, log_key: KeyPair | None = None) -
     signed = 0
     framing = reader_framing()
     origin = operator.require_identity(store).origin if log_key else ""
+    rule = index_rule(store)
     for start in range(0, size, step):
         at = min(start + step, size)
-        carried = {e.seq: tuple(entry_keys(e.envelope, framing)) for e in store.entries(start, at)}
+        carried = {
+            e.seq: tuple(entry_keys(e.envelope, framing, rule)) for e in store.entries(start, at)
+        }
         store.keep_index_keys(carried)
         started, cpu_started = time.perf_counter(), time.process_time()
         head = update_index(store, at)
@@ -73,13 +83,17 @@ def update_cost(store: LedgerStore, step: int, log_key: KeyPair | None = None) -
 def _checkpoint(store: LedgerStore, origin: str, log_key: KeyPair, size: int, root: bytes) -> None:
     """Sign and store a checkpoint of the first ``size`` entries with the index root ``root``
     (what ``Checkpointer.checkpoint`` does at the head, here at any size)."""
-    body = cp.Checkpoint(origin, size, store.tree(size).root(), (extension_line(root),))
+    line = extension_line(root, index_rule(store))
+    body = cp.Checkpoint(origin, size, store.tree(size).root(), (line,))
     note = cp.signed_checkpoint(body, origin, log_key.private)
     store.add_checkpoint(StoredCheckpoint(size, body.root_hash, note, datetime.now(UTC)))
 
 
-def sign(store: LedgerStore) -> tuple[str, KeyPair]:
-    """A log identity in the store; its vkey and key."""
+def sign(store: LedgerStore, rule: str = NEW_LEDGER_RULE) -> tuple[str, KeyPair]:
+    """A log identity in the store; its vkey and key.  The benchmark ledger (entries appended
+    before it has an identity) gets index rule ``rule``, as a ledger made by ``init`` would."""
+    if store.get_meta(META_INDEX_RULE) is None and store.index_tables().head()[0] == 0:
+        store.set_meta(META_INDEX_RULE, rule)
     log_key = generate("bench-log")
     identity = operator.init_ledger(store, ORIGIN, log_key)
     return identity.vkey, log_key
@@ -129,7 +143,11 @@ def version_keys(store: LedgerStore, samples: int, rng: random.Random) -> list[s
     for seq in rng.sample(range(size), min(samples, size)):
         entry = store.entry(seq)
         assert entry is not None
-        keys += [k for k in entry_keys(entry.envelope) if k.startswith("version:")][:1]
+        keys += [
+            k
+            for k in entry_keys(entry.envelope, rule=index_rule(store))
+            if k.startswith("version:")
+        ][:1]
     return keys
 
 

@@ -147,7 +147,8 @@ def _text(value: bytes | None) -> str | None:
         return None
 
 
-def to_pending(d: Decoded, keyid: str) -> PendingEntry:
+def to_pending(d: Decoded, keyid: str, index_rule: str = "v1") -> PendingEntry:
+    """The entry to append; its index keys derived under the ledger's ``index_rule``."""
     assert d.raw.value is not None
     refs = tuple(d.kind.refs(d.event))
     return PendingEntry(
@@ -160,7 +161,7 @@ def to_pending(d: Decoded, keyid: str) -> PendingEntry:
         refs=refs,
         key=d.raw.key,
         headers=d.raw.headers,
-        index_keys=tuple(event_keys(d.kind.record, d.event, refs)),
+        index_keys=tuple(event_keys(d.kind.record, d.event, refs, index_rule)),
     )
 
 
@@ -184,11 +185,12 @@ def inspect(
     max_bytes: int = DEFAULT_MAX_BYTES,
     *,
     only: EventKind | None = None,
+    index_rule: str = "v1",
 ) -> PendingEntry | Quarantined:
     """The whole pipeline for one record, sequentially (see consumers.verify for batches).
 
     ``only``: the one kind the record's topic carries (the key-registry topic's); any other
-    is refused as ``wrong_topic``.
+    is refused as ``wrong_topic``.  ``index_rule``: the ledger's (its index keys' rule).
     """
     decoded: Decoded | None = None
     try:
@@ -204,13 +206,17 @@ def inspect(
     except RejectedInput as error:
         return reject(raw, error, decoded.event["event_id"] if decoded else None)
     trust.accepted(decoded.kind, decoded.event, keyid)
-    return to_pending(decoded, keyid)
+    return to_pending(decoded, keyid, index_rule)
 
 
 def inspect_all(
-    raws: Sequence[RawRecord], trust: TrustPolicy, framing: SingleObjectFraming, max_bytes: int
+    raws: Sequence[RawRecord],
+    trust: TrustPolicy,
+    framing: SingleObjectFraming,
+    max_bytes: int,
+    index_rule: str = "v1",
 ) -> list[PendingEntry | Quarantined]:
-    return [inspect(r, trust, framing, max_bytes) for r in raws]
+    return [inspect(r, trust, framing, max_bytes, index_rule=index_rule) for r in raws]
 
 
 # --- batches decoded and checked in worker processes -------------------------------------
@@ -257,6 +263,7 @@ class _WorkerSetup:
     framing: SingleObjectFraming
     max_bytes: int
     keys: dict[str, bytes]  # key id → raw public key
+    index_rule: str = "v1"  # the ledger's index rule (PendingEntry.index_keys)
 
 
 _SETUP: _WorkerSetup | None = None
@@ -302,7 +309,7 @@ def _inspect_wire(raw: RawRecord, setup: _WorkerSetup) -> WorkerResult:
         refs,
         env.payload_type,
         signatures,
-        tuple(event_keys(PROVENANCE.record, event, refs)),
+        tuple(event_keys(PROVENANCE.record, event, refs, setup.index_rule)),
     )
 
 
@@ -335,8 +342,10 @@ class ParallelInspector:
         *,
         workers: int = 0,
         chunk_size: int = 256,  # records per task: fewer, larger messages to the workers
+        index_rule: str = "v1",  # the ledger's: the rule the entries' index keys follow
     ) -> None:
         self.trust = trust
+        self.index_rule = index_rule
         self.framing = framing
         self.max_bytes = max_bytes
         self.workers = workers
@@ -353,7 +362,7 @@ class ParallelInspector:
         self._forked_keys = self._known_raw_keys()
         self._new_keys = {}
         setup = _WorkerSetup(SingleObjectFraming(self.framing.catalog), self.max_bytes,
-                             dict(self._forked_keys))  # fmt: skip
+                             dict(self._forked_keys), self.index_rule)  # fmt: skip
         self._pool = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("fork"),
@@ -503,7 +512,8 @@ class InFlight:
     def settle_one(self, raw: RawRecord, result: WorkerResult) -> Outcome:
         insp = self.inspector
         if result is None or raw.unreadable is not None:  # inspected here, in order
-            outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes)
+            outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes,
+                              index_rule=insp.index_rule)  # fmt: skip
             if isinstance(outcome, PendingEntry) and outcome.kind != PROVENANCE.record:
                 insp.keys_changed()
             return outcome
@@ -515,7 +525,8 @@ class InFlight:
     def settle_registry(self, raw: RawRecord) -> Outcome:
         """A record of the key-registry topic: inspected here, in order; registry events only."""
         insp = self.inspector
-        outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes, only=KEY_REGISTRY)
+        outcome = inspect(raw, self.trust, insp.framing, insp.max_bytes, only=KEY_REGISTRY,
+                          index_rule=insp.index_rule)  # fmt: skip
         if isinstance(outcome, PendingEntry):
             insp.keys_changed()
         return outcome

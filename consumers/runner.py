@@ -58,6 +58,7 @@ from ledger.events import kafka as k
 from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.events.topics import ensure_registry_topic
+from ledger.index.maintain import index_rule
 from ledger.log.operator import Checkpointer
 from ledger.store import (
     AppendResult,
@@ -297,7 +298,11 @@ class LedgerConsumer:
         self.cosigning = cosigning  # witnesses asked to cosign each checkpoint (in background)
         self.framing = config.framing
         self._parallel = ParallelInspector(
-            trust, self.framing, config.max_message_bytes, workers=config.workers
+            trust,
+            self.framing,
+            config.max_message_bytes,
+            workers=config.workers,
+            index_rule=index_rule(store),
         )
         self.stats = IngestStats()
         self.metrics = ConsumerMetrics(config.workers)

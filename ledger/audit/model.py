@@ -26,8 +26,9 @@ from ledger.events.consent import CONSENT, Consent
 from ledger.events.encoding import SingleObjectFraming, reader_framing, writer_schema
 from ledger.events.licence import LICENCE, Licence
 from ledger.events.provenance import PROVENANCE, asset_key
+from ledger.index.keys import RULE_V2, licence_record_key
 from ledger.index.lookup import VerifiedIndex
-from ledger.index.maintain import root_in
+from ledger.index.maintain import root_in, rule_in
 from ledger.log.checkpoint import open_checkpoint
 from ledger.log.operator import require_identity
 from ledger.log.verify import check_prefix
@@ -306,6 +307,7 @@ class TreeState:
     signed: bool
     note: str | None  # the signed checkpoint note, verbatim
     index_root: bytes | None = None  # the authenticated index's root the checkpoint commits to
+    index_rule: str = "v1"  # the index rule the checkpoint's index line names
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -337,7 +339,8 @@ def tree_state(
         identity = require_identity(store)
         opened = open_checkpoint(checkpoint.note, identity.origin, identity.public_key)
         index_root = root_in(opened.extensions) or None
-        state = TreeState(opened.size, opened.root_hash, True, checkpoint.note, index_root)
+        rule = rule_in(opened.extensions) or "v1"
+        state = TreeState(opened.size, opened.root_hash, True, checkpoint.note, index_root, rule)
     else:
         size = store.head().size
         state = TreeState(size, store.tree(size).root(), False, None)
@@ -351,7 +354,7 @@ def indexed(store: LedgerStore, state: TreeState) -> VerifiedIndex | None:
     stored one; None otherwise (an older ledger, the unsigned head): then the linear guard."""
     if state.index_root is None or store.index_tables().head()[0] != state.size:
         return None
-    index = VerifiedIndex(store, state.size, state.root_hash, state.index_root)
+    index = VerifiedIndex(store, state.size, state.root_hash, state.index_root, state.index_rule)
     index.check_registry()
     return index
 
@@ -472,7 +475,8 @@ class LedgerView:
 
     def by_event_id(self, event_id: str, key: str) -> Entry | None:
         """The entry holding event ``event_id`` below the tree size; through the index, the
-        one of key ``key`` (``licence:ID``, ``consent:ID``) whose signed event has that id."""
+        one of key ``key`` (``licence-record:ID``, ``licence:ID``, ``consent:ID``) whose signed
+        event has that id."""
         if self.index is None:
             entry = self.store.entry_by_event_id(event_id)
             return entry if entry is not None and entry.seq < self.state.size else None
@@ -489,9 +493,16 @@ class LedgerView:
         return None
 
     def licence(self, event_id: str) -> Licence | None:
-        """The licence record with this event id below the tree size, else None."""
+        """The licence record with this event id below the tree size, else None.
+
+        Through an index of rule ``v2``, key ``licence-record:ID`` lists the record alone: its
+        presence or absence is one map path.  Under ``v1``, ``licence:ID`` lists every use of
+        the licence too (its absence is read over them all)."""
         if event_id not in self._licences:
-            entry = self.by_event_id(event_id, f"licence:{event_id}")
+            key = f"licence:{event_id}"
+            if self.index is not None and self.index.rule == RULE_V2:
+                key = licence_record_key(event_id)
+            entry = self.by_event_id(event_id, key)
             ok = entry is not None and entry.kind == LICENCE.record and entry.seq < self.state.size
             self._licences[event_id] = (
                 Licence.from_record(self.decode(entry)) if ok and entry else None

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger.errors import RejectedInput, VerificationFailure
-from ledger.index.maintain import entry_keys, root_in
+from ledger.index.maintain import entry_keys, root_in, rule_in
 from ledger.index.proof import (
     CHECKPOINT,
     INCLUSION,
@@ -49,7 +49,7 @@ from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.receipt import identify
 
 _Opened = tuple[cp.Checkpoint, bytes | None]
-EntryKeys = Callable[[bytes], Sequence[str]]
+EntryKeys = Callable[[bytes, str], Sequence[str]]  # (entry bytes, index rule) -> its keys
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ class ListedProof:
 class AboutBatch:
     """Verify proofs about keys for one log key, sharing work (see the module docstring).
 
-    ``entry_keys``: the index keys of an entry's bytes, when the caller has decoded the entries
-    (a packet decodes each once); default :func:`ledger.index.maintain.entry_keys`."""
+    ``entry_keys``: the index keys of an entry's bytes under an index rule (the one the
+    checkpoint's index line names), when the caller has decoded the entries (a packet decodes
+    each once); default :func:`ledger.index.maintain.entry_keys`."""
 
     def __init__(self, log_vkey: str, entry_keys: EntryKeys | None = None) -> None:
         self.origin, self.public_key = cp.parse_vkey(log_vkey)
@@ -77,7 +78,7 @@ class AboutBatch:
         self._notes: dict[str, _Opened] = {}
         # (size, root, index) -> (leaf, path) verified there
         self._leaves: dict[tuple[int, bytes, int], tuple[bytes, tuple[bytes, ...]]] = {}
-        self._keys: dict[bytes, frozenset[str]] = {}
+        self._keys: dict[tuple[bytes, str], frozenset[str]] = {}
         self._ids: dict[bytes, str | None] = {}
 
     def known_included(
@@ -93,14 +94,10 @@ class AboutBatch:
 
     def verify_parsed(self, proof: AboutProof) -> AboutVerdict:
         _check_key_kind(proof.key)
-        checkpoint, index_root = self.open_note(proof.checkpoint)
-        if not index_root:
-            raise ProofFailure(
-                NO_INDEX_ROOT,
-                f"the checkpoint of size {checkpoint.size} carries no valid index/v1 line",
-            )
+        checkpoint, index_root, rule = self._indexed(proof.checkpoint)
+        _check_key_kind(proof.key, rule)
         indices = _check_map(proof, index_root, checkpoint.size)
-        event_ids = tuple(self._check_entry(proof.key, e, checkpoint) for e in proof.entries)
+        event_ids = tuple(self._check_entry(proof.key, e, checkpoint, rule) for e in proof.entries)
         return AboutVerdict(
             key=proof.key,
             log_origin=checkpoint.origin,
@@ -123,7 +120,21 @@ class AboutBatch:
             opened = self._notes[note] = (checkpoint, root_in(checkpoint.extensions))
         return opened
 
-    def _check_entry(self, key: str, e: ProvenEntry, checkpoint: cp.Checkpoint) -> str | None:
+    def _indexed(self, note: str) -> tuple[cp.Checkpoint, bytes, str]:
+        """(checkpoint, index root, index rule) of a signed note with one valid index line."""
+        checkpoint, index_root = self.open_note(note)
+        rule = rule_in(checkpoint.extensions)
+        if not index_root or rule is None:
+            raise ProofFailure(
+                NO_INDEX_ROOT,
+                f"the checkpoint of size {checkpoint.size} carries no valid index line"
+                " (index/v1 or index/v2)",
+            )
+        return checkpoint, index_root, rule
+
+    def _check_entry(
+        self, key: str, e: ProvenEntry, checkpoint: cp.Checkpoint, rule: str
+    ) -> str | None:
         leaf = leaf_hash(e.entry)
         where = (checkpoint.size, checkpoint.root_hash, e.index)
         if self._leaves.get(where) != (leaf, e.proof):
@@ -135,7 +146,7 @@ class AboutBatch:
                     f"entry {e.index} is not in the signed tree at that index: {exc.message}",
                 ) from None
             self._leaves[where] = (leaf, e.proof)
-        if key not in self._entry_keys(e.entry):
+        if key not in self._entry_keys(e.entry, rule):
             raise ProofFailure(
                 NOT_ABOUT_KEY,
                 f"entry {e.index}'s signed event is not filed under key {key!r}: the index root"
@@ -158,12 +169,8 @@ class AboutBatch:
         out).  Every entry in ``held`` must have been seeded with :meth:`known_included`: an
         entry's inclusion is checked once, from its receipt, not once per proof naming it."""
         _check_key_kind(proof.key)
-        checkpoint, index_root = self.open_note(note)
-        if not index_root:
-            raise ProofFailure(
-                NO_INDEX_ROOT,
-                f"the checkpoint of size {checkpoint.size} carries no valid index/v1 line",
-            )
+        checkpoint, index_root, rule = self._indexed(note)
+        _check_key_kind(proof.key, rule)
         listed = AboutProof(
             proof.key,
             proof.siblings,
@@ -186,7 +193,7 @@ class AboutBatch:
                     INCLUSION,
                     f"entry {index} is not shown to be in the signed tree at that index",
                 )
-            if proof.key not in self._entry_keys(entry):
+            if proof.key not in self._entry_keys(entry, rule):
                 raise ProofFailure(
                     NOT_ABOUT_KEY,
                     f"entry {index}'s signed event is not filed under key {proof.key!r}: the index"
@@ -194,11 +201,12 @@ class AboutBatch:
                 )
         return missing
 
-    def _entry_keys(self, entry: bytes) -> frozenset[str]:
-        if entry not in self._keys:
-            self._keys[entry] = frozenset(self._keys_of(entry))
-        return self._keys[entry]
+    def _entry_keys(self, entry: bytes, rule: str) -> frozenset[str]:
+        found = self._keys.get((entry, rule))
+        if found is None:
+            found = self._keys[(entry, rule)] = frozenset(self._keys_of(entry, rule))
+        return found
 
 
-def _decode_keys(entry: bytes) -> Sequence[str]:
-    return entry_keys(entry)
+def _decode_keys(entry: bytes, rule: str) -> Sequence[str]:
+    return entry_keys(entry, rule=rule)

@@ -9,7 +9,14 @@ filter them by the event itself.  Beyond the rows, an event is filed under:
 * ``asset:ID`` for every ``version:ID@V`` key it has (every event about any version);
 * ``licence:ID`` for a licence record (its event id) and for every use naming it
   (``rights.licence_ref``, ``model.licence_ref``);
-* ``model:PROVIDER/NAME`` for a licence record naming the model and every use of it.
+* ``model:PROVIDER/NAME`` for a licence record naming the model and every use of it;
+* under index rule ``v2`` only, ``licence-record:ID`` for the licence record itself (no use):
+  its absence is one map path, where ``licence:ID`` lists every use of the licence too.
+
+The rule is fixed per ledger (ledger meta ``index_rule``, ``v2`` for ledgers created since it
+exists; a ledger without it is ``v1``) and named by every checkpoint's index line
+(``index/v1`` / ``index/v2``): a new key kind changes the root, so old checkpoints, which
+commit to ``v1`` roots, stay verifiable only when their ledger keeps deriving ``v1`` keys.
 
 Names that join two parts (``production:SHOW/EPISODE``, ``model:PROVIDER/NAME``) percent-encode
 ``%`` and ``/`` in each part, so a show named ``A/B`` cannot pass for show ``A``, episode ``B``.
@@ -34,6 +41,7 @@ KEY_KINDS = (
     "actor",
     "model",
     "licence",
+    "licence-record",
     "consent",
     "key",
     "registry",
@@ -41,7 +49,24 @@ KEY_KINDS = (
     "finding",
     "approval",
 )
-"""Every key kind, the part before the first colon."""
+"""Every key kind, the part before the first colon (``licence-record``: rule ``v2`` only)."""
+
+INDEX_RULES = ("v1", "v2")
+"""The index rule versions: which keys an event is filed under (fixed per ledger)."""
+RULE_V1, RULE_V2 = INDEX_RULES
+
+
+def licence_record_key(event_id: str) -> str:
+    """``licence-record:ID``: filed only on licence record ``ID`` itself (rule ``v2``)."""
+    return f"licence-record:{event_id}"
+
+
+def check_rule(rule: str) -> str:
+    """``rule`` if it is a known index rule version (else ValueError: a caller's bug)."""
+    if rule not in INDEX_RULES:
+        raise ValueError(f"unknown index rule {rule!r}")
+    return rule
+
 
 # query index row kind -> key kind (``episode`` is split, see :func:`ref_keys`)
 REF_KEY_KIND = {
@@ -109,8 +134,11 @@ def _splits(value: str) -> list[tuple[str, str]]:
     return [(value[:i], value[i + 1 :]) for i in cuts]
 
 
-def event_keys(record: str, event: Record, refs: Iterable[tuple[str, str]]) -> list[str]:
-    """Every index key of one event (kind ``record``, its query index rows ``refs``), sorted."""
+def event_keys(
+    record: str, event: Record, refs: Iterable[tuple[str, str]], rule: str = RULE_V1
+) -> list[str]:
+    """Every index key of one event (kind ``record``, its query index rows ``refs``), sorted,
+    under index rule ``rule`` (``v1`` or ``v2``: see the module's text)."""
     keys: set[str] = set()
     for kind, value in refs:
         if kind == "episode":  # the true split, from the event itself
@@ -121,6 +149,8 @@ def event_keys(record: str, event: Record, refs: Iterable[tuple[str, str]]) -> l
         else:
             keys.update(ref_keys(kind, value))
     keys.update(_extra_keys(record, event))
+    if check_rule(rule) == RULE_V2 and record == LICENCE.record:
+        keys.add(licence_record_key(event["event_id"]))
     keys.update(
         "asset:" + k[len("version:") :].rpartition("@")[0] for k in list(keys) if _is_version(k)
     )

@@ -152,13 +152,17 @@ class IndexMismatch(VerificationFailure):
 
 
 class VerifiedIndex:
-    """Lookups at a signed checkpoint of ``size`` entries, ``root`` and ``index_root``."""
+    """Lookups at a signed checkpoint of ``size`` entries, ``root`` and ``index_root``, whose
+    index line names index rule ``rule`` (which keys exist: ``licence-record:`` under ``v2``)."""
 
-    def __init__(self, store: LedgerStore, size: int, root: bytes, index_root: bytes) -> None:
+    def __init__(
+        self, store: LedgerStore, size: int, root: bytes, index_root: bytes, rule: str = "v1"
+    ) -> None:
         self.store = store
         self.size = size
         self.root = root
         self.index_root = index_root
+        self.rule = rule
         self.tables = store.index_tables()
         self.nodes: _Cached[bytes, smt.Node] = _Cached(self.tables.get_nodes)
         top = smt.node_id(smt.EMPTY, PRELOAD_DEPTH)[:2]  # every path starts in the top levels

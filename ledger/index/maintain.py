@@ -4,7 +4,9 @@ The map at ledger size ``N + k`` is the map at ``N`` plus the keys of entries ``
 (:func:`fold`), whether computed into the store at checkpoint time (:func:`update_index`) or in
 memory (:class:`MemoryMap`; the replay of ``verify`` and the monitor keeps the same map in
 bounded memory, ``ledger.index.replay.ReplayMap``).  Its root goes into every signed
-checkpoint as the extension line ``index/v1 <base64 root>`` (:func:`extension_line`).
+checkpoint as the extension line ``index/v1 <base64 root>`` (:func:`extension_line`), or
+``index/v2 <base64 root>`` on a ledger whose index rule (ledger meta ``index_rule``, fixed at
+init) is ``v2``: the line names the rule its root was derived under.
 """
 
 from __future__ import annotations
@@ -19,29 +21,69 @@ import ledger.index.smt as smt
 from ledger.errors import RejectedInput, StoreError
 from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
-from ledger.index.keys import event_keys
+from ledger.index.keys import INDEX_RULES, RULE_V1, RULE_V2, check_rule, event_keys
 from ledger.store import Entry, LedgerStore
 from ledger.store.index_tables import IndexTables, KeyRow
 from ledger.trust.dsse import Envelope
 
 EXTENSION_PREFIX = "index/v1 "
-"""The checkpoint extension line carrying the map root: ``index/v1 <base64 root>``."""
+"""The checkpoint extension line carrying a ``v1`` map root: ``index/v1 <base64 root>``."""
+LINE_TAGS = {f"index/{rule}": rule for rule in INDEX_RULES}
+
+META_INDEX_RULE = "index_rule"
+"""Ledger meta naming the ledger's index rule; absent = ``v1`` (ledgers older than ``v2``)."""
+NEW_LEDGER_RULE = RULE_V2
+"""The rule a ledger created now gets (:func:`set_new_ledger_rule`)."""
 
 
-def extension_line(root: bytes) -> str:
-    return EXTENSION_PREFIX + base64.b64encode(root).decode("ascii")
+def index_rule(store: LedgerStore) -> str:
+    """The ledger's index rule: meta ``index_rule``, ``v1`` when absent."""
+    value = store.get_meta(META_INDEX_RULE)
+    if value is None:
+        return RULE_V1
+    if value not in INDEX_RULES:
+        raise StoreError(
+            f"the ledger's index rule {value!r} is not one this version knows"
+            f" ({', '.join(INDEX_RULES)})",
+            hint="upgrade assetledger",
+        )
+    return value
+
+
+def set_new_ledger_rule(store: LedgerStore) -> None:
+    """Fix a new ledger's index rule at :data:`NEW_LEDGER_RULE` (a ledger with entries or an
+    index rule already keeps its own: its checkpoints commit to roots of that rule)."""
+    if store.get_meta(META_INDEX_RULE) is None and store.head().size == 0:
+        store.set_meta(META_INDEX_RULE, NEW_LEDGER_RULE)
+
+
+def extension_line(root: bytes, rule: str = RULE_V1) -> str:
+    """``index/<rule> <base64 root>``."""
+    return f"index/{check_rule(rule)} " + base64.b64encode(root).decode("ascii")
+
+
+def _index_lines(extensions: Sequence[str]) -> list[str]:
+    return [line for line in extensions if line.split(" ", 1)[0] in LINE_TAGS]
+
+
+def rule_in(extensions: Sequence[str]) -> str | None:
+    """The index rule a checkpoint's index line names (``v1``/``v2``); None unless there is
+    exactly one index line (of either version)."""
+    lines = _index_lines(extensions)
+    return LINE_TAGS[lines[0].split(" ", 1)[0]] if len(lines) == 1 else None
 
 
 def root_in(extensions: Sequence[str]) -> bytes | None:
     """The map root a checkpoint's extension lines commit to (None: no index line).
 
-    ``b""`` (no valid root) when the line is not exactly ``index/v1`` and canonical base64 of
-    32 bytes, or when there are two ``index/v1`` lines: a checkpoint committing to two maps
-    commits to none (one verifier would read the first, another the last)."""
-    lines = [line for line in extensions if line.split(" ", 1)[0] == EXTENSION_PREFIX.strip()]
+    ``b""`` (no valid root) when the line is not exactly ``index/v1`` or ``index/v2`` and
+    canonical base64 of 32 bytes, or when there are two index lines (of any versions): a
+    checkpoint committing to two maps commits to none (one verifier would read the first,
+    another the last).  :func:`rule_in` names the rule the root was derived under."""
+    lines = _index_lines(extensions)
     if not lines:
         return None
-    text = lines[0][len(EXTENSION_PREFIX) :]
+    text = lines[0].partition(" ")[2]
     try:
         root = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
@@ -50,8 +92,11 @@ def root_in(extensions: Sequence[str]) -> bytes | None:
     return root if len(lines) == 1 and canonical and len(root) == smt.HASH_SIZE else b""
 
 
-def entry_keys(envelope: bytes, framing: SingleObjectFraming | None = None) -> list[str]:
-    """The index keys of one entry's envelope bytes; [] for one that does not decode."""
+def entry_keys(
+    envelope: bytes, framing: SingleObjectFraming | None = None, rule: str = RULE_V1
+) -> list[str]:
+    """The index keys of one entry's envelope bytes under index rule ``rule``; [] for one that
+    does not decode."""
     framing = framing or reader_framing()
     try:
         env = Envelope.decode(envelope, framing)
@@ -61,7 +106,7 @@ def entry_keys(envelope: bytes, framing: SingleObjectFraming | None = None) -> l
         return []
     if schema.record != kind.record:
         return []
-    return event_keys(kind.record, event, kind.refs(event))
+    return event_keys(kind.record, event, kind.refs(event), rule)
 
 
 class KeyHashes(dict[str, bytes]):
@@ -143,7 +188,7 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
         kept = store.take_index_keys(done, target)
         if done >= target:
             return IndexHead(done, root)
-        new = _new_keys(store, tables, done, target, kept)
+        new = _new_keys(store, tables, done, target, kept, index_rule(store))
         hashes = {key: smt.key_hash(key) for key in {k for _, keys in new for k in keys}}
         folded = fold(new, tables.keys(sorted(hashes.values())), hashes)
         update = smt.apply(store_reader(store), folded.changes)
@@ -157,13 +202,14 @@ def _new_keys(
     start: int,
     stop: int,
     kept: Mapping[int, Sequence[str]],
+    rule: str,
 ) -> list[tuple[int, Sequence[str]]]:
     """(index, keys) of entries ``start … stop - 1``: kept, or derived from the envelope."""
     if len(kept) == stop - start and tables.entry_count(start, stop) == stop - start:
         return [(seq, kept[seq]) for seq in range(start, stop)]
     framing = reader_framing()
     return [
-        (e.seq, kept[e.seq] if e.seq in kept else entry_keys(e.envelope, framing))
+        (e.seq, kept[e.seq] if e.seq in kept else entry_keys(e.envelope, framing, rule))
         for e in _entries(store, start, stop)
     ]
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 
 import ledger.index.smt as smt
 from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
-from ledger.index.keys import KEY_KINDS
-from ledger.index.maintain import entry_keys, root_in, store_reader
+from ledger.index.keys import KEY_KINDS, RULE_V1
+from ledger.index.maintain import entry_keys, index_rule, root_in, rule_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import require_identity
@@ -127,7 +127,7 @@ def prove_about(store: LedgerStore, key: str) -> str:
     if not key:
         raise ConfigurationError("an index key is needed, e.g. party:performer-dana-whitfield")
     try:
-        _check_key_kind(key)
+        _check_key_kind(key, index_rule(store))
     except ProofFailure as exc:
         raise ConfigurationError(
             exc.message.removeprefix(f"{MALFORMED}: "), hint=exc.hint
@@ -304,13 +304,16 @@ def verify_about(
         raise ProofFailure(CHECKPOINT, exc.message, hint=exc.hint) from None
     cosigners = _witnesses(proof.checkpoint, witness_vkeys, quorum)
     index_root = root_in(checkpoint.extensions)
-    if not index_root:
+    rule = rule_in(checkpoint.extensions)
+    if not index_root or rule is None:
         raise ProofFailure(
             NO_INDEX_ROOT,
-            f"the checkpoint of size {checkpoint.size} carries no valid index/v1 line",
+            f"the checkpoint of size {checkpoint.size} carries no valid index line"
+            " (index/v1 or index/v2)",
         )
+    _check_key_kind(proof.key, rule)
     indices = _check_map(proof, index_root, checkpoint.size)
-    event_ids = tuple(_check_entry(proof.key, e, checkpoint) for e in proof.entries)
+    event_ids = tuple(_check_entry(proof.key, e, checkpoint, rule) for e in proof.entries)
     return AboutVerdict(
         key=proof.key,
         log_origin=checkpoint.origin,
@@ -349,9 +352,14 @@ def check_producers(
     return tuple(signers)
 
 
-def _check_key_kind(key: str) -> None:
+V2_KINDS = frozenset({"licence-record"})
+"""Key kinds filed only under index rule ``v2``."""
+
+
+def _check_key_kind(key: str, rule: str | None = None) -> None:
     """A key of no kind the index files entries under is absent from every log: its proof of
-    absence would say nothing, yet read as 'the log holds nothing about it'."""
+    absence would say nothing, yet read as 'the log holds nothing about it'.  ``rule``: the
+    index rule of the map (a ``licence-record`` key is never filed under ``v1``)."""
     kind, colon, name = key.partition(":")
     if not colon or not name or kind not in KEY_KINDS:
         raise ProofFailure(
@@ -359,6 +367,13 @@ def _check_key_kind(key: str) -> None:
             f"key {key[:80]!r} is not KIND:NAME with a kind the index files entries under"
             f" ({', '.join(KEY_KINDS)}): no entry is ever filed under it",
             hint="e.g. party:performer:dana-whitfield, asset:ID, production:SHOW/EPISODE",
+        )
+    if rule == RULE_V1 and kind in V2_KINDS:
+        raise ProofFailure(
+            MALFORMED,
+            f"key {key[:80]!r}: index rule v1 files no entry under kind {kind!r}, so its"
+            " absence says nothing",
+            hint=f"on a v1 ledger ask about licence:{name} (the record and its uses)",
         )
 
 
@@ -408,7 +423,9 @@ def _check_map(proof: AboutProof, root: bytes, size: int) -> tuple[int, ...]:
     return indices
 
 
-def _check_entry(key: str, e: ProvenEntry, checkpoint: cp.Checkpoint) -> str | None:
+def _check_entry(
+    key: str, e: ProvenEntry, checkpoint: cp.Checkpoint, rule: str = RULE_V1
+) -> str | None:
     try:
         verify_inclusion(
             leaf_hash(e.entry), e.index, checkpoint.size, e.proof, checkpoint.root_hash
@@ -417,7 +434,7 @@ def _check_entry(key: str, e: ProvenEntry, checkpoint: cp.Checkpoint) -> str | N
         raise ProofFailure(
             INCLUSION, f"entry {e.index} is not in the signed tree at that index: {exc.message}"
         ) from None
-    if key not in entry_keys(e.entry):
+    if key not in entry_keys(e.entry, rule=rule):  # under the rule the checkpoint names
         raise ProofFailure(
             NOT_ABOUT_KEY,
             f"entry {e.index}'s signed event is not filed under key {key!r}: the index root"

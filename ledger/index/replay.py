@@ -20,13 +20,14 @@ import ledger.index.smt as smt
 from ledger.errors import VerificationFailure
 from ledger.events.base import EventKind, Record
 from ledger.index.keys import event_keys
-from ledger.index.maintain import entry_keys, root_in
+from ledger.index.maintain import entry_keys, index_rule, root_in, rule_in
 from ledger.log.checkpoint import open_checkpoint
 from ledger.log.merkle import compute_root, leaf_hash
 from ledger.log.operator import log_identity
 from ledger.store import LedgerStore
 
 INDEX_ROOT_MISMATCH = "index_root_mismatch"
+INDEX_RULE_MISMATCH = "index_rule_mismatch"  # a checkpoint's line names another index rule
 INDEX_ROW_MISMATCH = "index_row_mismatch"
 LOG_ROOT_MISMATCH = "checkpoint_mismatch"  # verify's name for it
 MAX_ROW_FINDINGS = 20
@@ -34,7 +35,7 @@ MAX_ROW_FINDINGS = 20
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # INDEX_ROOT_MISMATCH | INDEX_ROW_MISMATCH
+    kind: str  # INDEX_ROOT_MISMATCH | INDEX_ROW_MISMATCH | INDEX_RULE_MISMATCH
     seq: int | None
     detail: str
 
@@ -184,6 +185,7 @@ class IndexReplay:
         self.map = ReplayMap()
         self.findings: list[Finding] = []
         self.roots: dict[int, bytes] = {}  # checkpoint size -> committed index root
+        self.rule = index_rule(store)  # every entry's keys are derived under it
         identity = log_identity(store)
         for stored in store.checkpoints() if identity else []:
             assert identity is not None
@@ -194,6 +196,16 @@ class IndexReplay:
             root = root_in(opened.extensions)
             if root is not None:
                 self.roots[opened.size] = root
+                line_rule = rule_in(opened.extensions)
+                if line_rule is not None and line_rule != self.rule:
+                    self.findings.append(
+                        Finding(
+                            INDEX_RULE_MISMATCH,
+                            max(opened.size - 1, 0),
+                            f"the signed checkpoint of size {opened.size} names index rule"
+                            f" {line_rule}; the ledger's index rule is {self.rule}",
+                        )
+                    )
         tables = store.index_tables()
         self.stored_size, self.stored_root = tables.head()
         self.compared = False  # the stored rows, key rows and nodes compared at stored_size
@@ -208,7 +220,7 @@ class IndexReplay:
 
     def visit(self, seq: int, decoded: tuple[EventKind, Record] | None) -> None:
         """Entry ``seq`` (its decoded kind and event; None if it does not decode)."""
-        self.visit_keys(seq, [] if decoded is None else index_keys(*decoded))
+        self.visit_keys(seq, [] if decoded is None else index_keys(*decoded, rule=self.rule))
 
     def visit_keys(self, seq: int, keys: Sequence[str]) -> None:
         """Entry ``seq`` by its index keys, derived elsewhere (verify's workers: the same
@@ -219,7 +231,7 @@ class IndexReplay:
 
     def visit_envelope(self, seq: int, envelope: bytes) -> None:
         if seq < self.horizon:
-            self.map.add(seq, entry_keys(envelope))
+            self.map.add(seq, entry_keys(envelope, rule=self.rule))
             self._at(seq + 1)
 
     def _at(self, size: int) -> None:
@@ -347,13 +359,17 @@ def _value_of(indices: list[int]) -> bytes:
 
 
 def index_keys(
-    kind: EventKind, event: Record, refs: Sequence[tuple[str, str]] | None = None
+    kind: EventKind,
+    event: Record,
+    refs: Sequence[tuple[str, str]] | None = None,
+    rule: str = "v1",
 ) -> list[str]:
-    """Every index key of one decoded event: what :meth:`IndexReplay.visit` adds for it.
+    """Every index key of one decoded event under index rule ``rule``: what
+    :meth:`IndexReplay.visit` adds for it.
 
     ``refs``: the event's query index rows (``kind.refs(event)``) when already derived.
     """
-    return event_keys(kind.record, event, kind.refs(event) if refs is None else refs)
+    return event_keys(kind.record, event, kind.refs(event) if refs is None else refs, rule)
 
 
 A = TypeVar("A")

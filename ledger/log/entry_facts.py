@@ -71,12 +71,14 @@ def derive(
     *,
     validating: bool = False,
     indexing: bool = False,
+    index_rule: str = "v1",
     texts: dict[str, str] | None = None,
 ) -> EntryFacts:
     """Decode one stored envelope and its event once; check the recorded signer's signature.
 
     ``texts``: equal strings of a chunk's facts made one object (the payload type, key ids,
     query rows and index keys repeat from entry to entry), so the facts pickle once each.
+    ``index_rule``: the ledger's index rule the index keys are derived under.
     """
     one = (texts if texts is not None else {}).setdefault
     data, signer_keyid, raw_key = job
@@ -109,7 +111,7 @@ def derive(
         _trust_view(kind, event) if validating else None,
         _valid(kind, event) if validating else None,
         signature,
-        _one_each(one, index_keys(kind, event, refs)) if indexing else None,
+        _one_each(one, index_keys(kind, event, refs, index_rule)) if indexing else None,
     )
 
 
@@ -141,10 +143,16 @@ def _valid(kind: EventKind, event: Record) -> bool:
     return True
 
 
-def derive_chunk(jobs: Sequence[Job], validating: bool, indexing: bool) -> list[EntryFacts]:
+def derive_chunk(
+    jobs: Sequence[Job], validating: bool, indexing: bool, index_rule: str = "v1"
+) -> list[EntryFacts]:
     framing = reader_framing()
     texts: dict[str, str] = {}
-    return [derive(j, framing, validating=validating, indexing=indexing, texts=texts) for j in jobs]
+    return [
+        derive(j, framing, validating=validating, indexing=indexing, index_rule=index_rule,
+               texts=texts)
+        for j in jobs
+    ]  # fmt: skip
 
 
 def _learn_schema_ids(ids: dict[int, bytes]) -> None:
@@ -176,24 +184,26 @@ class FactsPool:
         *,
         validating: bool = False,
         indexing: bool = False,
+        index_rule: str = "v1",  # the ledger's index rule, for ``indexing``
         min_parallel: int = 64,
     ) -> None:
         self.workers = default_workers() if workers is None else workers
         self.validating = validating
         self.indexing = indexing
+        self.index_rule = index_rule
         self.min_parallel = min_parallel
         self._pool: Executor | None = None
 
     def submit(self, jobs: Sequence[Job]) -> Callable[[], list[EntryFacts]]:
         """Start deriving; the returned function waits for the facts (in order)."""
         if self.workers <= 1 or len(jobs) < self.min_parallel:
-            facts = derive_chunk(jobs, self.validating, self.indexing)
+            facts = derive_chunk(jobs, self.validating, self.indexing, self.index_rule)
             return lambda: facts
         if self._pool is None:
             self._pool = _start_pool(self.workers)
         size = -(-len(jobs) // (2 * self.workers))  # two pieces each: no worker waits long
         futures = [self._pool.submit(derive_chunk, jobs[i : i + size], self.validating,
-                                     self.indexing)
+                                     self.indexing, self.index_rule)
                    for i in range(0, len(jobs), size)]  # fmt: skip
         return lambda: [f for future in futures for f in future.result()]
 

@@ -52,6 +52,10 @@ def init_ledger(store: LedgerStore, origin: str, log_key: KeyPair) -> LogIdentit
             f"ledger {store.url} already has log key {existing}",
             hint="a ledger's identity never changes; create a new ledger for a new origin",
         )
+    if existing is None:  # a new ledger: the newest index rule, fixed for its life
+        from ledger.index.maintain import set_new_ledger_rule  # the index reads the log
+
+        set_new_ledger_rule(store)
     store.set_meta(META_ORIGIN, origin)
     store.set_meta(META_LOG_VKEY, identity.vkey)
     return identity
@@ -125,10 +129,10 @@ def index_extension(store: LedgerStore) -> tuple[int, str]:
 
     The size is the index's, which another consumer may have carried past this one's head.
     """
-    from ledger.index.maintain import extension_line, update_index  # the index reads the log
+    from ledger.index.maintain import extension_line, index_rule, update_index  # reads the log
 
     head = update_index(store)
-    return head.size, extension_line(head.root)
+    return head.size, extension_line(head.root, index_rule(store))
 
 
 def entry_for_event(store: LedgerStore, event_id: str) -> Entry:

@@ -327,7 +327,9 @@ def verify_ledger(
             signatures.visit(e, f)
 
     try:
-        with FactsPool(workers, validating=registry is not None, indexing=True) as pool:
+        with FactsPool(
+            workers, validating=registry is not None, indexing=True, index_rule=index.rule
+        ) as pool:
             one_pass(
                 store.entries(0, None),
                 pool,

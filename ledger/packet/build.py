@@ -120,9 +120,10 @@ def _build(
     first = disclose(
         gathered, production, episode, cut_clips, info, as_of=when, map_refused=_refused(clip_map)
     )
-    keys = completeness.completeness_keys(first.body)
     identity = require_identity(store)
     indexed = completeness.commits_index(checkpoint.note, identity.origin, identity.public_key)
+    rule = completeness.index_rule_of(checkpoint.note, identity.origin, identity.public_key)
+    keys = completeness.completeness_keys(first.body, rule)
     proofs: dict[str, dict[str, Any]] | None = None
     for _ in range(3):  # the entries the proofs name join the evidence; their keys may grow
         proofs = completeness.prove(store, keys, checkpoint.size) if indexed else None
@@ -132,7 +133,7 @@ def _build(
         entries = _with_proofs(store, gather, checkpoint)
         args = (production, episode, cut_clips, info, when, timeline, _refused(clip_map))
         files = derived_files(checkpoint, meta, entries, *args)
-        again = completeness.completeness_keys(json.loads(files[DISCLOSURE_JSON]))
+        again = completeness.completeness_keys(json.loads(files[DISCLOSURE_JSON]), rule)
         if again == keys:
             break
         keys = again

@@ -9,15 +9,17 @@ model in it, which the AI-usage register lists even outside the cut's lineages),
 (every consent, revocation and licence the party gave) for every performer and every grantor of
 a cited consent, ``consent:ID`` (the cited consent and every revocation naming it), ``party:ID``
 of the licensor of every licence record cited (a licence is never amended or revoked by
-another event: the record cited is all its terms), or ``licence:ID`` of a licence record cited
-that the disclosure says the log does not hold (the record and every use naming it),
+another event: the record cited is all its terms), or, for a licence record cited that the
+disclosure says the log does not hold, ``licence-record:ID`` (the record alone: its absence is
+one map path) when the packet's checkpoint names index rule ``v2``, ``licence:ID`` (the record
+and every use naming it, across the whole ledger) when it names ``v1``,
 ``approval:CATEGORY/SHOW`` for every category of use in the cut and in the AI-usage register
 (every approval and refusal of the category, whole-category or naming assets)
 and ``registry:all`` (every key enrolment, rotation and revocation).  :func:`backing_problems`
 checks that each claim of the disclosure is among the entries of the key it rests on.
 
-When the packet's checkpoint commits to the authenticated index (an ``index/v1`` extension
-line, docs/proofs.md), the packet carries one proof per key at
+When the packet's checkpoint commits to the authenticated index (an ``index/v1`` or
+``index/v2`` extension line, docs/proofs.md), the packet carries one proof per key at
 that checkpoint, in the packet's form (docs/packet.md): the map path and the indices of the
 key's entries, each entry named by its index into the packet's one ``evidence/entries.jsonl``,
 whose receipt shows its bytes and inclusion once (:func:`standalone` reassembles the
@@ -37,8 +39,8 @@ from ledger.events.approval import category_key
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index import production_key
 from ledger.index.batch import AboutBatch, EntryKeys, ListedProof
-from ledger.index.keys import event_keys
-from ledger.index.maintain import entry_keys, root_in, store_reader
+from ledger.index.keys import RULE_V1, RULE_V2, event_keys, licence_record_key
+from ledger.index.maintain import entry_keys, root_in, rule_in, store_reader
 from ledger.index.proof import HEADER, MALFORMED, ProofFailure
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
@@ -48,8 +50,9 @@ PROVEN = "proven"
 NO_INDEX = "not proven: the packet's checkpoint commits to no authenticated index"
 
 
-def completeness_keys(body: Mapping[str, Any]) -> list[str]:
-    """The index keys the disclosure's completeness rests on (see the module docstring).
+def completeness_keys(body: Mapping[str, Any], rule: str = RULE_V1) -> list[str]:
+    """The index keys the disclosure's completeness rests on (see the module docstring), for a
+    checkpoint whose index line names index rule ``rule``.
 
     Each is bounded by the episode (``production:``), by a lineage asset's own events
     (``asset:``), a category of use in the show (``approval:``), by the records one party gave
@@ -67,10 +70,10 @@ def completeness_keys(body: Mapping[str, Any]) -> list[str]:
         for use in clip.get("likeness", []):
             keys.update(_party_keys(use))
         for element in clip.get("ai_elements", []):
-            keys.update(_licensor_keys(element))
+            keys.update(_licensor_keys(element, rule))
     for row in body.get("ai_register", []):
         keys.update(f"party:{p}" for p in row.get("likeness", []))
-        keys.update(_licensor_keys(row))
+        keys.update(_licensor_keys(row, rule))
         # the register states each use's approval status, also for uses outside the cut's
         # lineages: a refusal of its category (show-wide, so not an event of the episode) or
         # one naming its asset must be in the packet too
@@ -93,18 +96,20 @@ def _party_keys(use: Mapping[str, Any]) -> list[str]:
     return keys
 
 
-def _licensor_keys(element: Mapping[str, Any]) -> list[str]:
+def _licensor_keys(element: Mapping[str, Any], rule: str = RULE_V1) -> list[str]:
     """``party:LICENSOR`` of the licence record an AI element cites, when the log holds it;
-    when the disclosure says the log does not (no licensor), ``licence:REF``: the cited record
-    and every use naming it, so that a record left out of the packet is a proof's entry missing
-    (no licensor's key would name it)."""
+    when the disclosure says the log does not (no licensor), a key listing the cited record, so
+    that a record left out of the packet is a proof's entry missing (no licensor's key would
+    name it): ``licence-record:REF`` (the record alone) under index rule ``v2``, else
+    ``licence:REF`` (the record and every use naming it)."""
     record = element.get("licence_record")
     if not isinstance(record, dict):
         return []
     if record.get("licensor_id"):
         return [f"party:{record['licensor_id']}"]
     if record.get("licence_ref"):
-        return [f"licence:{record['licence_ref']}"]
+        ref = str(record["licence_ref"])
+        return [licence_record_key(ref) if rule == RULE_V2 else f"licence:{ref}"]
     return []
 
 
@@ -153,8 +158,8 @@ def backing_problems(
 
 def need_licence(element: Mapping[str, Any], need: Callable[[Any, str, str], None]) -> None:
     """A licence record the disclosure cites is one its licensor gave (one it says the log does
-    not hold rests on its ``licence:REF`` key alone: the audit re-run on the packet's entries,
-    which hold all of that key's, finds it if it is there)."""
+    not hold rests on its ``licence-record:REF`` or ``licence:REF`` key alone: the audit re-run
+    on the packet's entries, which hold all of that key's, finds it if it is there)."""
     for key in _licensor_keys(element):
         if key.startswith("party:"):
             need(element["licence_record"]["licence_ref"], key, "licence record")
@@ -163,6 +168,11 @@ def need_licence(element: Mapping[str, Any], need: Callable[[Any, str, str], Non
 def commits_index(note: str, origin: str, log_key: Any) -> bool:
     opened = cp.open_checkpoint(note, origin, log_key)
     return root_in(opened.extensions) is not None
+
+
+def index_rule_of(note: str, origin: str, log_key: Any) -> str:
+    """The index rule the checkpoint's index line names (``v1`` when it has none)."""
+    return rule_in(cp.open_checkpoint(note, origin, log_key).extensions) or RULE_V1
 
 
 def prove(store: LedgerStore, keys: Iterable[str], size: int) -> dict[str, dict[str, Any]]:
@@ -291,16 +301,16 @@ def decoded_keys(store: LedgerStore) -> EntryKeys:
     as :func:`ledger.index.maintain.entry_keys` derives them from the bytes alone."""
     by_bytes = {e.envelope: e for e in store.entries()}
 
-    def keys(envelope: bytes) -> Sequence[str]:
+    def keys(envelope: bytes, rule: str) -> Sequence[str]:
         entry = by_bytes.get(envelope)
         if entry is None:
-            return entry_keys(envelope)
+            return entry_keys(envelope, rule=rule)
         try:
             env, event = decode_entry(entry)
         except RejectedInput:
-            return entry_keys(envelope)
+            return entry_keys(envelope, rule=rule)
         kind = kind_for_payload_type(env.payload_type)
-        return event_keys(kind.record, event, kind.refs(event))
+        return event_keys(kind.record, event, kind.refs(event), rule)
 
     return keys
 

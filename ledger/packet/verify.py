@@ -283,9 +283,11 @@ def _verify(
     _check_unvouched(files, derived, header, check_pdf, v)
     v.summary = disclosure.get("summary")
     body = json.loads(derived[build.DISCLOSURE_JSON])
-    keys = completeness.completeness_keys(body)
-    section = _json(files, build.COMPLETENESS_FILE, v)
     name, key = cp.parse_vkey(log_vkey)
+    keys = completeness.completeness_keys(
+        body, completeness.index_rule_of(checkpoint.note, name, key)
+    )
+    section = _json(files, build.COMPLETENESS_FILE, v)
     indexed = completeness.commits_index(checkpoint.note, name, key)
     status, problems = completeness.check(
         section,

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.errors import printable
+from ledger.events.licence import LICENCE
 from ledger.log.merkle import MerkleTree, Node, leaf_hash
 from ledger.store.index_tables import IndexTables
 
@@ -437,8 +438,17 @@ def plan_batch(
         quarantine=[*fresh_rejects(batch.rejects, stored_offsets), *duplicates],
         result=AppendResult(appended, duplicates, stale, new_head),
         now=now,
-        index_keys={e.seq: p.index_keys for e, p in zip(appended, fresh, strict=True)},
+        index_keys={e.seq: _carried_keys(p) for e, p in zip(appended, fresh, strict=True)},
     )
+
+
+def _carried_keys(p: PendingEntry) -> tuple[str, ...] | None:
+    """The index keys an entry carried, to be taken as they are by the index update; None for
+    a licence record, the one kind whose keys depend on the ledger's index rule
+    (``licence-record:`` under ``v2``): the update derives its keys from the envelope under the
+    ledger's rule, so a caller that derived them under another cannot make the map disagree
+    with its replay.  Licence records are few; the others' keys are the same under every rule."""
+    return None if p.kind == LICENCE.record else p.index_keys
 
 
 HEADERS_FORMAT_META = "store.quarantine_headers"

@@ -178,3 +178,34 @@ def test_the_index_keys_are_derived_where_the_event_is_decoded() -> None:
         assert isinstance(one, PendingEntry) and isinstance(other, PendingEntry)
         assert one.index_keys == other.index_keys == tuple(entry_keys(m.value))
         assert one.index_keys and any(k.startswith("version:") for k in one.index_keys)
+
+
+def test_the_ledgers_index_rule_reaches_every_derivation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inspector derives keys under the ledger's index rule: in this process (a licence
+    record gets ``licence-record:`` under v2) and in the forked workers (told at start)."""
+    import consumers.inspect as ci
+    from demo.story import licences
+    from ledger.events.licence import LICENCE
+    from ledger.index.keys import event_keys
+    from ledger.index.maintain import entry_keys
+
+    _, licence = licences()[0]
+    m = build_message(dict(licence), ARTIST, kind=LICENCE, source="/ws")
+    raw = RawRecord("events", 0, 0, m.key, m.value, tuple(m.headers))
+    for rule in ("v1", "v2"):
+        outcome = inspect(raw, TRUST, FRAMING, index_rule=rule)
+        assert isinstance(outcome, PendingEntry)
+        assert outcome.index_keys == tuple(entry_keys(m.value, rule=rule))
+        marked = f"licence-record:{licence['event_id']}" in outcome.index_keys
+        assert marked == (rule == "v2")
+
+    def tagged(record: str, event: dict[str, Any], refs: Any, rule: str = "v1") -> list[str]:
+        return [*event_keys(record, event, refs, rule), f"rule:{rule}"]
+
+    monkeypatch.setattr(ci, "event_keys", tagged)  # inherited by the forked workers
+    use = build_message(_event(), ARTIST, source="/ws")
+    raws = [RawRecord("events", 0, 1, use.key, use.value, tuple(use.headers))]
+    with ci.ParallelInspector(TRUST, FRAMING, workers=1, index_rule="v2") as inspector:
+        (pooled,) = inspector(raws)
+    assert isinstance(pooled, PendingEntry) and pooled.index_keys
+    assert pooled.index_keys[-1] == "rule:v2"

@@ -26,7 +26,11 @@ def demo_events() -> list[dict[str, Any]]:
     return [e for _, e in [*consents(), *licences(), *production()]]
 
 
-def pending(events: Iterable[dict[str, Any]], first_offset: int = 0) -> list[PendingEntry]:
+def pending(
+    events: Iterable[dict[str, Any]], first_offset: int = 0, rule: str = "v2"
+) -> list[PendingEntry]:
+    """The events inspected as a consumer of a ledger of index rule ``rule`` would (``v2``:
+    a ledger made by :func:`init` today)."""
     trust = FolderTrust({SIGNER.key_id: SIGNER.public})
     framing = SingleObjectFraming()
     out = []
@@ -35,7 +39,7 @@ def pending(events: Iterable[dict[str, Any]], first_offset: int = 0) -> list[Pen
         kind = kind_named(str(stated)) if stated else PROVENANCE
         m = build_message(event, SIGNER, kind=kind, source="/test")
         raw = RawRecord("events", 0, first_offset + i, m.key, m.value, tuple(m.headers))
-        outcome = inspect(raw, trust, framing)
+        outcome = inspect(raw, trust, framing, index_rule=rule)
         assert isinstance(outcome, PendingEntry), outcome
         out.append(outcome)
     return out

@@ -67,7 +67,7 @@ def test_shared_work_lets_no_bad_proof_by(store: LedgerStore) -> None:
         verify_about(_swap_entry(text, other), vkey)
     assert alone.value.reason == swapped.value.reason
     # a note edited after signing fails though the genuine one was opened before
-    forged = text.replace("index/v1 ", "index/v1 A", 1)
+    forged = text.replace("index/v2 ", "index/v2 A", 1)
     with pytest.raises(ProofFailure) as edited:
         batch.verify(forged)
     assert edited.value.reason in ("checkpoint", "malformed")

@@ -132,7 +132,7 @@ def test_tampered_proofs_fail_with_named_reasons(store: LedgerStore) -> None:
         verify_about(text.split("\n\n")[0] + "\n\n" + older, vkey)
     assert swapped.value.reason == "map_mismatch"
     # and a checkpoint edited after signing
-    forged = text.replace("index/v1 ", "index/v1 A", 1)
+    forged = text.replace("index/v2 ", "index/v2 A", 1)
     with pytest.raises(ProofFailure) as edited:
         verify_about(forged, vkey)
     assert edited.value.reason in ("checkpoint", "malformed")
@@ -148,10 +148,13 @@ def test_a_root_the_log_does_not_give_is_found_by_replay(store: LedgerStore) -> 
     from ledger.index.maintain import entry_keys
 
     for e in store.entries():
-        honest.add(e.seq, [] if e.seq == 3 else entry_keys(e.envelope))
+        honest.add(e.seq, [] if e.seq == 3 else entry_keys(e.envelope, rule="v2"))
     lying = honest.commit()
     body = cp.Checkpoint(
-        operator.require_identity(store).origin, size, store.tree().root(), (extension_line(lying),)
+        operator.require_identity(store).origin,
+        size,
+        store.tree().root(),
+        (extension_line(lying, "v2"),),
     )
     note = cp.signed_checkpoint(body, body.origin, log_key.private)
     store.add_checkpoint(StoredCheckpoint(size, body.root_hash, note, _now()))
@@ -441,19 +444,27 @@ def test_the_update_takes_the_consumers_keys_without_decoding_again(
     import ledger.index.maintain as maintain
 
     events = pending(demo_events())
-    assert all(e.index_keys == tuple(maintain.entry_keys(e.envelope)) for e in events)
+    assert all(e.index_keys == tuple(maintain.entry_keys(e.envelope, rule="v2")) for e in events)
     init(store)
     append_all(store, events)
 
-    def no_decoding(*_: object) -> list[str]:
-        raise AssertionError("the index update decoded an envelope again")
+    derive = maintain.entry_keys
+    licences = {e.envelope for e in events if e.kind == "licence_event"}
+    decoded: list[bytes] = []
 
-    monkeypatch.setattr(maintain, "entry_keys", no_decoding)
+    def licences_only(envelope: bytes, *args: object, **kwargs: object) -> list[str]:
+        # a licence record's keys depend on the index rule: derived by the update itself
+        assert envelope in licences, "the index update decoded a non-licence envelope again"
+        decoded.append(envelope)
+        return derive(envelope, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(maintain, "entry_keys", licences_only)
     head = update_index(store)
     monkeypatch.undo()
+    assert sorted(decoded) == sorted(licences) and licences
     replayed = MemoryMap()
     for e in store.entries():
-        replayed.add(e.seq, maintain.entry_keys(e.envelope))
+        replayed.add(e.seq, maintain.entry_keys(e.envelope, rule="v2"))
     assert (head.size, head.root) == (len(events), replayed.commit())
     assert monitor(store).ok
 

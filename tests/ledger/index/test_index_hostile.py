@@ -211,15 +211,17 @@ def _resigned(store: LedgerStore, log_key: KeyPair, extensions: tuple[str, ...])
 def test_a_checkpoint_committing_to_two_index_roots_is_refused(
     signed: tuple[LedgerStore, KeyPair],
 ) -> None:
-    """Two index/v1 lines: which map does the log vouch for? One verifier reads the first,
-    another the last; a checkpoint that commits to two maps commits to none."""
+    """Two index lines (of one version or of v1 and v2): which map does the log vouch for?
+    One verifier reads the first, another the last; a checkpoint that commits to two maps
+    commits to none."""
     store, log_key = signed
     text = prove_about(store, DANA)
     real = text.split("\n\n", 1)[1].split("\n")[3]
-    assert real.startswith("index/v1 ")
-    other = extension_line(bytes(range(32)))
+    assert real.startswith("index/v2 ")  # a ledger made by init_ledger today: rule v2
+    v1 = real.replace("index/v2 ", "index/v1 ", 1)  # the same root, named v1
+    other = extension_line(bytes(range(32)), "v2")
     head = text.split("\n\n", 1)[0]
-    for lines in ((real, other), (other, real), (real, real)):
+    for lines in ((real, other), (other, real), (real, real), (real, v1), (v1, real)):
         note = _resigned(store, log_key, lines)
         _refused(head + "\n\n" + note, _vkey(store), "no_index_root")
 

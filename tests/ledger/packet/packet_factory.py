@@ -22,6 +22,7 @@ from ledger.events.disposition import LEGAL_ACTIONS
 from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.keyregistry import Scope as KeyScope
 from ledger.events.provenance import PROVENANCE
+from ledger.index.maintain import META_INDEX_RULE
 from ledger.log import checkpoint as cp
 from ledger.log.operator import Checkpointer, init_ledger
 from ledger.store import StoredCosignature, open_store
@@ -109,9 +110,13 @@ def all_approvals() -> list[Item]:
 
 
 def build_ledger(
-    path: Path, approvals: list[Item] | None = None, extra: list[Item] | None = None
+    path: Path,
+    approvals: list[Item] | None = None,
+    extra: list[Item] | None = None,
+    index_rule: str | None = None,
 ) -> PacketLedger:
-    """The ledger; ``extra``: further signed items (ids and times set), appended last."""
+    """The ledger; ``extra``: further signed items (ids and times set), appended last;
+    ``index_rule``: ``v1`` for a ledger of the older index rule (default: a new ledger's)."""
     url = str(path)
     pairs = demo_signers()
     pairs.update(root=keys.generate("root"), distributor=keys.generate("distributor"))
@@ -121,6 +126,8 @@ def build_ledger(
     with open_store(url) as store:
         set_roots(store, [RootKey("root", pairs["root"].public)])
         identity = init_ledger(store, ORIGIN, log)
+        if index_rule is not None:
+            store.set_meta(META_INDEX_RULE, index_rule)
         append(store, enrolments(pairs) + fixed(demo_items() + remediation), pairs)
         append(store, decisions(store), pairs)
         chosen = all_approvals() if approvals is None else approvals

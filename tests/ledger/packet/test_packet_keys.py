@@ -192,13 +192,21 @@ def test_each_claim_must_be_among_its_keys_entries(tmp_path: Path, ledger: Packe
     assert problems and "AI step" in problems[0], problems
 
 
+@pytest.mark.parametrize("rule", ["v2", "v1"])
 def test_the_cited_licence_record_left_out_fails_completeness(
-    tmp_path: Path, ledger: PacketLedger
+    tmp_path: Path, ledger: PacketLedger, rule: str
 ) -> None:
     """The studio leaves out the licence record an AI step of the cut cites and recomputes every
     derived file: the disclosure then says the record is not in the ledger (no licence in force),
     which the log contradicts.  Without the record no ``party:LICENSOR`` key is needed, so the
-    absence must rest on the cited record's own key (``licence:ID``)."""
+    absence must rest on the cited record's own key: ``licence-record:ID`` on a ledger of index
+    rule v2 (the record alone), ``licence:ID`` on a v1 ledger (the record and its uses)."""
+    if rule == "v1":
+        ledger = build_ledger(
+            tmp_path / "v1.db",
+            extra=[_other_episode_use(), _revocation(), _second_licence()],
+            index_rule="v1",
+        )
     folder, body = _packet(tmp_path, ledger)
     licence = story.fixed_id("licence:replicaworks")
     cited = [e["licence_record"] for c in body["clips"] for e in c.get("ai_elements", [])]
@@ -207,7 +215,11 @@ def test_the_cited_licence_record_left_out_fails_completeness(
     cited = [e["licence_record"] for c in forged["clips"] for e in c.get("ai_elements", [])]
     assert any(r and r["licence_ref"] == licence and not r["licensor_id"] for r in cited)
     section = json.loads((folder / pb.COMPLETENESS_FILE).read_text(encoding="utf-8"))
-    keys = completeness_keys(forged)  # the keys the forged disclosure rests on
+    keys = completeness_keys(forged, rule)  # the keys the forged disclosure rests on
+    record_key = f"licence-record:{licence}" if rule == "v2" else f"licence:{licence}"
+    assert (
+        record_key in keys and f"licence{'' if rule == 'v2' else '-record'}:{licence}" not in keys
+    )
     proofs = {p["key"]: p for p in section["proofs"]}
     with open_store(ledger.url) as store:  # the studio proves any key its ledger has
         proofs.update(prove(store, [k for k in keys if k not in proofs], store.head().size))
@@ -216,6 +228,8 @@ def test_the_cited_licence_record_left_out_fails_completeness(
     _forge_without(folder, ledger, set())  # the manifest again
     verdict = verify(folder, ledger)
     assert not verdict.ok and "completeness" in codes(verdict), verdict.completeness
+    details = [str(p) for p in verdict.problems if p.code == "completeness"]
+    assert any(record_key in d for d in details), details
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["category", "naming-the-asset"])
