@@ -16,11 +16,13 @@ When a broker or database cannot be had the test is skipped with the reason, exc
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -40,9 +42,22 @@ TOPIC_PARTITIONS = 3
 
 def _unavailable(reason: str) -> NoReturn:
     """Skip, or under ``CI=true`` fail loudly: a missing service must not go unnoticed."""
-    if os.environ.get("CI", "").strip().lower() == "true":
+    if under_ci():
         pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
     pytest.skip(reason)
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require_module(name: str) -> ModuleType:
+    """An optional extra's module (all of them are in ``dev``); skipped when it is missing,
+    except under ``CI=true``, which installs ``dev``: there a missing extra fails."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        _unavailable(f"{name} is not installed ({exc}): pip install -e '.[dev]'")
 
 
 # -- Kafka --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from ledger.errors import BrokerError, ConfigurationError
 from ledger.log import checkpoint as cp
 from ledger.trust import keys as keyfiles
 from ledger.trust.registry import Registry, RootKey, TrustRoot
+from tests.conftest import require_module
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
 
 BINARY = bytes(range(256)) * 4
@@ -139,7 +140,7 @@ def test_a_verifier_key_that_is_no_key_says_what_one_is(tmp_path: Path, binary: 
 
 
 def test_serve_names_a_tls_certificate_it_cannot_load(ledger: str, binary: Path) -> None:
-    pytest.importorskip("uvicorn")
+    require_module("uvicorn")
     out = fails("serve", "--ledger", ledger, "--tls-cert", str(binary), "--tls-key", str(binary))
     assert f"cannot serve HTTPS with --tls-cert {binary} and --tls-key {binary}" in out
     assert "hint: give a PEM certificate (chain) and its unencrypted PEM private key" in out

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from demo import story
+from tests.conftest import require_module
 from tests.ledger.packet.packet_factory import (
     ORIGIN,
     SH010_V2,
@@ -107,7 +108,7 @@ def test_audit_require_approvals_applies_the_same_rule(
 
 
 def test_serve_refuses_a_packet_that_does_not_verify(tmp_path: Path, ledger: PacketLedger) -> None:
-    pytest.importorskip("uvicorn")
+    require_module("uvicorn")
     cut = write_cut(timeline([SH010_V2]), tmp_path / "cut.otio")
     assert run(*build_args(ledger, cut, tmp_path / "pkt"))[0] == 0
     (tmp_path / "pkt" / "disclosure.json").write_text("{}", encoding="utf-8")

@@ -8,8 +8,9 @@ import pytest
 from kafka.errors import OffsetOutOfRangeError
 
 from consumers.transport import ConfluentSource, topic_id_text
+from tests.conftest import require_module
 
-ck = pytest.importorskip("confluent_kafka")
+ck = require_module("confluent_kafka")
 
 
 class _Message:
