@@ -30,11 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger.errors import RejectedInput, VerificationFailure
-from ledger.index.maintain import entry_keys, root_in, rule_in
+from ledger.index.maintain import entry_keys, root_in
 from ledger.index.proof import (
     CHECKPOINT,
     INCLUSION,
-    NO_INDEX_ROOT,
     NOT_ABOUT_KEY,
     AboutProof,
     AboutVerdict,
@@ -42,6 +41,7 @@ from ledger.index.proof import (
     ProvenEntry,
     _check_key_kind,
     _check_map,
+    index_line,
     parse_about,
 )
 from ledger.log import checkpoint as cp
@@ -123,14 +123,7 @@ class AboutBatch:
     def _indexed(self, note: str) -> tuple[cp.Checkpoint, bytes, str]:
         """(checkpoint, index root, index rule) of a signed note with one valid index line."""
         checkpoint, index_root = self.open_note(note)
-        rule = rule_in(checkpoint.extensions)
-        if not index_root or rule is None:
-            raise ProofFailure(
-                NO_INDEX_ROOT,
-                f"the checkpoint of size {checkpoint.size} carries no valid index line"
-                " (index/v1 or index/v2)",
-            )
-        return checkpoint, index_root, rule
+        return (checkpoint, *index_line(checkpoint, index_root))
 
     def _check_entry(
         self, key: str, e: ProvenEntry, checkpoint: cp.Checkpoint, rule: str

@@ -208,11 +208,11 @@ def parse_about(text: str) -> AboutProof:
     depth = _number(reader.take("path"), "path length")
     if depth > smt.KEY_BITS:
         raise ProofFailure(MALFORMED, f"a path of {depth} hashes is longer than 256 bits allow")
-    siblings = tuple(_hash(reader.line(), f"path hash #{n}") for n in range(depth))
+    siblings = tuple(decode_hash(reader.line(), f"path hash #{n}") for n in range(depth))
     end = reader.take("end").split(" ")
     other = None
     if end == ["other", *end[1:]] and len(end) == 3:
-        other = (_hash(end[1], "other key hash"), _hash(end[2], "other value"))
+        other = (decode_hash(end[1], "other key hash"), decode_hash(end[2], "other value"))
     elif end not in (["present"], ["empty"]):
         raise ProofFailure(MALFORMED, "the 'end' line is not present, empty or other K V")
     count = _number(reader.take("entries"), "entry count")
@@ -257,7 +257,21 @@ def _number(text: str, what: str) -> int:
         raise ProofFailure(MALFORMED, exc.message) from None
 
 
-def _hash(text: str, what: str) -> bytes:
+def index_line(checkpoint: cp.Checkpoint, index_root: bytes | None) -> tuple[bytes, str]:
+    """(index root, index rule) of a checkpoint whose one index line is valid, else
+    ``no_index_root``; ``index_root`` is :func:`root_in` of its extension lines."""
+    rule = rule_in(checkpoint.extensions)
+    if not index_root or rule is None:
+        raise ProofFailure(
+            NO_INDEX_ROOT,
+            f"the checkpoint of size {checkpoint.size} carries no valid index line"
+            " (index/v1 or index/v2)",
+        )
+    return index_root, rule
+
+
+def decode_hash(text: str, what: str) -> bytes:
+    """A proof's base64 hash of exactly 32 bytes, or ``malformed`` naming ``what``."""
     try:
         value = cp.b64decode_strict(text, what)
     except VerificationFailure as exc:
@@ -279,7 +293,9 @@ def _entry(reader: _Lines) -> ProvenEntry:
         entry = cp.b64decode_strict(parts[2], f"entry {index}")
     except VerificationFailure as exc:
         raise ProofFailure(MALFORMED, exc.message) from None
-    proof = tuple(_hash(reader.line(), f"entry {index} proof hash #{n}") for n in range(count))
+    proof = tuple(
+        decode_hash(reader.line(), f"entry {index} proof hash #{n}") for n in range(count)
+    )
     return ProvenEntry(index, entry, proof)
 
 
@@ -303,14 +319,7 @@ def verify_about(
     except VerificationFailure as exc:
         raise ProofFailure(CHECKPOINT, exc.message, hint=exc.hint) from None
     cosigners = _witnesses(proof.checkpoint, witness_vkeys, quorum)
-    index_root = root_in(checkpoint.extensions)
-    rule = rule_in(checkpoint.extensions)
-    if not index_root or rule is None:
-        raise ProofFailure(
-            NO_INDEX_ROOT,
-            f"the checkpoint of size {checkpoint.size} carries no valid index line"
-            " (index/v1 or index/v2)",
-        )
+    index_root, rule = index_line(checkpoint, root_in(checkpoint.extensions))
     _check_key_kind(proof.key, rule)
     indices = _check_map(proof, index_root, checkpoint.size)
     event_ids = tuple(_check_entry(proof.key, e, checkpoint, rule) for e in proof.entries)

@@ -41,7 +41,7 @@ from ledger.index import production_key
 from ledger.index.batch import AboutBatch, EntryKeys, ListedProof
 from ledger.index.keys import RULE_V1, RULE_V2, event_keys, licence_record_key
 from ledger.index.maintain import entry_keys, root_in, rule_in, store_reader
-from ledger.index.proof import HEADER, MALFORMED, ProofFailure
+from ledger.index.proof import HEADER, MALFORMED, ProofFailure, decode_hash
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore
 from ledger.trust.replay import decode_entry
@@ -269,13 +269,7 @@ def _hash(text: Any, what: str) -> bytes:
 def _decode_hash(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
         raise ProofFailure(MALFORMED, f"{what} is not a base64 string")
-    try:
-        value = cp.b64decode_strict(text, what)
-    except VerificationFailure as exc:
-        raise ProofFailure(MALFORMED, exc.message) from None
-    if len(value) != smt.HASH_SIZE:
-        raise ProofFailure(MALFORMED, f"{what} is {len(value)} bytes, not {smt.HASH_SIZE}")
-    return value
+    return decode_hash(text, what)
 
 
 def standalone(
