@@ -359,17 +359,23 @@ class VerifiedIndex:
         if not wanted:
             return
         entries = self._read_entries(wanted)
-        if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
-            for entry in entries:  # name the first entry that is not the signed one
-                self._check_inclusion(entry)
-            raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
-                f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
-                f" {self.size} holds",
-                hint="run assetledger verify",
-            )
+        self._prove_included(entries, wanted)
         for entry in entries:
             self._refs[entry.seq] = self._check_columns(entry)
             self._entries[entry.seq] = entry
+
+    def _prove_included(self, entries: Sequence[Entry], wanted: Sequence[int]) -> None:
+        """Hash ``entries`` up to the signed root together; if the root does not come out,
+        check each alone, so the failure names the first that is not the signed one."""
+        if self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
+            return
+        for entry in entries:
+            self._check_inclusion(entry)
+        raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
+            f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
+            f" {self.size} holds",
+            hint="run assetledger verify",
+        )
 
     def inclusion_proofs(self, seqs: Sequence[int]) -> tuple[dict[int, list[bytes]], bool]:
         """RFC 9162 inclusion proofs of entries ``seqs`` (each checked first), built from the
@@ -391,14 +397,7 @@ class VerifiedIndex:
         wanted = sorted(set(seqs))
         out = {s: self._entries[s].event_id for s in wanted if s in self._entries}
         entries = self._read_entries([s for s in wanted if s not in out])
-        if not self._prove_leaves({e.seq: leaf_hash(e.envelope) for e in entries}):
-            for entry in entries:
-                self._check_inclusion(entry)
-            raise IndexMismatch(  # pragma: no cover - a leaf set fails only through one leaf
-                f"entries {wanted[:10]} are not the ones the signed checkpoint of size"
-                f" {self.size} holds",
-                hint="run assetledger verify",
-            )
+        self._prove_included(entries, wanted)
         for entry in entries:
             found = _leading_event_id(self.framing, entry.envelope)
             if found is None:
