@@ -33,7 +33,9 @@ GROUP = "bench-direct"
 Progress = Callable[[int], None]
 
 
-def pending(chunk: Sequence[Built], first_offset: int) -> list[PendingEntry]:
+def pending(chunk: Sequence[Built], first_offset: int, topic: str = TOPIC) -> list[PendingEntry]:
+    """The store's entries of pre-signed corpus events, at offsets ``first_offset``… of
+    partition 0 of ``topic``."""
     return [
         PendingEntry(
             event_id=b.message.event_id,
@@ -41,7 +43,7 @@ def pending(chunk: Sequence[Built], first_offset: int) -> list[PendingEntry]:
             event_time=b.event_time,
             envelope=b.message.value,
             signer_keyid=b.signer_keyid,
-            origin=Origin(TOPIC, 0, first_offset + i),
+            origin=Origin(topic, 0, first_offset + i),
             refs=b.refs,
         )
         for i, b in enumerate(chunk)

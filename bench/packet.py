@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import synth
+from bench import ledgers, synth
 from demo.story import EPISODE, SHOW
 from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.provenance import PROVENANCE
@@ -74,24 +74,13 @@ def append(store: LedgerStore, entries: list[PendingEntry]) -> None:
 
 
 def production(count: int, first_offset: int) -> tuple[list[PendingEntry], list[str]]:
-    entries, finals = [], []
+    built, finals = [], []
     for i in range(count):
-        built = synth.build(i)
+        built.append(synth.build(i))
         name, event = synth.event(i)
         if name == "editorial" and event["production"]["episode"] == EPISODE:
             finals.append(f"{event['asset']['asset_id']}@{event['asset']['version']}")
-        entries.append(
-            PendingEntry(
-                event_id=built.message.event_id,
-                kind="provenance_event",
-                event_time=built.event_time,
-                envelope=built.message.value,
-                signer_keyid=built.signer_keyid,
-                origin=Origin(TOPIC, 0, first_offset + i),
-                refs=built.refs,
-            )
-        )
-    return entries, finals
+    return ledgers.pending(built, first_offset, TOPIC), finals
 
 
 FILLER_SHOW = "Filler Show"
@@ -130,21 +119,8 @@ def filler(store: LedgerStore, count: int, first: int, shared: bool = False) -> 
         for start in range(first, first + count, step):
             stop = min(start + step, first + count)
             parts = [(a, min(a + CHUNK, stop), shared) for a in range(start, stop, CHUNK)]
-            offset = store.head().size
-            pending: list[PendingEntry] = []
-            for built in (b for part in pool.starmap(filler_range, parts) for b in part):
-                pending.append(
-                    PendingEntry(
-                        event_id=built.message.event_id,
-                        kind="provenance_event",
-                        event_time=built.event_time,
-                        envelope=built.message.value,
-                        signer_keyid=built.signer_keyid,
-                        origin=Origin(TOPIC, 0, offset + len(pending)),
-                        refs=built.refs,
-                    )
-                )
-            append(store, pending)
+            built = [b for part in pool.starmap(filler_range, parts) for b in part]
+            append(store, ledgers.pending(built, store.head().size, TOPIC))
 
 
 def run(
