@@ -43,15 +43,19 @@ def _consumer(
     return subprocess.Popen(args, stdout=log, stderr=log)
 
 
-def _wait_for_progress(tmp_path: Path, size: int, timeout: float = 90.0) -> None:
-    """Until the consumer has appended past ``size`` (or everything is in)."""
+def _wait_for_size(tmp_path: Path, target: int, timeout: float = 90.0) -> None:
+    """Until the consumer has appended ``target`` entries or more (or everything is in).
+
+    The kill point is chosen by ledger size, not by time: a fast transport ingests the whole
+    topic within a second of joining, so a random sleep would often kill a consumer already done.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = _size(tmp_path)
-        if current > size or current == EVENTS:
+        if current >= target or current == EVENTS:
             return
-        time.sleep(0.05)
-    raise AssertionError(f"the consumer made no progress past {size} in {timeout} s")
+        time.sleep(0.005)
+    raise AssertionError(f"the consumer did not reach {target} entries in {timeout} s")
 
 
 def _size(tmp_path: Path) -> int:
@@ -74,8 +78,11 @@ def test_kill_9_at_random_points(fresh_topic: FreshTopic, tmp_path: Path, transp
     sizes = []
     for _ in range(KILLS):
         proc = _consumer(tmp_path, fresh_topic, transport, "--until-idle", "60")
-        _wait_for_progress(tmp_path, sizes[-1] if sizes else 0)
-        time.sleep(rng.uniform(0.0, 0.8))  # a random point of the ingest, not of the start-up
+        done = sizes[-1] if sizes else 0
+        # A random point of the ingest, not of the start-up: somewhere in the next fifth of
+        # what is left, then a random few milliseconds into the batch being written.
+        _wait_for_size(tmp_path, done + 1 + int((EVENTS - done) * rng.uniform(0.02, 0.2)))
+        time.sleep(rng.uniform(0.0, 0.01))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         sizes.append(_size(tmp_path))
