@@ -240,7 +240,7 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
         latest = store.latest_checkpoint()
     if latest is None:
         raise ConfigurationError(
-            "the ledger has no signed checkpoint yet", hint="run assetledger consume with --log-key"
+            "the ledger has no signed checkpoint yet", hint=operator.SIGN_A_CHECKPOINT
         )
     _write(latest.note, out)
     if latest.cosigners:
