@@ -39,6 +39,7 @@ from ledger.trust.replay import (
     decode_entry,
     decoding_once,
 )
+from ledger.witness.cosignature import cosignature_lines
 
 FORMAT = "assetledger-packet/v2"
 PACKET_JSON = "packet.json"
@@ -379,6 +380,9 @@ def packet_header(
             "size": checkpoint.size,
             "root_hash": checkpoint.root_hash.hex(),
             "created_at": format_time(checkpoint.created_at),
+            # the witnesses whose cosignature lines the note carries, for a verifier to name
+            # which of them it checked (those it holds a --witness-key for) and which it did not
+            "cosignatures": [c.to_json() for c in cosignature_lines(checkpoint.note)],
         },
         "as_of": format_time(as_of),
         "ledger": {"origin": meta.get(META_ORIGIN), "log_vkey": meta.get(META_LOG_VKEY)},
