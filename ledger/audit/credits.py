@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ledger.audit.judge import ConsentVerdict, judge_likeness, judge_model_licence
+from ledger.audit.judge import (
+    ConsentVerdict,
+    judge_likeness,
+    judge_model_licence,
+    party_label,
+    performer_name,
+)
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
 from ledger.audit.production import production_view
 from ledger.audit.rules import Restriction, input_restrictions
@@ -187,7 +193,7 @@ class ConsentRow:
     @property
     def party_label(self) -> str:
         """The party as outputs print it: the name with the id to check it by, else the id."""
-        return f"{self.party_name} ({self.party})" if self.party_name else self.party
+        return party_label(self.party_name, self.party)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -380,17 +386,19 @@ def _names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
     }
 
 
-def directors_names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
+def directors_names(
+    view: LedgerView, steps: list[Step], *, own_events: bool = True
+) -> dict[str, str]:
     """actor id → display name of each person who directed AI work in ``steps``, as their own
-    signed events (``view``'s) name them, else as the key registry enrolled them; a person
-    known by neither is left out."""
+    signed events name them (those among ``steps``, then, with ``own_events``, any of
+    ``view``'s), else as the key registry enrolled them; a person known by none is left out."""
     names = {s.actor.actor_id: s.actor.name for s in steps}
     enrolled: dict[str, str] | None = None
     out: dict[str, str] = {}
     for person in sorted({p for s in steps for p in s.directed_by}):
         if person in names:
             out[person] = names[person]
-        elif own := view.steps("actor", person):
+        elif own_events and (own := view.steps("actor", person)):
             out[person] = own[0].actor.name
         else:
             enrolled = _enrolled_people(view) if enrolled is None else enrolled
@@ -407,9 +415,8 @@ def party_names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
     out = {}
     enrolled: dict[str, str] | None = None
     for party in parties:
-        given = [c.party_name for c in view.consents_for("consent_party", party) if c.party_name]
-        if given:
-            out[party] = given[-1]
+        if given := performer_name(view, party):
+            out[party] = given
             continue
         enrolled = _enrolled_people(view) if enrolled is None else enrolled
         if party in enrolled:
