@@ -450,8 +450,9 @@ def _witness_report(
         ],
     }
     parts = [
-        "the checkpoint carries cosignatures by "
-        + (", ".join(c.label for c in carried) or "no witness")
+        "the checkpoint carries cosignatures by " + ", ".join(c.label for c in carried)
+        if carried
+        else "the checkpoint carries no witness cosignature"
     ]
     if v.witnesses["verified"]:
         parts.append("verified: " + ", ".join(v.witnesses["verified"]))
