@@ -19,7 +19,13 @@ import click
 
 from cli import common
 from ledger.audit import lineage as lineage_mod
-from ledger.audit.credits import CSV_COLUMNS, credit_report, flat_rows, summary_rows
+from ledger.audit.credits import (
+    CSV_COLUMNS,
+    credit_report,
+    directors_names,
+    flat_rows,
+    summary_rows,
+)
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView, content_digest
@@ -197,13 +203,14 @@ def lineage_command(
         view = open_view(store, at_head)
         seen = view if production is None else production_view(view, production)
         result = lineage_mod.build(seen, target, "descendants" if descendants else "ancestors")
+        names = directors_names(seen, result.steps())
         if fmt == "json":
-            body = {"checkpoint": view.state.to_json(), **lineage_mod.lineage_json(result)}
+            body = {"checkpoint": view.state.to_json(), **lineage_mod.lineage_json(result, names)}
             text = dumps({**body, "content_sha256": content_digest(body)})
         elif fmt == "svg":
             text = to_svg(layout(result), f"{result.direction} of {result.root}")
         else:
-            text = lineage_mod.render_tree(result) + "\n"
+            text = lineage_mod.render_tree(result, names) + "\n"
     problems = len(result.missing) + len(result.mismatches)
     if problems:
         common.err(f"{problems} missing link(s) in this lineage")
@@ -396,7 +403,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
         for o in report.ai_outputs
     ]
     consent_rows = [
-        {"asset": c.asset, "party": c.party, "use": c.use, "status": c.status}
+        {"asset": c.asset, "party": c.party_label, "use": c.use, "status": c.status}
         for c in report.consent
     ]
     lines = summary_rows(report)

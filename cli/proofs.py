@@ -13,11 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cli import common
 from ledger.errors import ConfigurationError, VerificationFailure, printable
 from ledger.index import prove_about, verify_about
+from ledger.index.maintain import index_rule, root_in, rule_in
 from ledger.index.proof import check_producers, is_about_proof, require_event
 from ledger.index.replay import monitor as monitor_index
 from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.log.receipt import ReceiptFailure, parse_receipt, verify_receipt
+from ledger.store import LedgerStore, StoredCheckpoint
 from ledger.trust import keys as keyfiles
 from ledger.trust.registry import DEFAULT_GRACE, RootKey
 from ledger.trust.replay import set_grace, set_roots
@@ -180,13 +182,15 @@ def _new_passphrase(passphrase_file: Path | None) -> bytes:
 @common.format_option("text", "json", default="text")
 @common.ledger_option
 def info(fmt: str, ledger_url: str) -> None:
-    """Show the ledger's origin, verifier key, size, root and latest checkpoint."""
+    """Show the ledger's origin, verifier key, size, root, latest checkpoint and index rule
+    and state (how far the stored index reaches, and the index root the checkpoint commits to)."""
     with common.existing_store(ledger_url) as store:
         identity = operator.log_identity(store)
         head = store.head()
         latest = store.latest_checkpoint()
         root = store.tree(head.size).root()
         shown_url = store.url  # without any password
+        index = _index_state(store, identity, latest)
     data = {
         "ledger": shown_url,
         "origin": identity.origin if identity else None,
@@ -195,12 +199,35 @@ def info(fmt: str, ledger_url: str) -> None:
         "root_hash": root.hex(),
         "chain_hash": head.chain_hash.hex(),
         "latest_checkpoint_size": latest.size if latest else None,
+        **index,
     }
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     else:
         for key, value in data.items():
             click.echo(f"{key:24} {value}")
+
+
+def _index_state(
+    store: LedgerStore, identity: operator.LogIdentity | None, latest: StoredCheckpoint | None
+) -> dict[str, object]:
+    """The authenticated index as ``info`` shows it: the ledger's index rule (meta
+    ``index_rule``), how far the stored map reaches with its root, and the index root and rule
+    the latest signed checkpoint commits to (None: it commits to none, or there is none)."""
+    size, root = store.index_tables().head()
+    committed_root = committed_rule = None
+    if latest is not None and identity is not None:
+        opened = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
+        found = root_in(opened.extensions)
+        committed_root = found.hex() if found else None
+        committed_rule = rule_in(opened.extensions) if found else None
+    return {
+        "index_rule": index_rule(store),
+        "index_size": size,
+        "index_root": root.hex(),
+        "checkpoint_index_rule": committed_rule,
+        "checkpoint_index_root": committed_root,
+    }
 
 
 @click.command()
@@ -213,7 +240,7 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
         latest = store.latest_checkpoint()
     if latest is None:
         raise ConfigurationError(
-            "the ledger has no signed checkpoint yet", hint="run assetledger consume with --log-key"
+            "the ledger has no signed checkpoint yet", hint=operator.SIGN_A_CHECKPOINT
         )
     _write(latest.note, out)
     if latest.cosigners:

@@ -78,20 +78,27 @@ def named(text: object, names: Mapping[str, str] | None) -> Markup:
     """Audit text with each person's id replaced by their name (the id on hover), escaped.
 
     The words are the audit's own (the JSON twin and the reports keep them as they are); only
-    the page puts a name where the text holds an id that the production's records name."""
+    the page puts a name where the text holds an id that the production's records name.  Text
+    that already names the person with the id (``Omar Haddad (performer:omar-haddad)``, as
+    the audit writes a performer) shows the name once, the id on hover, never the name twice."""
     value = str(text or "")
     known = {i: n for i, n in (names or {}).items() if i and n and i != n and i in value}
     if not known:
         return Markup(escape(value))
+    labelled = {f"{n} ({i})": i for i, n in known.items() if f"{n} ({i})" in value}
+    ids = {**labelled, **{i: i for i in known}}
     pattern = re.compile(
         r"(?<![\w:/@.-])("
-        + "|".join(re.escape(i) for i in sorted(known, key=len, reverse=True))
+        + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
         + r")(?![\w/@-])"
     )
     out, pos = [], 0
     for m in pattern.finditer(value):
         out.append(escape(value[pos : m.start()]))
-        out.append(Markup('<span class="person" title="{}">{}</span>').format(m[1], known[m[1]]))
+        person = ids[m[1]]
+        out.append(
+            Markup('<span class="person" title="{}">{}</span>').format(person, known[person])
+        )
         pos = m.end()
     out.append(escape(value[pos:]))
     return Markup("").join(out)

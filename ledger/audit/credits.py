@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ledger.audit.judge import ConsentVerdict, judge_likeness, judge_model_licence
+from ledger.audit.judge import (
+    ConsentVerdict,
+    judge_likeness,
+    judge_model_licence,
+    party_label,
+    performer_name,
+)
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
 from ledger.audit.production import production_view
 from ledger.audit.rules import Restriction, input_restrictions
@@ -173,18 +179,27 @@ class ConsentRow:
     status: str
     likeness: bool = False  # a likeness use, judged by judge_likeness (else an AI input's terms)
     covered: bool = False  # for a likeness use: its consent covers it
+    party_name: str | None = None  # the performer's name on record (None: unnamed, or an input)
 
     @classmethod
-    def judged(cls, asset: str, verdict: ConsentVerdict) -> ConsentRow:
+    def judged(cls, asset: str, verdict: ConsentVerdict, name: str | None = None) -> ConsentRow:
         """A likeness use as :func:`ledger.audit.judge.judge_likeness` judged it."""
         status = CONSENT_VALID if verdict.reason is None else NO_VALID_CONSENT + verdict.reason
         use = verdict.use
-        return cls(asset, use.party_id, use.use, verdict.consent_ref, status, True, verdict.covered)
+        return cls(
+            asset, use.party_id, use.use, verdict.consent_ref, status, True, verdict.covered, name
+        )
+
+    @property
+    def party_label(self) -> str:
+        """The party as outputs print it: the name with the id to check it by, else the id."""
+        return party_label(self.party_name, self.party)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "asset": self.asset,
             "party": self.party,
+            "party_name": self.party_name,
             "use": self.use,
             "consent_ref": self.consent_ref,
             "status": self.status,
@@ -360,18 +375,53 @@ def _names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
     A director's name is the one their own signed events carry, else the name the key registry
     enrolled them under; a director known by neither stays an id, marked as not enrolled.
     """
+    known = directors_names(view, steps)
+    return {
+        **{s.actor.actor_id: s.actor.name for s in steps},
+        **{
+            p: known.get(p, f"{p} (not enrolled: no name on record)")
+            for s in steps
+            for p in s.directed_by
+        },
+    }
+
+
+def directors_names(
+    view: LedgerView, steps: list[Step], *, own_events: bool = True
+) -> dict[str, str]:
+    """actor id → display name of each person who directed AI work in ``steps``, as their own
+    signed events name them (those among ``steps``, then, with ``own_events``, any of
+    ``view``'s), else as the key registry enrolled them; a person known by none is left out."""
     names = {s.actor.actor_id: s.actor.name for s in steps}
-    enrolled = _enrolled_people(view)
-    for s in steps:
-        for person in s.directed_by:
-            if person not in names:
-                known = view.steps("actor", person)
-                names[person] = (
-                    known[0].actor.name
-                    if known
-                    else enrolled.get(person, f"{person} (not enrolled: no name on record)")
-                )
-    return names
+    enrolled: dict[str, str] | None = None
+    out: dict[str, str] = {}
+    for person in sorted({p for s in steps for p in s.directed_by}):
+        if person in names:
+            out[person] = names[person]
+        elif own_events and (own := view.steps("actor", person)):
+            out[person] = own[0].actor.name
+        else:
+            enrolled = _enrolled_people(view) if enrolled is None else enrolled
+            if person in enrolled:
+                out[person] = enrolled[person]
+    return out
+
+
+def party_names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
+    """performer id → the name the performer gave on their latest consent record ``view`` holds
+    (a production's view: only that production's records), else the key registry's name; a
+    performer named by neither is left out (outputs then show the id)."""
+    parties = sorted({u.performer_id for s in steps for u in s.likeness})
+    out = {}
+    enrolled: dict[str, str] | None = None
+    for party in parties:
+        if given := performer_name(view, party):
+            out[party] = given
+            continue
+        enrolled = _enrolled_people(view) if enrolled is None else enrolled
+        if party in enrolled:
+            out[party] = enrolled[party]
+    return out
 
 
 def _enrolled_people(view: LedgerView) -> dict[str, str]:
@@ -496,8 +546,12 @@ def _licence_note_shown(s: Step, note: str | None) -> str | None:
 
 def _consent_rows(view: LedgerView, steps: list[Step]) -> list[ConsentRow]:
     rows = []
+    names = party_names(view, steps)
     for s in steps:
-        rows += [ConsentRow.judged(s.key, judge_likeness(view, s, u)) for u in s.likeness]
+        rows += [
+            ConsentRow.judged(s.key, judge_likeness(view, s, u), names.get(u.performer_id))
+            for u in s.likeness
+        ]
         if s.is_ai:
             rows += _input_rows(view, s)
     return rows
@@ -547,10 +601,13 @@ CSV_COLUMNS = [
     "shot",
     "detail",
     "event_id",
+    "party",
 ]
 """A credit is one row per person and role (section ``credit`` for people; ``organisation`` or
 ``software`` for credit lines that are not a person's, never among human-authored work), with the
-job title and department the end credits print; its assets and event ids are listed in the row."""
+job title and department the end credits print; its assets and event ids are listed in the row.
+A ``consent`` row's ``name`` is the performer's name on record with their id (else the id or the
+input asset), and ``party`` the bare id or asset version, for machines."""
 
 
 def job_title(line: CreditLine) -> str:
@@ -599,13 +656,14 @@ def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
         rows.append(
             {
                 "section": "consent",
-                "name": r.party,
+                "name": r.party_label,
                 "role": r.use,
                 "kind": "",
                 "asset": r.asset,
                 "shot": "",
                 "detail": r.status,
                 "event_id": r.consent_ref or "",
+                "party": r.party,
             }
         )
     return rows

@@ -54,6 +54,18 @@ class ConsentVerdict:
         return self.reason is None
 
 
+def performer_name(view: LedgerView, party: str) -> str | None:
+    """The name ``party`` gave on their latest consent record ``view`` holds (a production's
+    view: that production's records only); None when they gave none."""
+    names = [c.party_name for c in view.consents_for("consent_party", party) if c.party_name]
+    return names[-1] if names else None
+
+
+def party_label(name: str | None, party: str) -> str:
+    """A performer as outputs print them: the name with the id to check it by, else the id."""
+    return f"{name} ({party})" if name else party
+
+
 def judge_consent(view: LedgerView, ref: str | None, use: consents.Use) -> ConsentVerdict:
     """Does the consent recorded as event ``ref`` cover ``use``?"""
     if ref is None:

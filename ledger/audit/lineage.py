@@ -204,7 +204,12 @@ def build(view: LedgerView, target: str, direction: Direction = "ancestors") -> 
 # --- presentation-neutral views ---------------------------------------------------------------
 
 
-def step_json(step: Step) -> dict[str, Any]:
+Names = dict[str, str]
+"""actor id → display name, for the people an output names by id (directors of AI work)."""
+
+
+def step_json(step: Step, names: Names | None = None) -> dict[str, Any]:
+    names = names or {}
     return {
         "seq": step.seq,
         "event_id": step.event_id,
@@ -220,12 +225,15 @@ def step_json(step: Step) -> dict[str, Any]:
         "tool": step.tool,
         "model": None if step.model is None else step.model.label,
         "directed_by": list(step.directed_by),
+        "directors": [{"id": p, "name": names.get(p)} for p in step.directed_by],
         "content_sha256": step.content_sha256,
         "description": step.description,
     }
 
 
-def lineage_json(lineage: Lineage) -> dict[str, Any]:
+def lineage_json(lineage: Lineage, names: Names | None = None) -> dict[str, Any]:
+    """The lineage as JSON; ``names`` (e.g. :func:`ledger.audit.credits.directors_names`)
+    gives each director's name beside their id."""
     return {
         "root": lineage.root,
         "direction": lineage.direction,
@@ -234,7 +242,7 @@ def lineage_json(lineage: Lineage) -> dict[str, Any]:
                 "asset": n.key,
                 "depth": n.depth,
                 "status": "missing" if n.missing else "recorded",
-                "steps": [step_json(s) for s in n.steps],
+                "steps": [step_json(s, names) for s in n.steps],
             }
             for n in lineage.nodes.values()
         ],
@@ -252,12 +260,14 @@ def lineage_json(lineage: Lineage) -> dict[str, Any]:
     }
 
 
-def step_summary(step: Step) -> str:
+def step_summary(step: Step, names: Names | None = None) -> str:
+    """One line per step; a director is shown by name when ``names`` has one, else by id."""
+    names = names or {}
     who = step.actor.name + (" (AI)" if step.is_ai else "")
     parts = [step.action, step.source_type, who]
     parts += [step.model.label] if step.model else ([step.tool] if step.tool else [])
     if step.directed_by:
-        parts.append("directed by " + ", ".join(step.directed_by))
+        parts.append("directed by " + ", ".join(names.get(p, p) for p in step.directed_by))
     parts.append(step.time)
     return " · ".join(parts)
 
@@ -276,33 +286,36 @@ def _hashes(node: Node) -> str:
     return ", ".join(sorted({s.content_sha256[:12] + "…" for s in node.steps}))
 
 
-def render_tree(lineage: Lineage) -> str:
+def render_tree(lineage: Lineage, names: Names | None = None) -> str:
     """A terminal tree; a version reached twice is shown once and then referred to."""
     root = lineage.nodes[lineage.root]
-    lines = [_tree_label(lineage, None, root)]
+    names = names or {}
+    lines = [_tree_label(lineage, None, root, names)]
     shown = {root.key}
-    _tree_children(lineage, root.key, "", shown, lines)
+    _tree_children(lineage, root.key, "", shown, lines, names)
     return "\n".join(lines)
 
 
-def _tree_label(lineage: Lineage, edge: Edge | None, node: Node) -> str:
+def _tree_label(lineage: Lineage, edge: Edge | None, node: Node, names: Names) -> str:
     head = f"{edge.relationship} " if edge else ""
-    body = step_summary(node.step) if node.step else ""
+    body = step_summary(node.step, names) if node.step else ""
     label = f"{head}{node.key}  {body}".rstrip() + node_problem(lineage, edge, node)
     return printable(label)  # names reach a terminal: no control characters
 
 
 def _tree_children(
-    lineage: Lineage, key: str, prefix: str, shown: set[str], lines: list[str]
+    lineage: Lineage, key: str, prefix: str, shown: set[str], lines: list[str], names: Names
 ) -> None:
     children = lineage.children(key)
     for i, (edge, child_key) in enumerate(children):
         last = i == len(children) - 1
         node = lineage.nodes[child_key]
-        label = _tree_label(lineage, edge, node)
+        label = _tree_label(lineage, edge, node, names)
         if child_key in shown and lineage.children(child_key):
             label += "  (shown above)"
         lines.append(prefix + ("└─ " if last else "├─ ") + label)
         if child_key not in shown:
             shown.add(child_key)
-            _tree_children(lineage, child_key, prefix + ("   " if last else "│  "), shown, lines)
+            _tree_children(
+                lineage, child_key, prefix + ("   " if last else "│  "), shown, lines, names
+            )

@@ -21,7 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ledger.audit.ip import AuditResult
-from ledger.audit.judge import ConsentVerdict, consent_record_json, judge_likeness
+from ledger.audit.judge import (
+    ConsentVerdict,
+    consent_record_json,
+    judge_likeness,
+    performer_name,
+)
 from ledger.audit.model import LedgerView, Step
 from ledger.audit.production import ProductionView, production_steps, production_view
 from ledger.audit.rules import LIKENESS_WITHOUT_CONSENT, Finding
@@ -232,8 +237,7 @@ def party_name(view: LedgerView, party: str, production: str | None = None) -> s
     this production's register)."""
     if production is not None:
         view = production_view(view, production)
-    names = [c.party_name for c in view.consents_for("consent_party", party)]
-    return names[-1] if names else None
+    return performer_name(view, party)
 
 
 def production_names(view: LedgerView, party: str, productions: Iterable[str]) -> dict[str, str]:

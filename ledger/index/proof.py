@@ -35,7 +35,7 @@ from ledger.index.keys import KEY_KINDS, RULE_V1
 from ledger.index.maintain import entry_keys, index_rule, root_in, rule_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
-from ledger.log.operator import require_identity
+from ledger.log.operator import SIGN_A_CHECKPOINT, require_identity
 from ledger.log.receipt import CRLF_HINT, ReceiptFailure, check_producer, crlf_problem, identify
 from ledger.store import LedgerStore
 from ledger.witness.cosignature import parse_witness_vkey, require_quorum
@@ -137,7 +137,7 @@ def prove_about(store: LedgerStore, key: str) -> str:
     if latest is None:
         raise ConfigurationError(
             "the ledger has no signed checkpoint yet",
-            hint="run the consumer with --log-key; it signs a checkpoint after each batch",
+            hint=SIGN_A_CHECKPOINT,
         )
     opened = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
     tables = store.index_tables()

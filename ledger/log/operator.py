@@ -24,6 +24,13 @@ from ledger.log.merkle import EMPTY_ROOT, leaf_hash, verify_consistency, verify_
 from ledger.store import Entry, LedgerStore, StoredCheckpoint
 from ledger.trust.keys import KeyPair, generate, write_key_pair
 
+SIGN_A_CHECKPOINT = (
+    "run assetledger consume --log-key LOG.key --until-caught-up: it signs a checkpoint of the"
+    " entries no checkpoint covers yet (a running consumer with --log-key signs them as it goes)"
+)
+"""The hint wherever a signed checkpoint is missing: only the consumer holds the log key
+(``assetledger checkpoint`` prints the latest checkpoint, it signs none)."""
+
 META_ORIGIN = "origin"
 META_LOG_VKEY = "log_vkey"
 
@@ -205,7 +212,9 @@ def prove_consistency(
     if new_note is None:
         latest = store.latest_checkpoint()
         if latest is None:
-            raise ConfigurationError("the ledger has no signed checkpoint yet")
+            raise ConfigurationError(
+                "the ledger has no signed checkpoint yet", hint=SIGN_A_CHECKPOINT
+            )
         new_note = latest.note
     new = cp.open_checkpoint(new_note, identity.origin, identity.public_key)
     if old.size > new.size:

@@ -21,7 +21,7 @@ from ledger.c2pa.manifest import export_store
 from ledger.errors import ConfigurationError, StoreError
 from ledger.events.base import format_time, parse_time, to_json
 from ledger.log.merkle import leaf_hash, verify_inclusion
-from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, require_identity
+from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, SIGN_A_CHECKPOINT, require_identity
 from ledger.log.receipt import make_receipt
 from ledger.packet import completeness
 from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, read_map, read_timeline
@@ -39,6 +39,7 @@ from ledger.trust.replay import (
     decode_entry,
     decoding_once,
 )
+from ledger.witness.cosignature import cosignature_lines
 
 FORMAT = "assetledger-packet/v2"
 PACKET_JSON = "packet.json"
@@ -215,7 +216,7 @@ def _signed_state(store: LedgerStore, say: Progress) -> tuple[TreeState, StoredC
     if checkpoint is None:
         raise ConfigurationError(
             f"ledger {store.url} has no signed checkpoint, so no packet can be proven",
-            hint="sign one (assetledger checkpoint, or run the consumer with --log-key)",
+            hint=SIGN_A_CHECKPOINT,
         )
     require_identity(store)
     view = LedgerView.open(store, progress=None)
@@ -379,6 +380,9 @@ def packet_header(
             "size": checkpoint.size,
             "root_hash": checkpoint.root_hash.hex(),
             "created_at": format_time(checkpoint.created_at),
+            # the witnesses whose cosignature lines the note carries, for a verifier to name
+            # which of them it checked (those it holds a --witness-key for) and which it did not
+            "cosignatures": [c.to_json() for c in cosignature_lines(checkpoint.note)],
         },
         "as_of": format_time(as_of),
         "ledger": {"origin": meta.get(META_ORIGIN), "log_vkey": meta.get(META_LOG_VKEY)},

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ledger.audit.credits import directors_names, party_names
 from ledger.audit.dispositions import ApprovalCheck, registry_approval_check
 from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.judge import consent_record_json, judge_likeness, judge_model_licence
@@ -36,7 +37,6 @@ from ledger.audit.rules import (
     is_deliverable,
     severity_rank,
 )
-from ledger.errors import AssetLedgerError
 from ledger.events.approval import CATEGORIES, CATEGORY_TITLES
 from ledger.events.base import format_time
 from ledger.packet.cut import Clip
@@ -88,7 +88,7 @@ def disclose(
     )
     view = result.view  # the production's view: only the records that count for it
     approver = registry_approval_check(view.store, view.state.size)
-    names = _names(view)
+    names = _names(view, result.steps)  # as the credits name them
     lineages: dict[str, Lineage] = {}
     for clip in clips:
         if clip.asset is not None and clip.asset not in lineages:
@@ -123,14 +123,14 @@ def disclose(
     )
 
 
-def _names(view: LedgerView) -> dict[str, str]:
-    from ledger.trust.replay import registry_from_ledger
-
-    try:
-        registry = registry_from_ledger(view.store, stop=view.state.size)
-    except AssetLedgerError:
-        return {}
-    return {a.actor_id: a.display_name for a in registry.actors.values()}
+def _names(view: LedgerView, steps: list[Step]) -> dict[str, str]:
+    """The people who directed AI work and the performers of the audited ``steps``, named as
+    the credit report names them (:func:`ledger.audit.credits.directors_names`,
+    :func:`~.party_names`): a director by the name on their own signed events among the steps,
+    before the key registry's (which may name a key's workstation), a performer by their
+    consent record's name.  No other event is read: the packet holds only what the
+    disclosure rests on (another episode's events stay out)."""
+    return {**directors_names(view, steps, own_events=False), **party_names(view, steps)}
 
 
 def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

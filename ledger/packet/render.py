@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ledger.audit.judge import party_label
 from ledger.events.approval import CATEGORIES
 from ledger.packet.cut import METADATA_KEY, otio_module
 from ledger.packet.disclosure import CLEAR, UNMAPPED
@@ -39,6 +40,16 @@ def disclosure_document(body: dict[str, Any]) -> Document:
                 or "none"
             )
             + "."
+        ),
+        Para(
+            "Open findings are those in the lineages of this cut's clips, under the audit rules"
+            " and approval-missing: a delivery needs a distributor's written approval of each"
+            " generative-AI, likeness, third-party AI input or personal-data use. assetledger"
+            f" audit ip --production '{body['production']}' --episode {body['episode']}"
+            " --require-approvals gives the same findings for these deliverables; without"
+            " --require-approvals it leaves out the approval-missing findings (and a"
+            " deliverable's count of open findings in its lineage counts them too).",
+            "note",
         ),
         Heading("Clips"),
         table(
@@ -141,6 +152,11 @@ def _distributor_blocks(body: dict[str, Any]) -> list[Block]:
 
 def _register_table(body: dict[str, Any]) -> Any:
     rows = []
+    names = {  # performers by the names the clips' likeness rows give, with the id
+        u["performer"]: party_label(u.get("performer_name"), u["performer"])
+        for c in body["clips"]
+        for u in c.get("likeness", [])
+    }
     for r in body["ai_register"]:
         model = r["model"]
         licence = r["licence_record"]
@@ -154,7 +170,7 @@ def _register_table(body: dict[str, Any]) -> Any:
                 if licence is None
                 else ("covers the use" if licence["covers_use"] else licence["problem"]),
                 ", ".join(d["name"] for d in r["directed_by"]),
-                ", ".join(r["likeness"]),
+                ", ".join(names.get(p, p) for p in r["likeness"]),
                 "; ".join(f"{a['category']}: {a['status']}" for a in r["approvals"]),
                 ", ".join(str(i) for i in r["clips"]),
             )

@@ -57,7 +57,12 @@ from ledger.store import Entry, StoredCheckpoint
 from ledger.trust.dsse import Envelope, verify_signature
 from ledger.trust.keys import raw_public
 from ledger.trust.replay import decode_entry, decoding_once, load_grace, load_roots
-from ledger.witness.cosignature import WitnessKey, require_quorum
+from ledger.witness.cosignature import (
+    Cosignature,
+    WitnessKey,
+    cosignature_lines,
+    require_quorum,
+)
 
 Progress = Callable[[str], None]
 
@@ -78,6 +83,7 @@ class PacketVerdict:
     checks: dict[str, str] = field(default_factory=dict)
     entries: int = 0
     cosigners: list[str] = field(default_factory=list)
+    witnesses: dict[str, Any] = field(default_factory=dict)  # carried / verified / not checked
     checkpoint_size: int | None = None
     summary: dict[str, Any] | None = None
     completeness: str = "not checked"
@@ -102,6 +108,7 @@ class PacketVerdict:
             "checks": self.checks,
             "checkpoint_size": self.checkpoint_size,
             "witness_cosigners": self.cosigners,
+            "witnesses": self.witnesses,
             "entries": self.entries,
             "completeness": self.completeness,
             "summary": self.summary,
@@ -372,16 +379,20 @@ def _check_checkpoint(
         raise _Stop from None
     v.checkpoint_size = opened.size
     v.checks["checkpoint"] = f"signed by {name} at tree size {opened.size}"
+    _check_witnesses_stated(header, note, v)
     if witnesses:
         try:
             valid = require_quorum(note, witnesses, quorum, now=now)
         except AssetLedgerError as exc:
             v.fail("cosignatures", exc.message)
+            _witness_report(note, witnesses, [], v)
             raise _Stop from None
         v.cosigners = [c.witness.name for c in valid]
         v.checks["cosignatures"] = f"{len(valid)} of quorum {quorum}: {', '.join(v.cosigners)}"
     else:
+        valid = []
         v.checks["cosignatures"] = "not checked (no --witness-key)"
+    _witness_report(note, witnesses, valid, v)
     try:
         created = build.header_time(header, "checkpoint", "created_at")
         stated = int(header["checkpoint"]["size"])
@@ -395,6 +406,66 @@ def _check_checkpoint(
         )
     _check_stated(header, opened, log_vkey, v)
     return StoredCheckpoint(opened.size, opened.root_hash, note, created)
+
+
+def _check_witnesses_stated(header: Any, note: str, v: PacketVerdict) -> None:
+    """packet.json names the witnesses whose cosignature lines the checkpoint carries (since
+    the field was added; an older packet names none, and this says so)."""
+    section = header.get("checkpoint") if isinstance(header, dict) else None
+    stated = section.get("cosignatures") if isinstance(section, dict) else None
+    carried = [c.to_json() for c in cosignature_lines(note)]
+    if stated is None:
+        v.checks["witnesses_stated"] = f"{build.PACKET_JSON} names no witnesses (an older packet)"
+    elif stated != carried:
+        v.fail(
+            "checkpoint_swapped",
+            f"{build.PACKET_JSON} names the cosignatures {_labels(stated)}, the checkpoint"
+            f" carries {_labels(carried)}",
+        )
+
+
+def _labels(rows: Any) -> str:
+    if not isinstance(rows, list):
+        return repr(str(rows)[:80])
+    shown = [f"{r.get('witness')}+{r.get('key_id')}" for r in rows if isinstance(r, dict)]
+    return ", ".join(shown)[:400] or "none"
+
+
+def _witness_report(
+    note: str, witnesses: Sequence[WitnessKey], valid: Sequence[Cosignature], v: PacketVerdict
+) -> None:
+    """Which cosignatures the checkpoint carries, which of them were checked against a
+    --witness-key (and held), which were not, and which witnesses given have none on it."""
+    carried = cosignature_lines(note)
+    checked = {(c.witness.name, c.witness.key_id) for c in valid}
+    given = {(w.name, w.key_id): w for w in witnesses}
+    v.witnesses = {
+        "on_checkpoint": [c.to_json() for c in carried],
+        "verified": [f"{n}+{k.hex()}" for n, k in sorted(checked)],
+        "not_checked": [c.label for c in carried if (c.witness, c.key_id) not in given],
+        "given_without_cosignature": [
+            f"{n}+{k.hex()}"
+            for (n, k) in given
+            if (n, k) not in {(c.witness, c.key_id) for c in carried}
+        ],
+    }
+    parts = [
+        "the checkpoint carries cosignatures by " + ", ".join(c.label for c in carried)
+        if carried
+        else "the checkpoint carries no witness cosignature"
+    ]
+    if v.witnesses["verified"]:
+        parts.append("verified: " + ", ".join(v.witnesses["verified"]))
+    if v.witnesses["not_checked"]:
+        parts.append(
+            "not checked (no --witness-key given for it): " + ", ".join(v.witnesses["not_checked"])
+        )
+    if v.witnesses["given_without_cosignature"]:
+        parts.append(
+            "given, no cosignature on the checkpoint: "
+            + ", ".join(v.witnesses["given_without_cosignature"])
+        )
+    v.checks["witnesses"] = "; ".join(parts)
 
 
 def _check_stated(header: Any, opened: cp.Checkpoint, log_vkey: str, v: PacketVerdict) -> None:

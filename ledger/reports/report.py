@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger.audit.credits import CreditReport, credit_report, job_title
+from ledger.audit.credits import CreditReport, credit_report, directors_names, job_title
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.judge import consent_record_json, model_use
 from ledger.audit.lineage import lineage_json
@@ -223,7 +223,7 @@ def _ai_blocks(report: CreditReport) -> list[Block]:
 
 
 def _consent_table(report: CreditReport) -> Any:
-    rows = [(c.asset, c.party, c.use, c.consent_ref or "-", c.status) for c in report.consent]
+    rows = [(c.asset, c.party_label, c.use, c.consent_ref or "-", c.status) for c in report.consent]
     return table(
         ("asset", "performer / input", "use", "consent cited", "status"),
         rows,
@@ -342,6 +342,11 @@ def licence_record_json(
     }
 
 
+def _lineage_json(report: AuditReport, key: str) -> dict[str, Any]:
+    lineage = report.result.lineages[key]
+    return lineage_json(lineage, directors_names(report.view, lineage.steps()))
+
+
 def audit_report_json(report: AuditReport) -> dict[str, Any]:
     ip = audit_json(report.result)
     credits = report.credits.body()
@@ -362,7 +367,7 @@ def audit_report_json(report: AuditReport) -> dict[str, Any]:
         "findings": ip["findings"],
         "dangling_dispositions": ip["dangling_dispositions"],
         "rules": RuleSet().catalog(),
-        "lineages": [lineage_json(report.result.lineages[d["asset"]]) for d in ip["deliverables"]],
+        "lineages": [_lineage_json(report, d["asset"]) for d in ip["deliverables"]],
         "ai_usage": credits["generative_ai_output"],
         "ai_models": credits["ai_models"],
         "consent_uses": credits["consent_and_permissions"],

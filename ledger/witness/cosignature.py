@@ -146,6 +146,34 @@ def _check_line(text: bytes, blob: bytes, witness: WitnessKey, clock: float) -> 
     return timestamp
 
 
+@dataclass(frozen=True)
+class CosignatureLine:
+    """A cosignature/v1 line a note carries, as it states itself (not verified): the witness
+    name, its 4-byte key id and the timestamp.  A verifier matches it to the keys it holds."""
+
+    witness: str
+    key_id: bytes
+    timestamp: int
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"witness": self.witness, "key_id": self.key_id.hex(), "timestamp": self.timestamp}
+
+    @property
+    def label(self) -> str:
+        return f"{self.witness}+{self.key_id.hex()}"
+
+
+def cosignature_lines(note: str) -> list[CosignatureLine]:
+    """The cosignature/v1 lines on ``note`` in the note's order (the log's own signature, and
+    any line of a length no cosignature has, left out)."""
+    _, signatures = cp.split_note(note)
+    return [
+        CosignatureLine(name, blob[:4], int.from_bytes(blob[4 : 4 + TIMESTAMP_SIZE], "big"))
+        for name, blob in signatures
+        if len(blob) == 4 + SIGNATURE_SIZE  # the log's own line is 4 + 64 bytes
+    ]
+
+
 def require_quorum(
     note: str, witnesses: Sequence[WitnessKey], quorum: int, *, now: float | None = None
 ) -> list[Cosignature]:

@@ -106,7 +106,7 @@ def test_credits_formats(ledger: str, tmp_path: Path) -> None:
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "csv"
     )
-    header = "section,name,job_title,department,role,kind,asset,shot,detail,event_id"
+    header = "section,name,job_title,department,role,kind,asset,shot,detail,event_id,party"
     assert out.splitlines()[0] == header
     code, out, _ = run(
         "credits", "--ledger", ledger, "--production", "Fallen Tower", "--format", "json"
@@ -269,3 +269,43 @@ def test_credits_table_judges_consent_as_the_audit_does(tmp_path: Path) -> None:
         assert code == 0 and "consent valid" not in out, fmt
         for reason in reasons:
             assert f"NO VALID CONSENT: {reason}" in out, (fmt, reason)
+
+
+def test_lineage_names_the_people_who_directed_ai_work(ledger: str) -> None:
+    """The tree shows a director by the name the ledger records (not ``person:…``); the JSON
+    keeps the id to check by and gives the name beside it."""
+    _, out, _ = run("audit", "lineage", "--ledger", ledger, f"{D}/sh030/final")
+    directed = [line for line in out.splitlines() if "directed by" in line]
+    assert directed and all("person:" not in line for line in directed)
+    assert any("directed by Jonah Okafor ·" in line for line in directed)
+    _, out, _ = run("audit", "lineage", "--ledger", ledger, f"{D}/sh030/final", "--format", "json")
+    steps = [s for n in json.loads(out)["nodes"] for s in n["steps"] if s["directed_by"]]
+    assert {"id": "person:mira-keller", "name": "Mira Keller"} in steps[0]["directors"] + [
+        d for s in steps for d in s["directors"]
+    ]
+    assert all(d["name"] for s in steps for d in s["directors"])
+
+
+def test_credits_consent_rows_name_the_performer_with_the_id(ledger: str) -> None:
+    """A likeness row names the performer as their consent record does, with the party id
+    to check it by, in every format; an AI input's row still shows the input asset."""
+    args = ("credits", "--ledger", ledger, "--production", "Fallen Tower")
+    _, out, _ = run(*args)
+    consent = out.split("LIKENESS CONSENT AND AI-INPUT PERMISSIONS", 1)[1]
+    assert "Omar Haddad (performer:omar-haddad)" in consent
+    assert "Dana Whitfield (performer:dana-whitfield)" in consent
+    _, out, _ = run(*args, "--format", "csv")
+    rows = [r for r in out.splitlines() if r.startswith('"consent"') or r.startswith("consent")]
+    assert any("Omar Haddad (performer:omar-haddad)" in r for r in rows)
+    _, out, _ = run(*args, "--format", "json")
+    parties = {
+        c["party"]: c["party_name"]
+        for c in json.loads(out)["consent_and_permissions"]
+        if c["party"].startswith("performer:")
+    }
+    assert parties == {
+        "performer:omar-haddad": "Omar Haddad",
+        "performer:dana-whitfield": "Dana Whitfield",
+    }
+    _, out, _ = run(*args, "--format", "html")
+    assert "Omar Haddad (performer:omar-haddad)" in out

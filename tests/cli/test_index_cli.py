@@ -75,3 +75,23 @@ def test_prove_needs_an_event_or_a_key(tmp_path: Path) -> None:
     path, _ = _ledger(tmp_path)
     result = run("prove", "--ledger", str(path))
     assert result.returncode == 2 and "--about" in result.stderr
+
+
+def test_info_shows_the_index_rule_and_the_index_state(tmp_path: Path) -> None:
+    """``info`` names the ledger's index rule (meta ``index_rule``), how far the stored index
+    reaches with its root, and the index root and rule the latest checkpoint commits to."""
+    path, _ = _ledger(tmp_path)
+    with SqliteStore(path) as store:
+        size, root = store.index_tables().head()
+    shown = run("info", "--ledger", str(path), "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["index_rule"] == "v2"
+    assert (data["index_size"], data["index_root"]) == (size, root.hex())
+    assert data["index_size"] == data["latest_checkpoint_size"] == data["size"]
+    assert data["checkpoint_index_rule"] == "v2"
+    assert data["checkpoint_index_root"] == root.hex()
+    text = run("info", "--ledger", str(path)).stdout
+    assert (
+        "index_rule               v2" in text and f"index_root               {root.hex()}" in text
+    )

@@ -44,3 +44,15 @@ def test_an_age_reads_in_the_largest_whole_unit() -> None:
         "1 second", "45 seconds", "1 minute", "22 minutes", "2 hours", "1 day", "3 days",
     ]  # fmt: skip
     assert age("x") == "x" and age(-5) == "0 seconds"
+
+
+def test_text_naming_a_person_with_the_id_shows_the_name_once() -> None:
+    """The audit writes a performer as "Omar Haddad (performer:omar-haddad)": the page shows
+    the name once with the id on hover, never "Omar Haddad (Omar Haddad)"."""
+    names = {"performer:omar-haddad": "Omar Haddad"}
+    html = str(named("digital_replica of Omar Haddad (performer:omar-haddad) without", names))
+    assert html == (
+        'digital_replica of <span class="person" title="performer:omar-haddad">Omar Haddad'
+        "</span> without"
+    )
+    assert "Omar Haddad (Omar Haddad)" not in html

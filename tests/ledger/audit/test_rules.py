@@ -189,7 +189,7 @@ def test_likeness_with_expired_consent(tmp_path: Path, signers: dict[str, KeyPai
     [finding] = audit(tmp_path, signers, replica_items(expired, replica(story.CONSENT_DANA)))
     assert "expired" in finding.explanation
     assert {e.what for e in finding.evidence} == {
-        "the digital_replica use of performer:dana-whitfield",
+        "the digital_replica use of Dana Whitfield (performer:dana-whitfield)",
         "the consent cited",
     }
 

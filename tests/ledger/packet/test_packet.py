@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from demo import story
 from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
@@ -28,7 +29,7 @@ from ledger.trust.replay import (
     decoding_once,
     shared_decoding,
 )
-from ledger.witness.cosignature import parse_witness_vkey
+from ledger.witness.cosignature import WitnessKey, parse_witness_vkey
 from tests.ledger.packet.packet_factory import (
     APPROVED_AT,
     SH010_V2,
@@ -316,9 +317,14 @@ def test_a_dropped_cosignature_fails(packet: Path, ledger: PacketLedger) -> None
     swapped = rows.replace(*escaped)
     assert swapped != rows
     rewrite(packet, "evidence/entries.jsonl", swapped.encode())
-    assert codes(verify(packet, ledger)) == {"cosignatures"}
-    # without a witness policy the loss still shows: the C2PA manifests carry the cosigned
-    # checkpoint (the completeness proofs are at the packet's own checkpoint, carrying none)
+    # packet.json names the cosignature the checkpoint no longer carries
+    assert codes(verify(packet, ledger)) == {"cosignatures", "checkpoint_swapped"}
+    # without a witness policy the loss still shows: packet.json names the witness (the C2PA
+    # manifests carry the cosigned checkpoint too: derived_mismatch, once packet.json agrees)
+    assert codes(verify(packet, ledger, quorum=0)) == {"checkpoint_swapped"}
+    header = json.loads((packet / "packet.json").read_text(encoding="utf-8"))
+    header["checkpoint"]["cosignatures"] = []
+    rewrite(packet, "packet.json", (json.dumps(header, indent=2) + "\n").encode())
     assert codes(verify(packet, ledger, quorum=0)) == {"derived_mismatch"}
 
 
@@ -597,3 +603,38 @@ def test_no_layer_of_verify_changes_the_shared_records(packet: Path, ledger: Pac
         shared = [decode_entry(e) for e in entries]
         assert all(shared_decoding(e) is s for e, s in zip(entries, shared, strict=True))
     assert entries and [decode_entry(e)[1] for e in entries] == [s[1] for s in shared]
+
+
+def test_the_packet_names_its_witnesses_and_verify_says_which_it_checked(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    """packet.json names each cosignature the checkpoint carries (witness, key id, time), so
+    an outside verifier can say which it checked with the keys it was given and which not."""
+    header = json.loads((packet / "packet.json").read_text(encoding="utf-8"))
+    key = parse_witness_vkey(ledger.witness_vkey)
+    label = f"witness.example/w1+{key.key_id.hex()}"
+    assert header["checkpoint"]["cosignatures"] == [
+        {"witness": "witness.example/w1", "key_id": key.key_id.hex(), "timestamp": 1_700_000_000}
+    ]
+    checked = verify(packet, ledger)
+    assert checked.ok, checked.problems
+    assert checked.witnesses["verified"] == [label] and checked.witnesses["not_checked"] == []
+    assert f"verified: {label}" in checked.checks["witnesses"]
+    unchecked = verify(packet, ledger, quorum=0)
+    assert unchecked.ok and unchecked.witnesses["not_checked"] == [label]
+    assert "not checked (no --witness-key given for it)" in unchecked.checks["witnesses"]
+    other = WitnessKey("witness.example/w2", Ed25519PrivateKey.generate().public_key())
+    short = verify_packet(packet, ledger.log_vkey, witnesses=[key, other], quorum=1)
+    assert short.ok
+    assert short.witnesses["given_without_cosignature"] == [f"{other.name}+{other.key_id.hex()}"]
+
+
+def test_packet_json_must_name_the_cosignatures_the_checkpoint_carries(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    header = json.loads((packet / "packet.json").read_text(encoding="utf-8"))
+    header["checkpoint"]["cosignatures"] = []
+    rewrite(packet, "packet.json", (json.dumps(header, indent=2) + "\n").encode())
+    verdict = verify(packet, ledger, quorum=0)
+    assert codes(verdict) == {"checkpoint_swapped"}
+    assert any("names the cosignatures none" in p.detail for p in verdict.problems)
