@@ -34,6 +34,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from ledger.errors import DecodeError, UnknownSchemaError
+from ledger.events import avro_write
 from schemas import schema_files
 
 SOE_MAGIC = b"\xc3\x01"
@@ -142,9 +143,33 @@ def default_catalog() -> SchemaCatalog:
 
 
 def write_datum(schema: SchemaVersion, record: Mapping[str, Any]) -> bytes:
+    """The binary datum of ``record``: fastavro's bytes, from a writer compiled for the schema
+    (:mod:`ledger.events.avro_write`); fastavro itself writes what that writer does not take."""
+    datum = record if type(record) is dict else dict(record)
+    writer = _compiled(schema.parsed)
+    if writer is not None:
+        try:
+            return avro_write.write(writer, datum)
+        except avro_write.Unsupported:
+            pass
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, schema.parsed, dict(record))
+    fastavro.schemaless_writer(buf, schema.parsed, dict(datum))
     return buf.getvalue()
+
+
+_WRITERS: dict[int, tuple[Any, avro_write.Writer | None]] = {}  # id(parsed) -> (it, writer)
+
+
+def _compiled(parsed: Any) -> avro_write.Writer | None:
+    """The compiled writer of a parsed schema (None: one it does not cover), compiled once."""
+    known = _WRITERS.get(id(parsed))
+    if known is None or known[0] is not parsed:
+        try:
+            writer: avro_write.Writer | None = avro_write.compile_writer(parsed)
+        except avro_write.Unsupported:
+            writer = None
+        known = _WRITERS[id(parsed)] = (parsed, writer)
+    return known[1]
 
 
 def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dict[str, Any]:
