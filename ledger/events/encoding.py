@@ -34,7 +34,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from ledger.errors import DecodeError, UnknownSchemaError
-from ledger.events import avro_write
+from ledger.events import avro_read, avro_write
 from schemas import schema_files
 
 SOE_MAGIC = b"\xc3\x01"
@@ -175,8 +175,17 @@ def _compiled(parsed: Any) -> avro_write.Writer | None:
 def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dict[str, Any]:
     """Decode one binary datum, resolving writer→reader evolution; reject trailing bytes.
 
-    ``uuid`` strings come back as the exact text written (see the module docstring).
+    ``uuid`` strings come back as the exact text written (see the module docstring).  Data
+    written with the reader's own schema is read by a reader compiled for it
+    (:mod:`ledger.events.avro_read`); fastavro reads (or refuses) whatever that does not.
     """
+    if reader is writer:
+        compiled = _compiled_reader(writer.reading)
+        if compiled is not None:
+            try:
+                return avro_read.read(compiled, data, 0)
+            except avro_read.Unsupported:
+                pass
     buf = io.BytesIO(data)
     try:
         value = fastavro.schemaless_reader(
@@ -193,6 +202,21 @@ def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dic
     if not isinstance(value, dict):
         raise DecodeError(f"{writer.label} datum is not a record")
     return value
+
+
+_READERS: dict[int, tuple[Any, avro_read.Reader | None]] = {}  # id(reading) -> (it, reader)
+
+
+def _compiled_reader(parsed: Any) -> avro_read.Reader | None:
+    """The compiled reader of a parsed schema (None: one it does not cover), compiled once."""
+    known = _READERS.get(id(parsed))
+    if known is None or known[0] is not parsed:
+        try:
+            reader: avro_read.Reader | None = avro_read.compile_reader(parsed)
+        except avro_read.Unsupported:
+            reader = None
+        known = _READERS[id(parsed)] = (parsed, reader)
+    return known[1]
 
 
 class Framing(Protocol):
