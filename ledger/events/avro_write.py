@@ -20,16 +20,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ledger.events.avro_compile import SchemaCompiler, Unsupported
+
 Writer = Callable[[bytearray, Any], None]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
 _SMALL = [bytes([n]) for n in range(128)]  # the varints of 0..127
-
-
-class Unsupported(Exception):
-    """This datum (or schema) is not one the compiled writer writes: use fastavro."""
 
 
 def _varint(out: bytearray, n: int) -> None:
@@ -128,118 +126,6 @@ _PRIMITIVES: dict[str, Writer] = {
 }
 
 
-def compile_writer(schema: Any) -> Writer:
-    """The writer of a schema parsed by ``fastavro.parse_schema``; raises :class:`Unsupported`
-    for a schema with types it does not cover (floats, unions other than ``["null", T]``)."""
-    named: dict[str, Any] = (
-        dict(schema.get("__named_schemas", {})) if isinstance(schema, dict) else {}
-    )
-    return _Compiler(named).compile(schema)
-
-
-class _Compiler:
-    def __init__(self, named: dict[str, Any]) -> None:
-        self.named = named
-        self.done: dict[str, Writer] = {}
-
-    def compile(self, schema: Any) -> Writer:
-        if isinstance(schema, str):
-            if schema in _PRIMITIVES:
-                return _PRIMITIVES[schema]
-            return self._reference(schema)
-        if isinstance(schema, list):
-            return self._union(schema)
-        kind = schema.get("type")
-        logical = schema.get("logicalType")
-        if kind == "long" and logical in ("timestamp-micros", "timestamp-millis"):
-            return _timestamp(1 if logical == "timestamp-micros" else 1000)
-        if kind == "string" and logical in (None, "uuid"):
-            return _string  # uuid: a str is written as it is (fastavro converts UUID objects)
-        if kind in _PRIMITIVES and logical is None:
-            return _PRIMITIVES[kind]
-        if kind == "record":
-            return self._record(schema)
-        if kind == "array":
-            return _array(self.compile(schema["items"]))
-        if kind == "map":
-            return _map(self.compile(schema["values"]))
-        if kind == "enum":
-            return self._named(schema, _enum(schema["symbols"]))
-        if kind == "fixed" and logical is None:
-            return self._named(schema, _fixed(schema["size"]))
-        raise Unsupported(f"schema type {kind!r} ({logical})")
-
-    def _named(self, schema: dict[str, Any], writer: Writer) -> Writer:
-        if "name" in schema:
-            self.done[schema["name"]] = writer
-        return writer
-
-    def _reference(self, name: str) -> Writer:
-        if name in self.done:
-            return self.done[name]
-        if name not in self.named:
-            raise Unsupported(f"unknown type {name!r}")
-        # A recursive type refers to itself before its writer exists: look it up when writing.
-        slot: list[Writer] = []
-        self.done[name] = lambda out, v: slot[0](out, v)
-        writer = self.compile(self.named[name])
-        slot.append(writer)
-        self.done[name] = writer
-        return writer
-
-    def _record(self, schema: dict[str, Any]) -> Writer:
-        if "name" in schema:  # (a recursive reference inside finds it while compiling)
-            slot: list[Writer] = []
-            self.done.setdefault(schema["name"], lambda out, v: slot[0](out, v))
-        fields: list[tuple[str, Writer, bool, Any]] = []
-        for f in schema["fields"]:
-            ftype = f["type"]
-            if "default" in f:
-                missing_ok, default = True, f["default"]
-            else:  # fastavro: a missing field is written as null when its type names "null"
-                missing_ok, default = "null" in ftype, None
-            fields.append((f["name"], self.compile(ftype), missing_ok, default))
-        absent = object()
-
-        def write(out: bytearray, v: Any) -> None:
-            if type(v) is not dict:
-                raise Unsupported
-            get = v.get
-            for name, field_writer, missing_ok, default in fields:
-                value = get(name, absent)
-                if value is absent:
-                    if not missing_ok:
-                        raise Unsupported  # fastavro names the field
-                    value = default
-                field_writer(out, value)
-
-        if "name" in schema:
-            slot.append(write)
-            self.done[schema["name"]] = write
-        return write
-
-    def _union(self, branches: list[Any]) -> Writer:
-        if len(branches) != 2 or branches[0] != "null" or branches[1] == "null":
-            raise Unsupported('only ["null", T] unions')
-        other = self.compile(branches[1])
-        if other is _string:
-            return _optional_string
-        branch = branches[1]
-        resolved = self.named.get(branch, branch) if isinstance(branch, str) else branch
-        is_record = isinstance(resolved, dict) and resolved.get("type") == "record"
-
-        def write(out: bytearray, v: Any) -> None:
-            if v is None:
-                out += b"\x00"
-                return
-            if is_record and "-type" in v:  # fastavro's union hint: leave it to fastavro
-                raise Unsupported
-            out += b"\x02"
-            other(out, v)
-
-        return write
-
-
 def _array(item: Writer) -> Writer:
     def write(out: bytearray, v: Any) -> None:
         if type(v) is not list:
@@ -285,6 +171,66 @@ def _fixed(size: int) -> Writer:
         out += v
 
     return write
+
+
+def compile_writer(schema: Any) -> Writer:
+    """The writer of a schema parsed by ``fastavro.parse_schema``; raises :class:`Unsupported`
+    for a schema with types it does not cover (floats, unions other than ``["null", T]``)."""
+    return _Compiler(schema).compile(schema)
+
+
+class _Compiler(SchemaCompiler[Writer]):
+    primitives = _PRIMITIVES
+
+    def deferred(self, slot: list[Writer]) -> Writer:
+        return lambda out, v: slot[0](out, v)
+
+    timestamp = staticmethod(_timestamp)
+    array = staticmethod(_array)
+    map = staticmethod(_map)
+    enum = staticmethod(_enum)
+    fixed = staticmethod(_fixed)
+
+    def record(self, schema_fields: list[tuple[dict[str, Any], Writer]]) -> Writer:
+        fields: list[tuple[str, Writer, bool, Any]] = []
+        for f, field_writer in schema_fields:
+            if "default" in f:
+                missing_ok, default = True, f["default"]
+            else:  # fastavro: a missing field is written as null when its type names "null"
+                missing_ok, default = "null" in f["type"], None
+            fields.append((f["name"], field_writer, missing_ok, default))
+        absent = object()
+
+        def write(out: bytearray, v: Any) -> None:
+            if type(v) is not dict:
+                raise Unsupported
+            get = v.get
+            for name, field_writer, missing_ok, default in fields:
+                value = get(name, absent)
+                if value is absent:
+                    if not missing_ok:
+                        raise Unsupported  # fastavro names the field
+                    value = default
+                field_writer(out, value)
+
+        return write
+
+    def union(self, branch: Any, other: Writer) -> Writer:
+        if other is _string:
+            return _optional_string
+        resolved = self.named.get(branch, branch) if isinstance(branch, str) else branch
+        is_record = isinstance(resolved, dict) and resolved.get("type") == "record"
+
+        def write(out: bytearray, v: Any) -> None:
+            if v is None:
+                out += b"\x00"
+                return
+            if is_record and "-type" in v:  # fastavro's union hint: leave it to fastavro
+                raise Unsupported
+            out += b"\x02"
+            other(out, v)
+
+        return write
 
 
 def write(writer: Writer, record: Mapping[str, Any]) -> bytes:

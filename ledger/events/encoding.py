@@ -24,7 +24,7 @@ import io
 import json
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -35,6 +35,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from ledger.errors import DecodeError, UnknownSchemaError
 from ledger.events import avro_read, avro_write
+from ledger.events.avro_compile import Unsupported
 from schemas import schema_files
 
 SOE_MAGIC = b"\xc3\x01"
@@ -150,26 +151,38 @@ def write_datum(schema: SchemaVersion, record: Mapping[str, Any]) -> bytes:
     if writer is not None:
         try:
             return avro_write.write(writer, datum)
-        except avro_write.Unsupported:
+        except Unsupported:
             pass
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, schema.parsed, dict(datum))
     return buf.getvalue()
 
 
-_WRITERS: dict[int, tuple[Any, avro_write.Writer | None]] = {}  # id(parsed) -> (it, writer)
+_COMPILED: dict[tuple[str, int], tuple[Any, Any]] = {}  # (what, id(parsed)) -> (it, function)
+
+
+def _compiled_once(what: str, parsed: Any, compile: Callable[[Any], Any]) -> Any:
+    """``compile(parsed)`` once per parsed schema (None: a schema it does not cover)."""
+    known = _COMPILED.get((what, id(parsed)))
+    if known is None or known[0] is not parsed:
+        try:
+            function = compile(parsed)
+        except Unsupported:
+            function = None
+        known = _COMPILED[(what, id(parsed))] = (parsed, function)
+    return known[1]
 
 
 def _compiled(parsed: Any) -> avro_write.Writer | None:
-    """The compiled writer of a parsed schema (None: one it does not cover), compiled once."""
-    known = _WRITERS.get(id(parsed))
-    if known is None or known[0] is not parsed:
-        try:
-            writer: avro_write.Writer | None = avro_write.compile_writer(parsed)
-        except avro_write.Unsupported:
-            writer = None
-        known = _WRITERS[id(parsed)] = (parsed, writer)
-    return known[1]
+    """The compiled writer of a parsed schema (None: one it does not cover)."""
+    writer: avro_write.Writer | None = _compiled_once("write", parsed, avro_write.compile_writer)
+    return writer
+
+
+def _compiled_reader(parsed: Any) -> avro_read.Reader | None:
+    """The compiled reader of a parsed schema (None: one it does not cover)."""
+    reader: avro_read.Reader | None = _compiled_once("read", parsed, avro_read.compile_reader)
+    return reader
 
 
 def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dict[str, Any]:
@@ -184,7 +197,7 @@ def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dic
         if compiled is not None:
             try:
                 return avro_read.read(compiled, data, 0)
-            except avro_read.Unsupported:
+            except Unsupported:
                 pass
     buf = io.BytesIO(data)
     try:
@@ -202,21 +215,6 @@ def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dic
     if not isinstance(value, dict):
         raise DecodeError(f"{writer.label} datum is not a record")
     return value
-
-
-_READERS: dict[int, tuple[Any, avro_read.Reader | None]] = {}  # id(reading) -> (it, reader)
-
-
-def _compiled_reader(parsed: Any) -> avro_read.Reader | None:
-    """The compiled reader of a parsed schema (None: one it does not cover), compiled once."""
-    known = _READERS.get(id(parsed))
-    if known is None or known[0] is not parsed:
-        try:
-            reader: avro_read.Reader | None = avro_read.compile_reader(parsed)
-        except avro_read.Unsupported:
-            reader = None
-        known = _READERS[id(parsed)] = (parsed, reader)
-    return known[1]
 
 
 class Framing(Protocol):

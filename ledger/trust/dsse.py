@@ -19,6 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
+from ledger.events.avro_compile import Unsupported
+from ledger.events.avro_read import read_bytes, read_long, read_string
 from ledger.events.encoding import (
     SOE_MAGIC,
     Framing,
@@ -90,47 +92,23 @@ def _read_soe_envelope(data: bytes) -> Envelope | None:
     if type(data) is not bytes or not data.startswith(prefix):
         return None
     try:
-        raw_type, pos = _take(data, len(prefix))
-        payload, pos = _take(data, pos)
-        count, pos = _varint(data, pos)
+        payload_type, pos = read_string(data, len(prefix))
+        payload, pos = read_bytes(data, pos)
+        count, pos = read_long(data, pos)
         sigs = []
         while count:
             if count < 0:
                 return None  # a block with its byte size: left to fastavro
             for _ in range(count):
-                keyid, pos = _take(data, pos)
-                sig, pos = _take(data, pos)
-                sigs.append(Signature(keyid.decode(), sig))
-            count, pos = _varint(data, pos)
-        payload_type = raw_type.decode()
-    except (IndexError, UnicodeDecodeError, ValueError):
+                keyid, pos = read_string(data, pos)
+                sig, pos = read_bytes(data, pos)
+                sigs.append(Signature(keyid, sig))
+            count, pos = read_long(data, pos)
+    except Unsupported:
         return None
     if pos != len(data):
         return None
     return Envelope(payload_type, payload, tuple(sigs))
-
-
-def _take(data: bytes, pos: int) -> tuple[bytes, int]:
-    """The length-prefixed bytes at ``pos`` and where they end (ValueError: not all there)."""
-    n, pos = _varint(data, pos)
-    end = pos + n
-    if n < 0 or end > len(data):
-        raise ValueError("length beyond the data")
-    return data[pos:end], end
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    """The zig-zag varint at ``pos`` and where it ends (IndexError: the data ends in it)."""
-    shift = n = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        n |= (b & 0x7F) << shift
-        if b < 0x80:
-            return (n >> 1) ^ -(n & 1), pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
 
 
 def sign(payload_type: str, payload: bytes, signer: KeyPair) -> Envelope:

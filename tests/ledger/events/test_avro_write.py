@@ -13,6 +13,7 @@ import pytest
 
 from bench.synth import SOURCE, event
 from ledger.events import avro_write
+from ledger.events.avro_compile import Unsupported
 from ledger.events.encoding import SchemaVersion, default_catalog, write_datum
 from ledger.events.kinds import KINDS, prepare
 from ledger.events.provenance import PROVENANCE
@@ -132,7 +133,7 @@ def test_what_the_compiled_writer_does_not_take_fastavro_writes_or_refuses(
 ) -> None:
     schema = default_catalog().current(PROVENANCE.record)
     record = {**_provenance(), **change}
-    with pytest.raises(avro_write.Unsupported):
+    with pytest.raises(Unsupported):
         avro_write.write(avro_write.compile_writer(schema.parsed), record)
     try:
         expected: bytes | type[Exception] = _fastavro(schema, record)
