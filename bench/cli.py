@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench import broker, index, ledgers, postgres, raw, synth
 from bench.corpus import Corpus
@@ -341,7 +341,12 @@ def producer_runs(
     progress.say(f"raw send: {count:,} pre-signed records, acks=all")
     raw_send = broker.fill_topic(servers, raw_topic, corpus, count)
     out: dict[str, Any] = {"raw_send": raw_send}
-    for name, signing in (("producer", 0), ("producer_pool", opts.cores)):
+    runs: tuple[tuple[str, int | Literal["auto"]], ...] = (
+        ("producer", 0),
+        ("producer_pool", opts.cores),
+        ("producer_auto", "auto"),
+    )
+    for name, signing in runs:
         producer_topic = f"bench-{name.replace('_', '-')}-{run_id}"
         broker.create_topic(servers, producer_topic, opts.partitions)
         progress.say(f"producer: {count:,} events with the Emitter, {signing} signing workers")
@@ -602,7 +607,9 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"ceiling_per_second": ceiling}
     b = results.get("broker", {})
     if "producer" in b and "raw_send" in b:
-        out["producer / raw send"] = b["producer"]["per_second"] / b["raw_send"]["per_second"]
+        for name in ("producer", "producer_pool", "producer_auto"):
+            if name in b:
+                out[f"{name} / raw send"] = b[name]["per_second"] / b["raw_send"]["per_second"]
     for run in b.get("ingest", []):
         if "per_second" in run:
             out[f"ingest: {run['label']}"] = run["per_second"] / ceiling

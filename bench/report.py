@@ -53,7 +53,11 @@ def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
                 f"{raw_send['events']:,} events, the producer's 1.00 mark",
             )
         )
-    for name, label in (("producer", "1 process"), ("producer_pool", "signing pool")):
+    for name, label in (
+        ("producer", "1 process"),
+        ("producer_pool", "signing pool"),
+        ("producer_auto", "default (auto)"),
+    ):
         p = b.get(name)
         if p is None:
             continue
@@ -63,7 +67,7 @@ def broker_rows(b: dict[str, Any], ceiling: float) -> list[Row]:
             met = "meets" if share >= PRODUCER_GOAL else "below"
             note += f"; {share:.2f} x raw send ({met} {PRODUCER_GOAL:g})"
         workers = p.get("signing_workers", 0)
-        label = f"{workers} signing workers" if workers else label
+        label = f"{workers} signing workers" if isinstance(workers, int) and workers else label
         rows.append(
             (f"producer: Emitter build+sign+send+ack, {label}", _rate(p["per_second"]), note)
         )

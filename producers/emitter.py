@@ -18,22 +18,28 @@ exactly as sent, Confluent header included (docs/protocol.md §11).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import multiprocessing
+import multiprocessing.spawn
+import os
+import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from ledger.errors import BrokerError, ConfigurationError, OversizedError
+from ledger.errors import BrokerError, ConfigurationError, OversizedError, RejectedInput
 from ledger.events import kafka as k
 from ledger.events import limits
 from ledger.events.base import EventKind, format_time
@@ -131,11 +137,18 @@ def build_message(
     return Message(record["event_id"], subject.encode(), value, headers)
 
 
-# --- signing in a pool of processes (Emitter(..., signing_workers=N)) ----------------------
+# --- signing in a pool of processes (Emitter(..., signing_workers=N or "auto")) -------------
 
 SIGNING_CHUNK = 100  # events per task: large enough that pickling is a small share
+AUTO_POOL_FROM = 5_000
+"""With ``signing_workers="auto"``: an :meth:`Emitter.emit_many` of at least this many events
+starts the signing pool (kept for the emitter's later batches); smaller ones, and every
+:meth:`Emitter.emit`, are built in the calling process, as a DCC's embedded Python needs."""
 _SIGNER: KeyPair | None = None
 _FRAMING: SingleObjectFraming | None = None
+
+Built = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
+"""A :class:`Message` as a plain tuple, as it comes back from a signing worker (pickles small)."""
 
 
 def _init(name: str, private: bytes) -> None:
@@ -144,11 +157,44 @@ def _init(name: str, private: bytes) -> None:
     _FRAMING = SingleObjectFraming()
 
 
-def _build_chunk(events: list[dict[str, Any]], record: str, source: str) -> list[Message]:
-    """Worker side: the signed messages of a chunk (events already filled by the emitter)."""
+def _build_chunk(
+    events: list[dict[str, Any]], record: str, source: str
+) -> tuple[list[Built], Exception | None]:
+    """Worker side: the signed messages of a chunk (events already filled by the emitter), and
+    the refusal of the first event refused (the messages before it are built, as in-process)."""
     assert _SIGNER is not None and _FRAMING is not None, "runs in a SigningPool worker"
     kind = kind_for_record(record)
-    return [build_message(e, _SIGNER, kind=kind, source=source, framing=_FRAMING) for e in events]
+    built: list[Built] = []
+    for e in events:
+        try:
+            m = build_message(e, _SIGNER, kind=kind, source=source, framing=_FRAMING)
+        except RejectedInput as exc:
+            return built, exc
+        built.append((m.event_id, m.key, m.value, m.headers))
+    return built, None
+
+
+def can_spawn() -> bool:
+    """Can this interpreter start worker processes?  Not inside a DCC (Nuke, Maya, Houdini),
+    whose executable is the application, not a Python interpreter."""
+    name = Path(os.fsdecode(multiprocessing.spawn.get_executable() or "")).name.lower()
+    return name.startswith("python")
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start processes that do not run the caller's ``__main__`` again.
+
+    A spawned process imports the parent's main script or module first (as ``__mp_main__``),
+    which re-runs a tool script's unguarded top-level code: its emits too.  The workers need
+    only this module, so while they start ``__main__`` is an empty module.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 class SigningPool:
@@ -157,15 +203,18 @@ class SigningPool:
     Started with ``spawn`` (never ``fork``: the emitter's Kafka client already runs a thread);
     each worker gets the signer's private key once, as raw bytes.  Events come back as
     :class:`Message` in their original order; a refused event raises its
-    :class:`ledger.errors.RejectedInput` here, as it would without the pool.
+    :class:`ledger.errors.RejectedInput` here, after the messages before it, as it would without
+    the pool.  With ``wait=False`` the workers start in the background (spawn imports the
+    ledger: about a second) and :meth:`build` signs in this process until they are up.
     """
 
-    def __init__(self, signer: KeyPair, workers: int) -> None:
+    def __init__(self, signer: KeyPair, workers: int, *, wait: bool = True) -> None:
         private = signer.private.private_bytes(
             serialization.Encoding.Raw,
             serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
+        self.signer = signer
         self.workers = workers
         self._pool = ProcessPoolExecutor(
             workers,
@@ -173,28 +222,63 @@ class SigningPool:
             initializer=_init,
             initargs=(signer.name, private),
         )
-        # Start every worker now (spawn imports the ledger: about a second), not at the first
-        # event.
-        for f in [self._pool.submit(_init, signer.name, private) for _ in range(workers)]:
+        # Start every worker now, not at the first event (each submit starts one).
+        with _main_hidden():
+            self._starting = [
+                self._pool.submit(_init, signer.name, private) for _ in range(workers)
+            ]
+        if wait:
+            self._started()
+
+    def _started(self) -> bool:
+        """Are the workers up (raises if one failed to start)?"""
+        if any(not f.done() for f in self._starting):
+            return False
+        for f in self._starting:
             f.result()
+        return True
+
+    def pids(self) -> list[int]:
+        """The workers' process ids (the bench reads their CPU time)."""
+        return list(getattr(self._pool, "_processes", None) or {})
 
     def build(
-        self, events: Iterable[Mapping[str, Any]], kind: EventKind, source: str
+        self,
+        events: Iterable[dict[str, Any]],
+        kind: EventKind,
+        source: str,
+        framing: SingleObjectFraming,
     ) -> Iterator[Message]:
-        """The signed messages of ``events``, in order, with twice ``workers`` chunks in flight."""
-        waiting: deque[Future[list[Message]]] = deque()
+        """The signed messages of ``events``, in order, with twice ``workers`` chunks in flight
+        (signed here, with ``framing``, while the workers are still starting)."""
+        waiting: deque[Future[tuple[list[Built], Exception | None]]] = deque()
         chunk: list[dict[str, Any]] = []
+        started = self._started()
+
+        def results() -> Iterator[Message]:
+            built, refused = waiting.popleft().result()
+            for b in built:
+                yield Message(*b)
+            if refused is not None:
+                raise refused
+
         for event in events:
-            chunk.append(dict(event))
+            if not started and not waiting:
+                started = self._started()
+                if not started:
+                    yield build_message(event, self.signer, kind=kind, source=source,
+                                        framing=framing)  # fmt: skip
+                    continue
+            chunk.append(event)
             if len(chunk) == SIGNING_CHUNK:
                 waiting.append(self._pool.submit(_build_chunk, chunk, kind.record, source))
                 chunk = []
                 if len(waiting) > 2 * self.workers:
-                    yield from waiting.popleft().result()
+                    yield from results()
         if chunk:
             waiting.append(self._pool.submit(_build_chunk, chunk, kind.record, source))
         while waiting:
-            yield from waiting.popleft().result()
+            yield from results()
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
@@ -246,8 +330,11 @@ class Emitter:
     :class:`BrokerError` after ``connect_timeout`` seconds.
 
     ``signing_workers``: encode and sign in that many processes (:class:`SigningPool`) while
-    this one sends; for bulk emitters (ingest tools, the bench).  Default 0: everything here,
-    as a DCC's embedded Python needs.
+    this one sends; 0: everything in this process.  Default ``"auto"``: one process per core,
+    started by the first :meth:`emit_many` of :data:`AUTO_POOL_FROM` events or more (events
+    are signed here until they are up) and only where this interpreter can start Python
+    processes (:func:`can_spawn`: not inside a DCC); single emits and small batches are always
+    signed in this process.
     """
 
     def __init__(
@@ -261,7 +348,7 @@ class Emitter:
         schema_registry_url: str | None = None,
         spool: Path | str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        signing_workers: int = 0,
+        signing_workers: int | Literal["auto"] = "auto",
         **producer_config: Any,
     ) -> None:
         self.signer = signer
@@ -295,7 +382,11 @@ class Emitter:
         if self.spool is None:
             self.producer = self._connect()
         self._signing: SigningPool | None = None
-        if signing_workers > 0 and signer is not None:
+        self._auto_workers = 0  # "auto": the pool's size, started at the first large batch
+        if signing_workers == "auto":
+            if signer is not None and schema_registry_url is None and can_spawn():
+                self._auto_workers = os.cpu_count() or 1
+        elif signing_workers > 0 and signer is not None:
             if schema_registry_url is not None:
                 raise ConfigurationError(
                     "signing_workers works with the default single-object framing only",
@@ -380,12 +471,14 @@ class Emitter:
             self.flush_spool(timeout)
             return [m.event_id for m in built]
         ids: list[str] = []
+        # one kind, so one topic (what topic_for says of each of its messages)
+        topic = k.registry_topic(self.topic) if kind.ce_type == REGISTRY_CE_TYPE else self.topic
 
         def records() -> Iterator[SendRecord]:
             for burst in _bursts(messages, SEND_BURST):
                 for m in burst:
                     ids.append(m.event_id)
-                    yield self.topic_for(m), m.key, m.value, m.headers, m.event_id
+                    yield topic, m.key, m.value, m.headers, m.event_id
 
         self._send_and_wait(records(), timeout)
         return ids
@@ -393,13 +486,23 @@ class Emitter:
     def _build_all(self, batch: Iterable[Mapping[str, Any]], kind: EventKind) -> Iterator[Message]:
         """The signed records of ``batch``, in order (built here, or by the signing pool)."""
         signer = self._require_signer()
-        filled = (self._fill(e, kind) for e in batch)
+        events = iter(batch)
+        if self._signing is None and self._auto_workers:
+            first = list(itertools.islice(events, AUTO_POOL_FROM))
+            if len(first) == AUTO_POOL_FROM:  # a large batch: worth the workers
+                self._signing = SigningPool(signer, self._auto_workers, wait=False)
+            events = itertools.chain(first, events)
+        filled = (self._fill(e, kind) for e in events)
         if self._signing is not None:
-            return self._signing.build(filled, kind, self.source)
+            return self._signing.build(filled, kind, self.source, self.framing)
         return (
             build_message(f, signer, kind=kind, source=self.source, framing=self.framing)
             for f in filled
         )
+
+    def signing_pids(self) -> list[int]:
+        """The signing workers' process ids (none while every event is signed here)."""
+        return [] if self._signing is None else self._signing.pids()
 
     def flush_spool(self, timeout: float = 60.0, *, wait: float = 0.0) -> FlushOutcome:
         """Send every spooled record in order; never raises for an absent broker."""

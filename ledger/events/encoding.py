@@ -24,7 +24,7 @@ import io
 import json
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -34,6 +34,8 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from ledger.errors import DecodeError, UnknownSchemaError
+from ledger.events import avro_read, avro_write
+from ledger.events.avro_compile import Unsupported
 from schemas import schema_files
 
 SOE_MAGIC = b"\xc3\x01"
@@ -142,16 +144,61 @@ def default_catalog() -> SchemaCatalog:
 
 
 def write_datum(schema: SchemaVersion, record: Mapping[str, Any]) -> bytes:
+    """The binary datum of ``record``: fastavro's bytes, from a writer compiled for the schema
+    (:mod:`ledger.events.avro_write`); fastavro itself writes what that writer does not take."""
+    datum = record if type(record) is dict else dict(record)
+    writer = _compiled(schema.parsed)
+    if writer is not None:
+        try:
+            return avro_write.write(writer, datum)
+        except Unsupported:
+            pass
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, schema.parsed, dict(record))
+    fastavro.schemaless_writer(buf, schema.parsed, dict(datum))
     return buf.getvalue()
+
+
+_COMPILED: dict[tuple[str, int], tuple[Any, Any]] = {}  # (what, id(parsed)) -> (it, function)
+
+
+def _compiled_once(what: str, parsed: Any, compile: Callable[[Any], Any]) -> Any:
+    """``compile(parsed)`` once per parsed schema (None: a schema it does not cover)."""
+    known = _COMPILED.get((what, id(parsed)))
+    if known is None or known[0] is not parsed:
+        try:
+            function = compile(parsed)
+        except Unsupported:
+            function = None
+        known = _COMPILED[(what, id(parsed))] = (parsed, function)
+    return known[1]
+
+
+def _compiled(parsed: Any) -> avro_write.Writer | None:
+    """The compiled writer of a parsed schema (None: one it does not cover)."""
+    writer: avro_write.Writer | None = _compiled_once("write", parsed, avro_write.compile_writer)
+    return writer
+
+
+def _compiled_reader(parsed: Any) -> avro_read.Reader | None:
+    """The compiled reader of a parsed schema (None: one it does not cover)."""
+    reader: avro_read.Reader | None = _compiled_once("read", parsed, avro_read.compile_reader)
+    return reader
 
 
 def read_datum(data: bytes, writer: SchemaVersion, reader: SchemaVersion) -> dict[str, Any]:
     """Decode one binary datum, resolving writer→reader evolution; reject trailing bytes.
 
-    ``uuid`` strings come back as the exact text written (see the module docstring).
+    ``uuid`` strings come back as the exact text written (see the module docstring).  Data
+    written with the reader's own schema is read by a reader compiled for it
+    (:mod:`ledger.events.avro_read`); fastavro reads (or refuses) whatever that does not.
     """
+    if reader is writer:
+        compiled = _compiled_reader(writer.reading)
+        if compiled is not None:
+            try:
+                return avro_read.read(compiled, data, 0)
+            except Unsupported:
+                pass
     buf = io.BytesIO(data)
     try:
         value = fastavro.schemaless_reader(

@@ -12,13 +12,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
-from ledger.events.encoding import Framing, SingleObjectFraming, reader_framing
+from ledger.events.avro_compile import Unsupported
+from ledger.events.avro_read import read_bytes, read_long, read_string
+from ledger.events.encoding import (
+    SOE_MAGIC,
+    Framing,
+    SingleObjectFraming,
+    default_catalog,
+    reader_framing,
+)
 from ledger.trust.keys import KeyPair
 
 ENVELOPE_RECORD = "dsse_envelope"
@@ -60,10 +69,46 @@ class Envelope:
 
     @classmethod
     def decode(cls, data: bytes, framing: Framing | None = None) -> Envelope:
+        fast = _read_soe_envelope(data)
+        if fast is not None:
+            return fast
         schema, record = (framing or reader_framing()).decode(data)
         if schema.record != ENVELOPE_RECORD:
             raise DecodeError(f"expected a DSSE envelope, found a {schema.label} record")
         return cls.from_record(record)
+
+
+@cache
+def _envelope_prefix() -> bytes:
+    """The single-object header of the current envelope schema (every envelope written)."""
+    return SOE_MAGIC + default_catalog().current(ENVELOPE_RECORD).fingerprint
+
+
+def _read_soe_envelope(data: bytes) -> Envelope | None:
+    """A single-object-encoded envelope read by hand (one per ledger entry read: verify and
+    the guard read every one), or None for the framing to read or refuse: another framing or
+    schema version, or anything unusual (block sizes, bad text, trailing or missing bytes)."""
+    prefix = _envelope_prefix()
+    if type(data) is not bytes or not data.startswith(prefix):
+        return None
+    try:
+        payload_type, pos = read_string(data, len(prefix))
+        payload, pos = read_bytes(data, pos)
+        count, pos = read_long(data, pos)
+        sigs = []
+        while count:
+            if count < 0:
+                return None  # a block with its byte size: left to fastavro
+            for _ in range(count):
+                keyid, pos = read_string(data, pos)
+                sig, pos = read_bytes(data, pos)
+                sigs.append(Signature(keyid, sig))
+            count, pos = read_long(data, pos)
+    except Unsupported:
+        return None
+    if pos != len(data):
+        return None
+    return Envelope(payload_type, payload, tuple(sigs))
 
 
 def sign(payload_type: str, payload: bytes, signer: KeyPair) -> Envelope:

@@ -8,8 +8,12 @@ key, with increasing producer sequence numbers.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,12 +54,13 @@ def _received(topic: FreshTopic, n: int) -> list[dict[str, Any]]:
     return events
 
 
-@pytest.mark.parametrize("signing_workers", [0, 2])
+@pytest.mark.parametrize("signing_workers", [0, 2, "auto"])
 def test_pipelined_sends_arrive_once_in_order(
     fresh_topic: FreshTopic, signing_workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(emitter_module, "MAX_IN_FLIGHT", 7)  # the window slides many times
     monkeypatch.setattr(emitter_module, "SIGNING_CHUNK", 9)  # chunks end mid-batch
+    monkeypatch.setattr(emitter_module, "AUTO_POOL_FROM", 20)  # "auto": 50 events start it
     with Emitter(
         fresh_topic.bootstrap,
         ARTIST,
@@ -81,18 +86,70 @@ def test_a_refused_event_raises_from_the_signing_pool(fresh_topic: FreshTopic) -
         em.emit_many(events)
 
 
+@pytest.mark.parametrize("signing_workers", [0, 2])
 def test_events_built_before_a_refused_one_are_sent_as_before_the_bursts(
-    fresh_topic: FreshTopic, monkeypatch: pytest.MonkeyPatch
+    fresh_topic: FreshTopic, monkeypatch: pytest.MonkeyPatch, signing_workers: int
 ) -> None:
     """emit_many sends in bursts of built records; a refusal in the middle of a burst still
-    sends the events before it (as sending one at a time did), then raises."""
+    sends the events before it (as sending one at a time did), then raises; in the signing
+    pool too, where the refused event is in the middle of a chunk."""
     monkeypatch.setattr(emitter_module, "SEND_BURST", 4)
     events = [{**e, "event_id": str(uuid.uuid4())} for e in _events(10)]
     events[6]["digital_source_type"] = "not-a-source-type"
     with (
-        Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name) as em,
+        Emitter(
+            fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name, signing_workers=signing_workers
+        ) as em,
         pytest.raises(InvalidEventError),
     ):
         em.emit_many(events)
     got = _received(fresh_topic, 6)
     assert [e["event_id"] for e in got] == [e["event_id"] for e in events[:6]]
+
+
+def test_auto_signs_single_emits_and_small_batches_in_this_process(
+    fresh_topic: FreshTopic,
+) -> None:
+    with Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name) as em:  # "auto"
+        em.emit(next(_events(1)))
+        em.emit_many(_events(5))
+        assert em.signing_pids() == []
+    assert len(_received(fresh_topic, 6)) == 6
+
+
+def test_auto_starts_no_workers_where_python_cannot_be_spawned(
+    fresh_topic: FreshTopic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a DCC the executable is the application (nuke, maya.bin): no processes."""
+    monkeypatch.setattr(emitter_module.multiprocessing.spawn, "get_executable", lambda: "/x/Nuke15")
+    monkeypatch.setattr(emitter_module, "AUTO_POOL_FROM", 2)
+    with Emitter(fresh_topic.bootstrap, ARTIST, topic=fresh_topic.name) as em:
+        em.emit_many(_events(5))
+        assert em.signing_pids() == []
+
+
+UNGUARDED_TOOL = """
+import sys
+from pathlib import Path
+with Path(sys.argv[1]).open("a") as runs:  # each run of this top-level code adds a line
+    runs.write("ran\\n")
+from ledger.trust import keys
+from producers.emitter import SigningPool
+pool = SigningPool(keys.generate("tool"), 2)
+pool.close()
+"""
+
+
+def test_signing_workers_do_not_rerun_a_tool_scripts_unguarded_code(tmp_path: Path) -> None:
+    """A spawned process imports the parent's main script first: a tool script without an
+    ``if __name__ == "__main__"`` guard ran again in every worker (and emitted again)."""
+    script, runs = tmp_path / "tool.py", tmp_path / "runs.txt"
+    script.write_text(textwrap.dedent(UNGUARDED_TOOL))
+    subprocess.run(
+        [sys.executable, str(script), str(runs)],
+        cwd=Path(__file__).parents[2],
+        env={"PYTHONPATH": str(Path(__file__).parents[2])},
+        check=True,
+        capture_output=True,
+    )
+    assert runs.read_text().splitlines() == ["ran"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ledger.errors import DecodeError, SignatureError, UntrustedKeyError
+from ledger.events.encoding import reader_framing
 from ledger.trust import dsse, keys
 
 
@@ -101,3 +104,45 @@ def test_a_remembered_verification_lets_no_other_signature_by() -> None:
     ]:
         with pytest.raises(SignatureError):
             dsse.verify_signature(bad, pair.key_id, key)
+
+
+def _generic(data: bytes) -> dsse.Envelope | str:
+    """What the framing (fastavro) reads, or the name of its refusal."""
+    framing = reader_framing()
+    try:
+        schema, record = framing.decode(data)
+    except Exception as exc:  # the refusal, whatever it is
+        return type(exc).__name__
+    return dsse.Envelope.from_record(record) if schema.record == "dsse_envelope" else "other"
+
+
+def _read(data: bytes) -> dsse.Envelope | str:
+    try:
+        return dsse.Envelope.decode(data)
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def test_envelopes_read_by_hand_are_what_the_framing_reads_or_refuses() -> None:
+    """Envelope.decode reads single-object envelopes itself; every cut, extension and changed
+    byte of real envelopes gives what the Avro framing gives (the same envelope or a refusal)."""
+    pair = keys.generate("signer")
+    rng = random.Random(7)
+    envelopes = [
+        dsse.sign("application/vnd.test", rng.randbytes(n), pair).encode()
+        for n in (0, 1, 63, 64, 900)
+    ]
+    two = dsse.Envelope("t", b"p", (dsse.Signature("a", b"s" * 64), dsse.Signature("é", b"")))
+    envelopes.append(two.encode())
+    for data in envelopes:
+        variants = [data, data + b"\x00", data + b"x" * 3]
+        variants += [data[:cut] for cut in range(len(data))]
+        for _ in range(300):
+            at = rng.randrange(len(data))
+            variants.append(data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :])
+        for v in variants:
+            generic = _generic(v)
+            if isinstance(generic, dsse.Envelope):
+                assert _read(v) == generic
+            else:
+                assert not isinstance(_read(v), dsse.Envelope), v
