@@ -368,6 +368,16 @@ def test_an_entry_whose_signature_does_not_verify_fails(tmp_path: Path) -> None:
     verdict = verify(folder, ledger, quorum=0)
     assert codes(verdict) == {"signature"}
     assert "does not verify" in verdict.problems[0].detail
+    # the signatures are checked in a forked process alongside the audit; where none can be
+    # forked (another thread running: a server), here, with the same verdict
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert verify(folder, ledger, quorum=0).problems == verdict.problems
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_a_zip_with_an_escaping_name_is_refused(packet: Path, ledger: PacketLedger) -> None:
