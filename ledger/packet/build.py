@@ -282,14 +282,37 @@ def derived_files(
     *,
     pdf: bool = True,
     store: PacketStore | None = None,
-    evidence: bool = True,
 ) -> dict[str, bytes]:
-    """Every file computed from the evidence (what ``packet verify`` recomputes); ``pdf``:
-    render the PDF too (most of the time verification takes); ``store``: the
-    :func:`evidence_store` of ``entries``, when the caller has built it already;
-    ``evidence=False``: leave out the :func:`evidence_files` (verify computes them alongside)."""
+    """Every file computed from the evidence (what ``packet verify`` recomputes, in parts:
+    :func:`disclosure_json`, :func:`document_files`, :func:`evidence_files`); ``pdf``: render
+    the PDF too (most of the time verification takes); ``store``: the :func:`evidence_store`
+    of ``entries``, when the caller has built it already."""
     if store is None:
         store = evidence_store(checkpoint, meta, entries)
+    disclosure = disclosure_json(
+        store, checkpoint, production, episode, cut_clips, info, as_of, refused
+    )
+    files = {
+        DISCLOSURE_JSON: disclosure,
+        **document_files(disclosure, timeline),
+        **evidence_files(store, checkpoint, [c.asset for c in cut_clips]),
+    }
+    if pdf:
+        files[DISCLOSURE_PDF] = pdf_of(disclosure)
+    return files
+
+
+def disclosure_json(
+    store: PacketStore,
+    checkpoint: StoredCheckpoint,
+    production: str,
+    episode: str,
+    cut_clips: list[Any],
+    info: CutInfo,
+    as_of: datetime,
+    refused: list[str],
+) -> bytes:
+    """disclosure.json: the audit over the evidence ``store`` at its checkpoint."""
     view = LedgerView(store, evidence_state(checkpoint))
     try:
         result = disclose(
@@ -297,17 +320,18 @@ def derived_files(
         )
     except LookupError as exc:
         raise StoreError(f"the packet's evidence is incomplete: {exc}") from None
-    document = disclosure_document(result.body)
-    files = {
-        DISCLOSURE_JSON: dumps(result.body, compact=True),
-        DISCLOSURE_HTML: to_html(document).encode("utf-8"),
-        ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
+    return dumps(result.body, compact=True)
+
+
+def document_files(disclosure: bytes, timeline: Any) -> dict[str, bytes]:
+    """The HTML and the annotated cut: functions of disclosure.json's bytes and the cut alone
+    (as the PDF is, :func:`pdf_of`), so ``packet verify`` computes them from the packet's own
+    disclosure.json while it re-runs the audit, and uses them if the re-run gives those bytes."""
+    body = json.loads(disclosure)
+    return {
+        DISCLOSURE_HTML: to_html(disclosure_document(body)).encode("utf-8"),
+        ANNOTATED_CUT: annotated_cut(timeline, body).encode("utf-8"),
     }
-    if evidence:
-        files.update(evidence_files(store, checkpoint, [c.asset for c in cut_clips]))
-    if pdf:
-        files[DISCLOSURE_PDF] = pdf_of(files[DISCLOSURE_JSON])
-    return files
 
 
 def evidence_state(checkpoint: StoredCheckpoint) -> TreeState:

@@ -265,8 +265,20 @@ def _verify(
             _check_cited(disclosure, store, v)
             inputs = _inputs(files, header, hashed, v)
             assets = [c.asset for c in inputs.clips]
-            side = Alongside(partial(_evidence_side, claims, store, checkpoint, assets, files))
-            derived = _recompute(files, inputs, checkpoint, meta, entries, v, check_pdf, store, pdf)
+            side = Alongside(
+                partial(
+                    _evidence_side,
+                    claims,
+                    store,
+                    checkpoint,
+                    assets,
+                    files,
+                    log_vkey,
+                    entries,
+                    inputs.timeline,
+                )
+            )
+            derived = _recompute(inputs, checkpoint, v, check_pdf, store, pdf)
             say("audit re-run on the packet's own entries")
     except _Stop:
         _settle_signatures(store, claims, side, v, mark)
@@ -277,15 +289,39 @@ def _verify(
             "disclosure_mismatch", f"the audit cannot be re-run on the evidence: {outcome.error}"
         )
         raise _Stop
-    _compare(files, derived, outcome.same, v)
-    _check_unvouched(files, [*derived, *outcome.same], header, check_pdf, v)
+    recomputed = derived[build.DISCLOSURE_JSON]
+    followed = outcome.disclosure == recomputed  # what was computed alongside holds for it
+    if followed and outcome.documents is not None:
+        same = {**outcome.same, **outcome.documents}
+    else:
+        same = {**outcome.same, **_same(files, build.document_files(recomputed, inputs.timeline))}
+    _compare(files, derived, same, v)
+    _check_unvouched(files, [*derived, *same], header, check_pdf, v)
     v.summary = disclosure.get("summary")
-    body = json.loads(derived[build.DISCLOSURE_JSON])
+    section = _json(files, build.COMPLETENESS_FILE, v)
+    if followed and outcome.completeness is not None:
+        status, problems = outcome.completeness
+    else:
+        body = json.loads(recomputed)
+        status, problems = _completeness(section, body, checkpoint, log_vkey, entries, store)
+    v.completeness = status
+    for p in problems:
+        v.fail("completeness", p)
+
+
+def _completeness(
+    section: Any,
+    body: Mapping[str, Any],
+    checkpoint: StoredCheckpoint,
+    log_vkey: str,
+    entries: Sequence[PacketEntry],
+    store: PacketStore,
+) -> tuple[str, list[str]]:
+    """(status, problems) of the completeness proofs ``section`` for the disclosure ``body``."""
     name, key = cp.parse_vkey(log_vkey)
     keys = completeness.completeness_keys(
         body, completeness.index_rule_of(checkpoint.note, name, key)
     )
-    section = _json(files, build.COMPLETENESS_FILE, v)
     indexed = completeness.commits_index(checkpoint.note, name, key)
     status, problems = completeness.check(
         section,
@@ -301,9 +337,7 @@ def _verify(
             body, section["proofs"], lambda event_id: _seq_of(store, event_id)
         )
         status = "failed" if problems else status
-    v.completeness = status
-    for p in problems:
-        v.fail("completeness", p)
+    return status, problems
 
 
 class _Hashed(dict[str, str]):
@@ -327,6 +361,9 @@ class _Side:
     failed: list[int]
     same: dict[str, bool]
     error: str | None = None  # why the evidence gives no such files
+    disclosure: bytes = b""  # the packet's disclosure.json; for those bytes only:
+    documents: dict[str, bool] | None = None  # HTML and annotated cut, the packet's or not
+    completeness: tuple[str, list[str]] | None = None  # (status, problems)
 
 
 def _evidence_side(
@@ -335,7 +372,13 @@ def _evidence_side(
     checkpoint: StoredCheckpoint,
     assets: Sequence[str | None],
     files: Mapping[str, bytes],
+    log_vkey: str,
+    entries: Sequence[PacketEntry],
+    timeline: Any,
 ) -> _Side:
+    """The signature claims, the C2PA stores and records against the packet's, and for the
+    packet's own disclosure.json (used only if the audit re-run gives exactly those bytes) its
+    HTML, annotated cut and completeness."""
     failed = [i for i, c in enumerate(claims) if not c.holds()]
     if failed:
         return _Side(failed, {})  # nothing computed from the evidence counts
@@ -343,7 +386,19 @@ def _evidence_side(
         given = build.evidence_files(store, checkpoint, assets)
     except AssetLedgerError as exc:
         return _Side([], {}, exc.message)
-    return _Side([], {name: files.get(name) == data for name, data in given.items()})
+    same = _same(files, given)
+    stated = files[build.DISCLOSURE_JSON]
+    try:
+        documents = _same(files, build.document_files(stated, timeline))
+        section = json.loads(files[build.COMPLETENESS_FILE])
+        found = _completeness(section, json.loads(stated), checkpoint, log_vkey, entries, store)
+    except Exception:  # the packet's own bytes, hostile: checked from the audit's, and named
+        return _Side([], same)
+    return _Side([], same, None, stated, documents, found)
+
+
+def _same(files: Mapping[str, bytes], derived: Mapping[str, bytes]) -> dict[str, bool]:
+    return {name: files.get(name) == data for name, data in derived.items()}
 
 
 def _settle_signatures(
@@ -747,42 +802,34 @@ def _inputs(
 
 
 def _recompute(
-    files: Mapping[str, bytes],
     inputs: _Inputs,
     checkpoint: StoredCheckpoint,
-    meta: dict[str, str],
-    entries: list[PacketEntry],
     v: PacketVerdict,
     check_pdf: bool,
     store: PacketStore,
     pdf: PdfRender | None = None,
 ) -> dict[str, bytes]:
-    """The derived files the audit re-run gives (the C2PA stores and records are checked
-    alongside); the PDF (``check_pdf``) rendered from the re-computed disclosure.json's bytes,
-    by ``pdf`` when it rendered those very bytes already."""
+    """disclosure.json as the audit re-run gives it (the other derived files are checked
+    alongside); the PDF (``check_pdf``) rendered from its bytes, by ``pdf`` when it rendered
+    those very bytes already."""
     if not check_pdf:
         v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
     try:
-        derived = build.derived_files(
+        disclosure = build.disclosure_json(
+            store,
             checkpoint,
-            meta,
-            entries,
             inputs.production,
             inputs.episode,
             inputs.clips,
             inputs.info,
             inputs.as_of,
-            inputs.timeline,
             inputs.refused,
-            pdf=False,  # below, from the disclosure's bytes
-            store=store,
-            evidence=False,  # alongside
         )
     except AssetLedgerError as exc:
         v.fail("disclosure_mismatch", f"the audit cannot be re-run on the evidence: {exc.message}")
         raise _Stop from None
+    derived = {build.DISCLOSURE_JSON: disclosure}
     if check_pdf:
-        disclosure = derived[build.DISCLOSURE_JSON]
         derived[build.DISCLOSURE_PDF] = (
             build.pdf_of(disclosure) if pdf is None else pdf.result(disclosure)
         )
@@ -806,8 +853,7 @@ def _compare(
             f"{build.DISCLOSURE_JSON} is not what the audit of the"
             f" packet's entries gives: first difference at {where}",
         )
-    compared = {name: files.get(name) == data for name, data in derived.items()}
-    for name, equal in sorted({**compared, **same}.items()):
+    for name, equal in sorted({**_same(files, derived), **same}.items()):
         if name == build.DISCLOSURE_JSON:
             continue
         if name not in files:
