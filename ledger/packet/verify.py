@@ -27,6 +27,7 @@ In order, each failure named by a stable code (docs/packet.md lists them):
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -152,7 +153,7 @@ def verify_packet(
     # once, for all the layers
     pdf = PdfRender(files.get(build.DISCLOSURE_JSON) if check_pdf else None)
     hashed = _Hashed(files)
-    with pdf, contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
+    with pdf, _thawed(), contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
         _verify(
             files,
             log_vkey,
@@ -168,6 +169,15 @@ def verify_packet(
         )
     _check_cut_pin(files, hashed, cut_sha256, verdict)
     return verdict
+
+
+@contextlib.contextmanager
+def _thawed() -> Iterator[None]:
+    """Whatever the block freezes (:func:`gc.freeze`) is collectable again after it."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class PdfRender:
@@ -253,6 +263,7 @@ def _verify(
         raise _Stop from None
     _check_roots(store, root_key_ids, v)
     claims = _signature_claims(store, v)
+    gc.freeze()  # the evidence lives to the end: no collection walks (nor, forked, copies) it
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
     # the Ed25519 checks, the C2PA manifest stores and the records alongside the audit re-run,
     # which takes the signatures as verified meanwhile: what it computes counts only once every
