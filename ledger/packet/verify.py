@@ -294,6 +294,10 @@ def _verify(
     except _Stop:
         _settle_signatures(store, claims, side, v, mark)
         raise
+    except BaseException:
+        if side is not None:
+            side.close()  # no process left behind
+        raise
     outcome = _settle_signatures(store, claims, side, v, mark)
     if outcome.error is not None:
         v.fail(
