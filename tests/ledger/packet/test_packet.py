@@ -244,6 +244,28 @@ def test_a_rewritten_html_with_a_new_manifest_fails(packet: Path, ledger: Packet
     assert "disclosure.html" in verdict.problems[0].detail
 
 
+@pytest.mark.parametrize("kind", ["cut/annotated.otio", "c2pa/", "records/consents.json"])
+def test_a_rewritten_file_checked_alongside_fails_with_or_without_a_fork(
+    packet: Path, ledger: PacketLedger, kind: str
+) -> None:
+    """The annotated cut, the C2PA manifest stores and the records are checked in a forked
+    process while the audit re-runs; where none is forked (a thread running), here: the same
+    verdict either way."""
+    name = next(n for n in sorted(read_packet(packet)) if n.startswith(kind))
+    rewrite(packet, name, (packet / name).read_bytes().rstrip(b"\n") + b" \n")
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"derived_mismatch"}, verdict.problems
+    assert name in verdict.problems[0].detail
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert verify(packet, ledger).problems == verdict.problems
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_an_event_removed_fails(packet: Path, ledger: PacketLedger) -> None:
     lines = (packet / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
     body = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
