@@ -10,7 +10,7 @@ packet that builds also verifies.  The layout is specified in docs/packet.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, SIGN_A_CHECKPOINT, r
 from ledger.log.receipt import make_receipt
 from ledger.packet import completeness
 from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, read_map, read_timeline
-from ledger.packet.disclosure import CutInfo, Disclosure, disclose, manifest_file_name
+from ledger.packet.disclosure import CutInfo, disclose, manifest_file_name
 from ledger.packet.files import MANIFEST, manifest_text, sha256_hex, write_folder, zip_bytes
 from ledger.packet.render import annotated_cut, disclosure_document
 from ledger.packet.store import PacketEntry, PacketStore, entry_from_bytes
@@ -231,9 +231,9 @@ def _meta(store: LedgerStore) -> dict[str, str]:
     return {n: v for n in names if (v := store.get_meta(n)) is not None}
 
 
-def _c2pa_files(view: LedgerView, disclosure: Disclosure) -> dict[str, bytes]:
+def _c2pa_files(view: LedgerView, assets: Iterable[str | None]) -> dict[str, bytes]:
     out = {}
-    for key in sorted({c.asset for c in disclosure.clips if c.asset is not None}):
+    for key in sorted({a for a in assets if a is not None}):
         if view.recorded(key):
             store = export_store(view, key)
             text = json.dumps(store, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
@@ -284,31 +284,72 @@ def derived_files(
     pdf: bool = True,
     store: PacketStore | None = None,
 ) -> dict[str, bytes]:
-    """Every file computed from the evidence (what ``packet verify`` recomputes); ``pdf``:
-    render the PDF too (most of the time verification takes); ``store``: the
-    :func:`evidence_store` of ``entries``, when the caller has built it already."""
+    """Every file computed from the evidence (what ``packet verify`` recomputes, in parts:
+    :func:`disclosure_json`, :func:`document_files`, :func:`evidence_files`); ``pdf``: render
+    the PDF too (most of the time verification takes); ``store``: the :func:`evidence_store`
+    of ``entries``, when the caller has built it already."""
     if store is None:
         store = evidence_store(checkpoint, meta, entries)
-    state = TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
-    view = LedgerView(store, state)
+    disclosure = disclosure_json(
+        store, checkpoint, production, episode, cut_clips, info, as_of, refused
+    )
+    files = {
+        DISCLOSURE_JSON: disclosure,
+        **document_files(disclosure, timeline),
+        **evidence_files(store, checkpoint, [c.asset for c in cut_clips]),
+    }
+    if pdf:
+        files[DISCLOSURE_PDF] = pdf_of(disclosure)
+    return files
+
+
+def disclosure_json(
+    store: PacketStore,
+    checkpoint: StoredCheckpoint,
+    production: str,
+    episode: str,
+    cut_clips: list[Any],
+    info: CutInfo,
+    as_of: datetime,
+    refused: list[str],
+) -> bytes:
+    """disclosure.json: the audit over the evidence ``store`` at its checkpoint."""
+    view = LedgerView(store, evidence_state(checkpoint))
     try:
         result = disclose(
             view, production, episode, cut_clips, info, as_of=as_of, map_refused=refused
         )
-        c2pa = _c2pa_files(view, result)
     except LookupError as exc:
         raise StoreError(f"the packet's evidence is incomplete: {exc}") from None
-    document = disclosure_document(result.body)
-    files = {
-        DISCLOSURE_JSON: dumps(result.body, compact=True),
-        DISCLOSURE_HTML: to_html(document).encode("utf-8"),
-        ANNOTATED_CUT: annotated_cut(timeline, result.body).encode("utf-8"),
-        **c2pa,
-        **records(store),
+    return dumps(result.body, compact=True)
+
+
+def document_files(disclosure: bytes, timeline: Any) -> dict[str, bytes]:
+    """The HTML and the annotated cut: functions of disclosure.json's bytes and the cut alone
+    (as the PDF is, :func:`pdf_of`), so ``packet verify`` computes them from the packet's own
+    disclosure.json while it re-runs the audit, and uses them if the re-run gives those bytes."""
+    body = json.loads(disclosure)
+    return {
+        DISCLOSURE_HTML: to_html(disclosure_document(body)).encode("utf-8"),
+        ANNOTATED_CUT: annotated_cut(timeline, body).encode("utf-8"),
     }
-    if pdf:
-        files[DISCLOSURE_PDF] = pdf_of(files[DISCLOSURE_JSON])
-    return files
+
+
+def evidence_state(checkpoint: StoredCheckpoint) -> TreeState:
+    """The ledger state a packet's evidence is read at: its one signed checkpoint."""
+    return TreeState(checkpoint.size, checkpoint.root_hash, True, checkpoint.note)
+
+
+def evidence_files(
+    store: PacketStore, checkpoint: StoredCheckpoint, assets: Iterable[str | None]
+) -> dict[str, bytes]:
+    """The C2PA manifest stores of the cut's ``assets`` and the records: the derived files the
+    evidence gives without the audit (``packet verify`` computes them while the audit runs)."""
+    try:
+        c2pa = _c2pa_files(LedgerView(store, evidence_state(checkpoint)), assets)
+    except LookupError as exc:
+        raise StoreError(f"the packet's evidence is incomplete: {exc}") from None
+    return {**c2pa, **records(store)}
 
 
 def pdf_of(disclosure: bytes) -> bytes:

@@ -27,14 +27,13 @@ In order, each failure named by a stable code (docs/packet.md lists them):
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
-import multiprocessing
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing.connection import Connection
+from functools import partial
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -49,12 +48,13 @@ from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
 from ledger.log.receipt import parse_receipt
 from ledger.log.verdicts import VerdictContext
 from ledger.packet import build, completeness
-from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, parse_map, read_timeline
+from ledger.packet.alongside import Alongside
+from ledger.packet.cut import SUFFIX_ADAPTERS, Clip, ClipMap, clips, parse_map, read_timeline
 from ledger.packet.disclosure import CutInfo
 from ledger.packet.files import MANIFEST, parse_manifest, read_packet, sha256_hex
 from ledger.packet.store import PacketEntry, PacketStore
 from ledger.store import Entry, StoredCheckpoint
-from ledger.trust.dsse import Envelope, verify_signature
+from ledger.trust.dsse import Claim, Envelope, claim, not_verified, remember, taken_as_verified
 from ledger.trust.keys import raw_public
 from ledger.trust.replay import decode_entry, decoding_once, load_grace, load_roots
 from ledger.witness.cosignature import (
@@ -159,19 +159,32 @@ def verify_packet(
     # re-run gives those very bytes); each entry decoded once, and each inclusion verified
     # once, for all the layers
     pdf = PdfRender(files.get(build.DISCLOSURE_JSON) if check_pdf else None)
-    with pdf, contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
-        _verify(files, log_vkey, witnesses, quorum, verdict, say, now, check_pdf, root_key_ids, pdf)
-    _check_cut_pin(files, cut_sha256, verdict)
+    hashed = _Hashed(files)
+    with pdf, _thawed(), contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
+        _verify(
+            files,
+            log_vkey,
+            witnesses,
+            quorum,
+            verdict,
+            say,
+            now,
+            check_pdf,
+            root_key_ids,
+            pdf,
+            hashed,
+        )
+    _check_cut_pin(files, hashed, cut_sha256, verdict)
     return verdict
 
 
-def _render_into(conn: Connection, disclosure: bytes) -> None:
+@contextlib.contextmanager
+def _thawed() -> Iterator[None]:
+    """Whatever the block freezes (:func:`gc.freeze`) is collectable again after it."""
     try:
-        conn.send((True, build.pdf_of(disclosure)))
-    except Exception as exc:  # told to the parent, which renders again itself
-        conn.send((False, repr(exc)))
+        yield
     finally:
-        conn.close()
+        gc.unfreeze()
 
 
 class PdfRender:
@@ -179,55 +192,27 @@ class PdfRender:
     evidence is checked (the PDF is a function of the disclosure's bytes alone).
 
     :meth:`result` hands it over only for the very bytes the audit re-run of the evidence
-    gives; for any other bytes, or where no process is forked (no ``fork`` start method, a
-    daemon process, or other threads running, e.g. in the portal), it renders those in this
-    process.  So what is compared is always the PDF of the re-computed disclosure, as
-    before; only the wall time differs."""
+    gives; for any other bytes, or where no process is forked (:class:`Alongside`), it renders
+    those in this process.  So what is compared is always the PDF of the re-computed
+    disclosure, as before; only the wall time differs."""
 
     def __init__(self, disclosure: bytes | None) -> None:
         self.disclosure = disclosure
-        self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
-        if (
-            disclosure is None
-            or "fork" not in multiprocessing.get_all_start_methods()
-            or multiprocessing.current_process().daemon  # may not have children
-            or threading.active_count() > 1  # a fork copies no other thread, nor frees its locks
-        ):
-            return
-        context = multiprocessing.get_context("fork")
-        receive, send = context.Pipe(duplex=False)
-        try:
-            process = context.Process(target=_render_into, args=(send, disclosure), daemon=True)
-            process.start()
-        except OSError:
-            receive.close()
-            return
-        finally:
-            send.close()
-        self._process, self._conn = process, receive
+        self._render = None if disclosure is None else Alongside(partial(build.pdf_of, disclosure))
+
+    @property
+    def _process(self) -> BaseProcess | None:
+        return None if self._render is None else self._render._process
 
     def result(self, disclosure: bytes) -> bytes:
         """The PDF of ``disclosure`` (the re-computed disclosure.json)."""
-        if self._conn is not None and disclosure == self.disclosure:
-            try:
-                rendered, pdf = self._conn.recv()
-            except (EOFError, OSError):
-                rendered, pdf = False, None
-            self.close()
-            if rendered and isinstance(pdf, bytes):
-                return pdf
+        if self._render is not None and disclosure == self.disclosure:
+            return self._render.result()
         return build.pdf_of(disclosure)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join()
-            self._process = None
+        if self._render is not None:
+            self._render.close()
 
     def __enter__(self) -> PdfRender:
         return self
@@ -236,13 +221,15 @@ class PdfRender:
         self.close()
 
 
-def _check_cut_pin(files: Mapping[str, bytes], wanted: str | None, v: PacketVerdict) -> None:
+def _check_cut_pin(
+    files: Mapping[str, bytes], hashed: Mapping[str, str], wanted: str | None, v: PacketVerdict
+) -> None:
     """A packet that verifies tells the truth about *its* cut: is that the cut delivered?"""
     try:
         name = str(json.loads(files[build.PACKET_JSON])["cut"]["file"])
     except (KeyError, TypeError, ValueError):
         return  # already a problem of packet.json
-    got = sha256_hex(files.get(name, b""))
+    got = hashed[name]
     if wanted is None:
         v.checks["cut"] = f"{name}, SHA-256 {got}: not compared (pass --cut with the locked cut)"
     elif got != wanted.lower():
@@ -262,8 +249,10 @@ def _verify(
     check_pdf: bool,
     root_key_ids: Sequence[str],
     pdf: PdfRender | None = None,
+    hashed: Mapping[str, str] | None = None,
 ) -> None:
-    _check_manifest(files, v)
+    hashed = _Hashed(files) if hashed is None else hashed
+    _check_manifest(files, hashed, v)
     header = _json(files, build.PACKET_JSON, v)
     note = _text(files, build.CHECKPOINT_FILE, v)
     checkpoint = _check_checkpoint(header, note, log_vkey, witnesses, quorum, v, now)
@@ -280,21 +269,81 @@ def _verify(
         v.fail("entry_unreadable", f"an entry in the log is not an event: {exc}")
         raise _Stop from None
     _check_roots(store, root_key_ids, v)
-    _check_signatures(store, v)
+    claims = _signature_claims(store, v)
+    gc.freeze()  # the evidence lives to the end: no collection walks (nor, forked, copies) it
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
-    disclosure = _json(files, build.DISCLOSURE_JSON, v)
-    _check_cited(disclosure, store, v)
-    derived = _recompute(files, header, checkpoint, meta, entries, v, check_pdf, store, pdf)
-    say("audit re-run on the packet's own entries")
-    _compare(files, derived, v)
-    _check_unvouched(files, derived, header, check_pdf, v)
+    # the Ed25519 checks, the C2PA manifest stores and the records alongside the audit re-run,
+    # which takes the signatures as verified meanwhile: what it computes counts only once every
+    # one of them verified (a failure is reported as before, alone)
+    mark = len(v.problems)
+    side: Alongside[_Side] | None = None
+    try:
+        with taken_as_verified(claims):
+            disclosure = _json(files, build.DISCLOSURE_JSON, v)
+            _check_cited(disclosure, store, v)
+            inputs = _inputs(files, header, hashed, v)
+            assets = [c.asset for c in inputs.clips]
+            side = Alongside(
+                partial(
+                    _evidence_side,
+                    claims,
+                    store,
+                    checkpoint,
+                    assets,
+                    files,
+                    log_vkey,
+                    entries,
+                    inputs.timeline,
+                )
+            )
+            derived = _recompute(inputs, checkpoint, v, check_pdf, store, pdf)
+            say("audit re-run on the packet's own entries")
+    except _Stop:
+        _settle_signatures(store, claims, side, v, mark)
+        raise
+    except BaseException:
+        if side is not None:
+            side.close()  # no process left behind
+        raise
+    outcome = _settle_signatures(store, claims, side, v, mark)
+    if outcome.error is not None:
+        v.fail(
+            "disclosure_mismatch", f"the audit cannot be re-run on the evidence: {outcome.error}"
+        )
+        raise _Stop
+    recomputed = derived[build.DISCLOSURE_JSON]
+    followed = outcome.disclosure == recomputed  # what was computed alongside holds for it
+    if followed and outcome.documents is not None:
+        same = {**outcome.same, **outcome.documents}
+    else:
+        same = {**outcome.same, **_same(files, build.document_files(recomputed, inputs.timeline))}
+    _compare(files, derived, same, v)
+    _check_unvouched(files, [*derived, *same], header, check_pdf, v)
     v.summary = disclosure.get("summary")
-    body = json.loads(derived[build.DISCLOSURE_JSON])
+    section = _json(files, build.COMPLETENESS_FILE, v)
+    if followed and outcome.completeness is not None:
+        status, problems = outcome.completeness
+    else:
+        body = json.loads(recomputed)
+        status, problems = _completeness(section, body, checkpoint, log_vkey, entries, store)
+    v.completeness = status
+    for p in problems:
+        v.fail("completeness", p)
+
+
+def _completeness(
+    section: Any,
+    body: Mapping[str, Any],
+    checkpoint: StoredCheckpoint,
+    log_vkey: str,
+    entries: Sequence[PacketEntry],
+    store: PacketStore,
+) -> tuple[str, list[str]]:
+    """(status, problems) of the completeness proofs ``section`` for the disclosure ``body``."""
     name, key = cp.parse_vkey(log_vkey)
     keys = completeness.completeness_keys(
         body, completeness.index_rule_of(checkpoint.note, name, key)
     )
-    section = _json(files, build.COMPLETENESS_FILE, v)
     indexed = completeness.commits_index(checkpoint.note, name, key)
     status, problems = completeness.check(
         section,
@@ -310,9 +359,96 @@ def _verify(
             body, section["proofs"], lambda event_id: _seq_of(store, event_id)
         )
         status = "failed" if problems else status
-    v.completeness = status
-    for p in problems:
-        v.fail("completeness", p)
+    return status, problems
+
+
+class _Hashed(dict[str, str]):
+    """The SHA-256 (hex) of each packet file, computed once (the manifest check, the cut and
+    the map); of the empty string for a file the packet lacks."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        super().__init__()
+        self.files = files
+
+    def __missing__(self, name: str) -> str:
+        digest = self[name] = sha256_hex(self.files.get(name, b""))
+        return digest
+
+
+@dataclass(frozen=True)
+class _Side:
+    """What the evidence gives besides the audit: the index of each signature claim that does
+    not hold, and for each C2PA manifest store and record file, whether the packet's is it."""
+
+    failed: list[int]
+    same: dict[str, bool]
+    error: str | None = None  # why the evidence gives no such files
+    disclosure: bytes = b""  # the packet's disclosure.json; for those bytes only:
+    documents: dict[str, bool] | None = None  # HTML and annotated cut, the packet's or not
+    completeness: tuple[str, list[str]] | None = None  # (status, problems)
+
+
+def _evidence_side(
+    claims: Sequence[Claim],
+    store: PacketStore,
+    checkpoint: StoredCheckpoint,
+    assets: Sequence[str | None],
+    files: Mapping[str, bytes],
+    log_vkey: str,
+    entries: Sequence[PacketEntry],
+    timeline: Any,
+) -> _Side:
+    """The signature claims, the C2PA stores and records against the packet's, and for the
+    packet's own disclosure.json (used only if the audit re-run gives exactly those bytes) its
+    HTML, annotated cut and completeness."""
+    failed = [i for i, c in enumerate(claims) if not c.holds()]
+    if failed:
+        return _Side(failed, {})  # nothing computed from the evidence counts
+    try:
+        given = build.evidence_files(store, checkpoint, assets)
+    except AssetLedgerError as exc:
+        return _Side([], {}, exc.message)
+    same = _same(files, given)
+    stated = files[build.DISCLOSURE_JSON]
+    try:
+        documents = _same(files, build.document_files(stated, timeline))
+        section = json.loads(files[build.COMPLETENESS_FILE])
+        found = _completeness(section, json.loads(stated), checkpoint, log_vkey, entries, store)
+    except Exception:  # the packet's own bytes, hostile: checked from the audit's, and named
+        return _Side([], same)
+    return _Side([], same, None, stated, documents, found)
+
+
+def _same(files: Mapping[str, bytes], derived: Mapping[str, bytes]) -> dict[str, bool]:
+    return {name: files.get(name) == data for name, data in derived.items()}
+
+
+def _settle_signatures(
+    store: PacketStore,
+    claims: Sequence[Claim],
+    side: Alongside[_Side] | None,
+    v: PacketVerdict,
+    mark: int,
+) -> _Side:
+    """The signature checks' outcome: when one failed, that alone is the result (what was
+    found since ``mark`` rested on signatures taken as verified), and verification stops."""
+    if side is None:
+        outcome = _Side([i for i, c in enumerate(claims) if not c.holds()], {})
+    else:
+        with side:
+            outcome = side.result()
+    if not outcome.failed:
+        remember(claims)
+        return outcome
+    del v.problems[mark:]
+    held = store.held()
+    for i in outcome.failed:
+        entry = held[i]
+        v.fail(
+            "signature",
+            f"entry {entry.seq} ({entry.event_id}): {not_verified(entry.signer_keyid).message}",
+        )
+    raise _Stop
 
 
 def _seq_of(store: PacketStore, event_id: str) -> int | None:
@@ -320,7 +456,7 @@ def _seq_of(store: PacketStore, event_id: str) -> int | None:
     return None if entry is None else entry.seq
 
 
-def _check_manifest(files: dict[str, bytes], v: PacketVerdict) -> None:
+def _check_manifest(files: dict[str, bytes], hashed: Mapping[str, str], v: PacketVerdict) -> None:
     if MANIFEST not in files:
         v.fail("file_missing", f"{MANIFEST} is missing")
         raise _Stop
@@ -330,7 +466,7 @@ def _check_manifest(files: dict[str, bytes], v: PacketVerdict) -> None:
     for name, digest in sorted(listed.items()):
         if name not in files:
             v.fail("file_missing", f"{name} is listed in {MANIFEST} but missing")
-        elif sha256_hex(files[name]) != digest:
+        elif hashed[name] != digest:
             v.fail("file_changed", f"{name} does not have the SHA-256 {MANIFEST} lists")
     for name in sorted(set(files) - set(listed) - {MANIFEST}):
         v.fail("file_unlisted", f"{name} is not listed in {MANIFEST}")
@@ -595,12 +731,15 @@ def _check_roots(store: PacketStore, wanted: Sequence[str], v: PacketVerdict) ->
     )
 
 
-def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
-    """Every entry's DSSE signature, by its signer's key from the registry the packet holds.
+def _signature_claims(store: PacketStore, v: PacketVerdict) -> list[Claim]:
+    """Every entry's DSSE signature, to verify with its signer's key from the registry the
+    packet holds: one claim per held entry, in order (checked alongside the audit re-run).
 
     ``signer_keyid`` in entries.jsonl is not the builder's choice: it names one of the
     envelope's signatures, and when the envelope carries several, the one the key registry as it
-    stood at the entry's position admits (as the consumer chose it), re-derived here."""
+    stood at the entry's position admits (as the consumer chose it), re-derived here.  When an
+    entry has no such signature or key, every signature is checked here and verification
+    stops."""
     try:
         context = VerdictContext(store)
     except AssetLedgerError as exc:
@@ -611,20 +750,35 @@ def _check_signatures(store: PacketStore, v: PacketVerdict) -> None:
         v.fail("signature", f"{build.PACKET_JSON} states no root keys: no signer can be checked")
         raise _Stop
     framing = reader_framing()
-    for entry in store.held():
+    held = store.held()
+    claims: list[Claim | None] = []
+    problems: dict[int, str] = {}
+    for i, entry in enumerate(held):
         key = registry.public_key(entry.signer_keyid)
         try:
             if key is None:
                 raise SignatureError(f"no key {entry.signer_keyid[:16]}… in the key registry")
-            envelope = _envelope(entry, framing)
-            verify_signature(envelope, entry.signer_keyid, key)
-            if len(envelope.signatures) > 1:
-                _check_signer(context, entry, envelope)
+            claims.append(claim(_envelope(entry, framing), entry.signer_keyid, key))
         except AssetLedgerError as exc:
-            v.fail("signature", f"entry {entry.seq} ({entry.event_id}): {exc.message}")
-    if v.problems:
-        raise _Stop
-    v.checks["signatures"] = f"{len(store.held())} DSSE signatures verify with their signers' keys"
+            claims.append(None)
+            problems[i] = exc.message
+    with taken_as_verified(c for c in claims if c is not None):
+        for i, entry in enumerate(held):
+            envelope = _envelope(entry, framing)
+            if i not in problems and len(envelope.signatures) > 1:
+                try:
+                    _check_signer(context, entry, envelope)
+                except AssetLedgerError as exc:
+                    problems[i] = exc.message
+    if not problems:
+        v.checks["signatures"] = f"{len(held)} DSSE signatures verify with their signers' keys"
+        return [c for c in claims if c is not None]
+    for i, c in enumerate(claims):
+        if c is not None and not c.holds():
+            problems[i] = not_verified(held[i].signer_keyid).message
+    for i in sorted(problems):
+        v.fail("signature", f"entry {held[i].seq} ({held[i].event_id}): {problems[i]}")
+    raise _Stop
 
 
 def _check_signer(context: VerdictContext, entry: Entry, envelope: Envelope) -> None:
@@ -679,21 +833,22 @@ def _check_cited(disclosure: Any, store: PacketStore, v: PacketVerdict) -> None:
         v.fail("event_missing", f"and {len(missing) - 20} more events cited but not included")
 
 
-def _recompute(
-    files: Mapping[str, bytes],
-    header: Any,
-    checkpoint: StoredCheckpoint,
-    meta: dict[str, str],
-    entries: list[PacketEntry],
-    v: PacketVerdict,
-    check_pdf: bool,
-    store: PacketStore,
-    pdf: PdfRender | None = None,
-) -> dict[str, bytes]:
-    """Every derived file as the evidence gives it; the PDF (``check_pdf``) rendered from the
-    re-computed disclosure.json's bytes, by ``pdf`` when it rendered those very bytes already."""
-    if not check_pdf:
-        v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
+@dataclass(frozen=True)
+class _Inputs:
+    """What the audit re-run reads besides the evidence: packet.json's statements and the cut."""
+
+    info: CutInfo
+    production: str
+    episode: str
+    as_of: datetime
+    timeline: Any
+    clips: list[Clip]
+    refused: list[str]
+
+
+def _inputs(
+    files: Mapping[str, bytes], header: Any, hashed: Mapping[str, str], v: PacketVerdict
+) -> _Inputs:
     try:
         cut = header["cut"]
         info = CutInfo(
@@ -708,12 +863,12 @@ def _recompute(
     except (KeyError, TypeError, AssetLedgerError) as exc:
         v.fail("file_changed", f"{build.PACKET_JSON} is incomplete: {exc}")
         raise _Stop from None
-    if info.file not in files or sha256_hex(files[info.file]) != info.sha256:
+    if info.file not in files or hashed[info.file] != info.sha256:
         v.fail("file_changed", f"the cut {info.file} is not the one {build.PACKET_JSON} names")
         raise _Stop
     clip_map: ClipMap | None = None
     if (info.map_file is None) != (info.map_sha256 is None) or (
-        info.map_file is not None and sha256_hex(files.get(info.map_file, b"")) != info.map_sha256
+        info.map_file is not None and hashed[info.map_file] != info.map_sha256
     ):
         v.fail(
             "file_changed",
@@ -729,33 +884,52 @@ def _recompute(
         cut_path.write_bytes(files[info.file])
         timeline = read_timeline(cut_path)
     refused = [] if clip_map is None else clip_map.refused[:1000]
+    return _Inputs(info, production, episode, as_of, timeline, clips(timeline, clip_map), refused)
+
+
+def _recompute(
+    inputs: _Inputs,
+    checkpoint: StoredCheckpoint,
+    v: PacketVerdict,
+    check_pdf: bool,
+    store: PacketStore,
+    pdf: PdfRender | None = None,
+) -> dict[str, bytes]:
+    """disclosure.json as the audit re-run gives it (the other derived files are checked
+    alongside); the PDF (``check_pdf``) rendered from its bytes, by ``pdf`` when it rendered
+    those very bytes already."""
+    if not check_pdf:
+        v.checks["pdf"] = f"not checked: do not rely on {build.DISCLOSURE_PDF}"
     try:
-        derived = build.derived_files(
+        disclosure = build.disclosure_json(
+            store,
             checkpoint,
-            meta,
-            entries,
-            production,
-            episode,
-            clips(timeline, clip_map),
-            info,
-            as_of,
-            timeline,
-            refused,
-            pdf=False,  # below, from the disclosure's bytes
-            store=store,
+            inputs.production,
+            inputs.episode,
+            inputs.clips,
+            inputs.info,
+            inputs.as_of,
+            inputs.refused,
         )
     except AssetLedgerError as exc:
         v.fail("disclosure_mismatch", f"the audit cannot be re-run on the evidence: {exc.message}")
         raise _Stop from None
+    derived = {build.DISCLOSURE_JSON: disclosure}
     if check_pdf:
-        disclosure = derived[build.DISCLOSURE_JSON]
         derived[build.DISCLOSURE_PDF] = (
             build.pdf_of(disclosure) if pdf is None else pdf.result(disclosure)
         )
     return derived
 
 
-def _compare(files: Mapping[str, bytes], derived: Mapping[str, bytes], v: PacketVerdict) -> None:
+def _compare(
+    files: Mapping[str, bytes],
+    derived: Mapping[str, bytes],
+    same: Mapping[str, bool],
+    v: PacketVerdict,
+) -> None:
+    """The disclosure and every derived file against the packet's (``same``: the files
+    compared alongside)."""
     if files.get(build.DISCLOSURE_JSON) != derived[build.DISCLOSURE_JSON]:
         where = _first_difference(
             json.loads(files[build.DISCLOSURE_JSON]), json.loads(derived[build.DISCLOSURE_JSON])
@@ -765,12 +939,12 @@ def _compare(files: Mapping[str, bytes], derived: Mapping[str, bytes], v: Packet
             f"{build.DISCLOSURE_JSON} is not what the audit of the"
             f" packet's entries gives: first difference at {where}",
         )
-    for name in sorted(derived):
+    for name, equal in sorted({**_same(files, derived), **same}.items()):
         if name == build.DISCLOSURE_JSON:
             continue
         if name not in files:
             v.fail("derived_mismatch", f"{name} is missing (the evidence gives it)")
-        elif files[name] != derived[name]:
+        elif not equal:
             v.fail("derived_mismatch", f"{name} is not what the evidence gives")
     if not v.problems:
         v.checks["disclosure"] = "the audit of the packet's own entries gives this disclosure"
@@ -781,7 +955,7 @@ _EVIDENCE = (MANIFEST, build.PACKET_JSON, build.CHECKPOINT_FILE, build.ENTRIES_F
 
 def _check_unvouched(
     files: Mapping[str, bytes],
-    derived: Mapping[str, bytes],
+    derived: Iterable[str],
     header: Any,
     check_pdf: bool,
     v: PacketVerdict,

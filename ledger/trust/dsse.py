@@ -10,7 +10,9 @@ itself is framed the same way (see :mod:`ledger.events.encoding`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -129,25 +131,80 @@ def forget_verified() -> None:
     _VERIFIED.clear()
 
 
-def verify_signature(envelope: Envelope, keyid: str, public_key: Ed25519PublicKey) -> None:
-    """Raise :class:`SignatureError` unless the signature by ``keyid`` verifies."""
+@dataclass(frozen=True)
+class Claim:
+    """A signature to check: by ``public_key`` (raw Ed25519) over ``message`` (the PAE bytes)."""
+
+    public_key: bytes
+    sig: bytes
+    message: bytes
+    digest: bytes  # SHA-256 of message: how verify_signature remembers it
+
+    def holds(self) -> bool:
+        """True when the signature verifies (an Ed25519 check; bytes in, so any process can)."""
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(self.sig, self.message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    @property
+    def seen(self) -> tuple[bytes, bytes, bytes]:
+        return (self.public_key, self.sig, self.digest)
+
+
+def claim(envelope: Envelope, keyid: str, public_key: Ed25519PublicKey) -> Claim:
+    """The signature by ``keyid`` in ``envelope``, to check with ``public_key`` (SignatureError
+    when the envelope carries none by that key)."""
     message = pae(envelope.payload_type, envelope.payload)
     for s in envelope.signatures:
         if s.keyid == keyid:
-            seen = (public_key.public_bytes_raw(), s.sig, hashlib.sha256(message).digest())
-            if seen in _VERIFIED:
-                return
-            try:
-                public_key.verify(s.sig, message)
-            except InvalidSignature:
-                raise SignatureError(
-                    f"signature by key {keyid[:16]}… does not verify over the payload"
-                ) from None
-            if len(_VERIFIED) >= _VERIFIED_MAX:
-                _VERIFIED.clear()
-            _VERIFIED[seen] = None
-            return
+            digest = hashlib.sha256(message).digest()
+            return Claim(public_key.public_bytes_raw(), s.sig, message, digest)
     raise SignatureError(f"envelope has no signature by key {keyid[:16]}…")
+
+
+_PENDING: ContextVar[frozenset[tuple[bytes, bytes, bytes]]] = ContextVar(
+    "pending_signatures", default=frozenset()
+)
+
+
+@contextmanager
+def taken_as_verified(claims: Iterable[Claim]) -> Iterator[None]:
+    """Within the block, :func:`verify_signature` takes the signatures of ``claims`` as
+    verified, unchecked: for a caller that checks them meanwhile elsewhere (another process)
+    and uses nothing computed in the block unless every one of them holds.  Nothing is
+    remembered beyond the block; :func:`remember` what was shown to hold."""
+    token = _PENDING.set(_PENDING.get() | {c.seen for c in claims})
+    try:
+        yield
+    finally:
+        _PENDING.reset(token)
+
+
+def remember(claims: Iterable[Claim]) -> None:
+    """Remember ``claims`` as verified: call only for claims whose :meth:`Claim.holds` was true."""
+    for c in claims:
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[c.seen] = None
+
+
+def verify_signature(envelope: Envelope, keyid: str, public_key: Ed25519PublicKey) -> None:
+    """Raise :class:`SignatureError` unless the signature by ``keyid`` verifies."""
+    c = claim(envelope, keyid, public_key)
+    if c.seen in _VERIFIED or c.seen in _PENDING.get():
+        return
+    try:
+        public_key.verify(c.sig, c.message)
+    except InvalidSignature:
+        raise not_verified(keyid) from None
+    remember((c,))
+
+
+def not_verified(keyid: str) -> SignatureError:
+    """The error of a signature by ``keyid`` that does not verify."""
+    return SignatureError(f"signature by key {keyid[:16]}… does not verify over the payload")
 
 
 def verify_trusted(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> str:

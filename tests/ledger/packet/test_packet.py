@@ -245,6 +245,28 @@ def test_a_rewritten_html_with_a_new_manifest_fails(packet: Path, ledger: Packet
     assert "disclosure.html" in verdict.problems[0].detail
 
 
+@pytest.mark.parametrize("kind", ["cut/annotated.otio", "c2pa/", "records/consents.json"])
+def test_a_rewritten_file_checked_alongside_fails_with_or_without_a_fork(
+    packet: Path, ledger: PacketLedger, kind: str
+) -> None:
+    """The annotated cut, the C2PA manifest stores and the records are checked in a forked
+    process while the audit re-runs; where none is forked (a thread running), here: the same
+    verdict either way."""
+    name = next(n for n in sorted(read_packet(packet)) if n.startswith(kind))
+    rewrite(packet, name, (packet / name).read_bytes().rstrip(b"\n") + b" \n")
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {"derived_mismatch"}, verdict.problems
+    assert name in verdict.problems[0].detail
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert verify(packet, ledger).problems == verdict.problems
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_an_event_removed_fails(packet: Path, ledger: PacketLedger) -> None:
     lines = (packet / "evidence/entries.jsonl").read_text(encoding="utf-8").splitlines()
     body = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
@@ -374,6 +396,16 @@ def test_an_entry_whose_signature_does_not_verify_fails(tmp_path: Path) -> None:
     verdict = verify(folder, ledger, quorum=0)
     assert codes(verdict) == {"signature"}
     assert "does not verify" in verdict.problems[0].detail
+    # the signatures are checked in a forked process alongside the audit; where none can be
+    # forked (another thread running: a server), here, with the same verdict
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert verify(folder, ledger, quorum=0).problems == verdict.problems
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_a_zip_with_an_escaping_name_is_refused(packet: Path, ledger: PacketLedger) -> None:

@@ -138,7 +138,9 @@ def _forge_without(folder: Path, ledger: PacketLedger, drop: set[int]) -> dict[s
     kept = [e for e in pv._check_entries(files, note, checkpoint, v) if e.seq not in drop]
     meta = {**pb.header_meta(header), **pv._log_meta(ledger.log_vkey)}
     store = pb.evidence_store(checkpoint, meta, kept)
-    derived = pv._recompute(files, header, checkpoint, meta, kept, v, True, store)
+    i = pv._inputs(files, header, pv._Hashed(files), v)
+    args = (i.production, i.episode, i.clips, i.info, i.as_of, i.timeline, i.refused)
+    derived = pb.derived_files(checkpoint, meta, kept, *args, store=store)
     lines = files[pb.ENTRIES_FILE].decode("utf-8").splitlines()
     kept_lines = [line for line in lines if json.loads(line)["seq"] not in drop]
     (folder / pb.ENTRIES_FILE).write_text("".join(f"{ln}\n" for ln in kept_lines), "utf-8")

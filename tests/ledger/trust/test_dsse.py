@@ -146,3 +146,24 @@ def test_envelopes_read_by_hand_are_what_the_framing_reads_or_refuses() -> None:
                 assert _read(v) == generic
             else:
                 assert not isinstance(_read(v), dsse.Envelope), v
+
+
+def test_a_claim_taken_as_verified_counts_only_within_its_block() -> None:
+    """packet verify checks the signatures in another process while the audit runs: within
+    taken_as_verified the audit takes them as verified, outside nothing is remembered unless
+    remember() is told they held."""
+    pair = keys.generate("artist")
+    envelope = dsse.sign("application/x-test", b"payload", pair)
+    broken = dsse.Envelope(
+        envelope.payload_type,
+        envelope.payload,
+        (dsse.Signature(pair.key_id, bytes(64)),),
+    )
+    claim = dsse.claim(broken, pair.key_id, pair.public)
+    assert not claim.holds() and dsse.claim(envelope, pair.key_id, pair.public).holds()
+    with dsse.taken_as_verified([claim]):
+        dsse.verify_signature(broken, pair.key_id, pair.public)  # taken as verified
+    with pytest.raises(SignatureError, match="does not verify"):
+        dsse.verify_signature(broken, pair.key_id, pair.public)
+    with pytest.raises(SignatureError, match="no signature by key"):
+        dsse.claim(broken, "another key", pair.public)
