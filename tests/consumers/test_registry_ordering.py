@@ -218,7 +218,12 @@ def test_live_consumer_admits_signers_used_right_after_their_enrolment(
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        time.sleep(4)  # let the consumer join and go idle: it reads as the producers write
+        # The producers write once the consumer has joined (not after a fixed 4 s, which a
+        # loaded machine's join outlasts): it reads as they write, as a live consumer does.
+        deadline = time.monotonic() + 120
+        while consumer._listener.assigned_at is None and not errors:
+            assert time.monotonic() < deadline, f"seed {seed}: no partitions assigned in 120 s"
+            time.sleep(0.05)
         sent = _enrol_then_emit(kafka_bootstrap, topic, signers=6, events=rng.randint(1, 8))
         with SqliteStore(tmp_path / "ledger.db") as reader:
             deadline = time.monotonic() + 60
