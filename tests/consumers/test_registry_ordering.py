@@ -353,12 +353,22 @@ def test_two_consumers_of_a_group_each_read_the_registry_and_append_it_once(
         set_roots(store, [RootKey("root", ROOT.public)])
     stats: list[IngestStats] = []
     errors: list[BaseException] = []
+    connected = threading.Barrier(2)
+
+    class Together(LedgerConsumer):
+        """Reads the registry topic from where the ledger stood when both had connected: a
+        process that started seconds after the other (a loaded machine) found the registry
+        appended and every partition read, and took no part."""
+
+        def _connect(self) -> None:
+            super()._connect()
+            connected.wait(timeout=120)
 
     def run() -> None:
         try:
             with SqliteStore(tmp_path / "ledger.db") as store:
                 config = _config(kafka_bootstrap, topic, 5)
-                consumer = LedgerConsumer(store, RegistryTrust.from_store(store), config)
+                consumer = Together(store, RegistryTrust.from_store(store), config)
                 stats.append(consumer.run(until_caught_up=True))
         except BaseException as exc:  # the test reports it
             errors.append(exc)
