@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from demo.localbroker import LocalBroker, ensure_topics
 from ledger.errors import BrokerError, ConfigurationError
 
-CONSUME_TIMEOUT_S = 30.0
+CONSUME_TIMEOUT_S = 120.0  # a limit, spent only when records are missing
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
