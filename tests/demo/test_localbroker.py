@@ -137,6 +137,9 @@ def test_kill_then_start_again(local_broker: LocalBroker) -> None:
     assert not local_broker.running and local_broker.pid is None
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((local_broker.host, local_broker.port), timeout=2).close()
+    # nor can another process take the port meanwhile (as the local end of a connection, say)
+    with socket.socket() as other, pytest.raises(OSError, match="in use"):
+        other.bind((local_broker.host, local_broker.port))
 
     local_broker.start()
     ensure_topics(local_broker.bootstrap_servers, {"again": 1})
