@@ -7,6 +7,7 @@ Set ASSETLEDGER_SCREENSHOTS=docs/img to refresh the screenshots in the README an
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,23 +66,22 @@ def _free_port() -> int:
 
 
 def _listening(port: int, proc: subprocess.Popen[str], timeout: float = 120.0) -> bool:
-    """Until ``proc`` listens on ``port`` (True), or it has exited (False).
+    """Until the portal answers on ``port`` (True), or ``proc`` has exited (False).
 
-    Only its own listener counts: the port was free when picked, but until ``serve`` binds it
-    another process may take it; then ``serve`` exits (address in use) and this says so.
+    Only the portal's own login page counts: the port was free when picked, but until
+    ``serve`` binds it another process may take it; then ``serve`` exits (address in use).
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            time.sleep(0.2)
-            continue
-        time.sleep(0.5)  # a foreign listener: serve fails to bind and exits meanwhile
-        if proc.poll() is None:
-            return True
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as page:
+                if 'name="csrf"' in page.read().decode("utf-8", "replace"):
+                    return True
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
     raise AssertionError(f"assetledger serve did not listen within {timeout} s")
 
 
