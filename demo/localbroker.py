@@ -149,6 +149,7 @@ class LocalBroker:
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self._holder: socket.socket | None = None  # keeps the port between kill() and start()
         self._log_path: Path | None = None
         self._log_is_temp = False
         self.startup_seconds: float | None = None
@@ -198,6 +199,7 @@ class LocalBroker:
                 hint="pass another port, or let LocalBroker pick one (port=None)",
             )
         began = time.monotonic()
+        self._release_port()
         self._spawn()
         _running.add(self)
         self._wait_until_ready(began + self._startup_timeout)
@@ -207,15 +209,22 @@ class LocalBroker:
     def stop(self, timeout: float | None = None) -> None:
         """Terminate the broker: SIGTERM, then SIGKILL after ``timeout`` seconds."""
         self._terminate(timeout if timeout is not None else self._stop_timeout)
+        self._release_port()
         self._drop_temp_log()
 
     def kill(self) -> None:
-        """SIGKILL the broker at once (a crash, for tests); the log file is kept."""
+        """SIGKILL the broker at once (a crash, for tests); the log file is kept.
+
+        Until :meth:`start` the port stays bound, not listening: clients are refused as by any
+        dead broker, but no other process's outgoing connection can take the port as its own
+        meanwhile, which would keep the broker from coming back on it.
+        """
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
         _running.discard(self)
+        self._hold_port()
 
     def restart(self) -> Self:
         """Stop (if running) and start again on the same port.  All data is lost (memory)."""
@@ -300,6 +309,23 @@ class LocalBroker:
                 proc.kill()
                 proc.wait()
         _running.discard(self)
+
+    def _hold_port(self) -> None:
+        if self._holder is not None:
+            return
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the TIME_WAITs
+        try:
+            holder.bind((LOOPBACK, self._port))
+        except OSError:  # taken already: start() says so
+            holder.close()
+            return
+        self._holder = holder
+
+    def _release_port(self) -> None:
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
 
     def _drop_temp_log(self) -> None:
         if self._log_is_temp and self._log_path is not None:

@@ -295,7 +295,6 @@ def verify_ledger(
     report = VerifyReport(size=head.size)
     walker = _ChainWalker(report)
     checkpoints = _CheckpointChecker(store, report)
-    derived = DerivedCheck(store, report)
     registry = registry_check(store, report) if lookup is None else None
     index = IndexReplay(store)
     if lookup is None:
@@ -308,6 +307,9 @@ def verify_ledger(
     raw_key = raw_keys(lookup)
     signatures = SignatureVerdicts(report, raw_key)
     nodes: list[Node] = []
+    # Last before the try: it opens the scan of the index rows, which only derived.close()
+    # ends (left open, it outlives the store and fails when the garbage collector ends it).
+    derived = DerivedCheck(store, report)
 
     def visit(e: Entry, facts: EntryFacts) -> bool:
         leaf = walker.visit(e)
@@ -775,10 +777,10 @@ def check_prefix(
     """
     report = VerifyReport(size=size)
     tracker = _RootTracker()
-    derived = DerivedCheck(store, report)
     stopped = False
     if workers is None:  # starting processes costs about a second: worth it on large ledgers
         workers = default_workers() if size >= GUARD_PARALLEL_FROM else 1
+    derived = DerivedCheck(store, report)  # last before the try, as in verify_ledger
 
     def visit(e: Entry, facts: EntryFacts) -> bool:
         nonlocal stopped

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,32 +68,59 @@ def test_a_stream_is_anchored_every_n_entries_not_every_batch(
         store.close()
 
 
+class CountingPolls(LedgerConsumer):
+    """Counts its polls: the test waits for polls, not for seconds."""
+
+    polls = 0
+
+    def _poll(self, timeout_ms: int, max_records: int) -> list[Any]:
+        self.polls += 1
+        return super()._poll(timeout_ms, max_records)
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not within {timeout} s"
+        time.sleep(0.05)
+
+
 @pytest.mark.broker
 def test_an_idle_topic_gets_every_entry_anchored_without_new_records(
     fresh_topic: FreshTopic, tmp_path: Path
 ) -> None:
-    """Neither limit is reached; the first poll that brings nothing signs the checkpoint."""
+    """Neither limit is reached; the first poll that brings nothing signs the checkpoint, and
+    polls that bring nothing after it sign none.
+
+    The records are emitted one by one (a send and an acknowledgement each); a consumer that
+    joined meanwhile may read them in several batches with a quiet poll between, each anchored
+    then: so the test counts no checkpoints, it checks that each covers new entries.
+    """
     store, log = _ledger(tmp_path)
-    consumer = _consumer(store, fresh_topic, log, checkpoint_every=1_000_000,
-                         checkpoint_seconds=NEVER)  # fmt: skip
+    trust = FolderTrust({ARTIST.key_id: ARTIST.public})
+    settings = ConsumerConfig(fresh_topic.bootstrap, topic=fresh_topic.name, **FAST_GROUP,
+                              checkpoint_every=1_000_000, checkpoint_seconds=NEVER)  # fmt: skip
+    consumer = CountingPolls(store, trust, settings, checkpointer=operator.Checkpointer(store, log))
     runner = threading.Thread(target=consumer.run, daemon=True)
     runner.start()
     try:
         emit(fresh_topic, 30)
-        deadline = time.monotonic() + 60
-        while consumer.stats.last_checkpoint_size < 30 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for(lambda: consumer.stats.last_checkpoint_size == 30, "a checkpoint of 30")
         assert runner.is_alive()  # anchored while running, not by the stop
-        assert consumer.stats.last_checkpoint_size == 30
+        anchored, polls = consumer.stats.checkpoints, consumer.polls
+        _wait_for(lambda: consumer.polls >= polls + 3, "three more polls")
+        assert consumer.stats.checkpoints == anchored  # nothing new: no checkpoint
         with open_store(str(tmp_path / "ledger.db")) as reader:
             latest = reader.latest_checkpoint()
             assert latest is not None and latest.size == reader.head().size == 30
+            sizes = [c.size for c in reader.checkpoints()]
+            assert sizes == sorted(set(sizes)) and len(sizes) == anchored, sizes
     finally:
         consumer.stop()
         runner.join(timeout=60)
         store.close()
     assert not runner.is_alive()
-    assert consumer.stats.checkpoints == 1  # nothing new after it: no second checkpoint
+    assert consumer.stats.checkpoints == anchored  # nor at the stop
 
 
 @pytest.mark.parametrize(("every", "seconds"), [(0, 2.0), (-5, 2.0), (1, -1.0), (1, float("nan"))])

@@ -65,6 +65,7 @@ class ConsumerProcess:
     proc: subprocess.Popen[str]
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
     def start(cls, topic: str, bootstrap: str, dsn: str, trusted: Path) -> ConsumerProcess:
@@ -81,7 +82,9 @@ class ConsumerProcess:
         )
         started = cls(proc)
         for stream, lines in ((proc.stdout, started.stdout), (proc.stderr, started.stderr)):
-            threading.Thread(target=_collect, args=(stream, lines), daemon=True).start()
+            reader = threading.Thread(target=_collect, args=(stream, lines), daemon=True)
+            reader.start()
+            started.readers.append(reader)
         return started
 
     def assignment(self) -> set[int] | None:
@@ -100,7 +103,8 @@ class ConsumerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError(f"consumer did not stop:\n{self.tail()}") from None
-        time.sleep(0.2)  # let the reader threads drain the pipes
+        for reader in self.readers:  # they end at the end of the pipes: all output is read
+            reader.join(timeout)
         assert code == 0, f"consumer exited with {code}:\n{self.tail()}"
         result: dict[str, Any] = json.loads("".join(self.stdout))
         return result

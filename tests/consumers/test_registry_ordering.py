@@ -218,7 +218,12 @@ def test_live_consumer_admits_signers_used_right_after_their_enrolment(
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        time.sleep(4)  # let the consumer join and go idle: it reads as the producers write
+        # The producers write once the consumer has joined (not after a fixed 4 s, which a
+        # loaded machine's join outlasts): it reads as they write, as a live consumer does.
+        deadline = time.monotonic() + 120
+        while consumer._listener.assigned_at is None and not errors:
+            assert time.monotonic() < deadline, f"seed {seed}: no partitions assigned in 120 s"
+            time.sleep(0.05)
         sent = _enrol_then_emit(kafka_bootstrap, topic, signers=6, events=rng.randint(1, 8))
         with SqliteStore(tmp_path / "ledger.db") as reader:
             deadline = time.monotonic() + 60
@@ -348,12 +353,22 @@ def test_two_consumers_of_a_group_each_read_the_registry_and_append_it_once(
         set_roots(store, [RootKey("root", ROOT.public)])
     stats: list[IngestStats] = []
     errors: list[BaseException] = []
+    connected = threading.Barrier(2)
+
+    class Together(LedgerConsumer):
+        """Reads the registry topic from where the ledger stood when both had connected: a
+        process that started seconds after the other (a loaded machine) found the registry
+        appended and every partition read, and took no part."""
+
+        def _connect(self) -> None:
+            super()._connect()
+            connected.wait(timeout=120)
 
     def run() -> None:
         try:
             with SqliteStore(tmp_path / "ledger.db") as store:
                 config = _config(kafka_bootstrap, topic, 5)
-                consumer = LedgerConsumer(store, RegistryTrust.from_store(store), config)
+                consumer = Together(store, RegistryTrust.from_store(store), config)
                 stats.append(consumer.run(until_caught_up=True))
         except BaseException as exc:  # the test reports it
             errors.append(exc)

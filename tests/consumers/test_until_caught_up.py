@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -104,18 +105,28 @@ def consumer(
 
 
 def real_ends(topic: FreshTopic) -> dict[tuple[str, int], int]:
-    """The offset after the last record of each partition, found by reading them all."""
+    """The offset after the last record of each partition, found by reading them all.
+
+    Read until a poll brings nothing once every partition is past the end offset the broker
+    reports (a lower bound: Tansu's may fall short by its last record batch); a quiet poll
+    before that is a slow fetch on a loaded machine, not the end.
+    """
     reader = KafkaConsumer(bootstrap_servers=topic.bootstrap, enable_auto_commit=False)
     try:
         names = [topic.name, k.registry_topic(topic.name)]
         tps = [TopicPartition(t, p) for t in names for p in reader.partitions_for_topic(t) or ()]
         reader.assign(tps)
         reader.seek_to_beginning(*tps)
+        reported = reader.end_offsets(tps)
         ends = {(tp.topic, tp.partition): 0 for tp in tps}
-        while batch := reader.poll(timeout_ms=3000):
+        deadline = time.monotonic() + 120
+        while True:
+            batch = reader.poll(timeout_ms=3000)
             for tp, records in batch.items():
                 ends[(tp.topic, tp.partition)] = records[-1].offset + 1
-        return ends
+            if not batch and all(reader.position(tp) >= reported[tp] for tp in tps):
+                return ends
+            assert time.monotonic() < deadline, f"not read to the end in 120 s: {ends}"
     finally:
         reader.close()
 

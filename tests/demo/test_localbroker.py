@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from demo.localbroker import LocalBroker, ensure_topics
 from ledger.errors import BrokerError, ConfigurationError
 
-CONSUME_TIMEOUT_S = 30.0
+CONSUME_TIMEOUT_S = 120.0  # a limit, spent only when records are missing
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
@@ -137,6 +137,9 @@ def test_kill_then_start_again(local_broker: LocalBroker) -> None:
     assert not local_broker.running and local_broker.pid is None
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((local_broker.host, local_broker.port), timeout=2).close()
+    # nor can another process take the port meanwhile (as the local end of a connection, say)
+    with socket.socket() as other, pytest.raises(OSError, match="in use"):
+        other.bind((local_broker.host, local_broker.port))
 
     local_broker.start()
     ensure_topics(local_broker.bootstrap_servers, {"again": 1})

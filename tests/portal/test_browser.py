@@ -7,6 +7,7 @@ Set ASSETLEDGER_SCREENSHOTS=docs/img to refresh the screenshots in the README an
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,17 +65,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for(port: int, proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+def _listening(port: int, proc: subprocess.Popen[str], timeout: float = 120.0) -> bool:
+    """Until the portal answers on ``port`` (True), or ``proc`` has exited (False).
+
+    Only the portal's own login page counts: the port was free when picked, but until
+    ``serve`` binds it another process may take it; then ``serve`` exits (address in use).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"assetledger serve exited with {proc.returncode}")
+            return False
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("assetledger serve did not listen in time")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as page:
+                if 'name="csrf"' in page.read().decode("utf-8", "replace"):
+                    return True
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"assetledger serve did not listen within {timeout} s")
+
+
+def _serve(ledger: Path, attempts: int = 5) -> tuple[subprocess.Popen[str], int, dict[str, str]]:
+    """``serve --demo-accounts`` on a free port (another one if that was taken meanwhile).
+
+    Its stderr (a JSON access-log line per page and API call) goes to ``serve.log`` beside the
+    ledger: a pipe nobody reads fills at 64 KiB, and then the server blocks mid-request.
+    """
+    log = ledger.parent / "serve.log"
+    for _ in range(attempts):
+        port = _free_port()
+        with log.open("w") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cli", "serve", "--ledger", str(ledger),
+                 "--demo-accounts", "--port", str(port)],
+                stdout=subprocess.PIPE, stderr=stderr, text=True,
+            )  # fmt: skip
+        passwords = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin|performer)", line)
+            if found:
+                passwords[found.group(1)] = found.group(2)
+            if line.startswith("open "):
+                break
+        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin", "performer"}
+        if _listening(port, proc):
+            return proc, port, passwords
+        proc.communicate(timeout=60)
+        said = log.read_text()
+        assert "address already in use" in said.lower(), f"serve exited: {said[-2000:]}"
+    raise AssertionError(f"every port picked for serve was taken first ({attempts} tries)")
 
 
 @pytest.fixture(scope="module")
@@ -86,23 +127,8 @@ def server(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr[-2000:]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--ledger", str(work / "ledger.db"),
-         "--demo-accounts", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc, port, passwords = _serve(work / "ledger.db")
     try:
-        passwords = {}
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            found = re.match(r"\s+(\S+)\s+(\S+)\s+(counsel|guild|auditor|admin|performer)", line)
-            if found:
-                passwords[found.group(1)] = found.group(2)
-            if line.startswith("open "):
-                break
-        assert set(passwords) == {"counsel", "guild-rep", "auditor", "admin", "performer"}
-        _wait_for(port, proc)
         yield Server(f"http://localhost:{port}", passwords, work)
     finally:
         proc.terminate()

@@ -16,8 +16,9 @@ from ledger.trust.policy import FolderTrust
 FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
 
 
-def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[Any]:
-    """All records of ``topic`` from offset 0 (no consumer group), waiting for ``expected``."""
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 120.0) -> list[Any]:
+    """All records of ``topic`` from offset 0 (no consumer group), waiting for ``expected``
+    (up to ``timeout`` s: generous, it is spent only when fewer come, on a loaded machine)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         parts = consumer.partitions_for_topic(topic) or set()

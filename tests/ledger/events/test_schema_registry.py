@@ -159,12 +159,6 @@ def registry() -> Iterator[FakeSchemaRegistry]:
         yield fake
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 CURRENT = default_catalog().current("provenance_event")
 ENVELOPE = default_catalog().current("dsse_envelope")
 
@@ -248,11 +242,13 @@ def test_a_schema_of_another_type_is_unknown_schema(registry: FakeSchemaRegistry
 
 def test_unreachable_or_failing_registry_is_a_broker_error(registry: FakeSchemaRegistry) -> None:
     """Not the record's fault: the consumer must retry the batch, not dead-letter it."""
-    down = SchemaRegistryClient(f"http://127.0.0.1:{_free_port()}", timeout=2)
-    with pytest.raises(BrokerError, match="is unreachable"):
-        down.schema_for(1)
-    with pytest.raises(BrokerError, match="is unreachable"):
-        down.id_for(CURRENT)
+    with socket.socket() as bound:  # bound, not listening: refused, and no one else's port
+        bound.bind(("127.0.0.1", 0))
+        down = SchemaRegistryClient(f"http://127.0.0.1:{bound.getsockname()[1]}", timeout=2)
+        with pytest.raises(BrokerError, match="is unreachable"):
+            down.schema_for(1)
+        with pytest.raises(BrokerError, match="is unreachable"):
+            down.id_for(CURRENT)
     registry.fail_with = 500
     with pytest.raises(BrokerError, match=r"failed for id 1 \(500 boom\)"):
         SchemaRegistryClient(registry.url).schema_for(1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.errors import ConfigurationError
 from ledger.log.merkle import leaf_hash
 from ledger.log.verify import (
     ALTERED,
@@ -44,6 +45,26 @@ def ledger(tmp_path: Path) -> Iterator[tuple[SqliteStore, sqlite3.Connection]]:
     yield store, raw
     raw.close()
     store.close()
+
+
+def test_a_verify_refused_at_the_start_leaves_no_scan_of_the_store_open(
+    ledger: tuple[SqliteStore, sqlite3.Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key registry and no keys given: refused before any entry is read, and the scan of
+    the index rows is not left open (it failed later, when the garbage collector ended it after
+    the store had been closed: "Cannot operate on a closed database", seen in the portal)."""
+    store, _ = ledger
+    scans: list[Iterator[tuple[int, str, str]]] = []
+    all_refs = store.all_refs
+
+    def tracked() -> Iterator[tuple[int, str, str]]:
+        scans.append(all_refs())
+        return scans[-1]
+
+    monkeypatch.setattr(store, "all_refs", tracked)
+    with pytest.raises(ConfigurationError, match="no key registry"):
+        verify_ledger(store, None, workers=1)
+    assert [scan for scan in scans if getattr(scan, "gi_frame", None) is not None] == []
 
 
 def _first(store: SqliteStore) -> tuple[str, int | None]:
