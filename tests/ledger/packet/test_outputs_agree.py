@@ -45,13 +45,14 @@ def outputs(
     with open_store(ledger.url) as store:
         built = build_packet(store, story.SHOW, story.EPISODE, cut, tmp / "pkt")
         view = LedgerView.open(store)
-        credits = credit_report(view, story.SHOW, story.EPISODE)
+        as_of = datetime.fromisoformat(built.disclosure["as_of"])
+        credits = credit_report(view, story.SHOW, story.EPISODE, as_of=as_of)
         audit = run_audit(
             view,
             Scope(production=story.SHOW, episode=story.EPISODE),
             rules=RuleSet(approvals=True),
             signer_verdicts=registry_verdicts(store),
-            as_of=datetime.fromisoformat(built.disclosure["as_of"]),
+            as_of=as_of,
         )
     return built.disclosure, credits, audit
 
@@ -157,3 +158,36 @@ def _register_rows(disclosure: dict[str, Any]) -> Any:
     from ledger.packet.render import _register_table
 
     return _register_table(disclosure)
+
+
+LICENCE_RULES = ("ai-model-undeclared", "licence-not-covering")
+
+
+def test_the_credits_licence_flags_carry_the_audits_dispositions(
+    outputs: tuple[dict[str, Any], CreditReport, AuditResult],
+) -> None:
+    """Each AI output's licence flag in the credits is the audit's finding, with the same id,
+    status and counsel's decision (a finding counsel disposed of reads as disposed in both);
+    an output the audit finds no licence fault in carries none."""
+    _, credits, audit = outputs
+    found = {(f.asset, f.rule): f for f in audit.findings if f.rule in LICENCE_RULES}
+    disposed = 0
+    for o in credits.ai_outputs:
+        shown = o.licence_finding
+        expected = [f for (asset, _), f in found.items() if asset == o.asset]
+        if shown is None:
+            assert expected == [], o.asset
+            continue
+        [f] = expected
+        assert (shown.finding_id, shown.status, shown.disposition) == (
+            f.finding_id,
+            f.status,
+            f.disposition,
+        )
+        if not f.is_open:
+            assert f.disposition is not None
+            disposed += 1
+            assert f.disposition.event_id in o.licence_shown and f.status in o.licence_shown
+        else:
+            assert "counsel:" not in o.licence_shown
+    assert disposed, "the ledger holds a licence finding counsel disposed of"
