@@ -15,7 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ledger.audit.dispositions import LegalCheck, disposed_note, judged, registry_legal_check
+from ledger.audit.dispositions import (
+    LegalCheck,
+    disposed_note,
+    finding_state,
+    judged,
+    registry_legal_check,
+)
 from ledger.audit.judge import (
     ConsentVerdict,
     judge_likeness,
@@ -178,25 +184,13 @@ class AiOutput:
             else {"event_id": self.licence_ref, "status": self.licence_status},
             "licence_finding": None
             if self.licence_finding is None
-            else _finding_json(self.licence_finding),
+            else finding_state(self.licence_finding),
             "counsel": self.counsel,
             "training_data": self.training_data,
             "directed_by": list(self.directed_by),
             "disclosure": self.disclosure,
             "event_id": self.event_id,
         }
-
-
-def _finding_json(f: Finding) -> dict[str, Any]:
-    """The audit's finding as the credits show it: its id, rule and status, and the decision
-    in force (as ``audit ip`` shows it)."""
-    return {
-        "id": f.finding_id,
-        "rule": f.rule,
-        "status": f.status,
-        "summary": f.summary,
-        "disposition": None if f.disposition is None else f.disposition.to_json(),
-    }
 
 
 CONSENT_VALID = "consent valid"

@@ -269,6 +269,20 @@ def disposed_note(f: Finding) -> str | None:
     return f"{d.decision} by {d.by} ({d.role}) at {d.at}, decision {d.event_id}"
 
 
+def finding_state(f: Finding) -> dict[str, Any]:
+    """A finding's state as outputs beside the audit show it (the credits, a disclosure's AI
+    register): its id, rule, status and summary, the decision in force as ``audit ip`` shows it,
+    and that decision in words (``counsel``, None while open)."""
+    return {
+        "id": f.finding_id,
+        "rule": f.rule,
+        "status": f.status,
+        "summary": f.summary,
+        "disposition": None if f.disposition is None else f.disposition.to_json(),
+        "counsel": disposed_note(f),
+    }
+
+
 def _apply(
     view: LedgerView, f: Finding, legal: LegalCheck, as_of: datetime, current: set[str]
 ) -> Finding:

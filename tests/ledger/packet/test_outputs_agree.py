@@ -18,7 +18,7 @@ from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView
-from ledger.audit.rules import RuleSet
+from ledger.audit.rules import LICENCE_RULES, RuleSet
 from ledger.packet.build import build_packet
 from ledger.packet.render import disclosure_document
 from ledger.store import open_store
@@ -160,9 +160,6 @@ def _register_rows(disclosure: dict[str, Any]) -> Any:
     return _register_table(disclosure)
 
 
-LICENCE_RULES = ("ai-model-undeclared", "licence-not-covering")
-
-
 def test_the_credits_licence_flags_carry_the_audits_dispositions(
     outputs: tuple[dict[str, Any], CreditReport, AuditResult],
 ) -> None:
@@ -191,3 +188,26 @@ def test_the_credits_licence_flags_carry_the_audits_dispositions(
         else:
             assert "counsel:" not in o.licence_shown
     assert disposed, "the ledger holds a licence finding counsel disposed of"
+
+
+def test_the_disclosures_licence_flags_carry_the_audits_dispositions(
+    outputs: tuple[dict[str, Any], CreditReport, AuditResult],
+) -> None:
+    """The disclosure's AI register shows each model licence's finding as the audit and the
+    credits do: same id and status, counsel's decision in force, in the JSON and the document."""
+    disclosure, credits, audit = outputs
+    found = {f.asset: f for f in audit.findings if f.rule in LICENCE_RULES}
+    in_credits = {o.asset: o for o in credits.ai_outputs}
+    rows = [r for r in disclosure["ai_register"] if r["model"]]
+    assert any(r["licence_finding"] and r["licence_finding"]["counsel"] for r in rows)
+    cells = " ".join(str(b) for b in disclosure_document(disclosure).blocks)
+    for r in rows:
+        f, shown = found.get(r["asset"]), r["licence_finding"]
+        if f is None:
+            assert shown is None, r["asset"]
+            continue
+        assert (shown["id"], shown["status"]) == (f.finding_id, f.status)
+        assert shown["disposition"] == (None if f.disposition is None else f.disposition.to_json())
+        assert shown["counsel"] == in_credits[r["asset"]].counsel
+        if shown["counsel"]:
+            assert f"counsel: {shown['counsel']}" in cells
