@@ -12,17 +12,9 @@ from click.testing import CliRunner
 from cli.main import cli
 from demo import story
 from ledger.audit.performers import TIMECODES_NOT_READ
-from ledger.packet.build import build_packet
 from ledger.store import open_store
 from tests.ledger.audit.audit_factory import build_store, consent_item, demo_items, demo_signers
-from tests.ledger.packet.packet_factory import (
-    SH010_V2,
-    SH020,
-    SH030,
-    build_ledger,
-    timeline,
-    write_cut,
-)
+from tests.ledger.packet.packet_factory import SH030, build_ledger, episode_packet
 
 DANA = "performer:dana-whitfield"
 FALLEN = "Fallen Tower"
@@ -152,10 +144,8 @@ def test_audit_register_says_what_it_knows_of_record_timecodes(tmp_path: Path) -
     (it said "no delivery packet" even when packets of the cut existed); given the packet
     (verified first) it prints them."""
     built = build_ledger(tmp_path / "ledger.db")
-    cut = tmp_path / "cut.otio"
-    write_cut(timeline([SH010_V2, SH020, SH030]), cut)
     with open_store(built.url) as store:
-        packet = build_packet(store, story.SHOW, story.EPISODE, cut, tmp_path / "pkt").folder
+        packet = episode_packet(store, tmp_path).folder
     replica = f"{story.DELIVERY_PREFIX}/sh030/crowd_replica@v001"
     args = ("audit", "register", "--production", FALLEN, "--ledger", built.url)
 

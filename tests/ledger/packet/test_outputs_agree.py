@@ -19,17 +19,9 @@ from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import LICENCE_RULES, RuleSet
-from ledger.packet.build import build_packet
 from ledger.packet.render import disclosure_document
 from ledger.store import open_store
-from tests.ledger.packet.packet_factory import (
-    SH010_V2,
-    SH020,
-    SH030,
-    build_ledger,
-    timeline,
-    write_cut,
-)
+from tests.ledger.packet.packet_factory import SH010_V2, SH020, SH030, build_ledger, episode_packet
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +32,8 @@ def outputs(
     approval rule (as packets apply it), at the same checkpoint and as-of time."""
     tmp = tmp_path_factory.mktemp("agree")
     ledger = build_ledger(tmp / "ledger.db")
-    cut = tmp / "cut.otio"
-    write_cut(timeline([SH010_V2, SH020, SH030]), cut)
     with open_store(ledger.url) as store:
-        built = build_packet(store, story.SHOW, story.EPISODE, cut, tmp / "pkt")
+        built = episode_packet(store, tmp)
         view = LedgerView.open(store)
         as_of = datetime.fromisoformat(built.disclosure["as_of"])
         credits = credit_report(view, story.SHOW, story.EPISODE, as_of=as_of)
