@@ -397,7 +397,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
             "asset": o.asset,
             "model": o.model,
             "directed_by": ", ".join(o.directed_by),
-            "licence": o.licence or "UNDECLARED",
+            "licence": o.licence_shown,
             "disclosure": o.disclosure,
         }
         for o in report.ai_outputs

@@ -32,6 +32,7 @@ from ledger.audit.performers import (
     REGISTER_COLUMNS,
     Audits,
     Impact,
+    Timecodes,
     one_name,
     party_impacts,
     party_name,
@@ -47,7 +48,10 @@ from ledger.audit.performers import (
 from ledger.audit.production import require_production
 from ledger.audit.text import csv_text, printable
 from ledger.errors import ConfigurationError, VerificationFailure
+from ledger.log.operator import META_LOG_VKEY
+from ledger.packet.timecodes import packet_timecodes
 from ledger.reports.register import register_document
+from ledger.store import LedgerStore
 
 
 def _audits(view: LedgerView, trusted_keys: Path | None, as_of: datetime | None) -> Audits:
@@ -72,6 +76,29 @@ def audit_options(f: common.F) -> common.F:
     return as_of_option(f)  # type: ignore[no-any-return]
 
 
+packets_option = click.option(
+    "--packet",
+    "packets",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A delivery packet (folder or .zip) of this ledger, verified first; repeatable. Its"
+    " cut gives the record timecodes of each use (without one they are not known).",
+)
+
+
+def _timecodes(store: LedgerStore, packets: tuple[Path, ...]) -> Timecodes | None:
+    """The record timecodes of ``packets``, each verified against the ledger's log key
+    (None: no packet given, so no timecode is known)."""
+    if not packets:
+        return None
+    vkey = store.get_meta(META_LOG_VKEY)
+    if vkey is None:
+        raise ConfigurationError("the ledger has no log key, so no packet of it can be verified")
+    timecodes = packet_timecodes(packets, vkey)
+    common.err(f"{len(packets)} verified delivery packet(s): record timecodes")
+    return timecodes
+
+
 def _one_of(party: str | None, production: str | None) -> None:
     if (party is None) == (production is None):
         raise ConfigurationError("give --party or --production (one of them)")
@@ -80,10 +107,12 @@ def _one_of(party: str | None, production: str | None) -> None:
 @click.command("uses")
 @click.option("--party", required=True, help="Performer id, e.g. performer:dana-whitfield.")
 @common.format_option("table", "json", "csv")
+@packets_option
 @audit_options
 def uses_command(
     party: str,
     fmt: str,
+    packets: tuple[Path, ...],
     as_of: str | None,
     trusted_keys: Path | None,
     at_head: bool,
@@ -94,7 +123,8 @@ def uses_command(
     judges it: consent, compensation, deliverables, findings and counsel's decisions."""
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
-        uses = performer_uses(view, party, _audits(view, trusted_keys, parse_as_of(as_of)))
+        audits = _audits(view, trusted_keys, parse_as_of(as_of))
+        uses = performer_uses(view, party, audits, _timecodes(store, packets))
         names = production_names(view, party, (u.step.show for u in uses))
         rows = party_register_rows(uses, party, names)
         data = {
@@ -212,11 +242,13 @@ def impact_command(
 @click.option("--production", required=True, help="Show name, e.g. 'Fallen Tower'.")
 @click.option("--party", "parties", multiple=True, help="Only these performers (repeat).")
 @common.format_option("csv", "json", "pdf", "html", default="csv")
+@packets_option
 @audit_options
 def register_command(
     production: str,
     parties: tuple[str, ...],
     fmt: str,
+    packets: tuple[Path, ...],
     as_of: str | None,
     trusted_keys: Path | None,
     at_head: bool,
@@ -229,7 +261,8 @@ def register_command(
     with common.existing_store(ledger_url) as store:
         view = open_view(store, at_head)
         require_production(view, production)
-        uses = production_uses(view, production, _audits(view, trusted_keys, parse_as_of(as_of)))
+        audits = _audits(view, trusted_keys, parse_as_of(as_of))
+        uses = production_uses(view, production, audits, _timecodes(store, packets))
         if parties:
             uses = [u for u in uses if u.party in parties]
         rows = register_rows(uses, {u.party: party_name(view, u.party, production) for u in uses})

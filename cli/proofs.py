@@ -238,10 +238,10 @@ def checkpoint(out: Path | None, ledger_url: str) -> None:
     with common.existing_store(ledger_url) as store:
         operator.require_identity(store)
         latest = store.latest_checkpoint()
-    if latest is None:
-        raise ConfigurationError(
-            "the ledger has no signed checkpoint yet", hint=operator.SIGN_A_CHECKPOINT
-        )
+        if latest is None:
+            raise ConfigurationError(
+                "the ledger has no signed checkpoint yet", hint=operator.sign_a_checkpoint(store)
+            )
     _write(latest.note, out)
     if latest.cosigners:
         common.err(

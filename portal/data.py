@@ -204,10 +204,13 @@ class PortalLedger:
         if episode is not None and episode not in self.episodes(production):
             raise NotFound(f"no episode {episode} in {production}")
 
-        def make(view: LedgerView) -> CreditReport:
-            return credit_report(view, production, episode)
+        as_of = start_of_today()  # counsel's decisions judged as the audit judges them
 
-        return self._cached(("credits", production, episode or ""), make)
+        def make(view: LedgerView) -> CreditReport:
+            return credit_report(view, production, episode, as_of=as_of)
+
+        # a waiver expires with the day even when the ledger does not grow: the day is in the key
+        return self._cached(("credits", production, episode or "", format_time(as_of)), make)
 
     def consent_records(self, production: str) -> list[dict[str, Any]]:
         """The consent events recorded for a production, with their revocations."""

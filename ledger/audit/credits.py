@@ -12,8 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
+from ledger.audit.dispositions import (
+    LegalCheck,
+    disposed_note,
+    finding_state,
+    judged,
+    registry_legal_check,
+)
 from ledger.audit.judge import (
     ConsentVerdict,
     judge_likeness,
@@ -23,7 +31,7 @@ from ledger.audit.judge import (
 )
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
 from ledger.audit.production import production_view
-from ledger.audit.rules import Restriction, input_restrictions
+from ledger.audit.rules import Finding, Restriction, check_model_declared, input_restrictions
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import vocab
 from ledger.events.base import format_time
@@ -145,6 +153,21 @@ class AiOutput:
     licence_note: str | None = None  # the event's free-text licence note, if any
     licence_ref: str | None = None  # the licence record the event cites, if any
     licence_status: str | None = None  # that record judged against this use (as the audit)
+    # the audit's finding on the model's licence (ai-model-undeclared, licence-not-covering),
+    # with counsel's disposition as the audit judges it; None: the audit finds no fault
+    licence_finding: Finding | None = None
+
+    @property
+    def counsel(self) -> str | None:
+        """Counsel's decision on the licence finding in words, None when none is in force."""
+        return None if self.licence_finding is None else disposed_note(self.licence_finding)
+
+    @property
+    def licence_shown(self) -> str:
+        """The licence column: what the licence says (UNDECLARED when nothing), then counsel's
+        decision on the audit's finding about it, when one is in force."""
+        shown = self.licence or "UNDECLARED"
+        return shown if self.counsel is None else f"{shown}; counsel: {self.counsel}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +182,10 @@ class AiOutput:
             "licence_record": None
             if self.licence_ref is None
             else {"event_id": self.licence_ref, "status": self.licence_status},
+            "licence_finding": None
+            if self.licence_finding is None
+            else finding_state(self.licence_finding),
+            "counsel": self.counsel,
             "training_data": self.training_data,
             "directed_by": list(self.directed_by),
             "disclosure": self.disclosure,
@@ -311,8 +338,8 @@ class CreditReport:
             )
             row["outputs"].append(o.asset)
             row["directed_by"] = sorted({*row["directed_by"], *o.directed_by})
-            if o.licence is not None:  # each use is judged on its own: list every verdict
-                licences.setdefault(o.model, set()).add(o.licence)
+            if o.licence is not None or o.counsel is not None:  # each use judged on its own
+                licences.setdefault(o.model, set()).add(o.licence_shown)
         for model, shown in licences.items():
             by_model[model]["licence"] = "; ".join(sorted(shown))
         return [by_model[k] for k in sorted(by_model)]
@@ -345,8 +372,20 @@ Progress = Callable[[str], None]
 
 
 def credit_report(
-    view: LedgerView, production: str, episode: str | None = None, progress: Progress | None = None
+    view: LedgerView,
+    production: str,
+    episode: str | None = None,
+    progress: Progress | None = None,
+    *,
+    as_of: datetime | None = None,
 ) -> CreditReport:
+    """The credits of a production (or one episode).  Each AI output's licence shows the
+    audit's finding on it with counsel's decision, judged as ``audit ip`` judges it at ``as_of``
+    (default: the start of today, UTC, as the audit's)."""
+    from ledger.audit.ip import start_of_today
+
+    legal = registry_legal_check(view.store, view.state.size)
+    when = as_of or start_of_today()
     view = production_view(view, production)  # only what counts for the production
     steps = view.production_steps(episode)
     if not steps:
@@ -363,7 +402,7 @@ def credit_report(
         episode=episode,
         state=view.state,
         lines=_credit_lines(steps, names),
-        ai_outputs=[_ai_output(view, s, names) for s in steps if s.is_ai],
+        ai_outputs=[_ai_output(view, s, names, legal, when) for s in steps if s.is_ai],
         consent=_consent_rows(view, steps),
         writer_material=_writer_material(steps),
     )
@@ -511,8 +550,11 @@ def _department_order(key: tuple[str, str]) -> tuple[int, str, str]:
     return (rank, department, episode)
 
 
-def _ai_output(view: LedgerView, s: Step, names: dict[str, str]) -> AiOutput:
+def _ai_output(
+    view: LedgerView, s: Step, names: dict[str, str], legal: LegalCheck, as_of: datetime
+) -> AiOutput:
     model = s.model
+    found = judged(view, check_model_declared(view, s), legal, as_of)
     disclosed = s.source_type in AI_DECLARING_TYPES
     verdict = None if model is None else judge_model_licence(view, s, model)
     note = model.licence if model else None
@@ -531,6 +573,7 @@ def _ai_output(view: LedgerView, s: Step, names: dict[str, str]) -> AiOutput:
         licence_note=note,
         licence_ref=None if verdict is None else verdict.ref,
         licence_status=None if verdict is None else verdict.status,
+        licence_finding=found[0] if found else None,
     )
 
 
@@ -647,7 +690,7 @@ def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
                 "kind": o.source_type,
                 "asset": o.asset,
                 "shot": o.shot or "",
-                "detail": f"{o.disclosure}; licence: {o.licence or 'UNDECLARED'}; "
+                "detail": f"{o.disclosure}; licence: {o.licence_shown}; "
                 f"training data: {o.training_data or 'UNDECLARED'}",
                 "event_id": o.event_id,
             }

@@ -251,6 +251,38 @@ def apply_dispositions(
     return [_apply(view, f, legal, as_of, current) for f in findings]
 
 
+def judged(
+    view: LedgerView, findings: Sequence[Finding], legal: LegalCheck, as_of: datetime
+) -> list[Finding]:
+    """Findings as ``audit ip`` judges them: each with its stable id (:func:`assign_ids`) and
+    the status counsel's dispositions give it (:func:`apply_dispositions`).  Every output
+    showing a finding's state (the audit, the credits) judges it here, so they never differ."""
+    return apply_dispositions(view, assign_ids(view, findings), legal, as_of)
+
+
+def disposed_note(f: Finding) -> str | None:
+    """Counsel's decision in force on ``f`` in words (who, when, what, the decision's event
+    id), None while the finding is open."""
+    d = f.disposition
+    if f.is_open or d is None:
+        return None
+    return f"{d.decision} by {d.by} ({d.role}) at {d.at}, decision {d.event_id}"
+
+
+def finding_state(f: Finding) -> dict[str, Any]:
+    """A finding's state as outputs beside the audit show it (the credits, a disclosure's AI
+    register): its id, rule, status and summary, the decision in force as ``audit ip`` shows it,
+    and that decision in words (``counsel``, None while open)."""
+    return {
+        "id": f.finding_id,
+        "rule": f.rule,
+        "status": f.status,
+        "summary": f.summary,
+        "disposition": None if f.disposition is None else f.disposition.to_json(),
+        "counsel": disposed_note(f),
+    }
+
+
 def _apply(
     view: LedgerView, f: Finding, legal: LegalCheck, as_of: datetime, current: set[str]
 ) -> Finding:

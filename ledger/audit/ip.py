@@ -12,10 +12,10 @@ from ledger.audit.dispositions import (
     Dangling,
     LegalCheck,
     apply_derivative_clearances,
-    apply_dispositions,
     assign_ids,
     dangling_dispositions,
     dispositions,
+    judged,
     registry_approval_check,
     registry_legal_check,
     replaced_versions,
@@ -222,7 +222,7 @@ def _audit_production(
         shipped_steps = {s.seq: s for lin in lineages.values() for s in lin.steps()}
         ordered = [shipped_steps[k] for k in sorted(shipped_steps)]
         findings += approval_findings(view, ordered, approver, when)
-    findings = apply_dispositions(view, assign_ids(view, findings), check, when)
+    findings = judged(view, findings, check, when)
     findings = apply_derivative_clearances(findings)
     replaced = replaced_versions(findings)
     lookup = FindingLookup(findings)

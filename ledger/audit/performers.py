@@ -486,15 +486,27 @@ def register_rows(
                 "consent_status": "covered" if u.covered else f"NOT COVERED: {u.reason}",
                 "compensation_ref": u.compensation_ref or "",
                 "deliverables": " ".join(p.deliverable for p in u.placements),
-                "timecodes": " ".join(timecodes)
-                if timecodes
-                else ("no delivery packet" if u.placements else ""),
+                "timecodes": " ".join(timecodes) or _no_timecodes(u.placements),
                 "event_id": s.event_id,
             }
         )
     return sorted(
         rows, key=lambda r: (r["production"], r["episode"], r["performer"], r["time"], r["asset"])
     )
+
+
+TIMECODES_NOT_READ = "not known: no delivery packet was read"
+TIMECODES_NOT_IN_CUT = "not in the cut of the delivery packets read"
+
+
+def _no_timecodes(placements: Sequence[Placement]) -> str:
+    """What a register row says of a use in published deliverables without record timecodes:
+    that no packet was read (so they are not known), or that the packets read place none."""
+    if not placements:
+        return ""
+    if all(p.timecodes is None for p in placements):
+        return TIMECODES_NOT_READ
+    return TIMECODES_NOT_IN_CUT
 
 
 def register_json(view: LedgerView, title: str, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -305,6 +305,10 @@ LICENCE_NOT_COVERING = RuleInfo(
 )
 
 
+LICENCE_RULES = frozenset({AI_MODEL_UNDECLARED.id, LICENCE_NOT_COVERING.id})
+"""The rules judging an AI output's model licence (the credits' licence column shows them)."""
+
+
 # --- ai-input-not-allowed (restrictions follow the material) ---------------------------------
 
 AI_INPUT_USE = "cawg.ai_inference"

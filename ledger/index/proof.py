@@ -35,7 +35,7 @@ from ledger.index.keys import KEY_KINDS, RULE_V1
 from ledger.index.maintain import entry_keys, index_rule, root_in, rule_in, store_reader
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, verify_inclusion
-from ledger.log.operator import SIGN_A_CHECKPOINT, require_identity
+from ledger.log.operator import index_not_committed, require_identity, sign_a_checkpoint
 from ledger.log.receipt import CRLF_HINT, ReceiptFailure, check_producer, crlf_problem, identify
 from ledger.store import LedgerStore
 from ledger.witness.cosignature import parse_witness_vkey, require_quorum
@@ -137,17 +137,13 @@ def prove_about(store: LedgerStore, key: str) -> str:
     if latest is None:
         raise ConfigurationError(
             "the ledger has no signed checkpoint yet",
-            hint=SIGN_A_CHECKPOINT,
+            hint=sign_a_checkpoint(store),
         )
     opened = cp.open_checkpoint(latest.note, identity.origin, identity.public_key)
     tables = store.index_tables()
     size, _ = tables.head()
     if root_in(opened.extensions) is None or size != opened.size:
-        raise ConfigurationError(
-            f"the latest checkpoint (size {opened.size}) does not commit to the index"
-            f" (the index covers {size} entries)",
-            hint="sign a new checkpoint (run the consumer with --log-key), then prove again",
-        )
+        raise index_not_committed(store, opened.size, size, "prove again")
     text = _assemble(store, key, latest.note, opened.size)
     verify_about(text, identity.vkey)  # never hand out a proof that does not verify
     return text

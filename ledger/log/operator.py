@@ -31,6 +31,42 @@ SIGN_A_CHECKPOINT = (
 """The hint wherever a signed checkpoint is missing: only the consumer holds the log key
 (``assetledger checkpoint`` prints the latest checkpoint, it signs none)."""
 
+EMPTY_LEDGER = (
+    "the ledger holds no entries yet, so there is nothing to sign: a consumer with --log-key"
+    " signs the first checkpoint once it appends an entry (assetledger consume --log-key LOG.key"
+    " --until-caught-up)"
+)
+
+
+def sign_a_checkpoint(store: LedgerStore) -> str:
+    """The hint for a missing signed checkpoint: what signs one, or, when the ledger holds no
+    entries (a consumer then signs nothing), that there is nothing to sign yet."""
+    return SIGN_A_CHECKPOINT if store.head().size else EMPTY_LEDGER
+
+
+def index_not_committed(
+    store: LedgerStore, size: int, indexed: int, then: str
+) -> ConfigurationError:
+    """The error for a latest checkpoint (of ``size`` entries) that does not commit to the
+    stored index (covering ``indexed``): behind the head, a new checkpoint will (``then``: what
+    to do after signing it); at the head a consumer signs nothing, so it says what is wrong."""
+    if store.head().size <= size:
+        return ConfigurationError(
+            f"the latest checkpoint (size {size}) is at the ledger's head, but the stored index"
+            f" covers {indexed} entries and the checkpoint does not commit to it: the index"
+            " tables are not the ones the checkpoint was signed over (restored, truncated or"
+            " altered, or the checkpoint predates the index), and signing again would not help"
+            " (a consumer signs no checkpoint until new entries arrive)",
+            hint="run assetledger verify to see what differs, and restore the index tables"
+            " with the ledger they were signed with",
+        )
+    return ConfigurationError(
+        f"the latest checkpoint (size {size}) does not commit to the index"
+        f" (the index covers {indexed} entries)",
+        hint=f"sign a new checkpoint (run the consumer with --log-key), then {then}",
+    )
+
+
 META_ORIGIN = "origin"
 META_LOG_VKEY = "log_vkey"
 
@@ -213,7 +249,7 @@ def prove_consistency(
         latest = store.latest_checkpoint()
         if latest is None:
             raise ConfigurationError(
-                "the ledger has no signed checkpoint yet", hint=SIGN_A_CHECKPOINT
+                "the ledger has no signed checkpoint yet", hint=sign_a_checkpoint(store)
             )
         new_note = latest.note
     new = cp.open_checkpoint(new_note, identity.origin, identity.public_key)

@@ -21,7 +21,7 @@ from ledger.c2pa.manifest import export_store
 from ledger.errors import ConfigurationError, StoreError
 from ledger.events.base import format_time, parse_time, to_json
 from ledger.log.merkle import leaf_hash, verify_inclusion
-from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, SIGN_A_CHECKPOINT, require_identity
+from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, require_identity, sign_a_checkpoint
 from ledger.log.receipt import make_receipt
 from ledger.packet import completeness
 from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, read_map, read_timeline
@@ -216,7 +216,7 @@ def _signed_state(store: LedgerStore, say: Progress) -> tuple[TreeState, StoredC
     if checkpoint is None:
         raise ConfigurationError(
             f"ledger {store.url} has no signed checkpoint, so no packet can be proven",
-            hint=SIGN_A_CHECKPOINT,
+            hint=sign_a_checkpoint(store),
         )
     require_identity(store)
     view = LedgerView.open(store, progress=None)

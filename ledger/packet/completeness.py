@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import ledger.index.smt as smt
-from ledger.errors import ConfigurationError, RejectedInput, VerificationFailure
+from ledger.errors import RejectedInput, VerificationFailure
 from ledger.events.approval import category_key
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index import production_key
@@ -43,6 +43,7 @@ from ledger.index.keys import RULE_V1, RULE_V2, event_keys, licence_record_key
 from ledger.index.maintain import entry_keys, root_in, rule_in, store_reader
 from ledger.index.proof import HEADER, MALFORMED, ProofFailure, decode_hash
 from ledger.log import checkpoint as cp
+from ledger.log.operator import index_not_committed
 from ledger.store import LedgerStore
 from ledger.trust.replay import decode_entry
 
@@ -181,11 +182,7 @@ def prove(store: LedgerStore, keys: Iterable[str], size: int) -> dict[str, dict[
     them with :func:`check`, as ``packet verify`` does, before writing them."""
     tables = store.index_tables()
     if tables.head()[0] != size:
-        raise ConfigurationError(
-            f"the latest checkpoint (size {size}) does not commit to the index"
-            f" (the index covers {tables.head()[0]} entries)",
-            hint="sign a new checkpoint (run the consumer with --log-key), then build again",
-        )
+        raise index_not_committed(store, size, tables.head()[0], "build again")
     reader = store_reader(store)
     out = {}
     for key in keys:

@@ -21,13 +21,14 @@ from datetime import datetime
 from typing import Any
 
 from ledger.audit.credits import directors_names, party_names
-from ledger.audit.dispositions import ApprovalCheck, registry_approval_check
+from ledger.audit.dispositions import ApprovalCheck, finding_state, registry_approval_check
 from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.judge import consent_record_json, judge_likeness, judge_model_licence
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.lineage import Lineage, ancestry
 from ledger.audit.model import LedgerView, Step, content_digest
 from ledger.audit.rules import (
+    LICENCE_RULES,
     AiUse,
     ApprovalStatus,
     Finding,
@@ -345,9 +346,11 @@ class _Context:
                 continue
             uses = ai_uses(self.view, s)
             statuses = [approval_status(self.view, u, self.approver, self.as_of) for u in uses]
+            licence = self._licence_findings.get(s.key)
             rows.append(
                 {
                     **self._ai(s),
+                    "licence_finding": None if licence is None else finding_state(licence),
                     "likeness": [u["performer"] for u in self._likeness(s)],
                     "clips": used_in.get(s.key, []),
                     "approvals": [
@@ -357,6 +360,12 @@ class _Context:
                 }
             )
         return rows
+
+    @functools.cached_property
+    def _licence_findings(self) -> dict[str, Finding]:
+        """The audit's finding on each AI output's model licence, with counsel's decision (the
+        credits show the same one, judged the same way)."""
+        return {f.asset: f for f in self.result.findings if f.rule in LICENCE_RULES}
 
     def _clips_by_asset(self, clips: Sequence[Clip]) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}

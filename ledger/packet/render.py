@@ -150,6 +150,12 @@ def _distributor_blocks(body: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+def _counsel(finding: dict[str, Any] | None) -> str:
+    """Counsel's decision on the audit's licence finding, as the credits show it."""
+    said = None if finding is None else finding.get("counsel")
+    return f"; counsel: {said}" if said else ""
+
+
 def _register_table(body: dict[str, Any]) -> Any:
     rows = []
     names = {  # performers by the names the clips' likeness rows give, with the id
@@ -166,9 +172,14 @@ def _register_table(body: dict[str, Any]) -> Any:
                 ""
                 if model is None
                 else f"{model['name']} {model['version']} ({model['provider']})",
-                "no licence record"
-                if licence is None
-                else ("covers the use" if licence["covers_use"] else licence["problem"]),
+                (
+                    "no licence record"
+                    if licence is None
+                    else "covers the use"
+                    if licence["covers_use"]
+                    else licence["problem"]
+                )
+                + _counsel(r.get("licence_finding")),
                 ", ".join(d["name"] for d in r["directed_by"]),
                 ", ".join(names.get(p, p) for p in r["likeness"]),
                 "; ".join(f"{a['category']}: {a['status']}" for a in r["approvals"]),

@@ -176,7 +176,7 @@ def _ai_blocks(report: CreditReport) -> list[Block]:
             o.model,
             o.source_type,
             ", ".join(o.directed_by) or "-",
-            o.licence or "UNDECLARED",
+            o.licence_shown,
             o.training_data or "UNDECLARED",
             o.disclosure,
         )
@@ -263,7 +263,7 @@ def build_audit_report(
         progress=progress,
         as_of=as_of,
     )
-    credits = credit_report(view, production, episode, progress)
+    credits = credit_report(view, production, episode, progress, as_of=result.as_of)
     consents = production_consents(view, production)
     return AuditReport(result, credits, consents)
 

@@ -11,7 +11,10 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from demo import story
+from ledger.audit.performers import TIMECODES_NOT_READ
+from ledger.store import open_store
 from tests.ledger.audit.audit_factory import build_store, consent_item, demo_items, demo_signers
+from tests.ledger.packet.packet_factory import SH030, build_ledger, episode_packet
 
 DANA = "performer:dana-whitfield"
 FALLEN = "Fallen Tower"
@@ -134,3 +137,28 @@ def test_users_add_performer_and_agent(tmp_path: Path) -> None:
     code, out, _ = run("users", "list", "--format", "json", "--ledger", url)
     parties = {a["name"]: a["parties"] for a in json.loads(out)}
     assert parties == {"dana": [DANA], "agency": [DANA, "performer:omar-haddad"]}
+
+
+def test_audit_register_says_what_it_knows_of_record_timecodes(tmp_path: Path) -> None:
+    """Without a delivery packet the register does not know the record timecodes, and says so
+    (it said "no delivery packet" even when packets of the cut existed); given the packet
+    (verified first) it prints them."""
+    built = build_ledger(tmp_path / "ledger.db")
+    with open_store(built.url) as store:
+        packet = episode_packet(store, tmp_path).folder
+    replica = f"{story.DELIVERY_PREFIX}/sh030/crowd_replica@v001"
+    args = ("audit", "register", "--production", FALLEN, "--ledger", built.url)
+
+    def placed(out: str) -> str:
+        [row] = [r for r in csv.DictReader(io.StringIO(out)) if r["asset"] == replica]
+        assert SH030 in row["deliverables"]
+        return row["timecodes"]
+
+    code, out, _ = run(*args)
+    assert code == 0 and placed(out) == TIMECODES_NOT_READ
+    code, out, err = run(*args, "--packet", str(packet))
+    assert code == 0 and placed(out) == f"{SH030} 01:00:04:01-01:00:06:03"
+    assert "1 verified delivery packet(s)" in err
+    code, out, _ = run("audit", "uses", "--party", "performer:omar-haddad", "--ledger",
+                       built.url, "--format", "csv", "--packet", str(packet))  # fmt: skip
+    assert code == 0 and placed(out) == f"{SH030} 01:00:04:01-01:00:06:03"

@@ -40,3 +40,27 @@ def test_the_csv_has_job_title_and_department_one_row_per_person_and_role(
     assert {r["department"] for r in credit} >= {"Camera", "Visual Effects", "AI Direction"}
     assert "Vista Stock" not in {r["name"] for r in credit}
     assert [r["section"] for r in rows if r["name"] == "Vista Stock"] == ["organisation"]
+
+
+def test_the_credits_show_counsels_decisions_as_the_audit_does(site: PortalSite) -> None:
+    """The guild reads the licence flags counsel disposed of as disposed: the licence's words
+    stay, with who decided, the decision and its event id, as the audit shows them."""
+    audit = site.login("counsel").get(f"/api/v1/p/{FT}/findings").json()
+    disposed = {
+        f["asset"]: f["disposition"]
+        for f in audit["findings"]
+        if f["rule"] in ("ai-model-undeclared", "licence-not-covering") and f["status"] != "open"
+    }
+    assert len(disposed) == 2  # the ClearScale licence cleared, fx_dust remediated
+    client = site.login("guild-rep")
+    outputs = client.get(f"/api/v1/p/{FT}/credits").json()["generative_ai_output"]
+    html = client.get(f"/p/{FT}/credits").text
+    for o in outputs:
+        d = disposed.get(o["asset"])
+        if d is None:
+            assert o["counsel"] is None
+            continue
+        assert o["licence_finding"]["disposition"]["event_id"] == d["event_id"]
+        assert o["counsel"].startswith(f"{d['decision']} by {d['by']}")
+        assert d["event_id"] in o["counsel"] and d["event_id"] in html
+    assert "does not cover this use" in html  # the fact is kept, with counsel's decision

@@ -14,6 +14,7 @@ import pytest
 
 from consumers.inspect import RawRecord, inspect
 from demo import story
+from ledger.audit.credits import AiOutput, credit_report, flat_rows
 from ledger.audit.decide import decide, find_finding
 from ledger.audit.ip import AuditResult, Scope, audit_json, run_audit
 from ledger.audit.model import LedgerView
@@ -28,6 +29,8 @@ from ledger.events.encoding import SingleObjectFraming
 from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.keyregistry import Scope as KeyScope
 from ledger.log.verify import verify_ledger
+from ledger.reports.render import to_html
+from ledger.reports.report import credits_document
 from ledger.store import Batch, LedgerStore, PendingEntry, open_store
 from ledger.trust import dsse, keys
 from ledger.trust.keys import KeyPair
@@ -858,3 +861,60 @@ def test_a_disposition_relabelled_with_counsels_key_does_not_count(
     assert "signer column" in note.note
     assert ledger.audit().clear_to_ship() == {"final@v001": False}
     assert not verify_ledger(ledger.store).ok
+
+
+# --- the credits show counsel's decisions as the audit judges them (outside review) ---------
+
+
+def _credits_output(ledger: Ledger, asset: str) -> AiOutput:
+    view = LedgerView.open(ledger.store, at_head=True)
+    report = credit_report(view, story.SHOW, as_of=AFTER)
+    [o] = [o for o in report.ai_outputs if o.asset == asset]
+    return o
+
+
+def test_the_credits_show_counsels_decision_on_the_licence_finding(make: Any) -> None:
+    """The audit shows the finding cleared; the credits keep the fact (no licence in force)
+    and say who cleared it, when, and the decision's event id, in every format."""
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "ai-model-undeclared")
+    ledger.decide("counsel", COUNSEL, "cleared", f, document_sha256="cd" * 32)
+    cleared = one(ledger.audit(), "ai-model-undeclared")
+    assert cleared.disposition is not None
+    o = _credits_output(ledger, f.asset)
+    assert o.licence_finding is not None
+    assert (o.licence_finding.finding_id, o.licence_finding.status) == (f.finding_id, "cleared")
+    decision = cleared.disposition
+    words = f"cleared by Hana Sato (production counsel) at {decision.at}, decision"
+    assert o.counsel == f"{words} {decision.event_id}"
+    assert o.licence_shown.startswith(o.licence or "UNDECLARED")  # the fact stays
+    assert o.licence_shown.endswith(f"counsel: {o.counsel}")
+    shown = o.to_json()
+    assert shown["licence_finding"]["disposition"] == decision.to_json()
+    assert shown["counsel"] == o.counsel
+    view = LedgerView.open(ledger.store, at_head=True)
+    report = credit_report(view, story.SHOW, as_of=AFTER)
+    [row] = [r for r in flat_rows(report) if r["section"] == "ai_output"]
+    assert f"counsel: {o.counsel}" in row["detail"]
+    [model] = report.models()
+    assert model["licence"] == o.licence_shown
+    html = to_html(credits_document(report))
+    assert decision.event_id in html and "cleared by Hana Sato" in html
+
+
+@pytest.mark.parametrize("how", ["no-legal-scope", "relabelled-signer", "dangling"])
+def test_a_decision_the_audit_rejects_does_not_clear_the_credits(make: Any, how: str) -> None:
+    ledger = make(unlicensed_deliverable())
+    f = one(ledger.audit(), "ai-model-undeclared")
+    if how == "no-legal-scope":
+        ledger.decide("para", PARALEGAL, "cleared", f, document_sha256="cd" * 32)
+    elif how == "relabelled-signer":
+        _relabel(ledger, _decide_as_counsel(ledger, f), ledger.keys["counsel"].key_id)
+    else:
+        ledger.decide("counsel", COUNSEL, "cleared", replace(f, finding_id="ab" * 32),
+                      document_sha256="cd" * 32)  # fmt: skip
+    assert one(ledger.audit(), "ai-model-undeclared").is_open
+    o = _credits_output(ledger, f.asset)
+    assert o.licence_finding is not None and o.licence_finding.finding_id == f.finding_id
+    assert o.licence_finding.is_open and o.counsel is None
+    assert "counsel" not in o.licence_shown and o.to_json()["counsel"] is None

@@ -12,6 +12,7 @@ from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.model import LedgerView
 from ledger.audit.performers import (
     REGISTER_COLUMNS,
+    TIMECODES_NOT_READ,
     Audits,
     consent_impacts,
     party_impacts,
@@ -197,7 +198,7 @@ def test_register_rows_as_csv(view: LedgerView) -> None:
     uses = [u for p in (DANA, OMAR) for u in performer_uses(view, p, audits(view))]
     rows = register_rows(uses, {DANA: "Dana Whitfield", OMAR: "=HYPERLINK(1)"})
     assert [r["performer"] for r in rows] == [DANA, OMAR]
-    assert rows[0]["consent_status"] == "covered" and rows[0]["timecodes"] == "no delivery packet"
+    assert rows[0]["consent_status"] == "covered" and rows[0]["timecodes"] == TIMECODES_NOT_READ
     assert rows[1]["consent_status"].startswith("NOT COVERED: ")
     parsed = list(csv.DictReader(io.StringIO(csv_text(rows, REGISTER_COLUMNS))))
     assert parsed[0]["compensation_ref"] == "SAG-AFTRA replica fee, payroll ref dana-whitfield"

@@ -25,7 +25,8 @@ from ledger.events.provenance import PROVENANCE
 from ledger.index.maintain import META_INDEX_RULE
 from ledger.log import checkpoint as cp
 from ledger.log.operator import Checkpointer, init_ledger
-from ledger.store import StoredCosignature, open_store
+from ledger.packet.build import BuildResult, build_packet
+from ledger.store import LedgerStore, StoredCosignature, open_store
 from ledger.trust import keys
 from ledger.trust.keys import KeyPair
 from ledger.trust.records import enroll_event
@@ -195,3 +196,10 @@ def write_cut(tl: Any, path: Path) -> Path:
     options = {"use_empty_mob_ids": True} if path.suffix == ".aaf" else {}
     otio.adapters.write_to_file(tl, str(path), **options)
     return path
+
+
+def episode_packet(store: LedgerStore, folder: Path) -> BuildResult:
+    """The packet of the episode's cut (sh010 v2, sh020, sh030) built in ``folder`` (its cut
+    written there too)."""
+    cut = write_cut(timeline([SH010_V2, SH020, SH030]), folder / "cut.otio")
+    return build_packet(store, story.SHOW, story.EPISODE, cut, folder / "pkt")

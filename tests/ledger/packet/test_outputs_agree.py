@@ -18,18 +18,10 @@ from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView
-from ledger.audit.rules import RuleSet
-from ledger.packet.build import build_packet
+from ledger.audit.rules import LICENCE_RULES, RuleSet
 from ledger.packet.render import disclosure_document
 from ledger.store import open_store
-from tests.ledger.packet.packet_factory import (
-    SH010_V2,
-    SH020,
-    SH030,
-    build_ledger,
-    timeline,
-    write_cut,
-)
+from tests.ledger.packet.packet_factory import SH010_V2, SH020, SH030, build_ledger, episode_packet
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +32,17 @@ def outputs(
     approval rule (as packets apply it), at the same checkpoint and as-of time."""
     tmp = tmp_path_factory.mktemp("agree")
     ledger = build_ledger(tmp / "ledger.db")
-    cut = tmp / "cut.otio"
-    write_cut(timeline([SH010_V2, SH020, SH030]), cut)
     with open_store(ledger.url) as store:
-        built = build_packet(store, story.SHOW, story.EPISODE, cut, tmp / "pkt")
+        built = episode_packet(store, tmp)
         view = LedgerView.open(store)
-        credits = credit_report(view, story.SHOW, story.EPISODE)
+        as_of = datetime.fromisoformat(built.disclosure["as_of"])
+        credits = credit_report(view, story.SHOW, story.EPISODE, as_of=as_of)
         audit = run_audit(
             view,
             Scope(production=story.SHOW, episode=story.EPISODE),
             rules=RuleSet(approvals=True),
             signer_verdicts=registry_verdicts(store),
-            as_of=datetime.fromisoformat(built.disclosure["as_of"]),
+            as_of=as_of,
         )
     return built.disclosure, credits, audit
 
@@ -157,3 +148,56 @@ def _register_rows(disclosure: dict[str, Any]) -> Any:
     from ledger.packet.render import _register_table
 
     return _register_table(disclosure)
+
+
+def test_the_credits_licence_flags_carry_the_audits_dispositions(
+    outputs: tuple[dict[str, Any], CreditReport, AuditResult],
+) -> None:
+    """Each AI output's licence flag in the credits is the audit's finding, with the same id,
+    status and counsel's decision (a finding counsel disposed of reads as disposed in both);
+    an output the audit finds no licence fault in carries none."""
+    _, credits, audit = outputs
+    found = {(f.asset, f.rule): f for f in audit.findings if f.rule in LICENCE_RULES}
+    disposed = 0
+    for o in credits.ai_outputs:
+        shown = o.licence_finding
+        expected = [f for (asset, _), f in found.items() if asset == o.asset]
+        if shown is None:
+            assert expected == [], o.asset
+            continue
+        [f] = expected
+        assert (shown.finding_id, shown.status, shown.disposition) == (
+            f.finding_id,
+            f.status,
+            f.disposition,
+        )
+        if not f.is_open:
+            assert f.disposition is not None
+            disposed += 1
+            assert f.disposition.event_id in o.licence_shown and f.status in o.licence_shown
+        else:
+            assert "counsel:" not in o.licence_shown
+    assert disposed, "the ledger holds a licence finding counsel disposed of"
+
+
+def test_the_disclosures_licence_flags_carry_the_audits_dispositions(
+    outputs: tuple[dict[str, Any], CreditReport, AuditResult],
+) -> None:
+    """The disclosure's AI register shows each model licence's finding as the audit and the
+    credits do: same id and status, counsel's decision in force, in the JSON and the document."""
+    disclosure, credits, audit = outputs
+    found = {f.asset: f for f in audit.findings if f.rule in LICENCE_RULES}
+    in_credits = {o.asset: o for o in credits.ai_outputs}
+    rows = [r for r in disclosure["ai_register"] if r["model"]]
+    assert any(r["licence_finding"] and r["licence_finding"]["counsel"] for r in rows)
+    cells = " ".join(str(b) for b in disclosure_document(disclosure).blocks)
+    for r in rows:
+        f, shown = found.get(r["asset"]), r["licence_finding"]
+        if f is None:
+            assert shown is None, r["asset"]
+            continue
+        assert (shown["id"], shown["status"]) == (f.finding_id, f.status)
+        assert shown["disposition"] == (None if f.disposition is None else f.disposition.to_json())
+        assert shown["counsel"] == in_credits[r["asset"]].counsel
+        if shown["counsel"]:
+            assert f"counsel: {shown['counsel']}" in cells

@@ -14,15 +14,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from demo import story
+from ledger.errors import ConfigurationError
 from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
 from ledger.events.base import format_time
-from ledger.log.operator import Checkpointer
+from ledger.log.operator import EMPTY_LEDGER, Checkpointer, init_ledger
 from ledger.packet import verify as pv
 from ledger.packet.build import PACKET_JSON, build_packet, header_meta, pdf_of
 from ledger.packet.files import MANIFEST, manifest_text, read_packet
 from ledger.packet.store import entry_from_bytes
 from ledger.packet.verify import PacketVerdict, PdfRender, verify_packet
 from ledger.store import open_store
+from ledger.trust import keys
 from ledger.trust.replay import (
     META_CLEARANCE_SCOPES,
     decode_entry,
@@ -361,7 +363,6 @@ def test_a_pinned_trust_root_must_be_the_packets(packet: Path, ledger: PacketLed
 
 def test_the_wrong_log_key_fails(packet: Path, ledger: PacketLedger) -> None:
     from ledger.log import checkpoint as cp
-    from ledger.trust import keys
 
     other = keys.generate("other")
     vkey = cp.vkey(cp.parse_vkey(ledger.log_vkey)[0], other.public)
@@ -670,3 +671,42 @@ def test_packet_json_must_name_the_cosignatures_the_checkpoint_carries(
     verdict = verify(packet, ledger, quorum=0)
     assert codes(verdict) == {"checkpoint_swapped"}
     assert any("names the cosignatures none" in p.detail for p in verdict.problems)
+
+
+# --- what to do when the checkpoint cannot be proven against the index (outside review) --------
+
+
+def test_an_index_behind_a_checkpoint_at_the_head_is_not_told_to_sign_again(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """The checkpoint is at the ledger's head and commits to the index of all its entries, but
+    the stored index tables cover fewer (restored or altered): a consumer signs nothing new
+    (nothing is unanchored), so "sign a new checkpoint, then build again" cannot help; the
+    error says what is wrong instead."""
+    with open_store(ledger.url) as store:
+        size = store.head().size
+        latest = store.latest_checkpoint()  # nothing unanchored: a consumer signs nothing
+        assert latest is not None and latest.size == size
+        store.db.execute("UPDATE index_head SET size = ? WHERE id = 1", (size - 1,))  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError) as caught:
+        build(tmp_path, ledger)
+    err = caught.value
+    assert f"(size {size}) is at the ledger's head" in err.message
+    assert f"the stored index covers {size - 1} entries" in err.message
+    assert "sign a new checkpoint" not in (err.hint or "")
+    assert "assetledger verify" in (err.hint or "")
+
+
+def test_an_empty_ledger_is_not_told_to_run_a_consumer_that_signs_nothing(
+    tmp_path: Path,
+) -> None:
+    """A ledger with no entries has no checkpoint, and a consumer signs none until it appends
+    an entry: the hint says there is nothing to sign yet."""
+    cut = tmp_path / "cut.otio"
+    write_cut(timeline(CUT), cut)
+    with open_store(str(tmp_path / "empty.db")) as store:
+        init_ledger(store, "empty.example/log", keys.generate("log"))
+        with pytest.raises(ConfigurationError) as caught:
+            build_packet(store, story.SHOW, story.EPISODE, cut, tmp_path / "pkt")
+    assert "has no signed checkpoint" in caught.value.message
+    assert caught.value.hint == EMPTY_LEDGER
