@@ -146,3 +146,25 @@ def test_envelopes_read_by_hand_are_what_the_framing_reads_or_refuses() -> None:
                 assert _read(v) == generic
             else:
                 assert not isinstance(_read(v), dsse.Envelope), v
+
+
+def test_a_framing_given_decides_what_it_reads() -> None:
+    """The hand-read path reads single-object envelopes; given a framing that reads them
+    otherwise or not at all (the Confluent wire format alone, another catalog), decode is that
+    framing's, as before the hand-read path (it read the single-object envelope regardless)."""
+    from ledger.events.encoding import (
+        ConfluentFraming,
+        LearnedSchemaIds,
+        SchemaCatalog,
+        SingleObjectFraming,
+        default_catalog,
+    )
+    from ledger.events.kinds import KINDS
+
+    data = dsse.sign("application/x-test", b"payload", keys.generate("artist")).encode()
+    with pytest.raises(DecodeError, match="not Confluent wire format"):
+        dsse.Envelope.decode(data, ConfluentFraming(LearnedSchemaIds()))
+    others = SchemaCatalog([default_catalog().current(k.record) for k in KINDS])  # no envelope
+    with pytest.raises(DecodeError, match="unknown Avro schema fingerprint"):
+        dsse.Envelope.decode(data, SingleObjectFraming(others))
+    assert dsse.Envelope.decode(data, SingleObjectFraming()) == dsse.Envelope.decode(data)
