@@ -246,7 +246,9 @@ def _confused(rng: Any, value: Any) -> Any:
     if isinstance(value, list):
         return rng.choice([tuple(value), None, {}, "[]"])
     if isinstance(value, dict):
-        return rng.choice([OrderedDict(value), None, [], {**value, "-type": "Nope"}])
+        return rng.choice(
+            [OrderedDict(value), None, [], {**value, "-type": "Nope"}, {**value, "x": 1}]
+        )
     return rng.choice([0, "", b""])
 
 
