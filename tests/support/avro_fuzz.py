@@ -21,7 +21,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from demo import story
+from ledger.events.encoding import SchemaVersion, default_catalog
+from ledger.events.kinds import KINDS, prepare
+from producers.emitter import fill_producer
+
 SEED = int(os.environ.get("ASSETLEDGER_FUZZ_SEED", "20261207"))
+
+
+_TOLD = {
+    "provenance_event": lambda: story.production() + story.remediation(),
+    "consent_event": story.consents,
+    "licence_event": story.licences,
+    "key_registry_event": story.registry_examples,
+    "disposition_event": story.disposition_examples,
+    "approval_event": story.approval_examples,
+}
+
+
+def story_records(schema: SchemaVersion) -> list[dict[str, Any]]:
+    """The demo story's events of this schema's record, ready to write (current versions)."""
+    told = _TOLD.get(schema.record)
+    if told is None or default_catalog().current(schema.record) is not schema:
+        return []
+    kind = next(k for k in KINDS if k.record == schema.record)
+    return [prepare(kind, fill_producer(event, kind, "/fuzz")) for _, event in told()]
 
 
 def rng_for(name: str) -> random.Random:

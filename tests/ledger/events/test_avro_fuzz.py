@@ -23,15 +23,12 @@ from typing import Any
 import fastavro
 import pytest
 
-from demo import story
 from ledger.errors import DecodeError
 from ledger.events import avro_read, avro_write
 from ledger.events.avro_compile import Unsupported
-from ledger.events.encoding import SchemaVersion, _load, default_catalog, read_datum, write_datum
-from ledger.events.kinds import KINDS, prepare
-from producers.emitter import fill_producer
+from ledger.events.encoding import SchemaVersion, _load, read_datum, write_datum
 from tests.ledger.events.test_avro_write import _every_schema, _Random
-from tests.support.avro_fuzz import SEED, mutants, rng_for, same
+from tests.support.avro_fuzz import SEED, mutants, rng_for, same, story_records
 
 _EVERY_TYPE = {
     "type": "record",
@@ -62,25 +59,6 @@ def _every_type() -> SchemaVersion:
 
 def _schemas() -> list[SchemaVersion]:
     return [*_every_schema(), _every_type()]
-
-
-_TOLD = {
-    "provenance_event": lambda: story.production() + story.remediation(),
-    "consent_event": story.consents,
-    "licence_event": story.licences,
-    "key_registry_event": story.registry_examples,
-    "disposition_event": story.disposition_examples,
-    "approval_event": story.approval_examples,
-}
-
-
-def _story_records(schema: SchemaVersion) -> list[dict[str, Any]]:
-    """The demo story's events of this record (the current version only)."""
-    told = _TOLD.get(schema.record)
-    if told is None or default_catalog().current(schema.record) is not schema:
-        return []
-    kind = next(k for k in KINDS if k.record == schema.record)
-    return [prepare(kind, fill_producer(event, kind, "/fuzz")) for _, event in told()]
 
 
 def _fastavro_read(schema: SchemaVersion, data: bytes) -> Any:
@@ -129,8 +107,8 @@ def test_damaged_data_of_every_schema_reads_as_fastavro_reads_it(schema: SchemaV
     rng = rng_for(f"read:{schema.label}")
     reader = avro_read.compile_reader(schema.reading)
     named = schema.parsed.get("__named_schemas", {})
-    story_records = _story_records(schema)
-    records = rng.sample(story_records, min(4, len(story_records)))
+    told = story_records(schema)
+    records = rng.sample(told, min(4, len(told)))
     records += [_Edge(rng.randrange(1 << 30), named).value(schema.parsed) for _ in range(5)]
     cases = 0
     for record in records:
@@ -224,7 +202,7 @@ def test_edge_values_of_every_schema_are_written_as_fastavro_writes_them(
         expected = _fastavro_write(schema, record)
         assert avro_write.write(writer, record) == expected, (SEED, record)
         assert write_datum(schema, record) == expected, (SEED, record)
-    for record in _story_records(schema):
+    for record in story_records(schema):
         expected = _fastavro_write(schema, record)
         assert avro_write.write(writer, record) == expected, record
 

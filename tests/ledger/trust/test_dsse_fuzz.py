@@ -15,31 +15,22 @@ from typing import Any
 
 import fastavro
 
-from demo import story
 from ledger.errors import RejectedInput
 from ledger.events.encoding import SOE_MAGIC, SingleObjectFraming, default_catalog
-from ledger.events.kinds import KINDS, prepare
+from ledger.events.kinds import KINDS
 from ledger.trust import dsse, keys
-from producers.emitter import fill_producer
-from tests.support.avro_fuzz import SEED, mutants, rng_for, same
+from tests.support.avro_fuzz import SEED, mutants, rng_for, same, story_records
 
 SIGNER = keys.generate("fuzz")
 
 
 def _envelopes() -> list[bytes]:
     framing = SingleObjectFraming()
-    told = {
-        "provenance_event": story.production() + story.remediation(),
-        "consent_event": story.consents(),
-        "licence_event": story.licences(),
-        "key_registry_event": story.registry_examples(),
-        "disposition_event": story.disposition_examples(),
-        "approval_event": story.approval_examples(),
-    }
+    catalog = default_catalog()
     out = []
     for kind in KINDS:
-        for _, event in told[kind.record][:3]:
-            payload = framing.encode(kind.record, prepare(kind, fill_producer(event, kind, "/f")))
+        for record in story_records(catalog.current(kind.record))[:3]:
+            payload = framing.encode(kind.record, record)
             out.append(dsse.sign(kind.payload_type, payload, SIGNER).encode())
     sig = dsse.Signature
     odd = [
