@@ -5,7 +5,7 @@ their meaning, text and byte bodies); :func:`mutants` turns one datum into damag
 blind ones (bit flips, cuts, extensions, inserted and deleted bytes, nothing at all) and ones
 aimed at a token (overlong and over-64-bit varints, negative and huge lengths and counts, union
 indexes -1/1/2/3, booleans 2 and 255, enum indexes out of range, text that is not UTF-8,
-arrays and maps as blocks with a byte size, right or wrong).  :func:`same` compares decoded
+arrays and maps as blocks with a byte size, right or wrong, or split in two blocks).  :func:`same` compares decoded
 values strictly: equal and of the same types all the way down (bool is not int, bytes is not
 str, a datetime's zone counts).
 
@@ -60,6 +60,7 @@ class Token:
     end: int
     value: int = 0
     block_end: int = 0  # a count: where its block's items end
+    items: tuple[int, ...] = ()  # a count: where each of its block's items ends
     limit: int = 0  # an enum: how many symbols
 
 
@@ -148,11 +149,13 @@ def _walk(schema: Any, named: dict[str, Any], data: bytes, pos: int, out: list[T
             count, pos = _varint("count", data, pos, out)
             if count == 0:
                 return pos
+            ends = []
             for _ in range(count):
                 if kind == "map":
                     pos = _walk("string", named, data, pos, out)
                 pos = _walk(schema["items" if kind == "array" else "values"], named, data, pos, out)
-            out[at] = Token("count", out[at].start, out[at].end, count, block_end=pos)
+                ends.append(pos)
+            out[at] = Token("count", out[at].start, out[at].end, count, pos, tuple(ends))
     raise AssertionError(f"no walk for {kind!r}")
 
 
@@ -196,6 +199,13 @@ def _aimed(rng: random.Random, data: bytes, t: Token) -> Iterator[bytes]:
         yield _splice(data, t, encode_long(-t.value))  # no byte size at all
         for n in (1 << 62, 1 << 31, -(1 << 63), t.value + 1, t.value - 1, -1):
             yield _splice(data, t, encode_long(n))
+    if t.kind == "count" and t.value > 1:  # the items in two blocks, each counted either way
+        k = rng.randrange(1, t.value)
+        first, second = data[t.end : t.items[k - 1]], data[t.items[k - 1] : t.block_end]
+        for a, b in ((k, t.value - k), (-k, t.value - k), (k, k - t.value), (-k, k - t.value)):
+            head = encode_long(a) + (encode_long(len(first)) if a < 0 else b"")
+            middle = encode_long(b) + (encode_long(len(second)) if b < 0 else b"")
+            yield data[: t.start] + head + first + middle + second + data[t.block_end :]
     if t.kind == "count" and t.value == 0:  # the end of an array or map: more blocks
         yield _splice(data, t, encode_long(rng.choice([1, 2, -1, 1 << 40])) + b"\x00")
     if t.kind == "text" and t.end > t.start:
