@@ -5,9 +5,9 @@ their meaning, text and byte bodies); :func:`mutants` turns one datum into damag
 blind ones (bit flips, cuts, extensions, inserted and deleted bytes, nothing at all) and ones
 aimed at a token (overlong and over-64-bit varints, negative and huge lengths and counts, union
 indexes -1/1/2/3, booleans 2 and 255, enum indexes out of range, text that is not UTF-8,
-arrays and maps as blocks with a byte size (right or wrong) or in two blocks).  :func:`same` compares decoded
-values strictly: equal and of the same types all the way down (bool is not int, bytes is not
-str, a datetime's zone counts).
+arrays and maps as blocks with a byte size, right or wrong, or split in two blocks).
+:func:`same` compares decoded values strictly: equal and of the same types all the way down
+(bool is not int, bytes is not str, a datetime's zone counts).
 
 The seed is fixed; ``ASSETLEDGER_FUZZ_SEED`` runs another one (a failure names its seed).
 """
