@@ -38,6 +38,8 @@ def read_long(data: bytes, pos: int) -> tuple[int, int]:
             b = data[pos]
             n |= (b & 0x7F) << shift
             if b < 0x80:
+                if shift == 63 and b > 1:  # bits beyond the 64th: fastavro drops them
+                    raise Unsupported
                 return (n >> 1) ^ -(n & 1), pos + 1
             shift += 7
             if shift > 63:

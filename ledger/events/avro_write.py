@@ -202,8 +202,8 @@ class _Compiler(SchemaCompiler[Writer]):
         absent = object()
 
         def write(out: bytearray, v: Any) -> None:
-            if type(v) is not dict:
-                raise Unsupported
+            if type(v) is not dict or "-type" in v:  # fastavro's union hint: fastavro's to
+                raise Unsupported  # judge (it refuses a wrong one anywhere under a union)
             get = v.get
             for name, field_writer, missing_ok, default in fields:
                 value = get(name, absent)
@@ -218,15 +218,11 @@ class _Compiler(SchemaCompiler[Writer]):
     def union(self, branch: Any, other: Writer) -> Writer:
         if other is _string:
             return _optional_string
-        resolved = self.named.get(branch, branch) if isinstance(branch, str) else branch
-        is_record = isinstance(resolved, dict) and resolved.get("type") == "record"
 
         def write(out: bytearray, v: Any) -> None:
             if v is None:
                 out += b"\x00"
                 return
-            if is_record and "-type" in v:  # fastavro's union hint: leave it to fastavro
-                raise Unsupported
             out += b"\x02"
             other(out, v)
 

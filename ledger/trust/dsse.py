@@ -71,9 +71,12 @@ class Envelope:
 
     @classmethod
     def decode(cls, data: bytes, framing: Framing | None = None) -> Envelope:
-        fast = _read_soe_envelope(data)
-        if fast is not None:
-            return fast
+        if framing is None or (
+            isinstance(framing, SingleObjectFraming) and framing.catalog is default_catalog()
+        ):  # what the hand-read path reads, that framing reads the same way
+            fast = _read_soe_envelope(data)
+            if fast is not None:
+                return fast
         schema, record = (framing or reader_framing()).decode(data)
         if schema.record != ENVELOPE_RECORD:
             raise DecodeError(f"expected a DSSE envelope, found a {schema.label} record")

@@ -209,3 +209,37 @@ def test_the_ledgers_index_rule_reaches_every_derivation(monkeypatch: pytest.Mon
         (pooled,) = inspector(raws)
     assert isinstance(pooled, PendingEntry) and pooled.index_keys
     assert pooled.index_keys[-1] == "rule:v2"
+
+
+def test_damaged_envelopes_and_damaged_signed_payloads_get_a_reason_never_a_crash() -> None:
+    """A hostile producer's bytes (tests/support/avro_fuzz.py): damaged envelopes, and damaged
+    or non-canonical payloads it signs with a trusted key, are quarantined with a reason or,
+    when they still decode to a valid event, taken; inspect never raises, nor does a
+    ParallelInspector worker's side, which refuses each for the same reason."""
+    from consumers.inspect import Refused, _inspect_wire, _WorkerSetup
+    from ledger.events.encoding import default_catalog
+    from ledger.trust.keys import raw_public
+    from tests.support.avro_fuzz import SEED, mutants, rng_for
+
+    worker = _WorkerSetup(FRAMING, 1 << 20, {ARTIST.key_id: raw_public(ARTIST.public)})
+
+    rng = rng_for("inspect")
+    envelope_schema = default_catalog().current("dsse_envelope").reading
+    event_schema = default_catalog().current("provenance_event").reading
+    reasons: set[str] = set()
+    for seq in (1, 2):
+        m = build_message(_event(producer_seq=seq), ARTIST, source="/ws")
+        env = dsse.Envelope.decode(m.value)
+        variants = [m.value[:10] + v for v in mutants(rng, envelope_schema, m.value[10:])]
+        for v in mutants(rng, event_schema, env.payload[10:], aimed=40):
+            variants.append(dsse.sign(env.payload_type, env.payload[:10] + v, ARTIST).encode())
+        for value in variants:
+            outcome = inspect(_raw(m, value=value), TRUST, FRAMING)  # raises: a crash
+            if isinstance(outcome, Quarantined):
+                assert outcome.reason and outcome.detail, (SEED, value.hex())
+                reasons.add(outcome.reason)
+            in_worker = _inspect_wire(_raw(m, value=value), worker)
+            if isinstance(in_worker, Refused):
+                assert isinstance(outcome, Quarantined), (SEED, value.hex())
+                assert in_worker.reason == outcome.reason, (SEED, value.hex())
+    assert {"undecodable", "bad_signature", "invalid_text"} <= reasons

@@ -11,8 +11,10 @@ import pytest
 
 from ledger.events import avro_read, avro_write
 from ledger.events.avro_compile import Unsupported
-from ledger.events.encoding import SchemaVersion, read_datum
-from tests.ledger.events.test_avro_write import _every_schema, _Random
+from ledger.events.encoding import SchemaVersion, default_catalog, read_datum, write_datum
+from ledger.events.provenance import PROVENANCE
+from tests.ledger.events.test_avro_write import _every_schema, _provenance, _Random
+from tests.support.avro_fuzz import overlong, tokens
 
 
 def _fastavro(schema: SchemaVersion, data: bytes) -> Any:
@@ -62,3 +64,19 @@ def test_damaged_data_is_read_as_fastavro_reads_it_or_left_to_fastavro(
             assert got == expected, v
     with pytest.raises(Exception, match="trailing"):
         read_datum(data + b"\x00", schema, schema)
+
+
+@pytest.mark.parametrize("garbage", [1, 5, 0x3F], ids=lambda g: f"garbage {g}")
+def test_a_long_with_bits_beyond_the_64th_is_read_as_fastavro_reads_it(garbage: int) -> None:
+    """A ten-byte varint whose last byte sets bits beyond the 64th: fastavro keeps 64 bits;
+    the compiled reader read a long of 2**63 or more (a producer_seq no 64-bit column holds)
+    where fastavro reads another number (found by tests/ledger/events/test_avro_fuzz.py)."""
+    schema = default_catalog().current(PROVENANCE.record)
+    data = write_datum(schema, _provenance())
+    seq = [t for t in tokens(schema.reading, data) if t.kind == "long"][-1]  # producer_seq
+    damaged = data[: seq.start] + overlong(seq.value, 10, garbage) + data[seq.end :]
+    with pytest.raises(Unsupported):
+        avro_read.read(avro_read.compile_reader(schema.reading), damaged, 0)
+    expected = _fastavro(schema, damaged)
+    assert -(1 << 63) <= expected["producer_seq"] < 1 << 63
+    assert read_datum(damaged, schema, schema) == expected

@@ -152,3 +152,20 @@ def test_a_missing_required_field_is_left_to_fastavro_to_name() -> None:
     del record["producer_id"]
     with pytest.raises(ValueError, match="producer_id"):
         write_datum(schema, record)
+
+
+def test_a_union_hint_below_a_union_is_left_to_fastavro() -> None:
+    """fastavro refuses a record whose ``-type`` names another record anywhere under a
+    ``["null", T]`` union (its validation of T walks the whole value); the compiled writer
+    checked the hint only on the union's own record, and wrote bytes for this one that
+    fastavro refuses (found by tests/ledger/events/test_avro_fuzz.py)."""
+    schema = default_catalog().current(PROVENANCE.record)
+    given = {"asset_id": "a", "version": "v1", "given_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    writing = {"credit": "written_by", "ai_material": [{**given, "-type": "Nope"}]}
+    record = {**_provenance(), "writing": writing}
+    with pytest.raises(ValueError):
+        _fastavro(schema, record)
+    with pytest.raises(ValueError):
+        write_datum(schema, record)
+    right = {**record, "writing": {**writing, "ai_material": [given]}}
+    assert write_datum(schema, right) == _fastavro(schema, right)

@@ -167,3 +167,25 @@ def test_a_claim_taken_as_verified_counts_only_within_its_block() -> None:
         dsse.verify_signature(broken, pair.key_id, pair.public)
     with pytest.raises(SignatureError, match="no signature by key"):
         dsse.claim(broken, "another key", pair.public)
+
+
+def test_a_framing_given_decides_what_it_reads() -> None:
+    """The hand-read path reads single-object envelopes; given a framing that reads them
+    otherwise or not at all (the Confluent wire format alone, another catalog), decode is that
+    framing's, as before the hand-read path (it read the single-object envelope regardless)."""
+    from ledger.events.encoding import (
+        ConfluentFraming,
+        LearnedSchemaIds,
+        SchemaCatalog,
+        SingleObjectFraming,
+        default_catalog,
+    )
+    from ledger.events.kinds import KINDS
+
+    data = dsse.sign("application/x-test", b"payload", keys.generate("artist")).encode()
+    with pytest.raises(DecodeError, match="not Confluent wire format"):
+        dsse.Envelope.decode(data, ConfluentFraming(LearnedSchemaIds()))
+    others = SchemaCatalog([default_catalog().current(k.record) for k in KINDS])  # no envelope
+    with pytest.raises(DecodeError, match="unknown Avro schema fingerprint"):
+        dsse.Envelope.decode(data, SingleObjectFraming(others))
+    assert dsse.Envelope.decode(data, SingleObjectFraming()) == dsse.Envelope.decode(data)
