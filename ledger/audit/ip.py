@@ -222,6 +222,7 @@ def _audit_production(
     view.prefetch(
         ("asset_version", k) for s in steps for k in (s.key, *(i.key for i in s.ingredients))
     )
+    rules.prefetch(steps)
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
     if rules.approvals:
         approver = approvers or registry_approval_check(view.store, view.state.size)
