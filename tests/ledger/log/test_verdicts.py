@@ -305,6 +305,16 @@ def test_verdicts_serialise_every_field(ledger: tuple[SqliteStore, Builder]) -> 
     assert data["anchor"]["root_hash"] == store.tree(2).root().hex()
 
 
+def _enrolled_work(b: Builder) -> None:
+    """Entry 0 enrols the artist's key at T0, entry 1 is a work signed by it an hour later."""
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    b.add(work(T0 + HOUR))
+
+
 def test_anchors_take_an_inclusion_verified_in_this_block_as_shown(
     ledger: tuple[SqliteStore, Builder],
 ) -> None:
@@ -312,12 +322,7 @@ def test_anchors_take_an_inclusion_verified_in_this_block_as_shown(
     this signed tree) anchors an entry without proving it again from the store's tree nodes;
     otherwise the store's (here altered) nodes are what the verdict rests on."""
     store, b = ledger
-    b.add(
-        signed(
-            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
-        )
-    )
-    b.add(work(T0 + HOUR))
+    _enrolled_work(b)
     b.checkpoint()
     entry = store.entry(1)
     assert entry is not None
@@ -341,12 +346,7 @@ def test_inclusion_proven_ahead_in_a_batch_gives_the_same_verdicts(
     """Anchors.prove_many (an audit's batch) changes no verdict: an entry whose bytes are not
     the signed ones still fails its anchoring, with the same words."""
     store, b = ledger
-    b.add(
-        signed(
-            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
-        )
-    )
-    b.add(work(T0 + HOUR))
+    _enrolled_work(b)
     b.checkpoint()
     b.add(work(T0 + 2 * HOUR))
     b.checkpoint()
