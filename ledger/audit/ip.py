@@ -20,6 +20,7 @@ from ledger.audit.dispositions import (
     registry_legal_check,
     replaced_versions,
 )
+from ledger.audit.gcpause import paused_gc
 from ledger.audit.lineage import Lineage, ancestry, prefetch_ancestry, resolve, split_target
 from ledger.audit.model import LedgerView, Step, content_digest
 from ledger.audit.production import ProductionView, production_steps, production_view
@@ -152,47 +153,52 @@ def run_audit(
     and has none in force is an ``approval-missing`` finding; ``approvers`` decides whose
     approvals count (default: the key registry's distributor and legal scopes).
     """
-    rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
-    when = as_of or start_of_today()
-    check = legal or registry_legal_check(view.store, view.state.size)
-    say = progress or (lambda _: None)
-    in_scope = scope_steps(view, scope)
-    say(f"auditing {len(in_scope)} events in {scope.describe()} at tree size {view.state.size}")
-    shows = sorted({s.show for s in in_scope} | ({scope.production} if scope.production else set()))
-    parts = [
-        _audit_production(
-            production_view(view, show),
-            [s for s in in_scope if s.show == show],
-            scope,
-            rules,
-            check,
-            when,
-            approvers,
+    with paused_gc():  # the objects it makes all live until it returns
+        rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
+        when = as_of or start_of_today()
+        check = legal or registry_legal_check(view.store, view.state.size)
+        say = progress or (lambda _: None)
+        in_scope = scope_steps(view, scope)
+        say(f"auditing {len(in_scope)} events in {scope.describe()} at tree size {view.state.size}")
+        shows = sorted(
+            {s.show for s in in_scope} | ({scope.production} if scope.production else set())
         )
-        for show in shows
-    ]
-    steps = sorted((s for p in parts for s in p.steps), key=lambda s: s.seq)
-    deliverables = sorted((d for p in parts for d in p.deliverables), key=lambda s: s.seq)
-    lineages = {k: v for p in parts for k, v in p.lineages.items()}
-    findings = [f for p in parts for f in p.findings]
-    if scope.production or scope.asset:
-        dangling = [d for p in parts for d in p.dangling]
-    else:
-        named = _named_dispositions(view, scope, steps, findings)
-        dangling = dangling_dispositions(named, findings)
-    opened = sum(f.is_open for f in findings)
-    say(
-        f"{len(findings)} finding(s), {opened} open, over {len(steps)} events,"
-        f" {len(deliverables)} deliverables"
-    )
-    if dangling:
-        say(f"{len(dangling)} disposition(s) name no finding of this audit")
-    # one production: the result reads through its view, so nothing built on it (licence
-    # records, consents, lineage pictures) reaches another production's records
-    seen = parts[0].view if scope.production and len(parts) == 1 else view
-    result = AuditResult(scope, seen, steps, deliverables, lineages, as_of=when, dangling=dangling)
-    result.findings = sorted(with_receipts(view, findings), key=_finding_order)
-    return result
+        parts = [
+            _audit_production(
+                production_view(view, show),
+                [s for s in in_scope if s.show == show],
+                scope,
+                rules,
+                check,
+                when,
+                approvers,
+            )
+            for show in shows
+        ]
+        steps = sorted((s for p in parts for s in p.steps), key=lambda s: s.seq)
+        deliverables = sorted((d for p in parts for d in p.deliverables), key=lambda s: s.seq)
+        lineages = {k: v for p in parts for k, v in p.lineages.items()}
+        findings = [f for p in parts for f in p.findings]
+        if scope.production or scope.asset:
+            dangling = [d for p in parts for d in p.dangling]
+        else:
+            named = _named_dispositions(view, scope, steps, findings)
+            dangling = dangling_dispositions(named, findings)
+        opened = sum(f.is_open for f in findings)
+        say(
+            f"{len(findings)} finding(s), {opened} open, over {len(steps)} events,"
+            f" {len(deliverables)} deliverables"
+        )
+        if dangling:
+            say(f"{len(dangling)} disposition(s) name no finding of this audit")
+        # one production: the result reads through its view, so nothing built on it (licence
+        # records, consents, lineage pictures) reaches another production's records
+        seen = parts[0].view if scope.production and len(parts) == 1 else view
+        result = AuditResult(
+            scope, seen, steps, deliverables, lineages, as_of=when, dangling=dangling
+        )
+        result.findings = sorted(with_receipts(view, findings), key=_finding_order)
+        return result
 
 
 def _audit_production(
@@ -216,6 +222,7 @@ def _audit_production(
     view.prefetch(
         ("asset_version", k) for s in steps for k in (s.key, *(i.key for i in s.ingredients))
     )
+    rules.prefetch(steps)
     findings = [f for s in steps for r in rules.step_rules for f in r.check(view, s)]
     if rules.approvals:
         approver = approvers or registry_approval_check(view.store, view.state.size)

@@ -11,11 +11,11 @@ key is trusted when it is in a folder of public keys.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ledger.audit.rules import SignerVerdict, SignerVerdicts
-from ledger.store import LedgerStore
+from ledger.store import Entry, LedgerStore
 
 KEY_VERDICTS = ("signature", "signer_trusted", "key_valid")
 
@@ -26,18 +26,33 @@ def registry_verdicts(store: LedgerStore) -> SignerVerdicts | None:
         module: Any = importlib.import_module("ledger.log.verdicts")
     except ImportError:
         return None
-    context = module.VerdictContext(store)
-    cache: dict[int, SignerVerdict] = {}
+    return RegistryVerdicts(store, module)
 
-    def verdict(seq: int) -> SignerVerdict:
-        if seq not in cache:
-            entry = store.entry(seq)
+
+class RegistryVerdicts:
+    """Each entry's signer verdict, computed once; :meth:`prefetch` reads many entries and
+    verifies their inclusion proofs in one batch ahead of the audit's rules."""
+
+    def __init__(self, store: LedgerStore, module: Any) -> None:
+        self.store = store
+        self.module = module
+        self.context = module.VerdictContext(store)
+        self.cache: dict[int, SignerVerdict] = {}
+        self.entries: dict[int, Entry] = {}
+
+    def prefetch(self, seqs: Iterable[int]) -> None:
+        wanted = [s for s in set(seqs) if s not in self.cache and s not in self.entries]
+        entries = self.store.entries_at(wanted)
+        self.entries.update((e.seq, e) for e in entries)
+        self.context.anchors.prove_many(entries)
+
+    def __call__(self, seq: int) -> SignerVerdict:
+        if seq not in self.cache:
+            entry = self.entries.pop(seq, None) or self.store.entry(seq)
             if entry is None:
                 return SignerVerdict(False, f"entry {seq} is missing from the ledger")
-            cache[seq] = _from_entry_verdicts(module.entry_verdicts(context, entry))
-        return cache[seq]
-
-    return verdict
+            self.cache[seq] = _from_entry_verdicts(self.module.entry_verdicts(self.context, entry))
+        return self.cache[seq]
 
 
 def _from_entry_verdicts(result: Any) -> SignerVerdict:

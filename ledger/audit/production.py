@@ -92,6 +92,8 @@ class ProductionView(LedgerView):
     is_show: IsShow | None = None
     _counted: dict[int, bool] = field(default_factory=dict)
     _cited: set[str] | None = None
+    # each lookup's entries that count, filtered once (rules ask the same ones many times)
+    _counting: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
 
     # --- the rule --------------------------------------------------------------------------
     def counts(self, seq: int) -> bool:
@@ -139,7 +141,11 @@ class ProductionView(LedgerView):
 
     # --- LedgerView, restricted -----------------------------------------------------------
     def seqs(self, ref_kind: str, key: str) -> list[int]:
-        return [s for s in LedgerView.seqs(self, ref_kind, key) if self.counts(s)]
+        found = self._counting.get((ref_kind, key))
+        if found is None:
+            found = tuple(s for s in LedgerView.seqs(self, ref_kind, key) if self.counts(s))
+            self._counting[(ref_kind, key)] = found
+        return list(found)
 
     def consents_for(self, ref_kind: str, key: str) -> list[Consent]:
         found = LedgerView.consents_for(self, ref_kind, key)

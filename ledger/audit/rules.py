@@ -935,12 +935,20 @@ class RuleSet:
     # approval-missing: the uses in published deliverables' lineages need a distributor's
     # written approval (delivery packets always; audit ip|report --require-approvals)
     approvals: bool = False
+    signer_verdicts: SignerVerdicts | None = None
 
     def with_signer_verdicts(self, verdicts: SignerVerdicts | None) -> RuleSet:
         if verdicts is None:
             return self
         rules = [*self.step_rules, signer_rule(verdicts), compromised_rule(verdicts)]
-        return RuleSet(rules, self.approvals)
+        return RuleSet(rules, self.approvals, verdicts)
+
+    def prefetch(self, steps: Sequence[Step]) -> None:
+        """Ahead of the step rules: the signer verdicts' entries and inclusion proofs read in
+        one batch (when the verdicts can do that)."""
+        prefetch = getattr(self.signer_verdicts, "prefetch", None)
+        if prefetch is not None:
+            prefetch([s.seq for s in steps])
 
     def catalog(self) -> list[dict[str, str]]:
         rules: list[Rule | RuleInfo] = [*self.step_rules, LICENCE_NOT_COVERING]

@@ -19,8 +19,9 @@ stable code.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -269,6 +270,38 @@ class Anchors:
         self.log = log
         self.stored = sorted(store.checkpoints(), key=lambda c: c.size)
         self._opened: dict[int, Checkpoint | str] = {}
+        # (index, tree size, root, leaf hash) whose inclusion :meth:`prove_many` verified
+        self._proven: set[tuple[int, int, bytes, bytes]] = set()
+
+    def prove_many(self, entries: Sequence[Entry]) -> None:
+        """Verify ahead, in one batch per checkpoint, the inclusion of each entry in the first
+        checkpoint covering it (where :meth:`verdict` looks first): the proofs' nodes are read
+        together, each proof verified as :meth:`verdict` would.  An entry whose proof fails is
+        left to :meth:`verdict`, which says why."""
+        if self.log is None:
+            return
+        groups: dict[int, list[Entry]] = {}
+        sizes = [c.size for c in self.stored]
+        for entry in entries:
+            at = bisect.bisect_right(sizes, entry.seq)
+            if at < len(sizes):
+                groups.setdefault(at, []).append(entry)
+        for at, group in groups.items():
+            opened = self._open(self.stored[at])
+            if isinstance(opened, str):
+                continue
+            size, root = opened.size, opened.root_hash
+            try:
+                proofs = self.store.tree(size).inclusion_proofs([e.seq for e in group], size)
+            except AssetLedgerError:
+                continue  # each entry's own proof names the problem
+            for entry in group:
+                leaf = leaf_hash(entry.envelope)
+                try:
+                    verify_inclusion(leaf, entry.seq, size, proofs[entry.seq], root)
+                except AssetLedgerError:
+                    continue
+                self._proven.add((entry.seq, size, root, leaf))
 
     def verdict(self, entry: Entry, key: KeyRecord | None) -> tuple[Verdict, Anchor | None]:
         if self.log is None:
@@ -303,7 +336,9 @@ class Anchors:
         if isinstance(opened, str):
             return opened
         leaf = leaf_hash(entry.envelope)
-        if inclusion_verified(leaf, entry.seq, opened.size, opened.root_hash):
+        if (entry.seq, opened.size, opened.root_hash, leaf) in self._proven or inclusion_verified(
+            leaf, entry.seq, opened.size, opened.root_hash
+        ):
             return None  # these bytes at this index of this signed tree: verified already
         try:
             proof = self.store.tree(opened.size).inclusion_proof(entry.seq, opened.size)

@@ -305,6 +305,16 @@ def test_verdicts_serialise_every_field(ledger: tuple[SqliteStore, Builder]) -> 
     assert data["anchor"]["root_hash"] == store.tree(2).root().hex()
 
 
+def _enrolled_work(b: Builder) -> None:
+    """Entry 0 enrols the artist's key at T0, entry 1 is a work signed by it an hour later."""
+    b.add(
+        signed(
+            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
+        )
+    )
+    b.add(work(T0 + HOUR))
+
+
 def test_anchors_take_an_inclusion_verified_in_this_block_as_shown(
     ledger: tuple[SqliteStore, Builder],
 ) -> None:
@@ -312,12 +322,7 @@ def test_anchors_take_an_inclusion_verified_in_this_block_as_shown(
     this signed tree) anchors an entry without proving it again from the store's tree nodes;
     otherwise the store's (here altered) nodes are what the verdict rests on."""
     store, b = ledger
-    b.add(
-        signed(
-            enroll_event("person:m", "human", "M", ARTIST.public, valid_from=T0), ROOT, KEY_REGISTRY
-        )
-    )
-    b.add(work(T0 + HOUR))
+    _enrolled_work(b)
     b.checkpoint()
     entry = store.entry(1)
     assert entry is not None
@@ -333,3 +338,27 @@ def test_anchors_take_an_inclusion_verified_in_this_block_as_shown(
         assert other is not None  # an inclusion not verified in the block is proven again
         assert verdicts_for_event(store, other.event_id).anchored.code == "checkpoint_mismatch"
     assert verdicts_for_event(store, entry.event_id).anchored.code == "checkpoint_mismatch"
+
+
+def test_inclusion_proven_ahead_in_a_batch_gives_the_same_verdicts(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    """Anchors.prove_many (an audit's batch) changes no verdict: an entry whose bytes are not
+    the signed ones still fails its anchoring, with the same words."""
+    store, b = ledger
+    _enrolled_work(b)
+    b.checkpoint()
+    b.add(work(T0 + 2 * HOUR))
+    b.checkpoint()
+    b.add(work(T0 + 3 * HOUR))  # not anchored yet
+    entries = list(store.entries())
+    altered = dataclasses.replace(entries[1], envelope=entries[1].envelope + b"\0")
+    asked = [*entries, altered]
+    ahead = VerdictContext(store)
+    ahead.anchors.prove_many(asked)
+    one_by_one = VerdictContext(store)
+    for entry in asked:
+        assert ahead.anchors.verdict(entry, None) == one_by_one.anchors.verdict(entry, None)
+    assert ahead.anchors.verdict(entries[2], None)[0].status == OK
+    assert ahead.anchors.verdict(altered, None)[0].status == FAILED
+    assert ahead.anchors.verdict(entries[3], None)[0].code == "not_anchored"
