@@ -10,7 +10,7 @@ from pathlib import Path
 from ledger.index import smt
 from ledger.log import operator
 from ledger.store.sqlite import SqliteStore
-from tests.ledger.index.index_factory import DANA, fill, init
+from tests.ledger.index.index_factory import DANA, fill, init, set_rows
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -63,7 +63,7 @@ def test_monitor_names_an_index_row_deleted_in_the_database(tmp_path: Path) -> N
     assert ok.returncode == 0, ok.stderr
     assert "index intact" in ok.stdout
     store = SqliteStore(path)
-    store.db.execute("DELETE FROM index_rows WHERE key_hash = ?", (smt.key_hash(DANA),))
+    set_rows(store, smt.key_hash(DANA), [])
     store.close()
     bad = run("monitor", "--ledger", str(path), "--format", "json")
     assert bad.returncode == 1

@@ -1,0 +1,74 @@
+"""The index tables' layout: pages of nodes, packed lists, and ledgers of the old layout."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.errors import StoreError
+from ledger.index import prove_about
+from ledger.log.verify import verify_ledger
+from ledger.store import LedgerStore, open_store
+from ledger.store.index_tables import decode_page, encode_page, page_of
+from tests.ledger.index.index_factory import DANA, SIGNER, fill, init
+
+
+def _sql(store: LedgerStore, sql: str, *args: object) -> None:
+    if hasattr(store, "db"):
+        store.db.execute(sql.replace("%s", "?"), args)
+    else:
+        store.conn.execute(sql, args)  # type: ignore[attr-defined]
+        store.conn.commit()  # type: ignore[attr-defined]
+
+
+def _to_old_layout(store: LedgerStore) -> None:
+    """Rewrite the index as a ledger made before the paged layout stored it: one row per key
+    and index (``index_rows``), one per node (``index_nodes``)."""
+    tables = store.index_tables()
+    rows, nodes = list(tables.all_rows()), list(tables.all_nodes())
+    _sql(store, "CREATE TABLE index_rows (key_hash BYTEA, seq BIGINT, PRIMARY KEY (key_hash, seq))")
+    _sql(store, "CREATE TABLE index_nodes (node_id BYTEA PRIMARY KEY, hash BYTEA, leaf_key BYTEA)")
+    for k, seq in rows:
+        _sql(store, "INSERT INTO index_rows VALUES (%s, %s)", k, seq)
+    for n, h, leaf in nodes:
+        _sql(store, "INSERT INTO index_nodes VALUES (%s, %s, %s)", n, h, leaf)
+    _sql(store, "DROP TABLE index_lists")
+    _sql(store, "DROP TABLE index_pages")
+
+
+def test_a_page_holds_eight_depths_under_its_top_node() -> None:
+    k = bytes(range(32))
+    assert page_of(b"\x00\x00") == b"\x00\x00"
+    assert page_of(b"\x00\x07" + b"\x02") == b"\x00\x00"
+    assert page_of(b"\x00\x08" + k[:1]) == b"\x00\x08" + k[:1]
+    assert page_of(b"\x00\x11" + k[:3]) == b"\x00\x10" + k[:2]
+    assert page_of(b"\x01\x00" + k) == b"\x01\x00" + k
+    nodes = {b"\x00\x08\x01": (b"h" * 32, None), b"\x00\x09\x01\x80": (b"g" * 32, b"k" * 32)}
+    assert decode_page(encode_page(nodes)) == nodes
+
+
+def test_an_old_layout_is_refused_read_only_and_converted_writable(store_url: str) -> None:
+    with open_store(store_url) as store:
+        fill(store, init(store))
+        tables = store.index_tables()
+        head, rows, keys = tables.head(), list(tables.all_rows()), list(tables.all_keys())
+        nodes = sorted(tables.all_nodes())
+        proof = prove_about(store, DANA)
+        _to_old_layout(store)
+    with (
+        open_store(store_url, read_only=True) as store,
+        pytest.raises(StoreError, match="old table layout") as refused,
+    ):
+        store.index_tables()
+    assert "assetledger migrate-index" in (refused.value.hint or "")
+    with open_store(store_url) as store:
+        tables = store.index_tables()  # converted here
+        assert (tables.head(), list(tables.all_rows()), list(tables.all_keys())) == (
+            head,
+            rows,
+            keys,
+        )
+        assert sorted(tables.all_nodes()) == nodes
+        assert prove_about(store, DANA) == proof
+        assert verify_ledger(store, {SIGNER.key_id: SIGNER.public}.get, workers=1).ok
+    with open_store(store_url, read_only=True) as store:
+        assert store.index_tables().head() == head
