@@ -114,6 +114,7 @@ def page_of(node_id: bytes) -> bytes:
 
 
 _TOPS = [d.to_bytes(2, "big") for d in range(257)]
+_KEPT_BELOW = _TOPS[2 * PAGE_DEPTHS]
 
 
 def decode_page(packed: bytes) -> dict[bytes, StoredNode]:
@@ -158,14 +159,23 @@ class IndexTables(ABC):
     """A read-only ledger made before the index existed: every read finds nothing."""
     _cache: dict[bytes, dict[bytes, StoredNode]] | None = None
     """Inside :meth:`locked`: the pages read (decoded) so far, which the write then extends."""
+    _kept: tuple[tuple[int, bytes], dict[bytes, dict[bytes, StoredNode]]] | None = None
+    """The top pages (depths 0-15, at most 257) as this process last wrote them, with the head
+    it wrote: the next update starts from them if the head is still that one (no other process
+    extended the map since), instead of reading and decoding them again."""
+    _written: tuple[int, bytes] | None = None
 
     @contextmanager
     def locked(self) -> Iterator[tuple[int, bytes]]:
         """A transaction holding the map's lock; yields the head read under it."""
-        self._cache = {}
+        kept, self._kept, self._written = self._kept, None, None
         try:
             with self._transaction() as head:
+                self._cache = dict(kept[1]) if kept is not None and kept[0] == head else {}
                 yield head
+            if self._written is not None:  # committed
+                top = {p: page for p, page in self._cache.items() if p < _KEPT_BELOW}
+                self._kept = (self._written, top)
         finally:
             self._cache = None
 
@@ -397,6 +407,7 @@ class SqliteIndexTables(IndexTables):
         )
         self._write_pages(self._node_pages(nodes))
         self.db.execute("UPDATE index_head SET size = ?, root = ? WHERE id = 1", head)
+        self._written = head
 
 
 class PostgresIndexTables(IndexTables):
@@ -531,6 +542,7 @@ class PostgresIndexTables(IndexTables):
             )
             cur.execute("UPDATE index_head SET size = %s, root = %s WHERE id = 1", head)
         self._write_pages(self._node_pages(nodes))
+        self._written = head
 
 
 def _copy_lists(cur: Any, lists: Iterable[ListRow]) -> None:

@@ -6,10 +6,13 @@ import pytest
 
 from ledger.errors import StoreError
 from ledger.index import prove_about
+from ledger.index.replay import monitor
+from ledger.log import operator
 from ledger.log.verify import verify_ledger
 from ledger.store import LedgerStore, open_store
 from ledger.store.index_tables import decode_page, encode_page, page_of
-from tests.ledger.index.index_factory import DANA, SIGNER, fill, init
+from tests.ledger.index.index_factory import DANA, SIGNER, demo_events, fill, init, pending
+from tests.ledger.ledger_factory import append_all
 
 
 def _sql(store: LedgerStore, sql: str, *args: object) -> None:
@@ -72,3 +75,21 @@ def test_an_old_layout_is_refused_read_only_and_converted_writable(store_url: st
         assert verify_ledger(store, {SIGNER.key_id: SIGNER.public}.get, workers=1).ok
     with open_store(store_url, read_only=True) as store:
         assert store.index_tables().head() == head
+
+
+def test_a_writer_keeps_its_top_pages_only_while_no_other_writer_moved_the_map(
+    store_url: str,
+) -> None:
+    """The top pages a store keeps between its updates are dropped once another store has
+    extended the map: every root is still the log's (the replay agrees with each one)."""
+    events = pending(demo_events())
+    with open_store(store_url) as first, open_store(store_url) as second:
+        log_key = init(first)
+        signers = [operator.Checkpointer(s, log_key) for s in (first, second)]
+        turns = [0, 0, 1, 0, 0, 1, 1, 0, 0]  # twice in a row (kept pages used), then the other
+        step = -(-len(events) // len(turns))
+        for turn, start in zip(turns, range(0, len(events), step), strict=True):
+            append_all((first, second)[turn], events[start : start + step], group=f"g{turn}")
+            assert signers[turn].checkpoint() is not None
+        report = monitor(first)
+        assert report.ok and report.roots_checked == len(turns)
