@@ -66,7 +66,8 @@ def fill(store: LedgerStore, log_key: KeyPair, batches: int = 2) -> operator.Che
 # --- an insider's edits, straight in the database (the index tables' own layout) -------------
 
 
-def _sql(store: LedgerStore, sql: str, *args: object) -> list[tuple[Any, ...]]:
+def insider_sql(store: LedgerStore, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (``%s`` marks) straight in the database, committed; its rows."""
     if hasattr(store, "db"):
         return list(store.db.execute(sql.replace("%s", "?"), args))
     conn = store.conn  # type: ignore[attr-defined]
@@ -78,9 +79,9 @@ def _sql(store: LedgerStore, sql: str, *args: object) -> list[tuple[Any, ...]]:
 
 def set_rows(store: LedgerStore, key_hash: bytes, seqs: list[int]) -> None:
     """Replace the ledger indices stored for a key (none: the key's rows deleted)."""
-    _sql(store, "DELETE FROM index_lists WHERE key_hash = %s", key_hash)
+    insider_sql(store, "DELETE FROM index_lists WHERE key_hash = %s", key_hash)
     if seqs:
-        _sql(
+        insider_sql(
             store,
             "INSERT INTO index_lists (key_hash, first, seqs) VALUES (%s, %s, %s)",
             key_hash,
@@ -91,13 +92,15 @@ def set_rows(store: LedgerStore, key_hash: bytes, seqs: list[int]) -> None:
 
 def delete_rows_at(store: LedgerStore, seq: int) -> None:
     """Delete entry ``seq`` from every key's stored indices."""
-    for k, first, packed in _sql(store, "SELECT key_hash, first, seqs FROM index_lists"):
+    for k, first, packed in insider_sql(store, "SELECT key_hash, first, seqs FROM index_lists"):
         seqs = unpack(bytes(packed))
         if seq in seqs:
-            _sql(store, "DELETE FROM index_lists WHERE key_hash = %s AND first = %s", k, first)
+            insider_sql(
+                store, "DELETE FROM index_lists WHERE key_hash = %s AND first = %s", k, first
+            )
             rest = [s for s in seqs if s != seq]
             if rest:
-                _sql(
+                insider_sql(
                     store,
                     "INSERT INTO index_lists (key_hash, first, seqs) VALUES (%s, %s, %s)",
                     k,
@@ -109,13 +112,15 @@ def delete_rows_at(store: LedgerStore, seq: int) -> None:
 def set_node(store: LedgerStore, position: bytes, node: tuple[bytes, bytes | None] | None) -> None:
     """Overwrite (or, with None, delete) the stored index tree node at ``position``."""
     page_id = page_of(position)
-    found = _sql(store, "SELECT nodes FROM index_pages WHERE page_id = %s", page_id)
+    found = insider_sql(store, "SELECT nodes FROM index_pages WHERE page_id = %s", page_id)
     page = decode_page(bytes(found[0][0])) if found else {}
     if node is None:
         page.pop(position, None)
     else:
         page[position] = node
-    _sql(store, "UPDATE index_pages SET nodes = %s WHERE page_id = %s", encode_page(page), page_id)
+    insider_sql(
+        store, "UPDATE index_pages SET nodes = %s WHERE page_id = %s", encode_page(page), page_id
+    )
 
 
 def leaf_position(store: LedgerStore, key_hash: bytes) -> bytes:

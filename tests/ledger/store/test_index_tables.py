@@ -11,16 +11,16 @@ from ledger.log import operator
 from ledger.log.verify import verify_ledger
 from ledger.store import LedgerStore, open_store
 from ledger.store.index_tables import decode_page, encode_page, page_of
-from tests.ledger.index.index_factory import DANA, SIGNER, demo_events, fill, init, pending
+from tests.ledger.index.index_factory import (
+    DANA,
+    SIGNER,
+    demo_events,
+    fill,
+    init,
+    insider_sql,
+    pending,
+)
 from tests.ledger.ledger_factory import append_all
-
-
-def _sql(store: LedgerStore, sql: str, *args: object) -> None:
-    if hasattr(store, "db"):
-        store.db.execute(sql.replace("%s", "?"), args)
-    else:
-        store.conn.execute(sql, args)  # type: ignore[attr-defined]
-        store.conn.commit()  # type: ignore[attr-defined]
 
 
 def _to_old_layout(store: LedgerStore) -> None:
@@ -28,14 +28,18 @@ def _to_old_layout(store: LedgerStore) -> None:
     and index (``index_rows``), one per node (``index_nodes``)."""
     tables = store.index_tables()
     rows, nodes = list(tables.all_rows()), list(tables.all_nodes())
-    _sql(store, "CREATE TABLE index_rows (key_hash BYTEA, seq BIGINT, PRIMARY KEY (key_hash, seq))")
-    _sql(store, "CREATE TABLE index_nodes (node_id BYTEA PRIMARY KEY, hash BYTEA, leaf_key BYTEA)")
+    insider_sql(
+        store, "CREATE TABLE index_rows (key_hash BYTEA, seq BIGINT, PRIMARY KEY (key_hash, seq))"
+    )
+    insider_sql(
+        store, "CREATE TABLE index_nodes (node_id BYTEA PRIMARY KEY, hash BYTEA, leaf_key BYTEA)"
+    )
     for k, seq in rows:
-        _sql(store, "INSERT INTO index_rows VALUES (%s, %s)", k, seq)
+        insider_sql(store, "INSERT INTO index_rows VALUES (%s, %s)", k, seq)
     for n, h, leaf in nodes:
-        _sql(store, "INSERT INTO index_nodes VALUES (%s, %s, %s)", n, h, leaf)
-    _sql(store, "DROP TABLE index_lists")
-    _sql(store, "DROP TABLE index_pages")
+        insider_sql(store, "INSERT INTO index_nodes VALUES (%s, %s, %s)", n, h, leaf)
+    insider_sql(store, "DROP TABLE index_lists")
+    insider_sql(store, "DROP TABLE index_pages")
 
 
 def test_a_page_holds_eight_depths_under_its_top_node() -> None:
