@@ -127,3 +127,22 @@ def leaf_position(store: LedgerStore, key_hash: bytes) -> bytes:
     """Where the index tree stores the leaf of a key."""
     (found,) = [n for n, _, leaf in store.index_tables().all_nodes() if leaf == key_hash]
     return found
+
+
+def to_old_layout(store: LedgerStore) -> None:
+    """Rewrite the index as a ledger made before the paged layout stored it: one row per key
+    and index (``index_rows``), one per node (``index_nodes``)."""
+    tables = store.index_tables()
+    rows, nodes = list(tables.all_rows()), list(tables.all_nodes())
+    insider_sql(
+        store, "CREATE TABLE index_rows (key_hash BYTEA, seq BIGINT, PRIMARY KEY (key_hash, seq))"
+    )
+    insider_sql(
+        store, "CREATE TABLE index_nodes (node_id BYTEA PRIMARY KEY, hash BYTEA, leaf_key BYTEA)"
+    )
+    for k, seq in rows:
+        insider_sql(store, "INSERT INTO index_rows VALUES (%s, %s)", k, seq)
+    for n, h, leaf in nodes:
+        insider_sql(store, "INSERT INTO index_nodes VALUES (%s, %s, %s)", n, h, leaf)
+    insider_sql(store, "DROP TABLE index_lists")
+    insider_sql(store, "DROP TABLE index_pages")

@@ -9,7 +9,7 @@ from ledger.index import prove_about
 from ledger.index.replay import monitor
 from ledger.log import operator
 from ledger.log.verify import verify_ledger
-from ledger.store import LedgerStore, open_store
+from ledger.store import open_store
 from ledger.store.index_tables import decode_page, encode_page, page_of
 from tests.ledger.index.index_factory import (
     DANA,
@@ -17,29 +17,10 @@ from tests.ledger.index.index_factory import (
     demo_events,
     fill,
     init,
-    insider_sql,
     pending,
+    to_old_layout,
 )
 from tests.ledger.ledger_factory import append_all
-
-
-def _to_old_layout(store: LedgerStore) -> None:
-    """Rewrite the index as a ledger made before the paged layout stored it: one row per key
-    and index (``index_rows``), one per node (``index_nodes``)."""
-    tables = store.index_tables()
-    rows, nodes = list(tables.all_rows()), list(tables.all_nodes())
-    insider_sql(
-        store, "CREATE TABLE index_rows (key_hash BYTEA, seq BIGINT, PRIMARY KEY (key_hash, seq))"
-    )
-    insider_sql(
-        store, "CREATE TABLE index_nodes (node_id BYTEA PRIMARY KEY, hash BYTEA, leaf_key BYTEA)"
-    )
-    for k, seq in rows:
-        insider_sql(store, "INSERT INTO index_rows VALUES (%s, %s)", k, seq)
-    for n, h, leaf in nodes:
-        insider_sql(store, "INSERT INTO index_nodes VALUES (%s, %s, %s)", n, h, leaf)
-    insider_sql(store, "DROP TABLE index_lists")
-    insider_sql(store, "DROP TABLE index_pages")
 
 
 def test_a_page_holds_eight_depths_under_its_top_node() -> None:
@@ -60,7 +41,7 @@ def test_an_old_layout_is_refused_read_only_and_converted_writable(store_url: st
         head, rows, keys = tables.head(), list(tables.all_rows()), list(tables.all_keys())
         nodes = sorted(tables.all_nodes())
         proof = prove_about(store, DANA)
-        _to_old_layout(store)
+        to_old_layout(store)
     with (
         open_store(store_url, read_only=True) as store,
         pytest.raises(StoreError, match="old table layout") as refused,
