@@ -10,7 +10,16 @@ import click
 from cli import common
 from cli.ingest import consume, emit, quarantine
 from cli.keys import keys
-from cli.proofs import checkpoint, consistency, info, init, monitor, prove, verify_receipt_command
+from cli.proofs import (
+    checkpoint,
+    consistency,
+    info,
+    init,
+    migrate_index,
+    monitor,
+    prove,
+    verify_receipt_command,
+)
 from cli.read import log, verify
 from cli.spool import spool
 
@@ -50,6 +59,7 @@ for command in (
     checkpoint,
     prove,
     monitor,
+    migrate_index,
     verify_receipt_command,
     consistency,
 ):

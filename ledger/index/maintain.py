@@ -23,7 +23,7 @@ from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import INDEX_RULES, RULE_V1, RULE_V2, check_rule, event_keys
 from ledger.store import Entry, LedgerStore
-from ledger.store.index_tables import IndexTables, KeyRow
+from ledger.store.index_tables import IndexTables, KeyRow, ListRow
 from ledger.trust.dsse import Envelope
 
 EXTENSION_PREFIX = "index/v1 "
@@ -124,7 +124,7 @@ class KeyHashes(dict[str, bytes]):
 class Fold:
     """What folding new entries into the map writes."""
 
-    rows: list[tuple[bytes, int]] = field(default_factory=list)  # ordered by key hash, index
+    lists: list[ListRow] = field(default_factory=list)  # one per key, ordered by key hash
     keys: dict[bytes, KeyRow] = field(default_factory=dict)
     changes: dict[bytes, bytes] = field(default_factory=dict)  # key hash -> new leaf hash
 
@@ -150,14 +150,15 @@ def fold(
             else:
                 found[1].append(seq)
     out = Fold()
-    rows, out_keys, changes = out.rows, out.keys, out.changes
+    lists, out_keys, changes = out.lists, out.keys, out.changes
     sha256, empty = hashlib.sha256, (None, 0, smt.EMPTY)
     for k in sorted(listed):
         key, seqs = listed[k]
         _, count, value = current.get(k) or empty
-        for seq in seqs:  # smt.chain_value and smt.leaf_hash, inlined
-            value = sha256(b"\x02" + value + seq.to_bytes(8, "big")).digest()
-        rows += [(k, seq) for seq in seqs]
+        packed = [seq.to_bytes(8, "big") for seq in seqs]
+        for index in packed:  # smt.chain_value and smt.leaf_hash, inlined
+            value = sha256(b"\x02" + value + index).digest()
+        lists.append((k, seqs[0], b"".join(packed)))
         out_keys[k] = (key, count + len(seqs), value)
         changes[k] = sha256(b"\x00" + k + value).digest()
     return out
@@ -192,7 +193,7 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
         hashes = {key: smt.key_hash(key) for key in {k for _, keys in new for k in keys}}
         folded = fold(new, tables.keys(sorted(hashes.values())), hashes)
         update = smt.apply(store_reader(store), folded.changes)
-        tables.write((target, update.root), folded.rows, folded.keys, update.writes)
+        tables.write((target, update.root), folded.lists, folded.keys, update.writes)
     return IndexHead(target, update.root)
 
 

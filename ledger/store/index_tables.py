@@ -1,39 +1,82 @@
 """The tables of the authenticated index (``ledger.index``), for SQLite and PostgreSQL.
 
-``index_head`` (the ledger size the map covers and its root), ``index_nodes`` (the map's
-non-empty subtrees by position: hash, and key hash for a single leaf), ``index_keys`` (each key
-with its text, how many entries it lists and its value hash) and ``index_rows`` (key hash,
-ledger index: what audits read).  Everything here is derived from the entries and committed
-by the map root in every signed checkpoint; ``ledger.index`` computes it, this module only
-reads and writes rows.  Updates run under a lock (SQLite's write lock, a PostgreSQL row lock
-on ``index_head``), so several consumers extending the map take turns.
+``index_head`` (the ledger size the map covers and its root), ``index_pages`` (the map's
+non-empty subtrees, each a hash and, for a single leaf, its key hash, stored by pages of eight
+depths: see :func:`page_of`), ``index_keys`` (each key with its text, how many entries it
+lists and its value hash) and ``index_lists`` (what audits
+read: a key's ledger indices, one row per key and map update that added to it, keyed by key
+hash and the first index it holds, the indices packed as ``uint64be`` each).
+
+``index_lists`` and ``index_pages`` replaced ``index_rows`` (one row per key and index) and
+``index_nodes`` (one row per node): an update of 5,000 entries wrote about 40,000 rows and
+60,000 nodes at random places in their B-trees, and now writes one list row per changed key
+(about 10,000) and one page per changed page (about 10,000, most holding a few nodes).  The
+callers still read and write nodes by position; the pages are this module's business.  A
+ledger whose index is still in the old layout is converted when it is opened writable
+(:func:`migrate_sqlite`, :func:`migrate_postgres`: the same indices and nodes, so the same
+roots); opened read-only it is refused with :data:`OLD_LAYOUT_HINT`.
+
+Everything here is derived from the entries and committed by the map root in every signed
+checkpoint; ``ledger.index`` computes it, this module only reads and writes rows.  Updates run
+under a lock (SQLite's write lock, a PostgreSQL row lock on ``index_head``), so several
+consumers extending the map take turns.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from itertools import groupby
 from typing import Any
+
+from ledger.errors import StoreError
 
 StoredNode = tuple[bytes, bytes | None]  # hash, key hash of a single leaf
 KeyRow = tuple[str, int, bytes]  # key text, count, value hash
+ListRow = tuple[bytes, int, bytes]  # key hash, first index, the indices as uint64be each
 EMPTY_ROOT = bytes(32)
+OLD_LAYOUT_HINT = (
+    "run `assetledger migrate-index --ledger URL` once (it rewrites the index rows in the new"
+    " layout; the index roots and every signed checkpoint stay as they are)"
+)
+
+
+def pack(seqs: Iterable[int]) -> bytes:
+    """Ledger indices as ``index_lists`` holds them: ``uint64be`` each."""
+    return b"".join(seq.to_bytes(8, "big") for seq in seqs)
+
+
+def unpack(packed: bytes) -> list[int]:
+    """The ledger indices of a packed ``index_lists`` row."""
+    return list(struct.unpack(f">{len(packed) >> 3}Q", packed))
+
+
+def _old_layout() -> StoreError:
+    return StoreError(
+        "the ledger's authenticated index is in the old table layout (index_rows, index_nodes),"
+        " which this"
+        " version no longer reads",
+        hint=OLD_LAYOUT_HINT,
+    )
+
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS index_head (
     id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, root BLOB NOT NULL
 );
 INSERT OR IGNORE INTO index_head (id, size, root) VALUES (1, 0, zeroblob(32));
-CREATE TABLE IF NOT EXISTS index_nodes (
-    node_id BLOB PRIMARY KEY, hash BLOB NOT NULL, leaf_key BLOB
+CREATE TABLE IF NOT EXISTS index_pages (
+    page_id BLOB PRIMARY KEY, nodes BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS index_keys (
     key_hash BLOB PRIMARY KEY, key TEXT NOT NULL, count INTEGER NOT NULL, value BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS index_rows (
-    key_hash BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (key_hash, seq)
+CREATE TABLE IF NOT EXISTS index_lists (
+    key_hash BLOB NOT NULL, first INTEGER NOT NULL, seqs BLOB NOT NULL,
+    PRIMARY KEY (key_hash, first)
 ) WITHOUT ROWID;
 """
 
@@ -43,19 +86,66 @@ POSTGRES_SCHEMA = (
     )""",
     """INSERT INTO index_head (id, size, root) VALUES (1, 0, decode(repeat('00', 32), 'hex'))
         ON CONFLICT (id) DO NOTHING""",
-    """CREATE TABLE IF NOT EXISTS index_nodes (
-        node_id BYTEA PRIMARY KEY, hash BYTEA NOT NULL, leaf_key BYTEA
+    """CREATE TABLE IF NOT EXISTS index_pages (
+        page_id BYTEA PRIMARY KEY, nodes BYTEA NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS index_keys (
         key_hash BYTEA PRIMARY KEY, key TEXT NOT NULL, count BIGINT NOT NULL,
         value BYTEA NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS index_rows (
-        key_hash BYTEA NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (key_hash, seq)
+    """CREATE TABLE IF NOT EXISTS index_lists (
+        key_hash BYTEA NOT NULL, first BIGINT NOT NULL, seqs BYTEA NOT NULL,
+        PRIMARY KEY (key_hash, first)
     )""",
 )
 
 CHUNK = 400
+PAGE_DEPTHS = 8
+
+
+def page_of(node_id: bytes) -> bytes:
+    """The page holding a node: the position of its ancestor at the nearest depth above it
+    (or its own) that is a multiple of eight.  A node's position is ``uint16be(depth) ||
+    its prefix bits``, so the page's is ``uint16be(depth rounded down) || whole prefix bytes``:
+    a page holds the subtree of eight depths below its top, a path crosses one page per eight
+    depths, and pages sort by their top depth, as nodes sort by theirs."""
+    top = ((node_id[0] << 8) | node_id[1]) & ~(PAGE_DEPTHS - 1)
+    return _TOPS[top] + node_id[2 : 2 + (top >> 3)]
+
+
+_TOPS = [d.to_bytes(2, "big") for d in range(257)]
+_KEPT_BELOW = _TOPS[2 * PAGE_DEPTHS]
+
+
+def decode_page(packed: bytes) -> dict[bytes, StoredNode]:
+    """A page's nodes: records ``uint8 len || position || hash || 0x00`` (a node) or
+    ``... || 0x01 || leaf key hash`` (a single leaf), by increasing position."""
+    nodes: dict[bytes, StoredNode] = {}
+    at, end = 0, len(packed)
+    while at < end:
+        start = at + 1
+        mid = start + packed[at]
+        flag = mid + 32
+        if packed[flag]:
+            nodes[packed[start:mid]] = (packed[mid:flag], packed[flag + 1 : flag + 33])
+            at = flag + 33
+        else:
+            nodes[packed[start:mid]] = (packed[mid:flag], None)
+            at = flag + 1
+    return nodes
+
+
+def encode_page(nodes: dict[bytes, StoredNode]) -> bytes:
+    return b"".join(
+        [
+            _BYTE[len(n)] + n + h + (_NODE if leaf is None else _LEAF + leaf)
+            for n, (h, leaf) in sorted(nodes.items())
+        ]
+    )
+
+
+_BYTE = [bytes((b,)) for b in range(256)]
+_NODE, _LEAF = b"\x00", b"\x01"
 
 
 class IndexTables(ABC):
@@ -65,17 +155,103 @@ class IndexTables(ABC):
     def head(self) -> tuple[int, bytes]:
         """The ledger size the stored map covers, and its root."""
 
-    @abstractmethod
+    absent = False
+    """A read-only ledger made before the index existed: every read finds nothing."""
+    _cache: dict[bytes, dict[bytes, StoredNode]] | None = None
+    """Inside :meth:`locked`: the pages read (decoded) so far, which the write then extends."""
+    _kept: tuple[tuple[int, bytes], dict[bytes, dict[bytes, StoredNode]]] | None = None
+    """The top pages (depths 0-15, at most 257) as this process last wrote them, with the head
+    it wrote: the next update starts from them if the head is still that one (no other process
+    extended the map since), instead of reading and decoding them again."""
+    _written: tuple[int, bytes] | None = None
+
     @contextmanager
     def locked(self) -> Iterator[tuple[int, bytes]]:
         """A transaction holding the map's lock; yields the head read under it."""
+        kept, self._kept, self._written = self._kept, None, None
+        try:
+            with self._transaction() as head:
+                self._cache = dict(kept[1]) if kept is not None and kept[0] == head else {}
+                yield head
+            if self._written is not None:  # committed
+                top = {p: page for p, page in self._cache.items() if p < _KEPT_BELOW}
+                self._kept = (self._written, top)
+        finally:
+            self._cache = None
 
     @abstractmethod
-    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, StoredNode]: ...
+    def _transaction(self) -> AbstractContextManager[tuple[int, bytes]]: ...
 
     @abstractmethod
+    def _read_pages(self, page_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The stored pages among ``page_ids``, packed."""
+
+    @abstractmethod
+    def _pages_below(self, page_id: bytes) -> Iterator[bytes]:
+        """Every page whose position sorts before ``page_id``, packed."""
+
+    @abstractmethod
+    def _write_pages(self, pages: list[tuple[bytes, bytes]]) -> None: ...
+
+    def _pages(self, page_ids: Iterable[bytes]) -> dict[bytes, dict[bytes, StoredNode]]:
+        cache = self._cache if self._cache is not None else {}
+        wanted = sorted({p for p in page_ids if p not in cache})
+        if wanted and not self.absent:
+            read = self._read_pages(wanted)
+            for p in wanted:
+                found = read.get(p)
+                cache[p] = {} if found is None else decode_page(found)
+        return cache
+
+    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, StoredNode]:
+        """The stored nodes among positions ``ids`` (absent: an empty subtree or not on a
+        path)."""
+        tops, where = _TOPS, {}
+        for n in ids:  # page_of, inlined: the update asks for some 20 ids per entry
+            top = ((n[0] << 8) | n[1]) & -PAGE_DEPTHS
+            where[n] = tops[top] + n[2 : 2 + (top >> 3)]
+        pages = self._pages(where.values())
+        found: dict[bytes, StoredNode] = {}
+        for n, p in where.items():
+            page = pages.get(p)
+            node = None if page is None else page.get(n)
+            if node is not None:
+                found[n] = node
+        return found
+
     def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
         """Every node at a depth below ``depth`` (the top of the tree, read in one scan)."""
+        if self.absent:
+            return {}
+        limit = depth.to_bytes(2, "big")
+        top = _TOPS[min(256, -(-depth // PAGE_DEPTHS) * PAGE_DEPTHS)]
+        found: dict[bytes, StoredNode] = {}
+        for packed in self._pages_below(top):
+            found.update((n, node) for n, node in decode_page(packed).items() if n < limit)
+        return found
+
+    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
+        """Every node as (position, hash, leaf key hash), streamed (for ``verify``)."""
+        if self.absent:
+            return
+        for packed in self._pages_below(_END):
+            for n, (h, leaf) in decode_page(packed).items():
+                yield n, h, leaf
+
+    def _node_pages(self, nodes: dict[bytes, StoredNode]) -> list[tuple[bytes, bytes]]:
+        """The pages to write for ``nodes`` (new or changed), in position order, each read
+        first unless this transaction read it already."""
+        changed: dict[bytes, list[bytes]] = {}
+        for n in nodes:
+            changed.setdefault(page_of(n), []).append(n)
+        pages = self._pages(changed)
+        out = []
+        for p in sorted(changed):
+            page = pages[p]
+            for n in changed[p]:
+                page[n] = nodes[n]
+            out.append((p, encode_page(page)))
+        return out
 
     @abstractmethod
     def keys(self, key_hashes: Sequence[bytes]) -> dict[bytes, KeyRow]: ...
@@ -97,10 +273,6 @@ class IndexTables(ABC):
         """Every key row as (key hash, key, count, value), ordered by key hash, streamed."""
 
     @abstractmethod
-    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
-        """Every node as (position, hash, leaf key hash), streamed (for ``verify``)."""
-
-    @abstractmethod
     def entry_count(self, start: int, stop: int) -> int:
         """How many entries with ``start <= seq < stop`` the ledger holds (a gap is damage)."""
 
@@ -108,23 +280,26 @@ class IndexTables(ABC):
     def write(
         self,
         head: tuple[int, bytes],
-        rows: Sequence[tuple[bytes, int]],
+        lists: Sequence[ListRow],
         keys: dict[bytes, KeyRow],
         nodes: dict[bytes, StoredNode],
     ) -> None:
-        """Inside :meth:`locked`: add rows, upsert key rows and nodes, set the head."""
+        """Inside :meth:`locked`: add the keys' new indices (one row per key, each starting
+        past the key's last index), upsert key rows and nodes, set the head."""
 
 
 class SqliteIndexTables(IndexTables):
     def __init__(self, db: sqlite3.Connection, *, read_only: bool) -> None:
         self.db = db
         if read_only:
-            found = db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_head'"
-            ).fetchone()
-            self.absent = found is None
+            self.absent = not _sqlite_has(db, "index_head")
+            if not self.absent and not _sqlite_has(db, "index_pages"):
+                raise _old_layout()
         else:
+            old = _sqlite_has(db, "index_rows") or _sqlite_has(db, "index_nodes")
             db.executescript(SQLITE_SCHEMA)
+            if old:
+                migrate_sqlite(db)
             self.absent = False
 
     def head(self) -> tuple[int, bytes]:
@@ -134,7 +309,7 @@ class SqliteIndexTables(IndexTables):
         return (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
 
     @contextmanager
-    def locked(self) -> Iterator[tuple[int, bytes]]:
+    def _transaction(self) -> Iterator[tuple[int, bytes]]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.head()
@@ -143,28 +318,24 @@ class SqliteIndexTables(IndexTables):
             raise
         self.db.execute("COMMIT")
 
-    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, StoredNode]:
-        found: dict[bytes, StoredNode] = {}
-        if self.absent:
-            return found
-        for i in range(0, len(ids), CHUNK):
-            chunk = list(ids[i : i + CHUNK])
+    def _read_pages(self, page_ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        found: dict[bytes, bytes] = {}
+        for i in range(0, len(page_ids), CHUNK):
+            chunk = list(page_ids[i : i + CHUNK])
             marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id IN ({marks})",
-                chunk,
-            )
-            found.update({n: (h, leaf) for n, h, leaf in rows})  # BLOBs come back as bytes
+            query = f"SELECT page_id, nodes FROM index_pages WHERE page_id IN ({marks})"
+            found.update(self.db.execute(query, chunk))  # BLOBs come back as bytes
         return found
 
-    def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
-        if self.absent:
-            return {}
-        rows = self.db.execute(
-            "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id < ?",
-            (depth.to_bytes(2, "big"),),
+    def _pages_below(self, page_id: bytes) -> Iterator[bytes]:
+        query = "SELECT nodes FROM index_pages WHERE page_id < ? ORDER BY page_id"
+        for (packed,) in self.db.execute(query, (page_id,)):
+            yield bytes(packed)
+
+    def _write_pages(self, pages: list[tuple[bytes, bytes]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO index_pages (page_id, nodes) VALUES (?,?)", pages
         )
-        return {n: (h, leaf) for n, h, leaf in rows}
 
     def keys(self, key_hashes: Sequence[bytes]) -> dict[bytes, KeyRow]:
         found: dict[bytes, KeyRow] = {}
@@ -184,9 +355,9 @@ class SqliteIndexTables(IndexTables):
         if self.absent:
             return []
         rows = self.db.execute(
-            "SELECT seq FROM index_rows WHERE key_hash = ? ORDER BY seq", (key_hash,)
+            "SELECT seqs FROM index_lists WHERE key_hash = ? ORDER BY first", (key_hash,)
         )
-        return [int(r[0]) for r in rows]
+        return unpack(b"".join(r[0] for r in rows))
 
     def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
         found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
@@ -196,21 +367,22 @@ class SqliteIndexTables(IndexTables):
             chunk = list(key_hashes[i : i + CHUNK])
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT key_hash, seq FROM index_rows WHERE key_hash IN ({marks})"
-                " ORDER BY key_hash, seq",
+                f"SELECT key_hash, seqs FROM index_lists WHERE key_hash IN ({marks})"
+                " ORDER BY key_hash, first",
                 chunk,
             )
-            for k, seq in rows:
-                found[bytes(k)].append(int(seq))
+            for k, seqs in rows:
+                found[bytes(k)] += unpack(seqs)
         return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
             return
-        for k, seq in self.db.execute(
-            "SELECT key_hash, seq FROM index_rows ORDER BY key_hash, seq"
-        ):
-            yield bytes(k), int(seq)
+        query = "SELECT key_hash, seqs FROM index_lists ORDER BY key_hash, first"
+        for k, seqs in self.db.execute(query):
+            k = bytes(k)
+            for seq in unpack(seqs):
+                yield k, seq
 
     def all_keys(self) -> Iterator[tuple[bytes, str, int, bytes]]:
         if self.absent:
@@ -219,12 +391,6 @@ class SqliteIndexTables(IndexTables):
         for k, t, c, v in self.db.execute(query):
             yield bytes(k), str(t), int(c), bytes(v)
 
-    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
-        if self.absent:
-            return
-        for n, h, leaf in self.db.execute("SELECT node_id, hash, leaf_key FROM index_nodes"):
-            yield bytes(n), bytes(h), None if leaf is None else bytes(leaf)
-
     def entry_count(self, start: int, stop: int) -> int:
         query = "SELECT COUNT(*) FROM entries WHERE seq >= ? AND seq < ?"
         return int(self.db.execute(query, (start, stop)).fetchone()[0])
@@ -232,21 +398,21 @@ class SqliteIndexTables(IndexTables):
     def write(
         self,
         head: tuple[int, bytes],
-        rows: Sequence[tuple[bytes, int]],
+        lists: Sequence[ListRow],
         keys: dict[bytes, KeyRow],
         nodes: dict[bytes, StoredNode],
     ) -> None:
         # In primary-key order: each B-tree is then written page after page, not at random.
-        self.db.executemany("INSERT INTO index_rows (key_hash, seq) VALUES (?, ?)", sorted(rows))
+        self.db.executemany(
+            "INSERT INTO index_lists (key_hash, first, seqs) VALUES (?, ?, ?)", sorted(lists)
+        )
         self.db.executemany(
             "INSERT OR REPLACE INTO index_keys (key_hash, key, count, value) VALUES (?,?,?,?)",
             [(k, t, c, v) for k, (t, c, v) in sorted(keys.items())],
         )
-        self.db.executemany(
-            "INSERT OR REPLACE INTO index_nodes (node_id, hash, leaf_key) VALUES (?,?,?)",
-            [(n, h, leaf) for n, (h, leaf) in sorted(nodes.items())],
-        )
+        self._write_pages(self._node_pages(nodes))
         self.db.execute("UPDATE index_head SET size = ?, root = ? WHERE id = 1", head)
+        self._written = head
 
 
 class PostgresIndexTables(IndexTables):
@@ -256,13 +422,17 @@ class PostgresIndexTables(IndexTables):
         self.conn = conn
         self.dsn = dsn
         if read_only:
-            row = conn.execute("SELECT to_regclass('index_head')").fetchone()
-            self.absent = row is None or row[0] is None
+            self.absent = not _postgres_has(conn, "index_head")
+            if not self.absent and not _postgres_has(conn, "index_pages"):
+                raise _old_layout()
             return
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('assetledger index ddl'))")
+            old = _postgres_has(conn, "index_rows") or _postgres_has(conn, "index_nodes")
             for statement in POSTGRES_SCHEMA:
                 conn.execute(statement)
+            if old:
+                migrate_postgres(conn)
         self.absent = False
 
     def head(self) -> tuple[int, bytes]:
@@ -272,30 +442,34 @@ class PostgresIndexTables(IndexTables):
         return (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
 
     @contextmanager
-    def locked(self) -> Iterator[tuple[int, bytes]]:
+    def _transaction(self) -> Iterator[tuple[int, bytes]]:
         with self.conn.transaction():
             row = self.conn.execute(
                 "SELECT size, root FROM index_head WHERE id = 1 FOR UPDATE"
             ).fetchone()
             yield int(row[0]), bytes(row[1])
 
-    def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, StoredNode]:
-        if self.absent or not ids:
-            return {}
+    def _read_pages(self, page_ids: Sequence[bytes]) -> dict[bytes, bytes]:
         rows = self.conn.execute(
-            "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id = ANY(%s::bytea[])",
-            (list(ids),),
+            "SELECT page_id, nodes FROM index_pages WHERE page_id = ANY(%s::bytea[])",
+            (list(page_ids),),
         ).fetchall()
-        return dict(_node(r) for r in rows)
+        return {bytes(p): bytes(packed) for p, packed in rows}
 
-    def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
-        if self.absent:
-            return {}
+    def _pages_below(self, page_id: bytes) -> Iterator[bytes]:
         rows = self.conn.execute(
-            "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id < %s",
-            (depth.to_bytes(2, "big"),),
-        ).fetchall()
-        return dict(_node(r) for r in rows)
+            "SELECT nodes FROM index_pages WHERE page_id < %s ORDER BY page_id", (page_id,)
+        )
+        for (packed,) in rows:
+            yield bytes(packed)
+
+    def _write_pages(self, pages: list[tuple[bytes, bytes]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO index_pages (page_id, nodes) VALUES (%s,%s)"
+                " ON CONFLICT (page_id) DO UPDATE SET nodes = EXCLUDED.nodes",
+                pages,
+            )
 
     def keys(self, key_hashes: Sequence[bytes]) -> dict[bytes, KeyRow]:
         if self.absent or not key_hashes:
@@ -310,29 +484,31 @@ class PostgresIndexTables(IndexTables):
         if self.absent:
             return []
         rows = self.conn.execute(
-            "SELECT seq FROM index_rows WHERE key_hash = %s ORDER BY seq", (key_hash,)
+            "SELECT seqs FROM index_lists WHERE key_hash = %s ORDER BY first", (key_hash,)
         ).fetchall()
-        return [int(r[0]) for r in rows]
+        return unpack(b"".join(bytes(r[0]) for r in rows))
 
     def rows_of(self, key_hashes: Sequence[bytes]) -> dict[bytes, list[int]]:
         found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
         if self.absent or not key_hashes:
             return found
         rows = self.conn.execute(
-            "SELECT key_hash, seq FROM index_rows WHERE key_hash = ANY(%s::bytea[])"
-            " ORDER BY key_hash, seq",
+            "SELECT key_hash, seqs FROM index_lists WHERE key_hash = ANY(%s::bytea[])"
+            " ORDER BY key_hash, first",
             (list(key_hashes),),
         ).fetchall()
-        for k, seq in rows:
-            found[bytes(k)].append(int(seq))
+        for k, seqs in rows:
+            found[bytes(k)] += unpack(bytes(seqs))
         return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
             return
-        query = "SELECT key_hash, seq FROM index_rows ORDER BY key_hash, seq"
-        for k, seq in self._stream(query):
-            yield bytes(k), int(seq)
+        query = "SELECT key_hash, seqs FROM index_lists ORDER BY key_hash, first"
+        for k, seqs in self._stream(query):
+            k = bytes(k)
+            for seq in unpack(bytes(seqs)):
+                yield k, seq
 
     def all_keys(self) -> Iterator[tuple[bytes, str, int, bytes]]:
         if self.absent:
@@ -340,12 +516,6 @@ class PostgresIndexTables(IndexTables):
         query = "SELECT key_hash, key, count, value FROM index_keys ORDER BY key_hash"
         for k, t, c, v in self._stream(query):
             yield bytes(k), str(t), int(c), bytes(v)
-
-    def all_nodes(self) -> Iterator[tuple[bytes, bytes, bytes | None]]:
-        if self.absent:
-            return
-        for n, h, leaf in self._stream("SELECT node_id, hash, leaf_key FROM index_nodes"):
-            yield bytes(n), bytes(h), None if leaf is None else bytes(leaf)
 
     def _stream(self, query: str) -> Iterator[tuple[Any, ...]]:
         """A server-side cursor on a second connection, so other reads may interleave."""
@@ -362,31 +532,107 @@ class PostgresIndexTables(IndexTables):
     def write(
         self,
         head: tuple[int, bytes],
-        rows: Sequence[tuple[bytes, int]],
+        lists: Sequence[ListRow],
         keys: dict[bytes, KeyRow],
         nodes: dict[bytes, StoredNode],
     ) -> None:
         with self.conn.cursor() as cur:
-            if rows:
-                with cur.copy("COPY index_rows (key_hash, seq) FROM STDIN (FORMAT BINARY)") as cp:
-                    cp.set_types(["bytea", "int8"])
-                    for row in sorted(rows):
-                        cp.write_row(row)
+            if lists:
+                _copy_lists(cur, sorted(lists))
             cur.executemany(
                 "INSERT INTO index_keys (key_hash, key, count, value) VALUES (%s,%s,%s,%s)"
                 " ON CONFLICT (key_hash) DO UPDATE SET key = EXCLUDED.key,"
                 " count = EXCLUDED.count, value = EXCLUDED.value",
                 [(k, t, c, v) for k, (t, c, v) in sorted(keys.items())],
             )
-            cur.executemany(
-                "INSERT INTO index_nodes (node_id, hash, leaf_key) VALUES (%s,%s,%s)"
-                " ON CONFLICT (node_id) DO UPDATE SET hash = EXCLUDED.hash,"
-                " leaf_key = EXCLUDED.leaf_key",
-                [(n, h, leaf) for n, (h, leaf) in sorted(nodes.items())],
-            )
             cur.execute("UPDATE index_head SET size = %s, root = %s WHERE id = 1", head)
+        self._write_pages(self._node_pages(nodes))
+        self._written = head
 
 
-def _node(row: Sequence[Any]) -> tuple[bytes, StoredNode]:
-    node, value, leaf = row
-    return bytes(node), (bytes(value), None if leaf is None else bytes(leaf))
+def _copy_lists(cur: Any, lists: Iterable[ListRow]) -> None:
+    with cur.copy("COPY index_lists (key_hash, first, seqs) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.set_types(["bytea", "int8", "bytea"])
+        for row in lists:
+            cp.write_row(row)
+
+
+def _sqlite_has(db: sqlite3.Connection, table: str) -> bool:
+    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return db.execute(query, (table,)).fetchone() is not None
+
+
+def _postgres_has(conn: Any, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def _packed(rows: Iterable[tuple[Any, Any]]) -> Iterator[ListRow]:
+    """Old ``index_rows`` (key hash, index), ordered, as one ``index_lists`` row per key."""
+    for k, group in groupby(rows, key=lambda row: bytes(row[0])):
+        seqs = [int(seq) for _, seq in group]
+        yield k, seqs[0], pack(seqs)
+
+
+def _paged(nodes: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[bytes, bytes]]:
+    """Old ``index_nodes`` (position, hash, leaf key hash) of one band of eight depths,
+    ordered by prefix, as pages."""
+    for p, group in groupby(nodes, key=lambda row: page_of(bytes(row[0]))):
+        page = {bytes(n): (bytes(h), None if leaf is None else bytes(leaf)) for n, h, leaf in group}
+        yield p, encode_page(page)
+
+
+_END = b"\xff"  # after every position: depths go up to 256, uint16be 01 00
+_BANDS = [
+    (_TOPS[d], _TOPS[d + PAGE_DEPTHS] if d + PAGE_DEPTHS <= 256 else _END)
+    for d in range(0, 257, PAGE_DEPTHS)
+]
+_OLD_ROWS = "SELECT key_hash, seq FROM index_rows ORDER BY key_hash, seq"
+_OLD_BAND = (
+    "SELECT node_id, hash, leaf_key FROM index_nodes WHERE node_id >= {0} AND node_id < {0}"
+    " ORDER BY substr(node_id, 3), node_id"
+)
+
+
+def migrate_sqlite(db: sqlite3.Connection) -> None:
+    """Rewrite an old layout's ``index_rows`` and ``index_nodes`` as ``index_lists`` and
+    ``index_pages``, in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _sqlite_has(db, "index_rows"):  # another process may have done it meanwhile
+            db.executemany(
+                "INSERT INTO index_lists (key_hash, first, seqs) VALUES (?, ?, ?)",
+                _packed(db.execute(_OLD_ROWS)),
+            )
+            db.execute("DROP TABLE index_rows")
+        if _sqlite_has(db, "index_nodes"):
+            query = _OLD_BAND.replace("{0}", "?", 1).replace("{0}", "?")
+            for low, high in _BANDS:
+                pages = list(_paged(db.execute(query, (low, high))))
+                db.executemany("INSERT INTO index_pages (page_id, nodes) VALUES (?, ?)", pages)
+            db.execute("DROP TABLE index_nodes")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def migrate_postgres(conn: Any) -> None:
+    """:func:`migrate_sqlite` for PostgreSQL, inside the caller's transaction (under the index
+    DDL lock)."""
+    if _postgres_has(conn, "index_rows"):
+        old = conn.execute(_OLD_ROWS).fetchall()
+        with conn.cursor() as cur:
+            _copy_lists(cur, _packed(old))
+        conn.execute("DROP TABLE index_rows")
+    if _postgres_has(conn, "index_nodes"):
+        query = _OLD_BAND.replace("{0}", "%s").replace(
+            "substr(node_id, 3)", "substring(node_id from 3)"
+        )
+        for low, high in _BANDS:
+            band = conn.execute(query, (low, high)).fetchall()
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", list(_paged(band))
+                )
+        conn.execute("DROP TABLE index_nodes")

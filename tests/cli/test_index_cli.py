@@ -10,7 +10,7 @@ from pathlib import Path
 from ledger.index import smt
 from ledger.log import operator
 from ledger.store.sqlite import SqliteStore
-from tests.ledger.index.index_factory import DANA, fill, init
+from tests.ledger.index.index_factory import DANA, fill, init, set_rows, to_old_layout
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -63,12 +63,27 @@ def test_monitor_names_an_index_row_deleted_in_the_database(tmp_path: Path) -> N
     assert ok.returncode == 0, ok.stderr
     assert "index intact" in ok.stdout
     store = SqliteStore(path)
-    store.db.execute("DELETE FROM index_rows WHERE key_hash = ?", (smt.key_hash(DANA),))
+    set_rows(store, smt.key_hash(DANA), [])
     store.close()
     bad = run("monitor", "--ledger", str(path), "--format", "json")
     assert bad.returncode == 1
     (finding,) = json.loads(bad.stdout)["findings"]
     assert finding["kind"] == "index_row_mismatch" and DANA in finding["detail"]
+
+
+def test_an_old_index_layout_is_named_and_migrate_index_converts_it(tmp_path: Path) -> None:
+    path, _ = _ledger(tmp_path)
+    store = SqliteStore(path)
+    to_old_layout(store)
+    store.close()
+    refused = run("monitor", "--ledger", str(path))
+    assert refused.returncode == 2
+    assert "old table layout" in refused.stderr and "migrate-index" in refused.stderr
+    migrated = run("migrate-index", "--ledger", str(path))
+    assert migrated.returncode == 0, migrated.stderr
+    ok = run("monitor", "--ledger", str(path))
+    assert ok.returncode == 0 and "index intact" in ok.stdout
+    assert run("migrate-index", "--ledger", str(tmp_path / "none.db")).returncode == 2
 
 
 def test_prove_needs_an_event_or_a_key(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_grace, set_roots
 from producers.emitter import Emitter, Message, build_message
 from tests.conftest import FreshTopic
+from tests.ledger.index.index_factory import delete_rows_at
 
 pytestmark = pytest.mark.broker
 
@@ -243,8 +244,8 @@ def check_deleted_index_rows_are_found_and_credits_refuse_the_checkpoint(built: 
     unchecked = LedgerView.open(store, check=False)
     assert len(unchecked.steps("episode", f"{SHOW}/101")) == 4  # what credits would have read
     undo()
-    undo_rows = undoable(db, "index_rows", "seq = ?", 2)
-    db.run("DELETE FROM index_rows WHERE seq = ?", 2)
+    undo_rows = undoable(db, "index_lists", "1 = 1")
+    delete_rows_at(store, 2)
     with pytest.raises(VerificationFailure, match="index_row_mismatch"):
         credit_report(LedgerView.open(store), SHOW, "101")  # would credit one event fewer
     undo_rows()

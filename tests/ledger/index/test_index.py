@@ -20,7 +20,17 @@ from ledger.log.verify import verify_ledger
 from ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature, open_store
 from ledger.witness.cosignature import add_cosignatures, verify_cosignatures
 from ledger.witness.witness import Witness, init_witness
-from tests.ledger.index.index_factory import DANA, SIGNER, demo_events, fill, init, pending
+from tests.ledger.index.index_factory import (
+    DANA,
+    SIGNER,
+    demo_events,
+    fill,
+    init,
+    leaf_position,
+    pending,
+    set_node,
+    set_rows,
+)
 from tests.ledger.ledger_factory import append_all
 
 KEYS = {SIGNER.key_id: SIGNER.public}
@@ -177,11 +187,11 @@ def test_an_index_row_edited_in_the_database_is_named(store: LedgerStore, edit: 
     k = smt.key_hash(DANA)
     (seq,) = store.index_tables().rows(k)
     if edit == "deleted":
-        _execute(store, "DELETE FROM index_rows WHERE key_hash = %s", k)
+        set_rows(store, k, [])
     elif edit == "added":
-        _execute(store, "INSERT INTO index_rows (key_hash, seq) VALUES (%s, %s)", k, seq + 5)
+        set_rows(store, k, [seq, seq + 5])
     else:
-        _execute(store, "UPDATE index_rows SET seq = %s WHERE key_hash = %s", seq + 5, k)
+        set_rows(store, k, [seq + 5])
     report = verify_ledger(store, KEYS.get, workers=1)
     assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
     assert DANA in report.damage[0].detail and edit in report.damage[0].detail
@@ -281,7 +291,7 @@ def test_the_stored_index_is_the_replayed_one(store: LedgerStore) -> None:
 
 def test_a_tree_node_edited_in_the_database_is_named(store: LedgerStore) -> None:
     fill(store, init(store))
-    _execute(store, "UPDATE index_nodes SET hash = %s WHERE node_id = %s", bytes(32), smt.ROOT_ID)
+    set_node(store, smt.ROOT_ID, (bytes(32), None))
     report = verify_ledger(store, KEYS.get, workers=1)
     assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
     assert "1 stored index tree node(s) differ" in report.damage[0].detail
@@ -544,7 +554,7 @@ def test_the_replay_names_every_edit_in_memory_or_spilled(
     assert monitor(store).ok and verify_ledger(store, KEYS.get, workers=1).ok
     k = smt.key_hash(DANA)
     if edit == "row deleted":
-        _execute(store, "DELETE FROM index_rows WHERE key_hash = %s", k)
+        set_rows(store, k, [])
     elif edit == "key row count":
         _execute(store, "UPDATE index_keys SET count = count + 1 WHERE key_hash = %s", k)
     elif edit == "key row text":
@@ -552,9 +562,9 @@ def test_the_replay_names_every_edit_in_memory_or_spilled(
     elif edit == "key row deleted":
         _execute(store, "DELETE FROM index_keys WHERE key_hash = %s", k)
     elif edit == "node deleted":
-        _execute(store, "DELETE FROM index_nodes WHERE leaf_key = %s", k)
+        set_node(store, leaf_position(store, k), None)
     else:
-        _execute(store, "UPDATE index_nodes SET hash = %s WHERE leaf_key = %s", bytes(32), k)
+        set_node(store, leaf_position(store, k), (bytes(32), k))
     findings = monitor(store).findings
     assert [f.kind for f in findings] == [INDEX_ROW_MISMATCH], findings
     assert named in findings[0].detail

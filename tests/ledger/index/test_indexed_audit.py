@@ -19,7 +19,7 @@ from ledger.index import production_key, smt
 from ledger.log.receipt import make_receipt
 from ledger.store import LedgerStore, open_store
 from ledger.trust.dsse import Envelope
-from tests.ledger.index.index_factory import fill, init
+from tests.ledger.index.index_factory import fill, init, set_rows
 
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 SCOPES = [
@@ -100,12 +100,11 @@ def test_an_index_row_edited_in_the_database_fails_the_audit(store: LedgerStore,
     seqs = store.index_tables().rows(k)
     outside = next(s for s in range(store.head().size) if s not in seqs)
     if edit == "deleted":
-        _sql(store, "DELETE FROM index_rows WHERE key_hash = %s AND seq = %s", k, seqs[-1])
+        set_rows(store, k, seqs[:-1])
     elif edit == "added":
-        _sql(store, "INSERT INTO index_rows (key_hash, seq) VALUES (%s, %s)", k, outside)
+        set_rows(store, k, sorted([*seqs, outside]))
     else:
-        _sql(store, "UPDATE index_rows SET seq = %s WHERE key_hash = %s AND seq = %s",
-             outside, k, seqs[0])  # fmt: skip
+        set_rows(store, k, sorted([outside, *seqs[1:]]))
     view = LedgerView.open(store)
     with pytest.raises(VerificationFailure, match="index_row_mismatch"):
         run_audit(view, Scope(SHOW, EPISODE), as_of=AS_OF)
@@ -203,12 +202,11 @@ def test_one_edited_row_in_a_batch_of_keys_fails_and_names_its_key(
     seqs = store.index_tables().rows(k)
     outside = next(s for s in range(store.head().size) if s not in seqs)
     if edit == "deleted":
-        _sql(store, "DELETE FROM index_rows WHERE key_hash = %s AND seq = %s", k, seqs[-1])
+        set_rows(store, k, seqs[:-1])
     elif edit == "added":
-        _sql(store, "INSERT INTO index_rows (key_hash, seq) VALUES (%s, %s)", k, outside)
+        set_rows(store, k, sorted([*seqs, outside]))
     else:
-        _sql(store, "UPDATE index_rows SET seq = %s WHERE key_hash = %s AND seq = %s",
-             outside, k, seqs[0])  # fmt: skip
+        set_rows(store, k, sorted([outside, *seqs[1:]]))
     index = LedgerView.open(store).index
     assert index is not None
     with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):

@@ -1,0 +1,80 @@
+"""The index tables' layout: pages of nodes, packed lists, and ledgers of the old layout."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.errors import StoreError
+from ledger.index import prove_about
+from ledger.index.replay import monitor
+from ledger.log import operator
+from ledger.log.verify import verify_ledger
+from ledger.store import open_store
+from ledger.store.index_tables import decode_page, encode_page, page_of
+from tests.ledger.index.index_factory import (
+    DANA,
+    SIGNER,
+    demo_events,
+    fill,
+    init,
+    pending,
+    to_old_layout,
+)
+from tests.ledger.ledger_factory import append_all
+
+
+def test_a_page_holds_eight_depths_under_its_top_node() -> None:
+    k = bytes(range(32))
+    assert page_of(b"\x00\x00") == b"\x00\x00"
+    assert page_of(b"\x00\x07" + b"\x02") == b"\x00\x00"
+    assert page_of(b"\x00\x08" + k[:1]) == b"\x00\x08" + k[:1]
+    assert page_of(b"\x00\x11" + k[:3]) == b"\x00\x10" + k[:2]
+    assert page_of(b"\x01\x00" + k) == b"\x01\x00" + k
+    nodes = {b"\x00\x08\x01": (b"h" * 32, None), b"\x00\x09\x01\x80": (b"g" * 32, b"k" * 32)}
+    assert decode_page(encode_page(nodes)) == nodes
+
+
+def test_an_old_layout_is_refused_read_only_and_converted_writable(store_url: str) -> None:
+    with open_store(store_url) as store:
+        fill(store, init(store))
+        tables = store.index_tables()
+        head, rows, keys = tables.head(), list(tables.all_rows()), list(tables.all_keys())
+        nodes = sorted(tables.all_nodes())
+        proof = prove_about(store, DANA)
+        to_old_layout(store)
+    with (
+        open_store(store_url, read_only=True) as store,
+        pytest.raises(StoreError, match="old table layout") as refused,
+    ):
+        store.index_tables()
+    assert "assetledger migrate-index" in (refused.value.hint or "")
+    with open_store(store_url) as store:
+        tables = store.index_tables()  # converted here
+        assert (tables.head(), list(tables.all_rows()), list(tables.all_keys())) == (
+            head,
+            rows,
+            keys,
+        )
+        assert sorted(tables.all_nodes()) == nodes
+        assert prove_about(store, DANA) == proof
+        assert verify_ledger(store, {SIGNER.key_id: SIGNER.public}.get, workers=1).ok
+    with open_store(store_url, read_only=True) as store:
+        assert store.index_tables().head() == head
+
+
+def test_a_writer_keeps_its_top_pages_only_while_no_other_writer_moved_the_map(
+    store_url: str,
+) -> None:
+    """The top pages a store keeps between its updates are dropped once another store has
+    extended the map: every root is still the log's (the replay agrees with each one)."""
+    events = pending(demo_events())
+    with open_store(store_url) as first, open_store(store_url) as second:
+        log_key = init(first)
+        signers = [operator.Checkpointer(s, log_key) for s in (first, second)]
+        turns = [0, 0, 1, 0, 0, 1, 1, 0, 0]  # twice in a row (kept pages used), then the other
+        step = -(-len(events) // len(turns))
+        for turn, start in zip(turns, range(0, len(events), step), strict=True):
+            append_all((first, second)[turn], events[start : start + step], group=f"g{turn}")
+            assert signers[turn].checkpoint() is not None
+        report = monitor(first)
+        assert report.ok and report.roots_checked == len(turns)
