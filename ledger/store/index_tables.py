@@ -447,7 +447,7 @@ class PostgresIndexTables(IndexTables):
             row = self.conn.execute(
                 "SELECT size, root FROM index_head WHERE id = 1 FOR UPDATE"
             ).fetchone()
-            yield int(row[0]), bytes(row[1])
+            yield (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
 
     def _read_pages(self, page_ids: Sequence[bytes]) -> dict[bytes, bytes]:
         rows = self.conn.execute(
