@@ -10,6 +10,7 @@ import pytest
 
 from ledger.errors import VerificationFailure
 from ledger.index.lookup import IndexMismatch
+from ledger.index.maintain import update_index
 from ledger.log import operator
 from ledger.store import LedgerStore, open_store
 from tests.ledger.index.index_factory import demo_events, init, insider_sql, pending
@@ -68,5 +69,40 @@ def test_an_index_behind_its_signed_checkpoint_is_refused_by_name_postgres(
     store = open_store(pg_schema_dsn)
     try:
         _refused_after(store, EDITS[edit])
+    finally:
+        store.close()
+
+
+def _refused_unsigned(store: LedgerStore) -> None:
+    """With the checkpoints deleted too, nothing signed says how far the index went: the
+    rows it would write twice are refused by name, and the update rolls back."""
+    log_key = init(store)
+    events = pending(demo_events())
+    append_all(store, events[:5])
+    assert operator.Checkpointer(store, log_key).checkpoint() is not None
+    insider_sql(store, "DELETE FROM checkpoints")
+    insider_sql(store, "UPDATE index_head SET size = 0")
+    append_all(store, events[5:])
+    before = _snapshot(store)
+    with pytest.raises(VerificationFailure) as caught:
+        update_index(store)
+    assert "already lists" in caught.value.message and caught.value.exit_code == 1
+    assert _snapshot(store) == before
+
+
+def test_an_index_head_set_back_with_no_checkpoint_left_is_refused_sqlite(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "ledger.db"))
+    try:
+        _refused_unsigned(store)
+    finally:
+        store.close()
+
+
+def test_an_index_head_set_back_with_no_checkpoint_left_is_refused_postgres(
+    pg_schema_dsn: str,
+) -> None:
+    store = open_store(pg_schema_dsn)
+    try:
+        _refused_unsigned(store)
     finally:
         store.close()
