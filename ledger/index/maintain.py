@@ -189,12 +189,35 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
         kept = store.take_index_keys(done, target)
         if done >= target:
             return IndexHead(done, root)
+        _check_signed(store, done, root)
         new = _new_keys(store, tables, done, target, kept, index_rule(store))
         hashes = {key: smt.key_hash(key) for key in {k for _, keys in new for k in keys}}
         folded = fold(new, tables.keys(sorted(hashes.values())), hashes)
         update = smt.apply(store_reader(store), folded.changes)
         tables.write((target, update.root), folded.lists, folded.keys, update.writes)
     return IndexHead(target, update.root)
+
+
+def _check_signed(store: LedgerStore, done: int, root: bytes) -> None:
+    """Refuse to extend a stored map that covers fewer entries than the latest signed
+    checkpoint commits to, or the same number under another root (an insider set the index
+    head back or deleted it): folding entries already listed again would write their rows twice."""
+    from ledger.index.lookup import IndexMismatch  # lookup reads the map this module keeps
+    from ledger.log import checkpoint as cp
+
+    latest = store.latest_checkpoint()
+    if latest is None:
+        return
+    signed = root_in(cp.parse_body(cp.split_note(latest.note)[0]).extensions)
+    if signed is None or latest.size < done or (latest.size == done and signed == root):
+        return  # no index line (made before the index), or the map is where it was signed
+    raise IndexMismatch(
+        f"the stored index covers {done} entries (root {cp.b64encode(root)}) but the latest"
+        f" signed checkpoint commits to the index of {latest.size} entries (root"
+        f" {cp.b64encode(signed)}): the index tables were altered, and the index is not extended"
+        " over them",
+        hint="run assetledger verify to see what is damaged",
+    )
 
 
 def _new_keys(

@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager, contextmanager
 from itertools import groupby
 from typing import Any
 
-from ledger.errors import StoreError
+from ledger.errors import StoreError, VerificationFailure
 
 StoredNode = tuple[bytes, bytes | None]  # hash, key hash of a single leaf
 KeyRow = tuple[str, int, bytes]  # key text, count, value hash
@@ -403,9 +403,12 @@ class SqliteIndexTables(IndexTables):
         nodes: dict[bytes, StoredNode],
     ) -> None:
         # In primary-key order: each B-tree is then written page after page, not at random.
-        self.db.executemany(
-            "INSERT INTO index_lists (key_hash, first, seqs) VALUES (?, ?, ?)", sorted(lists)
-        )
+        try:
+            self.db.executemany(
+                "INSERT INTO index_lists (key_hash, first, seqs) VALUES (?, ?, ?)", sorted(lists)
+            )
+        except sqlite3.IntegrityError:
+            raise _listed_twice(head[0]) from None
         self.db.executemany(
             "INSERT OR REPLACE INTO index_keys (key_hash, key, count, value) VALUES (?,?,?,?)",
             [(k, t, c, v) for k, (t, c, v) in sorted(keys.items())],
@@ -447,7 +450,7 @@ class PostgresIndexTables(IndexTables):
             row = self.conn.execute(
                 "SELECT size, root FROM index_head WHERE id = 1 FOR UPDATE"
             ).fetchone()
-            yield int(row[0]), bytes(row[1])
+            yield (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
 
     def _read_pages(self, page_ids: Sequence[bytes]) -> dict[bytes, bytes]:
         rows = self.conn.execute(
@@ -538,7 +541,12 @@ class PostgresIndexTables(IndexTables):
     ) -> None:
         with self.conn.cursor() as cur:
             if lists:
-                _copy_lists(cur, sorted(lists))
+                try:
+                    _copy_lists(cur, sorted(lists))
+                except Exception as exc:
+                    if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+                        raise _listed_twice(head[0]) from None
+                    raise
             cur.executemany(
                 "INSERT INTO index_keys (key_hash, key, count, value) VALUES (%s,%s,%s,%s)"
                 " ON CONFLICT (key_hash) DO UPDATE SET key = EXCLUDED.key,"
@@ -548,6 +556,18 @@ class PostgresIndexTables(IndexTables):
             cur.execute("UPDATE index_head SET size = %s, root = %s WHERE id = 1", head)
         self._write_pages(self._node_pages(nodes))
         self._written = head
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+def _listed_twice(size: int) -> VerificationFailure:
+    """The update would list entries the stored index already lists: its head was set back."""
+    return VerificationFailure(
+        f"extending the index to {size} entries would list entries it already lists: its head"
+        " (index_head) no longer matches its rows, so the index tables were altered",
+        hint="run assetledger verify to see what is damaged",
+    )
 
 
 def _copy_lists(cur: Any, lists: Iterable[ListRow]) -> None:
