@@ -201,3 +201,38 @@ def test_the_disclosures_licence_flags_carry_the_audits_dispositions(
         assert shown["counsel"] == in_credits[r["asset"]].counsel
         if shown["counsel"]:
             assert f"counsel: {shown['counsel']}" in cells
+
+
+def test_each_clips_ai_elements_carry_the_audits_licence_dispositions(
+    outputs: tuple[dict[str, Any], CreditReport, AuditResult],
+) -> None:
+    """Each AI element a clip lists carries the audit's finding on its model licence, with the
+    same id, status and counsel's decision in force as the audit (and the register) gives it, in
+    the JSON and under the clip in the document: a reader of one clip's AI element who sees the
+    licence does not cover the use sees counsel's decision beside it."""
+    disclosure, credits, audit = outputs
+    found = {f.asset: f for f in audit.findings if f.rule in LICENCE_RULES}
+    in_credits = {o.asset: o for o in credits.ai_outputs}
+    register = {r["asset"]: r["licence_finding"] for r in disclosure["ai_register"]}
+    elements = [a for c in _clips(disclosure) for a in c["ai_elements"] if a["model"]]
+    assert any(a["licence_finding"] and a["licence_finding"]["counsel"] for a in elements), (
+        "a clip uses an AI element whose licence finding counsel disposed of"
+    )
+    paras = [str(b) for b in disclosure_document(disclosure).blocks]
+    for a in elements:
+        f, shown = found.get(a["asset"]), a["licence_finding"]
+        assert shown == register[a["asset"]], a["asset"]
+        if f is None:
+            assert shown is None, a["asset"]
+            continue
+        assert (shown["id"], shown["status"]) == (f.finding_id, f.status)
+        assert shown["disposition"] == (None if f.disposition is None else f.disposition.to_json())
+        assert shown["counsel"] == in_credits[a["asset"]].counsel
+        if shown["counsel"]:
+            assert f.disposition is not None
+            for part in (f.disposition.by, f.disposition.role, f.disposition.at):
+                assert str(part) in shown["counsel"]
+            assert f.disposition.event_id in shown["counsel"]
+            assert any(
+                f"AI: {a['asset']} by" in p and f"counsel: {shown['counsel']}" in p for p in paras
+            ), a["asset"]
