@@ -27,11 +27,9 @@ into instance ids again.  Import is :mod:`ledger.c2pa.importer`; files (sign, re
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import Any
 
 from ledger.audit.lineage import ancestry
@@ -41,6 +39,7 @@ from ledger.events import vocab
 from ledger.events.base import format_time, to_json
 from ledger.events.provenance import asset_key
 from ledger.log.receipt import make_receipt
+from ledger.version import assetledger_version
 
 ACTIONS_LABEL = "c2pa.actions.v2"
 ACTIONS_LABELS = ("c2pa.actions.v2", "c2pa.actions")
@@ -71,16 +70,7 @@ def instance_id(key: str) -> str:
 
 
 def _generator() -> dict[str, str]:
-    return {"name": "asset-ledger", "version": _version()}
-
-
-@functools.cache
-def _version() -> str:
-    """The installed version, read once (reading package metadata costs ~2 ms a call)."""
-    try:
-        return metadata.version("asset-ledger")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0"
+    return {"name": "asset-ledger", "version": assetledger_version()}
 
 
 # --- export ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from ledger.trust.replay import (
     decode_entry,
     decoding_once,
 )
+from ledger.version import assetledger_version
 from ledger.witness.cosignature import cosignature_lines
 
 FORMAT = "assetledger-packet/v2"
@@ -407,6 +408,9 @@ def packet_header(
     grace = meta.get(META_ROTATION_GRACE)
     return {
         "format": FORMAT,
+        # the release that built the packet: a verifier of another release that derives another
+        # disclosure from the same evidence says so, rather than only that the packet differs
+        "built_by": {"assetledger": assetledger_version()},
         "production": production,
         "episode": episode,
         "cut": {

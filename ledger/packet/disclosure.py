@@ -5,9 +5,10 @@ a ledger view — the studio's ledger when a packet is built, the packet's own e
 verified — so the disclosure and the audit can never disagree.  For each mapped clip: its
 record timecodes, the asset version and shot, whether that version is a published deliverable
 clear to ship, the people who made its lineage (names, job titles), every AI element (model,
-licence record, who directed it), every likeness (performer, consent record and terms), the
-findings on its lineage (open and disposed, with counsel's decisions), the uses that need a
-distributor's approval with their status, and its C2PA state.  Then the episode's AI-usage
+licence record, who directed it, the audit's finding on the licence with counsel's decision),
+every likeness (performer, consent record and terms), the findings on its lineage (open and
+disposed, with counsel's decisions), the uses that need a distributor's approval with their
+status, and its C2PA state.  Then the episode's AI-usage
 register and the distributor disclosure by category.
 """
 
@@ -241,7 +242,11 @@ class _Context:
         return [people[k] for k in sorted(people)]
 
     def _ai(self, s: Step) -> dict[str, Any]:
+        """An AI step: its model, the licence it cites and whether that covers the use, and the
+        audit's finding on the licence with counsel's decision in force (``licence_finding``),
+        the same in a clip's ``ai_elements`` as in the AI-usage register."""
         model = s.model
+        finding = self._licence_findings.get(s.key)
         licence: dict[str, Any] | None = None
         verdict = None if model is None else judge_model_licence(self.view, s, model)
         if verdict is not None:
@@ -266,6 +271,7 @@ class _Context:
             "licence_text": None if model is None else model.licence,
             "training_data": None if model is None else model.training_data,
             "directed_by": [{"actor_id": p, "name": self.names.get(p, p)} for p in s.directed_by],
+            "licence_finding": None if finding is None else finding_state(finding),
         }
 
     def _likeness(self, s: Step) -> list[dict[str, Any]]:
@@ -346,11 +352,9 @@ class _Context:
                 continue
             uses = ai_uses(self.view, s)
             statuses = [approval_status(self.view, u, self.approver, self.as_of) for u in uses]
-            licence = self._licence_findings.get(s.key)
             rows.append(
                 {
                     **self._ai(s),
-                    "licence_finding": None if licence is None else finding_state(licence),
                     "likeness": [u["performer"] for u in self._likeness(s)],
                     "clips": used_in.get(s.key, []),
                     "approvals": [

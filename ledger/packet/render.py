@@ -156,6 +156,20 @@ def _counsel(finding: dict[str, Any] | None) -> str:
     return f"; counsel: {said}" if said else ""
 
 
+def _licence_said(ai: dict[str, Any]) -> str:
+    """Whether an AI element's licence covers its use, with counsel's decision on the audit's
+    licence finding (the same words in the register and under each clip)."""
+    licence = ai["licence_record"]
+    said = (
+        "no licence record"
+        if licence is None
+        else "covers the use"
+        if licence["covers_use"]
+        else licence["problem"]
+    )
+    return said + _counsel(ai.get("licence_finding"))
+
+
 def _register_table(body: dict[str, Any]) -> Any:
     rows = []
     names = {  # performers by the names the clips' likeness rows give, with the id
@@ -165,21 +179,13 @@ def _register_table(body: dict[str, Any]) -> Any:
     }
     for r in body["ai_register"]:
         model = r["model"]
-        licence = r["licence_record"]
         rows.append(
             (
                 r["asset"],
                 ""
                 if model is None
                 else f"{model['name']} {model['version']} ({model['provider']})",
-                (
-                    "no licence record"
-                    if licence is None
-                    else "covers the use"
-                    if licence["covers_use"]
-                    else licence["problem"]
-                )
-                + _counsel(r.get("licence_finding")),
+                _licence_said(r),
                 ", ".join(d["name"] for d in r["directed_by"]),
                 ", ".join(names.get(p, p) for p in r["likeness"]),
                 "; ".join(f"{a['category']}: {a['status']}" for a in r["approvals"]),
@@ -212,9 +218,14 @@ def _clip_blocks(body: dict[str, Any]) -> list[Block]:
             model = a["model"]
             label = "an AI tool" if model is None else f"{model['name']} {model['version']}"
             licence = a["licence_record"]
-            lic = "no licence record" if licence is None else f"licence {licence['licence_ref']}"
+            lic = "" if licence is None else f"licence {licence['licence_ref']}: "
             who = ", ".join(d["name"] for d in a["directed_by"]) or "nobody recorded"
-            blocks.append(Para(f"AI: {a['asset']} by {label}, {lic}, directed by {who}.", "note"))
+            blocks.append(
+                Para(
+                    f"AI: {a['asset']} by {label}, {lic}{_licence_said(a)}, directed by {who}.",
+                    "note",
+                )
+            )
         for u in c["likeness"]:
             ok = "covered" if u["covered"] else f"NOT covered: {u['problem']}"
             blocks.append(

@@ -57,6 +57,7 @@ from ledger.store import Entry, StoredCheckpoint
 from ledger.trust.dsse import Claim, Envelope, claim, not_verified, remember, taken_as_verified
 from ledger.trust.keys import raw_public
 from ledger.trust.replay import decode_entry, decoding_once, load_grace, load_roots
+from ledger.version import assetledger_version
 from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,
@@ -317,7 +318,7 @@ def _verify(
         same = {**outcome.same, **outcome.documents}
     else:
         same = {**outcome.same, **_same(files, build.document_files(recomputed, inputs.timeline))}
-    _compare(files, derived, same, v)
+    _compare(files, derived, same, header, v)
     _check_unvouched(files, [*derived, *same], header, check_pdf, v)
     v.summary = disclosure.get("summary")
     section = _json(files, build.COMPLETENESS_FILE, v)
@@ -922,10 +923,24 @@ def _recompute(
     return derived
 
 
+def _release_note(header: Any) -> str:
+    """Why a re-derived disclosure may differ other than tampering: the packet names another
+    release as its builder than this verifier's (its rules may have changed since)."""
+    built_by = header.get("built_by") if isinstance(header, dict) else None
+    built = built_by.get("assetledger") if isinstance(built_by, dict) else None
+    if not isinstance(built, str) or built == assetledger_version():
+        return ""
+    return (
+        f"; the packet was built by assetledger release {built[:40]!r} and this verifier is"
+        f" release {assetledger_version()!r}: verify it with the release that built it"
+    )
+
+
 def _compare(
     files: Mapping[str, bytes],
     derived: Mapping[str, bytes],
     same: Mapping[str, bool],
+    header: Any,
     v: PacketVerdict,
 ) -> None:
     """The disclosure and every derived file against the packet's (``same``: the files
@@ -937,7 +952,7 @@ def _compare(
         v.fail(
             "disclosure_mismatch",
             f"{build.DISCLOSURE_JSON} is not what the audit of the"
-            f" packet's entries gives: first difference at {where}",
+            f" packet's entries gives: first difference at {where}{_release_note(header)}",
         )
     for name, equal in sorted({**_same(files, derived), **same}.items()):
         if name == build.DISCLOSURE_JSON:

@@ -18,7 +18,7 @@ from ledger.audit.credits import CreditReport, credit_report
 from ledger.audit.ip import AuditResult, Scope, run_audit
 from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView
-from ledger.audit.rules import LICENCE_RULES, RuleSet
+from ledger.audit.rules import LICENCE_RULES, Finding, RuleSet
 from ledger.packet.render import disclosure_document
 from ledger.store import open_store
 from tests.ledger.packet.packet_factory import SH010_V2, SH020, SH030, build_ledger, episode_packet
@@ -192,12 +192,48 @@ def test_the_disclosures_licence_flags_carry_the_audits_dispositions(
     assert any(r["licence_finding"] and r["licence_finding"]["counsel"] for r in rows)
     cells = " ".join(str(b) for b in disclosure_document(disclosure).blocks)
     for r in rows:
-        f, shown = found.get(r["asset"]), r["licence_finding"]
-        if f is None:
-            assert shown is None, r["asset"]
-            continue
-        assert (shown["id"], shown["status"]) == (f.finding_id, f.status)
-        assert shown["disposition"] == (None if f.disposition is None else f.disposition.to_json())
-        assert shown["counsel"] == in_credits[r["asset"]].counsel
-        if shown["counsel"]:
+        shown = r["licence_finding"]
+        if _is_the_audits(shown, found.get(r["asset"]), in_credits[r["asset"]].counsel):
             assert f"counsel: {shown['counsel']}" in cells
+
+
+def _is_the_audits(shown: dict[str, Any] | None, f: Finding | None, counsel: str | None) -> bool:
+    """``shown`` (a disclosure's ``licence_finding``) is the audit's finding ``f`` with its id,
+    status and disposition, and the credits' words for counsel's decision; True when disposed."""
+    if f is None:
+        assert shown is None
+        return False
+    assert shown is not None
+    assert (shown["id"], shown["status"]) == (f.finding_id, f.status)
+    assert shown["disposition"] == (None if f.disposition is None else f.disposition.to_json())
+    assert shown["counsel"] == counsel
+    return bool(counsel)
+
+
+def test_each_clips_ai_elements_carry_the_audits_licence_dispositions(
+    outputs: tuple[dict[str, Any], CreditReport, AuditResult],
+) -> None:
+    """Each AI element a clip lists carries the audit's finding on its model licence, with the
+    same id, status and counsel's decision in force as the audit (and the register) gives it, in
+    the JSON and under the clip in the document: a reader of one clip's AI element who sees the
+    licence does not cover the use sees counsel's decision beside it."""
+    disclosure, credits, audit = outputs
+    found = {f.asset: f for f in audit.findings if f.rule in LICENCE_RULES}
+    in_credits = {o.asset: o for o in credits.ai_outputs}
+    register = {r["asset"]: r["licence_finding"] for r in disclosure["ai_register"]}
+    elements = [a for c in _clips(disclosure) for a in c["ai_elements"] if a["model"]]
+    assert any(a["licence_finding"] and a["licence_finding"]["counsel"] for a in elements), (
+        "a clip uses an AI element whose licence finding counsel disposed of"
+    )
+    paras = [str(b) for b in disclosure_document(disclosure).blocks]
+    for a in elements:
+        f, shown = found.get(a["asset"]), a["licence_finding"]
+        assert shown == register[a["asset"]], a["asset"]
+        if _is_the_audits(shown, f, in_credits[a["asset"]].counsel):
+            assert f is not None and f.disposition is not None
+            for part in (f.disposition.by, f.disposition.role, f.disposition.at):
+                assert str(part) in shown["counsel"]
+            assert f.disposition.event_id in shown["counsel"]
+            assert any(
+                f"AI: {a['asset']} by" in p and f"counsel: {shown['counsel']}" in p for p in paras
+            ), a["asset"]

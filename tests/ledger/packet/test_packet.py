@@ -19,7 +19,7 @@ from ledger.events.approval import CATEGORIES, GENERATED_FINAL, LIKENESS
 from ledger.events.base import format_time
 from ledger.log.operator import EMPTY_LEDGER, Checkpointer, init_ledger
 from ledger.packet import verify as pv
-from ledger.packet.build import PACKET_JSON, build_packet, header_meta, pdf_of
+from ledger.packet.build import FORMAT, PACKET_JSON, build_packet, header_meta, pdf_of
 from ledger.packet.files import MANIFEST, manifest_text, read_packet
 from ledger.packet.store import entry_from_bytes
 from ledger.packet.verify import PacketVerdict, PdfRender, verify_packet
@@ -31,6 +31,7 @@ from ledger.trust.replay import (
     decoding_once,
     shared_decoding,
 )
+from ledger.version import assetledger_version
 from ledger.witness.cosignature import WitnessKey, parse_witness_vkey
 from tests.ledger.packet.packet_factory import (
     APPROVED_AT,
@@ -710,3 +711,31 @@ def test_an_empty_ledger_is_not_told_to_run_a_consumer_that_signs_nothing(
             build_packet(store, story.SHOW, story.EPISODE, cut, tmp_path / "pkt")
     assert "has no signed checkpoint" in caught.value.message
     assert caught.value.hint == EMPTY_LEDGER
+
+
+def test_a_packet_states_the_format_and_release_that_built_it(packet: Path) -> None:
+    header = json.loads((packet / PACKET_JSON).read_text(encoding="utf-8"))
+    assert header["format"] == FORMAT
+    assert header["built_by"] == {"assetledger": assetledger_version()}
+
+
+def test_a_disclosure_differing_in_a_packet_of_another_release_names_both_releases(
+    packet: Path, ledger: PacketLedger
+) -> None:
+    """A packet built by another release whose disclosure this verifier derives differently
+    still fails (exit 1), and the reason says which release built it and which verifies it; a
+    packet of this release that differs names no release."""
+    body = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
+    clip(body, SH030)["status"] = "clear to ship"
+    rewrite(packet, "disclosure.json", (json.dumps(body, indent=2) + "\n").encode())
+    same = verify(packet, ledger)
+    assert "disclosure_mismatch" in codes(same) and not same.ok
+    assert "release" not in " ".join(p.detail for p in same.problems)
+    header = json.loads((packet / PACKET_JSON).read_text(encoding="utf-8"))
+    header["built_by"]["assetledger"] = "0.0.1-older"
+    rewrite(packet, PACKET_JSON, (json.dumps(header, indent=2) + "\n").encode())
+    other = verify(packet, ledger)
+    assert "disclosure_mismatch" in codes(other) and not other.ok
+    [said] = [p.detail for p in other.problems if p.code == "disclosure_mismatch"]
+    assert "built by assetledger release '0.0.1-older'" in said
+    assert f"this verifier is release {assetledger_version()!r}" in said
