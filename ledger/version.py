@@ -1,4 +1,4 @@
-"""The installed assetledger release, as outputs that record what built them state it."""
+"""The installed asset-ledger release, as outputs that record what built them state it."""
 
 from __future__ import annotations
 

@@ -931,7 +931,7 @@ def _release_note(header: Any) -> str:
     if not isinstance(built, str) or built == assetledger_version():
         return ""
     return (
-        f"; the packet was built by assetledger release {built[:40]!r} and this verifier is"
+        f"; the packet was built by asset-ledger release {built[:40]!r} and this verifier is"
         f" release {assetledger_version()!r}: verify it with the release that built it"
     )
 

@@ -737,5 +737,5 @@ def test_a_disclosure_differing_in_a_packet_of_another_release_names_both_releas
     other = verify(packet, ledger)
     assert "disclosure_mismatch" in codes(other) and not other.ok
     [said] = [p.detail for p in other.problems if p.code == "disclosure_mismatch"]
-    assert "built by assetledger release '0.0.1-older'" in said
+    assert "built by asset-ledger release '0.0.1-older'" in said
     assert f"this verifier is release {assetledger_version()!r}" in said
