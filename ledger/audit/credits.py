@@ -270,9 +270,14 @@ class CreditReport:
     def for_members(self, roster: frozenset[str]) -> CreditReport:
         """The report as a guild representative may read it: likeness rows of the guild's own
         members only (AI inputs' terms name no person and stay); the likeness statement still
-        judges every use of the production, so it reads the same for every account."""
+        judges every use of the production, so it reads the same for every account.  Counsel's
+        findings and decisions are privileged: the AI outputs keep what their licences say, without
+        the audit's findings on them or counsel's decisions."""
         rows = [c for c in self.consent if not c.likeness or c.party in roster]
-        return replace(self, consent=rows, all_consent=self.all_consent or self.consent)
+        outputs = [replace(o, licence_finding=None) for o in self.ai_outputs]
+        return replace(
+            self, consent=rows, all_consent=self.all_consent or self.consent, ai_outputs=outputs
+        )
 
     def end_credits(self) -> list[dict[str, Any]]:
         """Credit lines as end credits group them: by department, then episode, then title."""

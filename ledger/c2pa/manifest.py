@@ -38,8 +38,8 @@ from ledger.errors import ConfigurationError
 from ledger.events import vocab
 from ledger.events.base import format_time, to_json
 from ledger.events.provenance import asset_key
+from ledger.events.version import assetledger_version
 from ledger.log.receipt import make_receipt
-from ledger.version import assetledger_version
 
 ACTIONS_LABEL = "c2pa.actions.v2"
 ACTIONS_LABELS = ("c2pa.actions.v2", "c2pa.actions")

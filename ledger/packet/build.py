@@ -20,6 +20,7 @@ from ledger.audit.model import LedgerView, TreeState
 from ledger.c2pa.manifest import export_store
 from ledger.errors import ConfigurationError, StoreError
 from ledger.events.base import format_time, parse_time, to_json
+from ledger.events.version import assetledger_version
 from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, require_identity, sign_a_checkpoint
 from ledger.log.receipt import make_receipt
@@ -39,7 +40,6 @@ from ledger.trust.replay import (
     decode_entry,
     decoding_once,
 )
-from ledger.version import assetledger_version
 from ledger.witness.cosignature import cosignature_lines
 
 FORMAT = "assetledger-packet/v2"

@@ -42,6 +42,7 @@ from ledger.audit.rules import severity_rank
 from ledger.errors import AssetLedgerError, RejectedInput, SignatureError, VerificationFailure
 from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import kind_for_payload_type
+from ledger.events.version import assetledger_version
 from ledger.log import checkpoint as cp
 from ledger.log.merkle import leaf_hash, remembering_inclusions, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN
@@ -57,7 +58,6 @@ from ledger.store import Entry, StoredCheckpoint
 from ledger.trust.dsse import Claim, Envelope, claim, not_verified, remember, taken_as_verified
 from ledger.trust.keys import raw_public
 from ledger.trust.replay import decode_entry, decoding_once, load_grace, load_roots
-from ledger.version import assetledger_version
 from ledger.witness.cosignature import (
     Cosignature,
     WitnessKey,

@@ -43,18 +43,19 @@ def test_the_csv_has_job_title_and_department_one_row_per_person_and_role(
 
 
 def test_the_credits_show_counsels_decisions_as_the_audit_does(site: PortalSite) -> None:
-    """The guild reads the licence flags counsel disposed of as disposed: the licence's words
-    stay, with who decided, the decision and its event id, as the audit shows them."""
-    audit = site.login("counsel").get(f"/api/v1/p/{FT}/findings").json()
+    """Counsel reads the licence flags counsel disposed of as disposed: the licence's words stay,
+    with who decided, the decision and its event id, as the audit shows them.  Counsel's
+    findings and decisions are privileged: the guild reads the same licence words without them."""
+    counsel = site.login("counsel")
+    audit = counsel.get(f"/api/v1/p/{FT}/findings").json()
     disposed = {
         f["asset"]: f["disposition"]
         for f in audit["findings"]
         if f["rule"] in ("ai-model-undeclared", "licence-not-covering") and f["status"] != "open"
     }
     assert len(disposed) == 2  # the ClearScale licence cleared, fx_dust remediated
-    client = site.login("guild-rep")
-    outputs = client.get(f"/api/v1/p/{FT}/credits").json()["generative_ai_output"]
-    html = client.get(f"/p/{FT}/credits").text
+    outputs = counsel.get(f"/api/v1/p/{FT}/credits").json()["generative_ai_output"]
+    html = counsel.get(f"/p/{FT}/credits").text
     for o in outputs:
         d = disposed.get(o["asset"])
         if d is None:
@@ -64,3 +65,10 @@ def test_the_credits_show_counsels_decisions_as_the_audit_does(site: PortalSite)
         assert o["counsel"].startswith(f"{d['decision']} by {d['by']}")
         assert d["event_id"] in o["counsel"] and d["event_id"] in html
     assert "does not cover this use" in html  # the fact is kept, with counsel's decision
+    guild = site.login("guild-rep")
+    seen = guild.get(f"/api/v1/p/{FT}/credits").json()["generative_ai_output"]
+    assert [o["licence"] for o in seen] == [o["licence"] for o in outputs]
+    assert all(o["counsel"] is None and o["licence_finding"] is None for o in seen)
+    guild_html = guild.get(f"/p/{FT}/credits").text
+    assert "does not cover this use" in guild_html
+    assert not any(d["event_id"] in guild_html for d in disposed.values())
