@@ -261,7 +261,12 @@ def one_pass(
     try:
         for chunk in _chunks(entries, chunk_size):
             jobs = [
-                (e.envelope, e.signer_keyid, None if raw_key is None else raw_key(e.signer_keyid))
+                (
+                    e.seq,
+                    e.envelope,
+                    e.signer_keyid,
+                    None if raw_key is None else raw_key(e.signer_keyid),
+                )
                 for e in chunk
             ]
             derived = pool.submit(jobs)  # the workers decode this chunk while ...
@@ -330,7 +335,10 @@ def verify_ledger(
 
     try:
         with FactsPool(
-            workers, validating=registry is not None, indexing=True, index_rule=index.rule
+            workers,
+            validating=registry is not None,
+            index_below=index.horizon,
+            index_rule=index.rule,
         ) as pool:
             one_pass(
                 store.entries(0, None),
