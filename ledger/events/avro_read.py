@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ledger.events import avro_gen
 from ledger.events.avro_compile import SchemaCompiler, Unsupported
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -191,8 +192,14 @@ def _fixed(size: int) -> Reader:
 
 def compile_reader(schema: Any) -> Reader:
     """The reader of a schema parsed by ``fastavro.parse_schema``; raises :class:`Unsupported`
-    for a schema with types it does not cover (floats, unions other than ``["null", T]``)."""
-    return _Compiler(schema).compile(schema)
+    for a schema with types it does not cover (floats, unions other than ``["null", T]``).
+
+    Generated as straight-line source (:mod:`ledger.events.avro_gen`); a recursive schema
+    gets the closures below, which read the same values."""
+    try:
+        return avro_gen.generate(schema, read_long=read_long)
+    except Unsupported:
+        return _Compiler(schema).compile(schema)
 
 
 class _Compiler(SchemaCompiler[Reader]):
@@ -246,162 +253,15 @@ def read(reader: Reader, data: bytes, start: int) -> dict[str, Any]:
 
 # --- projections: read some fields, skip (but check) the rest ---------------------------------
 
-Skipper = Callable[[bytes, int], int]
-"""Pass over one value at a position of the data, checking it as its reader would; return the
-position after it.  Raises :class:`Unsupported` exactly where the reader does."""
-
 Projection = Mapping[str, "bool | Projection"]
 """The fields of a record to read: ``True`` for a whole field, a projection for the fields of
 a record field (also of an optional record, or of an array's records); fields not named are
 skipped."""
 
 
-def _skip_long(data: bytes, pos: int) -> int:
-    return read_long(data, pos)[1]
-
-
-def _skip_string(data: bytes, pos: int) -> int:
-    return read_string(data, pos)[1]  # the text is decoded: the reader refuses what is not UTF-8
-
-
-def _skip_optional_string(data: bytes, pos: int) -> int:
-    return _optional_string(data, pos)[1]
-
-
-def _skip_bytes(data: bytes, pos: int) -> int:
-    n, pos = read_long(data, pos)
-    end = pos + n
-    if n < 0 or end > len(data):
-        raise Unsupported
-    return end
-
-
-def _skipping(reader: Reader) -> Skipper:
-    return lambda data, pos: reader(data, pos)[1]
-
-
-_SKIP_PRIMITIVES: dict[str, Skipper] = {
-    "null": lambda data, pos: pos,
-    "boolean": _skipping(_boolean),
-    "int": _skipping(_int),
-    "long": _skip_long,
-    "string": _skip_string,
-    "bytes": _skip_bytes,
-}
-
-
-def _skip_blocks(item: Skipper) -> Skipper:
-    """An array's items or a map's entries (``item`` skips one), as :func:`_array` reads them."""
-
-    def skip(data: bytes, pos: int) -> int:
-        count, pos = read_long(data, pos)
-        while count:
-            if count < 0:
-                count = -count
-                _, pos = read_long(data, pos)
-            if count > len(data) - pos:
-                raise Unsupported
-            for _ in range(count):
-                pos = item(data, pos)
-            count, pos = read_long(data, pos)
-        return pos
-
-    return skip
-
-
-class _Skips(SchemaCompiler[Skipper]):
-    primitives = _SKIP_PRIMITIVES
-
-    def deferred(self, slot: list[Skipper]) -> Skipper:
-        return lambda data, pos: slot[0](data, pos)
-
-    def timestamp(self, scale: int) -> Skipper:
-        return _skipping(_timestamp(scale))  # an out-of-range time is refused, as read
-
-    def array(self, item: Skipper) -> Skipper:
-        return _skip_blocks(item)
-
-    def map(self, value: Skipper) -> Skipper:
-        return _skip_blocks(lambda data, pos: value(data, _skip_string(data, pos)))
-
-    def enum(self, symbols: list[str]) -> Skipper:
-        return _skipping(_enum(symbols))
-
-    def fixed(self, size: int) -> Skipper:
-        return _skipping(_fixed(size))
-
-    def record(self, schema_fields: list[tuple[dict[str, Any], Skipper]]) -> Skipper:
-        skippers = [s for _, s in schema_fields]
-
-        def skip(data: bytes, pos: int) -> int:
-            for s in skippers:
-                pos = s(data, pos)
-            return pos
-
-        return skip
-
-    def union(self, branch: Any, other: Skipper) -> Skipper:
-        if other is _skip_string:
-            return _skip_optional_string
-
-        def skip(data: bytes, pos: int) -> int:
-            if pos >= len(data):
-                raise Unsupported
-            index = data[pos]
-            if index == 0:
-                return pos + 1
-            if index != 2:
-                raise Unsupported
-            return other(data, pos + 1)
-
-        return skip
-
-
 def compile_projection(schema: Any, keep: Projection) -> Reader:
     """A reader of a record schema (parsed by ``fastavro.parse_schema``) that gives only the
     fields ``keep`` names: the same values the full reader gives them, the same refusals
     (:class:`Unsupported`) for the same data, since every field skipped is checked as it would
-    be read (text decoded, union and boolean bytes, enum indexes, lengths)."""
-    named = dict(schema.get("__named_schemas", {})) if isinstance(schema, dict) else {}
-    readers, skips = _Compiler(schema), _Skips(schema)
-
-    def resolve(t: Any) -> Any:
-        return named[t] if isinstance(t, str) and t in named else t
-
-    def project(t: Any, part: bool | Projection) -> Reader:
-        t = resolve(t)
-        if part is True:
-            return readers.compile(t)
-        assert not isinstance(part, bool)
-        if isinstance(t, list):  # ["null", record]
-            return readers.union(t[1], project(t[1], part))
-        if t.get("type") == "array":
-            return _array(project(t["items"], part))
-        if t.get("type") != "record":
-            raise Unsupported(f"cannot project a {t.get('type')!r}")
-        unknown = set(part) - {f["name"] for f in t["fields"]}
-        if unknown:
-            raise Unsupported(f"no fields {sorted(unknown)} in {t.get('name')}")
-        fields: list[tuple[str | None, Any]] = []
-        for f in t["fields"]:
-            want = part.get(f["name"])
-            if want:
-                fields.append((f["name"], project(f["type"], want)))
-            else:
-                fields.append((None, skips.compile(f["type"])))
-        return _projected_record(fields)
-
-    return project(schema, keep)
-
-
-def _projected_record(fields: list[tuple[str | None, Any]]) -> Reader:
-    def read(data: bytes, pos: int) -> tuple[dict[str, Any], int]:
-        out = {}
-        for name, function in fields:
-            if name is None:
-                pos = function(data, pos)
-            else:
-                out[name], pos = function(data, pos)
-        return out, pos
-
-    return read
+    be read (text decoded, union and boolean bytes, enum indexes, lengths, times)."""
+    return avro_gen.generate(schema, keep, read_long=read_long)

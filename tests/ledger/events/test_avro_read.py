@@ -80,3 +80,10 @@ def test_a_long_with_bits_beyond_the_64th_is_read_as_fastavro_reads_it(garbage: 
     expected = _fastavro(schema, damaged)
     assert -(1 << 63) <= expected["producer_seq"] < 1 << 63
     assert read_datum(damaged, schema, schema) == expected
+
+
+@pytest.mark.parametrize("schema", _every_schema(), ids=lambda s: s.label)
+def test_every_released_schema_gets_a_generated_reader(schema: SchemaVersion) -> None:
+    """The straight-line reader (what the tests above compare with fastavro), not the closures."""
+    reader = avro_read.compile_reader(schema.reading)
+    assert reader.__code__.co_filename == "<avro reader>"
