@@ -222,6 +222,7 @@ def derive_chunk(
 
 
 _TIME_AT = EntryFacts._fields.index("event_time")
+_as_facts = tuple.__new__  # EntryFacts._make without its length check: derive made them
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -239,7 +240,7 @@ def facts_of(plain: tuple[object, ...]) -> EntryFacts:
     if type(time) is int:
         at = _EPOCH + timedelta(microseconds=time)
         plain = (*plain[:_TIME_AT], at, *plain[_TIME_AT + 1 :])
-    return EntryFacts._make(plain)
+    return _as_facts(EntryFacts, plain)
 
 
 def _learn_schema_ids(ids: dict[int, bytes]) -> None:
