@@ -27,6 +27,7 @@ from ledger.errors import DecodeError
 from ledger.events import avro_read, avro_write
 from ledger.events.avro_compile import Unsupported
 from ledger.events.encoding import SchemaVersion, _load, default_catalog, read_datum, write_datum
+from ledger.log.entry_facts import PROVENANCE_READ
 from tests.ledger.events.test_avro_write import _every_schema, _Random
 from tests.support.avro_fuzz import SEED, mutants, rng_for, same, story_records
 
@@ -338,19 +339,17 @@ def check_projection(
 def test_projections_of_damaged_data_read_and_refuse_what_the_full_reader_does(
     schema: SchemaVersion,
 ) -> None:
-    from ledger.log.entry_facts import PROVENANCE_READ
-
-    rng = rng_for(f"project:{schema.label}")
-    reader = avro_read.compile_reader(schema.reading)
-    named = schema.parsed.get("__named_schemas", {})
-    keeps = [_some_fields(rng, schema.reading, named) for _ in range(3)]
-    if schema.record == "provenance_event" and default_catalog().current(schema.record) is schema:
-        keeps.append(PROVENANCE_READ)  # what verify reads
-    keeps = [k for k in keeps if k is not True]
     if schema.record == "every_type":  # recursive: read whole, by the closures
         with pytest.raises(Unsupported, match="recursive"):
             avro_read.compile_projection(schema.reading, {"flag": True})
         return
+    rng, named = rng_for(f"project:{schema.label}"), schema.parsed.get("__named_schemas", {})
+    keeps = [
+        k for k in (_some_fields(rng, schema.reading, named) for _ in range(3)) if k is not True
+    ]
+    if schema.record == "provenance_event" and default_catalog().current(schema.record) is schema:
+        keeps.append(PROVENANCE_READ)  # what verify reads
+    reader = avro_read.compile_reader(schema.reading)
     told = story_records(schema)
     records = rng.sample(told, min(3, len(told)))
     records += [_Edge(rng.randrange(1 << 30), named).value(schema.parsed) for _ in range(3)]
