@@ -9,7 +9,8 @@ goes into the source; the data is only ever indexed and sliced.
 It reads exactly what the closures read and refuses (:class:`Unsupported`) exactly what they
 refuse: a value it does not keep is still read and checked (text decoded, union, boolean and
 enum bytes, lengths, times in range), so a projection decodes the same data as the whole
-reader.  A recursive schema raises :class:`Unsupported` (the closures read it).
+reader.  A recursive schema, or one nested deeper than Python compiles in one function,
+raises :class:`Unsupported` (the closures read it).
 """
 
 from __future__ import annotations
@@ -206,6 +207,10 @@ def generate(
         f"    return {value}, pos\n"
     )
     namespace = dict(source.names)
-    exec(compile(text, "<avro reader>", "exec"), namespace)  # our schema's code, not the data
+    try:
+        code = compile(text, "<avro reader>", "exec")
+    except (SyntaxError, RecursionError, MemoryError) as exc:  # nested deeper than Python's
+        raise Unsupported(f"schema too deeply nested for one function: {exc}") from None
+    exec(code, namespace)  # our schema's code, not the data
     reader: Reader = namespace["read"]
     return reader
