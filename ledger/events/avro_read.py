@@ -15,10 +15,11 @@ compares the two).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ledger.events import avro_gen
 from ledger.events.avro_compile import SchemaCompiler, Unsupported
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -191,8 +192,14 @@ def _fixed(size: int) -> Reader:
 
 def compile_reader(schema: Any) -> Reader:
     """The reader of a schema parsed by ``fastavro.parse_schema``; raises :class:`Unsupported`
-    for a schema with types it does not cover (floats, unions other than ``["null", T]``)."""
-    return _Compiler(schema).compile(schema)
+    for a schema with types it does not cover (floats, unions other than ``["null", T]``).
+
+    Generated as straight-line source (:mod:`ledger.events.avro_gen`); a recursive schema
+    gets the closures below, which read the same values."""
+    try:
+        return avro_gen.generate(schema, read_long=read_long)
+    except Unsupported:
+        return _Compiler(schema).compile(schema)
 
 
 class _Compiler(SchemaCompiler[Reader]):
@@ -242,3 +249,19 @@ def read(reader: Reader, data: bytes, start: int) -> dict[str, Any]:
     if end != len(data) or type(value) is not dict:
         raise Unsupported
     return value
+
+
+# --- projections: read some fields, skip (but check) the rest ---------------------------------
+
+Projection = Mapping[str, "bool | Projection"]
+"""The fields of a record to read: ``True`` for a whole field, a projection for the fields of
+a record field (also of an optional record, or of an array's records); fields not named are
+skipped."""
+
+
+def compile_projection(schema: Any, keep: Projection) -> Reader:
+    """A reader of a record schema (parsed by ``fastavro.parse_schema``) that gives only the
+    fields ``keep`` names: the same values the full reader gives them, the same refusals
+    (:class:`Unsupported`) for the same data, since every field skipped is checked as it would
+    be read (text decoded, union and boolean bytes, enum indexes, lengths, times)."""
+    return avro_gen.generate(schema, keep, read_long=read_long)

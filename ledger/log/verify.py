@@ -261,7 +261,12 @@ def one_pass(
     try:
         for chunk in _chunks(entries, chunk_size):
             jobs = [
-                (e.envelope, e.signer_keyid, None if raw_key is None else raw_key(e.signer_keyid))
+                (
+                    e.seq,
+                    e.envelope,
+                    e.signer_keyid,
+                    None if raw_key is None else raw_key(e.signer_keyid),
+                )
                 for e in chunk
             ]
             derived = pool.submit(jobs)  # the workers decode this chunk while ...
@@ -330,7 +335,10 @@ def verify_ledger(
 
     try:
         with FactsPool(
-            workers, validating=registry is not None, indexing=True, index_rule=index.rule
+            workers,
+            validating=registry is not None,
+            index_below=index.horizon,
+            index_rule=index.rule,
         ) as pool:
             one_pass(
                 store.entries(0, None),
@@ -424,27 +432,27 @@ class _RootTracker:
     """Streaming RFC 6962 root of the leaves seen so far (O(log n) memory)."""
 
     def __init__(self) -> None:
-        self.stack: list[tuple[int, bytes]] = []  # (subtree size, hash), left to right
+        # the hashes of the complete subtrees, left to right: one per 1 bit of the size
+        self.stack: list[bytes] = []
         self.size = 0
 
     def add(self, leaf: bytes) -> list[Node]:
         """Add the next leaf; return the complete nodes it finishes, the leaf's own first."""
         index = self.size
-        level, value = 0, leaf
+        self.size = index + 1
         nodes: list[Node] = [((0, index), leaf)]
-        while self.stack and self.stack[-1][0] == 1 << level:
-            _, left = self.stack.pop()
-            level, value = level + 1, node_hash(left, value)
-            nodes.append(((level, index >> level), value))
-        self.stack.append((1 << level, value))
-        self.size += 1
+        level, value, below = 0, leaf, index
+        while below & 1:  # each trailing 1 bit of the index: a subtree this leaf completes
+            level, value, below = level + 1, node_hash(self.stack.pop(), value), below >> 1
+            nodes.append(((level, below), value))
+        self.stack.append(value)
         return nodes
 
     def root(self) -> bytes:
         if not self.stack:
             return EMPTY_ROOT
-        value = self.stack[-1][1]
-        for _, left in reversed(self.stack[:-1]):
+        value = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
             value = node_hash(left, value)
         return value
 

@@ -41,7 +41,6 @@ from ledger.store.base import (
     headers_to_bytes,
     plan_batch,
     quarantine_text,
-    row_to_entry,
     stored_headers,
 )
 from ledger.store.index_tables import SqliteIndexTables
@@ -109,6 +108,16 @@ def to_micros(value: datetime) -> int:
         value = value.astimezone(UTC)
     delta = value - EPOCH  # aware datetimes subtract in UTC
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_TYPED_ENTRY = (
+    "CAST(seq AS INTEGER), CAST(event_id AS TEXT), CAST(kind AS TEXT),"
+    " CAST(event_time AS INTEGER), CAST(envelope AS BLOB), CAST(leaf_hash AS BLOB),"
+    " CAST(chain_hash AS BLOB), CAST(signer_keyid AS TEXT), CAST(topic AS TEXT),"
+    " CAST(kafka_partition AS INTEGER), CAST(kafka_offset AS INTEGER),"
+    " CAST(ingested_at AS INTEGER)"
+)
+"""``ENTRY_COLUMNS`` as the types of :class:`Entry` (as ``row_to_entry``'s conversions)."""
 
 
 def from_micros(value: int) -> datetime:
@@ -328,17 +337,27 @@ class SqliteStore(LedgerStore):
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[Entry]:
         stop = self.head().size if stop is None else stop
         cursor = self.db.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
+            f"SELECT {_TYPED_ENTRY} FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
             (start, stop),
         )
         for row in cursor:
             yield self._entry(row)
 
     def _entry(self, row: Sequence[Any]) -> Entry:
-        values = list(row)
-        values[3] = from_micros(int(values[3]))
-        values[11] = from_micros(int(values[11]))
-        return row_to_entry(values)
+        """A row of ``_TYPED_ENTRY``: typed by SQLite already (verify reads every entry)."""
+        seq, event_id, kind, event_time, envelope, leaf, chain, keyid, topic, part, off, ing = row
+        return Entry(
+            seq,
+            event_id,
+            kind,
+            from_micros(event_time),
+            envelope,
+            leaf,
+            chain,
+            keyid,
+            Origin(topic, part, off),
+            from_micros(ing),
+        )
 
     def entries_at(self, seqs: Sequence[int]) -> list[Entry]:
         wanted = sorted(set(seqs))
@@ -347,14 +366,14 @@ class SqliteStore(LedgerStore):
             chunk = wanted[i : i + CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq IN ({marks}) ORDER BY seq", chunk
+                f"SELECT {_TYPED_ENTRY} FROM entries WHERE seq IN ({marks}) ORDER BY seq", chunk
             )
             out += [self._entry(row) for row in rows]
         return out
 
     def entry_by_event_id(self, event_id: str) -> Entry | None:
         row = self.db.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE event_id = ?", (event_id,)
+            f"SELECT {_TYPED_ENTRY} FROM entries WHERE event_id = ?", (event_id,)
         ).fetchone()
         return None if row is None else self._entry(row)
 
@@ -383,12 +402,13 @@ class SqliteStore(LedgerStore):
             pairs = ",".join("(?,?)" for _ in chunk)
             # A join against the VALUES list uses the primary key; "(level, idx) IN (VALUES …)"
             # would scan the whole table (O(n) per proof).
-            rows = self.db.execute(
-                f"SELECT m.level, m.idx, m.hash FROM (VALUES {pairs}) AS k"
+            rows = self.db.execute(  # typed by SQLite: verify reads two nodes per entry
+                "SELECT CAST(m.level AS INTEGER), CAST(m.idx AS INTEGER), CAST(m.hash AS BLOB)"
+                f" FROM (VALUES {pairs}) AS k"
                 " JOIN merkle_nodes AS m ON m.level = k.column1 AND m.idx = k.column2",
                 [n for key in chunk for n in key],
             )
-            found.update(((int(lv), int(ix)), bytes(h)) for lv, ix, h in rows)
+            found.update({(lv, ix): h for lv, ix, h in rows})
         return found
 
     def checkpoints(self) -> list[StoredCheckpoint]:

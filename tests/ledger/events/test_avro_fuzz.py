@@ -26,7 +26,8 @@ import pytest
 from ledger.errors import DecodeError
 from ledger.events import avro_read, avro_write
 from ledger.events.avro_compile import Unsupported
-from ledger.events.encoding import SchemaVersion, _load, read_datum, write_datum
+from ledger.events.encoding import SchemaVersion, _load, default_catalog, read_datum, write_datum
+from ledger.log.entry_facts import PROVENANCE_READ
 from tests.ledger.events.test_avro_write import _every_schema, _Random
 from tests.support.avro_fuzz import SEED, mutants, rng_for, same, story_records
 
@@ -50,15 +51,21 @@ _EVERY_TYPE = {
 }
 
 
-def _every_type() -> SchemaVersion:
+def _every_type(recursive: bool = True) -> SchemaVersion:
+    """Every type; ``recursive`` False: without the field that holds more of the record
+    (the generated readers take only schemas that are not recursive, as every released one)."""
     folder = Path(tempfile.mkdtemp(prefix="avro-fuzz-"))
-    path = folder / "every_type.v1.avsc"
-    path.write_text(json.dumps(_EVERY_TYPE), encoding="utf-8")
+    schema: dict[str, Any] = dict(_EVERY_TYPE)
+    if not recursive:
+        fields: Any = _EVERY_TYPE["fields"]
+        schema.update(name="EveryFlatType", fields=[f for f in fields if f["name"] != "more"])
+    path = folder / f"{'every_type' if recursive else 'every_flat_type'}.v1.avsc"
+    path.write_text(json.dumps(schema), encoding="utf-8")
     return _load(path)
 
 
 def _schemas() -> list[SchemaVersion]:
-    return [*_every_schema(), _every_type()]
+    return [*_every_schema(), _every_type(), _every_type(recursive=False)]
 
 
 def _fastavro_read(schema: SchemaVersion, data: bytes) -> Any:
@@ -272,3 +279,84 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
     for p in path:
         value = value[p]
     return value
+
+
+# --- projections -----------------------------------------------------------------------------
+
+
+def _some_fields(rng: Any, schema: Any, named: dict[str, Any], depth: int = 0) -> Any:
+    """A random projection of a record schema: some fields whole, some records projected."""
+    while True:  # through ["null", T] unions and arrays, to a record (or not)
+        if isinstance(schema, str):
+            schema = named.get(schema, schema)
+        if isinstance(schema, list):
+            schema = schema[1]
+        elif isinstance(schema, dict) and schema.get("type") == "array":
+            schema = schema["items"]
+        elif isinstance(schema, str) and schema in named:
+            continue
+        else:
+            break
+    if not (isinstance(schema, dict) and schema.get("type") == "record") or depth > 2:
+        return True
+    keep: dict[str, Any] = {}
+    for f in schema["fields"]:
+        if rng.random() < 0.5:
+            keep[f["name"]] = (
+                True if rng.random() < 0.5 else _some_fields(rng, f["type"], named, depth + 1)
+            )
+    return keep or True
+
+
+def _projected(value: Any, keep: Any) -> Any:
+    if keep is True or value is None:
+        return value
+    if isinstance(value, list):
+        return [_projected(v, keep) for v in value]
+    return {name: _projected(v, keep[name]) for name, v in value.items() if name in keep}
+
+
+def check_projection(
+    reader: avro_read.Reader, projection: avro_read.Reader, keep: Any, data: bytes
+) -> None:
+    """The projection reads the kept part of what the full reader reads, and refuses exactly
+    what it refuses (so an event decodes, projected or whole, or does not)."""
+    try:
+        full: Any = avro_read.read(reader, data, 0)
+    except Unsupported:
+        full = _REFUSED
+    try:
+        part: Any = avro_read.read(projection, data, 0)
+    except Unsupported:
+        part = _REFUSED
+    if full is _REFUSED or part is _REFUSED:
+        assert full is part, f"seed {SEED}: one refused, the other read: {data.hex()}"
+    else:
+        assert same(part, _projected(full, keep)), f"seed {SEED}: {data.hex()}"
+
+
+@pytest.mark.parametrize("schema", _schemas(), ids=lambda s: s.label)
+def test_projections_of_damaged_data_read_and_refuse_what_the_full_reader_does(
+    schema: SchemaVersion,
+) -> None:
+    if schema.record == "every_type":  # recursive: read whole, by the closures
+        with pytest.raises(Unsupported, match="recursive"):
+            avro_read.compile_projection(schema.reading, {"flag": True})
+        return
+    rng, named = rng_for(f"project:{schema.label}"), schema.parsed.get("__named_schemas", {})
+    keeps = [
+        k for k in (_some_fields(rng, schema.reading, named) for _ in range(3)) if k is not True
+    ]
+    if schema.record == "provenance_event" and default_catalog().current(schema.record) is schema:
+        keeps.append(PROVENANCE_READ)  # what verify reads
+    reader = avro_read.compile_reader(schema.reading)
+    told = story_records(schema)
+    records = rng.sample(told, min(3, len(told)))
+    records += [_Edge(rng.randrange(1 << 30), named).value(schema.parsed) for _ in range(3)]
+    for keep in keeps:
+        projection = avro_read.compile_projection(schema.reading, keep)
+        for record in records:
+            data = _fastavro_write(schema, record)
+            check_projection(reader, projection, keep, data)
+            for variant in mutants(rng, schema.reading, data):
+                check_projection(reader, projection, keep, variant)

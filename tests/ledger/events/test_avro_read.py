@@ -80,3 +80,29 @@ def test_a_long_with_bits_beyond_the_64th_is_read_as_fastavro_reads_it(garbage: 
     expected = _fastavro(schema, damaged)
     assert -(1 << 63) <= expected["producer_seq"] < 1 << 63
     assert read_datum(damaged, schema, schema) == expected
+
+
+@pytest.mark.parametrize("schema", _every_schema(), ids=lambda s: s.label)
+def test_every_released_schema_gets_a_generated_reader(schema: SchemaVersion) -> None:
+    """The straight-line reader (what the tests above compare with fastavro), not the closures."""
+    reader = avro_read.compile_reader(schema.reading)
+    assert reader.__code__.co_filename == "<avro reader>"
+
+
+def test_a_schema_nested_deeper_than_one_function_takes_is_read_by_the_closures() -> None:
+    schema: Any = {"type": "record", "name": "Leaf", "fields": [{"name": "x", "type": "string"}]}
+    for depth in range(40):  # arrays of arrays: more nested loops than Python compiles
+        schema = {
+            "type": "record",
+            "name": f"Level{depth}",
+            "fields": [{"name": "items", "type": {"type": "array", "items": schema}}],
+        }
+    parsed = fastavro.parse_schema(schema)
+    reader = avro_read.compile_reader(parsed)
+    assert reader.__code__.co_filename != "<avro reader>"
+    value: Any = {"x": "leaf"}
+    for _ in range(40):
+        value = {"items": [value]}
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, value)
+    assert avro_read.read(reader, buf.getvalue(), 0) == value

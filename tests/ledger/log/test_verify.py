@@ -408,3 +408,65 @@ def test_index_rows_in_another_order_within_an_entry_are_compared_as_sets(
     rows.remove(next(r for r in rows if r[0] == 77))
     report = verify_ledger(store, LOOKUP, workers=1, chunk_size=64)
     assert _damage_kinds(report.damage) == {(REFERENCE_INDEX_MISMATCH, 77)}
+
+
+def _rewrite(raw: sqlite3.Connection, seq: int, data: bytes) -> None:
+    """Entry ``seq``'s envelope replaced by ``data``, every leaf and chain hash recomputed."""
+    from ledger.store.base import chain_hash
+
+    rows = raw.execute("SELECT seq, envelope FROM entries ORDER BY seq").fetchall()
+    previous = bytes(32)
+    for at, blob in rows:
+        blob = data if at == seq else blob
+        previous = chain_hash(previous, leaf_hash(blob))
+        raw.execute(
+            "UPDATE entries SET envelope = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+            (blob, leaf_hash(blob), previous, at),
+        )
+    raw.execute("UPDATE head SET chain_hash = ?", (previous,))
+
+
+def _skipped_text(payload: bytes) -> bytes:
+    """The asset's content hash in a provenance payload: a field verify's reading skips."""
+    from ledger.events.encoding import SingleObjectFraming
+
+    _, event = SingleObjectFraming().decode(payload)
+    text = event["asset"]["content_sha256"].encode()
+    assert payload.count(text) == 1
+    return text
+
+
+def test_a_field_verify_does_not_read_changed_is_a_forged_signature(
+    ledger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """verify reads of a provenance event only what its rows and keys need (PROVENANCE_READ);
+    a change anywhere else, leaf and chain rehashed, is still caught by the signature."""
+    store, raw = ledger
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 9").fetchone()
+    env = dsse.Envelope.decode(envelope)
+    text = _skipped_text(env.payload)
+    payload = env.payload.replace(text, text[:-1] + (b"0" if text[-1:] != b"0" else b"1"))
+    _rewrite(raw, 9, dsse.Envelope(env.payload_type, payload, env.signatures).encode())
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert [(d.kind, d.seq) for d in report.damage] == [
+        (FORGED_SIGNATURE, 9),
+        (MERKLE_NODE_MISMATCH, 9),
+    ]
+
+
+def test_a_signed_event_whose_unread_field_is_not_text_still_does_not_decode(
+    ledger: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    """Bytes that are not UTF-8 in a field verify skips, signed by the signer itself: the
+    skipped field is still checked, so the event does not decode, as when read whole."""
+    store, raw = ledger
+    (envelope,) = raw.execute("SELECT envelope FROM entries WHERE seq = 9").fetchone()
+    env = dsse.Envelope.decode(envelope)
+    text = _skipped_text(env.payload)
+    payload = env.payload.replace(text, b"\xff" + text[1:])
+    _rewrite(raw, 9, dsse.sign(env.payload_type, payload, SIGNER).encode())
+    report = verify_ledger(store, LOOKUP, workers=1)
+    assert report.first is not None
+    assert (report.first.kind, report.first.seq) == (ALTERED, 9)
+    assert "stored event no longer decodes" in report.first.detail
+    assert report.signatures_checked == 20 and report.verdicts.signature_valid == 20
