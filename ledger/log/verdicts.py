@@ -291,6 +291,12 @@ class Anchors:
             if isinstance(opened, str):
                 continue
             size, root = opened.size, opened.root_hash
+            # proven already in this block (a packet's receipts): :meth:`_prove` asks that too
+            group = [
+                e for e in group if not inclusion_verified(leaf_hash(e.envelope), e.seq, size, root)
+            ]
+            if not group:
+                continue
             try:
                 proofs = self.store.tree(size).inclusion_proofs([e.seq for e in group], size)
             except AssetLedgerError:

@@ -362,3 +362,42 @@ def test_inclusion_proven_ahead_in_a_batch_gives_the_same_verdicts(
     assert ahead.anchors.verdict(entries[2], None)[0].status == OK
     assert ahead.anchors.verdict(altered, None)[0].status == FAILED
     assert ahead.anchors.verdict(entries[3], None)[0].code == "not_anchored"
+
+
+def test_a_batch_within_the_block_proves_only_what_the_block_has_not_verified(
+    ledger: tuple[SqliteStore, Builder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anchors.prove_many within remembering_inclusions reads no proof for an inclusion the
+    block verified already (a packet's receipts verified every entry's): an entry whose bytes
+    are not the verified ones is still proven from the store, and fails as one by one."""
+    store, b = ledger
+    _enrolled_work(b)
+    b.checkpoint()
+    entries = list(store.entries())
+    size = len(entries)
+    tree = store.tree(size)
+    root = tree.root(size)
+    altered = dataclasses.replace(entries[1], envelope=entries[1].envelope + b"\0")
+    with remembering_inclusions():
+        for e in entries:
+            proof = tree.inclusion_proof(e.seq, size)
+            verify_inclusion(leaf_hash(e.envelope), e.seq, size, proof, root)
+        asked: list[list[int]] = []
+        real_tree = store.tree
+
+        def tree_asked(size: int | None = None) -> Any:
+            found = real_tree(size)
+            real = found.inclusion_proofs
+            found.inclusion_proofs = lambda seqs, n: asked.append(list(seqs)) or real(seqs, n)
+            return found
+
+        monkeypatch.setattr(store, "tree", tree_asked)
+        ahead = VerdictContext(store)
+        ahead.anchors.prove_many([*entries, altered])
+        assert asked == [[altered.seq]]
+        for e in entries:
+            assert ahead.anchors.verdict(e, None)[0].status == OK
+        assert ahead.anchors.verdict(altered, None) == VerdictContext(store).anchors.verdict(
+            altered, None
+        )
+        assert ahead.anchors.verdict(altered, None)[0].status == FAILED
