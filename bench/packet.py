@@ -176,6 +176,23 @@ def run(
     }
 
 
+def verify_only(work: Path, check_pdf: bool) -> dict[str, Any]:
+    """Verify ``work``/packet.zip (the --work-dir of an earlier run) in this process, as a
+    fresh ``packet verify`` would (imports done before the clock starts): the CPU of the
+    verifying process (the critical path) and of the processes it forks."""
+    vkey = (work / "log.vkey").read_text().strip()
+    spent, verdict = timed(lambda: verify_packet(work / "packet.zip", vkey, check_pdf=check_pdf))
+    return {
+        "bench": "packet-verify",
+        "pdf_checked": check_pdf,
+        "packet_entries": verdict.entries,
+        "verified": verdict.ok,
+        "completeness": verdict.completeness,
+        "verify_seconds": spent,
+        "verifying_process_cpu": round(spent["cpu"] - spent["cpu_children"], 2),
+    }
+
+
 T = TypeVar("T")
 
 
@@ -212,8 +229,19 @@ def main(argv: list[str] | None = None) -> None:
         help="filler of the same show, models and performers (their index keys name it)",
     )
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--verify",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="only verify DIR/packet.zip (an earlier run's --work-dir) and print its CPU; run"
+        " it once per measurement, so that each verify is a fresh process",
+    )
+    parser.add_argument("--skip-pdf", action="store_true", help="with --verify")
     args = parser.parse_args(argv)
-    if args.work_dir is not None:
+    if args.verify is not None:
+        row = verify_only(args.verify, not args.skip_pdf)
+    elif args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
         row = run(args.clips, args.padding, args.work_dir, args.filler, args.filler_shares_models)
     else:

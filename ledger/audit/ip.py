@@ -143,6 +143,7 @@ def run_audit(
     legal: LegalCheck | None = None,
     as_of: datetime | None = None,
     approvers: ApprovalCheck | None = None,
+    receipts: bool = True,
 ) -> AuditResult:
     """Run the rules, give each finding its id, apply counsel's dispositions, judge deliverables.
 
@@ -152,6 +153,8 @@ def run_audit(
     ``rules.approvals``, each use in a deliverable's lineage that needs a distributor's approval
     and has none in force is an ``approval-missing`` finding; ``approvers`` decides whose
     approvals count (default: the key registry's distributor and legal scopes).
+    ``receipts=False``: the findings' evidence carries no receipts (for a report that shows
+    none, as a packet's disclosure: attaching them is most of the audit's per-finding work).
     """
     with paused_gc():  # the objects it makes all live until it returns
         rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
@@ -197,7 +200,9 @@ def run_audit(
         result = AuditResult(
             scope, seen, steps, deliverables, lineages, as_of=when, dangling=dangling
         )
-        result.findings = sorted(with_receipts(view, findings), key=_finding_order)
+        if receipts:
+            findings = with_receipts(view, findings)
+        result.findings = sorted(findings, key=_finding_order)
         return result
 
 

@@ -51,7 +51,9 @@ class RegistryVerdicts:
             entry = self.entries.pop(seq, None) or self.store.entry(seq)
             if entry is None:
                 return SignerVerdict(False, f"entry {seq} is missing from the ledger")
-            self.cache[seq] = _from_entry_verdicts(self.module.entry_verdicts(self.context, entry))
+            # only a failure's words are read: a verdict that holds is not put in words
+            found = self.module.entry_verdicts(self.context, entry, reasons=False)
+            self.cache[seq] = _from_entry_verdicts(found)
         return self.cache[seq]
 
 

@@ -341,7 +341,8 @@ def _require_hash(value: bytes, what: str) -> None:
 
 def _require_proof(proof: Sequence[bytes], what: str) -> None:
     for position, value in enumerate(proof):
-        _require_hash(value, f"{what} hash #{position}")
+        if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
+            _require_hash(value, f"{what} hash #{position}")  # raises, naming it
 
 
 def inclusion_proof_length(index: int, size: int) -> int:
@@ -354,6 +355,12 @@ _Inclusion = tuple[bytes, int, int, bytes]  # leaf hash, index, tree size, root 
 _VERIFIED: ContextVar[dict[_Inclusion, tuple[bytes, ...]] | None] = ContextVar(
     "verified_inclusions", default=None
 )
+# (left, right) -> node_hash(left, right): the interior nodes proofs walked (many proofs in
+# one tree share their upper nodes); a cache of a pure function, so every proof is still
+# walked step by step and its end compared with the root
+_NODES: ContextVar[dict[tuple[bytes, bytes], bytes] | None] = ContextVar(
+    "inclusion_nodes", default=None
+)
 
 
 @contextmanager
@@ -362,12 +369,15 @@ def remembering_inclusions() -> Iterator[None]:
     at that index of the tree of that size and root) is remembered, so a later layer holding
     the same fact can ask :func:`inclusion_verified` instead of fetching and hashing a proof
     again (a delivery packet's verify checks every entry's receipt first; the key verdicts and
-    receipts of its audit re-run prove the same inclusions).  Outside such a block nothing is
-    kept."""
+    receipts of its audit re-run prove the same inclusions).  The interior nodes' hashes are
+    remembered too (each computed once for all the proofs sharing it).  Outside such a block
+    nothing is kept."""
     token = _VERIFIED.set(_VERIFIED.get() if _VERIFIED.get() is not None else {})
+    nodes = _NODES.set(_NODES.get() if _NODES.get() is not None else {})
     try:
         yield
     finally:
+        _NODES.reset(nodes)
         _VERIFIED.reset(token)
 
 
@@ -408,17 +418,18 @@ def verify_inclusion(
             f"got {len(proof)}"
         )
     fn, sn, r = index, size - 1, leaf_hash
+    nodes = _NODES.get()
     for p in proof:
         if sn == 0:
             raise VerificationFailure("inclusion proof has more hashes than the tree has levels")
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = node_hash(p, r) if nodes is None else _remembered_node(nodes, p, r)
             if not fn & 1:
                 while fn != 0 and not fn & 1:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = node_hash(r, p) if nodes is None else _remembered_node(nodes, r, p)
         fn >>= 1
         sn >>= 1
     if sn != 0:
@@ -431,6 +442,15 @@ def verify_inclusion(
     known = _VERIFIED.get()
     if known is not None:
         known[(bytes(leaf_hash), index, size, bytes(root))] = tuple(proof)
+
+
+def _remembered_node(nodes: dict[tuple[bytes, bytes], bytes], left: bytes, right: bytes) -> bytes:
+    if type(left) is not bytes or type(right) is not bytes:  # a bytearray cannot be a key
+        return node_hash(left, right)
+    found = nodes.get((left, right))
+    if found is None:
+        found = nodes[(left, right)] = node_hash(left, right)
+    return found
 
 
 def consistency_proof_length(old_size: int, new_size: int) -> int:

@@ -180,20 +180,24 @@ def crlf_problem(text: str) -> str | None:
 CRLF_HINT = "restore the original file (e.g. dos2unix FILE, or git config core.autocrlf false)"
 
 
-def parse_receipt(text: str) -> Receipt:
-    """Parse a receipt strictly; raise :class:`ReceiptFailure` (``malformed``) if it is."""
+def parse_receipt(text: str, *, decoded: dict[str, bytes] | None = None) -> Receipt:
+    """Parse a receipt strictly; raise :class:`ReceiptFailure` (``malformed``) if it is.
+
+    ``decoded``: the proof lines already decoded (and found well-formed) by the caller, which
+    this call adds to: many receipts at one checkpoint share most of their proof's nodes (a
+    delivery packet's thousands), and each distinct line is then decoded and checked once."""
     problem = crlf_problem(text)
     if problem is not None:
         raise ReceiptFailure("malformed", problem, hint=CRLF_HINT)
     try:
-        return _parse(text)
+        return _parse(text, {} if decoded is None else decoded)
     except ReceiptFailure:
         raise
     except VerificationFailure as exc:
         raise ReceiptFailure("malformed", exc.message, hint=exc.hint) from exc
 
 
-def _parse(text: str) -> Receipt:
+def _parse(text: str, decoded: dict[str, bytes]) -> Receipt:
     head, separator, checkpoint = text.partition("\n\n")
     if not separator or not checkpoint:
         raise ReceiptFailure(
@@ -213,7 +217,7 @@ def _parse(text: str) -> Receipt:
     if len(lines) < 3 or not lines[2].startswith(INDEX_PREFIX):
         raise ReceiptFailure("malformed", "receipt has no 'index N' line after the extra line")
     index = parse_decimal(lines[2][len(INDEX_PREFIX) :], "receipt index")
-    proof = tuple(_proof_hash(line, n) for n, line in enumerate(lines[3:]))
+    proof = tuple(_proof_hash(line, n, decoded) for n, line in enumerate(lines[3:]))
     if entry.startswith(LEAF_TAG):
         leaf = entry[len(LEAF_TAG) :]
         if len(leaf) != HASH_SIZE:
@@ -225,12 +229,16 @@ def _parse(text: str) -> Receipt:
     return Receipt(entry, index, proof, checkpoint)
 
 
-def _proof_hash(line: str, position: int) -> bytes:
+def _proof_hash(line: str, position: int, decoded: dict[str, bytes]) -> bytes:
+    value = decoded.get(line)
+    if value is not None:
+        return value  # this very line decoded and checked already
     value = b64decode_strict(line, f"receipt proof hash #{position}")
     if len(value) != HASH_SIZE:
         raise ReceiptFailure(
             "malformed", f"receipt proof hash #{position} is {len(value)} bytes, not {HASH_SIZE}"
         )
+    decoded[line] = value
     return value
 
 

@@ -87,6 +87,7 @@ def disclose(
         rules=RuleSet(approvals=True),
         signer_verdicts=registry_verdicts(view.store),
         as_of=as_of,
+        receipts=False,  # a disclosure shows its evidence by event id and seq, not receipts
     )
     view = result.view  # the production's view: only the records that count for it
     approver = registry_approval_check(view.store, view.state.size)

@@ -27,7 +27,6 @@ In order, each failure named by a stable code (docs/packet.md lists them):
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,6 +37,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from ledger.audit.gcpause import paused_gc
 from ledger.audit.rules import severity_rank
 from ledger.errors import AssetLedgerError, RejectedInput, SignatureError, VerificationFailure
 from ledger.events.encoding import SingleObjectFraming, reader_framing
@@ -156,36 +156,30 @@ def verify_packet(
     except VerificationFailure as exc:  # an unsafe name, a link, too large: read nothing more
         verdict.fail("file_unsafe", exc.message)
         return verdict
-    # the PDF of the packet's own disclosure.json rendered alongside (used only if the audit
-    # re-run gives those very bytes); each entry decoded once, and each inclusion verified
-    # once, for all the layers
-    pdf = PdfRender(files.get(build.DISCLOSURE_JSON) if check_pdf else None)
-    hashed = _Hashed(files)
-    with pdf, _thawed(), contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
-        _verify(
-            files,
-            log_vkey,
-            witnesses,
-            quorum,
-            verdict,
-            say,
-            now,
-            check_pdf,
-            root_key_ids,
-            pdf,
-            hashed,
-        )
-    _check_cut_pin(files, hashed, cut_sha256, verdict)
+    # the collector paused: the evidence and what the audit makes of it all live until the
+    # verdict (collections would only walk them, here and in the forked processes); the PDF
+    # of the packet's own disclosure.json rendered alongside (used only if the audit re-run
+    # gives those very bytes); each entry decoded once, and each inclusion verified once, for
+    # all the layers
+    with paused_gc():
+        pdf = PdfRender(files.get(build.DISCLOSURE_JSON) if check_pdf else None)
+        hashed = _Hashed(files)
+        with pdf, contextlib.suppress(_Stop), decoding_once(), remembering_inclusions():
+            _verify(
+                files,
+                log_vkey,
+                witnesses,
+                quorum,
+                verdict,
+                say,
+                now,
+                check_pdf,
+                root_key_ids,
+                pdf,
+                hashed,
+            )
+        _check_cut_pin(files, hashed, cut_sha256, verdict)
     return verdict
-
-
-@contextlib.contextmanager
-def _thawed() -> Iterator[None]:
-    """Whatever the block freezes (:func:`gc.freeze`) is collectable again after it."""
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 class PdfRender:
@@ -228,7 +222,7 @@ def _check_cut_pin(
     """A packet that verifies tells the truth about *its* cut: is that the cut delivered?"""
     try:
         name = str(json.loads(files[build.PACKET_JSON])["cut"]["file"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         return  # already a problem of packet.json
     got = hashed[name]
     if wanted is None:
@@ -271,7 +265,6 @@ def _verify(
         raise _Stop from None
     _check_roots(store, root_key_ids, v)
     claims = _signature_claims(store, v)
-    gc.freeze()  # the evidence lives to the end: no collection walks (nor, forked, copies) it
     v.checks["key_validity"] = "judged by the audit rules (signer-not-trusted) in the disclosure"
     # the Ed25519 checks, the C2PA manifest stores and the records alongside the audit re-run,
     # which takes the signatures as verified meanwhile: what it computes counts only once every
@@ -479,7 +472,7 @@ def _json(files: Mapping[str, bytes], name: str, v: PacketVerdict) -> Any:
         return json.loads(files[name])
     except KeyError:
         v.fail("file_missing", f"{name} is missing")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested past the parser
         v.fail("file_changed", f"{name} is not JSON: {exc}")
     raise _Stop
 
@@ -656,15 +649,16 @@ def _check_entries(
         v.fail("file_missing", f"{build.ENTRIES_FILE} is missing")
         raise _Stop
     seen: set[int] = set()
+    decoded: dict[str, bytes] = {}  # the proof lines the receipts share, each decoded once
     for n, line in enumerate(raw.decode("utf-8", "replace").splitlines(), start=1):
         where = f"{build.ENTRIES_FILE} line {n}"
         try:
             row = json.loads(line)
-            receipt = parse_receipt(row["receipt"])
+            receipt = parse_receipt(row["receipt"], decoded=decoded)
             signer = str(row["signer_keyid"])
             ingested: datetime = build.header_time(row, "ingested_at")
             seq = int(row["seq"])
-        except (ValueError, KeyError, TypeError, AssetLedgerError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, AssetLedgerError) as exc:
             v.fail("entry_unreadable", f"{where}: {getattr(exc, 'message', exc)}")
             continue
         if receipt.checkpoint != note:
@@ -812,22 +806,28 @@ def _envelope(entry: Entry, framing: SingleObjectFraming) -> Envelope:
         return Envelope.decode(entry.envelope, framing)
 
 
-def _cited(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if k == "event_id" and isinstance(item, str):
-                yield item
-            elif k == "event_ids" and isinstance(item, list):
-                yield from (str(i) for i in item)
-            else:
-                yield from _cited(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _cited(item)
+def _cited(value: Any) -> set[str]:
+    """Every event id the JSON ``value`` names (in ``event_id`` or ``event_ids``), at any depth
+    (walked with a stack: the disclosure of a long cut is millions of values deep in lists)."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for k, inner in item.items():
+                if k == "event_id" and isinstance(inner, str):
+                    found.add(inner)
+                elif k == "event_ids" and isinstance(inner, list):
+                    found.update(str(i) for i in inner)
+                elif isinstance(inner, dict | list):
+                    stack.append(inner)
+        elif isinstance(item, list):
+            stack.extend(i for i in item if isinstance(i, dict | list))
+    return found
 
 
 def _check_cited(disclosure: Any, store: PacketStore, v: PacketVerdict) -> None:
-    missing = sorted({e for e in _cited(disclosure) if store.entry_by_event_id(e) is None})
+    missing = sorted(e for e in _cited(disclosure) if store.entry_by_event_id(e) is None)
     for event_id in missing[:20]:
         v.fail("event_missing", f"the disclosure cites event {event_id}, not in the evidence")
     if len(missing) > 20:

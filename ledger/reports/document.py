@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape as html_escape
 
+from ledger.audit.text import printable
 from ledger.reports.picture import Picture
+
+
+def escape(text: str) -> str:
+    """HTML (and reportlab markup) text with control characters shown as escapes."""
+    return html_escape(printable(text))
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,8 @@ class KeyRecord:
     def check_time(self, when: datetime) -> None:
         """Raise the specific :class:`UntrustedKeyError` unless the key is valid at ``when``."""
         status = self.status_at(when)
+        if status == "valid":
+            return  # the words below only for a refusal (the consumer asks this per record)
         at = format_time(when)
         name = f"key {short(self.key_id)} of {self.actor_id}"
         if status == "revoked":
@@ -206,6 +208,8 @@ class KeyRecord:
         Judged on what the ledger recorded before the record (so the caller's registry must
         hold exactly the registry entries before it), never on the event's claimed time.
         """
+        if not self.revocations and self.rotation_received_at is None:
+            return  # never revoked nor rotated: nothing to arrive after
         name = f"key {short(self.key_id)} of {self.actor_id}"
         arrived = format_time(received_at)
         for r in self.revocations:

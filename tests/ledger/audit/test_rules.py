@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from demo import story
-from ledger.audit.ip import Scope, run_audit
+from ledger.audit.ip import Scope, audit_json, run_audit
 from ledger.audit.keys import folder_verdicts, registry_verdicts
 from ledger.audit.model import LedgerView
 from ledger.audit.rules import Finding
@@ -306,3 +307,11 @@ def test_evidence_carries_receipts_that_verify(demo_ledger: LedgerStore) -> None
         assert e.receipt is not None
         verdict = verify_receipt(e.receipt, identity.origin, identity.public_key)
         assert verdict.index == e.seq
+    # a report that shows no receipts (a packet's disclosure) is the same audit without them
+    bare = run_audit(LedgerView.open(demo_ledger), Scope(production=story.SHOW), receipts=False)
+    assert all(e.receipt is None for f in bare.findings for e in f.evidence)
+    assert bare.findings == [
+        replace(f, evidence=tuple(replace(e, receipt=None) for e in f.evidence))
+        for f in result.findings
+    ]
+    assert audit_json(bare, receipts=False) == audit_json(result, receipts=False)

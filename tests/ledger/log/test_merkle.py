@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from ledger.errors import ConfigurationError, StoreError, VerificationFailure
+from ledger.log import merkle
 from ledger.log.merkle import (
     EMPTY_ROOT,
     MemoryNodeStore,
@@ -409,18 +410,25 @@ def rejects_consistency(
     return False
 
 
+def assert_rejects_flips(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes, bits: Sequence[int]
+) -> None:
+    """Each of ``bits`` flipped in the leaf, the root or any proof hash is refused."""
+    for bit in bits:
+        assert rejects_inclusion(flip(leaf, bit), index, size, proof, root)
+        assert rejects_inclusion(leaf, index, size, proof, flip(root, bit))
+        for position in range(len(proof)):
+            bad = list(proof)
+            bad[position] = flip(bad[position], bit)
+            assert rejects_inclusion(leaf, index, size, bad, root), (index, size)
+
+
 def test_inclusion_rejects_every_single_bit_flip(tree: MerkleTree) -> None:
     for size in range(1, 13):
         root = tree.root(size)
         for index in range(size):
             leaf, proof = LEAVES[index], tree.inclusion_proof(index, size)
-            for bit in range(256):
-                assert rejects_inclusion(flip(leaf, bit), index, size, proof, root)
-                assert rejects_inclusion(leaf, index, size, proof, flip(root, bit))
-                for position in range(len(proof)):
-                    bad = list(proof)
-                    bad[position] = flip(bad[position], bit)
-                    assert rejects_inclusion(leaf, index, size, bad, root), (index, size)
+            assert_rejects_flips(leaf, index, size, proof, root, range(256))
 
 
 def test_consistency_rejects_every_single_bit_flip(tree: MerkleTree) -> None:
@@ -554,3 +562,33 @@ def test_an_inclusion_is_remembered_only_once_verified_within_the_block() -> Non
         assert not inclusion_verified(LEAVES[5], 5, 13, bytes(32))
         assert not inclusion_verified(LEAVES[5], 5, 13, root, [bytes(32)] * len(proof))
     assert not inclusion_verified(LEAVES[5], 5, 13, root)
+
+
+def test_proofs_sharing_remembered_nodes_still_reject_every_altered_hash(
+    tree: MerkleTree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within remembering_inclusions the interior nodes' hashes are remembered (many proofs
+    in one tree share their upper nodes, each hashed once): a proof verified again hashes
+    nothing, yet once every proof of the tree verified, any flipped bit of a leaf, a proof hash
+    or the root, and a wrong index, are still refused (a changed hash is another node)."""
+    hashed: list[bytes] = []
+    real = merkle.node_hash
+    monkeypatch.setattr(merkle, "node_hash", lambda a, b: hashed.append(a) or real(a, b))
+    for size in (1, 2, 7, 12, 13):
+        root = tree.root(size)
+        proofs = [tree.inclusion_proof(index, size) for index in range(size)]
+        with remembering_inclusions():
+            for index in range(size):
+                verify_inclusion(LEAVES[index], index, size, proofs[index], root)
+            before = len(hashed)
+            for index in range(size):  # each node hashed already: only looked up
+                verify_inclusion(LEAVES[index], index, size, proofs[index], root)
+            assert len(hashed) == before
+            for index in range(size):
+                leaf, proof = LEAVES[index], proofs[index]
+                assert_rejects_flips(leaf, index, size, proof, root, (0, 1, 77, 128, 255))
+                for other in range(size):
+                    if other != index:
+                        assert rejects_inclusion(leaf, other, size, proof, root)
+                # a bytearray proof hash is hashed, not looked up, and verifies the same
+                verify_inclusion(leaf, index, size, [bytearray(p) for p in proof], root)

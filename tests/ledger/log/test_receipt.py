@@ -424,3 +424,26 @@ def test_documented_leaf_hash_receipt_verifies_and_is_the_example_without_its_en
     assert verdict.leaf_hash == verify_receipt(full, name, log_public).leaf_hash
     assert verdict.leaf_hash.hex() in doc
     assert len(LEAF_TAG) == 26 and f'"{LEAF_TAG.decode()[:-1]}\\n" (26 ASCII bytes)' in doc
+
+
+def test_receipts_sharing_decoded_proof_lines_are_each_still_checked(log: Log) -> None:
+    """parse_receipt(decoded=...): the proof lines many receipts share are decoded once; a
+    line not decoded before (mangled, not canonical, another size) is still refused, and a
+    refused line is not remembered."""
+    texts = [log.receipt(index) for index in range(SIZE)]
+    decoded: dict[str, bytes] = {}
+    assert [parse_receipt(t, decoded=decoded) for t in texts] == [parse_receipt(t) for t in texts]
+    lines = sum((len(t.split("\n\n")[0].split("\n")) - 3 for t in texts), 0)
+    assert 0 < len(decoded) < lines  # shared lines were decoded once
+    shared = log.receipt(4).split("\n")[3]
+    assert shared in decoded
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    uncanonical = shared[:-2] + last[last.index(shared[-2]) ^ 1] + "="  # the padding bits set
+    for line, message in [
+        ("not base64!", "proof hash #0 is not valid base64"),
+        (uncanonical, "proof hash #0 is not canonical base64"),
+        (base64.b64encode(b"x" * 31).decode(), "31 bytes"),
+    ]:
+        with pytest.raises(VerificationFailure, match=message):
+            parse_receipt(replace_line(log.receipt(4), 3, line), decoded=decoded)
+        assert line not in decoded

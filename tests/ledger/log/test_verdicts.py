@@ -362,3 +362,118 @@ def test_inclusion_proven_ahead_in_a_batch_gives_the_same_verdicts(
     assert ahead.anchors.verdict(entries[2], None)[0].status == OK
     assert ahead.anchors.verdict(altered, None)[0].status == FAILED
     assert ahead.anchors.verdict(entries[3], None)[0].code == "not_anchored"
+
+
+def test_a_batch_within_the_block_proves_only_what_the_block_has_not_verified(
+    ledger: tuple[SqliteStore, Builder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anchors.prove_many within remembering_inclusions reads no proof for an inclusion the
+    block verified already (a packet's receipts verified every entry's): an entry whose bytes
+    are not the verified ones is still proven from the store, and fails as one by one."""
+    store, b = ledger
+    _enrolled_work(b)
+    b.checkpoint()
+    entries = list(store.entries())
+    size = len(entries)
+    tree = store.tree(size)
+    root = tree.root(size)
+    altered = dataclasses.replace(entries[1], envelope=entries[1].envelope + b"\0")
+    with remembering_inclusions():
+        for e in entries:
+            proof = tree.inclusion_proof(e.seq, size)
+            verify_inclusion(leaf_hash(e.envelope), e.seq, size, proof, root)
+        asked: list[list[int]] = []
+        real_tree = store.tree
+
+        def tree_asked(size: int | None = None) -> Any:
+            found = real_tree(size)
+            real = found.inclusion_proofs
+            found.inclusion_proofs = lambda seqs, n: asked.append(list(seqs)) or real(seqs, n)
+            return found
+
+        monkeypatch.setattr(store, "tree", tree_asked)
+        ahead = VerdictContext(store)
+        ahead.anchors.prove_many([*entries, altered])
+        assert asked == [[altered.seq]]
+        for e in entries:
+            assert ahead.anchors.verdict(e, None)[0].status == OK
+        assert ahead.anchors.verdict(altered, None) == VerdictContext(store).anchors.verdict(
+            altered, None
+        )
+        assert ahead.anchors.verdict(altered, None)[0].status == FAILED
+
+
+def _words_of_failures_only(v: EntryVerdicts) -> EntryVerdicts:
+    return dataclasses.replace(
+        v,
+        **{
+            name: dataclasses.replace(x, reason="") if x.status is OK else x
+            for name, x in v.verdicts.items()
+        },
+    )
+
+
+def test_verdicts_without_words_differ_only_in_the_words_of_what_holds(
+    ledger: tuple[SqliteStore, Builder],
+) -> None:
+    """entry_verdicts(reasons=False), as the audit's signer rule asks, runs every check: each
+    verdict's status and code, the failures' words, the anchor, admission and compromise are
+    the full verdicts'; only a verdict that holds is not put in words (but for the registry's
+    own entries, a few)."""
+    store, b = ledger
+    now = datetime.now(UTC)
+    enrolment = enroll_event("person:m", "human", "M", ARTIST.public, valid_from=now - 5 * HOUR)
+    b.add(signed(enrolment, ROOT, KEY_REGISTRY))
+    b.add(work(now - HOUR))
+    b.checkpoint()
+    b.add(work(now + HOUR))  # accepted: the revocation is not known yet
+    b.add(work(now - timedelta(minutes=30)))  # backdated by whoever stole the key
+    revocation = revoke_event(
+        "person:m", ARTIST.key_id, effective_time=now, reason="key_compromise"
+    )
+    b.add(signed(revocation, ROOT, KEY_REGISTRY))
+    bypass = FolderTrust({ARTIST.key_id: ARTIST.public})
+    b.add(work(now - 2 * HOUR), trust=bypass)  # behind the consumer's back, after the revocation
+    intruder = keys.generate("intruder")
+    event = dict(production()[2][1], producer_id="t", producer_seq=1, event_time=T0)
+    b.add(signed(event, intruder), trust=FolderTrust({intruder.key_id: intruder.public}))
+    message = work(now - HOUR)
+    envelope = dsse.Envelope.decode(message.value)
+    forged = dataclasses.replace(envelope, payload=envelope.payload.replace(b"Mira", b"Mora"))
+    raw = RawRecord("events", 0, b.offset, message.key, forged.encode(), tuple(message.headers))
+    b.offset += 1
+    append_all(
+        store,
+        [
+            PendingEntry(
+                message.event_id,
+                "provenance_event",
+                now,
+                forged.encode(),
+                ARTIST.key_id,
+                raw.origin,
+            )
+        ],
+    )
+    b.checkpoint()
+    b.add(work(now - HOUR), trust=bypass)  # not anchored yet
+    full, brief = VerdictContext(store), VerdictContext(store)
+    seen = set()
+    for entry in store.entries():
+        said = entry_verdicts(full, entry)
+        quiet = entry_verdicts(brief, entry, reasons=False)
+        assert _words_of_failures_only(quiet) == _words_of_failures_only(said), entry.seq
+        if entry.kind != KEY_REGISTRY.record:  # (the registry's own: a few, in words)
+            assert all(x.reason == "" for x in quiet.verdicts.values() if x.status is OK)
+        seen |= {(name, x.status, x.code) for name, x in said.verdicts.items()}
+        seen |= {("compromised", said.compromised is not None, said.admitted_at_append)}
+    # the ledger holds what each check refuses
+    for failure in [
+        ("signature", FAILED, "bad_signature"),
+        ("signer_trusted", FAILED, "not_enrolled"),
+        ("key_valid", FAILED, "key_revoked"),
+        ("anchored", FAILED, "not_anchored"),
+        ("compromised", True, True),
+        ("compromised", True, False),
+    ]:
+        assert failure in seen, failure

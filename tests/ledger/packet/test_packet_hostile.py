@@ -350,3 +350,22 @@ def test_a_forged_page_cannot_pass_as_the_map(packet: Path, ledger: PacketLedger
     verdict = verify(packet, ledger)
     assert not verdict.ok
     assert any("disclosure-final.html" in p.detail for p in verdict.problems)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        (pb.DISCLOSURE_JSON, "file_changed"),
+        (pb.PACKET_JSON, "file_changed"),
+        (pb.COMPLETENESS_FILE, "file_changed"),
+        (pb.ENTRIES_FILE, "entry_unreadable"),
+    ],
+)
+def test_json_nested_past_the_parsers_depth_is_named_not_a_crash(
+    packet: Path, ledger: PacketLedger, name: str, code: str
+) -> None:
+    """JSON nested deeper than the parser goes (it raises RecursionError, not ValueError) is
+    a file that is not what the packet says, with its reason: the verifier does not crash."""
+    rewrite(packet, name, b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    verdict = verify(packet, ledger)
+    assert codes(verdict) == {code}, verdict.problems
