@@ -122,10 +122,7 @@ def write_result(data: str | bytes, output: Path | None) -> None:
         sys.stdout.buffer.write(raw)
         sys.stdout.flush()
         return
-    try:
-        output.write_bytes(raw)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
+    common.write_file(output, raw)  # whole or not at all
     common.err(f"wrote {output} ({len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()})")
 
 
