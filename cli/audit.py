@@ -271,16 +271,25 @@ def ip_command(
                 "status": _status(f),
                 "rule": f["rule"],
                 "asset": f["asset"],
+                "production": f.get("production"),
                 "summary": f["summary"],
                 "evidence": " ".join(e["event_id"] for e in f["evidence"]),
             }
             for f in data["findings"]
         ]
+        # the whole ledger's audit names each finding's and deliverable's production: an
+        # asset id several productions recorded is one finding or deliverable in each
+        whole = production is None
         columns = ["id", "severity", "status", "rule", "asset", "summary"]
-        text = _rows_text(rows, fmt, columns if fmt == "table" else [*columns, "evidence"])
+        if fmt == "csv":
+            columns += ["evidence", "production"] if whole else ["evidence"]
+        elif whole:
+            columns.insert(5, "production")
+        text = _rows_text(rows, fmt, columns)
         trailer = (
             "".join(
-                f"deliverable {d['asset']}: "
+                printable(f"deliverable {d['asset']}" + (f" ({d['production']})" if whole else ""))
+                + ": "
                 + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
                 + "\n"
                 for d in data["deliverables"]

@@ -108,6 +108,7 @@ class Finding:
     lapsed: tuple[Decision, ...] = ()  # dispositions that no longer apply, and why
     path: tuple[str, ...] = ()  # ai-input-not-allowed: the AI input … up to the restricted one
     parts: tuple[str, ...] = ()  # the faults it stands for, when several share its id
+    production: str | None = None  # the show whose records it was found in (set by the audit)
 
     @property
     def is_open(self) -> bool:
@@ -119,6 +120,7 @@ class Finding:
             "rule": self.rule,
             "severity": self.severity,
             "asset": self.asset,
+            **({} if self.production is None else {"production": self.production}),
             "status": self.status,
             "summary": self.summary,
             "explanation": self.explanation,
