@@ -191,11 +191,12 @@ def _seq_in(gather: PacketStore) -> Callable[[str], int | None]:
 
 
 def _check_out(out: Path) -> None:
+    hint = "give a new folder for the packet (-o DIR); an old packet is never overwritten"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigurationError(
-            f"{out} exists and is not an empty folder",
-            hint="give a new folder for the packet (-o DIR); an old packet is never overwritten",
-        )
+        raise ConfigurationError(f"{out} exists and is not an empty folder", hint=hint)
+    zip_path = out.with_name(out.name + ".zip")
+    if zip_path.exists():  # an old packet's .zip (its folder removed) is a packet too
+        raise ConfigurationError(f"{zip_path} exists", hint=hint)
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -91,6 +91,12 @@ def test_usage_errors_exit_2(tmp_path: Path, ledger: PacketLedger) -> None:
     (tmp_path / "full" / "x").write_text("x", encoding="utf-8")
     code, _, err = run(*build_args(ledger, cut, tmp_path / "full"))
     assert code == 2 and "not an empty folder" in err
+    # an old packet whose folder was removed: its .zip is never replaced by another packet's
+    old = tmp_path / "old.zip"
+    old.write_bytes(b"an old packet")
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "old"))
+    assert code == 2 and f"{old} exists" in err and old.read_bytes() == b"an old packet"
+    assert not (tmp_path / "old").exists()
     code, _, err = run("packet", "verify", str(cut), "--log-key", ledger.log_vkey)
     assert code == 2 and "neither a packet folder nor a .zip" in err
 
