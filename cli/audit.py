@@ -448,7 +448,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
         "AI DISCLOSURE (for the end credits)",
         *[printable(line) for line in report.ai_disclosure()],
         "",
-        "GENERATIVE-AI OUTPUT (disclosed, not credited to any person)",
+        "GENERATIVE-AI OUTPUT (listed apart, not credited to any person)",
         common.table(ai_rows, ["asset", "model", "directed_by", "licence", "disclosure"]),
         "",
         "LIKENESS CONSENT AND AI-INPUT PERMISSIONS",

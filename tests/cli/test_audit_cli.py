@@ -292,6 +292,21 @@ def test_credits_table_judges_consent_as_the_audit_does(tmp_path: Path) -> None:
             assert f"NO VALID CONSENT: {reason}" in out, (fmt, reason)
 
 
+def test_credits_never_head_an_undisclosed_ai_output_as_disclosed(tmp_path: Path) -> None:
+    """An AI model's output whose event declares a camera capture: its row says NOT disclosed,
+    and the heading above it said "(disclosed, …)" in the table and in the HTML."""
+    from tests.ledger.audit.audit_factory import build_store, licence_item, provenance
+
+    path = str(tmp_path / "hidden.db")
+    items = [licence_item(), provenance("gen", ai=True, source_type="digitalCapture")]
+    build_store(tmp_path / "hidden.db", items).close()
+    for fmt in ("table", "html"):
+        code, out, _ = run("credits", "--ledger", path, "--production", "Fallen Tower",
+                           "--format", fmt, "--at-head")  # fmt: skip
+        assert code == 0 and "NOT disclosed as AI output" in out, fmt
+        assert "(disclosed," not in out and "listed apart, not credited" in out, fmt
+
+
 def test_lineage_names_the_people_who_directed_ai_work(ledger: str) -> None:
     """The tree shows a director by the name the ledger records (not ``person:…``); the JSON
     keeps the id to check by and gives the name beside it."""
