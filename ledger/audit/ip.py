@@ -339,6 +339,7 @@ def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
     findings = []
     for f in result.findings:
         item = f.to_json()
+        item["production"] = f.production  # an asset id two productions recorded: whose
         if receipts:
             for ev, e in zip(item["evidence"], f.evidence, strict=True):
                 ev["receipt"] = e.receipt

@@ -357,6 +357,8 @@ def test_the_whole_ledger_audit_judges_each_productions_deliverable_of_one_id_ap
         (story.SHOW, "trailer/final@v001"): False,
     }
     assert {f["production"] for f in whole["findings"]} == {story.SHOW}
+    # a finding's own JSON (what a packet's disclosure holds, fixed bytes) stays as it was
+    assert all("production" not in f.to_json() for f in run_audit(view, Scope()).findings)
     code, out, _ = _cli("audit", "ip", "--ledger", str(tmp_path / "l.db"), "--at-head")
     assert code == 1  # Fallen Tower's findings are open (the default --fail-on low)
     assert "deliverable trailer/final@v001 (Quiet Harbor): clear to ship" in out, out
