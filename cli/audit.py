@@ -122,10 +122,7 @@ def write_result(data: str | bytes, output: Path | None) -> None:
         sys.stdout.buffer.write(raw)
         sys.stdout.flush()
         return
-    try:
-        output.write_bytes(raw)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
+    common.write_file(output, raw)  # whole or not at all
     common.err(f"wrote {output} ({len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()})")
 
 
@@ -274,16 +271,25 @@ def ip_command(
                 "status": _status(f),
                 "rule": f["rule"],
                 "asset": f["asset"],
+                "production": f.get("production"),
                 "summary": f["summary"],
                 "evidence": " ".join(e["event_id"] for e in f["evidence"]),
             }
             for f in data["findings"]
         ]
+        # the whole ledger's audit names each finding's and deliverable's production: an
+        # asset id several productions recorded is one finding or deliverable in each
+        whole = production is None
         columns = ["id", "severity", "status", "rule", "asset", "summary"]
-        text = _rows_text(rows, fmt, columns if fmt == "table" else [*columns, "evidence"])
+        if fmt == "csv":
+            columns += ["evidence", "production"] if whole else ["evidence"]
+        elif whole:
+            columns.insert(5, "production")
+        text = _rows_text(rows, fmt, columns)
         trailer = (
             "".join(
-                f"deliverable {d['asset']}: "
+                printable(f"deliverable {d['asset']}" + (f" ({d['production']})" if whole else ""))
+                + ": "
                 + ("clear to ship" if d["clear_to_ship"] else "NOT clear to ship")
                 + "\n"
                 for d in data["deliverables"]
@@ -442,7 +448,7 @@ def _credits_table(report: Any, data: dict[str, Any]) -> str:
         "AI DISCLOSURE (for the end credits)",
         *[printable(line) for line in report.ai_disclosure()],
         "",
-        "GENERATIVE-AI OUTPUT (disclosed, not credited to any person)",
+        "GENERATIVE-AI OUTPUT (listed apart, not credited to any person)",
         common.table(ai_rows, ["asset", "model", "directed_by", "licence", "disclosure"]),
         "",
         "LIKENESS CONSENT AND AI-INPUT PERMISSIONS",

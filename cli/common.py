@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -373,3 +375,42 @@ class LedgerGroup(click.Group):
             if exc.hint:
                 err(f"hint: {_lines(exc.hint)}")
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # the environment: a full disk, a closed pipe, a read-only folder
+            _drop_stdout()
+            where = f"{exc.filename}: " if exc.filename else ""
+            err(f"error: {_lines(where + (exc.strerror or str(exc)))}")
+            ctx.exit(2)
+
+
+def _drop_stdout() -> None:
+    """Standard output failed (a full device, a closed pipe): send what is left in its buffer
+    nowhere, so that Python's flush at exit does not fail again after the message."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: into a hidden file beside it, renamed into place.
+
+    A full disk or an unwritable folder leaves the old file (or none) and raises a
+    :class:`ConfigurationError` (exit 2), never a truncated file under the name asked for.
+    A device or a pipe (``/dev/stdout``) is written as it is.
+    """
+    if path.exists() and not path.is_file():  # a device or a pipe (/dev/stdout): as it is
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    try:
+        with staging.open("xb") as stream:
+            stream.write(data)
+        staging.replace(path)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)

@@ -393,15 +393,17 @@ def show(actor_id: str, at_time: str | None, fmt: str, ledger_url: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(view, indent=2))
         return
-    click.echo(f"{view['actor_id']}  ({view['kind']})  {view['display_name']}")
+    click.echo(common.printable(f"{view['actor_id']}  ({view['kind']})  {view['display_name']}"))
     delegation = view["delegation"]
     if delegation is not None:
         state = "active" if delegation["active"] else "inactive"
-        click.echo(
-            f"delegated enroller ({state}): kinds {','.join(delegation['actor_kinds']) or 'any'},"
-            f" productions {','.join(delegation['productions']) or 'any'},"
+        kinds = ",".join(delegation["actor_kinds"]) or "any"
+        shows = ",".join(delegation["productions"]) or "any"
+        line = (
+            f"delegated enroller ({state}): kinds {kinds}, productions {shows},"
             f" until {delegation['valid_until'] or 'open'}, granted by {delegation['granted_by']}"
         )
+        click.echo(common.printable(line))
     click.echo("\nkeys:")
     click.echo(
         common.table(

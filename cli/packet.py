@@ -228,4 +228,6 @@ def _print_verdict(verdict: PacketVerdict) -> None:
     if verdict.summary is not None:
         s = verdict.summary
         statuses = ", ".join(f"{n} {k}" for k, n in s["by_status"].items())
-        click.echo(f"  clips: {s['clips']} ({statuses})")
+        # a packet that fails: its disclosure's own claim, which nothing vouches for
+        label = "clips" if verdict.ok else "clips as the packet claims (NOT verified)"
+        click.echo(common.printable(f"  {label}: {s['clips']} ({statuses})"))

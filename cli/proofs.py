@@ -567,7 +567,7 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        common.write_file(out, text.encode("utf-8"))
         common.err(f"wrote {out}")
 
 

@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ledger.audit.credits import CSV_COLUMNS, CreditReport, flat_rows, job_title
-from ledger.audit.text import csv_text
+from ledger.audit.text import csv_text, visible
 from ledger.errors import AssetLedgerError
 from ledger.reports.report import credits_document
 from portal import filters, openapi, packets, performer
@@ -192,7 +192,7 @@ class Portal:
 
 def wrappable_path(value: object) -> Markup:
     """An asset path, escaped, that may wrap after each ``/`` (never inside a word)."""
-    return Markup(str(escape(str(value))).replace("/", "/<wbr>"))
+    return Markup(str(escape(visible(value))).replace("/", "/<wbr>"))
 
 
 def _api_path(request: Request) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
+from ledger.audit.text import visible
+
 SHORT_ID = 12
 
 
@@ -47,7 +49,7 @@ def when(value: object) -> Markup:
     """A ``<time>`` element: readable text, the exact UTC time on hover and in ``datetime``."""
     moment = parse_time(value)
     if moment is None:
-        return Markup(escape(str(value or "")))
+        return Markup(escape(visible(value or "")))
     iso = value if isinstance(value, str) else moment.isoformat().replace("+00:00", "Z")
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         iso, exact(moment), readable(moment)
@@ -69,7 +71,7 @@ def age(seconds: object) -> str:
 
 def short_id(value: object, keep: int = SHORT_ID) -> Markup:
     """A long id cut to its first characters, kept on one line; the full id on hover."""
-    text = str(value or "")
+    text = visible(value or "")
     shown = text if len(text) <= keep + 1 else text[:keep] + "…"
     return Markup('<code class="id" title="{}">{}</code>').format(text, shown)
 
@@ -81,8 +83,8 @@ def named(text: object, names: Mapping[str, str] | None) -> Markup:
     the page puts a name where the text holds an id that the production's records name.  Text
     that already names the person with the id (``Omar Haddad (performer:omar-haddad)``, as
     the audit writes a performer) shows the name once, the id on hover, never the name twice."""
-    value = str(text or "")
-    known = {i: n for i, n in (names or {}).items() if i and n and i != n and i in value}
+    value = visible(text or "")
+    known = {i: visible(n) for i, n in (names or {}).items() if i and n and i != n and i in value}
     if not known:
         return Markup(escape(value))
     labelled = {f"{n} ({i})": i for i, n in known.items() if f"{n} ({i})" in value}
@@ -104,7 +106,17 @@ def named(text: object, names: Mapping[str, str] | None) -> Markup:
     return Markup("").join(out)
 
 
+def shown(value: Any) -> Any:
+    """Every ``{{ value }}`` of a page (the environment's ``finalize``): text with control and
+    invisible layout characters (a bidi override that reverses a name, a zero-width space that
+    makes two names look alike) as visible escapes; markup the filters built passes as is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
+    return value
+
+
 def install(env: Environment) -> None:
+    env.finalize = shown
     filters: dict[str, Any] = {
         "when": when,
         "shortid": short_id,

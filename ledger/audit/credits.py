@@ -10,6 +10,7 @@ consent status, and AI inputs with their training-and-mining terms.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -280,18 +281,21 @@ class CreditReport:
         )
 
     def end_credits(self) -> list[dict[str, Any]]:
-        """Credit lines as end credits group them: by department, then episode, then title."""
-        groups: dict[tuple[str, str], list[str]] = {}
+        """Credit lines as end credits group them: by department, then episode, then title.
+
+        Each person once per title: two people of the same name are two lines, each with its
+        id beside the name (so is a name that only looks the same: another case or Unicode
+        normalisation), never one line standing for both."""
+        groups: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
         for line in self.lines:
             if line.kind != "human":
                 continue
             for episode in line.episodes or ["-"]:
-                groups.setdefault((line.department, episode), []).append(
-                    f"{line.title}: {line.name}"
-                )
+                group = groups.setdefault((line.department, episode), {})
+                group[(line.person_id, line.title)] = line.name
         return [
-            {"department": dep, "episode": ep, "lines": sorted(set(names))}
-            for (dep, ep), names in sorted(groups.items(), key=lambda kv: _department_order(kv[0]))
+            {"department": dep, "episode": ep, "lines": _credited(people)}
+            for (dep, ep), people in sorted(groups.items(), key=lambda kv: _department_order(kv[0]))
         ]
 
     def ai_disclosure(self) -> list[str]:
@@ -477,6 +481,24 @@ def _enrolled_people(view: LedgerView) -> dict[str, str]:
     except AssetLedgerError:
         return {}
     return {a.actor_id: a.display_name for a in registry.actors.values() if a.kind == "human"}
+
+
+def _credited(people: dict[tuple[str, str], str]) -> list[str]:
+    """``Title: Name`` per (person, title); a name another person's looks like gets its id."""
+    ids: dict[str, set[str]] = {}
+    for (person, _), name in people.items():
+        ids.setdefault(_looks(name), set()).add(person)
+    return sorted(
+        {
+            f"{title}: {name}" + (f" ({person})" if len(ids[_looks(name)]) > 1 else "")
+            for (person, title), name in people.items()
+        }
+    )
+
+
+def _looks(name: str) -> str:
+    """What a reader sees of a name: Unicode-normalised (NFKC), case folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _credit_lines(steps: list[Step], names: dict[str, str]) -> list[CreditLine]:

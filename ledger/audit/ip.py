@@ -95,9 +95,21 @@ class AuditResult:
         return [f for f in self.findings if not f.is_open]
 
     def clear_to_ship(self) -> dict[str, bool]:
-        """Per published deliverable: True when no open finding remains in its lineage."""
-        blocked = {f.asset for f in self.findings if f.rule == DELIVERABLE_UNRESOLVED_ID}
-        return {d.key: d.key not in blocked for d in self.deliverables}
+        """Per published deliverable: True when no open finding remains in its lineage (an
+        asset version two productions published: True when it is clear in both)."""
+        out: dict[str, bool] = {}
+        for _, key, clear in self.deliverable_verdicts():
+            out[key] = out.get(key, True) and clear
+        return out
+
+    def deliverable_verdicts(self) -> list[tuple[str, str, bool]]:
+        """(production, asset version, clear to ship) per published deliverable: an asset id
+        two productions publish is two deliverables, each judged by its own findings."""
+        blocked = {
+            (f.production, f.asset) for f in self.findings if f.rule == DELIVERABLE_UNRESOLVED_ID
+        }
+        named = dict.fromkeys((d.show, d.key) for d in self.deliverables)  # each once, in order
+        return [(show, key, (show, key) not in blocked) for show, key in named]
 
 
 def scope_steps(view: LedgerView, scope: Scope) -> list[Step]:
@@ -244,7 +256,8 @@ def _audit_production(
     findings += assign_ids(view, shipped)
     part = Scope(view.show, scope.episode, scope.asset)
     result = AuditResult(part, view, steps, deliverables, lineages, as_of=when)
-    result.findings = findings
+    result.findings = [replace(f, production=view.show) for f in findings]
+    findings = result.findings
     if scope.production or scope.asset:  # the whole ledger's are judged once, over all
         named = _named_dispositions(view, part, steps, findings)
         result.dangling = dangling_dispositions(named, findings)
@@ -331,6 +344,7 @@ def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
     findings = []
     for f in result.findings:
         item = f.to_json()
+        item["production"] = f.production  # an asset id two productions recorded: whose
         if receipts:
             for ev, e in zip(item["evidence"], f.evidence, strict=True):
                 ev["receipt"] = e.receipt
@@ -342,7 +356,8 @@ def audit_json(result: AuditResult, *, receipts: bool = True) -> dict[str, Any]:
         "events_audited": len(result.steps),
         "as_of": format_time(result.as_of),
         "deliverables": [
-            {"asset": key, "clear_to_ship": clear} for key, clear in result.clear_to_ship().items()
+            {"asset": key, "production": show, "clear_to_ship": clear}
+            for show, key, clear in result.deliverable_verdicts()
         ],
         "counts": dict(sorted(result.counts().items(), key=lambda kv: -_rank(kv[0]))),
         "disposed": len(result.disposed()),

@@ -213,6 +213,7 @@ def step_json(step: Step, names: Names | None = None) -> dict[str, Any]:
     return {
         "seq": step.seq,
         "event_id": step.event_id,
+        "production": step.show,
         "time": step.time,
         "action": step.action,
         "digital_source_type": step.source_type,
@@ -300,7 +301,19 @@ def _tree_label(lineage: Lineage, edge: Edge | None, node: Node, names: Names) -
     head = f"{edge.relationship} " if edge else ""
     body = step_summary(node.step, names) if node.step else ""
     label = f"{head}{node.key}  {body}".rstrip() + node_problem(lineage, edge, node)
-    return printable(label)  # names reach a terminal: no control characters
+    return printable(label + _other_records(node))  # names reach a terminal: no controls
+
+
+def _other_records(node: Node) -> str:
+    """A version recorded more than once (by two productions: an asset id both use) says so:
+    the line shows the first record, and the others may say another actor or model made it."""
+    if len(node.steps) < 2:
+        return ""
+    shows = ", ".join(sorted({s.show or "no production" for s in node.steps}))
+    return (
+        f"  [recorded {len(node.steps)} times, by {shows}: the first record is shown;"
+        " --format json lists each, --production SHOW walks one production's]"
+    )
 
 
 def _tree_children(

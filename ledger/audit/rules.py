@@ -108,6 +108,8 @@ class Finding:
     lapsed: tuple[Decision, ...] = ()  # dispositions that no longer apply, and why
     path: tuple[str, ...] = ()  # ai-input-not-allowed: the AI input … up to the restricted one
     parts: tuple[str, ...] = ()  # the faults it stands for, when several share its id
+    production: str | None = None  # the show whose records it was found in (set by the audit;
+    # audit_json states it, to_json leaves it out: a packet's disclosure is fixed bytes)
 
     @property
     def is_open(self) -> bool:

@@ -16,9 +16,13 @@ from typing import Any
 
 # Bidirectional embeddings, overrides and isolates (the "Trojan Source" characters), the line
 # and paragraph separators, and the BOM/zero-width no-break space: invisible, yet they change
-# how the rest of a line is shown.
+# how the rest of a line is shown.  Also the zero-width space, the word joiner, the invisible
+# operators and the Mongolian vowel separator: nothing to see, so a name holding one looks
+# like the name without it, another person.  (The zero-width joiner and non-joiner stay:
+# Persian, Indic scripts and emoji need them.)
 _INVISIBLE_FORMATTING = frozenset(
     "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+    "\u200b\u2060\u2061\u2062\u2063\u2064\u180e"
 )
 
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -45,6 +49,18 @@ def printable(value: object) -> str:
     if text.isprintable():  # fast path: nothing to do (most text)
         return text
     return "".join(_escape(c) if needs_escape(c) else c for c in text)
+
+
+_LINE_BREAKS = "\n\r\t"
+
+
+def visible(value: object) -> str:
+    """:func:`printable` for a web page: line breaks and tabs stay (the page shows them as
+    spaces); other control and invisible layout characters become visible escapes."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if needs_escape(c) and c not in _LINE_BREAKS else c for c in text)
 
 
 def display_width(text: str) -> int:

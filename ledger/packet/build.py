@@ -27,7 +27,7 @@ from ledger.log.receipt import make_receipt
 from ledger.packet import completeness
 from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, read_map, read_timeline
 from ledger.packet.disclosure import CutInfo, disclose, manifest_file_name
-from ledger.packet.files import MANIFEST, manifest_text, sha256_hex, write_folder, zip_bytes
+from ledger.packet.files import MANIFEST, manifest_text, sha256_hex, write_packet
 from ledger.packet.render import annotated_cut, disclosure_document
 from ledger.packet.store import PacketEntry, PacketStore, entry_from_bytes
 from ledger.reports.render import to_html, to_pdf
@@ -159,10 +159,7 @@ def _build(
         packet_header(production, episode, info, checkpoint, when, meta, len(entries))
     )
     files[MANIFEST] = manifest_text(files).encode("utf-8")
-    out.mkdir(parents=True, exist_ok=True)
-    write_folder(out, files)
-    zip_path = out.with_name(out.name + ".zip")
-    zip_path.write_bytes(zip_bytes(files))
+    zip_path = write_packet(out, files)  # whole or not at all (a full disk: exit 2)
     say(f"packet {out} ({len(files)} files) and {zip_path}")
     body = json.loads(files[DISCLOSURE_JSON])
     return BuildResult(out, zip_path, body, len(files), len(entries))
@@ -194,11 +191,12 @@ def _seq_in(gather: PacketStore) -> Callable[[str], int | None]:
 
 
 def _check_out(out: Path) -> None:
+    hint = "give a new folder for the packet (-o DIR); an old packet is never overwritten"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigurationError(
-            f"{out} exists and is not an empty folder",
-            hint="give a new folder for the packet (-o DIR); an old packet is never overwritten",
-        )
+        raise ConfigurationError(f"{out} exists and is not an empty folder", hint=hint)
+    zip_path = out.with_name(out.name + ".zip")
+    if zip_path.exists():  # an old packet's .zip (its folder removed) is a packet too
+        raise ConfigurationError(f"{zip_path} exists", hint=hint)
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import secrets
+import shutil
 import stat
 import unicodedata
 import zipfile
@@ -71,6 +73,40 @@ def write_folder(out: Path, files: Mapping[str, bytes]) -> None:
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(files[name])
+
+
+def write_packet(out: Path, files: Mapping[str, bytes]) -> Path:
+    """Write the packet folder ``out`` and ``out``.zip whole, or neither; return the .zip's path.
+
+    Both are written beside their places under hidden temporary names, then renamed into place,
+    so a full disk or an unwritable folder never leaves a partial packet under the packet's
+    names: the temporary files are removed and a :class:`ConfigurationError` (exit 2) says what
+    failed.  ``out`` must be new or an empty folder.
+    """
+    zip_path = out.with_name(out.name + ".zip")
+    staging = out.with_name(f".{out.name}.{secrets.token_hex(6)}.partial")
+    zip_staging = zip_path.with_name(f".{zip_path.name}.{secrets.token_hex(6)}.partial")
+    placed = False
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        write_folder(staging, files)
+        with zip_staging.open("xb") as stream:
+            stream.write(zip_bytes(files))
+        staging.replace(out)  # a new name, or an empty folder replaced (POSIX rename)
+        placed = True
+        zip_staging.replace(zip_path)
+    except OSError as exc:
+        if placed:
+            shutil.rmtree(out, ignore_errors=True)
+        raise ConfigurationError(
+            f"cannot write the packet {out}: {exc.strerror or exc}",
+            hint="free space or give a writable folder (-o DIR); no part of the packet was left",
+        ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        zip_staging.unlink(missing_ok=True)
+    return zip_path
 
 
 def zip_bytes(files: Mapping[str, bytes]) -> bytes:

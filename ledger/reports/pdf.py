@@ -52,11 +52,11 @@ def _pdf(doc: Document, cell_limit: int) -> bytes:
         rightMargin=14 * units.mm,
         topMargin=14 * units.mm,
         bottomMargin=14 * units.mm,
-        title=doc.title,
+        title=printable(doc.title),  # the viewer's title bar: no bidi override, no control
         author="asset-ledger",
         creator="asset-ledger",
         producer="asset-ledger (reportlab)",
-        subject=doc.subtitle,
+        subject=printable(doc.subtitle),
         invariant=1,
     )
     sheet = _styles()
@@ -250,5 +250,5 @@ def _footer(canvas: Any, doc: Any) -> None:
     canvas.setFont(report_font(), 7)
     canvas.setFillColor("#777777")
     canvas.drawRightString(doc.pagesize[0] - 40, 20, f"page {doc.page}")
-    canvas.drawString(40, 20, doc.title)
+    canvas.drawString(40, 20, printable(doc.title))
     canvas.restoreState()

@@ -193,7 +193,7 @@ def _ai_blocks(report: CreditReport) -> list[Block]:
         for m in report.models()
     ]
     return [
-        Heading("Generative-AI output (disclosed, not credited to any person)"),
+        Heading("Generative-AI output (listed apart, not credited to any person)"),
         Para(
             "Listed for disclosure. The humans who directed each model are named; directing a "
             "model does not make its output part of their credit line, and the output does not "

@@ -209,6 +209,27 @@ def test_lineage_of_one_production_walks_only_its_records(tmp_path: Path) -> Non
     assert harbor in everyone and harbor not in own and own < everyone
 
 
+def test_a_lineage_tree_says_when_a_version_has_records_it_does_not_show(tmp_path: Path) -> None:
+    """Fallen Tower and Quiet Harbor both recorded the stock photo's id.  The tree showed one
+    record's line as the whole truth of the version (another record may name another actor or
+    model); it now says how many records there are and whose, and the JSON names each
+    record's production."""
+    from tests.ledger.audit.audit_factory import build_store, demo_items
+    from tests.ledger.audit.test_production_scope import STOCK, other_show_intakes
+
+    path = tmp_path / "shared.db"
+    build_store(path, demo_items() + other_show_intakes(("Quiet Harbor",)), demo_signers()).close()
+    args = ("audit", "lineage", "--ledger", str(path), STOCK)
+    _, out, _ = run(*args)
+    [line] = out.splitlines()
+    assert "[recorded 2 times, by Fallen Tower, Quiet Harbor: the first record is shown;" in line
+    _, out, _ = run(*args, "--production", "Quiet Harbor")
+    assert "recorded" not in out.splitlines()[0]
+    _, out, _ = run(*args, "--format", "json")
+    [node] = json.loads(out)["nodes"]
+    assert [s["production"] for s in node["steps"]] == ["Fallen Tower", "Quiet Harbor"]
+
+
 def test_audit_ip_names_a_dangling_disposition(tmp_path: Path) -> None:
     """A signed decision naming a finding id no audit gives: text and JSON say so."""
     from tests.ledger.audit.audit_factory import FORGED_FINDING, build_store, dangling_items
@@ -269,6 +290,21 @@ def test_credits_table_judges_consent_as_the_audit_does(tmp_path: Path) -> None:
         assert code == 0 and "consent valid" not in out, fmt
         for reason in reasons:
             assert f"NO VALID CONSENT: {reason}" in out, (fmt, reason)
+
+
+def test_credits_never_head_an_undisclosed_ai_output_as_disclosed(tmp_path: Path) -> None:
+    """An AI model's output whose event declares a camera capture: its row says NOT disclosed,
+    and the heading above it said "(disclosed, …)" in the table and in the HTML."""
+    from tests.ledger.audit.audit_factory import build_store, licence_item, provenance
+
+    path = str(tmp_path / "hidden.db")
+    items = [licence_item(), provenance("gen", ai=True, source_type="digitalCapture")]
+    build_store(tmp_path / "hidden.db", items).close()
+    for fmt in ("table", "html"):
+        code, out, _ = run("credits", "--ledger", path, "--production", "Fallen Tower",
+                           "--format", fmt, "--at-head")  # fmt: skip
+        assert code == 0 and "NOT disclosed as AI output" in out, fmt
+        assert "(disclosed," not in out and "listed apart, not credited" in out, fmt
 
 
 def test_lineage_names_the_people_who_directed_ai_work(ledger: str) -> None:

@@ -172,3 +172,32 @@ def test_error_messages_quoting_input_escape_it(ledger: str) -> None:
     code, _, err = run("audit", "lineage", "no/such\x1b[2J\x07asset", "--ledger", ledger)
     assert code == 2 and "not in the ledger" in err
     assert "\x1b" not in err and "\\x1b[2J\\x07" in err
+
+
+def test_keys_show_escapes_the_name_a_registry_entry_gives(tmp_path: Path) -> None:
+    """A ledger written before the text rules may enrol a name holding terminal escapes: the
+    first line of ``keys show`` printed it raw (ESC [2J clears the auditor's screen)."""
+    from datetime import UTC, datetime
+
+    from ledger.events.keyregistry import KEY_REGISTRY
+    from ledger.store import open_store
+    from ledger.trust import keys
+    from ledger.trust.records import enroll_event
+    from ledger.trust.registry import RootKey
+    from ledger.trust.replay import set_roots
+    from tests.portal.portal_factory import append
+
+    root, mallory = keys.generate("root"), keys.generate("mallory")
+    when = datetime(2025, 3, 1, tzinfo=UTC)
+    event = enroll_event("person:mallory", "human", ESCAPES, mallory.public, event_time=when)
+    path = tmp_path / "registry.db"
+    with open_store(str(path)) as store, before_text_rules():
+        set_roots(store, [RootKey("root", root.public)])
+        append(store, [("root", KEY_REGISTRY, event)], {"root": root})
+    result = CliRunner().invoke(
+        cli, ["keys", "show", "person:mallory", "--ledger", str(path)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout and "\x07" not in first
+    assert first.endswith("\\x1b[2J\\x1b]0;pwned\\x07Mallory\\rEve"), first

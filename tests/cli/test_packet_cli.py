@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from demo import story
+from ledger.packet.files import MANIFEST, manifest_text
 from tests.conftest import require_module
 from tests.ledger.packet.packet_factory import (
     ORIGIN,
@@ -91,6 +92,12 @@ def test_usage_errors_exit_2(tmp_path: Path, ledger: PacketLedger) -> None:
     (tmp_path / "full" / "x").write_text("x", encoding="utf-8")
     code, _, err = run(*build_args(ledger, cut, tmp_path / "full"))
     assert code == 2 and "not an empty folder" in err
+    # an old packet whose folder was removed: its .zip is never replaced by another packet's
+    old = tmp_path / "old.zip"
+    old.write_bytes(b"an old packet")
+    code, _, err = run(*build_args(ledger, cut, tmp_path / "old"))
+    assert code == 2 and f"{old} exists" in err and old.read_bytes() == b"an old packet"
+    assert not (tmp_path / "old").exists()
     code, _, err = run("packet", "verify", str(cut), "--log-key", ledger.log_vkey)
     assert code == 2 and "neither a packet folder nor a .zip" in err
 
@@ -168,3 +175,27 @@ def test_build_refuses_a_production_or_episode_no_event_records(
         code, out, err = run(*given)
         assert code == 2 and "error: no provenance events for" in err and wrong in err, err
         assert not (tmp_path / "pkt").exists() and out == ""
+
+
+def test_a_failing_packets_own_summary_is_labelled_unverified_and_escaped(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """A forger rewrites disclosure.json's summary (and MANIFEST.sha256, which nothing signs):
+    verify failed, then printed the forged counts as 'clips: 3 (2 clear to ship…)', with the
+    terminal escapes it held; it now labels them as the packet's unverified claim, escaped."""
+    cut = write_cut(timeline([SH010_V2, SH030]), tmp_path / "cut.otio")
+    packet = tmp_path / "pkt"
+    assert run(*build_args(ledger, cut, packet))[0] == 0
+    disclosure = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
+    disclosure["summary"]["by_status"] = {"clear to ship\x1b]0;pwned\x07": 2}
+    (packet / "disclosure.json").write_text(json.dumps(disclosure), encoding="utf-8")
+    files = {p.relative_to(packet).as_posix(): p.read_bytes() for p in packet.rglob("*.*")}
+    (packet / MANIFEST).write_text(manifest_text(files), encoding="utf-8")
+    vkey = tmp_path / "log.vkey"
+    vkey.write_text(ledger.log_vkey + "\n", encoding="utf-8")
+    code, out, _ = run("packet", "verify", str(packet), "--log-key", str(vkey), "--skip-pdf")
+    assert code == 1 and "disclosure_mismatch" in out
+    assert "\x1b" not in out and "\x07" not in out
+    claimed = f"{disclosure['summary']['clips']} (2 clear to ship\\x1b]0;pwned\\x07)"
+    assert f"  clips as the packet claims (NOT verified): {claimed}" in out
+    assert "\n  clips: " not in out

@@ -348,7 +348,9 @@ def test_counsel_clears_a_finding_and_the_deliverable_is_clear_to_ship(make: Any
     assert after.clear_to_ship() == {"final@v001": True}
     assert after.at_or_above("info") == []  # --fail-on counts open findings only
     body = audit_json(after)
-    assert body["deliverables"] == [{"asset": "final@v001", "clear_to_ship": True}]
+    assert body["deliverables"] == [
+        {"asset": "final@v001", "production": story.SHOW, "clear_to_ship": True}
+    ]
     assert body["disposed"] == 1 and body["counts"] == {}
 
 

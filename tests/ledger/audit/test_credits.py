@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import unicodedata
+from pathlib import Path
+
 import pytest
 
 from demo import story
 from ledger.audit.credits import credit_report, flat_rows
 from ledger.audit.model import LedgerView
 from ledger.errors import ConfigurationError
+from tests.ledger.audit.audit_factory import Item, build_store, provenance
 
 D = "fallen-tower/ep101/sq040"
 
@@ -194,3 +198,33 @@ def test_csv_rows_one_per_person_and_role_with_job_title_and_department(
         r for r in flat_rows(report) if r["section"] not in ("credit", "ai_output", "consent")
     ]
     assert all(r["name"] not in {n for n, _ in people} for r in others)
+
+
+def test_two_people_of_one_name_are_two_end_credits(tmp_path: Path) -> None:
+    """person:zoe and person:Zoe (two ids: ids are exact) are two people named "Zoë Park";
+    person:zoe2 is a third whose name only looks the same (NFD).  The end credits listed the
+    first two as one line (one person vanished); now each is a line, with its id beside the
+    name, as the credit lines count them."""
+    nfc, nfd = (unicodedata.normalize(form, "Zoë Park") for form in ("NFC", "NFD"))
+
+    def by(asset: str, person: str, name: str) -> Item:
+        actor = {"actor_id": person, "kind": "human", "display_name": name}
+        return provenance(asset, actor={**actor, "role": "cawg.creator"})
+
+    items = [by("a1", "person:zoe", nfc), by("a2", "person:zoe", nfd)]
+    items += [
+        by("a3", "person:Zoe", nfc),
+        by("a4", "person:zoe2", nfd),
+        by("a5", "person:kim", "Kim"),
+    ]
+    store = build_store(tmp_path / "l.db", items)
+    report = credit_report(LedgerView.open(store, at_head=True), story.SHOW)
+    people = {line.person_id for line in report.lines if line.kind == "human"}
+    [group] = report.end_credits()
+    assert len(group["lines"]) == len(people) == 4
+    assert group["lines"] == [
+        "cawg.creator: Kim",
+        f"cawg.creator: {nfd} (person:zoe2)",
+        f"cawg.creator: {nfc} (person:Zoe)",
+        f"cawg.creator: {nfc} (person:zoe)",
+    ]

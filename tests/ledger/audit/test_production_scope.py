@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from cli.main import cli
 from demo import story
 from ledger.audit.credits import credit_report
-from ledger.audit.ip import Scope, run_audit
+from ledger.audit.ip import Scope, audit_json, run_audit
 from ledger.audit.model import LedgerView
 from ledger.audit.production import counts_for, production_view, read_old
 from ledger.events.consent import CONSENT, Coverage
@@ -30,6 +32,7 @@ from tests.ledger.audit.audit_factory import (
     build_store,
     demo_items,
     fixed,
+    ingredient,
     pending,
     provenance,
 )
@@ -304,3 +307,64 @@ def test_credits_state_only_this_productions_terms_for_a_shared_input(
     [status] = [r.status for r in rows]
     assert status.startswith("cawg.ai_inference: notAllowed")
     assert "cawg.ai_inference: allowed" not in status and "more)" not in status
+
+
+# --- one asset id published by two productions -----------------------------------------------
+
+
+def _trailers() -> list[Item]:
+    """Quiet Harbor publishes trailer/final@v001 from a recorded plate (clear to ship); Fallen
+    Tower publishes an asset of the same id from an unrecorded ingredient (not clear)."""
+
+    def at(show: str, item: Item) -> Item:
+        item[2]["production"] = {"show": show, "episode": "1", "sequence": None, "shot": None}
+        return item
+
+    plate = ingredient("trailer/plate", "v001")
+    published = provenance("trailer/final", action="c2pa.published", ingredients=[plate])
+    return [
+        at("Quiet Harbor", provenance("trailer/plate")),
+        at("Quiet Harbor", published),
+        at(
+            story.SHOW,
+            provenance(
+                "trailer/final",
+                action="c2pa.published",
+                ingredients=[ingredient("never/recorded", "v001")],
+            ),
+        ),
+    ]
+
+
+def test_the_whole_ledger_audit_judges_each_productions_deliverable_of_one_id_apart(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """The audit of the whole ledger said "trailer/final@v001: NOT clear to ship" once, for
+    both productions, while Quiet Harbor's own audit says its trailer is clear: each
+    deliverable and finding now names its production, and the verdicts agree."""
+    store = build_store(tmp_path / "l.db", _trailers(), signers)
+    view = LedgerView.open(store, at_head=True)
+    whole = audit_json(run_audit(view, Scope()))
+    verdicts = {(d["production"], d["asset"]): d["clear_to_ship"] for d in whole["deliverables"]}
+    for show in ("Quiet Harbor", story.SHOW):
+        own = audit_json(run_audit(view, Scope(show)))
+        [mine] = own["deliverables"]
+        assert mine["production"] == show
+        assert verdicts[(show, "trailer/final@v001")] == mine["clear_to_ship"]
+        assert {f["production"] for f in own["findings"]} <= {show}
+    assert verdicts == {
+        ("Quiet Harbor", "trailer/final@v001"): True,
+        (story.SHOW, "trailer/final@v001"): False,
+    }
+    assert {f["production"] for f in whole["findings"]} == {story.SHOW}
+    # a finding's own JSON (what a packet's disclosure holds, fixed bytes) stays as it was
+    assert all("production" not in f.to_json() for f in run_audit(view, Scope()).findings)
+    code, out, _ = _cli("audit", "ip", "--ledger", str(tmp_path / "l.db"), "--at-head")
+    assert code == 1  # Fallen Tower's findings are open (the default --fail-on low)
+    assert "deliverable trailer/final@v001 (Quiet Harbor): clear to ship" in out, out
+    assert "deliverable trailer/final@v001 (Fallen Tower): NOT clear to ship" in out, out
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr

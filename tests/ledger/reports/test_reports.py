@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from demo import story
 from ledger.audit.credits import credit_report
 from ledger.audit.model import LedgerView, content_digest
+from ledger.reports.document import Document, Para
 from ledger.reports.render import to_html, to_pdf
 from ledger.reports.report import (
     audit_document,
@@ -20,6 +25,7 @@ from ledger.reports.report import (
 from ledger.store import LedgerStore
 from ledger.trust.keys import KeyPair
 from tests.ledger.audit.audit_factory import demo_store
+from tests.ledger.reports.pdf_text import pdf_text
 
 AS_OF = datetime(2026, 1, 1, tzinfo=UTC)  # when waivers are judged: stated, so reproducible
 
@@ -128,3 +134,19 @@ def test_credit_report_lists_people_by_job_title_and_organisations_apart(
     assert "Vista Stock" not in human and "cawg." not in human
     sources = html.split("Organisations and other sources (not human-authored work)", 1)[1]
     assert "Vista Stock" in sources.split("</table>", 1)[0]
+
+
+def test_a_pdf_title_and_footer_show_a_bidi_override_escaped(tmp_path: Path) -> None:
+    """A show named with a bidi override: the body escaped it, but the PDF's document title
+    (the viewer's title bar) and every page's footer held it raw, reversing what follows."""
+    if shutil.which("pdfinfo") is None:
+        pytest.skip("pdfinfo (poppler-utils) is not installed")
+    pdf = to_pdf(Document("Credits: Evil\u202eTower", "as\u202eof", (Para("x"),)))
+    text = pdf_text(pdf, tmp_path)
+    assert "\u202e" not in text and "Credits: Evil\\u202eTower" in text
+    path = tmp_path / "info.pdf"
+    path.write_bytes(pdf)
+    info = subprocess.run(["pdfinfo", "-enc", "UTF-8", str(path)], capture_output=True, check=True)
+    shown = info.stdout.decode("utf-8")
+    title = next(line for line in shown.splitlines() if line.startswith("Title:"))
+    assert "\u202e" not in shown and title.split(None, 1)[1] == "Credits: Evil\\u202eTower"
