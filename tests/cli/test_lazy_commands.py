@@ -95,3 +95,5 @@ def test_help_lists_every_command_and_each_name_finds_its_command() -> None:
         assert command is not None and command.name == name
     audit = cli.get_command(context, "audit")
     assert isinstance(audit, click.Group) and {"uses", "impact", "register"} <= set(audit.commands)
+    typo = CliRunner().invoke(cli, ["verfy"])
+    assert typo.exit_code == 2 and "Did you mean 'verify'?" in typo.stderr
