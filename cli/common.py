@@ -30,7 +30,6 @@ from ledger.events.base import parse_time
 from ledger.log import checkpoint as cp
 from ledger.store import LedgerStore, open_store
 from ledger.trust import keys as keyfiles
-from producers.emitter import DEFAULT_CONNECT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,7 +61,7 @@ def connect_timeout_option(f: F) -> F:
         "--connect-timeout",
         envvar="ASSETLEDGER_CONNECT_TIMEOUT",
         type=click.FloatRange(min=0.1),
-        default=DEFAULT_CONNECT_TIMEOUT,
+        default=k.DEFAULT_CONNECT_TIMEOUT,
         show_default=True,
         metavar="SECONDS",
         help="Give up connecting to Kafka after this long (env ASSETLEDGER_CONNECT_TIMEOUT).",

@@ -44,6 +44,7 @@ from ledger.events import kafka as k
 from ledger.events import limits
 from ledger.events.base import EventKind, format_time
 from ledger.events.encoding import Framing, MultiFraming, SingleObjectFraming
+from ledger.events.kafka import DEFAULT_CONNECT_TIMEOUT
 from ledger.events.keyregistry import CE_TYPE as REGISTRY_CE_TYPE
 from ledger.events.kinds import encode_checked, kind_for_record
 from ledger.events.provenance import PROVENANCE
@@ -283,9 +284,6 @@ class SigningPool:
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
 
-
-DEFAULT_CONNECT_TIMEOUT = 5.0
-"""Seconds to wait for a broker connection (env ASSETLEDGER_CONNECT_TIMEOUT in the CLI)."""
 
 RECONNECT_INTERVAL = 30.0
 """With a spool: after a failed connection, spool straight away for this many seconds."""

@@ -7,6 +7,10 @@ from collections.abc import Sequence
 DEFAULT_TOPIC = "provenance.events"
 DEFAULT_GROUP = "assetledger-ledger"
 
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a broker connection (env ASSETLEDGER_CONNECT_TIMEOUT in the CLI); here,
+not in producers.emitter, so that the CLI reads it without loading the Kafka client."""
+
 
 def default_group(topic: str) -> str:
     """The consumer group of a ledger fed by ``topic``: one group per events topic."""
