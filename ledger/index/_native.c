@@ -8,7 +8,7 @@
  * value SHA-256(0x02||v||uint64be(i)). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #define H 32
@@ -45,13 +45,25 @@ static Py_ssize_t node_id(unsigned char *out, const unsigned char *k, int depth)
     return 2 + full;
 }
 
+/* SHA-256 fetched once and one digest context reused (OpenSSL 3's one-shot SHA256() fetches
+ * the algorithm on every call, three times the cost); the GIL serialises its use. */
+static EVP_MD *sha256_md;
+static EVP_MD_CTX *sha256_ctx;
+
+static void digest(const unsigned char *data, size_t len, unsigned char *out) {
+    unsigned int size = H;
+    EVP_DigestInit_ex2(sha256_ctx, sha256_md, NULL);
+    EVP_DigestUpdate(sha256_ctx, data, len);
+    EVP_DigestFinal_ex(sha256_ctx, out, &size);
+}
+
 static void sha(const unsigned char prefix, const unsigned char *a, const unsigned char *b,
                 unsigned char *out) {
     unsigned char buf[1 + 2 * H];
     buf[0] = prefix;
     memcpy(buf + 1, a, H);
     memcpy(buf + 1 + H, b, H);
-    SHA256(buf, sizeof buf, out);
+    digest(buf, sizeof buf, out);
 }
 
 /* A stored node: 0 absent, 1 inner node, 2 single leaf (*leaf set, borrowed), -1 error. */
@@ -254,7 +266,7 @@ static PyObject *chain(PyObject *self, PyObject *args) {
         buf[0] = 0x02;
         memcpy(buf + 1, v, H);
         memcpy(buf + 1 + H, p + at, 8);
-        SHA256(buf, sizeof buf, v);
+        digest(buf, sizeof buf, v);
     }
     sha(0x00, k.buf, v, leaf);
     result = Py_BuildValue("(y#y#)", (const char *)v, (Py_ssize_t)H, (const char *)leaf,
@@ -302,7 +314,16 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "ledger.index._native",
-                                    "The index tree's fold in C (optional).", -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "ledger.index._native", "The index tree's fold in C (optional).", -1,
+    methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) {
+    if (sha256_md == NULL) sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (sha256_ctx == NULL) sha256_ctx = EVP_MD_CTX_new();
+    if (sha256_md == NULL || sha256_ctx == NULL) {
+        PyErr_SetString(PyExc_ImportError, "OpenSSL has no SHA-256");
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}
