@@ -149,9 +149,10 @@ def _first_record(packed: bytes, position: bytes) -> StoredNode | None:
 
 
 def encode_page(nodes: dict[bytes, StoredNode]) -> bytes:
-    return b"".join(
+    join = b"".join  # one join per record: half the time of chained ``+``
+    return join(
         [
-            _BYTE[len(n)] + n + h + (_NODE if leaf is None else _LEAF + leaf)
+            join((_BYTE[len(n)], n, h, _NODE if leaf is None else _LEAF + leaf))
             for n, (h, leaf) in sorted(nodes.items())
         ]
     )
@@ -347,17 +348,23 @@ class IndexTables(ABC):
     def _node_pages(self, nodes: dict[bytes, StoredNode]) -> list[tuple[bytes, bytes]]:
         """The pages to write for ``nodes`` (new or changed), in position order, each read
         first unless this transaction read it already."""
-        changed: dict[bytes, list[bytes]] = {}
-        for n in nodes:
-            changed.setdefault(page_of(n), []).append(n)
+        changed: dict[bytes, list[tuple[bytes, StoredNode]]] = {}
+        tops = _TOPS
+        for n, node in nodes.items():  # page_of, inlined (some 12 nodes per entry)
+            top = ((n[0] << 8) | n[1]) & -PAGE_DEPTHS
+            p = tops[top] + n[2 : 2 + (top >> 3)]
+            found = changed.get(p)
+            if found is None:
+                changed[p] = [(n, node)]
+            else:
+                found.append((n, node))
         pages = self._pages(changed)
         packed = self._packed if self._packed is not None else {}
         out = []
         for p in sorted(changed):
             page = pages[p]
             same = True
-            for n in changed[p]:
-                node = nodes[n]
+            for n, node in changed[p]:
                 if same and page.get(n) != node:
                     same = False
                 page[n] = node
