@@ -1,6 +1,6 @@
 """The optional C extension (everything else is in pyproject.toml): the index tree's fold,
 ``ledger.index._native``.  ``optional=True``: without a compiler or OpenSSL's headers the
-install goes on and the pure-Python fold runs (docs/proofs.md, "The fold in C")."""
+install goes on and the pure-Python fold runs (docs/proofs.md §10.3, "The fold in C")."""
 
 from setuptools import Extension, setup
 

@@ -146,8 +146,10 @@ class Update:
 def apply(reader: NodeReader, changes: Mapping[bytes, bytes]) -> Update:
     """Set the leaf hash of each key hash in ``changes``; read only the nodes on their paths.
 
-    The nodes are read a depth at a time (one ``get_nodes`` call per depth).  Every node on
-    the changed paths is hashed and written once, however many of them pass through it.
+    The nodes are read by the reader's ``read_paths`` when it has one (:class:`PathReader`:
+    the index tables read a page level at a time), else a depth at a time (one ``get_nodes``
+    call per depth).  Every node on the changed paths is hashed and written once, however many
+    of them pass through it.
     """
     items = sorted(changes.items())
     keys = [k for k, _ in items]

@@ -185,9 +185,11 @@ class IndexTables(ABC):
     least recently used first: a page read again with the same bytes is not decoded again
     (the bytes are compared, so another writer's or an insider's change is always seen)."""
     _decoded_nodes = 0
-    decoded_budget = 100_000
-    """At most this many nodes in :attr:`_decoded` (some 30 MB): every page an update reads
-    is at a random place, so the share of hits is about the share of the map held."""
+    decoded_budget = 0
+    """At most this many nodes in :attr:`_decoded`; 0 (the default) keeps none.  Every page an
+    update reads is at a random place, so the hits are about the share of the map held, and
+    the pages below the top are small: at 100,000 entries 100,000 nodes kept (37 MB more RSS)
+    saved no CPU measurably (docs/benchmarks.md, 2026-12-08), so none are kept unless set."""
 
     @contextmanager
     def locked(self) -> Iterator[tuple[int, bytes]]:
@@ -209,6 +211,8 @@ class IndexTables(ABC):
         self, pages: dict[bytes, dict[bytes, StoredNode]], packed: dict[bytes, bytes]
     ) -> None:
         """Keep the pages a committed update read or wrote (bounded by :attr:`decoded_budget`)."""
+        if self.decoded_budget <= 0 and not self._decoded:
+            return
         decoded = self._decoded if self._decoded is not None else OrderedDict()
         count = self._decoded_nodes
         for p, raw in packed.items():

@@ -73,6 +73,7 @@ def kept(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     so every page goes through the decoded pages kept between updates (checked by bytes)."""
     if request.param != "top pages kept":
         monkeypatch.setattr(index_tables, "_KEPT_BELOW", b"\x00\x00")
+        monkeypatch.setattr(index_tables.IndexTables, "decoded_budget", 100_000)
     return str(request.param)
 
 
@@ -102,6 +103,7 @@ def test_a_page_changed_behind_the_kept_pages_is_read_as_stored(
     reads the pages as they are stored now (the root it writes is the one a store keeping
     nothing computes over the same rows), so the replay still finds the signed root wrong."""
     monkeypatch.setattr(index_tables, "_KEPT_BELOW", b"\x00\x00")
+    monkeypatch.setattr(index_tables.IndexTables, "decoded_budget", 100_000)
     events = pending(demo_events())
     half = len(events) // 2
     with open_store(str(tmp_path / "ledger.db")) as store:
