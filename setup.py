@@ -10,7 +10,7 @@ setup(
             "ledger.index._native",
             sources=["ledger/index/_native.c"],
             libraries=["crypto"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+            extra_compile_args=["-O2", "-Wall", "-Werror=implicit-function-declaration"],
             optional=True,
         )
     ]

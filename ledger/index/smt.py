@@ -39,7 +39,7 @@ from typing import Protocol
 from ledger.errors import VerificationFailure
 
 try:
-    from ledger.index import _native
+    import ledger.index._native as _native  # the extension only (not the package's __init__)
 except ImportError:  # built without a compiler or OpenSSL: the pure-Python fold
     _native = None  # type: ignore[assignment]
 if os.environ.get("ASSETLEDGER_PURE_PYTHON", "") not in ("", "0"):
