@@ -22,7 +22,7 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/
 
 # Only what the package needs, so a local .venv, .git or ledger files never reach the image.
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml setup.py ./
 COPY cli ./cli
 COPY consumers ./consumers
 COPY demo ./demo

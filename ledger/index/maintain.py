@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -151,16 +151,14 @@ def fold(
                 found[1].append(seq)
     out = Fold()
     lists, out_keys, changes = out.lists, out.keys, out.changes
-    sha256, empty = hashlib.sha256, (None, 0, smt.EMPTY)
+    chain_leaf, empty = smt.chain_leaf, (None, 0, smt.EMPTY)
     for k in sorted(listed):
         key, seqs = listed[k]
         _, count, value = current.get(k) or empty
-        packed = [seq.to_bytes(8, "big") for seq in seqs]
-        for index in packed:  # smt.chain_value and smt.leaf_hash, inlined
-            value = sha256(b"\x02" + value + index).digest()
-        lists.append((k, seqs[0], b"".join(packed)))
+        packed = struct.pack(f">{len(seqs)}Q", *seqs)  # as index_lists packs them
+        value, changes[k] = chain_leaf(k, value, packed)
+        lists.append((k, seqs[0], packed))
         out_keys[k] = (key, count + len(seqs), value)
-        changes[k] = sha256(b"\x00" + k + value).digest()
     return out
 
 

@@ -30,12 +30,24 @@ old position becomes a node.
 from __future__ import annotations
 
 import hashlib
+import os
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ledger.errors import VerificationFailure
+
+try:
+    import ledger.index._native as _native  # the extension only (not the package's __init__)
+except ImportError:  # built without a compiler or OpenSSL: the pure-Python fold
+    _native = None  # type: ignore[assignment]
+if os.environ.get("ASSETLEDGER_PURE_PYTHON", "") not in ("", "0"):
+    _native = None  # type: ignore[assignment]
+NATIVE = _native is not None
+"""Whether the fold, :func:`chain_leaf` and :func:`root_from` run in C (``ledger.index._native``,
+built when the install finds a compiler; ``ASSETLEDGER_PURE_PYTHON=1`` turns it off).  Both
+give the same bytes (tests/ledger/index/test_native.py)."""
 
 HASH_SIZE = 32
 EMPTY = bytes(HASH_SIZE)
@@ -53,6 +65,11 @@ class NodeReader(Protocol):
         """The stored nodes among ``ids`` (absent: an empty subtree or not on a path)."""
 
 
+class PathReader(NodeReader, Protocol):
+    def read_paths(self, keys: Sequence[bytes]) -> Mapping[bytes, Node]:
+        """At least the stored nodes on the paths of ``keys`` (sorted) and their siblings."""
+
+
 def key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
@@ -67,6 +84,17 @@ def value_of(indices: Iterable[int]) -> bytes:
     for index in indices:
         value = chain_value(value, index)
     return value
+
+
+def chain_leaf(k: bytes, value: bytes, packed: bytes) -> tuple[bytes, bytes]:
+    """The value of key hash ``k`` chained on from ``value`` over the indices ``packed``
+    (``uint64be`` each), and the leaf hash of ``k`` with it."""
+    if _native is not None:
+        return _native.chain(k, value, packed)
+    sha256 = hashlib.sha256
+    for at in range(0, len(packed), 8):
+        value = sha256(b"\x02" + value + packed[at : at + 8]).digest()
+    return value, sha256(b"\x00" + k + value).digest()
 
 
 def leaf_hash(k: bytes, value: bytes) -> bytes:
@@ -118,18 +146,33 @@ class Update:
 def apply(reader: NodeReader, changes: Mapping[bytes, bytes]) -> Update:
     """Set the leaf hash of each key hash in ``changes``; read only the nodes on their paths.
 
-    The nodes are read a depth at a time (one ``get_nodes`` call per depth).  Every node on
-    the changed paths is hashed and written once, however many of them pass through it.
+    The nodes are read by the reader's ``read_paths`` when it has one (:class:`PathReader`:
+    the index tables read a page level at a time), else a depth at a time (one ``get_nodes``
+    call per depth).  Every node on the changed paths is hashed and written once, however many
+    of them pass through it.
     """
     items = sorted(changes.items())
     keys = [k for k, _ in items]
-    known = _prefetch(reader, keys)
+    paths = getattr(reader, "read_paths", None)  # a reader that can do better (PathReader)
+    known = paths(keys) if paths is not None else _prefetch(reader, keys)
+    if not items:
+        return Update(_hash_at(known, ROOT_ID))
+    return fold_tree(known, keys, [v for _, v in items])
+
+
+def fold_tree(known: Mapping[bytes, Node], keys: list[bytes], values: list[bytes]) -> Update:
+    """Set leaf hashes ``values`` of the key hashes ``keys`` (sorted, at least one) in the
+    tree whose stored nodes on their paths and beside them are ``known``: the new root and the
+    nodes to write.  In C when built (:data:`NATIVE`); a stored node that is not (32 bytes,
+    32 bytes or None) sends it to the Python fold, which treats it as it always did."""
+    if _native is not None and type(known) is dict:
+        writes: dict[bytes, Node] = {}
+        try:
+            return Update(_native.fold(known, keys, values, writes), writes)
+        except ValueError:
+            pass
     update = Update(EMPTY)
-    if items:
-        values = [v for _, v in items]
-        update.root = _Fold(known, keys, values, update.writes).apply(0, 0, len(keys))
-    else:
-        update.root = _hash_at(known, ROOT_ID)
+    update.root = _Fold(known, keys, values, update.writes).apply(0, 0, len(keys))
     return update
 
 
@@ -276,6 +319,11 @@ def path(reader: NodeReader, k: bytes, window: int = FETCH_DEPTHS) -> Path:
 
 def root_from(k: bytes, siblings: Sequence[bytes], terminal: bytes) -> bytes:
     """Hash up from ``terminal`` at depth ``len(siblings)`` on the path of ``k``."""
+    if _native is not None and len(siblings) <= KEY_BITS:
+        try:
+            return _native.root_from(k, b"".join(siblings), terminal)
+        except ValueError:  # not all 32 bytes: hashed as they are, below
+            pass
     value = terminal
     for depth in range(len(siblings), 0, -1):
         sibling = siblings[depth - 1]

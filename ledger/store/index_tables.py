@@ -27,6 +27,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from itertools import groupby
@@ -135,10 +136,23 @@ def decode_page(packed: bytes) -> dict[bytes, StoredNode]:
     return nodes
 
 
+def _first_record(packed: bytes, position: bytes) -> StoredNode | None:
+    """The node of a page's first record if it is at ``position`` (else None)."""
+    end = 1 + len(position)
+    if len(packed) < end + 33 or packed[0] != len(position) or packed[1:end] != position:
+        return None
+    flag = end + 32
+    if packed[flag] == 0:
+        return packed[end:flag], None
+    leaf = packed[flag + 1 : flag + 33]
+    return (packed[end:flag], leaf) if len(leaf) == 32 else None
+
+
 def encode_page(nodes: dict[bytes, StoredNode]) -> bytes:
-    return b"".join(
+    join = b"".join  # one join per record: half the time of chained ``+``
+    return join(
         [
-            _BYTE[len(n)] + n + h + (_NODE if leaf is None else _LEAF + leaf)
+            join((_BYTE[len(n)], n, h, _NODE if leaf is None else _LEAF + leaf))
             for n, (h, leaf) in sorted(nodes.items())
         ]
     )
@@ -164,11 +178,24 @@ class IndexTables(ABC):
     it wrote: the next update starts from them if the head is still that one (no other process
     extended the map since), instead of reading and decoding them again."""
     _written: tuple[int, bytes] | None = None
+    _packed: dict[bytes, bytes] | None = None
+    """Inside :meth:`locked`: each page below the top as read or written, packed."""
+    _decoded: OrderedDict[bytes, tuple[bytes, dict[bytes, StoredNode]]] | None = None
+    """Pages below the top decoded by earlier updates, with their bytes as read or written then,
+    least recently used first: a page read again with the same bytes is not decoded again
+    (the bytes are compared, so another writer's or an insider's change is always seen)."""
+    _decoded_nodes = 0
+    decoded_budget = 0
+    """At most this many nodes in :attr:`_decoded`; 0 (the default) keeps none.  Every page an
+    update reads is at a random place, so the hits are about the share of the map held, and
+    the pages below the top are small: at 100,000 entries 100,000 nodes kept (37 MB more RSS)
+    saved no CPU measurably (docs/benchmarks.md, 2026-12-08), so none are kept unless set."""
 
     @contextmanager
     def locked(self) -> Iterator[tuple[int, bytes]]:
         """A transaction holding the map's lock; yields the head read under it."""
         kept, self._kept, self._written = self._kept, None, None
+        self._packed = {}
         try:
             with self._transaction() as head:
                 self._cache = dict(kept[1]) if kept is not None and kept[0] == head else {}
@@ -176,8 +203,27 @@ class IndexTables(ABC):
             if self._written is not None:  # committed
                 top = {p: page for p, page in self._cache.items() if p < _KEPT_BELOW}
                 self._kept = (self._written, top)
+                self._keep_decoded(self._cache, self._packed)
         finally:
-            self._cache = None
+            self._cache = self._packed = None
+
+    def _keep_decoded(
+        self, pages: dict[bytes, dict[bytes, StoredNode]], packed: dict[bytes, bytes]
+    ) -> None:
+        """Keep the pages a committed update read or wrote (bounded by :attr:`decoded_budget`)."""
+        if self.decoded_budget <= 0 and not self._decoded:
+            return
+        decoded = self._decoded if self._decoded is not None else OrderedDict()
+        count = self._decoded_nodes
+        for p, raw in packed.items():
+            page = pages[p]
+            old = decoded.pop(p, None)
+            count += len(page) - (0 if old is None else len(old[1]))
+            decoded[p] = (raw, page)
+        while count > self.decoded_budget and decoded:
+            _, (_, page) = decoded.popitem(last=False)
+            count -= len(page)
+        self._decoded, self._decoded_nodes = decoded, count
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[tuple[int, bytes]]: ...
@@ -198,10 +244,75 @@ class IndexTables(ABC):
         wanted = sorted({p for p in page_ids if p not in cache})
         if wanted and not self.absent:
             read = self._read_pages(wanted)
+            packed, decoded = self._packed, self._decoded
             for p in wanted:
                 found = read.get(p)
-                cache[p] = {} if found is None else decode_page(found)
+                if found is None:
+                    cache[p] = {}
+                    continue
+                known = None
+                if packed is not None and p >= _KEPT_BELOW:
+                    packed[p] = found
+                    if decoded is not None:  # in use now: kept again if the update commits
+                        known = decoded.pop(p, None)
+                        if known is not None:
+                            self._decoded_nodes -= len(known[1])
+                cache[p] = (
+                    known[1] if known is not None and known[0] == found else decode_page(found)
+                )
         return cache
+
+    def read_paths(self, keys: Sequence[bytes]) -> dict[bytes, StoredNode]:
+        """Every stored node on the paths of the key hashes ``keys`` (sorted) and their siblings,
+        read a page level (eight depths) at a time: the pages on the paths whole, and of a page
+        only a sibling lies in, its top node.  The same nodes (and a few more) as reading the
+        paths with :meth:`get_nodes` a depth at a time."""
+        known: dict[bytes, StoredNode] = {}
+        level = list(keys)
+        whole: set[bytes] = {b""} if keys else set()  # prefixes of the pages read whole
+        tops: set[bytes] = set()  # prefixes of the pages of which only the top node is needed
+        j = 0
+        while whole:
+            depth = j * PAGE_DEPTHS
+            at = _TOPS[depth]
+            pages = self._pages([at + p for p in whole])
+            for p in whole:
+                known.update(pages[at + p])
+            if tops:
+                known.update(self._top_nodes([at + p for p in tops]))
+            if depth + PAGE_DEPTHS > 256:
+                break
+            last = _TOPS[depth + PAGE_DEPTHS - 1]
+            below = set()
+            for q in {k[: j + 1] for k in level}:  # the path's node at the page's bottom depth
+                node = known.get(last + q[:j] + _BYTE[q[j] & 0xFE])
+                if node is not None and node[1] is None:
+                    below.add(q)  # a stored inner node: its children are in the next pages
+            level = [k for k in level if k[: j + 1] in below]
+            tops = {q[:j] + _BYTE[q[j] ^ 1] for q in below} - below
+            whole, j = below, j + 1
+        return known
+
+    def _top_nodes(self, page_ids: list[bytes]) -> dict[bytes, StoredNode]:
+        """The top node of each of the pages ``page_ids`` that has one: a page's first record
+        (positions sort by depth first), read without decoding the rest."""
+        found: dict[bytes, StoredNode] = {}
+        cache = self._cache if self._cache is not None else {}
+        wanted = []
+        for p in page_ids:
+            page = cache.get(p)
+            if page is None:
+                wanted.append(p)
+            elif p in page:
+                found[p] = page[p]
+        if wanted and not self.absent:
+            for p, packed in self._read_pages(sorted(wanted)).items():
+                node = _first_record(packed, p)
+                if node is None:  # not first: a page not written by this code; read it all
+                    node = decode_page(packed).get(p)
+                if node is not None:
+                    found[p] = node
+        return found
 
     def get_nodes(self, ids: Sequence[bytes]) -> dict[bytes, StoredNode]:
         """The stored nodes among positions ``ids`` (absent: an empty subtree or not on a
@@ -241,16 +352,32 @@ class IndexTables(ABC):
     def _node_pages(self, nodes: dict[bytes, StoredNode]) -> list[tuple[bytes, bytes]]:
         """The pages to write for ``nodes`` (new or changed), in position order, each read
         first unless this transaction read it already."""
-        changed: dict[bytes, list[bytes]] = {}
-        for n in nodes:
-            changed.setdefault(page_of(n), []).append(n)
+        changed: dict[bytes, list[tuple[bytes, StoredNode]]] = {}
+        tops = _TOPS
+        for n, node in nodes.items():  # page_of, inlined (some 12 nodes per entry)
+            top = ((n[0] << 8) | n[1]) & -PAGE_DEPTHS
+            p = tops[top] + n[2 : 2 + (top >> 3)]
+            found = changed.get(p)
+            if found is None:
+                changed[p] = [(n, node)]
+            else:
+                found.append((n, node))
         pages = self._pages(changed)
+        packed = self._packed if self._packed is not None else {}
         out = []
         for p in sorted(changed):
             page = pages[p]
-            for n in changed[p]:
-                page[n] = nodes[n]
-            out.append((p, encode_page(page)))
+            same = True
+            for n, node in changed[p]:
+                if same and page.get(n) != node:
+                    same = False
+                page[n] = node
+            if same and p in packed:
+                continue  # every node as stored: the page's bytes would be the same
+            raw = encode_page(page)
+            if p >= _KEPT_BELOW:
+                packed[p] = raw
+            out.append((p, raw))
         return out
 
     @abstractmethod

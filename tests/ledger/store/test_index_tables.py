@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import ledger.store.index_tables as index_tables
 from ledger.errors import StoreError
-from ledger.index import prove_about
+from ledger.index import prove_about, smt
+from ledger.index.maintain import update_index
 from ledger.index.replay import monitor
 from ledger.log import operator
 from ledger.log.verify import verify_ledger
@@ -18,6 +22,7 @@ from tests.ledger.index.index_factory import (
     fill,
     init,
     pending,
+    set_node,
     to_old_layout,
 )
 from tests.ledger.ledger_factory import append_all
@@ -62,11 +67,22 @@ def test_an_old_layout_is_refused_read_only_and_converted_writable(store_url: st
         assert store.index_tables().head() == head
 
 
+@pytest.fixture(params=["top pages kept", "every page kept by its bytes"])
+def kept(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The demo's map lies in the top pages; with the second param none counts as a top page,
+    so every page goes through the decoded pages kept between updates (checked by bytes)."""
+    if request.param != "top pages kept":
+        monkeypatch.setattr(index_tables, "_KEPT_BELOW", b"\x00\x00")
+        monkeypatch.setattr(index_tables.IndexTables, "decoded_budget", 100_000)
+    return str(request.param)
+
+
 def test_a_writer_keeps_its_top_pages_only_while_no_other_writer_moved_the_map(
-    store_url: str,
+    store_url: str, kept: str
 ) -> None:
     """The top pages a store keeps between its updates are dropped once another store has
-    extended the map: every root is still the log's (the replay agrees with each one)."""
+    extended the map, and a page kept decoded is used again only while its bytes are the
+    stored ones: every root is still the log's (the replay agrees with each one)."""
     events = pending(demo_events())
     with open_store(store_url) as first, open_store(store_url) as second:
         log_key = init(first)
@@ -78,3 +94,43 @@ def test_a_writer_keeps_its_top_pages_only_while_no_other_writer_moved_the_map(
             assert signers[turn].checkpoint() is not None
         report = monitor(first)
         assert report.ok and report.roots_checked == len(turns)
+
+
+def test_a_page_changed_behind_the_kept_pages_is_read_as_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An insider edits stored leaves after a store kept their pages decoded: its next update
+    reads the pages as they are stored now (the root it writes is the one a store keeping
+    nothing computes over the same rows), so the replay still finds the signed root wrong."""
+    monkeypatch.setattr(index_tables, "_KEPT_BELOW", b"\x00\x00")
+    monkeypatch.setattr(index_tables.IndexTables, "decoded_budget", 100_000)
+    events = pending(demo_events())
+    half = len(events) // 2
+    with open_store(str(tmp_path / "ledger.db")) as store:
+        log_key = init(store)
+        append_all(store, events[:half])
+        assert operator.Checkpointer(store, log_key).checkpoint() is not None
+        assert store.index_tables()._decoded  # the pages it read and wrote, kept
+        for n, h, leaf in list(store.index_tables().all_nodes()):
+            if leaf is not None:
+                set_node(store, n, (smt.node_hash(h, h), leaf))
+        append_all(store, events[half:])
+        store.db.execute(f"VACUUM INTO '{tmp_path / 'copy.db'}'")  # type: ignore[attr-defined]
+        with open_store(str(tmp_path / "copy.db")) as fresh:
+            expected = update_index(fresh).root
+        assert operator.Checkpointer(store, log_key).checkpoint() is not None
+        assert store.index_tables().head()[1] == expected
+        assert not monitor(store).ok
+
+
+def test_paths_read_by_pages_fold_as_paths_read_by_depth(store_url: str) -> None:
+    """:meth:`IndexTables.read_paths` (a page level a read, sibling pages by their top node)
+    gives the fold what reading each depth's nodes gives: the same root and writes."""
+    with open_store(store_url) as store:
+        fill(store, init(store), batches=3)
+        tables = store.index_tables()
+        keys = sorted({smt.key_hash(f"k:{i}") for i in range(50)} | {smt.key_hash(DANA)})
+        values = [smt.leaf_hash(k, k) for k in keys]
+        by_pages = smt.fold_tree(dict(tables.read_paths(keys)), keys, values)
+        by_depth = smt.fold_tree(smt._prefetch(tables, keys), keys, values)
+        assert by_pages.root == by_depth.root and by_pages.writes == by_depth.writes
