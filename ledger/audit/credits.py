@@ -32,21 +32,18 @@ from ledger.audit.judge import (
 )
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
 from ledger.audit.production import production_view
-from ledger.audit.rules import Finding, Restriction, check_model_declared, input_restrictions
+from ledger.audit.rules import (
+    Finding,
+    Restriction,
+    check_model_declared,
+    check_source_declared,
+    input_restrictions,
+)
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import vocab
 from ledger.events.base import format_time
 
-AI_DECLARING_TYPES = frozenset(
-    {
-        "trainedAlgorithmicMedia",
-        "compositeWithTrainedAlgorithmicMedia",
-        "compositeSynthetic",
-        "algorithmicallyEnhanced",
-        "algorithmicMedia",
-        "dataDrivenMedia",
-    }
-)
+AI_DECLARING_TYPES = vocab.AI_DECLARING_SOURCE_TYPES
 
 
 def contribution_kind(step: Step) -> str:
@@ -157,6 +154,8 @@ class AiOutput:
     # the audit's finding on the model's licence (ai-model-undeclared, licence-not-covering),
     # with counsel's disposition as the audit judges it; None: the audit finds no fault
     licence_finding: Finding | None = None
+    # the audit's ai-output-undeclared finding (its source type declares no AI), judged alike
+    disclosure_finding: Finding | None = None
 
     @property
     def counsel(self) -> str | None:
@@ -190,6 +189,9 @@ class AiOutput:
             "training_data": self.training_data,
             "directed_by": list(self.directed_by),
             "disclosure": self.disclosure,
+            "disclosure_finding": None
+            if self.disclosure_finding is None
+            else finding_state(self.disclosure_finding),
             "event_id": self.event_id,
         }
 
@@ -582,6 +584,7 @@ def _ai_output(
 ) -> AiOutput:
     model = s.model
     found = judged(view, check_model_declared(view, s), legal, as_of)
+    undeclared = judged(view, check_source_declared(view, s), legal, as_of)
     disclosed = s.source_type in AI_DECLARING_TYPES
     verdict = None if model is None else judge_model_licence(view, s, model)
     note = model.licence if model else None
@@ -601,6 +604,7 @@ def _ai_output(
         licence_ref=None if verdict is None else verdict.ref,
         licence_status=None if verdict is None else verdict.status,
         licence_finding=found[0] if found else None,
+        disclosure_finding=undeclared[0] if undeclared else None,
     )
 
 
