@@ -343,7 +343,8 @@ def licence_record_json(
 
 
 def _lineage_json(report: AuditReport, key: str) -> dict[str, Any]:
-    lineage = report.result.lineages[key]
+    lineage = report.result.lineage(key, report.production)
+    assert lineage is not None, key  # the report's deliverables are its audit's
     return lineage_json(lineage, directors_names(report.view, lineage.steps()))
 
 
@@ -562,8 +563,7 @@ def _decision_sentence(d: dict[str, Any]) -> str:
 
 def _lineage_figures(report: AuditReport) -> list[Block]:
     figures: list[Block] = []
-    for key in sorted(report.result.lineages):
-        lineage = report.result.lineages[key]
+    for (_, key), lineage in sorted(report.result.lineages.items(), key=lambda kv: kv[0]):
         if len(lineage.nodes) > MAX_PICTURE_NODES:
             figures.append(_lineage_too_big(key, len(lineage.nodes)))
             continue

@@ -91,7 +91,7 @@ def test_each_clips_findings_are_the_audits_with_the_same_status(
     open_ids: dict[str, str] = {}
     for clip in _clips(disclosure):
         shown = {f["id"]: f for f in clip["findings"]}
-        lineage = audit.lineages[clip["asset"]]
+        lineage = audit.lineages[(story.SHOW, clip["asset"])]
         expected = {f.finding_id for f in audit.findings if f.asset in lineage.nodes}
         assert set(shown) == expected, clip["asset"]
         for fid, f in shown.items():
