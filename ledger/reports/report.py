@@ -343,7 +343,7 @@ def licence_record_json(
 
 
 def _lineage_json(report: AuditReport, key: str) -> dict[str, Any]:
-    lineage = report.result.lineage(key, report.production)
+    lineage = report.result.lineage(key, report.credits.production)
     assert lineage is not None, key  # the report's deliverables are its audit's
     return lineage_json(lineage, directors_names(report.view, lineage.steps()))
 
