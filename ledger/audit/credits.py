@@ -10,6 +10,7 @@ consent status, and AI inputs with their training-and-mining terms.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -282,6 +283,15 @@ class CreditReport:
             self, consent=rows, all_consent=self.all_consent or self.consent, ai_outputs=outputs
         )
 
+    def shown_name(self, line: CreditLine) -> str:
+        """A credit line's name as the tables print it: with the person's id beside a name
+        another person's looks like (case, Unicode normalisation), as the end credits do."""
+        return self._shown_names.get(line.person_id, line.name)
+
+    @functools.cached_property
+    def _shown_names(self) -> dict[str, str]:
+        return dict(_labelled({(line.person_id, line.name) for line in self.lines}))
+
     def end_credits(self) -> list[dict[str, Any]]:
         """Credit lines as end credits group them: by department, then episode, then title.
 
@@ -487,15 +497,20 @@ def _enrolled_people(view: LedgerView) -> dict[str, str]:
 
 def _credited(people: dict[tuple[str, str], str]) -> list[str]:
     """``Title: Name`` per (person, title); a name another person's looks like gets its id."""
+    shown = dict(_labelled({(person, name) for (person, _), name in people.items()}))
+    return sorted({f"{title}: {shown[person]}" for person, title in people})
+
+
+def _labelled(people: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(person id, name as printed) per (person id, name): the id beside a name another
+    person's looks like."""
     ids: dict[str, set[str]] = {}
-    for (person, _), name in people.items():
+    for person, name in people:
         ids.setdefault(_looks(name), set()).add(person)
-    return sorted(
-        {
-            f"{title}: {name}" + (f" ({person})" if len(ids[_looks(name)]) > 1 else "")
-            for (person, title), name in people.items()
-        }
-    )
+    return [
+        (person, name + (f" ({person})" if len(ids[_looks(name)]) > 1 else ""))
+        for person, name in people
+    ]
 
 
 def _looks(name: str) -> str:
@@ -692,13 +707,13 @@ def job_title(line: CreditLine) -> str:
     return line.title
 
 
-def _line_row(line: CreditLine) -> dict[str, Any]:
+def _line_row(line: CreditLine, name: str) -> dict[str, Any]:
     counts = {k: len(line.assets(k)) for k in ("created", "altered", "published", "directed")}
     ai = sum(c.contains_ai for c in line.contributions)
     detail = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
     return {
         "section": "credit" if line.kind == "human" else line.kind,
-        "name": line.name,
+        "name": name,
         "job_title": "" if line.title in vocab.CAWG_ROLES else line.title,
         "department": line.department,
         "role": line.role,
@@ -711,7 +726,7 @@ def _line_row(line: CreditLine) -> dict[str, Any]:
 
 
 def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [_line_row(line) for line in report.lines]
+    rows: list[dict[str, Any]] = [_line_row(line, report.shown_name(line)) for line in report.lines]
     for o in report.ai_outputs:
         rows.append(
             {
@@ -748,7 +763,7 @@ def summary_rows(report: CreditReport) -> list[dict[str, str]]:
     and PDF credits print (:func:`job_title`, never a bare CAWG role id)."""
     return [
         {
-            "name": line.name,
+            "name": report.shown_name(line),
             "title": job_title(line),
             "kind": line.kind,
             "role": line.role,

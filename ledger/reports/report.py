@@ -119,7 +119,7 @@ def _credit_lines_table(report: CreditReport) -> Any:
     """One row per person and role, with the job title and department the end credits print."""
     rows = [
         (
-            line.name,
+            report.shown_name(line),
             job_title(line),
             line.department,
             ", ".join(line.assets("created")) or "-",
@@ -137,8 +137,8 @@ def _credit_lines_table(report: CreditReport) -> Any:
 def _sources_blocks(report: CreditReport) -> list[Block]:
     """Organisations and software that recorded material: listed, never as human authors."""
     rows = [
-        (line.name, line.kind, ", ".join(sorted({c.asset for c in line.contributions})),
-         ", ".join(line.shots))
+        (report.shown_name(line), line.kind,
+         ", ".join(sorted({c.asset for c in line.contributions})), ", ".join(line.shots))
         for line in report.lines
         if line.kind != "human"
     ]  # fmt: skip
@@ -153,7 +153,7 @@ def _sources_blocks(report: CreditReport) -> list[Block]:
 def _contributions_table(report: CreditReport) -> Any:
     rows = [
         (
-            line.name,
+            report.shown_name(line),
             job_title(line),
             c.kind,
             c.asset,
