@@ -278,7 +278,9 @@ class CreditReport:
         findings and decisions are privileged: the AI outputs keep what their licences say, without
         the audit's findings on them or counsel's decisions."""
         rows = [c for c in self.consent if not c.likeness or c.party in roster]
-        outputs = [replace(o, licence_finding=None) for o in self.ai_outputs]
+        outputs = [
+            replace(o, licence_finding=None, disclosure_finding=None) for o in self.ai_outputs
+        ]
         return replace(
             self, consent=rows, all_consent=self.all_consent or self.consent, ai_outputs=outputs
         )

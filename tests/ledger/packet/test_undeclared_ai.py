@@ -91,6 +91,11 @@ def test_the_credits_carry_the_audits_finding(outputs: Outputs) -> None:
     )
     assert hidden.to_json()["disclosure_finding"]["id"] == finding.finding_id
     assert honest.disclosure == "disclosed as AI output" and honest.disclosure_finding is None
+    # counsel's findings are privileged: a guild member's copy keeps the words, not the finding
+    guild = {o.asset: o for o in credits.for_members(frozenset()).ai_outputs}
+    assert (
+        guild[HIDDEN].disclosure == hidden.disclosure and guild[HIDDEN].disclosure_finding is None
+    )
 
 
 def test_the_disclosure_shows_it_and_the_packet_verifies(outputs: Outputs) -> None:
