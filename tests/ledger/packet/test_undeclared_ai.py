@@ -7,22 +7,25 @@ as AI output" while the audit and the packet called its deliverable clear to shi
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import pytest
 
 from demo import story
-from ledger.audit.credits import CreditReport, credit_report
-from ledger.audit.ip import AuditResult, Scope, run_audit
-from ledger.audit.keys import registry_verdicts
-from ledger.audit.model import LedgerView
+from ledger.audit.credits import CreditReport
+from ledger.audit.ip import AuditResult
 from ledger.audit.rules import LATER_RULES, RuleSet
 from ledger.packet.build import build_packet
 from ledger.packet.verify import verify_packet
 from ledger.store import open_store
 from tests.ledger.audit.audit_factory import Item, fixed, ingredient, provenance
-from tests.ledger.packet.packet_factory import PREFIX, build_ledger, timeline, write_cut
+from tests.ledger.packet.packet_factory import (
+    PREFIX,
+    beside,
+    build_ledger,
+    timeline,
+    write_cut,
+)
 
 RULE = "ai-output-undeclared"
 HIDDEN, HONEST = f"{PREFIX}/sh040/upscale@v001", f"{PREFIX}/sh050/upscale@v001"
@@ -56,16 +59,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Outputs:
     cut = write_cut(timeline([HIDDEN_FINAL, HONEST_FINAL]), tmp / "cut.otio")
     with open_store(ledger.url) as store:
         built = build_packet(store, story.SHOW, story.EPISODE, cut, tmp / "pkt")
-        view = LedgerView.open(store)
-        as_of = datetime.fromisoformat(built.disclosure["as_of"])
-        credits = credit_report(view, story.SHOW, story.EPISODE, as_of=as_of)
-        audit = run_audit(
-            view,
-            Scope(production=story.SHOW, episode=story.EPISODE),
-            rules=RuleSet(approvals=True),
-            signer_verdicts=registry_verdicts(store),
-            as_of=as_of,
-        )
+        credits, audit = beside(store, built.disclosure)
     verified = verify_packet(built.zip_path, ledger.log_vkey, check_pdf=False).ok
     return built.disclosure, credits, audit, verified
 
