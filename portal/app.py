@@ -364,6 +364,8 @@ def credits(p: Portal, request: Request) -> Response:
         "episodes": p.ledger.episodes(prod),
         # each credit line's title as the CLI, HTML and PDF credits print it
         "credit_titles": [job_title(line) for line in report.lines],
+        # each name as the tables print it: the id beside a look-alike of another person's
+        "credit_names": [report.shown_name(line) for line in report.lines],
     }
     return p.page(request, "credits.html", data, who)
 

@@ -165,7 +165,7 @@ class PortalLedger:
             raise NotFound(f"{asset_key} is not in the audit of {production}")
 
         def make(view: LedgerView) -> str:
-            lineage = report.result.lineages.get(asset_key) or build_lineage(
+            lineage = report.result.lineage(asset_key, production) or build_lineage(
                 production_view(view, production), asset_key
             )
             return to_svg(layout(lineage), f"Lineage of {asset_key}")

@@ -10,6 +10,7 @@ consent status, and AI inputs with their training-and-mining terms.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,21 +33,18 @@ from ledger.audit.judge import (
 )
 from ledger.audit.model import LICENCE_RECORDS_SINCE, LedgerView, Step, TreeState, content_digest
 from ledger.audit.production import production_view
-from ledger.audit.rules import Finding, Restriction, check_model_declared, input_restrictions
+from ledger.audit.rules import (
+    Finding,
+    Restriction,
+    check_model_declared,
+    check_source_declared,
+    input_restrictions,
+)
 from ledger.errors import AssetLedgerError, ConfigurationError
 from ledger.events import vocab
 from ledger.events.base import format_time
 
-AI_DECLARING_TYPES = frozenset(
-    {
-        "trainedAlgorithmicMedia",
-        "compositeWithTrainedAlgorithmicMedia",
-        "compositeSynthetic",
-        "algorithmicallyEnhanced",
-        "algorithmicMedia",
-        "dataDrivenMedia",
-    }
-)
+AI_DECLARING_TYPES = vocab.AI_DECLARING_SOURCE_TYPES
 
 
 def contribution_kind(step: Step) -> str:
@@ -157,6 +155,8 @@ class AiOutput:
     # the audit's finding on the model's licence (ai-model-undeclared, licence-not-covering),
     # with counsel's disposition as the audit judges it; None: the audit finds no fault
     licence_finding: Finding | None = None
+    # the audit's ai-output-undeclared finding (its source type declares no AI), judged alike
+    disclosure_finding: Finding | None = None
 
     @property
     def counsel(self) -> str | None:
@@ -190,6 +190,9 @@ class AiOutput:
             "training_data": self.training_data,
             "directed_by": list(self.directed_by),
             "disclosure": self.disclosure,
+            "disclosure_finding": None
+            if self.disclosure_finding is None
+            else finding_state(self.disclosure_finding),
             "event_id": self.event_id,
         }
 
@@ -275,10 +278,21 @@ class CreditReport:
         findings and decisions are privileged: the AI outputs keep what their licences say, without
         the audit's findings on them or counsel's decisions."""
         rows = [c for c in self.consent if not c.likeness or c.party in roster]
-        outputs = [replace(o, licence_finding=None) for o in self.ai_outputs]
+        outputs = [
+            replace(o, licence_finding=None, disclosure_finding=None) for o in self.ai_outputs
+        ]
         return replace(
             self, consent=rows, all_consent=self.all_consent or self.consent, ai_outputs=outputs
         )
+
+    def shown_name(self, line: CreditLine) -> str:
+        """A credit line's name as the tables print it: with the person's id beside a name
+        another person's looks like (case, Unicode normalisation), as the end credits do."""
+        return self._shown_names.get(line.person_id, line.name)
+
+    @functools.cached_property
+    def _shown_names(self) -> dict[str, str]:
+        return dict(_labelled({(line.person_id, line.name) for line in self.lines}))
 
     def end_credits(self) -> list[dict[str, Any]]:
         """Credit lines as end credits group them: by department, then episode, then title.
@@ -485,15 +499,20 @@ def _enrolled_people(view: LedgerView) -> dict[str, str]:
 
 def _credited(people: dict[tuple[str, str], str]) -> list[str]:
     """``Title: Name`` per (person, title); a name another person's looks like gets its id."""
+    shown = dict(_labelled({(person, name) for (person, _), name in people.items()}))
+    return sorted({f"{title}: {shown[person]}" for person, title in people})
+
+
+def _labelled(people: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(person id, name as printed) per (person id, name): the id beside a name another
+    person's looks like."""
     ids: dict[str, set[str]] = {}
-    for (person, _), name in people.items():
+    for person, name in people:
         ids.setdefault(_looks(name), set()).add(person)
-    return sorted(
-        {
-            f"{title}: {name}" + (f" ({person})" if len(ids[_looks(name)]) > 1 else "")
-            for (person, title), name in people.items()
-        }
-    )
+    return [
+        (person, name + (f" ({person})" if len(ids[_looks(name)]) > 1 else ""))
+        for person, name in people
+    ]
 
 
 def _looks(name: str) -> str:
@@ -582,6 +601,7 @@ def _ai_output(
 ) -> AiOutput:
     model = s.model
     found = judged(view, check_model_declared(view, s), legal, as_of)
+    undeclared = judged(view, check_source_declared(view, s), legal, as_of)
     disclosed = s.source_type in AI_DECLARING_TYPES
     verdict = None if model is None else judge_model_licence(view, s, model)
     note = model.licence if model else None
@@ -601,6 +621,7 @@ def _ai_output(
         licence_ref=None if verdict is None else verdict.ref,
         licence_status=None if verdict is None else verdict.status,
         licence_finding=found[0] if found else None,
+        disclosure_finding=undeclared[0] if undeclared else None,
     )
 
 
@@ -688,13 +709,13 @@ def job_title(line: CreditLine) -> str:
     return line.title
 
 
-def _line_row(line: CreditLine) -> dict[str, Any]:
+def _line_row(line: CreditLine, name: str) -> dict[str, Any]:
     counts = {k: len(line.assets(k)) for k in ("created", "altered", "published", "directed")}
     ai = sum(c.contains_ai for c in line.contributions)
     detail = ", ".join(f"{k} {n}" for k, n in counts.items() if n)
     return {
         "section": "credit" if line.kind == "human" else line.kind,
-        "name": line.name,
+        "name": name,
         "job_title": "" if line.title in vocab.CAWG_ROLES else line.title,
         "department": line.department,
         "role": line.role,
@@ -707,7 +728,7 @@ def _line_row(line: CreditLine) -> dict[str, Any]:
 
 
 def flat_rows(report: CreditReport) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = [_line_row(line) for line in report.lines]
+    rows: list[dict[str, Any]] = [_line_row(line, report.shown_name(line)) for line in report.lines]
     for o in report.ai_outputs:
         rows.append(
             {
@@ -744,7 +765,7 @@ def summary_rows(report: CreditReport) -> list[dict[str, str]]:
     and PDF credits print (:func:`job_title`, never a bare CAWG role id)."""
     return [
         {
-            "name": line.name,
+            "name": report.shown_name(line),
             "title": job_title(line),
             "kind": line.kind,
             "role": line.role,

@@ -70,10 +70,20 @@ class AuditResult:
     view: LedgerView
     steps: list[Step]  # every step audited (scope plus deliverable lineages), ledger order
     deliverables: list[Step]
-    lineages: dict[str, Lineage]  # deliverable key -> ancestry
+    # (production, deliverable key) -> ancestry: two productions' deliverables of one asset id
+    # are two lineages, each through its own production's records
+    lineages: dict[tuple[str, str], Lineage]
     findings: list[Finding] = field(default_factory=list)
     as_of: datetime = field(default_factory=lambda: start_of_today())  # waivers judged then
     dangling: list[Dangling] = field(default_factory=list)  # decisions naming no finding
+
+    def lineage(self, key: str, production: str | None = None) -> Lineage | None:
+        """The ancestry of the deliverable ``key`` that ``production`` published; without a
+        production, the one production's that published it (None when several did)."""
+        if production is not None:
+            return self.lineages.get((production, key))
+        found = [lineage for (_, k), lineage in self.lineages.items() if k == key]
+        return found[0] if len(found) == 1 else None
 
     def at_or_above(self, severity: str) -> list[Finding]:
         """Open findings at or above ``severity`` (disposed ones never fail an audit)."""
@@ -230,7 +240,7 @@ def _audit_production(
     """The audit of one production's steps, reading only what counts for that production."""
     deliverables = [s for s in in_scope if is_deliverable(s)]
     prefetch_ancestry(view, [d.key for d in deliverables])
-    lineages = {d.key: ancestry(view, d.key) for d in deliverables}
+    lineages = {(view.show, d.key): ancestry(view, d.key) for d in deliverables}
     audited = {s.seq: s for s in in_scope}
     for lineage in lineages.values():
         audited.update((s.seq, s) for s in lineage.steps())
@@ -251,7 +261,9 @@ def _audit_production(
     replaced = replaced_versions(findings)
     lookup = FindingLookup(findings)
     shipped = [
-        f for d in deliverables for f in deliverable_findings(d, lineages[d.key], lookup, replaced)
+        f
+        for d in deliverables
+        for f in deliverable_findings(d, lineages[(view.show, d.key)], lookup, replaced)
     ]
     findings += assign_ids(view, shipped)
     part = Scope(view.show, scope.episode, scope.asset)

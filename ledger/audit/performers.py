@@ -166,7 +166,7 @@ def _placements(result: AuditResult, step: Step, timecodes: Timecodes | None) ->
     clear = result.clear_to_ship()
     out = []
     for d in result.deliverables:
-        lineage = result.lineages.get(d.key)
+        lineage = result.lineage(d.key, d.show)
         if lineage is None or step.key not in lineage.nodes:
             continue
         where = None if timecodes is None else tuple(timecodes(step.show, d.key, step.key))

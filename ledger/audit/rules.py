@@ -33,6 +33,7 @@ from ledger.audit.model import (
     Step,
 )
 from ledger.events import approval as approvals
+from ledger.events import vocab
 from ledger.events.base import format_time
 from ledger.events.licence import LicensedUse, use_problem
 
@@ -309,6 +310,64 @@ LICENCE_NOT_COVERING = RuleInfo(
 
 LICENCE_RULES = frozenset({AI_MODEL_UNDECLARED.id, LICENCE_NOT_COVERING.id})
 """The rules judging an AI output's model licence (the credits' licence column shows them)."""
+
+
+# --- ai-output-undeclared (the declared source type contradicts the event) --------------------
+
+
+def check_source_declared(view: LedgerView, step: Step) -> list[Finding]:
+    """An event whose declared digitalSourceType says no AI took part while the same event
+    records an AI model (or AI actor), or says a capture while an input is AI output."""
+    declared = step.source_type
+    if step.is_ai:
+        if declared in vocab.AI_DECLARING_SOURCE_TYPES:
+            return []
+        made_by = f"the AI model {step.model.label}" if step.model else f"the AI {step.actor.name}"
+        summary = f"made by {made_by} but declared {declared}, not AI output"
+        why = (
+            f"its event records {made_by} yet declares the digital source type {declared},"
+            " which says no AI took part"
+        )
+        return [_undeclared_ai(step, summary, why, ())]
+    if declared not in vocab.CAPTURE_SOURCE_TYPES:
+        return []
+    for ing in step.ingredients:
+        made = [r for r in view.recorded(ing.key) if r.is_ai or r.is_generative]
+        if made:
+            summary = f"declared {declared} but made from the AI output {ing.key}"
+            why = (
+                f"its event declares the digital source type {declared}, a capture, yet its"
+                f" input {ing.key} is AI output (recorded by {made[0].actor.name},"
+                f" {made[0].source_type})"
+            )
+            more = tuple(_step_evidence(r, "the AI output used as input") for r in made)
+            return [_undeclared_ai(step, summary, why, more)]
+    return []
+
+
+def _undeclared_ai(step: Step, summary: str, why: str, more: tuple[Evidence, ...]) -> Finding:
+    explanation = (
+        f"{step.key} is AI output not disclosed as such: {why}. A deliverable holding it would"
+        " be delivered as if no AI made it; record the version again with the source type that"
+        " says what made it (trainedAlgorithmicMedia, compositeWithTrainedAlgorithmicMedia,"
+        " algorithmicallyEnhanced, …), or have counsel dispose of this finding."
+    )
+    what = "the event's declaration"
+    return _finding(AI_OUTPUT_UNDECLARED, step, what, summary, explanation, more)
+
+
+AI_OUTPUT_UNDECLARED = Rule(
+    "ai-output-undeclared",
+    "high",
+    "AI output declared as if no AI made it: an event recording an AI model or actor whose"
+    " digitalSourceType declares no AI (digitalCapture, humanEdits, …), or one declaring a"
+    " capture made from AI output",
+    check_source_declared,
+)
+LATER_RULES = frozenset({AI_OUTPUT_UNDECLARED.id})
+"""Rules added after delivery packets were first built: a disclosure's catalog lists one only
+when one of its clips' findings is that rule's, so a packet built before it still verifies when
+its evidence gives no such finding (docs/packet.md)."""
 
 
 # --- ai-input-not-allowed (restrictions follow the material) ---------------------------------
@@ -841,6 +900,7 @@ STEP_RULES: tuple[Rule, ...] = (
     AI_MATERIAL_AS_SOURCE,
     C2PA_SIGNER_UNTRUSTED,
     C2PA_MANIFEST_INVALID,
+    AI_OUTPUT_UNDECLARED,
 )
 
 
@@ -952,8 +1012,13 @@ class RuleSet:
         if prefetch is not None:
             prefetch([s.seq for s in steps])
 
-    def catalog(self) -> list[dict[str, str]]:
+    def catalog(self, found: Iterable[str] | None = None) -> list[dict[str, str]]:
+        """The rules applied; given the rule ids ``found``, a rule of :data:`LATER_RULES` is
+        listed only when it is among them (a delivery disclosure's catalog)."""
         rules: list[Rule | RuleInfo] = [*self.step_rules, LICENCE_NOT_COVERING]
+        if found is not None:
+            fired = set(found)
+            rules = [r for r in rules if r.id not in LATER_RULES or r.id in fired]
         rows = [{"rule": r.id, "severity": r.severity, "title": r.title} for r in rules]
         if self.approvals:
             rows.append(

@@ -77,6 +77,18 @@ GENERATIVE_AI_SOURCE_TYPES = frozenset(
     {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "compositeSynthetic"}
 )
 
+# Source types that declare AI took part (generated, composited with AI, enhanced or made by an
+# algorithm): an AI model's output declaring none of them is AI output not disclosed as such.
+AI_DECLARING_SOURCE_TYPES = GENERATIVE_AI_SOURCE_TYPES | {
+    "algorithmicallyEnhanced",
+    "algorithmicMedia",
+    "dataDrivenMedia",
+}
+# Source types that declare a capture of the world (camera, film): one made from AI output is not.
+CAPTURE_SOURCE_TYPES = frozenset(
+    {"digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "compositeCapture"}
+)
+
 RELATIONSHIPS = frozenset({"parentOf", "componentOf", "inputTo"})
 ACTOR_KINDS = frozenset({"human", "ai_model", "software", "organisation"})
 CAWG_ROLES = frozenset(

@@ -119,7 +119,9 @@ def disclose(
         "clips": clip_rows,
         "ai_register": ctx.register(clips),
         "distributor_disclosure": ctx.distributor(clips),
-        "rules": RuleSet(approvals=True).catalog(),
+        "rules": RuleSet(approvals=True).catalog(
+            f["rule"] for row in clip_rows for f in row.get("findings", [])
+        ),
     }
     return Disclosure(
         {**body, "content_sha256": content_digest(body)}, result, list(clips), lineages

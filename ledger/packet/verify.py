@@ -67,6 +67,9 @@ from ledger.witness.cosignature import (
 
 Progress = Callable[[str], None]
 
+# the key of a failing packet's own summary in the JSON result: its claim, not verified
+CLAIMED_SUMMARY = "claimed_summary_not_verified"
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -102,7 +105,12 @@ class PacketVerdict:
         self.problems.append(Problem(code, detail))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The result; ``summary`` is the disclosure's summary only when the packet verified.
+
+        Of a packet that fails, ``summary`` is null and the disclosure's own summary, which
+        nothing vouches for, is under ``claimed_summary_not_verified`` (never stated as fact).
+        """
+        found: dict[str, Any] = {
             "packet": self.packet,
             "ok": self.ok,
             "problems": [p.to_json() for p in self.problems],
@@ -112,8 +120,11 @@ class PacketVerdict:
             "witnesses": self.witnesses,
             "entries": self.entries,
             "completeness": self.completeness,
-            "summary": self.summary,
+            "summary": self.summary if self.ok else None,
         }
+        if not self.ok and self.summary is not None:
+            found[CLAIMED_SUMMARY] = self.summary
+        return found
 
     def open_at_or_above(self, severity: str) -> int:
         """Open findings at or above ``severity`` in the disclosure, and unmapped clips."""

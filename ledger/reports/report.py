@@ -119,7 +119,7 @@ def _credit_lines_table(report: CreditReport) -> Any:
     """One row per person and role, with the job title and department the end credits print."""
     rows = [
         (
-            line.name,
+            report.shown_name(line),
             job_title(line),
             line.department,
             ", ".join(line.assets("created")) or "-",
@@ -137,8 +137,8 @@ def _credit_lines_table(report: CreditReport) -> Any:
 def _sources_blocks(report: CreditReport) -> list[Block]:
     """Organisations and software that recorded material: listed, never as human authors."""
     rows = [
-        (line.name, line.kind, ", ".join(sorted({c.asset for c in line.contributions})),
-         ", ".join(line.shots))
+        (report.shown_name(line), line.kind,
+         ", ".join(sorted({c.asset for c in line.contributions})), ", ".join(line.shots))
         for line in report.lines
         if line.kind != "human"
     ]  # fmt: skip
@@ -153,7 +153,7 @@ def _sources_blocks(report: CreditReport) -> list[Block]:
 def _contributions_table(report: CreditReport) -> Any:
     rows = [
         (
-            line.name,
+            report.shown_name(line),
             job_title(line),
             c.kind,
             c.asset,
@@ -343,7 +343,8 @@ def licence_record_json(
 
 
 def _lineage_json(report: AuditReport, key: str) -> dict[str, Any]:
-    lineage = report.result.lineages[key]
+    lineage = report.result.lineage(key, report.credits.production)
+    assert lineage is not None, key  # the report's deliverables are its audit's
     return lineage_json(lineage, directors_names(report.view, lineage.steps()))
 
 
@@ -562,8 +563,7 @@ def _decision_sentence(d: dict[str, Any]) -> str:
 
 def _lineage_figures(report: AuditReport) -> list[Block]:
     figures: list[Block] = []
-    for key in sorted(report.result.lineages):
-        lineage = report.result.lineages[key]
+    for (_, key), lineage in sorted(report.result.lineages.items(), key=lambda kv: kv[0]):
         if len(lineage.nodes) > MAX_PICTURE_NODES:
             figures.append(_lineage_too_big(key, len(lineage.nodes)))
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -177,25 +178,48 @@ def test_build_refuses_a_production_or_episode_no_event_records(
         assert not (tmp_path / "pkt").exists() and out == ""
 
 
+def _forged_summary(tmp_path: Path, ledger: PacketLedger) -> tuple[Path, Path, dict[str, Any]]:
+    """A packet whose disclosure.json's summary is rewritten (MANIFEST.sha256 too, which
+    nothing signs): its folder, the log key's file and the forged disclosure."""
+    cut = write_cut(timeline([SH010_V2, SH030]), tmp_path / "cut.otio")
+    packet = tmp_path / "pkt"
+    assert run(*build_args(ledger, cut, packet))[0] == 0
+    disclosure = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
+    disclosure["summary"]["by_status"] = {"clear to ship\x1b]0;pwned\x07": 2}
+    disclosure["summary"]["all_clear"] = True
+    (packet / "disclosure.json").write_text(json.dumps(disclosure), encoding="utf-8")
+    files = {p.relative_to(packet).as_posix(): p.read_bytes() for p in packet.rglob("*.*")}
+    (packet / MANIFEST).write_text(manifest_text(files), encoding="utf-8")
+    vkey = tmp_path / "log.vkey"
+    vkey.write_text(ledger.log_vkey + "\n", encoding="utf-8")
+    return packet, vkey, disclosure
+
+
 def test_a_failing_packets_own_summary_is_labelled_unverified_and_escaped(
     tmp_path: Path, ledger: PacketLedger
 ) -> None:
     """A forger rewrites disclosure.json's summary (and MANIFEST.sha256, which nothing signs):
     verify failed, then printed the forged counts as 'clips: 3 (2 clear to ship…)', with the
     terminal escapes it held; it now labels them as the packet's unverified claim, escaped."""
-    cut = write_cut(timeline([SH010_V2, SH030]), tmp_path / "cut.otio")
-    packet = tmp_path / "pkt"
-    assert run(*build_args(ledger, cut, packet))[0] == 0
-    disclosure = json.loads((packet / "disclosure.json").read_text(encoding="utf-8"))
-    disclosure["summary"]["by_status"] = {"clear to ship\x1b]0;pwned\x07": 2}
-    (packet / "disclosure.json").write_text(json.dumps(disclosure), encoding="utf-8")
-    files = {p.relative_to(packet).as_posix(): p.read_bytes() for p in packet.rglob("*.*")}
-    (packet / MANIFEST).write_text(manifest_text(files), encoding="utf-8")
-    vkey = tmp_path / "log.vkey"
-    vkey.write_text(ledger.log_vkey + "\n", encoding="utf-8")
+    packet, vkey, disclosure = _forged_summary(tmp_path, ledger)
     code, out, _ = run("packet", "verify", str(packet), "--log-key", str(vkey), "--skip-pdf")
     assert code == 1 and "disclosure_mismatch" in out
     assert "\x1b" not in out and "\x07" not in out
     claimed = f"{disclosure['summary']['clips']} (2 clear to ship\\x1b]0;pwned\\x07)"
     assert f"  clips as the packet claims (NOT verified): {claimed}" in out
     assert "\n  clips: " not in out
+
+
+def test_a_failing_packets_json_states_its_summary_only_as_an_unverified_claim(
+    tmp_path: Path, ledger: PacketLedger
+) -> None:
+    """--format json of a packet whose summary is forged gave it as 'summary' beside ok: false,
+    so a script reading summary.all_clear saw the forger's 'true': the claim now sits under a
+    key that says it is not verified, and 'summary' is null."""
+    packet, vkey, disclosure = _forged_summary(tmp_path, ledger)
+    args = ["packet", "verify", str(packet), "--log-key", str(vkey), "--skip-pdf"]
+    code, out, _ = run(*args, "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and not data["ok"] and data["problems"][0]["code"] == "disclosure_mismatch"
+    assert data["summary"] is None
+    assert data["claimed_summary_not_verified"] == disclosure["summary"]

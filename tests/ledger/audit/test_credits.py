@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import unicodedata
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
 
 from demo import story
-from ledger.audit.credits import credit_report, flat_rows
+from ledger.audit.credits import CreditReport, credit_report, flat_rows, summary_rows
 from ledger.audit.model import LedgerView
 from ledger.errors import ConfigurationError
+from ledger.reports.render import to_html
+from ledger.reports.report import credits_document
 from tests.ledger.audit.audit_factory import Item, build_store, provenance
 
 D = "fallen-tower/ep101/sq040"
@@ -200,31 +203,68 @@ def test_csv_rows_one_per_person_and_role_with_job_title_and_department(
     assert all(r["name"] not in {n for n, _ in people} for r in others)
 
 
-def test_two_people_of_one_name_are_two_end_credits(tmp_path: Path) -> None:
-    """person:zoe and person:Zoe (two ids: ids are exact) are two people named "Zoë Park";
-    person:zoe2 is a third whose name only looks the same (NFD).  The end credits listed the
-    first two as one line (one person vanished); now each is a line, with its id beside the
-    name, as the credit lines count them."""
-    nfc, nfd = (unicodedata.normalize(form, "Zoë Park") for form in ("NFC", "NFD"))
+NFC, NFD = (unicodedata.normalize(form, "Zoë Park") for form in ("NFC", "NFD"))
+
+
+def _zoes(tmp_path: Path) -> CreditReport:
+    """person:zoe and person:Zoe named "Zoë Park", person:zoe2 a name that only looks the
+    same (NFD), and Kim."""
 
     def by(asset: str, person: str, name: str) -> Item:
         actor = {"actor_id": person, "kind": "human", "display_name": name}
         return provenance(asset, actor={**actor, "role": "cawg.creator"})
 
-    items = [by("a1", "person:zoe", nfc), by("a2", "person:zoe", nfd)]
+    items = [by("a1", "person:zoe", NFC), by("a2", "person:zoe", NFD)]
     items += [
-        by("a3", "person:Zoe", nfc),
-        by("a4", "person:zoe2", nfd),
+        by("a3", "person:Zoe", NFC),
+        by("a4", "person:zoe2", NFD),
         by("a5", "person:kim", "Kim"),
     ]
     store = build_store(tmp_path / "l.db", items)
-    report = credit_report(LedgerView.open(store, at_head=True), story.SHOW)
+    return credit_report(LedgerView.open(store, at_head=True), story.SHOW)
+
+
+def test_two_people_of_one_name_are_two_end_credits(tmp_path: Path) -> None:
+    """person:zoe and person:Zoe (two ids: ids are exact) are two people named "Zoë Park";
+    person:zoe2 is a third whose name only looks the same (NFD).  The end credits listed the
+    first two as one line (one person vanished); now each is a line, with its id beside the
+    name, as the credit lines count them."""
+    report = _zoes(tmp_path)
     people = {line.person_id for line in report.lines if line.kind == "human"}
     [group] = report.end_credits()
     assert len(group["lines"]) == len(people) == 4
     assert group["lines"] == [
         "cawg.creator: Kim",
-        f"cawg.creator: {nfd} (person:zoe2)",
-        f"cawg.creator: {nfc} (person:Zoe)",
-        f"cawg.creator: {nfc} (person:zoe)",
+        f"cawg.creator: {NFD} (person:zoe2)",
+        f"cawg.creator: {NFC} (person:Zoe)",
+        f"cawg.creator: {NFC} (person:zoe)",
     ]
+
+
+def test_credit_lines_tables_tell_look_alike_names_apart_by_id(tmp_path: Path) -> None:
+    """The end credits showed the ids beside look-alike names, but the credit-lines tables (the
+    terminal table, the CSV, the HTML/PDF report) printed "Zoë Park" three times, for three
+    people: each now shows the id beside such a name, and only beside such a name."""
+    report = _zoes(tmp_path)
+    expected = {
+        "person:zoe": f"{report_name(report, 'person:zoe')} (person:zoe)",
+        "person:Zoe": f"{NFC} (person:Zoe)",
+        "person:zoe2": f"{NFD} (person:zoe2)",
+        "person:kim": "Kim",
+    }
+    humans = [line for line in report.lines if line.kind == "human"]
+    assert {line.person_id: report.shown_name(line) for line in humans} == expected
+    assert sorted(r["name"] for r in summary_rows(report) if r["kind"] == "human") == sorted(
+        expected.values()
+    )
+    assert sorted(r["name"] for r in flat_rows(report) if r["section"] == "credit") == sorted(
+        expected.values()
+    )
+    html = to_html(credits_document(report))
+    for name in expected.values():
+        assert html_escape(name) in html, name
+
+
+def report_name(report: CreditReport, person: str) -> str:
+    [name] = {line.name for line in report.lines if line.person_id == person}
+    return name

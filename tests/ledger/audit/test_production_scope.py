@@ -368,3 +368,25 @@ def test_the_whole_ledger_audit_judges_each_productions_deliverable_of_one_id_ap
 def _cli(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_whole_ledger_audit_keeps_each_productions_lineage_of_one_id(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """The whole ledger's lineages were keyed by asset version, so Fallen Tower's lineage of
+    trailer/final@v001 replaced Quiet Harbor's: the result showed the unrecorded ingredient in
+    Quiet Harbor's clear trailer. Each is kept, keyed by production and asset version."""
+    store = build_store(tmp_path / "l.db", _trailers(), signers)
+    view = LedgerView.open(store, at_head=True)
+    whole = run_audit(view, Scope())
+    key = "trailer/final@v001"
+    assert set(whole.lineages) == {("Quiet Harbor", key), (story.SHOW, key)}
+    for show, ingredient_key in (
+        ("Quiet Harbor", "trailer/plate@v001"),
+        (story.SHOW, "never/recorded@v001"),
+    ):
+        lineage = whole.lineage(key, show)
+        assert lineage is not None and ingredient_key in lineage.nodes, show
+        own = run_audit(view, Scope(show)).lineage(key)
+        assert own is not None and own.nodes == lineage.nodes
+    assert whole.lineage(key) is None  # two productions published it: name one

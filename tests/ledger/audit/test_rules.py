@@ -315,3 +315,39 @@ def test_evidence_carries_receipts_that_verify(demo_ledger: LedgerStore) -> None
         for f in result.findings
     ]
     assert audit_json(bare, receipts=False) == audit_json(result, receipts=False)
+
+
+def test_ai_output_declared_as_if_no_ai_made_it(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    """A licensed model's output whose event declares digitalCapture (a camera capture) got no
+    finding, so a deliverable holding it was clear to ship: it is ai-output-undeclared now."""
+    bad = audit(
+        tmp_path / "a",
+        signers,
+        [licence_item(), provenance("gen", ai=True, source_type="digitalCapture")],
+    )
+    assert found(bad) == {("ai-output-undeclared", "gen@v001")}
+    assert bad[0].severity == "high" and "declared digitalCapture" in bad[0].summary
+    for declared in ("trainedAlgorithmicMedia", "algorithmicallyEnhanced"):
+        ok = provenance("gen", ai=True, source_type=declared)
+        assert audit(tmp_path / declared, signers, [licence_item(), ok]) == []
+
+
+def test_a_capture_made_from_ai_output_is_undeclared_ai(
+    tmp_path: Path, signers: dict[str, KeyPair]
+) -> None:
+    gen = provenance("gen", ai=True)
+    plate = provenance(
+        "plate", source_type="digitalCapture", ingredients=[ingredient("gen", "v001", "parentOf")]
+    )
+    [finding] = audit(tmp_path / "a", signers, [licence_item(), gen, plate])
+    assert (finding.rule, finding.asset) == ("ai-output-undeclared", "plate@v001")
+    assert "made from the AI output gen@v001" in finding.summary
+    assert len(finding.evidence) == 2  # the plate's declaration and the AI output it uses
+    honest = provenance(
+        "plate",
+        source_type="compositeWithTrainedAlgorithmicMedia",
+        ingredients=[ingredient("gen", "v001", "parentOf")],
+    )
+    assert audit(tmp_path / "b", signers, [licence_item(), gen, honest]) == []

@@ -9,7 +9,7 @@ witness's cosignature.  Cuts are written by OpenTimelineIO itself (native, EDL, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,11 @@ import opentimelineio as otio  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from demo import story
+from ledger.audit.credits import CreditReport, credit_report
+from ledger.audit.ip import AuditResult, Scope, run_audit
+from ledger.audit.keys import registry_verdicts
+from ledger.audit.model import LedgerView
+from ledger.audit.rules import RuleSet
 from ledger.events.approval import APPROVAL, APPROVAL_ACTIONS, CATEGORIES, approval_event
 from ledger.events.disposition import LEGAL_ACTIONS
 from ledger.events.keyregistry import KEY_REGISTRY
@@ -203,3 +208,19 @@ def episode_packet(store: LedgerStore, folder: Path) -> BuildResult:
     written there too)."""
     cut = write_cut(timeline([SH010_V2, SH020, SH030]), folder / "cut.otio")
     return build_packet(store, story.SHOW, story.EPISODE, cut, folder / "pkt")
+
+
+def beside(store: LedgerStore, disclosure: dict[str, Any]) -> tuple[CreditReport, AuditResult]:
+    """The credit report and the audit with the approval rule (as packets apply it) of the
+    episode, at the same checkpoint and as-of time as ``disclosure``."""
+    view = LedgerView.open(store)
+    as_of = datetime.fromisoformat(disclosure["as_of"])
+    credits = credit_report(view, story.SHOW, story.EPISODE, as_of=as_of)
+    audit = run_audit(
+        view,
+        Scope(production=story.SHOW, episode=story.EPISODE),
+        rules=RuleSet(approvals=True),
+        signer_verdicts=registry_verdicts(store),
+        as_of=as_of,
+    )
+    return credits, audit

@@ -7,21 +7,25 @@ statuses, and the counts must never contradict each other.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from demo import story
-from ledger.audit.credits import CreditReport, credit_report
-from ledger.audit.ip import AuditResult, Scope, run_audit
-from ledger.audit.keys import registry_verdicts
-from ledger.audit.model import LedgerView
-from ledger.audit.rules import LICENCE_RULES, Finding, RuleSet
+from ledger.audit.credits import CreditReport
+from ledger.audit.ip import AuditResult
+from ledger.audit.rules import LICENCE_RULES, Finding
 from ledger.packet.render import disclosure_document
 from ledger.store import open_store
-from tests.ledger.packet.packet_factory import SH010_V2, SH020, SH030, build_ledger, episode_packet
+from tests.ledger.packet.packet_factory import (
+    SH010_V2,
+    SH020,
+    SH030,
+    beside,
+    build_ledger,
+    episode_packet,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +38,7 @@ def outputs(
     ledger = build_ledger(tmp / "ledger.db")
     with open_store(ledger.url) as store:
         built = episode_packet(store, tmp)
-        view = LedgerView.open(store)
-        as_of = datetime.fromisoformat(built.disclosure["as_of"])
-        credits = credit_report(view, story.SHOW, story.EPISODE, as_of=as_of)
-        audit = run_audit(
-            view,
-            Scope(production=story.SHOW, episode=story.EPISODE),
-            rules=RuleSet(approvals=True),
-            signer_verdicts=registry_verdicts(store),
-            as_of=as_of,
-        )
+        credits, audit = beside(store, built.disclosure)
     return built.disclosure, credits, audit
 
 
@@ -91,7 +86,7 @@ def test_each_clips_findings_are_the_audits_with_the_same_status(
     open_ids: dict[str, str] = {}
     for clip in _clips(disclosure):
         shown = {f["id"]: f for f in clip["findings"]}
-        lineage = audit.lineages[clip["asset"]]
+        lineage = audit.lineages[(story.SHOW, clip["asset"])]
         expected = {f.finding_id for f in audit.findings if f.asset in lineage.nodes}
         assert set(shown) == expected, clip["asset"]
         for fid, f in shown.items():
