@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ledger.audit.gcpause import paused_gc
 from ledger.audit.model import LedgerView, TreeState
 from ledger.c2pa.manifest import export_store
 from ledger.errors import ConfigurationError, StoreError
@@ -88,7 +89,9 @@ def build_packet(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Write the packet folder ``out`` and ``out``.zip (see the module docstring)."""
-    with decoding_once():  # each entry decoded once for all the layers that read it
+    # each entry decoded once for all the layers that read it; the cyclic collector paused
+    # (ledger.audit.gcpause): what the build makes lives to its end, collections only walk it
+    with decoding_once(), paused_gc():
         return _build(store, production, episode, cut_path, out, map_path, as_of, progress)
 
 
