@@ -317,6 +317,25 @@ def path(reader: NodeReader, k: bytes, window: int = FETCH_DEPTHS) -> Path:
     raise VerificationFailure("index tree: a path runs deeper than 256 bits")
 
 
+def paths(reader: NodeReader, keys: Iterable[bytes]) -> dict[bytes, Path]:
+    """The path of each key hash of ``keys``, each as :func:`path` gives it, the nodes they
+    share read once (one read a depth for all of them, not one a key)."""
+    wanted = sorted(set(keys))
+    known = _Known(_prefetch(reader, wanted))
+    return {k: path(known, k) for k in wanted}
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A reader of the nodes read already: every stored node on the paths asked about."""
+
+    nodes: Mapping[bytes, Node]
+
+    def get_nodes(self, ids: Sequence[bytes]) -> Mapping[bytes, Node]:
+        nodes = self.nodes
+        return {n: nodes[n] for n in ids if n in nodes}
+
+
 def root_from(k: bytes, siblings: Sequence[bytes], terminal: bytes) -> bytes:
     """Hash up from ``terminal`` at depth ``len(siblings)`` on the path of ``k``."""
     if _native is not None and len(siblings) <= KEY_BITS:

@@ -1,10 +1,13 @@
 """``packet build``: the delivery packet of one episode's locked cut, from the ledger.
 
-Two passes.  The first runs the disclosure over the studio's ledger through a
+The disclosure runs over the studio's ledger through a
 :class:`~ledger.packet.store.PacketStore` that keeps every entry the audit reads: those are the
-evidence.  The second computes every derived file (disclosure, records, C2PA manifest
-definitions, annotated cut) from the evidence alone, exactly as ``packet verify`` will, so a
-packet that builds also verifies.  The layout is specified in docs/packet.md.
+evidence (with the entries the completeness proofs list).  Every derived file (disclosure,
+records, C2PA manifest definitions, annotated cut) is then the one computed from the evidence
+alone, exactly as ``packet verify`` will, so a packet that builds also verifies: the disclosure
+is the one already computed when the evidence answers every question it asked as the ledger did
+(:mod:`ledger.packet.gather`), else it is computed again over the evidence.  The layout is
+specified in docs/packet.md.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ledger.audit.gcpause import paused_gc
 from ledger.audit.model import LedgerView, TreeState
 from ledger.c2pa.manifest import export_store
 from ledger.errors import ConfigurationError, StoreError
@@ -25,9 +30,11 @@ from ledger.log.merkle import leaf_hash, verify_inclusion
 from ledger.log.operator import META_LOG_VKEY, META_ORIGIN, require_identity, sign_a_checkpoint
 from ledger.log.receipt import make_receipt
 from ledger.packet import completeness
+from ledger.packet.alongside import Alongside
 from ledger.packet.cut import SUFFIX_ADAPTERS, ClipMap, clips, read_map, read_timeline
 from ledger.packet.disclosure import CutInfo, disclose, manifest_file_name
 from ledger.packet.files import MANIFEST, manifest_text, sha256_hex, write_packet
+from ledger.packet.gather import NotingStore, same_answers
 from ledger.packet.render import annotated_cut, disclosure_document
 from ledger.packet.store import PacketEntry, PacketStore, entry_from_bytes
 from ledger.reports.render import to_html, to_pdf
@@ -82,7 +89,9 @@ def build_packet(
     progress: Progress | None = None,
 ) -> BuildResult:
     """Write the packet folder ``out`` and ``out``.zip (see the module docstring)."""
-    with decoding_once():  # each entry decoded once for all the layers that read it
+    # each entry decoded once for all the layers that read it; the cyclic collector paused
+    # (ledger.audit.gcpause): what the build makes lives to its end, collections only walk it
+    with decoding_once(), paused_gc():
         return _build(store, production, episode, cut_path, out, map_path, as_of, progress)
 
 
@@ -107,7 +116,7 @@ def _build(
         f"cut {cut_path}: {len(cut_clips)} clips,"
         f" {sum(c.asset is None for c in cut_clips)} unmapped"
     )
-    state, checkpoint = _signed_state(store, say)
+    checkpoint = _signed_state(store, say)
     when = as_of or checkpoint.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
     info = CutInfo(
         cut_name(cut_path),
@@ -117,52 +126,97 @@ def _build(
         sha256_hex(map_bytes) if map_bytes is not None else None,
     )
     meta = _meta(store)
-    gather = PacketStore(checkpoint, meta, source=store)
-    gathered = LedgerView(gather, state)
+    gather = NotingStore(checkpoint, meta, source=store, noting=True)
     first = disclose(
-        gathered, production, episode, cut_clips, info, as_of=when, map_refused=_refused(clip_map)
+        LedgerView(gather, evidence_state(checkpoint)),
+        production,
+        episode,
+        cut_clips,
+        info,
+        as_of=when,
+        map_refused=_refused(clip_map),
     )
+    gather.noting = False
     identity = require_identity(store)
     indexed = completeness.commits_index(checkpoint.note, identity.origin, identity.public_key)
     rule = completeness.index_rule_of(checkpoint.note, identity.origin, identity.public_key)
     keys = completeness.completeness_keys(first.body, rule)
-    proofs: dict[str, dict[str, Any]] | None = None
-    for _ in range(3):  # the entries the proofs name join the evidence; their keys may grow
-        proofs = completeness.prove(store, keys, checkpoint.size) if indexed else None
-        for seq in sorted(completeness.proven_indices(proofs or {})):
-            gather.entry(seq)
-        say(f"evidence: {len(gather.held())} ledger entries, {len(keys)} completeness keys")
-        entries = _with_proofs(store, gather, checkpoint)
-        args = (production, episode, cut_clips, info, when, timeline, _refused(clip_map))
-        files = derived_files(checkpoint, meta, entries, *args)
-        again = completeness.completeness_keys(json.loads(files[DISCLOSURE_JSON]), rule)
-        if again == keys:
-            break
-        keys = again
-    else:
-        raise StoreError("the packet's completeness keys did not settle; report this")
-    section = completeness.section(keys, proofs)
-    _check_completeness(section, keys, checkpoint, identity.vkey, indexed, entries)
-    if indexed:
-        problems = completeness.backing_problems(
-            json.loads(files[DISCLOSURE_JSON]), section["proofs"], _seq_in(gather)
+    args = (production, episode, cut_clips, info, when, timeline, _refused(clip_map))
+    once = dumps(first.body, compact=True)
+    # the PDF of these bytes renders on the other core meanwhile (used if they are the packet's)
+    with Alongside(partial(pdf_of, once)) as pdf:
+        files, keys, proofs, entries, evidence = _settle(
+            store, gather, checkpoint, meta, keys, once, rule, indexed, say, args
         )
-        if problems:
-            raise StoreError(f"the packet's completeness keys do not cover it: {problems[0]}")
-    files[COMPLETENESS_FILE] = dumps(section, compact=True)
+        section = completeness.section(keys, proofs)
+        _check_completeness(section, keys, checkpoint, identity.vkey, indexed, entries, evidence)
+        body = json.loads(files[DISCLOSURE_JSON])
+        if indexed:
+            problems = completeness.backing_problems(body, section["proofs"], _seq_in(gather))
+            if problems:
+                raise StoreError(f"the packet's completeness keys do not cover it: {problems[0]}")
+        files[COMPLETENESS_FILE] = dumps(section, compact=True)
+        files[ENTRIES_FILE] = entries_jsonl(entries, checkpoint.note)
+        if DISCLOSURE_PDF not in files:
+            files[DISCLOSURE_PDF] = pdf.result()
     files[info.file] = cut_bytes
     if map_bytes is not None:
         files[MAP_FILE] = map_bytes
     files[CHECKPOINT_FILE] = checkpoint.note.encode("utf-8")
-    files[ENTRIES_FILE] = entries_jsonl(entries, checkpoint.note)
     files[PACKET_JSON] = dumps(
         packet_header(production, episode, info, checkpoint, when, meta, len(entries))
     )
     files[MANIFEST] = manifest_text(files).encode("utf-8")
     zip_path = write_packet(out, files)  # whole or not at all (a full disk: exit 2)
     say(f"packet {out} ({len(files)} files) and {zip_path}")
-    body = json.loads(files[DISCLOSURE_JSON])
     return BuildResult(out, zip_path, body, len(files), len(entries))
+
+
+Settled = tuple[
+    dict[str, bytes], list[str], dict[str, dict[str, Any]] | None, list[PacketEntry], PacketStore
+]
+
+
+def _settle(
+    store: LedgerStore,
+    gather: NotingStore,
+    checkpoint: StoredCheckpoint,
+    meta: dict[str, str],
+    keys: list[str],
+    once: bytes,
+    rule: str,
+    indexed: bool,
+    say: Progress,
+    args: tuple[Any, ...],
+) -> Settled:
+    """The completeness proofs of ``keys``, the evidence (the entries the disclosure read and
+    those the proofs list) and the files derived from it (all but the PDF when the disclosure
+    is ``once``, the one computed over the ledger: see :mod:`ledger.packet.gather`).  The
+    entries the proofs list join the evidence; when the disclosure over it differs, so may its
+    keys: then again, until they settle."""
+    first: bytes | None = once
+    for _ in range(3):
+        proofs = completeness.prove(store, keys, checkpoint.size) if indexed else None
+        for seq in sorted(completeness.proven_indices(proofs or {})):
+            gather.entry(seq)
+        say(f"evidence: {len(gather.held())} ledger entries, {len(keys)} completeness keys")
+        entries = _with_proofs(store, gather, checkpoint)
+        evidence = evidence_store(checkpoint, meta, entries)
+        if first is not None and same_answers(gather, evidence):
+            # the evidence answers every question the disclosure asked as the ledger did: the
+            # disclosure over it is this one, its keys these keys
+            files = derived_files(
+                checkpoint, meta, entries, *args, store=evidence, disclosure=first, pdf=False
+            )
+            return files, keys, proofs, entries, evidence
+        first = None
+        say("disclosure: computed again over the evidence, which answers otherwise")
+        files = derived_files(checkpoint, meta, entries, *args, store=evidence)
+        again = completeness.completeness_keys(json.loads(files[DISCLOSURE_JSON]), rule)
+        if again == keys:
+            return files, keys, proofs, entries, evidence
+        keys = again
+    raise StoreError("the packet's completeness keys did not settle; report this")
 
 
 def _check_completeness(
@@ -172,10 +226,20 @@ def _check_completeness(
     log_vkey: str,
     indexed: bool,
     entries: list[PacketEntry],
+    evidence: PacketStore,
 ) -> None:
-    """Never hand out proofs that do not verify: checked as ``packet verify`` checks them."""
+    """Never hand out proofs that do not verify: checked as ``packet verify`` checks them (each
+    entry's index keys from the event decoded once, as verify takes them)."""
     held = {e.seq: (e.envelope, leaf_hash(e.envelope), e.proof) for e in entries}
-    _, problems = completeness.check(section, keys, checkpoint.note, log_vkey, indexed, held)
+    _, problems = completeness.check(
+        section,
+        keys,
+        checkpoint.note,
+        log_vkey,
+        indexed,
+        held,
+        completeness.decoded_keys(evidence),
+    )
     if problems:
         raise StoreError(f"the packet's completeness proofs do not verify: {problems[0]}")
 
@@ -210,7 +274,7 @@ def _refused(clip_map: ClipMap | None) -> list[str]:
     return [] if clip_map is None else clip_map.refused[:1000]
 
 
-def _signed_state(store: LedgerStore, say: Progress) -> tuple[TreeState, StoredCheckpoint]:
+def _signed_state(store: LedgerStore, say: Progress) -> StoredCheckpoint:
     checkpoint = store.latest_checkpoint()
     if checkpoint is None:
         raise ConfigurationError(
@@ -222,7 +286,7 @@ def _signed_state(store: LedgerStore, say: Progress) -> tuple[TreeState, StoredC
     if view.state.size != checkpoint.size:
         raise StoreError("the latest checkpoint changed while the packet was built; run again")
     say(f"computing at the signed checkpoint of tree size {checkpoint.size}")
-    return view.state, checkpoint
+    return checkpoint
 
 
 def _meta(store: LedgerStore) -> dict[str, str]:
@@ -243,10 +307,11 @@ def _c2pa_files(view: LedgerView, assets: Iterable[str | None]) -> dict[str, byt
 def _with_proofs(
     store: LedgerStore, gather: PacketStore, checkpoint: StoredCheckpoint
 ) -> list[PacketEntry]:
-    tree = store.tree(checkpoint.size)
+    held = gather.held()
+    proofs = store.tree(checkpoint.size).inclusion_proofs([e.seq for e in held], checkpoint.size)
     out = []
-    for entry in gather.held():
-        proof = tree.inclusion_proof(entry.seq, checkpoint.size)
+    for entry in held:
+        proof = proofs[entry.seq]
         # stored tree nodes are derived data: a proof built from altered ones is refused
         verify_inclusion(
             leaf_hash(entry.envelope), entry.seq, checkpoint.size, proof, checkpoint.root_hash
@@ -282,16 +347,19 @@ def derived_files(
     *,
     pdf: bool = True,
     store: PacketStore | None = None,
+    disclosure: bytes | None = None,
 ) -> dict[str, bytes]:
     """Every file computed from the evidence (what ``packet verify`` recomputes, in parts:
     :func:`disclosure_json`, :func:`document_files`, :func:`evidence_files`); ``pdf``: render
     the PDF too (most of the time verification takes); ``store``: the :func:`evidence_store`
-    of ``entries``, when the caller has built it already."""
+    of ``entries``, when the caller has built it already; ``disclosure``: disclosure.json's
+    bytes, when the caller has shown them to be the evidence's (:mod:`ledger.packet.gather`)."""
     if store is None:
         store = evidence_store(checkpoint, meta, entries)
-    disclosure = disclosure_json(
-        store, checkpoint, production, episode, cut_clips, info, as_of, refused
-    )
+    if disclosure is None:
+        disclosure = disclosure_json(
+            store, checkpoint, production, episode, cut_clips, info, as_of, refused
+        )
     files = {
         DISCLOSURE_JSON: disclosure,
         **document_files(disclosure, timeline),

@@ -183,11 +183,11 @@ def prove(store: LedgerStore, keys: Iterable[str], size: int) -> dict[str, dict[
     tables = store.index_tables()
     if tables.head()[0] != size:
         raise index_not_committed(store, size, tables.head()[0], "build again")
-    reader = store_reader(store)
+    hashes = {key: smt.key_hash(key) for key in keys}
+    found_paths = smt.paths(store_reader(store), hashes.values())  # shared nodes read once
     out = {}
-    for key in keys:
-        k = smt.key_hash(key)
-        found = smt.path(reader, k)
+    for key, k in hashes.items():
+        found = found_paths[k]
         indices: list[int] = []
         if found.leaf is None:
             end = "empty"

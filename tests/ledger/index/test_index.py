@@ -104,6 +104,17 @@ def test_an_absent_key_proves_absent(store: LedgerStore) -> None:
         assert verdict.indices == () and not verdict.present
 
 
+def test_paths_read_together_are_the_paths_read_one_by_one(store: LedgerStore) -> None:
+    fill(store, init(store))
+    tables = store.index_tables()
+    present = [k for k, _, _, _ in tables.all_keys()]
+    absent = [smt.key_hash(f"party:nobody-{i}") for i in range(50)]
+    assert len(present) > 20
+    together = smt.paths(tables, present + absent)
+    assert together == {k: smt.path(tables, k) for k in present + absent}
+    assert smt.paths(tables, []) == {}
+
+
 def _drop_entry(text: str) -> str:
     lines = text.split("\n")
     at = next(i for i, line in enumerate(lines) if line.startswith("entry "))
