@@ -40,6 +40,7 @@ from ledger.events.base import format_time, now_utc
 from ledger.events.disposition import DISPOSITION, Disposition
 from ledger.log.merkle import inclusion_verified, leaf_hash, verify_inclusion
 from ledger.log.receipt import make_receipt
+from ledger.trust.replay import decoding_once
 
 Progress = Callable[[str], None]
 
@@ -153,7 +154,9 @@ def run_audit(
     and has none in force is an ``approval-missing`` finding; ``approvers`` decides whose
     approvals count (default: the key registry's distributor and legal scopes).
     """
-    with paused_gc():  # the objects it makes all live until it returns
+    # the objects it makes all live until it returns; each entry is decoded once for every
+    # layer that reads it (the index's check, the rules, the signer verdicts)
+    with paused_gc(), decoding_once():
         rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
         when = as_of or start_of_today()
         check = legal or registry_legal_check(view.store, view.state.size)

@@ -219,6 +219,16 @@ class IndexTables(ABC):
                 found[n] = node
         return found
 
+    def page_nodes(self, page_ids: Iterable[bytes]) -> dict[bytes, StoredNode]:
+        """Every stored node of the pages ``page_ids`` (:func:`page_of`), read in one call:
+        for readers that walk many paths and keep what they read."""
+        wanted = list(page_ids)
+        pages = self._pages(wanted)
+        found: dict[bytes, StoredNode] = {}
+        for p in wanted:
+            found.update(pages.get(p, {}))
+        return found
+
     def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
         """Every node at a depth below ``depth`` (the top of the tree, read in one scan)."""
         if self.absent:
