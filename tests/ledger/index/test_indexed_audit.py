@@ -4,14 +4,17 @@ named failure of the audit."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from demo.story import EPISODE, SHOW
 from ledger.audit.ip import Scope, audit_json, run_audit, with_receipts
+from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView, check_state
 from ledger.errors import VerificationFailure
 from ledger.events.encoding import reader_framing
@@ -271,3 +274,25 @@ def test_entries_at_and_rows_of_read_many_as_one_does(store: LedgerStore) -> Non
     keys = [smt.key_hash(k) for k in _all_keys(store)[:50]] + [smt.key_hash("asset:none")]
     tables = store.index_tables()
     assert tables.rows_of(keys) == {k: tables.rows(k) for k in keys}
+
+
+def test_the_signer_rule_decodes_no_event_the_index_decoded(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the signer verdicts (as ``assetledger audit ip`` runs it), each event read is
+    decoded once: the index's check hands its decoding to the verdicts."""
+    framing = type(reader_framing())
+    decode = framing.decode
+    seen: Counter[bytes] = Counter()
+
+    def counted(self: Any, payload: bytes, *args: Any, **kwargs: Any) -> Any:
+        seen[payload] += 1
+        return decode(self, payload, *args, **kwargs)
+
+    monkeypatch.setattr(framing, "decode", counted)
+    verdicts = registry_verdicts(store)
+    assert verdicts is not None
+    view = LedgerView.open(store)
+    result = run_audit(view, Scope(SHOW, EPISODE), signer_verdicts=verdicts, as_of=AS_OF)
+    assert result.findings and len(seen) >= len(result.steps)
+    assert max(seen.values()) == 1
