@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -154,9 +155,9 @@ def run_audit(
     and has none in force is an ``approval-missing`` finding; ``approvers`` decides whose
     approvals count (default: the key registry's distributor and legal scopes).
     """
-    # the objects it makes all live until it returns; each entry is decoded once for every
-    # layer that reads it (the index's check, the rules, the signer verdicts)
-    with paused_gc(), decoding_once():
+    # the objects it makes all live until it returns; with signer verdicts, each entry is
+    # decoded once for every layer that reads it (the index's check, the rules, the verdicts)
+    with paused_gc(), decoding_once() if signer_verdicts is not None else nullcontext():
         rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
         when = as_of or start_of_today()
         check = legal or registry_legal_check(view.store, view.state.size)
