@@ -98,10 +98,11 @@ class _NodePages:
 
     def get(self, nid: bytes) -> smt.Node | None:
         """Node ``nid`` (None: absent), its page read now if it was not yet."""
-        page = self.missing(nid)
-        if page is not None:
+        found = self.found.get(nid)
+        if found is None and (page := self.missing(nid)) is not None:
             self.load([page])
-        return self.found.get(nid)
+            found = self.found.get(nid)
+        return found
 
 
 class _Mismatch(Exception):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +14,10 @@ from click.testing import CliRunner
 from cli.audit import COMMANDS
 from cli.common import LedgerGroup
 from demo import story
+from ledger.events.encoding import reader_framing
+from ledger.store import open_store
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
+from tests.ledger.index.index_factory import fill, init
 
 D = "fallen-tower/ep101/sq040"
 VENDOR = Path(__file__).parents[2] / "examples" / "c2pa" / "vendor-delivery.json"
@@ -309,3 +314,27 @@ def test_credits_consent_rows_name_the_performer_with_the_id(ledger: str) -> Non
     }
     _, out, _ = run(*args, "--format", "html")
     assert "Omar Haddad (performer:omar-haddad)" in out
+
+
+def test_audit_ip_decodes_each_event_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the index (an indexed, signed ledger), the check of each entry read, from the
+    production's existence check on, hands its decoding to the rules and signer verdicts."""
+    path = tmp_path / "indexed.db"
+    store = open_store(str(path))
+    fill(store, init(store))
+    store.close()
+    framing = type(reader_framing())
+    decode = framing.decode
+    seen: Counter[bytes] = Counter()
+
+    def counted(self: Any, payload: bytes, *args: Any, **kwargs: Any) -> Any:
+        seen[payload] += 1
+        return decode(self, payload, *args, **kwargs)
+
+    monkeypatch.setattr(framing, "decode", counted)
+    code, out, _ = run(
+        "audit", "ip", "--ledger", str(path), "--production", story.SHOW,
+        "--episode", story.EPISODE, "--format", "json", "--fail-on", "never",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["events_audited"] > 5
+    assert seen and max(seen.values()) == 1
