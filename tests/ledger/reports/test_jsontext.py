@@ -37,7 +37,7 @@ VALUES: list[Any] = [
     {"text": 'quote " backslash \\ newline \n tab \t nul \x00 del \x7f \u2028 é 語 😀'},
     [1, -2, 2.5, -0.0, 1e16, 1e-7, 10**30, float("nan"), float("inf"), -float("inf")],
     [True, False, None, Level.HIGH, (1, (2, [3]))],
-    {1: "int", 2.5: "float", True: "true", False: "false", None: "null", Level.HIGH: "enum"},
+    {2: "int", 2.5: "float", True: "true", False: "false", None: "null", Level.HIGH: "enum"},
     {"deep": [[[[[{"x": [1, {"y": []}]}]]]]]},
     [[1] * 3] * 3,
 ]
