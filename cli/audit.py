@@ -36,7 +36,6 @@ from ledger.c2pa import importer as c2pa_import
 from ledger.c2pa import manifest as c2pa
 from ledger.errors import ConfigurationError, VerificationFailure
 from ledger.reports.document import Document
-from ledger.reports.jsontext import dumps_indented
 from ledger.reports.picture import layout, to_svg
 from ledger.reports.report import (
     audit_document,
@@ -132,9 +131,7 @@ def write_result(data: str | bytes, output: Path | None) -> None:
 
 
 def dumps(data: Any) -> str:
-    """``json.dumps(data, indent=2, ensure_ascii=False)`` and a newline (the same text, built
-    faster: :mod:`ledger.reports.jsontext`)."""
-    return dumps_indented(data) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
 def open_view(store: LedgerStore, at_head: bool) -> LedgerView:
