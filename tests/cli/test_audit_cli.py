@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,10 +12,9 @@ from click.testing import CliRunner
 from cli.audit import COMMANDS
 from cli.common import LedgerGroup
 from demo import story
-from ledger.events.encoding import reader_framing
 from ledger.store import open_store
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
-from tests.ledger.index.index_factory import fill, init
+from tests.ledger.index.index_factory import count_decodings, fill, init
 
 D = "fallen-tower/ep101/sq040"
 VENDOR = Path(__file__).parents[2] / "examples" / "c2pa" / "vendor-delivery.json"
@@ -323,15 +320,7 @@ def test_audit_ip_decodes_each_event_once(tmp_path: Path, monkeypatch: pytest.Mo
     store = open_store(str(path))
     fill(store, init(store))
     store.close()
-    framing = type(reader_framing())
-    decode = framing.decode
-    seen: Counter[bytes] = Counter()
-
-    def counted(self: Any, payload: bytes, *args: Any, **kwargs: Any) -> Any:
-        seen[payload] += 1
-        return decode(self, payload, *args, **kwargs)
-
-    monkeypatch.setattr(framing, "decode", counted)
+    seen = count_decodings(monkeypatch)
     code, out, _ = run(
         "audit", "ip", "--ledger", str(path), "--production", story.SHOW,
         "--episode", story.EPISODE, "--format", "json", "--fail-on", "never",
