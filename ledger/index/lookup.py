@@ -147,30 +147,35 @@ class _MapBatch:
             stack = frontier
             while stack:
                 depth, lo, hi = stack.pop()
-                nid = node_id(kb[lo], depth)
-                if depth >= PRELOAD_DEPTH:
-                    page = page_of(nid)
-                    if page not in read:
-                        pages.add(page)
-                        later.append((depth, lo, hi))
-                        continue
-                node = found.get(nid)
-                if node is None or depth == smt.KEY_BITS:
-                    continue
-                if node[1] is not None:
-                    if hi - lo > 1 or kb[lo] != node[1]:
-                        ends.add(node[1])
-                    continue
-                mid = self._split(depth, lo, hi)
-                if lo < mid:
-                    stack.append((depth + 1, lo, mid))
-                if mid < hi:
-                    stack.append((depth + 1, mid, hi))
-                if (lo == mid or mid == hi) and depth + 1 >= PRELOAD_DEPTH:
-                    # one side holds no key: the hash of the subtree there is read
-                    page = page_of(sibling_id(kb[lo], depth + 1))
-                    if page not in read:
-                        pages.add(page)
+                k = kb[lo]
+                while True:  # down the group's path while its keys go one way
+                    nid = node_id(k, depth)
+                    if depth >= PRELOAD_DEPTH and not depth & 7:  # a page's top: a new page
+                        page = page_of(nid)
+                        if page not in read:
+                            pages.add(page)
+                            later.append((depth, lo, hi))
+                            break
+                    node = found.get(nid)
+                    if node is None or depth == smt.KEY_BITS:
+                        break
+                    if node[1] is not None:
+                        if hi - lo > 1 or k != node[1]:
+                            ends.add(node[1])
+                        break
+                    if hi - lo > 1:
+                        mid = self._split(depth, lo, hi)
+                        if lo < mid < hi:
+                            stack.append((depth + 1, lo, mid))
+                            stack.append((depth + 1, mid, hi))
+                            break
+                    # one side holds no key: the hash of the subtree there is read (below a
+                    # page's top it lies in the page of its parent, read already)
+                    depth += 1
+                    if depth >= PRELOAD_DEPTH and not depth & 7:
+                        page = page_of(sibling_id(k, depth))
+                        if page not in read:
+                            pages.add(page)
             nodes.load(pages)
             frontier = later
         if ends:
@@ -212,6 +217,8 @@ class _MapBatch:
     def _hash(self, depth: int, lo: int, hi: int, nid: bytes) -> bytes:
         """The hash of subtree ``nid`` at ``depth`` above keys ``lo:hi``, from their rows and
         the stored hashes of the subtrees beside their paths."""
+        if hi - lo == 1:
+            return self._alone(depth, lo, nid)
         kb = self.kb
         node = self.nodes.get(nid)
         if node is None or node[1] is not None:
@@ -231,6 +238,40 @@ class _MapBatch:
                 right = self._child(depth + 1, lo, hi, node_id(kb[lo], depth + 1))
             value = smt.node_hash(left, right)
         self.hashed[nid] = value
+        return value
+
+    def _alone(self, depth: int, i: int, nid: bytes) -> bytes:
+        """:meth:`_hash` below the depth where key ``i`` parts from the batch's other keys:
+        down its path (each sibling's stored hash) to its end or to a proven node, then the
+        hashes up again, one a depth."""
+        k, nodes, hashed = self.kb[i], self.nodes, self.hashed
+        path: list[tuple[bytes, int, bytes]] = []  # (node, its depth, its child's sibling)
+        while True:
+            node = nodes.get(nid)
+            if node is None or node[1] is not None:
+                value = self._terminal(depth, i, i + 1, None if node is None else node[1])
+                hashed[nid] = value
+                break
+            if depth == smt.KEY_BITS:
+                raise VerificationFailure("index tree: a path runs deeper than 256 bits")
+            sid = sibling_id(k, depth + 1)
+            sibling = nodes.get(sid)
+            path.append((nid, depth, smt.EMPTY if sibling is None else sibling[0]))
+            hashed[sid] = path[-1][2]
+            depth += 1
+            nid = node_id(k, depth)
+            proven = self.proven.get(nid)
+            if proven is not None:
+                self._verify(depth, i, i + 1, nid)
+                value = proven
+                break
+        bits = self.ints[i]
+        for parent, above, beside in reversed(path):
+            if (bits >> (smt.KEY_BITS - 1 - above)) & 1:
+                value = smt.node_hash(beside, value)
+            else:
+                value = smt.node_hash(value, beside)
+            hashed[parent] = value
         return value
 
     def _child(self, depth: int, lo: int, hi: int, nid: bytes) -> bytes:
