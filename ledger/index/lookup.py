@@ -84,22 +84,32 @@ class _NodePages:
         self.tables = tables
         self.found: dict[bytes, smt.Node] = tables.nodes_above(PRELOAD_DEPTH)
         self.pages: set[bytes] = set()  # pages read beside the preloaded ones
+        self.tops: set[bytes] = set()  # pages whose top node alone was read
+        self.empty: set[bytes] = set()  # of those, the ones holding no node
 
     def missing(self, nid: bytes) -> bytes | None:
         """The page of node ``nid`` when it is not read yet, else None."""
         page = page_of(nid)
         return None if page < PRELOADED_PAGES or page in self.pages else page
 
-    def load(self, pages: Iterable[bytes]) -> None:
+    def load(self, pages: Iterable[bytes], tops: Iterable[bytes] = ()) -> None:
+        """Read ``pages`` whole and, of the pages ``tops``, only the top node (a subtree
+        beside every path of a batch: its hash is all that is needed of it)."""
         wanted = [p for p in set(pages) if p not in self.pages]
         if wanted:
             self.found.update(self.tables.page_nodes(wanted))
             self.pages.update(wanted)
+        heads = [p for p in set(tops) if p not in self.pages and p not in self.tops]
+        if heads:
+            found = self.tables.page_tops(heads)
+            self.found.update(found)
+            self.tops.update(heads)
+            self.empty.update(p for p in heads if p not in found)
 
     def get(self, nid: bytes) -> smt.Node | None:
         """Node ``nid`` (None: absent), its page read now if it was not yet."""
         found = self.found.get(nid)
-        if found is None and (page := self.missing(nid)) is not None:
+        if found is None and nid not in self.empty and (page := self.missing(nid)) is not None:
             self.load([page])
             found = self.found.get(nid)
         return found
@@ -144,6 +154,7 @@ class _MapBatch:
         while frontier:
             later: list[tuple[int, int, int]] = []
             pages: set[bytes] = set()
+            tops: set[bytes] = set()
             stack = frontier
             while stack:
                 depth, lo, hi = stack.pop()
@@ -172,11 +183,11 @@ class _MapBatch:
                     # one side holds no key: the hash of the subtree there is read (below a
                     # page's top it lies in the page of its parent, read already)
                     depth += 1
-                    if depth >= PRELOAD_DEPTH and not depth & 7:
+                    if depth >= PRELOAD_DEPTH and not depth & 7:  # its page's top node
                         page = page_of(sibling_id(k, depth))
                         if page not in read:
-                            pages.add(page)
-            nodes.load(pages)
+                            tops.add(page)
+            nodes.load(pages, tops - pages)
             frontier = later
         if ends:
             self.others = {k: row[2] for k, row in nodes.tables.keys(sorted(ends)).items()}

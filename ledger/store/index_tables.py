@@ -229,6 +229,22 @@ class IndexTables(ABC):
             found.update(pages.get(p, {}))
         return found
 
+    def page_tops(self, page_ids: Iterable[bytes]) -> dict[bytes, StoredNode]:
+        """The top node of each of the pages ``page_ids`` (at a depth that is a multiple of
+        eight, a page's top node has the page's position, and sorts first), the rest of the
+        page not decoded; a page holding no node at its top gives none."""
+        wanted = sorted(set(page_ids))
+        if not wanted or self.absent:
+            return {}
+        cache = self._cache or {}  # inside locked(): the pages as this transaction has them
+        found = {p: cache[p][p] for p in wanted if p in cache and p in cache[p]}
+        for p, page in self._read_pages([p for p in wanted if p not in cache]).items():
+            if page and page[1 : 1 + page[0]] == p:
+                mid = 1 + page[0]
+                flag = mid + 32
+                found[p] = (page[mid:flag], page[flag + 1 : flag + 33] if page[flag] else None)
+        return found
+
     def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:
         """Every node at a depth below ``depth`` (the top of the tree, read in one scan)."""
         if self.absent:

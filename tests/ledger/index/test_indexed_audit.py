@@ -395,3 +395,35 @@ def test_batches_of_any_split_read_what_one_key_at_a_time_reads(store: LedgerSto
         for start in range(0, len(keys), size):
             index.read_keys(keys[start : start + size])
         assert {key: index.key(key) for key in keys} == expected
+
+
+@pytest.fixture
+def shallow_preload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first page (depths 0-7) read when a view opens, so that the small test map's
+    deeper pages are read as a big map's are: whole on a path, the top node alone beside it."""
+    from ledger.index import lookup
+    from ledger.store.index_tables import page_of
+
+    monkeypatch.setattr(lookup, "PRELOAD_DEPTH", 8)
+    monkeypatch.setattr(lookup, "PRELOADED_PAGES", page_of(smt.node_id(smt.EMPTY, 8)))
+
+
+@pytest.mark.usefixtures("shallow_preload")
+def test_pages_read_on_the_way_give_what_one_key_at_a_time_reads(store: LedgerStore) -> None:
+    test_batches_of_any_split_read_what_one_key_at_a_time_reads(store)
+    index = _index(store)
+    index.read_keys(_keys(store))
+    assert index.nodes.pages and index.nodes.tops  # pages read whole, and top nodes alone
+
+
+@pytest.mark.usefixtures("shallow_preload")
+def test_a_page_top_read_alone_is_still_checked(store: LedgerStore) -> None:
+    """A subtree beside a path whose page only its top node was read from: an edited hash
+    there fails the batch as anywhere else."""
+    keys = _keys(store)[::4]  # the other keys' subtrees lie beside their paths
+    index = _index(store)
+    index.read_keys(keys)
+    top = sorted(index.nodes.tops - index.nodes.empty - index.nodes.pages)[0]
+    set_node(store, top, (bytes(31) + b"\x01", None))
+    with pytest.raises(VerificationFailure, match="index_row_mismatch"):
+        _index(store).read_keys(keys)
