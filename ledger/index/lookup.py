@@ -97,7 +97,7 @@ class _NodePages:
         beside every path of a batch: its hash is all that is needed of it)."""
         wanted = [p for p in set(pages) if p not in self.pages]
         if wanted:
-            self.found.update(self.tables.page_nodes(wanted))
+            self.tables.page_nodes(wanted, into=self.found)
             self.pages.update(wanted)
         heads = [p for p in set(tops) if p not in self.pages and p not in self.tops]
         if heads:
