@@ -45,6 +45,7 @@ from ledger.reports.report import (
     dangling_line,
 )
 from ledger.store import LedgerStore
+from ledger.trust.replay import decoding_once
 
 FAIL_CHOICES = [*SEVERITIES, "never"]
 
@@ -248,7 +249,9 @@ def ip_command(
     ledger_url: str,
 ) -> None:
     """Run the IP rules; each finding with rule, severity, explanation and evidence."""
-    with common.existing_store(ledger_url) as store:
+    # decoding_once: the index's check decodes each entry (here, from require_production on)
+    # for the rules and the signer verdicts alike
+    with common.existing_store(ledger_url) as store, decoding_once():
         view = open_view(store, at_head)
         if production is not None:
             require_production(view, production, episode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from ledger.events.base import format_time, now_utc
 from ledger.events.disposition import DISPOSITION, Disposition
 from ledger.log.merkle import inclusion_verified, leaf_hash, verify_inclusion
 from ledger.log.receipt import make_receipt
+from ledger.trust.replay import decoding_once
 
 Progress = Callable[[str], None]
 
@@ -178,7 +180,9 @@ def run_audit(
     ``receipts=False``: the findings' evidence carries no receipts (for a report that shows
     none, as a packet's disclosure: attaching them is most of the audit's per-finding work).
     """
-    with paused_gc():  # the objects it makes all live until it returns
+    # the objects it makes all live until it returns; with signer verdicts, each entry is
+    # decoded once for every layer that reads it (the index's check, the rules, the verdicts)
+    with paused_gc(), decoding_once() if signer_verdicts is not None else nullcontext():
         rules = (rules or RuleSet()).with_signer_verdicts(signer_verdicts)
         when = as_of or start_of_today()
         check = legal or registry_legal_check(view.store, view.state.size)

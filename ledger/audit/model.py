@@ -402,8 +402,11 @@ class LedgerView:
         progress: Progress | None = None,
     ) -> LedgerView:
         """A view at the latest signed checkpoint (or the head), checked against it."""
-        state = tree_state(store, at_head=at_head, check=check, progress=progress)
-        return cls(store, state, index=indexed(store, state) if check else None)
+        state = tree_state(store, at_head=at_head, check=False)
+        index = indexed(store, state) if check else None  # built once: its top pages read
+        if check and index is None:
+            check_state(store, state, progress)
+        return cls(store, state, index=index)
 
     def require_whole(self) -> None:
         """Before reading every entry below the tree size (not only what the index names):

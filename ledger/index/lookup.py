@@ -12,8 +12,9 @@ entries whose own event gives that row.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import ledger.index.smt as smt
 from ledger.errors import RejectedInput, VerificationFailure
@@ -22,6 +23,7 @@ from ledger.events.encoding import reader_framing, writer_schema
 from ledger.events.keyregistry import REF_REGISTRY
 from ledger.events.kinds import kind_for_payload_type
 from ledger.index.keys import ref_keys
+from ledger.index.smt import node_id, sibling_id
 from ledger.log.merkle import (
     MerkleTree,
     NodeKey,
@@ -31,109 +33,303 @@ from ledger.log.merkle import (
     verify_inclusion,
 )
 from ledger.store import Entry, LedgerStore
+from ledger.store.index_tables import IndexTables, page_of
 from ledger.trust.dsse import Envelope
-
-K = TypeVar("K", bytes, tuple[int, int])
-V = TypeVar("V")
+from ledger.trust.replay import share_decoded
 
 
-PRELOAD_DEPTH = 12
-"""The index's top levels (at most 2^12 nodes each) are read in one scan when a view opens."""
+class _Cached:
+    """Log-tree nodes read once (found or absent) and kept: proofs share their upper levels.
 
-
-class _Cached(Generic[K, V]):
-    """Nodes read once (found or absent) and kept: every path shares its upper levels.
-
-    Sound because nothing read is trusted: every path and proof is hashed up to the signed
-    root, so a node altered in the database fails the check of each path through it.
+    Sound because nothing read is trusted: every proof is hashed up to the signed root, so a
+    node altered in the database fails the check of each proof through it.
     """
 
-    def __init__(self, read: Callable[[Sequence[K]], Mapping[K, V]]) -> None:
-        self.read: Callable[[Sequence[K]], Mapping[K, V]] = read
-        self.found: dict[K, V] = {}
-        self.absent: set[K] = set()
-        self.complete: Callable[[K], bool] = lambda _: False
+    def __init__(self, read: Callable[[Sequence[NodeKey]], Mapping[NodeKey, bytes]]) -> None:
+        self.read = read
+        self.found: dict[NodeKey, bytes] = {}
+        self.absent: set[NodeKey] = set()
 
-    def preload(self, found: Mapping[K, V], complete: Callable[[K], bool]) -> None:
-        """``found``: every node for which ``complete`` holds (the others are absent)."""
-        self.found.update(found)
-        self.complete = complete
-
-    def known(self, i: K) -> bool:
-        """Whether node ``i`` was read (found or absent)."""
-        return i in self.found or i in self.absent or self.complete(i)
-
-    def get_nodes(self, ids: Sequence[K]) -> dict[K, V]:
-        self.load(ids)
-        return {i: self.found[i] for i in ids if i in self.found}
-
-    def load(self, ids: Iterable[K]) -> None:
-        """Read the nodes among ``ids`` not read yet, in one call."""
-        found, absent, complete = self.found, self.absent, self.complete
-        wanted = list(
-            dict.fromkeys(i for i in ids if i not in found and i not in absent and not complete(i))
-        )
+    def get_nodes(self, ids: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        """The stored nodes among ``ids``, those not read yet read in one call."""
+        found, absent = self.found, self.absent
+        wanted = list(dict.fromkeys(i for i in ids if i not in found and i not in absent))
         if wanted:
             got = self.read(wanted)
             found.update(got)
             absent.update(i for i in wanted if i not in got)
+        return {i: found[i] for i in ids if i in found}
 
-
-WINDOW = 8
-"""Depths of the index tree one node read fetches below the preloaded top."""
-
-BATCH_WINDOW = 4
-"""Depths of every unfinished path one batched node read fetches (:meth:`read_keys`): a read
-serves all the keys of a batch, so a narrower window than ``WINDOW`` costs few more reads
-and fetches fewer nodes past the paths' ends."""
 
 RUN_MIN = 8
 """Consecutive entries read by one range query from this many on (fewer: by index list)."""
 
 
-_DEPTH = [d.to_bytes(2, "big") for d in range(smt.KEY_BITS + 1)]
-_BYTE = [bytes([b]) for b in range(256)]
-_MASK = [0xFF, 0x80, 0xC0, 0xE0, 0xF0, 0xF8, 0xFC, 0xFE]  # the first (depth % 8) bits
+PRELOAD_DEPTH = 16
+"""The index's top levels (its first two pages deep, at most 2^16 nodes a depth) are read in
+one scan when a view opens: every path starts there."""
+PRELOADED_PAGES = page_of(smt.node_id(smt.EMPTY, PRELOAD_DEPTH))
+"""The pages that sort below this one are the preloaded ones."""
 
 
-class _PathIds:
-    """Node positions on the path of one key hash (``ledger.index.smt.node_id`` and
-    ``sibling_id``), cut from the key hash's bytes, each computed once."""
+class _NodePages:
+    """The index tree's stored nodes, read a page (eight depths, :func:`page_of`) at a time
+    and kept, found or absent: every path shares its upper levels, and a page read serves
+    every path through it.
 
-    __slots__ = ("_nodes", "_siblings", "k", "kb")
+    Sound because nothing read is trusted: every path is hashed up to the signed root, so a
+    node altered in the database fails the check of each path through it."""
 
-    def __init__(self, k: bytes) -> None:
-        self.kb = k
-        self.k = int.from_bytes(k, "big")
-        self._nodes: list[bytes | None] = [None] * (smt.KEY_BITS + 1)
-        self._siblings: list[bytes | None] = [None] * (smt.KEY_BITS + 1)
+    def __init__(self, tables: IndexTables) -> None:
+        self.tables = tables
+        self.found: dict[bytes, smt.Node] = tables.nodes_above(PRELOAD_DEPTH)
+        self.pages: set[bytes] = set()  # pages read beside the preloaded ones
+        self.tops: set[bytes] = set()  # pages whose top node alone was read
+        self.empty: set[bytes] = set()  # of those, the ones holding no node
 
-    def node(self, depth: int) -> bytes:
-        found = self._nodes[depth]
-        if found is None:
-            size = (depth + 7) >> 3
-            rest = depth & 7
-            if rest:
-                last = _BYTE[self.kb[size - 1] & _MASK[rest]]
-                found = _DEPTH[depth] + self.kb[: size - 1] + last
+    def missing(self, nid: bytes) -> bytes | None:
+        """The page of node ``nid`` when it is not read yet, else None."""
+        page = page_of(nid)
+        return None if page < PRELOADED_PAGES or page in self.pages else page
+
+    def load(self, pages: Iterable[bytes], tops: Iterable[bytes] = ()) -> None:
+        """Read ``pages`` whole and, of the pages ``tops``, only the top node (a subtree
+        beside every path of a batch: its hash is all that is needed of it)."""
+        wanted = [p for p in set(pages) if p not in self.pages]
+        if wanted:
+            self.tables.page_nodes(wanted, into=self.found)
+            self.pages.update(wanted)
+        heads = [p for p in set(tops) if p not in self.pages and p not in self.tops]
+        if heads:
+            found = self.tables.page_tops(heads)
+            self.found.update(found)
+            self.tops.update(heads)
+            self.empty.update(p for p in heads if p not in found)
+
+    def get(self, nid: bytes) -> smt.Node | None:
+        """Node ``nid`` (None: absent), its page read now if it was not yet."""
+        found = self.found.get(nid)
+        if found is None and nid not in self.empty and (page := self.missing(nid)) is not None:
+            self.load([page])
+            found = self.found.get(nid)
+        return found
+
+
+class _Mismatch(Exception):
+    """A key batch whose rows do not give the proven hashes (named one key at a time)."""
+
+
+class _MapBatch:
+    """One multi-key map proof: the keys' rows (their leaves' values), the stored sibling
+    subtrees beside their paths and, where a key's path ends at another key's leaf, that
+    leaf's value, hashed up together to nodes already proven (at first only the signed index
+    root), each node on the union of the paths hashed once.
+
+    Keys are sorted by key hash, so the keys below a node are a slice ``lo:hi``; a node is
+    named by its depth and the slice.  :meth:`check` returns the positions and hashes it
+    proved, or None when the hashes do not meet (the caller then names the key)."""
+
+    def __init__(
+        self,
+        hashes: Sequence[bytes],
+        rows: Sequence[list[int]],
+        nodes: _NodePages,
+        proven: Mapping[bytes, bytes],
+    ) -> None:
+        self.kb = list(hashes)
+        self.ints = [int.from_bytes(k, "big") for k in hashes]
+        self.rows = rows
+        self.nodes = nodes
+        self.proven = proven
+        self.others: dict[bytes, bytes] = {}  # leaf key hash -> its value (other keys' ends)
+        self.hashed: dict[bytes, bytes] = {}
+
+    def fetch(self) -> None:
+        """Read every page the batch's paths and their siblings cross, one query per page
+        depth, and the values of other keys' leaves the paths end at."""
+        nodes, kb, n = self.nodes, self.kb, len(self.kb)
+        found, read = nodes.found, nodes.pages
+        frontier = [(0, 0, n)] if n else []
+        ends: set[bytes] = set()
+        while frontier:
+            later: list[tuple[int, int, int]] = []
+            pages: set[bytes] = set()
+            tops: set[bytes] = set()
+            stack = frontier
+            while stack:
+                depth, lo, hi = stack.pop()
+                k = kb[lo]
+                while True:  # down the group's path while its keys go one way
+                    nid = node_id(k, depth)
+                    if depth >= PRELOAD_DEPTH and not depth & 7:  # a page's top: a new page
+                        page = page_of(nid)
+                        if page not in read:
+                            pages.add(page)
+                            later.append((depth, lo, hi))
+                            break
+                    node = found.get(nid)
+                    if node is None or depth == smt.KEY_BITS:
+                        break
+                    if node[1] is not None:
+                        if hi - lo > 1 or k != node[1]:
+                            ends.add(node[1])
+                        break
+                    if hi - lo > 1:
+                        mid = self._split(depth, lo, hi)
+                        if lo < mid < hi:
+                            stack.append((depth + 1, lo, mid))
+                            stack.append((depth + 1, mid, hi))
+                            break
+                    # one side holds no key: the hash of the subtree there is read (below a
+                    # page's top it lies in the page of its parent, read already)
+                    depth += 1
+                    if depth >= PRELOAD_DEPTH and not depth & 7:  # its page's top node
+                        page = page_of(sibling_id(k, depth))
+                        if page not in read:
+                            tops.add(page)
+            nodes.load(pages, tops - pages)
+            frontier = later
+        if ends:
+            self.others = {k: row[2] for k, row in nodes.tables.keys(sorted(ends)).items()}
+
+    def _split(self, depth: int, lo: int, hi: int) -> int:
+        """The first key of ``lo:hi`` (sharing ``depth`` bits) whose bit ``depth`` is 1."""
+        shift = smt.KEY_BITS - depth
+        boundary = (((self.ints[lo] >> shift) << 1) | 1) << (shift - 1)
+        return bisect_left(self.ints, boundary, lo, hi)
+
+    def check(self, lo: int, hi: int) -> dict[bytes, bytes] | None:
+        """Keys ``lo:hi`` checked: the nodes proven by them, or None when they fail."""
+        self.hashed = {}
+        try:
+            self._verify(0, lo, hi, smt.ROOT_ID)
+        except _Mismatch:
+            return None
+        return self.hashed
+
+    def _verify(self, depth: int, lo: int, hi: int, nid: bytes) -> None:
+        """Node ``nid`` at ``depth`` above keys ``lo:hi`` is proven: descend through proven
+        children, then hash from the first node that is not (its hash must be the proven
+        one)."""
+        kb, proven = self.kb, self.proven
+        if depth < smt.KEY_BITS:
+            mid = self._split(depth, lo, hi)
+            left = node_id(kb[lo], depth + 1) if lo < mid else None
+            right = node_id(kb[mid], depth + 1) if mid < hi else None
+            if (left is None or left in proven) and (right is None or right in proven):
+                if left is not None:
+                    self._verify(depth + 1, lo, mid, left)
+                if right is not None:
+                    self._verify(depth + 1, mid, hi, right)
+                return
+        if self._hash(depth, lo, hi, nid) != proven[nid]:
+            raise _Mismatch
+
+    def _hash(self, depth: int, lo: int, hi: int, nid: bytes) -> bytes:
+        """The hash of subtree ``nid`` at ``depth`` above keys ``lo:hi``, from their rows and
+        the stored hashes of the subtrees beside their paths."""
+        if hi - lo == 1:
+            return self._alone(depth, lo, nid)
+        kb = self.kb
+        node = self.nodes.get(nid)
+        if node is None or node[1] is not None:
+            value = self._terminal(depth, lo, hi, None if node is None else node[1])
+        elif depth == smt.KEY_BITS:
+            raise VerificationFailure("index tree: a path runs deeper than 256 bits")
+        else:
+            mid = self._split(depth, lo, hi)
+            if lo < mid < hi:
+                left = self._child(depth + 1, lo, mid, node_id(kb[lo], depth + 1))
+                right = self._child(depth + 1, mid, hi, node_id(kb[mid], depth + 1))
+            elif mid == hi:  # every key goes left
+                left = self._child(depth + 1, lo, hi, node_id(kb[lo], depth + 1))
+                right = self._beside(sibling_id(kb[lo], depth + 1))
             else:
-                found = _DEPTH[depth] + self.kb[:size]
-            self._nodes[depth] = found
-        return found
+                left = self._beside(sibling_id(kb[lo], depth + 1))
+                right = self._child(depth + 1, lo, hi, node_id(kb[lo], depth + 1))
+            value = smt.node_hash(left, right)
+        self.hashed[nid] = value
+        return value
 
-    def sibling(self, depth: int) -> bytes:
-        found = self._siblings[depth]
-        if found is None:
-            node = self.node(depth)  # the same prefix, its last bit (bit depth - 1) flipped
-            found = node[:-1] + _BYTE[node[-1] ^ (0x80 >> ((depth - 1) & 7))]
-            self._siblings[depth] = found
-        return found
+    def _alone(self, depth: int, i: int, nid: bytes) -> bytes:
+        """:meth:`_hash` below the depth where key ``i`` parts from the batch's other keys:
+        down its path (each sibling's stored hash) to its end or to a proven node, then the
+        hashes up again, one a depth."""
+        k, nodes, hashed = self.kb[i], self.nodes, self.hashed
+        path: list[tuple[bytes, int, bytes]] = []  # (node, its depth, its child's sibling)
+        while True:
+            node = nodes.get(nid)
+            if node is None or node[1] is not None:
+                value = self._terminal(depth, i, i + 1, None if node is None else node[1])
+                hashed[nid] = value
+                break
+            if depth == smt.KEY_BITS:
+                raise VerificationFailure("index tree: a path runs deeper than 256 bits")
+            sid = sibling_id(k, depth + 1)
+            sibling = nodes.get(sid)
+            path.append((nid, depth, smt.EMPTY if sibling is None else sibling[0]))
+            hashed[sid] = path[-1][2]
+            depth += 1
+            nid = node_id(k, depth)
+            proven = self.proven.get(nid)
+            if proven is not None:
+                self._verify(depth, i, i + 1, nid)
+                value = proven
+                break
+        bits = self.ints[i]
+        for parent, above, beside in reversed(path):
+            if (bits >> (smt.KEY_BITS - 1 - above)) & 1:
+                value = smt.node_hash(beside, value)
+            else:
+                value = smt.node_hash(value, beside)
+            hashed[parent] = value
+        return value
+
+    def _child(self, depth: int, lo: int, hi: int, nid: bytes) -> bytes:
+        proven = self.proven.get(nid)
+        if proven is None:
+            return self._hash(depth, lo, hi, nid)
+        self._verify(depth, lo, hi, nid)
+        return proven
+
+    def _beside(self, nid: bytes) -> bytes:
+        """A stored subtree beside the paths (empty when none is stored)."""
+        node = self.nodes.get(nid)
+        value = smt.EMPTY if node is None else node[0]
+        self.hashed[nid] = value
+        return value
+
+    def _terminal(self, depth: int, lo: int, hi: int, leaf: bytes | None) -> bytes:
+        """Where the paths of keys ``lo:hi`` end: nothing (none of them may list rows), or
+        the leaf of key hash ``leaf``: one of them (its rows give the value, the others list
+        none), or another key sharing their ``depth`` bits, whose value the key table gives
+        (the leaf's hash is computed, never read: it binds that key)."""
+        rows = self.rows
+        if leaf is None:
+            if any(rows[i] for i in range(lo, hi)):
+                raise _Mismatch
+            return smt.EMPTY
+        value: bytes | None = None
+        for i in range(lo, hi):
+            if self.kb[i] == leaf:
+                if not rows[i]:
+                    raise _Mismatch
+                value = smt.leaf_hash(leaf, smt.value_of(rows[i]))
+            elif rows[i]:
+                raise _Mismatch
+        if value is not None:
+            return value
+        other = self.others.get(leaf)
+        shift = smt.KEY_BITS - depth
+        if other is None or int.from_bytes(leaf, "big") >> shift != self.ints[lo] >> shift:
+            raise _Mismatch
+        return smt.leaf_hash(leaf, other)
 
 
 class _ProvenNodes:
     """Log-tree nodes for :class:`MerkleTree`: proven ones first, others read (and noted)."""
 
-    def __init__(self, proven: Mapping[NodeKey, bytes], stored: _Cached[NodeKey, bytes]) -> None:
+    def __init__(self, proven: Mapping[NodeKey, bytes], stored: _Cached) -> None:
         self.proven = proven
         self.stored = stored
         self.read = False
@@ -164,10 +360,8 @@ class VerifiedIndex:
         self.index_root = index_root
         self.rule = rule
         self.tables = store.index_tables()
-        self.nodes: _Cached[bytes, smt.Node] = _Cached(self.tables.get_nodes)
-        top = smt.node_id(smt.EMPTY, PRELOAD_DEPTH)[:2]  # every path starts in the top levels
-        self.nodes.preload(self.tables.nodes_above(PRELOAD_DEPTH), lambda n: n[:2] < top)
-        self.log_nodes: _Cached[NodeKey, bytes] = _Cached(store.get_nodes)
+        self.nodes = _NodePages(self.tables)
+        self.log_nodes = _Cached(store.get_nodes)
         self.tree = MerkleTree(self.log_nodes, size)
         self.framing = reader_framing()
         self._keys: dict[str, list[int]] = {}
@@ -189,154 +383,40 @@ class VerifiedIndex:
 
     def read_keys(self, keys: Iterable[str]) -> None:
         """Read and check many keys at once (the multi-key form of the map proof): their
-        rows in one query, the nodes of all their paths a few depths at a time in one query
-        per step down, then each key's rows hashed up its path until it meets a node already
-        proven (the first key up to the signed root), so a node shared by several paths is
-        hashed and compared once.  No key is checked less than by its own path."""
+        rows in one query, the pages of all their paths one query per page depth, then all
+        their rows hashed up together (:class:`_MapBatch`) to nodes already proven (the first
+        batch up to the signed root), so a node shared by several paths is hashed once.  If
+        the batch fails, each key is checked alone, and the first that fails is named."""
         todo = [key for key in dict.fromkeys(keys) if key not in self._keys]
         if not todo:
             return
         hashes = {key: smt.key_hash(key) for key in todo}
-        rows = self.tables.rows_of(list(hashes.values()))
-        paths = {key: _PathIds(k) for key, k in hashes.items()}
-        self._fetch_paths(list(paths.values()))
-        for key in todo:
-            self._keys[key] = self._check_key(key, paths[key], rows.get(hashes[key], []))
+        stored = self.tables.rows_of(list(hashes.values()))
+        order = sorted(todo, key=hashes.__getitem__)
+        rows = [stored.get(hashes[key], []) for key in order]
+        batch = _MapBatch([hashes[key] for key in order], rows, self.nodes, self._index_proven)
+        batch.fetch()
+        proven = batch.check(0, len(order))
+        if proven is None:
+            at = {key: i for i, key in enumerate(order)}
+            for key in todo:  # alone, in the order asked: the first that fails is named
+                i = at[key]
+                proven = batch.check(i, i + 1)
+                if proven is None:
+                    raise self._mismatch(key, rows[i])
+                self._index_proven.update(proven)
+            raise self._mismatch(todo[0], rows[at[todo[0]]])  # pragma: no cover
+        self._index_proven.update(proven)
+        for key, found in zip(order, rows, strict=True):
+            self._keys[key] = found
 
-    def _fetch_paths(self, paths: Sequence[_PathIds]) -> None:
-        """Read the nodes (and siblings) of many paths, below the part already proven,
-        ``WINDOW`` depths of every unfinished path per read."""
-        cache = self.nodes
-        frontier = {ids: self._proven_depth(ids) for ids in paths}
-        while frontier:
-            wanted: list[bytes] = []
-            for ids, depth in frontier.items():
-                stop = min(depth + BATCH_WINDOW, smt.KEY_BITS + 1)
-                wanted += [ids.node(d) for d in range(depth, stop)]
-                wanted += [ids.sibling(d) for d in range(max(depth, 1), stop)]
-            cache.load(wanted)
-            later: dict[_PathIds, int] = {}
-            for ids, depth in frontier.items():
-                start = depth
-                while depth <= smt.KEY_BITS:
-                    nid = ids.node(depth)
-                    if not cache.known(nid) or (
-                        depth > start and not cache.known(ids.sibling(depth))
-                    ):
-                        later[ids] = depth  # not read yet: the next window starts here
-                        break
-                    found = cache.found.get(nid)
-                    if found is None or found[1] is not None:
-                        break  # the path ends here (empty, or a single leaf)
-                    depth += 1
-            frontier = later
-
-    def _check_key(self, key: str, ids: _PathIds, rows: list[int]) -> list[int]:
-        """``rows`` of ``key`` hashed up its path to a proven node (at worst the signed
-        index root); :class:`IndexMismatch` unless they meet it."""
-        k = ids.kb
-        top = self._proven_depth(ids)
-        found = self._read_path(ids, top)
-        if rows:
-            terminal = smt.leaf_hash(k, smt.value_of(rows))
-        elif found.leaf is not None and found.leaf[0] != k:
-            terminal = found.leaf[1]
-        else:
-            terminal = smt.EMPTY
-        hashed = self._hash_up(ids, top, found.siblings, terminal)
-        if hashed is None:
-            raise IndexMismatch(
-                f"index_row_mismatch: the stored index rows of key {key!r} (entries"
-                f" {rows[:10]}) do not give the index root the signed checkpoint of size"
-                f" {self.size} commits to: rows were deleted, added or repointed in the database",
-                hint="run assetledger verify (or assetledger monitor) to see all the damage",
-            )
-        self._index_proven.update(hashed)
-        return rows
-
-    def _proven_depth(self, ids: _PathIds) -> int:
-        """The depth of the deepest node on the path already hashed up to the signed root.
-
-        The proven nodes on a path are the ones above some depth (a proven node's parent is
-        proven with it), so a binary search finds it."""
-        lo, hi = 0, smt.KEY_BITS + 1  # node(lo) is proven, node(hi) is not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ids.node(mid) in self._index_proven:
-                lo = mid
-            else:
-                hi = mid
-        return lo
-
-    def _hash_up(
-        self, ids: _PathIds, top: int, siblings: Sequence[bytes], terminal: bytes
-    ) -> dict[bytes, bytes] | None:
-        """Hash from ``terminal`` (at depth ``top + len(siblings)``) up to the proven node at
-        depth ``top``; every node and sibling on the way (proven with it), or None when the
-        hashes do not meet."""
-        hashed: dict[bytes, bytes] = {}
-        value = terminal
-        for depth in range(top + len(siblings), top, -1):
-            hashed[ids.node(depth)] = value
-            sibling = siblings[depth - top - 1]
-            hashed[ids.sibling(depth)] = sibling
-            bit = (ids.k >> (smt.KEY_BITS - depth)) & 1
-            value = smt.node_hash(sibling, value) if bit else smt.node_hash(value, sibling)
-        return hashed if value == self._index_proven[ids.node(top)] else None
-
-    def _read_path(self, ids: _PathIds, start: int) -> smt.Path:
-        """:meth:`_path`, walked straight over the nodes already read (as
-        :meth:`_fetch_paths` leaves them); a node not read yet sends it to :meth:`_path`."""
-        cache = self.nodes
-        found, absent = cache.found, cache.absent
-        siblings: list[bytes] = []
-        depth = start
-        nid = ids.node(depth)
-        node = found.get(nid)
-        while True:
-            if node is None:
-                if nid not in absent and not cache.complete(nid):
-                    return self._path(ids, start)
-                return smt.Path(tuple(siblings), None)
-            if node[1] is not None:
-                return smt.Path(tuple(siblings), (node[1], node[0]))
-            depth += 1
-            if depth > smt.KEY_BITS:
-                return self._path(ids, start)  # raises: deeper than 256 bits
-            sid = ids.sibling(depth)
-            sibling = found.get(sid)
-            if sibling is None and sid not in absent and not cache.complete(sid):
-                return self._path(ids, start)
-            siblings.append(smt.EMPTY if sibling is None else sibling[0])
-            nid = ids.node(depth)
-            node = found.get(nid)
-
-    def _path(self, ids: _PathIds, start: int = 0) -> smt.Path:
-        """:func:`ledger.index.smt.path` below depth ``start`` over the cached nodes, reading
-        a node only when the path gets to it (the upper levels are preloaded, deeper ones read
-        ``WINDOW`` depths at a time); the siblings of depths ``start + 1 …``."""
-        siblings: list[bytes] = []
-        for depth in range(start, smt.KEY_BITS + 1):
-            if depth > start:
-                sibling = self._node_at(ids, depth, ids.sibling(depth))
-                siblings.append(smt.EMPTY if sibling is None else sibling[0])
-            found = self._node_at(ids, depth, ids.node(depth))
-            if found is None:
-                return smt.Path(tuple(siblings), None)
-            if found[1] is not None:
-                return smt.Path(tuple(siblings), (found[1], found[0]))
-        raise VerificationFailure("index tree: a path runs deeper than 256 bits")
-
-    def _node_at(self, ids: _PathIds, depth: int, nid: bytes) -> smt.Node | None:
-        cache = self.nodes
-        found = cache.found.get(nid)
-        if found is not None or nid in cache.absent or cache.complete(nid):
-            return found
-        stop = min(depth + WINDOW, smt.KEY_BITS + 1)
-        window = [ids.node(d) for d in range(depth, stop)]
-        window += [ids.sibling(d) for d in range(max(depth, 1), stop)]
-        cache.get_nodes(window)
-        return cache.found.get(nid)
+    def _mismatch(self, key: str, rows: list[int]) -> IndexMismatch:
+        return IndexMismatch(
+            f"index_row_mismatch: the stored index rows of key {key!r} (entries"
+            f" {rows[:10]}) do not give the index root the signed checkpoint of size"
+            f" {self.size} commits to: rows were deleted, added or repointed in the database",
+            hint="run assetledger verify (or assetledger monitor) to see all the damage",
+        )
 
     def entry(self, seq: int) -> Entry:
         """Entry ``seq``, its bytes checked to be the ones the signed tree holds there."""
@@ -545,10 +625,11 @@ class VerifiedIndex:
         try:
             envelope = Envelope.decode(entry.envelope, self.framing)
             kind = kind_for_payload_type(envelope.payload_type)
-            event = self.framing.decode(envelope.payload)[1]
+            schema, event = self.framing.decode(envelope.payload)
         except RejectedInput as exc:
             raise IndexMismatch(f"entry {entry.seq} no longer decodes: {exc.message}") from None
         self._decoded[entry.seq] = (self._writer_version(envelope.payload), event)
+        share_decoded(entry, envelope, schema.record, event)  # within decoding_once: once
         problem = None
         if event["event_id"] != entry.event_id:
             problem = (

@@ -118,10 +118,14 @@ _TOPS = [d.to_bytes(2, "big") for d in range(257)]
 _KEPT_BELOW = _TOPS[2 * PAGE_DEPTHS]
 
 
-def decode_page(packed: bytes) -> dict[bytes, StoredNode]:
+def decode_page(
+    packed: bytes, nodes: dict[bytes, StoredNode] | None = None
+) -> dict[bytes, StoredNode]:
     """A page's nodes: records ``uint8 len || position || hash || 0x00`` (a node) or
-    ``... || 0x01 || leaf key hash`` (a single leaf), by increasing position."""
-    nodes: dict[bytes, StoredNode] = {}
+    ``... || 0x01 || leaf key hash`` (a single leaf), by increasing position; added to
+    ``nodes`` when given (and that returned)."""
+    if nodes is None:
+        nodes = {}
     at, end = 0, len(packed)
     while at < end:
         start = at + 1
@@ -328,6 +332,39 @@ class IndexTables(ABC):
             node = None if page is None else page.get(n)
             if node is not None:
                 found[n] = node
+        return found
+
+    def page_nodes(
+        self, page_ids: Iterable[bytes], into: dict[bytes, StoredNode] | None = None
+    ) -> dict[bytes, StoredNode]:
+        """Every stored node of the pages ``page_ids`` (:func:`page_of`), read in one call
+        and added to ``into`` when given (and that returned): for readers that walk many
+        paths and keep what they read."""
+        wanted = list(page_ids)
+        found: dict[bytes, StoredNode] = {} if into is None else into
+        if self._cache is not None:  # inside locked(): the pages as this transaction has them
+            pages = self._pages(wanted)
+            for p in wanted:
+                found.update(pages.get(p, {}))
+        elif not self.absent:
+            for packed in self._read_pages(wanted).values():
+                decode_page(packed, found)
+        return found
+
+    def page_tops(self, page_ids: Iterable[bytes]) -> dict[bytes, StoredNode]:
+        """The top node of each of the pages ``page_ids`` (at a depth that is a multiple of
+        eight, a page's top node has the page's position, and sorts first), the rest of the
+        page not decoded; a page holding no node at its top gives none."""
+        wanted = sorted(set(page_ids))
+        if not wanted or self.absent:
+            return {}
+        cache = self._cache or {}  # inside locked(): the pages as this transaction has them
+        found = {p: cache[p][p] for p in wanted if p in cache and p in cache[p]}
+        for p, page in self._read_pages([p for p in wanted if p not in cache]).items():
+            if page and page[1 : 1 + page[0]] == p:
+                mid = 1 + page[0]
+                flag = mid + 32
+                found[p] = (page[mid:flag], page[flag + 1 : flag + 33] if page[flag] else None)
         return found
 
     def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:

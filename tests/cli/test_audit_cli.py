@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from cli.audit import COMMANDS
 from cli.common import LedgerGroup
 from demo import story
+from ledger.store import open_store
 from tests.ledger.audit.audit_factory import demo_signers, demo_store
+from tests.ledger.index.index_factory import count_decodings, fill, init
 
 D = "fallen-tower/ep101/sq040"
 VENDOR = Path(__file__).parents[2] / "examples" / "c2pa" / "vendor-delivery.json"
@@ -345,3 +347,19 @@ def test_credits_consent_rows_name_the_performer_with_the_id(ledger: str) -> Non
     }
     _, out, _ = run(*args, "--format", "html")
     assert "Omar Haddad (performer:omar-haddad)" in out
+
+
+def test_audit_ip_decodes_each_event_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the index (an indexed, signed ledger), the check of each entry read, from the
+    production's existence check on, hands its decoding to the rules and signer verdicts."""
+    path = tmp_path / "indexed.db"
+    store = open_store(str(path))
+    fill(store, init(store))
+    store.close()
+    seen = count_decodings(monkeypatch)
+    code, out, _ = run(
+        "audit", "ip", "--ledger", str(path), "--production", story.SHOW,
+        "--episode", story.EPISODE, "--format", "json", "--fail-on", "never",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["events_audited"] > 5
+    assert seen and max(seen.values()) == 1

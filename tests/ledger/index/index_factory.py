@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from consumers.inspect import RawRecord, inspect
 from demo.story import consents, licences, production
-from ledger.events.encoding import SingleObjectFraming
+from ledger.events.encoding import SingleObjectFraming, reader_framing
 from ledger.events.kinds import KIND_FIELD, kind_named
 from ledger.events.provenance import PROVENANCE
 from ledger.log import operator
@@ -146,3 +147,17 @@ def to_old_layout(store: LedgerStore) -> None:
         insider_sql(store, "INSERT INTO index_nodes VALUES (%s, %s, %s)", n, h, leaf)
     insider_sql(store, "DROP TABLE index_lists")
     insider_sql(store, "DROP TABLE index_pages")
+
+
+def count_decodings(monkeypatch: Any) -> Counter[bytes]:
+    """How many times each event payload is decoded by the reader framing from now on."""
+    framing = type(reader_framing())
+    decode = framing.decode
+    seen: Counter[bytes] = Counter()
+
+    def counted(self: Any, payload: bytes, *args: Any, **kwargs: Any) -> Any:
+        seen[payload] += 1
+        return decode(self, payload, *args, **kwargs)
+
+    monkeypatch.setattr(framing, "decode", counted)
+    return seen

@@ -12,14 +12,23 @@ import pytest
 
 from demo.story import EPISODE, SHOW
 from ledger.audit.ip import Scope, audit_json, run_audit, with_receipts
+from ledger.audit.keys import registry_verdicts
 from ledger.audit.model import LedgerView, check_state
 from ledger.errors import VerificationFailure
 from ledger.events.encoding import reader_framing
 from ledger.index import production_key, smt
+from ledger.index.lookup import VerifiedIndex
 from ledger.log.receipt import make_receipt
 from ledger.store import LedgerStore, open_store
 from ledger.trust.dsse import Envelope
-from tests.ledger.index.index_factory import fill, init, set_rows
+from tests.ledger.index.index_factory import (
+    count_decodings,
+    fill,
+    init,
+    leaf_position,
+    set_node,
+    set_rows,
+)
 
 AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 SCOPES = [
@@ -271,3 +280,150 @@ def test_entries_at_and_rows_of_read_many_as_one_does(store: LedgerStore) -> Non
     keys = [smt.key_hash(k) for k in _all_keys(store)[:50]] + [smt.key_hash("asset:none")]
     tables = store.index_tables()
     assert tables.rows_of(keys) == {k: tables.rows(k) for k in keys}
+
+
+def test_the_signer_rule_decodes_no_event_the_index_decoded(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the signer verdicts (as ``assetledger audit ip`` runs it), each event read is
+    decoded once: the index's check hands its decoding to the verdicts."""
+    seen = count_decodings(monkeypatch)
+    verdicts = registry_verdicts(store)
+    assert verdicts is not None
+    view = LedgerView.open(store)
+    result = run_audit(view, Scope(SHOW, EPISODE), signer_verdicts=verdicts, as_of=AS_OF)
+    assert result.findings and len(seen) >= len(result.steps)
+    assert max(seen.values()) == 1
+
+
+# --- the keys of a batch checked as one multiproof (read_keys) --------------------------------
+
+
+def _keys(store: LedgerStore) -> list[str]:
+    return sorted(_all_keys(store))
+
+
+def _victim(store: LedgerStore) -> tuple[str, bytes]:
+    """A key listing more than one entry, and its key hash."""
+    tables = store.index_tables()
+    key = next(k for k in _keys(store) if k.startswith("version:") and len(
+        tables.rows(smt.key_hash(k))) > 1)  # fmt: skip
+    return key, smt.key_hash(key)
+
+
+def _index(store: LedgerStore) -> VerifiedIndex:
+    index = LedgerView.open(store).index
+    assert index is not None
+    return index
+
+
+def _node(store: LedgerStore, position: bytes) -> tuple[bytes, bytes | None]:
+    found = store.index_tables().get_nodes([position])
+    return found[position]
+
+
+def test_a_key_relabelled_as_another_keys_leaf_is_not_proven_absent(store: LedgerStore) -> None:
+    """The leaf at the end of a key's path relabelled with another key's hash, the key's rows
+    deleted: the stored leaf hash still hashes up to the root, but a leaf ending another key's
+    path is hashed from that key's own value, so the key cannot pass for absent."""
+    victim, k = _victim(store)
+    other = smt.key_hash(next(key for key in _keys(store) if key != victim))
+    position = leaf_position(store, k)
+    set_node(store, position, (_node(store, position)[0], other))
+    set_rows(store, k, [])
+    with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):
+        _index(store).read_keys([victim])
+
+
+def test_an_inner_node_relabelled_as_a_leaf_hides_no_key_below_it(store: LedgerStore) -> None:
+    """The node above a key's leaf (its parent, an inner node) relabelled as another key's
+    leaf with the inner node's hash: the key's path would end there with the right hash."""
+    victim, k = _victim(store)
+    depth = int.from_bytes(leaf_position(store, k)[:2], "big") - 1
+    parent = smt.node_id(k, depth)
+    other = smt.key_hash(next(key for key in _keys(store) if key != victim))
+    set_node(store, parent, (_node(store, parent)[0], other))
+    set_rows(store, k, [])
+    with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):
+        _index(store).read_keys([victim])
+
+
+@pytest.mark.parametrize("edit", ["deleted", "added", "repointed"])
+def test_a_key_read_after_others_proved_the_upper_nodes_is_still_checked(
+    store: LedgerStore, edit: str
+) -> None:
+    """A later batch hashes only up to the nodes an earlier one proved: an edited row in it
+    fails there, named, and the earlier batch's keys stay as they were read."""
+    victim, k = _victim(store)
+    seqs = store.index_tables().rows(k)
+    outside = next(s for s in range(store.head().size) if s not in seqs)
+    rows = {"deleted": seqs[:-1], "added": sorted([*seqs, outside])}
+    set_rows(store, k, rows.get(edit, sorted([outside, *seqs[1:]])))
+    others = [key for key in _keys(store) if key != victim]
+    index = _index(store)
+    index.read_keys(others[: len(others) // 2])
+    with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):
+        index.read_keys([*others[len(others) // 2 :], victim])
+    assert index.key(others[0]) == store.index_tables().rows(smt.key_hash(others[0]))
+
+
+def test_rows_given_to_an_absent_key_fail_in_a_batch(store: LedgerStore) -> None:
+    victim = "finding:no-such-finding"
+    set_rows(store, smt.key_hash(victim), [1])
+    with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):
+        _index(store).read_keys([*_keys(store), victim])
+
+
+def test_a_sibling_hash_edited_beside_a_path_fails_the_key(store: LedgerStore) -> None:
+    """Subtrees beside the paths are read from the pages, never trusted: an edited one
+    makes the batch miss the root."""
+    victim, k = _victim(store)
+    position = leaf_position(store, k)
+    sibling = smt.sibling_id(k, int.from_bytes(position[:2], "big"))
+    found = store.index_tables().get_nodes([sibling]).get(sibling)
+    set_node(store, sibling, (bytes(32) if found is None else bytes(31) + b"\x01", None))
+    with pytest.raises(VerificationFailure, match=f"index_row_mismatch.*{victim}"):
+        _index(store).read_keys([victim])
+
+
+def test_batches_of_any_split_read_what_one_key_at_a_time_reads(store: LedgerStore) -> None:
+    keys = [*_keys(store), *(f"finding:absent-{n}" for n in range(40))]
+    alone = _index(store)
+    expected = {key: alone.key(key) for key in keys}
+    for size in (3, 17, len(keys)):
+        index = _index(store)
+        for start in range(0, len(keys), size):
+            index.read_keys(keys[start : start + size])
+        assert {key: index.key(key) for key in keys} == expected
+
+
+@pytest.fixture
+def shallow_preload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first page (depths 0-7) read when a view opens, so that the small test map's
+    deeper pages are read as a big map's are: whole on a path, the top node alone beside it."""
+    from ledger.index import lookup
+    from ledger.store.index_tables import page_of
+
+    monkeypatch.setattr(lookup, "PRELOAD_DEPTH", 8)
+    monkeypatch.setattr(lookup, "PRELOADED_PAGES", page_of(smt.node_id(smt.EMPTY, 8)))
+
+
+@pytest.mark.usefixtures("shallow_preload")
+def test_pages_read_on_the_way_give_what_one_key_at_a_time_reads(store: LedgerStore) -> None:
+    test_batches_of_any_split_read_what_one_key_at_a_time_reads(store)
+    index = _index(store)
+    index.read_keys(_keys(store))
+    assert index.nodes.pages and index.nodes.tops  # pages read whole, and top nodes alone
+
+
+@pytest.mark.usefixtures("shallow_preload")
+def test_a_page_top_read_alone_is_still_checked(store: LedgerStore) -> None:
+    """A subtree beside a path whose page only its top node was read from: an edited hash
+    there fails the batch as anywhere else."""
+    keys = _keys(store)[::4]  # the other keys' subtrees lie beside their paths
+    index = _index(store)
+    index.read_keys(keys)
+    top = sorted(index.nodes.tops - index.nodes.empty - index.nodes.pages)[0]
+    set_node(store, top, (bytes(31) + b"\x01", None))
+    with pytest.raises(VerificationFailure, match="index_row_mismatch"):
+        _index(store).read_keys(keys)
