@@ -48,6 +48,7 @@ LEDGER_ROWS = (
     "episode_audit",
     "guard",
     "index",
+    "replay",
     "verify",
 )
 
@@ -467,9 +468,13 @@ def ledger_run(
 ) -> dict[str, Any]:
     """Build (or reuse) the ledger of ``size`` entries and measure the selected rows on it.
 
-    With ``--work-dir`` the built ledger (entries only: no index, no checkpoint) is kept as
-    ``ledger-<size>.db`` next to a ``.built`` mark, and the rows are measured on a copy, which
-    is then deleted: a later run (or several at once) reuses the ledger, skipping the append."""
+    A built ledger is made as ``init`` makes one (:func:`ledgers.give_identity`: log key, index
+    rule, a key registry enrolling every signer, its entries first), then the corpus appended.
+    With ``--work-dir`` it (no index, no checkpoint) is kept as ``ledger-<size>.db`` next to a
+    ``.built`` mark, and the rows are measured on a copy: a later run (or several at once)
+    reuses the ledger, skipping the append.  The copy is deleted, unless the index row built
+    its index and no ``indexed-<size>.db`` is kept yet: it is kept as that (checkpoints every
+    corpus chunk, the log key in ``logkey/``)."""
     rng = random.Random(opts.seed)
     built = work / f"ledger-{size}.db"
     mark = work / f"ledger-{size}.db.built"
@@ -482,8 +487,10 @@ def ledger_run(
         _remove_db(built)
         mark.unlink(missing_ok=True)
         with open_store(str(built)) as store:
+            registry = ledgers.give_identity(store)
             progress.say(f"ledger of {size:,}: appending in batches of {corpus_chunk()}")
             seconds = ledgers.append_all(store, corpus, size, progress.counter("appended", size))
+        out["registry_entries"] = registry
         out["append"] = {
             "seconds": seconds,
             "us_per_entry": seconds / size * 1e6,
@@ -499,8 +506,11 @@ def ledger_run(
         shutil.copyfile(built, path)
     rows = opts.ledger_rows
     with open_store(str(path)) as store:
-        if store.head().size != size:
-            raise VerificationFailure(f"{built} holds {store.head().size:,} entries, not {size:,}")
+        expected = size + len(ledgers.enrolments(ledgers.root_key()))
+        if store.head().size != expected:
+            raise VerificationFailure(
+                f"{built} holds {store.head().size:,} entries, not {expected:,}"
+            )
         if "proofs" in rows:
             progress.say(f"ledger of {size:,}: root and inclusion proofs")
             out["proofs"] = ledgers.proof_latency(store, opts.proof_samples, rng)
@@ -516,6 +526,8 @@ def ledger_run(
                 min(opts.proof_samples, 50),
                 rng,
                 lambda name, value: progress.say(f"  [{size:,}] index {name}: {value}"),
+                ledgers.log_key(),
+                "replay" in rows,
             )
         if "verify" in rows:
             progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
@@ -523,6 +535,14 @@ def ledger_run(
                 out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
             progress.say(f"  verify {out['verify']['per_second']:,.0f} signatures/s")
     out["file_mb"] = path.stat().st_size / 2**20
+    indexed = work / f"indexed-{size}.db"
+    if keep and "index" in rows and not indexed.exists():
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{path}{suffix}").exists():
+                Path(f"{path}{suffix}").rename(f"{indexed}{suffix}")
+        if not (work / "logkey" / "bench-log.key").exists():
+            write_key_pair(ledgers.log_key(), work / "logkey")
+        progress.say(f"ledger of {size:,}: kept with its index as {indexed}")
     _remove_db(path)
     return out
 
