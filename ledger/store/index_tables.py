@@ -29,7 +29,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from itertools import groupby
+from itertools import groupby, islice
 from typing import Any
 
 from ledger.errors import StoreError, VerificationFailure
@@ -602,6 +602,8 @@ def _paged(nodes: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[bytes, bytes
         yield p, encode_page(page)
 
 
+MIGRATE_BATCH = 5_000
+"""Rows (packed lists, pages) :func:`migrate_postgres` holds at a time."""
 _END = b"\xff"  # after every position: depths go up to 256, uint16be 01 00
 _BANDS = [
     (_TOPS[d], _TOPS[d + PAGE_DEPTHS] if d + PAGE_DEPTHS <= 256 else _END)
@@ -637,22 +639,31 @@ def migrate_sqlite(db: sqlite3.Connection) -> None:
     db.execute("COMMIT")
 
 
-def migrate_postgres(conn: Any) -> None:
+def migrate_postgres(conn: Any, batch: int = MIGRATE_BATCH) -> None:
     """:func:`migrate_sqlite` for PostgreSQL, inside the caller's transaction (under the index
-    DDL lock)."""
+    DDL lock), in bounded memory: the old rows are read through a server-side cursor and
+    written ``batch`` packed rows at a time."""
     if _postgres_has(conn, "index_rows"):
-        old = conn.execute(_OLD_ROWS).fetchall()
-        with conn.cursor() as cur:
-            _copy_lists(cur, _packed(old))
+        with conn.cursor(name="assetledger_migrate_rows") as old:
+            old.itersize = batch
+            old.execute(_OLD_ROWS)
+            lists = _packed(old)
+            while chunk := list(islice(lists, batch)):
+                with conn.cursor() as cur:
+                    _copy_lists(cur, chunk)
         conn.execute("DROP TABLE index_rows")
     if _postgres_has(conn, "index_nodes"):
         query = _OLD_BAND.replace("{0}", "%s").replace(
             "substr(node_id, 3)", "substring(node_id from 3)"
         )
         for low, high in _BANDS:
-            band = conn.execute(query, (low, high)).fetchall()
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", list(_paged(band))
-                )
+            with conn.cursor(name="assetledger_migrate_nodes") as band:
+                band.itersize = batch
+                band.execute(query, (low, high))
+                pages = _paged(band)
+                while chunk := list(islice(pages, batch)):
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", chunk
+                        )
         conn.execute("DROP TABLE index_nodes")
