@@ -192,7 +192,9 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
         _check_signed(store, done, root)
         new = _new_keys(store, tables, done, target, kept, index_rule(store))
         hashes = {key: smt.key_hash(key) for key in {k for _, keys in new for k in keys}}
-        folded = fold(new, tables.keys(sorted(hashes.values())), hashes)
+        current = tables.keys(sorted(hashes.values()))
+        _check_counts(tables, current, hashes)
+        folded = fold(new, current, hashes)
         update = smt.apply(store_reader(store), folded.changes)
         tables.write((target, update.root), folded.lists, folded.keys, update.writes)
     return IndexHead(target, update.root)
@@ -218,6 +220,27 @@ def _check_signed(store: LedgerStore, done: int, root: bytes) -> None:
         " over them",
         hint="run assetledger verify to see what is damaged",
     )
+
+
+def _check_counts(
+    tables: IndexTables, current: Mapping[bytes, KeyRow], hashes: Mapping[str, bytes]
+) -> None:
+    """Refuse to extend the keys the update touches when their stored lists do not hold as
+    many indices as their key rows count (an insider deleted or added list rows, or a key row,
+    without moving the index head): the map's root comes from the key rows, so the update
+    would sign a root over lists that lookups read wrong."""
+    from ledger.index.lookup import IndexMismatch  # lookup reads the map this module keeps
+
+    listed = tables.listed_counts(sorted(hashes.values()))
+    for key, k in sorted(hashes.items()):
+        counted = current[k][1] if k in current else 0
+        if listed.get(k, 0) != counted:
+            raise IndexMismatch(
+                f"the stored index lists {listed.get(k, 0)} ledger indices for key {key!r}"
+                f" where its key row counts {counted}: the index tables were altered, and the"
+                " index is not extended over them",
+                hint="run assetledger verify to see what is damaged",
+            )
 
 
 def _new_keys(

@@ -265,6 +265,11 @@ class IndexTables(ABC):
         return {k: self.rows(k) for k in key_hashes}
 
     @abstractmethod
+    def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """How many ledger indices the stored lists hold for each of ``key_hashes`` (absent:
+        none), from the rows' lengths (the lists are not read)."""
+
+    @abstractmethod
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         """Every row as (key hash, index), ordered, streamed (for ``verify``)."""
 
@@ -373,6 +378,21 @@ class SqliteIndexTables(IndexTables):
             )
             for k, seqs in rows:
                 found[bytes(k)] += unpack(seqs)
+        return found
+
+    def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        found: dict[bytes, int] = {}
+        if self.absent:
+            return found
+        for i in range(0, len(key_hashes), CHUNK):
+            chunk = list(key_hashes[i : i + CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT key_hash, sum(length(seqs)) FROM index_lists WHERE key_hash IN ({marks})"
+                " GROUP BY key_hash",
+                chunk,
+            )
+            found.update((bytes(k), int(n) >> 3) for k, n in rows)
         return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
@@ -503,6 +523,16 @@ class PostgresIndexTables(IndexTables):
         for k, seqs in rows:
             found[bytes(k)] += unpack(bytes(seqs))
         return found
+
+    def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        if self.absent or not key_hashes:
+            return {}
+        rows = self.conn.execute(
+            "SELECT key_hash, sum(octet_length(seqs)) FROM index_lists"
+            " WHERE key_hash = ANY(%s::bytea[]) GROUP BY key_hash",
+            (list(key_hashes),),
+        ).fetchall()
+        return {bytes(k): int(n) >> 3 for k, n in rows}
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
@@ -661,9 +691,9 @@ def migrate_postgres(conn: Any, batch: int = MIGRATE_BATCH) -> None:
                 band.itersize = batch
                 band.execute(query, (low, high))
                 pages = _paged(band)
-                while chunk := list(islice(pages, batch)):
+                while written := list(islice(pages, batch)):
                     with conn.cursor() as cur:
                         cur.executemany(
-                            "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", chunk
+                            "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", written
                         )
         conn.execute("DROP TABLE index_nodes")
