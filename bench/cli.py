@@ -38,6 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The parts of a run, for --only: the Emitter, the ingest runs, the ledgers built directly
 # (append, proofs, recompute, lineage, credits, guard, verify) and the PostgreSQL append.
 PARTS = ("producer", "ingest", "ledgers", "postgres")
+OFF = 0  # --checkpoint-every off: the consumer runs without a log key
 # The measurements on each ledger built directly, for --ledger-rows (the append always runs,
 # unless a ledger kept in --work-dir is reused).
 LEDGER_ROWS = (
@@ -136,7 +137,8 @@ def parse_args(argv: list[str] | None) -> Options:
         "--checkpoint-every",
         default="default",
         help="consumer --checkpoint-every of the main ingest row, comma separated, one row each"
-        " ('default': the consumer's default; 1: a checkpoint after every batch), e.g."
+        " ('default': the consumer's default; 1: a checkpoint after every batch; 'off': no log"
+        " key, so no checkpoint and no index update: the index's share of the CPU), e.g."
         " default,1",
     )
     p.add_argument(
@@ -147,15 +149,16 @@ def parse_args(argv: list[str] | None) -> Options:
     a = p.parse_args(argv)
     try:
         every = tuple(
-            None if x.strip() == "default" else int(x)
+            None if x.strip() == "default" else OFF if x.strip() == "off" else int(x)
             for x in a.checkpoint_every.split(",")
             if x.strip()
         )
     except ValueError:
         p.error(f"--checkpoint-every: not a number or 'default' in {a.checkpoint_every!r}")
-    if not every or any(x is not None and x < 1 for x in every):
+    if not every or any(x is not None and x < 1 and x != OFF for x in every):
         p.error(
-            f"--checkpoint-every: each value is 'default' or at least 1: {a.checkpoint_every!r}"
+            f"--checkpoint-every: each value is 'default', 'off' or at least 1:"
+            f" {a.checkpoint_every!r}"
         )
     transports = tuple(x.strip() for x in a.transports.split(",") if x.strip())
     if not transports or not set(transports) <= {"kafka-python", "confluent"}:
@@ -389,12 +392,15 @@ def ingest_runs(
         name = f"ingest-{backend}-{processes}x{workers}"
         if transport != "kafka-python":
             name += f"-{transport}"
-        if every is not None:
+        if every == OFF:
+            label += ", no log key (no checkpoint, no index update)"
+            name += "-nocp"
+        elif every is not None:
             label += f", checkpoint every {every:,}"
             name += f"-cp{every}"
         progress.say(f"ingest {events:,} events: {label}")
         with ledger_url(opts, backend, work) as url:
-            log_key = init_ledger(url, work)
+            log_key = init_ledger(url, work) if every != OFF else None
             specs = [
                 broker.ConsumerSpec(
                     ledger=url,
@@ -408,7 +414,7 @@ def ingest_runs(
                     log_file=work / f"consumer-{len(out)}-{i}.log",
                     profile=profile_path(opts, f"{name}-{i}"),
                     transport=transport,
-                    checkpoint_every=every,
+                    checkpoint_every=every if every != OFF else None,
                     checkpoint_seconds=opts.checkpoint_seconds,
                 )
                 for i in range(processes)
