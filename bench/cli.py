@@ -38,7 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The parts of a run, for --only: the Emitter, the ingest runs, the ledgers built directly
 # (append, proofs, recompute, lineage, credits, guard, verify) and the PostgreSQL append.
 PARTS = ("producer", "ingest", "ledgers", "postgres")
-OFF = 0  # --checkpoint-every off: the consumer runs without a log key
+OFF = -1  # --checkpoint-every off: the consumer runs without a log key
 # The measurements on each ledger built directly, for --ledger-rows (the append always runs,
 # unless a ledger kept in --work-dir is reused).
 LEDGER_ROWS = (
