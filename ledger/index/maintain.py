@@ -195,9 +195,34 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
         current = tables.keys(sorted(hashes.values()))
         _check_counts(tables, current, hashes)
         folded = fold(new, current, hashes)
-        update = smt.apply(store_reader(store), folded.changes)
-        tables.write((target, update.root), folded.lists, folded.keys, update.writes)
-    return IndexHead(target, update.root)
+        root = _apply(tables, target, folded)
+    return IndexHead(target, root)
+
+
+UPDATE_GROUP = 2_000
+"""Keys whose leaves one pass of the map's update changes (and whose paths it holds decoded).
+
+The pages of a path below the top two bands hold more nodes as the map grows (about two per
+65,536 keys of the map each, up to 511), so an update that held every changed key's pages at
+once grew with the ledger (the consumer's peak RSS).  Keys are applied in groups of this many,
+in key-hash order (each group's pages below the root page are its own), each written (in the
+same transaction) before the next is read; only the top pages stay decoded between groups."""
+
+
+def _apply(tables: IndexTables, target: int, folded: Fold) -> bytes:
+    """Apply ``folded`` to the stored map, :data:`UPDATE_GROUP` keys at a time; the new root.
+    The map is a function of its keys' leaves, so the groups in turn give the one root that
+    applying them at once gives."""
+    changes = sorted(folded.changes.items())
+    lists, keys = folded.lists, folded.keys
+    root = b""
+    for start in range(0, max(len(changes), 1), UPDATE_GROUP):
+        update = smt.apply(tables, dict(changes[start : start + UPDATE_GROUP]))
+        tables.write((target, update.root), lists, keys, update.writes)
+        lists, keys = [], {}  # written with the first group
+        tables.forget_deep_pages()
+        root = update.root
+    return root
 
 
 def _check_signed(store: LedgerStore, done: int, root: bytes) -> None:

@@ -179,6 +179,12 @@ class IndexTables(ABC):
         finally:
             self._cache = None
 
+    def forget_deep_pages(self) -> None:
+        """Inside :meth:`locked`, after a :meth:`write`: drop the decoded pages below the top
+        two bands (read again, with what this transaction wrote, if asked for)."""
+        if self._cache is not None:
+            self._cache = {p: page for p, page in self._cache.items() if p < _KEPT_BELOW}
+
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[tuple[int, bytes]]: ...
 
