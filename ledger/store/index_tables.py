@@ -352,15 +352,17 @@ class SqliteIndexTables(IndexTables):
         found: dict[bytes, KeyRow] = {}
         if self.absent:
             return found
+        query = "SELECT key_hash, key, count, value FROM index_keys WHERE key_hash IN ({})"
+        rows = self._in_chunks(query, key_hashes)
+        found.update((bytes(k), (str(t), int(c), bytes(v))) for k, t, c, v in rows)
+        return found
+
+    def _in_chunks(self, query: str, key_hashes: Sequence[bytes]) -> Iterator[Any]:
+        """The rows of ``query`` (its ``{}`` the marks of ``key_hashes``), :data:`CHUNK` key
+        hashes a query."""
         for i in range(0, len(key_hashes), CHUNK):
             chunk = list(key_hashes[i : i + CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key_hash, key, count, value FROM index_keys WHERE key_hash IN ({marks})",
-                chunk,
-            )
-            found.update((bytes(k), (str(t), int(c), bytes(v))) for k, t, c, v in rows)
-        return found
+            yield from self.db.execute(query.format(",".join("?" * len(chunk))), chunk)
 
     def rows(self, key_hash: bytes) -> list[int]:
         if self.absent:
@@ -374,31 +376,22 @@ class SqliteIndexTables(IndexTables):
         found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
         if self.absent:
             return found
-        for i in range(0, len(key_hashes), CHUNK):
-            chunk = list(key_hashes[i : i + CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key_hash, seqs FROM index_lists WHERE key_hash IN ({marks})"
-                " ORDER BY key_hash, first",
-                chunk,
-            )
-            for k, seqs in rows:
-                found[bytes(k)] += unpack(seqs)
+        query = (
+            "SELECT key_hash, seqs FROM index_lists WHERE key_hash IN ({}) ORDER BY key_hash, first"
+        )
+        for k, seqs in self._in_chunks(query, key_hashes):
+            found[bytes(k)] += unpack(seqs)
         return found
 
     def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
         found: dict[bytes, int] = {}
         if self.absent:
             return found
-        for i in range(0, len(key_hashes), CHUNK):
-            chunk = list(key_hashes[i : i + CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key_hash, sum(length(seqs)) FROM index_lists WHERE key_hash IN ({marks})"
-                " GROUP BY key_hash",
-                chunk,
-            )
-            found.update((bytes(k), int(n) >> 3) for k, n in rows)
+        query = (
+            "SELECT key_hash, sum(length(seqs)) FROM index_lists WHERE key_hash IN ({})"
+            " GROUP BY key_hash"
+        )
+        found.update((bytes(k), int(n) >> 3) for k, n in self._in_chunks(query, key_hashes))
         return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:

@@ -137,22 +137,17 @@ def _rows_deleted_refused(store: LedgerStore, edit: str) -> None:
     assert _snapshot(store) == before
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("edit", sorted(ROWS_EDITS))
-def test_index_rows_deleted_under_the_head_are_refused_by_the_checkpointer_sqlite(
-    tmp_path: Path, edit: str
+def test_index_rows_deleted_under_the_head_are_refused_by_the_checkpointer(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, edit: str
 ) -> None:
-    store = open_store(str(tmp_path / "ledger.db"))
-    try:
-        _rows_deleted_refused(store, ROWS_EDITS[edit])
-    finally:
-        store.close()
-
-
-@pytest.mark.parametrize("edit", sorted(ROWS_EDITS))
-def test_index_rows_deleted_under_the_head_are_refused_by_the_checkpointer_postgres(
-    pg_schema_dsn: str, edit: str
-) -> None:
-    store = open_store(pg_schema_dsn)
+    url = (
+        str(tmp_path / "ledger.db")
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_schema_dsn")
+    )
+    store = open_store(url)
     try:
         _rows_deleted_refused(store, ROWS_EDITS[edit])
     finally:
