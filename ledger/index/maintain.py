@@ -199,7 +199,7 @@ def update_index(store: LedgerStore, size: int | None = None) -> IndexHead:
     return IndexHead(target, root)
 
 
-UPDATE_GROUP = 2_000
+UPDATE_GROUP = 500
 """Keys whose leaves one pass of the map's update changes (and whose paths it holds decoded).
 
 The pages of a path below the top two bands hold more nodes as the map grows (about two per
