@@ -55,25 +55,30 @@ class WitnessServer(ThreadingHTTPServer):
         self.idle_timeout = idle_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self._idle: set[socket.socket] = set()  # connections waiting for their next request
-        self._idle_lock = threading.Lock()
+        self._idle_changed = threading.Condition()
         super().__init__((host, port), _Handler)
 
-    def close_idle(self) -> int:
+    def close_idle(self, at_least: int = 0, timeout: float = 10.0) -> int:
         """Drop every connection now waiting for its next request, as the idle timeout would
-        (the client sees the connection closed); how many."""
-        with self._idle_lock:
+        (the client sees the connection closed); how many.  With ``at_least``, first wait (up
+        to ``timeout`` seconds) until that many are waiting: a handler marks its connection
+        idle only after it has sent the previous response."""
+        with self._idle_changed:
+            self._idle_changed.wait_for(lambda: len(self._idle) >= at_least, timeout)
             idle = list(self._idle)
+            self._idle.clear()  # closed: no longer waiting, whenever their handlers notice
         for conn in idle:
             with contextlib.suppress(OSError):  # it ended meanwhile
                 conn.shutdown(socket.SHUT_RDWR)
         return len(idle)
 
     def _set_idle(self, conn: socket.socket, idle: bool) -> None:
-        with self._idle_lock:
+        with self._idle_changed:
             if idle:
                 self._idle.add(conn)
             else:
                 self._idle.discard(conn)
+            self._idle_changed.notify_all()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):

@@ -69,7 +69,7 @@ def _wait_until_dropped(server: WitnessServer, client: WitnessClient) -> None:
     connection is seen closed from the client."""
     conn = client._conn
     assert conn is not None and conn.sock is not None, "the connection was not kept alive"
-    assert server.close_idle() >= 1
+    assert server.close_idle(at_least=1) >= 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         conn.sock.settimeout(0.05)
