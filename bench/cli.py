@@ -38,6 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The parts of a run, for --only: the Emitter, the ingest runs, the ledgers built directly
 # (append, proofs, recompute, lineage, credits, guard, verify) and the PostgreSQL append.
 PARTS = ("producer", "ingest", "ledgers", "postgres")
+OFF = -1  # --checkpoint-every off: the consumer runs without a log key
 # The measurements on each ledger built directly, for --ledger-rows (the append always runs,
 # unless a ledger kept in --work-dir is reused).
 LEDGER_ROWS = (
@@ -48,6 +49,7 @@ LEDGER_ROWS = (
     "episode_audit",
     "guard",
     "index",
+    "replay",
     "verify",
 )
 
@@ -135,7 +137,8 @@ def parse_args(argv: list[str] | None) -> Options:
         "--checkpoint-every",
         default="default",
         help="consumer --checkpoint-every of the main ingest row, comma separated, one row each"
-        " ('default': the consumer's default; 1: a checkpoint after every batch), e.g."
+        " ('default': the consumer's default; 1: a checkpoint after every batch; 'off': no log"
+        " key, so no checkpoint and no index update: the index's share of the CPU), e.g."
         " default,1",
     )
     p.add_argument(
@@ -146,15 +149,16 @@ def parse_args(argv: list[str] | None) -> Options:
     a = p.parse_args(argv)
     try:
         every = tuple(
-            None if x.strip() == "default" else int(x)
+            None if x.strip() == "default" else OFF if x.strip() == "off" else int(x)
             for x in a.checkpoint_every.split(",")
             if x.strip()
         )
     except ValueError:
         p.error(f"--checkpoint-every: not a number or 'default' in {a.checkpoint_every!r}")
-    if not every or any(x is not None and x < 1 for x in every):
+    if not every or any(x is not None and x < 1 and x != OFF for x in every):
         p.error(
-            f"--checkpoint-every: each value is 'default' or at least 1: {a.checkpoint_every!r}"
+            f"--checkpoint-every: each value is 'default', 'off' or at least 1:"
+            f" {a.checkpoint_every!r}"
         )
     transports = tuple(x.strip() for x in a.transports.split(",") if x.strip())
     if not transports or not set(transports) <= {"kafka-python", "confluent"}:
@@ -388,12 +392,15 @@ def ingest_runs(
         name = f"ingest-{backend}-{processes}x{workers}"
         if transport != "kafka-python":
             name += f"-{transport}"
-        if every is not None:
+        if every == OFF:
+            label += ", no log key (no checkpoint, no index update)"
+            name += "-nocp"
+        elif every is not None:
             label += f", checkpoint every {every:,}"
             name += f"-cp{every}"
         progress.say(f"ingest {events:,} events: {label}")
         with ledger_url(opts, backend, work) as url:
-            log_key = init_ledger(url, work)
+            log_key = init_ledger(url, work) if every != OFF else None
             specs = [
                 broker.ConsumerSpec(
                     ledger=url,
@@ -407,7 +414,7 @@ def ingest_runs(
                     log_file=work / f"consumer-{len(out)}-{i}.log",
                     profile=profile_path(opts, f"{name}-{i}"),
                     transport=transport,
-                    checkpoint_every=every,
+                    checkpoint_every=every if every != OFF else None,
                     checkpoint_seconds=opts.checkpoint_seconds,
                 )
                 for i in range(processes)
@@ -467,9 +474,13 @@ def ledger_run(
 ) -> dict[str, Any]:
     """Build (or reuse) the ledger of ``size`` entries and measure the selected rows on it.
 
-    With ``--work-dir`` the built ledger (entries only: no index, no checkpoint) is kept as
-    ``ledger-<size>.db`` next to a ``.built`` mark, and the rows are measured on a copy, which
-    is then deleted: a later run (or several at once) reuses the ledger, skipping the append."""
+    A built ledger is made as ``init`` makes one (:func:`ledgers.give_identity`: log key, index
+    rule, a key registry enrolling every signer, its entries first), then the corpus appended.
+    With ``--work-dir`` it (no index, no checkpoint) is kept as ``ledger-<size>.db`` next to a
+    ``.built`` mark, and the rows are measured on a copy: a later run (or several at once)
+    reuses the ledger, skipping the append.  The copy is deleted, unless the index row built
+    its index and no ``indexed-<size>.db`` is kept yet: it is kept as that (checkpoints every
+    corpus chunk, the log key in ``logkey/``)."""
     rng = random.Random(opts.seed)
     built = work / f"ledger-{size}.db"
     mark = work / f"ledger-{size}.db.built"
@@ -482,8 +493,10 @@ def ledger_run(
         _remove_db(built)
         mark.unlink(missing_ok=True)
         with open_store(str(built)) as store:
+            registry = ledgers.give_identity(store)
             progress.say(f"ledger of {size:,}: appending in batches of {corpus_chunk()}")
             seconds = ledgers.append_all(store, corpus, size, progress.counter("appended", size))
+        out["registry_entries"] = registry
         out["append"] = {
             "seconds": seconds,
             "us_per_entry": seconds / size * 1e6,
@@ -499,8 +512,11 @@ def ledger_run(
         shutil.copyfile(built, path)
     rows = opts.ledger_rows
     with open_store(str(path)) as store:
-        if store.head().size != size:
-            raise VerificationFailure(f"{built} holds {store.head().size:,} entries, not {size:,}")
+        expected = size + len(ledgers.enrolments(ledgers.root_key()))
+        if store.head().size != expected:
+            raise VerificationFailure(
+                f"{built} holds {store.head().size:,} entries, not {expected:,}"
+            )
         if "proofs" in rows:
             progress.say(f"ledger of {size:,}: root and inclusion proofs")
             out["proofs"] = ledgers.proof_latency(store, opts.proof_samples, rng)
@@ -516,6 +532,8 @@ def ledger_run(
                 min(opts.proof_samples, 50),
                 rng,
                 lambda name, value: progress.say(f"  [{size:,}] index {name}: {value}"),
+                ledgers.log_key(),
+                "replay" in rows,
             )
         if "verify" in rows:
             progress.say(f"ledger of {size:,}: verify_ledger with {opts.cores} workers")
@@ -523,6 +541,14 @@ def ledger_run(
                 out["verify"] = ledgers.verify_rate(store, synth.signers(), opts.cores)
             progress.say(f"  verify {out['verify']['per_second']:,.0f} signatures/s")
     out["file_mb"] = path.stat().st_size / 2**20
+    indexed = work / f"indexed-{size}.db"
+    if keep and "index" in rows and not indexed.exists():
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{path}{suffix}").exists():
+                Path(f"{path}{suffix}").rename(f"{indexed}{suffix}")
+        if not (work / "logkey" / "bench-log.key").exists():
+            write_key_pair(ledgers.log_key(), work / "logkey")
+        progress.say(f"ledger of {size:,}: kept with its index as {indexed}")
     _remove_db(path)
     return out
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.ledgers import ORIGIN
 from bench.synth import episode_of
 from demo.story import SHOW
 from ledger.audit.ip import Scope, run_audit
@@ -35,8 +36,6 @@ from ledger.log import checkpoint as cp
 from ledger.log import operator
 from ledger.store import LedgerStore, StoredCheckpoint
 from ledger.trust.keys import KeyPair, generate
-
-ORIGIN = "bench.example/ledger"
 
 
 def update_cost(store: LedgerStore, step: int, log_key: KeyPair | None = None) -> dict[str, Any]:
@@ -89,12 +88,15 @@ def _checkpoint(store: LedgerStore, origin: str, log_key: KeyPair, size: int, ro
     store.add_checkpoint(StoredCheckpoint(size, body.root_hash, note, datetime.now(UTC)))
 
 
-def sign(store: LedgerStore, rule: str = NEW_LEDGER_RULE) -> tuple[str, KeyPair]:
-    """A log identity in the store; its vkey and key.  The benchmark ledger (entries appended
-    before it has an identity) gets index rule ``rule``, as a ledger made by ``init`` would."""
+def sign(
+    store: LedgerStore, rule: str = NEW_LEDGER_RULE, log_key: KeyPair | None = None
+) -> tuple[str, KeyPair]:
+    """A log identity in the store (``log_key``, the one it has, or a new key); its vkey and
+    key.  A benchmark ledger whose entries were appended before it had an identity gets index
+    rule ``rule``, as a ledger made by ``init`` would."""
     if store.get_meta(META_INDEX_RULE) is None and store.index_tables().head()[0] == 0:
         store.set_meta(META_INDEX_RULE, rule)
-    log_key = generate("bench-log")
+    log_key = log_key or generate("bench-log")
     identity = operator.init_ledger(store, ORIGIN, log_key)
     return identity.vkey, log_key
 
@@ -196,8 +198,12 @@ def index_runs(
     samples: int,
     rng: random.Random,
     say: Callable[[str, dict[str, Any]], None] | None = None,
+    log_key: KeyPair | None = None,
+    replay_all: bool = True,
 ) -> dict[str, Any]:
-    """Every index row; ``say`` hears each one as soon as it is measured."""
+    """Every index row (the replay of every committed root only if ``replay_all``), the
+    checkpoints signed with ``log_key`` (default: a new key); ``say`` hears each row as soon
+    as it is measured."""
     out: dict[str, Any] = {}
 
     def keep(name: str, value: dict[str, Any]) -> None:
@@ -205,10 +211,11 @@ def index_runs(
         if say is not None:
             say(name, value)
 
-    vkey, log_key = sign(store)
+    vkey, log_key = sign(store, log_key=log_key)
     keep("update", update_cost(store, step, log_key))
     sign_head(store, log_key)
     keep("proofs", proof_costs(store, vkey, version_keys(store, samples, rng)))
     keep("episode_audit", episode_audit(store))
-    keep("replay", replay(store))
+    if replay_all:
+        keep("replay", replay(store))
     return out

@@ -12,8 +12,10 @@ import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from bench import synth
 from bench.corpus import Corpus
 from bench.synth import Built, episode_of, final_ids
 from demo.story import SHOW
@@ -22,14 +24,22 @@ from ledger.audit.ip import Scope, run_audit
 from ledger.audit.lineage import build as build_lineage
 from ledger.audit.model import LedgerView, TreeState, tree_state
 from ledger.errors import VerificationFailure
+from ledger.events.keyregistry import KEY_REGISTRY
+from ledger.log import operator
 from ledger.log.merkle import compute_root, leaf_hash, verify_inclusion
 from ledger.log.verify import check_prefix, verify_ledger
 from ledger.store import Batch, LedgerStore, Origin, PendingEntry
 from ledger.store.base import GENESIS_CHAIN, chain_hash
 from ledger.trust.keys import KeyPair
+from ledger.trust.records import enroll_event
+from ledger.trust.registry import RootKey
+from ledger.trust.replay import set_roots
+from producers.emitter import build_message
 
 TOPIC = "bench.direct"
 GROUP = "bench-direct"
+REGISTRY_TOPIC = "bench.registry"
+ORIGIN = "bench.example/ledger"
 Progress = Callable[[int], None]
 
 
@@ -48,6 +58,54 @@ def pending(chunk: Sequence[Built], first_offset: int, topic: str = TOPIC) -> li
         )
         for i, b in enumerate(chunk)
     ]
+
+
+def root_key() -> KeyPair:
+    """The key registry's root key of the benchmark ledgers (derived from its name, as the
+    signers' keys are: bench only)."""
+    return synth.signer("bench-root")
+
+
+def log_key() -> KeyPair:
+    """The log key of the benchmark ledgers (derived from its name: bench only)."""
+    return synth.signer("bench-log")
+
+
+def enrolments(root: KeyPair, topic: str = REGISTRY_TOPIC) -> list[PendingEntry]:
+    """Key registry entries enrolling every synthetic signer, signed by ``root``, at offsets
+    0… of partition 0 of ``topic``."""
+    out = []
+    for i, (name, pair) in enumerate(sorted(synth.signers().items())):
+        when = datetime.now(UTC)
+        event = enroll_event(
+            f"service:bench-{name}", "software", name, pair.public, event_time=when
+        )
+        message = build_message(event, root, kind=KEY_REGISTRY, source=synth.SOURCE)
+        out.append(
+            PendingEntry(
+                event_id=message.event_id,
+                kind=KEY_REGISTRY.record,
+                event_time=when,
+                envelope=message.value,
+                signer_keyid=root.key_id,
+                origin=Origin(topic, 0, i),
+                refs=tuple(KEY_REGISTRY.refs(event)),
+            )
+        )
+    return out
+
+
+def give_identity(store: LedgerStore) -> int:
+    """Make a new benchmark ledger as ``init`` would (origin and log key :func:`log_key`, so
+    the newest index rule) with a key registry (root :func:`root_key`) enrolling every
+    synthetic signer: packets from it verify with ``--trust-root``.  Returns the registry's
+    entries (appended first)."""
+    root = root_key()
+    set_roots(store, [RootKey("bench-root", root.public)])
+    operator.init_ledger(store, ORIGIN, log_key())
+    entries = enrolments(root)
+    store.append(Batch(entries, [], {(REGISTRY_TOPIC, 0): len(entries)}, GROUP))
+    return len(entries)
 
 
 def append_all(
@@ -142,7 +200,7 @@ def _cpu_per_entry(before: tuple[float, float], entries: int) -> dict[str, float
 
 
 def verify_rate(store: LedgerStore, signers: dict[str, KeyPair], workers: int) -> dict[str, Any]:
-    keys = {p.key_id: p.public for p in signers.values()}
+    keys = {p.key_id: p.public for p in [*signers.values(), root_key()]}
     cpu = _cpu()
     started = time.perf_counter()
     report = verify_ledger(store, keys.get, workers=workers)

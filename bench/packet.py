@@ -25,44 +25,20 @@ from typing import Any, TypeVar
 
 from bench import ledgers, synth
 from demo.story import EPISODE, SHOW
-from ledger.events.keyregistry import KEY_REGISTRY
 from ledger.events.provenance import PROVENANCE
 from ledger.log import operator
 from ledger.packet.build import build_packet
 from ledger.packet.cut import write_cut
 from ledger.packet.verify import verify_packet
-from ledger.store import Batch, LedgerStore, Origin, PendingEntry, open_store
+from ledger.store import Batch, LedgerStore, PendingEntry, open_store
 from ledger.trust import keys
 from ledger.trust.dsse import forget_verified
-from ledger.trust.records import enroll_event
 from ledger.trust.registry import RootKey
 from ledger.trust.replay import set_roots
 from producers.emitter import build_message
 
 TOPIC = "bench.packet"
 CHUNK = 2000
-
-
-def enrolments(root: keys.KeyPair) -> list[PendingEntry]:
-    out = []
-    for i, (name, pair) in enumerate(sorted(synth.signers().items())):
-        when = datetime.now(UTC)
-        event = enroll_event(
-            f"service:bench-{name}", "software", name, pair.public, event_time=when
-        )
-        message = build_message(event, root, kind=KEY_REGISTRY, source=synth.SOURCE)
-        out.append(
-            PendingEntry(
-                event_id=message.event_id,
-                kind=KEY_REGISTRY.record,
-                event_time=when,
-                envelope=message.value,
-                signer_keyid=root.key_id,
-                origin=Origin(TOPIC, 0, i),
-                refs=tuple(KEY_REGISTRY.refs(event)),
-            )
-        )
-    return out
 
 
 def append(store: LedgerStore, entries: list[PendingEntry]) -> None:
@@ -135,7 +111,7 @@ def run(
         set_roots(store, [RootKey("root", root.public)])
         identity = operator.init_ledger(store, "bench.assetledger.example/ledger", log)
         (work / "log.vkey").write_text(identity.vkey + "\n")  # to re-verify in a fresh process
-        append(store, enrolments(root))
+        append(store, ledgers.enrolments(root, TOPIC))
         if fill:
             # far beyond the episode and its padding: other episodes' blocks
             filler(store, fill, 10 * (events + padding) + 100_000, shared)

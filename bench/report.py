@@ -227,7 +227,7 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
     ix = ledger.get("index")
     if ix is None:  # a result file from before the index existed
         return []
-    up, pr, au, rp = ix["update"], ix["proofs"], ix["episode_audit"], ix["replay"]
+    up, pr, au, rp = ix["update"], ix["proofs"], ix["episode_audit"], ix.get("replay")
     append = ledger["append"].get("us_per_entry")
     versus_append = f"{up['us_per_entry'] / append:.2f} x store.append, " if append else ""
     guard = ledger.get("audit_guard", {}).get("seconds")
@@ -239,7 +239,7 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
             if ratio >= 1
             else f", {1 / ratio:.1f} x slower than the guard"
         )
-    return [
+    rows: list[Row] = [
         (
             f"[{n}] index update (at checkpoints of {up['step']:,})",
             f"{up['us_per_entry']:.1f} us/entry",
@@ -263,6 +263,14 @@ def _index_rows(n: str, ledger: dict[str, Any]) -> list[Row]:
             f"{au['events']:,} events, {_cpu_note(au, 'cpu_seconds', ' s CPU')}no full pass"
             f"{versus} (target 2 s)",
         ),
+    ]
+    return rows + _replay_rows(n, rp)
+
+
+def _replay_rows(n: str, rp: dict[str, Any] | None) -> list[Row]:
+    if rp is None:  # not measured (--ledger-rows without replay)
+        return []
+    return [
         (
             f"[{n}] index replay (every committed root)",
             f"{rp['seconds']:.2f} s",

@@ -255,6 +255,10 @@ class FailedSend:
 BatchHook = Callable[[AppendResult, IngestStats], None]
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class _BatchRegistry:
     """The key-registry topic as one batch sees it (:class:`consumers.inspect.RegistryReader`).
@@ -289,10 +293,14 @@ class LedgerConsumer:
         on_batch: BatchHook | None = None,
         checkpointer: Checkpointer | None = None,
         cosigning: Cosigning | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``clock``: each batch's arrival time (default: the current UTC time; a test sets
+        when records arrive without waiting for it)."""
         self.store = store
         self.trust = trust
         self.config = config
+        self.clock = clock or _utc_now
         self.on_batch = on_batch
         self.checkpointer = checkpointer
         self.cosigning = cosigning  # witnesses asked to cosign each checkpoint (in background)
@@ -627,7 +635,7 @@ class LedgerConsumer:
         self._check_topic_incarnation()  # metadata may have changed since the assignment
         # One arrival time per batch: the trust policy judges arrival against it and the
         # entries are stored with it, so verify's replay reaches the same decisions.
-        received_at = datetime.now(UTC)
+        received_at = self.clock()
         self.trust.receiving(received_at)
         reader = _BatchRegistry(self._registry, in_flight.polled, lambda: self._polls,
                                 self._follows_registry)  # fmt: skip

@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from itertools import groupby
+from itertools import groupby, islice
 from typing import Any
 
 from ledger.errors import StoreError, VerificationFailure
@@ -228,6 +228,12 @@ class IndexTables(ABC):
             _, (_, page) = decoded.popitem(last=False)
             count -= len(page)
         self._decoded, self._decoded_nodes = decoded, count
+
+    def forget_deep_pages(self) -> None:
+        """Inside :meth:`locked`, after a :meth:`write`: drop the decoded pages below the top
+        two bands (read again, with what this transaction wrote, if asked for)."""
+        if self._cache is not None:
+            self._cache = {p: page for p, page in self._cache.items() if p < _KEPT_BELOW}
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[tuple[int, bytes]]: ...
@@ -429,6 +435,11 @@ class IndexTables(ABC):
         return {k: self.rows(k) for k in key_hashes}
 
     @abstractmethod
+    def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """How many ledger indices the stored lists hold for each of ``key_hashes`` (absent:
+        none), from the rows' lengths (the lists are not read)."""
+
+    @abstractmethod
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         """Every row as (key hash, index), ordered, streamed (for ``verify``)."""
 
@@ -505,15 +516,17 @@ class SqliteIndexTables(IndexTables):
         found: dict[bytes, KeyRow] = {}
         if self.absent:
             return found
+        query = "SELECT key_hash, key, count, value FROM index_keys WHERE key_hash IN ({})"
+        rows = self._in_chunks(query, key_hashes)
+        found.update((bytes(k), (str(t), int(c), bytes(v))) for k, t, c, v in rows)
+        return found
+
+    def _in_chunks(self, query: str, key_hashes: Sequence[bytes]) -> Iterator[Any]:
+        """The rows of ``query`` (its ``{}`` the marks of ``key_hashes``), :data:`CHUNK` key
+        hashes a query."""
         for i in range(0, len(key_hashes), CHUNK):
             chunk = list(key_hashes[i : i + CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key_hash, key, count, value FROM index_keys WHERE key_hash IN ({marks})",
-                chunk,
-            )
-            found.update((bytes(k), (str(t), int(c), bytes(v))) for k, t, c, v in rows)
-        return found
+            yield from self.db.execute(query.format(",".join("?" * len(chunk))), chunk)
 
     def rows(self, key_hash: bytes) -> list[int]:
         if self.absent:
@@ -527,16 +540,22 @@ class SqliteIndexTables(IndexTables):
         found: dict[bytes, list[int]] = {k: [] for k in key_hashes}
         if self.absent:
             return found
-        for i in range(0, len(key_hashes), CHUNK):
-            chunk = list(key_hashes[i : i + CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT key_hash, seqs FROM index_lists WHERE key_hash IN ({marks})"
-                " ORDER BY key_hash, first",
-                chunk,
-            )
-            for k, seqs in rows:
-                found[bytes(k)] += unpack(seqs)
+        query = (
+            "SELECT key_hash, seqs FROM index_lists WHERE key_hash IN ({}) ORDER BY key_hash, first"
+        )
+        for k, seqs in self._in_chunks(query, key_hashes):
+            found[bytes(k)] += unpack(seqs)
+        return found
+
+    def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        found: dict[bytes, int] = {}
+        if self.absent:
+            return found
+        query = (
+            "SELECT key_hash, sum(length(seqs)) FROM index_lists WHERE key_hash IN ({})"
+            " GROUP BY key_hash"
+        )
+        found.update((bytes(k), int(n) >> 3) for k, n in self._in_chunks(query, key_hashes))
         return found
 
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
@@ -668,6 +687,16 @@ class PostgresIndexTables(IndexTables):
             found[bytes(k)] += unpack(bytes(seqs))
         return found
 
+    def listed_counts(self, key_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        if self.absent or not key_hashes:
+            return {}
+        rows = self.conn.execute(
+            "SELECT key_hash, sum(octet_length(seqs)) FROM index_lists"
+            " WHERE key_hash = ANY(%s::bytea[]) GROUP BY key_hash",
+            (list(key_hashes),),
+        ).fetchall()
+        return {bytes(k): int(n) >> 3 for k, n in rows}
+
     def all_rows(self) -> Iterator[tuple[bytes, int]]:
         if self.absent:
             return
@@ -766,6 +795,8 @@ def _paged(nodes: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[bytes, bytes
         yield p, encode_page(page)
 
 
+MIGRATE_BATCH = 5_000
+"""Rows (packed lists, pages) :func:`migrate_postgres` holds at a time."""
 _END = b"\xff"  # after every position: depths go up to 256, uint16be 01 00
 _BANDS = [
     (_TOPS[d], _TOPS[d + PAGE_DEPTHS] if d + PAGE_DEPTHS <= 256 else _END)
@@ -801,22 +832,31 @@ def migrate_sqlite(db: sqlite3.Connection) -> None:
     db.execute("COMMIT")
 
 
-def migrate_postgres(conn: Any) -> None:
+def migrate_postgres(conn: Any, batch: int = MIGRATE_BATCH) -> None:
     """:func:`migrate_sqlite` for PostgreSQL, inside the caller's transaction (under the index
-    DDL lock)."""
+    DDL lock), in bounded memory: the old rows are read through a server-side cursor and
+    written ``batch`` packed rows at a time."""
     if _postgres_has(conn, "index_rows"):
-        old = conn.execute(_OLD_ROWS).fetchall()
-        with conn.cursor() as cur:
-            _copy_lists(cur, _packed(old))
+        with conn.cursor(name="assetledger_migrate_rows") as old:
+            old.itersize = batch
+            old.execute(_OLD_ROWS)
+            lists = _packed(old)
+            while chunk := list(islice(lists, batch)):
+                with conn.cursor() as cur:
+                    _copy_lists(cur, chunk)
         conn.execute("DROP TABLE index_rows")
     if _postgres_has(conn, "index_nodes"):
         query = _OLD_BAND.replace("{0}", "%s").replace(
             "substr(node_id, 3)", "substring(node_id from 3)"
         )
         for low, high in _BANDS:
-            band = conn.execute(query, (low, high)).fetchall()
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", list(_paged(band))
-                )
+            with conn.cursor(name="assetledger_migrate_nodes") as band:
+                band.itersize = batch
+                band.execute(query, (low, high))
+                pages = _paged(band)
+                while written := list(islice(pages, batch)):
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", written
+                        )
         conn.execute("DROP TABLE index_nodes")

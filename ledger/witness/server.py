@@ -7,14 +7,17 @@
 
 The server binds 127.0.0.1 unless told otherwise, speaks HTTP/1.1 with keep-alive, reads at
 most :data:`MAX_BODY` bytes of a body that must announce its ``Content-Length``, drops a
-connection idle for :data:`IDLE_TIMEOUT` seconds, and serves at most :data:`MAX_CONNECTIONS`
-connections at once (more are closed unanswered).
+connection idle for :data:`IDLE_TIMEOUT` seconds (:meth:`WitnessServer.close_idle` drops the
+idle ones at once: tests make "idle" happen without waiting for a clock), and serves at most
+:data:`MAX_CONNECTIONS` connections at once (more are closed unanswered).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,13 +47,38 @@ class WitnessServer(ThreadingHTTPServer):
         host: str = "127.0.0.1",
         port: int = 0,
         max_connections: int = MAX_CONNECTIONS,
-        idle_timeout: float = IDLE_TIMEOUT,
+        idle_timeout: float | None = IDLE_TIMEOUT,
     ) -> None:
+        """``idle_timeout`` None: connections are dropped as idle only by :meth:`close_idle`."""
         self.witness = witness
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._idle: set[socket.socket] = set()  # connections waiting for their next request
+        self._idle_changed = threading.Condition()
         super().__init__((host, port), _Handler)
+
+    def close_idle(self, at_least: int = 0, timeout: float = 10.0) -> int:
+        """Drop every connection now waiting for its next request, as the idle timeout would
+        (the client sees the connection closed); how many.  With ``at_least``, first wait (up
+        to ``timeout`` seconds) until that many are waiting: a handler marks its connection
+        idle only after it has sent the previous response."""
+        with self._idle_changed:
+            self._idle_changed.wait_for(lambda: len(self._idle) >= at_least, timeout)
+            idle = list(self._idle)
+            self._idle.clear()  # closed: no longer waiting, whenever their handlers notice
+        for conn in idle:
+            with contextlib.suppress(OSError):  # it ended meanwhile
+                conn.shutdown(socket.SHUT_RDWR)
+        return len(idle)
+
+    def _set_idle(self, conn: socket.socket, idle: bool) -> None:
+        with self._idle_changed:
+            if idle:
+                self._idle.add(conn)
+            else:
+                self._idle.discard(conn)
+            self._idle_changed.notify_all()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -78,6 +106,7 @@ class WitnessServer(ThreadingHTTPServer):
 
     def stop(self) -> None:
         self.shutdown()
+        self.close_idle()
         self.server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -97,6 +126,17 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.idle_timeout)  # this server's idle limit
+
+    def handle_one_request(self) -> None:
+        self.server._set_idle(self.connection, True)  # until its request line has arrived
+        try:
+            super().handle_one_request()
+        finally:
+            self.server._set_idle(self.connection, False)
+
+    def parse_request(self) -> bool:
+        self.server._set_idle(self.connection, False)
+        return super().parse_request()
 
     def do_POST(self) -> None:
         if self.path != "/add-checkpoint":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cli import parse_args
+from bench.cli import OFF, parse_args
 
 
 def test_checkpoint_every_gives_one_ingest_row_per_policy() -> None:
@@ -12,6 +12,7 @@ def test_checkpoint_every_gives_one_ingest_row_per_policy() -> None:
     assert opts.checkpoint_every == (None, 1)
     assert opts.checkpoint_seconds == 3600.0
     assert parse_args([]).checkpoint_every == (None,)
+    assert parse_args(["--checkpoint-every", "default,off"]).checkpoint_every == (None, OFF)
 
 
 @pytest.mark.parametrize("value", ["0", "x", ","])

@@ -11,7 +11,13 @@ import pytest
 
 from demo.story import CONSENT_DANA
 from ledger.index import ProofFailure, production_key, prove_about, smt, verify_about
-from ledger.index.maintain import MemoryMap, extension_line, update_index
+from ledger.index.maintain import (
+    MemoryMap,
+    entry_keys,
+    extension_line,
+    index_rule,
+    update_index,
+)
 from ledger.index.proof import parse_about
 from ledger.index.replay import INDEX_ROOT_MISMATCH, INDEX_ROW_MISMATCH, ReplayMap, monitor
 from ledger.log import checkpoint as cp
@@ -581,3 +587,25 @@ def test_the_replay_names_every_edit_in_memory_or_spilled(
     assert named in findings[0].detail
     report = verify_ledger(store, KEYS.get, workers=1)
     assert [d.kind for d in report.damage] == [INDEX_ROW_MISMATCH]
+
+
+@pytest.mark.parametrize("group", [1, 3, 50])
+def test_an_update_applied_in_groups_of_keys_stores_the_one_pass_map(
+    store: LedgerStore, monkeypatch: pytest.MonkeyPatch, group: int
+) -> None:
+    """The update applies its keys a group at a time (bounded memory), each group written
+    before the next is read: the roots, the stored nodes and proofs are those of one pass
+    (the replay's)."""
+    import ledger.index.maintain as maintain
+
+    monkeypatch.setattr(maintain, "UPDATE_GROUP", group)
+    fill(store, init(store), batches=3)
+    report = verify_ledger(store, KEYS.get, workers=1)
+    assert report.ok and report.index_roots_checked == 3
+    assert monitor(store).ok
+    reference = MemoryMap()
+    for e in store.entries():
+        reference.add(e.seq, entry_keys(e.envelope, rule=index_rule(store)))
+    assert reference.commit() == store.index_tables().head()[1]
+    nodes = sorted(store.index_tables().all_nodes())
+    assert {n: (h, leaf) for n, h, leaf in nodes} == reference.nodes

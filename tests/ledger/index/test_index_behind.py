@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import ledger.index.smt as smt
+from demo.story import EPISODE, SHOW
 from ledger.errors import VerificationFailure
+from ledger.index.keys import production_key
 from ledger.index.lookup import IndexMismatch
 from ledger.index.maintain import update_index
 from ledger.log import operator
@@ -104,5 +107,48 @@ def test_an_index_head_set_back_with_no_checkpoint_left_is_refused_postgres(
     store = open_store(pg_schema_dsn)
     try:
         _refused_unsigned(store)
+    finally:
+        store.close()
+
+
+ROWS_EDITS = {
+    "a key's list rows deleted": "DELETE FROM index_lists WHERE key_hash = %s",
+    "a key's key row deleted": "DELETE FROM index_keys WHERE key_hash = %s",
+}
+
+
+def _rows_deleted_refused(store: LedgerStore, edit: str) -> None:
+    """Index rows of a key deleted with the head left where it is: the checkpointer, whose
+    update touches that key again, refuses by name (before, it signed a root over them and
+    only ``verify`` found the damage) and writes nothing."""
+    log_key = init(store)
+    events = pending(demo_events())
+    half = len(events) // 2
+    checkpointer = operator.Checkpointer(store, log_key)
+    append_all(store, events[:half])
+    assert checkpointer.checkpoint() is not None
+    insider_sql(store, edit, smt.key_hash(production_key(SHOW, EPISODE)))
+    append_all(store, events[half:])  # every demo event names the episode
+    before = _snapshot(store)
+    with pytest.raises(IndexMismatch) as caught:
+        checkpointer.checkpoint()
+    assert "key row counts" in caught.value.message and caught.value.exit_code == 1
+    assert "assetledger verify" in (caught.value.hint or "")
+    assert _snapshot(store) == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("edit", sorted(ROWS_EDITS))
+def test_index_rows_deleted_under_the_head_are_refused_by_the_checkpointer(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, edit: str
+) -> None:
+    url = (
+        str(tmp_path / "ledger.db")
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_schema_dsn")
+    )
+    store = open_store(url)
+    try:
+        _rows_deleted_refused(store, ROWS_EDITS[edit])
     finally:
         store.close()

@@ -1,8 +1,9 @@
 """A witness that closes an idle keep-alive connection is not "unreachable" (issue 19 §8).
 
 litewitness drops a connection idle for 5 s, the project's witness after 30 s; here the
-project's witness server runs with a 0.2 s idle timeout, and a tiny socket server stands for a
-witness that closes every connection unanswered.
+project's witness server runs with no idle timeout and drops its idle connections when told
+(``close_idle``: the quiet spell happens without a clock), and a tiny socket server stands for
+a witness that closes every connection unanswered.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from ledger.witness.witness import Witness, init_witness
 from tests.ledger.ledger_factory import append_all, signed_entries
 
 SIGNER = keys.generate("artist")
-IDLE = 0.2
 
 
 class Log:
@@ -56,7 +56,7 @@ def ledger(tmp_path: Path) -> Iterator[Log]:
 def witness(ledger: Log, tmp_path: Path) -> Iterator[tuple[WitnessServer, WitnessEndpoint]]:
     identity = init_witness("guild.example/w1", tmp_path / "w1")
     core = Witness(identity, [cp.parse_vkey(ledger.identity.vkey)], tmp_path / "w1.db")
-    server = WitnessServer(core, idle_timeout=IDLE)
+    server = WitnessServer(core, idle_timeout=None)
     server.start()
     endpoint = WitnessEndpoint(server.url, identity.key)
     yield server, endpoint
@@ -64,10 +64,12 @@ def witness(ledger: Log, tmp_path: Path) -> Iterator[tuple[WitnessServer, Witnes
     core.close()
 
 
-def _wait_until_dropped(client: WitnessClient) -> None:
-    """Until the witness has closed the client's idle connection (seen from the client)."""
+def _wait_until_dropped(server: WitnessServer, client: WitnessClient) -> None:
+    """The witness drops its idle connections (as its idle timeout would); until the client's
+    connection is seen closed from the client."""
     conn = client._conn
     assert conn is not None and conn.sock is not None, "the connection was not kept alive"
+    assert server.close_idle(at_least=1) >= 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         conn.sock.settimeout(0.05)
@@ -83,12 +85,12 @@ def _wait_until_dropped(client: WitnessClient) -> None:
 def test_a_reused_connection_the_witness_closed_is_reopened_and_the_checkpoint_cosigned(
     ledger: Log, witness: tuple[WitnessServer, WitnessEndpoint]
 ) -> None:
-    _, endpoint = witness
+    server, endpoint = witness
     client = WitnessClient(endpoint, timeout=5)
     first = client.add_checkpoint(0, [], ledger.grow(3))
     assert first.cosignature is not None, first.failure
     for size in (5, 8):  # each after a quiet spell longer than the witness's idle timeout
-        _wait_until_dropped(client)
+        _wait_until_dropped(server, client)
         old = ledger.size
         note = ledger.grow(size - old)
         proof = ledger.store.tree(size).consistency_proof(old, size)
@@ -103,7 +105,7 @@ def test_cosigning_after_a_quiet_spell_neither_warns_nor_backs_off(
     witness: tuple[WitnessServer, WitnessEndpoint],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _, endpoint = witness
+    server, endpoint = witness
     cosigning = Cosigning(ledger.store, [endpoint], timeout=5, retry_base=30)
     try:
         for n in (2, 2, 2):
@@ -115,7 +117,7 @@ def test_cosigning_after_a_quiet_spell_neither_warns_nor_backs_off(
             with caplog.at_level(logging.WARNING, logger="assetledger.witness"):
                 cosigning.flush(10)
             assert cosigning.behind() == [], caplog.text
-            _wait_until_dropped(cosigning._workers[endpoint.key.vkey].client)
+            _wait_until_dropped(server, cosigning._workers[endpoint.key.vkey].client)
     finally:
         cosigning.close()
     assert "did not cosign" not in caplog.text
@@ -167,13 +169,13 @@ def test_a_reused_connection_is_resent_once_only(
     ledger: Log, witness: tuple[WitnessServer, WitnessEndpoint], tmp_path: Path
 ) -> None:
     """Cosigned once over a kept-alive connection; then the witness hangs up on every request."""
-    _, endpoint = witness
+    server, endpoint = witness
     client = WitnessClient(endpoint, timeout=5)
     assert client.add_checkpoint(0, [], ledger.grow(2)).cosignature is not None
     hangup = Hangup()
     try:
         host, port = hangup.sock.getsockname()[:2]
-        _wait_until_dropped(client)
+        _wait_until_dropped(server, client)
         client._host, client._port = host, port  # the same witness, now hanging up
         note = ledger.grow(1)
         result = client.add_checkpoint(2, ledger.store.tree(3).consistency_proof(2, 3), note)
