@@ -220,7 +220,9 @@ class IndexTables(ABC):
         decoded = self._decoded if self._decoded is not None else OrderedDict()
         count = self._decoded_nodes
         for p, raw in packed.items():
-            page = pages[p]
+            page = pages.get(p)
+            if page is None:  # dropped between groups: kept then by forget_deep_pages
+                continue
             old = decoded.pop(p, None)
             count += len(page) - (0 if old is None else len(old[1]))
             decoded[p] = (raw, page)
@@ -233,6 +235,9 @@ class IndexTables(ABC):
         """Inside :meth:`locked`, after a :meth:`write`: drop the decoded pages below the top
         two bands (read again, with what this transaction wrote, if asked for)."""
         if self._cache is not None:
+            deep = {p: page for p, page in self._cache.items() if p >= _KEPT_BELOW}
+            if self._packed:  # kept by their bytes (when decoded_budget allows), as at commit
+                self._keep_decoded(deep, {p: self._packed[p] for p in deep if p in self._packed})
             self._cache = {p: page for p, page in self._cache.items() if p < _KEPT_BELOW}
 
     @abstractmethod

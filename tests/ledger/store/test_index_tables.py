@@ -142,6 +142,8 @@ def test_paths_read_by_pages_fold_as_paths_read_by_depth(store_url: str) -> None
         by_pages = smt.fold_tree(dict(tables.read_paths(keys)), keys, values)
         by_depth = smt.fold_tree(smt._prefetch(tables, keys), keys, values)
         assert by_pages.root == by_depth.root and by_pages.writes == by_depth.writes
+
+
 def test_a_postgres_migration_reads_the_old_rows_in_bounded_memory(pg_schema_dsn: str) -> None:
     """``migrate-index`` on PostgreSQL streams the old rows (a server-side cursor, bounded
     batches) instead of fetching a whole table: at 1M entries ``index_rows`` holds tens of
