@@ -321,6 +321,39 @@ def test_a_swapped_proof_fails(packet: Path, ledger: PacketLedger) -> None:
     assert codes(verify(packet, ledger)) == {"inclusion"}
 
 
+def _entries_swapped(a: list[str], b: list[str]) -> None:
+    a[1], b[1] = b[1], a[1]
+
+
+def _indices_swapped(a: list[str], b: list[str]) -> None:
+    a[2], b[2] = b[2], a[2]
+
+
+def _line_of_the_other(a: list[str], b: list[str]) -> None:
+    # a proof line the first receipt holds (decoded and remembered when it was read) put into
+    # the second's proof where the second holds another
+    b[-1] = next(line for line in a[3:] if line not in b[3:])
+
+
+@pytest.mark.parametrize("forge", [_entries_swapped, _indices_swapped, _line_of_the_other])
+def test_receipts_forged_from_each_others_lines_fail(
+    packet: Path, ledger: PacketLedger, forge: Any
+) -> None:
+    """verify decodes each distinct proof line once and remembers the nodes and inclusions it
+    proved: none of that lets one receipt's verified lines vouch for another's."""
+    rows = [json.loads(ln) for ln in (packet / "evidence/entries.jsonl").read_text().splitlines()]
+    heads = [rows[n]["receipt"].partition("\n\n") for n in (3, 4)]
+    a, b = (head.split("\n") for head, _, _ in heads)
+    forge(a, b)
+    if forge is _indices_swapped:  # the rows' own numbers follow, so only the proofs object
+        rows[3]["seq"], rows[4]["seq"] = rows[4]["seq"], rows[3]["seq"]
+    for n, lines, (_, sep, note) in zip((3, 4), (a, b), heads, strict=True):
+        rows[n]["receipt"] = "\n".join(lines) + sep + note
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    rewrite(packet, "evidence/entries.jsonl", text.encode())
+    assert codes(verify(packet, ledger)) == {"inclusion"}
+
+
 def test_a_swapped_checkpoint_fails(packet: Path, ledger: PacketLedger) -> None:
     with open_store(ledger.url) as store:  # the log grows and signs a later checkpoint
         append(store, [approval(LIKENESS, n=9)], ledger.signers)
