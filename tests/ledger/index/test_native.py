@@ -99,6 +99,20 @@ def test_inputs_of_the_wrong_size_are_refused_and_folded_in_python() -> None:
     assert (update.root, update.writes) == (python.root, python.writes)
 
 
+def test_siblings_of_other_lengths_hash_up_as_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Siblings of 16 and 48 bytes join to two hashes' length: hashed as they are, not as the
+    two 32-byte hashes the C code would read from the joined bytes."""
+    rng = random.Random(5)
+    k, terminal = rng.randbytes(32), rng.randbytes(32)
+    a, b = rng.randbytes(32), rng.randbytes(32)
+    for siblings in [(a[:16], a[16:] + b), (a + b[:16], b[16:]), (a, b + b"\x00")]:
+        _with_native(monkeypatch, True)
+        with_c = smt.root_from(k, siblings, terminal)
+        _with_native(monkeypatch, False)
+        assert with_c == smt.root_from(k, siblings, terminal)
+        assert with_c != smt.root_from(k, (a, b), terminal)
+
+
 @pytest.mark.parametrize("on", [True, False])
 def test_a_real_ledger_gives_the_same_roots_and_proof_bytes(
     on: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
