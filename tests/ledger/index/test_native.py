@@ -113,6 +113,25 @@ def test_siblings_of_other_lengths_hash_up_as_in_python(monkeypatch: pytest.Monk
         assert with_c != smt.root_from(k, (a, b), terminal)
 
 
+def test_a_stored_leaf_off_its_position_is_folded_in_python() -> None:
+    """A damaged page: the leaf stored at depth 5 on the path of the changed key 11101…
+    holds key hash 11001…, off that path.  Python orders the two by their bytes (a split
+    at depth 5), the C code split them by bits (at depth 6): different roots.  The C code
+    refuses such a leaf, and the fold is Python's."""
+    k, other = b"\xeb" + bytes(31), b"\xc9" + bytes(31)
+    known: dict[bytes, smt.Node] = {
+        smt.node_id(k, d): (bytes([d + 1]) * 32, None) for d in range(5)
+    }
+    known[smt.node_id(k, 5)] = (b"\x33" * 32, other)
+    keys, values = [k], [b"\x44" * 32]
+    with pytest.raises(ValueError):
+        native.fold(known, keys, values, {})
+    python = smt.Update(smt.EMPTY)
+    python.root = smt._Fold(known, keys, values, python.writes).apply(0, 0, 1)
+    update = smt.fold_tree(known, keys, values)
+    assert (update.root, update.writes) == (python.root, python.writes)
+
+
 @pytest.mark.parametrize("on", [True, False])
 def test_a_real_ledger_gives_the_same_roots_and_proof_bytes(
     on: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
