@@ -166,6 +166,11 @@ static int apply(Ctx *c, Items *it, int depth, Py_ssize_t lo, Py_ssize_t hi, uns
     if (found == 0) return build(c, it, depth, lo, hi, out);
     if (found == 2) { /* one stored leaf: it joins the changed items below */
         const unsigned char *o = B(other);
+        unsigned char oid[ID_MAX]; /* not under its position (a damaged page): Python's order */
+        if (node_id(oid, o, depth) != len || memcmp(oid, id, (size_t)len) != 0) {
+            PyErr_SetString(PyExc_ValueError, "index tree: a stored leaf lies off its position");
+            return -1;
+        }
         Py_ssize_t at = bisect(it, o, lo, hi);
         if (at < hi && memcmp(B(it->keys[at]), o, H) == 0) return build(c, it, depth, lo, hi, out);
         Py_ssize_t n = hi - lo + 1;

@@ -303,7 +303,8 @@ class _MapBatch:
         """Where the paths of keys ``lo:hi`` end: nothing (none of them may list rows), or
         the leaf of key hash ``leaf``: one of them (its rows give the value, the others list
         none), or another key sharing their ``depth`` bits, whose value the key table gives
-        (the leaf's hash is computed, never read: it binds that key)."""
+        (the leaf's hash is computed, never read: it binds that key; both 32 bytes, else
+        other lengths could split the bytes of the real leaf's hash)."""
         rows = self.rows
         if leaf is None:
             if any(rows[i] for i in range(lo, hi)):
@@ -321,7 +322,12 @@ class _MapBatch:
             return value
         other = self.others.get(leaf)
         shift = smt.KEY_BITS - depth
-        if other is None or int.from_bytes(leaf, "big") >> shift != self.ints[lo] >> shift:
+        if (
+            other is None
+            or len(leaf) != smt.HASH_SIZE  # a key hash cut short (or padded) and its value
+            or len(other) != smt.HASH_SIZE  # lengthened would hash as the real leaf's bytes
+            or int.from_bytes(leaf, "big") >> shift != self.ints[lo] >> shift
+        ):
             raise _Mismatch
         return smt.leaf_hash(leaf, other)
 

@@ -338,7 +338,11 @@ class _Known:
 
 def root_from(k: bytes, siblings: Sequence[bytes], terminal: bytes) -> bytes:
     """Hash up from ``terminal`` at depth ``len(siblings)`` on the path of ``k``."""
-    if _native is not None and len(siblings) <= KEY_BITS:
+    if (
+        _native is not None
+        and len(siblings) <= KEY_BITS
+        and all(len(s) == HASH_SIZE for s in siblings)  # joined, 16 + 48 bytes read as 32 + 32
+    ):
         try:
             return _native.root_from(k, b"".join(siblings), terminal)
         except ValueError:  # not all 32 bytes: hashed as they are, below

@@ -127,16 +127,25 @@ def decode_page(
     if nodes is None:
         nodes = {}
     at, end = 0, len(packed)
-    while at < end:
-        start = at + 1
-        mid = start + packed[at]
-        flag = mid + 32
-        if packed[flag]:
-            nodes[packed[start:mid]] = (packed[mid:flag], packed[flag + 1 : flag + 33])
-            at = flag + 33
-        else:
-            nodes[packed[start:mid]] = (packed[mid:flag], None)
-            at = flag + 1
+    try:
+        while at < end:
+            start = at + 1
+            mid = start + packed[at]
+            flag = mid + 32
+            if packed[flag]:
+                nodes[packed[start:mid]] = (packed[mid:flag], packed[flag + 1 : flag + 33])
+                at = flag + 33
+            else:
+                nodes[packed[start:mid]] = (packed[mid:flag], None)
+                at = flag + 1
+    except IndexError:  # a hash cut short
+        at = end + 1
+    if at > end:  # or a leaf's key hash: it would be read as a shorter key hash
+        raise VerificationFailure(
+            "index_page_damaged: a stored index page ends inside a record: the index"
+            " tables were altered in the database",
+            hint="run assetledger verify to see what is damaged",
+        )
     return nodes
 
 
@@ -150,6 +159,13 @@ def _first_record(packed: bytes, position: bytes) -> StoredNode | None:
         return packed[end:flag], None
     leaf = packed[flag + 1 : flag + 33]
     return (packed[end:flag], leaf) if len(leaf) == 32 else None
+
+
+def _top_record(packed: bytes, position: bytes) -> StoredNode | None:
+    """The node at ``position`` (a page's top) of page ``packed``: its first record, else (a
+    page not written by this code, or a record cut short: refused) found by decoding it all."""
+    node = _first_record(packed, position)
+    return decode_page(packed).get(position) if node is None else node
 
 
 def encode_page(nodes: dict[bytes, StoredNode]) -> bytes:
@@ -322,9 +338,7 @@ class IndexTables(ABC):
                 found[p] = page[p]
         if wanted and not self.absent:
             for p, packed in self._read_pages(sorted(wanted)).items():
-                node = _first_record(packed, p)
-                if node is None:  # not first: a page not written by this code; read it all
-                    node = decode_page(packed).get(p)
+                node = _top_record(packed, p)
                 if node is not None:
                     found[p] = node
         return found
@@ -372,10 +386,9 @@ class IndexTables(ABC):
         cache = self._cache or {}  # inside locked(): the pages as this transaction has them
         found = {p: cache[p][p] for p in wanted if p in cache and p in cache[p]}
         for p, page in self._read_pages([p for p in wanted if p not in cache]).items():
-            if page and page[1 : 1 + page[0]] == p:
-                mid = 1 + page[0]
-                flag = mid + 32
-                found[p] = (page[mid:flag], page[flag + 1 : flag + 33] if page[flag] else None)
+            node = _top_record(page, p)
+            if node is not None:
+                found[p] = node
         return found
 
     def nodes_above(self, depth: int) -> dict[bytes, StoredNode]:

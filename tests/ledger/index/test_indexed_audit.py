@@ -20,11 +20,13 @@ from ledger.index import production_key, smt
 from ledger.index.lookup import VerifiedIndex
 from ledger.log.receipt import make_receipt
 from ledger.store import LedgerStore, open_store
+from ledger.store.index_tables import decode_page, encode_page, page_of
 from ledger.trust.dsse import Envelope
 from tests.ledger.index.index_factory import (
     count_decodings,
     fill,
     init,
+    insider_sql,
     leaf_position,
     set_node,
     set_rows,
@@ -427,3 +429,46 @@ def test_a_page_top_read_alone_is_still_checked(store: LedgerStore) -> None:
     set_node(store, top, (bytes(31) + b"\x01", None))
     with pytest.raises(VerificationFailure, match="index_row_mismatch"):
         _index(store).read_keys(keys)
+
+
+def test_a_leaf_key_hash_cut_short_cannot_pass_for_another_keys_leaf(store: LedgerStore) -> None:
+    """A leaf's stored key hash cut to 16 bytes (the page's last record) and a key row under
+    those 16 bytes valued with the rest: SHA-256(0x00 || k[:16] || k[16:] + v) is the real
+    leaf's hash, and for a key whose leaf lies at depth d below d zero bits the 16 bytes pass
+    a prefix test by integers; the key's rows deleted, it read as absent.  (A page read whole
+    now refuses the cut record; a page's top read alone is not decoded, and the leaf's end is
+    checked for 32-byte key hash and value as well.)"""
+    tables = store.index_tables()
+    found = [
+        (n, leaf)
+        for n, _, leaf in tables.all_nodes()
+        if leaf is not None and int.from_bytes(leaf, "big") >> (256 - int.from_bytes(n[:2])) == 0
+    ]
+    position, k = found[0]
+    victim = tables.keys([k])[k][0]
+    value = tables.keys([k])[k][2]
+    assert tables.rows(k)
+    page_id = page_of(position)
+    page = decode_page(bytes(insider_sql(store, "SELECT nodes FROM index_pages WHERE page_id = %s",
+                                         page_id)[0][0]))  # fmt: skip
+    leaf = page.pop(position)[0]
+    cut = bytes((len(position),)) + position + leaf + b"\x01" + k[:16]  # the last record
+    insider_sql(
+        store,
+        "UPDATE index_pages SET nodes = %s WHERE page_id = %s",
+        encode_page(page) + cut,
+        page_id,
+    )
+    insider_sql(
+        store,
+        "INSERT INTO index_keys (key_hash, key, count, value) VALUES (%s, %s, %s, %s)",
+        k[:16],
+        "finding:cut",
+        0,
+        k[16:] + value,
+    )
+    set_rows(store, k, [])
+    with pytest.raises(
+        VerificationFailure, match=f"index_page_damaged|index_row_mismatch.*{victim}"
+    ):
+        _index(store).read_keys([victim])

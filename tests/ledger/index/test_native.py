@@ -99,6 +99,39 @@ def test_inputs_of_the_wrong_size_are_refused_and_folded_in_python() -> None:
     assert (update.root, update.writes) == (python.root, python.writes)
 
 
+def test_siblings_of_other_lengths_hash_up_as_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Siblings of 16 and 48 bytes join to two hashes' length: hashed as they are, not as the
+    two 32-byte hashes the C code would read from the joined bytes."""
+    rng = random.Random(5)
+    k, terminal = rng.randbytes(32), rng.randbytes(32)
+    a, b = rng.randbytes(32), rng.randbytes(32)
+    for siblings in [(a[:16], a[16:] + b), (a + b[:16], b[16:]), (a, b + b"\x00")]:
+        _with_native(monkeypatch, True)
+        with_c = smt.root_from(k, siblings, terminal)
+        _with_native(monkeypatch, False)
+        assert with_c == smt.root_from(k, siblings, terminal)
+        assert with_c != smt.root_from(k, (a, b), terminal)
+
+
+def test_a_stored_leaf_off_its_position_is_folded_in_python() -> None:
+    """A damaged page: the leaf stored at depth 5 on the path of the changed key 11101…
+    holds key hash 11001…, off that path.  Python orders the two by their bytes (a split
+    at depth 5), the C code split them by bits (at depth 6): different roots.  The C code
+    refuses such a leaf, and the fold is Python's."""
+    k, other = b"\xeb" + bytes(31), b"\xc9" + bytes(31)
+    known: dict[bytes, smt.Node] = {
+        smt.node_id(k, d): (bytes([d + 1]) * 32, None) for d in range(5)
+    }
+    known[smt.node_id(k, 5)] = (b"\x33" * 32, other)
+    keys, values = [k], [b"\x44" * 32]
+    with pytest.raises(ValueError):
+        native.fold(known, keys, values, {})
+    python = smt.Update(smt.EMPTY)
+    python.root = smt._Fold(known, keys, values, python.writes).apply(0, 0, 1)
+    update = smt.fold_tree(known, keys, values)
+    assert (update.root, update.writes) == (python.root, python.writes)
+
+
 @pytest.mark.parametrize("on", [True, False])
 def test_a_real_ledger_gives_the_same_roots_and_proof_bytes(
     on: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

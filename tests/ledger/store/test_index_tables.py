@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ledger.store.index_tables as index_tables
-from ledger.errors import StoreError
+from ledger.errors import StoreError, VerificationFailure
 from ledger.index import prove_about, smt
 from ledger.index.maintain import update_index
 from ledger.index.replay import monitor
@@ -29,6 +29,7 @@ from tests.ledger.index.index_factory import (
     demo_events,
     fill,
     init,
+    insider_sql,
     pending,
     set_node,
     to_old_layout,
@@ -45,6 +46,35 @@ def test_a_page_holds_eight_depths_under_its_top_node() -> None:
     assert page_of(b"\x01\x00" + k) == b"\x01\x00" + k
     nodes = {b"\x00\x08\x01": (b"h" * 32, None), b"\x00\x09\x01\x80": (b"g" * 32, b"k" * 32)}
     assert decode_page(encode_page(nodes)) == nodes
+
+
+def test_a_page_cut_inside_a_record_is_refused_by_name() -> None:
+    """A page cut short inside its last record (a leaf of 67 bytes): IndexError when the cut
+    fell in a hash, and a shorter key hash when it fell in the leaf's, before."""
+    nodes = {b"\x00\x08\x01": (b"h" * 32, None), b"\x00\x09\x01\x80": (b"g" * 32, b"k" * 32)}
+    packed = encode_page(nodes)
+    assert decode_page(packed[:37]) == {b"\x00\x08\x01": (b"h" * 32, None)}  # a record less
+    for cut in range(1, 67):
+        with pytest.raises(VerificationFailure, match="index_page_damaged"):
+            decode_page(packed[:-cut])
+
+
+def test_a_page_top_read_alone_refuses_a_leaf_cut_short(store_url: str) -> None:
+    """A page's top read without decoding the rest (page_tops, _top_nodes): a leaf record
+    cut inside its key hash is refused as a page read whole refuses it (page_tops returned
+    the 16 bytes as the leaf's key hash)."""
+    with open_store(store_url) as store:
+        fill(store, init(store))
+        position = b"\x00\x10" + bytes(2)
+        cut = bytes((len(position),)) + position + b"h" * 32 + b"\x01" + b"k" * 16
+        insider_sql(
+            store, "INSERT INTO index_pages (page_id, nodes) VALUES (%s, %s)", position, cut
+        )
+        tables = store.index_tables()
+        with pytest.raises(VerificationFailure, match="index_page_damaged"):
+            tables.page_tops([position])
+        with pytest.raises(VerificationFailure, match="index_page_damaged"):
+            tables.page_nodes([position])
 
 
 def test_an_old_layout_is_refused_read_only_and_converted_writable(store_url: str) -> None:
