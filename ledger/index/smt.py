@@ -153,8 +153,7 @@ def apply(reader: NodeReader, changes: Mapping[bytes, bytes]) -> Update:
     """
     items = sorted(changes.items())
     keys = [k for k, _ in items]
-    paths = getattr(reader, "read_paths", None)  # a reader that can do better (PathReader)
-    known = paths(keys) if paths is not None else _prefetch(reader, keys)
+    known = _read_paths(reader, keys)
     if not items:
         return Update(_hash_at(known, ROOT_ID))
     return fold_tree(known, keys, [v for _, v in items])
@@ -179,6 +178,13 @@ def fold_tree(known: Mapping[bytes, Node], keys: list[bytes], values: list[bytes
 def _hash_at(known: Mapping[bytes, Node], nid: bytes) -> bytes:
     found = known.get(nid)
     return EMPTY if found is None else found[0]
+
+
+def _read_paths(reader: NodeReader, keys: list[bytes]) -> Mapping[bytes, Node]:
+    """The stored nodes on the paths of ``keys`` (sorted) and their siblings: by the reader's
+    ``read_paths`` when it has one (:class:`PathReader`), else a depth at a time."""
+    read = getattr(reader, "read_paths", None)
+    return read(keys) if read is not None else _prefetch(reader, keys)
 
 
 def _prefetch(reader: NodeReader, keys: list[bytes]) -> dict[bytes, Node]:
@@ -319,9 +325,9 @@ def path(reader: NodeReader, k: bytes, window: int = FETCH_DEPTHS) -> Path:
 
 def paths(reader: NodeReader, keys: Iterable[bytes]) -> dict[bytes, Path]:
     """The path of each key hash of ``keys``, each as :func:`path` gives it, the nodes they
-    share read once (one read a depth for all of them, not one a key)."""
+    share read once (as :func:`apply` reads them: for all of them together, not one a key)."""
     wanted = sorted(set(keys))
-    known = _Known(_prefetch(reader, wanted))
+    known = _Known(_read_paths(reader, wanted))
     return {k: path(known, k) for k in wanted}
 
 
